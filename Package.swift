@@ -1,0 +1,46 @@
+// swift-tools-version:6.1
+// Cairn: an experiment tracker that speaks the MLflow REST API.
+// Targets and their one job each are described in README.md ("Code layout").
+import PackageDescription
+
+let package = Package(
+    name: "cairn",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "cairn", targets: ["CairnCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        .target(name: "CairnCore"),
+        .target(name: "CairnStore", dependencies: [
+            "CairnCore",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        .target(name: "CairnServices", dependencies: [
+            "CairnCore", "CairnStore",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "CairnServer", dependencies: [
+            "CairnCore", "CairnServices", "CairnStore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "CairnCLI", dependencies: [
+            "CairnServer", "CairnServices", "CairnStore", "CairnCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "CairnTestSupport", dependencies: ["CairnCore", "CairnStore"]),
+        .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore"]),
+        .testTarget(name: "CairnStoreTests", dependencies: ["CairnStore", "CairnTestSupport"]),
+        .testTarget(name: "CairnServerTests", dependencies: [
+            "CairnServer", "CairnTestSupport",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
+    ]
+)

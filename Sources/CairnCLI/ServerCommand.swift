@@ -1,0 +1,102 @@
+import ArgumentParser
+import CairnServer
+import Foundation
+import Hummingbird
+import Logging
+
+struct ServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "server",
+        abstract: "Run the tracking server (MLflow REST API) on SQLite and a local artifact folder.",
+        discussion: """
+            With no options the server listens on http://127.0.0.1:5000 and keeps everything in
+            ./cairn-data (the SQLite database cairn.sqlite and the artifacts/ folder). Each option
+            can also be set by the environment variable shown; a flag wins over the variable.
+
+            Example:
+
+              cairn server --port 5001 --data-dir ~/experiments
+              export MLFLOW_TRACKING_URI=http://127.0.0.1:5001
+            """)
+
+    @Option(help: ArgumentHelp("Address to listen on (env CAIRN_HOST).", valueName: "address"))
+    var host: String?
+
+    @Option(help: ArgumentHelp("Port to listen on; 0 picks a free one (env CAIRN_PORT).", valueName: "port"))
+    var port: Int?
+
+    @Option(name: .customLong("data-dir"), help: ArgumentHelp("Folder for the database and artifacts (env CAIRN_DATA_DIR).", valueName: "path"))
+    var dataDirectory: String?
+
+    @Option(name: .customLong("backend-store-uri"),
+            help: ArgumentHelp("Database to use instead of <data-dir>/cairn.sqlite, e.g. sqlite:///abs/path.sqlite (env CAIRN_BACKEND_STORE_URI).", valueName: "uri"))
+    var backendStoreURI: String?
+
+    @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning or error (env CAIRN_LOG_LEVEL).", valueName: "level"))
+    var logLevel: String?
+
+    func resolvedConfiguration(environment: [String: String]) throws -> CairnServerConfiguration {
+        var configuration = CairnServerConfiguration()
+        if let host = host ?? environment["CAIRN_HOST"] { configuration.host = host }
+        if let port {
+            configuration.port = port
+        } else if let text = environment["CAIRN_PORT"] {
+            guard let value = Int(text) else {
+                throw ValidationError("CAIRN_PORT='\(text)' is not a port number. Set it to a number between 0 and 65535.")
+            }
+            configuration.port = value
+        }
+        guard (0...65535).contains(configuration.port) else {
+            throw ValidationError("Port \(configuration.port) is out of range. Use a number between 0 and 65535.")
+        }
+        if let dir = dataDirectory ?? environment["CAIRN_DATA_DIR"] { configuration.dataDirectory = dir }
+        configuration.backendStoreURI = backendStoreURI ?? environment["CAIRN_BACKEND_STORE_URI"]
+        return configuration
+    }
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let configuration = try resolvedConfiguration(environment: environment)
+        var logger = Logger(label: "cairn")
+        let levelText = logLevel ?? environment["CAIRN_LOG_LEVEL"] ?? "info"
+        guard let level = Logger.Level(rawValue: levelText.lowercased()) else {
+            throw ValidationError("Unknown log level '\(levelText)'. Use trace, debug, info, notice, warning or error.")
+        }
+        logger.logLevel = level
+        let app: any ApplicationProtocol
+        do {
+            app = try buildApplication(configuration: configuration, logger: logger) { port in
+                let database = (try? configuration.databasePath()) ?? "?"
+                let banner = """
+                    Cairn \(cairnVersion) listening on http://\(configuration.host):\(port)
+                      database:  \(database)
+                      artifacts: \(configuration.artifactDirectory)
+                      point MLflow at it: export MLFLOW_TRACKING_URI=http://\(configuration.host):\(port)
+
+                    """
+                FileHandle.standardOutput.write(Data(banner.utf8))
+            }
+        } catch let error as ConfigurationError {
+            throw fail(error.message)
+        }
+        do {
+            try await app.runService()
+        } catch {
+            let text = "\(error)"
+            if text.contains("Address already in use") || text.contains("EADDRINUSE") {
+                throw fail("Port \(configuration.port) on \(configuration.host) is already in use. Stop the other server or choose another port with --port or CAIRN_PORT.")
+            }
+            if text.contains("Cannot assign requested address") || text.contains("EADDRNOTAVAIL") {
+                throw fail("Cannot listen on \(configuration.host): no such address on this machine. Use 127.0.0.1, 0.0.0.0 or one of this machine's addresses.")
+            }
+            throw fail("The server stopped: \(error)")
+        }
+    }
+}
+
+/// Prints `error: <message>` to standard error and returns the exit code to throw, so the
+/// user sees one readable line instead of a usage dump.
+func fail(_ message: String, code: Int32 = 1) -> ExitCode {
+    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+    return ExitCode(code)
+}

@@ -1,0 +1,109 @@
+import CairnCore
+import CairnServices
+import CairnStore
+import Foundation
+import Hummingbird
+import Logging
+
+/// The MLflow API version Cairn answers to (`/version`); the client refuses some features
+/// below 3.4.
+public let mlflowCompatibleVersion = "3.17.2"
+public let cairnVersion = "0.1.0"
+
+/// Opens the store the configuration names, creating the data folders it needs, with
+/// errors that say which path failed and why.
+public func openTrackingStore(_ configuration: CairnServerConfiguration) throws -> SQLiteTrackingStore {
+    let fm = FileManager.default
+    let databasePath = try configuration.databasePath()
+    for directory in [configuration.dataDirectory, configuration.artifactDirectory, (databasePath as NSString).deletingLastPathComponent] where !directory.isEmpty {
+        do {
+            try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw ConfigurationError(message: "Cannot create the data directory '\(directory)': \(error.localizedDescription). Choose a writable folder with --data-dir or CAIRN_DATA_DIR.")
+        }
+        if !fm.isWritableFile(atPath: directory) {
+            throw ConfigurationError(message: "The data directory '\(directory)' is not writable. Choose a writable folder with --data-dir or CAIRN_DATA_DIR, or fix its permissions.")
+        }
+    }
+    do {
+        return try SQLiteTrackingStore(path: databasePath)
+    } catch {
+        throw ConfigurationError(message: "Cannot open the database '\(databasePath)': \(error). Check that it is a Cairn SQLite file and that the folder is writable.")
+    }
+}
+
+/// Builds the router with every route; used by `cairn server` and by the tests.
+public func buildRouter(tracking: TrackingService) -> Router<CairnRequestContext> {
+    let router = Router(context: CairnRequestContext.self)
+    router.add(middleware: MLflowErrorMiddleware())
+    router.get("health") { _, _ in "OK" }
+    router.get("version") { _, _ in mlflowCompatibleVersion }
+    let serverInfo: @Sendable (Request, CairnRequestContext) async throws -> Response = { _, _ in
+        jsonResponse(WireEncoding.reply { o in
+            o.string("store_type", "SqlStore")
+            o.bool("workspaces_enabled", false)
+            o.bool("multipart_uploads_enabled", false)
+            o.bool("multipart_downloads_enabled", false)
+            o.string("cairn_version", cairnVersion)
+        })
+    }
+    router.get("api/3.0/mlflow/server-info", use: serverInfo)
+    router.get("ajax-api/3.0/mlflow/server-info", use: serverInfo)
+    let api = MLflowTrackingAPI(tracking: tracking)
+    for prefix in ["api/2.0/mlflow", "ajax-api/2.0/mlflow"] {
+        let group = router.group(RouterPath(prefix))
+        for endpoint in api.endpoints {
+            for method in endpoint.methods {
+                let handler = endpoint.handler
+                group.on(RouterPath(endpoint.path), method: HTTPRequest.Method(method)!) { request, context in
+                    let fields = try await decodeFields(request)
+                    return jsonResponse(try await handler(fields))
+                }
+            }
+        }
+    }
+    return router
+}
+
+/// Builds the whole application for `configuration`: store, services, routes.
+/// `onServerRunning` receives the port actually bound (useful with port 0).
+public func buildApplication(
+    configuration: CairnServerConfiguration, logger: Logger,
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) throws -> some ApplicationProtocol {
+    let store = try openTrackingStore(configuration)
+    let tracking = TrackingService(store: store)
+    return Application(
+        router: buildRouter(tracking: tracking),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cairn/\(cairnVersion)"),
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
+        logger: logger)
+}
+
+/// The largest JSON body any endpoint accepts; log-batch is further limited by its entity counts.
+let maxJSONBodyBytes = 16 * 1024 * 1024
+
+func decodeFields(_ request: Request) async throws -> RequestFields {
+    if request.method == .get {
+        var query: [String: [String]] = [:]
+        for (key, value) in request.uri.queryParameters {
+            query[String(key), default: []].append(String(value))
+        }
+        return RequestFields(query: query)
+    }
+    let limit = request.uri.path.hasSuffix("runs/log-batch") ? Limits.maxBatchRequestBytes : maxJSONBodyBytes
+    let buffer = try await request.body.collect(upTo: limit)
+    let bytes = buffer.readableBytesView
+    if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+        return try RequestFields(json: .object([]))
+    }
+    do {
+        return try RequestFields(json: JSONValue.parse(bytes))
+    } catch let error as JSONValue.SyntaxError {
+        throw CairnError.invalidParameter("Malformed JSON in the request body: \(error.description). Send a JSON object with Content-Type: application/json.")
+    }
+}
+
+func jsonResponse(_ bytes: [UInt8]) -> Response {
+    Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+}

@@ -1,0 +1,47 @@
+import Foundation
+
+/// Where the server listens and keeps its data. Filled from flags, then `CAIRN_*`
+/// environment variables, then these defaults (see `cairn server --help`).
+public struct CairnServerConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    /// Holds the SQLite database and the artifact folder unless overridden.
+    public var dataDirectory: String
+    /// `sqlite:///absolute/path.sqlite`, `sqlite:relative/path.sqlite` or a plain path;
+    /// nil means `<dataDirectory>/cairn.sqlite`.
+    public var backendStoreURI: String?
+
+    public init(host: String = "127.0.0.1", port: Int = 5000, dataDirectory: String = "./cairn-data", backendStoreURI: String? = nil) {
+        self.host = host
+        self.port = port
+        self.dataDirectory = dataDirectory
+        self.backendStoreURI = backendStoreURI
+    }
+
+    /// The SQLite file the configuration points at.
+    public func databasePath() throws -> String {
+        guard let uri = backendStoreURI, !uri.isEmpty else {
+            return (dataDirectory as NSString).appendingPathComponent("cairn.sqlite")
+        }
+        if uri.hasPrefix("sqlite:///") { return String(uri.dropFirst("sqlite://".count)) }
+        if uri.hasPrefix("sqlite://") { return String(uri.dropFirst("sqlite://".count)) }
+        if uri.hasPrefix("sqlite:") { return String(uri.dropFirst("sqlite:".count)) }
+        if uri.contains("://") {
+            throw ConfigurationError(message: "Unsupported backend store URI '\(uri)': this version of Cairn stores metadata in SQLite. Use sqlite:///path/to/file.sqlite or a file path.")
+        }
+        return uri
+    }
+
+    public var artifactDirectory: String {
+        (dataDirectory as NSString).appendingPathComponent("artifacts")
+    }
+}
+
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+
+    public init(message: String) {
+        self.message = message
+    }
+}

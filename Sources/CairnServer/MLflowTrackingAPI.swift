@@ -1,0 +1,233 @@
+import CairnCore
+import CairnServices
+
+/// The MLflow tracking endpoints: each decodes its fields, calls one service method and
+/// encodes the reply. No rules here; those live in `TrackingService`.
+struct MLflowTrackingAPI: Sendable {
+    let tracking: TrackingService
+
+    typealias Handler = @Sendable (RequestFields) async throws -> [UInt8]
+
+    struct Endpoint: Sendable {
+        let methods: [String]
+        let path: String
+        let handler: Handler
+    }
+
+    var endpoints: [Endpoint] {
+        [
+            Endpoint(methods: ["GET"], path: "experiments/get-by-name", handler: getExperimentByName),
+            Endpoint(methods: ["POST"], path: "experiments/create", handler: createExperiment),
+            Endpoint(methods: ["GET"], path: "experiments/get", handler: getExperiment),
+            Endpoint(methods: ["POST", "GET"], path: "experiments/search", handler: searchExperiments),
+            Endpoint(methods: ["POST"], path: "experiments/delete", handler: deleteExperiment),
+            Endpoint(methods: ["POST"], path: "experiments/restore", handler: restoreExperiment),
+            Endpoint(methods: ["POST"], path: "experiments/update", handler: updateExperiment),
+            Endpoint(methods: ["POST"], path: "experiments/set-experiment-tag", handler: setExperimentTag),
+            Endpoint(methods: ["POST"], path: "experiments/delete-experiment-tag", handler: deleteExperimentTag),
+            Endpoint(methods: ["POST"], path: "runs/create", handler: createRun),
+            Endpoint(methods: ["POST"], path: "runs/update", handler: updateRun),
+            Endpoint(methods: ["GET"], path: "runs/get", handler: getRun),
+            Endpoint(methods: ["POST"], path: "runs/delete", handler: deleteRun),
+            Endpoint(methods: ["POST"], path: "runs/restore", handler: restoreRun),
+            Endpoint(methods: ["POST"], path: "runs/log-metric", handler: logMetric),
+            Endpoint(methods: ["POST"], path: "runs/log-parameter", handler: logParam),
+            Endpoint(methods: ["POST"], path: "runs/set-tag", handler: setTag),
+            Endpoint(methods: ["POST"], path: "runs/delete-tag", handler: deleteTag),
+            Endpoint(methods: ["POST"], path: "runs/log-batch", handler: logBatch),
+            Endpoint(methods: ["POST"], path: "runs/log-inputs", handler: logInputs),
+            Endpoint(methods: ["POST"], path: "runs/search", handler: searchRuns),
+            Endpoint(methods: ["GET"], path: "metrics/get-history", handler: getMetricHistory),
+            Endpoint(methods: ["GET"], path: "metrics/get-history-bulk-interval", handler: getMetricHistoryBulkInterval),
+        ]
+    }
+
+    // MARK: Experiments
+
+    func getExperimentByName(_ f: RequestFields) async throws -> [UInt8] {
+        let experiment = try await tracking.getExperimentByName(f.requiredString("experiment_name"))
+        return WireEncoding.reply { o in
+            o.key("experiment")
+            WireEncoding.experiment(&o.writer, experiment)
+        }
+    }
+
+    func createExperiment(_ f: RequestFields) async throws -> [UInt8] {
+        let experiment = try await tracking.createExperiment(
+            name: f.requiredString("name"), artifactLocation: f.string("artifact_location"), tags: f.tags())
+        return WireEncoding.reply { o in o.string("experiment_id", experiment.experimentID) }
+    }
+
+    func getExperiment(_ f: RequestFields) async throws -> [UInt8] {
+        let experiment = try await tracking.getExperiment(id: f.requiredString("experiment_id"))
+        return WireEncoding.reply { o in
+            o.key("experiment")
+            WireEncoding.experiment(&o.writer, experiment)
+        }
+    }
+
+    func searchExperiments(_ f: RequestFields) async throws -> [UInt8] {
+        let page = try await tracking.searchExperiments(
+            filter: f.string("filter"), orderBy: f.strings("order_by"), viewType: f.viewType("view_type"),
+            maxResults: f.int64("max_results"), pageToken: f.string("page_token"))
+        return WireEncoding.reply { o in
+            o.array("experiments", page.items) { w, e in WireEncoding.experiment(&w, e) }
+            if let token = page.nextPageToken { o.string("next_page_token", token) }
+        }
+    }
+
+    func deleteExperiment(_ f: RequestFields) async throws -> [UInt8] {
+        try await tracking.deleteExperiment(id: f.requiredString("experiment_id"))
+        return WireEncoding.empty
+    }
+
+    func restoreExperiment(_ f: RequestFields) async throws -> [UInt8] {
+        try await tracking.restoreExperiment(id: f.requiredString("experiment_id"))
+        return WireEncoding.empty
+    }
+
+    func updateExperiment(_ f: RequestFields) async throws -> [UInt8] {
+        let id = try f.requiredString("experiment_id")
+        if let newName = try f.string("new_name") {
+            try await tracking.renameExperiment(id: id, newName: newName)
+        } else {
+            _ = try await tracking.getExperiment(id: id)
+        }
+        return WireEncoding.empty
+    }
+
+    func setExperimentTag(_ f: RequestFields) async throws -> [UInt8] {
+        try await tracking.setExperimentTag(
+            id: f.requiredString("experiment_id"), tag: Tag(f.requiredString("key"), f.requiredString("value")))
+        return WireEncoding.empty
+    }
+
+    func deleteExperimentTag(_ f: RequestFields) async throws -> [UInt8] {
+        try await tracking.deleteExperimentTag(id: f.requiredString("experiment_id"), key: f.requiredString("key"))
+        return WireEncoding.empty
+    }
+
+    // MARK: Runs
+
+    /// MLflow clients send both `run_id` and the older `run_uuid`.
+    private func runID(_ f: RequestFields) throws -> String {
+        if let id = try f.string("run_id"), !id.isEmpty { return id }
+        if let id = try f.string("run_uuid"), !id.isEmpty { return id }
+        throw CairnError.missingParameter("run_id")
+    }
+
+    func createRun(_ f: RequestFields) async throws -> [UInt8] {
+        let run = try await tracking.createRun(
+            experimentID: f.string("experiment_id"), userID: f.string("user_id"), runName: f.string("run_name"),
+            startTime: f.int64("start_time"), tags: f.tags())
+        return WireEncoding.reply { o in
+            o.key("run")
+            WireEncoding.run(&o.writer, run)
+        }
+    }
+
+    func updateRun(_ f: RequestFields) async throws -> [UInt8] {
+        let status = try f.enumeration("status", byName: RunStatus.init(rawValue:), byNumber: RunStatus.init(number:),
+                                       expected: "one of RUNNING, SCHEDULED, FINISHED, FAILED, KILLED")
+        let info = try await tracking.updateRun(
+            id: runID(f), status: status, endTime: f.int64("end_time"), runName: f.string("run_name"))
+        return WireEncoding.reply { o in
+            o.key("run_info")
+            WireEncoding.runInfo(&o.writer, info)
+        }
+    }
+
+    func getRun(_ f: RequestFields) async throws -> [UInt8] {
+        let run = try await tracking.getRun(id: runID(f))
+        return WireEncoding.reply { o in
+            o.key("run")
+            WireEncoding.run(&o.writer, run)
+        }
+    }
+
+    func deleteRun(_ f: RequestFields) async throws -> [UInt8] {
+        try await tracking.deleteRun(id: runID(f))
+        return WireEncoding.empty
+    }
+
+    func restoreRun(_ f: RequestFields) async throws -> [UInt8] {
+        try await tracking.restoreRun(id: runID(f))
+        return WireEncoding.empty
+    }
+
+    private func metric(_ f: RequestFields) throws -> Metric {
+        Metric(key: try f.requiredString("key"), value: try f.requiredDouble("value"),
+               timestamp: try f.requiredInt64("timestamp"), step: try f.int64("step") ?? 0)
+    }
+
+    func logMetric(_ f: RequestFields) async throws -> [UInt8] {
+        try await tracking.logMetric(runID: runID(f), metric(f))
+        return WireEncoding.empty
+    }
+
+    func logParam(_ f: RequestFields) async throws -> [UInt8] {
+        try await tracking.logParam(runID: runID(f), Param(f.requiredString("key"), f.requiredString("value")))
+        return WireEncoding.empty
+    }
+
+    func setTag(_ f: RequestFields) async throws -> [UInt8] {
+        try await tracking.setTag(runID: runID(f), Tag(f.requiredString("key"), f.requiredString("value")))
+        return WireEncoding.empty
+    }
+
+    func deleteTag(_ f: RequestFields) async throws -> [UInt8] {
+        try await tracking.deleteTag(runID: runID(f), key: f.requiredString("key"))
+        return WireEncoding.empty
+    }
+
+    func logBatch(_ f: RequestFields) async throws -> [UInt8] {
+        let metrics = try f.objects("metrics").map(metric)
+        let params = try f.objects("params").map { Param(try $0.requiredString("key"), try $0.requiredString("value")) }
+        try await tracking.logBatch(runID: runID(f), metrics: metrics, params: params, tags: f.tags())
+        return WireEncoding.empty
+    }
+
+    func logInputs(_ f: RequestFields) async throws -> [UInt8] {
+        let inputs = try f.objects("datasets").map { input -> DatasetInput in
+            guard let d = try input.object("dataset") else { throw CairnError.missingParameter("datasets.dataset") }
+            let dataset = Dataset(
+                name: try d.requiredString("name"), digest: try d.requiredString("digest"),
+                sourceType: try d.requiredString("source_type"), source: try d.requiredString("source"),
+                schema: try d.string("schema"), profile: try d.string("profile"))
+            return DatasetInput(tags: try input.tags(), dataset: dataset)
+        }
+        try await tracking.logInputs(runID: runID(f), datasets: inputs)
+        return WireEncoding.empty
+    }
+
+    func searchRuns(_ f: RequestFields) async throws -> [UInt8] {
+        let viewType = try f.viewType("run_view_type")
+        let page = try await tracking.searchRuns(
+            experimentIDs: f.strings("experiment_ids"), filter: f.string("filter"), viewType: viewType,
+            maxResults: f.int64("max_results"), orderBy: f.strings("order_by"), pageToken: f.string("page_token"))
+        return WireEncoding.reply { o in
+            o.array("runs", page.items) { w, run in WireEncoding.run(&w, run) }
+            if let token = page.nextPageToken { o.string("next_page_token", token) }
+        }
+    }
+
+    // MARK: Metric history
+
+    func getMetricHistory(_ f: RequestFields) async throws -> [UInt8] {
+        let page = try await tracking.getMetricHistory(
+            runID: runID(f), key: f.requiredString("metric_key"), maxResults: f.int64("max_results"), pageToken: f.string("page_token"))
+        return WireEncoding.reply { o in
+            o.array("metrics", page.items) { w, m in WireEncoding.metric(&w, m) }
+            if let token = page.nextPageToken { o.string("next_page_token", token) }
+        }
+    }
+
+    func getMetricHistoryBulkInterval(_ f: RequestFields) async throws -> [UInt8] {
+        let metrics = try await tracking.getSampledMetricHistory(
+            runIDs: f.strings("run_ids"), key: f.requiredString("metric_key"),
+            startStep: f.int64("start_step"), endStep: f.int64("end_step"), maxResults: f.int64("max_results"))
+        return WireEncoding.reply { o in
+            o.array("metrics", metrics) { w, m in WireEncoding.metric(&w, m) }
+        }
+    }
+}

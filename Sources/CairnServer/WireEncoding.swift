@@ -1,0 +1,92 @@
+import CairnCore
+
+/// MLflow's protobuf-JSON shapes of Cairn's domain values: proto field names, int64 as
+/// numbers, non-finite doubles as strings, empty lists omitted, never `null`.
+enum WireEncoding {
+    static func tags(_ o: inout JSONObjectBuilder, _ tags: [Tag], name: String = "tags") {
+        o.array(name, tags) { w, tag in
+            w.object { t in
+                t.string("key", tag.key)
+                t.string("value", tag.value)
+            }
+        }
+    }
+
+    static func experiment(_ w: inout JSONWriter, _ e: Experiment) {
+        w.object { o in
+            o.string("experiment_id", e.experimentID)
+            o.string("name", e.name)
+            o.string("artifact_location", e.artifactLocation)
+            o.string("lifecycle_stage", e.lifecycleStage.rawValue)
+            o.int("last_update_time", e.lastUpdateTime)
+            o.int("creation_time", e.creationTime)
+            tags(&o, e.tags)
+        }
+    }
+
+    static func runInfo(_ w: inout JSONWriter, _ info: RunInfo) {
+        w.object { o in
+            o.string("run_id", info.runID)
+            o.string("run_uuid", info.runID)
+            o.string("run_name", info.runName)
+            o.string("experiment_id", info.experimentID)
+            o.string("user_id", info.userID)
+            o.string("status", info.status.rawValue)
+            if let start = info.startTime { o.int("start_time", start) }
+            if let end = info.endTime { o.int("end_time", end) }
+            o.string("artifact_uri", info.artifactURI)
+            o.string("lifecycle_stage", info.lifecycleStage.rawValue)
+        }
+    }
+
+    static func metric(_ w: inout JSONWriter, _ m: Metric) {
+        w.object { o in
+            o.string("key", m.key)
+            o.double("value", m.value)
+            o.int("timestamp", m.timestamp)
+            o.int("step", m.step)
+            if let runID = m.runID { o.string("run_id", runID) }
+        }
+    }
+
+    static func run(_ w: inout JSONWriter, _ run: Run) {
+        w.object { o in
+            o.key("info")
+            runInfo(&o.writer, run.info)
+            o.object("data") { d in
+                d.array("metrics", run.metrics) { w, m in metric(&w, m) }
+                d.array("params", run.params) { w, p in
+                    w.object { x in
+                        x.string("key", p.key)
+                        x.string("value", p.value)
+                    }
+                }
+                tags(&d, run.tags)
+            }
+            o.object("inputs") { i in
+                i.array("dataset_inputs", run.inputs) { w, input in
+                    w.object { x in
+                        tags(&x, input.tags)
+                        x.object("dataset") { d in
+                            d.string("name", input.dataset.name)
+                            d.string("digest", input.dataset.digest)
+                            d.string("source_type", input.dataset.sourceType)
+                            d.string("source", input.dataset.source)
+                            if let schema = input.dataset.schema { d.string("schema", schema) }
+                            if let profile = input.dataset.profile { d.string("profile", profile) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `{}`: the reply of writes without a payload.
+    static let empty: [UInt8] = Array("{}".utf8)
+
+    static func reply(_ body: (inout JSONObjectBuilder) throws -> Void) rethrows -> [UInt8] {
+        var w = JSONWriter()
+        try w.object(body)
+        return w.bytes
+    }
+}

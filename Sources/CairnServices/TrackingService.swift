@@ -1,0 +1,266 @@
+import CairnCore
+import CairnStore
+import Foundation
+
+/// The tracking rules: validation, defaults and lifecycle for experiments, runs and metrics.
+/// Routes call one method each; the store only persists what this type has decided.
+public struct TrackingService: Sendable {
+    public let store: any TrackingStore
+    /// Milliseconds since 1970; injected so tests control time.
+    public let now: @Sendable () -> Int64
+
+    public init(store: any TrackingStore, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
+        self.store = store
+        self.now = now
+    }
+
+    // MARK: - Experiments
+
+    public func createExperiment(name: String, artifactLocation: String?, tags: [Tag]) async throws -> Experiment {
+        try Validation.validateExperimentName(name)
+        for tag in tags { try validateExperimentTag(tag) }
+        return try await store.createExperiment(name: name, artifactLocation: artifactLocation, tags: tags, now: now())
+    }
+
+    public func getExperiment(id: String) async throws -> Experiment {
+        try await store.fetchExperiment(id: Validation.parseExperimentID(id))
+    }
+
+    public func getExperimentByName(_ name: String) async throws -> Experiment {
+        guard let experiment = try await store.fetchExperiment(name: name) else {
+            throw CairnError.notFound("Could not find experiment with name '\(name)'. Create it first (mlflow.set_experiment creates it for you).")
+        }
+        return experiment
+    }
+
+    public func searchExperiments(filter: String?, orderBy: [String], viewType: ViewType?, maxResults: Int64?, pageToken: String?) async throws -> Page<Experiment> {
+        let limit = try Self.pageSize(maxResults, default: nil, maximum: Limits.maxSearchResults, what: "experiments")
+        let token = try PageToken.decode(pageToken)
+        let search = ExperimentSearch(
+            filter: try SearchFilterParser.parse(filter ?? "", for: .experiments),
+            orderBy: try orderBy.map { try OrderByParser.parse($0, for: .experiments) },
+            viewType: viewType ?? .activeOnly, maxResults: limit, offset: token.offset)
+        let (items, hasMore) = try await store.searchExperiments(search)
+        return Page(items: items, nextPageToken: PageToken.next(after: token.offset, pageSize: limit, hasMore: hasMore))
+    }
+
+    public func renameExperiment(id: String, newName: String) async throws {
+        try Validation.validateExperimentName(newName)
+        try await store.renameExperiment(id: Validation.parseExperimentID(id), newName: newName, now: now())
+    }
+
+    public func deleteExperiment(id: String) async throws {
+        let experimentID = try Validation.parseExperimentID(id)
+        if experimentID == 0 {
+            throw CairnError.invalidParameter("The default experiment (id 0) cannot be deleted.")
+        }
+        try await store.setExperimentLifecycle(id: experimentID, stage: .deleted, now: now())
+    }
+
+    public func restoreExperiment(id: String) async throws {
+        try await store.setExperimentLifecycle(id: Validation.parseExperimentID(id), stage: .active, now: now())
+    }
+
+    public func setExperimentTag(id: String, tag: Tag) async throws {
+        try validateExperimentTag(tag)
+        try await store.setExperimentTag(id: Validation.parseExperimentID(id), tag: tag, now: now())
+    }
+
+    public func deleteExperimentTag(id: String, key: String) async throws {
+        try await store.deleteExperimentTag(id: Validation.parseExperimentID(id), key: key, now: now())
+    }
+
+    private func validateExperimentTag(_ tag: Tag) throws {
+        try Validation.validateKey(tag.key, kind: "tag")
+        try Validation.validateValueLength(tag.value, limit: Limits.maxExperimentTagValueLength, kind: "experiment tag", key: tag.key)
+    }
+
+    // MARK: - Runs
+
+    public func createRun(experimentID: String?, userID: String?, runName: String?, startTime: Int64?, tags: [Tag]) async throws -> Run {
+        let experiment = (experimentID?.isEmpty ?? true) ? "0" : experimentID!
+        _ = try Validation.parseExperimentID(experiment)
+        for tag in tags { try validateRunTag(tag) }
+        if let startTime { try Validation.validateTimestamp(startTime, parameter: "start_time") }
+        let tagName = tags.last(where: { $0.key == SystemTag.runName })?.value
+        if let runName, !runName.isEmpty, let tagName, tagName != runName {
+            throw CairnError.invalidParameter("Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different values (run_name='\(runName)', mlflow.runName='\(tagName)'). Give the name once.")
+        }
+        let name = [runName, tagName].compactMap { $0 }.first(where: { !$0.isEmpty }) ?? RunNameGenerator.make()
+        var allTags = tags.filter { $0.key != SystemTag.runName }
+        allTags.append(Tag(SystemTag.runName, name))
+        let user = userID ?? tags.last(where: { $0.key == SystemTag.user })?.value ?? ""
+        let runID = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let location = try await store.fetchExperiment(id: Validation.parseExperimentID(experiment)).artifactLocation
+        let info = RunInfo(
+            runID: runID, experimentID: experiment, runName: name, userID: user, status: .running,
+            startTime: startTime ?? now(), endTime: nil,
+            artifactURI: "\(location.hasSuffix("/") ? String(location.dropLast()) : location)/\(runID)/artifacts",
+            lifecycleStage: .active)
+        return try await store.createRun(NewRun(info: info, tags: allTags))
+    }
+
+    public func getRun(id: String) async throws -> Run {
+        try Validation.validateRunID(id)
+        return try await store.fetchRun(id: id)
+    }
+
+    public func updateRun(id: String, status: RunStatus?, endTime: Int64?, runName: String?) async throws -> RunInfo {
+        try Validation.validateRunID(id)
+        if let endTime { try Validation.validateTimestamp(endTime, parameter: "end_time") }
+        return try await store.updateRun(id: id, status: status, endTime: endTime, runName: runName.flatMap { $0.isEmpty ? nil : $0 })
+    }
+
+    public func deleteRun(id: String) async throws {
+        try Validation.validateRunID(id)
+        try await store.setRunLifecycle(id: id, stage: .deleted, now: now())
+    }
+
+    public func restoreRun(id: String) async throws {
+        try Validation.validateRunID(id)
+        try await store.setRunLifecycle(id: id, stage: .active, now: now())
+    }
+
+    public func logMetric(runID: String, _ metric: Metric) async throws {
+        try await logBatch(runID: runID, metrics: [metric], params: [], tags: [])
+    }
+
+    public func logParam(runID: String, _ param: Param) async throws {
+        try await logBatch(runID: runID, metrics: [], params: [param], tags: [])
+    }
+
+    public func setTag(runID: String, _ tag: Tag) async throws {
+        try await logBatch(runID: runID, metrics: [], params: [], tags: [tag])
+    }
+
+    public func deleteTag(runID: String, key: String) async throws {
+        try Validation.validateRunID(runID)
+        try await store.deleteTag(runID: runID, key: key)
+    }
+
+    /// Writes metrics, params and tags all or nothing, within MLflow's batch limits.
+    public func logBatch(runID: String, metrics: [Metric], params: [Param], tags: [Tag]) async throws {
+        try Validation.validateRunID(runID)
+        if metrics.count > Limits.maxMetricsPerBatch {
+            throw CairnError.invalidParameter("A batch logging request can contain at most \(Limits.maxMetricsPerBatch) metrics. Got \(metrics.count) metrics. Please split up metrics across multiple requests and try again.")
+        }
+        if params.count > Limits.maxParamsPerBatch {
+            throw CairnError.invalidParameter("A batch logging request can contain at most \(Limits.maxParamsPerBatch) params. Got \(params.count) params. Please split up params across multiple requests and try again.")
+        }
+        if tags.count > Limits.maxTagsPerBatch {
+            throw CairnError.invalidParameter("A batch logging request can contain at most \(Limits.maxTagsPerBatch) tags. Got \(tags.count) tags. Please split up tags across multiple requests and try again.")
+        }
+        let total = metrics.count + params.count + tags.count
+        if total > Limits.maxEntitiesPerBatch {
+            throw CairnError.invalidParameter("A batch logging request can contain at most \(Limits.maxEntitiesPerBatch) metrics, params and tags in total. Got \(total). Please split up the request and try again.")
+        }
+        for metric in metrics {
+            try Validation.validateKey(metric.key, kind: "metric")
+            try Validation.validateTimestamp(metric.timestamp, parameter: "timestamp")
+        }
+        var seenParams: [String: String] = [:]
+        for param in params {
+            try Validation.validateKey(param.key, kind: "param")
+            try Validation.validateValueLength(param.value, limit: Limits.maxParamValueLength, kind: "param", key: param.key)
+            if let previous = seenParams[param.key], previous != param.value {
+                throw CairnError.invalidParameter("Duplicate parameter keys have been submitted: '\(param.key)' appears with different values in one request. Please ensure the request contains only one param value per param key.")
+            }
+            seenParams[param.key] = param.value
+        }
+        for tag in tags { try validateRunTag(tag) }
+        var uniqueParams: [Param] = []
+        var added = Set<String>()
+        for param in params where added.insert(param.key).inserted { uniqueParams.append(param) }
+        try await store.logRunWrites(runID: runID, RunWrites(metrics: metrics, params: uniqueParams, tags: tags))
+    }
+
+    public func logInputs(runID: String, datasets: [DatasetInput]) async throws {
+        try Validation.validateRunID(runID)
+        for input in datasets {
+            let d = input.dataset
+            try Self.requireNonEmpty(d.name, "dataset.name")
+            try Self.requireNonEmpty(d.digest, "dataset.digest")
+            try Self.requireNonEmpty(d.sourceType, "dataset.source_type")
+            try Self.requireNonEmpty(d.source, "dataset.source")
+            try Validation.validateValueLength(d.name, limit: Limits.maxDatasetNameLength, kind: "dataset", key: "name")
+            try Validation.validateValueLength(d.digest, limit: Limits.maxDatasetDigestLength, kind: "dataset", key: "digest")
+            try Validation.validateValueLength(d.source, limit: Limits.maxDatasetSourceLength, kind: "dataset", key: "source")
+            try Validation.validateValueLength(d.schema ?? "", limit: Limits.maxDatasetSchemaLength, kind: "dataset", key: "schema")
+            try Validation.validateValueLength(d.profile ?? "", limit: Limits.maxDatasetProfileLength, kind: "dataset", key: "profile")
+            for tag in input.tags {
+                try Self.requireNonEmpty(tag.key, "input tag key")
+                try Validation.validateValueLength(tag.key, limit: Limits.maxInputTagKeyLength, kind: "input tag key", key: tag.key)
+                try Validation.validateValueLength(tag.value, limit: Limits.maxInputTagValueLength, kind: "input tag", key: tag.key)
+            }
+        }
+        try await store.logInputs(runID: runID, datasets)
+    }
+
+    public func searchRuns(experimentIDs: [String], filter: String?, viewType: ViewType?, maxResults: Int64?, orderBy: [String], pageToken: String?) async throws -> Page<Run> {
+        let ids = try experimentIDs.map { try Validation.parseExperimentID($0) }
+        let limit = try Self.pageSize(maxResults, default: Limits.defaultRunSearchResults, maximum: Limits.maxSearchResults, what: "runs")
+        let token = try PageToken.decode(pageToken)
+        let search = RunSearch(
+            experimentIDs: ids,
+            filter: try SearchFilterParser.parse(filter ?? "", for: .runs),
+            orderBy: try orderBy.map { try OrderByParser.parse($0, for: .runs) },
+            viewType: viewType ?? .activeOnly, maxResults: limit, offset: token.offset)
+        let (items, hasMore) = try await store.searchRuns(search)
+        return Page(items: items, nextPageToken: PageToken.next(after: token.offset, pageSize: limit, hasMore: hasMore))
+    }
+
+    // MARK: - Metric history
+
+    public func getMetricHistory(runID: String, key: String, maxResults: Int64?, pageToken: String?) async throws -> Page<Metric> {
+        try Validation.validateRunID(runID)
+        let token = try PageToken.decode(pageToken)
+        let all = try await store.metricHistory(runID: runID, key: key)
+        guard let maxResults, maxResults > 0 else {
+            return Page(items: Array(all.dropFirst(token.offset)), nextPageToken: nil)
+        }
+        let size = Int(min(maxResults, Int64(Int32.max)))
+        let start = min(token.offset, all.count)
+        let end = min(start + size, all.count)
+        return Page(items: Array(all[start..<end]), nextPageToken: PageToken.next(after: start, pageSize: size, hasMore: end < all.count))
+    }
+
+    public func getSampledMetricHistory(runIDs: [String], key: String, startStep: Int64?, endStep: Int64?, maxResults: Int64?) async throws -> [Metric] {
+        if runIDs.isEmpty { throw CairnError.missingParameter("run_ids") }
+        if runIDs.count > 100 {
+            throw CairnError.invalidParameter("GetMetricHistoryBulkInterval request must specify at most 100 run_ids. Received \(runIDs.count) run_ids.")
+        }
+        for id in runIDs { try Validation.validateRunID(id, parameter: "run_ids") }
+        if let startStep, let endStep, startStep > endStep {
+            throw CairnError.invalidParameter("end_step must be greater than start_step. Found start_step=\(startStep) and end_step=\(endStep).")
+        }
+        let points = maxResults ?? Int64(Limits.defaultSampledPoints)
+        guard points >= 1, points <= Int64(Limits.maxSampledPoints) else {
+            throw CairnError.invalidParameter("max_results must be between 1 and \(Limits.maxSampledPoints), got \(points).")
+        }
+        return try await store.sampledMetricHistory(runIDs: runIDs, key: key, startStep: startStep, endStep: endStep, maxPoints: Int(points))
+    }
+
+    // MARK: - Helpers
+
+    static func pageSize(_ requested: Int64?, default defaultValue: Int?, maximum: Int, what: String) throws -> Int {
+        guard let requested else {
+            guard let defaultValue else {
+                throw CairnError.invalidParameter("Invalid value for parameter 'max_results': it is required when searching \(what); give a number between 1 and \(maximum).")
+            }
+            return defaultValue
+        }
+        guard requested >= 1, requested <= Int64(maximum) else {
+            throw CairnError.invalidParameter("Invalid value \(requested) for parameter 'max_results' supplied. It must be at most \(maximum), and at least 1.")
+        }
+        return Int(requested)
+    }
+
+    static func requireNonEmpty(_ value: String, _ name: String) throws {
+        if value.isEmpty { throw CairnError.missingParameter(name) }
+    }
+
+    private func validateRunTag(_ tag: Tag) throws {
+        try Validation.validateKey(tag.key, kind: "tag")
+        try Validation.validateValueLength(tag.value, limit: Limits.maxTagValueLength, kind: "tag", key: tag.key)
+    }
+}

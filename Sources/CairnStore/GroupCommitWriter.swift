@@ -1,0 +1,119 @@
+import GRDB
+import Synchronization
+
+/// Group commit for SQLite: concurrent writers are queued and run together in one shared
+/// transaction, each inside its own savepoint, so one failing request rolls back only its own
+/// changes. Every caller is answered only after the shared transaction has committed.
+///
+/// There is no background task: the first writer to find the queue idle becomes the leader and
+/// commits a batch; if more writers queued up meanwhile, leadership passes to the oldest of them.
+final class GroupCommitWriter: Sendable {
+    typealias Work = @Sendable (Database) throws -> any Sendable
+
+    private enum Signal: Sendable {
+        case lead
+        case done(Result<any Sendable, any Error>)
+    }
+
+    private final class Job: Sendable {
+        let work: Work
+        private let mailbox = Mutex<(ready: [Signal], waiter: CheckedContinuation<Signal, Never>?)>(([], nil))
+
+        init(work: @escaping Work) {
+            self.work = work
+        }
+
+        func post(_ signal: Signal) {
+            let waiter = mailbox.withLock { box -> CheckedContinuation<Signal, Never>? in
+                if let waiter = box.waiter {
+                    box.waiter = nil
+                    return waiter
+                }
+                box.ready.append(signal)
+                return nil
+            }
+            waiter?.resume(returning: signal)
+        }
+
+        func next() async -> Signal {
+            await withCheckedContinuation { continuation in
+                let ready = mailbox.withLock { box -> Signal? in
+                    if !box.ready.isEmpty { return box.ready.removeFirst() }
+                    box.waiter = continuation
+                    return nil
+                }
+                if let ready { continuation.resume(returning: ready) }
+            }
+        }
+    }
+
+    private struct Queue {
+        var pending: [Job] = []
+        var draining = false
+    }
+
+    private let pool: DatabasePool
+    private let queue = Mutex(Queue())
+    private let maxBatch: Int
+
+    init(pool: DatabasePool, maxBatch: Int = 512) {
+        self.pool = pool
+        self.maxBatch = maxBatch
+    }
+
+    func write<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        let job = Job(work: { db in try work(db) })
+        let isLeader = queue.withLock { q -> Bool in
+            q.pending.append(job)
+            if q.draining { return false }
+            q.draining = true
+            return true
+        }
+        if isLeader { job.post(.lead) }
+        while true {
+            switch await job.next() {
+            case .lead:
+                await commitBatch()
+            case .done(let result):
+                // The job stored a T; the cast cannot fail.
+                return try result.get() as! T
+            }
+        }
+    }
+
+    private func commitBatch() async {
+        let batch = queue.withLock { q -> [Job] in
+            let batch = Array(q.pending.prefix(maxBatch))
+            q.pending.removeFirst(batch.count)
+            return batch
+        }
+        var outcomes: [Result<any Sendable, any Error>]
+        do {
+            outcomes = try await pool.write { db in
+                batch.map { job in
+                    do {
+                        var value: (any Sendable)?
+                        try db.inSavepoint {
+                            value = try job.work(db)
+                            return .commit
+                        }
+                        return .success(value!)
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+            }
+        } catch {
+            outcomes = batch.map { _ in .failure(error) }
+        }
+        for (job, outcome) in zip(batch, outcomes) {
+            job.post(.done(outcome))
+        }
+        let next = queue.withLock { q -> Job? in
+            if let first = q.pending.first { return first }
+            q.draining = false
+            return nil
+        }
+        next?.post(.lead)
+    }
+}

@@ -1,0 +1,144 @@
+import CairnCore
+
+/// A metric point inside a segment (the key and run live in the segment's row).
+public struct MetricPoint: Sendable, Equatable {
+    public var step: Int64
+    public var timestamp: Int64
+    public var value: Double
+
+    public init(step: Int64, timestamp: Int64, value: Double) {
+        self.step = step
+        self.timestamp = timestamp
+        self.value = value
+    }
+
+    public static func == (a: MetricPoint, b: MetricPoint) -> Bool {
+        a.step == b.step && a.timestamp == b.timestamp && a.value.bitPattern == b.value.bitPattern
+    }
+
+    /// MLflow's latest-value order (see `Metric.isNewer(than:)`).
+    func isNewer(than other: MetricPoint) -> Bool {
+        Metric(key: "", value: value, timestamp: timestamp, step: step)
+            .isNewer(than: Metric(key: "", value: other.value, timestamp: other.timestamp, step: other.step))
+    }
+}
+
+/// Encodes the points of one segment compactly: steps and timestamps as zig-zag varint deltas,
+/// values XOR-ed with the previous value's bits with their zero bytes at both ends dropped
+/// (a Gorilla-style scheme on byte boundaries). Bit-exact for every double, NaN payloads and
+/// ±infinity included.
+///
+/// Layout: `version(1) count(varint) { stepDelta(zigzag varint) tsDelta(zigzag varint) value }*`
+/// where `value` is `0x00` when equal to the previous bits, else a header byte
+/// `1 + leadingZeroBytes * 8 + trailingZeroBytes` followed by the remaining bytes, big-endian.
+public enum MetricSegmentCodec {
+    static let version: UInt8 = 1
+
+    public static func encode(_ points: [MetricPoint]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(2 + points.count * 10)
+        out.append(version)
+        appendVarint(UInt64(points.count), to: &out)
+        var previousStep: Int64 = 0
+        var previousTimestamp: Int64 = 0
+        var previousBits: UInt64 = 0
+        for point in points {
+            appendVarint(zigzag(point.step &- previousStep), to: &out)
+            appendVarint(zigzag(point.timestamp &- previousTimestamp), to: &out)
+            let xor = point.value.bitPattern ^ previousBits
+            if xor == 0 {
+                out.append(0)
+            } else {
+                let leading = xor.leadingZeroBitCount / 8
+                let trailing = xor.trailingZeroBitCount / 8
+                out.append(UInt8(1 + leading * 8 + trailing))
+                var shift = (7 - leading) * 8
+                while shift >= trailing * 8 {
+                    out.append(UInt8(truncatingIfNeeded: xor >> UInt64(shift)))
+                    shift -= 8
+                }
+            }
+            previousStep = point.step
+            previousTimestamp = point.timestamp
+            previousBits = point.value.bitPattern
+        }
+        return out
+    }
+
+    public struct CorruptSegment: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(CorruptSegment) -> [MetricPoint] {
+        var index = 0
+        guard bytes.first == version else { throw CorruptSegment(description: "unknown segment version") }
+        index = 1
+        let count = try readVarint(bytes, &index)
+        guard count <= UInt64(bytes.count) else { throw CorruptSegment(description: "point count exceeds segment size") }
+        var points: [MetricPoint] = []
+        points.reserveCapacity(Int(count))
+        var step: Int64 = 0
+        var timestamp: Int64 = 0
+        var bits: UInt64 = 0
+        for _ in 0..<count {
+            step = step &+ unzigzag(try readVarint(bytes, &index))
+            timestamp = timestamp &+ unzigzag(try readVarint(bytes, &index))
+            guard index < bytes.count else { throw CorruptSegment(description: "truncated value") }
+            let header = Int(bytes[index])
+            index += 1
+            if header != 0 {
+                guard header <= 64 else { throw CorruptSegment(description: "bad value header") }
+                let leading = (header - 1) / 8
+                let trailing = (header - 1) % 8
+                let width = 8 - leading - trailing
+                guard width > 0, index + width <= bytes.count else { throw CorruptSegment(description: "truncated value") }
+                var xor: UInt64 = 0
+                for byte in bytes[index..<(index + width)] {
+                    xor = (xor << 8) | UInt64(byte)
+                }
+                xor <<= UInt64(trailing * 8)
+                index += width
+                bits ^= xor
+            }
+            points.append(MetricPoint(step: step, timestamp: timestamp, value: Double(bitPattern: bits)))
+        }
+        guard index == bytes.count else { throw CorruptSegment(description: "trailing bytes") }
+        return points
+    }
+
+    @inline(__always)
+    static func zigzag(_ v: Int64) -> UInt64 {
+        UInt64(bitPattern: (v << 1) ^ (v >> 63))
+    }
+
+    @inline(__always)
+    static func unzigzag(_ v: UInt64) -> Int64 {
+        Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1)
+    }
+
+    @inline(__always)
+    static func appendVarint(_ value: UInt64, to out: inout [UInt8]) {
+        var v = value
+        while v >= 0x80 {
+            out.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        out.append(UInt8(v))
+    }
+
+    @inline(__always)
+    static func readVarint(_ bytes: [UInt8], _ index: inout Int) throws(CorruptSegment) -> UInt64 {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            index += 1
+            if shift == 63 && byte > 1 { throw CorruptSegment(description: "varint overflow") }
+            result |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 { return result }
+            shift += 7
+            if shift > 63 { throw CorruptSegment(description: "varint overflow") }
+        }
+        throw CorruptSegment(description: "truncated varint")
+    }
+}

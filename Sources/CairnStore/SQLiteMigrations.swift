@@ -1,0 +1,116 @@
+import GRDB
+
+/// The numbered migrations of the SQLite store. Released migrations are frozen: never edit
+/// one, add the next number instead.
+enum SQLiteMigrations {
+    static func makeMigrator() -> DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("0001_initial") { db in
+            try db.execute(sql: initial)
+        }
+        return migrator
+    }
+
+    static let initial = """
+        CREATE TABLE experiments (
+            experiment_id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            artifact_location TEXT NOT NULL,
+            lifecycle_stage TEXT NOT NULL DEFAULT 'active' CHECK (lifecycle_stage IN ('active', 'deleted')),
+            creation_time INTEGER NOT NULL,
+            last_update_time INTEGER NOT NULL
+        );
+        CREATE TABLE experiment_tags (
+            experiment_id INTEGER NOT NULL REFERENCES experiments (experiment_id),
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (experiment_id, key)
+        ) WITHOUT ROWID;
+        CREATE TABLE runs (
+            run_pk INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL UNIQUE,
+            experiment_id INTEGER NOT NULL REFERENCES experiments (experiment_id),
+            run_name TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED')),
+            start_time INTEGER,
+            end_time INTEGER,
+            artifact_uri TEXT NOT NULL,
+            lifecycle_stage TEXT NOT NULL DEFAULT 'active' CHECK (lifecycle_stage IN ('active', 'deleted')),
+            deleted_with_experiment INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX runs_by_experiment ON runs (experiment_id, lifecycle_stage, start_time);
+        CREATE TABLE run_params (
+            run_pk INTEGER NOT NULL REFERENCES runs (run_pk),
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (run_pk, key)
+        ) WITHOUT ROWID;
+        CREATE TABLE run_tags (
+            run_pk INTEGER NOT NULL REFERENCES runs (run_pk),
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (run_pk, key)
+        ) WITHOUT ROWID;
+        CREATE TABLE metric_keys (
+            key_id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE
+        );
+        -- One row per (run, key, write): that write's points, delta/XOR-encoded.
+        CREATE TABLE metric_segments (
+            run_pk INTEGER NOT NULL,
+            key_id INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            point_count INTEGER NOT NULL,
+            min_step INTEGER NOT NULL,
+            max_step INTEGER NOT NULL,
+            min_value REAL,
+            max_value REAL,
+            points BLOB NOT NULL,
+            PRIMARY KEY (run_pk, key_id, seq)
+        ) WITHOUT ROWID;
+        -- Per run and key: MLflow's latest value (highest step, then timestamp, then value),
+        -- with min, max (NaN ignored) and counts; updated in the same transaction as the points.
+        CREATE TABLE latest_metrics (
+            run_pk INTEGER NOT NULL,
+            key_id INTEGER NOT NULL,
+            step INTEGER NOT NULL,
+            timestamp INTEGER NOT NULL,
+            value REAL,
+            is_nan INTEGER NOT NULL,
+            min_value REAL,
+            max_value REAL,
+            point_count INTEGER NOT NULL,
+            segment_count INTEGER NOT NULL,
+            PRIMARY KEY (run_pk, key_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE datasets (
+            dataset_pk INTEGER PRIMARY KEY,
+            experiment_id INTEGER NOT NULL REFERENCES experiments (experiment_id),
+            name TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            source_type TEXT NOT NULL,
+            source TEXT NOT NULL,
+            schema TEXT,
+            profile TEXT,
+            UNIQUE (experiment_id, name, digest)
+        );
+        CREATE TABLE run_inputs (
+            run_pk INTEGER NOT NULL REFERENCES runs (run_pk),
+            dataset_pk INTEGER NOT NULL REFERENCES datasets (dataset_pk),
+            position INTEGER NOT NULL,
+            PRIMARY KEY (run_pk, dataset_pk)
+        ) WITHOUT ROWID;
+        CREATE TABLE input_tags (
+            run_pk INTEGER NOT NULL,
+            dataset_pk INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (run_pk, dataset_pk, key)
+        ) WITHOUT ROWID;
+        INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
+        VALUES (0, 'Default', 'mlflow-artifacts:/0', 'active',
+                CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER),
+                CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+        """
+}

@@ -1,0 +1,272 @@
+import CairnCore
+import GRDB
+
+/// Turns a parsed search (filter AST, order_by, view type, page) into SQLite SQL.
+///
+/// Every value from the user is a bound parameter; only identifiers chosen from fixed lists
+/// below ever become SQL text. Each clause is a self-contained boolean expression over one
+/// row (`r` for runs, `e` for experiments), so AND, OR and NOT compose without changing any
+/// clause's meaning: `tags.k != 'v'` still matches only rows that have tag `k`.
+enum SQLiteSearchSQL {
+    struct Fragment {
+        var sql: String
+        var arguments: [DatabaseValue]
+
+        init(_ sql: String, _ arguments: [DatabaseValue] = []) {
+            self.sql = sql
+            self.arguments = arguments
+        }
+    }
+
+    struct Query {
+        var sql: String
+        var arguments: StatementArguments
+    }
+
+    // MARK: Runs
+
+    static let runAttributeColumns: [String: String] = [
+        "run_id": "r.run_id", "run_name": "r.run_name", "status": "r.status", "user_id": "r.user_id",
+        "artifact_uri": "r.artifact_uri", "lifecycle_stage": "r.lifecycle_stage",
+        "start_time": "r.start_time", "end_time": "r.end_time", "experiment_id": "r.experiment_id",
+    ]
+
+    static func runQuery(_ search: RunSearch) throws -> Query {
+        var arguments: [DatabaseValue] = []
+        var conditions: [String] = []
+        if search.experimentIDs.isEmpty {
+            conditions.append("0")
+        } else {
+            conditions.append("r.experiment_id IN (\(marks(search.experimentIDs.count)))")
+            arguments += search.experimentIDs.map(\.databaseValue)
+        }
+        let stages = search.viewType.stages
+        conditions.append("r.lifecycle_stage IN (\(marks(stages.count)))")
+        arguments += stages.map(\.rawValue.databaseValue)
+        if let filter = search.filter {
+            let fragment = try expression(filter, clause: runClause)
+            conditions.append(fragment.sql)
+            arguments += fragment.arguments
+        }
+        var orderTerms: [String] = []
+        for clause in search.orderBy {
+            let (expression, args) = try runOrderExpression(clause.identifier)
+            let direction = clause.ascending ? "ASC" : "DESC"
+            orderTerms.append("(\(expression)) IS NULL, (\(expression)) \(direction)")
+            arguments += args + args
+        }
+        orderTerms.append("r.start_time IS NULL, r.start_time DESC, r.run_id ASC")
+        let sql = """
+            SELECT r.run_pk FROM runs r
+            WHERE \(conditions.joined(separator: " AND "))
+            ORDER BY \(orderTerms.joined(separator: ", "))
+            LIMIT ? OFFSET ?
+            """
+        arguments.append((search.maxResults + 1).databaseValue)
+        arguments.append(search.offset.databaseValue)
+        return Query(sql: sql, arguments: StatementArguments(arguments))
+    }
+
+    static func runClause(_ c: FilterComparison) throws -> Fragment {
+        let key = c.identifier.key
+        switch c.identifier.entity {
+        case .metric:
+            let compare = try numericComparison("lm.value", c)
+            return Fragment("""
+                EXISTS (SELECT 1 FROM latest_metrics lm JOIN metric_keys mk ON mk.key_id = lm.key_id \
+                WHERE lm.run_pk = r.run_pk AND mk.key = ? AND \(compare.sql))
+                """, [key.databaseValue] + compare.arguments)
+        case .param, .tag:
+            let table = c.identifier.entity == .param ? "run_params" : "run_tags"
+            return try keyValueClause(table: table, owner: "x.run_pk = r.run_pk", c)
+        case .attribute:
+            guard let column = runAttributeColumns[key], key != "experiment_id" else {
+                throw CairnError.invalidParameter("Invalid attribute key '\(key)' in the filter.")
+            }
+            if key == "start_time" || key == "end_time" {
+                return try numericComparison(column, c)
+            }
+            return try stringComparison(column, c)
+        case .dataset:
+            switch key {
+            case "name", "digest":
+                let compare = try stringComparison("d.\(key)", c)
+                return Fragment("""
+                    EXISTS (SELECT 1 FROM run_inputs ri JOIN datasets d ON d.dataset_pk = ri.dataset_pk \
+                    WHERE ri.run_pk = r.run_pk AND \(compare.sql))
+                    """, compare.arguments)
+            case "context":
+                let compare = try stringComparison("it.value", c)
+                return Fragment("""
+                    EXISTS (SELECT 1 FROM input_tags it WHERE it.run_pk = r.run_pk AND it.key = ? AND \(compare.sql))
+                    """, [SystemTag.datasetContext.databaseValue] + compare.arguments)
+            default:
+                throw CairnError.invalidParameter("Invalid dataset key '\(key)' in the filter: use datasets.name, datasets.digest or datasets.context.")
+            }
+        }
+    }
+
+    static func runOrderExpression(_ identifier: FilterIdentifier) throws -> (String, [DatabaseValue]) {
+        let key = identifier.key
+        switch identifier.entity {
+        case .metric:
+            return ("""
+                SELECT lm.value FROM latest_metrics lm JOIN metric_keys mk ON mk.key_id = lm.key_id \
+                WHERE lm.run_pk = r.run_pk AND mk.key = ?
+                """, [key.databaseValue])
+        case .param:
+            return ("SELECT x.value FROM run_params x WHERE x.run_pk = r.run_pk AND x.key = ?", [key.databaseValue])
+        case .tag:
+            return ("SELECT x.value FROM run_tags x WHERE x.run_pk = r.run_pk AND x.key = ?", [key.databaseValue])
+        case .attribute:
+            guard let column = runAttributeColumns[key] else {
+                throw CairnError.invalidParameter("Invalid order_by attribute '\(key)'.")
+            }
+            return (column, [])
+        case .dataset:
+            throw CairnError.invalidParameter("Runs cannot be ordered by dataset fields.")
+        }
+    }
+
+    // MARK: Experiments
+
+    static func experimentQuery(_ search: ExperimentSearch) throws -> Query {
+        var arguments: [DatabaseValue] = []
+        let stages = search.viewType.stages
+        var conditions = ["e.lifecycle_stage IN (\(marks(stages.count)))"]
+        arguments += stages.map(\.rawValue.databaseValue)
+        if let filter = search.filter {
+            let fragment = try expression(filter, clause: experimentClause)
+            conditions.append(fragment.sql)
+            arguments += fragment.arguments
+        }
+        var orderTerms: [String] = []
+        for clause in search.orderBy {
+            guard clause.identifier.entity == .attribute, let column = experimentColumns[clause.identifier.key] else {
+                throw CairnError.invalidParameter("Invalid order_by clause '\(clause.identifier)': experiments can be ordered by name, experiment_id, creation_time or last_update_time.")
+            }
+            orderTerms.append("\(column) \(clause.ascending ? "ASC" : "DESC")")
+        }
+        if search.orderBy.isEmpty { orderTerms.append("e.creation_time DESC") }
+        orderTerms.append("e.experiment_id ASC")
+        let sql = """
+            SELECT e.experiment_id FROM experiments e
+            WHERE \(conditions.joined(separator: " AND "))
+            ORDER BY \(orderTerms.joined(separator: ", "))
+            LIMIT ? OFFSET ?
+            """
+        arguments.append((search.maxResults + 1).databaseValue)
+        arguments.append(search.offset.databaseValue)
+        return Query(sql: sql, arguments: StatementArguments(arguments))
+    }
+
+    static let experimentColumns: [String: String] = [
+        "name": "e.name", "experiment_id": "e.experiment_id",
+        "creation_time": "e.creation_time", "last_update_time": "e.last_update_time",
+    ]
+
+    static func experimentClause(_ c: FilterComparison) throws -> Fragment {
+        switch c.identifier.entity {
+        case .tag:
+            return try keyValueClause(table: "experiment_tags", owner: "x.experiment_id = e.experiment_id", c)
+        case .attribute:
+            switch c.identifier.key {
+            case "name": return try stringComparison("e.name", c)
+            case "experiment_id": return try stringComparison("CAST(e.experiment_id AS TEXT)", c)
+            case "creation_time": return try numericComparison("e.creation_time", c)
+            case "last_update_time": return try numericComparison("e.last_update_time", c)
+            default: break
+            }
+        default: break
+        }
+        throw CairnError.invalidParameter("Invalid experiment filter key '\(c.identifier)'.")
+    }
+
+    // MARK: Shared pieces
+
+    static func expression(_ e: FilterExpression, clause: (FilterComparison) throws -> Fragment) throws -> Fragment {
+        switch e {
+        case .comparison(let c):
+            return try clause(c)
+        case .and(let parts), .or(let parts):
+            let joiner: String
+            if case .and = e { joiner = " AND " } else { joiner = " OR " }
+            let fragments = try parts.map { try expression($0, clause: clause) }
+            return Fragment("(" + fragments.map(\.sql).joined(separator: joiner) + ")", fragments.flatMap(\.arguments))
+        case .not(let inner):
+            let fragment = try expression(inner, clause: clause)
+            // A clause on a missing value is false, never NULL, so NOT is exact.
+            return Fragment("NOT COALESCE(\(fragment.sql), 0)", fragment.arguments)
+        }
+    }
+
+    /// `params.k` / `tags.k` clauses: comparisons need the key to exist (MLflow's inner join).
+    static func keyValueClause(table: String, owner: String, _ c: FilterComparison) throws -> Fragment {
+        let exists = "SELECT 1 FROM \(table) x WHERE \(owner) AND x.key = ?"
+        let key = c.identifier.key.databaseValue
+        switch c.comparator {
+        case .isNull:
+            return Fragment("NOT EXISTS (\(exists))", [key])
+        case .isNotNull:
+            return Fragment("EXISTS (\(exists))", [key])
+        default:
+            let compare = try stringComparison("x.value", c)
+            return Fragment("EXISTS (\(exists) AND \(compare.sql))", [key] + compare.arguments)
+        }
+    }
+
+    static func stringComparison(_ column: String, _ c: FilterComparison) throws -> Fragment {
+        switch (c.comparator, c.value) {
+        case (.equal, .string(let s)): return Fragment("\(column) = ?", [s.databaseValue])
+        case (.notEqual, .string(let s)): return Fragment("\(column) != ?", [s.databaseValue])
+        case (.like, .string(let s)): return Fragment("\(column) GLOB ?", [globPattern(fromLike: s).databaseValue])
+        case (.ilike, .string(let s)): return Fragment("lower(\(column)) LIKE lower(?)", [s.databaseValue])
+        case (.in, .list(let items)): return Fragment("\(column) IN (\(marks(items.count)))", items.map(\.databaseValue))
+        case (.notIn, .list(let items)): return Fragment("\(column) NOT IN (\(marks(items.count)))", items.map(\.databaseValue))
+        case (.in, .string(let s)): return Fragment("\(column) = ?", [s.databaseValue])
+        case (.notIn, .string(let s)): return Fragment("\(column) != ?", [s.databaseValue])
+        default:
+            throw CairnError.invalidParameter("Invalid comparison '\(c.identifier.key) \(c.comparator.rawValue)' in the filter: this field takes a quoted string with =, !=, LIKE or ILIKE.")
+        }
+    }
+
+    static func numericComparison(_ column: String, _ c: FilterComparison) throws -> Fragment {
+        guard case .number(let number, let text) = c.value else {
+            throw CairnError.invalidParameter("Invalid comparison on '\(c.identifier.key)' in the filter: expected a number.")
+        }
+        let value: DatabaseValue = Int64(text).map(\.databaseValue) ?? number.databaseValue
+        let op: String
+        switch c.comparator {
+        case .equal: op = "="
+        case .notEqual: op = "!="
+        case .less: op = "<"
+        case .lessOrEqual: op = "<="
+        case .greater: op = ">"
+        case .greaterOrEqual: op = ">="
+        default:
+            throw CairnError.invalidParameter("Invalid comparator '\(c.comparator.rawValue)' on '\(c.identifier.key)': numeric fields take =, !=, <, <=, > or >=.")
+        }
+        return Fragment("\(column) \(op) ?", [value])
+    }
+
+    /// SQL LIKE (`%`, `_`, case-sensitive in MLflow) as an SQLite GLOB pattern, which is
+    /// case-sensitive; GLOB's own wildcards in the pattern are escaped as one-character sets.
+    static func globPattern(fromLike like: String) -> String {
+        var out = ""
+        for ch in like {
+            switch ch {
+            case "%": out.append("*")
+            case "_": out.append("?")
+            case "*": out.append("[*]")
+            case "?": out.append("[?]")
+            case "[": out.append("[[]")
+            default: out.append(ch)
+            }
+        }
+        return out
+    }
+
+    static func marks(_ count: Int) -> String {
+        Array(repeating: "?", count: count).joined(separator: ",")
+    }
+}

@@ -1,0 +1,184 @@
+import CairnCore
+import Foundation
+import GRDB
+
+extension SQLiteTrackingStore {
+    /// Appends one segment per key and folds it into `latest_metrics`, in the caller's transaction.
+    static func appendMetrics(_ db: Database, runPK: Int64, _ metrics: [Metric]) throws {
+        guard !metrics.isEmpty else { return }
+        var order: [String] = []
+        var byKey: [String: [MetricPoint]] = [:]
+        for metric in metrics {
+            if byKey[metric.key] == nil { order.append(metric.key) }
+            byKey[metric.key, default: []].append(MetricPoint(step: metric.step, timestamp: metric.timestamp, value: metric.value))
+        }
+        for key in order {
+            let points = byKey[key]!
+            let keyID = try internKey(db, key)
+            var latest = points[0]
+            var minStep = points[0].step
+            var maxStep = points[0].step
+            var minValue: Double?
+            var maxValue: Double?
+            for point in points {
+                if point.isNewer(than: latest) { latest = point }
+                minStep = min(minStep, point.step)
+                maxStep = max(maxStep, point.step)
+                if !point.value.isNaN {
+                    minValue = min(minValue ?? point.value, point.value)
+                    maxValue = max(maxValue ?? point.value, point.value)
+                }
+            }
+            let existing = try Row.fetchOne(
+                db,
+                sql: "SELECT step, timestamp, value, is_nan, min_value, max_value, point_count, segment_count FROM latest_metrics WHERE run_pk = ? AND key_id = ?",
+                arguments: [runPK, keyID])
+            var segmentCount: Int64 = 1
+            var pointCount = Int64(points.count)
+            var newMin = minValue
+            var newMax = maxValue
+            if let existing {
+                let isNaN: Bool = existing[3]
+                let previous = MetricPoint(step: existing[0], timestamp: existing[1], value: isNaN ? .nan : (existing[2] as Double?) ?? .nan)
+                if !latest.isNewer(than: previous) { latest = previous }
+                segmentCount = (existing[7] as Int64) + 1
+                pointCount += existing[6] as Int64
+                if let oldMin = existing[4] as Double? { newMin = min(newMin ?? oldMin, oldMin) }
+                if let oldMax = existing[5] as Double? { newMax = max(newMax ?? oldMax, oldMax) }
+            }
+            try db.cachedStatement(sql: """
+                INSERT INTO metric_segments (run_pk, key_id, seq, point_count, min_step, max_step, min_value, max_value, points)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [runPK, keyID, segmentCount, points.count, minStep, maxStep, minValue, maxValue,
+                                         Data(MetricSegmentCodec.encode(points))])
+            try db.cachedStatement(sql: """
+                INSERT OR REPLACE INTO latest_metrics
+                    (run_pk, key_id, step, timestamp, value, is_nan, min_value, max_value, point_count, segment_count)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [runPK, keyID, latest.step, latest.timestamp,
+                                         latest.value.isNaN ? nil : latest.value, latest.value.isNaN,
+                                         newMin, newMax, pointCount, segmentCount])
+        }
+    }
+
+    static func internKey(_ db: Database, _ key: String) throws -> Int64 {
+        if let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT key_id FROM metric_keys WHERE key = ?"), arguments: [key]) {
+            return id
+        }
+        try db.cachedStatement(sql: "INSERT INTO metric_keys (key) VALUES (?)").execute(arguments: [key])
+        return db.lastInsertedRowID
+    }
+
+    /// The SQL of a series read: one range scan of the segments' primary key.
+    static let seriesSQL = """
+        SELECT points FROM metric_segments
+        WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
+        ORDER BY seq
+        """
+
+    /// Segments of a series that may hold steps in `[startStep, endStep]`.
+    static let seriesRangeSQL = """
+        SELECT points FROM metric_segments
+        WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
+          AND max_step >= ? AND min_step <= ?
+        ORDER BY seq
+        """
+
+    static func decodeSegments(_ db: Database, sql: String, arguments: StatementArguments) throws -> [MetricPoint] {
+        var points: [MetricPoint] = []
+        let cursor = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+        while let row = try cursor.next() {
+            let data: Data = row[0]
+            do {
+                points.append(contentsOf: try MetricSegmentCodec.decode([UInt8](data)))
+            } catch {
+                throw CairnError(.internalError, "A stored metric segment is damaged (\(error.description)).", cause: error)
+            }
+        }
+        return points
+    }
+
+    public func metricHistory(runID: String, key: String) async throws -> [Metric] {
+        try await read { db in
+            let pk = try Self.runPK(db, id: runID)
+            var points = try Self.decodeSegments(db, sql: Self.seriesSQL, arguments: [pk, key])
+            points.sort { a, b in
+                if a.timestamp != b.timestamp { return a.timestamp < b.timestamp }
+                if a.step != b.step { return a.step < b.step }
+                return a.value < b.value
+            }
+            return points.map { Metric(key: key, value: $0.value, timestamp: $0.timestamp, step: $0.step) }
+        }
+    }
+
+    public func sampledMetricHistory(runIDs: [String], key: String, startStep: Int64?, endStep: Int64?, maxPoints: Int) async throws -> [Metric] {
+        try await read { db in
+            var result: [Metric] = []
+            for runID in runIDs {
+                let pk = try Self.runPK(db, id: runID)
+                let lower = startStep ?? Int64.min
+                let upper = endStep ?? Int64.max
+                let points = try Self.decodeSegments(db, sql: Self.seriesRangeSQL, arguments: [pk, key, lower, upper])
+                    .filter { $0.step >= lower && $0.step <= upper }
+                for point in MetricSampler.sample(points, maxPoints: maxPoints) {
+                    result.append(Metric(key: key, value: point.value, timestamp: point.timestamp, step: point.step, runID: runID))
+                }
+            }
+            return result
+        }
+    }
+}
+
+/// Deterministic downsampling for charts: never random, and spikes are never lost.
+///
+/// The step range is cut into equal buckets; each bucket keeps its minimum, maximum and last
+/// point (by step, then timestamp), and the series' first point is always kept. The result is
+/// sorted by step and holds at most `maxPoints` points; a series that already fits is returned whole.
+public enum MetricSampler {
+    public static func sample(_ input: [MetricPoint], maxPoints: Int) -> [MetricPoint] {
+        var points = input
+        points.sort { a, b in
+            if a.step != b.step { return a.step < b.step }
+            if a.timestamp != b.timestamp { return a.timestamp < b.timestamp }
+            return a.value.bitPattern < b.value.bitPattern
+        }
+        guard points.count > maxPoints, maxPoints > 0 else { return points }
+        if maxPoints < 4 {
+            return Array(([points.first!, points.last!]).prefix(maxPoints))
+        }
+        let bucketCount = (maxPoints - 1) / 3
+        let lo = points.first!.step
+        let hi = points.last!.step
+        let span = Double(hi) - Double(lo) + 1
+        var keep = Set<Int>([0])
+        var bucketStart = 0
+        var bucket = 0
+        while bucketStart < points.count {
+            // Points of this bucket: those whose step maps to bucket `bucket` (or higher for the tail).
+            var end = bucketStart
+            var current = bucketIndex(points[bucketStart].step, lo: lo, span: span, count: bucketCount)
+            bucket = current
+            var minIndex = bucketStart
+            var maxIndex = bucketStart
+            while end < points.count {
+                current = bucketIndex(points[end].step, lo: lo, span: span, count: bucketCount)
+                if current != bucket { break }
+                let v = points[end].value
+                if !v.isNaN {
+                    if points[minIndex].value.isNaN || v < points[minIndex].value { minIndex = end }
+                    if points[maxIndex].value.isNaN || v > points[maxIndex].value { maxIndex = end }
+                }
+                end += 1
+            }
+            keep.insert(minIndex)
+            keep.insert(maxIndex)
+            keep.insert(end - 1)
+            bucketStart = end
+        }
+        return keep.sorted().map { points[$0] }
+    }
+
+    private static func bucketIndex(_ step: Int64, lo: Int64, span: Double, count: Int) -> Int {
+        min(count - 1, Int((Double(step) - Double(lo)) / span * Double(count)))
+    }
+}

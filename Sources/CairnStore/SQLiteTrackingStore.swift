@@ -1,0 +1,172 @@
+import CairnCore
+import Foundation
+import GRDB
+
+/// The embedded default store: one SQLite file in WAL mode through a GRDB `DatabasePool`.
+///
+/// Reads run concurrently on the pool's readers. Writes go through `GroupCommitWriter`, which
+/// runs concurrent requests in shared transactions; a request is answered after the commit.
+/// `synchronous = FULL` makes a commit durable against power loss, not only process crashes.
+public final class SQLiteTrackingStore: TrackingStore {
+    public let path: String
+    let pool: DatabasePool
+    let writer: GroupCommitWriter
+
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    /// Before migrating an existing file, a copy is written next to it (`<path>.backup-<version>`).
+    public init(path: String) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        let existed = FileManager.default.fileExists(atPath: path)
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        let migrator = SQLiteMigrations.makeMigrator()
+        if existed {
+            let applied = try pool.read { db in try migrator.appliedIdentifiers(db) }
+            let pending = migrator.migrations.filter { !applied.contains($0) }
+            if !applied.isEmpty, let first = pending.first {
+                let backup = try DatabaseQueue(path: "\(path).backup-before-\(first)")
+                try pool.backup(to: backup)
+            }
+        }
+        try migrator.migrate(pool)
+        self.pool = pool
+        self.writer = GroupCommitWriter(pool: pool)
+    }
+
+    /// Runs a read-only closure on a reader connection (tests use it to look at plans).
+    public func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await mapErrors { try await pool.read(body) }
+    }
+
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await mapErrors { try await writer.write(body) }
+    }
+
+    private func mapErrors<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as CairnError {
+            throw error
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
+            throw CairnError(.temporarilyUnavailable, "The database is busy with another process; retry the request.", cause: error)
+        } catch {
+            throw CairnError(.internalError, "The database failed: \(error)", cause: error)
+        }
+    }
+
+    // MARK: - Experiments
+
+    public func createExperiment(name: String, artifactLocation: String?, tags: [Tag], now: Int64) async throws -> Experiment {
+        try await write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM experiments WHERE name = ?", arguments: [name]) == true {
+                throw CairnError.alreadyExists("Experiment(name=\(name)) already exists. Choose another name, or use the existing experiment (an experiment's name stays taken while it is deleted).")
+            }
+            let nextID = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(experiment_id), 0) + 1 FROM experiments") ?? 1
+            let location = artifactLocation.flatMap { $0.isEmpty ? nil : $0 } ?? "mlflow-artifacts:/\(nextID)"
+            try db.execute(
+                sql: """
+                    INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
+                    VALUES (?, ?, ?, 'active', ?, ?)
+                    """,
+                arguments: [nextID, name, location, now, now])
+            for tag in tags {
+                try db.execute(sql: "INSERT OR REPLACE INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?)",
+                               arguments: [nextID, tag.key, tag.value])
+            }
+            return try Self.loadExperiment(db, id: nextID)
+        }
+    }
+
+    public func fetchExperiment(id: Int64) async throws -> Experiment {
+        try await read { db in try Self.loadExperiment(db, id: id) }
+    }
+
+    public func fetchExperiment(name: String) async throws -> Experiment? {
+        try await read { db in
+            guard let id = try Int64.fetchOne(db, sql: "SELECT experiment_id FROM experiments WHERE name = ?", arguments: [name]) else {
+                return nil
+            }
+            return try Self.loadExperiment(db, id: id)
+        }
+    }
+
+    public func renameExperiment(id: Int64, newName: String, now: Int64) async throws {
+        try await write { db in
+            _ = try Self.loadExperiment(db, id: id)
+            if let other = try Int64.fetchOne(db, sql: "SELECT experiment_id FROM experiments WHERE name = ?", arguments: [newName]), other != id {
+                throw CairnError.alreadyExists("Experiment(name=\(newName)) already exists. Choose another name.")
+            }
+            try db.execute(sql: "UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?",
+                           arguments: [newName, now, id])
+        }
+    }
+
+    public func setExperimentLifecycle(id: Int64, stage: LifecycleStage, now: Int64) async throws {
+        try await write { db in
+            _ = try Self.loadExperiment(db, id: id)
+            try db.execute(sql: "UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?",
+                           arguments: [stage.rawValue, now, id])
+            switch stage {
+            case .deleted:
+                try db.execute(
+                    sql: "UPDATE runs SET lifecycle_stage = 'deleted', deleted_with_experiment = 1 WHERE experiment_id = ? AND lifecycle_stage = 'active'",
+                    arguments: [id])
+            case .active:
+                try db.execute(
+                    sql: "UPDATE runs SET lifecycle_stage = 'active', deleted_with_experiment = 0 WHERE experiment_id = ? AND deleted_with_experiment = 1",
+                    arguments: [id])
+            }
+        }
+    }
+
+    public func setExperimentTag(id: Int64, tag: Tag, now: Int64) async throws {
+        try await write { db in
+            _ = try Self.loadExperiment(db, id: id)
+            try db.execute(sql: "INSERT OR REPLACE INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?)",
+                           arguments: [id, tag.key, tag.value])
+            try db.execute(sql: "UPDATE experiments SET last_update_time = ? WHERE experiment_id = ?", arguments: [now, id])
+        }
+    }
+
+    public func deleteExperimentTag(id: Int64, key: String, now: Int64) async throws {
+        try await write { db in
+            _ = try Self.loadExperiment(db, id: id)
+            try db.execute(sql: "DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?", arguments: [id, key])
+            if db.changesCount == 0 {
+                throw CairnError.notFound("No tag with key '\(key)' on experiment \(id).")
+            }
+            try db.execute(sql: "UPDATE experiments SET last_update_time = ? WHERE experiment_id = ?", arguments: [now, id])
+        }
+    }
+
+    public func searchExperiments(_ search: ExperimentSearch) async throws -> (items: [Experiment], hasMore: Bool) {
+        let query = try SQLiteSearchSQL.experimentQuery(search)
+        return try await read { db in
+            var ids = try Int64.fetchAll(db, sql: query.sql, arguments: query.arguments)
+            let hasMore = ids.count > search.maxResults
+            if hasMore { ids.removeLast() }
+            return (try ids.map { try Self.loadExperiment(db, id: $0) }, hasMore)
+        }
+    }
+
+    static func loadExperiment(_ db: Database, id: Int64) throws -> Experiment {
+        guard let row = try Row.fetchOne(
+            db,
+            sql: "SELECT name, artifact_location, lifecycle_stage, creation_time, last_update_time FROM experiments WHERE experiment_id = ?",
+            arguments: [id])
+        else {
+            throw CairnError.notFound("No experiment with id \(id) exists. List experiments to find the right id.")
+        }
+        let tags = try Row.fetchAll(db, sql: "SELECT key, value FROM experiment_tags WHERE experiment_id = ? ORDER BY key", arguments: [id])
+            .map { Tag($0[0], $0[1]) }
+        return Experiment(
+            experimentID: String(id), name: row[0], artifactLocation: row[1],
+            lifecycleStage: LifecycleStage(rawValue: row[2]) ?? .active,
+            creationTime: row[3], lastUpdateTime: row[4], tags: tags)
+    }
+}

@@ -1,0 +1,95 @@
+import CairnCore
+
+/// A new run as the service has decided it (id, name and times already chosen).
+public struct NewRun: Sendable {
+    public var info: RunInfo
+    public var tags: [Tag]
+
+    public init(info: RunInfo, tags: [Tag]) {
+        self.info = info
+        self.tags = tags
+    }
+}
+
+/// What one `log-batch` (or single log call) writes, all or nothing.
+public struct RunWrites: Sendable {
+    public var metrics: [Metric]
+    public var params: [Param]
+    public var tags: [Tag]
+
+    public init(metrics: [Metric] = [], params: [Param] = [], tags: [Tag] = []) {
+        self.metrics = metrics
+        self.params = params
+        self.tags = tags
+    }
+}
+
+public struct RunSearch: Sendable {
+    public var experimentIDs: [Int64]
+    public var filter: FilterExpression?
+    public var orderBy: [OrderByClause]
+    public var viewType: ViewType
+    public var maxResults: Int
+    public var offset: Int
+
+    public init(experimentIDs: [Int64], filter: FilterExpression?, orderBy: [OrderByClause], viewType: ViewType, maxResults: Int, offset: Int) {
+        self.experimentIDs = experimentIDs
+        self.filter = filter
+        self.orderBy = orderBy
+        self.viewType = viewType
+        self.maxResults = maxResults
+        self.offset = offset
+    }
+}
+
+public struct ExperimentSearch: Sendable {
+    public var filter: FilterExpression?
+    public var orderBy: [OrderByClause]
+    public var viewType: ViewType
+    public var maxResults: Int
+    public var offset: Int
+
+    public init(filter: FilterExpression?, orderBy: [OrderByClause], viewType: ViewType, maxResults: Int, offset: Int) {
+        self.filter = filter
+        self.orderBy = orderBy
+        self.viewType = viewType
+        self.maxResults = maxResults
+        self.offset = offset
+    }
+}
+
+/// Persistence of the tracking model. Stores only persist and query; the rules live in the
+/// services. Every write is atomic and acknowledged only after it is committed. Unknown ids
+/// throw `RESOURCE_DOES_NOT_EXIST`; conflicts (a changed param, a taken name) throw the
+/// matching `CairnError`, and then nothing was written.
+public protocol TrackingStore: Sendable {
+    // Experiments
+    func createExperiment(name: String, artifactLocation: String?, tags: [Tag], now: Int64) async throws -> Experiment
+    func fetchExperiment(id: Int64) async throws -> Experiment
+    func fetchExperiment(name: String) async throws -> Experiment?
+    func searchExperiments(_ search: ExperimentSearch) async throws -> (items: [Experiment], hasMore: Bool)
+    func renameExperiment(id: Int64, newName: String, now: Int64) async throws
+    /// Deleting marks the experiment's active runs deleted too; restoring brings back the runs
+    /// that were deleted with it.
+    func setExperimentLifecycle(id: Int64, stage: LifecycleStage, now: Int64) async throws
+    func setExperimentTag(id: Int64, tag: Tag, now: Int64) async throws
+    func deleteExperimentTag(id: Int64, key: String, now: Int64) async throws
+
+    // Runs
+    func createRun(_ run: NewRun) async throws -> Run
+    func fetchRun(id: String) async throws -> Run
+    func fetchRunInfo(id: String) async throws -> RunInfo
+    func updateRun(id: String, status: RunStatus?, endTime: Int64?, runName: String?) async throws -> RunInfo
+    func setRunLifecycle(id: String, stage: LifecycleStage, now: Int64) async throws
+    func logRunWrites(runID: String, _ writes: RunWrites) async throws
+    func deleteTag(runID: String, key: String) async throws
+    func logInputs(runID: String, _ inputs: [DatasetInput]) async throws
+    func searchRuns(_ search: RunSearch) async throws -> (items: [Run], hasMore: Bool)
+
+    // Metric series
+    /// Every point of one series, ordered by (timestamp, step, value) as MLflow does.
+    func metricHistory(runID: String, key: String) async throws -> [Metric]
+    /// A deterministic sample of one series per run for charts: per step bucket the minimum,
+    /// maximum and last point, plus the first point, at most `maxPoints` per run.
+    func sampledMetricHistory(runIDs: [String], key: String, startStep: Int64?, endStep: Int64?, maxPoints: Int) async throws -> [Metric]
+}

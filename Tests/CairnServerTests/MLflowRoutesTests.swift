@@ -1,0 +1,135 @@
+import CairnCore
+import CairnServer
+import CairnServices
+import CairnStore
+import CairnTestSupport
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// Route-level tests through the same router `cairn server` uses, on a real SQLite file.
+@Suite("MLflow routes")
+struct MLflowRoutesTests {
+    struct Reply {
+        let status: Int
+        let json: [String: Any]
+        let text: String
+    }
+
+    /// Runs `body` against a fresh application; `call` posts JSON or GETs a query.
+    func withApp(_ body: @escaping @Sendable (_ call: @escaping @Sendable (HTTPRequest.Method, String, String?) async throws -> Reply) async throws -> Void) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try SQLiteTrackingStore(path: directory.file("cairn.sqlite"))
+        let app = Application(router: buildRouter(tracking: TrackingService(store: store)))
+        try await app.test(.router) { client in
+            try await body { method, uri, json in
+                try await client.execute(
+                    uri: uri, method: method, headers: [.contentType: "application/json"],
+                    body: json.map { ByteBuffer(string: $0) }) { response in
+                    let text = String(buffer: response.body)
+                    let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+                    return Reply(status: Int(response.status.code), json: object, text: text)
+                }
+            }
+        }
+    }
+
+    static let api = "/api/2.0/mlflow"
+
+    @Test("Create, get and get-by-name an experiment; an absent name is a 404 RESOURCE_DOES_NOT_EXIST")
+    func experiments() async throws {
+        try await withApp { call in
+            let created = try await call(.post, "\(Self.api)/experiments/create", #"{"name":"exp one","tags":[{"key":"k","value":"v"}]}"#)
+            #expect(created.status == 200)
+            #expect(created.json["experiment_id"] as? String == "1")
+            let got = try await call(.get, "\(Self.api)/experiments/get-by-name?experiment_name=exp%20one", nil)
+            let experiment = got.json["experiment"] as? [String: Any]
+            #expect(experiment?["name"] as? String == "exp one")
+            #expect(experiment?["artifact_location"] as? String == "mlflow-artifacts:/1")
+            let missing = try await call(.get, "\(Self.api)/experiments/get-by-name?experiment_name=nope", nil)
+            #expect(missing.status == 404)
+            #expect(missing.json["error_code"] as? String == "RESOURCE_DOES_NOT_EXIST")
+            let duplicate = try await call(.post, "\(Self.api)/experiments/create", #"{"name":"exp one"}"#)
+            #expect(duplicate.status == 400)
+            #expect(duplicate.json["error_code"] as? String == "RESOURCE_ALREADY_EXISTS")
+            let ajax = try await call(.get, "/ajax-api/2.0/mlflow/experiments/get?experiment_id=1", nil)
+            #expect(ajax.status == 200)
+            let bad = try await call(.get, "\(Self.api)/experiments/get?experiment_id=abc", nil)
+            #expect(bad.status == 400)
+            #expect(bad.json["error_code"] as? String == "INVALID_PARAMETER_VALUE")
+        }
+    }
+
+    @Test("Runs: create, log NaN and infinities, read them back in protobuf JSON")
+    func runsAndNonFinite() async throws {
+        try await withApp { call in
+            let created = try await call(.post, "\(Self.api)/runs/create", #"{"experiment_id":"0","start_time":"1700000000000","run_name":"r1"}"#)
+            let info = (created.json["run"] as? [String: Any])?["info"] as? [String: Any]
+            let id = try #require(info?["run_id"] as? String)
+            #expect(id.count == 32)
+            #expect(info?["artifact_uri"] as? String == "mlflow-artifacts:/0/\(id)/artifacts")
+            #expect(info?["start_time"] as? Int == 1_700_000_000_000)
+            #expect(info?["end_time"] == nil)
+            let batch = """
+                {"run_id":"\(id)","metrics":[{"key":"a","value":"NaN","timestamp":1,"step":0},
+                 {"key":"b","value":"Infinity","timestamp":1},{"key":"c","value":"-Infinity","timestamp":1}],
+                 "params":[{"key":"lr","value":"0.1"}]}
+                """
+            #expect(try await call(.post, "\(Self.api)/runs/log-batch", batch).text == "{}")
+            let got = try await call(.get, "\(Self.api)/runs/get?run_id=\(id)", nil)
+            #expect(got.text.contains(#""value":"NaN""#))
+            #expect(got.text.contains(#""value":"Infinity""#))
+            #expect(got.text.contains(#""value":"-Infinity""#))
+            #expect(!got.text.contains("null"))
+        }
+    }
+
+    @Test("Bad requests are answered with MLflow errors and change nothing")
+    func badInput() async throws {
+        try await withApp { call in
+            let created = try await call(.post, "\(Self.api)/runs/create", #"{"experiment_id":"0"}"#)
+            let id = try #require(((created.json["run"] as? [String: Any])?["info"] as? [String: Any])?["run_id"] as? String)
+            let metrics = (0...1000).map { #"{"key":"m","value":1,"timestamp":1,"step":\#($0)}"# }.joined(separator: ",")
+            let tooMany = try await call(.post, "\(Self.api)/runs/log-batch", #"{"run_id":"\#(id)","metrics":[\#(metrics)]}"#)
+            #expect(tooMany.status == 400)
+            #expect(tooMany.json["error_code"] as? String == "INVALID_PARAMETER_VALUE")
+            let badKey = try await call(.post, "\(Self.api)/runs/log-batch",
+                                        #"{"run_id":"\#(id)","metrics":[{"key":"ok","value":1,"timestamp":1},{"key":"bad!","value":1,"timestamp":1}]}"#)
+            #expect(badKey.status == 400)
+            let noTimestamp = try await call(.post, "\(Self.api)/runs/log-metric", #"{"run_id":"\#(id)","key":"m","value":1}"#)
+            #expect(noTimestamp.status == 400)
+            #expect((noTimestamp.json["message"] as? String)?.contains("timestamp") == true)
+            let wrongType = try await call(.post, "\(Self.api)/runs/log-metric", #"{"run_id":"\#(id)","key":"m","value":1,"timestamp":1,"step":1.5}"#)
+            #expect(wrongType.status == 400)
+            #expect((wrongType.json["message"] as? String)?.contains("'step'") == true)
+            let malformed = try await call(.post, "\(Self.api)/runs/log-metric", #"{"run_id": "#)
+            #expect(malformed.status == 400)
+            #expect(malformed.json["error_code"] as? String == "INVALID_PARAMETER_VALUE")
+            let run = try await call(.get, "\(Self.api)/runs/get?run_id=\(id)", nil)
+            #expect(((run.json["run"] as? [String: Any])?["data"] as? [String: Any])?["metrics"] == nil)
+            let unknown = try await call(.get, "\(Self.api)/runs/get?run_id=0123456789abcdef0123456789abcdef", nil)
+            #expect(unknown.status == 404)
+            #expect(unknown.json["error_code"] as? String == "RESOURCE_DOES_NOT_EXIST")
+            let route = try await call(.post, "\(Self.api)/nope", "{}")
+            #expect(route.status == 404)
+            #expect(route.json["error_code"] as? String == "ENDPOINT_NOT_FOUND")
+            let token = try await call(.post, "\(Self.api)/runs/search", #"{"experiment_ids":["0"],"page_token":"garbage!"}"#)
+            #expect(token.status == 400)
+            let filter = try await call(.post, "\(Self.api)/runs/search", #"{"experiment_ids":["0"],"filter":"metrics.acc >"}"#)
+            #expect(filter.status == 400)
+            #expect(filter.json["error_code"] as? String == "INVALID_PARAMETER_VALUE")
+        }
+    }
+
+    @Test("Health, version and server-info answer")
+    func operational() async throws {
+        try await withApp { call in
+            #expect(try await call(.get, "/health", nil).text == "OK")
+            #expect(try await call(.get, "/version", nil).text == mlflowCompatibleVersion)
+            let info = try await call(.get, "/api/3.0/mlflow/server-info", nil)
+            #expect(info.json["store_type"] as? String == "SqlStore")
+        }
+    }
+}

@@ -1,0 +1,214 @@
+import CairnCore
+import CairnTestSupport
+import Foundation
+import GRDB
+import Testing
+@testable import CairnStore
+
+private func makeRun(_ store: SQLiteTrackingStore, experiment: String = "0", name: String = "r", start: Int64 = 1000) async throws -> Run {
+    let id = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+    let info = RunInfo(runID: id, experimentID: experiment, runName: name, userID: "u", status: .running,
+                       startTime: start, endTime: nil, artifactURI: "mlflow-artifacts:/\(experiment)/\(id)/artifacts", lifecycleStage: .active)
+    return try await store.createRun(NewRun(info: info, tags: [Tag(SystemTag.runName, name)]))
+}
+
+private func filter(_ text: String) throws -> FilterExpression? {
+    try SearchFilterParser.parse(text, for: .runs)
+}
+
+@Suite("SQLite tracking store")
+struct SQLiteTrackingStoreTests {
+    @Test("A new database has the Default experiment with id 0")
+    func defaultExperiment() async throws {
+        try await withSQLiteStore { store in
+            let experiment = try await store.fetchExperiment(id: 0)
+            #expect(experiment.name == "Default")
+            #expect(experiment.artifactLocation == "mlflow-artifacts:/0")
+            #expect(experiment.lifecycleStage == .active)
+        }
+    }
+
+    @Test("Experiment names stay unique, across deleted experiments too")
+    func uniqueNames() async throws {
+        try await withSQLiteStore { store in
+            let e = try await store.createExperiment(name: "a", artifactLocation: nil, tags: [Tag("k", "v")], now: 5)
+            #expect(e.experimentID == "1")
+            #expect(e.artifactLocation == "mlflow-artifacts:/1")
+            #expect(e.tags == [Tag("k", "v")])
+            try await store.setExperimentLifecycle(id: 1, stage: .deleted, now: 6)
+            await #expect(throws: CairnError.self) {
+                _ = try await store.createExperiment(name: "a", artifactLocation: nil, tags: [], now: 7)
+            }
+            let count = try await store.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM experiments") }
+            #expect(count == 2)
+        }
+    }
+
+    @Test("Deleting an experiment deletes its active runs; restoring brings back only those")
+    func experimentLifecycleCascades() async throws {
+        try await withSQLiteStore { store in
+            _ = try await store.createExperiment(name: "e", artifactLocation: nil, tags: [], now: 1)
+            let kept = try await makeRun(store, experiment: "1")
+            let deletedBefore = try await makeRun(store, experiment: "1")
+            try await store.setRunLifecycle(id: deletedBefore.info.runID, stage: .deleted, now: 2)
+            try await store.setExperimentLifecycle(id: 1, stage: .deleted, now: 3)
+            #expect(try await store.fetchRunInfo(id: kept.info.runID).lifecycleStage == .deleted)
+            try await store.setExperimentLifecycle(id: 1, stage: .active, now: 4)
+            #expect(try await store.fetchRunInfo(id: kept.info.runID).lifecycleStage == .active)
+            #expect(try await store.fetchRunInfo(id: deletedBefore.info.runID).lifecycleStage == .deleted)
+        }
+    }
+
+    @Test("A changed param rejects the whole batch: nothing of it is written")
+    func paramsAreWriteOnce() async throws {
+        try await withSQLiteStore { store in
+            let run = try await makeRun(store)
+            let id = run.info.runID
+            try await store.logRunWrites(runID: id, RunWrites(params: [Param("lr", "0.1")]))
+            try await store.logRunWrites(runID: id, RunWrites(params: [Param("lr", "0.1")]))
+            await #expect(throws: CairnError.self) {
+                try await store.logRunWrites(runID: id, RunWrites(
+                    metrics: [Metric(key: "loss", value: 1, timestamp: 1, step: 0)],
+                    params: [Param("batch", "32"), Param("lr", "0.2")],
+                    tags: [Tag("t", "x")]))
+            }
+            let after = try await store.fetchRun(id: id)
+            #expect(after.params == [Param("lr", "0.1")])
+            #expect(after.metrics.isEmpty)
+            #expect(!after.tags.contains(Tag("t", "x")))
+            #expect(try await store.metricHistory(runID: id, key: "loss").isEmpty)
+        }
+    }
+
+    @Test("The latest value follows MLflow: highest step, then timestamp, then value")
+    func latestMetricRule() async throws {
+        try await withSQLiteStore { store in
+            let id = try await makeRun(store).info.runID
+            try await store.logRunWrites(runID: id, RunWrites(metrics: [Metric(key: "m", value: 5, timestamp: 100, step: 10)]))
+            try await store.logRunWrites(runID: id, RunWrites(metrics: [Metric(key: "m", value: 9, timestamp: 200, step: 3)]))
+            #expect(try await store.fetchRun(id: id).metrics.first?.value == 5)
+            try await store.logRunWrites(runID: id, RunWrites(metrics: [Metric(key: "m", value: 1, timestamp: 101, step: 10)]))
+            #expect(try await store.fetchRun(id: id).metrics.first?.value == 1)
+            try await store.logRunWrites(runID: id, RunWrites(metrics: [Metric(key: "m", value: 2, timestamp: 101, step: 10)]))
+            #expect(try await store.fetchRun(id: id).metrics.first?.value == 2)
+            let summary = try await store.read { db -> [Double] in
+                guard let row = try Row.fetchOne(db, sql: "SELECT min_value, max_value, point_count FROM latest_metrics") else { return [] }
+                return [row[0], row[1], row[2]]
+            }
+            #expect(summary == [1, 9, 4])
+        }
+    }
+
+    @Test("History keeps every point, NaN and infinities exactly, ordered by timestamp then step")
+    func history() async throws {
+        try await withSQLiteStore { store in
+            let id = try await makeRun(store).info.runID
+            try await store.logRunWrites(runID: id, RunWrites(metrics: [
+                Metric(key: "x", value: .infinity, timestamp: 30, step: 2),
+                Metric(key: "x", value: .nan, timestamp: 10, step: 0),
+            ]))
+            try await store.logRunWrites(runID: id, RunWrites(metrics: [Metric(key: "x", value: -.infinity, timestamp: 20, step: 1)]))
+            let points = try await store.metricHistory(runID: id, key: "x")
+            #expect(points.map(\.step) == [0, 1, 2])
+            #expect(points[0].value.isNaN)
+            #expect(points[1].value == -.infinity)
+            #expect(points[2].value == .infinity)
+            let latest = try await store.fetchRun(id: id).metrics
+            #expect(latest.first?.value == .infinity)
+        }
+    }
+
+    @Test("A series read is one range scan of the segments' primary key")
+    func seriesReadPlan() async throws {
+        try await withSQLiteStore { store in
+            let plan = try await store.read { db in
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + SQLiteTrackingStore.seriesSQL, arguments: [1, "loss"])
+                    .map { $0["detail"] as String }
+            }
+            let segmentSteps = plan.filter { $0.contains("metric_segments") }
+            #expect(segmentSteps.count == 1)
+            #expect(segmentSteps.allSatisfy { $0.hasPrefix("SEARCH") && $0.contains("PRIMARY KEY (run_pk=? AND key_id=?)") })
+            #expect(!plan.contains { $0.hasPrefix("SCAN") })
+            #expect(!plan.contains { $0.contains("TEMP B-TREE") })
+        }
+    }
+
+    @Test("Many concurrent writers to one run lose nothing and never see 'database is locked'")
+    func concurrentWriters() async throws {
+        try await withSQLiteStore { store in
+            let id = try await makeRun(store).info.runID
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for writer in 0..<16 {
+                    group.addTask {
+                        for i in 0..<25 {
+                            let step = Int64(writer * 25 + i)
+                            try await store.logRunWrites(runID: id, RunWrites(
+                                metrics: [Metric(key: "m", value: Double(step), timestamp: step, step: step)],
+                                tags: [Tag("w\(writer)", "\(i)")]))
+                        }
+                    }
+                }
+                for _ in 0..<8 {
+                    group.addTask { _ = try await makeRun(store) }
+                }
+                try await group.waitForAll()
+            }
+            let run = try await store.fetchRun(id: id)
+            #expect(run.metrics.first?.value == 399)
+            #expect(try await store.metricHistory(runID: id, key: "m").count == 400)
+            #expect(run.tags.filter { $0.key.hasPrefix("w") }.count == 16)
+            let runs = try await store.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT run_id) FROM runs") }
+            #expect(runs == 9)
+        }
+    }
+
+    @Test("Search: filters with OR and NOT, metric order with missing values last, pages that cover every run once")
+    func search() async throws {
+        try await withSQLiteStore { store in
+            var ids: [String] = []
+            for i in 0..<7 {
+                let run = try await makeRun(store, name: "run-\(i)", start: Int64(100 + i))
+                ids.append(run.info.runID)
+                var writes = RunWrites(params: [Param("p", i.isMultiple(of: 2) ? "even" : "odd")], tags: [Tag("i", "\(i)")])
+                if i != 3 { writes.metrics = [Metric(key: "acc", value: Double(i) / 10, timestamp: 1, step: 0)] }
+                try await store.logRunWrites(runID: run.info.runID, writes)
+            }
+            func names(_ text: String, order: [String] = [], max: Int = 100, offset: Int = 0) async throws -> [String] {
+                let search = RunSearch(experimentIDs: [0], filter: try filter(text),
+                                       orderBy: try order.map { try OrderByParser.parse($0, for: .runs) },
+                                       viewType: .activeOnly, maxResults: max, offset: offset)
+                return try await store.searchRuns(search).items.map(\.info.runName)
+            }
+            #expect(try await names("metrics.acc > 0.45") == ["run-6", "run-5"])
+            #expect(try await names("metrics.acc >= 0.5 OR params.p = 'odd'") == ["run-6", "run-5", "run-3", "run-1"])
+            #expect(try await names("NOT (params.p = 'odd') AND tags.i != '0'") == ["run-6", "run-4", "run-2"])
+            #expect(try await names("attributes.run_name LIKE 'run-%' AND attributes.run_name LIKE 'RUN-%'") == [])
+            #expect(try await names("attributes.run_name ILIKE 'RUN-1'") == ["run-1"])
+            #expect(try await names("", order: ["metrics.acc DESC"]) == ["run-6", "run-5", "run-4", "run-2", "run-1", "run-0", "run-3"])
+            #expect(try await names("", order: ["metrics.acc ASC"]).last == "run-3")
+            #expect(try await names("tags.missing IS NULL").count == 7)
+            var seen: [String] = []
+            var offset = 0
+            while true {
+                let search = RunSearch(experimentIDs: [0], filter: nil, orderBy: [], viewType: .activeOnly, maxResults: 3, offset: offset)
+                let page = try await store.searchRuns(search)
+                seen += page.items.map(\.info.runID)
+                if !page.hasMore { break }
+                offset += 3
+            }
+            #expect(seen.count == 7)
+            #expect(Set(seen) == Set(ids))
+        }
+    }
+
+    @Test("Filter values are bound parameters: quotes and SQL in values match literally")
+    func injection() async throws {
+        try await withSQLiteStore { store in
+            let run = try await makeRun(store, name: "x' OR '1'='1")
+            _ = try await makeRun(store, name: "other")
+            let search = RunSearch(experimentIDs: [0], filter: try filter("attributes.run_name = \"x' OR '1'='1\""),
+                                   orderBy: [], viewType: .activeOnly, maxResults: 10, offset: 0)
+            #expect(try await store.searchRuns(search).items.map(\.info.runID) == [run.info.runID])
+        }
+    }
+}

@@ -1,0 +1,129 @@
+"""Shared setup of the compat suite.
+
+The suite drives a tracking server over HTTP with the real `mlflow` client and raw REST calls.
+It must pass against the real MLflow server (COMPAT_ORACLE=mlflow, Cairn-only tests skipped) and
+against Cairn.
+
+    CAIRN_TRACKING_URI=http://127.0.0.1:5000 pytest -q compat
+    CAIRN_TRACKING_URI=http://127.0.0.1:5055 COMPAT_ORACLE=mlflow pytest -q compat
+"""
+
+import os
+import uuid
+
+import pytest
+
+SERVER_URI = os.environ.get("CAIRN_TRACKING_URI", "").strip().rstrip("/")
+ORACLE = os.environ.get("COMPAT_ORACLE", "").strip().lower()
+
+# The client reads these lazily, but set them before mlflow is imported anywhere to be safe.
+if SERVER_URI:
+    os.environ["MLFLOW_TRACKING_URI"] = SERVER_URI
+os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"  # a 5xx must fail now, not after minutes of retries
+os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "30"
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+os.environ["MLFLOW_ENABLE_ASYNC_LOGGING"] = "false"
+os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+os.environ.pop("MLFLOW_EXPERIMENT_NAME", None)
+os.environ.pop("MLFLOW_RUN_ID", None)
+
+import mlflow  # noqa: E402
+import requests  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+API = "/api/2.0/mlflow/"
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "cairn_only: Cairn extension / deliberate difference from MLflow; skipped when COMPAT_ORACLE=mlflow",
+    )
+    if not SERVER_URI:
+        raise pytest.UsageError(
+            "CAIRN_TRACKING_URI is not set: point it at a running tracking server, "
+            "e.g. CAIRN_TRACKING_URI=http://127.0.0.1:5000 pytest compat"
+        )
+    try:
+        resp = requests.get(SERVER_URI + "/health", timeout=10)
+    except requests.RequestException as exc:
+        raise pytest.UsageError(f"tracking server at CAIRN_TRACKING_URI={SERVER_URI} is unreachable: {exc}")
+    if resp.status_code != 200:
+        raise pytest.UsageError(
+            f"tracking server at CAIRN_TRACKING_URI={SERVER_URI} answered /health with {resp.status_code}"
+        )
+
+
+def pytest_report_header(config):
+    return f"tracking server: {SERVER_URI or '<unset>'}  oracle: {ORACLE or 'none (Cairn)'}"
+
+
+def pytest_collection_modifyitems(config, items):
+    if ORACLE != "mlflow":
+        return
+    skip = pytest.mark.skip(reason="Cairn-only behaviour (COMPAT_ORACLE=mlflow)")
+    for item in items:
+        if "cairn_only" in item.keywords:
+            item.add_marker(skip)
+
+
+def unique_name(prefix="compat"):
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+_session = requests.Session()
+
+
+def _rest(method, path, json=None, params=None, data=None, headers=None):
+    """Raw HTTP call. `path` without a leading slash is relative to /api/2.0/mlflow/;
+    with a leading slash it is relative to the server root (e.g. "/health", "/ajax-api/2.0/mlflow/runs/get").
+    Returns (status_code, body) where body is the decoded JSON, or the text if it is not JSON."""
+    url = SERVER_URI + (path if path.startswith("/") else API + path)
+    resp = _session.request(method, url, json=json, params=params, data=data, headers=headers, timeout=30)
+    try:
+        body = resp.json()
+    except ValueError:
+        body = resp.text
+    return resp.status_code, body
+
+
+@pytest.fixture(scope="session")
+def server_uri():
+    return SERVER_URI
+
+
+@pytest.fixture(scope="session")
+def rest():
+    return _rest
+
+
+@pytest.fixture(scope="session")
+def client():
+    return MlflowClient(tracking_uri=SERVER_URI)
+
+
+@pytest.fixture
+def experiment(client):
+    """A fresh, uniquely named experiment (mlflow.entities.Experiment) for one test."""
+    exp_id = client.create_experiment(unique_name("compat-exp"))
+    return client.get_experiment(exp_id)
+
+
+@pytest.fixture(autouse=True)
+def _isolate_fluent_state():
+    """Keep mlflow's fluent (global) state from leaking between tests."""
+    yield
+    # End every run a test left active (nested runs stack up), then forget the active experiment.
+    for _ in range(100):
+        if mlflow.active_run() is None:
+            break
+        try:
+            mlflow.end_run()  # pops the run before talking to the server, so a failure still unstacks it
+        except Exception:
+            pass
+    # set_experiment() stores the experiment in a module global *and* in MLFLOW_EXPERIMENT_ID.
+    from mlflow.tracking import fluent
+
+    fluent._active_experiment_id = None
+    for var in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID"):
+        os.environ.pop(var, None)

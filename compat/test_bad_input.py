@@ -1,0 +1,268 @@
+"""Bad input over raw REST (MLFLOW-API.md §2, §3): status codes, error codes, and all-or-nothing writes."""
+
+import mlflow
+import pytest
+from mlflow.exceptions import MlflowException
+
+from conftest import unique_name
+
+UNKNOWN_RUN = "0123456789abcdef0123456789abcdef"
+
+
+def assert_error(resp, status, code):
+    got_status, body = resp
+    assert got_status == status, body
+    assert isinstance(body, dict), body
+    assert body.get("error_code") == code, body
+    assert isinstance(body.get("message"), str) and body["message"]
+
+
+@pytest.fixture
+def run_id(client, experiment):
+    return client.create_run(experiment.experiment_id).info.run_id
+
+
+def test_unknown_run_is_404(rest):
+    assert_error(rest("GET", "runs/get", params={"run_id": UNKNOWN_RUN}), 404, "RESOURCE_DOES_NOT_EXIST")
+    assert_error(
+        rest("POST", "runs/log-metric", json={"run_id": UNKNOWN_RUN, "key": "m", "value": 1, "timestamp": 1}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    for path, body in (
+        ("runs/log-parameter", {"run_id": UNKNOWN_RUN, "key": "p", "value": "v"}),
+        ("runs/set-tag", {"run_id": UNKNOWN_RUN, "key": "t", "value": "v"}),
+        ("runs/log-batch", {"run_id": UNKNOWN_RUN, "params": [{"key": "p", "value": "v"}]}),
+        ("runs/update", {"run_id": UNKNOWN_RUN, "status": "FINISHED"}),
+        ("runs/delete", {"run_id": UNKNOWN_RUN}),
+    ):
+        assert_error(rest("POST", path, json=body), 404, "RESOURCE_DOES_NOT_EXIST")
+    # A malformed run id is just an unknown run for MLflow (404, not 400).
+    assert_error(rest("GET", "runs/get", params={"run_id": "not a valid id!"}), 404, "RESOURCE_DOES_NOT_EXIST")
+    # MLflow quirk: the metric history of an unknown run is an empty 200, not a 404.
+    status, body = rest("GET", "metrics/get-history", params={"run_id": UNKNOWN_RUN, "metric_key": "m"})
+    assert status == 200 and not body.get("metrics"), body
+
+
+def test_unknown_run_through_client(client):
+    with pytest.raises(MlflowException) as err:
+        client.get_run(UNKNOWN_RUN)
+    assert err.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_absent_experiment(rest, client):
+    name = unique_name("compat-absent")
+    assert_error(
+        rest("GET", "experiments/get-by-name", params={"experiment_name": name}), 404, "RESOURCE_DOES_NOT_EXIST"
+    )
+    assert client.get_experiment_by_name(name) is None
+    assert_error(rest("GET", "experiments/get", params={"experiment_id": "987654321"}), 404, "RESOURCE_DOES_NOT_EXIST")
+
+
+def test_duplicate_experiment_name(rest, experiment):
+    assert_error(rest("POST", "experiments/create", json={"name": experiment.name}), 400, "RESOURCE_ALREADY_EXISTS")
+
+
+def test_experiment_name_required(rest):
+    assert_error(rest("POST", "experiments/create", json={"name": ""}), 400, "INVALID_PARAMETER_VALUE")
+    assert_error(rest("POST", "experiments/create", json={}), 400, "INVALID_PARAMETER_VALUE")
+
+
+def test_non_integer_experiment_id(rest):
+    assert_error(rest("GET", "experiments/get", params={"experiment_id": "abc"}), 400, "INVALID_PARAMETER_VALUE")
+
+
+def test_log_batch_over_1000_metrics_writes_nothing(rest, client, run_id):
+    metrics = [{"key": f"m{i % 7}", "value": float(i), "timestamp": 1000 + i, "step": i} for i in range(1001)]
+    assert_error(
+        rest("POST", "runs/log-batch", json={"run_id": run_id, "metrics": metrics, "params": [{"key": "p", "value": "1"}]}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    run = client.get_run(run_id)
+    assert run.data.metrics == {}
+    assert run.data.params == {}
+    # Exactly 1000 is fine.
+    status, _ = rest("POST", "runs/log-batch", json={"run_id": run_id, "metrics": metrics[:1000]})
+    assert status == 200
+    assert len(client.get_metric_history(run_id, "m0")) == 143
+
+
+def test_log_batch_invalid_metric_key_writes_nothing(rest, client, run_id):
+    body = {
+        "run_id": run_id,
+        "metrics": [
+            {"key": "ok", "value": 1.0, "timestamp": 1000, "step": 0},
+            {"key": "bad key!", "value": 2.0, "timestamp": 1000, "step": 0},
+        ],
+        "params": [{"key": "p", "value": "v"}],
+        "tags": [{"key": "t", "value": "v"}],
+    }
+    assert_error(rest("POST", "runs/log-batch", json=body), 400, "INVALID_PARAMETER_VALUE")
+    run = client.get_run(run_id)
+    assert run.data.metrics == {}
+    assert run.data.params == {}
+    assert "t" not in run.data.tags
+    assert client.get_metric_history(run_id, "ok") == []
+
+
+@pytest.mark.parametrize("key", ["bad key!", "semi;colon", "../up", "/leading", "a//b", "trailing/", "q?"])
+def test_invalid_keys_rejected(rest, client, run_id, key):
+    assert_error(
+        rest("POST", "runs/log-metric", json={"run_id": run_id, "key": key, "value": 1, "timestamp": 1}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    assert_error(
+        rest("POST", "runs/log-parameter", json={"run_id": run_id, "key": key, "value": "v"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    assert_error(
+        rest("POST", "runs/set-tag", json={"run_id": run_id, "key": key, "value": "v"}), 400, "INVALID_PARAMETER_VALUE"
+    )
+    run = client.get_run(run_id)
+    assert key not in run.data.metrics and key not in run.data.params and key not in run.data.tags
+
+
+def test_valid_unusual_keys_accepted(rest, client, run_id):
+    keys = ["a b", "dir/sub/leaf", "x-y_z.w", "ns:key", "ünïcode"]
+    for key in keys:
+        status, body = rest("POST", "runs/log-metric", json={"run_id": run_id, "key": key, "value": 1, "timestamp": 1})
+        assert status == 200, (key, body)
+    assert set(client.get_run(run_id).data.metrics) == set(keys)
+
+
+def test_log_batch_duplicate_param_keys(rest, client, run_id):
+    for values in (("1", "2"), ("1", "1")):
+        body = {"run_id": run_id, "params": [{"key": "p", "value": values[0]}, {"key": "p", "value": values[1]}]}
+        assert_error(rest("POST", "runs/log-batch", json=body), 400, "INVALID_PARAMETER_VALUE")
+    assert client.get_run(run_id).data.params == {}
+
+
+def test_log_batch_changing_param_writes_nothing(rest, client, run_id):
+    client.log_param(run_id, "p", "1")
+    body = {
+        "run_id": run_id,
+        "metrics": [{"key": "m", "value": 1.0, "timestamp": 1000, "step": 0}],
+        "params": [{"key": "q", "value": "new"}, {"key": "p", "value": "2"}],
+    }
+    assert_error(rest("POST", "runs/log-batch", json=body), 400, "INVALID_PARAMETER_VALUE")
+    run = client.get_run(run_id)
+    assert run.data.params == {"p": "1"}
+    assert run.data.metrics == {}
+
+
+def test_log_metric_missing_fields(rest, client, run_id):
+    assert_error(
+        rest("POST", "runs/log-metric", json={"run_id": run_id, "key": "m", "value": 1.0}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    assert_error(
+        rest("POST", "runs/log-metric", json={"run_id": run_id, "value": 1.0, "timestamp": 1}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    assert_error(
+        rest("POST", "runs/log-metric", json={"run_id": run_id, "key": "m", "timestamp": 1}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    assert client.get_run(run_id).data.metrics == {}
+
+
+def test_log_metric_wire_forms(rest, client, run_id):
+    """int64 as JSON numbers or decimal strings, non-finite doubles as strings; step defaults to 0."""
+    for body in (
+        {"run_id": run_id, "key": "num", "value": 1.5, "timestamp": 1000, "step": 2},
+        {"run_id": run_id, "key": "str", "value": 2.5, "timestamp": "1000", "step": "3"},
+        {"run_uuid": run_id, "key": "uuid", "value": 3, "timestamp": 1000},
+        {"run_id": run_id, "key": "nan", "value": "NaN", "timestamp": 1000},
+    ):
+        status, resp = rest("POST", "runs/log-metric", json=body)
+        assert (status, resp) == (200, {}), body
+    hist = {k: client.get_metric_history(run_id, k)[0] for k in ("num", "str", "uuid")}
+    assert (hist["num"].value, hist["num"].step, hist["num"].timestamp) == (1.5, 2, 1000)
+    assert (hist["str"].value, hist["str"].step, hist["str"].timestamp) == (2.5, 3, 1000)
+    assert (hist["uuid"].value, hist["uuid"].step) == (3.0, 0)
+    status, body = rest("GET", "runs/get", params={"run_id": run_id})
+    wire = {m["key"]: m for m in body["run"]["data"]["metrics"]}
+    assert wire["nan"]["value"] == "NaN"
+    assert wire["num"]["timestamp"] == 1000 and wire["num"]["step"] == 2  # int64 answered as JSON numbers
+
+
+def test_writes_to_deleted_run_rejected(rest, client, run_id):
+    client.log_param(run_id, "kept", "1")
+    client.delete_run(run_id)
+    for path, body in (
+        ("runs/log-metric", {"run_id": run_id, "key": "m", "value": 1, "timestamp": 1}),
+        ("runs/log-parameter", {"run_id": run_id, "key": "p", "value": "v"}),
+        ("runs/set-tag", {"run_id": run_id, "key": "t", "value": "v"}),
+        ("runs/log-batch", {"run_id": run_id, "metrics": [{"key": "m", "value": 1, "timestamp": 1}]}),
+    ):
+        assert_error(rest("POST", path, json=body), 400, "INVALID_PARAMETER_VALUE")
+    run = client.get_run(run_id)
+    assert run.data.metrics == {}
+    assert run.data.params == {"kept": "1"}
+    assert "t" not in run.data.tags
+
+
+def test_fluent_log_param_change_keeps_old_value(client, experiment):
+    with mlflow.start_run(experiment_id=experiment.experiment_id) as active:
+        mlflow.log_param("lr", 0.1)
+        with pytest.raises(MlflowException) as err:
+            mlflow.log_param("lr", 0.2)
+        assert err.value.error_code == "INVALID_PARAMETER_VALUE"
+        mlflow.log_param("lr", 0.1)  # same value again is fine
+    assert client.get_run(active.info.run_id).data.params == {"lr": "0.1"}
+
+
+def test_create_run_conflicting_run_name_tag(rest, experiment):
+    body = {
+        "experiment_id": experiment.experiment_id,
+        "run_name": "one",
+        "tags": [{"key": "mlflow.runName", "value": "two"}],
+        "start_time": 1000,
+    }
+    assert_error(rest("POST", "runs/create", json=body), 400, "INVALID_PARAMETER_VALUE")
+
+
+def test_create_run_in_unknown_experiment(rest):
+    assert_error(
+        rest("POST", "runs/create", json={"experiment_id": "987654321", "start_time": 1000}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+
+
+def test_search_bad_max_results(rest, experiment):
+    assert_error(
+        rest("POST", "runs/search", json={"experiment_ids": [experiment.experiment_id], "max_results": 50001}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    assert_error(rest("POST", "experiments/search", json={"max_results": 0}), 400, "INVALID_PARAMETER_VALUE")
+
+
+# ---- Cairn-only: places where MLflow is buggy or unfriendly ----
+
+
+@pytest.mark.cairn_only
+def test_malformed_json_body(rest, run_id, client):
+    # MLflow silently treats an unparsable body as {} and fails later on a missing field.
+    resp = rest(
+        "POST",
+        "runs/log-metric",
+        data='{"run_id": "' + run_id + '", "key": "m", "value": 1, "timestamp": 1',
+        headers={"Content-Type": "application/json"},
+    )
+    assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+    assert client.get_run(run_id).data.metrics == {}
+
+
+@pytest.mark.cairn_only
+def test_unknown_route_is_json_404(rest):
+    # MLflow answers an HTML 404 page.
+    assert_error(rest("GET", "nope"), 404, "ENDPOINT_NOT_FOUND")
+    assert_error(rest("POST", "nope", json={}), 404, "ENDPOINT_NOT_FOUND")
