@@ -74,18 +74,6 @@ public enum Validation {
         }
     }
 
-    /// Run ids are 32 lowercase hex characters when Cairn makes them; lookups accept MLflow's
-    /// wider `^[a-zA-Z0-9][\w\-]{0,255}$`.
-    public static func validateRunID(_ id: String, parameter: String = "run_id") throws(CairnError) {
-        let scalars = Array(id.unicodeScalars)
-        let valid = !scalars.isEmpty && scalars.count <= 256
-            && isASCIIAlphanumeric(scalars[0])
-            && scalars.dropFirst().allSatisfy { isASCIIAlphanumeric($0) || $0 == "_" || $0 == "-" }
-        if !valid {
-            throw .invalidParameter("Invalid value '\(id)' for parameter '\(parameter)' supplied: run ids are made of letters, digits, '_' and '-' (Cairn's are 32 hex characters).")
-        }
-    }
-
     /// Experiment ids are decimal integers.
     public static func parseExperimentID(_ id: String) throws(CairnError) -> Int64 {
         guard let value = Int64(id), value >= 0 else {
@@ -98,10 +86,6 @@ public enum Validation {
         if value < 0 {
             throw .invalidParameter("Invalid value \(value) for parameter '\(parameter)': timestamps are milliseconds since 1970 and cannot be negative.")
         }
-    }
-
-    private static func isASCIIAlphanumeric(_ s: Unicode.Scalar) -> Bool {
-        (s >= "a" && s <= "z") || (s >= "A" && s <= "Z") || (s >= "0" && s <= "9")
     }
 }
 

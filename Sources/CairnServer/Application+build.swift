@@ -85,11 +85,7 @@ let maxJSONBodyBytes = 16 * 1024 * 1024
 
 func decodeFields(_ request: Request) async throws -> RequestFields {
     if request.method == .get {
-        var query: [String: [String]] = [:]
-        for (key, value) in request.uri.queryParameters {
-            query[String(key), default: []].append(String(value))
-        }
-        return RequestFields(query: query)
+        return RequestFields(query: parseQuery(request.uri.query ?? ""))
     }
     let limit = request.uri.path.hasSuffix("runs/log-batch") ? Limits.maxBatchRequestBytes : maxJSONBodyBytes
     let buffer = try await request.body.collect(upTo: limit)
@@ -102,6 +98,37 @@ func decodeFields(_ request: Request) async throws -> RequestFields {
     } catch let error as JSONValue.SyntaxError {
         throw CairnError.invalidParameter("Malformed JSON in the request body: \(error.description). Send a JSON object with Content-Type: application/json.")
     }
+}
+
+/// `application/x-www-form-urlencoded` query parsing: `+` is a space, `%XX` a byte, keys may
+/// repeat (`run_ids=a&run_ids=b`). Invalid escapes are kept as written.
+func parseQuery(_ query: String) -> [String: [String]] {
+    var result: [String: [String]] = [:]
+    for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
+        let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        let key = formDecode(parts[0])
+        let value = parts.count > 1 ? formDecode(parts[1]) : ""
+        result[key, default: []].append(value)
+    }
+    return result
+}
+
+private func formDecode(_ text: Substring) -> String {
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(text.utf8.count)
+    var iterator = Array(text.utf8)[...]
+    while let byte = iterator.popFirst() {
+        if byte == UInt8(ascii: "+") {
+            bytes.append(0x20)
+        } else if byte == UInt8(ascii: "%"), iterator.count >= 2,
+                  let value = UInt8(String(decoding: iterator.prefix(2), as: UTF8.self), radix: 16) {
+            bytes.append(value)
+            iterator = iterator.dropFirst(2)
+        } else {
+            bytes.append(byte)
+        }
+    }
+    return String(decoding: bytes, as: UTF8.self)
 }
 
 func jsonResponse(_ bytes: [UInt8]) -> Response {

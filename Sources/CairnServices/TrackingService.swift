@@ -101,23 +101,19 @@ public struct TrackingService: Sendable {
     }
 
     public func getRun(id: String) async throws -> Run {
-        try Validation.validateRunID(id)
         return try await store.fetchRun(id: id)
     }
 
     public func updateRun(id: String, status: RunStatus?, endTime: Int64?, runName: String?) async throws -> RunInfo {
-        try Validation.validateRunID(id)
         if let endTime { try Validation.validateTimestamp(endTime, parameter: "end_time") }
         return try await store.updateRun(id: id, status: status, endTime: endTime, runName: runName.flatMap { $0.isEmpty ? nil : $0 })
     }
 
     public func deleteRun(id: String) async throws {
-        try Validation.validateRunID(id)
         try await store.setRunLifecycle(id: id, stage: .deleted, now: now())
     }
 
     public func restoreRun(id: String) async throws {
-        try Validation.validateRunID(id)
         try await store.setRunLifecycle(id: id, stage: .active, now: now())
     }
 
@@ -134,13 +130,11 @@ public struct TrackingService: Sendable {
     }
 
     public func deleteTag(runID: String, key: String) async throws {
-        try Validation.validateRunID(runID)
         try await store.deleteTag(runID: runID, key: key)
     }
 
     /// Writes metrics, params and tags all or nothing, within MLflow's batch limits.
     public func logBatch(runID: String, metrics: [Metric], params: [Param], tags: [Tag]) async throws {
-        try Validation.validateRunID(runID)
         if metrics.count > Limits.maxMetricsPerBatch {
             throw CairnError.invalidParameter("A batch logging request can contain at most \(Limits.maxMetricsPerBatch) metrics. Got \(metrics.count) metrics. Please split up metrics across multiple requests and try again.")
         }
@@ -158,24 +152,19 @@ public struct TrackingService: Sendable {
             try Validation.validateKey(metric.key, kind: "metric")
             try Validation.validateTimestamp(metric.timestamp, parameter: "timestamp")
         }
-        var seenParams: [String: String] = [:]
+        var seenParams = Set<String>()
         for param in params {
             try Validation.validateKey(param.key, kind: "param")
             try Validation.validateValueLength(param.value, limit: Limits.maxParamValueLength, kind: "param", key: param.key)
-            if let previous = seenParams[param.key], previous != param.value {
-                throw CairnError.invalidParameter("Duplicate parameter keys have been submitted: '\(param.key)' appears with different values in one request. Please ensure the request contains only one param value per param key.")
+            if !seenParams.insert(param.key).inserted {
+                throw CairnError.invalidParameter("Duplicate parameter keys have been submitted: '\(param.key)' appears more than once in one request. Please ensure the request contains only one param value per param key.")
             }
-            seenParams[param.key] = param.value
         }
         for tag in tags { try validateRunTag(tag) }
-        var uniqueParams: [Param] = []
-        var added = Set<String>()
-        for param in params where added.insert(param.key).inserted { uniqueParams.append(param) }
-        try await store.logRunWrites(runID: runID, RunWrites(metrics: metrics, params: uniqueParams, tags: tags))
+        try await store.logRunWrites(runID: runID, RunWrites(metrics: metrics, params: params, tags: tags))
     }
 
     public func logInputs(runID: String, datasets: [DatasetInput]) async throws {
-        try Validation.validateRunID(runID)
         for input in datasets {
             let d = input.dataset
             try Self.requireNonEmpty(d.name, "dataset.name")
@@ -212,7 +201,6 @@ public struct TrackingService: Sendable {
     // MARK: - Metric history
 
     public func getMetricHistory(runID: String, key: String, maxResults: Int64?, pageToken: String?) async throws -> Page<Metric> {
-        try Validation.validateRunID(runID)
         let token = try PageToken.decode(pageToken)
         let all = try await store.metricHistory(runID: runID, key: key)
         guard let maxResults, maxResults > 0 else {
@@ -229,7 +217,9 @@ public struct TrackingService: Sendable {
         if runIDs.count > 100 {
             throw CairnError.invalidParameter("GetMetricHistoryBulkInterval request must specify at most 100 run_ids. Received \(runIDs.count) run_ids.")
         }
-        for id in runIDs { try Validation.validateRunID(id, parameter: "run_ids") }
+        if (startStep == nil) != (endStep == nil) {
+            throw CairnError.invalidParameter("If either start_step or end_step is specified, both must be specified (got start_step=\(startStep.map(String.init) ?? "none"), end_step=\(endStep.map(String.init) ?? "none")).")
+        }
         if let startStep, let endStep, startStep > endStep {
             throw CairnError.invalidParameter("end_step must be greater than start_step. Found start_step=\(startStep) and end_step=\(endStep).")
         }

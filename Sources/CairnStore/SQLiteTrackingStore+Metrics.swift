@@ -115,7 +115,10 @@ extension SQLiteTrackingStore {
         try await read { db in
             var result: [Metric] = []
             for runID in runIDs {
-                let pk = try Self.runPK(db, id: runID)
+                // A multi-run read: an unknown run contributes no points, as in MLflow.
+                guard let pk = try Int64.fetchOne(db, sql: "SELECT run_pk FROM runs WHERE run_id = ?", arguments: [runID]) else {
+                    continue
+                }
                 let lower = startStep ?? Int64.min
                 let upper = endStep ?? Int64.max
                 let points = try Self.decodeSegments(db, sql: Self.seriesRangeSQL, arguments: [pk, key, lower, upper])

@@ -97,7 +97,7 @@ public final class SQLiteTrackingStore: TrackingStore {
 
     public func renameExperiment(id: Int64, newName: String, now: Int64) async throws {
         try await write { db in
-            _ = try Self.loadExperiment(db, id: id)
+            try Self.requireActive(Self.loadExperiment(db, id: id))
             if let other = try Int64.fetchOne(db, sql: "SELECT experiment_id FROM experiments WHERE name = ?", arguments: [newName]), other != id {
                 throw CairnError.alreadyExists("Experiment(name=\(newName)) already exists. Choose another name.")
             }
@@ -126,7 +126,7 @@ public final class SQLiteTrackingStore: TrackingStore {
 
     public func setExperimentTag(id: Int64, tag: Tag, now: Int64) async throws {
         try await write { db in
-            _ = try Self.loadExperiment(db, id: id)
+            try Self.requireActive(Self.loadExperiment(db, id: id))
             try db.execute(sql: "INSERT OR REPLACE INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?)",
                            arguments: [id, tag.key, tag.value])
             try db.execute(sql: "UPDATE experiments SET last_update_time = ? WHERE experiment_id = ?", arguments: [now, id])
@@ -135,7 +135,7 @@ public final class SQLiteTrackingStore: TrackingStore {
 
     public func deleteExperimentTag(id: Int64, key: String, now: Int64) async throws {
         try await write { db in
-            _ = try Self.loadExperiment(db, id: id)
+            try Self.requireActive(Self.loadExperiment(db, id: id))
             try db.execute(sql: "DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?", arguments: [id, key])
             if db.changesCount == 0 {
                 throw CairnError.notFound("No tag with key '\(key)' on experiment \(id).")
@@ -151,6 +151,12 @@ public final class SQLiteTrackingStore: TrackingStore {
             let hasMore = ids.count > search.maxResults
             if hasMore { ids.removeLast() }
             return (try ids.map { try Self.loadExperiment(db, id: $0) }, hasMore)
+        }
+    }
+
+    static func requireActive(_ experiment: Experiment) throws {
+        if experiment.lifecycleStage != .active {
+            throw CairnError.invalidParameter("The experiment \(experiment.experimentID) must be in the 'active' state to be changed, but it is deleted. Restore it first.")
         }
     }
 

@@ -90,6 +90,7 @@ public protocol TrackingStore: Sendable {
     /// Every point of one series, ordered by (timestamp, step, value) as MLflow does.
     func metricHistory(runID: String, key: String) async throws -> [Metric]
     /// A deterministic sample of one series per run for charts: per step bucket the minimum,
-    /// maximum and last point, plus the first point, at most `maxPoints` per run.
+    /// maximum and last point, plus the first point, at most `maxPoints` per run. Unknown runs
+    /// contribute nothing.
     func sampledMetricHistory(runIDs: [String], key: String, startStep: Int64?, endStep: Int64?, maxPoints: Int) async throws -> [Metric]
 }

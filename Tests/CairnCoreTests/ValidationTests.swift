@@ -13,14 +13,6 @@ struct ValidationTests {
         #expect(throws: CairnError.self) { try Validation.validateKey(key, kind: "metric") }
     }
 
-    @Test("Run ids follow MLflow's lookup pattern")
-    func runIDs() throws {
-        try Validation.validateRunID("0123456789abcdef0123456789abcdef")
-        #expect(throws: CairnError.self) { try Validation.validateRunID("") }
-        #expect(throws: CairnError.self) { try Validation.validateRunID("-abc") }
-        #expect(throws: CairnError.self) { try Validation.validateRunID("abc'; DROP TABLE runs") }
-    }
-
     @Test("Experiment ids must be integers")
     func experimentIDs() throws {
         #expect(try Validation.parseExperimentID("42") == 42)

@@ -1,0 +1,175 @@
+"""Miscellaneous endpoints: /health, /version, server-info, the /ajax-api mirror, the Default experiment and
+metrics/get-history-bulk-interval (the UI's downsampled chart endpoint)."""
+
+import math
+
+import pytest
+from mlflow.entities import Metric
+
+BULK = "metrics/get-history-bulk-interval"
+
+
+def test_health(rest):
+    status, body = rest("GET", "/health")
+    assert status == 200
+    assert isinstance(body, str) and body.strip() == "OK"
+
+
+def test_version(rest):
+    status, body = rest("GET", "/version")
+    assert status == 200
+    text = body if isinstance(body, str) else str(body)
+    assert text.strip()[:1].isdigit(), text
+    # The client refuses OTLP export below 3.4, so report an MLflow-compatible version.
+    major, minor = (int(x) for x in text.strip().split(".")[:2])
+    assert (major, minor) >= (3, 4), text
+
+
+def test_server_info(rest):
+    for prefix in ("/api/3.0/mlflow", "/ajax-api/3.0/mlflow"):
+        status, body = rest("GET", prefix + "/server-info")
+        assert status == 200
+        assert isinstance(body, dict) and "error_code" not in body, body
+        for flag in ("multipart_uploads_enabled", "multipart_downloads_enabled", "workspaces_enabled"):
+            if flag in body:
+                assert isinstance(body[flag], bool), (flag, body)
+
+
+def test_default_experiment_exists(rest):
+    status, body = rest("GET", "experiments/get", params={"experiment_id": "0"})
+    assert status == 200
+    exp = body["experiment"]
+    assert exp["experiment_id"] == "0"
+    assert exp["name"] == "Default"
+    assert exp["artifact_location"] == "mlflow-artifacts:/0"
+    status, body = rest("GET", "experiments/get-by-name", params={"experiment_name": "Default"})
+    assert status == 200 and body["experiment"]["experiment_id"] == "0"
+
+
+def test_ajax_api_mirrors_api(rest, client, experiment):
+    run_id = client.create_run(experiment.experiment_id, run_name="ajax").info.run_id
+    client.log_metric(run_id, "m", 1.5, timestamp=1000, step=2)
+
+    s1, via_api = rest("GET", "runs/get", params={"run_id": run_id})
+    s2, via_ajax = rest("GET", "/ajax-api/2.0/mlflow/runs/get", params={"run_id": run_id})
+    assert s1 == s2 == 200
+    assert via_ajax == via_api
+
+    s1, exp_api = rest("GET", "experiments/get", params={"experiment_id": experiment.experiment_id})
+    s2, exp_ajax = rest("GET", "/ajax-api/2.0/mlflow/experiments/get", params={"experiment_id": experiment.experiment_id})
+    assert s1 == s2 == 200 and exp_ajax == exp_api
+
+    # POST routes too, and writes through /ajax-api land in the same store.
+    status, body = rest(
+        "POST", "/ajax-api/2.0/mlflow/runs/set-tag", json={"run_id": run_id, "key": "via", "value": "ajax"}
+    )
+    assert status == 200 and body == {}
+    assert client.get_run(run_id).data.tags["via"] == "ajax"
+    status, body = rest(
+        "POST", "/ajax-api/2.0/mlflow/runs/search", json={"experiment_ids": [experiment.experiment_id]}
+    )
+    assert status == 200
+    assert [r["info"]["run_id"] for r in body["runs"]] == [run_id]
+
+    # Errors are mirrored as well.
+    status, body = rest("GET", "/ajax-api/2.0/mlflow/runs/get", params={"run_id": "0" * 32})
+    assert status == 404 and body["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+def spike_series(n=1000, spike_step=537):
+    return [(i, 1000.0 if i == spike_step else math.sin(i / 50.0)) for i in range(n)]
+
+
+@pytest.fixture
+def bulk_runs(client, experiment):
+    """Run `long`: 1000 points at steps 0..999 (spike of 1000.0 at step 537); run `short`: 50 points at even steps."""
+    long_id = client.create_run(experiment.experiment_id, run_name="long").info.run_id
+    short_id = client.create_run(experiment.experiment_id, run_name="short").info.run_id
+    client.log_batch(long_id, metrics=[Metric("loss", v, 10_000 + s, s) for s, v in spike_series()])
+    client.log_batch(short_id, metrics=[Metric("loss", float(i), 10_000 + i, 2 * i) for i in range(50)])
+    return {
+        long_id: dict(spike_series()),
+        short_id: {2 * i: float(i) for i in range(50)},
+    }
+
+
+def by_run(points):
+    out = {}
+    for p in points:
+        out.setdefault(p["run_id"], []).append(p)
+    return out
+
+
+def test_bulk_interval_sampling(rest, bulk_runs):
+    run_ids = list(bulk_runs)
+    status, body = rest("GET", BULK, params={"run_ids": run_ids, "metric_key": "loss", "max_results": 100})
+    assert status == 200, body
+    grouped = by_run(body["metrics"])
+    assert set(grouped) == set(run_ids)
+
+    for run_id, logged in bulk_runs.items():
+        points = grouped[run_id]
+        steps = [int(p["step"]) for p in points]
+        assert len(points) <= 100
+        assert len(points) >= min(100, len(logged)) // 2
+        assert steps == sorted(steps) and len(set(steps)) == len(steps)
+        # Every point is a logged point, with its fields.
+        for p in points:
+            assert p["key"] == "loss"
+            assert int(p["step"]) in logged
+            assert float(p["value"]) == pytest.approx(logged[int(p["step"])])
+            assert int(p["timestamp"]) >= 10_000
+        # First and last steps are always kept.
+        assert steps[0] == min(logged) and steps[-1] == max(logged)
+
+    # The short run has fewer points than asked for: all of them come back.
+    short_id = run_ids[1]
+    assert sorted(int(p["step"]) for p in grouped[short_id]) == sorted(bulk_runs[short_id])
+
+
+def test_bulk_interval_step_range(rest, bulk_runs):
+    long_id = list(bulk_runs)[0]
+    status, body = rest(
+        "GET",
+        BULK,
+        params={"run_ids": [long_id], "metric_key": "loss", "max_results": 10, "start_step": 100, "end_step": 200},
+    )
+    assert status == 200, body
+    steps = [int(p["step"]) for p in body["metrics"]]
+    assert 0 < len(steps) <= 10
+    assert all(100 <= s <= 200 for s in steps)
+    assert steps[0] == 100 and steps[-1] == 200
+
+
+def test_bulk_interval_bad_input(rest, bulk_runs):
+    long_id = list(bulk_runs)[0]
+    for params in (
+        {"run_ids": [long_id], "metric_key": "loss", "max_results": 0},
+        {"run_ids": [long_id], "metric_key": "loss", "max_results": 2501},
+        {"run_ids": [long_id], "metric_key": "loss", "max_results": 10, "start_step": 5},  # end_step missing
+        {"run_ids": [long_id], "metric_key": "loss", "max_results": 10, "start_step": 9, "end_step": 3},
+        {"run_ids": [long_id], "max_results": 10},  # metric_key missing
+    ):
+        status, body = rest("GET", BULK, params=params)
+        assert status == 400, (params, body)
+        assert body["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_bulk_interval_absent_metric_is_empty(rest, bulk_runs):
+    status, body = rest("GET", BULK, params={"run_ids": list(bulk_runs), "metric_key": "absent", "max_results": 10})
+    assert status == 200
+    assert not body.get("metrics")
+
+
+@pytest.mark.cairn_only
+def test_bulk_interval_keeps_spikes(rest, bulk_runs):
+    """Cairn buckets the history and keeps each bucket's min and max, so a single spike always survives."""
+    long_id = list(bulk_runs)[0]
+    status, body = rest("GET", BULK, params={"run_ids": [long_id], "metric_key": "loss", "max_results": 100})
+    assert status == 200
+    points = {int(p["step"]): float(p["value"]) for p in body["metrics"]}
+    assert len(points) <= 100
+    assert points.get(537) == 1000.0
+    # The global minimum survives as well.
+    low_step = min(bulk_runs[long_id], key=bulk_runs[long_id].get)
+    assert low_step in points
