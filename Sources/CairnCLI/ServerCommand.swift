@@ -9,9 +9,7 @@ struct ServerCommand: AsyncParsableCommand {
         commandName: "server",
         abstract: "Run the tracking server (MLflow REST API) on SQLite and a local artifact folder.",
         discussion: """
-            With no options the server listens on http://127.0.0.1:5000 and keeps everything in
-            ./cairn-data (the SQLite database cairn.sqlite and the artifacts/ folder). Each option
-            can also be set by the environment variable shown; a flag wins over the variable.
+            With no options the server listens on http://127.0.0.1:5000 and keeps everything in ./cairn-data (the SQLite database cairn.sqlite and the artifacts/ folder). Each option can also be set by the environment variable shown; a flag wins over the variable.
 
             Example:
 
@@ -29,7 +27,7 @@ struct ServerCommand: AsyncParsableCommand {
     var dataDirectory: String?
 
     @Option(name: .customLong("backend-store-uri"),
-            help: ArgumentHelp("Database to use instead of <data-dir>/cairn.sqlite, e.g. sqlite:///abs/path.sqlite (env CAIRN_BACKEND_STORE_URI).", valueName: "uri"))
+            help: ArgumentHelp("Database to use instead of <data-dir>/cairn.sqlite, as MLflow writes it: sqlite:///relative.db or sqlite:////absolute/path.db, or a file path (env CAIRN_BACKEND_STORE_URI).", valueName: "uri"))
     var backendStoreURI: String?
 
     @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning or error (env CAIRN_LOG_LEVEL).", valueName: "level"))
@@ -42,12 +40,12 @@ struct ServerCommand: AsyncParsableCommand {
             configuration.port = port
         } else if let text = environment["CAIRN_PORT"] {
             guard let value = Int(text) else {
-                throw ValidationError("CAIRN_PORT='\(text)' is not a port number. Set it to a number between 0 and 65535.")
+                throw fail("CAIRN_PORT='\(text)' is not a port number. Set it to a number between 0 and 65535.")
             }
             configuration.port = value
         }
         guard (0...65535).contains(configuration.port) else {
-            throw ValidationError("Port \(configuration.port) is out of range. Use a number between 0 and 65535.")
+            throw fail("Port \(configuration.port) is out of range. Use a number between 0 and 65535.")
         }
         if let dir = dataDirectory ?? environment["CAIRN_DATA_DIR"] { configuration.dataDirectory = dir }
         configuration.backendStoreURI = backendStoreURI ?? environment["CAIRN_BACKEND_STORE_URI"]
@@ -60,7 +58,7 @@ struct ServerCommand: AsyncParsableCommand {
         var logger = Logger(label: "cairn")
         let levelText = logLevel ?? environment["CAIRN_LOG_LEVEL"] ?? "info"
         guard let level = Logger.Level(rawValue: levelText.lowercased()) else {
-            throw ValidationError("Unknown log level '\(levelText)'. Use trace, debug, info, notice, warning or error.")
+            throw fail("Unknown log level '\(levelText)'. Use trace, debug, info, notice, warning or error.")
         }
         logger.logLevel = level
         let app: any ApplicationProtocol

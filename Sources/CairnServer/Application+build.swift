@@ -13,16 +13,10 @@ public let cairnVersion = "0.1.0"
 /// Opens the store the configuration names, creating the data folders it needs, with
 /// errors that say which path failed and why.
 public func openTrackingStore(_ configuration: CairnServerConfiguration) throws -> SQLiteTrackingStore {
-    let fm = FileManager.default
     let databasePath = try configuration.databasePath()
     for directory in [configuration.dataDirectory, configuration.artifactDirectory, (databasePath as NSString).deletingLastPathComponent] where !directory.isEmpty {
-        do {
-            try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw ConfigurationError(message: "Cannot create the data directory '\(directory)': \(error.localizedDescription). Choose a writable folder with --data-dir or CAIRN_DATA_DIR.")
-        }
-        if !fm.isWritableFile(atPath: directory) {
-            throw ConfigurationError(message: "The data directory '\(directory)' is not writable. Choose a writable folder with --data-dir or CAIRN_DATA_DIR, or fix its permissions.")
+        if let problem = makeDirectory(directory) {
+            throw ConfigurationError(message: "Cannot use the data directory: \(problem). Choose a writable folder with --data-dir or CAIRN_DATA_DIR.")
         }
     }
     do {
@@ -30,6 +24,27 @@ public func openTrackingStore(_ configuration: CairnServerConfiguration) throws 
     } catch {
         throw ConfigurationError(message: "Cannot open the database '\(databasePath)': \(error). Check that it is a Cairn SQLite file and that the folder is writable.")
     }
+}
+
+/// Creates `path` and its parents if needed and checks that files can be created in it;
+/// returns what is wrong in words, or nil.
+func makeDirectory(_ path: String) -> String? {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+        if !isDirectory.boolValue { return "'\(path)' is a file, not a folder" }
+    } else {
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty, parent != path, let problem = makeDirectory(parent) { return problem }
+        if mkdir(path, 0o755) != 0, errno != EEXIST {
+            return "creating '\(path)' failed (\(String(cString: strerror(errno))))"
+        }
+    }
+    let probe = (path as NSString).appendingPathComponent(".cairn-write-check-\(getpid())")
+    let fd = open(probe, O_CREAT | O_WRONLY | O_EXCL, 0o600)
+    if fd < 0 { return "files cannot be created in '\(path)' (\(String(cString: strerror(errno))))" }
+    close(fd)
+    unlink(probe)
+    return nil
 }
 
 /// Builds the router with every route; used by `cairn server` and by the tests.

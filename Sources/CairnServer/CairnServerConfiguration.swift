@@ -7,8 +7,8 @@ public struct CairnServerConfiguration: Sendable {
     public var port: Int
     /// Holds the SQLite database and the artifact folder unless overridden.
     public var dataDirectory: String
-    /// `sqlite:///absolute/path.sqlite`, `sqlite:relative/path.sqlite` or a plain path;
-    /// nil means `<dataDirectory>/cairn.sqlite`.
+    /// An SQLAlchemy-style SQLite URI as MLflow users write it (`sqlite:///relative.db`,
+    /// `sqlite:////absolute/path.db`) or a plain path; nil means `<dataDirectory>/cairn.sqlite`.
     public var backendStoreURI: String?
 
     public init(host: String = "127.0.0.1", port: Int = 5000, dataDirectory: String = "./cairn-data", backendStoreURI: String? = nil) {
@@ -23,13 +23,13 @@ public struct CairnServerConfiguration: Sendable {
         guard let uri = backendStoreURI, !uri.isEmpty else {
             return (dataDirectory as NSString).appendingPathComponent("cairn.sqlite")
         }
-        if uri.hasPrefix("sqlite:///") { return String(uri.dropFirst("sqlite://".count)) }
-        if uri.hasPrefix("sqlite://") { return String(uri.dropFirst("sqlite://".count)) }
-        if uri.hasPrefix("sqlite:") { return String(uri.dropFirst("sqlite:".count)) }
-        if uri.contains("://") {
-            throw ConfigurationError(message: "Unsupported backend store URI '\(uri)': this version of Cairn stores metadata in SQLite. Use sqlite:///path/to/file.sqlite or a file path.")
+        if uri.hasPrefix("sqlite:///") {
+            let path = String(uri.dropFirst("sqlite:///".count))
+            if !path.isEmpty { return path }
+        } else if !uri.contains(":") {
+            return uri
         }
-        return uri
+        throw ConfigurationError(message: "Unsupported backend store URI '\(uri)': this version of Cairn stores metadata in SQLite. Use sqlite:///relative/file.sqlite, sqlite:////absolute/file.sqlite or a file path.")
     }
 
     public var artifactDirectory: String {

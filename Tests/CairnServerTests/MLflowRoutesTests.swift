@@ -133,3 +133,36 @@ struct MLflowRoutesTests {
         }
     }
 }
+
+@Suite("Server start-up")
+struct ServerStartupTests {
+    @Test("An unusable data directory is refused with a message naming the path")
+    func unusableDataDirectory() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let file = directory.file("plain-file")
+        #expect(FileManager.default.createFile(atPath: file, contents: Data("x".utf8)))
+        let configuration = CairnServerConfiguration(dataDirectory: file + "/data")
+        #expect {
+            _ = try openTrackingStore(configuration)
+        } throws: { error in
+            "\(error)".contains("'\(file)' is a file, not a folder")
+        }
+    }
+
+    @Test("The backend store URI accepts sqlite URIs and plain paths, and refuses other schemes")
+    func backendStoreURI() throws {
+        var configuration = CairnServerConfiguration(dataDirectory: "/d")
+        #expect(try configuration.databasePath() == "/d/cairn.sqlite")
+        configuration.backendStoreURI = "sqlite:////abs/x.sqlite"
+        #expect(try configuration.databasePath() == "/abs/x.sqlite")
+        configuration.backendStoreURI = "sqlite:///rel/x.sqlite"
+        #expect(try configuration.databasePath() == "rel/x.sqlite")
+        configuration.backendStoreURI = "rel/y.sqlite"
+        #expect(try configuration.databasePath() == "rel/y.sqlite")
+        configuration.backendStoreURI = "postgresql://h/db"
+        #expect(throws: ConfigurationError.self) { try configuration.databasePath() }
+        configuration.backendStoreURI = "sqlite:///"
+        #expect(throws: ConfigurationError.self) { try configuration.databasePath() }
+    }
+}
