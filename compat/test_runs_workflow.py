@@ -359,3 +359,19 @@ def test_log_batch_mixed(client, experiment):
     assert run.data.params == {"p1": "x", "p2": "y"}
     assert run.data.tags["t1"] == "a" and run.data.tags["t2"] == "b"
     assert len(client.get_metric_history(run_id, "m1")) == 2
+
+
+def test_replayed_log_batch_leaves_no_duplicates(client, experiment, rest):
+    # The client retries writes whose answer it lost; a replay must not duplicate points.
+    run_id = client.create_run(experiment.experiment_id).info.run_id
+    body = {
+        "run_id": run_id,
+        "metrics": [{"key": "m", "value": float(i), "timestamp": 1000 + i, "step": i} for i in range(3)],
+        "params": [{"key": "p", "value": "1"}],
+    }
+    for _ in range(2):
+        status, reply = rest("POST", "runs/log-batch", json=body)
+        assert status == 200, reply
+    history = sorted((m.step, m.timestamp, m.value) for m in client.get_metric_history(run_id, "m"))
+    assert history == [(0, 1000, 0.0), (1, 1001, 1.0), (2, 1002, 2.0)]
+    assert client.get_run(run_id).data.params == {"p": "1"}

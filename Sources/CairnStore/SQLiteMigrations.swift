@@ -70,7 +70,8 @@ enum SQLiteMigrations {
             PRIMARY KEY (run_pk, key_id, seq)
         ) WITHOUT ROWID;
         -- Per run and key: MLflow's latest value (highest step, then timestamp, then value),
-        -- with min, max (NaN ignored) and counts; updated in the same transaction as the points.
+        -- with min and max value (NaN ignored), counts and the step range; updated in the same
+        -- transaction as the points.
         CREATE TABLE latest_metrics (
             run_pk INTEGER NOT NULL,
             key_id INTEGER NOT NULL,
@@ -82,6 +83,8 @@ enum SQLiteMigrations {
             max_value REAL,
             point_count INTEGER NOT NULL,
             segment_count INTEGER NOT NULL,
+            min_step INTEGER NOT NULL,
+            max_step INTEGER NOT NULL,
             PRIMARY KEY (run_pk, key_id)
         ) WITHOUT ROWID;
         CREATE TABLE datasets (

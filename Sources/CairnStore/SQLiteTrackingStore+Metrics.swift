@@ -4,6 +4,12 @@ import GRDB
 
 extension SQLiteTrackingStore {
     /// Appends one segment per key and folds it into `latest_metrics`, in the caller's transaction.
+    ///
+    /// A point identical to one already stored for the series (same step, timestamp and value
+    /// bits), or repeated within the request, is not stored again, as in MLflow's SQL store: a
+    /// client that retries a write whose answer it lost leaves no duplicates. The check reads
+    /// only segments whose step range overlaps the new points, so appending steps beyond the
+    /// series' last one costs nothing extra.
     static func appendMetrics(_ db: Database, runPK: Int64, _ metrics: [Metric]) throws {
         guard !metrics.isEmpty else { return }
         var order: [String] = []
@@ -13,8 +19,15 @@ extension SQLiteTrackingStore {
             byKey[metric.key, default: []].append(MetricPoint(step: metric.step, timestamp: metric.timestamp, value: metric.value))
         }
         for key in order {
-            let points = byKey[key]!
             let keyID = try internKey(db, key)
+            let existing = try Row.fetchOne(
+                db.cachedStatement(sql: """
+                    SELECT step, timestamp, value, is_nan, min_value, max_value, point_count, segment_count, min_step, max_step
+                    FROM latest_metrics WHERE run_pk = ? AND key_id = ?
+                    """),
+                arguments: [runPK, keyID])
+            let points = try newPoints(db, runPK: runPK, keyID: keyID, byKey[key]!, existingStepRange: existing.map { ($0[8], $0[9]) })
+            guard !points.isEmpty else { continue }
             var latest = points[0]
             var minStep = points[0].step
             var maxStep = points[0].step
@@ -29,14 +42,12 @@ extension SQLiteTrackingStore {
                     maxValue = max(maxValue ?? point.value, point.value)
                 }
             }
-            let existing = try Row.fetchOne(
-                db,
-                sql: "SELECT step, timestamp, value, is_nan, min_value, max_value, point_count, segment_count FROM latest_metrics WHERE run_pk = ? AND key_id = ?",
-                arguments: [runPK, keyID])
             var segmentCount: Int64 = 1
             var pointCount = Int64(points.count)
             var newMin = minValue
             var newMax = maxValue
+            var seriesMinStep = minStep
+            var seriesMaxStep = maxStep
             if let existing {
                 let isNaN: Bool = existing[3]
                 let previous = MetricPoint(step: existing[0], timestamp: existing[1], value: isNaN ? .nan : (existing[2] as Double?) ?? .nan)
@@ -45,6 +56,8 @@ extension SQLiteTrackingStore {
                 pointCount += existing[6] as Int64
                 if let oldMin = existing[4] as Double? { newMin = min(newMin ?? oldMin, oldMin) }
                 if let oldMax = existing[5] as Double? { newMax = max(newMax ?? oldMax, oldMax) }
+                seriesMinStep = min(seriesMinStep, existing[8])
+                seriesMaxStep = max(seriesMaxStep, existing[9])
             }
             try db.cachedStatement(sql: """
                 INSERT INTO metric_segments (run_pk, key_id, seq, point_count, min_step, max_step, min_value, max_value, points)
@@ -53,12 +66,44 @@ extension SQLiteTrackingStore {
                                          Data(MetricSegmentCodec.encode(points))])
             try db.cachedStatement(sql: """
                 INSERT OR REPLACE INTO latest_metrics
-                    (run_pk, key_id, step, timestamp, value, is_nan, min_value, max_value, point_count, segment_count)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    (run_pk, key_id, step, timestamp, value, is_nan, min_value, max_value, point_count, segment_count, min_step, max_step)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """).execute(arguments: [runPK, keyID, latest.step, latest.timestamp,
                                          latest.value.isNaN ? nil : latest.value, latest.value.isNaN,
-                                         newMin, newMax, pointCount, segmentCount])
+                                         newMin, newMax, pointCount, segmentCount, seriesMinStep, seriesMaxStep])
         }
+    }
+
+    /// `incoming` without the points already stored for the series or repeated in `incoming`.
+    static func newPoints(_ db: Database, runPK: Int64, keyID: Int64, _ incoming: [MetricPoint], existingStepRange: (Int64, Int64)?) throws -> [MetricPoint] {
+        struct Identity: Hashable {
+            let step: Int64
+            let timestamp: Int64
+            let bits: UInt64
+        }
+        func identity(_ p: MetricPoint) -> Identity { Identity(step: p.step, timestamp: p.timestamp, bits: p.value.bitPattern) }
+        var seen = Set<Identity>()
+        let lower = incoming.map(\.step).min()!
+        let upper = incoming.map(\.step).max()!
+        if let (storedMin, storedMax) = existingStepRange, lower <= storedMax, upper >= storedMin {
+            let cursor = try Row.fetchCursor(
+                db.cachedStatement(sql: """
+                    SELECT points FROM metric_segments
+                    WHERE run_pk = ? AND key_id = ? AND max_step >= ? AND min_step <= ?
+                    """),
+                arguments: [runPK, keyID, lower, upper])
+            while let row = try cursor.next() {
+                let data: Data = row[0]
+                do {
+                    for point in try MetricSegmentCodec.decode([UInt8](data)) where point.step >= lower && point.step <= upper {
+                        seen.insert(identity(point))
+                    }
+                } catch {
+                    throw CairnError(.internalError, "A stored metric segment is damaged (\(error.description)).", cause: error)
+                }
+            }
+        }
+        return incoming.filter { seen.insert(identity($0)).inserted }
     }
 
     static func internKey(_ db: Database, _ key: String) throws -> Int64 {

@@ -118,6 +118,22 @@ struct SQLiteTrackingStoreTests {
         }
     }
 
+    @Test("A replayed write leaves no duplicate points; a new value at the same step is kept")
+    func replayedWritesAreIdempotent() async throws {
+        try await withSQLiteStore { store in
+            let id = try await makeRun(store).info.runID
+            let batch = RunWrites(metrics: (0..<5).map { Metric(key: "m", value: Double($0), timestamp: 100, step: Int64($0)) }
+                + [Metric(key: "m", value: 4, timestamp: 100, step: 4)])
+            try await store.logRunWrites(runID: id, batch)
+            try await store.logRunWrites(runID: id, batch)
+            #expect(try await store.metricHistory(runID: id, key: "m").count == 5)
+            try await store.logRunWrites(runID: id, RunWrites(metrics: [Metric(key: "m", value: 9, timestamp: 100, step: 2)]))
+            #expect(try await store.metricHistory(runID: id, key: "m").count == 6)
+            let count = try await store.read { db in try Int.fetchOne(db, sql: "SELECT point_count FROM latest_metrics") }
+            #expect(count == 6)
+        }
+    }
+
     @Test("A series read is one range scan of the segments' primary key")
     func seriesReadPlan() async throws {
         try await withSQLiteStore { store in
