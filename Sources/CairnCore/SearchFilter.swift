@@ -82,4 +82,5 @@ public struct OrderByClause: Sendable, Hashable {
 public enum SearchTarget: Sendable, Hashable {
     case runs
     case experiments
+    case loggedModels
 }

@@ -385,6 +385,24 @@ struct FilterValidator {
         "last_update_time": .integer,
     ]
 
+    // Logged models (MLflow 3).
+    private static let loggedModelAttributeAliases: [String: String] = [
+        "name": "name", "model_id": "model_id", "model_type": "model_type", "status": "status",
+        "source_run_id": "source_run_id", "experiment_id": "experiment_id",
+        "creation_timestamp": "creation_timestamp", "creation_time": "creation_timestamp",
+        "last_updated_timestamp": "last_updated_timestamp", "last_updated_time": "last_updated_timestamp",
+    ]
+    private static let loggedModelAttributeKinds: [String: AttributeKind] = [
+        "name": .string(stringOrList),
+        "model_id": .string(stringOrList),
+        "model_type": .string(stringOrList),
+        "status": .string(stringOrList),
+        "source_run_id": .string(stringOrList),
+        "experiment_id": .string(equalityOrList),
+        "creation_timestamp": .integer,
+        "last_updated_timestamp": .integer,
+    ]
+
     private static func names(_ comparators: [FilterComparator]) -> String {
         comparators.map(\.rawValue).joined(separator: ", ")
     }
@@ -411,12 +429,12 @@ struct FilterValidator {
     func validate(_ clause: RawClause) throws(CairnError) -> FilterComparison {
         let id = clause.identifier
         switch (target, id.entity) {
-        case (.runs, .metric):
+        case (.runs, .metric), (.loggedModels, .metric):
             try require(clause, in: Self.numeric, for: "metric '\(id.key)'")
             try requireNumber(clause, for: "metric '\(id.key)'", integer: false)
             return FilterComparison(FilterIdentifier(.metric, id.key), clause.comparator, clause.value)
 
-        case (.runs, .param), (.runs, .tag), (.experiments, .tag):
+        case (.runs, .param), (.runs, .tag), (.experiments, .tag), (.loggedModels, .param), (.loggedModels, .tag):
             let what = id.entity == .param ? "parameter '\(id.key)'" : "tag '\(id.key)'"
             try require(clause, in: Self.keyValue, for: what)
             try requireString(clause, for: what)
@@ -448,6 +466,19 @@ struct FilterValidator {
                     "unknown experiment attribute '\(id.key)' at \(at(id.position)); valid attributes are \(valid)")
             }
             return try validateAttribute(clause, key: id.key, kind: kind)
+
+        case (.loggedModels, .attribute):
+            guard let key = Self.loggedModelAttributeAliases[id.key], let kind = Self.loggedModelAttributeKinds[key] else {
+                let valid = Self.loggedModelAttributeKinds.keys.sorted().joined(separator: ", ")
+                throw scanner.error(
+                    "unknown logged model attribute '\(id.key)' at \(at(id.position)); valid attributes are \(valid)")
+            }
+            return try validateAttribute(clause, key: key, kind: kind)
+
+        case (.loggedModels, .dataset):
+            throw scanner.error(
+                "logged models cannot be filtered by '\(id.text)' at \(at(id.position)); "
+                    + "pass datasets in the request's 'datasets' field instead")
 
         case (.experiments, .metric), (.experiments, .param), (.experiments, .dataset):
             throw scanner.error(
@@ -524,6 +555,19 @@ struct FilterValidator {
             throw scanner.error(
                 "cannot order experiments by '\(id.key)' at \(at(id.position)); valid columns are "
                     + Self.experimentAttributeKinds.keys.sorted().joined(separator: ", "))
+        case (.loggedModels, .metric):
+            return FilterIdentifier(.metric, id.key)
+        case (.loggedModels, .attribute):
+            if let key = Self.loggedModelAttributeAliases[id.key] {
+                return FilterIdentifier(.attribute, key)
+            }
+            throw scanner.error(
+                "cannot order logged models by '\(id.key)' at \(at(id.position)); valid fields are "
+                    + Self.loggedModelAttributeKinds.keys.sorted().joined(separator: ", ") + " and metrics.<key>")
+        case (.loggedModels, _):
+            throw scanner.error(
+                "cannot order logged models by '\(id.text)' at \(at(id.position)); valid fields are "
+                    + Self.loggedModelAttributeKinds.keys.sorted().joined(separator: ", ") + " and metrics.<key>")
         case (.runs, .dataset):
             throw scanner.error(
                 "cannot order runs by '\(id.text)' at \(at(id.position)); use metrics.<key>, params.<key>, "

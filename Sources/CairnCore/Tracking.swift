@@ -79,13 +79,21 @@ public struct Metric: Sendable, Equatable {
     public var step: Int64
     /// Set when a point is returned for several runs at once.
     public var runID: String?
+    /// The logged model and dataset this point evaluates, when the client names them.
+    public var modelID: String?
+    public var datasetName: String?
+    public var datasetDigest: String?
 
-    public init(key: String, value: Double, timestamp: Int64, step: Int64, runID: String? = nil) {
+    public init(key: String, value: Double, timestamp: Int64, step: Int64, runID: String? = nil,
+                modelID: String? = nil, datasetName: String? = nil, datasetDigest: String? = nil) {
         self.key = key
         self.value = value
         self.timestamp = timestamp
         self.step = step
         self.runID = runID
+        self.modelID = modelID
+        self.datasetName = datasetName
+        self.datasetDigest = datasetDigest
     }
 
     public static func == (a: Metric, b: Metric) -> Bool {
@@ -185,13 +193,19 @@ public struct Run: Sendable, Equatable {
     public var params: [Param]
     public var tags: [Tag]
     public var inputs: [DatasetInput]
+    /// Logged models the run used (`inputs.model_inputs`) and produced (`outputs.model_outputs`).
+    public var modelInputs: [String]
+    public var modelOutputs: [ModelOutput]
 
-    public init(info: RunInfo, metrics: [Metric] = [], params: [Param] = [], tags: [Tag] = [], inputs: [DatasetInput] = []) {
+    public init(info: RunInfo, metrics: [Metric] = [], params: [Param] = [], tags: [Tag] = [], inputs: [DatasetInput] = [],
+                modelInputs: [String] = [], modelOutputs: [ModelOutput] = []) {
         self.info = info
         self.metrics = metrics
         self.params = params
         self.tags = tags
         self.inputs = inputs
+        self.modelInputs = modelInputs
+        self.modelOutputs = modelOutputs
     }
 }
 
@@ -213,4 +227,5 @@ public enum SystemTag {
     public static let parentRunID = "mlflow.parentRunId"
     public static let note = "mlflow.note.content"
     public static let datasetContext = "mlflow.data.context"
+    public static let logModelHistory = "mlflow.log-model.history"
 }

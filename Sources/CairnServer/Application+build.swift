@@ -70,8 +70,17 @@ public func buildRouter(tracking: TrackingService) -> Router<CairnRequestContext
         for endpoint in api.endpoints {
             for method in endpoint.methods {
                 let handler = endpoint.handler
+                let parameterNames = endpoint.path.split(separator: "/").filter { $0.hasPrefix(":") }.map { String($0.dropFirst()) }
                 group.on(RouterPath(endpoint.path), method: HTTPRequest.Method(method)!) { request, context in
-                    let fields = try await decodeFields(request)
+                    var fields = try await decodeFields(request)
+                    if !parameterNames.isEmpty {
+                        var values: [String: String] = [:]
+                        for name in parameterNames {
+                            let raw = context.parameters.get(name) ?? ""
+                            values[name] = raw.removingPercentEncoding ?? raw
+                        }
+                        fields = fields.with(pathParameters: values)
+                    }
                     return jsonResponse(try await handler(fields))
                 }
             }

@@ -37,6 +37,16 @@ struct MLflowTrackingAPI: Sendable {
             Endpoint(methods: ["POST"], path: "runs/log-batch", handler: logBatch),
             Endpoint(methods: ["POST"], path: "runs/log-inputs", handler: logInputs),
             Endpoint(methods: ["POST"], path: "runs/search", handler: searchRuns),
+            Endpoint(methods: ["POST"], path: "runs/outputs", handler: logOutputs),
+            Endpoint(methods: ["POST"], path: "runs/log-model", handler: logModel),
+            Endpoint(methods: ["POST"], path: "logged-models", handler: createLoggedModel),
+            Endpoint(methods: ["POST"], path: "logged-models/search", handler: searchLoggedModels),
+            Endpoint(methods: ["GET"], path: "logged-models/:model_id", handler: getLoggedModel),
+            Endpoint(methods: ["PATCH"], path: "logged-models/:model_id", handler: finalizeLoggedModel),
+            Endpoint(methods: ["DELETE"], path: "logged-models/:model_id", handler: deleteLoggedModel),
+            Endpoint(methods: ["PATCH"], path: "logged-models/:model_id/tags", handler: setLoggedModelTags),
+            Endpoint(methods: ["DELETE"], path: "logged-models/:model_id/tags/:tag_key", handler: deleteLoggedModelTag),
+            Endpoint(methods: ["POST"], path: "logged-models/:model_id/params", handler: logLoggedModelParams),
             Endpoint(methods: ["GET"], path: "metrics/get-history", handler: getMetricHistory),
             Endpoint(methods: ["GET"], path: "metrics/get-history-bulk-interval", handler: getMetricHistoryBulkInterval),
         ]
@@ -156,8 +166,11 @@ struct MLflowTrackingAPI: Sendable {
     }
 
     private func metric(_ f: RequestFields) throws -> Metric {
-        Metric(key: try f.requiredString("key"), value: try f.requiredDouble("value"),
-               timestamp: try f.requiredInt64("timestamp"), step: try f.int64("step") ?? 0)
+        func optional(_ name: String) throws -> String? { try f.string(name).flatMap { $0.isEmpty ? nil : $0 } }
+        return Metric(key: try f.requiredString("key"), value: try f.requiredDouble("value"),
+                      timestamp: try f.requiredInt64("timestamp"), step: try f.int64("step") ?? 0,
+                      modelID: try optional("model_id"), datasetName: try optional("dataset_name"),
+                      datasetDigest: try optional("dataset_digest"))
     }
 
     func logMetric(_ f: RequestFields) async throws -> [UInt8] {
@@ -196,8 +209,84 @@ struct MLflowTrackingAPI: Sendable {
                 schema: try d.string("schema"), profile: try d.string("profile"))
             return DatasetInput(tags: try input.tags(), dataset: dataset)
         }
-        try await tracking.logInputs(runID: runID(f), datasets: inputs)
+        let models = try f.objects("models").map { try $0.requiredString("model_id") }
+        try await tracking.logInputs(runID: runID(f), datasets: inputs, models: models)
         return WireEncoding.empty
+    }
+
+    func logOutputs(_ f: RequestFields) async throws -> [UInt8] {
+        let outputs = try f.objects("models").map { ModelOutput(modelID: try $0.requiredString("model_id"), step: try $0.requiredInt64("step")) }
+        try await tracking.logOutputs(runID: runID(f), outputs: outputs)
+        return WireEncoding.empty
+    }
+
+    func logModel(_ f: RequestFields) async throws -> [UInt8] {
+        try await tracking.logModel(runID: runID(f), modelJSON: f.requiredString("model_json"))
+        return WireEncoding.empty
+    }
+
+    // MARK: Logged models
+
+    private func modelReply(_ model: LoggedModel) -> [UInt8] {
+        WireEncoding.reply { o in
+            o.key("model")
+            WireEncoding.loggedModel(&o.writer, model)
+        }
+    }
+
+    func createLoggedModel(_ f: RequestFields) async throws -> [UInt8] {
+        let params = try f.objects("params").map { Param(try $0.requiredString("key"), try $0.string("value") ?? "") }
+        let model = try await tracking.createLoggedModel(
+            experimentID: f.requiredString("experiment_id"), name: f.string("name"), modelType: f.string("model_type"),
+            sourceRunID: f.string("source_run_id"), params: params, tags: f.tags())
+        return modelReply(model)
+    }
+
+    func getLoggedModel(_ f: RequestFields) async throws -> [UInt8] {
+        modelReply(try await tracking.getLoggedModel(id: f.requiredString("model_id"), allowDeleted: f.bool("allow_deleted") ?? false))
+    }
+
+    func finalizeLoggedModel(_ f: RequestFields) async throws -> [UInt8] {
+        guard let status = try f.enumeration("status", byName: LoggedModelStatus.init(rawValue:), byNumber: LoggedModelStatus.init(number:),
+                                             expected: "one of LOGGED_MODEL_READY, LOGGED_MODEL_UPLOAD_FAILED, LOGGED_MODEL_PENDING")
+        else { throw CairnError.missingParameter("status") }
+        return modelReply(try await tracking.finalizeLoggedModel(id: f.requiredString("model_id"), status: status))
+    }
+
+    func deleteLoggedModel(_ f: RequestFields) async throws -> [UInt8] {
+        try await tracking.deleteLoggedModel(id: f.requiredString("model_id"))
+        return WireEncoding.empty
+    }
+
+    func setLoggedModelTags(_ f: RequestFields) async throws -> [UInt8] {
+        try await tracking.setLoggedModelTags(id: f.requiredString("model_id"), tags: f.tags())
+        return WireEncoding.empty
+    }
+
+    func deleteLoggedModelTag(_ f: RequestFields) async throws -> [UInt8] {
+        try await tracking.deleteLoggedModelTag(id: f.requiredString("model_id"), key: f.requiredString("tag_key"))
+        return WireEncoding.empty
+    }
+
+    func logLoggedModelParams(_ f: RequestFields) async throws -> [UInt8] {
+        let params = try f.objects("params").map { Param(try $0.requiredString("key"), try $0.string("value") ?? "") }
+        try await tracking.logLoggedModelParams(id: f.requiredString("model_id"), params: params)
+        return WireEncoding.empty
+    }
+
+    func searchLoggedModels(_ f: RequestFields) async throws -> [UInt8] {
+        let datasets = try f.objects("datasets").map { DatasetFilter(name: try $0.requiredString("dataset_name"), digest: try $0.string("dataset_digest")) }
+        let orderBy = try f.objects("order_by").map { o -> (field: String, ascending: Bool, dataset: DatasetFilter?) in
+            let dataset = try o.string("dataset_name").map { DatasetFilter(name: $0, digest: try o.string("dataset_digest")) }
+            return (try o.requiredString("field_name"), try o.bool("ascending") ?? true, dataset)
+        }
+        let page = try await tracking.searchLoggedModels(
+            experimentIDs: f.strings("experiment_ids"), filter: f.string("filter"), datasets: datasets, orderBy: orderBy,
+            maxResults: f.int64("max_results"), pageToken: f.string("page_token"))
+        return WireEncoding.reply { o in
+            o.array("models", page.items) { w, m in WireEncoding.loggedModel(&w, m) }
+            if let token = page.nextPageToken { o.string("next_page_token", token) }
+        }
     }
 
     func searchRuns(_ f: RequestFields) async throws -> [UInt8] {

@@ -13,6 +13,14 @@ struct RequestFields: Sendable {
     private let source: Source
     /// Field path prefix for messages, e.g. `metrics[3].`.
     private let path: String
+    /// Parameters taken from the URL path (`logged-models/{model_id}`); they win over the body.
+    private var pathParameters: [String: String] = [:]
+
+    func with(pathParameters: [String: String]) -> RequestFields {
+        var copy = self
+        copy.pathParameters = pathParameters
+        return copy
+    }
 
     init(json: JSONValue, path: String = "") throws {
         guard case .object(let members) = json else {
@@ -33,6 +41,7 @@ struct RequestFields: Sendable {
     }
 
     private func raw(_ name: String) -> Raw? {
+        if let value = pathParameters[name] { return .text(value) }
         switch source {
         case .json(let members):
             guard let value = members.last(where: { $0.0 == name })?.1 else { return nil }

@@ -63,7 +63,18 @@ enum WireEncoding {
                 }
                 tags(&d, run.tags)
             }
+            o.object("outputs") { out in
+                out.array("model_outputs", run.modelOutputs) { w, output in
+                    w.object { x in
+                        x.string("model_id", output.modelID)
+                        x.int("step", output.step)
+                    }
+                }
+            }
             o.object("inputs") { i in
+                i.array("model_inputs", run.modelInputs) { w, modelID in
+                    w.object { x in x.string("model_id", modelID) }
+                }
                 i.array("dataset_inputs", run.inputs) { w, input in
                     w.object { x in
                         tags(&x, input.tags)
@@ -75,6 +86,45 @@ enum WireEncoding {
                             if let schema = input.dataset.schema { d.string("schema", schema) }
                             if let profile = input.dataset.profile { d.string("profile", profile) }
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    static func loggedModel(_ w: inout JSONWriter, _ m: LoggedModel) {
+        w.object { o in
+            o.object("info") { i in
+                i.string("model_id", m.modelID)
+                i.string("experiment_id", m.experimentID)
+                i.string("name", m.name)
+                i.int("creation_timestamp_ms", m.creationTimestamp)
+                i.int("last_updated_timestamp_ms", m.lastUpdatedTimestamp)
+                i.string("artifact_uri", m.artifactURI)
+                i.string("status", m.status.rawValue)
+                if let creator = m.creatorID { i.string("creator_id", creator) }
+                if let type = m.modelType { i.string("model_type", type) }
+                if let run = m.sourceRunID { i.string("source_run_id", run) }
+                if let message = m.statusMessage { i.string("status_message", message) }
+                tags(&i, m.tags)
+            }
+            o.object("data") { d in
+                d.array("params", m.params) { w, p in
+                    w.object { x in
+                        x.string("key", p.key)
+                        x.string("value", p.value)
+                    }
+                }
+                d.array("metrics", m.metrics) { w, metric in
+                    w.object { x in
+                        x.string("key", metric.key)
+                        x.double("value", metric.value)
+                        x.int("timestamp", metric.timestamp)
+                        x.int("step", metric.step)
+                        if let run = metric.runID { x.string("run_id", run) }
+                        if let name = metric.datasetName { x.string("dataset_name", name) }
+                        if let digest = metric.datasetDigest { x.string("dataset_digest", digest) }
+                        x.string("model_id", m.modelID)
                     }
                 }
             }

@@ -151,6 +151,12 @@ public struct TrackingService: Sendable {
         for metric in metrics {
             try Validation.validateKey(metric.key, kind: "metric")
             try Validation.validateTimestamp(metric.timestamp, parameter: "timestamp")
+            if let name = metric.datasetName {
+                try Validation.validateValueLength(name, limit: Limits.maxDatasetNameLength, kind: "metric", key: "dataset_name")
+            }
+            if let digest = metric.datasetDigest {
+                try Validation.validateValueLength(digest, limit: Limits.maxDatasetDigestLength, kind: "metric", key: "dataset_digest")
+            }
         }
         var seenParams = Set<String>()
         for param in params {
@@ -164,7 +170,8 @@ public struct TrackingService: Sendable {
         try await store.logRunWrites(runID: runID, RunWrites(metrics: metrics, params: params, tags: tags))
     }
 
-    public func logInputs(runID: String, datasets: [DatasetInput]) async throws {
+    /// Records the datasets and logged models a run used.
+    public func logInputs(runID: String, datasets: [DatasetInput], models: [String] = []) async throws {
         for input in datasets {
             let d = input.dataset
             try Self.requireNonEmpty(d.name, "dataset.name")
@@ -182,7 +189,7 @@ public struct TrackingService: Sendable {
                 try Validation.validateValueLength(tag.value, limit: Limits.maxInputTagValueLength, kind: "input tag", key: tag.key)
             }
         }
-        try await store.logInputs(runID: runID, datasets)
+        try await store.logInputs(runID: runID, datasets, models: models)
     }
 
     public func searchRuns(experimentIDs: [String], filter: String?, viewType: ViewType?, maxResults: Int64?, orderBy: [String], pageToken: String?) async throws -> Page<Run> {

@@ -8,6 +8,9 @@ enum SQLiteMigrations {
         migrator.registerMigration("0001_initial") { db in
             try db.execute(sql: initial)
         }
+        migrator.registerMigration("0002_logged_models") { db in
+            try db.execute(sql: loggedModels)
+        }
         return migrator
     }
 
@@ -115,5 +118,60 @@ enum SQLiteMigrations {
         VALUES (0, 'Default', 'mlflow-artifacts:/0', 'active',
                 CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER),
                 CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+        """
+
+    static let loggedModels = """
+        CREATE TABLE logged_models (
+            model_pk INTEGER PRIMARY KEY,
+            model_id TEXT NOT NULL UNIQUE,
+            experiment_id INTEGER NOT NULL REFERENCES experiments (experiment_id),
+            name TEXT NOT NULL,
+            artifact_uri TEXT NOT NULL,
+            creation_timestamp INTEGER NOT NULL,
+            last_updated_timestamp INTEGER NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('LOGGED_MODEL_PENDING', 'LOGGED_MODEL_READY', 'LOGGED_MODEL_UPLOAD_FAILED')),
+            status_message TEXT,
+            creator_id TEXT,
+            model_type TEXT,
+            source_run_id TEXT,
+            lifecycle_stage TEXT NOT NULL DEFAULT 'active' CHECK (lifecycle_stage IN ('active', 'deleted'))
+        );
+        CREATE INDEX logged_models_by_experiment ON logged_models (experiment_id, creation_timestamp);
+        CREATE TABLE logged_model_tags (
+            model_pk INTEGER NOT NULL REFERENCES logged_models (model_pk),
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (model_pk, key)
+        ) WITHOUT ROWID;
+        CREATE TABLE logged_model_params (
+            model_pk INTEGER NOT NULL REFERENCES logged_models (model_pk),
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (model_pk, key)
+        ) WITHOUT ROWID;
+        -- Metric points logged with a model_id (usually a few evaluation values per model).
+        CREATE TABLE logged_model_metrics (
+            model_pk INTEGER NOT NULL REFERENCES logged_models (model_pk),
+            key TEXT NOT NULL,
+            value REAL,
+            is_nan INTEGER NOT NULL,
+            timestamp INTEGER NOT NULL,
+            step INTEGER NOT NULL,
+            run_id TEXT,
+            dataset_name TEXT,
+            dataset_digest TEXT
+        );
+        CREATE INDEX logged_model_metrics_by_key ON logged_model_metrics (model_pk, key, step, timestamp);
+        CREATE TABLE run_model_inputs (
+            run_pk INTEGER NOT NULL REFERENCES runs (run_pk),
+            model_id TEXT NOT NULL,
+            PRIMARY KEY (run_pk, model_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE run_model_outputs (
+            run_pk INTEGER NOT NULL REFERENCES runs (run_pk),
+            model_id TEXT NOT NULL,
+            step INTEGER NOT NULL,
+            PRIMARY KEY (run_pk, model_id, step)
+        ) WITHOUT ROWID;
         """
 }

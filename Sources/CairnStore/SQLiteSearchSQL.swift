@@ -182,6 +182,96 @@ enum SQLiteSearchSQL {
         throw CairnError.invalidParameter("Invalid experiment filter key '\(c.identifier)'.")
     }
 
+    // MARK: Logged models
+
+    static let loggedModelColumns: [String: String] = [
+        "name": "m.name", "model_id": "m.model_id", "model_type": "m.model_type", "status": "m.status",
+        "source_run_id": "m.source_run_id", "experiment_id": "CAST(m.experiment_id AS TEXT)",
+        "creation_timestamp": "m.creation_timestamp", "last_updated_timestamp": "m.last_updated_timestamp",
+    ]
+
+    /// The latest value (highest step, then timestamp) of a model's metric, among the points
+    /// logged on `datasets` when any are given.
+    static func modelMetricValue(_ datasets: [DatasetFilter]) -> Fragment {
+        var sql = "SELECT mm.value FROM logged_model_metrics mm WHERE mm.model_pk = m.model_pk AND mm.key = ?"
+        var arguments: [DatabaseValue] = []
+        if !datasets.isEmpty {
+            let terms = datasets.map { d -> String in
+                arguments.append(d.name.databaseValue)
+                guard let digest = d.digest else { return "mm.dataset_name = ?" }
+                arguments.append(digest.databaseValue)
+                return "(mm.dataset_name = ? AND mm.dataset_digest = ?)"
+            }
+            sql += " AND (" + terms.joined(separator: " OR ") + ")"
+        }
+        sql += " ORDER BY mm.step DESC, mm.timestamp DESC LIMIT 1"
+        return Fragment(sql, arguments)
+    }
+
+    static func loggedModelQuery(_ search: LoggedModelSearch) throws -> Query {
+        var arguments: [DatabaseValue] = []
+        var conditions = ["m.lifecycle_stage = 'active'"]
+        if search.experimentIDs.isEmpty {
+            conditions.append("0")
+        } else {
+            conditions.append("m.experiment_id IN (\(marks(search.experimentIDs.count)))")
+            arguments += search.experimentIDs.map(\.databaseValue)
+        }
+        if let filter = search.filter {
+            let fragment = try expression(filter) { c in try loggedModelClause(c, datasets: search.datasets) }
+            conditions.append(fragment.sql)
+            arguments += fragment.arguments
+        }
+        var orderTerms: [String] = []
+        for order in search.orderBy {
+            let direction = order.clause.ascending ? "ASC" : "DESC"
+            let identifier = order.clause.identifier
+            switch identifier.entity {
+            case .metric:
+                let value = modelMetricValue(order.dataset.map { [$0] } ?? [])
+                orderTerms.append("(\(value.sql)) IS NULL, (\(value.sql)) \(direction)")
+                arguments += [identifier.key.databaseValue] + value.arguments + [identifier.key.databaseValue] + value.arguments
+            default:
+                guard let column = loggedModelColumns[identifier.key] else {
+                    throw CairnError.invalidParameter("Invalid order_by field '\(identifier.key)' for logged models.")
+                }
+                orderTerms.append("\(column) IS NULL, \(column) \(direction)")
+            }
+        }
+        orderTerms.append("m.creation_timestamp DESC, m.model_id ASC")
+        let sql = """
+            SELECT m.model_pk FROM logged_models m
+            WHERE \(conditions.joined(separator: " AND "))
+            ORDER BY \(orderTerms.joined(separator: ", "))
+            LIMIT ? OFFSET ?
+            """
+        arguments.append((search.maxResults + 1).databaseValue)
+        arguments.append(search.offset.databaseValue)
+        return Query(sql: sql, arguments: StatementArguments(arguments))
+    }
+
+    static func loggedModelClause(_ c: FilterComparison, datasets: [DatasetFilter]) throws -> Fragment {
+        switch c.identifier.entity {
+        case .metric:
+            let value = modelMetricValue(datasets)
+            let compare = try numericComparison("(\(value.sql))", c)
+            return Fragment(compare.sql, [c.identifier.key.databaseValue] + value.arguments + compare.arguments)
+        case .param:
+            return try keyValueClause(table: "logged_model_params", owner: "x.model_pk = m.model_pk", c)
+        case .tag:
+            return try keyValueClause(table: "logged_model_tags", owner: "x.model_pk = m.model_pk", c)
+        case .attribute:
+            guard let column = loggedModelColumns[c.identifier.key] else { break }
+            if c.identifier.key == "creation_timestamp" || c.identifier.key == "last_updated_timestamp" {
+                return try numericComparison(column, c)
+            }
+            return try stringComparison(column, c)
+        case .dataset:
+            break
+        }
+        throw CairnError.invalidParameter("Invalid logged model filter key '\(c.identifier)'.")
+    }
+
     // MARK: Shared pieces
 
     static func expression(_ e: FilterExpression, clause: (FilterComparison) throws -> Fragment) throws -> Fragment {

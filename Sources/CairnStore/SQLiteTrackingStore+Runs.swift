@@ -89,10 +89,11 @@ extension SQLiteTrackingStore {
                 }
             }
             try Self.appendMetrics(db, runPK: pk, writes.metrics)
+            try Self.attachModelMetrics(db, runID: runID, writes.metrics)
         }
     }
 
-    public func logInputs(runID: String, _ inputs: [DatasetInput]) async throws {
+    public func logInputs(runID: String, _ inputs: [DatasetInput], models: [String]) async throws {
         try await write { db in
             let (pk, info) = try Self.loadRunInfo(db, id: runID)
             try Self.requireActive(info)
@@ -119,6 +120,10 @@ extension SQLiteTrackingStore {
                     try db.execute(sql: "INSERT OR REPLACE INTO input_tags (run_pk, dataset_pk, key, value) VALUES (?, ?, ?, ?)",
                                    arguments: [pk, datasetPK, tag.key, tag.value])
                 }
+            }
+            for modelID in models {
+                _ = try Self.modelPK(db, id: modelID, allowDeleted: false)
+                try db.execute(sql: "INSERT OR IGNORE INTO run_model_inputs (run_pk, model_id) VALUES (?, ?)", arguments: [pk, modelID])
             }
         }
     }
@@ -190,6 +195,12 @@ extension SQLiteTrackingStore {
                 let isNaN: Bool = row[3]
                 let value: Double = isNaN ? .nan : (row[2] as Double?) ?? .nan
                 runs[row[0]]?.metrics.append(Metric(key: row[1], value: value, timestamp: row[4], step: row[5]))
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT run_pk, model_id FROM run_model_inputs WHERE run_pk IN (\(marks)) ORDER BY model_id", arguments: args) {
+                runs[row[0]]?.modelInputs.append(row[1])
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT run_pk, model_id, step FROM run_model_outputs WHERE run_pk IN (\(marks)) ORDER BY step, model_id", arguments: args) {
+                runs[row[0]]?.modelOutputs.append(ModelOutput(modelID: row[1], step: row[2]))
             }
             let inputRows = try Row.fetchAll(db, sql: """
                 SELECT ri.run_pk, ri.dataset_pk, d.name, d.digest, d.source_type, d.source, d.schema, d.profile

@@ -58,6 +58,25 @@ public struct ExperimentSearch: Sendable {
     }
 }
 
+public struct LoggedModelSearch: Sendable {
+    public var experimentIDs: [Int64]
+    public var filter: FilterExpression?
+    /// Restricts which metric points `metrics.<key>` in the filter looks at.
+    public var datasets: [DatasetFilter]
+    public var orderBy: [LoggedModelOrder]
+    public var maxResults: Int
+    public var offset: Int
+
+    public init(experimentIDs: [Int64], filter: FilterExpression?, datasets: [DatasetFilter], orderBy: [LoggedModelOrder], maxResults: Int, offset: Int) {
+        self.experimentIDs = experimentIDs
+        self.filter = filter
+        self.datasets = datasets
+        self.orderBy = orderBy
+        self.maxResults = maxResults
+        self.offset = offset
+    }
+}
+
 /// Persistence of the tracking model. Stores only persist and query; the rules live in the
 /// services. Every write is atomic and acknowledged only after it is committed. Unknown ids
 /// throw `RESOURCE_DOES_NOT_EXIST`; conflicts (a changed param, a taken name) throw the
@@ -83,8 +102,22 @@ public protocol TrackingStore: Sendable {
     func setRunLifecycle(id: String, stage: LifecycleStage, now: Int64) async throws
     func logRunWrites(runID: String, _ writes: RunWrites) async throws
     func deleteTag(runID: String, key: String) async throws
-    func logInputs(runID: String, _ inputs: [DatasetInput]) async throws
+    /// Records datasets and logged models a run used; re-logged ones are kept once.
+    func logInputs(runID: String, _ inputs: [DatasetInput], models: [String]) async throws
+    func logOutputs(runID: String, _ outputs: [ModelOutput]) async throws
+    /// Appends one model description (a JSON object) to the run's `mlflow.log-model.history` tag.
+    func appendLogModelHistory(runID: String, model: JSONValue) async throws
     func searchRuns(_ search: RunSearch) async throws -> (items: [Run], hasMore: Bool)
+
+    // Logged models
+    func createLoggedModel(_ model: LoggedModel) async throws -> LoggedModel
+    func fetchLoggedModel(id: String, allowDeleted: Bool) async throws -> LoggedModel
+    func updateLoggedModelStatus(id: String, status: LoggedModelStatus, statusMessage: String?, now: Int64) async throws -> LoggedModel
+    func setLoggedModelTags(id: String, tags: [Tag], now: Int64) async throws
+    func deleteLoggedModelTag(id: String, key: String, now: Int64) async throws
+    func logLoggedModelParams(id: String, params: [Param], now: Int64) async throws
+    func deleteLoggedModel(id: String, now: Int64) async throws
+    func searchLoggedModels(_ search: LoggedModelSearch) async throws -> (items: [LoggedModel], hasMore: Bool)
 
     // Metric series
     /// Every point of one series, ordered by (timestamp, step, value) as MLflow does.
