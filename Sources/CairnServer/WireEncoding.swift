@@ -102,9 +102,9 @@ enum WireEncoding {
                 i.int("last_updated_timestamp_ms", m.lastUpdatedTimestamp)
                 i.string("artifact_uri", m.artifactURI)
                 i.string("status", m.status.rawValue)
-                if let creator = m.creatorID { i.string("creator_id", creator) }
-                if let type = m.modelType { i.string("model_type", type) }
-                if let run = m.sourceRunID { i.string("source_run_id", run) }
+                // creator_id is an int64 user id in MLflow's proto; Cairn has no numeric user ids yet.
+                i.string("model_type", m.modelType ?? "")
+                i.string("source_run_id", m.sourceRunID ?? "")
                 if let message = m.statusMessage { i.string("status_message", message) }
                 tags(&i, m.tags)
             }

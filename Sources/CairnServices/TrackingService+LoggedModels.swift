@@ -10,6 +10,9 @@ extension TrackingService {
     public func createLoggedModel(experimentID: String, name: String?, modelType: String?, sourceRunID: String?,
                                   params: [Param], tags: [Tag]) async throws -> LoggedModel {
         let experiment = try await getExperiment(id: experimentID)
+        if let name, !name.isEmpty, let bad = name.first(where: { "/:.%\"'".contains($0) }) {
+            throw CairnError.invalidParameter("Invalid model name ('\(name)') provided: model names cannot contain '\(bad)' (nor any of / : . % \" '). Use letters, digits, '-' and '_'.")
+        }
         try validateModelParams(params)
         for tag in tags { try validateModelTag(tag) }
         let modelID = "m-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
@@ -71,6 +74,7 @@ extension TrackingService {
     }
 
     public func logOutputs(runID: String, outputs: [ModelOutput]) async throws {
+        if outputs.isEmpty { throw CairnError.missingParameter("models") }
         try await store.logOutputs(runID: runID, outputs)
     }
 

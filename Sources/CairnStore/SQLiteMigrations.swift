@@ -11,6 +11,9 @@ enum SQLiteMigrations {
         migrator.registerMigration("0002_logged_models") { db in
             try db.execute(sql: loggedModels)
         }
+        migrator.registerMigration("0003_artifacts") { db in
+            try db.execute(sql: artifacts)
+        }
         return migrator
     }
 
@@ -173,5 +176,18 @@ enum SQLiteMigrations {
             step INTEGER NOT NULL,
             PRIMARY KEY (run_pk, model_id, step)
         ) WITHOUT ROWID;
+        """
+
+    static let artifacts = """
+        -- The artifact manifest: each stored file's path (relative to the artifact root, as in
+        -- mlflow-artifacts:/<path>) and the SHA-256 of its content blob. A row is written only
+        -- after its blob is durable; blobs are immutable and shared between paths.
+        CREATE TABLE artifact_files (
+            path TEXT NOT NULL PRIMARY KEY,
+            digest TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            created_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX artifact_files_by_digest ON artifact_files (digest);
         """
 }

@@ -190,19 +190,28 @@ enum SQLiteSearchSQL {
         "creation_timestamp": "m.creation_timestamp", "last_updated_timestamp": "m.last_updated_timestamp",
     ]
 
-    /// The latest value (highest step, then timestamp) of a model's metric, among the points
-    /// logged on `datasets` when any are given.
+    /// `mm` (a `logged_model_metrics` row) was logged on one of `datasets` (a missing digest
+    /// matches any digest).
+    static func datasetPredicate(_ datasets: [DatasetFilter]) -> Fragment {
+        var arguments: [DatabaseValue] = []
+        let terms = datasets.map { d -> String in
+            arguments.append(d.name.databaseValue)
+            guard let digest = d.digest else { return "mm.dataset_name = ?" }
+            arguments.append(digest.databaseValue)
+            return "(mm.dataset_name = ? AND mm.dataset_digest = ?)"
+        }
+        return Fragment("(" + terms.joined(separator: " OR ") + ")", arguments)
+    }
+
+    /// The latest value (highest step, then timestamp) of a model's metric (its key is the first
+    /// argument), among the points logged on `datasets` when any are given.
     static func modelMetricValue(_ datasets: [DatasetFilter]) -> Fragment {
         var sql = "SELECT mm.value FROM logged_model_metrics mm WHERE mm.model_pk = m.model_pk AND mm.key = ?"
         var arguments: [DatabaseValue] = []
         if !datasets.isEmpty {
-            let terms = datasets.map { d -> String in
-                arguments.append(d.name.databaseValue)
-                guard let digest = d.digest else { return "mm.dataset_name = ?" }
-                arguments.append(digest.databaseValue)
-                return "(mm.dataset_name = ? AND mm.dataset_digest = ?)"
-            }
-            sql += " AND (" + terms.joined(separator: " OR ") + ")"
+            let predicate = datasetPredicate(datasets)
+            sql += " AND " + predicate.sql
+            arguments = predicate.arguments
         }
         sql += " ORDER BY mm.step DESC, mm.timestamp DESC LIMIT 1"
         return Fragment(sql, arguments)
@@ -216,6 +225,12 @@ enum SQLiteSearchSQL {
         } else {
             conditions.append("m.experiment_id IN (\(marks(search.experimentIDs.count)))")
             arguments += search.experimentIDs.map(\.databaseValue)
+        }
+        if !search.datasets.isEmpty {
+            // Only models with metrics on one of the datasets, as in MLflow.
+            let predicate = datasetPredicate(search.datasets)
+            conditions.append("EXISTS (SELECT 1 FROM logged_model_metrics mm WHERE mm.model_pk = m.model_pk AND \(predicate.sql))")
+            arguments += predicate.arguments
         }
         if let filter = search.filter {
             let fragment = try expression(filter) { c in try loggedModelClause(c, datasets: search.datasets) }
