@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         .target(name: "CairnCore"),
@@ -21,23 +23,34 @@ let package = Package(
             "CairnCore",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
+        .target(name: "CairnArtifacts", dependencies: [
+            "CairnCore",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         .target(name: "CairnServices", dependencies: [
-            "CairnCore", "CairnStore",
+            "CairnCore", "CairnStore", "CairnArtifacts",
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "CairnServer", dependencies: [
-            "CairnCore", "CairnServices", "CairnStore",
+            "CairnCore", "CairnServices", "CairnStore", "CairnArtifacts",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "CairnCLI", dependencies: [
-            "CairnServer", "CairnServices", "CairnStore", "CairnCore",
+            "CairnServer", "CairnServices", "CairnStore", "CairnCore", "CairnArtifacts",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "CairnTestSupport", dependencies: ["CairnCore", "CairnStore"]),
+        .target(name: "CairnTestSupport", dependencies: ["CairnCore", "CairnStore", "CairnArtifacts"]),
         .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore"]),
         .testTarget(name: "CairnStoreTests", dependencies: ["CairnStore", "CairnTestSupport"]),
+        .testTarget(name: "CairnArtifactsTests", dependencies: [
+            "CairnArtifacts", "CairnCore",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         .testTarget(name: "CairnServerTests", dependencies: [
             "CairnServer", "CairnTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),

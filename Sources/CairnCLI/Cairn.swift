@@ -13,5 +13,5 @@ struct Cairn: AsyncParsableCommand {
               python train.py
             """,
         version: CairnVersionInfo.line,
-        subcommands: [ServerCommand.self, VersionCommand.self])
+        subcommands: [ServerCommand.self, VerifyCommand.self, GCCommand.self, VersionCommand.self])
 }

@@ -1,3 +1,4 @@
+import CairnArtifacts
 import CairnCore
 import CairnServices
 import CairnStore
@@ -9,6 +10,25 @@ import Logging
 /// below 3.4.
 public let mlflowCompatibleVersion = "3.17.2"
 public let cairnVersion = "0.1.0"
+
+/// The services over one data folder, shared by `cairn server` and the CLI commands.
+public struct CairnServiceSet: Sendable {
+    public let tracking: TrackingService
+    public let artifacts: ArtifactService
+}
+
+/// Opens the database and the artifact blob store the configuration names.
+public func openServices(_ configuration: CairnServerConfiguration) throws -> CairnServiceSet {
+    let store = try openTrackingStore(configuration)
+    let blobs: LocalBlobStore
+    do {
+        blobs = try LocalBlobStore(root: URL(fileURLWithPath: configuration.artifactDirectory))
+    } catch {
+        throw ConfigurationError(message: "Cannot open the artifact folder '\(configuration.artifactDirectory)': \(error). Choose a writable folder with --data-dir or CAIRN_DATA_DIR.")
+    }
+    let tracking = TrackingService(store: store)
+    return CairnServiceSet(tracking: tracking, artifacts: ArtifactService(index: store, blobs: blobs, tracking: tracking))
+}
 
 /// Opens the store the configuration names, creating the data folders it needs, with
 /// errors that say which path failed and why.
@@ -48,7 +68,8 @@ func makeDirectory(_ path: String) -> String? {
 }
 
 /// Builds the router with every route; used by `cairn server` and by the tests.
-public func buildRouter(tracking: TrackingService) -> Router<CairnRequestContext> {
+public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext> {
+    let tracking = services.tracking
     let router = Router(context: CairnRequestContext.self)
     router.add(middleware: MLflowErrorMiddleware())
     router.get("health") { _, _ in "OK" }
@@ -86,6 +107,7 @@ public func buildRouter(tracking: TrackingService) -> Router<CairnRequestContext
             }
         }
     }
+    MLflowArtifactsAPI(artifacts: services.artifacts).register(on: router)
     return router
 }
 
@@ -95,10 +117,9 @@ public func buildApplication(
     configuration: CairnServerConfiguration, logger: Logger,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
-    let store = try openTrackingStore(configuration)
-    let tracking = TrackingService(store: store)
+    let services = try openServices(configuration)
     return Application(
-        router: buildRouter(tracking: tracking),
+        router: buildRouter(services: services),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cairn/\(cairnVersion)"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger)

@@ -17,7 +17,8 @@ public struct ArtifactEntry: Sendable, Hashable {
 /// The manifest of artifact paths → content digests. Only persists; the artifact rules (path
 /// validation, blob durability before the manifest row) live in `ArtifactService`.
 public protocol ArtifactIndex: Sendable {
-    /// Points `entry.path` at its blob, replacing an earlier file at that path.
+    /// Points `entry.path` at its blob, replacing an earlier file at that path. A path is a file
+    /// or a folder, never both: recording over a folder, or under a file, is refused.
     func recordArtifact(_ entry: ArtifactEntry, now: Int64) async throws
     func fetchArtifact(path: String) async throws -> ArtifactEntry?
     /// Every file strictly below the folder `directory` ("" = the whole root), ordered by path.

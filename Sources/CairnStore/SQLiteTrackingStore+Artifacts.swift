@@ -3,7 +3,22 @@ import GRDB
 
 extension SQLiteTrackingStore: ArtifactIndex {
     public func recordArtifact(_ entry: ArtifactEntry, now: Int64) async throws {
+        let (low, high) = Self.folderBounds(entry.path)
+        var ancestors: [String] = []
+        var parts = entry.path.split(separator: "/").dropLast()
+        while !parts.isEmpty {
+            ancestors.append(parts.joined(separator: "/"))
+            parts = parts.dropLast()
+        }
+        let ancestorPaths = ancestors
         try await write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM artifact_files WHERE path > ? AND path < ? LIMIT 1", arguments: [low, high]) == true {
+                throw CairnError.invalidParameter("Invalid path '\(entry.path)': it is a folder of artifacts; upload files inside it, not over it.")
+            }
+            for ancestor in ancestorPaths
+            where try Bool.fetchOne(db, sql: "SELECT 1 FROM artifact_files WHERE path = ?", arguments: [ancestor]) == true {
+                throw CairnError.invalidParameter("Invalid path '\(entry.path)': '\(ancestor)' is a file, so it cannot hold other artifacts.")
+            }
             try db.execute(sql: "INSERT OR REPLACE INTO artifact_files (path, digest, size, created_at) VALUES (?, ?, ?, ?)",
                            arguments: [entry.path, entry.digest, entry.size, now])
         }

@@ -21,8 +21,8 @@ struct MLflowRoutesTests {
     func withApp(_ body: @escaping @Sendable (_ call: @escaping @Sendable (HTTPRequest.Method, String, String?) async throws -> Reply) async throws -> Void) async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let store = try SQLiteTrackingStore(path: directory.file("cairn.sqlite"))
-        let app = Application(router: buildRouter(tracking: TrackingService(store: store)))
+        let services = try openServices(CairnServerConfiguration(dataDirectory: directory.path))
+        let app = Application(router: buildRouter(services: services))
         try await app.test(.router) { client in
             try await body { method, uri, json in
                 try await client.execute(

@@ -1,0 +1,326 @@
+import CairnCore
+import Crypto
+import Foundation
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A `BlobStore` in a local directory:
+///
+///     root/blobs/ab/cdef…   one file per blob, named by its digest, fanned out by the first two hex digits
+///     root/tmp/upload-….tmp  blobs being written; renamed into blobs/ only once complete and fsynced
+///
+/// The temp directory lives inside the root so the final rename never crosses file systems.
+/// File I/O is plain blocking POSIX I/O, done a chunk at a time; `verify` yields between chunks.
+public struct LocalBlobStore: BlobStore {
+    /// The store's directory.
+    public let root: URL
+    private let blobsPath: String
+    private let tmpPath: String
+
+    /// The largest read `verify` does at once.
+    static let readChunkSize = 1 << 20
+
+    /// Opens (creating if needed) a store under `root`. Temp files left in `root/tmp` by writes
+    /// that died more than `staleTempFileAge` seconds ago (an hour by default) are deleted.
+    public init(root: URL, staleTempFileAge: TimeInterval = 3600) throws(CairnError) {
+        self.root = root.standardizedFileURL
+        let rootPath = self.root.path
+        self.blobsPath = rootPath + "/blobs"
+        self.tmpPath = rootPath + "/tmp"
+        for path in [rootPath, blobsPath, tmpPath] {
+            do {
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            } catch {
+                throw CairnError(.internalError, "Could not create the artifact store directory '\(path)': \(error.localizedDescription)", cause: error)
+            }
+        }
+        removeStaleTempFiles(olderThan: staleTempFileAge)
+    }
+
+    // MARK: Writing
+
+    public func write<Chunks: AsyncSequence & Sendable>(_ chunks: Chunks, maxBytes: Int64?) async throws -> BlobInfo
+        where Chunks.Element == ByteBuffer
+    {
+        let tempFile = tmpPath + "/upload-" + UUID().uuidString.lowercased() + ".tmp"
+        var fd = try POSIXFile.open(tempFile, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o644)
+        do {
+            var hasher = SHA256()
+            var size: Int64 = 0
+            for try await chunk in chunks {
+                try Task.checkCancellation()
+                let count = Int64(chunk.readableBytes)
+                if let maxBytes, size + count > maxBytes {
+                    throw CairnError(.requestTooLarge, "The artifact is larger than the limit of \(maxBytes) bytes.")
+                }
+                try chunk.withUnsafeReadableBytes { bytes in
+                    hasher.update(bufferPointer: bytes)
+                    try POSIXFile.writeAll(fd, bytes, path: tempFile)
+                }
+                size += count
+            }
+            try Task.checkCancellation()
+            try POSIXFile.fsync(fd, path: tempFile)
+            let closing = fd
+            fd = -1
+            try POSIXFile.close(closing, path: tempFile)
+
+            let digest = BlobDigest.hex(hasher.finalize())
+            try install(tempFile: tempFile, digest: digest)
+            return BlobInfo(digest: digest, size: size)
+        } catch {
+            if fd >= 0 { _ = close(fd) }
+            _ = unlink(tempFile)
+            throw error
+        }
+    }
+
+    /// Moves a complete, fsynced temp file to its digest path, or drops it if that blob exists.
+    private func install(tempFile: String, digest: String) throws(CairnError) {
+        let directory = fanOutDirectory(digest)
+        if mkdir(directory, 0o755) == 0 {
+            try POSIXFile.fsyncDirectory(blobsPath)
+        } else if errno != EEXIST {
+            throw POSIXFile.error("create the directory", directory, errno)
+        }
+        let destination = blobPath(digest)
+        if POSIXFile.isRegularFile(destination) {
+            _ = unlink(tempFile)
+            return
+        }
+        guard rename(tempFile, destination) == 0 else {
+            throw POSIXFile.error("move a finished upload to", destination, errno)
+        }
+        try POSIXFile.fsyncDirectory(directory)
+    }
+
+    // MARK: Reading
+
+    public func fileURL(for digest: String) -> URL? {
+        guard BlobDigest.isValid(digest) else { return nil }
+        let path = blobPath(digest)
+        guard POSIXFile.isRegularFile(path) else { return nil }
+        return URL(fileURLWithPath: path, isDirectory: false)
+    }
+
+    public func contains(_ digest: String) -> Bool {
+        BlobDigest.isValid(digest) && POSIXFile.isRegularFile(blobPath(digest))
+    }
+
+    public func size(of digest: String) throws -> Int64? {
+        try BlobDigest.validate(digest)
+        let path = blobPath(digest)
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            if errno == ENOENT { return nil }
+            throw POSIXFile.error("inspect", path, errno)
+        }
+        return Int64(info.st_size)
+    }
+
+    public func verify(_ digest: String) async throws -> BlobHealth {
+        try BlobDigest.validate(digest)
+        let path = blobPath(digest)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return .missing }
+            throw POSIXFile.error("open", path, errno)
+        }
+        defer { _ = close(fd) }
+
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.readChunkSize, alignment: 16)
+        defer { buffer.deallocate() }
+        var hasher = SHA256()
+        while true {
+            let count = try POSIXFile.read(fd, into: buffer, path: path)
+            if count == 0 { break }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            try Task.checkCancellation()
+            await Task.yield()
+        }
+        let actual = BlobDigest.hex(hasher.finalize())
+        return actual == digest ? .ok : .damaged(actualDigest: actual)
+    }
+
+    public func allDigests() throws -> [String] {
+        let fileManager = FileManager.default
+        var digests: [String] = []
+        let fanOuts: [String]
+        do {
+            fanOuts = try fileManager.contentsOfDirectory(atPath: blobsPath)
+        } catch {
+            throw CairnError(.internalError, "Could not list the artifact store '\(blobsPath)': \(error.localizedDescription)", cause: error)
+        }
+        for prefix in fanOuts where prefix.utf8.count == 2 && prefix.utf8.allSatisfy(BlobDigest.isLowerHex) {
+            let directory = blobsPath + "/" + prefix
+            let names: [String]
+            do {
+                names = try fileManager.contentsOfDirectory(atPath: directory)
+            } catch {
+                continue  // not a directory, or vanished meanwhile
+            }
+            for name in names {
+                let digest = prefix + name
+                if BlobDigest.isValid(digest), POSIXFile.isRegularFile(directory + "/" + name) {
+                    digests.append(digest)
+                }
+            }
+        }
+        return digests.sorted()
+    }
+
+    // MARK: Removing
+
+    public func remove(_ digest: String) throws {
+        try BlobDigest.validate(digest)
+        let path = blobPath(digest)
+        if unlink(path) != 0, errno != ENOENT {
+            throw POSIXFile.error("remove", path, errno)
+        }
+        // The fan-out directory is kept: a concurrent write may be about to rename into it.
+    }
+
+    // MARK: Layout
+
+    /// `root/blobs/ab` for digest `ab…`. Only call with a validated digest.
+    private func fanOutDirectory(_ digest: String) -> String {
+        blobsPath + "/" + digest.prefix(2)
+    }
+
+    /// `root/blobs/ab/cdef…` for digest `abcdef…`. Only call with a validated digest.
+    private func blobPath(_ digest: String) -> String {
+        fanOutDirectory(digest) + "/" + digest.dropFirst(2)
+    }
+
+    private func removeStaleTempFiles(olderThan age: TimeInterval) {
+        let fileManager = FileManager.default
+        guard let names = try? fileManager.contentsOfDirectory(atPath: tmpPath) else { return }
+        let cutoff = Date().addingTimeInterval(-age)
+        for name in names {
+            let path = tmpPath + "/" + name
+            guard let attributes = try? fileManager.attributesOfItem(atPath: path),
+                  attributes[.type] as? FileAttributeType == .typeRegular,
+                  let modified = attributes[.modificationDate] as? Date,
+                  modified < cutoff
+            else { continue }
+            _ = unlink(path)
+        }
+    }
+}
+
+/// Thin wrappers over the POSIX calls the store needs, turning failures into `CairnError`.
+private enum POSIXFile {
+    static func error(_ action: String, _ path: String, _ code: Int32) -> CairnError {
+        CairnError(.internalError, "Could not \(action) '\(path)': \(String(cString: strerror(code))).")
+    }
+
+    static func open(_ path: String, flags: Int32, mode: mode_t) throws(CairnError) -> Int32 {
+        while true {
+            #if canImport(Glibc)
+            let fd = Glibc.open(path, flags, mode)
+            #elseif canImport(Musl)
+            let fd = Musl.open(path, flags, mode)
+            #else
+            let fd = Darwin.open(path, flags, mode)
+            #endif
+            if fd >= 0 { return fd }
+            if errno != EINTR { throw error("create", path, errno) }
+        }
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(CairnError) {
+        guard var next = bytes.baseAddress else { return }
+        var remaining = bytes.count
+        while remaining > 0 {
+            #if canImport(Glibc)
+            let written = Glibc.write(fd, next, remaining)
+            #elseif canImport(Musl)
+            let written = Musl.write(fd, next, remaining)
+            #else
+            let written = Darwin.write(fd, next, remaining)
+            #endif
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw error("write", path, errno)
+            }
+            next += written
+            remaining -= written
+        }
+    }
+
+    /// Reads up to `buffer.count` bytes; 0 at end of file.
+    static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, path: String) throws(CairnError) -> Int {
+        while true {
+            #if canImport(Glibc)
+            let count = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            #elseif canImport(Musl)
+            let count = Musl.read(fd, buffer.baseAddress, buffer.count)
+            #else
+            let count = Darwin.read(fd, buffer.baseAddress, buffer.count)
+            #endif
+            if count >= 0 { return count }
+            if errno != EINTR { throw error("read", path, errno) }
+        }
+    }
+
+    static func fsync(_ fd: Int32, path: String) throws(CairnError) {
+        #if canImport(Glibc)
+        let result = Glibc.fsync(fd)
+        #elseif canImport(Musl)
+        let result = Musl.fsync(fd)
+        #else
+        let result = Darwin.fsync(fd)
+        #endif
+        if result != 0 { throw error("flush", path, errno) }
+    }
+
+    static func close(_ fd: Int32, path: String) throws(CairnError) {
+        #if canImport(Glibc)
+        let result = Glibc.close(fd)
+        #elseif canImport(Musl)
+        let result = Musl.close(fd)
+        #else
+        let result = Darwin.close(fd)
+        #endif
+        // After close fails the descriptor is gone either way; EINTR is not worth failing a write for.
+        if result != 0, errno != EINTR { throw error("close", path, errno) }
+    }
+
+    /// Makes a directory's new or renamed entries durable.
+    static func fsyncDirectory(_ path: String) throws(CairnError) {
+        #if canImport(Glibc)
+        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        #elseif canImport(Musl)
+        let fd = Musl.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        #else
+        let fd = Darwin.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        #endif
+        guard fd >= 0 else { throw error("open the directory", path, errno) }
+        defer { _ = Self.closeQuietly(fd) }
+        try fsync(fd, path: path)
+    }
+
+    private static func closeQuietly(_ fd: Int32) -> Int32 {
+        #if canImport(Glibc)
+        Glibc.close(fd)
+        #elseif canImport(Musl)
+        Musl.close(fd)
+        #else
+        Darwin.close(fd)
+        #endif
+    }
+
+    /// Whether `path` names a regular file (following symlinks).
+    static func isRegularFile(_ path: String) -> Bool {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return false }
+        return (info.st_mode & S_IFMT) == S_IFREG
+    }
+}

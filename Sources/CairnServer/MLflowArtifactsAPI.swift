@@ -1,0 +1,126 @@
+import CairnCore
+import CairnServices
+import Foundation
+import Hummingbird
+
+/// The MLflow artifact proxy (`/api/2.0/mlflow-artifacts/artifacts/<path>`): upload, download,
+/// list and delete, plus the tracking API's `artifacts/list` and Cairn's listing with digests.
+struct MLflowArtifactsAPI: Sendable {
+    let artifacts: ArtifactService
+
+    func register(on router: Router<CairnRequestContext>) {
+        for prefix in ["api/2.0/mlflow-artifacts", "ajax-api/2.0/mlflow-artifacts"] {
+            let group = router.group(RouterPath(prefix))
+            group.get("artifacts") { request, _ in try await list(request) }
+            group.put("artifacts/**") { request, _ in try await upload(request) }
+            group.get("artifacts/**") { request, context in try await download(request, context: context) }
+            group.delete("artifacts/**") { request, _ in try await delete(request) }
+            for action in ["mpu/create/**", "mpu/complete/**", "mpu/abort/**"] {
+                group.post(RouterPath(action)) { _, _ -> Response in
+                    throw CairnError(.notImplemented, "Multipart uploads are not offered by this server; upload with a single PUT.")
+                }
+            }
+        }
+        for prefix in ["api/2.0/mlflow", "ajax-api/2.0/mlflow"] {
+            router.get(RouterPath(prefix + "/artifacts/list")) { request, _ in try await listRun(request, withDigests: false) }
+        }
+        router.get("api/cairn/v1/artifacts") { request, _ in try await listRun(request, withDigests: true) }
+    }
+
+    /// The artifact path of a proxy URL: the raw path after `artifacts/`, percent-decoded
+    /// exactly once (`%2e%2e` becomes `..` and is then refused; `%2541` becomes the literal
+    /// name `%41`). Validation (no `..`, no absolute paths, …) happens in `ArtifactService`.
+    static func artifactPath(of request: Request) throws -> String {
+        let raw = request.uri.path
+        guard let range = raw.range(of: "mlflow-artifacts/artifacts/") else {
+            throw CairnError.invalidParameter("Invalid artifact URL '\(raw)'.")
+        }
+        let encoded = String(raw[range.upperBound...])
+        guard let decoded = encoded.removingPercentEncoding else {
+            throw CairnError.invalidParameter("Invalid path '\(encoded)': it is not valid percent-encoded UTF-8.")
+        }
+        return decoded
+    }
+
+    func upload(_ request: Request) async throws -> Response {
+        let path = try Self.artifactPath(of: request)
+        _ = try await artifacts.upload(path: path, body: request.body)
+        return jsonResponse(WireEncoding.empty)
+    }
+
+    func download(_ request: Request, context: CairnRequestContext) async throws -> Response {
+        let (entry, file) = try await artifacts.download(path: Self.artifactPath(of: request))
+        let name = entry.path.split(separator: "/").last.map(String.init) ?? "artifact"
+        let body = try await FileIO().loadFile(path: file.path, context: context)
+        var headers: HTTPFields = [
+            .contentType: ContentTypes.guess(name),
+            .contentLength: String(entry.size),
+            .contentDisposition: ContentTypes.attachment(name),
+        ]
+        headers[.init("X-Cairn-SHA256")!] = entry.digest
+        headers[.init("X-Content-Type-Options")!] = "nosniff"
+        return Response(status: .ok, headers: headers, body: body)
+    }
+
+    func delete(_ request: Request) async throws -> Response {
+        try await artifacts.delete(path: Self.artifactPath(of: request))
+        return jsonResponse(WireEncoding.empty)
+    }
+
+    /// `GET artifacts?path=<dir>`: direct children with names relative to `dir`; `{}` when the
+    /// path is a file or absent. `is_dir` is always present (the client indexes it).
+    func list(_ request: Request) async throws -> Response {
+        let path = parseQuery(request.uri.query ?? "")["path"]?.last ?? ""
+        let files = try await artifacts.list(directory: path)
+        return jsonResponse(WireEncoding.reply { o in
+            o.array("files", files) { w, file in Self.encode(&w, file, withDigest: false) }
+        })
+    }
+
+    func listRun(_ request: Request, withDigests: Bool) async throws -> Response {
+        let query = parseQuery(request.uri.query ?? "")
+        guard let runID = query["run_id"]?.last ?? query["run_uuid"]?.last, !runID.isEmpty else {
+            throw CairnError.missingParameter("run_id")
+        }
+        let (root, files) = try await artifacts.listRunArtifacts(runID: runID, path: query["path"]?.last)
+        return jsonResponse(WireEncoding.reply { o in
+            o.string("root_uri", root)
+            o.array("files", files) { w, file in Self.encode(&w, file, withDigest: withDigests) }
+        })
+    }
+
+    static func encode(_ w: inout JSONWriter, _ file: ArtifactListing, withDigest: Bool) {
+        w.object { f in
+            f.string("path", file.path)
+            f.bool("is_dir", file.isDirectory)
+            if let size = file.size { f.int("file_size", size) }
+            if withDigest, let digest = file.digest { f.string("sha256", digest) }
+        }
+    }
+}
+
+/// Content types for downloads, guessed from the file name as MLflow does.
+enum ContentTypes {
+    static let byExtension: [String: String] = [
+        "txt": "text/plain", "log": "text/plain", "md": "text/markdown", "csv": "text/csv", "tsv": "text/tab-separated-values",
+        "json": "application/json", "yaml": "text/yaml", "yml": "text/yaml", "html": "text/html", "htm": "text/html",
+        "xml": "application/xml", "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif",
+        "svg": "image/svg+xml", "webp": "image/webp", "pdf": "application/pdf", "py": "text/x-python",
+        "pkl": "application/octet-stream", "parquet": "application/octet-stream", "zip": "application/zip",
+        "gz": "application/gzip", "tar": "application/x-tar",
+    ]
+
+    static func guess(_ name: String) -> String {
+        let ext = name.split(separator: ".").count > 1 ? name.split(separator: ".").last.map { $0.lowercased() } ?? "" : ""
+        if name == "MLmodel" { return "text/yaml" }
+        return byExtension[ext] ?? "application/octet-stream"
+    }
+
+    /// `attachment; filename="…"; filename*=UTF-8''…` (RFC 6266 / 5987), safe for any name.
+    static func attachment(_ name: String) -> String {
+        let ascii = String(name.unicodeScalars.map { $0.isASCII && $0 != "\"" && $0 != "\\" && $0.value >= 0x20 ? Character($0) : "_" })
+        let allowed = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+        let encoded = name.addingPercentEncoding(withAllowedCharacters: allowed) ?? ascii
+        return "attachment; filename=\"\(ascii)\"; filename*=UTF-8''\(encoded)"
+    }
+}

@@ -1,0 +1,188 @@
+import CairnArtifacts
+import CairnCore
+import CairnStore
+import Foundation
+import NIOCore
+
+/// One entry of a folder listing.
+public struct ArtifactListing: Sendable, Hashable {
+    /// Relative to the listed folder's owner (see the callers).
+    public var path: String
+    public var isDirectory: Bool
+    public var size: Int64?
+    public var digest: String?
+}
+
+public struct ArtifactVerifyReport: Sendable {
+    public var checkedBlobs = 0
+    public var checkedBytes: Int64 = 0
+    /// Manifest paths whose blob is missing or damaged.
+    public var missing: [ArtifactEntry] = []
+    public var damaged: [ArtifactEntry] = []
+    public var isHealthy: Bool { missing.isEmpty && damaged.isEmpty }
+}
+
+public struct ArtifactGCReport: Sendable {
+    public var removedManifestEntries: [ArtifactEntry] = []
+    public var removedBlobs: [BlobInfo] = []
+    public var freedBytes: Int64 { removedBlobs.reduce(0) { $0 + $1.size } }
+}
+
+/// The artifact rules: paths are validated and can never leave the artifact root; a file's
+/// manifest row is committed only after its content blob is durable; identical content is
+/// stored once.
+public struct ArtifactService: Sendable {
+    public let index: any ArtifactIndex
+    public let blobs: any BlobStore
+    public let tracking: TrackingService
+
+    public init(index: any ArtifactIndex, blobs: any BlobStore, tracking: TrackingService) {
+        self.index = index
+        self.blobs = blobs
+        self.tracking = tracking
+    }
+
+    /// Streams an upload into the blob store, then records it at `path` (the store refuses a
+    /// path that is a folder or lies under a file; the blob then waits for `cairn gc`).
+    public func upload<Chunks: AsyncSequence & Sendable>(path: String, body: Chunks) async throws -> ArtifactEntry where Chunks.Element == ByteBuffer {
+        let artifactPath = try ArtifactPath(validating: path)
+        let blob = try await blobs.write(body, maxBytes: nil)
+        let entry = ArtifactEntry(path: artifactPath.string, digest: blob.digest, size: blob.size)
+        try await index.recordArtifact(entry, now: tracking.now())
+        return entry
+    }
+
+    /// The stored file at `path` and where its bytes are.
+    public func download(path: String) async throws -> (entry: ArtifactEntry, file: URL) {
+        let artifactPath = try ArtifactPath(validating: path)
+        guard let entry = try await index.fetchArtifact(path: artifactPath.string) else {
+            throw CairnError.notFound("No artifact at '\(artifactPath.string)'. List the folder to see what is stored.")
+        }
+        guard let file = blobs.fileURL(for: entry.digest) else {
+            throw CairnError(.internalError, "The content of artifact '\(entry.path)' (sha256 \(entry.digest)) is missing from the blob store; run `cairn verify`.")
+        }
+        return (entry, file)
+    }
+
+    /// The direct children of the folder `directory` ("" = the root), names relative to it.
+    /// A file or an absent path lists as nothing, as in MLflow.
+    public func list(directory: String) async throws -> [ArtifactListing] {
+        let folder = try ArtifactPath(validating: directory, allowRoot: true)
+        let entries = try await index.listArtifacts(under: folder.string)
+        return Self.children(of: entries, folder: folder.string)
+    }
+
+    /// `artifacts/list` of the tracking API: the children of `path` in the run's artifact root,
+    /// with paths relative to that root.
+    public func listRunArtifacts(runID: String, path: String?) async throws -> (rootURI: String, files: [ArtifactListing]) {
+        let run = try await tracking.getRun(id: runID)
+        guard let root = Self.proxyPath(fromArtifactURI: run.info.artifactURI) else {
+            throw CairnError.invalidParameter("The run's artifact location '\(run.info.artifactURI)' is not served by this server.")
+        }
+        let relative = try ArtifactPath(validating: path ?? "", allowRoot: true)
+        let folder = relative.string.isEmpty ? root : root + "/" + relative.string
+        let entries = try await index.listArtifacts(under: folder)
+        let prefix = relative.string.isEmpty ? "" : relative.string + "/"
+        let files = Self.children(of: entries, folder: folder).map { child -> ArtifactListing in
+            var child = child
+            child.path = prefix + child.path
+            return child
+        }
+        return (run.info.artifactURI, files)
+    }
+
+    public func delete(path: String) async throws {
+        let artifactPath = try ArtifactPath(validating: path)
+        let removed = try await index.deleteArtifacts(at: artifactPath.string)
+        if removed.isEmpty {
+            throw CairnError.notFound("No artifact at '\(artifactPath.string)'.")
+        }
+    }
+
+    /// Re-hashes every blob the manifest references.
+    public func verify() async throws -> ArtifactVerifyReport {
+        var report = ArtifactVerifyReport()
+        let entries = try await index.listArtifacts(under: "")
+        var health: [String: BlobHealth] = [:]
+        for entry in entries {
+            if health[entry.digest] == nil {
+                let result = try await blobs.verify(entry.digest)
+                health[entry.digest] = result
+                report.checkedBlobs += 1
+                if result == .ok { report.checkedBytes += entry.size }
+            }
+            switch health[entry.digest]! {
+            case .ok: break
+            case .missing: report.missing.append(entry)
+            case .damaged: report.damaged.append(entry)
+            }
+        }
+        return report
+    }
+
+    /// Forgets the artifacts of deleted runs, then removes every blob nothing references and
+    /// that is older than `gracePeriod` seconds (a blob written by an upload still in flight has
+    /// no manifest row yet). With `dryRun`, only reports what would go.
+    public func collectGarbage(dryRun: Bool, gracePeriod: TimeInterval = 15 * 60) async throws -> ArtifactGCReport {
+        var report = ArtifactGCReport()
+        var dropped = Set<String>()
+        for uri in try await index.deletedRunArtifactURIs() {
+            guard let folder = Self.proxyPath(fromArtifactURI: uri) else { continue }
+            let entries = try await index.listArtifacts(under: folder)
+            report.removedManifestEntries += entries
+            dropped.formUnion(entries.map(\.path))
+            if !dryRun, !entries.isEmpty { _ = try await index.deleteArtifacts(at: folder) }
+        }
+        var referenced = try await index.referencedDigests()
+        if dryRun, !dropped.isEmpty {
+            referenced = Set(try await index.listArtifacts(under: "").filter { !dropped.contains($0.path) }.map(\.digest))
+        }
+        let cutoff = Date().addingTimeInterval(-gracePeriod)
+        for digest in try blobs.allDigests() where !referenced.contains(digest) {
+            if gracePeriod > 0, let file = blobs.fileURL(for: digest),
+               let modified = try? FileManager.default.attributesOfItem(atPath: file.path)[.modificationDate] as? Date,
+               modified > cutoff {
+                continue
+            }
+            let size = try blobs.size(of: digest) ?? 0
+            report.removedBlobs.append(BlobInfo(digest: digest, size: size))
+            if !dryRun { try blobs.remove(digest) }
+        }
+        return report
+    }
+
+    // MARK: - Helpers
+
+    /// `mlflow-artifacts:/1/abc/artifacts` → `1/abc/artifacts`; nil for other schemes.
+    public static func proxyPath(fromArtifactURI uri: String) -> String? {
+        guard uri.hasPrefix("mlflow-artifacts:") else { return nil }
+        var rest = Substring(uri.dropFirst("mlflow-artifacts:".count))
+        if rest.hasPrefix("//") {
+            // mlflow-artifacts://host:port/path: skip the authority.
+            rest = rest.dropFirst(2)
+            guard let slash = rest.firstIndex(of: "/") else { return "" }
+            rest = rest[slash...]
+        }
+        while rest.hasPrefix("/") { rest = rest.dropFirst() }
+        while rest.hasSuffix("/") { rest = rest.dropLast() }
+        return String(rest)
+    }
+
+    static func children(of entries: [ArtifactEntry], folder: String) -> [ArtifactListing] {
+        let prefix = folder.isEmpty ? "" : folder + "/"
+        var result: [ArtifactListing] = []
+        var seenFolders = Set<String>()
+        for entry in entries where entry.path.hasPrefix(prefix) {
+            let rest = entry.path.dropFirst(prefix.count)
+            if let slash = rest.firstIndex(of: "/") {
+                let name = String(rest[..<slash])
+                if seenFolders.insert(name).inserted {
+                    result.append(ArtifactListing(path: name, isDirectory: true, size: nil, digest: nil))
+                }
+            } else {
+                result.append(ArtifactListing(path: String(rest), isDirectory: false, size: entry.size, digest: entry.digest))
+            }
+        }
+        return result
+    }
+}
