@@ -46,6 +46,7 @@ let package = Package(
         .target(name: "CairnTestSupport", dependencies: ["CairnCore", "CairnStore", "CairnArtifacts"]),
         .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore"]),
         .testTarget(name: "CairnStoreTests", dependencies: ["CairnStore", "CairnTestSupport"]),
+        .testTarget(name: "CairnServicesTests", dependencies: ["CairnServices", "CairnTestSupport"]),
         .testTarget(name: "CairnArtifactsTests", dependencies: [
             "CairnArtifacts", "CairnCore",
             .product(name: "Crypto", package: "swift-crypto"),

@@ -7,7 +7,7 @@ struct VerifyCommand: AsyncParsableCommand {
         commandName: "verify",
         abstract: "Re-hash every stored artifact and report missing or damaged ones.",
         discussion: """
-            Reads every blob the artifact manifest references and checks its SHA-256. Exits 0 when all verify, 1 when any artifact is missing or damaged (each is listed with its path).
+            Re-hashes every stored blob (SHA-256) and checks that every artifact path's blob exists. Exits 0 when all verify, 1 when any artifact is missing or damaged (each is listed with its path).
 
             Example:
 
@@ -25,16 +25,18 @@ struct VerifyCommand: AsyncParsableCommand {
                 "checked_blobs": report.checkedBlobs, "checked_bytes": report.checkedBytes,
                 "missing": report.missing.map { ["path": $0.path, "sha256": $0.digest] },
                 "damaged": report.damaged.map { ["path": $0.path, "sha256": $0.digest] },
+                "damaged_unreferenced_blobs": report.damagedUnreferenced,
                 "healthy": report.isHealthy,
             ])
         } else {
             for entry in report.missing { print("MISSING  \(entry.path)  (sha256 \(entry.digest))") }
             for entry in report.damaged { print("DAMAGED  \(entry.path)  (sha256 \(entry.digest))") }
+            for digest in report.damagedUnreferenced { print("DAMAGED  unreferenced blob \(digest) (cairn gc removes it)") }
             let summary = "\(report.checkedBlobs) blobs, \(formatBytes(report.checkedBytes)) verified"
             if report.isHealthy {
                 print("OK: \(summary); nothing missing or damaged.")
             } else {
-                print("FAILED: \(summary); \(report.missing.count) missing, \(report.damaged.count) damaged. Restore them from a backup or re-log them.")
+                print("FAILED: \(summary); \(report.missing.count) missing, \(report.damaged.count + report.damagedUnreferenced.count) damaged. Restore them from a backup or re-log them.")
             }
         }
         if !report.isHealthy { throw ExitCode(1) }

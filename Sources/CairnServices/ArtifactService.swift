@@ -19,7 +19,9 @@ public struct ArtifactVerifyReport: Sendable {
     /// Manifest paths whose blob is missing or damaged.
     public var missing: [ArtifactEntry] = []
     public var damaged: [ArtifactEntry] = []
-    public var isHealthy: Bool { missing.isEmpty && damaged.isEmpty }
+    /// Damaged blobs no path references (harmless, removed by `cairn gc`).
+    public var damagedUnreferenced: [String] = []
+    public var isHealthy: Bool { missing.isEmpty && damaged.isEmpty && damagedUnreferenced.isEmpty }
 }
 
 public struct ArtifactGCReport: Sendable {
@@ -99,24 +101,29 @@ public struct ArtifactService: Sendable {
         }
     }
 
-    /// Re-hashes every blob the manifest references.
+    /// Re-hashes every stored blob, and checks that every blob the manifest references exists.
     public func verify() async throws -> ArtifactVerifyReport {
         var report = ArtifactVerifyReport()
-        let entries = try await index.listArtifacts(under: "")
         var health: [String: BlobHealth] = [:]
-        for entry in entries {
-            if health[entry.digest] == nil {
-                let result = try await blobs.verify(entry.digest)
-                health[entry.digest] = result
-                report.checkedBlobs += 1
-                if result == .ok { report.checkedBytes += entry.size }
-            }
-            switch health[entry.digest]! {
+        for digest in try blobs.allDigests() {
+            let result = try await blobs.verify(digest)
+            health[digest] = result
+            report.checkedBlobs += 1
+            report.checkedBytes += try blobs.size(of: digest) ?? 0
+        }
+        var referenced = Set<String>()
+        for entry in try await index.listArtifacts(under: "") {
+            referenced.insert(entry.digest)
+            switch health[entry.digest] ?? .missing {
             case .ok: break
             case .missing: report.missing.append(entry)
             case .damaged: report.damaged.append(entry)
             }
         }
+        for (digest, result) in health where !referenced.contains(digest) {
+            if case .damaged = result { report.damagedUnreferenced.append(digest) }
+        }
+        report.damagedUnreferenced.sort()
         return report
     }
 
