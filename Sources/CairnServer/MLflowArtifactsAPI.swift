@@ -99,20 +99,24 @@ struct MLflowArtifactsAPI: Sendable {
     }
 }
 
-/// Content types for downloads, guessed from the file name as MLflow does.
+/// Content types for downloads, guessed from the file name as MLflow does: text formats
+/// (JSON and YAML included) are served as `text/plain` so a browser never runs them; every
+/// download is also an attachment with `nosniff`.
 enum ContentTypes {
+    static let textExtensions: Set<String> = [
+        "txt", "log", "err", "cfg", "conf", "cnf", "cf", "ini", "properties", "prop", "hocon", "toml", "yaml", "yml",
+        "xml", "json", "js", "py", "py3", "csv", "tsv", "md", "rst", "mlmodel", "mlproject",
+    ]
     static let byExtension: [String: String] = [
-        "txt": "text/plain", "log": "text/plain", "md": "text/markdown", "csv": "text/csv", "tsv": "text/tab-separated-values",
-        "json": "application/json", "yaml": "text/yaml", "yml": "text/yaml", "html": "text/html", "htm": "text/html",
-        "xml": "application/xml", "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif",
-        "svg": "image/svg+xml", "webp": "image/webp", "pdf": "application/pdf", "py": "text/x-python",
-        "pkl": "application/octet-stream", "parquet": "application/octet-stream", "zip": "application/zip",
-        "gz": "application/gzip", "tar": "application/x-tar",
+        "html": "text/html", "htm": "text/html", "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg",
+        "gif": "image/gif", "svg": "image/svg+xml", "webp": "image/webp", "bmp": "image/bmp", "pdf": "application/pdf",
+        "zip": "application/zip", "gz": "application/gzip", "tar": "application/x-tar",
     ]
 
     static func guess(_ name: String) -> String {
-        let ext = name.split(separator: ".").count > 1 ? name.split(separator: ".").last.map { $0.lowercased() } ?? "" : ""
-        if name == "MLmodel" { return "text/yaml" }
+        let parts = name.split(separator: ".")
+        let ext = parts.count > 1 ? parts.last!.lowercased() : name.lowercased()
+        if textExtensions.contains(ext) { return "text/plain" }
         return byExtension[ext] ?? "application/octet-stream"
     }
 
