@@ -83,4 +83,6 @@ public enum SearchTarget: Sendable, Hashable {
     case runs
     case experiments
     case loggedModels
+    case registeredModels
+    case modelVersions
 }

@@ -403,6 +403,27 @@ struct FilterValidator {
         "last_updated_timestamp": .integer,
     ]
 
+    // Model registry.
+    private static let registeredModelAttributeKinds: [String: AttributeKind] = [
+        "name": .string(stringOrList),
+    ]
+    private static let modelVersionAttributeAliases: [String: String] = [
+        "name": "name", "run_id": "run_id", "source_path": "source_path", "version_number": "version_number",
+    ]
+    private static let modelVersionAttributeKinds: [String: AttributeKind] = [
+        "name": .string(stringOrList),
+        "run_id": .string(stringOrList),
+        "source_path": .string(stringOrList),
+        "version_number": .integer,
+    ]
+    private static let registeredModelOrderAliases: [String: String] = [
+        "name": "name", "timestamp": "last_updated_timestamp", "last_updated_timestamp": "last_updated_timestamp",
+    ]
+    private static let modelVersionOrderAliases: [String: String] = [
+        "name": "name", "version_number": "version_number", "creation_timestamp": "creation_timestamp",
+        "last_updated_timestamp": "last_updated_timestamp", "timestamp": "last_updated_timestamp",
+    ]
+
     private static func names(_ comparators: [FilterComparator]) -> String {
         comparators.map(\.rawValue).joined(separator: ", ")
     }
@@ -434,7 +455,8 @@ struct FilterValidator {
             try requireNumber(clause, for: "metric '\(id.key)'", integer: false)
             return FilterComparison(FilterIdentifier(.metric, id.key), clause.comparator, clause.value)
 
-        case (.runs, .param), (.runs, .tag), (.experiments, .tag), (.loggedModels, .param), (.loggedModels, .tag):
+        case (.runs, .param), (.runs, .tag), (.experiments, .tag), (.loggedModels, .param), (.loggedModels, .tag),
+             (.registeredModels, .tag), (.modelVersions, .tag):
             let what = id.entity == .param ? "parameter '\(id.key)'" : "tag '\(id.key)'"
             try require(clause, in: Self.keyValue, for: what)
             try requireString(clause, for: what)
@@ -474,6 +496,25 @@ struct FilterValidator {
                     "unknown logged model attribute '\(id.key)' at \(at(id.position)); valid attributes are \(valid)")
             }
             return try validateAttribute(clause, key: key, kind: kind)
+
+        case (.registeredModels, .attribute):
+            guard let kind = Self.registeredModelAttributeKinds[id.key] else {
+                throw scanner.error(
+                    "unknown registered model attribute '\(id.key)' at \(at(id.position)); registered models are filtered by name and tags.<key>")
+            }
+            return try validateAttribute(clause, key: id.key, kind: kind)
+
+        case (.modelVersions, .attribute):
+            guard let key = Self.modelVersionAttributeAliases[id.key], let kind = Self.modelVersionAttributeKinds[key] else {
+                let valid = Self.modelVersionAttributeKinds.keys.sorted().joined(separator: ", ")
+                throw scanner.error(
+                    "unknown model version attribute '\(id.key)' at \(at(id.position)); valid attributes are \(valid)")
+            }
+            return try validateAttribute(clause, key: key, kind: kind)
+
+        case (.registeredModels, _), (.modelVersions, _):
+            throw scanner.error(
+                "the model registry cannot be filtered by '\(id.text)' at \(at(id.position)); use its attributes or tags.<key>")
 
         case (.loggedModels, .dataset):
             throw scanner.error(
@@ -555,6 +596,16 @@ struct FilterValidator {
             throw scanner.error(
                 "cannot order experiments by '\(id.key)' at \(at(id.position)); valid columns are "
                     + Self.experimentAttributeKinds.keys.sorted().joined(separator: ", "))
+        case (.registeredModels, .attribute):
+            if let key = Self.registeredModelOrderAliases[id.key] { return FilterIdentifier(.attribute, key) }
+            throw scanner.error(
+                "cannot order registered models by '\(id.key)' at \(at(id.position)); valid fields are name, timestamp and last_updated_timestamp")
+        case (.modelVersions, .attribute):
+            if let key = Self.modelVersionOrderAliases[id.key] { return FilterIdentifier(.attribute, key) }
+            throw scanner.error(
+                "cannot order model versions by '\(id.key)' at \(at(id.position)); valid fields are name, version_number, creation_timestamp and last_updated_timestamp")
+        case (.registeredModels, _), (.modelVersions, _):
+            throw scanner.error("cannot order the model registry by '\(id.text)' at \(at(id.position)); use an attribute")
         case (.loggedModels, .metric):
             return FilterIdentifier(.metric, id.key)
         case (.loggedModels, .attribute):

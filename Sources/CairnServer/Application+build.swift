@@ -15,6 +15,7 @@ public let cairnVersion = "0.1.0"
 public struct CairnServiceSet: Sendable {
     public let tracking: TrackingService
     public let artifacts: ArtifactService
+    public let registry: RegistryService
 }
 
 /// Opens the database and the artifact blob store the configuration names.
@@ -27,7 +28,9 @@ public func openServices(_ configuration: CairnServerConfiguration) throws -> Ca
         throw ConfigurationError(message: "Cannot open the artifact folder '\(configuration.artifactDirectory)': \(error). Choose a writable folder with --data-dir or CAIRN_DATA_DIR.")
     }
     let tracking = TrackingService(store: store)
-    return CairnServiceSet(tracking: tracking, artifacts: ArtifactService(index: store, blobs: blobs, tracking: tracking))
+    return CairnServiceSet(
+        tracking: tracking, artifacts: ArtifactService(index: store, blobs: blobs, tracking: tracking),
+        registry: RegistryService(registry: store, tracking: tracking))
 }
 
 /// Opens the store the configuration names, creating the data folders it needs, with
@@ -85,10 +88,10 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
     }
     router.get("api/3.0/mlflow/server-info", use: serverInfo)
     router.get("ajax-api/3.0/mlflow/server-info", use: serverInfo)
-    let api = MLflowTrackingAPI(tracking: tracking)
+    let endpoints = MLflowTrackingAPI(tracking: tracking).endpoints + MLflowRegistryAPI(registry: services.registry).endpoints
     for prefix in ["api/2.0/mlflow", "ajax-api/2.0/mlflow"] {
         let group = router.group(RouterPath(prefix))
-        for endpoint in api.endpoints {
+        for endpoint in endpoints {
             for method in endpoint.methods {
                 let handler = endpoint.handler
                 let parameterNames = endpoint.path.split(separator: "/").filter { $0.hasPrefix(":") }.map { String($0.dropFirst()) }
@@ -105,6 +108,12 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
                     return jsonResponse(try await handler(fields))
                 }
             }
+        }
+    }
+    let cairnGroup = router.group("api/cairn/v1")
+    for endpoint in MLflowRegistryAPI(registry: services.registry).cairnEndpoints {
+        cairnGroup.get(RouterPath(endpoint.path)) { request, _ in
+            jsonResponse(try await endpoint.handler(decodeFields(request)))
         }
     }
     MLflowArtifactsAPI(artifacts: services.artifacts).register(on: router)

@@ -1,18 +1,21 @@
 import CairnCore
 import CairnServices
 
+/// One JSON endpoint of the MLflow API: methods, path (`:name` segments become fields) and
+/// the handler that turns request fields into the reply body.
+struct MLflowEndpoint: Sendable {
+    typealias Handler = @Sendable (RequestFields) async throws -> [UInt8]
+    let methods: [String]
+    let path: String
+    let handler: Handler
+}
+
 /// The MLflow tracking endpoints: each decodes its fields, calls one service method and
 /// encodes the reply. No rules here; those live in `TrackingService`.
 struct MLflowTrackingAPI: Sendable {
     let tracking: TrackingService
 
-    typealias Handler = @Sendable (RequestFields) async throws -> [UInt8]
-
-    struct Endpoint: Sendable {
-        let methods: [String]
-        let path: String
-        let handler: Handler
-    }
+    typealias Endpoint = MLflowEndpoint
 
     var endpoints: [Endpoint] {
         [

@@ -131,6 +131,44 @@ enum WireEncoding {
         }
     }
 
+    static func modelVersion(_ w: inout JSONWriter, _ v: ModelVersion) {
+        w.object { o in
+            o.string("name", v.name)
+            o.string("version", String(v.version))
+            o.int("creation_timestamp", v.creationTimestamp)
+            o.int("last_updated_timestamp", v.lastUpdatedTimestamp)
+            if !v.userID.isEmpty { o.string("user_id", v.userID) }
+            o.string("current_stage", v.currentStage)
+            o.string("description", v.description)
+            o.string("source", v.source)
+            if let run = v.runID { o.string("run_id", run) }
+            o.string("status", v.status)
+            if let message = v.statusMessage { o.string("status_message", message) }
+            tags(&o, v.tags)
+            if let link = v.runLink { o.string("run_link", link) }
+            o.array("aliases", v.aliases) { w, alias in w.string(alias) }
+            if let model = v.modelID { o.string("model_id", model) }
+        }
+    }
+
+    static func registeredModel(_ w: inout JSONWriter, _ m: RegisteredModel) {
+        w.object { o in
+            o.string("name", m.name)
+            o.int("creation_timestamp", m.creationTimestamp)
+            o.int("last_updated_timestamp", m.lastUpdatedTimestamp)
+            if !m.userID.isEmpty { o.string("user_id", m.userID) }
+            o.string("description", m.description)
+            o.array("latest_versions", m.latestVersions) { w, v in modelVersion(&w, v) }
+            tags(&o, m.tags)
+            o.array("aliases", m.aliases.map { $0 }) { w, alias in
+                w.object { a in
+                    a.string("alias", alias.alias)
+                    a.string("version", String(alias.version))
+                }
+            }
+        }
+    }
+
     /// `{}`: the reply of writes without a payload.
     static let empty: [UInt8] = Array("{}".utf8)
 

@@ -14,6 +14,9 @@ enum SQLiteMigrations {
         migrator.registerMigration("0003_artifacts") { db in
             try db.execute(sql: artifacts)
         }
+        migrator.registerMigration("0004_model_registry") { db in
+            try db.execute(sql: modelRegistry)
+        }
         return migrator
     }
 
@@ -189,5 +192,65 @@ enum SQLiteMigrations {
             created_at INTEGER NOT NULL
         ) WITHOUT ROWID;
         CREATE INDEX artifact_files_by_digest ON artifact_files (digest);
+        """
+
+    static let modelRegistry = """
+        CREATE TABLE registered_models (
+            model_pk INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL DEFAULT '',
+            user_id TEXT NOT NULL DEFAULT '',
+            creation_timestamp INTEGER NOT NULL,
+            last_updated_timestamp INTEGER NOT NULL
+        );
+        CREATE TABLE registered_model_tags (
+            model_pk INTEGER NOT NULL REFERENCES registered_models (model_pk),
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (model_pk, key)
+        ) WITHOUT ROWID;
+        -- Deleted versions keep their row (deleted = 1) so version numbers are never reused.
+        CREATE TABLE model_versions (
+            model_pk INTEGER NOT NULL REFERENCES registered_models (model_pk),
+            version INTEGER NOT NULL,
+            creation_timestamp INTEGER NOT NULL,
+            last_updated_timestamp INTEGER NOT NULL,
+            user_id TEXT NOT NULL DEFAULT '',
+            current_stage TEXT NOT NULL DEFAULT 'None',
+            description TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL,
+            run_id TEXT,
+            run_link TEXT,
+            status TEXT NOT NULL DEFAULT 'READY',
+            status_message TEXT,
+            model_id TEXT,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (model_pk, version)
+        ) WITHOUT ROWID;
+        CREATE TABLE model_version_tags (
+            model_pk INTEGER NOT NULL,
+            version INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (model_pk, version, key)
+        ) WITHOUT ROWID;
+        CREATE TABLE registered_model_aliases (
+            model_pk INTEGER NOT NULL REFERENCES registered_models (model_pk),
+            alias TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            PRIMARY KEY (model_pk, alias)
+        ) WITHOUT ROWID;
+        -- Every registry change: who, when, what (changes is a JSON object). Kept after deletes.
+        CREATE TABLE registry_events (
+            event_pk INTEGER PRIMARY KEY,
+            model_pk INTEGER NOT NULL,
+            model_name TEXT NOT NULL,
+            version INTEGER,
+            timestamp INTEGER NOT NULL,
+            user TEXT NOT NULL,
+            action TEXT NOT NULL,
+            changes TEXT NOT NULL
+        );
+        CREATE INDEX registry_events_by_version ON registry_events (model_pk, version, event_pk);
         """
 }

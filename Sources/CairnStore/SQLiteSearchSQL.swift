@@ -287,6 +287,90 @@ enum SQLiteSearchSQL {
         throw CairnError.invalidParameter("Invalid logged model filter key '\(c.identifier)'.")
     }
 
+    // MARK: Model registry
+
+    /// Registry searches read `tags.<k> != 'v'` as MLflow does for the prompt marker the client
+    /// always appends: `` tags.`mlflow.prompt.is_prompt` != 'true' `` also matches models
+    /// without the tag. Every other key keeps the usual meaning (only rows having the tag).
+    static func registryTagClause(table: String, owner: String, _ c: FilterComparison) throws -> Fragment {
+        if c.identifier.key == "mlflow.prompt.is_prompt", c.comparator == .notEqual, case .string(let value) = c.value {
+            return Fragment("NOT EXISTS (SELECT 1 FROM \(table) x WHERE \(owner) AND x.key = ? AND x.value = ?)",
+                            [c.identifier.key.databaseValue, value.databaseValue])
+        }
+        return try keyValueClause(table: table, owner: owner, c)
+    }
+
+    static func registeredModelQuery(_ search: RegistrySearch) throws -> Query {
+        var arguments: [DatabaseValue] = []
+        var conditions = ["1"]
+        if let filter = search.filter {
+            let fragment = try expression(filter) { c in
+                switch (c.identifier.entity, c.identifier.key) {
+                case (.attribute, "name"): return try stringComparison("rm.name", c)
+                case (.tag, _): return try registryTagClause(table: "registered_model_tags", owner: "x.model_pk = rm.model_pk", c)
+                default: throw CairnError.invalidParameter("Invalid registered model filter key '\(c.identifier)'.")
+                }
+            }
+            conditions.append(fragment.sql)
+            arguments += fragment.arguments
+        }
+        let columns = ["name": "rm.name", "last_updated_timestamp": "rm.last_updated_timestamp"]
+        var orderTerms = try search.orderBy.map { clause -> String in
+            guard let column = columns[clause.identifier.key] else {
+                throw CairnError.invalidParameter("Invalid order_by field '\(clause.identifier.key)' for registered models.")
+            }
+            return "\(column) \(clause.ascending ? "ASC" : "DESC")"
+        }
+        orderTerms.append("rm.name ASC")
+        arguments.append((search.maxResults + 1).databaseValue)
+        arguments.append(search.offset.databaseValue)
+        return Query(sql: """
+            SELECT rm.model_pk FROM registered_models rm
+            WHERE \(conditions.joined(separator: " AND "))
+            ORDER BY \(orderTerms.joined(separator: ", "))
+            LIMIT ? OFFSET ?
+            """, arguments: StatementArguments(arguments))
+    }
+
+    static func modelVersionQuery(_ search: RegistrySearch) throws -> Query {
+        var arguments: [DatabaseValue] = []
+        var conditions = ["v.deleted = 0"]
+        if let filter = search.filter {
+            let fragment = try expression(filter) { c in
+                switch (c.identifier.entity, c.identifier.key) {
+                case (.attribute, "name"): return try stringComparison("rm.name", c)
+                case (.attribute, "run_id"): return try stringComparison("v.run_id", c)
+                case (.attribute, "source_path"): return try stringComparison("v.source", c)
+                case (.attribute, "version_number"): return try numericComparison("v.version", c)
+                case (.tag, _):
+                    return try registryTagClause(table: "model_version_tags", owner: "x.model_pk = v.model_pk AND x.version = v.version", c)
+                default: throw CairnError.invalidParameter("Invalid model version filter key '\(c.identifier)'.")
+                }
+            }
+            conditions.append(fragment.sql)
+            arguments += fragment.arguments
+        }
+        let columns = [
+            "name": "rm.name", "version_number": "v.version",
+            "creation_timestamp": "v.creation_timestamp", "last_updated_timestamp": "v.last_updated_timestamp",
+        ]
+        var orderTerms = try search.orderBy.map { clause -> String in
+            guard let column = columns[clause.identifier.key] else {
+                throw CairnError.invalidParameter("Invalid order_by field '\(clause.identifier.key)' for model versions.")
+            }
+            return "\(column) \(clause.ascending ? "ASC" : "DESC")"
+        }
+        orderTerms.append("rm.name ASC, v.version DESC")
+        arguments.append((search.maxResults + 1).databaseValue)
+        arguments.append(search.offset.databaseValue)
+        return Query(sql: """
+            SELECT v.model_pk, rm.name, v.version FROM model_versions v JOIN registered_models rm ON rm.model_pk = v.model_pk
+            WHERE \(conditions.joined(separator: " AND "))
+            ORDER BY \(orderTerms.joined(separator: ", "))
+            LIMIT ? OFFSET ?
+            """, arguments: StatementArguments(arguments))
+    }
+
     // MARK: Shared pieces
 
     static func expression(_ e: FilterExpression, clause: (FilterComparison) throws -> Fragment) throws -> Fragment {

@@ -1,0 +1,342 @@
+import CairnCore
+import GRDB
+
+extension SQLiteTrackingStore: RegistryStore {
+    // MARK: - Registered models
+
+    public func createRegisteredModel(name: String, description: String, tags: [Tag], user: String, now: Int64) async throws -> RegisteredModel {
+        try await write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM registered_models WHERE name = ?", arguments: [name]) == true {
+                throw CairnError.alreadyExists("Registered Model (name=\(name)) already exists.")
+            }
+            try db.execute(sql: """
+                INSERT INTO registered_models (name, description, user_id, creation_timestamp, last_updated_timestamp) VALUES (?, ?, ?, ?, ?)
+                """, arguments: [name, description, user, now, now])
+            let pk = db.lastInsertedRowID
+            for tag in tags {
+                try db.execute(sql: "INSERT OR REPLACE INTO registered_model_tags (model_pk, key, value) VALUES (?, ?, ?)", arguments: [pk, tag.key, tag.value])
+            }
+            try Self.recordEvent(db, pk: pk, name: name, version: nil, user: user, now: now, action: "create_registered_model",
+                                 changes: ["description": .string(description), "tags": Self.json(tags)])
+            return try Self.loadRegisteredModel(db, pk: pk)
+        }
+    }
+
+    public func fetchRegisteredModel(name: String) async throws -> RegisteredModel {
+        try await read { db in try Self.loadRegisteredModel(db, pk: Self.registeredModelPK(db, name: name)) }
+    }
+
+    public func renameRegisteredModel(name: String, newName: String, user: String, now: Int64) async throws -> RegisteredModel {
+        try await write { db in
+            let pk = try Self.registeredModelPK(db, name: name)
+            if newName != name, try Bool.fetchOne(db, sql: "SELECT 1 FROM registered_models WHERE name = ?", arguments: [newName]) == true {
+                throw CairnError.alreadyExists("Registered Model (name=\(newName)) already exists.")
+            }
+            try db.execute(sql: "UPDATE registered_models SET name = ?, last_updated_timestamp = ? WHERE model_pk = ?", arguments: [newName, now, pk])
+            try Self.recordEvent(db, pk: pk, name: newName, version: nil, user: user, now: now, action: "rename",
+                                 changes: ["from": .string(name), "to": .string(newName)])
+            return try Self.loadRegisteredModel(db, pk: pk)
+        }
+    }
+
+    public func updateRegisteredModel(name: String, description: String, user: String, now: Int64) async throws -> RegisteredModel {
+        try await write { db in
+            let pk = try Self.registeredModelPK(db, name: name)
+            let old = try String.fetchOne(db, sql: "SELECT description FROM registered_models WHERE model_pk = ?", arguments: [pk]) ?? ""
+            try db.execute(sql: "UPDATE registered_models SET description = ?, last_updated_timestamp = ? WHERE model_pk = ?", arguments: [description, now, pk])
+            try Self.recordEvent(db, pk: pk, name: name, version: nil, user: user, now: now, action: "update_description",
+                                 changes: ["from": .string(old), "to": .string(description)])
+            return try Self.loadRegisteredModel(db, pk: pk)
+        }
+    }
+
+    public func deleteRegisteredModel(name: String, user: String, now: Int64) async throws {
+        try await write { db in
+            let pk = try Self.registeredModelPK(db, name: name)
+            for table in ["registered_model_aliases", "model_version_tags", "model_versions", "registered_model_tags"] {
+                try db.execute(sql: "DELETE FROM \(table) WHERE model_pk = ?", arguments: [pk])
+            }
+            try db.execute(sql: "DELETE FROM registered_models WHERE model_pk = ?", arguments: [pk])
+            try Self.recordEvent(db, pk: pk, name: name, version: nil, user: user, now: now, action: "delete_registered_model", changes: [:])
+        }
+    }
+
+    public func setRegisteredModelTag(name: String, tag: Tag, user: String, now: Int64) async throws {
+        try await write { db in
+            let pk = try Self.registeredModelPK(db, name: name)
+            let old = try String.fetchOne(db, sql: "SELECT value FROM registered_model_tags WHERE model_pk = ? AND key = ?", arguments: [pk, tag.key])
+            try db.execute(sql: "INSERT OR REPLACE INTO registered_model_tags (model_pk, key, value) VALUES (?, ?, ?)", arguments: [pk, tag.key, tag.value])
+            try db.execute(sql: "UPDATE registered_models SET last_updated_timestamp = ? WHERE model_pk = ?", arguments: [now, pk])
+            try Self.recordEvent(db, pk: pk, name: name, version: nil, user: user, now: now, action: "set_tag",
+                                 changes: ["key": .string(tag.key), "from": old.map(JSONValue.string) ?? .null, "to": .string(tag.value)])
+        }
+    }
+
+    public func deleteRegisteredModelTag(name: String, key: String, user: String, now: Int64) async throws {
+        try await write { db in
+            let pk = try Self.registeredModelPK(db, name: name)
+            guard let old = try String.fetchOne(db, sql: "SELECT value FROM registered_model_tags WHERE model_pk = ? AND key = ?", arguments: [pk, key]) else {
+                throw CairnError.notFound("No tag with name: \(key) in registered model \(name).")
+            }
+            try db.execute(sql: "DELETE FROM registered_model_tags WHERE model_pk = ? AND key = ?", arguments: [pk, key])
+            try db.execute(sql: "UPDATE registered_models SET last_updated_timestamp = ? WHERE model_pk = ?", arguments: [now, pk])
+            try Self.recordEvent(db, pk: pk, name: name, version: nil, user: user, now: now, action: "delete_tag",
+                                 changes: ["key": .string(key), "from": .string(old)])
+        }
+    }
+
+    public func searchRegisteredModels(_ search: RegistrySearch) async throws -> (items: [RegisteredModel], hasMore: Bool) {
+        let query = try SQLiteSearchSQL.registeredModelQuery(search)
+        return try await read { db in
+            var pks = try Int64.fetchAll(db, sql: query.sql, arguments: query.arguments)
+            let hasMore = pks.count > search.maxResults
+            if hasMore { pks.removeLast() }
+            return (try pks.map { try Self.loadRegisteredModel(db, pk: $0) }, hasMore)
+        }
+    }
+
+    // MARK: - Versions
+
+    public func createModelVersion(_ new: NewModelVersion, now: Int64) async throws -> ModelVersion {
+        try await write { db in
+            let pk = try Self.registeredModelPK(db, name: new.name)
+            let version = (try Int64.fetchOne(db, sql: "SELECT MAX(version) FROM model_versions WHERE model_pk = ?", arguments: [pk]) ?? 0) + 1
+            try db.execute(sql: """
+                INSERT INTO model_versions (model_pk, version, creation_timestamp, last_updated_timestamp, user_id, current_stage,
+                                            description, source, run_id, run_link, status, model_id)
+                VALUES (?, ?, ?, ?, ?, 'None', ?, ?, ?, ?, 'READY', ?)
+                """, arguments: [pk, version, now, now, new.userID, new.description, new.source, new.runID, new.runLink, new.modelID])
+            for tag in new.tags {
+                try db.execute(sql: "INSERT OR REPLACE INTO model_version_tags (model_pk, version, key, value) VALUES (?, ?, ?, ?)",
+                               arguments: [pk, version, tag.key, tag.value])
+            }
+            try db.execute(sql: "UPDATE registered_models SET last_updated_timestamp = ? WHERE model_pk = ?", arguments: [now, pk])
+            try Self.recordEvent(db, pk: pk, name: new.name, version: version, user: new.userID, now: now, action: "create", changes: [
+                "source": .string(new.source), "run_id": new.runID.map(JSONValue.string) ?? .null,
+                "model_id": new.modelID.map(JSONValue.string) ?? .null, "description": .string(new.description), "tags": Self.json(new.tags),
+            ])
+            return try Self.loadVersion(db, pk: pk, name: new.name, version: version)
+        }
+    }
+
+    public func fetchModelVersion(name: String, version: Int64) async throws -> ModelVersion {
+        try await read { db in try Self.loadVersion(db, pk: Self.registeredModelPK(db, name: name), name: name, version: version) }
+    }
+
+    public func updateModelVersion(name: String, version: Int64, description: String, user: String, now: Int64) async throws -> ModelVersion {
+        try await write { db in
+            let pk = try Self.registeredModelPK(db, name: name)
+            let old = try Self.loadVersion(db, pk: pk, name: name, version: version).description
+            try db.execute(sql: "UPDATE model_versions SET description = ?, last_updated_timestamp = ? WHERE model_pk = ? AND version = ?",
+                           arguments: [description, now, pk, version])
+            try Self.recordEvent(db, pk: pk, name: name, version: version, user: user, now: now, action: "update_description",
+                                 changes: ["from": .string(old), "to": .string(description)])
+            return try Self.loadVersion(db, pk: pk, name: name, version: version)
+        }
+    }
+
+    public func deleteModelVersion(name: String, version: Int64, user: String, now: Int64) async throws {
+        try await write { db in
+            let pk = try Self.registeredModelPK(db, name: name)
+            _ = try Self.loadVersion(db, pk: pk, name: name, version: version)
+            try db.execute(sql: "UPDATE model_versions SET deleted = 1, last_updated_timestamp = ? WHERE model_pk = ? AND version = ?", arguments: [now, pk, version])
+            try db.execute(sql: "DELETE FROM model_version_tags WHERE model_pk = ? AND version = ?", arguments: [pk, version])
+            try db.execute(sql: "DELETE FROM registered_model_aliases WHERE model_pk = ? AND version = ?", arguments: [pk, version])
+            try db.execute(sql: "UPDATE registered_models SET last_updated_timestamp = ? WHERE model_pk = ?", arguments: [now, pk])
+            try Self.recordEvent(db, pk: pk, name: name, version: version, user: user, now: now, action: "delete", changes: [:])
+        }
+    }
+
+    public func setModelVersionTag(name: String, version: Int64, tag: Tag, user: String, now: Int64) async throws {
+        try await write { db in
+            let pk = try Self.registeredModelPK(db, name: name)
+            _ = try Self.loadVersion(db, pk: pk, name: name, version: version)
+            let old = try String.fetchOne(db, sql: "SELECT value FROM model_version_tags WHERE model_pk = ? AND version = ? AND key = ?", arguments: [pk, version, tag.key])
+            try db.execute(sql: "INSERT OR REPLACE INTO model_version_tags (model_pk, version, key, value) VALUES (?, ?, ?, ?)",
+                           arguments: [pk, version, tag.key, tag.value])
+            try Self.recordEvent(db, pk: pk, name: name, version: version, user: user, now: now, action: "set_tag",
+                                 changes: ["key": .string(tag.key), "from": old.map(JSONValue.string) ?? .null, "to": .string(tag.value)])
+        }
+    }
+
+    public func deleteModelVersionTag(name: String, version: Int64, key: String, user: String, now: Int64) async throws {
+        try await write { db in
+            let pk = try Self.registeredModelPK(db, name: name)
+            _ = try Self.loadVersion(db, pk: pk, name: name, version: version)
+            guard let old = try String.fetchOne(db, sql: "SELECT value FROM model_version_tags WHERE model_pk = ? AND version = ? AND key = ?", arguments: [pk, version, key]) else {
+                throw CairnError.notFound("No tag with name: \(key) in model version \(name) \(version).")
+            }
+            try db.execute(sql: "DELETE FROM model_version_tags WHERE model_pk = ? AND version = ? AND key = ?", arguments: [pk, version, key])
+            try Self.recordEvent(db, pk: pk, name: name, version: version, user: user, now: now, action: "delete_tag",
+                                 changes: ["key": .string(key), "from": .string(old)])
+        }
+    }
+
+    public func transitionModelVersionStage(name: String, version: Int64, stage: String, archiveExisting: Bool, user: String, now: Int64) async throws -> ModelVersion {
+        try await write { db in
+            let pk = try Self.registeredModelPK(db, name: name)
+            let old = try Self.loadVersion(db, pk: pk, name: name, version: version).currentStage
+            if archiveExisting, stage == "Staging" || stage == "Production" {
+                let others = try Int64.fetchAll(db, sql: """
+                    SELECT version FROM model_versions WHERE model_pk = ? AND version != ? AND current_stage = ? AND deleted = 0
+                    """, arguments: [pk, version, stage])
+                for other in others {
+                    try db.execute(sql: "UPDATE model_versions SET current_stage = 'Archived', last_updated_timestamp = ? WHERE model_pk = ? AND version = ?",
+                                   arguments: [now, pk, other])
+                    try Self.recordEvent(db, pk: pk, name: name, version: other, user: user, now: now, action: "transition_stage",
+                                         changes: ["from": .string(stage), "to": .string("Archived"), "because": .string("version \(version) moved to \(stage)")])
+                }
+            }
+            try db.execute(sql: "UPDATE model_versions SET current_stage = ?, last_updated_timestamp = ? WHERE model_pk = ? AND version = ?",
+                           arguments: [stage, now, pk, version])
+            try db.execute(sql: "UPDATE registered_models SET last_updated_timestamp = ? WHERE model_pk = ?", arguments: [now, pk])
+            try Self.recordEvent(db, pk: pk, name: name, version: version, user: user, now: now, action: "transition_stage",
+                                 changes: ["from": .string(old), "to": .string(stage), "archive_existing_versions": .bool(archiveExisting)])
+            return try Self.loadVersion(db, pk: pk, name: name, version: version)
+        }
+    }
+
+    public func searchModelVersions(_ search: RegistrySearch) async throws -> (items: [ModelVersion], hasMore: Bool) {
+        let query = try SQLiteSearchSQL.modelVersionQuery(search)
+        return try await read { db in
+            var rows = try Row.fetchAll(db, sql: query.sql, arguments: query.arguments).map { ($0[0] as Int64, $0[1] as String, $0[2] as Int64) }
+            let hasMore = rows.count > search.maxResults
+            if hasMore { rows.removeLast() }
+            return (try rows.map { try Self.loadVersion(db, pk: $0.0, name: $0.1, version: $0.2) }, hasMore)
+        }
+    }
+
+    public func latestModelVersions(name: String, stages: [String]) async throws -> [ModelVersion] {
+        try await read { db in
+            let pk = try Self.registeredModelPK(db, name: name)
+            return try Self.latestVersions(db, pk: pk, name: name, stages: stages)
+        }
+    }
+
+    // MARK: - Aliases
+
+    public func setRegisteredModelAlias(name: String, alias: String, version: Int64, user: String, now: Int64) async throws {
+        try await write { db in
+            let pk = try Self.registeredModelPK(db, name: name)
+            _ = try Self.loadVersion(db, pk: pk, name: name, version: version)
+            let old = try Int64.fetchOne(db, sql: "SELECT version FROM registered_model_aliases WHERE model_pk = ? AND alias = ?", arguments: [pk, alias])
+            try db.execute(sql: "INSERT OR REPLACE INTO registered_model_aliases (model_pk, alias, version) VALUES (?, ?, ?)", arguments: [pk, alias, version])
+            try db.execute(sql: "UPDATE registered_models SET last_updated_timestamp = ? WHERE model_pk = ?", arguments: [now, pk])
+            if let old, old != version {
+                try Self.recordEvent(db, pk: pk, name: name, version: old, user: user, now: now, action: "delete_alias",
+                                     changes: ["alias": .string(alias), "moved_to_version": .number(String(version))])
+            }
+            try Self.recordEvent(db, pk: pk, name: name, version: version, user: user, now: now, action: "set_alias",
+                                 changes: ["alias": .string(alias), "from_version": old.map { .number(String($0)) } ?? .null])
+        }
+    }
+
+    public func deleteRegisteredModelAlias(name: String, alias: String, user: String, now: Int64) async throws {
+        try await write { db in
+            let pk = try Self.registeredModelPK(db, name: name)
+            guard let version = try Int64.fetchOne(db, sql: "SELECT version FROM registered_model_aliases WHERE model_pk = ? AND alias = ?", arguments: [pk, alias]) else {
+                throw CairnError.notFound("Registered model alias \(alias) not found for model \(name).")
+            }
+            try db.execute(sql: "DELETE FROM registered_model_aliases WHERE model_pk = ? AND alias = ?", arguments: [pk, alias])
+            try db.execute(sql: "UPDATE registered_models SET last_updated_timestamp = ? WHERE model_pk = ?", arguments: [now, pk])
+            try Self.recordEvent(db, pk: pk, name: name, version: version, user: user, now: now, action: "delete_alias", changes: ["alias": .string(alias)])
+        }
+    }
+
+    public func fetchModelVersion(name: String, alias: String) async throws -> ModelVersion {
+        try await read { db in
+            let pk = try Self.registeredModelPK(db, name: name)
+            guard let version = try Int64.fetchOne(db, sql: "SELECT version FROM registered_model_aliases WHERE model_pk = ? AND alias = ?", arguments: [pk, alias]) else {
+                throw CairnError.invalidParameter("Registered model alias \(alias) not found.")
+            }
+            return try Self.loadVersion(db, pk: pk, name: name, version: version)
+        }
+    }
+
+    public func registryHistory(name: String, version: Int64) async throws -> [RegistryEvent] {
+        try await read { db in
+            let pk = try Self.registeredModelPK(db, name: name)
+            return try Row.fetchAll(db, sql: """
+                SELECT timestamp, user, action, model_name, version, changes FROM registry_events
+                WHERE model_pk = ? AND (version = ? OR version IS NULL) ORDER BY event_pk
+                """, arguments: [pk, version]).map { row in
+                RegistryEvent(timestamp: row[0], user: row[1], action: row[2], modelName: row[3], version: row[4],
+                              changes: (try? JSONValue.parse(row[5] as String)) ?? .object([]))
+            }
+        }
+    }
+
+    // MARK: - Helpers
+
+    static func registeredModelPK(_ db: Database, name: String) throws -> Int64 {
+        guard let pk = try Int64.fetchOne(db, sql: "SELECT model_pk FROM registered_models WHERE name = ?", arguments: [name]) else {
+            throw CairnError.notFound("Registered Model with name=\(name) not found")
+        }
+        return pk
+    }
+
+    static func json(_ tags: [Tag]) -> JSONValue {
+        .object(tags.map { ($0.key, .string($0.value)) })
+    }
+
+    static func recordEvent(_ db: Database, pk: Int64, name: String, version: Int64?, user: String, now: Int64, action: String,
+                            changes: KeyValuePairs<String, JSONValue>) throws {
+        var writer = JSONWriter()
+        writer.value(.object(changes.map { ($0.key, $0.value) }))
+        try db.execute(sql: """
+            INSERT INTO registry_events (model_pk, model_name, version, timestamp, user, action, changes) VALUES (?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [pk, name, version, now, user, action, writer.string])
+    }
+
+    static let versionColumns = """
+        version, creation_timestamp, last_updated_timestamp, user_id, current_stage, description, source, run_id, run_link,
+        status, status_message, model_id
+        """
+
+    static func loadVersion(_ db: Database, pk: Int64, name: String, version: Int64) throws -> ModelVersion {
+        guard let row = try Row.fetchOne(db, sql: "SELECT \(versionColumns) FROM model_versions WHERE model_pk = ? AND version = ? AND deleted = 0",
+                                         arguments: [pk, version]) else {
+            throw CairnError.notFound("Model Version (name=\(name), version=\(version)) not found")
+        }
+        return try Self.version(from: row, db: db, pk: pk, name: name)
+    }
+
+    static func version(from row: Row, db: Database, pk: Int64, name: String) throws -> ModelVersion {
+        let number: Int64 = row[0]
+        let tags = try Row.fetchAll(db, sql: "SELECT key, value FROM model_version_tags WHERE model_pk = ? AND version = ? ORDER BY key", arguments: [pk, number])
+            .map { Tag($0[0], $0[1]) }
+        let aliases = try String.fetchAll(db, sql: "SELECT alias FROM registered_model_aliases WHERE model_pk = ? AND version = ? ORDER BY alias", arguments: [pk, number])
+        return ModelVersion(name: name, version: number, creationTimestamp: row[1], lastUpdatedTimestamp: row[2], userID: row[3],
+                            currentStage: row[4], description: row[5], source: row[6], runID: row[7], runLink: row[8],
+                            status: row[9], statusMessage: row[10], modelID: row[11], tags: tags, aliases: aliases)
+    }
+
+    static func latestVersions(_ db: Database, pk: Int64, name: String, stages: [String]) throws -> [ModelVersion] {
+        var sql = """
+            SELECT \(versionColumns) FROM model_versions v
+            WHERE model_pk = ? AND deleted = 0
+              AND version = (SELECT MAX(version) FROM model_versions w WHERE w.model_pk = v.model_pk AND w.deleted = 0 AND w.current_stage = v.current_stage)
+            """
+        var arguments: [DatabaseValue] = [pk.databaseValue]
+        if !stages.isEmpty {
+            sql += " AND current_stage IN (\(SQLiteSearchSQL.marks(stages.count)))"
+            arguments += stages.map(\.databaseValue)
+        }
+        sql += " ORDER BY version"
+        return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { try Self.version(from: $0, db: db, pk: pk, name: name) }
+    }
+
+    static func loadRegisteredModel(_ db: Database, pk: Int64) throws -> RegisteredModel {
+        guard let row = try Row.fetchOne(db, sql: """
+            SELECT name, description, user_id, creation_timestamp, last_updated_timestamp FROM registered_models WHERE model_pk = ?
+            """, arguments: [pk]) else {
+            throw CairnError.notFound("Registered model not found")
+        }
+        let name: String = row[0]
+        let tags = try Row.fetchAll(db, sql: "SELECT key, value FROM registered_model_tags WHERE model_pk = ? ORDER BY key", arguments: [pk]).map { Tag($0[0], $0[1]) }
+        let aliases = try Row.fetchAll(db, sql: "SELECT alias, version FROM registered_model_aliases WHERE model_pk = ? ORDER BY alias", arguments: [pk])
+            .map { (alias: $0[0] as String, version: $0[1] as Int64) }
+        return RegisteredModel(name: name, creationTimestamp: row[3], lastUpdatedTimestamp: row[4], userID: row[2], description: row[1],
+                               tags: tags, aliases: aliases, latestVersions: try latestVersions(db, pk: pk, name: name, stages: []))
+    }
+}
