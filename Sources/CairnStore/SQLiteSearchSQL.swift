@@ -56,15 +56,7 @@ enum SQLiteSearchSQL {
             arguments += args + args
         }
         orderTerms.append("r.start_time IS NULL, r.start_time DESC, r.run_id ASC")
-        let sql = """
-            SELECT r.run_pk FROM runs r
-            WHERE \(conditions.joined(separator: " AND "))
-            ORDER BY \(orderTerms.joined(separator: ", "))
-            LIMIT ? OFFSET ?
-            """
-        arguments.append((search.maxResults + 1).databaseValue)
-        arguments.append(search.offset.databaseValue)
-        return Query(sql: sql, arguments: StatementArguments(arguments))
+        return page("SELECT r.run_pk FROM runs r", conditions, orderTerms, arguments, maxResults: search.maxResults, offset: search.offset)
     }
 
     static func runClause(_ c: FilterComparison) throws -> Fragment {
@@ -149,15 +141,7 @@ enum SQLiteSearchSQL {
         }
         if search.orderBy.isEmpty { orderTerms.append("e.creation_time DESC") }
         orderTerms.append("e.experiment_id ASC")
-        let sql = """
-            SELECT e.experiment_id FROM experiments e
-            WHERE \(conditions.joined(separator: " AND "))
-            ORDER BY \(orderTerms.joined(separator: ", "))
-            LIMIT ? OFFSET ?
-            """
-        arguments.append((search.maxResults + 1).databaseValue)
-        arguments.append(search.offset.databaseValue)
-        return Query(sql: sql, arguments: StatementArguments(arguments))
+        return page("SELECT e.experiment_id FROM experiments e", conditions, orderTerms, arguments, maxResults: search.maxResults, offset: search.offset)
     }
 
     static let experimentColumns: [String: String] = [
@@ -254,15 +238,7 @@ enum SQLiteSearchSQL {
             }
         }
         orderTerms.append("m.creation_timestamp DESC, m.model_id ASC")
-        let sql = """
-            SELECT m.model_pk FROM logged_models m
-            WHERE \(conditions.joined(separator: " AND "))
-            ORDER BY \(orderTerms.joined(separator: ", "))
-            LIMIT ? OFFSET ?
-            """
-        arguments.append((search.maxResults + 1).databaseValue)
-        arguments.append(search.offset.databaseValue)
-        return Query(sql: sql, arguments: StatementArguments(arguments))
+        return page("SELECT m.model_pk FROM logged_models m", conditions, orderTerms, arguments, maxResults: search.maxResults, offset: search.offset)
     }
 
     static func loggedModelClause(_ c: FilterComparison, datasets: [DatasetFilter]) throws -> Fragment {
@@ -322,14 +298,7 @@ enum SQLiteSearchSQL {
             return "\(column) \(clause.ascending ? "ASC" : "DESC")"
         }
         orderTerms.append("rm.name ASC")
-        arguments.append((search.maxResults + 1).databaseValue)
-        arguments.append(search.offset.databaseValue)
-        return Query(sql: """
-            SELECT rm.model_pk FROM registered_models rm
-            WHERE \(conditions.joined(separator: " AND "))
-            ORDER BY \(orderTerms.joined(separator: ", "))
-            LIMIT ? OFFSET ?
-            """, arguments: StatementArguments(arguments))
+        return page("SELECT rm.model_pk FROM registered_models rm", conditions, orderTerms, arguments, maxResults: search.maxResults, offset: search.offset)
     }
 
     static func modelVersionQuery(_ search: RegistrySearch) throws -> Query {
@@ -361,17 +330,23 @@ enum SQLiteSearchSQL {
             return "\(column) \(clause.ascending ? "ASC" : "DESC")"
         }
         orderTerms.append("rm.name ASC, v.version DESC")
-        arguments.append((search.maxResults + 1).databaseValue)
-        arguments.append(search.offset.databaseValue)
-        return Query(sql: """
-            SELECT v.model_pk, rm.name, v.version FROM model_versions v JOIN registered_models rm ON rm.model_pk = v.model_pk
-            WHERE \(conditions.joined(separator: " AND "))
-            ORDER BY \(orderTerms.joined(separator: ", "))
-            LIMIT ? OFFSET ?
-            """, arguments: StatementArguments(arguments))
+        return page("SELECT v.model_pk, rm.name, v.version FROM model_versions v JOIN registered_models rm ON rm.model_pk = v.model_pk", conditions, orderTerms, arguments, maxResults: search.maxResults, offset: search.offset)
     }
 
     // MARK: Shared pieces
+
+    /// `select WHERE conditions ORDER BY orderTerms` for one page, fetching one row more than
+    /// the page so the caller knows whether another page exists.
+    static func page(_ select: String, _ conditions: [String], _ orderTerms: [String], _ arguments: [DatabaseValue],
+                     maxResults: Int, offset: Int) -> Query {
+        let sql = """
+            \(select)
+            WHERE \(conditions.joined(separator: " AND "))
+            ORDER BY \(orderTerms.joined(separator: ", "))
+            LIMIT ? OFFSET ?
+            """
+        return Query(sql: sql, arguments: StatementArguments(arguments + [(maxResults + 1).databaseValue, offset.databaseValue]))
+    }
 
     static func expression(_ e: FilterExpression, clause: (FilterComparison) throws -> Fragment) throws -> Fragment {
         switch e {
