@@ -118,14 +118,7 @@ extension TrackingService {
         if params.count > Self.maxLoggedModelParamsPerRequest {
             throw CairnError.invalidParameter("A request can log at most \(Self.maxLoggedModelParamsPerRequest) params to a logged model. Got \(params.count). Split them across requests.")
         }
-        var seen = Set<String>()
-        for param in params {
-            try Validation.validateKey(param.key, kind: "param")
-            try Validation.validateValueLength(param.value, limit: Limits.maxParamValueLength, kind: "param", key: param.key)
-            if !seen.insert(param.key).inserted {
-                throw CairnError.invalidParameter("Duplicate parameter keys have been submitted: '\(param.key)' appears more than once in one request.")
-            }
-        }
+        try Self.validateParams(params)
     }
 
     private func validateModelTag(_ tag: Tag) throws {

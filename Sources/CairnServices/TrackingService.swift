@@ -158,14 +158,7 @@ public struct TrackingService: Sendable {
                 try Validation.validateValueLength(digest, limit: Limits.maxDatasetDigestLength, kind: "metric", key: "dataset_digest")
             }
         }
-        var seenParams = Set<String>()
-        for param in params {
-            try Validation.validateKey(param.key, kind: "param")
-            try Validation.validateValueLength(param.value, limit: Limits.maxParamValueLength, kind: "param", key: param.key)
-            if !seenParams.insert(param.key).inserted {
-                throw CairnError.invalidParameter("Duplicate parameter keys have been submitted: '\(param.key)' appears more than once in one request. Please ensure the request contains only one param value per param key.")
-            }
-        }
+        try Self.validateParams(params)
         for tag in tags { try validateRunTag(tag) }
         try await store.logRunWrites(runID: runID, RunWrites(metrics: metrics, params: params, tags: tags))
     }
@@ -250,6 +243,19 @@ public struct TrackingService: Sendable {
             throw CairnError.invalidParameter("Invalid value \(requested) for parameter 'max_results' supplied. It must be at most \(maximum), and at least 1.")
         }
         return Int(requested)
+    }
+
+    /// Keys and values within limits, and each key once per request (as MLflow requires, even
+    /// with equal values).
+    static func validateParams(_ params: [Param]) throws {
+        var seen = Set<String>()
+        for param in params {
+            try Validation.validateKey(param.key, kind: "param")
+            try Validation.validateValueLength(param.value, limit: Limits.maxParamValueLength, kind: "param", key: param.key)
+            if !seen.insert(param.key).inserted {
+                throw CairnError.invalidParameter("Duplicate parameter keys have been submitted: '\(param.key)' appears more than once in one request. Please ensure the request contains only one param value per param key.")
+            }
+        }
     }
 
     static func requireNonEmpty(_ value: String, _ name: String) throws {
