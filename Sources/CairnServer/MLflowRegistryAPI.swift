@@ -60,7 +60,7 @@ struct MLflowRegistryAPI: Sendable {
 
     func createRegisteredModel(_ f: RequestFields) async throws -> [UInt8] {
         modelReply(try await registry.createRegisteredModel(
-            name: f.requiredString("name"), tags: f.tags(), description: f.string("description"), user: user))
+            name: f.requiredText("name"), tags: f.tags(), description: f.string("description"), user: user))
     }
 
     func getRegisteredModel(_ f: RequestFields) async throws -> [UInt8] {
@@ -68,7 +68,7 @@ struct MLflowRegistryAPI: Sendable {
     }
 
     func renameRegisteredModel(_ f: RequestFields) async throws -> [UInt8] {
-        modelReply(try await registry.renameRegisteredModel(name: f.requiredString("name"), newName: f.requiredString("new_name"), user: user))
+        modelReply(try await registry.renameRegisteredModel(name: f.requiredString("name"), newName: f.requiredText("new_name"), user: user))
     }
 
     func updateRegisteredModel(_ f: RequestFields) async throws -> [UInt8] {
@@ -97,7 +97,7 @@ struct MLflowRegistryAPI: Sendable {
     }
 
     func setRegisteredModelTag(_ f: RequestFields) async throws -> [UInt8] {
-        try await registry.setRegisteredModelTag(name: f.requiredString("name"), tag: Tag(f.requiredString("key"), f.requiredString("value")), user: user)
+        try await registry.setRegisteredModelTag(name: f.requiredString("name"), tag: Tag(f.requiredString("key"), f.string("value") ?? ""), user: user)
         return WireEncoding.empty
     }
 
@@ -124,7 +124,7 @@ struct MLflowRegistryAPI: Sendable {
 
     func createModelVersion(_ f: RequestFields) async throws -> [UInt8] {
         versionReply(try await registry.createModelVersion(
-            name: f.requiredString("name"), source: f.requiredString("source"), runID: f.string("run_id"),
+            name: f.requiredText("name"), source: f.requiredString("source"), runID: f.string("run_id"),
             runLink: f.string("run_link"), description: f.string("description"), tags: f.tags(),
             modelID: f.string("model_id"), user: user))
     }
@@ -145,7 +145,7 @@ struct MLflowRegistryAPI: Sendable {
 
     func setModelVersionTag(_ f: RequestFields) async throws -> [UInt8] {
         try await registry.setModelVersionTag(
-            name: f.requiredString("name"), version: f.requiredString("version"), tag: Tag(f.requiredString("key"), f.requiredString("value")), user: user)
+            name: f.requiredString("name"), version: f.requiredString("version"), tag: Tag(f.requiredString("key"), f.string("value") ?? ""), user: user)
         return WireEncoding.empty
     }
 

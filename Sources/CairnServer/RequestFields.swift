@@ -76,6 +76,19 @@ struct RequestFields: Sendable {
         }
     }
 
+    /// A required field that must be a JSON string (not a number or bool), e.g. a name.
+    func requiredText(_ name: String) throws -> String {
+        if case .json(let value)? = raw(name), !isString(value) {
+            throw invalid(name, Self.show(value), "a string")
+        }
+        return try requiredString(name)
+    }
+
+    private func isString(_ value: JSONValue) -> Bool {
+        if case .string = value { return true }
+        return false
+    }
+
     func requiredString(_ name: String) throws -> String {
         guard let value = try string(name) else { throw CairnError.missingParameter(path + name) }
         return value

@@ -141,11 +141,11 @@ enum WireEncoding {
             o.string("current_stage", v.currentStage)
             o.string("description", v.description)
             o.string("source", v.source)
-            if let run = v.runID { o.string("run_id", run) }
+            o.string("run_id", v.runID ?? "")
             o.string("status", v.status)
             if let message = v.statusMessage { o.string("status_message", message) }
             tags(&o, v.tags)
-            if let link = v.runLink { o.string("run_link", link) }
+            o.string("run_link", v.runLink ?? "")
             o.array("aliases", v.aliases) { w, alias in w.string(alias) }
             if let model = v.modelID { o.string("model_id", model) }
         }
@@ -157,7 +157,7 @@ enum WireEncoding {
             o.int("creation_timestamp", m.creationTimestamp)
             o.int("last_updated_timestamp", m.lastUpdatedTimestamp)
             if !m.userID.isEmpty { o.string("user_id", m.userID) }
-            o.string("description", m.description)
+            if !m.description.isEmpty { o.string("description", m.description) }
             o.array("latest_versions", m.latestVersions) { w, v in modelVersion(&w, v) }
             tags(&o, m.tags)
             o.array("aliases", m.aliases.map { $0 }) { w, alias in

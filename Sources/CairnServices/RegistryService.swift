@@ -38,7 +38,8 @@ public struct RegistryService: Sendable {
     }
 
     public func getRegisteredModel(name: String) async throws -> RegisteredModel {
-        try await registry.fetchRegisteredModel(name: name)
+        try Self.validateName(name)
+        return try await registry.fetchRegisteredModel(name: name)
     }
 
     public func renameRegisteredModel(name: String, newName: String, user: String) async throws -> RegisteredModel {
@@ -68,8 +69,8 @@ public struct RegistryService: Sendable {
         let limit = try TrackingService.pageSize(maxResults, default: Self.defaultModelSearchResults, maximum: Self.maxModelSearchResults, what: "registered models")
         let token = try PageToken.decode(pageToken)
         let order = try Self.orderBy(orderBy, for: .registeredModels)
-        let search = RegistrySearch(filter: try SearchFilterParser.parse(filter ?? "", for: .registeredModels), orderBy: order,
-                                    maxResults: limit, offset: token.offset)
+        let search = RegistrySearch(filter: Self.hidingPrompts(try SearchFilterParser.parse(filter ?? "", for: .registeredModels)),
+                                    orderBy: order, maxResults: limit, offset: token.offset)
         let (items, hasMore) = try await registry.searchRegisteredModels(search)
         return Page(items: items, nextPageToken: PageToken.next(after: token.offset, pageSize: limit, hasMore: hasMore))
     }
@@ -84,28 +85,76 @@ public struct RegistryService: Sendable {
     public func createModelVersion(name: String, source: String, runID: String?, runLink: String?, description: String?,
                                    tags: [Tag], modelID: String?, user: String) async throws -> ModelVersion {
         try Self.validateName(name)
+        for tag in tags { try Self.validateTag(tag) }
+        let resolved = try await resolveSource(source, runID: runID.flatMap { $0.isEmpty ? nil : $0 },
+                                               modelID: modelID.flatMap { $0.isEmpty ? nil : $0 })
+        return try await registry.createModelVersion(NewModelVersion(
+            name: name, source: source, runID: resolved.runID, runLink: runLink.flatMap { $0.isEmpty ? nil : $0 },
+            description: description ?? "", modelID: resolved.modelID, tags: tags, userID: user), now: now)
+    }
+
+    /// MLflow's source rules: `models:/m-<id>` names the logged model (and `model_id` must
+    /// match); `models:/<name>/<version>` copies that version's run; `runs:/<run>/…` and
+    /// `mlflow-artifacts:/…` need the producing `run_id` (the latter inside that run's
+    /// artifacts); other remote URIs (`s3://…`) are kept as given. Local paths, `file:` and
+    /// `http(s):` sources and any `..` segment are refused.
+    func resolveSource(_ source: String, runID: String?, modelID: String?) async throws -> (runID: String?, modelID: String?) {
         if source.isEmpty { throw CairnError.missingParameter("source") }
-        if source.split(separator: "/", omittingEmptySubsequences: false).contains("..") {
+        let decoded = source.removingPercentEncoding ?? source
+        for text in [source, decoded] where text.split(separator: "/", omittingEmptySubsequences: false).contains("..") {
             throw CairnError.invalidParameter("Invalid model version source: '\(source)'. The source may not contain '..' segments.")
         }
-        for tag in tags { try Self.validateTag(tag) }
-        var runID = runID.flatMap { $0.isEmpty ? nil : $0 }
-        var modelID = modelID.flatMap { $0.isEmpty ? nil : $0 }
-        if let loggedModelID = Self.loggedModelID(inSource: source) {
-            let model = try await tracking.getLoggedModel(id: loggedModelID)
-            modelID = model.modelID
-            runID = runID ?? model.sourceRunID
-        } else if let (sourceRun, _) = Self.runSource(source) {
-            if let runID, runID != sourceRun {
-                throw CairnError.invalidParameter("Invalid model version source: '\(source)' names run \(sourceRun), but run_id is \(runID). Give the run that produced the model.")
-            }
-            runID = sourceRun
+        guard let scheme = Self.scheme(of: source) else {
+            throw CairnError.invalidParameter("Invalid model version source: '\(source)'. Local paths are not allowed: register a models:/, runs:/ or remote (s3://, gs://, …) source.")
         }
-        if let runID { _ = try await tracking.getRun(id: runID) }
-        if let modelID { _ = try await tracking.getLoggedModel(id: modelID) }
-        return try await registry.createModelVersion(NewModelVersion(
-            name: name, source: source, runID: runID, runLink: runLink.flatMap { $0.isEmpty ? nil : $0 },
-            description: description ?? "", modelID: modelID, tags: tags, userID: user), now: now)
+        switch scheme {
+        case "file", "http", "https":
+            throw CairnError.invalidParameter("Invalid model version source: '\(source)'. \(scheme): sources are not allowed: register a models:/, runs:/ or remote storage source.")
+        case "models":
+            if let sourceModel = Self.loggedModelID(inSource: source) {
+                guard let modelID, modelID == sourceModel else {
+                    throw CairnError.invalidParameter("Invalid model version source: '\(source)' names logged model \(sourceModel); send model_id=\(sourceModel) with it.")
+                }
+                let model = try await tracking.getLoggedModel(id: sourceModel)
+                return (runID ?? model.sourceRunID, sourceModel)
+            }
+            let parts = source.dropFirst("models:/".count).split(separator: "/")
+            guard parts.count == 2 else {
+                throw CairnError.invalidParameter("Invalid model version source: '\(source)'. Use models:/m-<id> or models:/<name>/<version>.")
+            }
+            let other = try await getModelVersion(name: String(parts[0]), version: String(parts[1]))
+            return (runID ?? other.runID, modelID ?? other.modelID)
+        case "runs":
+            guard let (sourceRun, _) = Self.runSource(source), let runID, runID == sourceRun else {
+                throw CairnError.invalidParameter("Invalid model version source: '\(source)'. The run_id request parameter must identify the run the source names.")
+            }
+            _ = try await tracking.getRun(id: runID)
+            return (runID, modelID)
+        case "mlflow-artifacts":
+            guard let runID else {
+                throw CairnError.invalidParameter("Invalid model version source: '\(source)'. An mlflow-artifacts: source needs the run_id whose artifacts it lies in.")
+            }
+            let run = try await tracking.getRun(id: runID)
+            guard source == run.info.artifactURI || source.hasPrefix(run.info.artifactURI + "/") else {
+                throw CairnError.invalidParameter("Invalid model version source: '\(source)'. It must lie inside run \(runID)'s artifacts (\(run.info.artifactURI)).")
+            }
+            return (runID, modelID)
+        default:
+            if let runID { _ = try await tracking.getRun(id: runID) }
+            return (runID, modelID)
+        }
+    }
+
+    /// `s3://b/k` → `s3`; nil when the text does not start with `scheme:` (a one-letter
+    /// "scheme" is a Windows drive, i.e. a local path).
+    static func scheme(of source: String) -> String? {
+        guard let colon = source.firstIndex(of: ":") else { return nil }
+        let candidate = source[..<colon].unicodeScalars
+        func isLetter(_ c: Unicode.Scalar) -> Bool { ("a"..."z").contains(c) || ("A"..."Z").contains(c) }
+        guard candidate.count > 1, let first = candidate.first, isLetter(first),
+              candidate.allSatisfy({ isLetter($0) || ("0"..."9").contains($0) || $0 == "+" || $0 == "." || $0 == "-" })
+        else { return nil }
+        return String(String.UnicodeScalarView(candidate)).lowercased()
     }
 
     public func getModelVersion(name: String, version: String) async throws -> ModelVersion {
@@ -132,8 +181,12 @@ public struct RegistryService: Sendable {
     }
 
     public func transitionStage(name: String, version: String, stage: String, archiveExisting: Bool, user: String) async throws -> ModelVersion {
-        try await registry.transitionModelVersionStage(name: name, version: Self.versionNumber(version), stage: Self.stage(stage),
-                                                       archiveExisting: archiveExisting, user: user, now: now)
+        let target = try Self.stage(stage)
+        if archiveExisting, target != "Staging", target != "Production" {
+            throw CairnError.invalidParameter("archive_existing_versions can only be used when moving a version to Staging or Production, not \(target).")
+        }
+        return try await registry.transitionModelVersionStage(name: name, version: Self.versionNumber(version), stage: target,
+                                                              archiveExisting: archiveExisting, user: user, now: now)
     }
 
     public func searchModelVersions(filter: String?, maxResults: Int64?, orderBy: [String], pageToken: String?) async throws -> Page<ModelVersion> {
@@ -146,16 +199,19 @@ public struct RegistryService: Sendable {
         return Page(items: items, nextPageToken: PageToken.next(after: token.offset, pageSize: limit, hasMore: hasMore))
     }
 
-    /// Where the version's files are: a `models:/m-<id>` source resolves to that logged model's
-    /// artifacts, `runs:/<run>/<path>` to the run's artifact folder, anything else is itself.
+    /// Where the version's files are, as MLflow answers it: a `models:/m-<id>` source resolves
+    /// to that logged model's artifacts, `models:/<name>/<version>` to that version's location;
+    /// every other source (`runs:/…` included, which the client resolves itself) is returned as is.
     public func downloadURI(name: String, version: String) async throws -> String {
         let mv = try await getModelVersion(name: name, version: version)
         if let modelID = Self.loggedModelID(inSource: mv.source) {
             return try await tracking.getLoggedModel(id: modelID, allowDeleted: true).artifactURI
         }
-        if let (runID, path) = Self.runSource(mv.source) {
-            let run = try await tracking.getRun(id: runID)
-            return path.isEmpty ? run.info.artifactURI : run.info.artifactURI + "/" + path
+        if mv.source.hasPrefix("models:/") {
+            let parts = mv.source.dropFirst("models:/".count).split(separator: "/")
+            if parts.count == 2, !(parts[0] == Substring(name) && parts[1] == Substring(version)) {
+                return try await downloadURI(name: String(parts[0]), version: String(parts[1]))
+            }
         }
         return mv.source
     }
@@ -168,11 +224,14 @@ public struct RegistryService: Sendable {
     }
 
     public func deleteAlias(name: String, alias: String, user: String) async throws {
+        try Self.validateAliasCharacters(alias)
         try await registry.deleteRegisteredModelAlias(name: name, alias: alias, user: user, now: now)
     }
 
+    /// `latest` reads as the newest version, as in MLflow.
     public func getVersion(name: String, alias: String) async throws -> ModelVersion {
-        try await registry.fetchModelVersion(name: name, alias: alias)
+        try Self.validateAliasCharacters(alias)
+        return try await registry.fetchModelVersion(name: name, alias: alias)
     }
 
     // MARK: History and lineage
@@ -198,7 +257,7 @@ public struct RegistryService: Sendable {
     // MARK: Rules
 
     static func validateName(_ name: String) throws {
-        if name.isEmpty { throw CairnError.missingParameter("name") }
+        if name.trimmingCharacters(in: .whitespaces).isEmpty { throw CairnError.missingParameter("name") }
         if name.contains("/") || name.contains(":") || name == "." || name == ".." {
             throw CairnError.invalidParameter("Invalid model name: '\(name)'. Registered model names cannot contain '/' or ':' and cannot be '.' or '..'.")
         }
@@ -209,18 +268,25 @@ public struct RegistryService: Sendable {
 
     static func validateTag(_ tag: Tag) throws {
         if tag.key.isEmpty { throw CairnError.missingParameter("key") }
-        try Validation.validateValueLength(tag.key, limit: Limits.maxKeyLength, kind: "tag key", key: tag.key)
+        try Validation.validateKey(tag.key, kind: "tag")
         try Validation.validateValueLength(tag.value, limit: maxTagValueLength, kind: "tag", key: tag.key)
     }
 
     /// MLflow's alias rule: `^[\w\-]*$`, at most 255 characters, not `latest` and not `v<digits>`
     /// (those would be ambiguous in `models:/name@alias` and `models:/name/latest`).
-    static func validateAlias(_ alias: String) throws {
+    static func validateAliasCharacters(_ alias: String) throws {
         if alias.isEmpty { throw CairnError.missingParameter("alias") }
         let valid = alias.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || $0.properties.numericType != nil || $0 == "_" || $0 == "-" }
-        if !valid || alias.count > 255 {
-            throw CairnError.invalidParameter("Invalid alias name: '\(alias)'. Alias names may only contain alphanumerics, underscores (_) and dashes (-), at most 255 characters.")
+        if !valid {
+            throw CairnError.invalidParameter("Invalid alias name: '\(alias)'. Names may only contain alphanumerics, underscores (_), and dashes (-).")
         }
+        if alias.count > 255 {
+            throw CairnError.invalidParameter("'Registered model alias name' exceeds the maximum length of 255 characters.")
+        }
+    }
+
+    static func validateAlias(_ alias: String) throws {
+        try validateAliasCharacters(alias)
         if alias.lowercased() == "latest" {
             throw CairnError.invalidParameter("'\(alias)' alias name (case insensitive) is reserved: models:/name/latest already means the newest version.")
         }
@@ -229,9 +295,26 @@ public struct RegistryService: Sendable {
         }
     }
 
+    static let promptTag = "mlflow.prompt.is_prompt"
+
+    /// Prompts live in the same tables but are not models: a search that does not ask about
+    /// the prompt tag gets `tags.mlflow.prompt.is_prompt != 'true'` added, as MLflow does.
+    static func hidingPrompts(_ filter: FilterExpression?) -> FilterExpression {
+        func mentionsPrompt(_ e: FilterExpression) -> Bool {
+            switch e {
+            case .comparison(let c): return c.identifier == FilterIdentifier(.tag, promptTag)
+            case .and(let parts), .or(let parts): return parts.contains(where: mentionsPrompt)
+            case .not(let inner): return mentionsPrompt(inner)
+            }
+        }
+        let notPrompt = FilterExpression.comparison(FilterComparison(FilterIdentifier(.tag, promptTag), .notEqual, .string("true")))
+        guard let filter else { return notPrompt }
+        return mentionsPrompt(filter) ? filter : .and([filter, notPrompt])
+    }
+
     static func versionNumber(_ text: String) throws -> Int64 {
         guard let number = Int64(text), number >= 1 else {
-            throw CairnError.invalidParameter("Invalid model version number '\(text)': version numbers are positive integers.")
+            throw CairnError.invalidParameter("Parameter 'version' must be an integer, got '\(text)'.")
         }
         return number
     }

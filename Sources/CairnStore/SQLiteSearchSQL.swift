@@ -329,6 +329,7 @@ enum SQLiteSearchSQL {
             }
             return "\(column) \(clause.ascending ? "ASC" : "DESC")"
         }
+        if search.orderBy.isEmpty { orderTerms.append("v.last_updated_timestamp DESC") }
         orderTerms.append("rm.name ASC, v.version DESC")
         return page("SELECT v.model_pk, rm.name, v.version FROM model_versions v JOIN registered_models rm ON rm.model_pk = v.model_pk", conditions, orderTerms, arguments, maxResults: search.maxResults, offset: search.offset)
     }

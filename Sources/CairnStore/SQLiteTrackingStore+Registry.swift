@@ -66,7 +66,6 @@ extension SQLiteTrackingStore: RegistryStore {
             let pk = try Self.registeredModelPK(db, name: name)
             let old = try String.fetchOne(db, sql: "SELECT value FROM registered_model_tags WHERE model_pk = ? AND key = ?", arguments: [pk, tag.key])
             try db.execute(sql: "INSERT OR REPLACE INTO registered_model_tags (model_pk, key, value) VALUES (?, ?, ?)", arguments: [pk, tag.key, tag.value])
-            try db.execute(sql: "UPDATE registered_models SET last_updated_timestamp = ? WHERE model_pk = ?", arguments: [now, pk])
             try Self.recordEvent(db, pk: pk, name: name, version: nil, user: user, now: now, action: "set_tag",
                                  changes: ["key": .string(tag.key), "from": old.map(JSONValue.string) ?? .null, "to": .string(tag.value)])
         }
@@ -75,11 +74,11 @@ extension SQLiteTrackingStore: RegistryStore {
     public func deleteRegisteredModelTag(name: String, key: String, user: String, now: Int64) async throws {
         try await write { db in
             let pk = try Self.registeredModelPK(db, name: name)
+            // Deleting an absent tag is a no-op, as in MLflow.
             guard let old = try String.fetchOne(db, sql: "SELECT value FROM registered_model_tags WHERE model_pk = ? AND key = ?", arguments: [pk, key]) else {
-                throw CairnError.notFound("No tag with name: \(key) in registered model \(name).")
+                return
             }
             try db.execute(sql: "DELETE FROM registered_model_tags WHERE model_pk = ? AND key = ?", arguments: [pk, key])
-            try db.execute(sql: "UPDATE registered_models SET last_updated_timestamp = ? WHERE model_pk = ?", arguments: [now, pk])
             try Self.recordEvent(db, pk: pk, name: name, version: nil, user: user, now: now, action: "delete_tag",
                                  changes: ["key": .string(key), "from": .string(old)])
         }
@@ -111,6 +110,9 @@ extension SQLiteTrackingStore: RegistryStore {
                                arguments: [pk, version, tag.key, tag.value])
             }
             try db.execute(sql: "UPDATE registered_models SET last_updated_timestamp = ? WHERE model_pk = ?", arguments: [now, pk])
+            if let modelID = new.modelID {
+                try Self.appendModelVersionLink(db, modelID: modelID, name: new.name, version: version)
+            }
             try Self.recordEvent(db, pk: pk, name: new.name, version: version, user: new.userID, now: now, action: "create", changes: [
                 "source": .string(new.source), "run_id": new.runID.map(JSONValue.string) ?? .null,
                 "model_id": new.modelID.map(JSONValue.string) ?? .null, "description": .string(new.description), "tags": Self.json(new.tags),
@@ -164,7 +166,7 @@ extension SQLiteTrackingStore: RegistryStore {
             let pk = try Self.registeredModelPK(db, name: name)
             _ = try Self.loadVersion(db, pk: pk, name: name, version: version)
             guard let old = try String.fetchOne(db, sql: "SELECT value FROM model_version_tags WHERE model_pk = ? AND version = ? AND key = ?", arguments: [pk, version, key]) else {
-                throw CairnError.notFound("No tag with name: \(key) in model version \(name) \(version).")
+                return
             }
             try db.execute(sql: "DELETE FROM model_version_tags WHERE model_pk = ? AND version = ? AND key = ?", arguments: [pk, version, key])
             try Self.recordEvent(db, pk: pk, name: name, version: version, user: user, now: now, action: "delete_tag",
@@ -221,7 +223,6 @@ extension SQLiteTrackingStore: RegistryStore {
             _ = try Self.loadVersion(db, pk: pk, name: name, version: version)
             let old = try Int64.fetchOne(db, sql: "SELECT version FROM registered_model_aliases WHERE model_pk = ? AND alias = ?", arguments: [pk, alias])
             try db.execute(sql: "INSERT OR REPLACE INTO registered_model_aliases (model_pk, alias, version) VALUES (?, ?, ?)", arguments: [pk, alias, version])
-            try db.execute(sql: "UPDATE registered_models SET last_updated_timestamp = ? WHERE model_pk = ?", arguments: [now, pk])
             if let old, old != version {
                 try Self.recordEvent(db, pk: pk, name: name, version: old, user: user, now: now, action: "delete_alias",
                                      changes: ["alias": .string(alias), "moved_to_version": .number(String(version))])
@@ -235,10 +236,9 @@ extension SQLiteTrackingStore: RegistryStore {
         try await write { db in
             let pk = try Self.registeredModelPK(db, name: name)
             guard let version = try Int64.fetchOne(db, sql: "SELECT version FROM registered_model_aliases WHERE model_pk = ? AND alias = ?", arguments: [pk, alias]) else {
-                throw CairnError.notFound("Registered model alias \(alias) not found for model \(name).")
+                return
             }
             try db.execute(sql: "DELETE FROM registered_model_aliases WHERE model_pk = ? AND alias = ?", arguments: [pk, alias])
-            try db.execute(sql: "UPDATE registered_models SET last_updated_timestamp = ? WHERE model_pk = ?", arguments: [now, pk])
             try Self.recordEvent(db, pk: pk, name: name, version: version, user: user, now: now, action: "delete_alias", changes: ["alias": .string(alias)])
         }
     }
@@ -246,7 +246,10 @@ extension SQLiteTrackingStore: RegistryStore {
     public func fetchModelVersion(name: String, alias: String) async throws -> ModelVersion {
         try await read { db in
             let pk = try Self.registeredModelPK(db, name: name)
-            guard let version = try Int64.fetchOne(db, sql: "SELECT version FROM registered_model_aliases WHERE model_pk = ? AND alias = ?", arguments: [pk, alias]) else {
+            let sql = alias.lowercased() == "latest"
+                ? "SELECT MAX(version) FROM model_versions WHERE model_pk = ? AND deleted = 0 AND ? IS NOT NULL"
+                : "SELECT version FROM registered_model_aliases WHERE model_pk = ? AND alias = ?"
+            guard let version = try Int64.fetchOne(db, sql: sql, arguments: [pk, alias]) else {
                 throw CairnError.invalidParameter("Registered model alias \(alias) not found.")
             }
             return try Self.loadVersion(db, pk: pk, name: name, version: version)
@@ -267,6 +270,23 @@ extension SQLiteTrackingStore: RegistryStore {
     }
 
     // MARK: - Helpers
+
+    /// Adds `{"name": …, "version": …}` to the logged model's `mlflow.modelVersions` tag (a JSON
+    /// list), as the MLflow server does when a version is registered from it.
+    static func appendModelVersionLink(_ db: Database, modelID: String, name: String, version: Int64) throws {
+        let modelPK = try modelPK(db, id: modelID, allowDeleted: true)
+        var links: [JSONValue] = []
+        if let existing = try String.fetchOne(db, sql: "SELECT value FROM logged_model_tags WHERE model_pk = ? AND key = 'mlflow.modelVersions'",
+                                              arguments: [modelPK]),
+           case .array(let items)? = try? JSONValue.parse(existing) {
+            links = items
+        }
+        links.append(.object([("name", .string(name)), ("version", .number(String(version)))]))
+        var writer = JSONWriter()
+        writer.value(.array(links))
+        try db.execute(sql: "INSERT OR REPLACE INTO logged_model_tags (model_pk, key, value) VALUES (?, 'mlflow.modelVersions', ?)",
+                       arguments: [modelPK, writer.string])
+    }
 
     static func registeredModelPK(_ db: Database, name: String) throws -> Int64 {
         guard let pk = try Int64.fetchOne(db, sql: "SELECT model_pk FROM registered_models WHERE name = ?", arguments: [name]) else {

@@ -29,22 +29,35 @@ struct RegistryServiceTests {
         let model = try await f.tracking.createLoggedModel(experimentID: "0", name: "model", modelType: nil,
                                                            sourceRunID: run.info.runID, params: [], tags: [])
         _ = try await f.registry.createRegisteredModel(name: "clf", tags: [], description: nil, user: "ana")
+        await #expect(throws: CairnError.self) {
+            _ = try await f.registry.createModelVersion(name: "clf", source: "models:/\(model.modelID)", runID: nil, runLink: nil,
+                                                        description: nil, tags: [], modelID: nil, user: "ana")
+        }
         let v1 = try await f.registry.createModelVersion(name: "clf", source: "models:/\(model.modelID)", runID: nil, runLink: nil,
-                                                         description: nil, tags: [], modelID: nil, user: "ana")
+                                                         description: nil, tags: [], modelID: model.modelID, user: "ana")
         #expect(v1.version == 1 && v1.runID == run.info.runID && v1.modelID == model.modelID && v1.status == "READY")
         #expect(try await f.registry.downloadURI(name: "clf", version: "1") == model.artifactURI)
-        let v2 = try await f.registry.createModelVersion(name: "clf", source: "runs:/\(run.info.runID)/model", runID: nil, runLink: nil,
-                                                         description: nil, tags: [], modelID: nil, user: "ana")
+        let linked = try await f.tracking.getLoggedModel(id: model.modelID).tags
+        #expect(linked.contains(Tag("mlflow.modelVersions", #"[{"name":"clf","version":1}]"#)))
+        await #expect(throws: CairnError.self) {
+            _ = try await f.registry.createModelVersion(name: "clf", source: "runs:/\(run.info.runID)/model", runID: nil, runLink: nil,
+                                                        description: nil, tags: [], modelID: nil, user: "ana")
+        }
+        let v2 = try await f.registry.createModelVersion(name: "clf", source: "runs:/\(run.info.runID)/model", runID: run.info.runID,
+                                                         runLink: nil, description: nil, tags: [], modelID: nil, user: "ana")
         #expect(v2.version == 2 && v2.runID == run.info.runID)
-        #expect(try await f.registry.downloadURI(name: "clf", version: "2") == run.info.artifactURI + "/model")
+        #expect(try await f.registry.downloadURI(name: "clf", version: "2") == "runs:/\(run.info.runID)/model")
         try await f.registry.deleteModelVersion(name: "clf", version: "2", user: "ana")
         let v3 = try await f.registry.createModelVersion(name: "clf", source: "s3://bucket/m", runID: nil, runLink: nil,
                                                          description: nil, tags: [], modelID: nil, user: "ana")
         #expect(v3.version == 3)
-        await #expect(throws: CairnError.self) {
-            _ = try await f.registry.createModelVersion(name: "clf", source: "runs:/\(run.info.runID)/../x", runID: nil, runLink: nil,
-                                                        description: nil, tags: [], modelID: nil, user: "ana")
+        for source in ["runs:/\(run.info.runID)/../x", "s3://b/%2E%2E/x", "/tmp/model", "file:///tmp/model", "https://h/m", "C:\\m"] {
+            await #expect(throws: CairnError.self) {
+                _ = try await f.registry.createModelVersion(name: "clf", source: source, runID: run.info.runID, runLink: nil,
+                                                            description: nil, tags: [], modelID: nil, user: "ana")
+            }
         }
+        #expect(try await f.registry.getLatestVersions(name: "clf", stages: []).map(\.version) == [3])
     }
 
     @Test("Alias names follow MLflow's rules", arguments: ["latest", "LATEST", "v1", "V42", "bad alias", "a/b", ""])
