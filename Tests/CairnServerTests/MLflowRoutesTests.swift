@@ -123,6 +123,20 @@ struct MLflowRoutesTests {
         }
     }
 
+    @Test("A log-batch body over 1 MiB is a 413 with an MLflow error body, and writes nothing")
+    func bodyLimit() async throws {
+        try await withApp { call in
+            let created = try await call(.post, "\(Self.api)/runs/create", #"{"experiment_id":"0"}"#)
+            let id = try #require(((created.json["run"] as? [String: Any])?["info"] as? [String: Any])?["run_id"] as? String)
+            let padding = String(repeating: "x", count: 1_100_000)
+            let big = try await call(.post, "\(Self.api)/runs/log-batch", #"{"run_id":"\#(id)","tags":[{"key":"t","value":"\#(padding)"}]}"#)
+            #expect(big.status == 413)
+            #expect(big.json["error_code"] as? String == "INVALID_PARAMETER_VALUE")
+            let run = try await call(.get, "\(Self.api)/runs/get?run_id=\(id)", nil)
+            #expect(!run.text.contains("xxxx"))
+        }
+    }
+
     @Test("Health, version and server-info answer")
     func operational() async throws {
         try await withApp { call in
