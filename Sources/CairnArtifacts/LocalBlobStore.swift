@@ -82,7 +82,9 @@ public struct LocalBlobStore: BlobStore {
         }
     }
 
-    /// Moves a complete, fsynced temp file to its digest path, or drops it if that blob exists.
+    /// Moves a complete, fsynced temp file to its digest path. If the blob already exists it is
+    /// replaced atomically by this fresh copy of the same content, which also repairs a blob
+    /// that `verify` found damaged.
     private func install(tempFile: String, digest: String) throws(CairnError) {
         let directory = fanOutDirectory(digest)
         if mkdir(directory, 0o755) == 0 {
@@ -91,10 +93,6 @@ public struct LocalBlobStore: BlobStore {
             throw POSIXFile.error("create the directory", directory, errno)
         }
         let destination = blobPath(digest)
-        if POSIXFile.isRegularFile(destination) {
-            _ = unlink(tempFile)
-            return
-        }
         guard rename(tempFile, destination) == 0 else {
             throw POSIXFile.error("move a finished upload to", destination, errno)
         }

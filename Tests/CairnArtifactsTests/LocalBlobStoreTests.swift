@@ -120,6 +120,20 @@ struct LocalBlobStoreTests {
         }
     }
 
+    @Test("Writing the same content again repairs a damaged blob")
+    func rewriteRepairs() async throws {
+        try await withStore { store, root async throws in
+            let bytes = content(count: 4096)
+            let info = try await store.write(bytes: bytes)
+            let url = try #require(store.fileURL(for: info.digest))
+            try Data("tampered".utf8).write(to: url)
+            #expect(try await store.verify(info.digest) != .ok)
+            _ = try await store.write(bytes: bytes)
+            #expect(try await store.verify(info.digest) == .ok)
+            #expect(try tempFiles(root).isEmpty)
+        }
+    }
+
     @Test("Going over maxBytes aborts the write and leaves nothing behind")
     func maxBytes() async throws {
         try await withStore { store, root async throws in
