@@ -1,0 +1,280 @@
+#!/usr/bin/env python3
+"""Turns the raw trackbench JSONs written by bench/run into results.json and results.md.
+
+Reads, in --out DIR: mlflow.json / cairn.json (trackbench --json) and mlflow.server.json /
+cairn.server.json (start-up time, bytes on disk, written by bench/run). Either server may be
+missing (bench/run --only ...); its column is then empty and there is no ratio.
+
+Standard library only.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+from typing import Any, Callable
+
+SERVERS = ("mlflow", "cairn")
+
+# (id, scenario, label, unit, higher_is_better (None: informational, no ratio), getter over one
+# trackbench JSON + server JSON)
+Getter = Callable[[dict[str, Any], dict[str, Any]], Any]
+
+
+def scen(doc: dict[str, Any], sid: str) -> dict[str, Any] | None:
+    for rec in doc.get("scenarios", []):
+        if rec.get("scenario") == sid and "aborted" not in rec and "skipped" not in rec:
+            return rec
+    return None
+
+
+def path(sid: str, *keys: str) -> Getter:
+    def get(doc: dict[str, Any], _srv: dict[str, Any]) -> Any:
+        cur: Any = scen(doc, sid)
+        for k in keys:
+            if not isinstance(cur, dict):
+                return None
+            cur = cur.get(k)
+        return cur if isinstance(cur, (int, float)) and not isinstance(cur, bool) else None
+    return get
+
+
+def server_field(key: str) -> Getter:
+    def get(_doc: dict[str, Any], srv: dict[str, Any]) -> Any:
+        v = srv.get(key)
+        return v if isinstance(v, (int, float)) else None
+    return get
+
+
+def s6_procs(doc: dict[str, Any], _srv: dict[str, Any]) -> Any:
+    rec = scen(doc, "s6")
+    return rec.get("procs_before") if rec else None
+
+
+METRICS: list[tuple[str, str, str, str, bool | None, Getter]] = [
+    ("startup_s", "start-up", "time to first /health answer", "s", False, server_field("startup_s")),
+    ("s1_runs_per_s", "s1 create_runs", "runs created / s (sequential)", "runs/s", True,
+     path("s1", "runs_per_s")),
+    ("s1_p50_ms", "s1 create_runs", "create-run latency p50", "ms", False, path("s1", "latency", "p50_ms")),
+    ("s2_points_per_s", "s2 log_batch", "metric points ingested / s (4 clients, 1000-pt batches)",
+     "points/s", True, path("s2", "points_per_s")),
+    ("s2_p99_ms", "s2 log_batch", "log-batch latency p99", "ms", False, path("s2", "latency", "p99_ms")),
+    ("s3_req_per_s", "s3 log_metric", "single-point log-metric requests / s", "req/s", True,
+     path("s3", "requests_per_s")),
+    ("s3_p50_ms", "s3 log_metric", "log-metric latency p50", "ms", False, path("s3", "latency", "p50_ms")),
+    ("s4_ingest_s", "s4 get_history", "ingest time for the history (untimed in the figure below)", "s",
+     False, path("s4", "ingest_s")),
+    ("s4_history_p50_ms", "s4 get_history", "full get-history p50 (default page size)", "ms", False,
+     path("s4", "get_history", "p50_ms")),
+    ("s4_history_25k_p50_ms", "s4 get_history", "full get-history p50 (max_results=25000 pages)", "ms",
+     False, path("s4", "get_history_paged_25k", "p50_ms")),
+    ("s4_bulk320_p50_ms", "s4 get_history", "get-history-bulk-interval (320) p50", "ms", False,
+     path("s4", "bulk_interval", "max_results_320", "p50_ms")),
+    ("s5_populate_runs_per_s", "s5 search_runs", "populate: runs (+log-batch) / s, 4 threads", "runs/s",
+     True, path("s5", "populate_runs_per_s")),
+    ("s5_filtered_p50_ms", "s5 search_runs", "filtered + ordered search (max 100) p50", "ms", False,
+     path("s5", "filtered_search", "p50_ms")),
+    ("s5_unfiltered_p50_ms", "s5 search_runs", "unfiltered search (max 1000) p50", "ms", False,
+     path("s5", "unfiltered_search_1000", "p50_ms")),
+    ("s6_idle_before_mib", "s6 memory", "server RSS idle, before load (process tree)", "MiB", False,
+     path("s6", "idle_before_mib")),
+    ("s6_peak_mib", "s6 memory", "server RSS peak during load", "MiB", False,
+     path("s6", "peak_during_load_mib")),
+    ("s6_idle_after_mib", "s6 memory", "server RSS idle, after load", "MiB", False,
+     path("s6", "idle_after_mib")),
+    ("s6_idle_after_pss_mib", "s6 memory", "server PSS idle, after load", "MiB", False,
+     path("s6", "idle_after_pss_mib")),
+    ("s6_procs", "s6 memory", "server processes (for information)", "", None, s6_procs),
+    ("disk_bytes", "disk", "data folder after the run (database + artifacts)", "bytes", False,
+     server_field("data_dir_bytes")),
+]
+
+
+def load(p: str) -> dict[str, Any] | None:
+    try:
+        with open(p) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+
+
+def machine(repo: str) -> dict[str, Any]:
+    info: dict[str, Any] = {"cores": os.cpu_count(), "platform": platform.platform(),
+                            "python": platform.python_version()}
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    info["memory_bytes"] = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    info["cpu_model"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return info
+
+
+def git(repo: str, *args: str) -> str | None:
+    try:
+        return subprocess.run(["git", "-C", repo, *args], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def fmt(v: Any, unit: str) -> str:
+    if v is None:
+        return "n/a"
+    if unit == "bytes":
+        n = float(v)
+        for u in ("B", "KiB", "MiB", "GiB"):
+            if n < 1024 or u == "GiB":
+                return f"{n:,.0f} {u}" if u == "B" else f"{n:,.1f} {u}"
+            n /= 1024
+    if isinstance(v, int) or (isinstance(v, float) and v.is_integer() and abs(v) >= 100):
+        s = f"{v:,.0f}"
+    elif abs(v) >= 100:
+        s = f"{v:,.0f}"
+    elif abs(v) >= 10:
+        s = f"{v:.1f}"
+    else:
+        s = f"{v:.1f}" if unit == "ms" and v >= 1 else f"{v:.3g}"
+    return f"{s} {unit}".strip()
+
+
+def ratio_of(m: Any, c: Any, higher: bool) -> tuple[float | None, str]:
+    """'better' factor (>1 means Cairn is better) and a plain-words phrase."""
+    if m is None or c is None:
+        return None, "n/a"
+    if m == 0 and c == 0:
+        return 1.0, "same"
+    if higher:
+        if m == 0:
+            return None, "Cairn > 0, MLflow 0"
+        better = c / m if c else 0.0
+    else:
+        if c == 0:
+            return None, "Cairn 0 (MLflow > 0)"
+        better = m / c
+    if better == 0:
+        return 0.0, "Cairn got none"
+    def x(f: float) -> str:
+        return f"{f:,.0f}×" if f >= 100 else f"{f:.3g}×"
+    if abs(better - 1) < 0.05:
+        return better, f"about the same ({x(better)})"
+    if better >= 1:
+        return better, f"Cairn {x(better)} better"
+    return better, f"Cairn {x(1 / better)} worse"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--scale", default="?")
+    ap.add_argument("--build", default="?")
+    ap.add_argument("--mlflow-version", default="3.17.2")
+    ap.add_argument("--repo", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    args = ap.parse_args()
+
+    docs = {s: load(os.path.join(args.out, f"{s}.json")) for s in SERVERS}
+    srvs = {s: load(os.path.join(args.out, f"{s}.server.json")) or {} for s in SERVERS}
+    present = [s for s in SERVERS if docs[s] is not None]
+    if not present:
+        print(f"compare.py: no mlflow.json or cairn.json in {args.out}", file=sys.stderr)
+        return 1
+
+    rows = []
+    for mid, sc, label, unit, higher, get in METRICS:
+        vals = {s: (get(docs[s], srvs[s]) if docs[s] is not None else None) for s in SERVERS}
+        if all(v is None for v in vals.values()):
+            continue
+        if higher is None:
+            better, phrase = None, "—"
+        else:
+            better, phrase = ratio_of(vals["mlflow"], vals["cairn"], higher)
+        rows.append({"id": mid, "scenario": sc, "what": label, "unit": unit,
+                     "better": None if higher is None else ("higher" if higher else "lower"),
+                     "mlflow": vals["mlflow"], "cairn": vals["cairn"],
+                     "cairn_better_factor": round(better, 4) if better is not None else None,
+                     "verdict": phrase})
+
+    errors = {s: sum(e.get("count", 0) for e in (docs[s] or {}).get("errors", [])) for s in present}
+    disturbed = {}
+    for s in present:
+        for rec in docs[s].get("scenarios", []):
+            o = rec.get("other_host_cpu_cores")
+            if isinstance(o, (int, float)) and o > 0.15:
+                disturbed.setdefault(s, {})[rec["scenario"]] = o
+    aborted = {s: [r["scenario"] for r in docs[s].get("scenarios", []) if "aborted" in r] for s in present}
+
+    commit = git(args.repo, "rev-parse", "HEAD")
+    dirty = bool(git(args.repo, "status", "--porcelain", "--untracked-files=no"))
+    first = docs[present[0]]["meta"]
+    result = {
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "scale": args.scale, "trackbench_scale": first.get("scale"),
+        "trackbench_scale_params": first.get("scale_params"), "scenarios": first.get("scenarios"),
+        "cairn_build": args.build, "git_commit": commit, "git_dirty": dirty,
+        "machine": machine(args.repo),
+        "servers": {s: {"version": (args.mlflow_version if s == "mlflow" else srvs[s].get("version")),
+                        "server": srvs[s], "errors": errors.get(s),
+                        "aborted_scenarios": aborted.get(s),
+                        "settle_wait_s": (docs[s] or {}).get("meta", {}).get("settle_wait_s"),
+                        "idle_cpu_pct": (docs[s] or {}).get("meta", {}).get("server_idle_cpu_pct")}
+                    for s in present},
+        "other_host_load": disturbed,
+        "rows": rows,
+    }
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(result, f, indent=2)
+
+    m = result["machine"]
+    mem = f"{m['memory_bytes'] / 2**30:.1f} GiB" if "memory_bytes" in m else "?"
+    cver = (srvs["cairn"].get("version") or "?").removeprefix("cairn ")
+    lines = [
+        f"# Cairn vs MLflow {args.mlflow_version}",
+        "",
+        f"{result['date_utc']} · scale **{args.scale}** · Cairn {cver} ({args.build} build) · "
+        f"commit {(commit or '?')[:10]}{' (dirty)' if dirty else ''} · "
+        f"{m.get('cpu_model', '?')}, {m.get('cores')} cores, {mem} RAM · loopback, fresh SQLite store each",
+        "",
+        f"| scenario | MLflow {args.mlflow_version} | Cairn | ratio |",
+        "|---|---:|---:|---|",
+    ]
+    for r in rows:
+        notes = [x for x in (r["unit"], r["better"] and f"{r['better']} is better") if x]
+        what = f"{r['scenario']}: {r['what']}" + (f" ({', '.join(notes)})" if notes else "")
+        lines.append(f"| {what} | {fmt(r['mlflow'], r['unit'])} | {fmt(r['cairn'], r['unit'])} "
+                     f"| {r['verdict']} |")
+    lines.append("")
+    for s in present:
+        name = "MLflow" if s == "mlflow" else "Cairn"
+        notes = [f"{errors[s]} rejected/failed request(s)" if errors[s] else "no failed requests"]
+        if aborted[s]:
+            notes.append(f"aborted: {', '.join(aborted[s])}")
+        if s in disturbed:
+            notes.append("other load on the host during " +
+                         ", ".join(f"{k} ({v} cores)" for k, v in disturbed[s].items()))
+        lines.append(f"- {name}: " + "; ".join(notes) + ".")
+    if args.build != "release":
+        lines.append(f"- Cairn was a **{args.build}** build: these figures say nothing about its speed.")
+    if args.scale == "tiny":
+        lines.append("- Scale tiny is a smoke run: too little load for the figures to mean anything.")
+    lines.append("- Measurements on one machine, not pass/fail thresholds. Raw data: mlflow.json, cairn.json.")
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
