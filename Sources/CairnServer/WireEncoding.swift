@@ -12,6 +12,15 @@ enum WireEncoding {
         }
     }
 
+    static func params(_ o: inout JSONObjectBuilder, _ params: [Param]) {
+        o.array("params", params) { w, param in
+            w.object { p in
+                p.string("key", param.key)
+                p.string("value", param.value)
+            }
+        }
+    }
+
     static func experiment(_ w: inout JSONWriter, _ e: Experiment) {
         w.object { o in
             o.string("experiment_id", e.experimentID)
@@ -55,12 +64,7 @@ enum WireEncoding {
             runInfo(&o.writer, run.info)
             o.object("data") { d in
                 d.array("metrics", run.metrics) { w, m in metric(&w, m) }
-                d.array("params", run.params) { w, p in
-                    w.object { x in
-                        x.string("key", p.key)
-                        x.string("value", p.value)
-                    }
-                }
+                params(&d, run.params)
                 tags(&d, run.tags)
             }
             o.object("outputs") { out in
@@ -109,12 +113,7 @@ enum WireEncoding {
                 tags(&i, m.tags)
             }
             o.object("data") { d in
-                d.array("params", m.params) { w, p in
-                    w.object { x in
-                        x.string("key", p.key)
-                        x.string("value", p.value)
-                    }
-                }
+                params(&d, m.params)
                 d.array("metrics", m.metrics) { w, metric in
                     w.object { x in
                         x.string("key", metric.key)
