@@ -83,10 +83,7 @@ struct MLflowRegistryAPI: Sendable {
     func searchRegisteredModels(_ f: RequestFields) async throws -> [UInt8] {
         let page = try await registry.searchRegisteredModels(
             filter: f.string("filter"), maxResults: f.int64("max_results"), orderBy: f.strings("order_by"), pageToken: f.string("page_token"))
-        return WireEncoding.reply { o in
-            o.array("registered_models", page.items) { w, m in WireEncoding.registeredModel(&w, m) }
-            if let token = page.nextPageToken { o.string("next_page_token", token) }
-        }
+        return WireEncoding.page("registered_models", page, WireEncoding.registeredModel)
     }
 
     func getLatestVersions(_ f: RequestFields) async throws -> [UInt8] {
@@ -163,10 +160,7 @@ struct MLflowRegistryAPI: Sendable {
     func searchModelVersions(_ f: RequestFields) async throws -> [UInt8] {
         let page = try await registry.searchModelVersions(
             filter: f.string("filter"), maxResults: f.int64("max_results"), orderBy: f.strings("order_by"), pageToken: f.string("page_token"))
-        return WireEncoding.reply { o in
-            o.array("model_versions", page.items) { w, v in WireEncoding.modelVersion(&w, v) }
-            if let token = page.nextPageToken { o.string("next_page_token", token) }
-        }
+        return WireEncoding.page("model_versions", page, WireEncoding.modelVersion)
     }
 
     func getDownloadURI(_ f: RequestFields) async throws -> [UInt8] {

@@ -83,10 +83,7 @@ struct MLflowTrackingAPI: Sendable {
         let page = try await tracking.searchExperiments(
             filter: f.string("filter"), orderBy: f.strings("order_by"), viewType: f.viewType("view_type"),
             maxResults: f.int64("max_results"), pageToken: f.string("page_token"))
-        return WireEncoding.reply { o in
-            o.array("experiments", page.items) { w, e in WireEncoding.experiment(&w, e) }
-            if let token = page.nextPageToken { o.string("next_page_token", token) }
-        }
+        return WireEncoding.page("experiments", page, WireEncoding.experiment)
     }
 
     func deleteExperiment(_ f: RequestFields) async throws -> [UInt8] {
@@ -286,10 +283,7 @@ struct MLflowTrackingAPI: Sendable {
         let page = try await tracking.searchLoggedModels(
             experimentIDs: f.strings("experiment_ids"), filter: f.string("filter"), datasets: datasets, orderBy: orderBy,
             maxResults: f.int64("max_results"), pageToken: f.string("page_token"))
-        return WireEncoding.reply { o in
-            o.array("models", page.items) { w, m in WireEncoding.loggedModel(&w, m) }
-            if let token = page.nextPageToken { o.string("next_page_token", token) }
-        }
+        return WireEncoding.page("models", page, WireEncoding.loggedModel)
     }
 
     func searchRuns(_ f: RequestFields) async throws -> [UInt8] {
@@ -297,10 +291,7 @@ struct MLflowTrackingAPI: Sendable {
         let page = try await tracking.searchRuns(
             experimentIDs: f.strings("experiment_ids"), filter: f.string("filter"), viewType: viewType,
             maxResults: f.int64("max_results"), orderBy: f.strings("order_by"), pageToken: f.string("page_token"))
-        return WireEncoding.reply { o in
-            o.array("runs", page.items) { w, run in WireEncoding.run(&w, run) }
-            if let token = page.nextPageToken { o.string("next_page_token", token) }
-        }
+        return WireEncoding.page("runs", page, WireEncoding.run)
     }
 
     // MARK: Metric history
@@ -308,10 +299,7 @@ struct MLflowTrackingAPI: Sendable {
     func getMetricHistory(_ f: RequestFields) async throws -> [UInt8] {
         let page = try await tracking.getMetricHistory(
             runID: runID(f), key: f.requiredString("metric_key"), maxResults: f.int64("max_results"), pageToken: f.string("page_token"))
-        return WireEncoding.reply { o in
-            o.array("metrics", page.items) { w, m in WireEncoding.metric(&w, m) }
-            if let token = page.nextPageToken { o.string("next_page_token", token) }
-        }
+        return WireEncoding.page("metrics", page, WireEncoding.metric)
     }
 
     func getMetricHistoryBulkInterval(_ f: RequestFields) async throws -> [UInt8] {

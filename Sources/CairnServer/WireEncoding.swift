@@ -168,6 +168,14 @@ enum WireEncoding {
         }
     }
 
+    /// A search reply: `{"<name>": [...], "next_page_token": …}`, each part omitted when empty.
+    static func page<Item>(_ name: String, _ page: Page<Item>, _ encode: (inout JSONWriter, Item) -> Void) -> [UInt8] {
+        reply { o in
+            o.array(name, page.items, encode)
+            if let token = page.nextPageToken { o.string("next_page_token", token) }
+        }
+    }
+
     /// `{}`: the reply of writes without a payload.
     static let empty: [UInt8] = Array("{}".utf8)
 
