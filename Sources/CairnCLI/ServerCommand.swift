@@ -1,5 +1,6 @@
 import ArgumentParser
 import CairnServer
+import CairnStore
 import Foundation
 import Hummingbird
 import Logging
@@ -30,6 +31,9 @@ struct ServerCommand: AsyncParsableCommand {
             help: ArgumentHelp("Database to use instead of <data-dir>/cairn.sqlite, as MLflow writes it: sqlite:///relative.db or sqlite:////absolute/path.db, or a file path (env CAIRN_BACKEND_STORE_URI).", valueName: "uri"))
     var backendStoreURI: String?
 
+    @Option(help: ArgumentHelp("What an acknowledged write survives: 'normal' a crash or kill of the server, 'full' also power loss, at some cost in write speed (env CAIRN_DURABILITY).", valueName: "normal|full"))
+    var durability: String?
+
     @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning or error (env CAIRN_LOG_LEVEL).", valueName: "level"))
     var logLevel: String?
 
@@ -49,6 +53,12 @@ struct ServerCommand: AsyncParsableCommand {
         }
         if let dir = dataDirectory ?? environment["CAIRN_DATA_DIR"] { configuration.dataDirectory = dir }
         configuration.backendStoreURI = backendStoreURI ?? environment["CAIRN_BACKEND_STORE_URI"]
+        if let text = durability ?? environment["CAIRN_DURABILITY"] {
+            guard let value = SQLiteTrackingStore.Durability(rawValue: text.lowercased()) else {
+                throw fail("Unknown durability '\(text)'. Use 'normal' (survives a server crash) or 'full' (also survives power loss).")
+            }
+            configuration.durability = value
+        }
         return configuration
     }
 
@@ -69,6 +79,7 @@ struct ServerCommand: AsyncParsableCommand {
                     Cairn \(cairnVersion) listening on http://\(configuration.host):\(port)
                       database:  \(database)
                       artifacts: \(configuration.artifactDirectory)
+                      durability: \(configuration.durability.rawValue) (\(configuration.durability == .full ? "acknowledged writes survive power loss" : "acknowledged writes survive a server crash; --durability full for power loss"))
                       point MLflow at it: export MLFLOW_TRACKING_URI=http://\(configuration.host):\(port)
 
                     """

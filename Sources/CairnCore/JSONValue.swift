@@ -258,8 +258,28 @@ public struct JSONWriter: Sendable {
         bytes.append(0x22)
     }
 
+    /// Appends bytes that are already JSON.
+    public mutating func append(_ json: [UInt8]) {
+        bytes.append(contentsOf: json)
+    }
+
     public mutating func int(_ value: Int64) {
-        bytes.append(contentsOf: Array(String(value).utf8))
+        // Digits written straight into the buffer: no String, no temporary array.
+        if value == .min {
+            raw("-9223372036854775808")
+            return
+        }
+        var magnitude = value < 0 ? -value : value
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var count = 0
+            repeat {
+                digits[19 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[(20 - count)...]))
+        }
     }
 
     public mutating func double(_ value: Double) {
@@ -268,7 +288,8 @@ public struct JSONWriter: Sendable {
         } else if value.isInfinite {
             if value > 0 { raw("\"Infinity\"") } else { raw("\"-Infinity\"") }
         } else {
-            bytes.append(contentsOf: Array(value.description.utf8))
+            // Swift's shortest round-trip form; short ones live inline in the String.
+            bytes.append(contentsOf: value.description.utf8)
         }
     }
 

@@ -43,7 +43,7 @@ public func openTrackingStore(_ configuration: CairnServerConfiguration) throws 
         }
     }
     do {
-        return try SQLiteTrackingStore(path: databasePath)
+        return try SQLiteTrackingStore(path: databasePath, durability: configuration.durability)
     } catch {
         throw ConfigurationError(message: "Cannot open the database '\(databasePath)': \(error). Check that it is a Cairn SQLite file and that the folder is writable.")
     }
@@ -141,9 +141,12 @@ func decodeFields(_ request: Request) async throws -> RequestFields {
     if request.method == .get {
         return RequestFields(query: parseQuery(request.uri.query ?? ""))
     }
-    let limit = request.uri.path.hasSuffix("runs/log-batch") ? Limits.maxBatchRequestBytes : maxJSONBodyBytes
-    let buffer = try await request.body.collect(upTo: limit)
+    let isLogBatch = request.uri.path.hasSuffix("runs/log-batch")
+    let buffer = try await request.body.collect(upTo: isLogBatch ? Limits.maxBatchRequestBytes : maxJSONBodyBytes)
     let bytes = buffer.readableBytesView
+    if isLogBatch, let batch = bytes.withContiguousStorageIfAvailable({ LogBatchDecoder.decode(UnsafeRawBufferPointer($0)) }) ?? nil {
+        return RequestFields(logBatch: batch)
+    }
     if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
         return try RequestFields(json: .object([]))
     }

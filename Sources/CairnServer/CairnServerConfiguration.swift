@@ -1,3 +1,4 @@
+import CairnStore
 import Foundation
 
 /// Where the server listens and keeps its data. Filled from flags, then `CAIRN_*`
@@ -10,12 +11,17 @@ public struct CairnServerConfiguration: Sendable {
     /// An SQLAlchemy-style SQLite URI as MLflow users write it (`sqlite:///relative.db`,
     /// `sqlite:////absolute/path.db`) or a plain path; nil means `<dataDirectory>/cairn.sqlite`.
     public var backendStoreURI: String?
+    /// What an acknowledged write survives: a server crash (`normal`, the default) or also
+    /// power loss (`full`).
+    public var durability: SQLiteTrackingStore.Durability
 
-    public init(host: String = "127.0.0.1", port: Int = 5000, dataDirectory: String = "./cairn-data", backendStoreURI: String? = nil) {
+    public init(host: String = "127.0.0.1", port: Int = 5000, dataDirectory: String = "./cairn-data", backendStoreURI: String? = nil,
+                durability: SQLiteTrackingStore.Durability = .normal) {
         self.host = host
         self.port = port
         self.dataDirectory = dataDirectory
         self.backendStoreURI = backendStoreURI
+        self.durability = durability
     }
 
     /// The SQLite file the configuration points at.

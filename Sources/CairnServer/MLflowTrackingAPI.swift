@@ -165,7 +165,7 @@ struct MLflowTrackingAPI: Sendable {
         return WireEncoding.empty
     }
 
-    private func metric(_ f: RequestFields) throws -> Metric {
+    private static func metric(_ f: RequestFields) throws -> Metric {
         func optional(_ name: String) throws -> String? { try f.string(name).flatMap { $0.isEmpty ? nil : $0 } }
         return Metric(key: try f.requiredString("key"), value: try f.requiredDouble("value"),
                       timestamp: try f.requiredInt64("timestamp"), step: try f.int64("step") ?? 0,
@@ -174,7 +174,7 @@ struct MLflowTrackingAPI: Sendable {
     }
 
     func logMetric(_ f: RequestFields) async throws -> [UInt8] {
-        try await tracking.logMetric(runID: runID(f), metric(f))
+        try await tracking.logMetric(runID: runID(f), Self.metric(f))
         return WireEncoding.empty
     }
 
@@ -194,10 +194,18 @@ struct MLflowTrackingAPI: Sendable {
     }
 
     func logBatch(_ f: RequestFields) async throws -> [UInt8] {
-        let metrics = try f.objects("metrics").map(metric)
-        let params = try f.objects("params").map { Param(try $0.requiredString("key"), try $0.requiredString("value")) }
-        try await tracking.logBatch(runID: runID(f), metrics: metrics, params: params, tags: f.tags())
+        let batch = try f.logBatch ?? Self.decodeLogBatch(f)
+        try await tracking.logBatch(runID: batch.resolvedRunID(), metrics: batch.metrics, params: batch.params, tags: batch.tags)
         return WireEncoding.empty
+    }
+
+    /// The general decoding of a log-batch body (the fast path is `LogBatchDecoder`).
+    static func decodeLogBatch(_ f: RequestFields) throws -> LogBatch {
+        LogBatch(
+            runID: try f.string("run_id"), runUUID: try f.string("run_uuid"),
+            metrics: try f.objects("metrics").map(metric),
+            params: try f.objects("params").map { Param(try $0.requiredString("key"), try $0.requiredString("value")) },
+            tags: try f.tags())
     }
 
     func logInputs(_ f: RequestFields) async throws -> [UInt8] {
@@ -299,7 +307,7 @@ struct MLflowTrackingAPI: Sendable {
     func getMetricHistory(_ f: RequestFields) async throws -> [UInt8] {
         let page = try await tracking.getMetricHistory(
             runID: runID(f), key: f.requiredString("metric_key"), maxResults: f.int64("max_results"), pageToken: f.string("page_token"))
-        return WireEncoding.page("metrics", page, WireEncoding.metric)
+        return try WireEncoding.metricHistory(key: f.requiredString("metric_key"), page)
     }
 
     func getMetricHistoryBulkInterval(_ f: RequestFields) async throws -> [UInt8] {

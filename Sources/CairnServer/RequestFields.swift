@@ -15,6 +15,15 @@ struct RequestFields: Sendable {
     private let path: String
     /// Parameters taken from the URL path (`logged-models/{model_id}`); they win over the body.
     private var pathParameters: [String: String] = [:]
+    /// A `runs/log-batch` body already decoded by `LogBatchDecoder`'s fast path; the body's
+    /// fields are then not kept a second time.
+    private(set) var logBatch: LogBatch?
+
+    init(logBatch: LogBatch) {
+        self.source = .json([])
+        self.path = ""
+        self.logBatch = logBatch
+    }
 
     func with(pathParameters: [String: String]) -> RequestFields {
         var copy = self

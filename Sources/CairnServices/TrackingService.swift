@@ -148,8 +148,12 @@ public struct TrackingService: Sendable {
         if total > Limits.maxEntitiesPerBatch {
             throw CairnError.invalidParameter("A batch logging request can contain at most \(Limits.maxEntitiesPerBatch) metrics, params and tags in total. Got \(total). Please split up the request and try again.")
         }
+        var validKeys: Set<String> = []
         for metric in metrics {
-            try Validation.validateKey(metric.key, kind: "metric")
+            if !validKeys.contains(metric.key) {
+                try Validation.validateKey(metric.key, kind: "metric")
+                validKeys.insert(metric.key)
+            }
             try Validation.validateTimestamp(metric.timestamp, parameter: "timestamp")
             if let name = metric.datasetName {
                 try Validation.validateValueLength(name, limit: Limits.maxDatasetNameLength, kind: "metric", key: "dataset_name")
@@ -200,7 +204,8 @@ public struct TrackingService: Sendable {
 
     // MARK: - Metric history
 
-    public func getMetricHistory(runID: String, key: String, maxResults: Int64?, pageToken: String?) async throws -> Page<Metric> {
+    /// One page of a series' points, in MLflow's order (timestamp, step, value).
+    public func getMetricHistory(runID: String, key: String, maxResults: Int64?, pageToken: String?) async throws -> Page<MetricPoint> {
         let token = try PageToken.decode(pageToken)
         let all = try await store.metricHistory(runID: runID, key: key)
         guard let maxResults, maxResults > 0 else {

@@ -70,13 +70,27 @@ public enum MetricSegmentCodec {
     }
 
     public static func decode(_ bytes: [UInt8]) throws(CorruptSegment) -> [MetricPoint] {
+        var points: [MetricPoint] = []
+        let failure = bytes.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) -> CorruptSegment? in
+            do throws(CorruptSegment) {
+                try decode(buffer, into: &points)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let failure { throw failure }
+        return points
+    }
+
+    /// Appends the segment's points to `points`, straight from the stored bytes (no copy).
+    public static func decode(_ bytes: UnsafeRawBufferPointer, into points: inout [MetricPoint]) throws(CorruptSegment) {
         var index = 0
         guard bytes.first == version else { throw CorruptSegment(description: "unknown segment version") }
         index = 1
         let count = try readVarint(bytes, &index)
         guard count <= UInt64(bytes.count) else { throw CorruptSegment(description: "point count exceeds segment size") }
-        var points: [MetricPoint] = []
-        points.reserveCapacity(Int(count))
+        points.reserveCapacity(points.count + Int(count))
         var step: Int64 = 0
         var timestamp: Int64 = 0
         var bits: UInt64 = 0
@@ -93,8 +107,8 @@ public enum MetricSegmentCodec {
                 let width = 8 - leading - trailing
                 guard width > 0, index + width <= bytes.count else { throw CorruptSegment(description: "truncated value") }
                 var xor: UInt64 = 0
-                for byte in bytes[index..<(index + width)] {
-                    xor = (xor << 8) | UInt64(byte)
+                for offset in index..<(index + width) {
+                    xor = (xor << 8) | UInt64(bytes[offset])
                 }
                 xor <<= UInt64(trailing * 8)
                 index += width
@@ -103,7 +117,6 @@ public enum MetricSegmentCodec {
             points.append(MetricPoint(step: step, timestamp: timestamp, value: Double(bitPattern: bits)))
         }
         guard index == bytes.count else { throw CorruptSegment(description: "trailing bytes") }
-        return points
     }
 
     @inline(__always)
@@ -127,7 +140,7 @@ public enum MetricSegmentCodec {
     }
 
     @inline(__always)
-    static func readVarint(_ bytes: [UInt8], _ index: inout Int) throws(CorruptSegment) -> UInt64 {
+    static func readVarint(_ bytes: UnsafeRawBufferPointer, _ index: inout Int) throws(CorruptSegment) -> UInt64 {
         var result: UInt64 = 0
         var shift: UInt64 = 0
         while index < bytes.count {

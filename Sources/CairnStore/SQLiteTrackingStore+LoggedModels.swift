@@ -13,18 +13,16 @@ extension SQLiteTrackingStore {
             if let runID = model.sourceRunID {
                 _ = try Self.runPK(db, id: runID)
             }
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     INSERT INTO logged_models (model_id, experiment_id, name, artifact_uri, creation_timestamp, last_updated_timestamp,
                                                status, status_message, creator_id, model_type, source_run_id)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [model.modelID, experimentID, model.name, model.artifactURI, model.creationTimestamp,
+                    """).execute(arguments: [model.modelID, experimentID, model.name, model.artifactURI, model.creationTimestamp,
                             model.lastUpdatedTimestamp, model.status.rawValue, model.statusMessage, model.creatorID,
                             model.modelType, model.sourceRunID])
             let pk = db.lastInsertedRowID
             for tag in model.tags {
-                try db.execute(sql: "INSERT OR REPLACE INTO logged_model_tags (model_pk, key, value) VALUES (?, ?, ?)", arguments: [pk, tag.key, tag.value])
+                try db.cachedStatement(sql: "INSERT OR REPLACE INTO logged_model_tags (model_pk, key, value) VALUES (?, ?, ?)").execute(arguments: [pk, tag.key, tag.value])
             }
             try Self.insertModelParams(db, modelPK: pk, modelID: model.modelID, model.params)
             return try Self.loadLoggedModels(db, pks: [pk])[0]
@@ -41,8 +39,7 @@ extension SQLiteTrackingStore {
     public func updateLoggedModelStatus(id: String, status: LoggedModelStatus, statusMessage: String?, now: Int64) async throws -> LoggedModel {
         try await write { db in
             let pk = try Self.modelPK(db, id: id, allowDeleted: false)
-            try db.execute(sql: "UPDATE logged_models SET status = ?, status_message = ?, last_updated_timestamp = ? WHERE model_pk = ?",
-                           arguments: [status.rawValue, statusMessage, now, pk])
+            try db.cachedStatement(sql: "UPDATE logged_models SET status = ?, status_message = ?, last_updated_timestamp = ? WHERE model_pk = ?").execute(arguments: [status.rawValue, statusMessage, now, pk])
             return try Self.loadLoggedModels(db, pks: [pk])[0]
         }
     }
@@ -51,7 +48,7 @@ extension SQLiteTrackingStore {
         try await write { db in
             let pk = try Self.modelPK(db, id: id, allowDeleted: false)
             for tag in tags {
-                try db.execute(sql: "INSERT OR REPLACE INTO logged_model_tags (model_pk, key, value) VALUES (?, ?, ?)", arguments: [pk, tag.key, tag.value])
+                try db.cachedStatement(sql: "INSERT OR REPLACE INTO logged_model_tags (model_pk, key, value) VALUES (?, ?, ?)").execute(arguments: [pk, tag.key, tag.value])
             }
             try Self.touchModel(db, pk: pk, now: now)
         }
@@ -60,7 +57,7 @@ extension SQLiteTrackingStore {
     public func deleteLoggedModelTag(id: String, key: String, now: Int64) async throws {
         try await write { db in
             let pk = try Self.modelPK(db, id: id, allowDeleted: false)
-            try db.execute(sql: "DELETE FROM logged_model_tags WHERE model_pk = ? AND key = ?", arguments: [pk, key])
+            try db.cachedStatement(sql: "DELETE FROM logged_model_tags WHERE model_pk = ? AND key = ?").execute(arguments: [pk, key])
             if db.changesCount == 0 {
                 throw CairnError.notFound("No tag with key '\(key)' on logged model \(id).")
             }
@@ -79,7 +76,7 @@ extension SQLiteTrackingStore {
     public func deleteLoggedModel(id: String, now: Int64) async throws {
         try await write { db in
             let pk = try Self.modelPK(db, id: id, allowDeleted: false)
-            try db.execute(sql: "UPDATE logged_models SET lifecycle_stage = 'deleted', last_updated_timestamp = ? WHERE model_pk = ?", arguments: [now, pk])
+            try db.cachedStatement(sql: "UPDATE logged_models SET lifecycle_stage = 'deleted', last_updated_timestamp = ? WHERE model_pk = ?").execute(arguments: [now, pk])
         }
     }
 
@@ -99,8 +96,7 @@ extension SQLiteTrackingStore {
             try Self.requireActive(info)
             for output in outputs {
                 _ = try Self.modelPK(db, id: output.modelID, allowDeleted: false)
-                try db.execute(sql: "INSERT OR IGNORE INTO run_model_outputs (run_pk, model_id, step) VALUES (?, ?, ?)",
-                               arguments: [pk, output.modelID, output.step])
+                try db.cachedStatement(sql: "INSERT OR IGNORE INTO run_model_outputs (run_pk, model_id, step) VALUES (?, ?, ?)").execute(arguments: [pk, output.modelID, output.step])
             }
         }
     }
@@ -110,7 +106,7 @@ extension SQLiteTrackingStore {
             let (pk, info) = try Self.loadRunInfo(db, id: runID)
             try Self.requireActive(info)
             var history: [JSONValue] = []
-            if let existing = try String.fetchOne(db, sql: "SELECT value FROM run_tags WHERE run_pk = ? AND key = ?",
+            if let existing = try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM run_tags WHERE run_pk = ? AND key = ?"),
                                                   arguments: [pk, SystemTag.logModelHistory]),
                case .array(let items)? = try? JSONValue.parse(existing) {
                 history = items
@@ -118,15 +114,14 @@ extension SQLiteTrackingStore {
             history.append(model)
             var writer = JSONWriter()
             writer.value(.array(history))
-            try db.execute(sql: "INSERT OR REPLACE INTO run_tags (run_pk, key, value) VALUES (?, ?, ?)",
-                           arguments: [pk, SystemTag.logModelHistory, writer.string])
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO run_tags (run_pk, key, value) VALUES (?, ?, ?)").execute(arguments: [pk, SystemTag.logModelHistory, writer.string])
         }
     }
 
     // MARK: - Helpers
 
     static func modelPK(_ db: Database, id: String, allowDeleted: Bool) throws -> Int64 {
-        guard let row = try Row.fetchOne(db, sql: "SELECT model_pk, lifecycle_stage FROM logged_models WHERE model_id = ?", arguments: [id]),
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT model_pk, lifecycle_stage FROM logged_models WHERE model_id = ?"), arguments: [id]),
               allowDeleted || (row[1] as String) == LifecycleStage.active.rawValue
         else {
             throw CairnError.notFound("Logged model with ID '\(id)' not found.")
@@ -135,18 +130,18 @@ extension SQLiteTrackingStore {
     }
 
     static func touchModel(_ db: Database, pk: Int64, now: Int64) throws {
-        try db.execute(sql: "UPDATE logged_models SET last_updated_timestamp = ? WHERE model_pk = ?", arguments: [now, pk])
+        try db.cachedStatement(sql: "UPDATE logged_models SET last_updated_timestamp = ? WHERE model_pk = ?").execute(arguments: [now, pk])
     }
 
     static func insertModelParams(_ db: Database, modelPK: Int64, modelID: String, _ params: [Param]) throws {
         for param in params {
-            if let existing = try String.fetchOne(db, sql: "SELECT value FROM logged_model_params WHERE model_pk = ? AND key = ?", arguments: [modelPK, param.key]) {
+            if let existing = try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM logged_model_params WHERE model_pk = ? AND key = ?"), arguments: [modelPK, param.key]) {
                 if existing != param.value {
                     throw CairnError.invalidParameter("Changing param values is not allowed. Param '\(param.key)' of logged model \(modelID) is already '\(existing)', not '\(param.value)'.")
                 }
                 continue
             }
-            try db.execute(sql: "INSERT INTO logged_model_params (model_pk, key, value) VALUES (?, ?, ?)", arguments: [modelPK, param.key, param.value])
+            try db.cachedStatement(sql: "INSERT INTO logged_model_params (model_pk, key, value) VALUES (?, ?, ?)").execute(arguments: [modelPK, param.key, param.value])
         }
     }
 
@@ -175,31 +170,29 @@ extension SQLiteTrackingStore {
     static func loadLoggedModels(_ db: Database, pks: [Int64]) throws -> [LoggedModel] {
         guard !pks.isEmpty else { return [] }
         var models: [Int64: LoggedModel] = [:]
-        for chunkStart in stride(from: 0, to: pks.count, by: 500) {
-            let chunk = Array(pks[chunkStart..<min(chunkStart + 500, pks.count)])
-            let marks = SQLiteSearchSQL.marks(chunk.count)
-            let args = StatementArguments(chunk)
-            for row in try Row.fetchAll(db, sql: """
+        do {
+            let args: StatementArguments = [pkList(pks)]
+            for row in try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT model_pk, model_id, experiment_id, name, artifact_uri, creation_timestamp, last_updated_timestamp,
                        status, status_message, creator_id, model_type, source_run_id, lifecycle_stage
-                FROM logged_models WHERE model_pk IN (\(marks))
-                """, arguments: args) {
+                FROM logged_models WHERE model_pk IN (SELECT value FROM json_each(?))
+                """), arguments: args) {
                 models[row[0]] = LoggedModel(
                     modelID: row[1], experimentID: String(row[2] as Int64), name: row[3], artifactURI: row[4],
                     creationTimestamp: row[5], lastUpdatedTimestamp: row[6],
                     status: LoggedModelStatus(rawValue: row[7]) ?? .pending, statusMessage: row[8], creatorID: row[9],
                     modelType: row[10], sourceRunID: row[11], lifecycleStage: LifecycleStage(rawValue: row[12]) ?? .active)
             }
-            for row in try Row.fetchAll(db, sql: "SELECT model_pk, key, value FROM logged_model_tags WHERE model_pk IN (\(marks)) ORDER BY key", arguments: args) {
+            for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT model_pk, key, value FROM logged_model_tags WHERE model_pk IN (SELECT value FROM json_each(?)) ORDER BY key"), arguments: args) {
                 models[row[0]]?.tags.append(Tag(row[1], row[2]))
             }
-            for row in try Row.fetchAll(db, sql: "SELECT model_pk, key, value FROM logged_model_params WHERE model_pk IN (\(marks)) ORDER BY key", arguments: args) {
+            for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT model_pk, key, value FROM logged_model_params WHERE model_pk IN (SELECT value FROM json_each(?)) ORDER BY key"), arguments: args) {
                 models[row[0]]?.params.append(Param(row[1], row[2]))
             }
-            for row in try Row.fetchAll(db, sql: """
+            for row in try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT model_pk, key, value, is_nan, timestamp, step, run_id, dataset_name, dataset_digest
-                FROM logged_model_metrics WHERE model_pk IN (\(marks)) ORDER BY model_pk, key, step, timestamp
-                """, arguments: args) {
+                FROM logged_model_metrics WHERE model_pk IN (SELECT value FROM json_each(?)) ORDER BY model_pk, key, step, timestamp
+                """), arguments: args) {
                 let isNaN: Bool = row[3]
                 models[row[0]]?.metrics.append(ModelMetric(
                     key: row[1], value: isNaN ? .nan : (row[2] as Double?) ?? .nan, timestamp: row[4], step: row[5],

@@ -82,10 +82,15 @@ extension SQLiteTrackingStore {
             let bits: UInt64
         }
         func identity(_ p: MetricPoint) -> Identity { Identity(step: p.step, timestamp: p.timestamp, bits: p.value.bitPattern) }
-        var seen = Set<Identity>()
         let lower = incoming.map(\.step).min()!
         let upper = incoming.map(\.step).max()!
-        if let (storedMin, storedMax) = existingStepRange, lower <= storedMax, upper >= storedMin {
+        let overlapsStored = existingStepRange.map { lower <= $0.1 && upper >= $0.0 } ?? false
+        // The common case: steps strictly increasing beyond the stored ones; nothing can repeat.
+        if !overlapsStored, zip(incoming, incoming.dropFirst()).allSatisfy({ $0.step < $1.step }) {
+            return incoming
+        }
+        var seen = Set<Identity>()
+        if overlapsStored {
             let cursor = try Row.fetchCursor(
                 db.cachedStatement(sql: """
                     SELECT points FROM metric_segments
@@ -129,30 +134,48 @@ extension SQLiteTrackingStore {
         ORDER BY seq
         """
 
-    static func decodeSegments(_ db: Database, sql: String, arguments: StatementArguments) throws -> [MetricPoint] {
+    static func decodeSegments(_ db: Database, sql: String, arguments: StatementArguments, expectedCount: Int = 0) throws -> [MetricPoint] {
         var points: [MetricPoint] = []
+        points.reserveCapacity(expectedCount)
         let cursor = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
         while let row = try cursor.next() {
-            let data: Data = row[0]
-            do {
-                points.append(contentsOf: try MetricSegmentCodec.decode([UInt8](data)))
-            } catch {
-                throw CairnError(.internalError, "A stored metric segment is damaged (\(error.description)).", cause: error)
-            }
+            try decodeSegment(row, into: &points)
         }
         return points
     }
 
-    public func metricHistory(runID: String, key: String) async throws -> [Metric] {
+    /// Appends the points of the segment blob in column 0 of `row`, read in place.
+    static func decodeSegment(_ row: Row, into points: inout [MetricPoint]) throws {
+        try row.withUnsafeData(atIndex: 0) { data in
+            guard let data else { throw CairnError(.internalError, "A stored metric segment is empty.") }
+            try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+                do throws(MetricSegmentCodec.CorruptSegment) {
+                    try MetricSegmentCodec.decode(bytes, into: &points)
+                } catch {
+                    throw CairnError(.internalError, "A stored metric segment is damaged (\(error.description)).", cause: error)
+                }
+            }
+        }
+    }
+
+    public func metricHistory(runID: String, key: String) async throws -> [MetricPoint] {
         try await read { db in
             let pk = try Self.runPK(db, id: runID)
-            var points = try Self.decodeSegments(db, sql: Self.seriesSQL, arguments: [pk, key])
-            points.sort { a, b in
+            let expected = try Int.fetchOne(db.cachedStatement(sql: """
+                SELECT point_count FROM latest_metrics
+                WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
+                """), arguments: [pk, key]) ?? 0
+            var points = try Self.decodeSegments(db, sql: Self.seriesSQL, arguments: [pk, key], expectedCount: expected)
+            func ordered(_ a: MetricPoint, _ b: MetricPoint) -> Bool {
                 if a.timestamp != b.timestamp { return a.timestamp < b.timestamp }
                 if a.step != b.step { return a.step < b.step }
                 return a.value < b.value
             }
-            return points.map { Metric(key: key, value: $0.value, timestamp: $0.timestamp, step: $0.step) }
+            // Series are usually written in order; then the O(n) check spares the sort.
+            if zip(points, points.dropFirst()).contains(where: { ordered($1, $0) }) {
+                points.sort(by: ordered)
+            }
+            return points
         }
     }
 
@@ -161,13 +184,15 @@ extension SQLiteTrackingStore {
             var result: [Metric] = []
             for runID in runIDs {
                 // A multi-run read: an unknown run contributes no points, as in MLflow.
-                guard let pk = try Int64.fetchOne(db, sql: "SELECT run_pk FROM runs WHERE run_id = ?", arguments: [runID]) else {
+                guard let pk = try Int64.fetchOne(db.cachedStatement(sql: "SELECT run_pk FROM runs WHERE run_id = ?"), arguments: [runID]) else {
                     continue
                 }
                 let lower = startStep ?? Int64.min
                 let upper = endStep ?? Int64.max
-                let points = try Self.decodeSegments(db, sql: Self.seriesRangeSQL, arguments: [pk, key, lower, upper])
-                    .filter { $0.step >= lower && $0.step <= upper }
+                var points = try Self.decodeSegments(db, sql: Self.seriesRangeSQL, arguments: [pk, key, lower, upper])
+                if startStep != nil {
+                    points.removeAll { $0.step < lower || $0.step > upper }
+                }
                 for point in MetricSampler.sample(points, maxPoints: maxPoints) {
                     result.append(Metric(key: key, value: point.value, timestamp: point.timestamp, step: point.step, runID: runID))
                 }
@@ -185,10 +210,13 @@ extension SQLiteTrackingStore {
 public enum MetricSampler {
     public static func sample(_ input: [MetricPoint], maxPoints: Int) -> [MetricPoint] {
         var points = input
-        points.sort { a, b in
+        func ordered(_ a: MetricPoint, _ b: MetricPoint) -> Bool {
             if a.step != b.step { return a.step < b.step }
             if a.timestamp != b.timestamp { return a.timestamp < b.timestamp }
             return a.value.bitPattern < b.value.bitPattern
+        }
+        if zip(points, points.dropFirst()).contains(where: { ordered($1, $0) }) {
+            points.sort(by: ordered)
         }
         guard points.count > maxPoints, maxPoints > 0 else { return points }
         if maxPoints < 4 {

@@ -6,15 +6,15 @@ extension SQLiteTrackingStore: RegistryStore {
 
     public func createRegisteredModel(name: String, description: String, tags: [Tag], user: String, now: Int64) async throws -> RegisteredModel {
         try await write { db in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM registered_models WHERE name = ?", arguments: [name]) == true {
+            if try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM registered_models WHERE name = ?"), arguments: [name]) == true {
                 throw CairnError.alreadyExists("Registered Model (name=\(name)) already exists.")
             }
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT INTO registered_models (name, description, user_id, creation_timestamp, last_updated_timestamp) VALUES (?, ?, ?, ?, ?)
-                """, arguments: [name, description, user, now, now])
+                """).execute(arguments: [name, description, user, now, now])
             let pk = db.lastInsertedRowID
             for tag in tags {
-                try db.execute(sql: "INSERT OR REPLACE INTO registered_model_tags (model_pk, key, value) VALUES (?, ?, ?)", arguments: [pk, tag.key, tag.value])
+                try db.cachedStatement(sql: "INSERT OR REPLACE INTO registered_model_tags (model_pk, key, value) VALUES (?, ?, ?)").execute(arguments: [pk, tag.key, tag.value])
             }
             try Self.recordEvent(db, pk: pk, name: name, version: nil, user: user, now: now, action: "create_registered_model",
                                  changes: ["description": .string(description), "tags": Self.json(tags)])
@@ -29,10 +29,10 @@ extension SQLiteTrackingStore: RegistryStore {
     public func renameRegisteredModel(name: String, newName: String, user: String, now: Int64) async throws -> RegisteredModel {
         try await write { db in
             let pk = try Self.registeredModelPK(db, name: name)
-            if newName != name, try Bool.fetchOne(db, sql: "SELECT 1 FROM registered_models WHERE name = ?", arguments: [newName]) == true {
+            if newName != name, try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM registered_models WHERE name = ?"), arguments: [newName]) == true {
                 throw CairnError.alreadyExists("Registered Model (name=\(newName)) already exists.")
             }
-            try db.execute(sql: "UPDATE registered_models SET name = ?, last_updated_timestamp = ? WHERE model_pk = ?", arguments: [newName, now, pk])
+            try db.cachedStatement(sql: "UPDATE registered_models SET name = ?, last_updated_timestamp = ? WHERE model_pk = ?").execute(arguments: [newName, now, pk])
             try Self.recordEvent(db, pk: pk, name: newName, version: nil, user: user, now: now, action: "rename",
                                  changes: ["from": .string(name), "to": .string(newName)])
             return try Self.loadRegisteredModel(db, pk: pk)
@@ -42,8 +42,8 @@ extension SQLiteTrackingStore: RegistryStore {
     public func updateRegisteredModel(name: String, description: String, user: String, now: Int64) async throws -> RegisteredModel {
         try await write { db in
             let pk = try Self.registeredModelPK(db, name: name)
-            let old = try String.fetchOne(db, sql: "SELECT description FROM registered_models WHERE model_pk = ?", arguments: [pk]) ?? ""
-            try db.execute(sql: "UPDATE registered_models SET description = ?, last_updated_timestamp = ? WHERE model_pk = ?", arguments: [description, now, pk])
+            let old = try String.fetchOne(db.cachedStatement(sql: "SELECT description FROM registered_models WHERE model_pk = ?"), arguments: [pk]) ?? ""
+            try db.cachedStatement(sql: "UPDATE registered_models SET description = ?, last_updated_timestamp = ? WHERE model_pk = ?").execute(arguments: [description, now, pk])
             try Self.recordEvent(db, pk: pk, name: name, version: nil, user: user, now: now, action: "update_description",
                                  changes: ["from": .string(old), "to": .string(description)])
             return try Self.loadRegisteredModel(db, pk: pk)
@@ -56,7 +56,7 @@ extension SQLiteTrackingStore: RegistryStore {
             for table in ["registered_model_aliases", "model_version_tags", "model_versions", "registered_model_tags"] {
                 try db.execute(sql: "DELETE FROM \(table) WHERE model_pk = ?", arguments: [pk])
             }
-            try db.execute(sql: "DELETE FROM registered_models WHERE model_pk = ?", arguments: [pk])
+            try db.cachedStatement(sql: "DELETE FROM registered_models WHERE model_pk = ?").execute(arguments: [pk])
             try Self.recordEvent(db, pk: pk, name: name, version: nil, user: user, now: now, action: "delete_registered_model", changes: [:])
         }
     }
@@ -64,8 +64,8 @@ extension SQLiteTrackingStore: RegistryStore {
     public func setRegisteredModelTag(name: String, tag: Tag, user: String, now: Int64) async throws {
         try await write { db in
             let pk = try Self.registeredModelPK(db, name: name)
-            let old = try String.fetchOne(db, sql: "SELECT value FROM registered_model_tags WHERE model_pk = ? AND key = ?", arguments: [pk, tag.key])
-            try db.execute(sql: "INSERT OR REPLACE INTO registered_model_tags (model_pk, key, value) VALUES (?, ?, ?)", arguments: [pk, tag.key, tag.value])
+            let old = try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM registered_model_tags WHERE model_pk = ? AND key = ?"), arguments: [pk, tag.key])
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO registered_model_tags (model_pk, key, value) VALUES (?, ?, ?)").execute(arguments: [pk, tag.key, tag.value])
             try Self.recordEvent(db, pk: pk, name: name, version: nil, user: user, now: now, action: "set_tag",
                                  changes: ["key": .string(tag.key), "from": old.map(JSONValue.string) ?? .null, "to": .string(tag.value)])
         }
@@ -75,10 +75,10 @@ extension SQLiteTrackingStore: RegistryStore {
         try await write { db in
             let pk = try Self.registeredModelPK(db, name: name)
             // Deleting an absent tag is a no-op, as in MLflow.
-            guard let old = try String.fetchOne(db, sql: "SELECT value FROM registered_model_tags WHERE model_pk = ? AND key = ?", arguments: [pk, key]) else {
+            guard let old = try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM registered_model_tags WHERE model_pk = ? AND key = ?"), arguments: [pk, key]) else {
                 return
             }
-            try db.execute(sql: "DELETE FROM registered_model_tags WHERE model_pk = ? AND key = ?", arguments: [pk, key])
+            try db.cachedStatement(sql: "DELETE FROM registered_model_tags WHERE model_pk = ? AND key = ?").execute(arguments: [pk, key])
             try Self.recordEvent(db, pk: pk, name: name, version: nil, user: user, now: now, action: "delete_tag",
                                  changes: ["key": .string(key), "from": .string(old)])
         }
@@ -99,17 +99,16 @@ extension SQLiteTrackingStore: RegistryStore {
     public func createModelVersion(_ new: NewModelVersion, now: Int64) async throws -> ModelVersion {
         try await write { db in
             let pk = try Self.registeredModelPK(db, name: new.name)
-            let version = (try Int64.fetchOne(db, sql: "SELECT MAX(version) FROM model_versions WHERE model_pk = ?", arguments: [pk]) ?? 0) + 1
-            try db.execute(sql: """
+            let version = (try Int64.fetchOne(db.cachedStatement(sql: "SELECT MAX(version) FROM model_versions WHERE model_pk = ?"), arguments: [pk]) ?? 0) + 1
+            try db.cachedStatement(sql: """
                 INSERT INTO model_versions (model_pk, version, creation_timestamp, last_updated_timestamp, user_id, current_stage,
                                             description, source, run_id, run_link, status, model_id)
                 VALUES (?, ?, ?, ?, ?, 'None', ?, ?, ?, ?, 'READY', ?)
-                """, arguments: [pk, version, now, now, new.userID, new.description, new.source, new.runID, new.runLink, new.modelID])
+                """).execute(arguments: [pk, version, now, now, new.userID, new.description, new.source, new.runID, new.runLink, new.modelID])
             for tag in new.tags {
-                try db.execute(sql: "INSERT OR REPLACE INTO model_version_tags (model_pk, version, key, value) VALUES (?, ?, ?, ?)",
-                               arguments: [pk, version, tag.key, tag.value])
+                try db.cachedStatement(sql: "INSERT OR REPLACE INTO model_version_tags (model_pk, version, key, value) VALUES (?, ?, ?, ?)").execute(arguments: [pk, version, tag.key, tag.value])
             }
-            try db.execute(sql: "UPDATE registered_models SET last_updated_timestamp = ? WHERE model_pk = ?", arguments: [now, pk])
+            try db.cachedStatement(sql: "UPDATE registered_models SET last_updated_timestamp = ? WHERE model_pk = ?").execute(arguments: [now, pk])
             if let modelID = new.modelID {
                 try Self.appendModelVersionLink(db, modelID: modelID, name: new.name, version: version)
             }
@@ -129,8 +128,7 @@ extension SQLiteTrackingStore: RegistryStore {
         try await write { db in
             let pk = try Self.registeredModelPK(db, name: name)
             let old = try Self.loadVersion(db, pk: pk, name: name, version: version).description
-            try db.execute(sql: "UPDATE model_versions SET description = ?, last_updated_timestamp = ? WHERE model_pk = ? AND version = ?",
-                           arguments: [description, now, pk, version])
+            try db.cachedStatement(sql: "UPDATE model_versions SET description = ?, last_updated_timestamp = ? WHERE model_pk = ? AND version = ?").execute(arguments: [description, now, pk, version])
             try Self.recordEvent(db, pk: pk, name: name, version: version, user: user, now: now, action: "update_description",
                                  changes: ["from": .string(old), "to": .string(description)])
             return try Self.loadVersion(db, pk: pk, name: name, version: version)
@@ -141,10 +139,10 @@ extension SQLiteTrackingStore: RegistryStore {
         try await write { db in
             let pk = try Self.registeredModelPK(db, name: name)
             _ = try Self.loadVersion(db, pk: pk, name: name, version: version)
-            try db.execute(sql: "UPDATE model_versions SET deleted = 1, last_updated_timestamp = ? WHERE model_pk = ? AND version = ?", arguments: [now, pk, version])
-            try db.execute(sql: "DELETE FROM model_version_tags WHERE model_pk = ? AND version = ?", arguments: [pk, version])
-            try db.execute(sql: "DELETE FROM registered_model_aliases WHERE model_pk = ? AND version = ?", arguments: [pk, version])
-            try db.execute(sql: "UPDATE registered_models SET last_updated_timestamp = ? WHERE model_pk = ?", arguments: [now, pk])
+            try db.cachedStatement(sql: "UPDATE model_versions SET deleted = 1, last_updated_timestamp = ? WHERE model_pk = ? AND version = ?").execute(arguments: [now, pk, version])
+            try db.cachedStatement(sql: "DELETE FROM model_version_tags WHERE model_pk = ? AND version = ?").execute(arguments: [pk, version])
+            try db.cachedStatement(sql: "DELETE FROM registered_model_aliases WHERE model_pk = ? AND version = ?").execute(arguments: [pk, version])
+            try db.cachedStatement(sql: "UPDATE registered_models SET last_updated_timestamp = ? WHERE model_pk = ?").execute(arguments: [now, pk])
             try Self.recordEvent(db, pk: pk, name: name, version: version, user: user, now: now, action: "delete", changes: [:])
         }
     }
@@ -153,9 +151,8 @@ extension SQLiteTrackingStore: RegistryStore {
         try await write { db in
             let pk = try Self.registeredModelPK(db, name: name)
             _ = try Self.loadVersion(db, pk: pk, name: name, version: version)
-            let old = try String.fetchOne(db, sql: "SELECT value FROM model_version_tags WHERE model_pk = ? AND version = ? AND key = ?", arguments: [pk, version, tag.key])
-            try db.execute(sql: "INSERT OR REPLACE INTO model_version_tags (model_pk, version, key, value) VALUES (?, ?, ?, ?)",
-                           arguments: [pk, version, tag.key, tag.value])
+            let old = try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM model_version_tags WHERE model_pk = ? AND version = ? AND key = ?"), arguments: [pk, version, tag.key])
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO model_version_tags (model_pk, version, key, value) VALUES (?, ?, ?, ?)").execute(arguments: [pk, version, tag.key, tag.value])
             try Self.recordEvent(db, pk: pk, name: name, version: version, user: user, now: now, action: "set_tag",
                                  changes: ["key": .string(tag.key), "from": old.map(JSONValue.string) ?? .null, "to": .string(tag.value)])
         }
@@ -165,10 +162,10 @@ extension SQLiteTrackingStore: RegistryStore {
         try await write { db in
             let pk = try Self.registeredModelPK(db, name: name)
             _ = try Self.loadVersion(db, pk: pk, name: name, version: version)
-            guard let old = try String.fetchOne(db, sql: "SELECT value FROM model_version_tags WHERE model_pk = ? AND version = ? AND key = ?", arguments: [pk, version, key]) else {
+            guard let old = try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM model_version_tags WHERE model_pk = ? AND version = ? AND key = ?"), arguments: [pk, version, key]) else {
                 return
             }
-            try db.execute(sql: "DELETE FROM model_version_tags WHERE model_pk = ? AND version = ? AND key = ?", arguments: [pk, version, key])
+            try db.cachedStatement(sql: "DELETE FROM model_version_tags WHERE model_pk = ? AND version = ? AND key = ?").execute(arguments: [pk, version, key])
             try Self.recordEvent(db, pk: pk, name: name, version: version, user: user, now: now, action: "delete_tag",
                                  changes: ["key": .string(key), "from": .string(old)])
         }
@@ -179,19 +176,17 @@ extension SQLiteTrackingStore: RegistryStore {
             let pk = try Self.registeredModelPK(db, name: name)
             let old = try Self.loadVersion(db, pk: pk, name: name, version: version).currentStage
             if archiveExisting, stage == "Staging" || stage == "Production" {
-                let others = try Int64.fetchAll(db, sql: """
+                let others = try Int64.fetchAll(db.cachedStatement(sql: """
                     SELECT version FROM model_versions WHERE model_pk = ? AND version != ? AND current_stage = ? AND deleted = 0
-                    """, arguments: [pk, version, stage])
+                    """), arguments: [pk, version, stage])
                 for other in others {
-                    try db.execute(sql: "UPDATE model_versions SET current_stage = 'Archived', last_updated_timestamp = ? WHERE model_pk = ? AND version = ?",
-                                   arguments: [now, pk, other])
+                    try db.cachedStatement(sql: "UPDATE model_versions SET current_stage = 'Archived', last_updated_timestamp = ? WHERE model_pk = ? AND version = ?").execute(arguments: [now, pk, other])
                     try Self.recordEvent(db, pk: pk, name: name, version: other, user: user, now: now, action: "transition_stage",
                                          changes: ["from": .string(stage), "to": .string("Archived"), "because": .string("version \(version) moved to \(stage)")])
                 }
             }
-            try db.execute(sql: "UPDATE model_versions SET current_stage = ?, last_updated_timestamp = ? WHERE model_pk = ? AND version = ?",
-                           arguments: [stage, now, pk, version])
-            try db.execute(sql: "UPDATE registered_models SET last_updated_timestamp = ? WHERE model_pk = ?", arguments: [now, pk])
+            try db.cachedStatement(sql: "UPDATE model_versions SET current_stage = ?, last_updated_timestamp = ? WHERE model_pk = ? AND version = ?").execute(arguments: [stage, now, pk, version])
+            try db.cachedStatement(sql: "UPDATE registered_models SET last_updated_timestamp = ? WHERE model_pk = ?").execute(arguments: [now, pk])
             try Self.recordEvent(db, pk: pk, name: name, version: version, user: user, now: now, action: "transition_stage",
                                  changes: ["from": .string(old), "to": .string(stage), "archive_existing_versions": .bool(archiveExisting)])
             return try Self.loadVersion(db, pk: pk, name: name, version: version)
@@ -221,8 +216,8 @@ extension SQLiteTrackingStore: RegistryStore {
         try await write { db in
             let pk = try Self.registeredModelPK(db, name: name)
             _ = try Self.loadVersion(db, pk: pk, name: name, version: version)
-            let old = try Int64.fetchOne(db, sql: "SELECT version FROM registered_model_aliases WHERE model_pk = ? AND alias = ?", arguments: [pk, alias])
-            try db.execute(sql: "INSERT OR REPLACE INTO registered_model_aliases (model_pk, alias, version) VALUES (?, ?, ?)", arguments: [pk, alias, version])
+            let old = try Int64.fetchOne(db.cachedStatement(sql: "SELECT version FROM registered_model_aliases WHERE model_pk = ? AND alias = ?"), arguments: [pk, alias])
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO registered_model_aliases (model_pk, alias, version) VALUES (?, ?, ?)").execute(arguments: [pk, alias, version])
             if let old, old != version {
                 try Self.recordEvent(db, pk: pk, name: name, version: old, user: user, now: now, action: "delete_alias",
                                      changes: ["alias": .string(alias), "moved_to_version": .number(String(version))])
@@ -235,10 +230,10 @@ extension SQLiteTrackingStore: RegistryStore {
     public func deleteRegisteredModelAlias(name: String, alias: String, user: String, now: Int64) async throws {
         try await write { db in
             let pk = try Self.registeredModelPK(db, name: name)
-            guard let version = try Int64.fetchOne(db, sql: "SELECT version FROM registered_model_aliases WHERE model_pk = ? AND alias = ?", arguments: [pk, alias]) else {
+            guard let version = try Int64.fetchOne(db.cachedStatement(sql: "SELECT version FROM registered_model_aliases WHERE model_pk = ? AND alias = ?"), arguments: [pk, alias]) else {
                 return
             }
-            try db.execute(sql: "DELETE FROM registered_model_aliases WHERE model_pk = ? AND alias = ?", arguments: [pk, alias])
+            try db.cachedStatement(sql: "DELETE FROM registered_model_aliases WHERE model_pk = ? AND alias = ?").execute(arguments: [pk, alias])
             try Self.recordEvent(db, pk: pk, name: name, version: version, user: user, now: now, action: "delete_alias", changes: ["alias": .string(alias)])
         }
     }
@@ -259,10 +254,10 @@ extension SQLiteTrackingStore: RegistryStore {
     public func registryHistory(name: String, version: Int64) async throws -> [RegistryEvent] {
         try await read { db in
             let pk = try Self.registeredModelPK(db, name: name)
-            return try Row.fetchAll(db, sql: """
+            return try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT timestamp, user, action, model_name, version, changes FROM registry_events
                 WHERE model_pk = ? AND (version = ? OR version IS NULL) ORDER BY event_pk
-                """, arguments: [pk, version]).map { row in
+                """), arguments: [pk, version]).map { row in
                 RegistryEvent(timestamp: row[0], user: row[1], action: row[2], modelName: row[3], version: row[4],
                               changes: (try? JSONValue.parse(row[5] as String)) ?? .object([]))
             }
@@ -276,7 +271,7 @@ extension SQLiteTrackingStore: RegistryStore {
     static func appendModelVersionLink(_ db: Database, modelID: String, name: String, version: Int64) throws {
         let modelPK = try modelPK(db, id: modelID, allowDeleted: true)
         var links: [JSONValue] = []
-        if let existing = try String.fetchOne(db, sql: "SELECT value FROM logged_model_tags WHERE model_pk = ? AND key = 'mlflow.modelVersions'",
+        if let existing = try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM logged_model_tags WHERE model_pk = ? AND key = 'mlflow.modelVersions'"),
                                               arguments: [modelPK]),
            case .array(let items)? = try? JSONValue.parse(existing) {
             links = items
@@ -284,12 +279,11 @@ extension SQLiteTrackingStore: RegistryStore {
         links.append(.object([("name", .string(name)), ("version", .number(String(version)))]))
         var writer = JSONWriter()
         writer.value(.array(links))
-        try db.execute(sql: "INSERT OR REPLACE INTO logged_model_tags (model_pk, key, value) VALUES (?, 'mlflow.modelVersions', ?)",
-                       arguments: [modelPK, writer.string])
+        try db.cachedStatement(sql: "INSERT OR REPLACE INTO logged_model_tags (model_pk, key, value) VALUES (?, 'mlflow.modelVersions', ?)").execute(arguments: [modelPK, writer.string])
     }
 
     static func registeredModelPK(_ db: Database, name: String) throws -> Int64 {
-        guard let pk = try Int64.fetchOne(db, sql: "SELECT model_pk FROM registered_models WHERE name = ?", arguments: [name]) else {
+        guard let pk = try Int64.fetchOne(db.cachedStatement(sql: "SELECT model_pk FROM registered_models WHERE name = ?"), arguments: [name]) else {
             throw CairnError.notFound("Registered Model with name=\(name) not found")
         }
         return pk
@@ -303,9 +297,9 @@ extension SQLiteTrackingStore: RegistryStore {
                             changes: KeyValuePairs<String, JSONValue>) throws {
         var writer = JSONWriter()
         writer.value(.object(changes.map { ($0.key, $0.value) }))
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO registry_events (model_pk, model_name, version, timestamp, user, action, changes) VALUES (?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [pk, name, version, now, user, action, writer.string])
+            """).execute(arguments: [pk, name, version, now, user, action, writer.string])
     }
 
     static let versionColumns = """
@@ -314,7 +308,7 @@ extension SQLiteTrackingStore: RegistryStore {
         """
 
     static func loadVersion(_ db: Database, pk: Int64, name: String, version: Int64) throws -> ModelVersion {
-        guard let row = try Row.fetchOne(db, sql: "SELECT \(versionColumns) FROM model_versions WHERE model_pk = ? AND version = ? AND deleted = 0",
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(versionColumns) FROM model_versions WHERE model_pk = ? AND version = ? AND deleted = 0"),
                                          arguments: [pk, version]) else {
             throw CairnError.notFound("Model Version (name=\(name), version=\(version)) not found")
         }
@@ -323,9 +317,9 @@ extension SQLiteTrackingStore: RegistryStore {
 
     static func version(from row: Row, db: Database, pk: Int64, name: String) throws -> ModelVersion {
         let number: Int64 = row[0]
-        let tags = try Row.fetchAll(db, sql: "SELECT key, value FROM model_version_tags WHERE model_pk = ? AND version = ? ORDER BY key", arguments: [pk, number])
+        let tags = try Row.fetchAll(db.cachedStatement(sql: "SELECT key, value FROM model_version_tags WHERE model_pk = ? AND version = ? ORDER BY key"), arguments: [pk, number])
             .map { Tag($0[0], $0[1]) }
-        let aliases = try String.fetchAll(db, sql: "SELECT alias FROM registered_model_aliases WHERE model_pk = ? AND version = ? ORDER BY alias", arguments: [pk, number])
+        let aliases = try String.fetchAll(db.cachedStatement(sql: "SELECT alias FROM registered_model_aliases WHERE model_pk = ? AND version = ? ORDER BY alias"), arguments: [pk, number])
         return ModelVersion(name: name, version: number, creationTimestamp: row[1], lastUpdatedTimestamp: row[2], userID: row[3],
                             currentStage: row[4], description: row[5], source: row[6], runID: row[7], runLink: row[8],
                             status: row[9], statusMessage: row[10], modelID: row[11], tags: tags, aliases: aliases)
@@ -347,14 +341,14 @@ extension SQLiteTrackingStore: RegistryStore {
     }
 
     static func loadRegisteredModel(_ db: Database, pk: Int64) throws -> RegisteredModel {
-        guard let row = try Row.fetchOne(db, sql: """
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT name, description, user_id, creation_timestamp, last_updated_timestamp FROM registered_models WHERE model_pk = ?
-            """, arguments: [pk]) else {
+            """), arguments: [pk]) else {
             throw CairnError.notFound("Registered model not found")
         }
         let name: String = row[0]
-        let tags = try Row.fetchAll(db, sql: "SELECT key, value FROM registered_model_tags WHERE model_pk = ? ORDER BY key", arguments: [pk]).map { Tag($0[0], $0[1]) }
-        let aliases = try Row.fetchAll(db, sql: "SELECT alias, version FROM registered_model_aliases WHERE model_pk = ? ORDER BY alias", arguments: [pk])
+        let tags = try Row.fetchAll(db.cachedStatement(sql: "SELECT key, value FROM registered_model_tags WHERE model_pk = ? ORDER BY key"), arguments: [pk]).map { Tag($0[0], $0[1]) }
+        let aliases = try Row.fetchAll(db.cachedStatement(sql: "SELECT alias, version FROM registered_model_aliases WHERE model_pk = ? ORDER BY alias"), arguments: [pk])
             .map { (alias: $0[0] as String, version: $0[1] as Int64) }
         return RegisteredModel(name: name, creationTimestamp: row[3], lastUpdatedTimestamp: row[4], userID: row[2], description: row[1],
                                tags: tags, aliases: aliases, latestVersions: try latestVersions(db, pk: pk, name: name, stages: []))

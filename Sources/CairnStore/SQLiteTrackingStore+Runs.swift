@@ -11,17 +11,14 @@ extension SQLiteTrackingStore {
             if experiment.lifecycleStage != .active {
                 throw CairnError.invalidParameter("The experiment \(experimentID) must be in the 'active' state to create runs in it, but it is deleted. Restore it first.")
             }
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     INSERT INTO runs (run_id, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active')
-                    """,
-                arguments: [info.runID, experimentID, info.runName, info.userID, info.status.rawValue,
+                    """).execute(arguments: [info.runID, experimentID, info.runName, info.userID, info.status.rawValue,
                             info.startTime, info.endTime, info.artifactURI])
             let runPK = db.lastInsertedRowID
             for tag in run.tags {
-                try db.execute(sql: "INSERT OR REPLACE INTO run_tags (run_pk, key, value) VALUES (?, ?, ?)",
-                               arguments: [runPK, tag.key, tag.value])
+                try db.cachedStatement(sql: "INSERT OR REPLACE INTO run_tags (run_pk, key, value) VALUES (?, ?, ?)").execute(arguments: [runPK, tag.key, tag.value])
             }
             return try Self.loadRuns(db, pks: [runPK])[0]
         }
@@ -43,15 +40,14 @@ extension SQLiteTrackingStore {
             let (pk, info) = try Self.loadRunInfo(db, id: id)
             try Self.requireActive(info)
             if let status {
-                try db.execute(sql: "UPDATE runs SET status = ? WHERE run_pk = ?", arguments: [status.rawValue, pk])
+                try db.cachedStatement(sql: "UPDATE runs SET status = ? WHERE run_pk = ?").execute(arguments: [status.rawValue, pk])
             }
             if let endTime {
-                try db.execute(sql: "UPDATE runs SET end_time = ? WHERE run_pk = ?", arguments: [endTime, pk])
+                try db.cachedStatement(sql: "UPDATE runs SET end_time = ? WHERE run_pk = ?").execute(arguments: [endTime, pk])
             }
             if let runName {
-                try db.execute(sql: "UPDATE runs SET run_name = ? WHERE run_pk = ?", arguments: [runName, pk])
-                try db.execute(sql: "INSERT OR REPLACE INTO run_tags (run_pk, key, value) VALUES (?, ?, ?)",
-                               arguments: [pk, SystemTag.runName, runName])
+                try db.cachedStatement(sql: "UPDATE runs SET run_name = ? WHERE run_pk = ?").execute(arguments: [runName, pk])
+                try db.cachedStatement(sql: "INSERT OR REPLACE INTO run_tags (run_pk, key, value) VALUES (?, ?, ?)").execute(arguments: [pk, SystemTag.runName, runName])
             }
             return try Self.loadRunInfo(db, id: id).1
         }
@@ -60,8 +56,7 @@ extension SQLiteTrackingStore {
     public func setRunLifecycle(id: String, stage: LifecycleStage, now: Int64) async throws {
         try await write { db in
             let (pk, _) = try Self.loadRunInfo(db, id: id)
-            try db.execute(sql: "UPDATE runs SET lifecycle_stage = ?, deleted_with_experiment = 0 WHERE run_pk = ?",
-                           arguments: [stage.rawValue, pk])
+            try db.cachedStatement(sql: "UPDATE runs SET lifecycle_stage = ?, deleted_with_experiment = 0 WHERE run_pk = ?").execute(arguments: [stage.rawValue, pk])
         }
     }
 
@@ -69,7 +64,7 @@ extension SQLiteTrackingStore {
         try await write { db in
             let (pk, info) = try Self.loadRunInfo(db, id: runID)
             try Self.requireActive(info)
-            try db.execute(sql: "DELETE FROM run_tags WHERE run_pk = ? AND key = ?", arguments: [pk, key])
+            try db.cachedStatement(sql: "DELETE FROM run_tags WHERE run_pk = ? AND key = ?").execute(arguments: [pk, key])
             if db.changesCount == 0 {
                 throw CairnError.notFound("No tag with name: \(key) in run with id \(runID)")
             }
@@ -82,10 +77,9 @@ extension SQLiteTrackingStore {
             try Self.requireActive(info)
             try Self.insertParams(db, runPK: pk, runID: runID, writes.params)
             for tag in writes.tags {
-                try db.execute(sql: "INSERT OR REPLACE INTO run_tags (run_pk, key, value) VALUES (?, ?, ?)",
-                               arguments: [pk, tag.key, tag.value])
+                try db.cachedStatement(sql: "INSERT OR REPLACE INTO run_tags (run_pk, key, value) VALUES (?, ?, ?)").execute(arguments: [pk, tag.key, tag.value])
                 if tag.key == SystemTag.runName {
-                    try db.execute(sql: "UPDATE runs SET run_name = ? WHERE run_pk = ?", arguments: [tag.value, pk])
+                    try db.cachedStatement(sql: "UPDATE runs SET run_name = ? WHERE run_pk = ?").execute(arguments: [tag.value, pk])
                 }
             }
             try Self.appendMetrics(db, runPK: pk, writes.metrics)
@@ -98,32 +92,28 @@ extension SQLiteTrackingStore {
             let (pk, info) = try Self.loadRunInfo(db, id: runID)
             try Self.requireActive(info)
             let experimentID = Int64(info.experimentID) ?? 0
-            var position = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(position), -1) + 1 FROM run_inputs WHERE run_pk = ?", arguments: [pk]) ?? 0
+            var position = try Int64.fetchOne(db.cachedStatement(sql: "SELECT COALESCE(MAX(position), -1) + 1 FROM run_inputs WHERE run_pk = ?"), arguments: [pk]) ?? 0
             for input in inputs {
                 let d = input.dataset
-                try db.execute(
-                    sql: """
+                try db.cachedStatement(sql: """
                         INSERT OR IGNORE INTO datasets (experiment_id, name, digest, source_type, source, schema, profile)
                         VALUES (?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [experimentID, d.name, d.digest, d.sourceType, d.source, d.schema, d.profile])
+                        """).execute(arguments: [experimentID, d.name, d.digest, d.sourceType, d.source, d.schema, d.profile])
                 guard let datasetPK = try Int64.fetchOne(
-                    db, sql: "SELECT dataset_pk FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?",
+                    db.cachedStatement(sql: "SELECT dataset_pk FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?"),
                     arguments: [experimentID, d.name, d.digest])
                 else { continue }
                 // Re-logging the same dataset to a run keeps the first input and its tags.
-                try db.execute(sql: "INSERT OR IGNORE INTO run_inputs (run_pk, dataset_pk, position) VALUES (?, ?, ?)",
-                               arguments: [pk, datasetPK, position])
+                try db.cachedStatement(sql: "INSERT OR IGNORE INTO run_inputs (run_pk, dataset_pk, position) VALUES (?, ?, ?)").execute(arguments: [pk, datasetPK, position])
                 guard db.changesCount > 0 else { continue }
                 position += 1
                 for tag in input.tags {
-                    try db.execute(sql: "INSERT OR REPLACE INTO input_tags (run_pk, dataset_pk, key, value) VALUES (?, ?, ?, ?)",
-                                   arguments: [pk, datasetPK, tag.key, tag.value])
+                    try db.cachedStatement(sql: "INSERT OR REPLACE INTO input_tags (run_pk, dataset_pk, key, value) VALUES (?, ?, ?, ?)").execute(arguments: [pk, datasetPK, tag.key, tag.value])
                 }
             }
             for modelID in models {
                 _ = try Self.modelPK(db, id: modelID, allowDeleted: false)
-                try db.execute(sql: "INSERT OR IGNORE INTO run_model_inputs (run_pk, model_id) VALUES (?, ?)", arguments: [pk, modelID])
+                try db.cachedStatement(sql: "INSERT OR IGNORE INTO run_model_inputs (run_pk, model_id) VALUES (?, ?)").execute(arguments: [pk, modelID])
             }
         }
     }
@@ -147,7 +137,7 @@ extension SQLiteTrackingStore {
     }
 
     static func runPK(_ db: Database, id: String) throws -> Int64 {
-        guard let pk = try Int64.fetchOne(db, sql: "SELECT run_pk FROM runs WHERE run_id = ?", arguments: [id]) else {
+        guard let pk = try Int64.fetchOne(db.cachedStatement(sql: "SELECT run_pk FROM runs WHERE run_id = ?"), arguments: [id]) else {
             throw CairnError.notFound("Run with id=\(id) not found. Check the run id (32 hex characters).")
         }
         return pk
@@ -163,73 +153,92 @@ extension SQLiteTrackingStore {
     }
 
     static func loadRunInfo(_ db: Database, id: String) throws -> (Int64, RunInfo) {
-        guard let row = try Row.fetchOne(db, sql: "SELECT \(runColumns) FROM runs WHERE run_id = ?", arguments: [id]) else {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(runColumns) FROM runs WHERE run_id = ?"), arguments: [id]) else {
             throw CairnError.notFound("Run with id=\(id) not found. Check the run id (32 hex characters).")
         }
         return (row[0], runInfo(from: row))
     }
 
     /// Loads whole runs (info, latest metrics, params, tags, inputs) in the order of `pks`,
-    /// with one query per table.
+    /// with one query per table. The keys travel as one JSON array parameter, so every
+    /// statement text is fixed and stays prepared in the connection's statement cache.
     static func loadRuns(_ db: Database, pks: [Int64]) throws -> [Run] {
         guard !pks.isEmpty else { return [] }
         var runs: [Int64: Run] = [:]
-        for chunkStart in stride(from: 0, to: pks.count, by: 500) {
-            let chunk = Array(pks[chunkStart..<min(chunkStart + 500, pks.count)])
-            let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
-            let args = StatementArguments(chunk)
-            for row in try Row.fetchAll(db, sql: "SELECT \(runColumns) FROM runs WHERE run_pk IN (\(marks))", arguments: args) {
-                runs[row[0]] = Run(info: runInfo(from: row))
+        runs.reserveCapacity(pks.count)
+        let args: StatementArguments = [pkList(pks)]
+        func rows(_ sql: String) throws -> RowCursor {
+            try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: args)
+        }
+        let cursor = try rows("SELECT \(runColumns) FROM runs WHERE run_pk IN (SELECT value FROM json_each(?))")
+        while let row = try cursor.next() {
+            runs[row[0]] = Run(info: runInfo(from: row))
+        }
+        let params = try rows("SELECT run_pk, key, value FROM run_params WHERE run_pk IN (SELECT value FROM json_each(?)) ORDER BY run_pk, key")
+        while let row = try params.next() {
+            runs[row[0]]?.params.append(Param(row[1], row[2]))
+        }
+        let tags = try rows("SELECT run_pk, key, value FROM run_tags WHERE run_pk IN (SELECT value FROM json_each(?)) ORDER BY run_pk, key")
+        while let row = try tags.next() {
+            runs[row[0]]?.tags.append(Tag(row[1], row[2]))
+        }
+        let metrics = try rows("""
+            SELECT lm.run_pk, mk.key, lm.value, lm.is_nan, lm.timestamp, lm.step
+            FROM latest_metrics lm JOIN metric_keys mk ON mk.key_id = lm.key_id
+            WHERE lm.run_pk IN (SELECT value FROM json_each(?)) ORDER BY lm.run_pk, mk.key
+            """)
+        while let row = try metrics.next() {
+            let isNaN: Bool = row[3]
+            let value: Double = isNaN ? .nan : (row[2] as Double?) ?? .nan
+            runs[row[0]]?.metrics.append(Metric(key: row[1], value: value, timestamp: row[4], step: row[5]))
+        }
+        let modelInputs = try rows("SELECT run_pk, model_id FROM run_model_inputs WHERE run_pk IN (SELECT value FROM json_each(?)) ORDER BY model_id")
+        while let row = try modelInputs.next() {
+            runs[row[0]]?.modelInputs.append(row[1])
+        }
+        let modelOutputs = try rows("SELECT run_pk, model_id, step FROM run_model_outputs WHERE run_pk IN (SELECT value FROM json_each(?)) ORDER BY step, model_id")
+        while let row = try modelOutputs.next() {
+            runs[row[0]]?.modelOutputs.append(ModelOutput(modelID: row[1], step: row[2]))
+        }
+        let inputRows = try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT ri.run_pk, ri.dataset_pk, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
+            FROM run_inputs ri JOIN datasets d ON d.dataset_pk = ri.dataset_pk
+            WHERE ri.run_pk IN (SELECT value FROM json_each(?)) ORDER BY ri.run_pk, ri.position
+            """), arguments: args)
+        if !inputRows.isEmpty {
+            var inputTags: [String: [Tag]] = [:]
+            let tagRows = try rows("SELECT run_pk, dataset_pk, key, value FROM input_tags WHERE run_pk IN (SELECT value FROM json_each(?)) ORDER BY key")
+            while let row = try tagRows.next() {
+                inputTags["\(row[0] as Int64)/\(row[1] as Int64)", default: []].append(Tag(row[2], row[3]))
             }
-            for row in try Row.fetchAll(db, sql: "SELECT run_pk, key, value FROM run_params WHERE run_pk IN (\(marks)) ORDER BY run_pk, key", arguments: args) {
-                runs[row[0]]?.params.append(Param(row[1], row[2]))
-            }
-            for row in try Row.fetchAll(db, sql: "SELECT run_pk, key, value FROM run_tags WHERE run_pk IN (\(marks)) ORDER BY run_pk, key", arguments: args) {
-                runs[row[0]]?.tags.append(Tag(row[1], row[2]))
-            }
-            for row in try Row.fetchAll(db, sql: """
-                SELECT lm.run_pk, mk.key, lm.value, lm.is_nan, lm.timestamp, lm.step
-                FROM latest_metrics lm JOIN metric_keys mk ON mk.key_id = lm.key_id
-                WHERE lm.run_pk IN (\(marks)) ORDER BY lm.run_pk, mk.key
-                """, arguments: args) {
-                let isNaN: Bool = row[3]
-                let value: Double = isNaN ? .nan : (row[2] as Double?) ?? .nan
-                runs[row[0]]?.metrics.append(Metric(key: row[1], value: value, timestamp: row[4], step: row[5]))
-            }
-            for row in try Row.fetchAll(db, sql: "SELECT run_pk, model_id FROM run_model_inputs WHERE run_pk IN (\(marks)) ORDER BY model_id", arguments: args) {
-                runs[row[0]]?.modelInputs.append(row[1])
-            }
-            for row in try Row.fetchAll(db, sql: "SELECT run_pk, model_id, step FROM run_model_outputs WHERE run_pk IN (\(marks)) ORDER BY step, model_id", arguments: args) {
-                runs[row[0]]?.modelOutputs.append(ModelOutput(modelID: row[1], step: row[2]))
-            }
-            let inputRows = try Row.fetchAll(db, sql: """
-                SELECT ri.run_pk, ri.dataset_pk, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
-                FROM run_inputs ri JOIN datasets d ON d.dataset_pk = ri.dataset_pk
-                WHERE ri.run_pk IN (\(marks)) ORDER BY ri.run_pk, ri.position
-                """, arguments: args)
-            if !inputRows.isEmpty {
-                var inputTags: [String: [Tag]] = [:]
-                for row in try Row.fetchAll(db, sql: "SELECT run_pk, dataset_pk, key, value FROM input_tags WHERE run_pk IN (\(marks)) ORDER BY key", arguments: args) {
-                    inputTags["\(row[0] as Int64)/\(row[1] as Int64)", default: []].append(Tag(row[2], row[3]))
-                }
-                for row in inputRows {
-                    let dataset = Dataset(name: row[2], digest: row[3], sourceType: row[4], source: row[5], schema: row[6], profile: row[7])
-                    let tags = inputTags["\(row[0] as Int64)/\(row[1] as Int64)"] ?? []
-                    runs[row[0]]?.inputs.append(DatasetInput(tags: tags, dataset: dataset))
-                }
+            for row in inputRows {
+                let dataset = Dataset(name: row[2], digest: row[3], sourceType: row[4], source: row[5], schema: row[6], profile: row[7])
+                let tags = inputTags["\(row[0] as Int64)/\(row[1] as Int64)"] ?? []
+                runs[row[0]]?.inputs.append(DatasetInput(tags: tags, dataset: dataset))
             }
         }
         return pks.compactMap { runs[$0] }
     }
 
+    /// `pks` as a JSON array, the one argument of `IN (SELECT value FROM json_each(?))`.
+    static func pkList(_ pks: [Int64]) -> String {
+        var text = "["
+        text.reserveCapacity(pks.count * 8 + 2)
+        for (i, pk) in pks.enumerated() {
+            if i > 0 { text += "," }
+            text += String(pk)
+        }
+        return text + "]"
+    }
+
     static func insertParams(_ db: Database, runPK: Int64, runID: String, _ params: [Param]) throws {
         var conflicts: [(key: String, old: String, new: String)] = []
         for param in params {
-            if let existing = try String.fetchOne(db, sql: "SELECT value FROM run_params WHERE run_pk = ? AND key = ?", arguments: [runPK, param.key]) {
+            if let existing = try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM run_params WHERE run_pk = ? AND key = ?"), arguments: [runPK, param.key]) {
                 if existing != param.value { conflicts.append((param.key, existing, param.value)) }
                 continue
             }
-            try db.execute(sql: "INSERT INTO run_params (run_pk, key, value) VALUES (?, ?, ?)", arguments: [runPK, param.key, param.value])
+            try db.cachedStatement(sql: "INSERT INTO run_params (run_pk, key, value) VALUES (?, ?, ?)").execute(arguments: [runPK, param.key, param.value])
         }
         if !conflicts.isEmpty {
             let list = conflicts.map { "{'key': '\($0.key)', 'old_value': '\($0.old)', 'new_value': '\($0.new)'}" }.joined(separator: ", ")

@@ -6,20 +6,23 @@ import GRDB
 ///
 /// Reads run concurrently on the pool's readers. Writes go through `GroupCommitWriter`, which
 /// runs concurrent requests in shared transactions; a request is answered after the commit.
-/// `synchronous = FULL` makes a commit durable against power loss, not only process crashes.
+/// How far an answered commit is durable is the `Durability` the store was opened with.
 public final class SQLiteTrackingStore: TrackingStore {
     public let path: String
+    public let durability: Durability
     let pool: DatabasePool
     let writer: GroupCommitWriter
 
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     /// Before migrating an existing file, a copy is written next to it (`<path>.backup-<version>`).
-    public init(path: String) throws {
+    public init(path: String, durability: Durability = .normal) throws {
         self.path = path
+        self.durability = durability
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
+        let synchronous = durability == .full ? "FULL" : "NORMAL"
         configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
         }
         let existed = FileManager.default.fileExists(atPath: path)
@@ -36,6 +39,18 @@ public final class SQLiteTrackingStore: TrackingStore {
         try migrator.migrate(pool)
         self.pool = pool
         self.writer = GroupCommitWriter(pool: pool)
+    }
+
+    /// What an acknowledged write survives. In WAL mode SQLite's `synchronous = NORMAL` writes
+    /// each commit to the write-ahead log before answering but syncs the log to disk only at
+    /// checkpoints; `FULL` also fsyncs the log at every commit.
+    public enum Durability: String, Sendable, CaseIterable {
+        /// Survives a crash or `kill -9` of the server process (the operating system still
+        /// holds the log); the last commits can be lost if the machine itself loses power.
+        case normal
+        /// Also survives power loss and operating-system crashes: every commit is fsynced
+        /// before it is answered (as far as the disk honours fsync).
+        case full
     }
 
     /// Runs a read-only closure on a reader connection (tests use it to look at plans).
@@ -63,20 +78,17 @@ public final class SQLiteTrackingStore: TrackingStore {
 
     public func createExperiment(name: String, artifactLocation: String?, tags: [Tag], now: Int64) async throws -> Experiment {
         try await write { db in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM experiments WHERE name = ?", arguments: [name]) == true {
+            if try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM experiments WHERE name = ?"), arguments: [name]) == true {
                 throw CairnError.alreadyExists("Experiment(name=\(name)) already exists. Choose another name, or use the existing experiment (an experiment's name stays taken while it is deleted).")
             }
-            let nextID = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(experiment_id), 0) + 1 FROM experiments") ?? 1
+            let nextID = try Int64.fetchOne(db.cachedStatement(sql: "SELECT COALESCE(MAX(experiment_id), 0) + 1 FROM experiments")) ?? 1
             let location = artifactLocation.flatMap { $0.isEmpty ? nil : $0 } ?? "mlflow-artifacts:/\(nextID)"
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
                     VALUES (?, ?, ?, 'active', ?, ?)
-                    """,
-                arguments: [nextID, name, location, now, now])
+                    """).execute(arguments: [nextID, name, location, now, now])
             for tag in tags {
-                try db.execute(sql: "INSERT OR REPLACE INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?)",
-                               arguments: [nextID, tag.key, tag.value])
+                try db.cachedStatement(sql: "INSERT OR REPLACE INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?)").execute(arguments: [nextID, tag.key, tag.value])
             }
             return try Self.loadExperiment(db, id: nextID)
         }
@@ -88,7 +100,7 @@ public final class SQLiteTrackingStore: TrackingStore {
 
     public func fetchExperiment(name: String) async throws -> Experiment? {
         try await read { db in
-            guard let id = try Int64.fetchOne(db, sql: "SELECT experiment_id FROM experiments WHERE name = ?", arguments: [name]) else {
+            guard let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT experiment_id FROM experiments WHERE name = ?"), arguments: [name]) else {
                 return nil
             }
             return try Self.loadExperiment(db, id: id)
@@ -98,28 +110,22 @@ public final class SQLiteTrackingStore: TrackingStore {
     public func renameExperiment(id: Int64, newName: String, now: Int64) async throws {
         try await write { db in
             try Self.requireActive(Self.loadExperiment(db, id: id))
-            if let other = try Int64.fetchOne(db, sql: "SELECT experiment_id FROM experiments WHERE name = ?", arguments: [newName]), other != id {
+            if let other = try Int64.fetchOne(db.cachedStatement(sql: "SELECT experiment_id FROM experiments WHERE name = ?"), arguments: [newName]), other != id {
                 throw CairnError.alreadyExists("Experiment(name=\(newName)) already exists. Choose another name.")
             }
-            try db.execute(sql: "UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?",
-                           arguments: [newName, now, id])
+            try db.cachedStatement(sql: "UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?").execute(arguments: [newName, now, id])
         }
     }
 
     public func setExperimentLifecycle(id: Int64, stage: LifecycleStage, now: Int64) async throws {
         try await write { db in
             _ = try Self.loadExperiment(db, id: id)
-            try db.execute(sql: "UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?",
-                           arguments: [stage.rawValue, now, id])
+            try db.cachedStatement(sql: "UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?").execute(arguments: [stage.rawValue, now, id])
             switch stage {
             case .deleted:
-                try db.execute(
-                    sql: "UPDATE runs SET lifecycle_stage = 'deleted', deleted_with_experiment = 1 WHERE experiment_id = ? AND lifecycle_stage = 'active'",
-                    arguments: [id])
+                try db.cachedStatement(sql: "UPDATE runs SET lifecycle_stage = 'deleted', deleted_with_experiment = 1 WHERE experiment_id = ? AND lifecycle_stage = 'active'").execute(arguments: [id])
             case .active:
-                try db.execute(
-                    sql: "UPDATE runs SET lifecycle_stage = 'active', deleted_with_experiment = 0 WHERE experiment_id = ? AND deleted_with_experiment = 1",
-                    arguments: [id])
+                try db.cachedStatement(sql: "UPDATE runs SET lifecycle_stage = 'active', deleted_with_experiment = 0 WHERE experiment_id = ? AND deleted_with_experiment = 1").execute(arguments: [id])
             }
         }
     }
@@ -127,20 +133,19 @@ public final class SQLiteTrackingStore: TrackingStore {
     public func setExperimentTag(id: Int64, tag: Tag, now: Int64) async throws {
         try await write { db in
             try Self.requireActive(Self.loadExperiment(db, id: id))
-            try db.execute(sql: "INSERT OR REPLACE INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?)",
-                           arguments: [id, tag.key, tag.value])
-            try db.execute(sql: "UPDATE experiments SET last_update_time = ? WHERE experiment_id = ?", arguments: [now, id])
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?)").execute(arguments: [id, tag.key, tag.value])
+            try db.cachedStatement(sql: "UPDATE experiments SET last_update_time = ? WHERE experiment_id = ?").execute(arguments: [now, id])
         }
     }
 
     public func deleteExperimentTag(id: Int64, key: String, now: Int64) async throws {
         try await write { db in
             try Self.requireActive(Self.loadExperiment(db, id: id))
-            try db.execute(sql: "DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?", arguments: [id, key])
+            try db.cachedStatement(sql: "DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?").execute(arguments: [id, key])
             if db.changesCount == 0 {
                 throw CairnError.notFound("No tag with key '\(key)' on experiment \(id).")
             }
-            try db.execute(sql: "UPDATE experiments SET last_update_time = ? WHERE experiment_id = ?", arguments: [now, id])
+            try db.cachedStatement(sql: "UPDATE experiments SET last_update_time = ? WHERE experiment_id = ?").execute(arguments: [now, id])
         }
     }
 
@@ -162,13 +167,12 @@ public final class SQLiteTrackingStore: TrackingStore {
 
     static func loadExperiment(_ db: Database, id: Int64) throws -> Experiment {
         guard let row = try Row.fetchOne(
-            db,
-            sql: "SELECT name, artifact_location, lifecycle_stage, creation_time, last_update_time FROM experiments WHERE experiment_id = ?",
+            db.cachedStatement(sql: "SELECT name, artifact_location, lifecycle_stage, creation_time, last_update_time FROM experiments WHERE experiment_id = ?"),
             arguments: [id])
         else {
             throw CairnError.notFound("No experiment with id \(id) exists. List experiments to find the right id.")
         }
-        let tags = try Row.fetchAll(db, sql: "SELECT key, value FROM experiment_tags WHERE experiment_id = ? ORDER BY key", arguments: [id])
+        let tags = try Row.fetchAll(db.cachedStatement(sql: "SELECT key, value FROM experiment_tags WHERE experiment_id = ? ORDER BY key"), arguments: [id])
             .map { Tag($0[0], $0[1]) }
         return Experiment(
             experimentID: String(id), name: row[0], artifactLocation: row[1],

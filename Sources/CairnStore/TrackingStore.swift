@@ -121,7 +121,7 @@ public protocol TrackingStore: Sendable {
 
     // Metric series
     /// Every point of one series, ordered by (timestamp, step, value) as MLflow does.
-    func metricHistory(runID: String, key: String) async throws -> [Metric]
+    func metricHistory(runID: String, key: String) async throws -> [MetricPoint]
     /// A deterministic sample of one series per run for charts: per step bucket the minimum,
     /// maximum and last point, plus the first point, at most `maxPoints` per run. Unknown runs
     /// contribute nothing.

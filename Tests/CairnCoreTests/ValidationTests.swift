@@ -68,4 +68,13 @@ struct JSONValueTests {
         }
         #expect(w.string == #"{"s":"a\"b\\c\u0001","nan":"NaN","inf":"Infinity","ninf":"-Infinity","x":0.1,"i":-9223372036854775808}"#)
     }
+
+    @Test("Integers are written digit by digit, exactly as their decimal form")
+    func writerIntegers() {
+        for value: Int64 in [0, 1, -1, 9, 10, -10, 1_763_900_000_000, .max, .min, .min + 1, 1_000_000_007] {
+            var w = JSONWriter()
+            w.int(value)
+            #expect(w.string == String(value))
+        }
+    }
 }

@@ -28,6 +28,17 @@ struct SQLiteTrackingStoreTests {
         }
     }
 
+    @Test("The durability setting picks SQLite's synchronous mode: NORMAL by default, FULL on request")
+    func durability() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let normal = try SQLiteTrackingStore(path: directory.path + "/normal.sqlite")
+        #expect(try await normal.read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") } == 1)
+        let full = try SQLiteTrackingStore(path: directory.path + "/full.sqlite", durability: .full)
+        #expect(try await full.read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") } == 2)
+        #expect(try await full.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") } == "wal")
+    }
+
     @Test("Experiment names stay unique, across deleted experiments too")
     func uniqueNames() async throws {
         try await withSQLiteStore { store in
