@@ -17,6 +17,9 @@ enum SQLiteMigrations {
         migrator.registerMigration("0004_model_registry") { db in
             try db.execute(sql: modelRegistry)
         }
+        migrator.registerMigration("0005_search_indexes") { db in
+            try db.execute(sql: searchIndexes)
+        }
         return migrator
     }
 
@@ -252,5 +255,13 @@ enum SQLiteMigrations {
             changes TEXT NOT NULL
         );
         CREATE INDEX registry_events_by_version ON registry_events (model_pk, version, event_pk);
+        """
+
+    /// Run search filters on a param, tag or metric value read these indexes once per search
+    /// (`run_pk IN (SELECT …)`) instead of probing every run of the experiments.
+    static let searchIndexes = """
+        CREATE INDEX run_params_by_key_value ON run_params (key, value);
+        CREATE INDEX run_tags_by_key_value ON run_tags (key, value);
+        CREATE INDEX latest_metrics_by_key_value ON latest_metrics (key_id, value);
         """
 }
