@@ -368,33 +368,28 @@ enum SQLiteSearchSQL {
     }
 
     /// `params.k` / `tags.k` clauses: comparisons need the key to exist (MLflow's inner join).
-    /// A param or tag clause as membership of `column` in the owners that match, read through
+    /// A param or tag clause as membership of `column` in the runs that match, read through
     /// the table's (key, value) index: the same truth value as `keyValueClause`'s EXISTS.
     static func keyValueSetClause(table: String, column: String, _ c: FilterComparison) throws -> Fragment {
-        let owners = "SELECT x.run_pk FROM \(table) x WHERE x.key = ?"
-        let key = c.identifier.key.databaseValue
-        switch c.comparator {
-        case .isNull:
-            return Fragment("\(column) NOT IN (\(owners))", [key])
-        case .isNotNull:
-            return Fragment("\(column) IN (\(owners))", [key])
-        default:
-            let compare = try stringComparison("x.value", c)
-            return Fragment("\(column) IN (\(owners) AND \(compare.sql))", [key] + compare.arguments)
-        }
+        try keyValueMatch(c) { "\(column) IN (SELECT x.run_pk FROM \(table) x WHERE \($0))" }
     }
 
     static func keyValueClause(table: String, owner: String, _ c: FilterComparison) throws -> Fragment {
-        let exists = "SELECT 1 FROM \(table) x WHERE \(owner) AND x.key = ?"
+        try keyValueMatch(c) { "EXISTS (SELECT 1 FROM \(table) x WHERE \(owner) AND \($0))" }
+    }
+
+    /// `matching(condition)` is SQL that is true when the owner has a row meeting `condition`;
+    /// `IS NULL` is its negation (no row with the key).
+    private static func keyValueMatch(_ c: FilterComparison, _ matching: (String) -> String) throws -> Fragment {
         let key = c.identifier.key.databaseValue
         switch c.comparator {
         case .isNull:
-            return Fragment("NOT EXISTS (\(exists))", [key])
+            return Fragment("NOT " + matching("x.key = ?"), [key])
         case .isNotNull:
-            return Fragment("EXISTS (\(exists))", [key])
+            return Fragment(matching("x.key = ?"), [key])
         default:
             let compare = try stringComparison("x.value", c)
-            return Fragment("EXISTS (\(exists) AND \(compare.sql))", [key] + compare.arguments)
+            return Fragment(matching("x.key = ? AND \(compare.sql)"), [key] + compare.arguments)
         }
     }
 
