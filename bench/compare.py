@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Turns the raw trackbench JSONs written by bench/run into results.json and results.md.
 
-Reads, in --out DIR: mlflow.json / cairn.json (trackbench --json) and mlflow.server.json /
-cairn.server.json (start-up time, bytes on disk, written by bench/run). Either server may be
-missing (bench/run --only ...); its column is then empty and there is no ratio.
+Reads, in --out DIR, for each server (mlflow, cairn = Cairn at --durability normal, cairn-full =
+Cairn at --durability full): <server>.json (trackbench --json), <server>.server.json (start-up
+time, bytes on disk, written by bench/run) and <server>.rawhttp.json (bench/rawhttp.py). Any
+server may be missing (bench/run --only/--durability); its column is then left out or empty.
 
 Standard library only.
 """
@@ -18,7 +19,7 @@ import subprocess
 import sys
 from typing import Any, Callable
 
-SERVERS = ("mlflow", "cairn")
+SERVERS = ("mlflow", "cairn", "cairn-full")
 
 # (id, scenario, label, unit, higher_is_better (None: informational, no ratio), getter over one
 # trackbench JSON + server JSON)
@@ -32,15 +33,17 @@ def scen(doc: dict[str, Any], sid: str) -> dict[str, Any] | None:
     return None
 
 
+def dig(cur: Any, keys: tuple[str, ...]) -> Any:
+    """The number at `keys` inside nested dicts, or None."""
+    for k in keys:
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(k)
+    return cur if isinstance(cur, (int, float)) and not isinstance(cur, bool) else None
+
+
 def path(sid: str, *keys: str) -> Getter:
-    def get(doc: dict[str, Any], _srv: dict[str, Any]) -> Any:
-        cur: Any = scen(doc, sid)
-        for k in keys:
-            if not isinstance(cur, dict):
-                return None
-            cur = cur.get(k)
-        return cur if isinstance(cur, (int, float)) and not isinstance(cur, bool) else None
-    return get
+    return lambda doc, _srv: dig(scen(doc, sid), keys)
 
 
 def server_field(key: str) -> Getter:
@@ -48,6 +51,15 @@ def server_field(key: str) -> Getter:
         v = srv.get(key)
         return v if isinstance(v, (int, float)) else None
     return get
+
+
+def raw(*keys: str) -> Getter:
+    """A figure of <server>.rawhttp.json (passed in the server JSON under "rawhttp")."""
+    return lambda _doc, srv: dig(srv.get("rawhttp"), keys)
+
+
+def disk(key: str) -> Getter:
+    return lambda _doc, srv: dig(srv.get("disk"), (key,))
 
 
 def s6_procs(doc: dict[str, Any], _srv: dict[str, Any]) -> Any:
@@ -74,6 +86,12 @@ METRICS: list[tuple[str, str, str, str, bool | None, Getter]] = [
      False, path("s4", "get_history_paged_25k", "p50_ms")),
     ("s4_bulk320_p50_ms", "s4 get_history", "get-history-bulk-interval (320) p50", "ms", False,
      path("s4", "bulk_interval", "max_results_320", "p50_ms")),
+    ("raw_history_p50_ms", "s4 raw HTTP", "full get-history p50, bytes received, not parsed", "ms", False,
+     raw("get_history", "p50_ms")),
+    ("raw_bulk320_p50_ms", "s4 raw HTTP", "get-history-bulk-interval (320) p50", "ms", False,
+     raw("bulk_320", "p50_ms")),
+    ("raw_bulk2500_p50_ms", "s4 raw HTTP", "get-history-bulk-interval (2500) p50", "ms", False,
+     raw("bulk_2500", "p50_ms")),
     ("s5_populate_runs_per_s", "s5 search_runs", "populate: runs (+log-batch) / s, 4 threads", "runs/s",
      True, path("s5", "populate_runs_per_s")),
     ("s5_filtered_p50_ms", "s5 search_runs", "filtered + ordered search (max 100) p50", "ms", False,
@@ -91,6 +109,8 @@ METRICS: list[tuple[str, str, str, str, bool | None, Getter]] = [
     ("s6_procs", "s6 memory", "server processes (for information)", "", None, s6_procs),
     ("disk_bytes", "disk", "data folder after the run (database + artifacts)", "bytes", False,
      server_field("data_dir_bytes")),
+    ("disk_bytes_per_point", "disk", "bytes per metric point (pages of the points table and its indexes / points)",
+     "B", False, disk("bytes_per_point")),
 ]
 
 
@@ -188,6 +208,9 @@ def main() -> int:
 
     docs = {s: load(os.path.join(args.out, f"{s}.json")) for s in SERVERS}
     srvs = {s: load(os.path.join(args.out, f"{s}.server.json")) or {} for s in SERVERS}
+    for s in SERVERS:
+        srvs[s]["rawhttp"] = load(os.path.join(args.out, f"{s}.rawhttp.json"))
+        srvs[s]["disk"] = load(os.path.join(args.out, f"{s}.disk.json"))
     present = [s for s in SERVERS if docs[s] is not None]
     if not present:
         print(f"compare.py: no mlflow.json or cairn.json in {args.out}", file=sys.stderr)
@@ -199,14 +222,16 @@ def main() -> int:
         if all(v is None for v in vals.values()):
             continue
         if higher is None:
-            better, phrase = None, "—"
+            (better, phrase), (better_full, phrase_full) = (None, "—"), (None, "—")
         else:
             better, phrase = ratio_of(vals["mlflow"], vals["cairn"], higher)
+            better_full, phrase_full = ratio_of(vals["mlflow"], vals["cairn-full"], higher)
         rows.append({"id": mid, "scenario": sc, "what": label, "unit": unit,
                      "better": None if higher is None else ("higher" if higher else "lower"),
-                     "mlflow": vals["mlflow"], "cairn": vals["cairn"],
+                     "mlflow": vals["mlflow"], "cairn": vals["cairn"], "cairn_full": vals["cairn-full"],
                      "cairn_better_factor": round(better, 4) if better is not None else None,
-                     "verdict": phrase})
+                     "cairn_full_better_factor": round(better_full, 4) if better_full is not None else None,
+                     "verdict": phrase, "verdict_full": phrase_full})
 
     errors = {s: sum(e.get("count", 0) for e in (docs[s] or {}).get("errors", [])) for s in present}
     disturbed = {}
@@ -240,25 +265,36 @@ def main() -> int:
 
     m = result["machine"]
     mem = f"{m['memory_bytes'] / 2**30:.1f} GiB" if "memory_bytes" in m else "?"
-    cver = (srvs["cairn"].get("version") or "?").removeprefix("cairn ")
+    cver = (srvs["cairn"].get("version") or srvs["cairn-full"].get("version") or "?").removeprefix("cairn ")
+    with_mlflow = docs["mlflow"] is not None
+    with_full = docs["cairn-full"] is not None
+    ratio_header, ratio_rule = (" | ratio", "|---") if with_mlflow else ("", "")
     lines = [
-        f"# Cairn vs MLflow {args.mlflow_version}",
+        f"# Cairn vs MLflow {args.mlflow_version}" if with_mlflow else "# Cairn",
         "",
         f"{result['date_utc']} · scale **{args.scale}** · Cairn {cver} ({args.build} build) · "
         f"commit {(commit or '?')[:10]}{' (dirty)' if dirty else ''} · "
         f"{m.get('cpu_model', '?')}, {m.get('cores')} cores, {mem} RAM · loopback, fresh SQLite store each",
         "",
-        f"| scenario | MLflow {args.mlflow_version} | Cairn | ratio |",
-        "|---|---:|---:|---|",
+        "| scenario" + (f" | MLflow {args.mlflow_version}" if with_mlflow else "")
+        + (" | Cairn (durability normal)" + ratio_header if docs["cairn"] is not None else "")
+        + (" | Cairn (durability full)" + ratio_header if with_full else "") + " |",
+        "|---" + ("|---:" if with_mlflow else "") + ("|---:" + ratio_rule if docs["cairn"] is not None else "")
+        + ("|---:" + ratio_rule if with_full else "") + "|",
     ]
     for r in rows:
         notes = [x for x in (r["unit"], r["better"] and f"{r['better']} is better") if x]
         what = f"{r['scenario']}: {r['what']}" + (f" ({', '.join(notes)})" if notes else "")
-        lines.append(f"| {what} | {fmt(r['mlflow'], r['unit'])} | {fmt(r['cairn'], r['unit'])} "
-                     f"| {r['verdict']} |")
+        line = f"| {what}"
+        if with_mlflow:
+            line += f" | {fmt(r['mlflow'], r['unit'])}"
+        for key, verdict, shown in (("cairn", "verdict", docs["cairn"] is not None), ("cairn_full", "verdict_full", with_full)):
+            if shown:
+                line += f" | {fmt(r[key], r['unit'])}" + (f" | {r[verdict]}" if with_mlflow else "")
+        lines.append(line + " |")
     lines.append("")
     for s in present:
-        name = "MLflow" if s == "mlflow" else "Cairn"
+        name = {"mlflow": "MLflow", "cairn": "Cairn (durability normal)", "cairn-full": "Cairn (durability full)"}[s]
         notes = [f"{errors[s]} rejected/failed request(s)" if errors[s] else "no failed requests"]
         if aborted[s]:
             notes.append(f"aborted: {', '.join(aborted[s])}")
@@ -270,7 +306,10 @@ def main() -> int:
         lines.append(f"- Cairn was a **{args.build}** build: these figures say nothing about its speed.")
     if args.scale == "tiny":
         lines.append("- Scale tiny is a smoke run: too little load for the figures to mean anything.")
-    lines.append("- Measurements on one machine, not pass/fail thresholds. Raw data: mlflow.json, cairn.json.")
+    lines.append("- \"s4 raw HTTP\" re-reads the s4 series with bench/rawhttp.py: the time until every byte of the "
+                 "answer arrived, without Python's JSON parsing (which trackbench's s4 figures include).")
+    lines.append("- Measurements on one machine, not pass/fail thresholds. Raw data: <server>.json, "
+                 "<server>.rawhttp.json.")
     with open(os.path.join(args.out, "results.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     return 0

@@ -59,11 +59,17 @@ extension SQLiteTrackingStore {
                 seriesMinStep = min(seriesMinStep, existing[8])
                 seriesMaxStep = max(seriesMaxStep, existing[9])
             }
-            try db.cachedStatement(sql: """
-                INSERT INTO metric_segments (run_pk, key_id, seq, point_count, min_step, max_step, min_value, max_value, points)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [runPK, keyID, segmentCount, points.count, minStep, maxStep, minValue, maxValue,
-                                         Data(MetricSegmentCodec.encode(points))])
+            let encoded = MetricSegmentCodec.encode(points)
+            if existing != nil, encoded.count < smallSegmentBytes,
+               try appendToLastSegment(db, runPK: runPK, keyID: keyID, seq: segmentCount - 1, points, encodedSize: encoded.count) {
+                segmentCount -= 1
+            } else {
+                try db.cachedStatement(sql: """
+                    INSERT INTO metric_segments (run_pk, key_id, seq, point_count, min_step, max_step, min_value, max_value, points)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """).execute(arguments: [runPK, keyID, segmentCount, points.count, minStep, maxStep, minValue, maxValue,
+                                             Data(encoded)])
+            }
             try db.cachedStatement(sql: """
                 INSERT OR REPLACE INTO latest_metrics
                     (run_pk, key_id, step, timestamp, value, is_nan, min_value, max_value, point_count, segment_count, min_step, max_step)
@@ -72,6 +78,40 @@ extension SQLiteTrackingStore {
                                          latest.value.isNaN ? nil : latest.value, latest.value.isNaN,
                                          newMin, newMax, pointCount, segmentCount, seriesMinStep, seriesMaxStep])
         }
+    }
+
+    /// Segments stay below this many bytes when small writes are merged into them: a record
+    /// this size still fits in its B-tree page (no overflow pages), so rewriting it dirties one
+    /// page, just like inserting a new row would.
+    static let smallSegmentBytes = 900
+
+    /// Merges a small write into the series' last segment when that segment is small too and
+    /// ends before the new points begin, so one-point-per-request series do not cost one row
+    /// per point. Same transaction as the write; readers see either state as the same series.
+    /// Answers false (nothing changed) when the last segment does not qualify.
+    static func appendToLastSegment(_ db: Database, runPK: Int64, keyID: Int64, seq: Int64, _ points: [MetricPoint], encodedSize: Int) throws -> Bool {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: """
+            SELECT points, max_step, min_value, max_value, length(points) FROM metric_segments
+            WHERE run_pk = ? AND key_id = ? AND seq = ?
+            """), arguments: [runPK, keyID, seq]) else { return false }
+        let storedSize: Int = row[4]
+        let storedMaxStep: Int64 = row[1]
+        guard storedSize + encodedSize <= smallSegmentBytes, storedMaxStep <= points.map(\.step).min()! else { return false }
+        var merged: [MetricPoint] = []
+        try decodeSegment(row, into: &merged)
+        merged += points
+        var minValue = row[2] as Double?
+        var maxValue = row[3] as Double?
+        for point in points where !point.value.isNaN {
+            minValue = min(minValue ?? point.value, point.value)
+            maxValue = max(maxValue ?? point.value, point.value)
+        }
+        try db.cachedStatement(sql: """
+            UPDATE metric_segments SET point_count = ?, max_step = ?, min_value = ?, max_value = ?, points = ?
+            WHERE run_pk = ? AND key_id = ? AND seq = ?
+            """).execute(arguments: [merged.count, merged.map(\.step).max()!, minValue, maxValue,
+                                     Data(MetricSegmentCodec.encode(merged)), runPK, keyID, seq])
+        return true
     }
 
     /// `incoming` without the points already stored for the series or repeated in `incoming`.

@@ -145,6 +145,34 @@ struct SQLiteTrackingStoreTests {
         }
     }
 
+    @Test("One-point writes are merged into small segments; the series reads back exactly, replays stay single")
+    func smallWritesAreMerged() async throws {
+        try await withSQLiteStore { store in
+            let id = try await makeRun(store).info.runID
+            let values: [Double] = (0..<500).map { $0 % 7 == 0 ? .nan : sin(Double($0)) * 1e3 }
+            for (step, value) in values.enumerated() {
+                let point = Metric(key: "m", value: value, timestamp: 1_000 + Int64(step), step: Int64(step))
+                try await store.logRunWrites(runID: id, RunWrites(metrics: [point]))
+                if step % 50 == 0 { try await store.logRunWrites(runID: id, RunWrites(metrics: [point])) }
+            }
+            let history = try await store.metricHistory(runID: id, key: "m")
+            #expect(history.map(\.step) == (0..<500).map(Int64.init))
+            #expect(zip(history, values).allSatisfy { $0.value.bitPattern == $1.bitPattern })
+            let (rows, segments, points, largest) = try await store.read { db in
+                let row = try Row.fetchOne(db, sql: "SELECT COUNT(*), MAX(length(points)) FROM metric_segments")!
+                let summary = try Row.fetchOne(db, sql: "SELECT segment_count, point_count FROM latest_metrics")!
+                return (row[0] as Int, summary[0] as Int, summary[1] as Int, row[1] as Int)
+            }
+            #expect(rows < 50)
+            #expect(segments == rows)
+            #expect(points == 500)
+            #expect(largest <= SQLiteTrackingStore.smallSegmentBytes)
+            // A write going back in steps starts a new segment instead; nothing is lost.
+            try await store.logRunWrites(runID: id, RunWrites(metrics: [Metric(key: "m", value: 1, timestamp: 5, step: 3)]))
+            #expect(try await store.metricHistory(runID: id, key: "m").count == 501)
+        }
+    }
+
     @Test("A series read is one range scan of the segments' primary key")
     func seriesReadPlan() async throws {
         try await withSQLiteStore { store in
