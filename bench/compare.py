@@ -19,7 +19,7 @@ import subprocess
 import sys
 from typing import Any, Callable
 
-SERVERS = ("mlflow", "cairn", "cairn-full")
+SERVERS = ("mlflow", "cairn", "cairn-full", "noop")
 
 # (id, scenario, label, unit, higher_is_better (None: informational, no ratio), getter over one
 # trackbench JSON + server JSON)
@@ -229,6 +229,7 @@ def main() -> int:
         rows.append({"id": mid, "scenario": sc, "what": label, "unit": unit,
                      "better": None if higher is None else ("higher" if higher else "lower"),
                      "mlflow": vals["mlflow"], "cairn": vals["cairn"], "cairn_full": vals["cairn-full"],
+                     "noop": vals["noop"],
                      "cairn_better_factor": round(better, 4) if better is not None else None,
                      "cairn_full_better_factor": round(better_full, 4) if better_full is not None else None,
                      "verdict": phrase, "verdict_full": phrase_full})
@@ -268,6 +269,7 @@ def main() -> int:
     cver = (srvs["cairn"].get("version") or srvs["cairn-full"].get("version") or "?").removeprefix("cairn ")
     with_mlflow = docs["mlflow"] is not None
     with_full = docs["cairn-full"] is not None
+    with_noop = docs["noop"] is not None
     ratio_header, ratio_rule = (" | ratio", "|---") if with_mlflow else ("", "")
     lines = [
         f"# Cairn vs MLflow {args.mlflow_version}" if with_mlflow else "# Cairn",
@@ -278,9 +280,10 @@ def main() -> int:
         "",
         "| scenario" + (f" | MLflow {args.mlflow_version}" if with_mlflow else "")
         + (" | Cairn (durability normal)" + ratio_header if docs["cairn"] is not None else "")
-        + (" | Cairn (durability full)" + ratio_header if with_full else "") + " |",
+        + (" | Cairn (durability full)" + ratio_header if with_full else "")
+        + (" | harness ceiling (no-op server)" if with_noop else "") + " |",
         "|---" + ("|---:" if with_mlflow else "") + ("|---:" + ratio_rule if docs["cairn"] is not None else "")
-        + ("|---:" + ratio_rule if with_full else "") + "|",
+        + ("|---:" + ratio_rule if with_full else "") + ("|---:" if with_noop else "") + "|",
     ]
     for r in rows:
         notes = [x for x in (r["unit"], r["better"] and f"{r['better']} is better") if x]
@@ -291,10 +294,13 @@ def main() -> int:
         for key, verdict, shown in (("cairn", "verdict", docs["cairn"] is not None), ("cairn_full", "verdict_full", with_full)):
             if shown:
                 line += f" | {fmt(r[key], r['unit'])}" + (f" | {r[verdict]}" if with_mlflow else "")
+        if with_noop:
+            line += f" | {fmt(r['noop'], r['unit']) if r['id'][:2] in ('s1', 's2', 's3') else ''}"
         lines.append(line + " |")
     lines.append("")
     for s in present:
-        name = {"mlflow": "MLflow", "cairn": "Cairn (durability normal)", "cairn-full": "Cairn (durability full)"}[s]
+        name = {"mlflow": "MLflow", "cairn": "Cairn (durability normal)", "cairn-full": "Cairn (durability full)",
+                "noop": "The no-op server"}[s]
         notes = [f"{errors[s]} rejected/failed request(s)" if errors[s] else "no failed requests"]
         if aborted[s]:
             notes.append(f"aborted: {', '.join(aborted[s])}")
@@ -306,6 +312,9 @@ def main() -> int:
         lines.append(f"- Cairn was a **{args.build}** build: these figures say nothing about its speed.")
     if args.scale == "tiny":
         lines.append("- Scale tiny is a smoke run: too little load for the figures to mean anything.")
+    if with_noop:
+        lines.append("- The harness ceiling: the same harness against bench/noop_server.py, which answers at once "
+                     "and stores nothing (s1-s3 only). No server can be measured faster than this on this machine.")
     lines.append("- \"s4 raw HTTP\" re-reads the s4 series with bench/rawhttp.py: the time until every byte of the "
                  "answer arrived, without Python's JSON parsing (which trackbench's s4 figures include).")
     lines.append("- Measurements on one machine, not pass/fail thresholds. Raw data: <server>.json, "
