@@ -37,7 +37,6 @@ enum ChildProcess {
 
         let before = childUsage()
         let started = Date()
-        let interrupted = AtomicFlag()
         let exited: ChildResult = try await withCheckedThrowingContinuation { continuation in
             process.terminationHandler = { p in
                 copies.wait()
@@ -47,7 +46,7 @@ enum ChildProcess {
                 let signalled = p.terminationReason == .uncaughtSignal
                 continuation.resume(returning: ChildResult(
                     exitCode: signalled ? 128 + p.terminationStatus : p.terminationStatus, signal: signalled ? p.terminationStatus : nil,
-                    wasInterrupted: interrupted.isSet, wallSeconds: Date().timeIntervalSince(started),
+                    wasInterrupted: SignalForwarding.forwardedSignal != 0, wallSeconds: Date().timeIntervalSince(started),
                     cpuSeconds: after.cpu - before.cpu, peakRSSBytes: after.maxRSS))
             }
             do {
@@ -57,20 +56,10 @@ enum ChildProcess {
                 return
             }
             let pid = process.processIdentifier
-            let sources = [SIGINT, SIGTERM].map { number -> any DispatchSourceSignal in
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-                source.setEventHandler {
-                    interrupted.set()
-                    kill(pid, number)
-                }
-                source.resume()
-                return source
-            }
-            SignalSources.shared.keep(sources)
+            SignalForwarding.start(forwardingTo: pid)
             onStart(pid)
         }
-        SignalSources.shared.release()
+        SignalForwarding.stop()
         // env(1) exits 127 when the command is not found.
         if exited.exitCode == 127, exited.wallSeconds < 5, (try? Data(contentsOf: stderrFile))?.count ?? 0 > 0,
            String(decoding: (try? Data(contentsOf: stderrFile)) ?? Data(), as: UTF8.self).contains("No such file or directory") {
@@ -108,32 +97,30 @@ enum ChildProcess {
     }
 }
 
-/// Keeps the signal sources alive while the child runs, then restores default handling.
-final class SignalSources: @unchecked Sendable {
-    static let shared = SignalSources()
-    private let lock = NSLock()
-    private var sources: [any DispatchSourceSignal] = []
+/// Forwards SIGINT and SIGTERM received by `cairn run` to the child. A plain C signal handler
+/// (not a dispatch source: on Linux an ignored signal is discarded before dispatch sees it) that
+/// only calls kill(2), which is async-signal-safe.
+enum SignalForwarding {
+    nonisolated(unsafe) static var targetPID: pid_t = 0
+    nonisolated(unsafe) static var forwardedSignal: Int32 = 0
 
-    func keep(_ new: [any DispatchSourceSignal]) {
-        lock.withLock { sources += new }
+    static func start(forwardingTo pid: pid_t) {
+        targetPID = pid
+        forwardedSignal = 0
+        signal(SIGINT, forwardSignalHandler)
+        signal(SIGTERM, forwardSignalHandler)
     }
 
-    func release() {
-        let old = lock.withLock { () -> [any DispatchSourceSignal] in
-            defer { sources = [] }
-            return sources
-        }
-        for source in old { source.cancel() }
+    static func stop() {
         signal(SIGINT, SIG_DFL)
         signal(SIGTERM, SIG_DFL)
+        targetPID = 0
     }
 }
 
-final class AtomicFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    var isSet: Bool { lock.withLock { value } }
-    func set() { lock.withLock { value = true } }
+private func forwardSignalHandler(_ number: Int32) {
+    SignalForwarding.forwardedSignal = number
+    if SignalForwarding.targetPID > 0 { kill(SignalForwarding.targetPID, number) }
 }
 
 /// Samples machine-wide CPU and memory use (Linux /proc) and GPU use (nvidia-smi when present).

@@ -125,6 +125,39 @@ import Testing
         #expect(check.stdout.hasPrefix("FAIL code: no git commit recorded"))
     }
 
+    @Test func sigtermToCairnRunIsForwardedAndTheRunIsKilled() throws {
+        let server = try ServerProcess()
+        let folder = try TempFolder()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: cairnBinary)
+        process.arguments = ["run", "--tracking-uri", server.uri, "--system-metrics-interval", "0", "--",
+                             "sh", "-c", "trap 'echo got-term; exit 143' TERM; echo started; while true; do sleep 0.1; done"]
+        process.currentDirectoryURL = URL(fileURLWithPath: folder.path)
+        process.environment = ProcessInfo.processInfo.environment.merging(["CAIRN_JOURNAL_DIR": folder.path + "/journal"]) { _, new in new }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        var seen = ""
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, !seen.contains("started") {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            seen += String(decoding: chunk, as: UTF8.self)
+        }
+        #expect(seen.contains("started"))
+        kill(process.processIdentifier, SIGTERM)
+        let rest = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(String(decoding: rest, as: UTF8.self).contains("got-term"))
+        #expect(process.terminationStatus == 143)
+        let id = try #require(runID(fromStderr: stderr))
+        let run = try parseJSON(try cairn(["runs", "show", id, "--json", "--tracking-uri", server.uri]).stdout)
+        #expect((run["info"] as? [String: Any])?["status"] as? String == "KILLED")
+        #expect(tags(run)["cairn.exit_code"] == "143")
+    }
+
     @Test func anUnreachableServerJournalsTheRunAndSyncUploadsItOnce() throws {
         let folder = try TempFolder()
         try makeGitRepository(in: folder)
