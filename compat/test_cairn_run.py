@@ -97,6 +97,9 @@ def test_cairn_run_wraps_a_python_script_whose_own_mlflow_calls_land_in_the_same
     assert run.data.params["cairn.seed.--seed"] == "3"
     assert run.data.metrics["cairn.peak_rss_bytes"] > 1_000_000
     assert run.data.metrics["cairn.wall_time_s"] > 0
+    # System metrics every second while the script ran (importing mlflow alone takes longer).
+    assert run.data.metrics["system.memory_bytes"] > 0
+    assert 0 <= run.data.metrics["system.cpu_percent"] <= 100
     assert run.inputs.dataset_inputs[0].dataset.digest.startswith("sha256:")
     paths = {f.path for f in client.list_artifacts(run_id, "cairn")}
     assert {"cairn/pip-freeze.txt", "cairn/stdout.log", "cairn/stderr.log", "cairn/environment.json"} <= paths
