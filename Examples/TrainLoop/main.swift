@@ -13,7 +13,7 @@ let arguments = CommandLine.arguments
 let steps = arguments.count > 1 ? Int(arguments[1]) ?? 200 : 200
 let experiment = arguments.count > 2 ? arguments[2] : "swift-example"
 
-let run = await Cairn.startRun(experiment: experiment, runName: "linear-fit", tags: ["framework": "plain-swift"])
+let run = try await Cairn.startRun(experiment: experiment, runName: "linear-fit", tags: ["framework": "plain-swift"])
 run.log(params: ["lr": "0.05", "steps": String(steps), "seed": "7"])
 
 var generator = SplitMix64(seed: 7)
@@ -31,7 +31,7 @@ for step in 0..<steps {
     let n = Double(xs.count)
     w -= 0.05 * gw / n
     b -= 0.05 * gb / n
-    run.log(metric: "loss", value: loss / n, step: Int64(step))
+    run.log(metric: "loss", value: loss / n, step: step)
 }
 run.log(metrics: ["w": w, "b": b], step: Int64(steps))
 let complete = await run.finish(deadline: 10)

@@ -12,13 +12,19 @@ import Foundation
 public enum Cairn {
     /// Starts a run in the experiment named `experiment` (created if missing). When the server
     /// cannot be reached the run is journaled locally (`cairn sync` uploads it later) instead
-    /// of failing: training never waits for tracking.
+    /// of failing: training never waits for tracking. Throws only for a tracking URI that is
+    /// not an http(s) URL (a mistake to fix, not an outage to ride out).
     public static func startRun(
         experiment: String = "Default", runName: String? = nil, tags: [String: String] = [:],
         trackingURI: String? = nil, journalFolder: URL? = nil,
         configuration: LogBuffer.Configuration = LogBuffer.Configuration(), requestTimeout: TimeInterval = 10
-    ) async -> CairnRun {
-        let client = TrackingClient(trackingURI: trackingURI ?? TrackingClient.defaultTrackingURI(), timeout: requestTimeout)
+    ) async throws -> CairnRun {
+        let uri = trackingURI ?? TrackingClient.defaultTrackingURI()
+        guard let url = URL(string: uri), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
+            throw TrackingClientError.server(status: 400, code: "INVALID_PARAMETER_VALUE",
+                                             message: "The tracking URI '\(uri)' is not an http(s) URL. Use e.g. http://127.0.0.1:5000 (MLFLOW_TRACKING_URI).")
+        }
+        let client = TrackingClient(trackingURI: uri, timeout: requestTimeout)
         return await CairnRun.start(client: client, experimentName: experiment, experimentID: nil, runName: runName,
                                     tags: tags.sorted { $0.key < $1.key }.map { Tag($0.key, $0.value) },
                                     journalFolder: journalFolder ?? Journal.defaultFolder(), configuration: configuration)
@@ -96,6 +102,10 @@ public final class CairnRun: @unchecked Sendable {
 
     public func log(metric key: String, value: Double, step: Int64 = 0, timestamp: Int64? = nil) {
         append(.metric(Metric(key: key, value: value, timestamp: timestamp ?? nowMillis(), step: step)))
+    }
+
+    public func log(metric key: String, value: Double, step: Int) {
+        log(metric: key, value: value, step: Int64(step))
     }
 
     public func log(metrics: [String: Double], step: Int64 = 0) {

@@ -24,7 +24,7 @@ import Testing
         configuration.flushInterval = 0.05
         configuration.maxAttempts = 3
         configuration.initialBackoff = 0.05
-        let run = await Cairn.startRun(experiment: "sdk-outage", runName: "outage", trackingURI: server.uri,
+        let run = try await Cairn.startRun(experiment: "sdk-outage", runName: "outage", trackingURI: server.uri,
                                        journalFolder: URL(fileURLWithPath: journal.path), configuration: configuration, requestTimeout: 5)
         let runID = try #require(run.runID)
         run.log(param: "lr", value: "0.1")
@@ -52,6 +52,41 @@ import Testing
         let runs = try await client.searchAllRuns(experimentIDs: [stored.info.experimentID])
         #expect(runs.count == 1)
         #expect(Journal.pending(in: URL(fileURLWithPath: journal.path)).isEmpty)
+    }
+
+    @Test func aSyncFindsARunWhoseCreationAnswerWasLostAndReplaysWithoutDuplicates() async throws {
+        let server = try ServerProcess()
+        let folder = try TempFolder("cairn-sync-lost")
+        let client = TrackingClient(trackingURI: server.uri)
+        let experimentID = try await client.createExperiment(name: "lost-answer")
+        // The server created the run, but the answer never reached the journal.
+        let marker = Tag(journalMarkerTag, "j-lost")
+        let created = try await client.createRun(experimentID: experimentID, runName: "r", startTime: 1, tags: [marker])
+        try await client.logBatch(runID: created.info.runID, metrics: [Metric(key: "m", value: 1, timestamp: 10, step: 0)], params: [Param("p", "1")], tags: [])
+        let journal = Journal(folder: URL(fileURLWithPath: folder.path), journalID: "j-lost")
+        try journal.append([
+            .run(journalID: "j-lost", experimentID: experimentID, experimentName: nil, runName: "r", startTime: 1, tags: [marker]),
+            .batch(LogBuffer.Batch(metrics: [Metric(key: "m", value: 1, timestamp: 10, step: 0), Metric(key: "m", value: 2, timestamp: 11, step: 1)],
+                                   params: [Param("p", "1")], tags: [Tag("t", "v")])),
+            .end(status: .finished, endTime: 20),
+        ])
+        let sync = JournalSync(client: client)
+        let first = try await sync.sync(file: journal.fileURL)
+        #expect(first.runID == created.info.runID)
+        #expect(!first.createdRun)
+        #expect(first.refused.isEmpty)
+        // Replaying the same journal again (a sync interrupted before it removed the file).
+        try journal.append([
+            .run(journalID: "j-lost", experimentID: experimentID, experimentName: nil, runName: "r", startTime: 1, tags: [marker]),
+            .batch(LogBuffer.Batch(metrics: [Metric(key: "m", value: 2, timestamp: 11, step: 1)], params: [Param("p", "1")], tags: [])),
+        ])
+        let second = try await sync.sync(file: journal.fileURL)
+        #expect(second.runID == created.info.runID)
+        let history = try await client.metricHistory(runID: created.info.runID, key: "m")
+        #expect(history.map(\.step) == [0, 1])
+        let runs = try await client.searchAllRuns(experimentIDs: [experimentID])
+        #expect(runs.count == 1)
+        #expect(runs.first?.info.status == .finished)
     }
 
     @Test func theExampleTrainingLoopLogsItsRun() throws {

@@ -71,6 +71,15 @@ private func temporaryFolder() throws -> URL {
         #expect(Journal.pending(in: folder).isEmpty)
     }
 
+    @Test func aTrackingURIThatIsNotHTTPIsRefusedAtStart() async {
+        await #expect(throws: TrackingClientError.self) {
+            _ = try await Cairn.startRun(trackingURI: "ftp://example.com", journalFolder: FileManager.default.temporaryDirectory)
+        }
+        await #expect(throws: TrackingClientError.self) {
+            _ = try await Cairn.startRun(trackingURI: "localhost:5000", journalFolder: FileManager.default.temporaryDirectory)
+        }
+    }
+
     @Test func theDefaultFolderFollowsCAIRN_JOURNAL_DIR() {
         #expect(Journal.defaultFolder(environment: ["CAIRN_JOURNAL_DIR": "/tmp/j"]).path == "/tmp/j")
         #expect(Journal.defaultFolder(environment: ["HOME": "/home/u"]).path == "/home/u/.cairn/journal")
@@ -80,7 +89,7 @@ private func temporaryFolder() throws -> URL {
         let folder = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         // Port 9 on loopback: nothing listens, the connection is refused at once.
-        let run = await Cairn.startRun(experiment: "offline", runName: "r", trackingURI: "http://127.0.0.1:9", journalFolder: folder, requestTimeout: 2)
+        let run = try await Cairn.startRun(experiment: "offline", runName: "r", trackingURI: "http://127.0.0.1:9", journalFolder: folder, requestTimeout: 2)
         #expect(run.runID == nil)
         #expect(run.isOffline)
         for step in 0..<10 { run.log(metric: "loss", value: Double(step), step: Int64(step)) }
