@@ -136,9 +136,11 @@ struct RunCommand: AsyncParsableCommand {
         runTags += extraTags
 
         let experimentName = experiment ?? (experimentID == nil ? environment["MLFLOW_EXPERIMENT_NAME"] ?? "Default" : nil)
-        let run = await CairnRun.start(
-            client: trackingClient, experimentName: experimentName, experimentID: experimentID ?? (experiment == nil ? environment["MLFLOW_EXPERIMENT_ID"] : nil),
-            runName: runName, tags: runTags, journalFolder: Journal.defaultFolder(environment: environment), configuration: LogBuffer.Configuration())
+        let run = try await withClientErrors("Creating the run") {
+            try await CairnRun.start(
+                client: trackingClient, experimentName: experimentName, experimentID: experimentID ?? (experiment == nil ? environment["MLFLOW_EXPERIMENT_ID"] : nil),
+                runName: runName, tags: runTags, journalFolder: Journal.defaultFolder(environment: environment), configuration: LogBuffer.Configuration())
+        }
         if let id = run.runID {
             note("recording run \(id) at \(trackingURI)")
         } else {

@@ -25,7 +25,7 @@ public enum Cairn {
                                              message: "The tracking URI '\(uri)' is not an http(s) URL. Use e.g. http://127.0.0.1:5000 (MLFLOW_TRACKING_URI).")
         }
         let client = TrackingClient(trackingURI: uri, timeout: requestTimeout)
-        return await CairnRun.start(client: client, experimentName: experiment, experimentID: nil, runName: runName,
+        return try await CairnRun.start(client: client, experimentName: experiment, experimentID: nil, runName: runName,
                                     tags: tags.sorted { $0.key < $1.key }.map { Tag($0.key, $0.value) },
                                     journalFolder: journalFolder ?? Journal.defaultFolder(), configuration: configuration)
     }
@@ -66,9 +66,10 @@ public final class CairnRun: @unchecked Sendable {
     }
 
     /// Creates the run on the server (or, unreachable, only in the journal) and starts the
-    /// background flusher.
+    /// background flusher. A request the server refuses (an unknown experiment id, an invalid
+    /// tag) is thrown: journaling it could never succeed.
     public static func start(client: TrackingClient, experimentName: String?, experimentID: String?, runName: String?, tags: [Tag],
-                             journalFolder: URL, configuration: LogBuffer.Configuration, startTime: Int64? = nil) async -> CairnRun {
+                             journalFolder: URL, configuration: LogBuffer.Configuration, startTime: Int64? = nil) async throws -> CairnRun {
         let journalID = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         var allTags = tags.filter { $0.key != journalMarkerTag }
         allTags.append(Tag(journalMarkerTag, journalID))
@@ -86,6 +87,8 @@ public final class CairnRun: @unchecked Sendable {
                 run._runID = created.info.runID
                 run._artifactURI = created.info.artifactURI
             }
+        } catch let error as TrackingClientError where !error.isRetryable {
+            throw error
         } catch {
             run.lock.withLock {
                 run.header = header

@@ -214,6 +214,12 @@ import Testing
         #expect(badInput.status == 1)
         #expect(badInput.stderr.contains("error: The input '/nonexistent/data' does not exist."))
 
+        let badExperiment = try cairn(["run", "--tracking-uri", server.uri, "--experiment-id", "999", "--system-metrics-interval", "0", "--", "true"],
+                                      environment: ["CAIRN_JOURNAL_DIR": FileManager.default.temporaryDirectory.path + "/cairn-never-\(UUID().uuidString)"])
+        #expect(badExperiment.status == 1)
+        #expect(badExperiment.stderr.hasPrefix("error: Creating the run failed:"), "\(badExperiment.stderr)")
+        #expect(badExperiment.stderr.contains("cairn experiments list"))
+
         let unknownExperiment = try cairn(["runs", "list", "--experiment", "no-such", "--tracking-uri", server.uri])
         #expect(unknownExperiment.status == 1)
         #expect(unknownExperiment.stderr.contains("No experiment named 'no-such'"))
