@@ -90,7 +90,8 @@ struct RunComparison {
         if sourceDiffA != nil || sourceDiffB != nil { result.sourceDiffDiffers = (sourceDiffA ?? "") != (sourceDiffB ?? "") }
         if freezeA != nil || freezeB != nil { result.packages = changes(packages(freezeA), packages(freezeB)) }
         let versionKeys = ["cairn.python.version", "cairn.swift.version"]
-        result.packages = changes(pick(ta, versionKeys), pick(tb, versionKeys)) + result.packages
+        func versions(_ tags: [String: String]) -> [String: String] { tags.filter { versionKeys.contains($0.key) || $0.key.hasPrefix("cairn.lock.") } }
+        result.packages = changes(versions(ta), versions(tb)) + result.packages
         // Variables that vary by session without changing results are left out.
         let volatile: Set<String> = ["cairn.env.MLFLOW_RUN_ID", "cairn.env.MLFLOW_EXPERIMENT_ID", "cairn.env.HOSTNAME", "cairn.env.MLFLOW_TRACKING_URI"]
         func env(_ tags: [String: String]) -> [String: String] {
@@ -106,7 +107,8 @@ struct RunComparison {
                                                   "mlflow.source.git.commit", "mlflow.source.git.branch", "mlflow.source.git.repoURL",
                                                   "cairn.reproduce.of", "cairn.reproduce.status"])
         func other(_ tags: [String: String]) -> [String: String] {
-            tags.filter { !shown.contains($0.key) && !$0.key.hasPrefix("cairn.env.") && !$0.key.hasPrefix("cairn.host.") && !$0.key.hasPrefix("mlflow.log-model") }
+            tags.filter { !shown.contains($0.key) && !$0.key.hasPrefix("cairn.env.") && !$0.key.hasPrefix("cairn.host.")
+                && !$0.key.hasPrefix("cairn.lock.") && !$0.key.hasPrefix("mlflow.log-model") }
         }
         result.tags = changes(other(ta), other(tb))
         let ma = a.metricMap, mb = b.metricMap

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CairnClient
 import CairnCore
+import Crypto
 import Foundation
 
 struct RunCommand: AsyncParsableCommand {
@@ -128,6 +129,10 @@ struct RunCommand: AsyncParsableCommand {
         for (name, value) in variables { runTags.append(Tag("cairn.env.\(name)", value)) }
         if let python { runTags.append(Tag("cairn.python.version", python.version)) }
         if let swiftVersion { runTags.append(Tag("cairn.swift.version", swiftVersion)) }
+        let locks = lockFiles(root: git?.root ?? workingDirectory)
+        for lock in locks {
+            runTags.append(Tag("cairn.lock.\(lock.name)", "sha256:" + SHA256.hash(data: lock.contents).map { String(format: "%02x", $0) }.joined()))
+        }
         if let runName { runTags.append(Tag(SystemTag.runName, runName)) }
         for tag in tags {
             let parts = tag.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
@@ -155,7 +160,7 @@ struct RunCommand: AsyncParsableCommand {
             for file in git.untracked { await run.logArtifact(path: "cairn/untracked/\(file.path)", contents: file.contents) }
         }
         if let freeze = python?.freeze { await run.logArtifact(path: "cairn/pip-freeze.txt", contents: Data(freeze.utf8)) }
-        for lock in lockFiles(root: git?.root ?? workingDirectory) { await run.logArtifact(path: "cairn/lock/\(lock.name)", contents: lock.contents) }
+        for lock in locks { await run.logArtifact(path: "cairn/lock/\(lock.name)", contents: lock.contents) }
         let environmentJSON = environmentDocument(git: git, host: host, python: python, swiftVersion: swiftVersion, seeds: seeds, variables: variables, datasets: datasets)
         await run.logArtifact(path: "cairn/environment.json", contents: environmentJSON)
 

@@ -12,8 +12,9 @@ import Foundation
 public enum Cairn {
     /// Starts a run in the experiment named `experiment` (created if missing). When the server
     /// cannot be reached the run is journaled locally (`cairn sync` uploads it later) instead
-    /// of failing: training never waits for tracking. Throws only for a tracking URI that is
-    /// not an http(s) URL (a mistake to fix, not an outage to ride out).
+    /// of failing: training never waits for tracking. Throws only for mistakes to fix, not
+    /// outages to ride out: a tracking URI that is not an http(s) URL, or a run the server
+    /// refuses to create.
     public static func startRun(
         experiment: String = "Default", runName: String? = nil, tags: [String: String] = [:],
         trackingURI: String? = nil, journalFolder: URL? = nil,

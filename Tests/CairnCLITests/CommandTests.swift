@@ -27,6 +27,7 @@ import Testing
         try repo.write("notes.py", "seed = 1\n")                                     // untracked source
         try repo.write(".gitignore", "data/\n")
         try repo.write("data/train.csv", "x,y\n1,2\n")
+        try repo.write("requirements.txt", "numpy==1.26.4\n")
         let result = try cairn(["run", "--tracking-uri", server.uri, "--experiment", "e2e", "--input", "data/train.csv", "--seed", "5",
                                 "--tag", "team=vision", "--no-pip-freeze", "--", "sh", "train.sh", "--seed", "9"],
                                in: repo.path, environment: ["CAIRN_JOURNAL_DIR": repo.path + "/journal", "HF_TOKEN": "secret-value"])
@@ -49,6 +50,8 @@ import Testing
         #expect(t["cairn.env.CAIRN_SEED"] == "5")
         #expect(t["cairn.host.cpus"].flatMap(Int.init) ?? 0 > 0)
         #expect(t["team"] == "vision")
+        let lockDigest = try shell("sha256sum requirements.txt", in: repo.path).stdout.prefix(64)
+        #expect(t["cairn.lock.requirements.txt"] == "sha256:" + lockDigest)
         #expect(t["mlflow.source.type"] == "LOCAL")
         #expect((run["info"] as? [String: Any])?["status"] as? String == "FINISHED")
         let p = params(run)
@@ -62,7 +65,7 @@ import Testing
         #expect(dataset?["name"] as? String == "train.csv")
         #expect((dataset?["digest"] as? String)?.hasPrefix("sha256:") == true)
         let artifacts = Set(((run["artifacts"] as? [[String: Any]]) ?? []).compactMap { $0["path"] as? String })
-        #expect(artifacts.isSuperset(of: ["cairn/git.diff", "cairn/untracked/notes.py", "cairn/stdout.log", "cairn/stderr.log", "cairn/environment.json"]))
+        #expect(artifacts.isSuperset(of: ["cairn/git.diff", "cairn/untracked/notes.py", "cairn/stdout.log", "cairn/stderr.log", "cairn/environment.json", "cairn/lock/requirements.txt"]))
         #expect(!artifacts.contains("cairn/untracked/data/train.csv"))
 
         // Readable output too.
