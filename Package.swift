@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "cairn", targets: ["CairnCLI"]),
+        .library(name: "CairnClient", targets: ["CairnClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -38,11 +39,15 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "CairnClient", dependencies: ["CairnCore"]),
         .executableTarget(name: "CairnCLI", dependencies: [
-            "CairnServer", "CairnServices", "CairnStore", "CairnCore", "CairnArtifacts",
+            "CairnServer", "CairnServices", "CairnStore", "CairnCore", "CairnArtifacts", "CairnClient",
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // A small training loop logging with the Swift SDK: `swift run CairnExample`.
+        .executableTarget(name: "CairnExample", dependencies: ["CairnClient"], path: "Examples/TrainLoop"),
         .target(name: "CairnTestSupport", dependencies: ["CairnCore", "CairnStore", "CairnArtifacts"]),
         .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore"]),
         .testTarget(name: "CairnStoreTests", dependencies: ["CairnStore", "CairnTestSupport"]),
@@ -52,6 +57,10 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
+        .testTarget(name: "CairnClientTests", dependencies: ["CairnClient", "CairnCore"]),
+        .testTarget(name: "CairnCLITests", dependencies: [
+            "CairnCLI", "CairnClient", "CairnServer", "CairnCore",
+        ], exclude: ["golden"]),
         .testTarget(name: "CairnServerTests", dependencies: [
             "CairnServer", "CairnTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),

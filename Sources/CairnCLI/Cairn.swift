@@ -11,7 +11,14 @@ struct Cairn: AsyncParsableCommand {
               cairn server
               export MLFLOW_TRACKING_URI=http://127.0.0.1:5000
               python train.py
+
+            Or wrap a training command to record its code, data, environment and seeds too:
+
+              cairn run --experiment mnist --input data/ -- python train.py --seed 1
             """,
         version: CairnVersionInfo.line,
-        subcommands: [ServerCommand.self, VerifyCommand.self, GCCommand.self, VersionCommand.self])
+        subcommands: [
+            ServerCommand.self, RunCommand.self, ExperimentsCommand.self, RunsCommand.self, DiffCommand.self, CheckCommand.self,
+            ReproduceCommand.self, ReportCommand.self, SyncCommand.self, VerifyCommand.self, GCCommand.self, VersionCommand.self,
+        ])
 }

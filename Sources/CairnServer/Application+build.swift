@@ -16,6 +16,7 @@ public struct CairnServiceSet: Sendable {
     public let tracking: TrackingService
     public let artifacts: ArtifactService
     public let registry: RegistryService
+    public var report: ReportService { ReportService(tracking: tracking, artifacts: artifacts) }
 }
 
 /// Opens the database and the artifact blob store the configuration names.
@@ -115,6 +116,10 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
         cairnGroup.get(RouterPath(endpoint.path)) { request, _ in
             jsonResponse(try await endpoint.handler(decodeFields(request)))
         }
+    }
+    let reportAPI = CairnReportAPI(report: services.report)
+    cairnGroup.get("report") { request, _ in
+        jsonResponse(try await reportAPI.report(decodeFields(request)))
     }
     MLflowArtifactsAPI(artifacts: services.artifacts).register(on: router)
     return router

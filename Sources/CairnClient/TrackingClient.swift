@@ -1,0 +1,314 @@
+import CairnCore
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// What went wrong talking to a tracking server.
+public enum TrackingClientError: Error, CustomStringConvertible, Sendable {
+    /// No answer: refused connection, time-out, DNS failure.
+    case unreachable(uri: String, reason: String)
+    /// The server answered with an error (`{"error_code": ..., "message": ...}`).
+    case server(status: Int, code: String, message: String)
+
+    /// Whether sending the same request later may succeed (MLflow's client retries the same set).
+    public var isRetryable: Bool {
+        switch self {
+        case .unreachable: return true
+        case .server(let status, _, _): return [408, 429, 500, 502, 503, 504].contains(status)
+        }
+    }
+
+    public var isNotFound: Bool {
+        if case .server(_, let code, _) = self { return code == "RESOURCE_DOES_NOT_EXIST" }
+        return false
+    }
+
+    public var description: String {
+        switch self {
+        case .unreachable(let uri, let reason):
+            return "The tracking server at \(uri) is unreachable (\(reason)). Start it with `cairn server`, or point --tracking-uri / MLFLOW_TRACKING_URI at a running one"
+        case .server(let status, let code, let message):
+            return "The server answered \(status) \(code): \(message)"
+        }
+    }
+}
+
+/// A small client of the MLflow REST API (and Cairn's `/api/cairn/v1` additions) over
+/// URLSession. Every call is one HTTP request, never retried here: retrying is the caller's
+/// policy (`LogBuffer` for logging, none for interactive commands).
+public struct TrackingClient: Sendable {
+    public let trackingURI: String
+    let timeout: TimeInterval
+    let session: URLSession
+
+    /// `trackingURI` like `http://127.0.0.1:5000` (a path prefix is kept).
+    public init(trackingURI: String, timeout: TimeInterval = 30) {
+        var uri = trackingURI
+        while uri.hasSuffix("/") { uri.removeLast() }
+        self.trackingURI = uri
+        self.timeout = timeout
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = timeout
+        configuration.timeoutIntervalForResource = timeout
+        self.session = URLSession(configuration: configuration)
+    }
+
+    /// The tracking URI from the environment (`MLFLOW_TRACKING_URI`), else the default server.
+    public static func defaultTrackingURI(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let uri = environment["MLFLOW_TRACKING_URI"], !uri.isEmpty { return uri }
+        return "http://127.0.0.1:5000"
+    }
+
+    // MARK: Transport
+
+    func send(method: String, path: String, query: [(String, String)] = [], body: [UInt8]? = nil, contentType: String = "application/json") async throws -> (status: Int, data: Data) {
+        var components = URLComponents(string: trackingURI + path)
+        if !query.isEmpty {
+            components?.percentEncodedQuery = query.map { "\(formEncode($0.0))=\(formEncode($0.1))" }.joined(separator: "&")
+        }
+        guard let url = components?.url else {
+            throw TrackingClientError.unreachable(uri: trackingURI, reason: "'\(trackingURI)' is not a valid http(s) URL")
+        }
+        var request = URLRequest(url: url, timeoutInterval: timeout)
+        request.httpMethod = method
+        if let body {
+            request.httpBody = Data(body)
+            request.setValue(contentType, forHTTPHeaderField: "Content-Type")
+        }
+        let environment = ProcessInfo.processInfo.environment
+        if let token = environment["MLFLOW_TRACKING_TOKEN"], !token.isEmpty {
+            request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        }
+        let uri = trackingURI
+        let session = self.session
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<(status: Int, data: Data), any Error>) in
+            let task = session.dataTask(with: request) { data, response, error in
+                if let error {
+                    continuation.resume(throwing: TrackingClientError.unreachable(uri: uri, reason: error.localizedDescription))
+                } else if let http = response as? HTTPURLResponse {
+                    continuation.resume(returning: (http.statusCode, data ?? Data()))
+                } else {
+                    continuation.resume(throwing: TrackingClientError.unreachable(uri: uri, reason: "no HTTP answer"))
+                }
+            }
+            task.resume()
+        }
+    }
+
+    /// One JSON call; a non-2xx answer becomes `TrackingClientError.server`.
+    public func call(_ method: String, _ path: String, query: [(String, String)] = [], body: [UInt8]? = nil) async throws -> JSONValue {
+        let (status, data) = try await send(method: method, path: path, query: query, body: body)
+        let json = try? JSONValue.parse(Array(data))
+        guard (200..<300).contains(status) else {
+            let code = json?["error_code"]?.stringValue ?? (status == 404 ? "ENDPOINT_NOT_FOUND" : "HTTP_\(status)")
+            let message = json?["message"]?.stringValue ?? String(decoding: data.prefix(300), as: UTF8.self)
+            throw TrackingClientError.server(status: status, code: code, message: message)
+        }
+        return json ?? .object([])
+    }
+
+    func mlflow(_ method: String, _ endpoint: String, query: [(String, String)] = [], body: [UInt8]? = nil) async throws -> JSONValue {
+        try await call(method, "/api/2.0/mlflow/" + endpoint, query: query, body: body)
+    }
+
+    // MARK: Experiments
+
+    /// The experiment named `name`, or nil when there is none.
+    public func experiment(named name: String) async throws -> Experiment? {
+        do {
+            let reply = try await mlflow("GET", "experiments/get-by-name", query: [("experiment_name", name)])
+            return reply["experiment"].map(WireDecoding.experiment)
+        } catch let error as TrackingClientError where error.isNotFound {
+            return nil
+        }
+    }
+
+    public func experiment(id: String) async throws -> Experiment {
+        let reply = try await mlflow("GET", "experiments/get", query: [("experiment_id", id)])
+        return WireDecoding.experiment(reply["experiment"] ?? .object([]))
+    }
+
+    public func createExperiment(name: String) async throws -> String {
+        let reply = try await mlflow("POST", "experiments/create", body: WireRequests.object { $0.string("name", name) })
+        return reply["experiment_id"]?.stringValue ?? ""
+    }
+
+    /// The id of the experiment named `name`, created if missing (a creation race is tolerated).
+    public func experimentID(forName name: String) async throws -> String {
+        if let existing = try await experiment(named: name) { return existing.experimentID }
+        do {
+            return try await createExperiment(name: name)
+        } catch TrackingClientError.server(_, "RESOURCE_ALREADY_EXISTS", _) {
+            if let existing = try await experiment(named: name) { return existing.experimentID }
+            throw TrackingClientError.server(status: 404, code: "RESOURCE_DOES_NOT_EXIST", message: "Experiment '\(name)' vanished while it was being created.")
+        }
+    }
+
+    /// Every active experiment (all pages).
+    public func searchExperiments(viewType: String = "ACTIVE_ONLY") async throws -> [Experiment] {
+        var result: [Experiment] = []
+        var token: String?
+        repeat {
+            let reply = try await mlflow("POST", "experiments/search", body: WireRequests.object { o in
+                o.int("max_results", 1000)
+                o.string("view_type", viewType)
+                if let token { o.string("page_token", token) }
+            })
+            result += (reply["experiments"]?.arrayValue ?? []).map(WireDecoding.experiment)
+            token = reply["next_page_token"]?.stringValue
+        } while !(token ?? "").isEmpty
+        return result
+    }
+
+    // MARK: Runs
+
+    public func createRun(experimentID: String, runName: String?, startTime: Int64, tags: [Tag], userID: String? = nil) async throws -> Run {
+        let reply = try await mlflow("POST", "runs/create", body: WireRequests.object { o in
+            o.string("experiment_id", experimentID)
+            if let runName { o.string("run_name", runName) }
+            if let userID { o.string("user_id", userID) }
+            o.int("start_time", startTime)
+            WireRequests.keyValues(&o, "tags", tags.map { ($0.key, $0.value) })
+        })
+        return WireDecoding.run(reply["run"] ?? .object([]))
+    }
+
+    public func getRun(id: String) async throws -> Run {
+        let reply = try await mlflow("GET", "runs/get", query: [("run_id", id)])
+        return WireDecoding.run(reply["run"] ?? .object([]))
+    }
+
+    public func updateRun(id: String, status: RunStatus, endTime: Int64?) async throws {
+        _ = try await mlflow("POST", "runs/update", body: WireRequests.object { o in
+            o.string("run_id", id)
+            o.string("status", status.rawValue)
+            if let endTime { o.int("end_time", endTime) }
+        })
+    }
+
+    public func logBatch(runID: String, metrics: [Metric], params: [Param], tags: [Tag]) async throws {
+        _ = try await mlflow("POST", "runs/log-batch", body: WireRequests.object { o in
+            o.string("run_id", runID)
+            WireRequests.metrics(&o, metrics)
+            WireRequests.keyValues(&o, "params", params.map { ($0.key, $0.value) })
+            WireRequests.keyValues(&o, "tags", tags.map { ($0.key, $0.value) })
+        })
+    }
+
+    public func logInputs(runID: String, datasets: [DatasetInput]) async throws {
+        _ = try await mlflow("POST", "runs/log-inputs", body: WireRequests.object { o in
+            o.string("run_id", runID)
+            WireRequests.datasets(&o, datasets)
+        })
+    }
+
+    /// One page of a run search.
+    public func searchRuns(experimentIDs: [String], filter: String? = nil, orderBy: [String] = [], maxResults: Int = 1000, pageToken: String? = nil, viewType: String = "ACTIVE_ONLY") async throws -> (runs: [Run], nextPageToken: String?) {
+        let reply = try await mlflow("POST", "runs/search", body: WireRequests.object { o in
+            o.array("experiment_ids", experimentIDs) { w, id in w.string(id) }
+            if let filter, !filter.isEmpty { o.string("filter", filter) }
+            o.array("order_by", orderBy) { w, clause in w.string(clause) }
+            o.int("max_results", Int64(maxResults))
+            o.string("run_view_type", viewType)
+            if let pageToken { o.string("page_token", pageToken) }
+        })
+        let token = reply["next_page_token"]?.stringValue
+        return ((reply["runs"]?.arrayValue ?? []).map(WireDecoding.run), (token ?? "").isEmpty ? nil : token)
+    }
+
+    /// Every run matching, following page tokens up to `limit` runs.
+    public func searchAllRuns(experimentIDs: [String], filter: String? = nil, orderBy: [String] = [], limit: Int = 100_000, viewType: String = "ACTIVE_ONLY") async throws -> [Run] {
+        var runs: [Run] = []
+        var token: String?
+        repeat {
+            let page = try await searchRuns(experimentIDs: experimentIDs, filter: filter, orderBy: orderBy,
+                                            maxResults: min(1000, limit - runs.count), pageToken: token, viewType: viewType)
+            runs += page.runs
+            token = page.nextPageToken
+        } while token != nil && runs.count < limit
+        return runs
+    }
+
+    public func metricHistory(runID: String, key: String) async throws -> [Metric] {
+        var result: [Metric] = []
+        var token: String?
+        repeat {
+            var query = [("run_id", runID), ("metric_key", key), ("max_results", "25000")]
+            if let token { query.append(("page_token", token)) }
+            let reply = try await mlflow("GET", "metrics/get-history", query: query)
+            result += (reply["metrics"]?.arrayValue ?? []).compactMap(WireDecoding.metric)
+            token = reply["next_page_token"]?.stringValue
+        } while !(token ?? "").isEmpty
+        return result
+    }
+
+    // MARK: Artifacts
+
+    /// `mlflow-artifacts:/1/<run>/artifacts` + `relative` → the proxy path.
+    static func proxyURLPath(artifactURI: String, relative: String) throws -> String {
+        guard artifactURI.hasPrefix("mlflow-artifacts:") else {
+            throw TrackingClientError.server(status: 400, code: "INVALID_PARAMETER_VALUE", message: "The run's artifact location '\(artifactURI)' is not served by the tracking server; only mlflow-artifacts:/ locations are supported.")
+        }
+        var rest = Substring(artifactURI.dropFirst("mlflow-artifacts:".count))
+        if rest.hasPrefix("//"), let slash = rest.dropFirst(2).firstIndex(of: "/") { rest = rest[slash...] }
+        while rest.hasPrefix("/") { rest = rest.dropFirst() }
+        let path = relative.isEmpty ? String(rest) : String(rest) + "/" + relative
+        return "/api/2.0/mlflow-artifacts/artifacts/" + path.split(separator: "/").map { percentEncodePathSegment(String($0)) }.joined(separator: "/")
+    }
+
+    public func uploadArtifact(artifactURI: String, path: String, contents: Data) async throws {
+        let urlPath = try Self.proxyURLPath(artifactURI: artifactURI, relative: path)
+        let (status, data) = try await send(method: "PUT", path: urlPath, body: Array(contents), contentType: "application/octet-stream")
+        guard (200..<300).contains(status) else {
+            let json = try? JSONValue.parse(Array(data))
+            throw TrackingClientError.server(status: status, code: json?["error_code"]?.stringValue ?? "HTTP_\(status)",
+                                             message: json?["message"]?.stringValue ?? "artifact upload of '\(path)' failed")
+        }
+    }
+
+    public func downloadArtifact(artifactURI: String, path: String) async throws -> Data {
+        let urlPath = try Self.proxyURLPath(artifactURI: artifactURI, relative: path)
+        let (status, data) = try await send(method: "GET", path: urlPath)
+        guard (200..<300).contains(status) else {
+            let json = try? JSONValue.parse(Array(data))
+            throw TrackingClientError.server(status: status, code: json?["error_code"]?.stringValue ?? "HTTP_\(status)",
+                                             message: json?["message"]?.stringValue ?? "artifact '\(path)' could not be read")
+        }
+        return data
+    }
+
+    /// Every file below `path` of the run's artifacts (recursive), paths relative to the run root.
+    public func listArtifacts(runID: String, path: String = "") async throws -> [(path: String, size: Int64)] {
+        var query = [("run_id", runID)]
+        if !path.isEmpty { query.append(("path", path)) }
+        let reply = try await mlflow("GET", "artifacts/list", query: query)
+        var result: [(path: String, size: Int64)] = []
+        for file in reply["files"]?.arrayValue ?? [] {
+            guard let filePath = file["path"]?.stringValue else { continue }
+            if file["is_dir"]?.boolValue == true {
+                result += try await listArtifacts(runID: runID, path: filePath)
+            } else {
+                result.append((filePath, file["file_size"]?.int64Value ?? 0))
+            }
+        }
+        return result
+    }
+
+    // MARK: Cairn API
+
+    /// `GET /api/cairn/v1/report`: the raw JSON answer.
+    public func report(experimentIDs: [String]) async throws -> JSONValue {
+        try await call("GET", "/api/cairn/v1/report", query: experimentIDs.map { ("experiment_id", $0) })
+    }
+}
+
+private func formEncode(_ text: String) -> String {
+    let allowed = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+    return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+}
+
+private func percentEncodePathSegment(_ text: String) -> String {
+    let allowed = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+    return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+}

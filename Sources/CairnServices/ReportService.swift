@@ -1,0 +1,110 @@
+import CairnArtifacts
+import CairnCore
+import Foundation
+
+/// The health figures of `GET /api/cairn/v1/report` and `cairn report`.
+public struct HealthReport: Sendable, Equatable {
+    public var experimentIDs: [String] = []
+    public var total = 0
+    public var finished = 0
+    public var failed = 0
+    public var killed = 0
+    public var running = 0
+    public var scheduled = 0
+    public var withCode = 0
+    public var withData = 0
+    public var withBoth = 0
+    public var files = 0
+    public var blobs = 0
+    public var verified = 0
+    public var missing = 0
+    public var damaged = 0
+    public var reproduceAttempted = 0
+    public var reproduced = 0
+
+    /// finished / (finished + failed + killed); nil when no run has ended.
+    public var successRate: Double? {
+        let ended = finished + failed + killed
+        return ended == 0 ? nil : Double(finished) / Double(ended)
+    }
+
+    public init() {}
+}
+
+/// Computes the health figures the experiment-tracking literature asks teams to watch: run
+/// success rate, linkage completeness (code and data references), artifact integrity (the
+/// blobs the runs reference, re-hashed) and reproducibility (`cairn reproduce` attempts).
+public struct ReportService: Sendable {
+    public let tracking: TrackingService
+    public let artifacts: ArtifactService
+
+    public init(tracking: TrackingService, artifacts: ArtifactService) {
+        self.tracking = tracking
+        self.artifacts = artifacts
+    }
+
+    /// Over the active runs of `experimentIDs` (every active experiment when empty).
+    public func report(experimentIDs requested: [String]) async throws -> HealthReport {
+        var ids = requested
+        if ids.isEmpty {
+            var token: String?
+            repeat {
+                let page = try await tracking.searchExperiments(filter: nil, orderBy: ["experiment_id ASC"], viewType: .activeOnly, maxResults: 50_000, pageToken: token)
+                ids += page.items.map(\.experimentID)
+                token = page.nextPageToken
+            } while token != nil
+        } else {
+            for id in ids { _ = try await tracking.getExperiment(id: id) }
+        }
+        var report = HealthReport()
+        report.experimentIDs = ids
+        var digests = Set<String>()
+        // runs/search accepts at most 100 experiments per call in MLflow; chunk to stay portable.
+        for chunk in stride(from: 0, to: ids.count, by: 100).map({ Array(ids[$0..<min($0 + 100, ids.count)]) }) {
+            var token: String?
+            repeat {
+                let page = try await tracking.searchRuns(experimentIDs: chunk, filter: nil, viewType: .activeOnly, maxResults: 50_000, orderBy: [], pageToken: token)
+                for run in page.items {
+                    try await count(run, into: &report, digests: &digests)
+                }
+                token = page.nextPageToken
+            } while token != nil
+        }
+        for digest in digests.sorted() {
+            report.blobs += 1
+            switch try await artifacts.blobs.verify(digest) {
+            case .ok: report.verified += 1
+            case .missing: report.missing += 1
+            case .damaged: report.damaged += 1
+            }
+        }
+        return report
+    }
+
+    private func count(_ run: Run, into report: inout HealthReport, digests: inout Set<String>) async throws {
+        report.total += 1
+        switch run.info.status {
+        case .finished: report.finished += 1
+        case .failed: report.failed += 1
+        case .killed: report.killed += 1
+        case .running: report.running += 1
+        case .scheduled: report.scheduled += 1
+        }
+        let tags = Dictionary(run.tags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+        let hasCode = !(tags["mlflow.source.git.commit"] ?? "").isEmpty || !(tags["cairn.git.commit"] ?? "").isEmpty
+        let hasData = !run.inputs.isEmpty
+        if hasCode { report.withCode += 1 }
+        if hasData { report.withData += 1 }
+        if hasCode && hasData { report.withBoth += 1 }
+        if tags["cairn.reproduce.of"] != nil, let status = tags["cairn.reproduce.status"] {
+            report.reproduceAttempted += 1
+            if status == "reproduced" { report.reproduced += 1 }
+        }
+        if let folder = ArtifactService.proxyPath(fromArtifactURI: run.info.artifactURI), !folder.isEmpty {
+            for entry in try await artifacts.index.listArtifacts(under: folder) {
+                report.files += 1
+                digests.insert(entry.digest)
+            }
+        }
+    }
+}
