@@ -37,7 +37,7 @@ let package = Package(
             "CairnCore", "CairnServices", "CairnStore", "CairnArtifacts",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], resources: [.copy("Web")]),
         .executableTarget(name: "CairnCLI", dependencies: [
             "CairnServer", "CairnServices", "CairnStore", "CairnCore", "CairnArtifacts",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
