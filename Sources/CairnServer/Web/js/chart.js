@@ -15,9 +15,9 @@ export function formatX(x, mode) {
   return fmtNumber(x);
 }
 
-function niceTicks(lo, hi, count) {
+function niceTicks(lo, hi, count, minStep = 0) {
   if (!(hi > lo)) return [lo];
-  const raw = (hi - lo) / count;
+  const raw = Math.max((hi - lo) / count, minStep);
   const mag = Math.pow(10, Math.floor(Math.log10(raw)));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) || raw;
   const ticks = [];
@@ -98,7 +98,7 @@ export class LineChart {
     }
     if (this.info && this.info.minX !== undefined && this.info.minX !== null) { x0 = this.info.minX; x1 = this.info.maxX; }
     if (!isFinite(x0)) { x0 = 0; x1 = 1; }
-    if (x1 === x0) x1 = x0 + 1;
+    if (x1 === x0) { x0 -= 1; x1 += 1; }
     if (!isFinite(y0)) { y0 = log ? 1 : 0; y1 = log ? 10 : 1; }
     if (y1 === y0) { const d = Math.abs(y0) * 0.05 || 1; y0 -= d; y1 += d; }
     if (log) { y0 = Math.log10(y0); y1 = Math.log10(y1); }
@@ -130,12 +130,13 @@ export class LineChart {
       g.textAlign = 'right'; g.textBaseline = 'middle';
       g.fillText(fmtNumber(log ? Math.pow(10, t) : t), L - 4, y);
     }
-    const xt = this.o.xMode === 'step' ? niceTicks(b.x0, b.x1, Math.max(2, Math.floor(pw / 90))) : [b.x0, (b.x0 + b.x1) / 2, b.x1];
-    g.textAlign = 'center'; g.textBaseline = 'top';
+    const xt = this.o.xMode === 'step' ? niceTicks(b.x0, b.x1, Math.max(2, Math.floor(pw / 90)), 1) : [b.x0, (b.x0 + b.x1) / 2, b.x1];
+    g.textBaseline = 'top';
     for (const t of xt) {
       const x = X(t);
       g.beginPath(); g.moveTo(x, T); g.lineTo(x, T + ph); g.stroke();
-      g.fillText(formatX(Math.round(t), this.o.xMode === 'time' ? 'time' : this.o.xMode), Math.min(Math.max(x, L + 30), L + pw - 30), T + ph + 6);
+      g.textAlign = x < L + 40 ? 'left' : x > L + pw - 40 ? 'right' : 'center';
+      g.fillText(formatX(Math.round(t), this.o.xMode), x, T + ph + 6);
     }
     g.save();
     g.beginPath(); g.rect(L, T, pw, ph); g.clip();

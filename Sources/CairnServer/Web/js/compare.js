@@ -174,7 +174,7 @@ export async function render(app, route) {
     const brushes = new Map();
     let drag = null;
     const geometry = () => {
-      const w = canvas.clientWidth; const h = canvas.clientHeight; const T = 24; const B = 24;
+      const w = canvas.clientWidth; const h = canvas.clientHeight; const T = 36; const B = 24;
       const xs = cols.map((_, i) => 40 + i * (w - 80) / Math.max(1, cols.length - 1));
       return {w, h, T, B, ph: h - T - B, xs};
     };
@@ -200,7 +200,15 @@ export async function render(app, route) {
         g.beginPath(); g.moveTo(gm.xs[i], gm.T); g.lineTo(gm.xs[i], gm.T + gm.ph); g.stroke();
         g.textAlign = i === 0 ? 'left' : i === cols.length - 1 ? 'right' : 'center';
         g.fillText(c.label.length > 18 ? `${c.label.slice(0, 17)}…` : c.label, gm.xs[i], 12);
-        g.fillStyle = cssVar('--muted'); g.fillText(scales[i].text(1), gm.xs[i], gm.T + gm.ph + 14); g.fillStyle = cssVar('--fg');
+        g.fillStyle = cssVar('--muted');
+        if (c.categories) {
+          g.textAlign = 'left';
+          for (const cat of c.categories) g.fillText(cat, gm.xs[i] + 4, Y(scales[i].pos(cat)) + 4);
+        } else {
+          g.fillText(scales[i].text(1), gm.xs[i], 26);
+          g.fillText(scales[i].text(0), gm.xs[i], gm.T + gm.ph + 14);
+        }
+        g.fillStyle = cssVar('--fg');
         const br = brushes.get(i);
         if (br) { g.globalAlpha = 0.3; g.fillStyle = cssVar('--accent'); g.fillRect(gm.xs[i] - 6, Y(br[1]), 12, Y(br[0]) - Y(br[1])); g.globalAlpha = 1; g.fillStyle = cssVar('--fg'); }
       });

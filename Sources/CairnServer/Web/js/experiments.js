@@ -13,7 +13,7 @@ export async function render(app, route) {
   const openSelected = el('button', {type: 'button', disabled: true}, 'Open selected together');
   const body = el('tbody');
   const table = el('table', {class: 'plain', id: 'experiments'},
-    el('thead', {}, el('tr', {}, el('th', {}, ''), el('th', {}, 'Name'), el('th', {class: 'num'}, 'Runs'), el('th', {}, 'Last activity'), el('th', {}, 'Created'), el('th', {}, ''))),
+    el('thead', {}, el('tr', {}, el('th', {}, ''), el('th', {}, 'Name'), el('th', {class: 'num'}, 'Runs'), el('th', {}, 'Last activity'), el('th', {class: 'opt'}, 'Created'), el('th', {}, ''))),
     body);
   app.append(el('h1', {}, 'Experiments'), el('div', {class: 'toolbar'}, search, newName, createBtn, deletedToggle, openSelected), status, table);
 
@@ -49,10 +49,10 @@ export async function render(app, route) {
       }
       body.append(el('tr', {dataset: {id: x.experiment_id}, class: deleted ? 'muted' : undefined},
         el('td', {}, check),
-        el('td', {}, deleted ? el('span', {}, x.name, ' (deleted)') : el('a', {href: `#/experiments/${x.experiment_id}`}, x.name)),
+        el('td', {class: 'wrap'}, deleted ? el('span', {}, x.name, ' (deleted)') : el('a', {href: `#/experiments/${x.experiment_id}`}, x.name)),
         el('td', {class: 'num'}, String(x.run_count)),
         el('td', {}, fmtTime(x.last_activity)),
-        el('td', {}, fmtTime(x.creation_time)),
+        el('td', {class: 'opt'}, fmtTime(x.creation_time)),
         actions));
     }
     if (!shown.length) body.append(el('tr', {}, el('td', {colspan: 6, class: 'muted'}, items.length ? 'No experiment matches the search.' : 'No experiments yet.')));

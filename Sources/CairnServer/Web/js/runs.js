@@ -9,7 +9,7 @@ const ROW = 30;
 const attrColumns = [
   {id: 'attr:run_name', label: 'Run', width: 220},
   {id: 'attr:status', label: 'Status', width: 90},
-  {id: 'attr:start_time', label: 'Started', width: 150},
+  {id: 'attr:start_time', label: 'Started', width: 170},
   {id: 'attr:duration', label: 'Duration', width: 100, num: true},
   {id: 'attr:user_id', label: 'User', width: 100},
   {id: 'attr:experiment_id', label: 'Experiment', width: 90},
