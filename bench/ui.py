@@ -136,7 +136,7 @@ def measure(base, table_exp, series_exp, series_ids, repeats):
             filters.append(t)
         out["filter_ms"] = {"median": round(statistics.median(filters), 1), "max": round(max(filters), 1)}
         d.execute_script("document.getElementById('filter').value=''; document.getElementById('filter').dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true}))")
-        WebDriverWait(d, 60).until(lambda x: x.execute_script("return window.__cairnTable.filter === '' && window.__cairnTable.rowCount > 9000"))
+        WebDriverWait(d, 60).until(lambda x: x.execute_script("return window.__cairnTable.filter === '' && window.__cairnTable.rowCount === " + str(out["first_table_runs"])))
         out["scroll_frames"] = frame_stats(d.execute_async_script(FRAMES_JS, "#runs-grid", "scroll", 300))
         # Compare: all series runs, one metric.
         charts = []

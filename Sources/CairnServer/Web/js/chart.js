@@ -55,9 +55,11 @@ export class LineChart {
     this.canvas.addEventListener('mouseleave', () => { this.hoverX = null; this.tip.hidden = true; this.draw(); });
     window.addEventListener('mouseup', this.upHandler = (e) => this.onUp(e));
     this.canvas.addEventListener('dblclick', () => this.o.onReset && this.o.onReset());
-    this.resizeObserver = new ResizeObserver(() => this.draw());
+    this.dirty = true;
+    this.base = document.createElement('canvas');
+    this.resizeObserver = new ResizeObserver(() => { this.dirty = true; this.draw(); });
     this.resizeObserver.observe(this.canvas);
-    window.addEventListener('cairn-theme', this.themeHandler = () => this.draw());
+    window.addEventListener('cairn-theme', this.themeHandler = () => { this.dirty = true; this.draw(); });
   }
 
   destroy() {
@@ -72,6 +74,7 @@ export class LineChart {
 
   /** series: [{runId, label, color, firstX, lastX, min, max, last, pointCount}] (arrays of numbers). */
   setData(series, info = {}) {
+    this.dirty = true;
     this.series = series.map((s) => ({...s, min: s.min.map(num), max: s.max.map(num), last: s.last.map(num)}));
     this.info = info;
     const points = this.series.reduce((a, s) => a + (s.pointCount || 0), 0);
@@ -82,7 +85,7 @@ export class LineChart {
     this.draw();
   }
 
-  setError(message) { this.series = []; this.meta.textContent = message; this.meta.classList.add('error'); this.draw(); }
+  setError(message) { this.dirty = true; this.series = []; this.meta.textContent = message; this.meta.classList.add('error'); this.draw(); }
 
   bounds() {
     let x0 = Infinity; let x1 = -Infinity; let y0 = Infinity; let y1 = -Infinity;
@@ -106,11 +109,33 @@ export class LineChart {
     return {x0, x1, y0: y0 - pad, y1: y1 + pad};
   }
 
+  /** Paints the cached chart and, over it, the drag selection and the crosshair. */
   draw() {
     const c = this.canvas;
     const dpr = window.devicePixelRatio || 1;
     const w = c.clientWidth || 460; const h = c.clientHeight || 260;
-    if (c.width !== Math.round(w * dpr) || c.height !== Math.round(h * dpr)) { c.width = Math.round(w * dpr); c.height = Math.round(h * dpr); }
+    if (c.width !== Math.round(w * dpr) || c.height !== Math.round(h * dpr)) { c.width = Math.round(w * dpr); c.height = Math.round(h * dpr); this.dirty = true; }
+    if (this.dirty) { this.render(w, h, dpr); this.dirty = false; }
+    const g = c.getContext('2d');
+    g.setTransform(1, 0, 0, 1, 0, 0);
+    g.clearRect(0, 0, c.width, c.height);
+    g.drawImage(this.base, 0, 0);
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const {T, ph} = this.layout;
+    if (this.drag) {
+      g.globalAlpha = 0.15; g.fillStyle = cssVar('--accent');
+      const a = Math.min(this.drag.x0, this.drag.x1); const wdt = Math.abs(this.drag.x1 - this.drag.x0);
+      g.fillRect(a, T, wdt, ph); g.globalAlpha = 1;
+    }
+    if (this.hoverX !== null) {
+      g.strokeStyle = cssVar('--fg'); g.globalAlpha = 0.5; g.beginPath(); g.moveTo(this.hoverX, T); g.lineTo(this.hoverX, T + ph); g.stroke(); g.globalAlpha = 1;
+    }
+  }
+
+  /** Draws axes and every series into the offscreen canvas. */
+  render(w, h, dpr) {
+    const c = this.base;
+    c.width = Math.round(w * dpr); c.height = Math.round(h * dpr);
     const g = c.getContext('2d');
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
     g.clearRect(0, 0, w, h);
@@ -144,17 +169,19 @@ export class LineChart {
     for (const s of this.series) {
       const n = s.last.length;
       const ok = (v) => isFinite(v) && (!log || v > 0);
-      // Min–max band.
+      // Min–max band: one polygon along the maxima and back along the minima.
       g.globalAlpha = 0.22; g.fillStyle = s.color; g.strokeStyle = s.color;
-      for (let i = 0; i < n; i++) {
-        if (!ok(s.min[i]) || !ok(s.max[i])) continue;
-        const xa = X(s.firstX[i]); const xb = Math.max(X(s.lastX[i]), xa + 1);
-        const ya = Y(s.max[i]); const yb = Y(s.min[i]);
-        g.fillRect(xa, ya, xb - xa, Math.max(1, yb - ya));
+      const kept = [];
+      for (let i = 0; i < n; i++) if (ok(s.min[i]) && ok(s.max[i])) kept.push(i);
+      if (kept.length) {
+        g.beginPath();
+        for (const i of kept) { g.lineTo(X(s.firstX[i]), Y(s.max[i]) - 0.5); g.lineTo(Math.max(X(s.lastX[i]), X(s.firstX[i]) + 1), Y(s.max[i]) - 0.5); }
+        for (let k = kept.length - 1; k >= 0; k--) { const i = kept[k]; g.lineTo(Math.max(X(s.lastX[i]), X(s.firstX[i]) + 1), Y(s.min[i]) + 0.5); g.lineTo(X(s.firstX[i]), Y(s.min[i]) + 0.5); }
+        g.closePath(); g.fill();
       }
       // Last-value line (smoothed when asked).
       g.globalAlpha = 1; g.lineWidth = 1.5;
-      const values = ema(s.last, this.o.smoothing);
+      const values = this.smoothed(s);
       g.beginPath();
       let pen = false;
       for (let i = 0; i < n; i++) {
@@ -169,14 +196,6 @@ export class LineChart {
         min: s.min.reduce((a, v) => (isFinite(v) && v < a ? v : a), Infinity)});
     }
     g.restore();
-    if (this.drag) {
-      g.globalAlpha = 0.15; g.fillStyle = cssVar('--accent');
-      const a = Math.min(this.drag.x0, this.drag.x1); const wdt = Math.abs(this.drag.x1 - this.drag.x0);
-      g.fillRect(a, T, wdt, ph); g.globalAlpha = 1;
-    }
-    if (this.hoverX !== null) {
-      g.strokeStyle = fg; g.globalAlpha = 0.5; g.beginPath(); g.moveTo(this.hoverX, T); g.lineTo(this.hoverX, T + ph); g.stroke(); g.globalAlpha = 1;
-    }
     g.strokeStyle = line; g.strokeRect(L + 0.5, T + 0.5, pw, ph);
     window.__cairnCharts[this.o.id] = {title: this.o.title, xMode: this.o.xMode, log: !!this.o.log, smoothing: this.o.smoothing || 0,
       xRange: [b.x0, b.x1], series: drawn, zoomed: !!(this.info && this.info.zoomed), requests: (this.info && this.info.requests) || 0,
@@ -197,7 +216,7 @@ export class LineChart {
       const xs = s.lastX; let lo = 0; let hi = xs.length - 1; let found = -1;
       while (lo <= hi) { const mid = (lo + hi) >> 1; if (s.firstX[mid] <= x) { found = mid; lo = mid + 1; } else hi = mid - 1; }
       if (found < 0) continue;
-      const values = ema(s.last, this.o.smoothing);
+      const values = this.smoothed(s);
       out.push({runId: s.runId, label: s.label, color: s.color, x: s.lastX[found], value: values[found], min: s.min[found], max: s.max[found]});
     }
     return out;
@@ -246,5 +265,12 @@ export class LineChart {
     if (b > a && this.o.onZoom) this.o.onZoom(a, b);
   }
 
-  setOptions(o) { Object.assign(this.o, o); this.draw(); }
+  setOptions(o) { Object.assign(this.o, o); this.dirty = true; this.draw(); }
+
+  /** The series' last values, smoothed with the current EMA factor (cached per series). */
+  smoothed(s) {
+    const alpha = this.o.smoothing || 0;
+    if (s.smoothedAlpha !== alpha) { s.smoothedValues = ema(s.last, alpha); s.smoothedAlpha = alpha; }
+    return s.smoothedValues;
+  }
 }

@@ -246,18 +246,26 @@ export async function render(app, route) {
     }
   }
 
-  let lastRange = '';
+  // Rows on screen (plus a margin) are in the DOM; scrolling adds the rows that come into
+  // view and removes those that left, so a frame touches a handful of rows, not all of them.
+  const rendered = new Map();
   function drawRows(force) {
     const top = grid.scrollTop;
     const height = grid.clientHeight || 600;
     const first = Math.max(0, Math.floor(top / ROW) - 10);
     const last = Math.min(view.length, Math.ceil((top + height) / ROW) + 10);
-    const key = `${first}:${last}`;
-    if (!force && key === lastRange) return;
-    lastRange = key;
+    if (force) { rendered.clear(); clear(rowsLayer); }
+    for (const [i, node] of rendered) {
+      if (i < first || i >= last) { node.remove(); rendered.delete(i); }
+    }
     const frag = document.createDocumentFragment();
-    for (let i = first; i < last; i++) frag.append(drawRow(i));
-    clear(rowsLayer).append(frag);
+    for (let i = first; i < last; i++) {
+      if (rendered.has(i)) continue;
+      const node = drawRow(i);
+      rendered.set(i, node);
+      frag.append(node);
+    }
+    rowsLayer.append(frag);
     if (window.__cairnTable) window.__cairnTable.domRows = rowsLayer.childElementCount;
   }
 
