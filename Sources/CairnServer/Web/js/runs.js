@@ -418,11 +418,14 @@ export async function render(app, route) {
   });
 
   const names = Promise.all(experimentIDs.map((id) => mlflow('experiments/get', {experiment_id: id}).then((r) => r.experiment.name).catch(() => `experiment ${id}`)));
+  // The table and the column catalog are fetched at the same time; the catalog decides the
+  // default columns, so the table is drawn once both are here.
+  const runsLoaded = loadRuns();
   await loadCatalog();
   names.then((list) => { title.textContent = list.length > 1 ? `Runs of ${list.join(', ')}` : list[0]; crumbs.lastChild.textContent = list.join(', '); });
-  if (await loadRuns()) rebuildView(); else { columns = (state.cols || defaultColumns()).map(columnDef); drawHead(); }
-  await loadGroups();
+  if (await runsLoaded) rebuildView(); else { columns = (state.cols || defaultColumns()).map(columnDef); drawHead(); }
   window.__cairnTiming = Object.assign(window.__cairnTiming || {}, {firstTableMs: performance.now() - t0});
+  await loadGroups();
   if (experimentIDs.length === 1 && runs.length === 0 && !state.filter) countLabel.textContent = 'No runs in this experiment yet.';
 
   return () => {
