@@ -11,6 +11,7 @@ struct CairnAPI: Sendable {
         [
             MLflowEndpoint(methods: ["GET"], path: "experiments", handler: experiments),
             MLflowEndpoint(methods: ["GET"], path: "runs/table", handler: runTable),
+            MLflowEndpoint(methods: ["GET"], path: "runs/ids", handler: runIDs),
             MLflowEndpoint(methods: ["GET"], path: "runs/columns", handler: columns),
             MLflowEndpoint(methods: ["GET"], path: "runs/groups", handler: groups),
             MLflowEndpoint(methods: ["GET"], path: "metrics/series", handler: series),
@@ -80,6 +81,16 @@ struct CairnAPI: Sendable {
                 }
             }
             o.bool("has_more", hasMore)
+        }
+        return w.bytes
+    }
+
+    func runIDs(_ f: RequestFields) async throws -> [UInt8] {
+        let ids = try await explorer.runIDs(experimentIDs: f.strings("experiment_ids"), filter: f.string("filter"), viewType: f.viewType("view_type"))
+        var w = JSONWriter(capacity: 40 * max(ids.count, 1))
+        w.object { o in
+            o.key("run_ids")
+            o.writer.array(ids) { w, id in w.string(id) }
         }
         return w.bytes
     }

@@ -29,6 +29,11 @@ public struct ExplorerService: Sendable {
         return try await store.runRows(limited)
     }
 
+    /// The ids of every run the filter keeps (the runs table filters rows it already holds).
+    public func runIDs(experimentIDs: [String], filter: String?, viewType: ViewType?) async throws -> [String] {
+        try await store.runIDs(try makeSearch(experimentIDs: experimentIDs, filter: filter, orderBy: [], viewType: viewType))
+    }
+
     public func columnCatalog(experimentIDs: [String]) async throws -> ColumnCatalog {
         try await store.columnCatalog(experimentIDs: try parseExperimentIDs(experimentIDs))
     }

@@ -7,6 +7,9 @@ public protocol ExplorerStore: Sendable {
     func experimentSummaries(viewType: ViewType) async throws -> [ExperimentSummary]
     /// The runs the search selects, in its order, with their params, tags and metric summaries.
     func runRows(_ search: RunSearch) async throws -> (items: [RunRow], hasMore: Bool)
+    /// The ids of the runs the search selects (its order and page are ignored), for a client
+    /// that already holds the rows and only needs to know which ones a filter keeps.
+    func runIDs(_ search: RunSearch) async throws -> [String]
     /// Every key used by the active runs of the experiments.
     func columnCatalog(experimentIDs: [Int64]) async throws -> ColumnCatalog
     /// How many of the runs the search selects (its order and page are ignored) have each

@@ -34,6 +34,17 @@ extension SQLiteTrackingStore: ExplorerStore {
         }
     }
 
+    public func runIDs(_ search: RunSearch) async throws -> [String] {
+        var unpaged = search
+        unpaged.orderBy = []
+        unpaged.offset = 0
+        unpaged.maxResults = Int(Int32.max) - 1
+        let query = try SQLiteSearchSQL.runQuery(unpaged)
+        return try await read { db in
+            try String.fetchAll(db, sql: "SELECT run_id FROM runs WHERE run_pk IN (\(query.sql)) ORDER BY run_id", arguments: query.arguments)
+        }
+    }
+
     /// Loads runs as table rows in the order of `pks`, with one query per table and chunk.
     static func loadRunRows(_ db: Database, pks: [Int64]) throws -> [RunRow] {
         var rows: [Int64: RunRow] = [:]

@@ -66,6 +66,10 @@ struct CairnAPIRoutesTests {
             #expect(bad.status == 400)
             #expect(bad.json["error_code"] as? String == "INVALID_PARAMETER_VALUE")
             #expect(!(bad.json["message"] as? String ?? "").isEmpty)
+            let ids = try await call(.get, "\(Self.cairn)/runs/ids?experiment_ids=0&filter=params.lr%20%3D%20'0.1'", nil)
+            #expect(ids.json["run_ids"] as? [String] == [a])
+            let badIDs = try await call(.get, "\(Self.cairn)/runs/ids?experiment_ids=0&filter=metrics.loss%20%3E%3E%201", nil)
+            #expect(badIDs.status == 400)
             let noExperiments = try await call(.get, "\(Self.cairn)/runs/table", nil)
             #expect(noExperiments.status == 400)
         }

@@ -142,18 +142,45 @@ export async function render(app, route) {
     groupSelect.value = state.group;
   }
 
+  let allRuns = null;  // every run of the experiments, once loaded without a filter
+
+  function showLoadError(e) {
+    filter.setAttribute('aria-invalid', 'true');
+    filterError.append(errorBox(e, state.filter ? 'The filter was not applied' : 'Runs could not be loaded'));
+    countLabel.textContent = `${runs.length} runs (previous result)`;
+  }
+
   async function loadRuns() {
     clear(filterError);
     const started = performance.now();
     try {
       const reply = await cairn('runs/table', {experiment_ids: experimentIDs, filter: state.filter});
       runs = reply.runs || [];
+      if (!state.filter && !reply.has_more) allRuns = runs;
       filter.removeAttribute('aria-invalid');
       window.__cairnTiming = Object.assign(window.__cairnTiming || {}, {fetchMs: performance.now() - started});
     } catch (e) {
-      filter.setAttribute('aria-invalid', 'true');
-      filterError.append(errorBox(e, state.filter ? 'The filter was not applied' : 'Runs could not be loaded'));
-      countLabel.textContent = `${runs.length} runs (previous result)`;
+      showLoadError(e);
+      return false;
+    }
+    return true;
+  }
+
+  // With every run already here, a filter only needs the ids it keeps from the server; a run
+  // the page has never seen (logged since) makes it load the rows again.
+  async function filterRuns() {
+    if (!allRuns) return loadRuns();
+    clear(filterError);
+    if (!state.filter) { runs = allRuns; filter.removeAttribute('aria-invalid'); return true; }
+    try {
+      const reply = await cairn('runs/ids', {experiment_ids: experimentIDs, filter: state.filter});
+      const byID = new Map(allRuns.map((r) => [r.run_id, r]));
+      const ids = reply.run_ids || [];
+      if (ids.some((id) => !byID.has(id))) return loadRuns();
+      runs = ids.map((id) => byID.get(id));
+      filter.removeAttribute('aria-invalid');
+    } catch (e) {
+      showLoadError(e);
       return false;
     }
     return true;
@@ -365,7 +392,7 @@ export async function render(app, route) {
   async function applyFilter() {
     state.filter = filter.value.trim();
     saveURL();
-    if (await loadRuns()) { rebuildView(); await loadGroups(); }
+    if (await filterRuns()) { rebuildView(); await loadGroups(); }
   }
   filter.addEventListener('keydown', (e) => { if (e.key === 'Enter') applyFilter(); });
   document.addEventListener('keydown', focusFilter);
