@@ -38,7 +38,7 @@ let package = Package(
             "CairnCore", "CairnServices", "CairnStore", "CairnArtifacts",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], resources: [.copy("Web")]),
         .target(name: "CairnClient", dependencies: ["CairnCore"]),
         .executableTarget(name: "CairnCLI", dependencies: [
             "CairnServer", "CairnServices", "CairnStore", "CairnCore", "CairnArtifacts", "CairnClient",

@@ -16,6 +16,7 @@ public struct CairnServiceSet: Sendable {
     public let tracking: TrackingService
     public let artifacts: ArtifactService
     public let registry: RegistryService
+    public let explorer: ExplorerService
     public var report: ReportService { ReportService(tracking: tracking, artifacts: artifacts) }
 }
 
@@ -31,7 +32,8 @@ public func openServices(_ configuration: CairnServerConfiguration) throws -> Ca
     let tracking = TrackingService(store: store)
     return CairnServiceSet(
         tracking: tracking, artifacts: ArtifactService(index: store, blobs: blobs, tracking: tracking),
-        registry: RegistryService(registry: store, tracking: tracking))
+        registry: RegistryService(registry: store, tracking: tracking),
+        explorer: ExplorerService(store: store))
 }
 
 /// Opens the store the configuration names, creating the data folders it needs, with
@@ -112,7 +114,7 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
         }
     }
     let cairnGroup = router.group("api/cairn/v1")
-    for endpoint in MLflowRegistryAPI(registry: services.registry).cairnEndpoints {
+    for endpoint in MLflowRegistryAPI(registry: services.registry).cairnEndpoints + CairnAPI(explorer: services.explorer).endpoints {
         cairnGroup.get(RouterPath(endpoint.path)) { request, _ in
             jsonResponse(try await endpoint.handler(decodeFields(request)))
         }
@@ -122,6 +124,7 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
         jsonResponse(try await reportAPI.report(decodeFields(request)))
     }
     MLflowArtifactsAPI(artifacts: services.artifacts).register(on: router)
+    WebUI().register(on: router)
     return router
 }
 

@@ -1,0 +1,82 @@
+// Experiments: list with run counts and last activity; create, rename, delete/restore;
+// search by name; open one or several in the runs table.
+import {el, clear, fmtTime, errorBox} from './util.js';
+import {cairn, mlflowPost} from './api.js';
+
+export async function render(app, route) {
+  const showDeleted = route.query.get('deleted') === '1';
+  const status = el('div');
+  const search = el('input', {type: 'search', class: 'grow', placeholder: 'Search experiments by name', 'aria-label': 'Search experiments by name', value: route.query.get('q') || ''});
+  const newName = el('input', {type: 'text', placeholder: 'New experiment name', 'aria-label': 'New experiment name'});
+  const createBtn = el('button', {type: 'button', class: 'primary'}, 'Create');
+  const deletedToggle = el('label', {}, el('input', {type: 'checkbox', checked: showDeleted ? true : undefined, id: 'show-deleted'}), ' show deleted');
+  const openSelected = el('button', {type: 'button', disabled: true}, 'Open selected together');
+  const body = el('tbody');
+  const table = el('table', {class: 'plain', id: 'experiments'},
+    el('thead', {}, el('tr', {}, el('th', {}, ''), el('th', {}, 'Name'), el('th', {class: 'num'}, 'Runs'), el('th', {}, 'Last activity'), el('th', {class: 'opt'}, 'Created'), el('th', {}, ''))),
+    body);
+  app.append(el('h1', {}, 'Experiments'), el('div', {class: 'toolbar'}, search, newName, createBtn, deletedToggle, openSelected), status, table);
+
+  let items = [];
+  const picked = new Set();
+
+  async function load() {
+    clear(status);
+    try {
+      const reply = await cairn('experiments', {view_type: showDeleted ? 'ALL' : 'ACTIVE_ONLY'});
+      items = reply.experiments || [];
+      draw();
+    } catch (e) { status.append(errorBox(e, 'Experiments could not be loaded')); }
+  }
+
+  function draw() {
+    clear(body);
+    const q = search.value.trim().toLowerCase();
+    const shown = items.filter((x) => !q || x.name.toLowerCase().includes(q));
+    for (const x of shown) {
+      const deleted = x.lifecycle_stage === 'deleted';
+      const check = el('input', {type: 'checkbox', 'aria-label': `Select ${x.name}`, checked: picked.has(x.experiment_id) ? true : undefined});
+      check.addEventListener('change', () => {
+        if (check.checked) picked.add(x.experiment_id); else picked.delete(x.experiment_id);
+        openSelected.disabled = picked.size === 0;
+      });
+      const actions = el('td', {class: 'actions'});
+      if (deleted) {
+        actions.append(el('button', {type: 'button', onclick: () => act('experiments/restore', {experiment_id: x.experiment_id})}, 'Restore'));
+      } else {
+        actions.append(el('button', {type: 'button', onclick: () => rename(x)}, 'Rename'));
+        if (x.experiment_id !== '0') actions.append(' ', el('button', {type: 'button', onclick: () => { if (confirm(`Delete experiment "${x.name}" and its runs? It can be restored.`)) act('experiments/delete', {experiment_id: x.experiment_id}); }}, 'Delete'));
+      }
+      body.append(el('tr', {dataset: {id: x.experiment_id}, class: deleted ? 'muted' : undefined},
+        el('td', {}, check),
+        el('td', {class: 'wrap'}, deleted ? el('span', {}, x.name, ' (deleted)') : el('a', {href: `#/experiments/${x.experiment_id}`}, x.name)),
+        el('td', {class: 'num'}, String(x.run_count)),
+        el('td', {}, fmtTime(x.last_activity)),
+        el('td', {class: 'opt'}, fmtTime(x.creation_time)),
+        actions));
+    }
+    if (!shown.length) body.append(el('tr', {}, el('td', {colspan: 6, class: 'muted'}, items.length ? 'No experiment matches the search.' : 'No experiments yet.')));
+  }
+
+  async function act(path, bodyJSON) {
+    clear(status);
+    try { await mlflowPost(path, bodyJSON); await load(); } catch (e) { status.append(errorBox(e, 'The change was refused')); }
+  }
+
+  function rename(x) {
+    const name = prompt(`New name for "${x.name}"`, x.name);
+    if (name && name !== x.name) act('experiments/update', {experiment_id: x.experiment_id, new_name: name});
+  }
+
+  createBtn.addEventListener('click', async () => {
+    const name = newName.value.trim();
+    clear(status);
+    if (!name) { status.append(errorBox('Type a name for the new experiment first.')); return; }
+    try { await mlflowPost('experiments/create', {name}); newName.value = ''; await load(); } catch (e) { status.append(errorBox(e, 'The experiment was not created')); }
+  });
+  newName.addEventListener('keydown', (e) => { if (e.key === 'Enter') createBtn.click(); });
+  search.addEventListener('input', draw);
+  deletedToggle.querySelector('input').addEventListener('change', (e) => { location.hash = e.target.checked ? '#/experiments?deleted=1' : '#/experiments'; });
+  openSelected.addEventListener('click', () => { location.hash = `#/experiments/${[...picked].join(',')}`; });
+  await load();
+}

@@ -1,0 +1,83 @@
+// The model registry: registered models; per model its versions, aliases, tags, the
+// lineage of each version to its source run, and the history of changes.
+import {el, clear, fmtTime, errorBox} from './util.js';
+import {mlflow, cairn} from './api.js';
+
+export async function render(app, route) {
+  const name = route.path[1];
+  if (!name) return list(app);
+  return model(app, name);
+}
+
+async function list(app) {
+  app.append(el('h1', {}, 'Registered models'));
+  const search = el('input', {type: 'search', class: 'grow', placeholder: 'Search models by name', 'aria-label': 'Search models'});
+  const body = el('tbody');
+  app.append(el('div', {class: 'toolbar'}, search),
+    el('table', {class: 'plain', id: 'models'}, el('thead', {}, el('tr', {}, ['Name', 'Latest version', 'Aliases', 'Updated', 'Description'].map((h) => el('th', {}, h)))), body));
+  let models = [];
+  try {
+    let token = '';
+    do {
+      const r = await mlflow('registered-models/search', {max_results: 1000, page_token: token});
+      models.push(...(r.registered_models || []));
+      token = r.next_page_token || '';
+    } while (token);
+  } catch (e) { app.append(errorBox(e, 'Models could not be loaded')); return; }
+  function draw() {
+    clear(body);
+    const q = search.value.toLowerCase();
+    const shown = models.filter((m) => m.name.toLowerCase().includes(q));
+    for (const m of shown) {
+      const latest = (m.latest_versions || []).reduce((a, v) => Math.max(a, Number(v.version)), 0);
+      body.append(el('tr', {}, el('td', {}, el('a', {href: `#/models/${encodeURIComponent(m.name)}`}, m.name)), el('td', {}, latest ? `v${latest}` : ''),
+        el('td', {}, (m.aliases || []).map((a) => `@${a.alias} → v${a.version}`).join(', ')), el('td', {}, fmtTime(m.last_updated_timestamp)), el('td', {}, m.description || '')));
+    }
+    if (!shown.length) body.append(el('tr', {}, el('td', {colspan: 5, class: 'muted'}, models.length ? 'No model matches.' : 'No registered models yet. Register one with mlflow.register_model or registered_model_name=… when logging.')));
+  }
+  search.addEventListener('input', draw);
+  draw();
+}
+
+async function model(app, name) {
+  app.append(el('div', {class: 'crumbs'}, el('a', {href: '#/models'}, 'Models'), ' / ', name), el('h1', {}, name));
+  let m; let versions = [];
+  try {
+    m = (await mlflow('registered-models/get', {name})).registered_model;
+    const r = await mlflow('model-versions/search', {filter: `name = '${name.replace(/'/g, "''")}'`, max_results: 1000});
+    versions = (r.model_versions || []).sort((a, b) => Number(b.version) - Number(a.version));
+  } catch (e) { app.append(errorBox(e, `Model "${name}" could not be loaded`)); return; }
+  if (m.description) app.append(el('p', {}, m.description));
+  const tags = m.tags || [];
+  if (tags.length) app.append(el('h2', {}, 'Tags'), el('div', {class: 'kv'}, tags.flatMap((t) => [el('div', {}, t.key), el('div', {}, t.value)])));
+  app.append(el('h2', {}, 'Aliases'), el('p', {id: 'aliases'}, (m.aliases || []).length ? (m.aliases || []).map((a) => `@${a.alias} → version ${a.version}`).join(' · ') : 'No aliases.'));
+  const detail = el('div', {id: 'version-detail'});
+  app.append(el('h2', {}, 'Versions'), el('table', {class: 'plain', id: 'versions'},
+    el('thead', {}, el('tr', {}, ['Version', 'Aliases', 'Stage', 'Source run', 'Created', ''].map((h) => el('th', {}, h)))),
+    el('tbody', {}, versions.map((v) => el('tr', {}, el('td', {}, `v${v.version}`), el('td', {}, (v.aliases || []).map((a) => `@${a}`).join(', ')), el('td', {}, v.current_stage || ''),
+      el('td', {}, v.run_id ? el('a', {href: `#/experiments/0/runs/${v.run_id}`}, v.run_id.slice(0, 12)) : ''), el('td', {}, fmtTime(v.creation_timestamp)),
+      el('td', {}, el('button', {type: 'button', onclick: () => showVersion(v)}, 'Lineage & history')))))), detail);
+
+  async function showVersion(v) {
+    clear(detail).append(el('h2', {}, `Version ${v.version}`));
+    try {
+      const [lineage, history] = await Promise.all([
+        cairn('model-versions/lineage', {name, version: v.version}),
+        cairn('model-versions/history', {name, version: v.version}),
+      ]);
+      const run = lineage.run;
+      const tagOf = (k) => (run?.data?.tags || []).find((t) => t.key === k)?.value;
+      detail.append(el('h3', {}, 'Lineage'), el('div', {class: 'kv', id: 'lineage'},
+        el('div', {}, 'Source'), el('div', {class: 'mono'}, v.source),
+        el('div', {}, 'Logged model'), el('div', {class: 'mono'}, lineage.logged_model?.info?.model_id || '—'),
+        el('div', {}, 'Run'), el('div', {}, run ? el('a', {href: `#/experiments/${run.info.experiment_id}/runs/${run.info.run_id}`}, run.info.run_name || run.info.run_id) : '—'),
+        el('div', {}, 'Git commit'), el('div', {class: 'mono'}, tagOf('cairn.git.commit') || tagOf('mlflow.source.git.commit') || '—'),
+        el('div', {}, 'Datasets'), el('div', {}, (run?.inputs?.dataset_inputs || []).map((d) => `${d.dataset.name} (${d.dataset.digest})`).join(', ') || '—')));
+      detail.append(el('h3', {}, 'History'), el('table', {class: 'plain', id: 'history'},
+        el('thead', {}, el('tr', {}, ['When', 'Who', 'Action', 'Changes'].map((h) => el('th', {}, h)))),
+        el('tbody', {}, (history.events || []).map((e) => el('tr', {}, el('td', {}, fmtTime(e.timestamp)), el('td', {}, e.user || '—'), el('td', {}, e.action),
+          el('td', {class: 'mono'}, JSON.stringify(e.changes)))))));
+    } catch (e) { detail.append(errorBox(e, 'Lineage or history could not be loaded')); }
+  }
+  if (versions.length) await showVersion(versions[0]);
+}

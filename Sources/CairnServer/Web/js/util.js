@@ -1,0 +1,103 @@
+// Small DOM and formatting helpers shared by every page. Text is always set with
+// textContent, never parsed as HTML.
+
+/** Creates an element: el('a', {href: '#/x', class: 'btn'}, 'text', child, ...). */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') node.className = v;
+    else if (k === 'dataset') Object.assign(node.dataset, v);
+    else if (k.startsWith('on') && typeof v === 'function') node.addEventListener(k.slice(2), v);
+    else if (k === 'text') node.textContent = v;
+    else node.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return node;
+}
+
+export function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
+
+export function fmtTime(ms) {
+  if (ms === undefined || ms === null || ms === '' || Number(ms) <= 0) return '';
+  const d = new Date(Number(ms));
+  const p = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+export function fmtDuration(ms) {
+  if (ms === undefined || ms === null || !isFinite(ms) || ms < 0) return '';
+  const s = ms / 1000;
+  if (s < 1) return `${Math.round(ms)} ms`;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${Math.round(s - m * 60)} s`;
+  const h = Math.floor(m / 60);
+  return `${h} h ${m - h * 60} min`;
+}
+
+export function fmtNumber(v) {
+  if (v === undefined || v === null || v === '') return '';
+  const n = typeof v === 'number' ? v : Number(v);
+  if (Number.isNaN(n)) return 'NaN';
+  if (!isFinite(n)) return n > 0 ? '∞' : '-∞';
+  if (n === 0) return '0';
+  const a = Math.abs(n);
+  if (a >= 1e6 || a < 1e-4) return n.toExponential(4);
+  if (Number.isInteger(n)) return String(n);
+  return String(Number(n.toPrecision(6)));
+}
+
+export function fmtBytes(n) {
+  if (n === undefined || n === null) return '';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0; let v = Number(n);
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** Parses a wire double: numbers, or "NaN" / "Infinity" / "-Infinity" strings. */
+export function num(v) {
+  if (v === null || v === undefined) return NaN;
+  return typeof v === 'number' ? v : Number(v);
+}
+
+/** A box for an error from the server, in words. */
+export function errorBox(err, what) {
+  return el('div', {class: 'error', role: 'alert'}, what ? `${what}: ` : '', err && err.message ? err.message : String(err));
+}
+
+/** Debounces fn by ms. */
+export function debounce(fn, ms) {
+  let t = null;
+  return (...args) => { clearTimeout(t); t = setTimeout(() => fn(...args), ms); };
+}
+
+/** Reads and writes the query part of the hash route (#/path?k=v). */
+export function hashQuery() {
+  const h = location.hash;
+  const i = h.indexOf('?');
+  return new URLSearchParams(i >= 0 ? h.slice(i + 1) : '');
+}
+
+export function setHashQuery(params, replace = true) {
+  const h = location.hash;
+  const i = h.indexOf('?');
+  const path = i >= 0 ? h.slice(0, i) : h;
+  const q = params.toString();
+  const next = q ? `${path}?${q}` : path;
+  if (next === h) return;
+  if (replace) history.replaceState(null, '', next); else location.hash = next;
+}
+
+export const palette = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f',
+  '#393b79', '#ad494a', '#637939', '#e6550d', '#6b6ecf', '#843c39', '#d6616b', '#3182bd', '#31a354', '#756bb1'];
+
+export function colorFor(i) {
+  if (i < palette.length) return palette[i];
+  const hue = (i * 137.508) % 360;
+  return `hsl(${hue.toFixed(0)} 65% 45%)`;
+}

@@ -1,0 +1,102 @@
+import CairnCore
+import CairnStore
+
+/// The rules behind the web UI's views: it parses filters with the search grammar (so a bad
+/// filter is an `INVALID_PARAMETER_VALUE` naming the problem), checks limits, and asks the
+/// store for whole tables and bucketed series in one read each.
+public struct ExplorerService: Sendable {
+    public let store: any ExplorerStore
+
+    /// At most this many runs × keys per series request.
+    public static let maxSeries = 2000
+    /// At most this many buckets (pixel columns) per series.
+    public static let maxBuckets = 5000
+
+    public init(store: any ExplorerStore) {
+        self.store = store
+    }
+
+    public func experimentSummaries(viewType: ViewType?) async throws -> [ExperimentSummary] {
+        try await store.experimentSummaries(viewType: viewType ?? .activeOnly)
+    }
+
+    /// The runs table of one or several experiments: every matching run (up to `maxResults`,
+    /// default and maximum 50,000), ordered by `orderBy` in MLflow's `order_by` syntax.
+    public func runTable(experimentIDs: [String], filter: String?, orderBy: [String], viewType: ViewType?, maxResults: Int64?) async throws -> (items: [RunRow], hasMore: Bool) {
+        let search = try makeSearch(experimentIDs: experimentIDs, filter: filter, orderBy: orderBy, viewType: viewType)
+        var limited = search
+        limited.maxResults = try TrackingService.pageSize(maxResults, default: Limits.maxSearchResults, maximum: Limits.maxSearchResults, what: "runs")
+        return try await store.runRows(limited)
+    }
+
+    /// The ids of every run the filter keeps (the runs table filters rows it already holds).
+    public func runIDs(experimentIDs: [String], filter: String?, viewType: ViewType?) async throws -> [String] {
+        try await store.runIDs(try makeSearch(experimentIDs: experimentIDs, filter: filter, orderBy: [], viewType: viewType))
+    }
+
+    public func columnCatalog(experimentIDs: [String]) async throws -> ColumnCatalog {
+        try await store.columnCatalog(experimentIDs: try parseExperimentIDs(experimentIDs))
+    }
+
+    /// Counts the matching runs per value of `groupBy` (`params.<key>` or `tags.<key>`).
+    public func groupCounts(experimentIDs: [String], filter: String?, viewType: ViewType?, groupBy: String) async throws -> [GroupCount] {
+        let search = try makeSearch(experimentIDs: experimentIDs, filter: filter, orderBy: [], viewType: viewType)
+        guard !groupBy.isEmpty else {
+            throw CairnError.invalidParameter("Missing value for required parameter 'group_by'. Name a param or tag, e.g. group_by=params.lr.")
+        }
+        let identifier = try OrderByParser.parse(groupBy, for: .runs).identifier
+        guard identifier.entity == .param || identifier.entity == .tag else {
+            throw CairnError.invalidParameter("Runs can be grouped by a param or a tag ('params.<key>' or 'tags.<key>'), not by '\(groupBy)'.")
+        }
+        return try await store.groupCounts(search, entity: identifier.entity, key: identifier.key)
+    }
+
+    /// Bucketed series of `runIDs` × `keys`; `buckets` defaults to 1000.
+    public func series(runIDs: [String], keys: [String], axis: String?, minX: Int64?, maxX: Int64?, buckets: Int64?) async throws -> [BucketedSeries] {
+        guard !runIDs.isEmpty else {
+            throw CairnError.invalidParameter("Missing value for required parameter 'run_ids'. Give at least one run id.")
+        }
+        guard !keys.isEmpty else {
+            throw CairnError.invalidParameter("Missing value for required parameter 'keys'. Give at least one metric key.")
+        }
+        guard runIDs.count * keys.count <= Self.maxSeries else {
+            throw CairnError.invalidParameter("At most \(Self.maxSeries) series (run_ids × keys) per request, got \(runIDs.count) × \(keys.count). Ask in several requests.")
+        }
+        let count = buckets ?? 1000
+        guard count >= 1, count <= Int64(Self.maxBuckets) else {
+            throw CairnError.invalidParameter("buckets must be between 1 and \(Self.maxBuckets), got \(count).")
+        }
+        let parsedAxis: MetricAxis
+        if let axis, !axis.isEmpty {
+            guard let known = MetricAxis(rawValue: axis) else {
+                throw CairnError.invalidParameter("Unknown x axis '\(axis)'. Use one of: \(MetricAxis.allCases.map(\.rawValue).joined(separator: ", ")).")
+            }
+            parsedAxis = known
+        } else {
+            parsedAxis = .step
+        }
+        if let minX, let maxX, minX > maxX {
+            throw CairnError.invalidParameter("min_x (\(minX)) must not be greater than max_x (\(maxX)).")
+        }
+        var seen = Set<String>()
+        let uniqueRuns = runIDs.filter { seen.insert($0).inserted }
+        seen = []
+        let uniqueKeys = keys.filter { seen.insert($0).inserted }
+        return try await store.bucketedSeries(SeriesQuery(runIDs: uniqueRuns, keys: uniqueKeys, axis: parsedAxis, minX: minX, maxX: maxX, buckets: Int(count)))
+    }
+
+    private func parseExperimentIDs(_ ids: [String]) throws -> [Int64] {
+        guard !ids.isEmpty else {
+            throw CairnError.invalidParameter("Missing value for required parameter 'experiment_ids'. Give at least one experiment id.")
+        }
+        return try ids.map { try Validation.parseExperimentID($0) }
+    }
+
+    private func makeSearch(experimentIDs: [String], filter: String?, orderBy: [String], viewType: ViewType?) throws -> RunSearch {
+        RunSearch(
+            experimentIDs: try parseExperimentIDs(experimentIDs),
+            filter: try SearchFilterParser.parse(filter ?? "", for: .runs),
+            orderBy: try orderBy.map { try OrderByParser.parse($0, for: .runs) },
+            viewType: viewType ?? .activeOnly, maxResults: Limits.maxSearchResults, offset: 0)
+    }
+}

@@ -1,0 +1,144 @@
+import CairnCore
+import Foundation
+import GRDB
+
+extension SQLiteTrackingStore: ExplorerStore {
+    public func experimentSummaries(viewType: ViewType) async throws -> [ExperimentSummary] {
+        let stages = viewType.stages.map(\.rawValue)
+        return try await read { db in
+            let marks = SQLiteSearchSQL.marks(stages.count)
+            var counts: [Int64: (Int, Int64)] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT experiment_id, SUM(lifecycle_stage = 'active'), MAX(MAX(COALESCE(start_time, 0), COALESCE(end_time, 0)))
+                FROM runs GROUP BY experiment_id
+                """) {
+                counts[row[0]] = (row[1], row[2])
+            }
+            let ids = try Int64.fetchAll(db, sql: "SELECT experiment_id FROM experiments WHERE lifecycle_stage IN (\(marks)) ORDER BY name",
+                                         arguments: StatementArguments(stages))
+            return try ids.map { id in
+                let experiment = try Self.loadExperiment(db, id: id)
+                let (count, last) = counts[id] ?? (0, 0)
+                return ExperimentSummary(experiment: experiment, runCount: count, lastActivity: max(last, experiment.lastUpdateTime))
+            }
+        }
+    }
+
+    public func runRows(_ search: RunSearch) async throws -> (items: [RunRow], hasMore: Bool) {
+        let query = try SQLiteSearchSQL.runQuery(search)
+        return try await read { db in
+            var pks = try Int64.fetchAll(db, sql: query.sql, arguments: query.arguments)
+            let hasMore = pks.count > search.maxResults
+            if hasMore { pks.removeLast() }
+            return (try Self.loadRunRows(db, pks: pks), hasMore)
+        }
+    }
+
+    public func runIDs(_ search: RunSearch) async throws -> [String] {
+        var unpaged = search
+        unpaged.orderBy = []
+        unpaged.offset = 0
+        unpaged.maxResults = Int(Int32.max) - 1
+        let query = try SQLiteSearchSQL.runQuery(unpaged)
+        return try await read { db in
+            try String.fetchAll(db, sql: "SELECT run_id FROM runs WHERE run_pk IN (\(query.sql)) ORDER BY run_id", arguments: query.arguments)
+        }
+    }
+
+    /// Loads runs as table rows in the order of `pks`, with one query per table and chunk.
+    static func loadRunRows(_ db: Database, pks: [Int64]) throws -> [RunRow] {
+        var rows: [Int64: RunRow] = [:]
+        for chunkStart in stride(from: 0, to: pks.count, by: 900) {
+            let chunk = Array(pks[chunkStart..<min(chunkStart + 900, pks.count)])
+            let marks = SQLiteSearchSQL.marks(chunk.count)
+            let args = StatementArguments(chunk)
+            for row in try Row.fetchAll(db, sql: "SELECT \(runColumns) FROM runs WHERE run_pk IN (\(marks))", arguments: args) {
+                rows[row[0]] = RunRow(info: runInfo(from: row))
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT run_pk, key, value FROM run_params WHERE run_pk IN (\(marks)) ORDER BY run_pk, key", arguments: args) {
+                rows[row[0]]?.params.append(Param(row[1], row[2]))
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT run_pk, key, value FROM run_tags WHERE run_pk IN (\(marks)) ORDER BY run_pk, key", arguments: args) {
+                rows[row[0]]?.tags.append(Tag(row[1], row[2]))
+            }
+            for row in try Row.fetchAll(db, sql: """
+                SELECT lm.run_pk, mk.key, lm.value, lm.is_nan, lm.step, lm.timestamp, lm.min_value, lm.max_value, lm.point_count
+                FROM latest_metrics lm JOIN metric_keys mk ON mk.key_id = lm.key_id
+                WHERE lm.run_pk IN (\(marks)) ORDER BY lm.run_pk, mk.key
+                """, arguments: args) {
+                let isNaN: Bool = row[3]
+                let latest: Double = isNaN ? .nan : (row[2] as Double?) ?? .nan
+                rows[row[0]]?.metrics.append(MetricSummary(key: row[1], latest: latest, step: row[4], timestamp: row[5],
+                                                           min: row[6], max: row[7], count: row[8]))
+            }
+        }
+        return pks.compactMap { rows[$0] }
+    }
+
+    public func columnCatalog(experimentIDs: [Int64]) async throws -> ColumnCatalog {
+        guard !experimentIDs.isEmpty else { return ColumnCatalog(params: [], metrics: [], tags: []) }
+        return try await read { db in
+            let marks = SQLiteSearchSQL.marks(experimentIDs.count)
+            let args = StatementArguments(experimentIDs)
+            let runs = "SELECT run_pk FROM runs WHERE experiment_id IN (\(marks)) AND lifecycle_stage = 'active'"
+            let params = try String.fetchAll(db, sql: "SELECT DISTINCT key FROM run_params WHERE run_pk IN (\(runs)) ORDER BY key", arguments: args)
+            let tags = try String.fetchAll(db, sql: "SELECT DISTINCT key FROM run_tags WHERE run_pk IN (\(runs)) ORDER BY key", arguments: args)
+            let metrics = try String.fetchAll(db, sql: """
+                SELECT DISTINCT mk.key FROM latest_metrics lm JOIN metric_keys mk ON mk.key_id = lm.key_id
+                WHERE lm.run_pk IN (\(runs)) ORDER BY mk.key
+                """, arguments: args)
+            return ColumnCatalog(params: params, metrics: metrics, tags: tags)
+        }
+    }
+
+    public func groupCounts(_ search: RunSearch, entity: FilterEntity, key: String) async throws -> [GroupCount] {
+        let table: String
+        switch entity {
+        case .param: table = "run_params"
+        case .tag: table = "run_tags"
+        default: throw CairnError.invalidParameter("Runs can be grouped by a param or a tag, not by a \(entity.rawValue).")
+        }
+        var unpaged = search
+        unpaged.orderBy = []
+        unpaged.offset = 0
+        unpaged.maxResults = Int(Int32.max) - 1
+        let query = try SQLiteSearchSQL.runQuery(unpaged)
+        return try await read { db in
+            let sql = """
+                SELECT v.value, COUNT(*) AS n FROM (\(query.sql)) AS selected
+                LEFT JOIN \(table) v ON v.run_pk = selected.run_pk AND v.key = ?
+                GROUP BY v.value ORDER BY n DESC, v.value IS NULL, v.value
+                """
+            var arguments = query.arguments
+            arguments += [key]
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map { GroupCount(value: $0[0], count: $0[1]) }
+        }
+    }
+
+    public func bucketedSeries(_ query: SeriesQuery) async throws -> [BucketedSeries] {
+        try await read { db in
+            var result: [BucketedSeries] = []
+            for runID in query.runIDs {
+                guard let pk = try Int64.fetchOne(db, sql: "SELECT run_pk FROM runs WHERE run_id = ?", arguments: [runID]) else { continue }
+                for key in query.keys {
+                    // Only the step axis can skip segments by their step range.
+                    let points: [MetricPoint]
+                    if query.axis == .step {
+                        points = try Self.decodeSegments(db, sql: Self.seriesRangeSQL,
+                                                         arguments: [pk, key, query.minX ?? Int64.min, query.maxX ?? Int64.max])
+                    } else {
+                        points = try Self.decodeSegments(db, sql: Self.seriesSQL, arguments: [pk, key])
+                    }
+                    guard !points.isEmpty else { continue }
+                    let origin = query.axis == .relative ? points.map(\.timestamp).min()! : 0
+                    let placed = points.map { p in
+                        MetricBucketer.Point(x: query.axis == .step ? p.step : p.timestamp - origin, timestamp: p.timestamp, value: p.value)
+                    }
+                    let (count, buckets) = MetricBucketer.bucket(placed, minX: query.minX, maxX: query.maxX, count: query.buckets)
+                    result.append(BucketedSeries(runID: runID, key: key, pointCount: count, buckets: buckets))
+                }
+            }
+            return result
+        }
+    }
+}

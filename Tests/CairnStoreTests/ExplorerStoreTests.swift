@@ -1,0 +1,125 @@
+import CairnCore
+import CairnTestSupport
+import Foundation
+import Testing
+@testable import CairnStore
+
+private func makeRun(_ store: SQLiteTrackingStore, experiment: String, name: String, start: Int64, params: [Param] = [], tags: [CairnCore.Tag] = [], metrics: [Metric] = []) async throws -> String {
+    let id = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+    let info = RunInfo(runID: id, experimentID: experiment, runName: name, userID: "u", status: .running,
+                       startTime: start, endTime: nil, artifactURI: "mlflow-artifacts:/\(experiment)/\(id)/artifacts", lifecycleStage: .active)
+    _ = try await store.createRun(NewRun(info: info, tags: [Tag(SystemTag.runName, name)]))
+    try await store.logRunWrites(runID: id, RunWrites(metrics: metrics, params: params, tags: tags))
+    return id
+}
+
+private func search(_ experiments: [Int64], _ filter: String = "", orderBy: [String] = []) throws -> RunSearch {
+    RunSearch(experimentIDs: experiments, filter: try SearchFilterParser.parse(filter, for: .runs),
+              orderBy: try orderBy.map { try OrderByParser.parse($0, for: .runs) }, viewType: .activeOnly, maxResults: 1000, offset: 0)
+}
+
+@Suite("Explorer queries on SQLite")
+struct ExplorerStoreTests {
+    @Test("Run rows carry params, tags and each metric's latest value with its minimum, maximum and count")
+    func runRows() async throws {
+        try await withSQLiteStore { store in
+            let id = try await makeRun(store, experiment: "0", name: "a", start: 10, params: [Param("lr", "0.1")], tags: [Tag("team", "x")],
+                                       metrics: [Metric(key: "loss", value: 3, timestamp: 1, step: 0), Metric(key: "loss", value: 0.5, timestamp: 2, step: 1),
+                                                 Metric(key: "loss", value: 1, timestamp: 3, step: 2)])
+            let (rows, hasMore) = try await store.runRows(try search([0]))
+            #expect(!hasMore)
+            #expect(rows.count == 1)
+            #expect(rows[0].info.runID == id)
+            #expect(rows[0].params == [Param("lr", "0.1")])
+            #expect(rows[0].tags.contains(Tag("team", "x")))
+            #expect(rows[0].metrics == [MetricSummary(key: "loss", latest: 1, step: 2, timestamp: 3, min: 0.5, max: 3, count: 3)])
+        }
+    }
+
+    @Test("Run rows follow the filter (OR included) and the order of the search, across experiments")
+    func filterAndOrder() async throws {
+        try await withSQLiteStore { store in
+            _ = try await store.createExperiment(name: "second", artifactLocation: nil, tags: [], now: 1)
+            _ = try await makeRun(store, experiment: "0", name: "a", start: 1, metrics: [Metric(key: "acc", value: 0.5, timestamp: 1, step: 0)])
+            _ = try await makeRun(store, experiment: "1", name: "b", start: 2, metrics: [Metric(key: "acc", value: 0.9, timestamp: 1, step: 0)])
+            _ = try await makeRun(store, experiment: "1", name: "c", start: 3, params: [Param("model", "resnet")])
+            let rows = try await store.runRows(try search([0, 1], "metrics.acc > 0.8 OR params.model = 'resnet'", orderBy: ["attributes.run_name DESC"])).items
+            #expect(rows.map(\.info.runName) == ["c", "b"])
+            let all = try await store.runRows(try search([0, 1], orderBy: ["metrics.acc ASC"])).items
+            #expect(all.map(\.info.runName) == ["a", "b", "c"])
+        }
+    }
+
+    @Test("The column catalog lists every param, metric and tag key of the experiments' active runs")
+    func catalog() async throws {
+        try await withSQLiteStore { store in
+            _ = try await makeRun(store, experiment: "0", name: "a", start: 1, params: [Param("lr", "1")], tags: [Tag("t1", "v")],
+                                  metrics: [Metric(key: "loss", value: 1, timestamp: 1, step: 0)])
+            _ = try await makeRun(store, experiment: "0", name: "b", start: 2, params: [Param("batch", "2")],
+                                  metrics: [Metric(key: "acc", value: 1, timestamp: 1, step: 0)])
+            let deleted = try await makeRun(store, experiment: "0", name: "gone", start: 3, params: [Param("secret", "1")])
+            try await store.setRunLifecycle(id: deleted, stage: .deleted, now: 4)
+            let c = try await store.columnCatalog(experimentIDs: [0])
+            #expect(c.params == ["batch", "lr"])
+            #expect(c.metrics == ["acc", "loss"])
+            #expect(c.tags == ["mlflow.runName", "t1"])
+            #expect(try await store.columnCatalog(experimentIDs: [99]) == ColumnCatalog(params: [], metrics: [], tags: []))
+        }
+    }
+
+    @Test("Group counts count the filtered runs per param value, runs without the param as missing")
+    func groups() async throws {
+        try await withSQLiteStore { store in
+            for (i, lr) in ["0.1", "0.1", "0.01", nil].enumerated() {
+                _ = try await makeRun(store, experiment: "0", name: "r\(i)", start: Int64(i), params: lr.map { [Param("lr", $0)] } ?? [],
+                                      metrics: [Metric(key: "acc", value: Double(i), timestamp: 1, step: 0)])
+            }
+            let all = try await store.groupCounts(try search([0]), entity: .param, key: "lr")
+            #expect(all == [GroupCount(value: "0.1", count: 2), GroupCount(value: "0.01", count: 1), GroupCount(value: nil, count: 1)])
+            let filtered = try await store.groupCounts(try search([0], "metrics.acc >= 1"), entity: .param, key: "lr")
+            #expect(filtered == [GroupCount(value: "0.01", count: 1), GroupCount(value: "0.1", count: 1), GroupCount(value: nil, count: 1)])
+        }
+    }
+
+    @Test("Bucketed series read steps, wall time or time since the first point, restricted to a zoom range")
+    func series() async throws {
+        try await withSQLiteStore { store in
+            var metrics: [Metric] = []
+            for step in 0..<100 {
+                let value: Double = step == 42 ? 1000 : Double(step)
+                metrics.append(Metric(key: "loss", value: value, timestamp: 5000 + Int64(step) * 10, step: Int64(step)))
+            }
+            let a = try await makeRun(store, experiment: "0", name: "a", start: 1, metrics: Array(metrics[0..<50]))
+            try await store.logRunWrites(runID: a, RunWrites(metrics: Array(metrics[50...])))
+            let steps = try await store.bucketedSeries(SeriesQuery(runIDs: [a, "unknown"], keys: ["loss", "nope"], axis: .step, minX: nil, maxX: nil, buckets: 10))
+            #expect(steps.count == 1)
+            #expect(steps[0].pointCount == 100)
+            #expect(steps[0].buckets.count == 10)
+            #expect(steps[0].buckets[4].max == 1000)
+            let zoomed = try await store.bucketedSeries(SeriesQuery(runIDs: [a], keys: ["loss"], axis: .step, minX: 40, maxX: 59, buckets: 20))
+            #expect(zoomed[0].pointCount == 20)
+            #expect(zoomed[0].buckets.map(\.lastX) == Array(40...59))
+            let time = try await store.bucketedSeries(SeriesQuery(runIDs: [a], keys: ["loss"], axis: .time, minX: 5100, maxX: 5190, buckets: 100))
+            #expect(time[0].buckets.first?.firstX == 5100)
+            #expect(time[0].pointCount == 10)
+            let relative = try await store.bucketedSeries(SeriesQuery(runIDs: [a], keys: ["loss"], axis: .relative, minX: nil, maxX: nil, buckets: 1000))
+            #expect(relative[0].buckets.first?.firstX == 0)
+            #expect(relative[0].buckets.last?.lastX == 990)
+        }
+    }
+
+    @Test("Experiment summaries count active runs and report the latest activity")
+    func summaries() async throws {
+        try await withSQLiteStore { store in
+            _ = try await store.createExperiment(name: "b-exp", artifactLocation: nil, tags: [], now: 100)
+            _ = try await makeRun(store, experiment: "1", name: "r", start: 5_000)
+            let gone = try await makeRun(store, experiment: "1", name: "r2", start: 7_000)
+            try await store.setRunLifecycle(id: gone, stage: .deleted, now: 8)
+            let list = try await store.experimentSummaries(viewType: .activeOnly)
+            #expect(list.map(\.experiment.name) == ["Default", "b-exp"])
+            #expect(list[1].runCount == 1)
+            #expect(list[1].lastActivity == 7_000)
+            #expect(list[0].runCount == 0)
+        }
+    }
+}

@@ -1,0 +1,329 @@
+"""What a user does in the web UI, checked by reading the DOM and the charts' data."""
+
+import json
+import re
+from urllib.parse import unquote
+
+import pytest
+from mlflow.tracking import MlflowClient
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from conftest import sha256
+
+# Requests the UI makes on purpose that the browser logs as failed resources.
+EXPECTED_404_REPORT = "api/cairn/v1/report"
+
+
+def table_state(ui):
+    return ui.js("return window.__cairnTable")
+
+
+def pages(seed):
+    run = seed.artifact_run
+    sel = ",".join(r["run_id"] for r in seed.runs[:4])
+    return {
+        "experiments": "/experiments",
+        "runs": f"/experiments/{seed.experiment_id}",
+        "runs-multi": f"/experiments/{seed.experiment_id},{seed.second_experiment_id}",
+        "run": f"/experiments/{seed.experiment_id}/runs/{run}",
+        "run-metrics": f"/experiments/{seed.experiment_id}/runs/{seed.spike_run}?tab=metrics",
+        "run-artifacts": f"/experiments/{seed.experiment_id}/runs/{run}?tab=artifacts",
+        "compare": f"/compare?e={seed.experiment_id}&runs={sel}&keys=loss,acc",
+        "compare-parallel": f"/compare?e={seed.experiment_id}&runs={sel}&keys=loss,acc&tab=parallel",
+        "compare-scatter": f"/compare?e={seed.experiment_id}&runs={sel}&keys=loss,acc&tab=scatter",
+        "compare-diff": f"/compare?e={seed.experiment_id}&runs={sel}&keys=loss,acc&tab=diff",
+        "models": "/models",
+        "model": "/models/ui-model",
+        "overview": "/overview",
+    }
+
+
+def settle(ui, name):
+    """Waits for what each page draws after it is ready."""
+    if name.startswith("runs"):
+        ui.wait("window.__cairnTable && window.__cairnTable.domRows > 0")
+    if name == "compare":
+        ui.wait("window.__cairnCharts['compare:loss'] && window.__cairnCharts['compare:loss'].requests >= 1")
+    if name == "run-metrics":
+        ui.wait("window.__cairnCharts['run:loss'] && window.__cairnCharts['run:loss'].requests >= 1")
+    if name == "run-artifacts":
+        ui.wait("document.querySelectorAll('#artifact-tree .node').length > 0")
+    if name == "run":
+        ui.wait("document.getElementById('git-diff') !== null")
+    if name == "model":
+        ui.wait("document.getElementById('history') !== null")
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+@pytest.mark.parametrize("size", ["wide", "narrow"])
+def test_every_page_loads_without_console_errors(ui, seed, theme, size):
+    for name, route in pages(seed).items():
+        ui.open(route, theme=theme, size=size)
+        settle(ui, name)
+        assert ui.js("return document.querySelector('main .error:not(#report-missing)')") is None or name == "overview", name
+        assert ui.js("return window.__cairnErrors.length") == 0, (name, ui.js("return window.__cairnErrors"))
+        errors = ui.console_errors(allow=[EXPECTED_404_REPORT] if name == "overview" else [])
+        assert errors == [], (name, errors)
+        ui.screenshot(f"{name}-{size}-{theme}")
+        bg = ui.js("return getComputedStyle(document.body).backgroundColor")
+        assert (bg == "rgb(20, 23, 28)") == (theme == "dark"), (name, bg)
+
+
+def test_runs_table_shows_every_run_with_params_and_latest_metrics(ui, seed):
+    ui.open(f"/experiments/{seed.experiment_id}")
+    state = ui.wait("window.__cairnTable && window.__cairnTable.domRows > 0 && window.__cairnTable")
+    assert state["rowCount"] == 14  # 12 runs, the provenance run and its child
+    for col in ["param:lr", "param:batch", "param:model", "metric:acc", "metric:loss"]:
+        assert col in state["columns"]
+    text = ui.js(f"return document.querySelector(\".grid-row[data-run-id='{seed.runs[3]['run_id']}']\").textContent")
+    assert "run-03" in text and "0.45" in text
+    assert ui.js("return document.getElementById('run-count').textContent").startswith("14 runs")
+
+
+def test_sorting_by_a_metric_column_both_ways(ui, seed):
+    ui.open(f"/experiments/{seed.experiment_id}")
+    ui.wait("window.__cairnTable && window.__cairnTable.domRows > 0")
+    ui.d.find_element(By.CSS_SELECTOR, ".grid-head .cell[data-col='metric:acc']").click()
+    names = ui.wait("window.__cairnTable.sort === 'metric:acc:desc' && window.__cairnTable.names")
+    by_acc = [r["name"] for r in sorted(seed.runs, key=lambda r: -r["acc"])]
+    assert names[0] == "provenance"  # acc 0.91 is the highest
+    assert names[1:13] == by_acc
+    assert names[13] == "child"  # no acc: missing values sort last
+    ui.d.find_element(By.CSS_SELECTOR, ".grid-head .cell[data-col='metric:acc']").click()
+    names = ui.wait("window.__cairnTable.sort === 'metric:acc:asc' && window.__cairnTable.names")
+    assert names[:12] == list(reversed(by_acc)) and names[13] == "child"
+    assert "sort=metric%3Aacc%3Aasc" in ui.d.current_url or "sort=metric:acc:asc" in unquote(ui.d.current_url)
+
+
+def test_filter_with_or_and_a_bad_filter_shown_inline(ui, seed):
+    ui.open(f"/experiments/{seed.experiment_id}")
+    ui.wait("window.__cairnTable && window.__cairnTable.domRows > 0")
+    box = ui.d.find_element(By.ID, "filter")
+    box.send_keys("metrics.acc >= 0.8 OR params.model = 'resnet'", Keys.ENTER)
+    state = ui.wait("window.__cairnTable.filter !== '' && window.__cairnTable")
+    expected = {r["name"] for r in seed.runs if r["acc"] >= 0.8 or r["params"]["model"] == "resnet"} | {"provenance"}
+    assert set(state["names"]) == expected
+    assert "filter=" in ui.d.current_url
+    # The view is a link: opening the URL again gives the same table.
+    url = ui.d.current_url
+    ui.d.get("about:blank")
+    ui.d.get(url)
+    ui.wait_ready()
+    again = ui.wait("window.__cairnTable && window.__cairnTable.domRows > 0 && window.__cairnTable")
+    assert set(again["names"]) == expected
+    box = ui.d.find_element(By.ID, "filter")
+    box.clear()
+    box.send_keys("metrics.acc >> 1", Keys.ENTER)
+    message = ui.wait("document.querySelector('#filter-error .error') && document.querySelector('#filter-error .error').textContent")
+    assert "The filter was not applied" in message and len(message) > 40
+    assert ui.js("return document.getElementById('filter').getAttribute('aria-invalid')") == "true"
+    assert set(table_state(ui)["names"]) == expected  # the previous result stays
+
+
+def test_shift_click_selects_a_range_kept_in_the_url_and_compare_opens(ui, seed):
+    ui.open(f"/experiments/{seed.experiment_id}?sort=attr:run_name:asc")
+    ui.wait("window.__cairnTable && window.__cairnTable.domRows > 0")
+    ui.d.find_elements(By.CSS_SELECTOR, ".grid-row .check")[0].click()
+    ui.wait("window.__cairnTable.selected.length === 1")
+    fifth = ui.d.find_elements(By.CSS_SELECTOR, ".grid-row .check")[4]  # rows are redrawn: find it again
+    ActionChains(ui.d).key_down(Keys.SHIFT).click(fifth).key_up(Keys.SHIFT).perform()
+    selected = ui.wait("window.__cairnTable.selected.length === 5 && window.__cairnTable.selected")
+    names = table_state(ui)["names"][:5]
+    assert names == ["child", "provenance", "run-00", "run-01", "run-02"]
+    assert len(selected) == 5
+    assert unquote(ui.d.current_url).count(",") >= 4 and "sel=" in ui.d.current_url
+    ui.d.find_element(By.ID, "compare-button").click()
+    ui.wait_ready()
+    assert "#/compare" in ui.d.current_url
+    assert ui.wait("document.querySelector('h1').textContent") == "Compare 5 runs"
+
+
+def test_keyboard_moves_selects_and_opens(ui, seed):
+    ui.open(f"/experiments/{seed.experiment_id}?sort=attr:run_name:asc")
+    ui.wait("window.__cairnTable && window.__cairnTable.domRows > 0")
+    grid = ui.d.find_element(By.ID, "runs-grid")
+    grid.click()
+    ActionChains(ui.d).send_keys(Keys.HOME, Keys.ARROW_DOWN, Keys.ARROW_DOWN, " ").perform()
+    selected = ui.wait("window.__cairnTable.selected.length === 1 && window.__cairnTable.selected")
+    assert selected == [seed.runs[0]["run_id"]]  # child, provenance, run-00
+    ActionChains(ui.d).send_keys(Keys.ENTER).perform()
+    ui.wait_ready()
+    ui.wait("location.hash.indexOf('/runs/') > 0")
+    assert seed.runs[0]["run_id"] in ui.d.current_url
+
+
+def test_group_by_a_param_shows_counts(ui, seed):
+    ui.open(f"/experiments/{seed.experiment_id}?group=params.model")
+    ui.wait("document.querySelectorAll('#group-counts .chip').length > 0")
+    chips = [c.text for c in ui.d.find_elements(By.CSS_SELECTOR, "#group-counts .chip")]
+    assert "cnn · 4" in chips and "mlp · 4" in chips and "resnet · 4" in chips and "(none) · 2" in chips
+    groups = ui.js("return [...document.querySelectorAll('.grid-row.group')].map(e => e.textContent)")
+    assert "params.model = cnn (4)" in groups
+
+
+def test_column_chooser_adds_min_and_max_columns(ui, seed):
+    ui.open(f"/experiments/{seed.experiment_id}")
+    ui.wait("window.__cairnTable && window.__cairnTable.domRows > 0")
+    ui.d.find_element(By.ID, "columns-button").click()
+    ui.d.find_element(By.ID, "column-search").send_keys("loss")
+    ui.d.find_element(By.CSS_SELECTOR, "#column-chooser input[data-col='metric.max:loss']").click()
+    cols = ui.wait("window.__cairnTable.columns.includes('metric.max:loss') && window.__cairnTable.columns")
+    assert "metric:loss" in cols
+    cells = ui.js(f"return [...document.querySelector(\".grid-row[data-run-id='{seed.spike_run}']\").children].map(c => c.textContent)")
+    assert cells[1 + cols.index("metric.max:loss")] == "50"  # run-00's loss spike is its maximum
+    assert "cols=" in ui.d.current_url
+
+
+def test_compare_charts_every_run_keeps_the_spike_and_zooms_with_finer_buckets(ui, seed):
+    sel = [r["run_id"] for r in seed.runs[:6]]
+    ui.open(f"/compare?e={seed.experiment_id}&runs={','.join(sel)}&keys=loss")
+    chart = ui.wait("window.__cairnCharts['compare:loss'] && window.__cairnCharts['compare:loss'].requests >= 1 && window.__cairnCharts['compare:loss']")
+    assert len(chart["series"]) == 6
+    spike = next(s for s in chart["series"] if s["runId"] == seed.spike_run)
+    assert spike["max"] == 50 and spike["pointCount"] == 300
+    canvas = ui.d.find_element(By.CSS_SELECTOR, "canvas[data-chart='compare:loss']")
+    width = canvas.size["width"]
+    # Hover lists every run's value at that x.
+    ActionChains(ui.d).move_to_element_with_offset(canvas, 0, 0).perform()
+    hover = ui.wait("window.__cairnCharts['compare:loss'].hover")
+    assert len(hover["values"]) == 6
+    # Drag across the middle to zoom: the chart re-fetches a narrower range.
+    ActionChains(ui.d).move_to_element_with_offset(canvas, -width // 8, 0).click_and_hold() \
+        .move_by_offset(width // 5, 0).release().perform()
+    zoomed = ui.wait("window.__cairnCharts['compare:loss'].requests >= 2 && window.__cairnCharts['compare:loss'].zoomed && window.__cairnCharts['compare:loss']")
+    lo, hi = zoomed["xRange"]
+    assert 0 < lo < hi < 299 and hi - lo < 150
+    for s in zoomed["series"]:
+        assert s["pointCount"] <= hi - lo + 1
+    # Log scale and smoothing are switches on the same data.
+    ui.d.find_element(By.ID, "log-scale").click()
+    assert ui.wait("window.__cairnCharts['compare:loss'].log === true")
+    # Double-click resets the zoom.
+    ActionChains(ui.d).double_click(canvas).perform()
+    ui.wait("window.__cairnCharts['compare:loss'].zoomed === false")
+
+
+def test_compare_diff_parallel_and_scatter(ui, seed):
+    sel = [r["run_id"] for r in seed.runs[:3]]
+    base = f"/compare?e={seed.experiment_id}&runs={','.join(sel)}&keys=acc"
+    ui.open(base + "&tab=diff")
+    keys = ui.js("return [...document.querySelectorAll('#diff-table tr.differs')].map(r => r.dataset.key)")
+    assert "params.lr" in keys and "params.model" in keys and "params.batch" in keys
+    assert all(k != "tags.mlflow.user" for k in keys)  # the same everywhere: not highlighted
+    ui.open(base + "&tab=parallel")
+    par = ui.wait("window.__cairnParallel")
+    assert "params.lr" in par["axes"] and "metrics.acc" in par["axes"] and len(par["kept"]) == 3
+    canvas = ui.d.find_element(By.ID, "parallel")
+    # Brush the top of the metrics.acc axis: only the higher-acc runs stay.
+    w = canvas.size["width"]
+    index = par["axes"].index("metrics.acc")
+    axis_x = int(40 + index * (w - 80) / (len(par["axes"]) - 1) - w / 2)
+    ActionChains(ui.d).move_to_element_with_offset(canvas, axis_x, -canvas.size["height"] // 2 + 20).click_and_hold() \
+        .move_by_offset(0, canvas.size["height"] // 3).release().perform()
+    kept = ui.wait("window.__cairnParallel.brushes.length > 0 && window.__cairnParallel.kept")
+    assert 0 < len(kept) < 3
+    ui.open(base + "&tab=scatter")
+    sc = ui.wait("window.__cairnScatter")
+    assert len(sc["plotted"]) >= 1
+
+
+def test_editing_the_note_renders_markdown_safely_and_saves_the_tag(ui, seed):
+    rid = seed.runs[1]["run_id"]
+    ui.open(f"/experiments/{seed.experiment_id}/runs/{rid}")
+    ui.d.find_element(By.ID, "edit-note").click()
+    area = ui.d.find_element(By.ID, "note-text")
+    area.send_keys("## Result\n\n**better** than <b>baseline</b> <script>window.__pwned=1</script>\n\n- [docs](https://mlflow.org)\n- [bad](javascript:alert(1))")
+    ui.d.find_element(By.ID, "save-note").click()
+    ui.wait("document.querySelector('#note .markdown') !== null")
+    assert ui.js("return document.querySelector('#note strong').textContent") == "better"
+    assert ui.js("return document.querySelectorAll('#note b, #note script').length") == 0
+    assert "<b>baseline</b>" in ui.js("return document.querySelector('#note').textContent")
+    assert ui.js("return window.__pwned === undefined")
+    links = ui.js("return [...document.querySelectorAll('#note a')].map(a => a.href)")
+    assert links == ["https://mlflow.org/"]
+    stored = MlflowClient().get_run(rid).data.tags["mlflow.note.content"]
+    assert stored.startswith("## Result") and "<script>" in stored
+
+
+def test_run_page_from_the_mlflow_link_shows_provenance_and_the_diff(ui, seed):
+    ui.open(f"/experiments/{seed.experiment_id}/runs/{seed.artifact_run}")
+    ui.wait("document.getElementById('git-diff') !== null")
+    text = ui.js("return document.getElementById('run-panel').textContent")
+    for expected in ["0123456789abcdef0123456789abcdef01234567", "uncommitted changes", "python train.py --lr 0.01", "gpu-box", "CUDA_VISIBLE_DEVICES"]:
+        assert expected in text
+    assert ui.js("return document.getElementById('git-diff').textContent") == seed.diff
+    assert ui.js("return document.querySelector('#note h3').textContent") == "Findings"
+    ui.d.find_element(By.CSS_SELECTOR, ".tabs button[data-tab='children']").click()
+    ui.wait("document.getElementById('child-runs') !== null")
+    assert ui.js("return document.getElementById('child-runs').textContent").find("child") >= 0
+
+
+def test_artifact_browser_previews_csv_json_images_with_digests(ui, seed):
+    ui.open(f"/experiments/{seed.experiment_id}/runs/{seed.artifact_run}?tab=artifacts")
+    ui.wait("document.querySelectorAll('#artifact-tree .node').length > 0")
+    ui.d.find_element(By.CSS_SELECTOR, "#artifact-tree .node[data-path='eval']").click()
+    ui.wait("document.querySelector(\"#artifact-tree .node[data-path='eval/metrics.csv']\") !== null")
+    ui.d.find_element(By.CSS_SELECTOR, "#artifact-tree .node[data-path='eval/metrics.csv']").click()
+    cells = ui.wait("document.querySelector('#csv-preview') && [...document.querySelectorAll('#csv-preview tr')].map(r => [...r.children].map(c => c.textContent))")
+    assert cells == [["epoch", "loss", "acc"], ["0", "0.9", "0.1"], ["1", "0.5", "0.6"], ["2", "0,25", "0.8"]]
+    assert sha256(seed.csv_text) in ui.js("return document.getElementById('artifact-preview').textContent")
+    ui.d.find_element(By.CSS_SELECTOR, "#artifact-tree .node[data-path='config.json']").click()
+    shown = ui.wait("document.querySelector('#preview-body pre') && document.querySelector('#preview-body pre').textContent")
+    assert json.loads(shown) == seed.json_doc and "\n  " in shown
+    ui.d.find_element(By.CSS_SELECTOR, "#artifact-tree .node[data-path='images']").click()
+    ui.wait("document.querySelector(\"#artifact-tree .node[data-path='images/sample.png']\") !== null")
+    ui.d.find_element(By.CSS_SELECTOR, "#artifact-tree .node[data-path='images/sample.png']").click()
+    width = ui.wait("document.querySelector('#preview-body img') && document.querySelector('#preview-body img').complete && document.querySelector('#preview-body img').naturalWidth")
+    assert width == 48
+    href = ui.js("return document.getElementById('download-link').href")
+    assert href.endswith("/images/sample.png")
+    assert ui.console_errors() == []
+
+
+def test_experiments_create_rename_delete_restore(ui, seed):
+    ui.open("/experiments")
+    name = f"made-in-ui-{seed.experiment_id}"
+    ui.d.find_element(By.CSS_SELECTOR, "input[aria-label='New experiment name']").send_keys(name, Keys.ENTER)
+    row = ui.wait(f"[...document.querySelectorAll('#experiments tbody tr')].find(r => r.textContent.includes('{name}')) || null")
+    exp_id = row.get_attribute("data-id")
+    assert MlflowClient().get_experiment(exp_id).name == name
+    counts = ui.js("return Object.fromEntries([...document.querySelectorAll('#experiments tbody tr')].map(r => [r.dataset.id, r.children[2].textContent]))")
+    assert counts[str(seed.experiment_id)] == "14"
+    ui.d.find_element(By.CSS_SELECTOR, "input[aria-label='Search experiments by name']").send_keys("ui-second")
+    visible = ui.js("return [...document.querySelectorAll('#experiments tbody tr')].map(r => r.dataset.id)")
+    assert visible == [str(seed.second_experiment_id)]
+    ui.d.find_element(By.CSS_SELECTOR, "input[aria-label='Search experiments by name']").clear()
+    ui.d.find_element(By.CSS_SELECTOR, "input[aria-label='Search experiments by name']").send_keys(name)
+    ui.js("window.prompt = () => arguments[0]; window.confirm = () => true", name + "-renamed")
+    ui.d.find_element(By.CSS_SELECTOR, f"#experiments tr[data-id='{exp_id}'] .actions button").click()
+    ui.wait(f"document.querySelector(\"#experiments tr[data-id='{exp_id}']\").textContent.includes('renamed')")
+    assert MlflowClient().get_experiment(exp_id).name == name + "-renamed"
+    buttons = ui.d.find_elements(By.CSS_SELECTOR, f"#experiments tr[data-id='{exp_id}'] .actions button")
+    buttons[1].click()
+    ui.wait(f"document.querySelector(\"#experiments tr[data-id='{exp_id}']\") === null")
+    assert MlflowClient().get_experiment(exp_id).lifecycle_stage == "deleted"
+
+
+def test_models_page_shows_versions_aliases_lineage_and_history(ui, seed):
+    ui.open("/models")
+    assert "ui-model" in ui.js("return document.getElementById('models').textContent")
+    ui.open("/models/ui-model")
+    ui.wait("document.getElementById('history') !== null")
+    assert "@champion → version 2" in ui.js("return document.getElementById('aliases').textContent")
+    assert ui.js("return document.querySelectorAll('#versions tbody tr').length") == 2
+    assert "provenance" in ui.js("return document.getElementById('lineage').textContent")
+    actions = ui.js("return [...document.querySelectorAll('#history tbody tr')].map(r => r.children[2].textContent)")
+    assert "create" in actions and "set_alias" in actions
+
+
+def test_overview_shows_the_report_or_says_it_is_missing(ui, seed):
+    ui.open("/overview")
+    ui.wait("document.getElementById('report-runs') || document.getElementById('report-missing')")
+    missing = ui.js("return document.getElementById('report-missing') && document.getElementById('report-missing').textContent")
+    if missing:
+        assert "404" in missing
+    else:
+        total = ui.js("return document.querySelector('#report-runs .card .big').textContent")
+        assert int(total) >= 18
