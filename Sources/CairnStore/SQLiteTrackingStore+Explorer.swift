@@ -45,32 +45,26 @@ extension SQLiteTrackingStore: ExplorerStore {
         }
     }
 
-    /// Loads runs as table rows in the order of `pks`, with one query per table and chunk.
+    /// Loads runs as table rows in the order of `pks`, with one query per table (the keys
+    /// travel as one JSON array parameter, as in `loadRuns`).
     static func loadRunRows(_ db: Database, pks: [Int64]) throws -> [RunRow] {
+        guard !pks.isEmpty else { return [] }
         var rows: [Int64: RunRow] = [:]
-        for chunkStart in stride(from: 0, to: pks.count, by: 900) {
-            let chunk = Array(pks[chunkStart..<min(chunkStart + 900, pks.count)])
-            let marks = SQLiteSearchSQL.marks(chunk.count)
-            let args = StatementArguments(chunk)
-            for row in try Row.fetchAll(db, sql: "SELECT \(runColumns) FROM runs WHERE run_pk IN (\(marks))", arguments: args) {
-                rows[row[0]] = RunRow(info: runInfo(from: row))
-            }
-            for row in try Row.fetchAll(db, sql: "SELECT run_pk, key, value FROM run_params WHERE run_pk IN (\(marks)) ORDER BY run_pk, key", arguments: args) {
-                rows[row[0]]?.params.append(Param(row[1], row[2]))
-            }
-            for row in try Row.fetchAll(db, sql: "SELECT run_pk, key, value FROM run_tags WHERE run_pk IN (\(marks)) ORDER BY run_pk, key", arguments: args) {
-                rows[row[0]]?.tags.append(Tag(row[1], row[2]))
-            }
-            for row in try Row.fetchAll(db, sql: """
-                SELECT lm.run_pk, mk.key, lm.value, lm.is_nan, lm.step, lm.timestamp, lm.min_value, lm.max_value, lm.point_count
-                FROM latest_metrics lm JOIN metric_keys mk ON mk.key_id = lm.key_id
-                WHERE lm.run_pk IN (\(marks)) ORDER BY lm.run_pk, mk.key
-                """, arguments: args) {
-                let isNaN: Bool = row[3]
-                let latest: Double = isNaN ? .nan : (row[2] as Double?) ?? .nan
-                rows[row[0]]?.metrics.append(MetricSummary(key: row[1], latest: latest, step: row[4], timestamp: row[5],
-                                                           min: row[6], max: row[7], count: row[8]))
-            }
+        rows.reserveCapacity(pks.count)
+        let args: StatementArguments = [pkList(pks)]
+        try forEachRunInfo(db, args) { pk, info in rows[pk] = RunRow(info: info) }
+        try forEachKeyValue(db, table: .params, args) { pk, key, value in rows[pk]?.params.append(Param(key, value)) }
+        try forEachKeyValue(db, table: .tags, args) { pk, key, value in rows[pk]?.tags.append(Tag(key, value)) }
+        let metrics = try Row.fetchCursor(db.cachedStatement(sql: """
+            SELECT lm.run_pk, mk.key, lm.value, lm.is_nan, lm.step, lm.timestamp, lm.min_value, lm.max_value, lm.point_count
+            FROM latest_metrics lm JOIN metric_keys mk ON mk.key_id = lm.key_id
+            WHERE lm.run_pk IN (SELECT value FROM json_each(?)) ORDER BY lm.run_pk, mk.key
+            """), arguments: args)
+        while let row = try metrics.next() {
+            let isNaN: Bool = row[3]
+            let latest: Double = isNaN ? .nan : (row[2] as Double?) ?? .nan
+            rows[row[0]]?.metrics.append(MetricSummary(key: row[1], latest: latest, step: row[4], timestamp: row[5],
+                                                       min: row[6], max: row[7], count: row[8]))
         }
         return pks.compactMap { rows[$0] }
     }

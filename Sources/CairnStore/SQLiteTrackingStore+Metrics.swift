@@ -64,11 +64,11 @@ extension SQLiteTrackingStore {
                try appendToLastSegment(db, runPK: runPK, keyID: keyID, seq: segmentCount - 1, points, encodedSize: encoded.count) {
                 segmentCount -= 1
             } else {
-                try db.cachedStatement(sql: """
-                    INSERT INTO metric_segments (run_pk, key_id, seq, point_count, min_step, max_step, min_value, max_value, points)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """).execute(arguments: [runPK, keyID, segmentCount, points.count, minStep, maxStep, minValue, maxValue,
-                                             Data(encoded)])
+                segmentCount -= 1
+                for (chunk, bytes) in segmentChunks(points, encoded: encoded) {
+                    segmentCount += 1
+                    try insertSegment(db, runPK: runPK, keyID: keyID, seq: segmentCount, chunk, encoded: bytes)
+                }
             }
             try db.cachedStatement(sql: """
                 INSERT OR REPLACE INTO latest_metrics
@@ -84,6 +84,45 @@ extension SQLiteTrackingStore {
     /// this size still fits in its B-tree page (no overflow pages), so rewriting it dirties one
     /// page, just like inserting a new row would.
     static let smallSegmentBytes = 900
+
+    /// `points` cut into runs whose encoding stays under `smallSegmentBytes`, each with its
+    /// bytes. Segments of a size that fits in their B-tree page never spill into overflow pages,
+    /// which would leave most of a 4 KiB page empty per segment.
+    static func segmentChunks(_ points: [MetricPoint], encoded: [UInt8]) -> [(ArraySlice<MetricPoint>, [UInt8])] {
+        if encoded.count <= smallSegmentBytes || points.count == 1 {
+            return [(points[...], encoded)]
+        }
+        var chunks: [(ArraySlice<MetricPoint>, [UInt8])] = []
+        // Aim a little under the limit from the average size per point; halve any chunk that
+        // still comes out too large (its points are larger than the average).
+        var size = max(1, points.count * smallSegmentBytes * 9 / 10 / encoded.count)
+        var start = 0
+        while start < points.count {
+            let chunk = points[start..<min(start + size, points.count)]
+            let bytes = MetricSegmentCodec.encode(Array(chunk))
+            if bytes.count > smallSegmentBytes, chunk.count > 1 {
+                size = max(1, chunk.count / 2)
+                continue
+            }
+            chunks.append((chunk, bytes))
+            start += chunk.count
+        }
+        return chunks
+    }
+
+    static func insertSegment(_ db: Database, runPK: Int64, keyID: Int64, seq: Int64, _ points: ArraySlice<MetricPoint>, encoded: [UInt8]) throws {
+        var minValue: Double?
+        var maxValue: Double?
+        for point in points where !point.value.isNaN {
+            minValue = min(minValue ?? point.value, point.value)
+            maxValue = max(maxValue ?? point.value, point.value)
+        }
+        try db.cachedStatement(sql: """
+            INSERT INTO metric_segments (run_pk, key_id, seq, point_count, min_step, max_step, min_value, max_value, points)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [runPK, keyID, seq, points.count, points.map(\.step).min()!, points.map(\.step).max()!,
+                                     minValue, maxValue, Data(encoded)])
+    }
 
     /// Merges a small write into the series' last segment when that segment is small too and
     /// ends before the new points begin, so one-point-per-request series do not cost one row

@@ -170,18 +170,9 @@ extension SQLiteTrackingStore {
         func rows(_ sql: String) throws -> RowCursor {
             try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: args)
         }
-        let cursor = try rows("SELECT \(runColumns) FROM runs WHERE run_pk IN (SELECT value FROM json_each(?))")
-        while let row = try cursor.next() {
-            runs[row[0]] = Run(info: runInfo(from: row))
-        }
-        let params = try rows("SELECT run_pk, key, value FROM run_params WHERE run_pk IN (SELECT value FROM json_each(?)) ORDER BY run_pk, key")
-        while let row = try params.next() {
-            runs[row[0]]?.params.append(Param(row[1], row[2]))
-        }
-        let tags = try rows("SELECT run_pk, key, value FROM run_tags WHERE run_pk IN (SELECT value FROM json_each(?)) ORDER BY run_pk, key")
-        while let row = try tags.next() {
-            runs[row[0]]?.tags.append(Tag(row[1], row[2]))
-        }
+        try forEachRunInfo(db, args) { pk, info in runs[pk] = Run(info: info) }
+        try forEachKeyValue(db, table: .params, args) { pk, key, value in runs[pk]?.params.append(Param(key, value)) }
+        try forEachKeyValue(db, table: .tags, args) { pk, key, value in runs[pk]?.tags.append(Tag(key, value)) }
         let metrics = try rows("""
             SELECT lm.run_pk, mk.key, lm.value, lm.is_nan, lm.timestamp, lm.step
             FROM latest_metrics lm JOIN metric_keys mk ON mk.key_id = lm.key_id
@@ -218,6 +209,32 @@ extension SQLiteTrackingStore {
             }
         }
         return pks.compactMap { runs[$0] }
+    }
+
+    /// Each run of `pkArguments` (`[pkList(pks)]`) with its info, in no particular order.
+    static func forEachRunInfo(_ db: Database, _ pkArguments: StatementArguments, _ body: (Int64, RunInfo) -> Void) throws {
+        let cursor = try Row.fetchCursor(
+            db.cachedStatement(sql: "SELECT \(runColumns) FROM runs WHERE run_pk IN (SELECT value FROM json_each(?))"),
+            arguments: pkArguments)
+        while let row = try cursor.next() {
+            body(row[0], runInfo(from: row))
+        }
+    }
+
+    enum KeyValueTable: String {
+        case params = "run_params"
+        case tags = "run_tags"
+    }
+
+    /// Each (run, key, value) of the params or tags of the runs of `pkArguments`, by run then key.
+    static func forEachKeyValue(_ db: Database, table: KeyValueTable, _ pkArguments: StatementArguments,
+                                _ body: (Int64, String, String) -> Void) throws {
+        let cursor = try Row.fetchCursor(db.cachedStatement(sql: """
+            SELECT run_pk, key, value FROM \(table.rawValue) WHERE run_pk IN (SELECT value FROM json_each(?)) ORDER BY run_pk, key
+            """), arguments: pkArguments)
+        while let row = try cursor.next() {
+            body(row[0], row[1], row[2])
+        }
     }
 
     /// `pks` as a JSON array, the one argument of `IN (SELECT value FROM json_each(?))`.

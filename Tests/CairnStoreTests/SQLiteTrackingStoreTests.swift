@@ -173,6 +173,32 @@ struct SQLiteTrackingStoreTests {
         }
     }
 
+    @Test("A large write is stored as segments that fit their pages; the series reads back exactly")
+    func largeWritesAreSplit() async throws {
+        try await withSQLiteStore { store in
+            let id = try await makeRun(store).info.runID
+            var generator = SystemRandomNumberGenerator()
+            let values = (0..<1_000).map { _ in Double.random(in: -1...1, using: &generator) }
+            try await store.logRunWrites(runID: id, RunWrites(metrics: values.enumerated().map {
+                Metric(key: "m", value: $1, timestamp: 5_000 + Int64($0), step: Int64($0))
+            }))
+            let history = try await store.metricHistory(runID: id, key: "m")
+            #expect(history.map(\.value) == values)
+            let (rows, largest, segments, points) = try await store.read { db in
+                let row = try Row.fetchOne(db, sql: "SELECT COUNT(*), MAX(length(points)), SUM(point_count) FROM metric_segments")!
+                let summary = try Row.fetchOne(db, sql: "SELECT segment_count FROM latest_metrics")!
+                return (row[0] as Int, row[1] as Int, summary[0] as Int, row[2] as Int)
+            }
+            #expect(rows > 1)
+            #expect(largest <= SQLiteTrackingStore.smallSegmentBytes)
+            #expect(segments == rows)
+            #expect(points == 1_000)
+            // The next write continues after the last chunk's sequence number.
+            try await store.logRunWrites(runID: id, RunWrites(metrics: [Metric(key: "m", value: 2, timestamp: 9_000, step: 1_000)]))
+            #expect(try await store.metricHistory(runID: id, key: "m").count == 1_001)
+        }
+    }
+
     @Test("A series read is one range scan of the segments' primary key")
     func seriesReadPlan() async throws {
         try await withSQLiteStore { store in
