@@ -110,6 +110,26 @@ extension SQLiteTrackingStore: ExplorerStore {
     }
 
     public func bucketedSeries(_ query: SeriesQuery) async throws -> [BucketedSeries] {
+        // Runs are read in a few slices at once, each on its own pooled reader connection, so a
+        // chart of many runs uses every core; the slices come back in the order asked for.
+        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let sliceSize = max(1, (query.runIDs.count + cores - 1) / cores)
+        let slices = stride(from: 0, to: query.runIDs.count, by: sliceSize).map {
+            Array(query.runIDs[$0..<min($0 + sliceSize, query.runIDs.count)])
+        }
+        return try await withThrowingTaskGroup(of: (Int, [BucketedSeries]).self) { group in
+            for (index, slice) in slices.enumerated() {
+                var part = query
+                part.runIDs = slice
+                group.addTask { (index, try await self.bucketedSeriesSlice(part)) }
+            }
+            var parts = [[BucketedSeries]](repeating: [], count: slices.count)
+            for try await (index, part) in group { parts[index] = part }
+            return parts.flatMap { $0 }
+        }
+    }
+
+    private func bucketedSeriesSlice(_ query: SeriesQuery) async throws -> [BucketedSeries] {
         try await read { db in
             var result: [BucketedSeries] = []
             for runID in query.runIDs {
