@@ -90,7 +90,11 @@ public enum MetricSegmentCodec {
         index = 1
         let count = try readVarint(bytes, &index)
         guard count <= UInt64(bytes.count) else { throw CorruptSegment(description: "point count exceeds segment size") }
-        points.reserveCapacity(points.count + Int(count))
+        // Grow geometrically: reserving exactly count more per segment would copy the whole
+        // array once per segment (quadratic in a long series).
+        if points.capacity < points.count + Int(count) {
+            points.reserveCapacity(max(points.count + Int(count), points.capacity * 2))
+        }
         var step: Int64 = 0
         var timestamp: Int64 = 0
         var bits: UInt64 = 0
