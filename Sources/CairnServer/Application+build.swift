@@ -114,14 +114,12 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
         }
     }
     let cairnGroup = router.group("api/cairn/v1")
-    for endpoint in MLflowRegistryAPI(registry: services.registry).cairnEndpoints + CairnAPI(explorer: services.explorer).endpoints {
+    let cairnEndpoints = MLflowRegistryAPI(registry: services.registry).cairnEndpoints
+        + CairnAPI(explorer: services.explorer).endpoints + CairnReportAPI(report: services.report).endpoints
+    for endpoint in cairnEndpoints {
         cairnGroup.get(RouterPath(endpoint.path)) { request, _ in
             jsonResponse(try await endpoint.handler(decodeFields(request)))
         }
-    }
-    let reportAPI = CairnReportAPI(report: services.report)
-    cairnGroup.get("report") { request, _ in
-        jsonResponse(try await reportAPI.report(decodeFields(request)))
     }
     MLflowArtifactsAPI(artifacts: services.artifacts).register(on: router)
     WebUI().register(on: router)

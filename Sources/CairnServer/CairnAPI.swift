@@ -24,16 +24,9 @@ struct CairnAPI: Sendable {
             o.key("experiments")
             o.writer.array(summaries) { w, s in
                 w.object { x in
-                    let e = s.experiment
-                    x.string("experiment_id", e.experimentID)
-                    x.string("name", e.name)
-                    x.string("artifact_location", e.artifactLocation)
-                    x.string("lifecycle_stage", e.lifecycleStage.rawValue)
-                    x.int("creation_time", e.creationTime)
-                    x.int("last_update_time", e.lastUpdateTime)
+                    WireEncoding.experimentFields(&x, s.experiment)
                     x.int("run_count", Int64(s.runCount))
                     x.int("last_activity", s.lastActivity)
-                    WireEncoding.tags(&x, e.tags)
                 }
             }
         }

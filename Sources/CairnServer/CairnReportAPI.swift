@@ -6,7 +6,11 @@ import CairnServices
 struct CairnReportAPI: Sendable {
     let report: ReportService
 
-    func report(_ f: RequestFields) async throws -> [UInt8] {
+    var endpoints: [MLflowEndpoint] {
+        [MLflowEndpoint(methods: ["GET"], path: "report", handler: getReport)]
+    }
+
+    func getReport(_ f: RequestFields) async throws -> [UInt8] {
         let ids = try f.strings("experiment_id")
         return Self.encode(try await report.report(experimentIDs: ids))
     }

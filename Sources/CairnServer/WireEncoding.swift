@@ -23,15 +23,18 @@ enum WireEncoding {
     }
 
     static func experiment(_ w: inout JSONWriter, _ e: Experiment) {
-        w.object { o in
-            o.string("experiment_id", e.experimentID)
-            o.string("name", e.name)
-            o.string("artifact_location", e.artifactLocation)
-            o.string("lifecycle_stage", e.lifecycleStage.rawValue)
-            o.int("last_update_time", e.lastUpdateTime)
-            o.int("creation_time", e.creationTime)
-            tags(&o, e.tags)
-        }
+        w.object { o in experimentFields(&o, e) }
+    }
+
+    /// The members of an experiment object, for replies that add their own members to it.
+    static func experimentFields(_ o: inout JSONObjectBuilder, _ e: Experiment) {
+        o.string("experiment_id", e.experimentID)
+        o.string("name", e.name)
+        o.string("artifact_location", e.artifactLocation)
+        o.string("lifecycle_stage", e.lifecycleStage.rawValue)
+        o.int("last_update_time", e.lastUpdateTime)
+        o.int("creation_time", e.creationTime)
+        tags(&o, e.tags)
     }
 
     static func runInfo(_ w: inout JSONWriter, _ info: RunInfo) {

@@ -35,14 +35,19 @@ extension SQLiteTrackingStore: ExplorerStore {
     }
 
     public func runIDs(_ search: RunSearch) async throws -> [String] {
+        let query = try SQLiteSearchSQL.runQuery(Self.everyMatch(search))
+        return try await read { db in
+            try String.fetchAll(db, sql: "SELECT run_id FROM runs WHERE run_pk IN (\(query.sql)) ORDER BY run_id", arguments: query.arguments)
+        }
+    }
+
+    /// `search` without order or paging: every run its filter keeps.
+    static func everyMatch(_ search: RunSearch) -> RunSearch {
         var unpaged = search
         unpaged.orderBy = []
         unpaged.offset = 0
         unpaged.maxResults = Int(Int32.max) - 1
-        let query = try SQLiteSearchSQL.runQuery(unpaged)
-        return try await read { db in
-            try String.fetchAll(db, sql: "SELECT run_id FROM runs WHERE run_pk IN (\(query.sql)) ORDER BY run_id", arguments: query.arguments)
-        }
+        return unpaged
     }
 
     /// Loads runs as table rows in the order of `pks`, with one query per table (the keys
@@ -92,11 +97,7 @@ extension SQLiteTrackingStore: ExplorerStore {
         case .tag: table = "run_tags"
         default: throw CairnError.invalidParameter("Runs can be grouped by a param or a tag, not by a \(entity.rawValue).")
         }
-        var unpaged = search
-        unpaged.orderBy = []
-        unpaged.offset = 0
-        unpaged.maxResults = Int(Int32.max) - 1
-        let query = try SQLiteSearchSQL.runQuery(unpaged)
+        let query = try SQLiteSearchSQL.runQuery(Self.everyMatch(search))
         return try await read { db in
             let sql = """
                 SELECT v.value, COUNT(*) AS n FROM (\(query.sql)) AS selected

@@ -11,29 +11,10 @@ import Testing
 /// Route-level tests through the same router `cairn server` uses, on a real SQLite file.
 @Suite("MLflow routes")
 struct MLflowRoutesTests {
-    struct Reply {
-        let status: Int
-        let json: [String: Any]
-        let text: String
-    }
+    typealias Reply = RouteReply
 
-    /// Runs `body` against a fresh application; `call` posts JSON or GETs a query.
     func withApp(_ body: @escaping @Sendable (_ call: @escaping @Sendable (HTTPRequest.Method, String, String?) async throws -> Reply) async throws -> Void) async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let services = try openServices(CairnServerConfiguration(dataDirectory: directory.path))
-        let app = Application(router: buildRouter(services: services))
-        try await app.test(.router) { client in
-            try await body { method, uri, json in
-                try await client.execute(
-                    uri: uri, method: method, headers: [.contentType: "application/json"],
-                    body: json.map { ByteBuffer(string: $0) }) { response in
-                    let text = String(buffer: response.body)
-                    let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
-                    return Reply(status: Int(response.status.code), json: object, text: text)
-                }
-            }
-        }
+        try await withRouteApp(body)
     }
 
     static let api = "/api/2.0/mlflow"
