@@ -49,14 +49,19 @@ enum ChildProcess {
                     wasInterrupted: SignalForwarding.forwardedSignal != 0, wallSeconds: Date().timeIntervalSince(started),
                     cpuSeconds: after.cpu - before.cpu, peakRSSBytes: after.maxRSS))
             }
+            // The handlers go in before the child starts: a signal that arrives while it is
+            // starting is remembered and forwarded once its pid is known, never left to kill
+            // `cairn run` itself with the run still open.
+            SignalForwarding.prepare()
             do {
                 try process.run()
             } catch {
+                SignalForwarding.stop()
                 continuation.resume(throwing: fail("Cannot start '\(arguments[0])': \(error.localizedDescription). Check the command name and that it is on PATH."))
                 return
             }
             let pid = process.processIdentifier
-            SignalForwarding.start(forwardingTo: pid)
+            SignalForwarding.forward(to: pid)
             onStart(pid)
         }
         SignalForwarding.stop()
@@ -103,12 +108,23 @@ enum ChildProcess {
 enum SignalForwarding {
     nonisolated(unsafe) static var targetPID: pid_t = 0
     nonisolated(unsafe) static var forwardedSignal: Int32 = 0
+    /// A signal that arrived before the child's pid was known.
+    nonisolated(unsafe) static var pendingSignal: Int32 = 0
 
-    static func start(forwardingTo pid: pid_t) {
-        targetPID = pid
+    /// Installs the handlers before the child exists; signals are remembered until `forward(to:)`.
+    static func prepare() {
+        targetPID = 0
         forwardedSignal = 0
+        pendingSignal = 0
         signal(SIGINT, forwardSignalHandler)
         signal(SIGTERM, forwardSignalHandler)
+    }
+
+    /// From now on signals go straight to `pid`; one that arrived while it was starting is sent now.
+    static func forward(to pid: pid_t) {
+        targetPID = pid
+        let early = pendingSignal
+        if early != 0 { kill(pid, early) }
     }
 
     static func stop() {
@@ -120,7 +136,11 @@ enum SignalForwarding {
 
 private func forwardSignalHandler(_ number: Int32) {
     SignalForwarding.forwardedSignal = number
-    if SignalForwarding.targetPID > 0 { kill(SignalForwarding.targetPID, number) }
+    if SignalForwarding.targetPID > 0 {
+        kill(SignalForwarding.targetPID, number)
+    } else {
+        SignalForwarding.pendingSignal = number
+    }
 }
 
 /// Samples machine-wide CPU and memory use (Linux /proc) and GPU use (nvidia-smi when present).
