@@ -279,32 +279,17 @@ public struct JSONWriter: Sendable {
     }
 
     public mutating func int(_ value: Int64) {
-        // Digits written straight into the buffer: no String, no temporary array.
-        if value == .min {
-            raw("-9223372036854775808")
-            return
-        }
-        var magnitude = value < 0 ? -value : value
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
-            var count = 0
-            repeat {
-                digits[19 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-                count += 1
-            } while magnitude > 0
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[(20 - count)...]))
+        withUnsafeTemporaryAllocation(byteCount: JSONNumberText.maxIntBytes, alignment: 8) { scratch in
+            let count = JSONNumberText.int(value, into: scratch.baseAddress!)
+            bytes.append(contentsOf: UnsafeRawBufferPointer(start: scratch.baseAddress, count: count))
         }
     }
 
+    /// Swift's shortest round-trip form; NaN and the infinities as MLflow writes them (quoted).
     public mutating func double(_ value: Double) {
-        if value.isNaN {
-            raw("\"NaN\"")
-        } else if value.isInfinite {
-            if value > 0 { raw("\"Infinity\"") } else { raw("\"-Infinity\"") }
-        } else {
-            // Swift's shortest round-trip form; short ones live inline in the String.
-            bytes.append(contentsOf: value.description.utf8)
+        withUnsafeTemporaryAllocation(byteCount: JSONNumberText.maxDoubleBytes, alignment: 8) { scratch in
+            let count = JSONNumberText.double(value, into: scratch.baseAddress!)
+            bytes.append(contentsOf: UnsafeRawBufferPointer(start: scratch.baseAddress, count: count))
         }
     }
 

@@ -96,7 +96,7 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
         let group = router.group(RouterPath(prefix))
         for endpoint in endpoints {
             for method in endpoint.methods {
-                let handler = endpoint.handler
+                let body = endpoint.body
                 let parameterNames = endpoint.path.split(separator: "/").filter { $0.hasPrefix(":") }.map { String($0.dropFirst()) }
                 group.on(RouterPath(endpoint.path), method: HTTPRequest.Method(method)!) { request, context in
                     var fields = try await decodeFields(request)
@@ -108,7 +108,7 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
                         }
                         fields = fields.with(pathParameters: values)
                     }
-                    return jsonResponse(try await handler(fields))
+                    return Response(status: .ok, headers: [.contentType: "application/json"], body: try await body(fields))
                 }
             }
         }
@@ -118,7 +118,7 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
         + CairnAPI(explorer: services.explorer).endpoints + CairnReportAPI(report: services.report).endpoints
     for endpoint in cairnEndpoints {
         cairnGroup.get(RouterPath(endpoint.path)) { request, _ in
-            jsonResponse(try await endpoint.handler(decodeFields(request)))
+            Response(status: .ok, headers: [.contentType: "application/json"], body: try await endpoint.body(decodeFields(request)))
         }
     }
     MLflowArtifactsAPI(artifacts: services.artifacts).register(on: router)

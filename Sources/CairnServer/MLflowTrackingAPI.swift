@@ -1,13 +1,30 @@
 import CairnCore
 import CairnServices
+import Hummingbird
 
 /// One JSON endpoint of the MLflow API: methods, path (`:name` segments become fields) and
 /// the handler that turns request fields into the reply body.
 struct MLflowEndpoint: Sendable {
     typealias Handler = @Sendable (RequestFields) async throws -> [UInt8]
+    typealias BodyHandler = @Sendable (RequestFields) async throws -> ResponseBody
     let methods: [String]
     let path: String
-    let handler: Handler
+    let body: BodyHandler
+
+    /// A reply built whole: the usual case.
+    init(methods: [String], path: String, handler: @escaping Handler) {
+        self.methods = methods
+        self.path = path
+        body = { fields in ResponseBody(byteBuffer: ByteBuffer(bytes: try await handler(fields))) }
+    }
+
+    /// A reply written in chunks as it is encoded (long answers). Everything that can fail
+    /// with an MLflow error must happen before the body is returned.
+    init(methods: [String], path: String, body: @escaping BodyHandler) {
+        self.methods = methods
+        self.path = path
+        self.body = body
+    }
 }
 
 /// The MLflow tracking endpoints: each decodes its fields, calls one service method and
@@ -50,7 +67,7 @@ struct MLflowTrackingAPI: Sendable {
             Endpoint(methods: ["PATCH"], path: "logged-models/:model_id/tags", handler: setLoggedModelTags),
             Endpoint(methods: ["DELETE"], path: "logged-models/:model_id/tags/:tag_key", handler: deleteLoggedModelTag),
             Endpoint(methods: ["POST"], path: "logged-models/:model_id/params", handler: logLoggedModelParams),
-            Endpoint(methods: ["GET"], path: "metrics/get-history", handler: getMetricHistory),
+            Endpoint(methods: ["GET"], path: "metrics/get-history", body: getMetricHistory),
             Endpoint(methods: ["GET"], path: "metrics/get-history-bulk-interval", handler: getMetricHistoryBulkInterval),
         ]
     }
@@ -304,10 +321,10 @@ struct MLflowTrackingAPI: Sendable {
 
     // MARK: Metric history
 
-    func getMetricHistory(_ f: RequestFields) async throws -> [UInt8] {
+    func getMetricHistory(_ f: RequestFields) async throws -> ResponseBody {
         let page = try await tracking.getMetricHistory(
             runID: runID(f), key: f.requiredString("metric_key"), maxResults: f.int64("max_results"), pageToken: f.string("page_token"))
-        return try WireEncoding.metricHistory(key: f.requiredString("metric_key"), page)
+        return try MetricHistoryReply.body(key: f.requiredString("metric_key"), page)
     }
 
     func getMetricHistoryBulkInterval(_ f: RequestFields) async throws -> [UInt8] {

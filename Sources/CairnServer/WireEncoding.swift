@@ -62,35 +62,6 @@ enum WireEncoding {
         }
     }
 
-    /// A page of one series: the hot path of long histories, so each point is written from
-    /// raw parts with the key escaped once.
-    static func metricHistory(key: String, _ page: Page<MetricPoint>) -> [UInt8] {
-        var keyWriter = JSONWriter()
-        keyWriter.string(key)
-        var prefix = Array(#"{"key":"#.utf8)
-        prefix += keyWriter.bytes
-        prefix += Array(#","value":"#.utf8)
-        var w = JSONWriter(capacity: 64 + page.items.count * (prefix.count + 48))
-        w.raw(#"{"metrics":["#)
-        for (i, point) in page.items.enumerated() {
-            if i > 0 { w.raw(",") }
-            w.append(prefix)
-            w.double(point.value)
-            w.raw(#","timestamp":"#)
-            w.int(point.timestamp)
-            w.raw(#","step":"#)
-            w.int(point.step)
-            w.raw("}")
-        }
-        w.raw("]")
-        if let token = page.nextPageToken {
-            w.raw(#","next_page_token":"#)
-            w.string(token)
-        }
-        w.raw("}")
-        return w.bytes
-    }
-
     static func run(_ w: inout JSONWriter, _ run: Run) {
         w.object { o in
             o.key("info")

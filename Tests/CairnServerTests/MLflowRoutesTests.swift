@@ -118,6 +118,55 @@ struct MLflowRoutesTests {
         }
     }
 
+    @Test("A long history is written in chunks and comes back whole, exact and in order; pages cover it once")
+    func longHistoryInChunks() async throws {
+        try await withApp { call in
+            let created = try await call(.post, "\(Self.api)/runs/create", #"{"experiment_id":"0"}"#)
+            let id = try #require(((created.json["run"] as? [String: Any])?["info"] as? [String: Any])?["run_id"] as? String)
+            // A long key and long values: about 330 bytes a point, so 3,000 points span many 64 KiB chunks.
+            let key = "validation/" + String(repeating: "k", count: 230)
+            func value(_ step: Int) -> String { step % 997 == 5 ? #""NaN""# : "\(Double(step) / 3 - 1e-7)" }
+            for batch in 0..<3 {
+                let metrics = (batch * 1000..<(batch + 1) * 1000).map {
+                    #"{"key":"\#(key)","value":\#(value($0)),"timestamp":\#(1_700_000_000_000 + $0),"step":\#($0)}"#
+                }
+                #expect(try await call(.post, "\(Self.api)/runs/log-batch", #"{"run_id":"\#(id)","metrics":[\#(metrics.joined(separator: ","))]}"#).status == 200)
+            }
+            let whole = try await call(.get, "\(Self.api)/metrics/get-history?run_id=\(id)&metric_key=\(key)", nil)
+            #expect(whole.status == 200)
+            #expect(whole.text.utf8.count > 3 * 64 * 1024)
+            let points = try #require(whole.json["metrics"] as? [[String: Any]])
+            #expect(points.count == 3000)
+            #expect(whole.json["next_page_token"] == nil)
+            for (step, point) in points.enumerated() {
+                #expect(point["step"] as? Int == step)
+                #expect(point["timestamp"] as? Int == 1_700_000_000_000 + step)
+                #expect(point["key"] as? String == key)
+            }
+            // Values compared as text parsed by Swift: JSONSerialization rounds some doubles.
+            let values = whole.text.matches(of: /"value":([^,]+),"timestamp"/).map { String($0.output.1) }
+            #expect(values.count == 3000)
+            let wrong = values.enumerated().filter { step, text in
+                step % 997 == 5 ? text != #""NaN""# : Double(text) != Double(step) / 3 - 1e-7
+            }
+            #expect(wrong.isEmpty, "\(wrong.count) values differ, first: \(wrong.first.map { "\($0)" } ?? "")")
+            var steps: [Int] = []
+            var token: String?
+            repeat {
+                let page = try await call(.get, "\(Self.api)/metrics/get-history?run_id=\(id)&metric_key=\(key)&max_results=1100"
+                                          + (token.map { "&page_token=\($0)" } ?? ""), nil)
+                steps += (page.json["metrics"] as? [[String: Any]] ?? []).compactMap { $0["step"] as? Int }
+                token = page.json["next_page_token"] as? String
+            } while token != nil && steps.count < 10_000
+            #expect(steps.count == 3000 && steps == Array(0..<3000), "pages gave \(steps.count) steps")
+            let none = try await call(.get, "\(Self.api)/metrics/get-history?run_id=\(id)&metric_key=absent", nil)
+            #expect(none.text == #"{"metrics":[]}"#)
+            let unknown = try await call(.get, "\(Self.api)/metrics/get-history?run_id=\(String(repeating: "0", count: 32))&metric_key=\(key)", nil)
+            #expect(unknown.status == 404)
+            #expect(unknown.json["error_code"] as? String == "RESOURCE_DOES_NOT_EXIST")
+        }
+    }
+
     @Test("Health, version and server-info answer")
     func operational() async throws {
         try await withApp { call in
