@@ -68,7 +68,7 @@ struct MLflowTrackingAPI: Sendable {
             Endpoint(methods: ["DELETE"], path: "logged-models/:model_id/tags/:tag_key", handler: deleteLoggedModelTag),
             Endpoint(methods: ["POST"], path: "logged-models/:model_id/params", handler: logLoggedModelParams),
             Endpoint(methods: ["GET"], path: "metrics/get-history", body: getMetricHistory),
-            Endpoint(methods: ["GET"], path: "metrics/get-history-bulk-interval", handler: getMetricHistoryBulkInterval),
+            Endpoint(methods: ["GET"], path: "metrics/get-history-bulk-interval", body: getMetricHistoryBulkInterval),
         ]
     }
 
@@ -324,15 +324,15 @@ struct MLflowTrackingAPI: Sendable {
     func getMetricHistory(_ f: RequestFields) async throws -> ResponseBody {
         let page = try await tracking.getMetricHistory(
             runID: runID(f), key: f.requiredString("metric_key"), maxResults: f.int64("max_results"), pageToken: f.string("page_token"))
-        return try MetricHistoryReply.body(key: f.requiredString("metric_key"), page)
+        return try MetricPointsReply.body(key: f.requiredString("metric_key"), [.init(points: page.items[...], runID: nil)],
+                                          nextPageToken: page.nextPageToken)
     }
 
-    func getMetricHistoryBulkInterval(_ f: RequestFields) async throws -> [UInt8] {
+    func getMetricHistoryBulkInterval(_ f: RequestFields) async throws -> ResponseBody {
+        let key = try f.requiredString("metric_key")
         let metrics = try await tracking.getSampledMetricHistory(
-            runIDs: f.strings("run_ids"), key: f.requiredString("metric_key"),
+            runIDs: f.strings("run_ids"), key: key,
             startStep: f.int64("start_step"), endStep: f.int64("end_step"), maxResults: f.int64("max_results"))
-        return WireEncoding.reply { o in
-            o.array("metrics", metrics) { w, m in WireEncoding.metric(&w, m) }
-        }
+        return MetricPointsReply.body(key: key, sampled: metrics)
     }
 }

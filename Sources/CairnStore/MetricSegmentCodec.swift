@@ -84,24 +84,73 @@ public enum MetricSegmentCodec {
     }
 
     /// Appends the segment's points to `points`, straight from the stored bytes (no copy).
+    /// The points are decoded into scratch memory and appended in one go, so the hot loop does
+    /// no per-point array bookkeeping.
     public static func decode(_ bytes: UnsafeRawBufferPointer, into points: inout [MetricPoint]) throws(CorruptSegment) {
-        var index = 0
         guard bytes.first == version else { throw CorruptSegment(description: "unknown segment version") }
-        index = 1
-        let count = try readVarint(bytes, &index)
-        guard count <= UInt64(bytes.count) else { throw CorruptSegment(description: "point count exceeds segment size") }
+        var index = 1
+        let stored = try readVarint(bytes, &index)
+        // Each point takes at least three bytes (two varints and a value header).
+        guard stored <= UInt64(bytes.count / 3) else { throw CorruptSegment(description: "point count exceeds segment size") }
+        let count = Int(stored)
         // Grow geometrically: reserving exactly count more per segment would copy the whole
         // array once per segment (quadratic in a long series).
-        if points.capacity < points.count + Int(count) {
-            points.reserveCapacity(max(points.count + Int(count), points.capacity * 2))
+        if points.capacity < points.count + count {
+            points.reserveCapacity(max(points.count + count, points.capacity * 2))
         }
+        let failure = withUnsafeTemporaryAllocation(of: MetricPoint.self, capacity: count) { scratch -> CorruptSegment? in
+            do throws(CorruptSegment) {
+                try decodePoints(bytes, from: &index, count: count, into: scratch.baseAddress!)
+            } catch {
+                return error
+            }
+            points.append(contentsOf: UnsafeBufferPointer(scratch))
+            return nil
+        }
+        if let failure { throw failure }
+        guard index == bytes.count else { throw CorruptSegment(description: "trailing bytes") }
+    }
+
+    /// Decodes the segment into `scratch`, reallocating it when too small, and answers the
+    /// point count: for reads that go through a series one segment at a time.
+    public static func decode(_ bytes: UnsafeRawBufferPointer, into scratch: inout UnsafeMutableBufferPointer<MetricPoint>) throws(CorruptSegment) -> Int {
+        guard bytes.first == version else { throw CorruptSegment(description: "unknown segment version") }
+        var index = 1
+        let stored = try readVarint(bytes, &index)
+        guard stored <= UInt64(bytes.count / 3) else { throw CorruptSegment(description: "point count exceeds segment size") }
+        let count = Int(stored)
+        if scratch.count < count {
+            scratch.deallocate()
+            scratch = .allocate(capacity: max(count, scratch.count * 2))
+        }
+        try decodePoints(bytes, from: &index, count: count, into: scratch.baseAddress!)
+        guard index == bytes.count else { throw CorruptSegment(description: "trailing bytes") }
+        return count
+    }
+
+    @inline(__always)
+    private static func decodePoints(_ bytes: UnsafeRawBufferPointer, from start: inout Int, count: Int,
+                                     into out: UnsafeMutablePointer<MetricPoint>) throws(CorruptSegment) {
+        var index = start
         var step: Int64 = 0
         var timestamp: Int64 = 0
         var bits: UInt64 = 0
-        for _ in 0..<count {
-            step = step &+ unzigzag(try readVarint(bytes, &index))
-            timestamp = timestamp &+ unzigzag(try readVarint(bytes, &index))
-            guard index < bytes.count else { throw CorruptSegment(description: "truncated value") }
+        let end = bytes.count
+        for n in 0..<count {
+            // Most deltas fit in one byte: read those without the general varint loop.
+            if index < end, bytes[index] < 0x80 {
+                step = step &+ unzigzag(UInt64(bytes[index]))
+                index += 1
+            } else {
+                step = step &+ unzigzag(try readVarint(bytes, &index))
+            }
+            if index < end, bytes[index] < 0x80 {
+                timestamp = timestamp &+ unzigzag(UInt64(bytes[index]))
+                index += 1
+            } else {
+                timestamp = timestamp &+ unzigzag(try readVarint(bytes, &index))
+            }
+            guard index < end else { throw CorruptSegment(description: "truncated value") }
             let header = Int(bytes[index])
             index += 1
             if header != 0 {
@@ -109,18 +158,24 @@ public enum MetricSegmentCodec {
                 let leading = (header - 1) / 8
                 let trailing = (header - 1) % 8
                 let width = 8 - leading - trailing
-                guard width > 0, index + width <= bytes.count else { throw CorruptSegment(description: "truncated value") }
-                var xor: UInt64 = 0
-                for offset in index..<(index + width) {
-                    xor = (xor << 8) | UInt64(bytes[offset])
+                guard width > 0, index + width <= end else { throw CorruptSegment(description: "truncated value") }
+                var xor: UInt64
+                if index + 8 <= end {
+                    // One unaligned 8-byte load; keep the `width` big-endian bytes at its start.
+                    xor = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)) >> UInt64((8 - width) * 8)
+                } else {
+                    xor = 0
+                    for offset in index..<(index + width) {
+                        xor = (xor << 8) | UInt64(bytes[offset])
+                    }
                 }
                 xor <<= UInt64(trailing * 8)
                 index += width
                 bits ^= xor
             }
-            points.append(MetricPoint(step: step, timestamp: timestamp, value: Double(bitPattern: bits)))
+            (out + n).initialize(to: MetricPoint(step: step, timestamp: timestamp, value: Double(bitPattern: bits)))
         }
-        guard index == bytes.count else { throw CorruptSegment(description: "trailing bytes") }
+        start = index
     }
 
     @inline(__always)

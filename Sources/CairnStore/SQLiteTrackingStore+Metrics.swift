@@ -237,14 +237,19 @@ extension SQLiteTrackingStore {
         }
     }
 
+    /// How many points the series holds (0 when the run has no such metric).
+    static func seriesPointCount(_ db: Database, runPK: Int64, key: String) throws -> Int {
+        try Int.fetchOne(db.cachedStatement(sql: """
+            SELECT point_count FROM latest_metrics
+            WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
+            """), arguments: [runPK, key]) ?? 0
+    }
+
     public func metricHistory(runID: String, key: String) async throws -> [MetricPoint] {
         try await read { db in
             let pk = try Self.runPK(db, id: runID)
-            let expected = try Int.fetchOne(db.cachedStatement(sql: """
-                SELECT point_count FROM latest_metrics
-                WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
-                """), arguments: [pk, key]) ?? 0
-            var points = try Self.decodeSegments(db, sql: Self.seriesSQL, arguments: [pk, key], expectedCount: expected)
+            var points = try Self.decodeSegments(db, sql: Self.seriesSQL, arguments: [pk, key],
+                                                 expectedCount: Self.seriesPointCount(db, runPK: pk, key: key))
             func ordered(_ a: MetricPoint, _ b: MetricPoint) -> Bool {
                 if a.timestamp != b.timestamp { return a.timestamp < b.timestamp }
                 if a.step != b.step { return a.step < b.step }
@@ -268,16 +273,127 @@ extension SQLiteTrackingStore {
                 }
                 let lower = startStep ?? Int64.min
                 let upper = endStep ?? Int64.max
-                var points = try Self.decodeSegments(db, sql: Self.seriesRangeSQL, arguments: [pk, key, lower, upper])
-                if startStep != nil {
-                    points.removeAll { $0.step < lower || $0.step > upper }
+                let sampled: [MetricPoint]
+                if let streamed = try Self.streamSample(db, runPK: pk, key: key, lower: lower, upper: upper, maxPoints: maxPoints) {
+                    sampled = streamed
+                } else {
+                    // The whole series' size is the right reservation when no range narrows it.
+                    let expected = startStep == nil ? try Self.seriesPointCount(db, runPK: pk, key: key) : 0
+                    var points = try Self.decodeSegments(db, sql: Self.seriesRangeSQL, arguments: [pk, key, lower, upper], expectedCount: expected)
+                    if startStep != nil {
+                        points.removeAll { $0.step < lower || $0.step > upper }
+                    }
+                    sampled = MetricSampler.sample(points, maxPoints: maxPoints)
                 }
-                for point in MetricSampler.sample(points, maxPoints: maxPoints) {
+                for point in sampled {
                     result.append(Metric(key: key, value: point.value, timestamp: point.timestamp, step: point.step, runID: runID))
                 }
             }
             return result
         }
+    }
+}
+
+extension SQLiteTrackingStore {
+    /// Samples a long series segment by segment, never holding it whole: the usual case of a
+    /// series written in step order, whose segments' step ranges follow one another. Answers nil
+    /// when that does not hold (steps written out of order) or when the range holds no more than
+    /// `maxPoints` points; the caller then reads the series whole. Same result as
+    /// `MetricSampler.sample` on the whole series.
+    static func streamSample(_ db: Database, runPK: Int64, key: String, lower: Int64, upper: Int64, maxPoints: Int) throws -> [MetricPoint]? {
+        struct Segment {
+            let minStep: Int64
+            let maxStep: Int64
+            var inRange: Int
+            /// The in-range points, sorted, of a segment that reaches outside the range.
+            var partial: [MetricPoint]?
+        }
+        if lower == Int64.min, upper == Int64.max {
+            // The whole series: its first and last steps and its size are in the run's summary,
+            // and the segments' order is checked as they are read.
+            guard let summary = try Row.fetchOne(db.cachedStatement(sql: """
+                SELECT min_step, max_step, point_count FROM latest_metrics
+                WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
+                """), arguments: [runPK, key]), let total = summary[2] as Int?, total > maxPoints, maxPoints > 0 else { return nil }
+            var stream = MetricSampler.Stream(firstStep: summary[0], lastStep: summary[1], maxPoints: maxPoints)
+            var scratch = UnsafeMutableBufferPointer<MetricPoint>.allocate(capacity: 512)
+            defer { scratch.deallocate() }
+            var previousMaxStep: Int64?
+            let cursor = try Row.fetchCursor(db.cachedStatement(sql: seriesSegmentsSQL), arguments: [runPK, key])
+            while let row = try cursor.next() {
+                let minStep: Int64 = row[1]
+                if let previousMaxStep, previousMaxStep >= minStep { return nil }  // written out of step order
+                previousMaxStep = row[2]
+                try feed(row, to: &stream, scratch: &scratch)
+            }
+            return stream.finish()
+        }
+        let rows = try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT seq, min_step, max_step, point_count FROM metric_segments
+            WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
+              AND max_step >= ? AND min_step <= ?
+            ORDER BY seq
+            """), arguments: [runPK, key, lower, upper])
+        var segments = rows.map { Segment(minStep: $0[1], maxStep: $0[2], inRange: $0[3], partial: nil) }
+        guard !segments.isEmpty, zip(segments, segments.dropFirst()).allSatisfy({ $0.maxStep < $1.minStep }) else { return nil }
+        // Only the first and last segments can reach outside the range: read their in-range points.
+        for position in Set([0, segments.count - 1]) where segments[position].minStep < lower || segments[position].maxStep > upper {
+            var points = try decodeSegments(db, sql: """
+                SELECT points FROM metric_segments
+                WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?) AND seq = ?
+                """, arguments: [runPK, key, rows[position][0] as Int64])
+            points.removeAll { $0.step < lower || $0.step > upper }
+            points.sort(by: MetricSampler.ordered)
+            segments[position].partial = points
+            segments[position].inRange = points.count
+        }
+        let total = segments.reduce(0) { $0 + $1.inRange }
+        guard total > maxPoints, maxPoints > 0,
+              let first = segments.first(where: { $0.inRange > 0 }), let last = segments.last(where: { $0.inRange > 0 }) else { return nil }
+        var stream = MetricSampler.Stream(firstStep: first.partial?.first?.step ?? first.minStep,
+                                          lastStep: last.partial?.last?.step ?? last.maxStep, maxPoints: maxPoints)
+        var scratch = UnsafeMutableBufferPointer<MetricPoint>.allocate(capacity: 512)
+        defer { scratch.deallocate() }
+        var position = 0
+        let cursor = try Row.fetchCursor(db.cachedStatement(sql: seriesRangeSQL), arguments: [runPK, key, lower, upper])
+        while let row = try cursor.next() {
+            // The same statement's rows in the same read transaction: one per segment listed above.
+            guard position < segments.count else { break }
+            defer { position += 1 }
+            if let partial = segments[position].partial {
+                for point in partial { stream.add(point) }
+                continue
+            }
+            try feed(row, to: &stream, scratch: &scratch)
+        }
+        return stream.finish()
+    }
+
+    /// A series' segments with their step ranges, in order.
+    static let seriesSegmentsSQL = """
+        SELECT points, min_step, max_step FROM metric_segments
+        WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
+        ORDER BY seq
+        """
+
+    /// Feeds the points of the segment in column 0 of `row` to `stream`, in step order.
+    @inline(__always)
+    private static func feed(_ row: Row, to stream: inout MetricSampler.Stream, scratch: inout UnsafeMutableBufferPointer<MetricPoint>) throws {
+        let count = try row.withUnsafeData(atIndex: 0) { data in
+            guard let data else { throw CairnError(.internalError, "A stored metric segment is empty.") }
+            return try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+                do throws(MetricSegmentCodec.CorruptSegment) {
+                    return try MetricSegmentCodec.decode(bytes, into: &scratch)
+                } catch {
+                    throw CairnError(.internalError, "A stored metric segment is damaged (\(error.description)).", cause: error)
+                }
+            }
+        }
+        var points = UnsafeMutableBufferPointer(rebasing: scratch[..<count])
+        if zip(points, points.dropFirst()).contains(where: { MetricSampler.ordered($1, $0) }) {
+            points.sort(by: MetricSampler.ordered)
+        }
+        for point in points { stream.add(point) }
     }
 }
 
@@ -287,53 +403,128 @@ extension SQLiteTrackingStore {
 /// point (by step, then timestamp), and the series' first point is always kept. The result is
 /// sorted by step and holds at most `maxPoints` points; a series that already fits is returned whole.
 public enum MetricSampler {
+    /// Points in MLflow's step order: step, then timestamp, then value bits.
+    @inline(__always)
+    static func ordered(_ a: MetricPoint, _ b: MetricPoint) -> Bool {
+        if a.step != b.step { return a.step < b.step }
+        if a.timestamp != b.timestamp { return a.timestamp < b.timestamp }
+        return a.value.bitPattern < b.value.bitPattern
+    }
+
     public static func sample(_ input: [MetricPoint], maxPoints: Int) -> [MetricPoint] {
         var points = input
-        func ordered(_ a: MetricPoint, _ b: MetricPoint) -> Bool {
-            if a.step != b.step { return a.step < b.step }
-            if a.timestamp != b.timestamp { return a.timestamp < b.timestamp }
-            return a.value.bitPattern < b.value.bitPattern
-        }
         if zip(points, points.dropFirst()).contains(where: { ordered($1, $0) }) {
             points.sort(by: ordered)
         }
         guard points.count > maxPoints, maxPoints > 0 else { return points }
-        if maxPoints < 4 {
-            return Array(([points.first!, points.last!]).prefix(maxPoints))
-        }
-        let bucketCount = (maxPoints - 1) / 3
-        let lo = points.first!.step
-        let hi = points.last!.step
-        let span = Double(hi) - Double(lo) + 1
-        var keep = Set<Int>([0])
-        var bucketStart = 0
-        var bucket = 0
-        while bucketStart < points.count {
-            // Points of this bucket: those whose step maps to bucket `bucket` (or higher for the tail).
-            var end = bucketStart
-            var current = bucketIndex(points[bucketStart].step, lo: lo, span: span, count: bucketCount)
-            bucket = current
-            var minIndex = bucketStart
-            var maxIndex = bucketStart
-            while end < points.count {
-                current = bucketIndex(points[end].step, lo: lo, span: span, count: bucketCount)
-                if current != bucket { break }
-                let v = points[end].value
-                if !v.isNaN {
-                    if points[minIndex].value.isNaN || v < points[minIndex].value { minIndex = end }
-                    if points[maxIndex].value.isNaN || v > points[maxIndex].value { maxIndex = end }
-                }
-                end += 1
-            }
-            keep.insert(minIndex)
-            keep.insert(maxIndex)
-            keep.insert(end - 1)
-            bucketStart = end
-        }
-        return keep.sorted().map { points[$0] }
+        var stream = Stream(firstStep: points.first!.step, lastStep: points.last!.step, maxPoints: maxPoints)
+        for point in points { stream.add(point) }
+        return stream.finish()
     }
 
-    private static func bucketIndex(_ step: Int64, lo: Int64, span: Double, count: Int) -> Int {
-        min(count - 1, Int((Double(step) - Double(lo)) / span * Double(count)))
+    /// The sampler fed one point at a time, in step order, for series too long to hold whole:
+    /// the caller knows the first and last steps and that more than `maxPoints` points follow.
+    public struct Stream {
+        let lo: Int64
+        let span: Double
+        let bucketCount: Int
+        /// Below four points there is no room for buckets: the first and last points are kept.
+        let endsOnly: Int?
+        var result: [MetricPoint] = []
+        var index = -1
+        var lastKept = -1
+        var bucket = -1
+        /// Steps below this are known to fall in the current bucket.
+        var bucketEnd = Int64.min
+        var minPoint = MetricPoint(step: 0, timestamp: 0, value: .nan), minIndex = 0
+        var maxPoint = MetricPoint(step: 0, timestamp: 0, value: .nan), maxIndex = 0
+        var lastPoint = MetricPoint(step: 0, timestamp: 0, value: .nan)
+
+        public init(firstStep: Int64, lastStep: Int64, maxPoints: Int) {
+            lo = firstStep
+            span = Double(lastStep) - Double(firstStep) + 1
+            bucketCount = max(1, (maxPoints - 1) / 3)
+            endsOnly = maxPoints < 4 ? maxPoints : nil
+            result.reserveCapacity(maxPoints)
+        }
+
+        @inline(__always)
+        func bucketIndex(_ step: Int64) -> Int {
+            min(bucketCount - 1, Int((Double(step) - Double(lo)) / span * Double(bucketCount)))
+        }
+
+        @inline(__always)
+        public mutating func add(_ point: MetricPoint) {
+            index += 1
+            if endsOnly != nil {
+                if index == 0 { result.append(point) }
+                lastPoint = point
+                return
+            }
+            if point.step >= bucketEnd {
+                let b = bucketIndex(point.step)
+                if b != bucket {
+                    if bucket >= 0 { closeBucket() }
+                    startBucket(b, with: point)
+                    return
+                }
+                bucketEnd = point.step &+ 1
+            }
+            lastPoint = point
+            let v = point.value
+            if !v.isNaN {
+                if minPoint.value.isNaN || v < minPoint.value { minPoint = point; minIndex = index }
+                if maxPoint.value.isNaN || v > maxPoint.value { maxPoint = point; maxIndex = index }
+            }
+        }
+
+        private mutating func startBucket(_ b: Int, with point: MetricPoint) {
+            if index == 0 {
+                result.append(point)
+                lastKept = 0
+            }
+            bucket = b
+            minPoint = point; minIndex = index
+            maxPoint = point; maxIndex = index
+            lastPoint = point
+            bucketEnd = nextBucketStart(after: b, from: point.step)
+        }
+
+        /// A step at or below the first step of bucket `b + 1`, so the common case compares
+        /// integers instead of dividing. Any step below it maps to bucket `b`, because the
+        /// bucket index only grows with the step.
+        private func nextBucketStart(after b: Int, from step: Int64) -> Int64 {
+            guard b + 1 < bucketCount else { return Int64.max }
+            let estimate = Double(lo) + Double(b + 1) * span / Double(bucketCount)
+            guard estimate < 9.0e18, estimate > -9.0e18 else { return step &+ 1 }
+            var t = max(Int64(estimate.rounded(.down)), step &+ 1)
+            for _ in 0..<4 {
+                if bucketIndex(t - 1) <= b { return t }
+                t -= 1
+                if t <= step { break }
+            }
+            return step &+ 1
+        }
+
+        private mutating func closeBucket() {
+            let lastIndex = index - 1
+            let (first, second) = minIndex <= maxIndex ? ((minIndex, minPoint), (maxIndex, maxPoint)) : ((maxIndex, maxPoint), (minIndex, minPoint))
+            for (i, p) in [first, second, (lastIndex, lastPoint)] where i > lastKept {
+                result.append(p)
+                lastKept = i
+            }
+        }
+
+        public mutating func finish() -> [MetricPoint] {
+            if let endsOnly {
+                if index > 0, endsOnly >= 2 { result.append(lastPoint) }
+                return Array(result.prefix(endsOnly))
+            }
+            if bucket >= 0 {
+                index += 1
+                closeBucket()
+            }
+            return result
+        }
     }
 }

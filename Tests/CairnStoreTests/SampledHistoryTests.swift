@@ -1,0 +1,114 @@
+import CairnCore
+import CairnTestSupport
+import Foundation
+import Testing
+@testable import CairnStore
+
+/// The sampler's rule written the plain way: sort, cut the step range into equal buckets, keep
+/// each bucket's first minimum, first maximum and last point, and the series' first point.
+private func referenceSample(_ input: [MetricPoint], maxPoints: Int) -> [MetricPoint] {
+    let points = input.sorted { a, b in
+        (a.step, a.timestamp, a.value.bitPattern) < (b.step, b.timestamp, b.value.bitPattern)
+    }
+    guard points.count > maxPoints, maxPoints > 0 else { return points }
+    if maxPoints < 4 { return Array([points.first!, points.last!].prefix(maxPoints)) }
+    let buckets = (maxPoints - 1) / 3
+    let lo = points.first!.step
+    let span = Double(points.last!.step) - Double(lo) + 1
+    func bucket(_ p: MetricPoint) -> Int { min(buckets - 1, Int((Double(p.step) - Double(lo)) / span * Double(buckets))) }
+    var keep: Set<Int> = [0]
+    for members in Dictionary(grouping: points.indices, by: { bucket(points[$0]) }).values {
+        let numbers = members.filter { !points[$0].value.isNaN }
+        let minimum = numbers.min { points[$0].value < points[$1].value }  // min/max answer the first of equals
+        let maximum = numbers.max { points[$0].value < points[$1].value }
+        let firstMaximum = maximum.map { m in numbers.first { points[$0].value == points[m].value }! }
+        keep.insert(minimum ?? members.first!)
+        keep.insert(firstMaximum ?? members.first!)
+        keep.insert(members.last!)
+    }
+    return keep.sorted().map { points[$0] }
+}
+
+private func series(count: Int, seed: UInt64, stepGap: Int64 = 1) -> [MetricPoint] {
+    var generator = SeededGenerator(seed: seed)
+    return (0..<count).map { i in
+        let value: Double = i % 211 == 7 ? .nan : (i % 97 == 3 ? 5.0 : Double(Int.random(in: -1000...1000, using: &generator)) / 8)
+        return MetricPoint(step: Int64(i) * stepGap, timestamp: 1_700_000_000_000 + Int64(i), value: value)
+    }
+}
+
+private struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+    mutating func next() -> UInt64 {
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        return state ^ (state >> 29)
+    }
+}
+
+@Suite("Sampled metric history")
+struct SampledHistoryTests {
+    @Test("The sampler keeps what the plain rule keeps: ties, NaN buckets, repeated steps, tiny budgets")
+    func samplerMatchesTheRule() {
+        var repeated = series(count: 3000, seed: 2)
+        for i in stride(from: 0, to: repeated.count, by: 5) { repeated[i].step = repeated[max(0, i - 1)].step }
+        let allNaN = (0..<500).map { MetricPoint(step: Int64($0), timestamp: 0, value: .nan) }
+        let wide = [MetricPoint(step: Int64.min, timestamp: 0, value: 1), MetricPoint(step: 0, timestamp: 0, value: 2),
+                    MetricPoint(step: Int64.max, timestamp: 0, value: 3)] + series(count: 50, seed: 3)
+        for points in [series(count: 5000, seed: 1), series(count: 1000, seed: 4, stepGap: 37), repeated, allNaN, wide] {
+            for maxPoints in [1, 2, 3, 4, 5, 10, 100, 320, 2500] {
+                let sample = MetricSampler.sample(points.shuffled(), maxPoints: maxPoints)
+                #expect(sample == referenceSample(points, maxPoints: maxPoints), "\(points.count) points, max \(maxPoints)")
+                #expect(sample.count <= max(maxPoints, 0) || points.count <= maxPoints)
+            }
+        }
+    }
+
+    @Test("Reading segment by segment gives the whole-series sample, with and without a step range")
+    func segmentReadsMatchTheWholeSeries() async throws {
+        try await withSQLiteStore { store in
+            let info = RunInfo(runID: String(repeating: "a", count: 32), experimentID: "0", runName: "r", userID: "u", status: .running,
+                               startTime: 1, endTime: nil, artifactURI: "mlflow-artifacts:/0/a/artifacts", lifecycleStage: .active)
+            let run = try await store.createRun(NewRun(info: info, tags: []))
+            let points = series(count: 20_000, seed: 9, stepGap: 3)
+            // Batches of uneven sizes, some single points: merged and split segments both occur.
+            var start = 0
+            var size = 1
+            while start < points.count {
+                let batch = points[start..<min(start + size, points.count)]
+                try await store.logRunWrites(runID: run.info.runID, RunWrites(metrics: batch.map {
+                    Metric(key: "loss", value: $0.value, timestamp: $0.timestamp, step: $0.step)
+                }))
+                start += batch.count
+                size = size % 700 + 37
+            }
+            let segments = try await store.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM metric_segments") } ?? 0
+            #expect(segments > 50)
+            let runID = run.info.runID
+            func streamed(_ maxPoints: Int) async throws -> [MetricPoint]? {
+                try await store.read { db in
+                    let pk = try Int64.fetchOne(db, sql: "SELECT run_pk FROM runs WHERE run_id = ?", arguments: [runID])!
+                    return try SQLiteTrackingStore.streamSample(db, runPK: pk, key: "loss", lower: .min, upper: .max, maxPoints: maxPoints)
+                }
+            }
+            // Written in step order: sampled segment by segment, not read whole.
+            #expect(try await streamed(320) != nil)
+            for (lower, upper) in [(nil, nil), (Int64(1000), Int64(40_000)), (Int64(1), Int64(59_996)), (Int64(-5), Int64(2)),
+                                   (Int64(30_001), Int64(30_001)), (Int64(70_000), Int64(80_000))] as [(Int64?, Int64?)] {
+                let inRange = points.filter { $0.step >= (lower ?? .min) && $0.step <= (upper ?? .max) }
+                for maxPoints in [1, 3, 4, 10, 320, 2500] {
+                    let read = try await store.sampledMetricHistory(runIDs: [run.info.runID], key: "loss", startStep: lower, endStep: upper, maxPoints: maxPoints)
+                    let got = read.map { MetricPoint(step: $0.step, timestamp: $0.timestamp, value: $0.value) }
+                    #expect(got == referenceSample(inRange, maxPoints: maxPoints), "range \(String(describing: lower))...\(String(describing: upper)), max \(maxPoints)")
+                }
+            }
+            // Steps written out of order overlap earlier segments: the whole-series read answers the same rule.
+            try await store.logRunWrites(runID: run.info.runID, RunWrites(metrics: [Metric(key: "loss", value: -9999, timestamp: 5, step: 1501)]))
+            #expect(try await streamed(320) == nil)
+            let mixed = points + [MetricPoint(step: 1501, timestamp: 5, value: -9999)]
+            let read = try await store.sampledMetricHistory(runIDs: [run.info.runID], key: "loss", startStep: nil, endStep: nil, maxPoints: 320)
+            #expect(read.map { MetricPoint(step: $0.step, timestamp: $0.timestamp, value: $0.value) } == referenceSample(mixed, maxPoints: 320))
+            #expect(read.contains { $0.value == -9999 })
+        }
+    }
+}
