@@ -43,13 +43,35 @@ enum SQLiteSearchSQL {
         let stages = search.viewType.stages
         conditions.append("r.lifecycle_stage IN (\(marks(stages.count)))")
         arguments += stages.map(\.rawValue.databaseValue)
-        if let filter = search.filter {
+        var select = "SELECT r.run_pk FROM runs r"
+        var orderBy = search.orderBy[...]
+        var orderTerms: [String] = []
+        if let drivingKey = drivingMetric(search), let filter = search.filter, let first = orderBy.popFirst() {
+            // Ordered by a metric the filter requires (a top-level `metrics.k <op> x`): walk that
+            // metric's (key, value) index in the order asked for and stop at the page's end,
+            // instead of matching every run of the experiments and sorting them. The filter's
+            // comparisons on that metric read the walked row; every run it yields has the value,
+            // so no missing values need placing last.
+            select = "SELECT r.run_pk FROM latest_metrics o CROSS JOIN runs r ON r.run_pk = o.run_pk"
+            conditions.append("o.key_id = (SELECT key_id FROM metric_keys WHERE key = ?)")
+            arguments.append(drivingKey.databaseValue)
+            for part in conjuncts(filter) {
+                let fragment: Fragment
+                if case .comparison(let c) = part, c.identifier == first.identifier {
+                    fragment = try numericComparison("o.value", c)
+                } else {
+                    fragment = try expression(part, clause: runClause)
+                }
+                conditions.append(fragment.sql)
+                arguments += fragment.arguments
+            }
+            orderTerms.append("o.value \(first.ascending ? "ASC" : "DESC")")
+        } else if let filter = search.filter {
             let fragment = try expression(filter, clause: runClause)
             conditions.append(fragment.sql)
             arguments += fragment.arguments
         }
-        var orderTerms: [String] = []
-        for clause in search.orderBy {
+        for clause in orderBy {
             let (expression, args) = try runOrderExpression(clause.identifier)
             // Missing values last either way: SQLite puts NULL last in DESC order already, and
             // plain terms let the planner walk an index instead of sorting every run.
@@ -57,7 +79,24 @@ enum SQLiteSearchSQL {
             arguments += args
         }
         orderTerms.append("r.start_time DESC, r.run_id ASC")
-        return page("SELECT r.run_pk FROM runs r", conditions, orderTerms, arguments, maxResults: search.maxResults, offset: search.offset)
+        return page(select, conditions, orderTerms, arguments, maxResults: search.maxResults, offset: search.offset)
+    }
+
+    /// The metric a search can be driven from: its first order term, when a top-level
+    /// conjunct of the filter compares that metric (so every matching run has it).
+    static func drivingMetric(_ search: RunSearch) -> String? {
+        guard let first = search.orderBy.first, first.identifier.entity == .metric, let filter = search.filter else { return nil }
+        let compared = conjuncts(filter).contains { part in
+            if case .comparison(let c) = part { return c.identifier == first.identifier }
+            return false
+        }
+        return compared ? first.identifier.key : nil
+    }
+
+    /// The parts of a top-level AND (the expression itself otherwise).
+    static func conjuncts(_ e: FilterExpression) -> [FilterExpression] {
+        if case .and(let parts) = e { return parts.flatMap(conjuncts) }
+        return [e]
     }
 
     static func runClause(_ c: FilterComparison) throws -> Fragment {

@@ -282,6 +282,60 @@ struct SQLiteTrackingStoreTests {
         }
     }
 
+    @Test("A search ordered by a metric its filter compares walks that metric's index and answers what the rule says, page by page")
+    func metricDrivenSearch() async throws {
+        try await withSQLiteStore { store in
+            struct Expected { let id: String; let name: String; let start: Int64; let acc: Double?; let lr: String }
+            var runs: [Expected] = []
+            for i in 0..<120 {
+                // Repeated accuracies and start times make ties that the later order terms break.
+                let start = Int64(1000 + i % 17)
+                let run = try await makeRun(store, name: "run-\(i)", start: start)
+                let acc: Double? = i % 11 == 4 ? nil : (i % 13 == 6 ? .nan : Double(i * 7 % 23) / 22)
+                let lr = ["0.1", "0.01"][i % 2]
+                var writes = RunWrites(params: [Param("lr", lr)])
+                if let acc { writes.metrics = [Metric(key: "acc", value: acc, timestamp: 1, step: 0)] }
+                try await store.logRunWrites(runID: run.info.runID, writes)
+                runs.append(Expected(id: run.info.runID, name: "run-\(i)", start: start, acc: acc, lr: lr))
+            }
+            func search(_ text: String, _ order: [String], pageSize: Int) async throws -> [String] {
+                var names: [String] = []
+                var offset = 0
+                while true {
+                    let query = RunSearch(experimentIDs: [0], filter: try filter(text), orderBy: try order.map { try OrderByParser.parse($0, for: .runs) },
+                                          viewType: .activeOnly, maxResults: pageSize, offset: offset)
+                    let page = try await store.searchRuns(query)
+                    names += page.items.map(\.info.runName)
+                    if !page.hasMore { break }
+                    offset += pageSize
+                }
+                return names
+            }
+            func expected(_ keep: (Expected) -> Bool, ascending: Bool) -> [String] {
+                runs.filter(keep).sorted { a, b in
+                    if a.acc! != b.acc! { return ascending ? a.acc! < b.acc! : a.acc! > b.acc! }
+                    if a.start != b.start { return a.start > b.start }
+                    return a.id < b.id
+                }.map(\.name)
+            }
+            let matches = { (r: Expected) in r.acc.map { !$0.isNaN && $0 > 0.3 } == true && r.lr == "0.01" }
+            #expect(try await search("metrics.acc > 0.3 and params.lr = '0.01'", ["metrics.acc DESC"], pageSize: 7) == expected(matches, ascending: false))
+            #expect(try await search("params.lr = '0.01' AND metrics.acc > 0.3", ["metrics.acc ASC", "attributes.start_time DESC"], pageSize: 5)
+                    == expected(matches, ascending: true))
+            let wide = { (r: Expected) in r.acc.map { !$0.isNaN && $0 >= 0 } == true }
+            #expect(try await search("metrics.acc >= 0", ["metrics.acc DESC"], pageSize: 1000) == expected(wide, ascending: false))
+            // The plan walks the metric's index instead of sorting every run of the experiment.
+            let query = try SQLiteSearchSQL.runQuery(RunSearch(experimentIDs: [0], filter: try filter("metrics.acc > 0.3 and params.lr = '0.01'"),
+                                                               orderBy: [try OrderByParser.parse("metrics.acc DESC", for: .runs)],
+                                                               viewType: .activeOnly, maxResults: 10, offset: 0))
+            let plan = try await store.read { db in
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + query.sql, arguments: query.arguments).map { $0["detail"] as String }
+            }
+            #expect(plan.first?.contains("latest_metrics_by_key_value") == true, "\(plan)")
+            #expect(!plan.contains { $0.contains("USE TEMP B-TREE FOR ORDER BY") }, "\(plan)")
+        }
+    }
+
     @Test("Filter values are bound parameters: quotes and SQL in values match literally")
     func injection() async throws {
         try await withSQLiteStore { store in
