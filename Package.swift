@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         .target(name: "CairnCore"),
@@ -39,7 +40,13 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
         ], resources: [.copy("Web")]),
-        .target(name: "CairnClient", dependencies: ["CairnCore"]),
+        // The client speaks HTTP through AsyncHTTPClient (SwiftNIO), not URLSession: URLSession
+        // would link FoundationNetworking and libcurl with its TLS stack into the `cairn`
+        // binary, about 6 MiB of resident memory for a server that never uses them.
+        .target(name: "CairnClient", dependencies: [
+            "CairnCore",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
         .executableTarget(name: "CairnCLI", dependencies: [
             "CairnServer", "CairnServices", "CairnStore", "CairnCore", "CairnArtifacts", "CairnClient",
             .product(name: "Crypto", package: "swift-crypto"),

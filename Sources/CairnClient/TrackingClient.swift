@@ -1,8 +1,8 @@
+import AsyncHTTPClient
 import CairnCore
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import NIOCore
+import NIOHTTP1
 
 /// What went wrong talking to a tracking server.
 public enum TrackingClientError: Error, CustomStringConvertible, Sendable {
@@ -34,13 +34,23 @@ public enum TrackingClientError: Error, CustomStringConvertible, Sendable {
     }
 }
 
+/// One HTTP client for the process. It lives as long as the process (so it is never shut
+/// down) and does not retry a refused connection until the deadline, which is what
+/// AsyncHTTPClient's default does: an unreachable server is reported at once, and retrying is
+/// the caller's policy.
+private let sharedHTTPClient: HTTPClient = {
+    var configuration = HTTPClient.Configuration()
+    configuration.connectionPool.retryConnectionEstablishment = false
+    configuration.timeout.connect = .seconds(10)
+    return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+}()
+
 /// A small client of the MLflow REST API (and Cairn's `/api/cairn/v1` additions) over
-/// URLSession. Every call is one HTTP request, never retried here: retrying is the caller's
+/// AsyncHTTPClient (http and https). Every call is one HTTP request, never retried here: retrying is the caller's
 /// policy (`LogBuffer` for logging, none for interactive commands).
 public struct TrackingClient: Sendable {
     public let trackingURI: String
     let timeout: TimeInterval
-    let session: URLSession
 
     /// `trackingURI` like `http://127.0.0.1:5000` (a path prefix is kept).
     public init(trackingURI: String, timeout: TimeInterval = 30) {
@@ -48,10 +58,6 @@ public struct TrackingClient: Sendable {
         while uri.hasSuffix("/") { uri.removeLast() }
         self.trackingURI = uri
         self.timeout = timeout
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = timeout
-        configuration.timeoutIntervalForResource = timeout
-        self.session = URLSession(configuration: configuration)
     }
 
     /// The tracking URI from the environment (`MLFLOW_TRACKING_URI`), else the default server.
@@ -70,30 +76,44 @@ public struct TrackingClient: Sendable {
         guard let url = components?.url else {
             throw TrackingClientError.unreachable(uri: trackingURI, reason: "'\(trackingURI)' is not a valid http(s) URL")
         }
-        var request = URLRequest(url: url, timeoutInterval: timeout)
-        request.httpMethod = method
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = HTTPMethod(rawValue: method)
         if let body {
-            request.httpBody = Data(body)
-            request.setValue(contentType, forHTTPHeaderField: "Content-Type")
+            request.body = .bytes(body)
+            request.headers.add(name: "Content-Type", value: contentType)
         }
-        let environment = ProcessInfo.processInfo.environment
-        if let token = environment["MLFLOW_TRACKING_TOKEN"], !token.isEmpty {
-            request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        if let token = ProcessInfo.processInfo.environment["MLFLOW_TRACKING_TOKEN"], !token.isEmpty {
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
         }
-        let uri = trackingURI
-        let session = self.session
-        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<(status: Int, data: Data), any Error>) in
-            let task = session.dataTask(with: request) { data, response, error in
-                if let error {
-                    continuation.resume(throwing: TrackingClientError.unreachable(uri: uri, reason: error.localizedDescription))
-                } else if let http = response as? HTTPURLResponse {
-                    continuation.resume(returning: (http.statusCode, data ?? Data()))
-                } else {
-                    continuation.resume(throwing: TrackingClientError.unreachable(uri: uri, reason: "no HTTP answer"))
-                }
+        do {
+            let response = try await sharedHTTPClient.execute(request, timeout: .milliseconds(Int64(timeout * 1000)))
+            let bytes = try await response.body.collect(upTo: Self.maxReplyBytes)
+            return (Int(response.status.code), Data(bytes.readableBytesView))
+        } catch {
+            throw TrackingClientError.unreachable(uri: trackingURI, reason: Self.describe(error, timeout: timeout))
+        }
+    }
+
+    /// Replies larger than this are refused (a whole-run history page is far smaller).
+    static let maxReplyBytes = 1 << 30
+
+    /// A transport failure in words a user can act on.
+    static func describe(_ error: any Error, timeout: TimeInterval) -> String {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout:
+                return "no answer within \(Int(timeout)) s"
+            case .remoteConnectionClosed:
+                return "the connection was closed before the answer"
+            default:
+                break
             }
-            task.resume()
         }
+        let text = String(describing: error)
+        if text.contains("connectionRefused") || text.contains("Connection refused") || text.contains("ECONNREFUSED") {
+            return "connection refused"
+        }
+        return text
     }
 
     /// One JSON call; a non-2xx answer becomes `TrackingClientError.server`.
