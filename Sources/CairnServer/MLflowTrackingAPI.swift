@@ -330,9 +330,9 @@ struct MLflowTrackingAPI: Sendable {
 
     func getMetricHistoryBulkInterval(_ f: RequestFields) async throws -> ResponseBody {
         let key = try f.requiredString("metric_key")
-        let metrics = try await tracking.getSampledMetricHistory(
+        let series = try await tracking.getSampledMetricHistory(
             runIDs: f.strings("run_ids"), key: key,
             startStep: f.int64("start_step"), endStep: f.int64("end_step"), maxResults: f.int64("max_results"))
-        return MetricPointsReply.body(key: key, sampled: metrics)
+        return MetricPointsReply.body(key: key, sampled: series)
     }
 }

@@ -18,17 +18,10 @@ enum MetricPointsReply {
         var runID: String?
     }
 
-    /// Bulk-interval's reply: the service answers runs one after another, each run's points
-    /// become one series; no points answer `{}` (protobuf JSON omits an empty list).
-    static func body(key: String, sampled metrics: [Metric]) -> ResponseBody {
-        var series: [Series] = []
-        for metric in metrics {
-            if series.last?.runID != metric.runID {
-                series.append(Series(points: [], runID: metric.runID))
-            }
-            series[series.count - 1].points.append(MetricPoint(step: metric.step, timestamp: metric.timestamp, value: metric.value))
-        }
-        return body(key: key, series, omitWhenEmpty: true)
+    /// Bulk-interval's reply: each run's points, run after run; no points answer `{}`
+    /// (protobuf JSON omits an empty list).
+    static func body(key: String, sampled: [SampledSeries]) -> ResponseBody {
+        body(key: key, sampled.map { Series(points: $0.points[...], runID: $0.runID) }, omitWhenEmpty: true)
     }
 
     /// `{"metrics":[{"key":…,"value":…,"timestamp":…,"step":…[,"run_id":…]},…][,"next_page_token":…]}`.

@@ -217,7 +217,7 @@ public struct TrackingService: Sendable {
         return Page(items: Array(all[start..<end]), nextPageToken: PageToken.next(after: start, pageSize: size, hasMore: end < all.count))
     }
 
-    public func getSampledMetricHistory(runIDs: [String], key: String, startStep: Int64?, endStep: Int64?, maxResults: Int64?) async throws -> [Metric] {
+    public func getSampledMetricHistory(runIDs: [String], key: String, startStep: Int64?, endStep: Int64?, maxResults: Int64?) async throws -> [SampledSeries] {
         if runIDs.isEmpty { throw CairnError.missingParameter("run_ids") }
         if runIDs.count > 100 {
             throw CairnError.invalidParameter("GetMetricHistoryBulkInterval request must specify at most 100 run_ids. Received \(runIDs.count) run_ids.")

@@ -263,9 +263,9 @@ extension SQLiteTrackingStore {
         }
     }
 
-    public func sampledMetricHistory(runIDs: [String], key: String, startStep: Int64?, endStep: Int64?, maxPoints: Int) async throws -> [Metric] {
+    public func sampledMetricHistory(runIDs: [String], key: String, startStep: Int64?, endStep: Int64?, maxPoints: Int) async throws -> [SampledSeries] {
         try await read { db in
-            var result: [Metric] = []
+            var result: [SampledSeries] = []
             for runID in runIDs {
                 // A multi-run read: an unknown run contributes no points, as in MLflow.
                 guard let pk = try Int64.fetchOne(db.cachedStatement(sql: "SELECT run_pk FROM runs WHERE run_id = ?"), arguments: [runID]) else {
@@ -285,9 +285,7 @@ extension SQLiteTrackingStore {
                     }
                     sampled = MetricSampler.sample(points, maxPoints: maxPoints)
                 }
-                for point in sampled {
-                    result.append(Metric(key: key, value: point.value, timestamp: point.timestamp, step: point.step, runID: runID))
-                }
+                if !sampled.isEmpty { result.append(SampledSeries(runID: runID, points: sampled)) }
             }
             return result
         }

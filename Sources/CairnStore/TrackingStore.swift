@@ -12,6 +12,17 @@ public struct NewRun: Sendable {
 }
 
 /// What one `log-batch` (or single log call) writes, all or nothing.
+/// One run's sampled points of a metric (see `MetricSampler`), in step order.
+public struct SampledSeries: Sendable {
+    public var runID: String
+    public var points: [MetricPoint]
+
+    public init(runID: String, points: [MetricPoint]) {
+        self.runID = runID
+        self.points = points
+    }
+}
+
 public struct RunWrites: Sendable {
     public var metrics: [Metric]
     public var params: [Param]
@@ -125,5 +136,5 @@ public protocol TrackingStore: Sendable {
     /// A deterministic sample of one series per run for charts: per step bucket the minimum,
     /// maximum and last point, plus the first point, at most `maxPoints` per run. Unknown runs
     /// contribute nothing.
-    func sampledMetricHistory(runIDs: [String], key: String, startStep: Int64?, endStep: Int64?, maxPoints: Int) async throws -> [Metric]
+    func sampledMetricHistory(runIDs: [String], key: String, startStep: Int64?, endStep: Int64?, maxPoints: Int) async throws -> [SampledSeries]
 }

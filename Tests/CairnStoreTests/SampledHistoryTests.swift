@@ -98,7 +98,8 @@ struct SampledHistoryTests {
                 let inRange = points.filter { $0.step >= (lower ?? .min) && $0.step <= (upper ?? .max) }
                 for maxPoints in [1, 3, 4, 10, 320, 2500] {
                     let read = try await store.sampledMetricHistory(runIDs: [run.info.runID], key: "loss", startStep: lower, endStep: upper, maxPoints: maxPoints)
-                    let got = read.map { MetricPoint(step: $0.step, timestamp: $0.timestamp, value: $0.value) }
+                    let got = read.flatMap(\.points)
+                    #expect(read.allSatisfy { $0.runID == run.info.runID })
                     #expect(got == referenceSample(inRange, maxPoints: maxPoints), "range \(String(describing: lower))...\(String(describing: upper)), max \(maxPoints)")
                 }
             }
@@ -107,8 +108,8 @@ struct SampledHistoryTests {
             #expect(try await streamed(320) == nil)
             let mixed = points + [MetricPoint(step: 1501, timestamp: 5, value: -9999)]
             let read = try await store.sampledMetricHistory(runIDs: [run.info.runID], key: "loss", startStep: nil, endStep: nil, maxPoints: 320)
-            #expect(read.map { MetricPoint(step: $0.step, timestamp: $0.timestamp, value: $0.value) } == referenceSample(mixed, maxPoints: 320))
-            #expect(read.contains { $0.value == -9999 })
+            #expect(read.flatMap(\.points) == referenceSample(mixed, maxPoints: 320))
+            #expect(read.flatMap(\.points).contains { $0.value == -9999 })
         }
     }
 }
