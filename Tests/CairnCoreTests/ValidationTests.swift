@@ -77,4 +77,17 @@ struct JSONValueTests {
             #expect(w.string == String(value))
         }
     }
+
+    @Test("Doubles are written as Swift's shortest round-trip text, the longest ones included")
+    func writerDoubles() {
+        let values: [Double] = [0, -0.0, 1, -1, 0.1, 1.0 / 3, -2.0 / 3, 1e-7, 1.5e-300, 1e21, 123_456_789.012_345_68,
+                                .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .leastNormalMagnitude, -.leastNormalMagnitude,
+                                .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .ulpOfOne, -2.2250738585072014e-308]
+        for value in values {
+            var w = JSONWriter()
+            w.double(value)
+            #expect(w.string == value.description)
+            #expect(Double(w.string)?.bitPattern == value.bitPattern)
+        }
+    }
 }
