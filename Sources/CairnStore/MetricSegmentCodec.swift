@@ -87,12 +87,8 @@ public enum MetricSegmentCodec {
     /// The points are decoded into scratch memory and appended in one go, so the hot loop does
     /// no per-point array bookkeeping.
     public static func decode(_ bytes: UnsafeRawBufferPointer, into points: inout [MetricPoint]) throws(CorruptSegment) {
-        guard bytes.first == version else { throw CorruptSegment(description: "unknown segment version") }
-        var index = 1
-        let stored = try readVarint(bytes, &index)
-        // Each point takes at least three bytes (two varints and a value header).
-        guard stored <= UInt64(bytes.count / 3) else { throw CorruptSegment(description: "point count exceeds segment size") }
-        let count = Int(stored)
+        var index = 0
+        let count = try pointCount(bytes, &index)
         // Grow geometrically: reserving exactly count more per segment would copy the whole
         // array once per segment (quadratic in a long series).
         if points.capacity < points.count + count {
@@ -108,24 +104,29 @@ public enum MetricSegmentCodec {
             return nil
         }
         if let failure { throw failure }
-        guard index == bytes.count else { throw CorruptSegment(description: "trailing bytes") }
     }
 
     /// Decodes the segment into `scratch`, reallocating it when too small, and answers the
     /// point count: for reads that go through a series one segment at a time.
     public static func decode(_ bytes: UnsafeRawBufferPointer, into scratch: inout UnsafeMutableBufferPointer<MetricPoint>) throws(CorruptSegment) -> Int {
-        guard bytes.first == version else { throw CorruptSegment(description: "unknown segment version") }
-        var index = 1
-        let stored = try readVarint(bytes, &index)
-        guard stored <= UInt64(bytes.count / 3) else { throw CorruptSegment(description: "point count exceeds segment size") }
-        let count = Int(stored)
+        var index = 0
+        let count = try pointCount(bytes, &index)
         if scratch.count < count {
             scratch.deallocate()
             scratch = .allocate(capacity: max(count, scratch.count * 2))
         }
         try decodePoints(bytes, from: &index, count: count, into: scratch.baseAddress!)
-        guard index == bytes.count else { throw CorruptSegment(description: "trailing bytes") }
         return count
+    }
+
+    /// Checks the version byte and reads the point count; `index` is left at the first point.
+    private static func pointCount(_ bytes: UnsafeRawBufferPointer, _ index: inout Int) throws(CorruptSegment) -> Int {
+        guard bytes.first == version else { throw CorruptSegment(description: "unknown segment version") }
+        index = 1
+        let stored = try readVarint(bytes, &index)
+        // Each point takes at least three bytes (two varints and a value header).
+        guard stored <= UInt64(bytes.count / 3) else { throw CorruptSegment(description: "point count exceeds segment size") }
+        return Int(stored)
     }
 
     @inline(__always)
@@ -175,6 +176,7 @@ public enum MetricSegmentCodec {
             }
             (out + n).initialize(to: MetricPoint(step: step, timestamp: timestamp, value: Double(bitPattern: bits)))
         }
+        guard index == end else { throw CorruptSegment(description: "trailing bytes") }
         start = index
     }
 

@@ -198,9 +198,10 @@ extension SQLiteTrackingStore {
         return db.lastInsertedRowID
     }
 
-    /// The SQL of a series read: one range scan of the segments' primary key.
+    /// The SQL of a series read: one range scan of the segments' primary key. Each row is a
+    /// segment's points and its step range.
     static let seriesSQL = """
-        SELECT points FROM metric_segments
+        SELECT points, min_step, max_step FROM metric_segments
         WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
         ORDER BY seq
         """
@@ -225,11 +226,17 @@ extension SQLiteTrackingStore {
 
     /// Appends the points of the segment blob in column 0 of `row`, read in place.
     static func decodeSegment(_ row: Row, into points: inout [MetricPoint]) throws {
+        try withSegmentBytes(row) { bytes throws(MetricSegmentCodec.CorruptSegment) in try MetricSegmentCodec.decode(bytes, into: &points) }
+    }
+
+    /// Runs `decode` on the segment blob in column 0 of `row`, in place; a damaged or missing
+    /// blob becomes an internal error naming what is wrong.
+    static func withSegmentBytes<T>(_ row: Row, _ decode: (UnsafeRawBufferPointer) throws(MetricSegmentCodec.CorruptSegment) -> T) throws -> T {
         try row.withUnsafeData(atIndex: 0) { data in
             guard let data else { throw CairnError(.internalError, "A stored metric segment is empty.") }
-            try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+            return try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
                 do throws(MetricSegmentCodec.CorruptSegment) {
-                    try MetricSegmentCodec.decode(bytes, into: &points)
+                    return try decode(bytes)
                 } catch {
                     throw CairnError(.internalError, "A stored metric segment is damaged (\(error.description)).", cause: error)
                 }
@@ -317,7 +324,7 @@ extension SQLiteTrackingStore {
             var scratch = UnsafeMutableBufferPointer<MetricPoint>.allocate(capacity: 512)
             defer { scratch.deallocate() }
             var previousMaxStep: Int64?
-            let cursor = try Row.fetchCursor(db.cachedStatement(sql: seriesSegmentsSQL), arguments: [runPK, key])
+            let cursor = try Row.fetchCursor(db.cachedStatement(sql: seriesSQL), arguments: [runPK, key])
             while let row = try cursor.next() {
                 let minStep: Int64 = row[1]
                 if let previousMaxStep, previousMaxStep >= minStep { return nil }  // written out of step order
@@ -367,26 +374,10 @@ extension SQLiteTrackingStore {
         return stream.finish()
     }
 
-    /// A series' segments with their step ranges, in order.
-    static let seriesSegmentsSQL = """
-        SELECT points, min_step, max_step FROM metric_segments
-        WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
-        ORDER BY seq
-        """
-
     /// Feeds the points of the segment in column 0 of `row` to `stream`, in step order.
     @inline(__always)
     private static func feed(_ row: Row, to stream: inout MetricSampler.Stream, scratch: inout UnsafeMutableBufferPointer<MetricPoint>) throws {
-        let count = try row.withUnsafeData(atIndex: 0) { data in
-            guard let data else { throw CairnError(.internalError, "A stored metric segment is empty.") }
-            return try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
-                do throws(MetricSegmentCodec.CorruptSegment) {
-                    return try MetricSegmentCodec.decode(bytes, into: &scratch)
-                } catch {
-                    throw CairnError(.internalError, "A stored metric segment is damaged (\(error.description)).", cause: error)
-                }
-            }
-        }
+        let count = try withSegmentBytes(row) { bytes throws(MetricSegmentCodec.CorruptSegment) in try MetricSegmentCodec.decode(bytes, into: &scratch) }
         var points = UnsafeMutableBufferPointer(rebasing: scratch[..<count])
         if zip(points, points.dropFirst()).contains(where: { MetricSampler.ordered($1, $0) }) {
             points.sort(by: MetricSampler.ordered)
