@@ -62,6 +62,21 @@ public protocol BlobStore: Sendable {
 
     /// Deletes a blob. Removing a blob that is not stored does nothing.
     func remove(_ digest: String) throws
+
+    /// Removes what uploads that died left behind (older than `age` seconds, never one whose
+    /// writer is still alive); with `dryRun` only lists them.
+    func removeAbandonedTempFiles(olderThan age: TimeInterval, dryRun: Bool) -> [AbandonedTempFile]
+}
+
+/// A partial upload's temp file that `cairn gc` removed (or would remove).
+public struct AbandonedTempFile: Sendable, Equatable {
+    public let name: String
+    public let size: Int64
+
+    public init(name: String, size: Int64) {
+        self.name = name
+        self.size = size
+    }
 }
 
 extension BlobStore {
@@ -133,5 +148,35 @@ public enum BlobDigest {
             out.append(digits[Int(byte & 0x0f)])
         }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// A file's bytes as an async sequence of 1 MiB chunks, for copying a blob through
+/// `BlobStore.write` (which re-hashes it) with bounded memory.
+public struct FileChunks: AsyncSequence, Sendable {
+    public typealias Element = ByteBuffer
+    private let path: String
+
+    /// nil when the file cannot be opened for reading.
+    public init?(path: String) {
+        guard FileManager.default.isReadableFile(atPath: path) else { return nil }
+        self.path = path
+    }
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(handle: FileHandle(forReadingAtPath: path))
+    }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        fileprivate let handle: FileHandle?
+
+        public mutating func next() async throws -> ByteBuffer? {
+            guard let handle else { throw CairnError(.internalError, "The file could not be opened for reading.") }
+            guard let data = try handle.read(upToCount: 1 << 20), !data.isEmpty else {
+                try? handle.close()
+                return nil
+            }
+            return ByteBuffer(bytes: data)
+        }
     }
 }

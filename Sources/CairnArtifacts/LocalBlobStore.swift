@@ -51,6 +51,10 @@ public struct LocalBlobStore: BlobStore {
     {
         let tempFile = tmpPath + "/upload-" + UUID().uuidString.lowercased() + ".tmp"
         var fd = try POSIXFile.open(tempFile, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o644)
+        // Held until the file is renamed or removed: `removeAbandonedTempFiles` (cairn gc, in
+        // any process) never removes a temp file whose writer is alive. The kernel drops the
+        // lock when the writer dies, however it dies.
+        _ = flock(fd, LOCK_EX)
         do {
             var hasher = SHA256()
             var size: Int64 = 0
@@ -198,25 +202,50 @@ public struct LocalBlobStore: BlobStore {
     }
 
     private func removeStaleTempFiles(olderThan age: TimeInterval) {
+        _ = removeAbandonedTempFiles(olderThan: age, dryRun: false)
+    }
+
+    /// Temp files of uploads that died (the writer's lock is gone) and were last written more
+    /// than `age` seconds ago: removed (or only listed with `dryRun`). A file whose writer is
+    /// still alive is never touched, however old.
+    public func removeAbandonedTempFiles(olderThan age: TimeInterval, dryRun: Bool) -> [AbandonedTempFile] {
         let fileManager = FileManager.default
-        guard let names = try? fileManager.contentsOfDirectory(atPath: tmpPath) else { return }
+        guard let names = try? fileManager.contentsOfDirectory(atPath: tmpPath) else { return [] }
         let cutoff = Date().addingTimeInterval(-age)
-        for name in names {
+        var removed: [AbandonedTempFile] = []
+        for name in names.sorted() {
             let path = tmpPath + "/" + name
             guard let attributes = try? fileManager.attributesOfItem(atPath: path),
                   attributes[.type] as? FileAttributeType == .typeRegular,
                   let modified = attributes[.modificationDate] as? Date,
                   modified < cutoff
             else { continue }
-            _ = unlink(path)
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            defer { _ = close(fd) }
+            // A live writer holds LOCK_EX; then this fails at once and the file stays.
+            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { continue }
+            let size = (attributes[.size] as? NSNumber)?.int64Value ?? 0
+            if dryRun || unlink(path) == 0 {
+                removed.append(AbandonedTempFile(name: name, size: size))
+            }
         }
+        return removed
     }
 }
 
 /// Thin wrappers over the POSIX calls the store needs, turning failures into `CairnError`.
 private enum POSIXFile {
     static func error(_ action: String, _ path: String, _ code: Int32) -> CairnError {
-        CairnError(.internalError, "Could not \(action) '\(path)': \(String(cString: strerror(code))).")
+        if code == ENOSPC || code == EDQUOT {
+            // Not the client's fault and not permanent: 503, so clients retry, and the server
+            // goes on once space is freed (nothing of the refused upload is kept).
+            let folder = (path as NSString).deletingLastPathComponent
+            return CairnError(.temporarilyUnavailable,
+                              "Storage is full: the disk holding the artifact store ('\(folder)') has no space left (\(String(cString: strerror(code)))); "
+                                  + "the upload was not stored. Free space on that disk; Cairn resumes by itself, no restart needed.")
+        }
+        return CairnError(.internalError, "Could not \(action) '\(path)': \(String(cString: strerror(code))).")
     }
 
     static func open(_ path: String, flags: Int32, mode: mode_t) throws(CairnError) -> Int32 {

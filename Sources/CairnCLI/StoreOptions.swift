@@ -23,13 +23,18 @@ struct StoreOptions: ParsableArguments {
     /// The artifact service over the existing data folder; refuses to create a new one, so a
     /// mistyped path is reported instead of "verified".
     func openArtifactService() throws -> ArtifactService {
+        try openServices().artifacts
+    }
+
+    /// The services over the existing data folder; refuses to create a new one.
+    func openServices() throws -> CairnServiceSet {
         let configuration = configuration()
         let database = (try? configuration.databasePath()) ?? ""
         guard FileManager.default.fileExists(atPath: database) else {
             throw fail("No Cairn database at '\(database)'. Point --data-dir (or CAIRN_DATA_DIR) at the folder `cairn server` uses.")
         }
         do {
-            return try openServices(configuration).artifacts
+            return try CairnServer.openServices(configuration)
         } catch let error as ConfigurationError {
             throw fail(error.message)
         }

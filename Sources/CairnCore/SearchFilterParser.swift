@@ -16,6 +16,11 @@
 public enum SearchFilterParser {
     /// nil for an empty / all-whitespace filter.
     public static func parse(_ text: String, for target: SearchTarget) throws(CairnError) -> FilterExpression? {
+        if text.utf8.count > Limits.maxFilterLength {
+            throw .invalidParameter(
+                "Invalid filter: it is \(text.utf8.count) bytes long; the limit is \(Limits.maxFilterLength) bytes. "
+                    + "Narrow the search with fewer clauses, or use IN lists instead of many ORs.")
+        }
         var parser = FilterSyntaxParser(text)
         guard let tree = try parser.parseFilter() else { return nil }
         let validator = FilterValidator(target: target, scanner: parser.scanner)
@@ -24,7 +29,24 @@ public enum SearchFilterParser {
 }
 
 public enum OrderByParser {
+    /// A whole `order_by` list: at most `Limits.maxOrderByClauses` entries, each parsed as below.
+    public static func parse(_ list: [String], for target: SearchTarget) throws(CairnError) -> [OrderByClause] {
+        if list.count > Limits.maxOrderByClauses {
+            throw .invalidParameter(
+                "Invalid order_by: it has \(list.count) entries; the limit is \(Limits.maxOrderByClauses). "
+                    + "Order by fewer columns.")
+        }
+        var clauses: [OrderByClause] = []
+        for text in list { clauses.append(try parse(text, for: target)) }
+        return clauses
+    }
+
     public static func parse(_ text: String, for target: SearchTarget) throws(CairnError) -> OrderByClause {
+        if text.utf8.count > Limits.maxKeyLength + 64 {
+            throw .invalidParameter(
+                "Invalid order_by clause '\(text.prefix(60))…': it is \(text.utf8.count) bytes long; "
+                    + "a clause is a column name of at most \(Limits.maxKeyLength) characters and ASC or DESC.")
+        }
         var scanner = FilterScanner(text, errorPrefix: "Invalid order_by clause '\(text)'")
         scanner.skipWhitespace()
         guard !scanner.atEnd else {
@@ -78,13 +100,18 @@ indirect enum RawFilterNode {
 
 struct FilterSyntaxParser {
     var scanner: FilterScanner
-    /// How many `(` and `NOT` enclose the current position; bounded so a hostile filter
-    /// cannot exhaust the stack.
+    /// How many `(` and `NOT` enclose the current position. Bounded (`Limits.maxFilterNesting`)
+    /// so that no input makes this recursive-descent parser, the validator or the SQL compiler
+    /// (all recursive over the nesting only; AND/OR chains are flat lists) use more than a fixed
+    /// stack, and the SQL stays inside the database parser's own stack.
     private var depth = 0
-    static let maxDepth = 64
+    /// Clauses parsed so far, bounded by `Limits.maxFilterClauses` (the database's expression depth).
+    private var clauseCount = 0
 
     init(_ text: String) {
-        scanner = FilterScanner(text, errorPrefix: "Invalid filter '\(text)'")
+        // Error messages quote the filter; a long one is cut so the message stays readable.
+        let quoted = text.count > 200 ? String(text.prefix(200)) + "…" : text
+        scanner = FilterScanner(text, errorPrefix: "Invalid filter '\(quoted)'")
     }
 
     private var pos: Int { scanner.pos }
@@ -133,9 +160,10 @@ struct FilterSyntaxParser {
 
     private mutating func enterNesting(at index: Int) throws(CairnError) {
         depth += 1
-        if depth > Self.maxDepth {
+        if depth > Limits.maxFilterNesting {
             throw scanner.error(
-                "the filter nests parentheses and NOT more than \(Self.maxDepth) deep at \(at(index))")
+                "parentheses and NOT are nested more than \(Limits.maxFilterNesting) deep at \(at(index)); "
+                    + "the limit is \(Limits.maxFilterNesting)")
         }
     }
 
@@ -176,6 +204,12 @@ struct FilterSyntaxParser {
 
     private mutating func parseClause(expectation: String) throws(CairnError) -> RawClause {
         scanner.skipWhitespace()
+        clauseCount += 1
+        if clauseCount > Limits.maxFilterClauses {
+            throw scanner.error(
+                "it has more than \(Limits.maxFilterClauses) clauses (the limit); "
+                    + "combine values with IN ('a', 'b', …) or narrow the search")
+        }
         let word = FilterScanner.keywordForm(scanner.peekWord())
         if word == "AND" || word == "OR" {
             throw scanner.error("\(expectation) at \(at(pos)), found '\(scanner.peekWord())'")
@@ -309,6 +343,10 @@ struct FilterSyntaxParser {
                 throw scanner.error(
                     "expected a quoted string in the list after '\(comparator)' at "
                         + "\(at(pos))\(scanner.found(at: pos))")
+            }
+            if items.count == Limits.maxFilterListItems {
+                throw scanner.error(
+                    "the list after '\(comparator)' at \(at(open)) has more than \(Limits.maxFilterListItems) items (the limit)")
             }
             items.append(try scanner.scanQuoted(what: "string"))
             scanner.skipWhitespace()

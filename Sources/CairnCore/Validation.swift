@@ -27,6 +27,16 @@ public enum Limits {
     public static let maxInputTagValueLength = 500
     public static let defaultSampledPoints = 320
     public static let maxSampledPoints = 2500
+    /// Search filters (every search: runs, experiments, logged models, registry, the UI's table).
+    /// These keep every accepted filter inside what the database's own parser and expression
+    /// depth allow, on SQLite and PostgreSQL alike; beyond them a search is refused with a 400.
+    public static let maxFilterLength = 65_536
+    public static let maxFilterClauses = 200
+    /// Parentheses and NOT nested inside each other.
+    public static let maxFilterNesting = 16
+    public static let maxFilterListItems = 1000
+    /// Entries of one search's `order_by`.
+    public static let maxOrderByClauses = 20
 }
 
 public enum Validation {

@@ -17,7 +17,10 @@ public struct CairnServiceSet: Sendable {
     public let artifacts: ArtifactService
     public let registry: RegistryService
     public let explorer: ExplorerService
+    /// Free space on the disks of the database and the artifacts (`/health`).
+    public var storage = StorageHealth(watched: [])
     public var report: ReportService { ReportService(tracking: tracking, artifacts: artifacts) }
+    public var backup: BackupService { BackupService(store: tracking.store, index: artifacts.index, blobs: artifacts.blobs) }
 }
 
 /// Opens the database and the artifact blob store the configuration names.
@@ -33,7 +36,9 @@ public func openServices(_ configuration: CairnServerConfiguration) throws -> Ca
     return CairnServiceSet(
         tracking: tracking, artifacts: ArtifactService(index: store, blobs: blobs, tracking: tracking),
         registry: RegistryService(registry: store, tracking: tracking),
-        explorer: ExplorerService(store: store))
+        explorer: ExplorerService(store: store),
+        storage: StorageHealth(watched: [("database", (store.path as NSString).deletingLastPathComponent),
+                                         ("artifacts", configuration.artifactDirectory)]))
 }
 
 /// Opens the store the configuration names, creating the data folders it needs, with
@@ -78,7 +83,14 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
     let tracking = services.tracking
     let router = Router(context: CairnRequestContext.self)
     router.add(middleware: MLflowErrorMiddleware())
-    router.get("health") { _, _ in "OK" }
+    let storage = services.storage
+    // "OK" as MLflow answers; 503 with the reason while a disk Cairn writes to is full.
+    router.get("health") { _, _ -> Response in
+        let problems = storage.problems()
+        if problems.isEmpty { return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "OK"))) }
+        return Response(status: .serviceUnavailable, headers: [.contentType: "text/plain; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(string: "DEGRADED: " + problems.joined(separator: "; "))))
+    }
     router.get("version") { _, _ in mlflowCompatibleVersion }
     let serverInfo: @Sendable (Request, CairnRequestContext) async throws -> Response = { _, _ in
         jsonResponse(WireEncoding.reply { o in

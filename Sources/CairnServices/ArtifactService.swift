@@ -27,7 +27,9 @@ public struct ArtifactVerifyReport: Sendable {
 public struct ArtifactGCReport: Sendable {
     public var removedManifestEntries: [ArtifactEntry] = []
     public var removedBlobs: [BlobInfo] = []
-    public var freedBytes: Int64 { removedBlobs.reduce(0) { $0 + $1.size } }
+    /// Partial uploads left by writers that died.
+    public var removedTempFiles: [AbandonedTempFile] = []
+    public var freedBytes: Int64 { removedBlobs.reduce(0) { $0 + $1.size } + removedTempFiles.reduce(0) { $0 + $1.size } }
 }
 
 /// The artifact rules: paths are validated and can never leave the artifact root; a file's
@@ -130,8 +132,11 @@ public struct ArtifactService: Sendable {
     /// Forgets the artifacts of deleted runs, then removes every blob nothing references and
     /// that is older than `gracePeriod` seconds (a blob written by an upload still in flight has
     /// no manifest row yet). With `dryRun`, only reports what would go.
-    public func collectGarbage(dryRun: Bool, gracePeriod: TimeInterval = 15 * 60) async throws -> ArtifactGCReport {
+    public func collectGarbage(dryRun: Bool, gracePeriod: TimeInterval = 15 * 60,
+                               tempFileGracePeriod: TimeInterval = 60) async throws -> ArtifactGCReport {
         var report = ArtifactGCReport()
+        // Partial uploads whose writer died (kill -9 mid-upload): their writer's lock is gone.
+        report.removedTempFiles = blobs.removeAbandonedTempFiles(olderThan: tempFileGracePeriod, dryRun: dryRun)
         var dropped = Set<String>()
         for uri in try await index.deletedRunArtifactURIs() {
             guard let folder = Self.proxyPath(fromArtifactURI: uri) else { continue }

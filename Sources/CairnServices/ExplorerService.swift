@@ -96,7 +96,7 @@ public struct ExplorerService: Sendable {
         RunSearch(
             experimentIDs: try parseExperimentIDs(experimentIDs),
             filter: try SearchFilterParser.parse(filter ?? "", for: .runs),
-            orderBy: try orderBy.map { try OrderByParser.parse($0, for: .runs) },
+            orderBy: try OrderByParser.parse(orderBy, for: .runs),
             viewType: viewType ?? .activeOnly, maxResults: Limits.maxSearchResults, offset: 0)
     }
 }

@@ -327,7 +327,7 @@ public struct RegistryService: Sendable {
     }
 
     static func orderBy(_ clauses: [String], for target: SearchTarget) throws -> [OrderByClause] {
-        let parsed = try clauses.map { try OrderByParser.parse($0, for: target) }
+        let parsed = try OrderByParser.parse(clauses, for: target)
         var seen = Set<String>()
         for clause in parsed where !seen.insert(clause.identifier.key).inserted {
             throw CairnError.invalidParameter("`order_by` contains duplicate fields: \(clauses). Give each field once.")

@@ -63,6 +63,10 @@ extension TrackingService {
         let limit = try Self.pageSize(maxResults, default: Self.defaultLoggedModelSearchResults, maximum: Limits.maxSearchResults, what: "logged models")
         let token = try PageToken.decode(pageToken)
         let parsedFilter = try SearchFilterParser.parse(filter ?? "", for: .loggedModels).map(Self.canonicalModelStatus)
+        if orderBy.count > Limits.maxOrderByClauses {
+            throw CairnError.invalidParameter(
+                "Invalid order_by: it has \(orderBy.count) entries; the limit is \(Limits.maxOrderByClauses). Order by fewer fields.")
+        }
         let orders = try orderBy.map { entry in
             let clause = try OrderByParser.parse(entry.field, for: .loggedModels)
             return LoggedModelOrder(clause: OrderByClause(clause.identifier, ascending: entry.ascending), dataset: entry.dataset)

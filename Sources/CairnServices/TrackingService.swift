@@ -16,6 +16,11 @@ public struct TrackingService: Sendable {
 
     // MARK: - Experiments
 
+    /// Recomputes every checksum the store keeps (`cairn verify`).
+    public func checkIntegrity() async throws -> IntegrityReport {
+        try await store.checkIntegrity()
+    }
+
     public func createExperiment(name: String, artifactLocation: String?, tags: [Tag]) async throws -> Experiment {
         try Validation.validateExperimentName(name)
         for tag in tags { try validateExperimentTag(tag) }
@@ -38,7 +43,7 @@ public struct TrackingService: Sendable {
         let token = try PageToken.decode(pageToken)
         let search = ExperimentSearch(
             filter: try SearchFilterParser.parse(filter ?? "", for: .experiments),
-            orderBy: try orderBy.map { try OrderByParser.parse($0, for: .experiments) },
+            orderBy: try OrderByParser.parse(orderBy, for: .experiments),
             viewType: viewType ?? .activeOnly, maxResults: limit, offset: token.offset)
         let (items, hasMore) = try await store.searchExperiments(search)
         return Page(items: items, nextPageToken: PageToken.next(after: token.offset, pageSize: limit, hasMore: hasMore))
@@ -196,7 +201,7 @@ public struct TrackingService: Sendable {
         let search = RunSearch(
             experimentIDs: ids,
             filter: try SearchFilterParser.parse(filter ?? "", for: .runs),
-            orderBy: try orderBy.map { try OrderByParser.parse($0, for: .runs) },
+            orderBy: try OrderByParser.parse(orderBy, for: .runs),
             viewType: viewType ?? .activeOnly, maxResults: limit, offset: token.offset)
         let (items, hasMore) = try await store.searchRuns(search)
         return Page(items: items, nextPageToken: PageToken.next(after: token.offset, pageSize: limit, hasMore: hasMore))

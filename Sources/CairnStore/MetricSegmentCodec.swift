@@ -28,16 +28,23 @@ public struct MetricPoint: Sendable, Equatable {
 /// (a Gorilla-style scheme on byte boundaries). Bit-exact for every double, NaN payloads and
 /// ±infinity included.
 ///
-/// Layout: `version(1) count(varint) { stepDelta(zigzag varint) tsDelta(zigzag varint) value }*`
-/// where `value` is `0x00` when equal to the previous bits, else a header byte
-/// `1 + leadingZeroBytes * 8 + trailingZeroBytes` followed by the remaining bytes, big-endian.
+/// Layout: `version(1) crc32c(4, little-endian) count(varint) { stepDelta(zigzag varint)
+/// tsDelta(zigzag varint) value }*` where `value` is `0x00` when equal to the previous bits,
+/// else a header byte `1 + leadingZeroBytes * 8 + trailingZeroBytes` followed by the remaining
+/// bytes, big-endian. The CRC-32C covers every byte after itself and is checked on every
+/// decode: a damaged segment is refused, never decoded into wrong numbers.
+///
+/// Version 1 (before migration 0006) had no checksum: `version(1) count …`; migration 0006
+/// rewrites every stored segment as version 2 (`addingChecksum`), and version 1 is refused.
 public enum MetricSegmentCodec {
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
+    static let headerSize = 5
 
     public static func encode(_ points: [MetricPoint]) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(2 + points.count * 10)
+        out.reserveCapacity(headerSize + 1 + points.count * 10)
         out.append(version)
+        out.append(contentsOf: [0, 0, 0, 0])
         appendVarint(UInt64(points.count), to: &out)
         var previousStep: Int64 = 0
         var previousTimestamp: Int64 = 0
@@ -62,6 +69,24 @@ public enum MetricSegmentCodec {
             previousTimestamp = point.timestamp
             previousBits = point.value.bitPattern
         }
+        sealChecksum(&out)
+        return out
+    }
+
+    /// Writes the CRC-32C of everything after the header into bytes 1…4.
+    private static func sealChecksum(_ out: inout [UInt8]) {
+        let crc = out.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[headerSize...])) }
+        for i in 0..<4 { out[1 + i] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i))) }
+    }
+
+    /// A version-1 segment (no checksum) rewritten as version 2 with the same points; nil when
+    /// `bytes` is not a version-1 segment that decodes cleanly (already version 2, or damaged).
+    public static func addingChecksum(toVersion1 bytes: [UInt8]) -> [UInt8]? {
+        guard bytes.first == 1 else { return nil }
+        var out: [UInt8] = [version, 0, 0, 0, 0]
+        out.append(contentsOf: bytes.dropFirst())
+        sealChecksum(&out)
+        guard (try? decode(out)) != nil else { return nil }
         return out
     }
 
@@ -119,10 +144,27 @@ public enum MetricSegmentCodec {
         return count
     }
 
-    /// Checks the version byte and reads the point count; `index` is left at the first point.
+    /// Checks the version byte and the checksum and reads the point count; `index` is left at
+    /// the first point.
     private static func pointCount(_ bytes: UnsafeRawBufferPointer, _ index: inout Int) throws(CorruptSegment) -> Int {
-        guard bytes.first == version else { throw CorruptSegment(description: "unknown segment version") }
-        index = 1
+        guard bytes.count > headerSize, bytes[0] == version else {
+            throw CorruptSegment(description: bytes.isEmpty ? "empty segment" : "unknown segment version \(bytes[0])")
+        }
+        let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 1, as: UInt32.self))
+        let actual = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[headerSize...]))
+        guard stored == actual else {
+            throw CorruptSegment(description: "checksum mismatch: stored crc32c \(hex(stored)), computed \(hex(actual))")
+        }
+        index = headerSize
+        return try pointCount(afterHeader: bytes, &index)
+    }
+
+    private static func hex(_ value: UInt32) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 8 - digits.count) + digits
+    }
+
+    private static func pointCount(afterHeader bytes: UnsafeRawBufferPointer, _ index: inout Int) throws(CorruptSegment) -> Int {
         let stored = try readVarint(bytes, &index)
         // Each point takes at least three bytes (two varints and a value header).
         guard stored <= UInt64(bytes.count / 3) else { throw CorruptSegment(description: "point count exceeds segment size") }

@@ -20,6 +20,19 @@ enum SQLiteMigrations {
         migrator.registerMigration("0005_search_indexes") { db in
             try db.execute(sql: searchIndexes)
         }
+        // Checksums: a CRC-32C inside every metric segment, and a row check on every metadata
+        // row kept by triggers (SQLiteIntegrity). Frozen like the others: it installs the checks
+        // on the tables as they are at this point of the schema's history.
+        migrator.registerMigration("0006_checksums") { db in
+            try SQLiteIntegrity.addSegmentChecksums(db)
+            try SQLiteIntegrity.installRowChecks(db, tables: [
+                "experiments", "experiment_tags", "runs", "run_params", "run_tags", "metric_keys",
+                "datasets", "run_inputs", "input_tags", "logged_models", "logged_model_tags",
+                "logged_model_params", "logged_model_metrics", "run_model_inputs", "run_model_outputs",
+                "artifact_files", "registered_models", "registered_model_tags", "model_versions",
+                "model_version_tags", "registered_model_aliases", "registry_events",
+            ])
+        }
         return migrator
     }
 

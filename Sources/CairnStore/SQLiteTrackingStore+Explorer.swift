@@ -137,12 +137,12 @@ extension SQLiteTrackingStore: ExplorerStore {
                 guard let pk = try Int64.fetchOne(db, sql: "SELECT run_pk FROM runs WHERE run_id = ?", arguments: [runID]) else { continue }
                 for key in query.keys {
                     // Only the step axis can skip segments by their step range.
-                    let points: [MetricPoint]
-                    if query.axis == .step {
-                        points = try Self.decodeSegments(db, sql: Self.seriesRangeSQL,
-                                                         arguments: [pk, key, query.minX ?? Int64.min, query.maxX ?? Int64.max])
-                    } else {
-                        points = try Self.decodeSegments(db, sql: Self.seriesSQL, arguments: [pk, key])
+                    let points: [MetricPoint] = try Self.namingDamage(runID: runID, key: key) {
+                        if query.axis == .step {
+                            return try Self.decodeSegments(db, sql: Self.seriesRangeSQL,
+                                                           arguments: [pk, key, query.minX ?? Int64.min, query.maxX ?? Int64.max])
+                        }
+                        return try Self.decodeSegments(db, sql: Self.seriesSQL, arguments: [pk, key])
                     }
                     guard !points.isEmpty else { continue }
                     let origin = query.axis == .relative ? points.map(\.timestamp).min()! : 0

@@ -177,13 +177,16 @@ extension SQLiteTrackingStore {
                     """),
                 arguments: [runPK, keyID, lower, upper])
             while let row = try cursor.next() {
-                let data: Data = row[0]
+                var stored: [MetricPoint] = []
                 do {
-                    for point in try MetricSegmentCodec.decode([UInt8](data)) where point.step >= lower && point.step <= upper {
-                        seen.insert(identity(point))
-                    }
-                } catch {
-                    throw CairnError(.internalError, "A stored metric segment is damaged (\(error.description)).", cause: error)
+                    try withSegmentBytes(row) { bytes throws(MetricSegmentCodec.CorruptSegment) in try MetricSegmentCodec.decode(bytes, into: &stored) }
+                } catch let damage as DamagedSegment {
+                    throw CairnError(.internalError,
+                                     "A stored segment of a metric this request writes to is damaged (\(damage.detail)); nothing was written. "
+                                         + "Run `cairn verify` to find it, then restore from a backup (`cairn restore`).")
+                }
+                for point in stored where point.step >= lower && point.step <= upper {
+                    seen.insert(identity(point))
                 }
             }
         }
@@ -230,18 +233,39 @@ extension SQLiteTrackingStore {
     }
 
     /// Runs `decode` on the segment blob in column 0 of `row`, in place; a damaged or missing
-    /// blob becomes an internal error naming what is wrong.
+    /// blob throws `DamagedSegment` (which `namingDamage` turns into an error naming the series).
     static func withSegmentBytes<T>(_ row: Row, _ decode: (UnsafeRawBufferPointer) throws(MetricSegmentCodec.CorruptSegment) -> T) throws -> T {
         try row.withUnsafeData(atIndex: 0) { data in
-            guard let data else { throw CairnError(.internalError, "A stored metric segment is empty.") }
+            guard let data else { throw DamagedSegment(detail: "the segment's bytes are missing") }
             return try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
                 do throws(MetricSegmentCodec.CorruptSegment) {
                     return try decode(bytes)
                 } catch {
-                    throw CairnError(.internalError, "A stored metric segment is damaged (\(error.description)).", cause: error)
+                    throw DamagedSegment(detail: error.description)
                 }
             }
         }
+    }
+
+    /// A stored segment failed its checksum or does not decode.
+    struct DamagedSegment: Error {
+        let detail: String
+    }
+
+    /// Runs a read of the series `key` of `runID`; a damaged segment becomes an error that names
+    /// the run and key and says what to do. Damaged points are never answered.
+    static func namingDamage<T>(runID: String, key: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let damage as DamagedSegment {
+            throw damagedSeriesError(runID: runID, key: key, detail: damage.detail)
+        }
+    }
+
+    static func damagedSeriesError(runID: String, key: String, detail: String) -> CairnError {
+        CairnError(.internalError,
+                   "The stored points of metric '\(key)' of run \(runID) are damaged (\(detail)) and are not served. "
+                       + "Run `cairn verify` to list all damage, then restore from a backup (`cairn restore`).")
     }
 
     /// How many points the series holds (0 when the run has no such metric).
@@ -255,8 +279,10 @@ extension SQLiteTrackingStore {
     public func metricHistory(runID: String, key: String) async throws -> [MetricPoint] {
         try await read { db in
             let pk = try Self.runPK(db, id: runID)
-            var points = try Self.decodeSegments(db, sql: Self.seriesSQL, arguments: [pk, key],
-                                                 expectedCount: Self.seriesPointCount(db, runPK: pk, key: key))
+            var points = try Self.namingDamage(runID: runID, key: key) {
+                try Self.decodeSegments(db, sql: Self.seriesSQL, arguments: [pk, key],
+                                        expectedCount: Self.seriesPointCount(db, runPK: pk, key: key))
+            }
             func ordered(_ a: MetricPoint, _ b: MetricPoint) -> Bool {
                 if a.timestamp != b.timestamp { return a.timestamp < b.timestamp }
                 if a.step != b.step { return a.step < b.step }
@@ -280,17 +306,18 @@ extension SQLiteTrackingStore {
                 }
                 let lower = startStep ?? Int64.min
                 let upper = endStep ?? Int64.max
-                let sampled: [MetricPoint]
-                if let streamed = try Self.streamSample(db, runPK: pk, key: key, lower: lower, upper: upper, maxPoints: maxPoints) {
-                    sampled = streamed
-                } else {
-                    // The whole series' size is the right reservation when no range narrows it.
-                    let expected = startStep == nil ? try Self.seriesPointCount(db, runPK: pk, key: key) : 0
-                    var points = try Self.decodeSegments(db, sql: Self.seriesRangeSQL, arguments: [pk, key, lower, upper], expectedCount: expected)
-                    if startStep != nil {
-                        points.removeAll { $0.step < lower || $0.step > upper }
+                let sampled: [MetricPoint] = try Self.namingDamage(runID: runID, key: key) {
+                    if let streamed = try Self.streamSample(db, runPK: pk, key: key, lower: lower, upper: upper, maxPoints: maxPoints) {
+                        return streamed
+                    } else {
+                        // The whole series' size is the right reservation when no range narrows it.
+                        let expected = startStep == nil ? try Self.seriesPointCount(db, runPK: pk, key: key) : 0
+                        var points = try Self.decodeSegments(db, sql: Self.seriesRangeSQL, arguments: [pk, key, lower, upper], expectedCount: expected)
+                        if startStep != nil {
+                            points.removeAll { $0.step < lower || $0.step > upper }
+                        }
+                        return MetricSampler.sample(points, maxPoints: maxPoints)
                     }
-                    sampled = MetricSampler.sample(points, maxPoints: maxPoints)
                 }
                 if !sampled.isEmpty { result.append(SampledSeries(runID: runID, points: sampled)) }
             }

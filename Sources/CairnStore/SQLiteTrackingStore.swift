@@ -12,6 +12,9 @@ public final class SQLiteTrackingStore: TrackingStore {
     public let durability: Durability
     let pool: DatabasePool
     let writer: GroupCommitWriter
+    /// A shared `flock` on `<path>.lock`, held while this store is open, so that `cairn restore`
+    /// can tell that a server (or another command) is using the database.
+    private let useLock: Int32
 
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     /// Before migrating an existing file, a copy is written next to it (`<path>.backup-<version>`).
@@ -24,8 +27,13 @@ public final class SQLiteTrackingStore: TrackingStore {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
+            // The row checks' triggers call it on every write (SQLiteIntegrity).
+            db.add(function: SQLiteIntegrity.rowCheckFunction)
         }
         let existed = FileManager.default.fileExists(atPath: path)
+        let lock = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        if lock >= 0 { _ = flock(lock, LOCK_SH) }
+        self.useLock = lock
         let pool = try DatabasePool(path: path, configuration: configuration)
         let migrator = SQLiteMigrations.makeMigrator()
         if existed {
@@ -39,6 +47,42 @@ public final class SQLiteTrackingStore: TrackingStore {
         try migrator.migrate(pool)
         self.pool = pool
         self.writer = GroupCommitWriter(pool: pool)
+    }
+
+    deinit {
+        if useLock >= 0 { _ = Glibc.close(useLock) }
+    }
+
+    /// Runs `body` while no process has the database at `path` open as a store (a running
+    /// server, or a command such as `cairn verify`), holding an exclusive lock that keeps new
+    /// ones from opening it meanwhile. `cairn restore` replaces the file this way.
+    public static func withExclusiveUse<T>(path: String, _ body: () throws -> T) throws -> T {
+        let lock = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard lock >= 0 else {
+            throw CairnError(.internalError, "Cannot open '\(path).lock': \(String(cString: strerror(errno))).")
+        }
+        defer { _ = Glibc.close(lock) }
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            throw CairnError(.invalidState, "The database '\(path)' is in use by a running `cairn server` or another cairn command. Stop it first, then run this again.")
+        }
+        return try body()
+    }
+
+    /// Closes the database now (a checkpoint folds the write-ahead log into the file) instead
+    /// of when the last reference goes away. The store must not be used afterwards.
+    public func close() throws {
+        _ = try pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+        try pool.close()
+    }
+
+    /// An online, consistent copy of the whole database (SQLite's backup API, from one read
+    /// snapshot) into a new file at `destination`.
+    public func backupDatabase(to destination: String) async throws {
+        try await mapErrors {
+            let copy = try DatabaseQueue(path: destination)
+            try pool.backup(to: copy)
+            try copy.close()
+        }
     }
 
     /// What an acknowledged write survives. In WAL mode SQLite's `synchronous = NORMAL` writes
@@ -67,6 +111,16 @@ public final class SQLiteTrackingStore: TrackingStore {
             return try await body()
         } catch let error as CairnError {
             throw error
+        } catch let damage as DamagedSegment {
+            throw CairnError(.internalError,
+                             "A stored metric segment is damaged (\(damage.detail)); nothing was changed. "
+                                 + "Run `cairn verify` to list all damage, then restore from a backup (`cairn restore`).")
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL
+                    || (error.resultCode == .SQLITE_IOERR && (error.message ?? "").contains("No space")) {
+            throw CairnError(.temporarilyUnavailable,
+                             "Storage is full: the disk holding the database ('\((path as NSString).deletingLastPathComponent)') has no space left; "
+                                 + "nothing of this request was stored. Free space on that disk; Cairn resumes by itself, no restart needed.",
+                             cause: error)
         } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
             throw CairnError(.temporarilyUnavailable, "The database is busy with another process; retry the request.", cause: error)
         } catch {

@@ -137,4 +137,10 @@ public protocol TrackingStore: Sendable {
     /// maximum and last point, plus the first point, at most `maxPoints` per run. Unknown runs
     /// contribute nothing.
     func sampledMetricHistory(runIDs: [String], key: String, startStep: Int64?, endStep: Int64?, maxPoints: Int) async throws -> [SampledSeries]
+
+    // Integrity and backup (`cairn verify`, `cairn backup`)
+    /// Recomputes every checksum the store keeps and checks the database's own structure.
+    func checkIntegrity() async throws -> IntegrityReport
+    /// An online, consistent copy of the whole database into a new file at `destination`.
+    func backupDatabase(to destination: String) async throws
 }

@@ -358,17 +358,19 @@ struct SyntaxErrorTests {
 
     @Test("Nesting is bounded so a hostile filter cannot exhaust the stack")
     func nestingLimit() throws {
-        let deep = String(repeating: "(", count: 64) + "metrics.a > 1" + String(repeating: ")", count: 64)
+        let deep = String(repeating: "(", count: 16) + "metrics.a > 1" + String(repeating: ")", count: 16)
         #expect(try SearchFilterParser.parse(deep, for: .runs) == a)
-        let nots = String(repeating: "NOT ", count: 64) + "metrics.a > 1"
+        let nots = String(repeating: "NOT ", count: 16) + "metrics.a > 1"
         #expect(try SearchFilterParser.parse(nots, for: .runs) != nil)
 
-        let tooDeep = String(repeating: "(", count: 100_000) + "metrics.a > 1" + String(repeating: ")", count: 100_000)
+        let tooDeep = String(repeating: "(", count: 10_000) + "metrics.a > 1" + String(repeating: ")", count: 10_000)
         try expectError(filterError(tooDeep, .runs), prefix: "Invalid filter ",
-                        fragments: ["more than 64 deep at position 65"])
-        let tooManyNots = String(repeating: "not ", count: 100_000) + "metrics.a > 1"
+                        fragments: ["nested more than 16 deep at position 17"])
+        let tooManyNots = String(repeating: "not ", count: 10_000) + "metrics.a > 1"
         try expectError(filterError(tooManyNots, .runs), prefix: "Invalid filter ",
-                        fragments: ["more than 64 deep at position 257"])
+                        fragments: ["nested more than 16 deep at position 65"])
+        let tooLong = String(repeating: "(", count: 100_000) + "metrics.a > 1" + String(repeating: ")", count: 100_000)
+        try expectError(filterError(tooLong, .runs), prefix: "Invalid filter: ", fragments: ["the limit is 65536 bytes"])
     }
 
     @Test("Keywords are ASCII: a look-alike such as dotless-i 'ın' is not IN")
