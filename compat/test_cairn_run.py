@@ -175,6 +175,8 @@ def checkpoint(label):
         assert line.strip() == "go", repr(line)
 
 
+# A common pattern: name the experiment in the script too (the same one cairn run was given).
+mlflow.set_experiment(os.environ["EXPERIMENT"])
 with mlflow.start_run() as run:
     print("run id " + run.info.run_id, flush=True)
     mlflow.log_param("lr", "0.1")
@@ -315,7 +317,7 @@ def _assert_whole_run(uri, experiment, script_run_id=None):
 def test_a_wrapped_script_logging_while_the_server_is_down_for_the_whole_run_is_uploaded_whole_by_sync(outage_project):
     experiment = unique_name("cairn-run-offline")
     dead = "http://127.0.0.1:%d" % _free_port()  # nothing listens there
-    result = subprocess.run(_cairn_run_command(dead, experiment), cwd=outage_project["work"], env=_outage_env(outage_project),
+    result = subprocess.run(_cairn_run_command(dead, experiment), cwd=outage_project["work"], env=_outage_env(outage_project, EXPERIMENT=experiment),
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "script done" in result.stdout
@@ -344,7 +346,7 @@ def test_a_wrapped_script_keeps_logging_through_a_server_outage_in_the_middle_of
     try:
         with open(stderr_path, "w") as stderr:
             wrapped = subprocess.Popen(_cairn_run_command(server.uri, experiment), cwd=outage_project["work"],
-                                       env=_outage_env(outage_project, PAUSE="1"), stdin=subprocess.PIPE,
+                                       env=_outage_env(outage_project, PAUSE="1", EXPERIMENT=experiment), stdin=subprocess.PIPE,
                                        stdout=subprocess.PIPE, stderr=stderr, text=True)
 
             def wait_for(label):

@@ -69,13 +69,16 @@ public enum RelayOperation: Sendable, Equatable {
     case getRun
     /// `PUT` of a file under the wrapped run's artifact root; `path` is relative to it.
     case uploadArtifact(path: String)
+    /// `experiments/get` (by id) or `experiments/get-by-name`: forwarded, but answered locally
+    /// for the wrapped run's experiment when the server is down (`mlflow.set_experiment`).
+    case getExperiment(id: String?, name: String?)
     case forward
 
     /// Whether the operation changes the wrapped run (and so may have to be journaled).
     public var isWrite: Bool {
         switch self {
         case .log, .deleteTag, .logInputs, .updateRun, .uploadArtifact: return true
-        case .getRun, .forward: return false
+        case .getRun, .getExperiment, .forward: return false
         }
     }
 
@@ -94,6 +97,10 @@ public enum RelayOperation: Sendable, Equatable {
             let query = parseQuery(request.query)
             guard let id = query["run_id"] ?? query["run_uuid"], runIDs.contains(id) else { return .forward }
             return .getRun
+        case ("GET", "experiments/get"):
+            return .getExperiment(id: parseQuery(request.query)["experiment_id"], name: nil)
+        case ("GET", "experiments/get-by-name"):
+            return .getExperiment(id: nil, name: parseQuery(request.query)["experiment_name"])
         case ("POST", "runs/log-metric"), ("POST", "runs/log-parameter"), ("POST", "runs/set-tag"), ("POST", "runs/delete-tag"),
              ("POST", "runs/log-batch"), ("POST", "runs/log-inputs"), ("POST", "runs/update"):
             let body = try json(request.body)

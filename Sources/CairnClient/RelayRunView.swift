@@ -5,13 +5,19 @@ import CairnCore
 /// logged through the relay. A pure value: `apply` each acknowledged write.
 public struct RelayRunView: Sendable {
     public var info: RunInfo
+    /// The run's experiment as far as it is known: its name (nil when given by id) and its id
+    /// (nil while only the name is known and the server was never reached).
+    public var experimentName: String?
+    public private(set) var knownExperimentID: String?
     public private(set) var params: [String: String] = [:]
     public private(set) var tags: [String: String] = [:]
     public private(set) var latestMetrics: [String: Metric] = [:]
     public private(set) var inputs: [DatasetInput] = []
 
-    public init(run: Run) {
+    public init(run: Run, experimentName: String?) {
         info = run.info
+        self.experimentName = experimentName
+        knownExperimentID = run.info.experimentID
         for param in run.params { params[param.key] = param.value }
         for tag in run.tags { tags[tag.key] = tag.value }
         for metric in run.metrics { record(metric) }
@@ -22,8 +28,10 @@ public struct RelayRunView: Sendable {
     /// The experiment is `experimentID` when known, else `"0"`; the artifact root follows
     /// MLflow's layout (`mlflow-artifacts:/<experiment>/<run>/artifacts`), so the command's
     /// uploads come back to the relay under that run id.
-    public init(runID: String, experimentID: String?, runName: String?, userID: String, startTime: Int64, tags: [Tag]) {
+    public init(runID: String, experimentID: String?, experimentName: String?, runName: String?, userID: String, startTime: Int64, tags: [Tag]) {
         let experiment = experimentID ?? "0"
+        self.experimentName = experimentName
+        knownExperimentID = experimentID
         let name = runName ?? tags.last(where: { $0.key == SystemTag.runName })?.value ?? ""
         info = RunInfo(runID: runID, experimentID: experiment, runName: name, userID: userID, status: .running, startTime: startTime,
                        endTime: nil, artifactURI: "mlflow-artifacts:/\(experiment)/\(runID)/artifacts", lifecycleStage: .active)
@@ -51,7 +59,7 @@ public struct RelayRunView: Sendable {
                 info.runName = runName
                 tags[SystemTag.runName] = runName
             }
-        case .getRun, .uploadArtifact, .forward:
+        case .getRun, .getExperiment, .uploadArtifact, .forward:
             break
         }
     }
@@ -66,6 +74,20 @@ public struct RelayRunView: Sendable {
             return
         }
         latestMetrics[metric.key] = point
+    }
+
+    /// The `experiments/get(-by-name)` answer for the run's own experiment; nil for another.
+    public func experimentReply(id: String?, name: String?) -> [UInt8]? {
+        let matches = (name != nil && name == experimentName) || (id != nil && id == knownExperimentID)
+        guard matches else { return nil }
+        return WireRequests.object { o in
+            o.object("experiment") { e in
+                e.string("experiment_id", info.experimentID)
+                e.string("name", experimentName ?? "")
+                e.string("artifact_location", "mlflow-artifacts:/\(info.experimentID)")
+                e.string("lifecycle_stage", "active")
+            }
+        }
     }
 
     /// The `runs/get` answer, `{"run": {"info": …, "data": …, "inputs": …}}`.

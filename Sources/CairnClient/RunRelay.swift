@@ -14,7 +14,8 @@ import Foundation
 ///   journal id (32 hex, like a run id) as `MLFLOW_RUN_ID`; `cairn sync` creates the run and
 ///   replays the journal into it (it carries that id as its `cairn.journal.id` tag).
 /// - `runs/get` of the wrapped run is answered by the server while nothing is journaled, else
-///   from what the relay knows (`RelayRunView`).
+///   from what the relay knows (`RelayRunView`); so is `experiments/get(-by-name)` of the run's
+///   experiment when the server is down (`mlflow.set_experiment` before `start_run`).
 /// - A status the command sets with `runs/update` while journaling is not journaled: the run's
 ///   end is recorded by `cairn run` from the command's exit status.
 /// - Everything else is forwarded unchanged; with the server down it gets MLflow's error JSON,
@@ -38,14 +39,14 @@ public final class RunRelay: Sendable {
         let childID = serverID ?? run.journalID
         childRunID = childID
         runIDs = Set([run.journalID, serverID].compactMap { $0 })
+        guard case .run(_, let experimentID, let experimentName, let runName, let startTime, let tags) = run.journalHeader else {
+            preconditionFailure("a run's journal header is always .run")
+        }
         let view: RelayRunView
         if let serverRun, serverRun.info.runID == serverID {
-            view = RelayRunView(run: serverRun)
+            view = RelayRunView(run: serverRun, experimentName: experimentName)
         } else {
-            guard case .run(_, let experimentID, _, let runName, let startTime, let tags) = run.journalHeader else {
-                preconditionFailure("a run's journal header is always .run")
-            }
-            view = RelayRunView(runID: childID, experimentID: experimentID, runName: runName,
+            view = RelayRunView(runID: childID, experimentID: experimentID, experimentName: experimentName, runName: runName,
                                 userID: tags.last(where: { $0.key == SystemTag.user })?.value ?? "", startTime: startTime, tags: tags)
         }
         // Without a server id there is nothing to forward writes to: journal from the start.
@@ -77,6 +78,16 @@ public final class RunRelay: Sendable {
                 return reply
             }
             return RelayResponse(status: 200, body: state.withLock { $0.view.getRunReply() })
+        case .getExperiment(let id, let name):
+            let reply: RelayResponse
+            do {
+                reply = try await client.forward(request)
+                if !Self.isOutage(reply.status) { return reply }
+            } catch {
+                reply = Self.unavailable(error)
+            }
+            if let local = state.withLock({ $0.view.experimentReply(id: id, name: name) }) { return RelayResponse(status: 200, body: local) }
+            return reply
         default:
             if !isJournaling {
                 do {
@@ -106,7 +117,7 @@ public final class RunRelay: Sendable {
                 if let runName { try run.journal([.batch(LogBuffer.Batch(tags: [Tag(SystemTag.runName, runName)]))]) }
             case .uploadArtifact(let path):
                 try run.journalArtifact(path: path, contents: Data(body))
-            case .getRun, .forward:
+            case .getRun, .getExperiment, .forward:
                 break
             }
         } catch {
@@ -121,9 +132,13 @@ public final class RunRelay: Sendable {
         do {
             return try await client.forward(request)
         } catch {
-            return .error(status: 503, code: "TEMPORARILY_UNAVAILABLE",
-                          message: "\(error). cairn run journals the wrapped run's own params, metrics, tags, datasets and artifacts meanwhile; this request is not one of them.")
+            return Self.unavailable(error)
         }
+    }
+
+    private static func unavailable(_ error: any Error) -> RelayResponse {
+        .error(status: 503, code: "TEMPORARILY_UNAVAILABLE",
+               message: "\(error). cairn run journals the wrapped run's own params, metrics, tags, datasets and artifacts meanwhile; this request is not one of them.")
     }
 
     /// Answers that mean "the server cannot take it now", as MLflow's client retries them.

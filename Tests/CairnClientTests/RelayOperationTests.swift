@@ -64,6 +64,8 @@ private func parse(_ request: RelayRequest) throws -> RelayOperation {
         #expect(try parse(post("experiments/create", #"{"name":"x"}"#)) == .forward)
         #expect(try parse(post("runs/search", "not even json")) == .forward)
         #expect(try parse(RelayRequest(method: "GET", path: "/health")) == .forward)
+        #expect(try parse(RelayRequest(method: "GET", path: "/api/2.0/mlflow/experiments/get-by-name", query: "experiment_name=a%20b"))
+                == .getExperiment(id: nil, name: "a b"))
     }
 
     @Test func aMalformedWriteOfTheWrappedRunSaysWhatIsWrong() {
@@ -76,7 +78,7 @@ private func parse(_ request: RelayRequest) throws -> RelayOperation {
     }
 
     @Test func theOfflineViewAnswersRunsGetWithWhatWasLogged() throws {
-        var view = RelayRunView(runID: id, experimentID: nil, runName: nil, userID: "ann", startTime: 100,
+        var view = RelayRunView(runID: id, experimentID: nil, experimentName: "mnist", runName: nil, userID: "ann", startTime: 100,
                                 tags: [Tag("mlflow.runName", "first"), Tag(journalMarkerTag, id)])
         view.apply(.log(LogBuffer.Batch(metrics: [Metric(key: "loss", value: 2, timestamp: 1, step: 1), Metric(key: "loss", value: 1, timestamp: 2, step: 0)],
                                         params: [Param("lr", "0.1")], tags: [Tag("t", "v")])))
@@ -93,5 +95,11 @@ private func parse(_ request: RelayRequest) throws -> RelayOperation {
         #expect(run.metrics.map(\.value) == [2])  // the latest is the largest step
         #expect(run.params == [Param("lr", "0.1")])
         #expect(!run.tags.contains { $0.key == "t" })
+        // mlflow.set_experiment(<the run's experiment>) is answered too; another experiment is not.
+        let experiment = try JSONValue.parse(try #require(view.experimentReply(id: nil, name: "mnist")))["experiment"]
+        #expect(experiment?["experiment_id"]?.stringValue == "0")
+        #expect(experiment?["lifecycle_stage"]?.stringValue == "active")
+        #expect(view.experimentReply(id: nil, name: "other") == nil)
+        #expect(view.experimentReply(id: "0", name: nil) == nil)  // "0" is only a stand-in here
     }
 }
