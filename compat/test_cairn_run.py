@@ -156,3 +156,230 @@ def test_a_nondeterministic_script_is_reported_not_reproduced(project):
                                cwd=project["repo"], check=True).stdout)
     assert report["reproducibility"] == {"attempted": 1, "reproduced": 0}
     assert report["runs"]["total"] == 2
+
+
+# --- The wrapped command's own logging survives a server outage -------------------------------
+
+OUTAGE_SCRIPT = '''
+import os, sys
+import mlflow
+
+here = os.path.dirname(os.path.abspath(__file__))
+
+
+def checkpoint(label):
+    """Tell the test where we are (stdout) and, when it drives the outage, wait for its go (stdin)."""
+    print(label, flush=True)
+    if os.environ.get("PAUSE") == "1":
+        line = sys.stdin.readline()
+        assert line.strip() == "go", repr(line)
+
+
+# A common pattern: name the experiment in the script too (the same one cairn run was given).
+mlflow.set_experiment(os.environ["EXPERIMENT"])
+with mlflow.start_run() as run:
+    print("run id " + run.info.run_id, flush=True)
+    mlflow.log_param("lr", "0.1")
+    mlflow.set_tag("phase", "one")
+    mlflow.set_tag("scratch", "x")
+    for step in range(5):
+        mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+    mlflow.log_artifact(os.path.join(here, "notes.txt"))
+    checkpoint("part-1-done")
+    mlflow.log_params({"batch": "32", "epochs": "3"})
+    for step in range(5, 10):
+        mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+    mlflow.log_metrics({"acc": 0.5, "f1": float("nan")}, step=9)
+    mlflow.set_tag("phase", "two")
+    mlflow.delete_tag("scratch")
+    mlflow.log_artifact(os.path.join(here, "table.csv"), artifact_path="tables")
+    mlflow.log_artifacts(os.path.join(here, "plots"), artifact_path="plots")
+    checkpoint("part-2-done")
+    for step in range(10, 15):
+        mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+    mlflow.set_tag("phase", "three")
+    mlflow.log_text("final words", "final.txt")
+    print("script done", flush=True)
+'''
+
+OUTAGE_ARTIFACTS = {
+    "notes.txt": "first notes\n",
+    "tables/table.csv": "a,b\n1,2\n",
+    "plots/curve.txt": "0 1 2\n",
+    "plots/sub/detail.txt": "détail\n",
+    "final.txt": "final words",
+}
+
+
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _Server:
+    """A `cairn server` of this test's own, on a fixed port and data folder, to stop and restart."""
+
+    def __init__(self, data_dir, port):
+        self.data_dir, self.port, self.process = data_dir, port, None
+
+    @property
+    def uri(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self):
+        binary = os.environ["CAIRN_BINARY"]
+        self.process = subprocess.Popen([binary, "server", "--port", str(self.port), "--data-dir", self.data_dir, "--log-level", "error"],
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        banner = self.process.stdout.readline()  # printed once it listens
+        assert "listening on" in banner, banner
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=60)
+        self.process.stdout.close()
+
+
+@pytest.fixture
+def outage_project():
+    if not os.environ.get("CAIRN_BINARY", "").strip():
+        pytest.skip("CAIRN_BINARY is not set: these tests drive the real cairn binary (scripts/test sets it)")
+    with tempfile.TemporaryDirectory(prefix="cairn-run-outage-") as root:
+        work = os.path.join(root, "work")
+        os.makedirs(os.path.join(work, "plots", "sub"))
+        with open(os.path.join(work, "train.py"), "w") as f:
+            f.write(OUTAGE_SCRIPT)
+        for name, text in [("notes.txt", OUTAGE_ARTIFACTS["notes.txt"]), ("table.csv", OUTAGE_ARTIFACTS["tables/table.csv"]),
+                           ("plots/curve.txt", OUTAGE_ARTIFACTS["plots/curve.txt"]),
+                           ("plots/sub/detail.txt", OUTAGE_ARTIFACTS["plots/sub/detail.txt"])]:
+            with open(os.path.join(work, name), "w", encoding="utf-8") as f:
+                f.write(text)
+        yield {"root": root, "work": work, "journal": os.path.join(root, "journal")}
+
+
+def _outage_env(project, **extra):
+    env = dict(os.environ)
+    for name in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_TRACKING_URI"):
+        env.pop(name, None)
+    env.update({"CAIRN_JOURNAL_DIR": project["journal"], "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+                "MLFLOW_HTTP_REQUEST_TIMEOUT": "20", "MLFLOW_DISABLE_TELEMETRY": "true"})
+    env.update(extra)
+    return env
+
+
+def _cairn_run_command(uri, experiment):
+    return [os.environ["CAIRN_BINARY"], "run", "--tracking-uri", uri, "--experiment", experiment, "--system-metrics-interval", "0",
+            "--no-pip-freeze", "--finish-timeout", "20", "--", sys.executable, "train.py"]
+
+
+def _assert_whole_run(uri, experiment, script_run_id=None):
+    """Every param, metric point, tag and artifact the script logged is on the server, once."""
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    assert exp is not None
+    runs = client.search_runs([exp.experiment_id], run_view_type=3)
+    assert len(runs) == 1, [r.info.run_id for r in runs]
+    run = runs[0]
+    if script_run_id is not None and script_run_id != run.info.run_id:
+        # The script saw the placeholder id of a run journaled from the start; the run carries it.
+        assert run.data.tags["cairn.journal.id"] == script_run_id
+    assert run.info.status == "FINISHED"
+    params = {k: v for k, v in run.data.params.items() if not k.startswith("cairn.")}
+    assert params == {"lr": "0.1", "batch": "32", "epochs": "3"}
+    history = client.get_metric_history(run.info.run_id, "loss")
+    assert sorted(m.step for m in history) == list(range(15))
+    assert {m.step: m.value for m in history} == {step: 1.0 / (step + 1) for step in range(15)}
+    acc = client.get_metric_history(run.info.run_id, "acc")
+    assert [(m.step, m.value) for m in acc] == [(9, 0.5)]
+    f1 = client.get_metric_history(run.info.run_id, "f1")
+    assert len(f1) == 1 and f1[0].value != f1[0].value  # NaN, once
+    assert run.data.tags["phase"] == "three"
+    assert "scratch" not in run.data.tags
+    assert run.data.tags["cairn.exit_code"] == "0"
+
+    def files(path=None):
+        out = []
+        for info in client.list_artifacts(run.info.run_id, path):
+            out += files(info.path) if info.is_dir else [info.path]
+        return out
+
+    paths = [p for p in files() if not p.startswith("cairn/")]
+    assert sorted(paths) == sorted(OUTAGE_ARTIFACTS)
+    target = tempfile.mkdtemp()
+    for path, text in OUTAGE_ARTIFACTS.items():
+        with open(client.download_artifacts(run.info.run_id, path, target), encoding="utf-8") as f:
+            assert f.read() == text, path
+    assert "cairn/stdout.log" in files("cairn")
+    return run
+
+
+def test_a_wrapped_script_logging_while_the_server_is_down_for_the_whole_run_is_uploaded_whole_by_sync(outage_project):
+    experiment = unique_name("cairn-run-offline")
+    dead = "http://127.0.0.1:%d" % _free_port()  # nothing listens there
+    result = subprocess.run(_cairn_run_command(dead, experiment), cwd=outage_project["work"], env=_outage_env(outage_project, EXPERIMENT=experiment),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "script done" in result.stdout
+    assert "unreachable; journaling run" in result.stderr
+    script_run_id = result.stdout.split("run id ", 1)[1][:32]
+    assert len(script_run_id) == 32
+
+    synced = _cairn(["sync", "--json", "--tracking-uri", SERVER_URI], cwd=outage_project["root"],
+                    env_extra={"CAIRN_JOURNAL_DIR": outage_project["journal"]}, check=True)
+    entries = json.loads(synced.stdout)["synced"]
+    assert len(entries) == 1 and entries[0]["created_run"] is True and entries[0]["refused"] == []
+    run = _assert_whole_run(SERVER_URI, experiment, script_run_id)
+    assert run.info.run_id == entries[0]["run_id"]
+    # A second sync finds nothing left: nothing is uploaded twice.
+    again = _cairn(["sync", "--tracking-uri", SERVER_URI], cwd=outage_project["root"],
+                   env_extra={"CAIRN_JOURNAL_DIR": outage_project["journal"]}, check=True)
+    assert again.stdout.startswith("Nothing to sync")
+    _assert_whole_run(SERVER_URI, experiment, script_run_id)
+
+
+def test_a_wrapped_script_keeps_logging_through_a_server_outage_in_the_middle_of_the_run(outage_project):
+    experiment = unique_name("cairn-run-outage")
+    server = _Server(os.path.join(outage_project["root"], "server-data"), _free_port())
+    server.start()
+    stderr_path = os.path.join(outage_project["root"], "cairn-run.stderr")
+    try:
+        with open(stderr_path, "w") as stderr:
+            wrapped = subprocess.Popen(_cairn_run_command(server.uri, experiment), cwd=outage_project["work"],
+                                       env=_outage_env(outage_project, PAUSE="1", EXPERIMENT=experiment), stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, stderr=stderr, text=True)
+
+            def wait_for(label):
+                seen = []
+                for line in wrapped.stdout:
+                    seen.append(line)
+                    if line.strip() == label:
+                        return seen
+                raise AssertionError("the script ended before %r: %s\n%s" % (label, "".join(seen), open(stderr_path).read()))
+
+            lines = wait_for("part-1-done")
+            script_run_id = [l for l in lines if l.startswith("run id ")][0][7:39]
+            client = MlflowClient(server.uri)
+            # Part 1 went straight to the server.
+            assert [m.step for m in client.get_metric_history(script_run_id, "loss")] == list(range(5))
+            server.stop()                      # down for part 2
+            wrapped.stdin.write("go\n")
+            wrapped.stdin.flush()
+            wait_for("part-2-done")
+            server.start()                     # back for part 3: still journaled, after part 2
+            wrapped.stdin.write("go\n")
+            wrapped.stdin.flush()
+            rest, _ = wrapped.communicate(timeout=300)
+        log = open(stderr_path).read()
+        assert wrapped.returncode == 0, rest + log
+        assert "script done" in rest
+        assert "became unreachable during the run" in log
+        # cairn run uploaded the journal itself once the server was back; sync has nothing left.
+        synced = _cairn(["sync", "--json", "--tracking-uri", server.uri], cwd=outage_project["root"],
+                        env_extra={"CAIRN_JOURNAL_DIR": outage_project["journal"]}, check=True)
+        assert json.loads(synced.stdout)["synced"] == []
+        run = _assert_whole_run(server.uri, experiment)
+        assert run.info.run_id == script_run_id
+    finally:
+        if server.process and server.process.poll() is None:
+            server.stop()

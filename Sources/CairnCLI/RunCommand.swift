@@ -11,7 +11,7 @@ struct RunCommand: AsyncParsableCommand {
         discussion: """
             Wraps any command (Python, Swift, shell) and records: the git commit, branch, remote (credentials stripped), dirty flag, uncommitted diff and small untracked files; the command, working directory and relevant environment variables (secrets redacted); Python version and pip freeze, Swift version; OS, kernel, CPU, memory and GPUs; seeds (params cairn.seed.<NAME>); --input datasets with content digests; stdout and stderr; exit status, wall time, CPU time, peak memory and system metrics.
 
-            The command gets MLFLOW_TRACKING_URI, MLFLOW_RUN_ID and MLFLOW_EXPERIMENT_ID, so its own mlflow.log_metric calls land in the same run. When the server is unreachable the run is journaled locally; `cairn sync` uploads it later. cairn run exits with the command's exit code.
+            The command gets MLFLOW_RUN_ID, MLFLOW_EXPERIMENT_ID and MLFLOW_TRACKING_URI pointing at a local endpoint of cairn run, which forwards to the server, so its own mlflow.log_metric calls land in the same run. When the server is unreachable, at the start or midway, the run and the command's own params, metrics, tags, datasets and artifacts are journaled locally, in order; `cairn sync` uploads them later, once. cairn run exits with the command's exit code.
 
             Example:
 
@@ -164,16 +164,20 @@ struct RunCommand: AsyncParsableCommand {
         let environmentJSON = environmentDocument(git: git, host: host, python: python, swiftVersion: swiftVersion, seeds: seeds, variables: variables, datasets: datasets)
         await run.logArtifact(path: "cairn/environment.json", contents: environmentJSON)
 
+        // The command talks to a local endpoint of cairn run, which forwards to the server while
+        // it is up and journals the run's writes when it is not (see RunRelay).
+        let serverRun: Run? = if let id = run.runID { try? await trackingClient.getRun(id: id) } else { nil }
+        let relay = RunRelay(run: run, client: client.makeClient(timeout: 120), serverRun: serverRun)
+        let listener = try await RelayListener.start(relay)
         var childEnvironment = environment
-        childEnvironment["MLFLOW_TRACKING_URI"] = trackingURI
-        if let id = run.runID {
-            childEnvironment["MLFLOW_RUN_ID"] = id
-            if let experimentOfRun = try? await trackingClient.getRun(id: id).info.experimentID {
-                childEnvironment["MLFLOW_EXPERIMENT_ID"] = experimentOfRun
-            }
+        childEnvironment["MLFLOW_TRACKING_URI"] = listener.uri
+        childEnvironment["MLFLOW_RUN_ID"] = relay.childRunID
+        if let experimentOfRun = relay.experimentID {
+            childEnvironment["MLFLOW_EXPERIMENT_ID"] = experimentOfRun
         } else {
-            childEnvironment.removeValue(forKey: "MLFLOW_RUN_ID")
+            childEnvironment.removeValue(forKey: "MLFLOW_EXPERIMENT_ID")
         }
+        childEnvironment.removeValue(forKey: "MLFLOW_EXPERIMENT_NAME")
 
         let logs = FileManager.default.temporaryDirectory.appendingPathComponent("cairn-run-\(run.journalID)")
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
@@ -190,9 +194,20 @@ struct RunCommand: AsyncParsableCommand {
                 step += 1
             }
         } : nil
-        let result = try await ChildProcess.run(arguments: command, environment: childEnvironment, directory: workingDirectory,
+        let result: ChildResult
+        do {
+            result = try await ChildProcess.run(arguments: command, environment: childEnvironment, directory: workingDirectory,
                                                 stdoutFile: stdoutFile, stderrFile: stderrFile, onStart: { _ in })
+        } catch {
+            sampler?.cancel()
+            await listener.stop()
+            throw error
+        }
         sampler?.cancel()
+        await listener.stop()
+        if run.runID != nil, relay.isJournaling {
+            note("the tracking server became unreachable during the run; the command's logging from then on was journaled in order")
+        }
 
         let status: RunStatus = result.signal != nil || result.wasInterrupted ? .killed : (result.exitCode == 0 ? .finished : .failed)
         run.log(metric: "cairn.wall_time_s", value: result.wallSeconds)

@@ -15,20 +15,32 @@ public enum Cairn {
     /// of failing: training never waits for tracking. Throws only for mistakes to fix, not
     /// outages to ride out: a tracking URI that is not an http(s) URL, or a run the server
     /// refuses to create.
+    ///
+    /// When `MLFLOW_RUN_ID` is set (as `cairn run` does for the command it wraps) the run is
+    /// not created: the SDK attaches to that run, logs to it (`tags` are set on it; `experiment`
+    /// and `runName` are ignored, the run has them already) and `finish` leaves its status to
+    /// the run's owner unless asked (`endAttachedRun: true`). The tracking URI then also comes
+    /// from `MLFLOW_TRACKING_URI` unless `trackingURI` is given. A `MLFLOW_RUN_ID` the server
+    /// does not know is an error.
     public static func startRun(
         experiment: String = "Default", runName: String? = nil, tags: [String: String] = [:],
         trackingURI: String? = nil, journalFolder: URL? = nil,
-        configuration: LogBuffer.Configuration = LogBuffer.Configuration(), requestTimeout: TimeInterval = 10
+        configuration: LogBuffer.Configuration = LogBuffer.Configuration(), requestTimeout: TimeInterval = 10,
+        environment: [String: String] = ProcessInfo.processInfo.environment
     ) async throws -> CairnRun {
-        let uri = trackingURI ?? TrackingClient.defaultTrackingURI()
+        let uri = trackingURI ?? TrackingClient.defaultTrackingURI(environment: environment)
         guard let url = URL(string: uri), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
             throw TrackingClientError.server(status: 400, code: "INVALID_PARAMETER_VALUE",
                                              message: "The tracking URI '\(uri)' is not an http(s) URL. Use e.g. http://127.0.0.1:5000 (MLFLOW_TRACKING_URI).")
         }
         let client = TrackingClient(trackingURI: uri, timeout: requestTimeout)
+        let sortedTags = tags.sorted { $0.key < $1.key }.map { Tag($0.key, $0.value) }
+        let folder = journalFolder ?? Journal.defaultFolder(environment: environment)
+        if let runID = environment["MLFLOW_RUN_ID"]?.trimmingCharacters(in: .whitespaces), !runID.isEmpty {
+            return try await CairnRun.attach(client: client, runID: runID, tags: sortedTags, journalFolder: folder, configuration: configuration)
+        }
         return try await CairnRun.start(client: client, experimentName: experiment, experimentID: nil, runName: runName,
-                                    tags: tags.sorted { $0.key < $1.key }.map { Tag($0.key, $0.value) },
-                                    journalFolder: journalFolder ?? Journal.defaultFolder(), configuration: configuration)
+                                        tags: sortedTags, journalFolder: folder, configuration: configuration)
     }
 }
 
@@ -47,6 +59,8 @@ public final class CairnRun: @unchecked Sendable {
     private var journalStarted = false
     private var flusher: Task<Void, Never>?
     private var finished = false
+    /// The run was given (`MLFLOW_RUN_ID`), not created: its owner marks its end.
+    public private(set) var isAttached = false
     private var _problems: [String] = []
     private let startUptime = ProcessInfo.processInfo.systemUptime
 
@@ -98,6 +112,33 @@ public final class CairnRun: @unchecked Sendable {
             }
             try? run.startJournal()
         }
+        run.flusher = Task { await run.flushLoop() }
+        return run
+    }
+
+    /// Attaches to the existing run `runID` (e.g. the one `cairn run` hands its command in
+    /// `MLFLOW_RUN_ID`) and starts the background flusher; `tags` are set on it. An id the
+    /// server answers is unknown is thrown; an unreachable server is not an error: logging is
+    /// retried and journaled against that id, and `cairn sync` replays it into the same run.
+    public static func attach(client: TrackingClient, runID: String, tags: [Tag], journalFolder: URL,
+                              configuration: LogBuffer.Configuration) async throws -> CairnRun {
+        let journalID = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let header = JournalRecord.run(journalID: journalID, experimentID: nil, experimentName: nil, runName: nil, startTime: nowMillis(), tags: [])
+        let run = CairnRun(client: client, journal: Journal(folder: journalFolder, journalID: journalID), header: header, buffer: LogBuffer(configuration: configuration))
+        run.isAttached = true
+        run._runID = runID
+        do {
+            let existing = try await client.getRun(id: runID)
+            run.lock.withLock { run._artifactURI = existing.info.artifactURI }
+        } catch let error as TrackingClientError where error.isNotFound {
+            throw TrackingClientError.server(status: 404, code: "RESOURCE_DOES_NOT_EXIST",
+                                             message: "MLFLOW_RUN_ID names run '\(runID)', which the server at \(client.trackingURI) does not have. Unset MLFLOW_RUN_ID to start a new run, or set it to an existing run's id.")
+        } catch let error as TrackingClientError where !error.isRetryable {
+            throw error
+        } catch {
+            run.lock.withLock { run._problems.append("run \(runID) not confirmed by the server: \(error)") }
+        }
+        for tag in tags { run.set(tag: tag.key, value: tag.value) }
         run.flusher = Task { await run.flushLoop() }
         return run
     }
@@ -174,15 +215,18 @@ public final class CairnRun: @unchecked Sendable {
 
     /// Sends everything waiting and marks the run `status`, giving up after `deadline`
     /// seconds: whatever was not acknowledged by then goes to the journal. Never hangs.
+    /// An attached run (`isAttached`, from `MLFLOW_RUN_ID`) is not marked: its owner (e.g.
+    /// `cairn run`) does that, unless `endAttachedRun` is true.
     /// Returns true when everything reached the server (nothing left in the journal).
     @discardableResult
-    public func finish(status: RunStatus = .finished, deadline: TimeInterval = 15) async -> Bool {
+    public func finish(status: RunStatus = .finished, deadline: TimeInterval = 15, endAttachedRun: Bool = false) async -> Bool {
         let alreadyFinished = lock.withLock { () -> Bool in
             defer { finished = true }
             buffer.close()
             return finished
         }
         if alreadyFinished { return !journal.exists }
+        let marksRun = !isAttached || endAttachedRun
         let endTime = nowMillis()
         let flusher = self.flusher
         let deadlineAt = uptime() + deadline
@@ -190,12 +234,17 @@ public final class CairnRun: @unchecked Sendable {
             await flusher?.value
         }
         var updated = false
-        if drained, let id = runID, !isOffline {
-            let remaining = max(0.5, deadlineAt - uptime())
-            let client = self.client
-            updated = await firstOf(seconds: remaining) { () async -> Bool in
-                (try? await client.updateRun(id: id, status: status, endTime: endTime)) != nil
-            } ?? false
+        // Once anything is journaled, the end goes to the journal after it (order is kept).
+        if drained, let id = runID, !isOffline, !journal.exists {
+            if marksRun {
+                let remaining = max(0.5, deadlineAt - uptime())
+                let client = self.client
+                updated = await firstOf(seconds: remaining) { () async -> Bool in
+                    (try? await client.updateRun(id: id, status: status, endTime: endTime)) != nil
+                } ?? false
+            } else {
+                updated = true
+            }
         }
         if !drained || !updated {
             flusher?.cancel()
@@ -207,7 +256,7 @@ public final class CairnRun: @unchecked Sendable {
                 return entries
             }
             var records = LogBuffer.batches(of: leftovers, configuration: buffer.configuration).map(JournalRecord.batch)
-            records.append(.end(status: status, endTime: endTime))
+            if marksRun { records.append(.end(status: status, endTime: endTime)) }
             journalAppend(records)
             // The server may be back: upload the journal now, within what is left of the deadline.
             if journal.exists, deadlineAt - uptime() > 0.5 {
@@ -266,6 +315,24 @@ public final class CairnRun: @unchecked Sendable {
         }
         if let records { try journal.append(records) }
     }
+
+    /// Appends `records` to the run's journal (started with its header if new), fsynced when
+    /// this returns. For writes that must be recorded now, in order, after the server failed
+    /// (`RunRelay`); `cairn sync` or `finish` uploads them.
+    public func journal(_ records: [JournalRecord]) throws {
+        guard !records.isEmpty else { return }
+        try startJournal()
+        try journal.append(records)
+    }
+
+    /// Keeps an artifact's bytes in the journal (fsynced when this returns).
+    public func journalArtifact(path: String, contents: Data) throws {
+        try startJournal()
+        try journal.appendArtifact(path: path, contents: contents)
+    }
+
+    /// The journal's first record: how the run is (or will be) created.
+    public var journalHeader: JournalRecord { lock.withLock { header } }
 
     private func journalAppend(_ records: [JournalRecord]) {
         guard !records.isEmpty else { return }

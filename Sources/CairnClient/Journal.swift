@@ -9,6 +9,8 @@ public enum JournalRecord: Sendable, Equatable {
     case runID(String)
     case batch(LogBuffer.Batch)
     case inputs([DatasetInput])
+    /// A tag the wrapped command deleted (`runs/delete-tag`).
+    case deleteTag(String)
     /// An artifact whose bytes are kept at `file` (relative to the journal folder).
     case artifact(path: String, file: String)
     case end(status: RunStatus, endTime: Int64)
@@ -35,6 +37,9 @@ public enum JournalRecord: Sendable, Equatable {
             case .inputs(let datasets):
                 o.string("kind", "inputs")
                 WireRequests.datasets(&o, datasets)
+            case .deleteTag(let key):
+                o.string("kind", "delete_tag")
+                o.string("key", key)
             case .artifact(let path, let file):
                 o.string("kind", "artifact")
                 o.string("path", path)
@@ -61,6 +66,8 @@ public enum JournalRecord: Sendable, Equatable {
         case "inputs":
             let run = WireDecoding.run(.object([("inputs", .object([("dataset_inputs", json["datasets"] ?? .array([]))]))]))
             return .inputs(run.inputs)
+        case "delete_tag":
+            return json["key"]?.stringValue.map(JournalRecord.deleteTag)
         case "artifact":
             guard let path = json["path"]?.stringValue, let file = json["file"]?.stringValue else { return nil }
             return .artifact(path: path, file: file)

@@ -73,6 +73,12 @@ public struct JournalSync: Sendable {
                     result.metrics += batch.metrics.count
                 case .inputs(let datasets):
                     try await client.logInputs(runID: id, datasets: datasets)
+                case .deleteTag(let key):
+                    do {
+                        try await client.deleteTag(runID: id, key: key)
+                    } catch let error as TrackingClientError where error.isNotFound {
+                        // Already deleted by an earlier replay, or never set: the same outcome.
+                    }
                 case .artifact(let path, let name):
                     if artifactURI == nil { artifactURI = try await client.getRun(id: id).info.artifactURI }
                     let contents = try Data(contentsOf: journal.folder.appendingPathComponent(name))
@@ -97,6 +103,7 @@ extension JournalRecord {
         case .runID: return "run_id"
         case .batch: return "batch"
         case .inputs: return "inputs"
+        case .deleteTag(let key): return "delete-tag \(key)"
         case .artifact(let path, _): return "artifact \(path)"
         case .end: return "end"
         }

@@ -69,29 +69,46 @@ public struct TrackingClient: Sendable {
     // MARK: Transport
 
     func send(method: String, path: String, query: [(String, String)] = [], body: [UInt8]? = nil, contentType: String = "application/json") async throws -> (status: Int, data: Data) {
+        let encodedQuery = query.map { "\(formEncode($0.0))=\(formEncode($0.1))" }.joined(separator: "&")
+        let reply = try await exchange(method: method, path: path, encodedQuery: encodedQuery, body: body, contentType: contentType, authorization: nil)
+        return (reply.status, reply.data)
+    }
+
+    /// One HTTP request: `path` and `encodedQuery` are appended to the tracking URI as they are.
+    /// `authorization` replaces the one `MLFLOW_TRACKING_TOKEN` would add.
+    func exchange(method: String, path: String, encodedQuery: String, body: [UInt8]?, contentType: String?, authorization: String?) async throws -> (status: Int, contentType: String?, data: Data) {
         var components = URLComponents(string: trackingURI + path)
-        if !query.isEmpty {
-            components?.percentEncodedQuery = query.map { "\(formEncode($0.0))=\(formEncode($0.1))" }.joined(separator: "&")
-        }
+        if !encodedQuery.isEmpty { components?.percentEncodedQuery = encodedQuery }
         guard let url = components?.url else {
-            throw TrackingClientError.unreachable(uri: trackingURI, reason: "'\(trackingURI)' is not a valid http(s) URL")
+            throw TrackingClientError.unreachable(uri: trackingURI, reason: "'\(trackingURI + path)' is not a valid http(s) URL")
         }
         var request = HTTPClientRequest(url: url.absoluteString)
         request.method = HTTPMethod(rawValue: method)
         if let body {
             request.body = .bytes(body)
-            request.headers.add(name: "Content-Type", value: contentType)
+            if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
         }
-        if let token = ProcessInfo.processInfo.environment["MLFLOW_TRACKING_TOKEN"], !token.isEmpty {
+        if let authorization {
+            request.headers.add(name: "Authorization", value: authorization)
+        } else if let token = ProcessInfo.processInfo.environment["MLFLOW_TRACKING_TOKEN"], !token.isEmpty {
             request.headers.add(name: "Authorization", value: "Bearer \(token)")
         }
         do {
             let response = try await sharedHTTPClient.execute(request, timeout: .milliseconds(Int64(timeout * 1000)))
             let bytes = try await response.body.collect(upTo: Self.maxReplyBytes)
-            return (Int(response.status.code), Data(bytes.readableBytesView))
+            return (Int(response.status.code), response.headers.first(name: "Content-Type"), Data(bytes.readableBytesView))
         } catch {
             throw TrackingClientError.unreachable(uri: trackingURI, reason: Self.describe(error, timeout: timeout))
         }
+    }
+
+    /// Sends a request of the command `cairn run` wraps as it came (method, path, query, body,
+    /// content type, credentials) and returns the server's answer, whatever its status.
+    public func forward(_ request: RelayRequest) async throws -> RelayResponse {
+        let hasBody = !["GET", "HEAD"].contains(request.method) || !request.body.isEmpty
+        let reply = try await exchange(method: request.method, path: request.path, encodedQuery: request.query, body: hasBody ? request.body : nil,
+                                       contentType: request.contentType, authorization: request.authorization)
+        return RelayResponse(status: reply.status, contentType: reply.contentType ?? "application/octet-stream", body: Array(reply.data))
     }
 
     /// Replies larger than this are refused (a whole-run history page is far smaller).
@@ -213,6 +230,13 @@ public struct TrackingClient: Sendable {
             WireRequests.metrics(&o, metrics)
             WireRequests.keyValues(&o, "params", params.map { ($0.key, $0.value) })
             WireRequests.keyValues(&o, "tags", tags.map { ($0.key, $0.value) })
+        })
+    }
+
+    public func deleteTag(runID: String, key: String) async throws {
+        _ = try await mlflow("POST", "runs/delete-tag", body: WireRequests.object { o in
+            o.string("run_id", runID)
+            o.string("key", key)
         })
     }
 

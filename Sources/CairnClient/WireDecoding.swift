@@ -66,7 +66,8 @@ enum WireDecoding {
     static func metric(_ item: JSONValue) -> Metric? {
         guard let key = item["key"]?.stringValue, let value = item["value"]?.doubleValue else { return nil }
         return Metric(key: key, value: value, timestamp: item["timestamp"]?.int64Value ?? 0, step: item["step"]?.int64Value ?? 0,
-                      runID: item["run_id"]?.stringValue)
+                      runID: item["run_id"]?.stringValue, modelID: item["model_id"]?.stringValue,
+                      datasetName: item["dataset_name"]?.stringValue, datasetDigest: item["dataset_digest"]?.stringValue)
     }
 
     static func experiment(_ e: JSONValue) -> Experiment {
@@ -127,12 +128,15 @@ enum WireRequests {
                 p.double("value", m.value)
                 p.int("timestamp", m.timestamp)
                 p.int("step", m.step)
+                if let modelID = m.modelID { p.string("model_id", modelID) }
+                if let datasetName = m.datasetName { p.string("dataset_name", datasetName) }
+                if let datasetDigest = m.datasetDigest { p.string("dataset_digest", datasetDigest) }
             }
         }
     }
 
-    static func datasets(_ o: inout JSONObjectBuilder, _ inputs: [DatasetInput]) {
-        o.array("datasets", inputs) { w, input in
+    static func datasets(_ o: inout JSONObjectBuilder, _ inputs: [DatasetInput], name: String = "datasets") {
+        o.array(name, inputs) { w, input in
             w.object { i in
                 keyValues(&i, "tags", input.tags.map { ($0.key, $0.value) })
                 i.object("dataset") { d in
