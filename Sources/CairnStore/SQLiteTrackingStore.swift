@@ -73,6 +73,7 @@ public final class SQLiteTrackingStore: TrackingStore {
     public func close() throws {
         _ = try pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
         try pool.close()
+        if useLock >= 0 { _ = flock(useLock, LOCK_UN) }
     }
 
     /// An online, consistent copy of the whole database (SQLite's backup API, from one read
