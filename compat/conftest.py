@@ -20,7 +20,8 @@ ORACLE = os.environ.get("COMPAT_ORACLE", "").strip().lower()
 if SERVER_URI:
     os.environ["MLFLOW_TRACKING_URI"] = SERVER_URI
 os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"  # a 5xx must fail now, not after minutes of retries
-os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "30"
+# Hang protection only, generous so a slow answer on a busy machine is never a failure.
+os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "120"
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ["MLFLOW_ENABLE_ASYNC_LOGGING"] = "false"
 os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
@@ -45,7 +46,7 @@ def pytest_configure(config):
             "e.g. CAIRN_TRACKING_URI=http://127.0.0.1:5000 pytest compat"
         )
     try:
-        resp = requests.get(SERVER_URI + "/health", timeout=10)
+        resp = requests.get(SERVER_URI + "/health", timeout=120)
     except requests.RequestException as exc:
         raise pytest.UsageError(f"tracking server at CAIRN_TRACKING_URI={SERVER_URI} is unreachable: {exc}")
     if resp.status_code != 200:
@@ -79,7 +80,7 @@ def _rest(method, path, json=None, params=None, data=None, headers=None):
     with a leading slash it is relative to the server root (e.g. "/health", "/ajax-api/2.0/mlflow/runs/get").
     Returns (status_code, body) where body is the decoded JSON, or the text if it is not JSON."""
     url = SERVER_URI + (path if path.startswith("/") else API + path)
-    resp = _session.request(method, url, json=json, params=params, data=data, headers=headers, timeout=30)
+    resp = _session.request(method, url, json=json, params=params, data=data, headers=headers, timeout=120)
     try:
         body = resp.json()
     except ValueError:

@@ -2,23 +2,33 @@
 
 The test starts its OWN `cairn server` (from $CAIRN_BINARY) on a free loopback port with a fresh data
 folder; it never touches the shared server of the suite. Four client threads stream `runs/log-batch`
-requests (each batch: K points on key "m", one tag `batch-<i>` = "done", one param `p<i>` = "<i>") while
-the main thread SIGKILLs the server every 0.5-1.5 s and restarts it on the same port and data folder.
+requests (each batch: K points on key "m", one tag `batch-<i>` = "done", one param `p<i>` = "<i>") until
+they are told to stop. A chaos controller SIGKILLs the server and restarts it on the same port and data
+folder each time the clients together have had a few more batches acknowledged (a random number between
+1 and ACKS_PER_KILL_MAX, with at least one request in flight at the moment of the kill), and stops the
+clients only after exactly KILLS kills. Nothing waits for wall-clock time: the number of kills, and how
+much is written between them, do not depend on the speed of the machine. The only time limits are hang
+protection (HANG_TIMEOUT, minutes), and hitting one fails the test with a message saying what hung.
 
 A batch answered 200 is "acknowledged": it must survive. A batch whose request failed at the transport
-level (connection reset/refused, timeout) is "unknown": it may or may not have committed, but it must be
-all there or not there at all. Failed batches are never retried as such; the client moves on to a new
-batch id once the server is back.
+level (connection reset/refused) is "unknown": it may or may not have committed. Two kinds of client:
+  - retrying clients (even index) send an unknown batch again, unchanged, once the server is back, until
+    it is acknowledged: the server must store a point it already holds only once, so a retried batch that
+    had in fact committed before the kill leaves no duplicate;
+  - moving-on clients (odd index) never resend: they go on with a new batch id, so each unknown batch
+    stays as the kill left it and must be all there or not there at all (no partial commit).
+A batch answered non-200 is "rejected"; if that was its only attempt, it must have changed nothing.
 
 Every point is unique (step = a per-client sequence number, value and timestamp functions of it), so a
-replayed or doubled point shows up as two rows for one step. After the chaos the server is killed one last
-time, restarted, and every run is checked:
+replayed or doubled point shows up as two rows for one step. After the chaos the clients stop, the server
+is killed one last time with nothing in flight, restarted, and every run's full history is read back:
   1. every acknowledged point is present exactly once (no duplicate step anywhere);
   2. every batch that is present at all is complete: all its points, its tag and its param;
   3. no point exists that belongs to no batch a client sent (and every point has the value/timestamp sent);
   4. data.metrics (latest per key) matches the max-step point of the history.
 
-Scale with CAIRN_DURABILITY_SCALE (default 1: ~10 s of chaos, >= 5 kills).
+Scale with CAIRN_DURABILITY_SCALE (default 1: 8 kills during the stream plus the final one). The chaos is
+random; the seed is printed and CAIRN_DURABILITY_SEED=<seed> repeats the same choices.
 """
 
 import os
@@ -40,10 +50,17 @@ API = "/api/2.0/mlflow/"
 N_CLIENTS = 4
 K = 200  # points per batch
 SCALE = float(os.environ.get("CAIRN_DURABILITY_SCALE", "1") or "1")
-CHAOS_SECONDS = 8.0 * SCALE
-MIN_KILLS = max(3, int(5 * SCALE))
-MAX_BATCHES_PER_CLIENT = int(400 * SCALE)  # point budget: N_CLIENTS * MAX_BATCHES_PER_CLIENT * K
-REQUEST_TIMEOUT = (2.0, 5.0)  # (connect, read) for log-batch
+KILLS = max(3, round(8 * SCALE))  # SIGKILLs while the clients stream (the quiet final kill is extra)
+ACKS_PER_KILL_MAX = 80  # between two kills the clients get 1..ACKS_PER_KILL_MAX more batches acknowledged
+TAIL_ACKS = 8
+# A valid batch answered non-200 is tolerated (and checked to have changed nothing), but a server that keeps
+# refusing them would keep the clients spinning: the controller gives up after this many.
+MAX_REJECTED = 50  # acknowledged batches on the last incarnation before the clients are stopped
+# Hang protection only: no wait of this test is expected to come anywhere near it, even on a slow, busy
+# machine. Reaching it means something hung (a server that never answers, a client stuck), and the test
+# fails saying what.
+HANG_TIMEOUT = float(os.environ.get("CAIRN_DURABILITY_HANG_TIMEOUT", "300") or "300")
+REQUEST_TIMEOUT = (HANG_TIMEOUT, HANG_TIMEOUT)  # (connect, read) for log-batch: a SIGKILL resets at once
 TS_BASE = 1_700_000_000_000
 
 
@@ -80,60 +97,100 @@ class Server:
         except OSError:
             return "<no log>"
 
-    def start(self):
-        for attempt in range(5):
-            self.starts += 1
-            with open(self.log_path, "a") as log:
-                log.write(f"\n--- start #{self.starts} ---\n")
-                log.flush()
-                self.proc = subprocess.Popen(
-                    [self.binary, "server", "--host", "127.0.0.1", "--port", str(self.port),
-                     "--data-dir", self.data_dir, "--log-level", "warning"],
-                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                )
-            if self._wait_health(timeout=15.0):
-                return
-            if self.proc.poll() is None:  # alive but not answering: give up on it
-                self.kill()
-                break
-            time.sleep(0.05 * (attempt + 1))  # it exited (e.g. port not yet free); try again
-        raise AssertionError(f"cairn server did not come up on port {self.port}; log tail:\n{self.log_tail()}")
+    def _spawn(self):
+        self.starts += 1
+        with open(self.log_path, "a") as log:
+            log.write(f"\n--- start #{self.starts} ---\n")
+            log.flush()
+            self.proc = subprocess.Popen(
+                [self.binary, "server", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--data-dir", self.data_dir, "--log-level", "warning"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
 
-    def _wait_health(self, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
+    def start(self):
+        """Starts the server and polls /health until it answers "OK". A process that exits before
+        answering (e.g. the port is briefly taken) is started again. Fails, with the log tail, only when
+        nothing answers within HANG_TIMEOUT."""
+        deadline = time.monotonic() + HANG_TIMEOUT
+        exits = []
+        self._spawn()
+        while True:
+            code = self.proc.poll()
+            if code is not None:
+                exits.append(code)
+                if len(exits) >= 20:
+                    raise AssertionError(f"cairn server on port {self.port} exited {len(exits)} times in a row "
+                                         f"before answering /health (exit codes {exits}); log tail:\n"
+                                         f"{self.log_tail()}")
+                self._spawn()
+                continue
             try:
-                r = requests.get(self.uri + "/health", timeout=0.5)
+                r = requests.get(self.uri + "/health", timeout=5)
                 if r.status_code == 200 and r.text.strip() == "OK":
-                    return True
+                    return
             except requests.RequestException:
                 pass
-            time.sleep(0.02)
-        return False
+            if time.monotonic() > deadline:
+                self.kill()
+                raise AssertionError(f"hang protection: cairn server (start #{self.starts}, port {self.port}) did "
+                                     f"not answer /health within {HANG_TIMEOUT:.0f} s; log tail:\n{self.log_tail()}")
+            time.sleep(0.02)  # poll interval, not a timing assumption
 
     def kill(self):
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
         if self.proc is not None:
-            self.proc.wait(timeout=30)
+            self.proc.wait(timeout=HANG_TIMEOUT)
+
+
+class Progress:
+    """What the controller waits for: acknowledgements, requests in flight, clients that ended."""
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.acks = 0
+        self.in_flight = 0
+
+    def wait_until(self, predicate, clients, what):
+        """Blocks until predicate() (called under the lock) is true. Fails at once if a client thread
+        ended (they run until told to stop), and after HANG_TIMEOUT with `what` in the message."""
+        deadline = time.monotonic() + HANG_TIMEOUT
+        with self.cond:
+            while not predicate():
+                refusals = {cl.idx: dict(list(cl.rejected.items())[:2]) for cl in clients if cl.rejected}
+                if sum(len(cl.rejected) for cl in clients) >= MAX_REJECTED:
+                    raise AssertionError(f"the server answered {MAX_REJECTED} valid batches with an error, e.g. "
+                                         f"{refusals}")
+                ended = [cl for cl in clients if cl.ended]
+                if ended:
+                    raise AssertionError(f"ingest client(s) {[cl.idx for cl in ended]} ended before being told to "
+                                         f"stop: {[repr(cl.error) for cl in ended]}")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"hang protection: {what} did not happen within {HANG_TIMEOUT:.0f} s "
+                                         f"(acks so far {self.acks}, in flight {self.in_flight}, "
+                                         f"non-200 answers {refusals})")
+                self.cond.wait(remaining)
 
 
 class IngestClient(threading.Thread):
-    def __init__(self, idx, run_id, uri, server_up, stop):
+    def __init__(self, idx, run_id, uri, server_up, stop, progress):
         super().__init__(name=f"ingest-{idx}", daemon=True)
         self.idx = idx
+        self.retries = idx % 2 == 0  # resend an unknown batch unchanged (True) or move on to a new id
         self.run_id = run_id
         self.url = uri + API + "runs/log-batch"
         self.server_up = server_up
         self.stop = stop
+        self.progress = progress
         self.sent = set()  # batch ids whose request was sent (or attempted)
+        self.attempts = {}  # batch id -> number of requests sent for it
         self.acked = set()  # batch ids answered 200
-        self.unknown = set()  # batch ids whose request failed at the transport level
+        self.unknown = set()  # batch ids whose last request failed at the transport level, never answered 200
         self.rejected = {}  # batch id -> (status, body) for a non-200 answer
         self.error = None
-        self.acks_total = 0
+        self.ended = False
 
     def batch(self, i):
         return {
@@ -147,34 +204,46 @@ class IngestClient(threading.Thread):
         try:
             session = requests.Session()
             i = 0
-            while not self.stop.is_set() and i < MAX_BATCHES_PER_CLIENT:
-                self.server_up.wait(timeout=30)
+            while True:
+                self.server_up.wait()  # the controller sets it when the server is up, and when stopping
                 if self.stop.is_set():
                     break
                 body = self.batch(i)
                 self.sent.add(i)
+                self.attempts[i] = self.attempts.get(i, 0) + 1
+                with self.progress.cond:
+                    self.progress.in_flight += 1
+                    self.progress.cond.notify_all()
                 try:
                     r = session.post(self.url, json=body, timeout=REQUEST_TIMEOUT)
                 except requests.RequestException:
+                    r = None
                     self.unknown.add(i)
                     session.close()
                     session = requests.Session()  # do not reuse a pooled connection to a dead process
-                    time.sleep(0.01)
-                else:
-                    if r.status_code == 200:
+                with self.progress.cond:
+                    self.progress.in_flight -= 1
+                    if r is not None and r.status_code == 200:
                         self.acked.add(i)
-                        self.acks_total += 1
-                    else:
+                        self.unknown.discard(i)
+                        self.progress.acks += 1
+                    elif r is not None:
                         self.rejected[i] = (r.status_code, r.text[:300])
-                        time.sleep(0.01)
-                i += 1  # never reuse a batch id, whatever happened
+                    self.progress.cond.notify_all()
+                if r is None and self.retries:
+                    continue  # the same batch again, once the server is back
+                i += 1
             session.close()
         except BaseException as exc:  # surfaced by the main thread
             self.error = exc
+        finally:
+            with self.progress.cond:
+                self.ended = True
+                self.progress.cond.notify_all()
 
 
 def _get(uri, path, params):
-    r = requests.get(uri + API + path, params=params, timeout=30)
+    r = requests.get(uri + API + path, params=params, timeout=HANG_TIMEOUT)
     assert r.status_code == 200, (path, params, r.status_code, r.text[:500])
     return r.json()
 
@@ -199,63 +268,66 @@ def test_sigkill_durability():
                     "(scripts/test exports it)")
     assert os.access(binary, os.X_OK), f"CAIRN_BINARY={binary} is not an executable"
 
+    seed = int(os.environ.get("CAIRN_DURABILITY_SEED", "") or random.randrange(2**32))
+    rng = random.Random(seed)
     data_dir = tempfile.mkdtemp(prefix="cairn-durability.")
     server = Server(binary, data_dir, _free_port())
     clients = []
     stop = threading.Event()
     server_up = threading.Event()
+    progress = Progress()
     keep_data = False
     try:
         server.start()
-        server_up.set()
         run_ids = []
         for _ in range(N_CLIENTS):
-            r = requests.post(server.uri + API + "runs/create", json={"experiment_id": "0"}, timeout=10)
+            r = requests.post(server.uri + API + "runs/create", json={"experiment_id": "0"}, timeout=HANG_TIMEOUT)
             assert r.status_code == 200, r.text
             run_ids.append(r.json()["run"]["info"]["run_id"])
 
-        clients = [IngestClient(c, run_ids[c], server.uri, server_up, stop) for c in range(N_CLIENTS)]
+        clients = [IngestClient(c, run_ids[c], server.uri, server_up, stop, progress) for c in range(N_CLIENTS)]
+        server_up.set()
         for cl in clients:
             cl.start()
 
-        # Chaos: SIGKILL mid-stream, restart on the same port and data folder.
-        rng = random.Random()
+        # Chaos: after n more acknowledged batches, with a request in flight, SIGKILL and restart on the same
+        # port and data folder. Exactly KILLS times, whatever the speed of the machine.
         kills = 0
-        t_end = time.monotonic() + CHAOS_SECONDS
-        while (time.monotonic() < t_end or kills < MIN_KILLS) and any(cl.is_alive() for cl in clients):
-            time.sleep(rng.uniform(0.5, 1.5))
-            # Make sure the kill lands mid-stream: at least one ack since the last restart (bounded wait).
-            acks0 = sum(cl.acks_total for cl in clients)
-            wait_until = time.monotonic() + 5.0
-            while sum(cl.acks_total for cl in clients) == acks0 and time.monotonic() < wait_until:
-                time.sleep(0.01)
-            time.sleep(rng.uniform(0.0, 0.05))
+        in_flight_at_kill = []
+        while kills < KILLS:
+            with progress.cond:
+                target = progress.acks + rng.randint(1, ACKS_PER_KILL_MAX)
+            progress.wait_until(lambda: progress.acks >= target and progress.in_flight > 0, clients,
+                                f"ack #{target} with a request in flight (before kill #{kills + 1})")
+            with progress.cond:
+                in_flight_at_kill.append(progress.in_flight)  # requests started and not yet answered
             server_up.clear()
             server.kill()
             kills += 1
             server.start()
             server_up.set()
 
-        # Let the clients land a few acknowledged batches on the last incarnation, then stop them.
-        time.sleep(0.3)
+        # The clients land a few acknowledged batches on the last incarnation, then stop.
+        with progress.cond:
+            target = progress.acks + TAIL_ACKS
+        progress.wait_until(lambda: progress.acks >= target, clients, f"ack #{target} after the last restart")
         stop.set()
         server_up.set()
         for cl in clients:
-            cl.join(timeout=30)
-            assert not cl.is_alive(), f"client {cl.idx} did not stop"
+            cl.join(timeout=HANG_TIMEOUT)
+            assert not cl.is_alive(), f"hang protection: client {cl.idx} did not stop within {HANG_TIMEOUT:.0f} s"
             assert cl.error is None, f"client {cl.idx} crashed: {cl.error!r}"
 
         # One last SIGKILL with nothing in flight: what was acknowledged must be on disk, not in memory.
         server_up.clear()
         server.kill()
-        kills += 1
         server.start()
 
         # Verify.
         lost = duplicated = partial = foreign = wrong_value = summary_bad = 0
         problems = []
         acked_batches = acked_points = unknown_batches = unknown_committed = rejected_batches = 0
-        rejected_committed = 0
+        rejected_committed = retried_acked = 0
         for cl in clients:
             hist = _history(server.uri, cl.run_id)
             run = _get(server.uri, "runs/get", {"run_id": cl.run_id})["run"]
@@ -295,6 +367,7 @@ def test_sigkill_durability():
                 if i in cl.acked:
                     acked_batches += 1
                     acked_points += K
+                    retried_acked += cl.attempts[i] > 1
                     if not complete:
                         lost += K - steps_there + (not tag_ok) + (not param_ok)
                         if len(problems) < 20:
@@ -303,7 +376,8 @@ def test_sigkill_durability():
                     continue
                 if i in cl.rejected:
                     rejected_batches += 1
-                    rejected_committed += not absent
+                    if cl.attempts[i] == 1:  # after an earlier unknown attempt it may hold that one's commit
+                        rejected_committed += not absent
                 elif i in cl.unknown:
                     unknown_batches += 1
                     unknown_committed += complete
@@ -330,8 +404,9 @@ def test_sigkill_durability():
                 problems.append(f"client {cl.idx}: data.metrics has {latest['m']} but the history is empty")
 
         figures = (
-            f"kills={kills} server_starts={server.starts} "
-            f"batches_acknowledged={acked_batches} points_acknowledged={acked_points} "
+            f"seed={seed} kills={kills}+1 quiet server_starts={server.starts} "
+            f"in_flight_at_kills={in_flight_at_kill} "
+            f"batches_acknowledged={acked_batches} (after a retry={retried_acked}) points_acknowledged={acked_points} "
             f"unknown_batches={unknown_batches} (committed={unknown_committed}) "
             f"rejected_batches={rejected_batches} (committed={rejected_committed}) "
             f"lost={lost} duplicated={duplicated} partial={partial} foreign={foreign} "
@@ -346,8 +421,8 @@ def test_sigkill_durability():
         keep_data = bool(lost or duplicated or partial or foreign or wrong_value or summary_bad or rejected_committed)
         if keep_data:
             detail += f"\ndata folder kept for inspection: {data_dir}\nserver log tail:\n{server.log_tail()}"
-        assert kills >= MIN_KILLS, detail
-        assert acked_batches > 0, "no batch was ever acknowledged: " + detail
+        assert kills == KILLS, detail
+        assert acked_batches >= KILLS + TAIL_ACKS, detail  # by construction; a failure here is a test bug
         assert lost == 0, "acknowledged data lost: " + detail
         assert duplicated == 0, "duplicated points: " + detail
         assert partial == 0, "partially committed batches: " + detail

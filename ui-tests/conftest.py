@@ -19,7 +19,8 @@ import pytest
 SERVER_URI = os.environ.get("CAIRN_TRACKING_URI", "").strip().rstrip("/")
 os.environ["MLFLOW_TRACKING_URI"] = SERVER_URI
 os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
-os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "30"
+# Hang protection only, generous so a slow answer on a busy machine is never a failure.
+os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "120"
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ["MLFLOW_ENABLE_ASYNC_LOGGING"] = "false"
 for name in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID"):
@@ -34,6 +35,7 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 SCREENSHOTS = os.path.join(os.path.dirname(__file__), "screenshots")
 SIZES = {"wide": (1280, 800), "narrow": (420, 900)}
+WAIT_TIMEOUT = 120  # seconds; hang protection for UI.wait / UI.wait_ready
 
 
 def pytest_configure(config):
@@ -157,10 +159,12 @@ class UI:
         self.d.get(f"{SERVER_URI}/{query}#{hash_route}")
         self.wait_ready()
 
-    def wait_ready(self, timeout=20):
+    # The waits below end as soon as their condition holds; the timeout is hang protection only, generous
+    # so that a slow page on a busy machine is never a failure.
+    def wait_ready(self, timeout=WAIT_TIMEOUT):
         WebDriverWait(self.d, timeout).until(lambda d: d.execute_script("return window.__cairnReady === true"))
 
-    def wait(self, script, timeout=20):
+    def wait(self, script, timeout=WAIT_TIMEOUT):
         """Waits until `script` (an expression) is truthy and returns its value."""
         return WebDriverWait(self.d, timeout).until(lambda d: d.execute_script(f"return ({script})"))
 
