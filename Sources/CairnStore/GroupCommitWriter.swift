@@ -88,6 +88,10 @@ final class GroupCommitWriter: Sendable {
             return batch
         }
         var outcomes: [Result<any Sendable, any Error>]
+        // A full disk inside one request's savepoint makes SQLite roll back the whole shared
+        // transaction; the commit then fails with "aborted". Every request of the batch is told
+        // the real reason (the disk is full), not the abort that followed from it.
+        let diskFull = Mutex<(any Error)?>(nil)
         do {
             outcomes = try await pool.write { db in
                 batch.map { job in
@@ -99,12 +103,16 @@ final class GroupCommitWriter: Sendable {
                         }
                         return .success(value!)
                     } catch {
+                        if let database = error as? DatabaseError, database.resultCode == .SQLITE_FULL {
+                            diskFull.withLock { $0 = $0 ?? database }
+                        }
                         return .failure(error)
                     }
                 }
             }
         } catch {
-            outcomes = batch.map { _ in .failure(error) }
+            let reason = diskFull.withLock { $0 } ?? error
+            outcomes = batch.map { _ in .failure(reason) }
         }
         for (job, outcome) in zip(batch, outcomes) {
             job.post(.done(outcome))

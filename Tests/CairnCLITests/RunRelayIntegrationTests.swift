@@ -39,7 +39,7 @@ import Testing
         #expect(await logMetric(relay, step: 2) == .empty)  // still journaled: it must follow step 1
         #expect(try await client.metricHistory(runID: runID, key: "loss").map(\.step) == [0])
 
-        #expect(await run.finish(status: .finished, deadline: 20), "\(run.problems)")
+        #expect(await run.finish(status: .finished, deadline: 300), "\(run.problems)")
         let history = try await client.metricHistory(runID: runID, key: "loss")
         #expect(history.map(\.step) == [0, 1, 2])
         #expect(try await client.getRun(id: runID).info.status == .finished)
@@ -61,7 +61,7 @@ import Testing
         #expect(run.isAttached)
         run.log(param: "lr", value: "0.1")
         for step in 0..<20 { run.log(metric: "loss", value: Double(step), step: step) }
-        #expect(await run.finish(status: .failed, deadline: 15))
+        #expect(await run.finish(status: .failed, deadline: 300))
         let stored = try await client.getRun(id: owner.info.runID)
         #expect(stored.info.status == .running)  // the owner ends it, not the SDK
         #expect(stored.params.contains(Param("lr", "0.1")))

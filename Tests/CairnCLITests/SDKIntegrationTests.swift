@@ -5,8 +5,9 @@ import Testing
 
 /// The Swift SDK against a real server that is stopped mid-run and restarted.
 @Suite(.serialized) struct SDKIntegrationTests {
-    /// Waits (bounded) until `condition` holds; the SDK works in the background.
-    private func eventually(_ seconds: Double = 30, _ condition: () async -> Bool) async -> Bool {
+    /// Waits until `condition` holds; the SDK works in the background. The bound only protects
+    /// against a hang: it is far above what a loaded machine needs, so it never decides the test.
+    private func eventually(_ seconds: Double = 300, _ condition: () async -> Bool) async -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if await condition() { return true }
@@ -25,7 +26,7 @@ import Testing
         configuration.maxAttempts = 3
         configuration.initialBackoff = 0.05
         let run = try await Cairn.startRun(experiment: "sdk-outage", runName: "outage", trackingURI: server.uri,
-                                       journalFolder: URL(fileURLWithPath: journal.path), configuration: configuration, requestTimeout: 5)
+                                       journalFolder: URL(fileURLWithPath: journal.path), configuration: configuration, requestTimeout: 60)
         let runID = try #require(run.runID)
         run.log(param: "lr", value: "0.1")
         for step in 0..<500 { run.log(metric: "loss", value: 1 / Double(step + 1), step: Int64(step)) }
@@ -39,7 +40,7 @@ import Testing
         #expect(await eventually { run.isOffline })
         server = try ServerProcess(port: port, data: data)
         for step in 1000..<1500 { run.log(metric: "loss", value: 1 / Double(step + 1), step: Int64(step)) }
-        let complete = await run.finish(status: .finished, deadline: 20)
+        let complete = await run.finish(status: .finished, deadline: 300)
         #expect(complete, "finish should upload the journal once the server is back: \(run.problems)")
 
         let history = try await client.metricHistory(runID: runID, key: "loss")
