@@ -56,7 +56,7 @@ let package = Package(
         // A small training loop logging with the Swift SDK: `swift run CairnExample`.
         .executableTarget(name: "CairnExample", dependencies: ["CairnClient"], path: "Examples/TrainLoop"),
         .target(name: "CairnTestSupport", dependencies: ["CairnCore", "CairnStore", "CairnArtifacts"]),
-        .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore"]),
+        .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore", "CairnTestSupport"]),
         .testTarget(name: "CairnStoreTests", dependencies: ["CairnStore", "CairnTestSupport"]),
         .testTarget(name: "CairnServicesTests", dependencies: ["CairnServices", "CairnTestSupport"]),
         .testTarget(name: "CairnArtifactsTests", dependencies: [

@@ -3,18 +3,6 @@ import Foundation
 import Hummingbird
 import Testing
 
-/// SplitMix64: every failing input can be replayed from the seed.
-private struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// A random JSON value: right and wrong types, edge numbers, long and odd strings, nesting.
 private func randomJSON(_ rng: inout SeededGenerator, depth: Int = 0) -> String {
     let scalars = ["null", "true", "false", "0", "-1", "1e308", "-1e999", "3.5", "9223372036854775808", "\"\"", "\"a\"",
@@ -55,7 +43,7 @@ struct RequestFuzzTests {
             // A real experiment and run, so that some random requests reach the store.
             let run = try await call(.post, "/api/2.0/mlflow/runs/create", #"{"experiment_id":"0"}"#)
             let runID = ((run.json["run"] as? [String: Any])?["info"] as? [String: Any])?["run_id"] as? String ?? ""
-            var rng = SeededGenerator(state: 0xF022_2026)
+            var rng = SeededGenerator(seed: 0xF022_2026)
             for iteration in 0..<iterations {
                 let (method, path) = Self.endpoints.randomElement(using: &rng)!
                 var body = randomObject(&rng)
