@@ -39,7 +39,11 @@ let package = Package(
             "CairnCore", "CairnServices", "CairnStore", "CairnArtifacts",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
-        ], resources: [.copy("Web")]),
+        ], exclude: ["Web"], plugins: ["EmbedWebUI"]),
+        // The web UI's files (Sources/CairnServer/Web) are compiled into the binary as Swift
+        // source, generated at build time, so `cairn` is one file with nothing beside it.
+        .executableTarget(name: "CairnWebEmbedder"),
+        .plugin(name: "EmbedWebUI", capability: .buildTool(), dependencies: ["CairnWebEmbedder"]),
         // The client speaks HTTP through AsyncHTTPClient (SwiftNIO), not URLSession: URLSession
         // would link FoundationNetworking and libcurl with its TLS stack into the `cairn`
         // binary, about 6 MiB of resident memory for a server that never uses them.
