@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
@@ -39,6 +40,8 @@ let package = Package(
             "CairnCore", "CairnServices", "CairnStore", "CairnArtifacts",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
         ], exclude: ["Web"], plugins: ["EmbedWebUI"]),
         // The web UI's files (Sources/CairnServer/Web) are compiled into the binary as Swift
         // source, generated at build time, so `cairn` is one file with nothing beside it.
@@ -75,6 +78,7 @@ let package = Package(
         .testTarget(name: "CairnServerTests", dependencies: [
             "CairnServer", "CairnTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
     ]
 )

@@ -135,6 +135,8 @@ public func buildApplication(
     let services = try openServices(configuration)
     return Application(
         router: buildRouter(services: services),
+        // Requests the HTTP/1.1 decoder refuses get MLflow's error JSON, not an empty 400.
+        server: .http1(configuration: .init(additionalChannelHandlers: [MalformedRequestHandler()])),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cairn/\(cairnVersion)"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger)

@@ -2,6 +2,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import NIOHTTP1
 import Testing
 
 /// The web UI is compiled into the binary: what is embedded must be exactly `Web/`.
@@ -62,6 +63,47 @@ struct WebUITests {
             #expect(changed.body == first.body)
             let index = try await client.execute(uri: "/", method: .get)
             #expect(index.headers[.eTag] != nil && index.headers[.eTag] != etag)
+        }
+    }
+}
+
+@Suite("Requests the server cannot read")
+struct MalformedRequestTests {
+    @Test("A Transfer-Encoding other than chunked is named; chunked alone is fine")
+    func transferCodings() {
+        #expect(MalformedRequest.unsupportedTransferCoding("chunked") == nil)
+        #expect(MalformedRequest.unsupportedTransferCoding(" Chunked ") == nil)
+        #expect(MalformedRequest.unsupportedTransferCoding("gzip, chunked") == "gzip")
+        #expect(MalformedRequest.unsupportedTransferCoding("gzip") == "gzip")
+        let raw = ByteBuffer(string: "POST /x HTTP/1.1\r\nHost: a\r\ntransfer-encoding:  deflate\r\n\r\n")
+        #expect(MalformedRequest.unsupportedTransferCoding(in: raw) == "deflate")
+        #expect(MalformedRequest.unsupportedTransferCoding(in: ByteBuffer(string: "GET / HTTP/1.1\r\nHost: a\r\n\r\n")) == nil)
+    }
+
+    @Test("Each decoder failure is an MLflow error: 400 INVALID_PARAMETER_VALUE, 501 for a transfer coding Cairn does not read")
+    func decoderFailures() throws {
+        for error in [HTTPParserError.invalidChunkSize, .headerOverflow, .invalidURL, .unknown] {
+            let malformed = MalformedRequest(error)
+            #expect(malformed.code == .invalidParameterValue)
+            #expect(!malformed.message.isEmpty)
+            let body = try #require(try JSONSerialization.jsonObject(with: Data(malformed.body)) as? [String: String])
+            #expect(body == ["error_code": "INVALID_PARAMETER_VALUE", "message": malformed.message])
+        }
+        let gzip = MalformedRequest(HTTPParserError.unknown, recentInput: ByteBuffer(string: "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"))
+        #expect(gzip.code == .notImplemented)
+        #expect(gzip.message.contains("'gzip'"))
+    }
+
+    @Test("Transfer-Encoding: gzip, chunked reaches no route: 501 NOT_IMPLEMENTED")
+    func gzipChunkedIsRefused() async throws {
+        let router = Router(context: CairnRequestContext.self)
+        router.add(middleware: MLflowErrorMiddleware())
+        router.post("echo") { _, _ in "reached" }
+        try await Application(router: router).test(.router) { client in
+            let reply = try await client.execute(uri: "/echo", method: .post, headers: [.transferEncoding: "gzip, chunked"], body: ByteBuffer(string: "{}"))
+            #expect(reply.status.code == 501)
+            let body = try JSONSerialization.jsonObject(with: Data(buffer: reply.body)) as? [String: String]
+            #expect(body?["error_code"] == "NOT_IMPLEMENTED")
         }
     }
 }
