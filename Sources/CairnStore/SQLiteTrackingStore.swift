@@ -25,20 +25,43 @@ public final class SQLiteTrackingStore: TrackingStore {
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
         }
-        let existed = FileManager.default.fileExists(atPath: path)
-        let pool = try DatabasePool(path: path, configuration: configuration)
-        let migrator = SQLiteMigrations.makeMigrator()
-        if existed {
-            let applied = try pool.read { db in try migrator.appliedIdentifiers(db) }
-            let pending = migrator.migrations.filter { !applied.contains($0) }
-            if !applied.isEmpty, let first = pending.first {
-                let backup = try DatabaseQueue(path: "\(path).backup-before-\(first)")
-                try pool.backup(to: backup)
-            }
-        }
-        try migrator.migrate(pool)
+        let pool = try Self.openAndMigrate(path: path, configuration: configuration)
         self.pool = pool
         self.writer = GroupCommitWriter(pool: pool)
+    }
+
+    /// Opens the pool and migrates it; a file that is not a Cairn database, one written by a
+    /// newer Cairn, or one SQLite cannot read is refused with a one-line `CairnError`.
+    private static func openAndMigrate(path: String, configuration: Configuration) throws -> DatabasePool {
+        do {
+            let existed = FileManager.default.fileExists(atPath: path)
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            let migrator = SQLiteMigrations.makeMigrator()
+            if existed {
+                let (applied, tables) = try pool.read { db in
+                    (try migrator.appliedIdentifiers(db), try String.fetchAll(db, sql: """
+                        SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'grdb_migrations' ORDER BY name
+                        """))
+                }
+                let unknown = applied.subtracting(migrator.migrations)
+                if !unknown.isEmpty {
+                    throw CairnError(.invalidState, "It was written by a newer version of Cairn (schema \(unknown.sorted().joined(separator: ", ")) is unknown to this one). Run that version, or open a backup made before it.")
+                }
+                if applied.isEmpty, !tables.isEmpty {
+                    throw CairnError(.invalidState, "It is not a Cairn database: it holds tables (\(tables.prefix(5).joined(separator: ", "))\(tables.count > 5 ? ", …" : "")) but no Cairn schema. MLflow's own SQLite database cannot be opened; give a new file or a Cairn database.")
+                }
+                let pending = migrator.migrations.filter { !applied.contains($0) }
+                if !applied.isEmpty, let first = pending.first {
+                    let backup = try DatabaseQueue(path: "\(path).backup-before-\(first)")
+                    try pool.backup(to: backup)
+                }
+            }
+            try migrator.migrate(pool)
+            return pool
+        } catch let error as DatabaseError {
+            // GRDB's description carries the statement, several lines of SQL; the message is enough.
+            throw CairnError(.invalidState, "SQLite error \(error.resultCode.rawValue): \(error.message ?? "\(error.resultCode)"). Check that it is a Cairn SQLite file and that its folder is writable.", cause: error)
+        }
     }
 
     /// What an acknowledged write survives. In WAL mode SQLite's `synchronous = NORMAL` writes
