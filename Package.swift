@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
@@ -39,7 +40,13 @@ let package = Package(
             "CairnCore", "CairnServices", "CairnStore", "CairnArtifacts",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
-        ], resources: [.copy("Web")]),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+        ], exclude: ["Web"], plugins: ["EmbedWebUI"]),
+        // The web UI's files (Sources/CairnServer/Web) are compiled into the binary as Swift
+        // source, generated at build time, so `cairn` is one file with nothing beside it.
+        .executableTarget(name: "CairnWebEmbedder"),
+        .plugin(name: "EmbedWebUI", capability: .buildTool(), dependencies: ["CairnWebEmbedder"]),
         // The client speaks HTTP through AsyncHTTPClient (SwiftNIO), not URLSession: URLSession
         // would link FoundationNetworking and libcurl with its TLS stack into the `cairn`
         // binary, about 6 MiB of resident memory for a server that never uses them.
@@ -71,6 +78,7 @@ let package = Package(
         .testTarget(name: "CairnServerTests", dependencies: [
             "CairnServer", "CairnTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
     ]
 )

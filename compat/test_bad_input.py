@@ -1,10 +1,15 @@
 """Bad input over raw REST (MLFLOW-API.md §2, §3): status codes, error codes, and all-or-nothing writes."""
 
+import gzip
+import json
+import socket
+from urllib.parse import urlparse
+
 import mlflow
 import pytest
 from mlflow.exceptions import MlflowException
 
-from conftest import ORACLE, unique_name
+from conftest import ORACLE, SERVER_URI, unique_name
 
 UNKNOWN_RUN = "0123456789abcdef0123456789abcdef"
 
@@ -288,3 +293,107 @@ def test_changes_to_a_deleted_experiment_are_refused(rest, client, experiment):
     assert stored.name != new_name
     assert stored.tags["k"] == "v"
     assert stored.lifecycle_stage == "deleted"
+
+
+# ---- The HTTP layer: requests the HTTP/1.1 decoder refuses, over a raw socket ----
+
+
+def raw_exchange(request_bytes):
+    """Sends `request_bytes` on a fresh connection and reads until the server closes it.
+    Returns (status, headers with lower-case names, body bytes); the server must close the
+    connection after such a reply, so a hang fails the test after 15 s."""
+    url = urlparse(SERVER_URI)
+    with socket.create_connection((url.hostname, url.port), timeout=15) as sock:
+        sock.sendall(request_bytes)
+        received = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    assert int(headers.get("content-length", "-1")) == len(body), received[:500]
+    return status, headers, body
+
+
+def assert_raw_error(reply, status, code):
+    got_status, headers, body = reply
+    assert got_status == status, body
+    assert headers.get("content-type") == "application/json", headers
+    parsed = json.loads(body)
+    assert parsed.get("error_code") == code, parsed
+    assert isinstance(parsed.get("message"), str) and parsed["message"], parsed
+    assert set(parsed) == {"error_code", "message"}, parsed
+    return parsed["message"]
+
+
+def assert_still_serving(rest):
+    assert rest("GET", "/health") == (200, "OK")
+
+
+def chunked_create(name, after_first_chunk):
+    body = json.dumps({"name": name}).encode()
+    return (
+        b"POST /api/2.0/mlflow/experiments/create HTTP/1.1\r\nHost: t\r\n"
+        b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"%x\r\n" % len(body) + body + b"\r\n" + after_first_chunk
+    )
+
+
+@pytest.mark.cairn_only
+def test_malformed_chunk_size_is_400_and_creates_nothing(rest):
+    name = unique_name("raw-chunk")
+    # A well-formed request first: the framing, not the JSON, is what is tested below.
+    status, _, body = raw_exchange(chunked_create(unique_name("raw-ok"), b"0\r\n\r\n").replace(b"Host: t\r\n", b"Host: t\r\nConnection: close\r\n"))
+    assert status == 200, body
+    message = assert_raw_error(raw_exchange(chunked_create(name, b"zz\r\nxyz\r\n0\r\n\r\n")), 400, "INVALID_PARAMETER_VALUE")
+    assert "chunk" in message
+    assert_error(rest("GET", "experiments/get-by-name", params={"experiment_name": name}), 404, "RESOURCE_DOES_NOT_EXIST")
+    # The same broken framing on a GET whose route never reads a body: the 400 replaces the reply.
+    broken_get = b"GET /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n"
+    assert_raw_error(raw_exchange(broken_get), 400, "INVALID_PARAMETER_VALUE")
+    assert_still_serving(rest)
+
+
+@pytest.mark.cairn_only
+def test_unsupported_transfer_encoding_is_501_and_creates_nothing(rest):
+    name = unique_name("raw-gzip")
+    payload = gzip.compress(json.dumps({"name": name}).encode())
+    request = (
+        b"POST /api/2.0/mlflow/experiments/create HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: gzip\r\n\r\n" + payload
+    )
+    message = assert_raw_error(raw_exchange(request), 501, "NOT_IMPLEMENTED")
+    assert "gzip" in message
+    # gzip then chunked is valid framing, so it reaches the server proper: refused the same way.
+    request = (
+        b"POST /api/2.0/mlflow/experiments/create HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b"Connection: close\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+        + b"%x\r\n" % len(payload) + payload + b"\r\n0\r\n\r\n"
+    )
+    assert_raw_error(raw_exchange(request), 501, "NOT_IMPLEMENTED")
+    assert_error(rest("GET", "experiments/get-by-name", params={"experiment_name": name}), 404, "RESOURCE_DOES_NOT_EXIST")
+    assert_still_serving(rest)
+
+
+@pytest.mark.cairn_only
+def test_request_line_over_80_kib_is_400(rest):
+    name = "x" * (82 * 1024)
+    request = b"GET /api/2.0/mlflow/experiments/get-by-name?experiment_name=" + name.encode() + b" HTTP/1.1\r\nHost: t\r\n\r\n"
+    message = assert_raw_error(raw_exchange(request), 400, "INVALID_PARAMETER_VALUE")
+    assert "80 KiB" in message
+    assert_still_serving(rest)
+
+
+@pytest.mark.cairn_only
+@pytest.mark.parametrize("target", [b"/\xff", b"/api/2.0/mlflow/experiments/get-by-name?experiment_name=caf\xc3\xa9\xff"])
+def test_raw_non_ascii_bytes_in_the_path_are_400(rest, target):
+    request = b"GET " + target + b" HTTP/1.1\r\nHost: t\r\n\r\n"
+    assert_raw_error(raw_exchange(request), 400, "INVALID_PARAMETER_VALUE")
+    assert_still_serving(rest)

@@ -21,8 +21,10 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Address to listen on (env CAIRN_HOST).", valueName: "address"))
     var host: String?
 
-    @Option(help: ArgumentHelp("Port to listen on; 0 picks a free one (env CAIRN_PORT).", valueName: "port"))
-    var port: Int?
+    // Read as text so that a bad value is one `error:` line and exit 1 like every other
+    // start-up failure, not a usage dump.
+    @Option(parsing: .unconditional, help: ArgumentHelp("Port to listen on; 0 picks a free one (env CAIRN_PORT).", valueName: "port"))
+    var port: String?
 
     @Option(name: .customLong("data-dir"), help: ArgumentHelp("Folder for the database and artifacts (env CAIRN_DATA_DIR).", valueName: "path"))
     var dataDirectory: String?
@@ -41,7 +43,10 @@ struct ServerCommand: AsyncParsableCommand {
         var configuration = CairnServerConfiguration()
         if let host = host ?? environment["CAIRN_HOST"] { configuration.host = host }
         if let port {
-            configuration.port = port
+            guard let value = Int(port) else {
+                throw fail("--port '\(port)' is not a port number. Use a number between 0 and 65535.")
+            }
+            configuration.port = value
         } else if let text = environment["CAIRN_PORT"] {
             guard let value = Int(text) else {
                 throw fail("CAIRN_PORT='\(text)' is not a port number. Set it to a number between 0 and 65535.")
@@ -98,7 +103,13 @@ struct ServerCommand: AsyncParsableCommand {
             if text.contains("Cannot assign requested address") || text.contains("EADDRNOTAVAIL") {
                 throw fail("Cannot listen on \(configuration.host): no such address on this machine. Use 127.0.0.1, 0.0.0.0 or one of this machine's addresses.")
             }
-            throw fail("The server stopped: \(error)")
+            if text.contains("UnknownHost") {
+                throw fail("Cannot listen on \(configuration.host): no such host name. Use 127.0.0.1, 0.0.0.0 or one of this machine's addresses or names.")
+            }
+            if text.contains("EACCES") || text.contains("Permission denied") {
+                throw fail("Port \(configuration.port) needs privileges this user does not have. Choose a port above 1023 with --port or CAIRN_PORT.")
+            }
+            throw fail("The server stopped: \(text.split(whereSeparator: \.isNewline).joined(separator: " "))")
         }
     }
 }

@@ -45,15 +45,21 @@ public func openServices(_ configuration: CairnServerConfiguration) throws -> Ca
 /// errors that say which path failed and why.
 public func openTrackingStore(_ configuration: CairnServerConfiguration) throws -> SQLiteTrackingStore {
     let databasePath = try configuration.databasePath()
-    for directory in [configuration.dataDirectory, configuration.artifactDirectory, (databasePath as NSString).deletingLastPathComponent] where !directory.isEmpty {
+    for directory in [configuration.dataDirectory, configuration.artifactDirectory] where !directory.isEmpty {
         if let problem = makeDirectory(directory) {
             throw ConfigurationError(message: "Cannot use the data directory: \(problem). Choose a writable folder with --data-dir or CAIRN_DATA_DIR.")
         }
     }
+    let databaseDirectory = (databasePath as NSString).deletingLastPathComponent
+    if !databaseDirectory.isEmpty, let problem = makeDirectory(databaseDirectory) {
+        throw ConfigurationError(message: "Cannot use the database's folder: \(problem). Choose a writable place with --backend-store-uri or CAIRN_BACKEND_STORE_URI.")
+    }
     do {
         return try SQLiteTrackingStore(path: databasePath, durability: configuration.durability)
+    } catch let error as CairnError {
+        throw ConfigurationError(message: "Cannot open the database '\(databasePath)': \(error.message)")
     } catch {
-        throw ConfigurationError(message: "Cannot open the database '\(databasePath)': \(error). Check that it is a Cairn SQLite file and that the folder is writable.")
+        throw ConfigurationError(message: "Cannot open the database '\(databasePath)': \(error). Check that it is a Cairn SQLite file and that its folder is writable.")
     }
 }
 
@@ -147,6 +153,8 @@ public func buildApplication(
     let services = try openServices(configuration)
     return Application(
         router: buildRouter(services: services),
+        // Requests the HTTP/1.1 decoder refuses get MLflow's error JSON, not an empty 400.
+        server: .http1(configuration: .init(additionalChannelHandlers: [MalformedRequestHandler()])),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cairn/\(cairnVersion)"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger)

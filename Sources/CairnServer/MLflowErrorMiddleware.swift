@@ -2,15 +2,26 @@ import CairnCore
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 
 /// Renders every failure as MLflow's error JSON `{"error_code": …, "message": …}` with
 /// MLflow's HTTP status. Unknown routes are `ENDPOINT_NOT_FOUND`; bodies over the limit are
 /// a 413; anything unexpected is a 500 `INTERNAL_ERROR` whose detail goes only to the log,
-/// tagged with the request id that the reply also carries.
+/// tagged with the request id that the reply also carries. A body sent with a transfer coding
+/// other than `chunked` (`Transfer-Encoding: gzip, chunked`) is refused with a `501` before any
+/// route sees it, as it could not be read as sent.
 struct MLflowErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let value = request.headers[.transferEncoding], let coding = MalformedRequest.unsupportedTransferCoding(value) {
+            return Self.render(.notImplemented, MalformedRequest.unsupportedTransferCodingMessage(coding), context: context)
+        }
         do {
             return try await next(request, context)
+        } catch let error as HTTPParserError {
+            // The body's framing broke while a route read it; MalformedRequestHandler gives the
+            // client the same reply.
+            let malformed = MalformedRequest(error)
+            return Self.render(malformed.code, malformed.message, context: context)
         } catch let error as CairnError {
             if error.code.httpStatus >= 500 {
                 context.logger.error("Request failed", metadata: [

@@ -30,21 +30,16 @@ public final class SQLiteTrackingStore: TrackingStore {
             // The row checks' triggers call it on every write (SQLiteIntegrity).
             db.add(function: SQLiteIntegrity.rowCheckFunction)
         }
-        let existed = FileManager.default.fileExists(atPath: path)
         let lock = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         if lock >= 0 { _ = flock(lock, LOCK_SH) }
         self.useLock = lock
-        let pool = try DatabasePool(path: path, configuration: configuration)
-        let migrator = SQLiteMigrations.makeMigrator()
-        if existed {
-            let applied = try pool.read { db in try migrator.appliedIdentifiers(db) }
-            let pending = migrator.migrations.filter { !applied.contains($0) }
-            if !applied.isEmpty, let first = pending.first {
-                let backup = try DatabaseQueue(path: "\(path).backup-before-\(first)")
-                try pool.backup(to: backup)
-            }
+        let pool: DatabasePool
+        do {
+            pool = try Self.openAndMigrate(path: path, configuration: configuration)
+        } catch {
+            if lock >= 0 { _ = Glibc.close(lock) }
+            throw error
         }
-        try migrator.migrate(pool)
         self.pool = pool
         self.writer = GroupCommitWriter(pool: pool)
     }
@@ -83,6 +78,40 @@ public final class SQLiteTrackingStore: TrackingStore {
             let copy = try DatabaseQueue(path: destination)
             try pool.backup(to: copy)
             try copy.close()
+        }
+    }
+
+    /// Opens the pool and migrates it; a file that is not a Cairn database, one written by a
+    /// newer Cairn, or one SQLite cannot read is refused with a one-line `CairnError`.
+    private static func openAndMigrate(path: String, configuration: Configuration) throws -> DatabasePool {
+        do {
+            let existed = FileManager.default.fileExists(atPath: path)
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            let migrator = SQLiteMigrations.makeMigrator()
+            if existed {
+                let (applied, tables) = try pool.read { db in
+                    (try migrator.appliedIdentifiers(db), try String.fetchAll(db, sql: """
+                        SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'grdb_migrations' ORDER BY name
+                        """))
+                }
+                let unknown = applied.subtracting(migrator.migrations)
+                if !unknown.isEmpty {
+                    throw CairnError(.invalidState, "It was written by a newer version of Cairn (schema \(unknown.sorted().joined(separator: ", ")) is unknown to this one). Run that version, or open a backup made before it.")
+                }
+                if applied.isEmpty, !tables.isEmpty {
+                    throw CairnError(.invalidState, "It is not a Cairn database: it holds tables (\(tables.prefix(5).joined(separator: ", "))\(tables.count > 5 ? ", …" : "")) but no Cairn schema. MLflow's own SQLite database cannot be opened; give a new file or a Cairn database.")
+                }
+                let pending = migrator.migrations.filter { !applied.contains($0) }
+                if !applied.isEmpty, let first = pending.first {
+                    let backup = try DatabaseQueue(path: "\(path).backup-before-\(first)")
+                    try pool.backup(to: backup)
+                }
+            }
+            try migrator.migrate(pool)
+            return pool
+        } catch let error as DatabaseError {
+            // GRDB's description carries the statement, several lines of SQL; the message is enough.
+            throw CairnError(.invalidState, "SQLite error \(error.resultCode.rawValue): \(error.message ?? "\(error.resultCode)"). Check that it is a Cairn SQLite file and that its folder is writable.", cause: error)
         }
     }
 
