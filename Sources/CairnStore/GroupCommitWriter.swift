@@ -1,14 +1,19 @@
-import GRDB
 import Synchronization
 
-/// Group commit for SQLite: concurrent writers are queued and run together in one shared
-/// transaction, each inside its own savepoint, so one failing request rolls back only its own
-/// changes. Every caller is answered only after the shared transaction has committed.
+/// Group commit: concurrent writers are queued and run together in one shared transaction,
+/// each inside its own savepoint, so one failing request rolls back only its own changes.
+/// Every caller is answered only after the shared transaction has committed. The backend
+/// supplies `transact`, which runs one batch that way (SQLite on its writer connection,
+/// PostgreSQL on a pooled connection under the cluster-wide write lock).
 ///
 /// There is no background task: the first writer to find the queue idle becomes the leader and
 /// commits a batch; if more writers queued up meanwhile, leadership passes to the oldest of them.
 final class GroupCommitWriter: Sendable {
-    typealias Work = @Sendable (Database) throws -> any Sendable
+    typealias Work = @Sendable (any SQLSession) throws -> any Sendable
+    typealias Outcome = Result<any Sendable, any Error>
+    /// Runs the works of one batch in one transaction, each in its own savepoint; answers each
+    /// work's outcome, all failures when the transaction did not commit.
+    typealias Transact = @Sendable ([Work]) async -> [Outcome]
 
     private enum Signal: Sendable {
         case lead
@@ -52,16 +57,16 @@ final class GroupCommitWriter: Sendable {
         var draining = false
     }
 
-    private let pool: DatabasePool
+    private let transact: Transact
     private let queue = Mutex(Queue())
     private let maxBatch: Int
 
-    init(pool: DatabasePool, maxBatch: Int = 512) {
-        self.pool = pool
+    init(maxBatch: Int = 512, transact: @escaping Transact) {
+        self.transact = transact
         self.maxBatch = maxBatch
     }
 
-    func write<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func write<T: Sendable>(_ work: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
         let job = Job(work: { db in try work(db) })
         let isLeader = queue.withLock { q -> Bool in
             q.pending.append(job)
@@ -87,33 +92,7 @@ final class GroupCommitWriter: Sendable {
             q.pending.removeFirst(batch.count)
             return batch
         }
-        var outcomes: [Result<any Sendable, any Error>]
-        // A full disk inside one request's savepoint makes SQLite roll back the whole shared
-        // transaction; the commit then fails with "aborted". Every request of the batch is told
-        // the real reason (the disk is full), not the abort that followed from it.
-        let diskFull = Mutex<(any Error)?>(nil)
-        do {
-            outcomes = try await pool.write { db in
-                batch.map { job in
-                    do {
-                        var value: (any Sendable)?
-                        try db.inSavepoint {
-                            value = try job.work(db)
-                            return .commit
-                        }
-                        return .success(value!)
-                    } catch {
-                        if let database = error as? DatabaseError, database.resultCode == .SQLITE_FULL {
-                            diskFull.withLock { $0 = $0 ?? database }
-                        }
-                        return .failure(error)
-                    }
-                }
-            }
-        } catch {
-            let reason = diskFull.withLock { $0 } ?? error
-            outcomes = batch.map { _ in .failure(reason) }
-        }
+        let outcomes = await transact(batch.map(\.work))
         for (job, outcome) in zip(batch, outcomes) {
             job.post(.done(outcome))
         }

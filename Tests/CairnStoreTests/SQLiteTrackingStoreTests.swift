@@ -33,10 +33,10 @@ struct SQLiteTrackingStoreTests {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let normal = try SQLiteTrackingStore(path: directory.path + "/normal.sqlite")
-        #expect(try await normal.read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") } == 1)
+        #expect(try await normal.readSQLite { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") } == 1)
         let full = try SQLiteTrackingStore(path: directory.path + "/full.sqlite", durability: .full)
-        #expect(try await full.read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") } == 2)
-        #expect(try await full.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") } == "wal")
+        #expect(try await full.readSQLite { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") } == 2)
+        #expect(try await full.readSQLite { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") } == "wal")
     }
 
     @Test("Experiment names stay unique, across deleted experiments too")
@@ -50,7 +50,7 @@ struct SQLiteTrackingStoreTests {
             await #expect(throws: CairnError.self) {
                 _ = try await store.createExperiment(name: "a", artifactLocation: nil, tags: [], now: 7)
             }
-            let count = try await store.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM experiments") }
+            let count = try await store.read { db in try db.value(Int.self, "SELECT COUNT(*) FROM experiments") }
             #expect(count == 2)
         }
     }
@@ -103,7 +103,7 @@ struct SQLiteTrackingStoreTests {
             try await store.logRunWrites(runID: id, RunWrites(metrics: [Metric(key: "m", value: 2, timestamp: 101, step: 10)]))
             #expect(try await store.fetchRun(id: id).metrics.first?.value == 2)
             let summary = try await store.read { db -> [Double] in
-                guard let row = try Row.fetchOne(db, sql: "SELECT min_value, max_value, point_count FROM latest_metrics") else { return [] }
+                guard let row = try db.row("SELECT min_value, max_value, point_count FROM latest_metrics") else { return [] }
                 return [row[0], row[1], row[2]]
             }
             #expect(summary == [1, 9, 4])
@@ -140,7 +140,7 @@ struct SQLiteTrackingStoreTests {
             #expect(try await store.metricHistory(runID: id, key: "m").count == 5)
             try await store.logRunWrites(runID: id, RunWrites(metrics: [Metric(key: "m", value: 9, timestamp: 100, step: 2)]))
             #expect(try await store.metricHistory(runID: id, key: "m").count == 6)
-            let count = try await store.read { db in try Int.fetchOne(db, sql: "SELECT point_count FROM latest_metrics") }
+            let count = try await store.read { db in try db.value(Int.self, "SELECT point_count FROM latest_metrics") }
             #expect(count == 6)
         }
     }
@@ -159,8 +159,8 @@ struct SQLiteTrackingStoreTests {
             #expect(history.map(\.step) == (0..<500).map(Int64.init))
             #expect(zip(history, values).allSatisfy { $0.value.bitPattern == $1.bitPattern })
             let (rows, segments, points, largest) = try await store.read { db in
-                let row = try Row.fetchOne(db, sql: "SELECT COUNT(*), MAX(length(points)) FROM metric_segments")!
-                let summary = try Row.fetchOne(db, sql: "SELECT segment_count, point_count FROM latest_metrics")!
+                let row = try db.row("SELECT COUNT(*), MAX(length(points)) FROM metric_segments")!
+                let summary = try db.row("SELECT segment_count, point_count FROM latest_metrics")!
                 return (row[0] as Int, summary[0] as Int, summary[1] as Int, row[1] as Int)
             }
             #expect(rows < 50)
@@ -185,8 +185,8 @@ struct SQLiteTrackingStoreTests {
             let history = try await store.metricHistory(runID: id, key: "m")
             #expect(history.map(\.value) == values)
             let (rows, largest, segments, points) = try await store.read { db in
-                let row = try Row.fetchOne(db, sql: "SELECT COUNT(*), MAX(length(points)), SUM(point_count) FROM metric_segments")!
-                let summary = try Row.fetchOne(db, sql: "SELECT segment_count FROM latest_metrics")!
+                let row = try db.row("SELECT COUNT(*), MAX(length(points)), SUM(point_count) FROM metric_segments")!
+                let summary = try db.row("SELECT segment_count FROM latest_metrics")!
                 return (row[0] as Int, row[1] as Int, summary[0] as Int, row[2] as Int)
             }
             #expect(rows > 1)
@@ -202,7 +202,7 @@ struct SQLiteTrackingStoreTests {
     @Test("A series read is one range scan of the segments' primary key")
     func seriesReadPlan() async throws {
         try await withSQLiteStore { store in
-            let plan = try await store.read { db in
+            let plan = try await store.readSQLite { db in
                 try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + SQLiteTrackingStore.seriesSQL, arguments: [1, "loss"])
                     .map { $0["detail"] as String }
             }
@@ -238,7 +238,7 @@ struct SQLiteTrackingStoreTests {
             #expect(run.metrics.first?.value == 399)
             #expect(try await store.metricHistory(runID: id, key: "m").count == 400)
             #expect(run.tags.filter { $0.key.hasPrefix("w") }.count == 16)
-            let runs = try await store.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT run_id) FROM runs") }
+            let runs = try await store.read { db in try db.value(Int.self, "SELECT COUNT(DISTINCT run_id) FROM runs") }
             #expect(runs == 9)
         }
     }
@@ -325,11 +325,11 @@ struct SQLiteTrackingStoreTests {
             let wide = { (r: Expected) in r.acc.map { !$0.isNaN && $0 >= 0 } == true }
             #expect(try await search("metrics.acc >= 0", ["metrics.acc DESC"], pageSize: 1000) == expected(wide, ascending: false))
             // The plan walks the metric's index instead of sorting every run of the experiment.
-            let query = try SQLiteSearchSQL.runQuery(RunSearch(experimentIDs: [0], filter: try filter("metrics.acc > 0.3 and params.lr = '0.01'"),
+            let query = try SearchSQL(.sqlite).runQuery(RunSearch(experimentIDs: [0], filter: try filter("metrics.acc > 0.3 and params.lr = '0.01'"),
                                                                orderBy: [try OrderByParser.parse("metrics.acc DESC", for: .runs)],
                                                                viewType: .activeOnly, maxResults: 10, offset: 0))
-            let plan = try await store.read { db in
-                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + query.sql, arguments: query.arguments).map { $0["detail"] as String }
+            let plan = try await store.readSQLite { db in
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + query.sql, arguments: GRDBSession.arguments(query.arguments)).map { $0["detail"] as String }
             }
             #expect(plan.first?.contains("latest_metrics_by_key_value") == true, "\(plan)")
             #expect(!plan.contains { $0.contains("USE TEMP B-TREE FOR ORDER BY") }, "\(plan)")

@@ -82,12 +82,12 @@ struct SampledHistoryTests {
                 start += batch.count
                 size = size % 700 + 37
             }
-            let segments = try await store.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM metric_segments") } ?? 0
+            let segments = try await store.read { db in try db.value(Int.self, "SELECT COUNT(*) FROM metric_segments") } ?? 0
             #expect(segments > 50)
             let runID = run.info.runID
             func streamed(_ maxPoints: Int) async throws -> [MetricPoint]? {
                 try await store.read { db in
-                    let pk = try Int64.fetchOne(db, sql: "SELECT run_pk FROM runs WHERE run_id = ?", arguments: [runID])!
+                    let pk = try db.value(Int64.self, "SELECT run_pk FROM runs WHERE run_id = ?", [runID])!
                     return try SQLiteTrackingStore.streamSample(db, runPK: pk, key: "loss", lower: .min, upper: .max, maxPoints: maxPoints)
                 }
             }

@@ -1,26 +1,32 @@
 import CairnCore
-import GRDB
 
-/// Turns a parsed search (filter AST, order_by, view type, page) into SQLite SQL.
+/// Turns a parsed search (filter AST, order_by, view type, page) into SQL for either backend;
+/// the few spellings that differ come from the `SQLDialect`.
 ///
 /// Every value from the user is a bound parameter; only identifiers chosen from fixed lists
 /// below ever become SQL text. Each clause is a self-contained boolean expression over one
 /// row (`r` for runs, `e` for experiments), so AND, OR and NOT compose without changing any
 /// clause's meaning: `tags.k != 'v'` still matches only rows that have tag `k`.
-enum SQLiteSearchSQL {
+public struct SearchSQL: Sendable {
+    public let dialect: SQLDialect
+
+    public init(_ dialect: SQLDialect) {
+        self.dialect = dialect
+    }
+
     struct Fragment {
         var sql: String
-        var arguments: [DatabaseValue]
+        var arguments: [SQLValue]
 
-        init(_ sql: String, _ arguments: [DatabaseValue] = []) {
+        init(_ sql: String, _ arguments: [SQLValue] = []) {
             self.sql = sql
             self.arguments = arguments
         }
     }
 
-    struct Query {
-        var sql: String
-        var arguments: StatementArguments
+    public struct Query: Sendable {
+        public var sql: String
+        public var arguments: [SQLValue]
     }
 
     // MARK: Runs
@@ -31,22 +37,22 @@ enum SQLiteSearchSQL {
         "start_time": "r.start_time", "end_time": "r.end_time", "experiment_id": "r.experiment_id",
     ]
 
-    static func runQuery(_ search: RunSearch) throws -> Query {
-        var arguments: [DatabaseValue] = []
+    func runQuery(_ search: RunSearch) throws -> Query {
+        var arguments: [SQLValue] = []
         var conditions: [String] = []
         if search.experimentIDs.isEmpty {
-            conditions.append("0")
+            conditions.append("FALSE")
         } else {
-            conditions.append("r.experiment_id IN (\(marks(search.experimentIDs.count)))")
-            arguments += search.experimentIDs.map(\.databaseValue)
+            conditions.append("r.experiment_id IN (\(Self.marks(search.experimentIDs.count)))")
+            arguments += search.experimentIDs.map(\.sqlValue)
         }
         let stages = search.viewType.stages
-        conditions.append("r.lifecycle_stage IN (\(marks(stages.count)))")
-        arguments += stages.map(\.rawValue.databaseValue)
+        conditions.append("r.lifecycle_stage IN (\(Self.marks(stages.count)))")
+        arguments += stages.map(\.rawValue.sqlValue)
         var select = "SELECT r.run_pk FROM runs r"
         var orderBy = search.orderBy[...]
         var orderTerms: [String] = []
-        if let drivingKey = drivingMetric(search), let filter = search.filter, let first = orderBy.popFirst() {
+        if let drivingKey = Self.drivingMetric(search), let filter = search.filter, let first = orderBy.popFirst() {
             // Ordered by a metric the filter requires (a top-level `metrics.k <op> x`): walk that
             // metric's (key, value) index in the order asked for and stop at the page's end,
             // instead of matching every run of the experiments and sorting them. The filter's
@@ -54,8 +60,8 @@ enum SQLiteSearchSQL {
             // so no missing values need placing last.
             select = "SELECT r.run_pk FROM latest_metrics o CROSS JOIN runs r ON r.run_pk = o.run_pk"
             conditions.append("o.key_id = (SELECT key_id FROM metric_keys WHERE key = ?)")
-            arguments.append(drivingKey.databaseValue)
-            for part in conjuncts(filter) {
+            arguments.append(drivingKey.sqlValue)
+            for part in Self.conjuncts(filter) {
                 let fragment: Fragment
                 if case .comparison(let c) = part, c.identifier == first.identifier {
                     fragment = try numericComparison("o.value", c)
@@ -73,9 +79,8 @@ enum SQLiteSearchSQL {
         }
         for clause in orderBy {
             let (expression, args) = try runOrderExpression(clause.identifier)
-            // Missing values last either way: SQLite puts NULL last in DESC order already, and
-            // plain terms let the planner walk an index instead of sorting every run.
-            orderTerms.append("(\(expression)) \(clause.ascending ? "ASC NULLS LAST" : "DESC")")
+            // Missing values last either way (see SQLDialect.orderTerm).
+            orderTerms.append(dialect.orderTerm("(\(expression))", ascending: clause.ascending))
             arguments += args
         }
         orderTerms.append("r.start_time DESC, r.run_id ASC")
@@ -86,7 +91,7 @@ enum SQLiteSearchSQL {
     /// conjunct of the filter compares that metric (so every matching run has it).
     static func drivingMetric(_ search: RunSearch) -> String? {
         guard let first = search.orderBy.first, first.identifier.entity == .metric, let filter = search.filter else { return nil }
-        let compared = conjuncts(filter).contains { part in
+        let compared = Self.conjuncts(filter).contains { part in
             if case .comparison(let c) = part { return c.identifier == first.identifier }
             return false
         }
@@ -95,11 +100,11 @@ enum SQLiteSearchSQL {
 
     /// The parts of a top-level AND (the expression itself otherwise).
     static func conjuncts(_ e: FilterExpression) -> [FilterExpression] {
-        if case .and(let parts) = e { return parts.flatMap(conjuncts) }
+        if case .and(let parts) = e { return parts.flatMap(Self.conjuncts) }
         return [e]
     }
 
-    static func runClause(_ c: FilterComparison) throws -> Fragment {
+    func runClause(_ c: FilterComparison) throws -> Fragment {
         let key = c.identifier.key
         switch c.identifier.entity {
         case .metric:
@@ -108,12 +113,12 @@ enum SQLiteSearchSQL {
             return Fragment("""
                 r.run_pk IN (SELECT lm.run_pk FROM latest_metrics lm \
                 WHERE lm.key_id = (SELECT key_id FROM metric_keys WHERE key = ?) AND \(compare.sql))
-                """, [key.databaseValue] + compare.arguments)
+                """, [key.sqlValue] + compare.arguments)
         case .param, .tag:
             let table = c.identifier.entity == .param ? "run_params" : "run_tags"
             return try keyValueSetClause(table: table, column: "r.run_pk", c)
         case .attribute:
-            guard let column = runAttributeColumns[key], key != "experiment_id" else {
+            guard let column = Self.runAttributeColumns[key], key != "experiment_id" else {
                 throw CairnError.invalidParameter("Invalid attribute key '\(key)' in the filter.")
             }
             if key == "start_time" || key == "end_time" {
@@ -132,27 +137,27 @@ enum SQLiteSearchSQL {
                 let compare = try stringComparison("it.value", c)
                 return Fragment("""
                     EXISTS (SELECT 1 FROM input_tags it WHERE it.run_pk = r.run_pk AND it.key = ? AND \(compare.sql))
-                    """, [SystemTag.datasetContext.databaseValue] + compare.arguments)
+                    """, [SystemTag.datasetContext.sqlValue] + compare.arguments)
             default:
                 throw CairnError.invalidParameter("Invalid dataset key '\(key)' in the filter: use datasets.name, datasets.digest or datasets.context.")
             }
         }
     }
 
-    static func runOrderExpression(_ identifier: FilterIdentifier) throws -> (String, [DatabaseValue]) {
+    func runOrderExpression(_ identifier: FilterIdentifier) throws -> (String, [SQLValue]) {
         let key = identifier.key
         switch identifier.entity {
         case .metric:
             return ("""
                 SELECT lm.value FROM latest_metrics lm \
                 WHERE lm.run_pk = r.run_pk AND lm.key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
-                """, [key.databaseValue])
+                """, [key.sqlValue])
         case .param:
-            return ("SELECT x.value FROM run_params x WHERE x.run_pk = r.run_pk AND x.key = ?", [key.databaseValue])
+            return ("SELECT x.value FROM run_params x WHERE x.run_pk = r.run_pk AND x.key = ?", [key.sqlValue])
         case .tag:
-            return ("SELECT x.value FROM run_tags x WHERE x.run_pk = r.run_pk AND x.key = ?", [key.databaseValue])
+            return ("SELECT x.value FROM run_tags x WHERE x.run_pk = r.run_pk AND x.key = ?", [key.sqlValue])
         case .attribute:
-            guard let column = runAttributeColumns[key] else {
+            guard let column = Self.runAttributeColumns[key] else {
                 throw CairnError.invalidParameter("Invalid order_by attribute '\(key)'.")
             }
             return (column, [])
@@ -163,11 +168,11 @@ enum SQLiteSearchSQL {
 
     // MARK: Experiments
 
-    static func experimentQuery(_ search: ExperimentSearch) throws -> Query {
-        var arguments: [DatabaseValue] = []
+    func experimentQuery(_ search: ExperimentSearch) throws -> Query {
+        var arguments: [SQLValue] = []
         let stages = search.viewType.stages
-        var conditions = ["e.lifecycle_stage IN (\(marks(stages.count)))"]
-        arguments += stages.map(\.rawValue.databaseValue)
+        var conditions = ["e.lifecycle_stage IN (\(Self.marks(stages.count)))"]
+        arguments += stages.map(\.rawValue.sqlValue)
         if let filter = search.filter {
             let fragment = try expression(filter, clause: experimentClause)
             conditions.append(fragment.sql)
@@ -175,7 +180,7 @@ enum SQLiteSearchSQL {
         }
         var orderTerms: [String] = []
         for clause in search.orderBy {
-            guard clause.identifier.entity == .attribute, let column = experimentColumns[clause.identifier.key] else {
+            guard clause.identifier.entity == .attribute, let column = Self.experimentColumns[clause.identifier.key] else {
                 throw CairnError.invalidParameter("Invalid order_by clause '\(clause.identifier)': experiments can be ordered by name, experiment_id, creation_time or last_update_time.")
             }
             orderTerms.append("\(column) \(clause.ascending ? "ASC" : "DESC")")
@@ -190,7 +195,7 @@ enum SQLiteSearchSQL {
         "creation_time": "e.creation_time", "last_update_time": "e.last_update_time",
     ]
 
-    static func experimentClause(_ c: FilterComparison) throws -> Fragment {
+    func experimentClause(_ c: FilterComparison) throws -> Fragment {
         switch c.identifier.entity {
         case .tag:
             return try keyValueClause(table: "experiment_tags", owner: "x.experiment_id = e.experiment_id", c)
@@ -217,12 +222,12 @@ enum SQLiteSearchSQL {
 
     /// `mm` (a `logged_model_metrics` row) was logged on one of `datasets` (a missing digest
     /// matches any digest).
-    static func datasetPredicate(_ datasets: [DatasetFilter]) -> Fragment {
-        var arguments: [DatabaseValue] = []
+    func datasetPredicate(_ datasets: [DatasetFilter]) -> Fragment {
+        var arguments: [SQLValue] = []
         let terms = datasets.map { d -> String in
-            arguments.append(d.name.databaseValue)
+            arguments.append(d.name.sqlValue)
             guard let digest = d.digest else { return "mm.dataset_name = ?" }
-            arguments.append(digest.databaseValue)
+            arguments.append(digest.sqlValue)
             return "(mm.dataset_name = ? AND mm.dataset_digest = ?)"
         }
         return Fragment("(" + terms.joined(separator: " OR ") + ")", arguments)
@@ -230,9 +235,9 @@ enum SQLiteSearchSQL {
 
     /// The latest value (highest step, then timestamp) of a model's metric (its key is the first
     /// argument), among the points logged on `datasets` when any are given.
-    static func modelMetricValue(_ datasets: [DatasetFilter]) -> Fragment {
+    func modelMetricValue(_ datasets: [DatasetFilter]) -> Fragment {
         var sql = "SELECT mm.value FROM logged_model_metrics mm WHERE mm.model_pk = m.model_pk AND mm.key = ?"
-        var arguments: [DatabaseValue] = []
+        var arguments: [SQLValue] = []
         if !datasets.isEmpty {
             let predicate = datasetPredicate(datasets)
             sql += " AND " + predicate.sql
@@ -242,14 +247,14 @@ enum SQLiteSearchSQL {
         return Fragment(sql, arguments)
     }
 
-    static func loggedModelQuery(_ search: LoggedModelSearch) throws -> Query {
-        var arguments: [DatabaseValue] = []
+    func loggedModelQuery(_ search: LoggedModelSearch) throws -> Query {
+        var arguments: [SQLValue] = []
         var conditions = ["m.lifecycle_stage = 'active'"]
         if search.experimentIDs.isEmpty {
-            conditions.append("0")
+            conditions.append("FALSE")
         } else {
-            conditions.append("m.experiment_id IN (\(marks(search.experimentIDs.count)))")
-            arguments += search.experimentIDs.map(\.databaseValue)
+            conditions.append("m.experiment_id IN (\(Self.marks(search.experimentIDs.count)))")
+            arguments += search.experimentIDs.map(\.sqlValue)
         }
         if !search.datasets.isEmpty {
             // Only models with metrics on one of the datasets, as in MLflow.
@@ -270,9 +275,9 @@ enum SQLiteSearchSQL {
             case .metric:
                 let value = modelMetricValue(order.dataset.map { [$0] } ?? [])
                 orderTerms.append("(\(value.sql)) IS NULL, (\(value.sql)) \(direction)")
-                arguments += [identifier.key.databaseValue] + value.arguments + [identifier.key.databaseValue] + value.arguments
+                arguments += [identifier.key.sqlValue] + value.arguments + [identifier.key.sqlValue] + value.arguments
             default:
-                guard let column = loggedModelColumns[identifier.key] else {
+                guard let column = Self.loggedModelColumns[identifier.key] else {
                     throw CairnError.invalidParameter("Invalid order_by field '\(identifier.key)' for logged models.")
                 }
                 orderTerms.append("\(column) IS NULL, \(column) \(direction)")
@@ -282,18 +287,18 @@ enum SQLiteSearchSQL {
         return page("SELECT m.model_pk FROM logged_models m", conditions, orderTerms, arguments, maxResults: search.maxResults, offset: search.offset)
     }
 
-    static func loggedModelClause(_ c: FilterComparison, datasets: [DatasetFilter]) throws -> Fragment {
+    func loggedModelClause(_ c: FilterComparison, datasets: [DatasetFilter]) throws -> Fragment {
         switch c.identifier.entity {
         case .metric:
             let value = modelMetricValue(datasets)
             let compare = try numericComparison("(\(value.sql))", c)
-            return Fragment(compare.sql, [c.identifier.key.databaseValue] + value.arguments + compare.arguments)
+            return Fragment(compare.sql, [c.identifier.key.sqlValue] + value.arguments + compare.arguments)
         case .param:
             return try keyValueClause(table: "logged_model_params", owner: "x.model_pk = m.model_pk", c)
         case .tag:
             return try keyValueClause(table: "logged_model_tags", owner: "x.model_pk = m.model_pk", c)
         case .attribute:
-            guard let column = loggedModelColumns[c.identifier.key] else { break }
+            guard let column = Self.loggedModelColumns[c.identifier.key] else { break }
             if c.identifier.key == "creation_timestamp" || c.identifier.key == "last_updated_timestamp" {
                 return try numericComparison(column, c)
             }
@@ -309,17 +314,17 @@ enum SQLiteSearchSQL {
     /// Registry searches read `tags.<k> != 'v'` as MLflow does for the prompt marker the client
     /// always appends: `` tags.`mlflow.prompt.is_prompt` != 'true' `` also matches models
     /// without the tag. Every other key keeps the usual meaning (only rows having the tag).
-    static func registryTagClause(table: String, owner: String, _ c: FilterComparison) throws -> Fragment {
+    func registryTagClause(table: String, owner: String, _ c: FilterComparison) throws -> Fragment {
         if c.identifier.key == "mlflow.prompt.is_prompt", c.comparator == .notEqual, case .string(let value) = c.value {
             return Fragment("NOT EXISTS (SELECT 1 FROM \(table) x WHERE \(owner) AND x.key = ? AND x.value = ?)",
-                            [c.identifier.key.databaseValue, value.databaseValue])
+                            [c.identifier.key.sqlValue, value.sqlValue])
         }
         return try keyValueClause(table: table, owner: owner, c)
     }
 
-    static func registeredModelQuery(_ search: RegistrySearch) throws -> Query {
-        var arguments: [DatabaseValue] = []
-        var conditions = ["1"]
+    func registeredModelQuery(_ search: RegistrySearch) throws -> Query {
+        var arguments: [SQLValue] = []
+        var conditions = ["TRUE"]
         if let filter = search.filter {
             let fragment = try expression(filter) { c in
                 switch (c.identifier.entity, c.identifier.key) {
@@ -342,8 +347,8 @@ enum SQLiteSearchSQL {
         return page("SELECT rm.model_pk FROM registered_models rm", conditions, orderTerms, arguments, maxResults: search.maxResults, offset: search.offset)
     }
 
-    static func modelVersionQuery(_ search: RegistrySearch) throws -> Query {
-        var arguments: [DatabaseValue] = []
+    func modelVersionQuery(_ search: RegistrySearch) throws -> Query {
+        var arguments: [SQLValue] = []
         var conditions = ["v.deleted = 0"]
         if let filter = search.filter {
             let fragment = try expression(filter) { c in
@@ -379,7 +384,7 @@ enum SQLiteSearchSQL {
 
     /// `select WHERE conditions ORDER BY orderTerms` for one page, fetching one row more than
     /// the page so the caller knows whether another page exists.
-    static func page(_ select: String, _ conditions: [String], _ orderTerms: [String], _ arguments: [DatabaseValue],
+    func page(_ select: String, _ conditions: [String], _ orderTerms: [String], _ arguments: [SQLValue],
                      maxResults: Int, offset: Int) -> Query {
         let sql = """
             \(select)
@@ -387,10 +392,10 @@ enum SQLiteSearchSQL {
             ORDER BY \(orderTerms.joined(separator: ", "))
             LIMIT ? OFFSET ?
             """
-        return Query(sql: sql, arguments: StatementArguments(arguments + [(maxResults + 1).databaseValue, offset.databaseValue]))
+        return Query(sql: sql, arguments: arguments + [(maxResults + 1).sqlValue, offset.sqlValue])
     }
 
-    static func expression(_ e: FilterExpression, clause: (FilterComparison) throws -> Fragment) throws -> Fragment {
+    func expression(_ e: FilterExpression, clause: (FilterComparison) throws -> Fragment) throws -> Fragment {
         switch e {
         case .comparison(let c):
             return try clause(c)
@@ -402,25 +407,25 @@ enum SQLiteSearchSQL {
         case .not(let inner):
             let fragment = try expression(inner, clause: clause)
             // A clause on a missing value is false, never NULL, so NOT is exact.
-            return Fragment("NOT COALESCE(\(fragment.sql), 0)", fragment.arguments)
+            return Fragment("NOT COALESCE(\(fragment.sql), FALSE)", fragment.arguments)
         }
     }
 
     /// `params.k` / `tags.k` clauses: comparisons need the key to exist (MLflow's inner join).
     /// A param or tag clause as membership of `column` in the runs that match, read through
     /// the table's (key, value) index: the same truth value as `keyValueClause`'s EXISTS.
-    static func keyValueSetClause(table: String, column: String, _ c: FilterComparison) throws -> Fragment {
+    func keyValueSetClause(table: String, column: String, _ c: FilterComparison) throws -> Fragment {
         try keyValueMatch(c) { "\(column) IN (SELECT x.run_pk FROM \(table) x WHERE \($0))" }
     }
 
-    static func keyValueClause(table: String, owner: String, _ c: FilterComparison) throws -> Fragment {
+    func keyValueClause(table: String, owner: String, _ c: FilterComparison) throws -> Fragment {
         try keyValueMatch(c) { "EXISTS (SELECT 1 FROM \(table) x WHERE \(owner) AND \($0))" }
     }
 
     /// `matching(condition)` is SQL that is true when the owner has a row meeting `condition`;
     /// `IS NULL` is its negation (no row with the key).
-    private static func keyValueMatch(_ c: FilterComparison, _ matching: (String) -> String) throws -> Fragment {
-        let key = c.identifier.key.databaseValue
+    private func keyValueMatch(_ c: FilterComparison, _ matching: (String) -> String) throws -> Fragment {
+        let key = c.identifier.key.sqlValue
         switch c.comparator {
         case .isNull:
             return Fragment("NOT " + matching("x.key = ?"), [key])
@@ -432,26 +437,28 @@ enum SQLiteSearchSQL {
         }
     }
 
-    static func stringComparison(_ column: String, _ c: FilterComparison) throws -> Fragment {
+    func stringComparison(_ column: String, _ c: FilterComparison) throws -> Fragment {
         switch (c.comparator, c.value) {
-        case (.equal, .string(let s)): return Fragment("\(column) = ?", [s.databaseValue])
-        case (.notEqual, .string(let s)): return Fragment("\(column) != ?", [s.databaseValue])
-        case (.like, .string(let s)): return Fragment("\(column) GLOB ?", [globPattern(fromLike: s).databaseValue])
-        case (.ilike, .string(let s)): return Fragment("lower(\(column)) LIKE lower(?)", [s.databaseValue])
-        case (.in, .list(let items)): return Fragment("\(column) IN (\(marks(items.count)))", items.map(\.databaseValue))
-        case (.notIn, .list(let items)): return Fragment("\(column) NOT IN (\(marks(items.count)))", items.map(\.databaseValue))
-        case (.in, .string(let s)): return Fragment("\(column) = ?", [s.databaseValue])
-        case (.notIn, .string(let s)): return Fragment("\(column) != ?", [s.databaseValue])
+        case (.equal, .string(let s)): return Fragment("\(column) = ?", [s.sqlValue])
+        case (.notEqual, .string(let s)): return Fragment("\(column) != ?", [s.sqlValue])
+        case (.like, .string(let s)):
+            let like = dialect.like(column, s)
+            return Fragment(like.sql, [like.argument.sqlValue])
+        case (.ilike, .string(let s)): return Fragment(dialect.ilike(column), [s.sqlValue])
+        case (.in, .list(let items)): return Fragment("\(column) IN (\(Self.marks(items.count)))", items.map(\.sqlValue))
+        case (.notIn, .list(let items)): return Fragment("\(column) NOT IN (\(Self.marks(items.count)))", items.map(\.sqlValue))
+        case (.in, .string(let s)): return Fragment("\(column) = ?", [s.sqlValue])
+        case (.notIn, .string(let s)): return Fragment("\(column) != ?", [s.sqlValue])
         default:
             throw CairnError.invalidParameter("Invalid comparison '\(c.identifier.key) \(c.comparator.rawValue)' in the filter: this field takes a quoted string with =, !=, LIKE or ILIKE.")
         }
     }
 
-    static func numericComparison(_ column: String, _ c: FilterComparison) throws -> Fragment {
+    func numericComparison(_ column: String, _ c: FilterComparison) throws -> Fragment {
         guard case .number(let number, let text) = c.value else {
             throw CairnError.invalidParameter("Invalid comparison on '\(c.identifier.key)' in the filter: expected a number.")
         }
-        let value: DatabaseValue = Int64(text).map(\.databaseValue) ?? number.databaseValue
+        let value: SQLValue = Int64(text).map(\.sqlValue) ?? number.sqlValue
         let op: String
         switch c.comparator {
         case .equal: op = "="

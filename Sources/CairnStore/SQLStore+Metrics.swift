@@ -1,8 +1,7 @@
 import CairnCore
 import Foundation
-import GRDB
 
-extension SQLiteTrackingStore {
+extension SQLStore {
     /// Appends one segment per key and folds it into `latest_metrics`, in the caller's transaction.
     ///
     /// A point identical to one already stored for the series (same step, timestamp and value
@@ -10,7 +9,7 @@ extension SQLiteTrackingStore {
     /// client that retries a write whose answer it lost leaves no duplicates. The check reads
     /// only segments whose step range overlaps the new points, so appending steps beyond the
     /// series' last one costs nothing extra.
-    static func appendMetrics(_ db: Database, runPK: Int64, _ metrics: [Metric]) throws {
+    static func appendMetrics(_ db: any SQLSession, runPK: Int64, _ metrics: [Metric]) throws {
         guard !metrics.isEmpty else { return }
         var order: [String] = []
         var byKey: [String: [MetricPoint]] = [:]
@@ -20,12 +19,10 @@ extension SQLiteTrackingStore {
         }
         for key in order {
             let keyID = try internKey(db, key)
-            let existing = try Row.fetchOne(
-                db.cachedStatement(sql: """
+            let existing = try db.row("""
                     SELECT step, timestamp, value, is_nan, min_value, max_value, point_count, segment_count, min_step, max_step
                     FROM latest_metrics WHERE run_pk = ? AND key_id = ?
-                    """),
-                arguments: [runPK, keyID])
+                    """, [runPK, keyID])
             let points = try newPoints(db, runPK: runPK, keyID: keyID, byKey[key]!, existingStepRange: existing.map { ($0[8], $0[9]) })
             guard !points.isEmpty else { continue }
             var latest = points[0]
@@ -70,11 +67,12 @@ extension SQLiteTrackingStore {
                     try insertSegment(db, runPK: runPK, keyID: keyID, seq: segmentCount, chunk, encoded: bytes)
                 }
             }
-            try db.cachedStatement(sql: """
-                INSERT OR REPLACE INTO latest_metrics
+            try db.execute("""
+                INSERT INTO latest_metrics
                     (run_pk, key_id, step, timestamp, value, is_nan, min_value, max_value, point_count, segment_count, min_step, max_step)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [runPK, keyID, latest.step, latest.timestamp,
+                ON CONFLICT (run_pk, key_id) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan, min_value = excluded.min_value, max_value = excluded.max_value, point_count = excluded.point_count, segment_count = excluded.segment_count, min_step = excluded.min_step, max_step = excluded.max_step
+                """, [runPK, keyID, latest.step, latest.timestamp,
                                          latest.value.isNaN ? nil : latest.value, latest.value.isNaN,
                                          newMin, newMax, pointCount, segmentCount, seriesMinStep, seriesMaxStep])
         }
@@ -110,29 +108,29 @@ extension SQLiteTrackingStore {
         return chunks
     }
 
-    static func insertSegment(_ db: Database, runPK: Int64, keyID: Int64, seq: Int64, _ points: ArraySlice<MetricPoint>, encoded: [UInt8]) throws {
+    static func insertSegment(_ db: any SQLSession, runPK: Int64, keyID: Int64, seq: Int64, _ points: ArraySlice<MetricPoint>, encoded: [UInt8]) throws {
         var minValue: Double?
         var maxValue: Double?
         for point in points where !point.value.isNaN {
             minValue = min(minValue ?? point.value, point.value)
             maxValue = max(maxValue ?? point.value, point.value)
         }
-        try db.cachedStatement(sql: """
+        try db.execute("""
             INSERT INTO metric_segments (run_pk, key_id, seq, point_count, min_step, max_step, min_value, max_value, points)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [runPK, keyID, seq, points.count, points.map(\.step).min()!, points.map(\.step).max()!,
-                                     minValue, maxValue, Data(encoded)])
+            """, [runPK, keyID, seq, points.count, points.map(\.step).min()!, points.map(\.step).max()!,
+                                     minValue, maxValue, encoded])
     }
 
     /// Merges a small write into the series' last segment when that segment is small too and
     /// ends before the new points begin, so one-point-per-request series do not cost one row
     /// per point. Same transaction as the write; readers see either state as the same series.
     /// Answers false (nothing changed) when the last segment does not qualify.
-    static func appendToLastSegment(_ db: Database, runPK: Int64, keyID: Int64, seq: Int64, _ points: [MetricPoint], encodedSize: Int) throws -> Bool {
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: """
+    static func appendToLastSegment(_ db: any SQLSession, runPK: Int64, keyID: Int64, seq: Int64, _ points: [MetricPoint], encodedSize: Int) throws -> Bool {
+        guard let row = try db.row("""
             SELECT points, max_step, min_value, max_value, length(points) FROM metric_segments
             WHERE run_pk = ? AND key_id = ? AND seq = ?
-            """), arguments: [runPK, keyID, seq]) else { return false }
+            """, [runPK, keyID, seq]) else { return false }
         let storedSize: Int = row[4]
         let storedMaxStep: Int64 = row[1]
         guard storedSize + encodedSize <= smallSegmentBytes, storedMaxStep <= points.map(\.step).min()! else { return false }
@@ -145,16 +143,16 @@ extension SQLiteTrackingStore {
             minValue = min(minValue ?? point.value, point.value)
             maxValue = max(maxValue ?? point.value, point.value)
         }
-        try db.cachedStatement(sql: """
+        try db.execute("""
             UPDATE metric_segments SET point_count = ?, max_step = ?, min_value = ?, max_value = ?, points = ?
             WHERE run_pk = ? AND key_id = ? AND seq = ?
-            """).execute(arguments: [merged.count, merged.map(\.step).max()!, minValue, maxValue,
-                                     Data(MetricSegmentCodec.encode(merged)), runPK, keyID, seq])
+            """, [merged.count, merged.map(\.step).max()!, minValue, maxValue,
+                                     MetricSegmentCodec.encode(merged), runPK, keyID, seq])
         return true
     }
 
     /// `incoming` without the points already stored for the series or repeated in `incoming`.
-    static func newPoints(_ db: Database, runPK: Int64, keyID: Int64, _ incoming: [MetricPoint], existingStepRange: (Int64, Int64)?) throws -> [MetricPoint] {
+    static func newPoints(_ db: any SQLSession, runPK: Int64, keyID: Int64, _ incoming: [MetricPoint], existingStepRange: (Int64, Int64)?) throws -> [MetricPoint] {
         struct Identity: Hashable {
             let step: Int64
             let timestamp: Int64
@@ -170,13 +168,11 @@ extension SQLiteTrackingStore {
         }
         var seen = Set<Identity>()
         if overlapsStored {
-            let cursor = try Row.fetchCursor(
-                db.cachedStatement(sql: """
+            let cursor = try db.rows("""
                     SELECT points FROM metric_segments
                     WHERE run_pk = ? AND key_id = ? AND max_step >= ? AND min_step <= ?
-                    """),
-                arguments: [runPK, keyID, lower, upper])
-            while let row = try cursor.next() {
+                    """, [runPK, keyID, lower, upper])
+            for row in cursor {
                 var stored: [MetricPoint] = []
                 do {
                     try withSegmentBytes(row) { bytes throws(MetricSegmentCodec.CorruptSegment) in try MetricSegmentCodec.decode(bytes, into: &stored) }
@@ -193,12 +189,11 @@ extension SQLiteTrackingStore {
         return incoming.filter { seen.insert(identity($0)).inserted }
     }
 
-    static func internKey(_ db: Database, _ key: String) throws -> Int64 {
-        if let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT key_id FROM metric_keys WHERE key = ?"), arguments: [key]) {
+    static func internKey(_ db: any SQLSession, _ key: String) throws -> Int64 {
+        if let id = try db.value(Int64.self, "SELECT key_id FROM metric_keys WHERE key = ?", [key]) {
             return id
         }
-        try db.cachedStatement(sql: "INSERT INTO metric_keys (key) VALUES (?)").execute(arguments: [key])
-        return db.lastInsertedRowID
+        return try db.insert("INSERT INTO metric_keys (key) VALUES (?) RETURNING key_id", [key])
     }
 
     /// The SQL of a series read: one range scan of the segments' primary key. Each row is a
@@ -217,32 +212,29 @@ extension SQLiteTrackingStore {
         ORDER BY seq
         """
 
-    static func decodeSegments(_ db: Database, sql: String, arguments: StatementArguments, expectedCount: Int = 0) throws -> [MetricPoint] {
+    static func decodeSegments(_ db: any SQLSession, sql: String, arguments: [any SQLBindable], expectedCount: Int = 0) throws -> [MetricPoint] {
         var points: [MetricPoint] = []
         points.reserveCapacity(expectedCount)
-        let cursor = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
-        while let row = try cursor.next() {
+        try db.each(sql, arguments.map(\.sqlValue), cache: true) { row in
             try decodeSegment(row, into: &points)
         }
         return points
     }
 
     /// Appends the points of the segment blob in column 0 of `row`, read in place.
-    static func decodeSegment(_ row: Row, into points: inout [MetricPoint]) throws {
+    static func decodeSegment(_ row: SQLRow, into points: inout [MetricPoint]) throws {
         try withSegmentBytes(row) { bytes throws(MetricSegmentCodec.CorruptSegment) in try MetricSegmentCodec.decode(bytes, into: &points) }
     }
 
     /// Runs `decode` on the segment blob in column 0 of `row`, in place; a damaged or missing
     /// blob throws `DamagedSegment` (which `namingDamage` turns into an error naming the series).
-    static func withSegmentBytes<T>(_ row: Row, _ decode: (UnsafeRawBufferPointer) throws(MetricSegmentCodec.CorruptSegment) -> T) throws -> T {
-        try row.withUnsafeData(atIndex: 0) { data in
-            guard let data else { throw DamagedSegment(detail: "the segment's bytes are missing") }
-            return try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
-                do throws(MetricSegmentCodec.CorruptSegment) {
-                    return try decode(bytes)
-                } catch {
-                    throw DamagedSegment(detail: error.description)
-                }
+    static func withSegmentBytes<T>(_ row: SQLRow, _ decode: (UnsafeRawBufferPointer) throws(MetricSegmentCodec.CorruptSegment) -> T) throws -> T {
+        guard case .blob(let data) = row.values[0] else { throw DamagedSegment(detail: "the segment's bytes are missing") }
+        return try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+            do throws(MetricSegmentCodec.CorruptSegment) {
+                return try decode(bytes)
+            } catch {
+                throw DamagedSegment(detail: error.description)
             }
         }
     }
@@ -269,11 +261,11 @@ extension SQLiteTrackingStore {
     }
 
     /// How many points the series holds (0 when the run has no such metric).
-    static func seriesPointCount(_ db: Database, runPK: Int64, key: String) throws -> Int {
-        try Int.fetchOne(db.cachedStatement(sql: """
+    static func seriesPointCount(_ db: any SQLSession, runPK: Int64, key: String) throws -> Int {
+        try db.value(Int.self, """
             SELECT point_count FROM latest_metrics
             WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
-            """), arguments: [runPK, key]) ?? 0
+            """, [runPK, key]) ?? 0
     }
 
     public func metricHistory(runID: String, key: String) async throws -> [MetricPoint] {
@@ -301,7 +293,7 @@ extension SQLiteTrackingStore {
             var result: [SampledSeries] = []
             for runID in runIDs {
                 // A multi-run read: an unknown run contributes no points, as in MLflow.
-                guard let pk = try Int64.fetchOne(db.cachedStatement(sql: "SELECT run_pk FROM runs WHERE run_id = ?"), arguments: [runID]) else {
+                guard let pk = try db.value(Int64.self, "SELECT run_pk FROM runs WHERE run_id = ?", [runID]) else {
                     continue
                 }
                 let lower = startStep ?? Int64.min
@@ -326,13 +318,13 @@ extension SQLiteTrackingStore {
     }
 }
 
-extension SQLiteTrackingStore {
+extension SQLStore {
     /// Samples a long series segment by segment, never holding it whole: the usual case of a
     /// series written in step order, whose segments' step ranges follow one another. Answers nil
     /// when that does not hold (steps written out of order) or when the range holds no more than
     /// `maxPoints` points; the caller then reads the series whole. Same result as
     /// `MetricSampler.sample` on the whole series.
-    static func streamSample(_ db: Database, runPK: Int64, key: String, lower: Int64, upper: Int64, maxPoints: Int) throws -> [MetricPoint]? {
+    static func streamSample(_ db: any SQLSession, runPK: Int64, key: String, lower: Int64, upper: Int64, maxPoints: Int) throws -> [MetricPoint]? {
         struct Segment {
             let minStep: Int64
             let maxStep: Int64
@@ -343,16 +335,16 @@ extension SQLiteTrackingStore {
         if lower == Int64.min, upper == Int64.max {
             // The whole series: its first and last steps and its size are in the run's summary,
             // and the segments' order is checked as they are read.
-            guard let summary = try Row.fetchOne(db.cachedStatement(sql: """
+            guard let summary = try db.row("""
                 SELECT min_step, max_step, point_count FROM latest_metrics
                 WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
-                """), arguments: [runPK, key]), let total = summary[2] as Int?, total > maxPoints, maxPoints > 0 else { return nil }
+                """, [runPK, key]), let total = summary[2] as Int?, total > maxPoints, maxPoints > 0 else { return nil }
             var stream = MetricSampler.Stream(firstStep: summary[0], lastStep: summary[1], maxPoints: maxPoints)
             var scratch = UnsafeMutableBufferPointer<MetricPoint>.allocate(capacity: 512)
             defer { scratch.deallocate() }
             var previousMaxStep: Int64?
-            let cursor = try Row.fetchCursor(db.cachedStatement(sql: seriesSQL), arguments: [runPK, key])
-            while let row = try cursor.next() {
+            let cursor = try db.rows(seriesSQL, [runPK, key])
+            for row in cursor {
                 let minStep: Int64 = row[1]
                 if let previousMaxStep, previousMaxStep >= minStep { return nil }  // written out of step order
                 previousMaxStep = row[2]
@@ -360,12 +352,12 @@ extension SQLiteTrackingStore {
             }
             return stream.finish()
         }
-        let rows = try Row.fetchAll(db.cachedStatement(sql: """
+        let rows = try db.rows("""
             SELECT seq, min_step, max_step, point_count FROM metric_segments
             WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
               AND max_step >= ? AND min_step <= ?
             ORDER BY seq
-            """), arguments: [runPK, key, lower, upper])
+            """, [runPK, key, lower, upper])
         var segments = rows.map { Segment(minStep: $0[1], maxStep: $0[2], inRange: $0[3], partial: nil) }
         guard !segments.isEmpty, zip(segments, segments.dropFirst()).allSatisfy({ $0.maxStep < $1.minStep }) else { return nil }
         // Only the first and last segments can reach outside the range: read their in-range points.
@@ -387,8 +379,8 @@ extension SQLiteTrackingStore {
         var scratch = UnsafeMutableBufferPointer<MetricPoint>.allocate(capacity: 512)
         defer { scratch.deallocate() }
         var position = 0
-        let cursor = try Row.fetchCursor(db.cachedStatement(sql: seriesRangeSQL), arguments: [runPK, key, lower, upper])
-        while let row = try cursor.next() {
+        let cursor = try db.rows(seriesRangeSQL, [runPK, key, lower, upper])
+        for row in cursor {
             // The same statement's rows in the same read transaction: one per segment listed above.
             guard position < segments.count else { break }
             defer { position += 1 }
@@ -403,7 +395,7 @@ extension SQLiteTrackingStore {
 
     /// Feeds the points of the segment in column 0 of `row` to `stream`, in step order.
     @inline(__always)
-    private static func feed(_ row: Row, to stream: inout MetricSampler.Stream, scratch: inout UnsafeMutableBufferPointer<MetricPoint>) throws {
+    private static func feed(_ row: SQLRow, to stream: inout MetricSampler.Stream, scratch: inout UnsafeMutableBufferPointer<MetricPoint>) throws {
         let count = try withSegmentBytes(row) { bytes throws(MetricSegmentCodec.CorruptSegment) in try MetricSegmentCodec.decode(bytes, into: &scratch) }
         var points = UnsafeMutableBufferPointer(rebasing: scratch[..<count])
         if zip(points, points.dropFirst()).contains(where: { MetricSampler.ordered($1, $0) }) {

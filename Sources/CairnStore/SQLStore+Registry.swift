@@ -1,20 +1,19 @@
 import CairnCore
-import GRDB
 
-extension SQLiteTrackingStore: RegistryStore {
+extension SQLStore: RegistryStore {
     // MARK: - Registered models
 
     public func createRegisteredModel(name: String, description: String, tags: [Tag], user: String, now: Int64) async throws -> RegisteredModel {
         try await write { db in
-            if try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM registered_models WHERE name = ?"), arguments: [name]) == true {
+            if try db.value(Bool.self, "SELECT 1 FROM registered_models WHERE name = ?", [name]) == true {
                 throw CairnError.alreadyExists("Registered Model (name=\(name)) already exists.")
             }
-            try db.cachedStatement(sql: """
+            let pk = try db.insert("""
                 INSERT INTO registered_models (name, description, user_id, creation_timestamp, last_updated_timestamp) VALUES (?, ?, ?, ?, ?)
-                """).execute(arguments: [name, description, user, now, now])
-            let pk = db.lastInsertedRowID
+                RETURNING model_pk
+                """, [name, description, user, now, now])
             for tag in tags {
-                try db.cachedStatement(sql: "INSERT OR REPLACE INTO registered_model_tags (model_pk, key, value) VALUES (?, ?, ?)").execute(arguments: [pk, tag.key, tag.value])
+                try db.execute("INSERT INTO registered_model_tags (model_pk, key, value) VALUES (?, ?, ?) ON CONFLICT (model_pk, key) DO UPDATE SET value = excluded.value", [pk, tag.key, tag.value])
             }
             try Self.recordEvent(db, pk: pk, name: name, version: nil, user: user, now: now, action: "create_registered_model",
                                  changes: ["description": .string(description), "tags": Self.json(tags)])
@@ -29,10 +28,10 @@ extension SQLiteTrackingStore: RegistryStore {
     public func renameRegisteredModel(name: String, newName: String, user: String, now: Int64) async throws -> RegisteredModel {
         try await write { db in
             let pk = try Self.registeredModelPK(db, name: name)
-            if newName != name, try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM registered_models WHERE name = ?"), arguments: [newName]) == true {
+            if newName != name, try db.value(Bool.self, "SELECT 1 FROM registered_models WHERE name = ?", [newName]) == true {
                 throw CairnError.alreadyExists("Registered Model (name=\(newName)) already exists.")
             }
-            try db.cachedStatement(sql: "UPDATE registered_models SET name = ?, last_updated_timestamp = ? WHERE model_pk = ?").execute(arguments: [newName, now, pk])
+            try db.execute("UPDATE registered_models SET name = ?, last_updated_timestamp = ? WHERE model_pk = ?", [newName, now, pk])
             try Self.recordEvent(db, pk: pk, name: newName, version: nil, user: user, now: now, action: "rename",
                                  changes: ["from": .string(name), "to": .string(newName)])
             return try Self.loadRegisteredModel(db, pk: pk)
@@ -42,8 +41,8 @@ extension SQLiteTrackingStore: RegistryStore {
     public func updateRegisteredModel(name: String, description: String, user: String, now: Int64) async throws -> RegisteredModel {
         try await write { db in
             let pk = try Self.registeredModelPK(db, name: name)
-            let old = try String.fetchOne(db.cachedStatement(sql: "SELECT description FROM registered_models WHERE model_pk = ?"), arguments: [pk]) ?? ""
-            try db.cachedStatement(sql: "UPDATE registered_models SET description = ?, last_updated_timestamp = ? WHERE model_pk = ?").execute(arguments: [description, now, pk])
+            let old = try db.value(String.self, "SELECT description FROM registered_models WHERE model_pk = ?", [pk]) ?? ""
+            try db.execute("UPDATE registered_models SET description = ?, last_updated_timestamp = ? WHERE model_pk = ?", [description, now, pk])
             try Self.recordEvent(db, pk: pk, name: name, version: nil, user: user, now: now, action: "update_description",
                                  changes: ["from": .string(old), "to": .string(description)])
             return try Self.loadRegisteredModel(db, pk: pk)
@@ -54,9 +53,9 @@ extension SQLiteTrackingStore: RegistryStore {
         try await write { db in
             let pk = try Self.registeredModelPK(db, name: name)
             for table in ["registered_model_aliases", "model_version_tags", "model_versions", "registered_model_tags"] {
-                try db.execute(sql: "DELETE FROM \(table) WHERE model_pk = ?", arguments: [pk])
+                try db.execute("DELETE FROM \(table) WHERE model_pk = ?", [pk])
             }
-            try db.cachedStatement(sql: "DELETE FROM registered_models WHERE model_pk = ?").execute(arguments: [pk])
+            try db.execute("DELETE FROM registered_models WHERE model_pk = ?", [pk])
             try Self.recordEvent(db, pk: pk, name: name, version: nil, user: user, now: now, action: "delete_registered_model", changes: [:])
         }
     }
@@ -64,8 +63,8 @@ extension SQLiteTrackingStore: RegistryStore {
     public func setRegisteredModelTag(name: String, tag: Tag, user: String, now: Int64) async throws {
         try await write { db in
             let pk = try Self.registeredModelPK(db, name: name)
-            let old = try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM registered_model_tags WHERE model_pk = ? AND key = ?"), arguments: [pk, tag.key])
-            try db.cachedStatement(sql: "INSERT OR REPLACE INTO registered_model_tags (model_pk, key, value) VALUES (?, ?, ?)").execute(arguments: [pk, tag.key, tag.value])
+            let old = try db.value(String.self, "SELECT value FROM registered_model_tags WHERE model_pk = ? AND key = ?", [pk, tag.key])
+            try db.execute("INSERT INTO registered_model_tags (model_pk, key, value) VALUES (?, ?, ?) ON CONFLICT (model_pk, key) DO UPDATE SET value = excluded.value", [pk, tag.key, tag.value])
             try Self.recordEvent(db, pk: pk, name: name, version: nil, user: user, now: now, action: "set_tag",
                                  changes: ["key": .string(tag.key), "from": old.map(JSONValue.string) ?? .null, "to": .string(tag.value)])
         }
@@ -75,19 +74,19 @@ extension SQLiteTrackingStore: RegistryStore {
         try await write { db in
             let pk = try Self.registeredModelPK(db, name: name)
             // Deleting an absent tag is a no-op, as in MLflow.
-            guard let old = try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM registered_model_tags WHERE model_pk = ? AND key = ?"), arguments: [pk, key]) else {
+            guard let old = try db.value(String.self, "SELECT value FROM registered_model_tags WHERE model_pk = ? AND key = ?", [pk, key]) else {
                 return
             }
-            try db.cachedStatement(sql: "DELETE FROM registered_model_tags WHERE model_pk = ? AND key = ?").execute(arguments: [pk, key])
+            try db.execute("DELETE FROM registered_model_tags WHERE model_pk = ? AND key = ?", [pk, key])
             try Self.recordEvent(db, pk: pk, name: name, version: nil, user: user, now: now, action: "delete_tag",
                                  changes: ["key": .string(key), "from": .string(old)])
         }
     }
 
     public func searchRegisteredModels(_ search: RegistrySearch) async throws -> (items: [RegisteredModel], hasMore: Bool) {
-        let query = try SQLiteSearchSQL.registeredModelQuery(search)
+        let query = try searchSQL.registeredModelQuery(search)
         return try await read { db in
-            var pks = try Int64.fetchAll(db, sql: query.sql, arguments: query.arguments)
+            var pks = try db.values(Int64.self, query)
             let hasMore = pks.count > search.maxResults
             if hasMore { pks.removeLast() }
             return (try pks.map { try Self.loadRegisteredModel(db, pk: $0) }, hasMore)
@@ -99,16 +98,16 @@ extension SQLiteTrackingStore: RegistryStore {
     public func createModelVersion(_ new: NewModelVersion, now: Int64) async throws -> ModelVersion {
         try await write { db in
             let pk = try Self.registeredModelPK(db, name: new.name)
-            let version = (try Int64.fetchOne(db.cachedStatement(sql: "SELECT MAX(version) FROM model_versions WHERE model_pk = ?"), arguments: [pk]) ?? 0) + 1
-            try db.cachedStatement(sql: """
+            let version = (try db.value(Int64.self, "SELECT MAX(version) FROM model_versions WHERE model_pk = ?", [pk]) ?? 0) + 1
+            try db.execute("""
                 INSERT INTO model_versions (model_pk, version, creation_timestamp, last_updated_timestamp, user_id, current_stage,
                                             description, source, run_id, run_link, status, model_id)
                 VALUES (?, ?, ?, ?, ?, 'None', ?, ?, ?, ?, 'READY', ?)
-                """).execute(arguments: [pk, version, now, now, new.userID, new.description, new.source, new.runID, new.runLink, new.modelID])
+                """, [pk, version, now, now, new.userID, new.description, new.source, new.runID, new.runLink, new.modelID])
             for tag in new.tags {
-                try db.cachedStatement(sql: "INSERT OR REPLACE INTO model_version_tags (model_pk, version, key, value) VALUES (?, ?, ?, ?)").execute(arguments: [pk, version, tag.key, tag.value])
+                try db.execute("INSERT INTO model_version_tags (model_pk, version, key, value) VALUES (?, ?, ?, ?) ON CONFLICT (model_pk, version, key) DO UPDATE SET value = excluded.value", [pk, version, tag.key, tag.value])
             }
-            try db.cachedStatement(sql: "UPDATE registered_models SET last_updated_timestamp = ? WHERE model_pk = ?").execute(arguments: [now, pk])
+            try db.execute("UPDATE registered_models SET last_updated_timestamp = ? WHERE model_pk = ?", [now, pk])
             if let modelID = new.modelID {
                 try Self.appendModelVersionLink(db, modelID: modelID, name: new.name, version: version)
             }
@@ -128,7 +127,7 @@ extension SQLiteTrackingStore: RegistryStore {
         try await write { db in
             let pk = try Self.registeredModelPK(db, name: name)
             let old = try Self.loadVersion(db, pk: pk, name: name, version: version).description
-            try db.cachedStatement(sql: "UPDATE model_versions SET description = ?, last_updated_timestamp = ? WHERE model_pk = ? AND version = ?").execute(arguments: [description, now, pk, version])
+            try db.execute("UPDATE model_versions SET description = ?, last_updated_timestamp = ? WHERE model_pk = ? AND version = ?", [description, now, pk, version])
             try Self.recordEvent(db, pk: pk, name: name, version: version, user: user, now: now, action: "update_description",
                                  changes: ["from": .string(old), "to": .string(description)])
             return try Self.loadVersion(db, pk: pk, name: name, version: version)
@@ -139,10 +138,10 @@ extension SQLiteTrackingStore: RegistryStore {
         try await write { db in
             let pk = try Self.registeredModelPK(db, name: name)
             _ = try Self.loadVersion(db, pk: pk, name: name, version: version)
-            try db.cachedStatement(sql: "UPDATE model_versions SET deleted = 1, last_updated_timestamp = ? WHERE model_pk = ? AND version = ?").execute(arguments: [now, pk, version])
-            try db.cachedStatement(sql: "DELETE FROM model_version_tags WHERE model_pk = ? AND version = ?").execute(arguments: [pk, version])
-            try db.cachedStatement(sql: "DELETE FROM registered_model_aliases WHERE model_pk = ? AND version = ?").execute(arguments: [pk, version])
-            try db.cachedStatement(sql: "UPDATE registered_models SET last_updated_timestamp = ? WHERE model_pk = ?").execute(arguments: [now, pk])
+            try db.execute("UPDATE model_versions SET deleted = 1, last_updated_timestamp = ? WHERE model_pk = ? AND version = ?", [now, pk, version])
+            try db.execute("DELETE FROM model_version_tags WHERE model_pk = ? AND version = ?", [pk, version])
+            try db.execute("DELETE FROM registered_model_aliases WHERE model_pk = ? AND version = ?", [pk, version])
+            try db.execute("UPDATE registered_models SET last_updated_timestamp = ? WHERE model_pk = ?", [now, pk])
             try Self.recordEvent(db, pk: pk, name: name, version: version, user: user, now: now, action: "delete", changes: [:])
         }
     }
@@ -151,8 +150,8 @@ extension SQLiteTrackingStore: RegistryStore {
         try await write { db in
             let pk = try Self.registeredModelPK(db, name: name)
             _ = try Self.loadVersion(db, pk: pk, name: name, version: version)
-            let old = try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM model_version_tags WHERE model_pk = ? AND version = ? AND key = ?"), arguments: [pk, version, tag.key])
-            try db.cachedStatement(sql: "INSERT OR REPLACE INTO model_version_tags (model_pk, version, key, value) VALUES (?, ?, ?, ?)").execute(arguments: [pk, version, tag.key, tag.value])
+            let old = try db.value(String.self, "SELECT value FROM model_version_tags WHERE model_pk = ? AND version = ? AND key = ?", [pk, version, tag.key])
+            try db.execute("INSERT INTO model_version_tags (model_pk, version, key, value) VALUES (?, ?, ?, ?) ON CONFLICT (model_pk, version, key) DO UPDATE SET value = excluded.value", [pk, version, tag.key, tag.value])
             try Self.recordEvent(db, pk: pk, name: name, version: version, user: user, now: now, action: "set_tag",
                                  changes: ["key": .string(tag.key), "from": old.map(JSONValue.string) ?? .null, "to": .string(tag.value)])
         }
@@ -162,10 +161,10 @@ extension SQLiteTrackingStore: RegistryStore {
         try await write { db in
             let pk = try Self.registeredModelPK(db, name: name)
             _ = try Self.loadVersion(db, pk: pk, name: name, version: version)
-            guard let old = try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM model_version_tags WHERE model_pk = ? AND version = ? AND key = ?"), arguments: [pk, version, key]) else {
+            guard let old = try db.value(String.self, "SELECT value FROM model_version_tags WHERE model_pk = ? AND version = ? AND key = ?", [pk, version, key]) else {
                 return
             }
-            try db.cachedStatement(sql: "DELETE FROM model_version_tags WHERE model_pk = ? AND version = ? AND key = ?").execute(arguments: [pk, version, key])
+            try db.execute("DELETE FROM model_version_tags WHERE model_pk = ? AND version = ? AND key = ?", [pk, version, key])
             try Self.recordEvent(db, pk: pk, name: name, version: version, user: user, now: now, action: "delete_tag",
                                  changes: ["key": .string(key), "from": .string(old)])
         }
@@ -176,17 +175,17 @@ extension SQLiteTrackingStore: RegistryStore {
             let pk = try Self.registeredModelPK(db, name: name)
             let old = try Self.loadVersion(db, pk: pk, name: name, version: version).currentStage
             if archiveExisting, stage == "Staging" || stage == "Production" {
-                let others = try Int64.fetchAll(db.cachedStatement(sql: """
+                let others = try db.values(Int64.self, """
                     SELECT version FROM model_versions WHERE model_pk = ? AND version != ? AND current_stage = ? AND deleted = 0
-                    """), arguments: [pk, version, stage])
+                    """, [pk, version, stage])
                 for other in others {
-                    try db.cachedStatement(sql: "UPDATE model_versions SET current_stage = 'Archived', last_updated_timestamp = ? WHERE model_pk = ? AND version = ?").execute(arguments: [now, pk, other])
+                    try db.execute("UPDATE model_versions SET current_stage = 'Archived', last_updated_timestamp = ? WHERE model_pk = ? AND version = ?", [now, pk, other])
                     try Self.recordEvent(db, pk: pk, name: name, version: other, user: user, now: now, action: "transition_stage",
                                          changes: ["from": .string(stage), "to": .string("Archived"), "because": .string("version \(version) moved to \(stage)")])
                 }
             }
-            try db.cachedStatement(sql: "UPDATE model_versions SET current_stage = ?, last_updated_timestamp = ? WHERE model_pk = ? AND version = ?").execute(arguments: [stage, now, pk, version])
-            try db.cachedStatement(sql: "UPDATE registered_models SET last_updated_timestamp = ? WHERE model_pk = ?").execute(arguments: [now, pk])
+            try db.execute("UPDATE model_versions SET current_stage = ?, last_updated_timestamp = ? WHERE model_pk = ? AND version = ?", [stage, now, pk, version])
+            try db.execute("UPDATE registered_models SET last_updated_timestamp = ? WHERE model_pk = ?", [now, pk])
             try Self.recordEvent(db, pk: pk, name: name, version: version, user: user, now: now, action: "transition_stage",
                                  changes: ["from": .string(old), "to": .string(stage), "archive_existing_versions": .bool(archiveExisting)])
             return try Self.loadVersion(db, pk: pk, name: name, version: version)
@@ -194,9 +193,9 @@ extension SQLiteTrackingStore: RegistryStore {
     }
 
     public func searchModelVersions(_ search: RegistrySearch) async throws -> (items: [ModelVersion], hasMore: Bool) {
-        let query = try SQLiteSearchSQL.modelVersionQuery(search)
+        let query = try searchSQL.modelVersionQuery(search)
         return try await read { db in
-            var rows = try Row.fetchAll(db, sql: query.sql, arguments: query.arguments).map { ($0[0] as Int64, $0[1] as String, $0[2] as Int64) }
+            var rows = try db.rows(query).map { ($0[0] as Int64, $0[1] as String, $0[2] as Int64) }
             let hasMore = rows.count > search.maxResults
             if hasMore { rows.removeLast() }
             return (try rows.map { try Self.loadVersion(db, pk: $0.0, name: $0.1, version: $0.2) }, hasMore)
@@ -216,8 +215,8 @@ extension SQLiteTrackingStore: RegistryStore {
         try await write { db in
             let pk = try Self.registeredModelPK(db, name: name)
             _ = try Self.loadVersion(db, pk: pk, name: name, version: version)
-            let old = try Int64.fetchOne(db.cachedStatement(sql: "SELECT version FROM registered_model_aliases WHERE model_pk = ? AND alias = ?"), arguments: [pk, alias])
-            try db.cachedStatement(sql: "INSERT OR REPLACE INTO registered_model_aliases (model_pk, alias, version) VALUES (?, ?, ?)").execute(arguments: [pk, alias, version])
+            let old = try db.value(Int64.self, "SELECT version FROM registered_model_aliases WHERE model_pk = ? AND alias = ?", [pk, alias])
+            try db.execute("INSERT INTO registered_model_aliases (model_pk, alias, version) VALUES (?, ?, ?) ON CONFLICT (model_pk, alias) DO UPDATE SET version = excluded.version", [pk, alias, version])
             if let old, old != version {
                 try Self.recordEvent(db, pk: pk, name: name, version: old, user: user, now: now, action: "delete_alias",
                                      changes: ["alias": .string(alias), "moved_to_version": .number(String(version))])
@@ -230,10 +229,10 @@ extension SQLiteTrackingStore: RegistryStore {
     public func deleteRegisteredModelAlias(name: String, alias: String, user: String, now: Int64) async throws {
         try await write { db in
             let pk = try Self.registeredModelPK(db, name: name)
-            guard let version = try Int64.fetchOne(db.cachedStatement(sql: "SELECT version FROM registered_model_aliases WHERE model_pk = ? AND alias = ?"), arguments: [pk, alias]) else {
+            guard let version = try db.value(Int64.self, "SELECT version FROM registered_model_aliases WHERE model_pk = ? AND alias = ?", [pk, alias]) else {
                 return
             }
-            try db.cachedStatement(sql: "DELETE FROM registered_model_aliases WHERE model_pk = ? AND alias = ?").execute(arguments: [pk, alias])
+            try db.execute("DELETE FROM registered_model_aliases WHERE model_pk = ? AND alias = ?", [pk, alias])
             try Self.recordEvent(db, pk: pk, name: name, version: version, user: user, now: now, action: "delete_alias", changes: ["alias": .string(alias)])
         }
     }
@@ -244,7 +243,7 @@ extension SQLiteTrackingStore: RegistryStore {
             let sql = alias.lowercased() == "latest"
                 ? "SELECT MAX(version) FROM model_versions WHERE model_pk = ? AND deleted = 0 AND ? IS NOT NULL"
                 : "SELECT version FROM registered_model_aliases WHERE model_pk = ? AND alias = ?"
-            guard let version = try Int64.fetchOne(db, sql: sql, arguments: [pk, alias]) else {
+            guard let version = try db.value(Int64.self, sql, [pk, alias]) else {
                 throw CairnError.invalidParameter("Registered model alias \(alias) not found.")
             }
             return try Self.loadVersion(db, pk: pk, name: name, version: version)
@@ -254,10 +253,10 @@ extension SQLiteTrackingStore: RegistryStore {
     public func registryHistory(name: String, version: Int64) async throws -> [RegistryEvent] {
         try await read { db in
             let pk = try Self.registeredModelPK(db, name: name)
-            return try Row.fetchAll(db.cachedStatement(sql: """
-                SELECT timestamp, user, action, model_name, version, changes FROM registry_events
+            return try db.rows("""
+                SELECT timestamp, "user", action, model_name, version, changes FROM registry_events
                 WHERE model_pk = ? AND (version = ? OR version IS NULL) ORDER BY event_pk
-                """), arguments: [pk, version]).map { row in
+                """, [pk, version]).map { row in
                 RegistryEvent(timestamp: row[0], user: row[1], action: row[2], modelName: row[3], version: row[4],
                               changes: (try? JSONValue.parse(row[5] as String)) ?? .object([]))
             }
@@ -268,22 +267,21 @@ extension SQLiteTrackingStore: RegistryStore {
 
     /// Adds `{"name": …, "version": …}` to the logged model's `mlflow.modelVersions` tag (a JSON
     /// list), as the MLflow server does when a version is registered from it.
-    static func appendModelVersionLink(_ db: Database, modelID: String, name: String, version: Int64) throws {
+    static func appendModelVersionLink(_ db: any SQLSession, modelID: String, name: String, version: Int64) throws {
         let modelPK = try modelPK(db, id: modelID, allowDeleted: true)
         var links: [JSONValue] = []
-        if let existing = try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM logged_model_tags WHERE model_pk = ? AND key = 'mlflow.modelVersions'"),
-                                              arguments: [modelPK]),
+        if let existing = try db.value(String.self, "SELECT value FROM logged_model_tags WHERE model_pk = ? AND key = 'mlflow.modelVersions'", [modelPK]),
            case .array(let items)? = try? JSONValue.parse(existing) {
             links = items
         }
         links.append(.object([("name", .string(name)), ("version", .number(String(version)))]))
         var writer = JSONWriter()
         writer.value(.array(links))
-        try db.cachedStatement(sql: "INSERT OR REPLACE INTO logged_model_tags (model_pk, key, value) VALUES (?, 'mlflow.modelVersions', ?)").execute(arguments: [modelPK, writer.string])
+        try db.execute("INSERT INTO logged_model_tags (model_pk, key, value) VALUES (?, 'mlflow.modelVersions', ?) ON CONFLICT (model_pk, key) DO UPDATE SET value = excluded.value", [modelPK, writer.string])
     }
 
-    static func registeredModelPK(_ db: Database, name: String) throws -> Int64 {
-        guard let pk = try Int64.fetchOne(db.cachedStatement(sql: "SELECT model_pk FROM registered_models WHERE name = ?"), arguments: [name]) else {
+    static func registeredModelPK(_ db: any SQLSession, name: String) throws -> Int64 {
+        guard let pk = try db.value(Int64.self, "SELECT model_pk FROM registered_models WHERE name = ?", [name]) else {
             throw CairnError.notFound("Registered Model with name=\(name) not found")
         }
         return pk
@@ -293,13 +291,13 @@ extension SQLiteTrackingStore: RegistryStore {
         .object(tags.map { ($0.key, .string($0.value)) })
     }
 
-    static func recordEvent(_ db: Database, pk: Int64, name: String, version: Int64?, user: String, now: Int64, action: String,
+    static func recordEvent(_ db: any SQLSession, pk: Int64, name: String, version: Int64?, user: String, now: Int64, action: String,
                             changes: KeyValuePairs<String, JSONValue>) throws {
         var writer = JSONWriter()
         writer.value(.object(changes.map { ($0.key, $0.value) }))
-        try db.cachedStatement(sql: """
-            INSERT INTO registry_events (model_pk, model_name, version, timestamp, user, action, changes) VALUES (?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [pk, name, version, now, user, action, writer.string])
+        try db.execute("""
+            INSERT INTO registry_events (model_pk, model_name, version, timestamp, "user", action, changes) VALUES (?, ?, ?, ?, ?, ?, ?)
+            """, [pk, name, version, now, user, action, writer.string])
     }
 
     static let versionColumns = """
@@ -307,48 +305,47 @@ extension SQLiteTrackingStore: RegistryStore {
         status, status_message, model_id
         """
 
-    static func loadVersion(_ db: Database, pk: Int64, name: String, version: Int64) throws -> ModelVersion {
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(versionColumns) FROM model_versions WHERE model_pk = ? AND version = ? AND deleted = 0"),
-                                         arguments: [pk, version]) else {
+    static func loadVersion(_ db: any SQLSession, pk: Int64, name: String, version: Int64) throws -> ModelVersion {
+        guard let row = try db.row("SELECT \(versionColumns) FROM model_versions WHERE model_pk = ? AND version = ? AND deleted = 0", [pk, version]) else {
             throw CairnError.notFound("Model Version (name=\(name), version=\(version)) not found")
         }
         return try Self.version(from: row, db: db, pk: pk, name: name)
     }
 
-    static func version(from row: Row, db: Database, pk: Int64, name: String) throws -> ModelVersion {
+    static func version(from row: SQLRow, db: any SQLSession, pk: Int64, name: String) throws -> ModelVersion {
         let number: Int64 = row[0]
-        let tags = try Row.fetchAll(db.cachedStatement(sql: "SELECT key, value FROM model_version_tags WHERE model_pk = ? AND version = ? ORDER BY key"), arguments: [pk, number])
+        let tags = try db.rows("SELECT key, value FROM model_version_tags WHERE model_pk = ? AND version = ? ORDER BY key", [pk, number])
             .map { Tag($0[0], $0[1]) }
-        let aliases = try String.fetchAll(db.cachedStatement(sql: "SELECT alias FROM registered_model_aliases WHERE model_pk = ? AND version = ? ORDER BY alias"), arguments: [pk, number])
+        let aliases = try db.values(String.self, "SELECT alias FROM registered_model_aliases WHERE model_pk = ? AND version = ? ORDER BY alias", [pk, number])
         return ModelVersion(name: name, version: number, creationTimestamp: row[1], lastUpdatedTimestamp: row[2], userID: row[3],
                             currentStage: row[4], description: row[5], source: row[6], runID: row[7], runLink: row[8],
                             status: row[9], statusMessage: row[10], modelID: row[11], tags: tags, aliases: aliases)
     }
 
-    static func latestVersions(_ db: Database, pk: Int64, name: String, stages: [String]) throws -> [ModelVersion] {
+    static func latestVersions(_ db: any SQLSession, pk: Int64, name: String, stages: [String]) throws -> [ModelVersion] {
         var sql = """
             SELECT \(versionColumns) FROM model_versions v
             WHERE model_pk = ? AND deleted = 0
               AND version = (SELECT MAX(version) FROM model_versions w WHERE w.model_pk = v.model_pk AND w.deleted = 0 AND w.current_stage = v.current_stage)
             """
-        var arguments: [DatabaseValue] = [pk.databaseValue]
+        var arguments: [any SQLBindable] = [pk]
         if !stages.isEmpty {
-            sql += " AND current_stage IN (\(SQLiteSearchSQL.marks(stages.count)))"
-            arguments += stages.map(\.databaseValue)
+            sql += " AND current_stage IN (\(SearchSQL.marks(stages.count)))"
+            arguments += stages as [any SQLBindable]
         }
         sql += " ORDER BY version"
-        return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { try Self.version(from: $0, db: db, pk: pk, name: name) }
+        return try db.rows(sql, arguments).map { try Self.version(from: $0, db: db, pk: pk, name: name) }
     }
 
-    static func loadRegisteredModel(_ db: Database, pk: Int64) throws -> RegisteredModel {
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: """
+    static func loadRegisteredModel(_ db: any SQLSession, pk: Int64) throws -> RegisteredModel {
+        guard let row = try db.row("""
             SELECT name, description, user_id, creation_timestamp, last_updated_timestamp FROM registered_models WHERE model_pk = ?
-            """), arguments: [pk]) else {
+            """, [pk]) else {
             throw CairnError.notFound("Registered model not found")
         }
         let name: String = row[0]
-        let tags = try Row.fetchAll(db.cachedStatement(sql: "SELECT key, value FROM registered_model_tags WHERE model_pk = ? ORDER BY key"), arguments: [pk]).map { Tag($0[0], $0[1]) }
-        let aliases = try Row.fetchAll(db.cachedStatement(sql: "SELECT alias, version FROM registered_model_aliases WHERE model_pk = ? ORDER BY alias"), arguments: [pk])
+        let tags = try db.rows("SELECT key, value FROM registered_model_tags WHERE model_pk = ? ORDER BY key", [pk]).map { Tag($0[0], $0[1]) }
+        let aliases = try db.rows("SELECT alias, version FROM registered_model_aliases WHERE model_pk = ? ORDER BY alias", [pk])
             .map { (alias: $0[0] as String, version: $0[1] as Int64) }
         return RegisteredModel(name: name, creationTimestamp: row[3], lastUpdatedTimestamp: row[4], userID: row[2], description: row[1],
                                tags: tags, aliases: aliases, latestVersions: try latestVersions(db, pk: pk, name: name, stages: []))

@@ -1,21 +1,20 @@
 import CairnCore
 import Foundation
-import GRDB
 
-extension SQLiteTrackingStore: ExplorerStore {
+extension SQLStore: ExplorerStore {
     public func experimentSummaries(viewType: ViewType) async throws -> [ExperimentSummary] {
         let stages = viewType.stages.map(\.rawValue)
         return try await read { db in
-            let marks = SQLiteSearchSQL.marks(stages.count)
+            let marks = SearchSQL.marks(stages.count)
             var counts: [Int64: (Int, Int64)] = [:]
-            for row in try Row.fetchAll(db, sql: """
-                SELECT experiment_id, SUM(lifecycle_stage = 'active'), MAX(MAX(COALESCE(start_time, 0), COALESCE(end_time, 0)))
+            for row in try db.rows("""
+                SELECT experiment_id, SUM(CASE WHEN lifecycle_stage = 'active' THEN 1 ELSE 0 END),
+                       MAX(\(db.dialect.greatest("COALESCE(start_time, 0)", "COALESCE(end_time, 0)")))
                 FROM runs GROUP BY experiment_id
                 """) {
                 counts[row[0]] = (row[1], row[2])
             }
-            let ids = try Int64.fetchAll(db, sql: "SELECT experiment_id FROM experiments WHERE lifecycle_stage IN (\(marks)) ORDER BY name",
-                                         arguments: StatementArguments(stages))
+            let ids = try db.values(Int64.self, "SELECT experiment_id FROM experiments WHERE lifecycle_stage IN (\(marks)) ORDER BY name", stages)
             return try ids.map { id in
                 let experiment = try Self.loadExperiment(db, id: id)
                 let (count, last) = counts[id] ?? (0, 0)
@@ -25,9 +24,9 @@ extension SQLiteTrackingStore: ExplorerStore {
     }
 
     public func runRows(_ search: RunSearch) async throws -> (items: [RunRow], hasMore: Bool) {
-        let query = try SQLiteSearchSQL.runQuery(search)
+        let query = try searchSQL.runQuery(search)
         return try await read { db in
-            var pks = try Int64.fetchAll(db, sql: query.sql, arguments: query.arguments)
+            var pks = try db.values(Int64.self, query)
             let hasMore = pks.count > search.maxResults
             if hasMore { pks.removeLast() }
             return (try Self.loadRunRows(db, pks: pks), hasMore)
@@ -35,9 +34,9 @@ extension SQLiteTrackingStore: ExplorerStore {
     }
 
     public func runIDs(_ search: RunSearch) async throws -> [String] {
-        let query = try SQLiteSearchSQL.runQuery(Self.everyMatch(search))
+        let query = try searchSQL.runQuery(Self.everyMatch(search))
         return try await read { db in
-            try String.fetchAll(db, sql: "SELECT run_id FROM runs WHERE run_pk IN (\(query.sql)) ORDER BY run_id", arguments: query.arguments)
+            try db.values(String.self, "SELECT run_id FROM runs WHERE run_pk IN (\(query.sql)) ORDER BY run_id", values: query.arguments, cache: false)
         }
     }
 
@@ -52,20 +51,20 @@ extension SQLiteTrackingStore: ExplorerStore {
 
     /// Loads runs as table rows in the order of `pks`, with one query per table (the keys
     /// travel as one JSON array parameter, as in `loadRuns`).
-    static func loadRunRows(_ db: Database, pks: [Int64]) throws -> [RunRow] {
+    static func loadRunRows(_ db: any SQLSession, pks: [Int64]) throws -> [RunRow] {
         guard !pks.isEmpty else { return [] }
         var rows: [Int64: RunRow] = [:]
         rows.reserveCapacity(pks.count)
-        let args: StatementArguments = [pkList(pks)]
+        let args: [any SQLBindable] = [pkList(pks)]
         try forEachRunInfo(db, args) { pk, info in rows[pk] = RunRow(info: info) }
         try forEachKeyValue(db, table: .params, args) { pk, key, value in rows[pk]?.params.append(Param(key, value)) }
         try forEachKeyValue(db, table: .tags, args) { pk, key, value in rows[pk]?.tags.append(Tag(key, value)) }
-        let metrics = try Row.fetchCursor(db.cachedStatement(sql: """
+        let metrics = try db.rows("""
             SELECT lm.run_pk, mk.key, lm.value, lm.is_nan, lm.step, lm.timestamp, lm.min_value, lm.max_value, lm.point_count
             FROM latest_metrics lm JOIN metric_keys mk ON mk.key_id = lm.key_id
-            WHERE lm.run_pk IN (SELECT value FROM json_each(?)) ORDER BY lm.run_pk, mk.key
-            """), arguments: args)
-        while let row = try metrics.next() {
+            WHERE lm.run_pk IN (\(db.dialect.pkListSelect)) ORDER BY lm.run_pk, mk.key
+            """, args)
+        for row in metrics {
             let isNaN: Bool = row[3]
             let latest: Double = isNaN ? .nan : (row[2] as Double?) ?? .nan
             rows[row[0]]?.metrics.append(MetricSummary(key: row[1], latest: latest, step: row[4], timestamp: row[5],
@@ -77,15 +76,15 @@ extension SQLiteTrackingStore: ExplorerStore {
     public func columnCatalog(experimentIDs: [Int64]) async throws -> ColumnCatalog {
         guard !experimentIDs.isEmpty else { return ColumnCatalog(params: [], metrics: [], tags: []) }
         return try await read { db in
-            let marks = SQLiteSearchSQL.marks(experimentIDs.count)
-            let args = StatementArguments(experimentIDs)
+            let marks = SearchSQL.marks(experimentIDs.count)
+            let args: [any SQLBindable] = experimentIDs
             let runs = "SELECT run_pk FROM runs WHERE experiment_id IN (\(marks)) AND lifecycle_stage = 'active'"
-            let params = try String.fetchAll(db, sql: "SELECT DISTINCT key FROM run_params WHERE run_pk IN (\(runs)) ORDER BY key", arguments: args)
-            let tags = try String.fetchAll(db, sql: "SELECT DISTINCT key FROM run_tags WHERE run_pk IN (\(runs)) ORDER BY key", arguments: args)
-            let metrics = try String.fetchAll(db, sql: """
+            let params = try db.values(String.self, "SELECT DISTINCT key FROM run_params WHERE run_pk IN (\(runs)) ORDER BY key", args)
+            let tags = try db.values(String.self, "SELECT DISTINCT key FROM run_tags WHERE run_pk IN (\(runs)) ORDER BY key", args)
+            let metrics = try db.values(String.self, """
                 SELECT DISTINCT mk.key FROM latest_metrics lm JOIN metric_keys mk ON mk.key_id = lm.key_id
                 WHERE lm.run_pk IN (\(runs)) ORDER BY mk.key
-                """, arguments: args)
+                """, args)
             return ColumnCatalog(params: params, metrics: metrics, tags: tags)
         }
     }
@@ -97,16 +96,14 @@ extension SQLiteTrackingStore: ExplorerStore {
         case .tag: table = "run_tags"
         default: throw CairnError.invalidParameter("Runs can be grouped by a param or a tag, not by a \(entity.rawValue).")
         }
-        let query = try SQLiteSearchSQL.runQuery(Self.everyMatch(search))
+        let query = try searchSQL.runQuery(Self.everyMatch(search))
         return try await read { db in
             let sql = """
                 SELECT v.value, COUNT(*) AS n FROM (\(query.sql)) AS selected
                 LEFT JOIN \(table) v ON v.run_pk = selected.run_pk AND v.key = ?
                 GROUP BY v.value ORDER BY n DESC, v.value IS NULL, v.value
                 """
-            var arguments = query.arguments
-            arguments += [key]
-            return try Row.fetchAll(db, sql: sql, arguments: arguments).map { GroupCount(value: $0[0], count: $0[1]) }
+            return try db.rows(sql, values: query.arguments + [key.sqlValue], cache: false).map { GroupCount(value: $0[0], count: $0[1]) }
         }
     }
 
@@ -134,7 +131,7 @@ extension SQLiteTrackingStore: ExplorerStore {
         try await read { db in
             var result: [BucketedSeries] = []
             for runID in query.runIDs {
-                guard let pk = try Int64.fetchOne(db, sql: "SELECT run_pk FROM runs WHERE run_id = ?", arguments: [runID]) else { continue }
+                guard let pk = try db.value(Int64.self, "SELECT run_pk FROM runs WHERE run_id = ?", [runID]) else { continue }
                 for key in query.keys {
                     // Only the step axis can skip segments by their step range.
                     let points: [MetricPoint] = try Self.namingDamage(runID: runID, key: key) {

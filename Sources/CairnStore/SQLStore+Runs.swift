@@ -1,8 +1,7 @@
 import CairnCore
 import Foundation
-import GRDB
 
-extension SQLiteTrackingStore {
+extension SQLStore {
     public func createRun(_ run: NewRun) async throws -> Run {
         let info = run.info
         return try await write { db in
@@ -11,14 +10,13 @@ extension SQLiteTrackingStore {
             if experiment.lifecycleStage != .active {
                 throw CairnError.invalidParameter("The experiment \(experimentID) must be in the 'active' state to create runs in it, but it is deleted. Restore it first.")
             }
-            try db.cachedStatement(sql: """
+            let runPK = try db.insert("""
                     INSERT INTO runs (run_id, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active')
-                    """).execute(arguments: [info.runID, experimentID, info.runName, info.userID, info.status.rawValue,
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active') RETURNING run_pk
+                    """, [info.runID, experimentID, info.runName, info.userID, info.status.rawValue,
                             info.startTime, info.endTime, info.artifactURI])
-            let runPK = db.lastInsertedRowID
             for tag in run.tags {
-                try db.cachedStatement(sql: "INSERT OR REPLACE INTO run_tags (run_pk, key, value) VALUES (?, ?, ?)").execute(arguments: [runPK, tag.key, tag.value])
+                try db.execute("INSERT INTO run_tags (run_pk, key, value) VALUES (?, ?, ?) ON CONFLICT (run_pk, key) DO UPDATE SET value = excluded.value", [runPK, tag.key, tag.value])
             }
             return try Self.loadRuns(db, pks: [runPK])[0]
         }
@@ -40,14 +38,14 @@ extension SQLiteTrackingStore {
             let (pk, info) = try Self.loadRunInfo(db, id: id)
             try Self.requireActive(info)
             if let status {
-                try db.cachedStatement(sql: "UPDATE runs SET status = ? WHERE run_pk = ?").execute(arguments: [status.rawValue, pk])
+                try db.execute("UPDATE runs SET status = ? WHERE run_pk = ?", [status.rawValue, pk])
             }
             if let endTime {
-                try db.cachedStatement(sql: "UPDATE runs SET end_time = ? WHERE run_pk = ?").execute(arguments: [endTime, pk])
+                try db.execute("UPDATE runs SET end_time = ? WHERE run_pk = ?", [endTime, pk])
             }
             if let runName {
-                try db.cachedStatement(sql: "UPDATE runs SET run_name = ? WHERE run_pk = ?").execute(arguments: [runName, pk])
-                try db.cachedStatement(sql: "INSERT OR REPLACE INTO run_tags (run_pk, key, value) VALUES (?, ?, ?)").execute(arguments: [pk, SystemTag.runName, runName])
+                try db.execute("UPDATE runs SET run_name = ? WHERE run_pk = ?", [runName, pk])
+                try db.execute("INSERT INTO run_tags (run_pk, key, value) VALUES (?, ?, ?) ON CONFLICT (run_pk, key) DO UPDATE SET value = excluded.value", [pk, SystemTag.runName, runName])
             }
             return try Self.loadRunInfo(db, id: id).1
         }
@@ -56,7 +54,7 @@ extension SQLiteTrackingStore {
     public func setRunLifecycle(id: String, stage: LifecycleStage, now: Int64) async throws {
         try await write { db in
             let (pk, _) = try Self.loadRunInfo(db, id: id)
-            try db.cachedStatement(sql: "UPDATE runs SET lifecycle_stage = ?, deleted_with_experiment = 0 WHERE run_pk = ?").execute(arguments: [stage.rawValue, pk])
+            try db.execute("UPDATE runs SET lifecycle_stage = ?, deleted_with_experiment = 0 WHERE run_pk = ?", [stage.rawValue, pk])
         }
     }
 
@@ -64,8 +62,7 @@ extension SQLiteTrackingStore {
         try await write { db in
             let (pk, info) = try Self.loadRunInfo(db, id: runID)
             try Self.requireActive(info)
-            try db.cachedStatement(sql: "DELETE FROM run_tags WHERE run_pk = ? AND key = ?").execute(arguments: [pk, key])
-            if db.changesCount == 0 {
+            if (try db.execute("DELETE FROM run_tags WHERE run_pk = ? AND key = ?", [pk, key])) == 0 {
                 throw CairnError.notFound("No tag with name: \(key) in run with id \(runID)")
             }
         }
@@ -77,9 +74,9 @@ extension SQLiteTrackingStore {
             try Self.requireActive(info)
             try Self.insertParams(db, runPK: pk, runID: runID, writes.params)
             for tag in writes.tags {
-                try db.cachedStatement(sql: "INSERT OR REPLACE INTO run_tags (run_pk, key, value) VALUES (?, ?, ?)").execute(arguments: [pk, tag.key, tag.value])
+                try db.execute("INSERT INTO run_tags (run_pk, key, value) VALUES (?, ?, ?) ON CONFLICT (run_pk, key) DO UPDATE SET value = excluded.value", [pk, tag.key, tag.value])
                 if tag.key == SystemTag.runName {
-                    try db.cachedStatement(sql: "UPDATE runs SET run_name = ? WHERE run_pk = ?").execute(arguments: [tag.value, pk])
+                    try db.execute("UPDATE runs SET run_name = ? WHERE run_pk = ?", [tag.value, pk])
                 }
             }
             try Self.appendMetrics(db, runPK: pk, writes.metrics)
@@ -92,36 +89,34 @@ extension SQLiteTrackingStore {
             let (pk, info) = try Self.loadRunInfo(db, id: runID)
             try Self.requireActive(info)
             let experimentID = Int64(info.experimentID) ?? 0
-            var position = try Int64.fetchOne(db.cachedStatement(sql: "SELECT COALESCE(MAX(position), -1) + 1 FROM run_inputs WHERE run_pk = ?"), arguments: [pk]) ?? 0
+            var position = try db.value(Int64.self, "SELECT COALESCE(MAX(position), -1) + 1 FROM run_inputs WHERE run_pk = ?", [pk]) ?? 0
             for input in inputs {
                 let d = input.dataset
-                try db.cachedStatement(sql: """
-                        INSERT OR IGNORE INTO datasets (experiment_id, name, digest, source_type, source, schema, profile)
+                try db.execute("""
+                        INSERT INTO datasets (experiment_id, name, digest, source_type, source, schema, profile)
                         VALUES (?, ?, ?, ?, ?, ?, ?)
-                        """).execute(arguments: [experimentID, d.name, d.digest, d.sourceType, d.source, d.schema, d.profile])
-                guard let datasetPK = try Int64.fetchOne(
-                    db.cachedStatement(sql: "SELECT dataset_pk FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?"),
-                    arguments: [experimentID, d.name, d.digest])
+                        ON CONFLICT DO NOTHING
+                        """, [experimentID, d.name, d.digest, d.sourceType, d.source, d.schema, d.profile])
+                guard let datasetPK = try db.value(Int64.self, "SELECT dataset_pk FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?", [experimentID, d.name, d.digest])
                 else { continue }
                 // Re-logging the same dataset to a run keeps the first input and its tags.
-                try db.cachedStatement(sql: "INSERT OR IGNORE INTO run_inputs (run_pk, dataset_pk, position) VALUES (?, ?, ?)").execute(arguments: [pk, datasetPK, position])
-                guard db.changesCount > 0 else { continue }
+                guard (try db.execute("INSERT INTO run_inputs (run_pk, dataset_pk, position) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", [pk, datasetPK, position])) > 0 else { continue }
                 position += 1
                 for tag in input.tags {
-                    try db.cachedStatement(sql: "INSERT OR REPLACE INTO input_tags (run_pk, dataset_pk, key, value) VALUES (?, ?, ?, ?)").execute(arguments: [pk, datasetPK, tag.key, tag.value])
+                    try db.execute("INSERT INTO input_tags (run_pk, dataset_pk, key, value) VALUES (?, ?, ?, ?) ON CONFLICT (run_pk, dataset_pk, key) DO UPDATE SET value = excluded.value", [pk, datasetPK, tag.key, tag.value])
                 }
             }
             for modelID in models {
                 _ = try Self.modelPK(db, id: modelID, allowDeleted: false)
-                try db.cachedStatement(sql: "INSERT OR IGNORE INTO run_model_inputs (run_pk, model_id) VALUES (?, ?)").execute(arguments: [pk, modelID])
+                try db.execute("INSERT INTO run_model_inputs (run_pk, model_id) VALUES (?, ?) ON CONFLICT DO NOTHING", [pk, modelID])
             }
         }
     }
 
     public func searchRuns(_ search: RunSearch) async throws -> (items: [Run], hasMore: Bool) {
-        let query = try SQLiteSearchSQL.runQuery(search)
+        let query = try searchSQL.runQuery(search)
         return try await read { db in
-            var pks = try Int64.fetchAll(db, sql: query.sql, arguments: query.arguments)
+            var pks = try db.values(Int64.self, query)
             let hasMore = pks.count > search.maxResults
             if hasMore { pks.removeLast() }
             return (try Self.loadRuns(db, pks: pks), hasMore)
@@ -136,8 +131,8 @@ extension SQLiteTrackingStore {
         }
     }
 
-    static func runPK(_ db: Database, id: String) throws -> Int64 {
-        guard let pk = try Int64.fetchOne(db.cachedStatement(sql: "SELECT run_pk FROM runs WHERE run_id = ?"), arguments: [id]) else {
+    static func runPK(_ db: any SQLSession, id: String) throws -> Int64 {
+        guard let pk = try db.value(Int64.self, "SELECT run_pk FROM runs WHERE run_id = ?", [id]) else {
             throw CairnError.notFound("Run with id=\(id) not found. Check the run id (32 hex characters).")
         }
         return pk
@@ -145,15 +140,15 @@ extension SQLiteTrackingStore {
 
     static let runColumns = "run_pk, run_id, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage"
 
-    static func runInfo(from row: Row) -> RunInfo {
+    static func runInfo(from row: SQLRow) -> RunInfo {
         RunInfo(
             runID: row[1], experimentID: String(row[2] as Int64), runName: row[3], userID: row[4],
             status: RunStatus(rawValue: row[5]) ?? .running, startTime: row[6], endTime: row[7],
             artifactURI: row[8], lifecycleStage: LifecycleStage(rawValue: row[9]) ?? .active)
     }
 
-    static func loadRunInfo(_ db: Database, id: String) throws -> (Int64, RunInfo) {
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(runColumns) FROM runs WHERE run_id = ?"), arguments: [id]) else {
+    static func loadRunInfo(_ db: any SQLSession, id: String) throws -> (Int64, RunInfo) {
+        guard let row = try db.row("SELECT \(runColumns) FROM runs WHERE run_id = ?", [id]) else {
             throw CairnError.notFound("Run with id=\(id) not found. Check the run id (32 hex characters).")
         }
         return (row[0], runInfo(from: row))
@@ -162,13 +157,13 @@ extension SQLiteTrackingStore {
     /// Loads whole runs (info, latest metrics, params, tags, inputs) in the order of `pks`,
     /// with one query per table. The keys travel as one JSON array parameter, so every
     /// statement text is fixed and stays prepared in the connection's statement cache.
-    static func loadRuns(_ db: Database, pks: [Int64]) throws -> [Run] {
+    static func loadRuns(_ db: any SQLSession, pks: [Int64]) throws -> [Run] {
         guard !pks.isEmpty else { return [] }
         var runs: [Int64: Run] = [:]
         runs.reserveCapacity(pks.count)
-        let args: StatementArguments = [pkList(pks)]
-        func rows(_ sql: String) throws -> RowCursor {
-            try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: args)
+        let args: [any SQLBindable] = [pkList(pks)]
+        func rows(_ sql: String) throws -> [SQLRow] {
+            try db.rows(sql, args)
         }
         try forEachRunInfo(db, args) { pk, info in runs[pk] = Run(info: info) }
         try forEachKeyValue(db, table: .params, args) { pk, key, value in runs[pk]?.params.append(Param(key, value)) }
@@ -176,30 +171,30 @@ extension SQLiteTrackingStore {
         let metrics = try rows("""
             SELECT lm.run_pk, mk.key, lm.value, lm.is_nan, lm.timestamp, lm.step
             FROM latest_metrics lm JOIN metric_keys mk ON mk.key_id = lm.key_id
-            WHERE lm.run_pk IN (SELECT value FROM json_each(?)) ORDER BY lm.run_pk, mk.key
+            WHERE lm.run_pk IN (\(db.dialect.pkListSelect)) ORDER BY lm.run_pk, mk.key
             """)
-        while let row = try metrics.next() {
+        for row in metrics {
             let isNaN: Bool = row[3]
             let value: Double = isNaN ? .nan : (row[2] as Double?) ?? .nan
             runs[row[0]]?.metrics.append(Metric(key: row[1], value: value, timestamp: row[4], step: row[5]))
         }
-        let modelInputs = try rows("SELECT run_pk, model_id FROM run_model_inputs WHERE run_pk IN (SELECT value FROM json_each(?)) ORDER BY model_id")
-        while let row = try modelInputs.next() {
+        let modelInputs = try rows("SELECT run_pk, model_id FROM run_model_inputs WHERE run_pk IN (\(db.dialect.pkListSelect)) ORDER BY model_id")
+        for row in modelInputs {
             runs[row[0]]?.modelInputs.append(row[1])
         }
-        let modelOutputs = try rows("SELECT run_pk, model_id, step FROM run_model_outputs WHERE run_pk IN (SELECT value FROM json_each(?)) ORDER BY step, model_id")
-        while let row = try modelOutputs.next() {
+        let modelOutputs = try rows("SELECT run_pk, model_id, step FROM run_model_outputs WHERE run_pk IN (\(db.dialect.pkListSelect)) ORDER BY step, model_id")
+        for row in modelOutputs {
             runs[row[0]]?.modelOutputs.append(ModelOutput(modelID: row[1], step: row[2]))
         }
-        let inputRows = try Row.fetchAll(db.cachedStatement(sql: """
+        let inputRows = try db.rows("""
             SELECT ri.run_pk, ri.dataset_pk, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
             FROM run_inputs ri JOIN datasets d ON d.dataset_pk = ri.dataset_pk
-            WHERE ri.run_pk IN (SELECT value FROM json_each(?)) ORDER BY ri.run_pk, ri.position
-            """), arguments: args)
+            WHERE ri.run_pk IN (\(db.dialect.pkListSelect)) ORDER BY ri.run_pk, ri.position
+            """, args)
         if !inputRows.isEmpty {
             var inputTags: [String: [Tag]] = [:]
-            let tagRows = try rows("SELECT run_pk, dataset_pk, key, value FROM input_tags WHERE run_pk IN (SELECT value FROM json_each(?)) ORDER BY key")
-            while let row = try tagRows.next() {
+            let tagRows = try rows("SELECT run_pk, dataset_pk, key, value FROM input_tags WHERE run_pk IN (\(db.dialect.pkListSelect)) ORDER BY key")
+            for row in tagRows {
                 inputTags["\(row[0] as Int64)/\(row[1] as Int64)", default: []].append(Tag(row[2], row[3]))
             }
             for row in inputRows {
@@ -212,11 +207,9 @@ extension SQLiteTrackingStore {
     }
 
     /// Each run of `pkArguments` (`[pkList(pks)]`) with its info, in no particular order.
-    static func forEachRunInfo(_ db: Database, _ pkArguments: StatementArguments, _ body: (Int64, RunInfo) -> Void) throws {
-        let cursor = try Row.fetchCursor(
-            db.cachedStatement(sql: "SELECT \(runColumns) FROM runs WHERE run_pk IN (SELECT value FROM json_each(?))"),
-            arguments: pkArguments)
-        while let row = try cursor.next() {
+    static func forEachRunInfo(_ db: any SQLSession, _ pkArguments: [any SQLBindable], _ body: (Int64, RunInfo) -> Void) throws {
+        let cursor = try db.rows("SELECT \(runColumns) FROM runs WHERE run_pk IN (\(db.dialect.pkListSelect))", pkArguments)
+        for row in cursor {
             body(row[0], runInfo(from: row))
         }
     }
@@ -227,35 +220,24 @@ extension SQLiteTrackingStore {
     }
 
     /// Each (run, key, value) of the params or tags of the runs of `pkArguments`, by run then key.
-    static func forEachKeyValue(_ db: Database, table: KeyValueTable, _ pkArguments: StatementArguments,
+    static func forEachKeyValue(_ db: any SQLSession, table: KeyValueTable, _ pkArguments: [any SQLBindable],
                                 _ body: (Int64, String, String) -> Void) throws {
-        let cursor = try Row.fetchCursor(db.cachedStatement(sql: """
-            SELECT run_pk, key, value FROM \(table.rawValue) WHERE run_pk IN (SELECT value FROM json_each(?)) ORDER BY run_pk, key
-            """), arguments: pkArguments)
-        while let row = try cursor.next() {
+        let cursor = try db.rows("""
+            SELECT run_pk, key, value FROM \(table.rawValue) WHERE run_pk IN (\(db.dialect.pkListSelect)) ORDER BY run_pk, key
+            """, pkArguments)
+        for row in cursor {
             body(row[0], row[1], row[2])
         }
     }
 
-    /// `pks` as a JSON array, the one argument of `IN (SELECT value FROM json_each(?))`.
-    static func pkList(_ pks: [Int64]) -> String {
-        var text = "["
-        text.reserveCapacity(pks.count * 8 + 2)
-        for (i, pk) in pks.enumerated() {
-            if i > 0 { text += "," }
-            text += String(pk)
-        }
-        return text + "]"
-    }
-
-    static func insertParams(_ db: Database, runPK: Int64, runID: String, _ params: [Param]) throws {
+    static func insertParams(_ db: any SQLSession, runPK: Int64, runID: String, _ params: [Param]) throws {
         var conflicts: [(key: String, old: String, new: String)] = []
         for param in params {
-            if let existing = try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM run_params WHERE run_pk = ? AND key = ?"), arguments: [runPK, param.key]) {
+            if let existing = try db.value(String.self, "SELECT value FROM run_params WHERE run_pk = ? AND key = ?", [runPK, param.key]) {
                 if existing != param.value { conflicts.append((param.key, existing, param.value)) }
                 continue
             }
-            try db.cachedStatement(sql: "INSERT INTO run_params (run_pk, key, value) VALUES (?, ?, ?)").execute(arguments: [runPK, param.key, param.value])
+            try db.execute("INSERT INTO run_params (run_pk, key, value) VALUES (?, ?, ?)", [runPK, param.key, param.value])
         }
         if !conflicts.isEmpty {
             let list = conflicts.map { "{'key': '\($0.key)', 'old_value': '\($0.old)', 'new_value': '\($0.new)'}" }.joined(separator: ", ")

@@ -1,0 +1,255 @@
+import CairnCore
+
+/// The one SQL interface the store's queries are written against, so that SQLite and
+/// PostgreSQL share every query, row mapping and rule of persistence, and differ only in how
+/// they connect, run transactions and spell a few things (`SQLDialect`).
+///
+/// A session is one connection inside one transaction (a write batch) or one read snapshot,
+/// used by one thread at a time. Statements use `?` placeholders; every value from outside is
+/// a bound parameter, never SQL text.
+public protocol SQLSession {
+    var dialect: SQLDialect { get }
+
+    /// Runs a statement that returns no rows; answers how many rows it changed. `cache` keeps
+    /// the prepared statement for the next call with the same text: true for the fixed
+    /// statements of the store, false for search SQL built from a user's filter.
+    @discardableResult
+    func run(_ sql: String, _ values: [SQLValue], cache: Bool) throws -> Int
+
+    /// Runs a query and hands each row to `body`, in order.
+    func each(_ sql: String, _ values: [SQLValue], cache: Bool, _ body: (SQLRow) throws -> Void) throws
+}
+
+extension SQLSession {
+    @discardableResult
+    public func execute(_ sql: String, _ arguments: [any SQLBindable] = []) throws -> Int {
+        try run(sql, arguments.map(\.sqlValue), cache: true)
+    }
+
+    public func rows(_ sql: String, _ arguments: [any SQLBindable] = []) throws -> [SQLRow] {
+        try rows(sql, values: arguments.map(\.sqlValue), cache: true)
+    }
+
+    public func rows(_ sql: String, values: [SQLValue], cache: Bool) throws -> [SQLRow] {
+        var rows: [SQLRow] = []
+        try each(sql, values, cache: cache) { rows.append($0) }
+        return rows
+    }
+
+    public func row(_ sql: String, _ arguments: [any SQLBindable] = []) throws -> SQLRow? {
+        var first: SQLRow?
+        try each(sql, arguments.map(\.sqlValue), cache: true) { if first == nil { first = $0 } }
+        return first
+    }
+
+    /// Runs an `INSERT … RETURNING <key>` and answers the new row's key.
+    public func insert(_ sql: String, _ arguments: [any SQLBindable]) throws -> Int64 {
+        guard let key = try value(Int64.self, sql, arguments) else {
+            throw CairnError(.internalError, "An insert returned no key.")
+        }
+        return key
+    }
+
+    /// The first column of the first row, nil when there is no row (or the value is NULL).
+    public func value<T: SQLDecodable>(_ type: T.Type, _ sql: String, _ arguments: [any SQLBindable] = []) throws -> T? {
+        guard let row = try row(sql, arguments), !row.isNull(0) else { return nil }
+        return row[0] as T
+    }
+
+    /// The first column of every row.
+    public func values<T: SQLDecodable>(_ type: T.Type, _ sql: String, _ arguments: [any SQLBindable] = []) throws -> [T] {
+        try values(type, sql, values: arguments.map(\.sqlValue), cache: true)
+    }
+
+    public func values<T: SQLDecodable>(_ type: T.Type, _ sql: String, values: [SQLValue], cache: Bool) throws -> [T] {
+        var out: [T] = []
+        try each(sql, values, cache: cache) { out.append($0[0] as T) }
+        return out
+    }
+
+    /// Runs a search built by `SearchSQL` (never cached: its text depends on the user's filter).
+    public func values<T: SQLDecodable>(_ type: T.Type, _ query: SearchSQL.Query) throws -> [T] {
+        try values(type, query.sql, values: query.arguments, cache: false)
+    }
+
+    public func rows(_ query: SearchSQL.Query) throws -> [SQLRow] {
+        try rows(query.sql, values: query.arguments, cache: false)
+    }
+}
+
+/// A value bound to, or read from, a statement.
+public enum SQLValue: Sendable, Hashable {
+    case null
+    case integer(Int64)
+    case real(Double)
+    case text(String)
+    case blob([UInt8])
+}
+
+/// What a session can bind as a parameter.
+public protocol SQLBindable {
+    var sqlValue: SQLValue { get }
+}
+
+/// What a column can be read as. Reading NULL as a non-optional type, or a value of the wrong
+/// type, is a schema mismatch (a programming error), as in GRDB.
+public protocol SQLDecodable {
+    static func decode(_ value: SQLValue) -> Self
+}
+
+extension SQLValue: SQLBindable, SQLDecodable {
+    public var sqlValue: SQLValue { self }
+    public static func decode(_ value: SQLValue) -> SQLValue { value }
+}
+
+extension Int64: SQLBindable, SQLDecodable {
+    public var sqlValue: SQLValue { .integer(self) }
+    public static func decode(_ value: SQLValue) -> Int64 {
+        switch value {
+        case .integer(let v): return v
+        case .real(let v): return Int64(exactly: v.rounded(.towardZero)) ?? 0
+        case .text(let s): return Int64(s) ?? Int64(Double(s) ?? 0)
+        default: preconditionFailure("Expected an integer column, got \(value)")
+        }
+    }
+}
+
+extension Int: SQLBindable, SQLDecodable {
+    public var sqlValue: SQLValue { .integer(Int64(self)) }
+    public static func decode(_ value: SQLValue) -> Int { Int(Int64.decode(value)) }
+}
+
+extension Double: SQLBindable, SQLDecodable {
+    public var sqlValue: SQLValue { .real(self) }
+    public static func decode(_ value: SQLValue) -> Double {
+        switch value {
+        case .real(let v): return v
+        case .integer(let v): return Double(v)
+        case .text(let s): return Double(s) ?? .nan
+        default: preconditionFailure("Expected a real column, got \(value)")
+        }
+    }
+}
+
+extension Bool: SQLBindable, SQLDecodable {
+    /// Stored as 0 or 1 in an integer column on both backends.
+    public var sqlValue: SQLValue { .integer(self ? 1 : 0) }
+    public static func decode(_ value: SQLValue) -> Bool { Int64.decode(value) != 0 }
+}
+
+extension String: SQLBindable, SQLDecodable {
+    public var sqlValue: SQLValue { .text(self) }
+    public static func decode(_ value: SQLValue) -> String {
+        switch value {
+        case .text(let s): return s
+        case .integer(let v): return String(v)
+        case .real(let v): return String(v)
+        default: preconditionFailure("Expected a text column, got \(value)")
+        }
+    }
+}
+
+extension [UInt8]: SQLBindable, SQLDecodable {
+    public var sqlValue: SQLValue { .blob(self) }
+    public static func decode(_ value: SQLValue) -> [UInt8] {
+        guard case .blob(let bytes) = value else { preconditionFailure("Expected a blob column, got \(value)") }
+        return bytes
+    }
+}
+
+extension Optional: SQLBindable where Wrapped: SQLBindable {
+    public var sqlValue: SQLValue { self?.sqlValue ?? .null }
+}
+
+extension Optional: SQLDecodable where Wrapped: SQLDecodable {
+    public static func decode(_ value: SQLValue) -> Wrapped? {
+        if case .null = value { return nil }
+        return Wrapped.decode(value)
+    }
+}
+
+/// One result row, read by column index: `let id: Int64 = row[0]`, `row[2] as Double?`.
+public struct SQLRow: Sendable {
+    public let values: [SQLValue]
+
+    public init(_ values: [SQLValue]) {
+        self.values = values
+    }
+
+    public subscript<T: SQLDecodable>(_ index: Int) -> T {
+        T.decode(values[index])
+    }
+
+    public func isNull(_ index: Int) -> Bool {
+        if case .null = values[index] { return true }
+        return false
+    }
+
+    public var count: Int { values.count }
+}
+
+/// The few places where SQLite and PostgreSQL spell the same thing differently. Everything
+/// else (upserts as `ON CONFLICT`, `RETURNING`, `CAST`, `COALESCE`, `LIMIT … OFFSET`) is
+/// written once in the form both accept.
+public enum SQLDialect: Sendable {
+    case sqlite
+    case postgres
+
+    /// `IN (…)` over a list of row keys given as one JSON-array parameter (`pkList`), so a
+    /// statement's text stays the same for any number of keys and stays prepared.
+    public var pkListSelect: String {
+        switch self {
+        case .sqlite: return "SELECT value FROM json_each(?)"
+        case .postgres: return "SELECT CAST(value AS BIGINT) FROM json_array_elements_text(CAST(? AS json))"
+        }
+    }
+
+    /// A case-sensitive SQL `LIKE` match of `column` against one bound pattern, and the
+    /// pattern as bound. SQLite's LIKE ignores ASCII case, so it matches through GLOB instead.
+    /// Neither backend treats any character as an escape (MLflow's `%` and `_` only).
+    public func like(_ column: String, _ pattern: String) -> (sql: String, argument: String) {
+        switch self {
+        case .sqlite: return ("\(column) GLOB ?", SearchSQL.globPattern(fromLike: pattern))
+        case .postgres: return ("\(column) LIKE ? ESCAPE ''", pattern)
+        }
+    }
+
+    /// `ILIKE`: the same match on both sides lowered.
+    public func ilike(_ column: String) -> String {
+        switch self {
+        case .sqlite: return "lower(\(column)) LIKE lower(?)"
+        case .postgres: return "lower(\(column)) LIKE lower(?) ESCAPE ''"
+        }
+    }
+
+    /// An ORDER BY term with missing values last in both directions. SQLite sorts NULL first
+    /// ascending and last descending, PostgreSQL the other way round; plain terms where the
+    /// backend already does it let its planner walk an index instead of sorting.
+    public func orderTerm(_ expression: String, ascending: Bool) -> String {
+        switch (self, ascending) {
+        case (.sqlite, true): return "\(expression) ASC NULLS LAST"
+        case (.sqlite, false): return "\(expression) DESC"
+        case (.postgres, true): return "\(expression) ASC"
+        case (.postgres, false): return "\(expression) DESC NULLS LAST"
+        }
+    }
+
+    /// The larger of two integer expressions.
+    public func greatest(_ a: String, _ b: String) -> String {
+        switch self {
+        case .sqlite: return "MAX(\(a), \(b))"
+        case .postgres: return "GREATEST(\(a), \(b))"
+        }
+    }
+}
+
+/// `pks` as a JSON array, the one argument of `IN (\(dialect.pkListSelect))`.
+func pkList(_ pks: [Int64]) -> String {
+    var text = "["
+    text.reserveCapacity(pks.count * 8 + 2)
+    for (i, pk) in pks.enumerated() {
+        if i > 0 { text += "," }
+        text += String(pk)
+    }
+    return text + "]"
+}

@@ -1,0 +1,95 @@
+import CairnCore
+
+extension SQLStore {
+    /// Decodes every segment (checksum included), compares its summary columns with its points,
+    /// and recomputes each series' `latest_metrics` row from them.
+    static func checkSegments(_ db: any SQLSession, into report: inout IntegrityReport) throws {
+        struct Summary {
+            var latest: MetricPoint?
+            var minValue: Double?
+            var maxValue: Double?
+            var count = 0
+            var lastSeq: Int64 = 0
+            var minStep = Int64.max
+            var maxStep = Int64.min
+            var damaged = false
+        }
+        var summaries: [[Int64]: Summary] = [:]
+        var damaged: [[Int64]: String] = [:]
+        // Streamed: one segment in memory at a time (on SQLite; the PostgreSQL session collects
+        // a result before handing it over).
+        try db.each("""
+            SELECT points, run_pk, key_id, seq, point_count, min_step, max_step, min_value, max_value
+            FROM metric_segments ORDER BY run_pk, key_id, seq
+            """, [], cache: false) { row in
+            let series: [Int64] = [row[1], row[2]]
+            report.checkedSegments += 1
+            var points: [MetricPoint] = []
+            do {
+                try withSegmentBytes(row) { bytes throws(MetricSegmentCodec.CorruptSegment) in
+                    try MetricSegmentCodec.decode(bytes, into: &points)
+                }
+            } catch let damage as DamagedSegment {
+                damaged[series] = damaged[series] ?? "segment \(row[3] as Int64): \(damage.detail)"
+                summaries[series, default: Summary()].damaged = true
+                return
+            }
+            report.checkedPoints += points.count
+            let values = points.map(\.value).filter { !$0.isNaN }
+            let columnsAgree = row[4] as Int == points.count
+                && row[5] as Int64 == (points.map(\.step).min() ?? 0) && row[6] as Int64 == (points.map(\.step).max() ?? 0)
+                && (row[7] as Double?) == values.min() && (row[8] as Double?) == values.max()
+            if !columnsAgree {
+                damaged[series] = damaged[series] ?? "segment \(row[3] as Int64): its summary columns do not match its points"
+                summaries[series, default: Summary()].damaged = true
+                return
+            }
+            var summary = summaries[series, default: Summary()]
+            for point in points {
+                if summary.latest.map({ point.isNewer(than: $0) }) ?? true { summary.latest = point }
+                summary.minStep = min(summary.minStep, point.step)
+                summary.maxStep = max(summary.maxStep, point.step)
+            }
+            if let low = values.min() { summary.minValue = min(summary.minValue ?? low, low) }
+            if let high = values.max() { summary.maxValue = max(summary.maxValue ?? high, high) }
+            summary.count += points.count
+            summary.lastSeq = max(summary.lastSeq, row[3])
+            summaries[series] = summary
+        }
+        // Each series' summary row against what its points say.
+        let latest = try db.rows("""
+            SELECT run_pk, key_id, step, timestamp, value, is_nan, min_value, max_value, point_count, segment_count, min_step, max_step
+            FROM latest_metrics
+            """)
+        var seen = Set<[Int64]>()
+        for row in latest {
+            let series: [Int64] = [row[0], row[1]]
+            seen.insert(series)
+            guard let summary = summaries[series], !summary.damaged, let point = summary.latest else {
+                if summaries[series] == nil { damaged[series] = damaged[series] ?? "its summary row has no stored points" }
+                continue
+            }
+            let isNaN = (row[5] as Int) != 0
+            let valueAgrees = point.value.isNaN ? isNaN : (!isNaN && (row[4] as Double?) == point.value)
+            let agrees = valueAgrees && row[2] as Int64 == point.step && row[3] as Int64 == point.timestamp
+                && (row[6] as Double?) == summary.minValue && (row[7] as Double?) == summary.maxValue
+                && row[8] as Int == summary.count && row[9] as Int64 == summary.lastSeq
+                && row[10] as Int64 == summary.minStep && row[11] as Int64 == summary.maxStep
+            if !agrees { damaged[series] = damaged[series] ?? "its summary (latest value, min, max or counts) does not match its points" }
+        }
+        for (series, summary) in summaries where !seen.contains(series) && !summary.damaged {
+            damaged[series] = damaged[series] ?? "its points have no summary row"
+        }
+        for (series, detail) in damaged.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+            let runID = try db.value(String.self, "SELECT run_id FROM runs WHERE run_pk = ?", [series[0]]) ?? "with internal id \(series[0])"
+            let key = try db.value(String.self, "SELECT key FROM metric_keys WHERE key_id = ?", [series[1]]) ?? "with internal id \(series[1])"
+            report.damagedSeries.append(.init(runID: runID, key: key, detail: detail))
+        }
+    }
+
+    static func damagedSegmentError(_ damage: DamagedSegment) -> CairnError {
+        CairnError(.internalError,
+                   "A stored metric segment is damaged (\(damage.detail)); nothing was changed. "
+                       + "Run `cairn verify` to list all damage, then restore from a backup (`cairn restore`).")
+    }
+}

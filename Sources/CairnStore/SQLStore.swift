@@ -1,0 +1,155 @@
+import CairnCore
+import Foundation
+
+/// How the shared store reaches its database. A backend owns the connections and runs
+/// closures written against `SQLSession`: reads on a consistent snapshot, writes through group
+/// commit (acknowledged only once committed). It maps its driver's errors to `CairnError`
+/// (an unreachable or full database is `TEMPORARILY_UNAVAILABLE`, answered as 503).
+public protocol SQLBackend: Sendable {
+    var dialect: SQLDialect { get }
+    func read<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T
+    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T
+    /// Recomputes every checksum the store keeps and checks the database's own structure.
+    func checkIntegrity() async throws -> IntegrityReport
+    /// An online, consistent copy of the whole database at `destination`.
+    func backupDatabase(to destination: String) async throws
+}
+
+/// The tracking, registry, explorer and artifact-manifest store, written once against
+/// `SQLSession` and run on either backend: `SQLiteTrackingStore` (one file, the default) or
+/// `PostgresTrackingStore` (a shared PostgreSQL database for several server replicas).
+/// Everything that differs between the two lives in their `SQLBackend` and `SQLDialect`.
+///
+/// A class (not final) only so each backend's store can add what is particular to it (opening
+/// a file, a connection pool); every stored property is a `let` of a Sendable type.
+public class SQLStore: TrackingStore, @unchecked Sendable {
+    let backend: any SQLBackend
+    let searchSQL: SearchSQL
+
+    init(backend: any SQLBackend) {
+        self.backend = backend
+        self.searchSQL = SearchSQL(backend.dialect)
+    }
+
+    public var dialect: SQLDialect { backend.dialect }
+
+    /// Runs a read-only closure on one snapshot of the database.
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+        try await backend.read(body)
+    }
+
+    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+        try await backend.write(body)
+    }
+
+    public func checkIntegrity() async throws -> IntegrityReport {
+        try await backend.checkIntegrity()
+    }
+
+    public func backupDatabase(to destination: String) async throws {
+        try await backend.backupDatabase(to: destination)
+    }
+
+    // MARK: - Experiments
+
+    public func createExperiment(name: String, artifactLocation: String?, tags: [Tag], now: Int64) async throws -> Experiment {
+        try await write { db in
+            if try db.value(Bool.self, "SELECT 1 FROM experiments WHERE name = ?", [name]) == true {
+                throw CairnError.alreadyExists("Experiment(name=\(name)) already exists. Choose another name, or use the existing experiment (an experiment's name stays taken while it is deleted).")
+            }
+            let nextID = try db.value(Int64.self, "SELECT COALESCE(MAX(experiment_id), 0) + 1 FROM experiments") ?? 1
+            let location = artifactLocation.flatMap { $0.isEmpty ? nil : $0 } ?? "mlflow-artifacts:/\(nextID)"
+            try db.execute("""
+                    INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
+                    VALUES (?, ?, ?, 'active', ?, ?)
+                    """, [nextID, name, location, now, now])
+            for tag in tags {
+                try db.execute("INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value", [nextID, tag.key, tag.value])
+            }
+            return try Self.loadExperiment(db, id: nextID)
+        }
+    }
+
+    public func fetchExperiment(id: Int64) async throws -> Experiment {
+        try await read { db in try Self.loadExperiment(db, id: id) }
+    }
+
+    public func fetchExperiment(name: String) async throws -> Experiment? {
+        try await read { db in
+            guard let id = try db.value(Int64.self, "SELECT experiment_id FROM experiments WHERE name = ?", [name]) else {
+                return nil
+            }
+            return try Self.loadExperiment(db, id: id)
+        }
+    }
+
+    public func renameExperiment(id: Int64, newName: String, now: Int64) async throws {
+        try await write { db in
+            try Self.requireActive(Self.loadExperiment(db, id: id))
+            if let other = try db.value(Int64.self, "SELECT experiment_id FROM experiments WHERE name = ?", [newName]), other != id {
+                throw CairnError.alreadyExists("Experiment(name=\(newName)) already exists. Choose another name.")
+            }
+            try db.execute("UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?", [newName, now, id])
+        }
+    }
+
+    public func setExperimentLifecycle(id: Int64, stage: LifecycleStage, now: Int64) async throws {
+        try await write { db in
+            _ = try Self.loadExperiment(db, id: id)
+            try db.execute("UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?", [stage.rawValue, now, id])
+            switch stage {
+            case .deleted:
+                try db.execute("UPDATE runs SET lifecycle_stage = 'deleted', deleted_with_experiment = 1 WHERE experiment_id = ? AND lifecycle_stage = 'active'", [id])
+            case .active:
+                try db.execute("UPDATE runs SET lifecycle_stage = 'active', deleted_with_experiment = 0 WHERE experiment_id = ? AND deleted_with_experiment = 1", [id])
+            }
+        }
+    }
+
+    public func setExperimentTag(id: Int64, tag: Tag, now: Int64) async throws {
+        try await write { db in
+            try Self.requireActive(Self.loadExperiment(db, id: id))
+            try db.execute("INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value", [id, tag.key, tag.value])
+            try db.execute("UPDATE experiments SET last_update_time = ? WHERE experiment_id = ?", [now, id])
+        }
+    }
+
+    public func deleteExperimentTag(id: Int64, key: String, now: Int64) async throws {
+        try await write { db in
+            try Self.requireActive(Self.loadExperiment(db, id: id))
+            if (try db.execute("DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?", [id, key])) == 0 {
+                throw CairnError.notFound("No tag with key '\(key)' on experiment \(id).")
+            }
+            try db.execute("UPDATE experiments SET last_update_time = ? WHERE experiment_id = ?", [now, id])
+        }
+    }
+
+    public func searchExperiments(_ search: ExperimentSearch) async throws -> (items: [Experiment], hasMore: Bool) {
+        let query = try searchSQL.experimentQuery(search)
+        return try await read { db in
+            var ids = try db.values(Int64.self, query)
+            let hasMore = ids.count > search.maxResults
+            if hasMore { ids.removeLast() }
+            return (try ids.map { try Self.loadExperiment(db, id: $0) }, hasMore)
+        }
+    }
+
+    static func requireActive(_ experiment: Experiment) throws {
+        if experiment.lifecycleStage != .active {
+            throw CairnError.invalidParameter("The experiment \(experiment.experimentID) must be in the 'active' state to be changed, but it is deleted. Restore it first.")
+        }
+    }
+
+    static func loadExperiment(_ db: any SQLSession, id: Int64) throws -> Experiment {
+        guard let row = try db.row("SELECT name, artifact_location, lifecycle_stage, creation_time, last_update_time FROM experiments WHERE experiment_id = ?", [id])
+        else {
+            throw CairnError.notFound("No experiment with id \(id) exists. List experiments to find the right id.")
+        }
+        let tags = try db.rows("SELECT key, value FROM experiment_tags WHERE experiment_id = ? ORDER BY key", [id])
+            .map { Tag($0[0], $0[1]) }
+        return Experiment(
+            experimentID: String(id), name: row[0], artifactLocation: row[1],
+            lifecycleStage: LifecycleStage(rawValue: row[2]) ?? .active,
+            creationTime: row[3], lastUpdateTime: row[4], tags: tags)
+    }
+}
