@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         .target(name: "CairnCore"),
@@ -27,6 +28,9 @@ let package = Package(
             "CairnCore",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "CairnArtifacts", dependencies: [
             "CairnCore",
@@ -64,7 +68,12 @@ let package = Package(
         ]),
         // A small training loop logging with the Swift SDK: `swift run CairnExample`.
         .executableTarget(name: "CairnExample", dependencies: ["CairnClient"], path: "Examples/TrainLoop"),
-        .target(name: "CairnTestSupport", dependencies: ["CairnCore", "CairnStore", "CairnArtifacts"]),
+        .target(name: "CairnTestSupport", dependencies: [
+            "CairnCore", "CairnStore", "CairnArtifacts",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore", "CairnTestSupport"]),
         .testTarget(name: "CairnStoreTests", dependencies: ["CairnStore", "CairnTestSupport"]),
         .testTarget(name: "CairnServicesTests", dependencies: ["CairnServices", "CairnTestSupport"]),

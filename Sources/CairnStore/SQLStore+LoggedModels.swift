@@ -150,8 +150,8 @@ extension SQLStore {
             let isNaN = metric.value.isNaN
             let duplicate = try db.value(Bool.self, """
                 SELECT 1 FROM logged_model_metrics
-                WHERE model_pk = ? AND key = ? AND step = ? AND timestamp = ? AND is_nan = ? AND (is_nan OR value = ?)
-                  AND run_id IS ? AND dataset_name IS ? AND dataset_digest IS ?
+                WHERE model_pk = ? AND key = ? AND step = ? AND timestamp = ? AND is_nan = ? AND (is_nan = 1 OR value = ?)
+                  AND run_id IS NOT DISTINCT FROM ? AND dataset_name IS NOT DISTINCT FROM ? AND dataset_digest IS NOT DISTINCT FROM ?
                 """, [pk, metric.key, metric.step, metric.timestamp, isNaN, isNaN ? nil : metric.value,
                                   runID, metric.datasetName, metric.datasetDigest]) ?? false
             if duplicate { continue }

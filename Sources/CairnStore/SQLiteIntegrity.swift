@@ -18,13 +18,7 @@ enum SQLiteIntegrity {
     /// adds a table appends it here and calls `installRowChecks(db, tables: [it])`; one that adds
     /// a column to a checked table calls `installRowChecks` for that table again, so the check
     /// covers the new column.
-    static let checkedTables = [
-        "experiments", "experiment_tags", "runs", "run_params", "run_tags", "metric_keys",
-        "datasets", "run_inputs", "input_tags", "logged_models", "logged_model_tags",
-        "logged_model_params", "logged_model_metrics", "run_model_inputs", "run_model_outputs",
-        "artifact_files", "registered_models", "registered_model_tags", "model_versions",
-        "model_version_tags", "registered_model_aliases", "registry_events",
-    ]
+    static let checkedTables = SQLStore.metadataTables
 
     static let functionName = "cairn_row_check"
 

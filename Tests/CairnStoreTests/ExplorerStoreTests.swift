@@ -4,7 +4,7 @@ import Foundation
 import Testing
 @testable import CairnStore
 
-private func makeRun(_ store: SQLiteTrackingStore, experiment: String, name: String, start: Int64, params: [Param] = [], tags: [CairnCore.Tag] = [], metrics: [Metric] = []) async throws -> String {
+private func makeRun(_ store: SQLStore, experiment: String, name: String, start: Int64, params: [Param] = [], tags: [CairnCore.Tag] = [], metrics: [Metric] = []) async throws -> String {
     let id = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
     let info = RunInfo(runID: id, experimentID: experiment, runName: name, userID: "u", status: .running,
                        startTime: start, endTime: nil, artifactURI: "mlflow-artifacts:/\(experiment)/\(id)/artifacts", lifecycleStage: .active)
@@ -20,9 +20,9 @@ private func search(_ experiments: [Int64], _ filter: String = "", orderBy: [Str
 
 @Suite("Explorer queries on SQLite")
 struct ExplorerStoreTests {
-    @Test("Run rows carry params, tags and each metric's latest value with its minimum, maximum and count")
-    func runRows() async throws {
-        try await withSQLiteStore { store in
+    @Test("Run rows carry params, tags and each metric's latest value with its minimum, maximum and count", arguments: StoreBackend.allCases)
+    func runRows(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             let id = try await makeRun(store, experiment: "0", name: "a", start: 10, params: [Param("lr", "0.1")], tags: [Tag("team", "x")],
                                        metrics: [Metric(key: "loss", value: 3, timestamp: 1, step: 0), Metric(key: "loss", value: 0.5, timestamp: 2, step: 1),
                                                  Metric(key: "loss", value: 1, timestamp: 3, step: 2)])
@@ -36,9 +36,9 @@ struct ExplorerStoreTests {
         }
     }
 
-    @Test("Run rows follow the filter (OR included) and the order of the search, across experiments")
-    func filterAndOrder() async throws {
-        try await withSQLiteStore { store in
+    @Test("Run rows follow the filter (OR included) and the order of the search, across experiments", arguments: StoreBackend.allCases)
+    func filterAndOrder(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             _ = try await store.createExperiment(name: "second", artifactLocation: nil, tags: [], now: 1)
             _ = try await makeRun(store, experiment: "0", name: "a", start: 1, metrics: [Metric(key: "acc", value: 0.5, timestamp: 1, step: 0)])
             _ = try await makeRun(store, experiment: "1", name: "b", start: 2, metrics: [Metric(key: "acc", value: 0.9, timestamp: 1, step: 0)])
@@ -50,9 +50,9 @@ struct ExplorerStoreTests {
         }
     }
 
-    @Test("The column catalog lists every param, metric and tag key of the experiments' active runs")
-    func catalog() async throws {
-        try await withSQLiteStore { store in
+    @Test("The column catalog lists every param, metric and tag key of the experiments' active runs", arguments: StoreBackend.allCases)
+    func catalog(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             _ = try await makeRun(store, experiment: "0", name: "a", start: 1, params: [Param("lr", "1")], tags: [Tag("t1", "v")],
                                   metrics: [Metric(key: "loss", value: 1, timestamp: 1, step: 0)])
             _ = try await makeRun(store, experiment: "0", name: "b", start: 2, params: [Param("batch", "2")],
@@ -67,9 +67,9 @@ struct ExplorerStoreTests {
         }
     }
 
-    @Test("Group counts count the filtered runs per param value, runs without the param as missing")
-    func groups() async throws {
-        try await withSQLiteStore { store in
+    @Test("Group counts count the filtered runs per param value, runs without the param as missing", arguments: StoreBackend.allCases)
+    func groups(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             for (i, lr) in ["0.1", "0.1", "0.01", nil].enumerated() {
                 _ = try await makeRun(store, experiment: "0", name: "r\(i)", start: Int64(i), params: lr.map { [Param("lr", $0)] } ?? [],
                                       metrics: [Metric(key: "acc", value: Double(i), timestamp: 1, step: 0)])
@@ -81,9 +81,9 @@ struct ExplorerStoreTests {
         }
     }
 
-    @Test("Bucketed series read steps, wall time or time since the first point, restricted to a zoom range")
-    func series() async throws {
-        try await withSQLiteStore { store in
+    @Test("Bucketed series read steps, wall time or time since the first point, restricted to a zoom range", arguments: StoreBackend.allCases)
+    func series(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             var metrics: [Metric] = []
             for step in 0..<100 {
                 let value: Double = step == 42 ? 1000 : Double(step)
@@ -108,9 +108,9 @@ struct ExplorerStoreTests {
         }
     }
 
-    @Test("Experiment summaries count active runs and report the latest activity")
-    func summaries() async throws {
-        try await withSQLiteStore { store in
+    @Test("Experiment summaries count active runs and report the latest activity", arguments: StoreBackend.allCases)
+    func summaries(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             _ = try await store.createExperiment(name: "b-exp", artifactLocation: nil, tags: [], now: 100)
             _ = try await makeRun(store, experiment: "1", name: "r", start: 5_000)
             let gone = try await makeRun(store, experiment: "1", name: "r2", start: 7_000)

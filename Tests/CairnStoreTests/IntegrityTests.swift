@@ -5,7 +5,7 @@ import GRDB
 import Testing
 @testable import CairnStore
 
-private func newRun(_ store: SQLiteTrackingStore) async throws -> String {
+private func newRun(_ store: SQLStore) async throws -> String {
     let id = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
     let info = RunInfo(runID: id, experimentID: "0", runName: "r", userID: "u", status: .running,
                        startTime: 1000, endTime: nil, artifactURI: "mlflow-artifacts:/0/\(id)/artifacts", lifecycleStage: .active)
@@ -79,16 +79,16 @@ struct IntegrityTests {
         #expect(series.detail.contains("checksum"))
     }
 
-    @Test("The integrity check recomputes each series' summary from its points and finds a summary that disagrees")
-    func summaryMismatch() async throws {
-        try await withSQLiteStore { store in
+    @Test("The integrity check recomputes each series' summary from its points and finds a summary that disagrees", arguments: StoreBackend.allCases)
+    func summaryMismatch(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             let runID = try await newRun(store)
             try await store.logRunWrites(runID: runID, RunWrites(metrics: [Metric(key: "acc", value: 0.5, timestamp: 1, step: 1),
                                                                             Metric(key: "acc", value: .nan, timestamp: 2, step: 2),
                                                                             Metric(key: "acc", value: -.infinity, timestamp: 3, step: 0)]))
             try await store.logRunWrites(runID: runID, RunWrites(metrics: [Metric(key: "acc", value: 0.75, timestamp: 4, step: 3)]))
             #expect(try await store.checkIntegrity().isHealthy)
-            try await store.write { db in try db.execute("UPDATE latest_metrics SET max_value = 0.9") }
+            _ = try await store.write { db in try db.execute("UPDATE latest_metrics SET max_value = 0.9") }
             let report = try await store.checkIntegrity()
             #expect(report.damagedSeries.map(\.key) == ["acc"])
         }
@@ -126,9 +126,9 @@ struct IntegrityTests {
         #expect(FileManager.default.fileExists(atPath: path + ".backup-before-0006_checksums"))
     }
 
-    @Test("Row checks follow every kind of write: inserts, upserts, updates and replaced rows stay healthy")
-    func checksFollowWrites() async throws {
-        try await withSQLiteStore { store in
+    @Test("Row checks follow every kind of write: inserts, upserts, updates and replaced rows stay healthy", arguments: StoreBackend.allCases)
+    func checksFollowWrites(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             let runID = try await newRun(store)
             try await store.logRunWrites(runID: runID, RunWrites(params: [Param("a", "1")], tags: [Tag("t", "x")]))
             try await store.logRunWrites(runID: runID, RunWrites(tags: [Tag("t", "y")]))

@@ -6,23 +6,23 @@ import Testing
 
 @Suite("SQLite logged models")
 struct LoggedModelStoreTests {
-    func makeModel(_ store: SQLiteTrackingStore, name: String, created: Int64) async throws -> LoggedModel {
+    func makeModel(_ store: SQLStore, name: String, created: Int64) async throws -> LoggedModel {
         let id = "m-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         return try await store.createLoggedModel(LoggedModel(
             modelID: id, experimentID: "0", name: name, artifactURI: "mlflow-artifacts:/0/models/\(id)/artifacts",
             creationTimestamp: created, lastUpdatedTimestamp: created, status: .pending, params: [Param("depth", "\(created)")]))
     }
 
-    func makeRun(_ store: SQLiteTrackingStore) async throws -> String {
+    func makeRun(_ store: SQLStore) async throws -> String {
         let id = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         let info = RunInfo(runID: id, experimentID: "0", runName: "r", userID: "", status: .running, startTime: 1, endTime: nil,
                            artifactURI: "x", lifecycleStage: .active)
         return try await store.createRun(NewRun(info: info, tags: [])).info.runID
     }
 
-    @Test("Metrics logged with a model id land on the model; search filters and orders by them per dataset")
-    func modelMetricsAndSearch() async throws {
-        try await withSQLiteStore { store in
+    @Test("Metrics logged with a model id land on the model; search filters and orders by them per dataset", arguments: StoreBackend.allCases)
+    func modelMetricsAndSearch(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             let runID = try await makeRun(store)
             let a = try await makeModel(store, name: "a", created: 1)
             let b = try await makeModel(store, name: "b", created: 2)
@@ -52,9 +52,9 @@ struct LoggedModelStoreTests {
         }
     }
 
-    @Test("A metric naming an unknown model rejects the whole batch")
-    func unknownModel() async throws {
-        try await withSQLiteStore { store in
+    @Test("A metric naming an unknown model rejects the whole batch", arguments: StoreBackend.allCases)
+    func unknownModel(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             let runID = try await makeRun(store)
             await #expect(throws: CairnError.self) {
                 try await store.logRunWrites(runID: runID, RunWrites(
@@ -65,9 +65,9 @@ struct LoggedModelStoreTests {
         }
     }
 
-    @Test("In one shared transaction, a failing request rolls back only itself")
-    func groupCommitIsolation() async throws {
-        try await withSQLiteStore { store in
+    @Test("In one shared transaction, a failing request rolls back only itself", arguments: StoreBackend.allCases)
+    func groupCommitIsolation(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             let runID = try await makeRun(store)
             try await store.logRunWrites(runID: runID, RunWrites(params: [Param("fixed", "1")]))
             let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in

@@ -5,7 +5,7 @@ import GRDB
 import Testing
 @testable import CairnStore
 
-private func makeRun(_ store: SQLiteTrackingStore, experiment: String = "0", name: String = "r", start: Int64 = 1000) async throws -> Run {
+private func makeRun(_ store: SQLStore, experiment: String = "0", name: String = "r", start: Int64 = 1000) async throws -> Run {
     let id = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
     let info = RunInfo(runID: id, experimentID: experiment, runName: name, userID: "u", status: .running,
                        startTime: start, endTime: nil, artifactURI: "mlflow-artifacts:/\(experiment)/\(id)/artifacts", lifecycleStage: .active)
@@ -18,9 +18,9 @@ private func filter(_ text: String) throws -> FilterExpression? {
 
 @Suite("SQLite tracking store")
 struct SQLiteTrackingStoreTests {
-    @Test("A new database has the Default experiment with id 0")
-    func defaultExperiment() async throws {
-        try await withSQLiteStore { store in
+    @Test("A new database has the Default experiment with id 0", arguments: StoreBackend.allCases)
+    func defaultExperiment(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             let experiment = try await store.fetchExperiment(id: 0)
             #expect(experiment.name == "Default")
             #expect(experiment.artifactLocation == "mlflow-artifacts:/0")
@@ -39,9 +39,9 @@ struct SQLiteTrackingStoreTests {
         #expect(try await full.readSQLite { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") } == "wal")
     }
 
-    @Test("Experiment names stay unique, across deleted experiments too")
-    func uniqueNames() async throws {
-        try await withSQLiteStore { store in
+    @Test("Experiment names stay unique, across deleted experiments too", arguments: StoreBackend.allCases)
+    func uniqueNames(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             let e = try await store.createExperiment(name: "a", artifactLocation: nil, tags: [Tag("k", "v")], now: 5)
             #expect(e.experimentID == "1")
             #expect(e.artifactLocation == "mlflow-artifacts:/1")
@@ -55,9 +55,9 @@ struct SQLiteTrackingStoreTests {
         }
     }
 
-    @Test("Deleting an experiment deletes its active runs; restoring brings back only those")
-    func experimentLifecycleCascades() async throws {
-        try await withSQLiteStore { store in
+    @Test("Deleting an experiment deletes its active runs; restoring brings back only those", arguments: StoreBackend.allCases)
+    func experimentLifecycleCascades(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             _ = try await store.createExperiment(name: "e", artifactLocation: nil, tags: [], now: 1)
             let kept = try await makeRun(store, experiment: "1")
             let deletedBefore = try await makeRun(store, experiment: "1")
@@ -70,9 +70,9 @@ struct SQLiteTrackingStoreTests {
         }
     }
 
-    @Test("A changed param rejects the whole batch: nothing of it is written")
-    func paramsAreWriteOnce() async throws {
-        try await withSQLiteStore { store in
+    @Test("A changed param rejects the whole batch: nothing of it is written", arguments: StoreBackend.allCases)
+    func paramsAreWriteOnce(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             let run = try await makeRun(store)
             let id = run.info.runID
             try await store.logRunWrites(runID: id, RunWrites(params: [Param("lr", "0.1")]))
@@ -91,9 +91,9 @@ struct SQLiteTrackingStoreTests {
         }
     }
 
-    @Test("The latest value follows MLflow: highest step, then timestamp, then value")
-    func latestMetricRule() async throws {
-        try await withSQLiteStore { store in
+    @Test("The latest value follows MLflow: highest step, then timestamp, then value", arguments: StoreBackend.allCases)
+    func latestMetricRule(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             let id = try await makeRun(store).info.runID
             try await store.logRunWrites(runID: id, RunWrites(metrics: [Metric(key: "m", value: 5, timestamp: 100, step: 10)]))
             try await store.logRunWrites(runID: id, RunWrites(metrics: [Metric(key: "m", value: 9, timestamp: 200, step: 3)]))
@@ -110,9 +110,9 @@ struct SQLiteTrackingStoreTests {
         }
     }
 
-    @Test("History keeps every point, NaN and infinities exactly, ordered by timestamp then step")
-    func history() async throws {
-        try await withSQLiteStore { store in
+    @Test("History keeps every point, NaN and infinities exactly, ordered by timestamp then step", arguments: StoreBackend.allCases)
+    func history(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             let id = try await makeRun(store).info.runID
             try await store.logRunWrites(runID: id, RunWrites(metrics: [
                 Metric(key: "x", value: .infinity, timestamp: 30, step: 2),
@@ -129,9 +129,9 @@ struct SQLiteTrackingStoreTests {
         }
     }
 
-    @Test("A replayed write leaves no duplicate points; a new value at the same step is kept")
-    func replayedWritesAreIdempotent() async throws {
-        try await withSQLiteStore { store in
+    @Test("A replayed write leaves no duplicate points; a new value at the same step is kept", arguments: StoreBackend.allCases)
+    func replayedWritesAreIdempotent(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             let id = try await makeRun(store).info.runID
             let batch = RunWrites(metrics: (0..<5).map { Metric(key: "m", value: Double($0), timestamp: 100, step: Int64($0)) }
                 + [Metric(key: "m", value: 4, timestamp: 100, step: 4)])
@@ -145,9 +145,9 @@ struct SQLiteTrackingStoreTests {
         }
     }
 
-    @Test("One-point writes are merged into small segments; the series reads back exactly, replays stay single")
-    func smallWritesAreMerged() async throws {
-        try await withSQLiteStore { store in
+    @Test("One-point writes are merged into small segments; the series reads back exactly, replays stay single", arguments: StoreBackend.allCases)
+    func smallWritesAreMerged(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             let id = try await makeRun(store).info.runID
             let values: [Double] = (0..<500).map { $0 % 7 == 0 ? .nan : sin(Double($0)) * 1e3 }
             for (step, value) in values.enumerated() {
@@ -166,16 +166,16 @@ struct SQLiteTrackingStoreTests {
             #expect(rows < 50)
             #expect(segments == rows)
             #expect(points == 500)
-            #expect(largest <= SQLiteTrackingStore.smallSegmentBytes)
+            #expect(largest <= SQLStore.smallSegmentBytes)
             // A write going back in steps starts a new segment instead; nothing is lost.
             try await store.logRunWrites(runID: id, RunWrites(metrics: [Metric(key: "m", value: 1, timestamp: 5, step: 3)]))
             #expect(try await store.metricHistory(runID: id, key: "m").count == 501)
         }
     }
 
-    @Test("A large write is stored as segments that fit their pages; the series reads back exactly")
-    func largeWritesAreSplit() async throws {
-        try await withSQLiteStore { store in
+    @Test("A large write is stored as segments that fit their pages; the series reads back exactly", arguments: StoreBackend.allCases)
+    func largeWritesAreSplit(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             let id = try await makeRun(store).info.runID
             var generator = SystemRandomNumberGenerator()
             let values = (0..<1_000).map { _ in Double.random(in: -1...1, using: &generator) }
@@ -190,7 +190,7 @@ struct SQLiteTrackingStoreTests {
                 return (row[0] as Int, row[1] as Int, summary[0] as Int, row[2] as Int)
             }
             #expect(rows > 1)
-            #expect(largest <= SQLiteTrackingStore.smallSegmentBytes)
+            #expect(largest <= SQLStore.smallSegmentBytes)
             #expect(segments == rows)
             #expect(points == 1_000)
             // The next write continues after the last chunk's sequence number.
@@ -214,9 +214,9 @@ struct SQLiteTrackingStoreTests {
         }
     }
 
-    @Test("Many concurrent writers to one run lose nothing and never see 'database is locked'")
-    func concurrentWriters() async throws {
-        try await withSQLiteStore { store in
+    @Test("Many concurrent writers to one run lose nothing and never see 'database is locked'", arguments: StoreBackend.allCases)
+    func concurrentWriters(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             let id = try await makeRun(store).info.runID
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for writer in 0..<16 {
@@ -243,9 +243,9 @@ struct SQLiteTrackingStoreTests {
         }
     }
 
-    @Test("Search: filters with OR and NOT, metric order with missing values last, pages that cover every run once")
-    func search() async throws {
-        try await withSQLiteStore { store in
+    @Test("Search: filters with OR and NOT, metric order with missing values last, pages that cover every run once", arguments: StoreBackend.allCases)
+    func search(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             var ids: [String] = []
             for i in 0..<7 {
                 let run = try await makeRun(store, name: "run-\(i)", start: Int64(100 + i))
@@ -336,9 +336,9 @@ struct SQLiteTrackingStoreTests {
         }
     }
 
-    @Test("Filter values are bound parameters: quotes and SQL in values match literally")
-    func injection() async throws {
-        try await withSQLiteStore { store in
+    @Test("Filter values are bound parameters: quotes and SQL in values match literally", arguments: StoreBackend.allCases)
+    func injection(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             let run = try await makeRun(store, name: "x' OR '1'='1")
             _ = try await makeRun(store, name: "other")
             let search = RunSearch(experimentIDs: [0], filter: try filter("attributes.run_name = \"x' OR '1'='1\""),

@@ -64,9 +64,9 @@ struct SampledHistoryTests {
         }
     }
 
-    @Test("Reading segment by segment gives the whole-series sample, with and without a step range")
-    func segmentReadsMatchTheWholeSeries() async throws {
-        try await withSQLiteStore { store in
+    @Test("Reading segment by segment gives the whole-series sample, with and without a step range", arguments: StoreBackend.allCases)
+    func segmentReadsMatchTheWholeSeries(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             let info = RunInfo(runID: String(repeating: "a", count: 32), experimentID: "0", runName: "r", userID: "u", status: .running,
                                startTime: 1, endTime: nil, artifactURI: "mlflow-artifacts:/0/a/artifacts", lifecycleStage: .active)
             let run = try await store.createRun(NewRun(info: info, tags: []))

@@ -1,0 +1,515 @@
+import CairnCore
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PostgresNIO
+import Synchronization
+
+/// The team store: the same data model and queries as SQLite (`SQLStore`), in one PostgreSQL
+/// database that several `cairn server` replicas share. A replica keeps no state of its own:
+/// every answer is read from, and every acknowledged write committed to, the database.
+///
+/// - Writes go through group commit as on SQLite: concurrent requests of one replica share a
+///   transaction (each in its own savepoint). Each write transaction first takes one
+///   cluster-wide advisory lock, so write transactions of all replicas run one at a time, in
+///   the same serial order SQLite gives; that keeps every rule that reads before it writes
+///   (next experiment id, write-once params, version numbers, name checks) exact across
+///   replicas, with no retry loops. Reads never wait for it.
+/// - Reads run in a read-only `REPEATABLE READ` transaction: one consistent snapshot per
+///   request, which includes every write acknowledged before the request began on any replica.
+/// - Statements are sent with bound parameters through the extended protocol; the SQL text
+///   never contains a value.
+public final class PostgresTrackingStore: SQLStore, @unchecked Sendable {
+    public let location: PostgresLocation
+    let postgres: PostgresBackend
+
+    /// Connects, checks the database, applies pending migrations (one replica at a time, under
+    /// an advisory lock) and opens a pool of up to `poolSize` connections. A `readReplica`
+    /// serves read-only requests (see `SQLBackend` and the README on what may lag).
+    public init(location: PostgresLocation, poolSize: Int = 10, readReplica: PostgresLocation? = nil) throws {
+        self.location = location
+        let backend = try PostgresBackend(location: location, poolSize: poolSize, readReplica: readReplica)
+        self.postgres = backend
+        super.init(backend: backend)
+    }
+
+    /// Closes every connection and stops the store's threads.
+    public func shutdown() {
+        postgres.shutdown()
+    }
+}
+
+/// Where a PostgreSQL database is: parsed from `postgresql://user:password@host:port/db`
+/// (or `postgres://`), with `sslmode` as libpq spells it. `description` never shows the
+/// password.
+public struct PostgresLocation: Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public var username: String
+    public var password: String?
+    public var database: String
+    public var sslMode: SSLMode
+
+    public enum SSLMode: String, Sendable {
+        case disable, prefer, require
+    }
+
+    public init(host: String, port: Int = 5432, username: String, password: String?, database: String, sslMode: SSLMode = .prefer) {
+        self.host = host
+        self.port = port
+        self.username = username
+        self.password = password
+        self.database = database
+        self.sslMode = sslMode
+    }
+
+    /// Whether `uri` names a PostgreSQL database (`postgresql://` or `postgres://`, with or
+    /// without a driver suffix such as MLflow's `postgresql+psycopg2://`).
+    public static func isPostgres(_ uri: String) -> Bool {
+        let scheme = uri.prefix { $0 != ":" }.lowercased()
+        return scheme == "postgresql" || scheme == "postgres" || scheme.hasPrefix("postgresql+") || scheme.hasPrefix("postgres+")
+    }
+
+    /// Parses a database URI; a malformed one is refused with a message that shows the
+    /// expected form (and never the password).
+    public init(uri: String) throws {
+        let form = "postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+        guard Self.isPostgres(uri), let components = URLComponents(string: Self.withPlainScheme(uri)) else {
+            throw CairnError.invalidParameter("Invalid PostgreSQL URI '\(Self.redacted(uri))': expected \(form).")
+        }
+        guard let host = components.host, !host.isEmpty else {
+            throw CairnError.invalidParameter("The PostgreSQL URI '\(Self.redacted(uri))' names no host: expected \(form).")
+        }
+        let database = String(components.path.drop { $0 == "/" })
+        guard !database.isEmpty, !database.contains("/") else {
+            throw CairnError.invalidParameter("The PostgreSQL URI '\(Self.redacted(uri))' names no database: expected \(form).")
+        }
+        var sslMode = SSLMode.prefer
+        for item in components.queryItems ?? [] where item.name == "sslmode" {
+            switch item.value ?? "" {
+            case "disable", "allow": sslMode = .disable
+            case "prefer": sslMode = .prefer
+            case "require", "verify-ca", "verify-full": sslMode = .require
+            default:
+                throw CairnError.invalidParameter("Invalid sslmode '\(item.value ?? "")' in the PostgreSQL URI: use disable, prefer or require.")
+            }
+        }
+        self.init(host: host, port: components.port ?? 5432,
+                  username: components.user.map { $0.removingPercentEncoding ?? $0 } ?? ProcessInfo.processInfo.environment["PGUSER"] ?? "postgres",
+                  password: components.password.map { $0.removingPercentEncoding ?? $0 } ?? ProcessInfo.processInfo.environment["PGPASSWORD"],
+                  database: database.removingPercentEncoding ?? database, sslMode: sslMode)
+    }
+
+    public var description: String {
+        "postgresql://\(username)\(password == nil ? "" : ":***")@\(host):\(port)/\(database)"
+    }
+
+    /// `uri` with any password replaced by `***`, for messages about a URI that did not parse.
+    public static func redacted(_ uri: String) -> String {
+        guard let at = uri.lastIndex(of: "@"), let schemeEnd = uri.range(of: "://")?.upperBound, schemeEnd < at else { return uri }
+        let credentials = uri[schemeEnd..<at]
+        guard let colon = credentials.firstIndex(of: ":") else { return uri }
+        return String(uri[..<colon]) + ":***" + String(uri[at...])
+    }
+
+    private static func withPlainScheme(_ uri: String) -> String {
+        guard let range = uri.range(of: "://") else { return uri }
+        return "postgresql" + uri[range.lowerBound...]
+    }
+
+    func configuration() throws -> PostgresConnection.Configuration {
+        let tls: PostgresConnection.Configuration.TLS
+        switch sslMode {
+        case .disable: tls = .disable
+        case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+        var configuration = PostgresConnection.Configuration(host: host, port: port, username: username, password: password, database: database, tls: tls)
+        configuration.options.connectTimeout = .seconds(10)
+        return configuration
+    }
+}
+
+/// PostgreSQL through postgres-nio. The store's queries are synchronous closures (the same
+/// ones SQLite runs on GRDB's threads), so they run here on a pool of threads of their own,
+/// one connection per thread, waiting on the driver's futures; the server's event loops are
+/// never blocked.
+final class PostgresBackend: SQLBackend {
+    let location: PostgresLocation
+    private let primary: PostgresConnectionPool
+    private let replica: PostgresConnectionPool?
+    private let threads: NIOThreadPool
+    private let writer: GroupCommitWriter
+
+    var dialect: SQLDialect { .postgres }
+
+    /// The key of the advisory lock every write transaction takes (the bytes of "cairnwr").
+    static let writeLockKey: Int64 = 0x63_61_69_72_6e_77_72
+    /// The key of the advisory lock held while migrating ("cairnmg").
+    static let migrationLockKey: Int64 = 0x63_61_69_72_6e_6d_67
+
+    init(location: PostgresLocation, poolSize: Int, readReplica: PostgresLocation?) throws {
+        self.location = location
+        let size = max(2, poolSize)
+        let configuration = try location.configuration()
+        primary = PostgresConnectionPool(name: location.description, configuration: configuration)
+        replica = try readReplica.map { PostgresConnectionPool(name: $0.description, configuration: try $0.configuration()) }
+        threads = NIOThreadPool(numberOfThreads: size)
+        threads.start()
+        let primary = self.primary
+        let threads = self.threads
+        writer = GroupCommitWriter { works in await Self.transact(primary, threads, works) }
+        do {
+            try primary.withConnection { connection in try Self.migrate(connection, location: location) }
+        } catch {
+            shutdown()
+            throw Self.mapError(error, location: location)
+        }
+    }
+
+    func shutdown() {
+        primary.closeAll()
+        replica?.closeAll()
+        try? threads.syncShutdownGracefully()
+    }
+
+    deinit {
+        primary.closeAll()
+        replica?.closeAll()
+    }
+
+    func read<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+        let pool = replica ?? primary
+        let location = self.location
+        do {
+            return try await threads.runIfActive {
+                try pool.withConnection { connection in
+                    try connection.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    do {
+                        let value = try body(PostgresSession(connection))
+                        try connection.exec("COMMIT")
+                        return value
+                    } catch {
+                        try? connection.exec("ROLLBACK")
+                        throw error
+                    }
+                }
+            }
+        } catch {
+            throw Self.mapError(error, location: location)
+        }
+    }
+
+    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+        do {
+            return try await writer.write(body)
+        } catch {
+            throw Self.mapError(error, location: location)
+        }
+    }
+
+    /// One batch of the group commit: one transaction under the cluster-wide write lock, each
+    /// work in its own savepoint (a lone work needs none: its failure rolls back the whole).
+    private static func transact(_ pool: PostgresConnectionPool, _ threads: NIOThreadPool,
+                                 _ works: [GroupCommitWriter.Work]) async -> [GroupCommitWriter.Outcome] {
+        do {
+            return try await threads.runIfActive {
+                try pool.withConnection { connection -> [GroupCommitWriter.Outcome] in
+                    try connection.exec("BEGIN; SELECT pg_advisory_xact_lock(\(writeLockKey))")
+                    let session = PostgresSession(connection)
+                    var outcomes: [GroupCommitWriter.Outcome] = []
+                    if works.count == 1 {
+                        do {
+                            outcomes.append(.success(try works[0](session)))
+                        } catch {
+                            try? connection.exec("ROLLBACK")
+                            return [.failure(error)]
+                        }
+                    } else {
+                        for work in works {
+                            try connection.exec("SAVEPOINT work")
+                            do {
+                                let value = try work(session)
+                                try connection.exec("RELEASE SAVEPOINT work")
+                                outcomes.append(.success(value))
+                            } catch {
+                                // A lost connection cannot roll back to the savepoint: the
+                                // whole batch then fails below, and nothing was committed.
+                                try connection.exec("ROLLBACK TO SAVEPOINT work; RELEASE SAVEPOINT work")
+                                outcomes.append(.failure(error))
+                            }
+                        }
+                    }
+                    try connection.exec("COMMIT")
+                    return outcomes
+                }
+            }
+        } catch {
+            return works.map { _ in .failure(error) }
+        }
+    }
+
+    func checkIntegrity() async throws -> IntegrityReport {
+        try await read { session in
+            var report = IntegrityReport()
+            for table in SQLStore.metadataTables {
+                report.checkedRows += try session.value(Int.self, "SELECT CAST(COUNT(*) AS BIGINT) FROM \(table)") ?? 0
+            }
+            try SQLStore.checkSegments(session, into: &report)
+            return report
+        }
+    }
+
+    func backupDatabase(to destination: String) async throws {
+        throw CairnError(.invalidState, "`cairn backup` copies a SQLite database; a PostgreSQL database (\(location)) is backed up with PostgreSQL's own tools: `pg_dump --format=custom` for a copy, or continuous archiving for point-in-time recovery. Artifacts in S3 are kept by the bucket's versioning or replication.")
+    }
+
+    /// Applies the pending migrations, one replica at a time: the first to take the migration
+    /// lock migrates, the others wait for it and then find nothing left to do.
+    private static func migrate(_ connection: PostgresConnection, location: PostgresLocation) throws {
+        try connection.exec("SELECT pg_advisory_lock(\(migrationLockKey))")
+        defer { try? connection.exec("SELECT pg_advisory_unlock(\(migrationLockKey))") }
+        let session = PostgresSession(connection)
+        let tables = try session.values(String.self, """
+            SELECT CAST(table_name AS TEXT) FROM information_schema.tables
+            WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name
+            """)
+        if !tables.isEmpty, !tables.contains("cairn_migrations") {
+            throw CairnError(.invalidState, "The database \(location) is not a Cairn database: it holds tables (\(tables.prefix(5).joined(separator: ", "))\(tables.count > 5 ? ", …" : "")) but no Cairn schema. MLflow's own database cannot be used; create an empty database for Cairn (`CREATE DATABASE cairn`) and import MLflow's data with `cairn store copy`.")
+        }
+        try connection.exec("CREATE TABLE IF NOT EXISTS cairn_migrations (identifier TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+        let applied = Set(try session.values(String.self, "SELECT identifier FROM cairn_migrations"))
+        let known = Set(PostgresMigrations.all.map(\.identifier))
+        let unknown = applied.subtracting(known)
+        if !unknown.isEmpty {
+            throw CairnError(.invalidState, "The database \(location) was written by a newer version of Cairn (schema \(unknown.sorted().joined(separator: ", ")) is unknown to this one). Run that version.")
+        }
+        for migration in PostgresMigrations.all where !applied.contains(migration.identifier) {
+            try connection.exec("BEGIN")
+            do {
+                try connection.exec(migration.sql)
+                try session.execute("INSERT INTO cairn_migrations (identifier, applied_at) VALUES (?, ?)",
+                                    [migration.identifier, Int64(Date().timeIntervalSince1970 * 1000)])
+                try connection.exec("COMMIT")
+            } catch {
+                try? connection.exec("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    /// The driver's errors as `CairnError`: an unreachable, restarting or full database is
+    /// `TEMPORARILY_UNAVAILABLE` (503; the request changed nothing and can be retried); a
+    /// refused login names what to fix.
+    static func mapError(_ error: any Error, location: PostgresLocation) -> CairnError {
+        if let error = error as? CairnError { return error }
+        if let damage = error as? SQLStore.DamagedSegment { return SQLStore.damagedSegmentError(damage) }
+        if let error = error as? PSQLError {
+            let state = error.serverInfo?[.sqlState] ?? ""
+            let message = error.serverInfo?[.message] ?? ""
+            switch state {
+            case "28P01", "28000":
+                return CairnError(.invalidState, "PostgreSQL at \(location.host):\(location.port) refused the login of user '\(location.username)': \(message). Check the user and password in --backend-store-uri.", cause: error)
+            case "3D000":
+                return CairnError(.invalidState, "PostgreSQL at \(location.host):\(location.port) has no database '\(location.database)'. Create it (`CREATE DATABASE \(location.database)`) or name an existing one in --backend-store-uri.", cause: error)
+            case "53100":
+                return CairnError(.temporarilyUnavailable, "Storage is full: PostgreSQL has no disk space left; nothing of this request was stored. Free space on the database server; Cairn resumes by itself.", cause: error)
+            case _ where state.hasPrefix("08") || state.hasPrefix("57P") || state == "40001" || state == "40P01" || state == "55P03":
+                return unavailable(location, cause: error)
+            default:
+                break
+            }
+            switch error.code {
+            case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed, .sslUnsupported, .failedToAddSSLHandler:
+                return unavailable(location, cause: error)
+            default:
+                return CairnError(.internalError, "The database failed: \(state.isEmpty ? "\(error.code)" : "\(state) \(message)")", cause: error)
+            }
+        }
+        if error is ChannelError || error is IOError || error is NIOConnectionError {
+            return unavailable(location, cause: error)
+        }
+        return CairnError(.internalError, "The database failed: \(error)", cause: error)
+    }
+
+    private static func unavailable(_ location: PostgresLocation, cause: any Error) -> CairnError {
+        CairnError(.temporarilyUnavailable, "The PostgreSQL database at \(location.host):\(location.port) is unreachable or restarting; nothing of this request was stored. Retry shortly; Cairn reconnects by itself.", cause: cause)
+    }
+}
+
+/// Connections to one PostgreSQL server, used one at a time each, from the backend's threads.
+/// A connection is opened when no idle one is left and dropped when it breaks, so the store
+/// recovers by itself once the database is reachable again.
+final class PostgresConnectionPool: Sendable {
+    let name: String
+    private let configuration: PostgresConnection.Configuration
+    private let idle = Mutex<[PostgresConnection]>([])
+    private let nextID = Atomic<Int>(0)
+    private let logger = Logger(label: "cairn.postgres")
+
+    init(name: String, configuration: PostgresConnection.Configuration) {
+        self.name = name
+        self.configuration = configuration
+    }
+
+    /// Runs `body` on a connection (from a thread that may block, never an event loop).
+    func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        let connection = try acquire()
+        do {
+            let value = try body(connection)
+            release(connection)
+            return value
+        } catch {
+            if connection.isClosed {
+                connection.closeAndWait()
+            } else {
+                release(connection)
+            }
+            throw error
+        }
+    }
+
+    private func acquire() throws -> PostgresConnection {
+        while let connection = idle.withLock({ $0.popLast() }) {
+            if !connection.isClosed { return connection }
+        }
+        let id = nextID.add(1, ordering: .relaxed).newValue
+        return try PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration,
+                                              id: id, logger: logger).wait()
+    }
+
+    private func release(_ connection: PostgresConnection) {
+        idle.withLock { $0.append(connection) }
+    }
+
+    func closeAll() {
+        let connections = idle.withLock { all -> [PostgresConnection] in
+            defer { all.removeAll() }
+            return all
+        }
+        for connection in connections { connection.closeAndWait() }
+    }
+}
+
+/// A PostgreSQL connection as an `SQLSession`: `?` placeholders become `$1…$n` (the rewritten
+/// text of the store's fixed statements is kept), values are bound, rows come back as
+/// `SQLValue`s by column type.
+struct PostgresSession: SQLSession {
+    let connection: PostgresConnection
+    private static let logger = Logger(label: "cairn.postgres")
+    private static let rewritten = Mutex<[String: String]>([:])
+
+    init(_ connection: PostgresConnection) {
+        self.connection = connection
+    }
+
+    var dialect: SQLDialect { .postgres }
+
+    @discardableResult
+    func run(_ sql: String, _ values: [SQLValue], cache: Bool) throws -> Int {
+        let result = try connection.query(Self.query(sql, values, cache: cache), logger: Self.logger).wait()
+        return result.metadata.rows ?? 0
+    }
+
+    func each(_ sql: String, _ values: [SQLValue], cache: Bool, _ body: (SQLRow) throws -> Void) throws {
+        let result = try connection.query(Self.query(sql, values, cache: cache), logger: Self.logger).wait()
+        for row in result.rows {
+            try body(Self.row(row))
+        }
+    }
+
+    static func query(_ sql: String, _ values: [SQLValue], cache: Bool) -> PostgresQuery {
+        var bindings = PostgresBindings(capacity: values.count)
+        for value in values {
+            switch value {
+            case .null: bindings.appendNull()
+            case .integer(let n): bindings.append(n)
+            case .real(let d): bindings.append(d)
+            case .text(let s): bindings.append(s)
+            case .blob(let bytes): bindings.append(ByteBuffer(bytes: bytes))
+            }
+        }
+        return PostgresQuery(unsafeSQL: numbered(sql, cache: cache), binds: bindings)
+    }
+
+    /// `sql` with its `?` placeholders (outside quotes) numbered `$1…$n`.
+    static func numbered(_ sql: String, cache: Bool) -> String {
+        if cache, let known = rewritten.withLock({ $0[sql] }) { return known }
+        var out = ""
+        out.reserveCapacity(sql.utf8.count + 16)
+        var n = 0
+        var quote: Character?
+        for ch in sql {
+            if let q = quote {
+                if ch == q { quote = nil }
+                out.append(ch)
+            } else if ch == "'" || ch == "\"" {
+                quote = ch
+                out.append(ch)
+            } else if ch == "?" {
+                n += 1
+                out += "$\(n)"
+            } else {
+                out.append(ch)
+            }
+        }
+        if cache { rewritten.withLock { $0[sql] = out } }
+        return out
+    }
+
+    static func row(_ row: PostgresRow) throws -> SQLRow {
+        var values: [SQLValue] = []
+        for cell in row {
+            guard cell.bytes != nil else {
+                values.append(.null)
+                continue
+            }
+            switch cell.dataType {
+            case .int2, .int4, .int8, .oid:
+                values.append(.integer(try cell.decode(Int64.self)))
+            case .float4, .float8:
+                values.append(.real(try cell.decode(Double.self)))
+            case .bool:
+                values.append(.integer(try cell.decode(Bool.self) ? 1 : 0))
+            case .bytea:
+                var buffer = try cell.decode(ByteBuffer.self)
+                values.append(.blob(buffer.readBytes(length: buffer.readableBytes) ?? []))
+            case .numeric:
+                // SUM over integers; the store's own queries never need more than Int64/Double.
+                let number = try cell.decode(Decimal.self)
+                let whole = NSDecimalNumber(decimal: number)
+                values.append(number == Decimal(whole.int64Value) ? .integer(whole.int64Value) : .real(whole.doubleValue))
+            default:
+                values.append(.text(try cell.decode(String.self)))
+            }
+        }
+        return SQLRow(values)
+    }
+}
+
+extension PostgresConnection {
+    /// Runs statements without parameters (transaction control, DDL), one round trip each.
+    /// Comments (`--` to the end of a line) are dropped and statements split at `;`: none of
+    /// Cairn's own statements contains either inside a literal.
+    fileprivate func exec(_ sql: String) throws {
+        let code = sql.split(separator: "\n", omittingEmptySubsequences: false)
+            .map { line in line.range(of: "--").map { String(line[..<$0.lowerBound]) } ?? String(line) }
+            .joined(separator: "\n")
+        for statement in code.components(separatedBy: ";") {
+            let text = statement.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !text.isEmpty else { continue }
+            _ = try query(PostgresQuery(unsafeSQL: text), logger: Self.execLogger).wait()
+        }
+    }
+
+    private static let execLogger = Logger(label: "cairn.postgres")
+
+    /// Closes the connection and waits until it is closed (the driver requires that before a
+    /// connection goes away); errors of an already broken connection do not matter here.
+    fileprivate func closeAndWait() {
+        let closed: EventLoopFuture<Void> = close()
+        _ = try? closed.wait()
+    }
+}
