@@ -8,7 +8,7 @@ import Logging
 struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "server",
-        abstract: "Run the tracking server (MLflow REST API) on SQLite and a local artifact folder.",
+        abstract: "Run the tracking server (MLflow REST API) on SQLite and a local artifact folder, or on PostgreSQL.",
         discussion: """
             With no options the server listens on http://127.0.0.1:5000 and keeps everything in ./cairn-data (the SQLite database cairn.sqlite and the artifacts/ folder). Each option can also be set by the environment variable shown; a flag wins over the variable.
 
@@ -30,8 +30,16 @@ struct ServerCommand: AsyncParsableCommand {
     var dataDirectory: String?
 
     @Option(name: .customLong("backend-store-uri"),
-            help: ArgumentHelp("Database to use instead of <data-dir>/cairn.sqlite, as MLflow writes it: sqlite:///relative.db or sqlite:////absolute/path.db, or a file path (env CAIRN_BACKEND_STORE_URI).", valueName: "uri"))
+            help: ArgumentHelp("Database to use instead of <data-dir>/cairn.sqlite, as MLflow writes it: postgresql://user:password@host:5432/db for a team server (several replicas may share it), sqlite:///relative.db, sqlite:////absolute/path.db or a file path (env CAIRN_BACKEND_STORE_URI).", valueName: "uri"))
     var backendStoreURI: String?
+
+    @Option(name: .customLong("read-replica-backend-store-uri"),
+            help: ArgumentHelp("A PostgreSQL streaming replica for read-only requests; they may then lag behind writes by the replica's delay (env CAIRN_READ_REPLICA_BACKEND_STORE_URI).", valueName: "uri"))
+    var readReplicaURI: String?
+
+    @Option(name: .customLong("database-pool-size"), parsing: .unconditional,
+            help: ArgumentHelp("PostgreSQL connections this server opens at most (env CAIRN_DATABASE_POOL_SIZE, default 10).", valueName: "n"))
+    var databasePoolSize: String?
 
     @Option(help: ArgumentHelp("What an acknowledged write survives: 'normal' a crash or kill of the server, 'full' also power loss, at some cost in write speed (env CAIRN_DURABILITY).", valueName: "normal|full"))
     var durability: String?
@@ -58,6 +66,13 @@ struct ServerCommand: AsyncParsableCommand {
         }
         if let dir = dataDirectory ?? environment["CAIRN_DATA_DIR"] { configuration.dataDirectory = dir }
         configuration.backendStoreURI = backendStoreURI ?? environment["CAIRN_BACKEND_STORE_URI"]
+        configuration.readReplicaURI = readReplicaURI ?? environment["CAIRN_READ_REPLICA_BACKEND_STORE_URI"]
+        if let text = databasePoolSize ?? environment["CAIRN_DATABASE_POOL_SIZE"] {
+            guard let value = Int(text), (1...1000).contains(value) else {
+                throw fail("--database-pool-size '\(text)' is not a connection count. Use a number from 1 to 1000.")
+            }
+            configuration.databasePoolSize = value
+        }
         if let text = durability ?? environment["CAIRN_DURABILITY"] {
             guard let value = SQLiteTrackingStore.Durability(rawValue: text.lowercased()) else {
                 throw fail("Unknown durability '\(text)'. Use 'normal' (survives a server crash) or 'full' (also survives power loss).")
@@ -79,12 +94,16 @@ struct ServerCommand: AsyncParsableCommand {
         let app: any ApplicationProtocol
         do {
             app = try buildApplication(configuration: configuration, logger: logger) { port in
-                let database = (try? configuration.databasePath()) ?? "?"
+                let database = (try? configuration.database())
+                var durabilityLine = "durability: \(configuration.durability.rawValue) (\(configuration.durability == .full ? "acknowledged writes survive power loss" : "acknowledged writes survive a server crash; --durability full for power loss"))"
+                if case .postgres? = database {
+                    durabilityLine = "durability: acknowledged writes are committed on PostgreSQL (its synchronous_commit decides what they survive)"
+                }
                 let banner = """
                     Cairn \(cairnVersion) listening on http://\(configuration.host):\(port)
-                      database:  \(database)
+                      database:  \(database?.description ?? "?")
                       artifacts: \(configuration.artifactDirectory)
-                      durability: \(configuration.durability.rawValue) (\(configuration.durability == .full ? "acknowledged writes survive power loss" : "acknowledged writes survive a server crash; --durability full for power loss"))
+                      \(durabilityLine)
                       point MLflow at it: export MLFLOW_TRACKING_URI=http://\(configuration.host):\(port)
 
                     """

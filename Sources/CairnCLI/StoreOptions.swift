@@ -9,7 +9,7 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .customLong("data-dir"), help: ArgumentHelp("Folder with the database and artifacts (env CAIRN_DATA_DIR, default ./cairn-data).", valueName: "path"))
     var dataDirectory: String?
 
-    @Option(name: .customLong("backend-store-uri"), help: ArgumentHelp("Database, if not <data-dir>/cairn.sqlite (env CAIRN_BACKEND_STORE_URI).", valueName: "uri"))
+    @Option(name: .customLong("backend-store-uri"), help: ArgumentHelp("Database, if not <data-dir>/cairn.sqlite: a SQLite path or URI, or postgresql://… (env CAIRN_BACKEND_STORE_URI).", valueName: "uri"))
     var backendStoreURI: String?
 
     func configuration() -> CairnServerConfiguration {
@@ -29,8 +29,7 @@ struct StoreOptions: ParsableArguments {
     /// The services over the existing data folder; refuses to create a new one.
     func openServices() throws -> CairnServiceSet {
         let configuration = configuration()
-        let database = (try? configuration.databasePath()) ?? ""
-        guard FileManager.default.fileExists(atPath: database) else {
+        if case .sqlite(let database)? = try? configuration.database(), !FileManager.default.fileExists(atPath: database) {
             throw fail("No Cairn database at '\(database)'. Point --data-dir (or CAIRN_DATA_DIR) at the folder `cairn server` uses.")
         }
         do {

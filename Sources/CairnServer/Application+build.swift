@@ -37,14 +37,28 @@ public func openServices(_ configuration: CairnServerConfiguration) throws -> Ca
         tracking: tracking, artifacts: ArtifactService(index: store, blobs: blobs, tracking: tracking),
         registry: RegistryService(registry: store, tracking: tracking),
         explorer: ExplorerService(store: store),
-        storage: StorageHealth(watched: [("database", (store.path as NSString).deletingLastPathComponent),
-                                         ("artifacts", configuration.artifactDirectory)]))
+        storage: StorageHealth(watched: watchedDisks(store, configuration)))
+}
+
+/// The local disks `/health` watches: the SQLite database's (a PostgreSQL server watches its own).
+func watchedDisks(_ store: SQLStore, _ configuration: CairnServerConfiguration) -> [(String, String)] {
+    var disks = [("artifacts", configuration.artifactDirectory)]
+    if let sqlite = store as? SQLiteTrackingStore {
+        disks.insert(("database", (sqlite.path as NSString).deletingLastPathComponent), at: 0)
+    }
+    return disks
 }
 
 /// Opens the store the configuration names, creating the data folders it needs, with
 /// errors that say which path failed and why.
-public func openTrackingStore(_ configuration: CairnServerConfiguration) throws -> SQLiteTrackingStore {
-    let databasePath = try configuration.databasePath()
+public func openTrackingStore(_ configuration: CairnServerConfiguration) throws -> SQLStore {
+    let databasePath: String
+    switch try configuration.database() {
+    case .sqlite(let path):
+        databasePath = path
+    case .postgres(let location):
+        return try openPostgresStore(location, configuration)
+    }
     for directory in [configuration.dataDirectory, configuration.artifactDirectory] where !directory.isEmpty {
         if let problem = makeDirectory(directory) {
             throw ConfigurationError(message: "Cannot use the data directory: \(problem). Choose a writable folder with --data-dir or CAIRN_DATA_DIR.")
@@ -60,6 +74,26 @@ public func openTrackingStore(_ configuration: CairnServerConfiguration) throws 
         throw ConfigurationError(message: "Cannot open the database '\(databasePath)': \(error.message)")
     } catch {
         throw ConfigurationError(message: "Cannot open the database '\(databasePath)': \(error). Check that it is a Cairn SQLite file and that its folder is writable.")
+    }
+}
+
+/// Connects to PostgreSQL (and the read replica, if any) and migrates; a database that cannot
+/// be used is one line that says why and what to set.
+func openPostgresStore(_ location: PostgresLocation, _ configuration: CairnServerConfiguration) throws -> PostgresTrackingStore {
+    let replica: PostgresLocation?
+    do {
+        replica = try configuration.readReplicaURI.map { try PostgresLocation(uri: $0) }
+    } catch let error as CairnError {
+        throw ConfigurationError(message: "--read-replica-backend-store-uri: \(error.message)")
+    }
+    do {
+        return try PostgresTrackingStore(location: location, poolSize: configuration.databasePoolSize, readReplica: replica)
+    } catch let error as CairnError where error.code == .temporarilyUnavailable {
+        throw ConfigurationError(message: "Cannot connect to PostgreSQL at \(location.host):\(location.port) (database \(location.database)): no answer or connection refused. Check that the server runs and accepts TCP connections there, then the host and port in --backend-store-uri (or CAIRN_BACKEND_STORE_URI).")
+    } catch let error as CairnError {
+        throw ConfigurationError(message: "Cannot use the PostgreSQL database \(location): \(error.message)")
+    } catch {
+        throw ConfigurationError(message: "Cannot use the PostgreSQL database \(location): \(error)")
     }
 }
 

@@ -1,3 +1,4 @@
+import CairnCore
 import CairnStore
 import Foundation
 
@@ -8,20 +9,53 @@ public struct CairnServerConfiguration: Sendable {
     public var port: Int
     /// Holds the SQLite database and the artifact folder unless overridden.
     public var dataDirectory: String
-    /// An SQLAlchemy-style SQLite URI as MLflow users write it (`sqlite:///relative.db`,
+    /// The database as MLflow users write it: `postgresql://user:password@host:port/db`
+    /// (`postgres://` too), an SQLAlchemy-style SQLite URI (`sqlite:///relative.db`,
     /// `sqlite:////absolute/path.db`) or a plain path; nil means `<dataDirectory>/cairn.sqlite`.
     public var backendStoreURI: String?
     /// What an acknowledged write survives: a server crash (`normal`, the default) or also
-    /// power loss (`full`).
+    /// power loss (`full`). SQLite only; on PostgreSQL the server's own settings decide.
     public var durability: SQLiteTrackingStore.Durability
+    /// A PostgreSQL streaming replica that read-only requests may use (MLflow's
+    /// `--read-replica-backend-store-uri`); nil reads from the primary.
+    public var readReplicaURI: String?
+    /// How many connections (and threads that wait on them) a replica opens to PostgreSQL at most.
+    public var databasePoolSize: Int
 
     public init(host: String = "127.0.0.1", port: Int = 5000, dataDirectory: String = "./cairn-data", backendStoreURI: String? = nil,
-                durability: SQLiteTrackingStore.Durability = .normal) {
+                durability: SQLiteTrackingStore.Durability = .normal, readReplicaURI: String? = nil, databasePoolSize: Int = 10) {
         self.host = host
         self.port = port
         self.dataDirectory = dataDirectory
         self.backendStoreURI = backendStoreURI
         self.durability = durability
+        self.readReplicaURI = readReplicaURI
+        self.databasePoolSize = databasePoolSize
+    }
+
+    /// Which database the configuration names.
+    public enum Database: Sendable, CustomStringConvertible {
+        case sqlite(path: String)
+        case postgres(PostgresLocation)
+
+        /// For messages and the start-up banner; never shows a password.
+        public var description: String {
+            switch self {
+            case .sqlite(let path): return path
+            case .postgres(let location): return location.description
+            }
+        }
+    }
+
+    public func database() throws -> Database {
+        if let uri = backendStoreURI, PostgresLocation.isPostgres(uri) {
+            do {
+                return .postgres(try PostgresLocation(uri: uri))
+            } catch let error as CairnError {
+                throw ConfigurationError(message: error.message)
+            }
+        }
+        return .sqlite(path: try databasePath())
     }
 
     /// The SQLite file the configuration points at.
@@ -35,7 +69,7 @@ public struct CairnServerConfiguration: Sendable {
         } else if !uri.contains(":") {
             return uri
         }
-        throw ConfigurationError(message: "Unsupported backend store URI '\(uri)': this version of Cairn stores metadata in SQLite. Use sqlite:///relative/file.sqlite, sqlite:////absolute/file.sqlite or a file path.")
+        throw ConfigurationError(message: "Unsupported backend store URI '\(PostgresLocation.redacted(uri))'. Use postgresql://USER:PASSWORD@HOST:PORT/DATABASE, sqlite:///relative/file.sqlite, sqlite:////absolute/file.sqlite or a file path.")
     }
 
     public var artifactDirectory: String {

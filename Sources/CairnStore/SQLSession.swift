@@ -234,6 +234,15 @@ public enum SQLDialect: Sendable {
         }
     }
 
+    /// A join whose left table drives the plan. SQLite's CROSS JOIN keeps the order as written;
+    /// PostgreSQL's planner picks the order itself from its statistics.
+    public var fixedOrderJoin: String {
+        switch self {
+        case .sqlite: return "CROSS JOIN"
+        case .postgres: return "JOIN"
+        }
+    }
+
     /// The larger of two integer expressions.
     public func greatest(_ a: String, _ b: String) -> String {
         switch self {

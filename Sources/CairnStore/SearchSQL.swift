@@ -58,7 +58,7 @@ public struct SearchSQL: Sendable {
             // instead of matching every run of the experiments and sorting them. The filter's
             // comparisons on that metric read the walked row; every run it yields has the value,
             // so no missing values need placing last.
-            select = "SELECT r.run_pk FROM latest_metrics o CROSS JOIN runs r ON r.run_pk = o.run_pk"
+            select = "SELECT r.run_pk FROM latest_metrics o \(dialect.fixedOrderJoin) runs r ON r.run_pk = o.run_pk"
             conditions.append("o.key_id = (SELECT key_id FROM metric_keys WHERE key = ?)")
             arguments.append(drivingKey.sqlValue)
             for part in Self.conjuncts(filter) {
