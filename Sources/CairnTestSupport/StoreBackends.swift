@@ -100,28 +100,14 @@ public final class PostgresTestServer: Sendable {
         return try startThrowawayCluster()
     }
 
-    /// initdb + pg_ctl start on a free port in a temporary folder (as the `postgres` user when
-    /// running as root, since initdb refuses root); stopped and removed at exit.
+    /// A throwaway cluster for the whole test process, stopped and removed at exit.
     private static func startThrowawayCluster() throws -> PostgresLocation {
-        let roots = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
-        guard let version = roots.sorted(by: { $0.compare($1, options: .numeric) == .orderedAscending }).last else {
-            throw CairnError(.invalidState, "No PostgreSQL server for the tests: set CAIRN_TEST_POSTGRES_URL to a server the tests may create databases on, or install Debian's `postgresql` package (scripts/test does both).")
-        }
-        let bin = "/usr/lib/postgresql/\(version)/bin"
-        let folder = NSTemporaryDirectory() + "cairn-test-pg-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let port = try freePort()
-        let asRoot = getuid() == 0
-        if asRoot { try shell("chown postgres:postgres '\(folder)'", asPostgres: false) }
-        try shell("'\(bin)/initdb' -D '\(folder)/data' -A trust -U postgres -E UTF8 --no-sync > '\(folder)/initdb.log' 2>&1", asPostgres: asRoot)
-        try shell("'\(bin)/pg_ctl' -D '\(folder)/data' -l '\(folder)/server.log' -w -t 120 -o \"-p \(port) -k '\(folder)' -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200\" start > /dev/null", asPostgres: asRoot)
-        throwawayCluster.withLock { $0 = (bin: bin, folder: folder, asRoot: asRoot) }
+        let cluster = try ThrowawayPostgresCluster()
+        processCluster.withLock { $0 = cluster }
         atexit {
-            guard let cluster = throwawayCluster.withLock({ $0 }) else { return }
-            try? PostgresTestServer.shell("'\(cluster.bin)/pg_ctl' -D '\(cluster.folder)/data' -m immediate -w stop > /dev/null 2>&1", asPostgres: cluster.asRoot)
-            try? FileManager.default.removeItem(atPath: cluster.folder)
+            processCluster.withLock { $0 }?.remove()
         }
-        return PostgresLocation(host: "127.0.0.1", port: port, username: "postgres", password: nil, database: "postgres", sslMode: .disable)
+        return cluster.location
     }
 
     /// Runs `command` through /bin/sh (through `su postgres` when asked) and waits for it.
@@ -135,7 +121,7 @@ public final class PostgresTestServer: Sendable {
         }
     }
 
-    private static func freePort() throws -> Int {
+    static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
@@ -152,4 +138,44 @@ public final class PostgresTestServer: Sendable {
 }
 
 /// The cluster this process started, for the exit handler.
-private let throwawayCluster = Mutex<(bin: String, folder: String, asRoot: Bool)?>(nil)
+private let processCluster = Mutex<ThrowawayPostgresCluster?>(nil)
+
+/// A PostgreSQL cluster of its own, in a temporary folder on a free loopback port, started by
+/// Debian's initdb and pg_ctl (as the `postgres` user when running as root, since initdb
+/// refuses root). Fault tests stop and start it under a running store.
+public struct ThrowawayPostgresCluster: Sendable {
+    public let location: PostgresLocation
+    let bin: String
+    let folder: String
+    let asRoot: Bool
+
+    public init() throws {
+        let roots = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
+        guard let version = roots.sorted(by: { $0.compare($1, options: .numeric) == .orderedAscending }).last else {
+            throw CairnError(.invalidState, "No PostgreSQL server for the tests: set CAIRN_TEST_POSTGRES_URL to a server the tests may create databases on, or install Debian's `postgresql` package (scripts/test does both).")
+        }
+        bin = "/usr/lib/postgresql/\(version)/bin"
+        folder = NSTemporaryDirectory() + "cairn-test-pg-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        asRoot = getuid() == 0
+        if asRoot { try PostgresTestServer.shell("chown postgres:postgres '\(folder)'", asPostgres: false) }
+        try PostgresTestServer.shell("'\(bin)/initdb' -D '\(folder)/data' -A trust -U postgres -E UTF8 --no-sync > '\(folder)/initdb.log' 2>&1", asPostgres: asRoot)
+        location = PostgresLocation(host: "127.0.0.1", port: try PostgresTestServer.freePort(), username: "postgres", password: nil,
+                                    database: "postgres", sslMode: .disable)
+        try start()
+    }
+
+    public func start() throws {
+        try PostgresTestServer.shell("'\(bin)/pg_ctl' -D '\(folder)/data' -l '\(folder)/server.log' -w -t 120 -o \"-p \(location.port) -k '\(folder)' -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200\" start > /dev/null", asPostgres: asRoot)
+    }
+
+    /// Stops the server at once (`immediate`: as a crash would, connections cut).
+    public func stop() throws {
+        try PostgresTestServer.shell("'\(bin)/pg_ctl' -D '\(folder)/data' -m immediate -w stop > /dev/null 2>&1", asPostgres: asRoot)
+    }
+
+    public func remove() {
+        try? stop()
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+}

@@ -8,107 +8,108 @@ import Testing
 @Suite("Registry service")
 struct RegistryServiceTests {
     struct Fixture {
-        let directory: TemporaryDirectory
         let tracking: TrackingService
         let registry: RegistryService
 
-        init() throws {
-            directory = try TemporaryDirectory()
-            let store = try SQLiteTrackingStore(path: directory.file("cairn.sqlite"))
+        init(_ store: SQLStore) {
             let clock = TestClock()
             tracking = TrackingService(store: store, now: { clock.now() })
             registry = RegistryService(registry: store, tracking: tracking)
         }
     }
 
-    @Test("Versions from models:/ and runs:/ sources resolve their run, model and download URI")
-    func versionsAndDownloadURIs() async throws {
-        let f = try Fixture()
-        defer { f.directory.remove() }
-        let run = try await f.tracking.createRun(experimentID: "0", userID: nil, runName: "train", startTime: nil, tags: [])
-        let model = try await f.tracking.createLoggedModel(experimentID: "0", name: "model", modelType: nil,
-                                                           sourceRunID: run.info.runID, params: [], tags: [])
-        _ = try await f.registry.createRegisteredModel(name: "clf", tags: [], description: nil, user: "ana")
-        await #expect(throws: CairnError.self) {
-            _ = try await f.registry.createModelVersion(name: "clf", source: "models:/\(model.modelID)", runID: nil, runLink: nil,
-                                                        description: nil, tags: [], modelID: nil, user: "ana")
-        }
-        let v1 = try await f.registry.createModelVersion(name: "clf", source: "models:/\(model.modelID)", runID: nil, runLink: nil,
-                                                         description: nil, tags: [], modelID: model.modelID, user: "ana")
-        #expect(v1.version == 1 && v1.runID == run.info.runID && v1.modelID == model.modelID && v1.status == "READY")
-        #expect(try await f.registry.downloadURI(name: "clf", version: "1") == model.artifactURI)
-        let linked = try await f.tracking.getLoggedModel(id: model.modelID).tags
-        #expect(linked.contains(Tag("mlflow.modelVersions", #"[{"name":"clf","version":1}]"#)))
-        await #expect(throws: CairnError.self) {
-            _ = try await f.registry.createModelVersion(name: "clf", source: "runs:/\(run.info.runID)/model", runID: nil, runLink: nil,
-                                                        description: nil, tags: [], modelID: nil, user: "ana")
-        }
-        let v2 = try await f.registry.createModelVersion(name: "clf", source: "runs:/\(run.info.runID)/model", runID: run.info.runID,
-                                                         runLink: nil, description: nil, tags: [], modelID: nil, user: "ana")
-        #expect(v2.version == 2 && v2.runID == run.info.runID)
-        #expect(try await f.registry.downloadURI(name: "clf", version: "2") == "runs:/\(run.info.runID)/model")
-        try await f.registry.deleteModelVersion(name: "clf", version: "2", user: "ana")
-        let v3 = try await f.registry.createModelVersion(name: "clf", source: "s3://bucket/m", runID: nil, runLink: nil,
-                                                         description: nil, tags: [], modelID: nil, user: "ana")
-        #expect(v3.version == 3)
-        for source in ["runs:/\(run.info.runID)/../x", "s3://b/%2E%2E/x", "/tmp/model", "file:///tmp/model", "https://h/m", "C:\\m"] {
+    @Test("Versions from models:/ and runs:/ sources resolve their run, model and download URI", arguments: StoreBackend.allCases)
+    func versionsAndDownloadURIs(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let f = Fixture(store)
+            let run = try await f.tracking.createRun(experimentID: "0", userID: nil, runName: "train", startTime: nil, tags: [])
+            let model = try await f.tracking.createLoggedModel(experimentID: "0", name: "model", modelType: nil,
+                                                               sourceRunID: run.info.runID, params: [], tags: [])
+            _ = try await f.registry.createRegisteredModel(name: "clf", tags: [], description: nil, user: "ana")
             await #expect(throws: CairnError.self) {
-                _ = try await f.registry.createModelVersion(name: "clf", source: source, runID: run.info.runID, runLink: nil,
+                _ = try await f.registry.createModelVersion(name: "clf", source: "models:/\(model.modelID)", runID: nil, runLink: nil,
                                                             description: nil, tags: [], modelID: nil, user: "ana")
             }
+            let v1 = try await f.registry.createModelVersion(name: "clf", source: "models:/\(model.modelID)", runID: nil, runLink: nil,
+                                                             description: nil, tags: [], modelID: model.modelID, user: "ana")
+            #expect(v1.version == 1 && v1.runID == run.info.runID && v1.modelID == model.modelID && v1.status == "READY")
+            #expect(try await f.registry.downloadURI(name: "clf", version: "1") == model.artifactURI)
+            let linked = try await f.tracking.getLoggedModel(id: model.modelID).tags
+            #expect(linked.contains(Tag("mlflow.modelVersions", #"[{"name":"clf","version":1}]"#)))
+            await #expect(throws: CairnError.self) {
+                _ = try await f.registry.createModelVersion(name: "clf", source: "runs:/\(run.info.runID)/model", runID: nil, runLink: nil,
+                                                            description: nil, tags: [], modelID: nil, user: "ana")
+            }
+            let v2 = try await f.registry.createModelVersion(name: "clf", source: "runs:/\(run.info.runID)/model", runID: run.info.runID,
+                                                             runLink: nil, description: nil, tags: [], modelID: nil, user: "ana")
+            #expect(v2.version == 2 && v2.runID == run.info.runID)
+            #expect(try await f.registry.downloadURI(name: "clf", version: "2") == "runs:/\(run.info.runID)/model")
+            try await f.registry.deleteModelVersion(name: "clf", version: "2", user: "ana")
+            let v3 = try await f.registry.createModelVersion(name: "clf", source: "s3://bucket/m", runID: nil, runLink: nil,
+                                                             description: nil, tags: [], modelID: nil, user: "ana")
+            #expect(v3.version == 3)
+            for source in ["runs:/\(run.info.runID)/../x", "s3://b/%2E%2E/x", "/tmp/model", "file:///tmp/model", "https://h/m", "C:\\m"] {
+                await #expect(throws: CairnError.self) {
+                    _ = try await f.registry.createModelVersion(name: "clf", source: source, runID: run.info.runID, runLink: nil,
+                                                                description: nil, tags: [], modelID: nil, user: "ana")
+                }
+            }
+            #expect(try await f.registry.getLatestVersions(name: "clf", stages: []).map(\.version) == [3])
         }
-        #expect(try await f.registry.getLatestVersions(name: "clf", stages: []).map(\.version) == [3])
     }
 
     @Test("Alias names follow MLflow's rules", arguments: ["latest", "LATEST", "v1", "V42", "bad alias", "a/b", ""])
     func badAliases(alias: String) async throws {
-        let f = try Fixture()
-        defer { f.directory.remove() }
-        _ = try await f.registry.createRegisteredModel(name: "m", tags: [], description: nil, user: "")
-        _ = try await f.registry.createModelVersion(name: "m", source: "s3://x", runID: nil, runLink: nil, description: nil, tags: [], modelID: nil, user: "")
-        await #expect(throws: CairnError.self) { try await f.registry.setAlias(name: "m", alias: alias, version: "1", user: "") }
-        #expect(try await f.registry.getRegisteredModel(name: "m").aliases.isEmpty)
+        try await withSQLiteStore { store in
+            let f = Fixture(store)
+            _ = try await f.registry.createRegisteredModel(name: "m", tags: [], description: nil, user: "")
+            _ = try await f.registry.createModelVersion(name: "m", source: "s3://x", runID: nil, runLink: nil, description: nil, tags: [], modelID: nil, user: "")
+            await #expect(throws: CairnError.self) { try await f.registry.setAlias(name: "m", alias: alias, version: "1", user: "") }
+            #expect(try await f.registry.getRegisteredModel(name: "m").aliases.isEmpty)
+        }
     }
 
-    @Test("Every change to a version is in its history, in order, with the values it set")
-    func history() async throws {
-        let f = try Fixture()
-        defer { f.directory.remove() }
-        _ = try await f.registry.createRegisteredModel(name: "m", tags: [], description: nil, user: "ana")
-        _ = try await f.registry.createModelVersion(name: "m", source: "s3://x", runID: nil, runLink: nil, description: "first", tags: [], modelID: nil, user: "ana")
-        _ = try await f.registry.createModelVersion(name: "m", source: "s3://y", runID: nil, runLink: nil, description: nil, tags: [], modelID: nil, user: "ana")
-        try await f.registry.setAlias(name: "m", alias: "champion", version: "1", user: "bo")
-        _ = try await f.registry.updateModelVersion(name: "m", version: "1", description: "better", user: "bo")
-        try await f.registry.setModelVersionTag(name: "m", version: "1", tag: Tag("validated", "yes"), user: "bo")
-        _ = try await f.registry.transitionStage(name: "m", version: "1", stage: "production", archiveExisting: true, user: "bo")
-        try await f.registry.setAlias(name: "m", alias: "champion", version: "2", user: "cy")
-        let events = try await f.registry.history(name: "m", version: "1")
-        #expect(events.map(\.action) == ["create_registered_model", "create", "set_alias", "update_description", "set_tag", "transition_stage", "delete_alias"])
-        #expect(events.map(\.user) == ["ana", "ana", "bo", "bo", "bo", "bo", "cy"])
-        #expect(events[3].changes["from"] == .string("first") && events[3].changes["to"] == .string("better"))
-        #expect(events[5].changes["to"] == .string("Production"))
-        #expect(zip(events, events.dropFirst()).allSatisfy { $0.timestamp < $1.timestamp })
-        let model = try await f.registry.getRegisteredModel(name: "m")
-        #expect(model.aliases.map(\.version) == [2])
-        #expect(model.latestVersions.map(\.currentStage).sorted() == ["None", "Production"])
+    @Test("Every change to a version is in its history, in order, with the values it set", arguments: StoreBackend.allCases)
+    func history(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let f = Fixture(store)
+            _ = try await f.registry.createRegisteredModel(name: "m", tags: [], description: nil, user: "ana")
+            _ = try await f.registry.createModelVersion(name: "m", source: "s3://x", runID: nil, runLink: nil, description: "first", tags: [], modelID: nil, user: "ana")
+            _ = try await f.registry.createModelVersion(name: "m", source: "s3://y", runID: nil, runLink: nil, description: nil, tags: [], modelID: nil, user: "ana")
+            try await f.registry.setAlias(name: "m", alias: "champion", version: "1", user: "bo")
+            _ = try await f.registry.updateModelVersion(name: "m", version: "1", description: "better", user: "bo")
+            try await f.registry.setModelVersionTag(name: "m", version: "1", tag: Tag("validated", "yes"), user: "bo")
+            _ = try await f.registry.transitionStage(name: "m", version: "1", stage: "production", archiveExisting: true, user: "bo")
+            try await f.registry.setAlias(name: "m", alias: "champion", version: "2", user: "cy")
+            let events = try await f.registry.history(name: "m", version: "1")
+            #expect(events.map(\.action) == ["create_registered_model", "create", "set_alias", "update_description", "set_tag", "transition_stage", "delete_alias"])
+            #expect(events.map(\.user) == ["ana", "ana", "bo", "bo", "bo", "bo", "cy"])
+            #expect(events[3].changes["from"] == .string("first") && events[3].changes["to"] == .string("better"))
+            #expect(events[5].changes["to"] == .string("Production"))
+            #expect(zip(events, events.dropFirst()).allSatisfy { $0.timestamp < $1.timestamp })
+            let model = try await f.registry.getRegisteredModel(name: "m")
+            #expect(model.aliases.map(\.version) == [2])
+            #expect(model.latestVersions.map(\.currentStage).sorted() == ["None", "Production"])
+        }
     }
 
-    @Test("Search appends MLflow's prompt clause without losing models that lack the tag; order_by rejects duplicates")
-    func search() async throws {
-        let f = try Fixture()
-        defer { f.directory.remove() }
-        for name in ["alpha", "beta", "gamma"] {
-            _ = try await f.registry.createRegisteredModel(name: name, tags: name == "gamma" ? [Tag("mlflow.prompt.is_prompt", "true")] : [],
-                                                           description: nil, user: "")
-        }
-        let page = try await f.registry.searchRegisteredModels(
-            filter: "name LIKE '%a' AND tags.`mlflow.prompt.is_prompt` != 'true'", maxResults: nil, orderBy: ["name DESC"], pageToken: nil)
-        #expect(page.items.map(\.name) == ["beta", "alpha"])
-        await #expect(throws: CairnError.self) {
-            _ = try await f.registry.searchRegisteredModels(filter: nil, maxResults: nil, orderBy: ["name", "name DESC"], pageToken: nil)
-        }
-        await #expect(throws: CairnError.self) {
-            _ = try await f.registry.searchRegisteredModels(filter: nil, maxResults: 1001, orderBy: [], pageToken: nil)
+    @Test("Search appends MLflow's prompt clause without losing models that lack the tag; order_by rejects duplicates", arguments: StoreBackend.allCases)
+    func search(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let f = Fixture(store)
+            for name in ["alpha", "beta", "gamma"] {
+                _ = try await f.registry.createRegisteredModel(name: name, tags: name == "gamma" ? [Tag("mlflow.prompt.is_prompt", "true")] : [],
+                                                               description: nil, user: "")
+            }
+            let page = try await f.registry.searchRegisteredModels(
+                filter: "name LIKE '%a' AND tags.`mlflow.prompt.is_prompt` != 'true'", maxResults: nil, orderBy: ["name DESC"], pageToken: nil)
+            #expect(page.items.map(\.name) == ["beta", "alpha"])
+            await #expect(throws: CairnError.self) {
+                _ = try await f.registry.searchRegisteredModels(filter: nil, maxResults: nil, orderBy: ["name", "name DESC"], pageToken: nil)
+            }
+            await #expect(throws: CairnError.self) {
+                _ = try await f.registry.searchRegisteredModels(filter: nil, maxResults: 1001, orderBy: [], pageToken: nil)
+            }
         }
     }
 }
