@@ -27,6 +27,10 @@ is killed one last time with nothing in flight, restarted, and every run's full 
   3. no point exists that belongs to no batch a client sent (and every point has the value/timestamp sent);
   4. data.metrics (latest per key) matches the max-step point of the history.
 
+It runs on SQLite, on one replica on PostgreSQL, and on two replicas on one PostgreSQL database with the
+clients spread over both and the kills alternating between them (the PostgreSQL layouts need
+CAIRN_TEST_POSTGRES_URL, which scripts/test sets).
+
 Scale with CAIRN_DURABILITY_SCALE (default 1: 8 kills during the stream plus the final one). The chaos is
 random; the seed is printed and CAIRN_DURABILITY_SEED=<seed> repeats the same choices.
 """
@@ -81,10 +85,11 @@ def _point(client, seq):
 class Server:
     """A `cairn server` child process that can be SIGKILLed and restarted on the same port and data folder."""
 
-    def __init__(self, binary, data_dir, port):
+    def __init__(self, binary, data_dir, port, store_args=()):
         self.binary = binary
         self.data_dir = data_dir
         self.port = port
+        self.store_args = list(store_args)
         self.uri = f"http://127.0.0.1:{port}"
         self.log_path = os.path.join(data_dir, "server.log")
         self.proc = None
@@ -104,7 +109,7 @@ class Server:
             log.flush()
             self.proc = subprocess.Popen(
                 [self.binary, "server", "--host", "127.0.0.1", "--port", str(self.port),
-                 "--data-dir", self.data_dir, "--log-level", "warning"],
+                 "--data-dir", self.data_dir, "--log-level", "warning", *self.store_args],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )
 
@@ -261,32 +266,62 @@ def _history(uri, run_id):
             return points
 
 
-def test_sigkill_durability():
+POSTGRES_URL = os.environ.get("CAIRN_TEST_POSTGRES_URL", "").strip()
+
+
+def _postgres_database():
+    """A new database on the test PostgreSQL server (CAIRN_TEST_POSTGRES_URL, which scripts/test sets); its URI."""
+    name = f"cairn_durability_{os.getpid()}_{random.randrange(2**31)}"
+    subprocess.run(["psql", POSTGRES_URL, "-v", "ON_ERROR_STOP=1", "-q", "-c", f"CREATE DATABASE {name}"], check=True)
+    return POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+
+
+# sqlite: one server on its data folder. postgres: one replica on PostgreSQL. postgres-2-replicas: two
+# replicas on one database, half the clients on each, the kills alternating between them while the other
+# replica keeps serving its clients.
+LAYOUTS = ["sqlite", "postgres", "postgres-2-replicas"]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_sigkill_durability(layout):
     binary = os.environ.get("CAIRN_BINARY", "").strip()
     if not binary:
         pytest.skip("CAIRN_BINARY is not set: this test starts its own cairn server from that binary "
                     "(scripts/test exports it)")
     assert os.access(binary, os.X_OK), f"CAIRN_BINARY={binary} is not an executable"
+    if layout != "sqlite" and not POSTGRES_URL:
+        pytest.skip("CAIRN_TEST_POSTGRES_URL is not set: scripts/test starts a throwaway PostgreSQL and sets it")
 
     seed = int(os.environ.get("CAIRN_DURABILITY_SEED", "") or random.randrange(2**32))
     rng = random.Random(seed)
     data_dir = tempfile.mkdtemp(prefix="cairn-durability.")
-    server = Server(binary, data_dir, _free_port())
+    database = None if layout == "sqlite" else _postgres_database()
+    store_args = [] if database is None else ["--backend-store-uri", database]
+    replicas = 2 if layout == "postgres-2-replicas" else 1
+    servers = []
+    for r in range(replicas):
+        folder = os.path.join(data_dir, f"replica-{r}")
+        os.makedirs(folder)
+        servers.append(Server(binary, folder, _free_port(), store_args))
+    server = servers[0]
     clients = []
     stop = threading.Event()
-    server_up = threading.Event()
+    ups = [threading.Event() for _ in servers]
     progress = Progress()
     keep_data = False
     try:
-        server.start()
+        for s in servers:
+            s.start()
         run_ids = []
         for _ in range(N_CLIENTS):
             r = requests.post(server.uri + API + "runs/create", json={"experiment_id": "0"}, timeout=HANG_TIMEOUT)
             assert r.status_code == 200, r.text
             run_ids.append(r.json()["run"]["info"]["run_id"])
 
-        clients = [IngestClient(c, run_ids[c], server.uri, server_up, stop, progress) for c in range(N_CLIENTS)]
-        server_up.set()
+        clients = [IngestClient(c, run_ids[c], servers[c % replicas].uri, ups[c % replicas], stop, progress)
+                   for c in range(N_CLIENTS)]
+        for up in ups:
+            up.set()
         for cl in clients:
             cl.start()
 
@@ -301,27 +336,31 @@ def test_sigkill_durability():
                                 f"ack #{target} with a request in flight (before kill #{kills + 1})")
             with progress.cond:
                 in_flight_at_kill.append(progress.in_flight)  # requests started and not yet answered
-            server_up.clear()
-            server.kill()
+            victim = kills % replicas
+            ups[victim].clear()
+            servers[victim].kill()
             kills += 1
-            server.start()
-            server_up.set()
+            servers[victim].start()
+            ups[victim].set()
 
         # The clients land a few acknowledged batches on the last incarnation, then stop.
         with progress.cond:
             target = progress.acks + TAIL_ACKS
         progress.wait_until(lambda: progress.acks >= target, clients, f"ack #{target} after the last restart")
         stop.set()
-        server_up.set()
+        for up in ups:
+            up.set()
         for cl in clients:
             cl.join(timeout=HANG_TIMEOUT)
             assert not cl.is_alive(), f"hang protection: client {cl.idx} did not stop within {HANG_TIMEOUT:.0f} s"
             assert cl.error is None, f"client {cl.idx} crashed: {cl.error!r}"
 
-        # One last SIGKILL with nothing in flight: what was acknowledged must be on disk, not in memory.
-        server_up.clear()
-        server.kill()
-        server.start()
+        # One last SIGKILL of every replica with nothing in flight: what was acknowledged must be on disk,
+        # not in memory. Everything is read back through the first replica.
+        for s in servers:
+            s.kill()
+        for s in servers:
+            s.start()
 
         # Verify.
         lost = duplicated = partial = foreign = wrong_value = summary_bad = 0
@@ -404,7 +443,7 @@ def test_sigkill_durability():
                 problems.append(f"client {cl.idx}: data.metrics has {latest['m']} but the history is empty")
 
         figures = (
-            f"seed={seed} kills={kills}+1 quiet server_starts={server.starts} "
+            f"layout={layout} seed={seed} kills={kills}+1 quiet server_starts={[s.starts for s in servers]} "
             f"in_flight_at_kills={in_flight_at_kill} "
             f"batches_acknowledged={acked_batches} (after a retry={retried_acked}) points_acknowledged={acked_points} "
             f"unknown_batches={unknown_batches} (committed={unknown_committed}) "
@@ -431,9 +470,14 @@ def test_sigkill_durability():
         assert summary_bad == 0, "latest-metric summary disagrees with history: " + detail
     finally:
         stop.set()
-        server_up.set()
-        server.kill()
+        for up in ups:
+            up.set()
+        for s in servers:
+            s.kill()
         for cl in clients:
             cl.join(timeout=10)
         if not keep_data:
             shutil.rmtree(data_dir, ignore_errors=True)
+            if database is not None:
+                name = database.rsplit("/", 1)[1]
+                subprocess.run(["psql", POSTGRES_URL, "-q", "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=False)
