@@ -98,6 +98,9 @@ struct ServerCommand: AsyncParsableCommand {
                 var durabilityLine = "durability: \(configuration.durability.rawValue) (\(configuration.durability == .full ? "acknowledged writes survive power loss" : "acknowledged writes survive a server crash; --durability full for power loss"))"
                 if case .postgres? = database {
                     durabilityLine = "durability: acknowledged writes are committed on PostgreSQL (its synchronous_commit decides what they survive)"
+                    if let replica = configuration.readReplicaURI.flatMap({ try? PostgresLocation(uri: $0) }) {
+                        durabilityLine += "\n  read replica: \(replica) (reads may lag behind writes)"
+                    }
                 }
                 let banner = """
                     Cairn \(cairnVersion) listening on http://\(configuration.host):\(port)
