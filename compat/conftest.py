@@ -6,6 +6,12 @@ against Cairn.
 
     CAIRN_TRACKING_URI=http://127.0.0.1:5000 pytest -q compat
     CAIRN_TRACKING_URI=http://127.0.0.1:5055 COMPAT_ORACLE=mlflow pytest -q compat
+
+With CAIRN_COMPAT_REPLICAS=N (N > 1; scripts/test sets it for its second pass), CAIRN_TRACKING_URI is a
+load balancer in front of N Cairn replicas on one store, and tests marked `single_server(reason)` are
+skipped there with their reason: they start, kill or restart a server of their own, or test the HTTP
+layer of the one process they talk to, so a second run behind a balancer would repeat the first pass or
+test the balancer instead.
 """
 
 import os
@@ -15,6 +21,7 @@ import pytest
 
 SERVER_URI = os.environ.get("CAIRN_TRACKING_URI", "").strip().rstrip("/")
 ORACLE = os.environ.get("COMPAT_ORACLE", "").strip().lower()
+REPLICAS = int(os.environ.get("CAIRN_COMPAT_REPLICAS", "1").strip() or "1")
 
 # The client reads these lazily, but set them before mlflow is imported anywhere to be safe.
 if SERVER_URI:
@@ -40,6 +47,11 @@ def pytest_configure(config):
         "markers",
         "cairn_only: Cairn extension / deliberate difference from MLflow; skipped when COMPAT_ORACLE=mlflow",
     )
+    config.addinivalue_line(
+        "markers",
+        "single_server(reason): needs one server process of its own or talks to the HTTP layer of exactly one; "
+        "skipped, with the reason, when CAIRN_COMPAT_REPLICAS > 1",
+    )
     if not SERVER_URI:
         raise pytest.UsageError(
             "CAIRN_TRACKING_URI is not set: point it at a running tracking server, "
@@ -56,16 +68,18 @@ def pytest_configure(config):
 
 
 def pytest_report_header(config):
-    return f"tracking server: {SERVER_URI or '<unset>'}  oracle: {ORACLE or 'none (Cairn)'}"
+    replicas = f"  replicas behind a load balancer: {REPLICAS}" if REPLICAS > 1 else ""
+    return f"tracking server: {SERVER_URI or '<unset>'}  oracle: {ORACLE or 'none (Cairn)'}{replicas}"
 
 
 def pytest_collection_modifyitems(config, items):
-    if ORACLE != "mlflow":
-        return
-    skip = pytest.mark.skip(reason="Cairn-only behaviour (COMPAT_ORACLE=mlflow)")
     for item in items:
-        if "cairn_only" in item.keywords:
-            item.add_marker(skip)
+        if ORACLE == "mlflow" and "cairn_only" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason="Cairn-only behaviour (COMPAT_ORACLE=mlflow)"))
+        marker = item.get_closest_marker("single_server")
+        if REPLICAS > 1 and marker is not None:
+            reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "needs a single server")
+            item.add_marker(pytest.mark.skip(reason=f"{REPLICAS} replicas: {reason}"))
 
 
 def unique_name(prefix="compat"):

@@ -297,6 +297,11 @@ def test_changes_to_a_deleted_experiment_are_refused(rest, client, experiment):
 
 # ---- The HTTP layer: requests the HTTP/1.1 decoder refuses, over a raw socket ----
 
+# Behind a load balancer the balancer's own HTTP parser meets these bytes first (and answers or
+# rewrites them as it sees fit), so these tests would test the balancer, not Cairn.
+raw_http = pytest.mark.single_server("sends malformed HTTP/1.1 over a raw socket to test Cairn's own HTTP decoder; "
+                                     "behind a load balancer the balancer's parser would answer instead")
+
 
 def raw_exchange(request_bytes):
     """Sends `request_bytes` on a fresh connection and reads until the server closes it.
@@ -347,6 +352,7 @@ def chunked_create(name, after_first_chunk):
 
 
 @pytest.mark.cairn_only
+@raw_http
 def test_malformed_chunk_size_is_400_and_creates_nothing(rest):
     name = unique_name("raw-chunk")
     # A well-formed request first: the framing, not the JSON, is what is tested below.
@@ -362,6 +368,7 @@ def test_malformed_chunk_size_is_400_and_creates_nothing(rest):
 
 
 @pytest.mark.cairn_only
+@raw_http
 def test_unsupported_transfer_encoding_is_501_and_creates_nothing(rest):
     name = unique_name("raw-gzip")
     payload = gzip.compress(json.dumps({"name": name}).encode())
@@ -383,6 +390,7 @@ def test_unsupported_transfer_encoding_is_501_and_creates_nothing(rest):
 
 
 @pytest.mark.cairn_only
+@raw_http
 def test_request_line_over_80_kib_is_400(rest):
     name = "x" * (82 * 1024)
     request = b"GET /api/2.0/mlflow/experiments/get-by-name?experiment_name=" + name.encode() + b" HTTP/1.1\r\nHost: t\r\n\r\n"
@@ -392,6 +400,7 @@ def test_request_line_over_80_kib_is_400(rest):
 
 
 @pytest.mark.cairn_only
+@raw_http
 @pytest.mark.parametrize("target", [b"/\xff", b"/api/2.0/mlflow/experiments/get-by-name?experiment_name=caf\xc3\xa9\xff"])
 def test_raw_non_ascii_bytes_in_the_path_are_400(rest, target):
     request = b"GET " + target + b" HTTP/1.1\r\nHost: t\r\n\r\n"

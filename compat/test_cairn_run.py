@@ -338,6 +338,8 @@ def test_a_wrapped_script_logging_while_the_server_is_down_for_the_whole_run_is_
     _assert_whole_run(SERVER_URI, experiment, script_run_id)
 
 
+@pytest.mark.single_server("stops and restarts a server of its own mid-run; the suite's servers are not "
+                           "involved, so it is the first pass again")
 def test_a_wrapped_script_keeps_logging_through_a_server_outage_in_the_middle_of_the_run(outage_project):
     experiment = unique_name("cairn-run-outage")
     server = _Server(os.path.join(outage_project["root"], "server-data"), _free_port())

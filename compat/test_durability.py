@@ -48,7 +48,11 @@ import time
 import pytest
 import requests
 
-pytestmark = pytest.mark.cairn_only
+pytestmark = [
+    pytest.mark.cairn_only,
+    pytest.mark.single_server("starts, SIGKILLs and restarts a server of its own on a local data folder; "
+                              "the suite's servers are not involved, so it is the first pass again"),
+]
 
 API = "/api/2.0/mlflow/"
 N_CLIENTS = 4

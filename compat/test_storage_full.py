@@ -15,7 +15,11 @@ import time
 import pytest
 import requests
 
-pytestmark = pytest.mark.cairn_only
+pytestmark = [
+    pytest.mark.cairn_only,
+    pytest.mark.single_server("runs a server of its own on its own small tmpfs (a full local disk); "
+                              "the suite's servers are not involved, so it is the first pass again"),
+]
 
 BINARY = os.environ.get("CAIRN_BINARY", "")
 
