@@ -186,10 +186,13 @@ final class PostgresBackend: SQLBackend {
         do {
             return try await threads.runIfActive {
                 try pool.withConnection { connection in
-                    try connection.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    // Transaction control is pipelined: sent without waiting for its answer (the
+                    // connection runs statements in order), so a read costs no extra round trips.
+                    let begun = connection.send("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     do {
                         let value = try body(PostgresSession(connection))
-                        try connection.exec("COMMIT")
+                        try begun.wait()
+                        try connection.send("COMMIT").wait()
                         return value
                     } catch {
                         try? connection.exec("ROLLBACK")
@@ -217,7 +220,12 @@ final class PostgresBackend: SQLBackend {
         do {
             return try await threads.runIfActive {
                 try pool.withConnection { connection -> [GroupCommitWriter.Outcome] in
-                    try connection.exec("BEGIN; SELECT pg_advisory_xact_lock(\(writeLockKey))")
+                    // BEGIN, the lock and the savepoints are pipelined (sent without waiting; the
+                    // connection runs them in order); every one of them is checked before the
+                    // batch is answered, and if any failed the transaction was aborted, so COMMIT
+                    // rolled it back and the whole batch fails: nothing is acknowledged unless
+                    // everything in it committed.
+                    var control = [connection.send("BEGIN"), connection.send("SELECT pg_advisory_xact_lock(\(writeLockKey))")]
                     let session = PostgresSession(connection)
                     var outcomes: [GroupCommitWriter.Outcome] = []
                     if works.count == 1 {
@@ -229,20 +237,22 @@ final class PostgresBackend: SQLBackend {
                         }
                     } else {
                         for work in works {
-                            try connection.exec("SAVEPOINT work")
+                            control.append(connection.send("SAVEPOINT work"))
                             do {
                                 let value = try work(session)
-                                try connection.exec("RELEASE SAVEPOINT work")
+                                control.append(connection.send("RELEASE SAVEPOINT work"))
                                 outcomes.append(.success(value))
                             } catch {
                                 // A lost connection cannot roll back to the savepoint: the
                                 // whole batch then fails below, and nothing was committed.
-                                try connection.exec("ROLLBACK TO SAVEPOINT work; RELEASE SAVEPOINT work")
+                                try connection.exec("ROLLBACK TO SAVEPOINT work")
+                                control.append(connection.send("RELEASE SAVEPOINT work"))
                                 outcomes.append(.failure(error))
                             }
                         }
                     }
-                    try connection.exec("COMMIT")
+                    control.append(connection.send("COMMIT"))
+                    for statement in control { try statement.wait() }
                     return outcomes
                 }
             }
@@ -505,6 +515,12 @@ extension PostgresConnection {
     }
 
     private static let execLogger = Logger(label: "cairn.postgres")
+
+    /// Sends one statement without parameters and answers at once: its answer (or error)
+    /// comes with the future, after the statements sent before it.
+    fileprivate func send(_ sql: String) -> EventLoopFuture<Void> {
+        query(PostgresQuery(unsafeSQL: sql), logger: Self.execLogger).map { _ in }
+    }
 
     /// Closes the connection and waits until it is closed (the driver requires that before a
     /// connection goes away); errors of an already broken connection do not matter here.
