@@ -29,7 +29,10 @@ struct ServerCommandTests {
             (["--host", "no-such-host.invalid", "--port", "0"], "Cannot listen on no-such-host.invalid"),
             (["--host", "192.0.2.1", "--port", "0"], "Cannot listen on 192.0.2.1: no such address"),
             (["--data-dir", folder.path + "/plain-file/data"], "'\(folder.path)/plain-file' is a file, not a folder"),
-            (["--backend-store-uri", "postgresql://db/cairn"], "Unsupported backend store URI 'postgresql://db/cairn'"),
+            (["--backend-store-uri", "mysql://u:secret@db/cairn"], "Unsupported backend store URI 'mysql://u:***@db/cairn'"),
+            (["--backend-store-uri", "postgresql://u:secret@127.0.0.1:1/cairn"], "Cannot connect to PostgreSQL at 127.0.0.1:1 (database cairn)"),
+            (["--backend-store-uri", "postgresql://u:secret@/cairn"], "The PostgreSQL URI 'postgresql://u:***@/cairn' names no host"),
+            (["--backend-store-uri", "postgresql://127.0.0.1:1/cairn", "--database-pool-size", "0"], "--database-pool-size '0' is not a connection count"),
             (["--backend-store-uri", folder.path + "/garbage.sqlite"], "SQLite error 26: file is not a database"),
             (["--backend-store-uri", folder.path], "Cannot open the database '\(folder.path)'"),
             (["--backend-store-uri", folder.path + "/mlflow.db"], "It is not a Cairn database: it holds tables (experiments)"),
@@ -45,6 +48,7 @@ struct ServerCommandTests {
             #expect(result.stderr.hasPrefix("error: ") && result.stderr.hasSuffix("\n") && result.stderr.dropLast().allSatisfy { !$0.isNewline },
                     "\(arguments) should print one error line: \(result.stderr)")
             #expect(result.stdout.isEmpty, "\(arguments): \(result.stdout)")
+            #expect(!result.stderr.contains("secret"), "a password was shown: \(result.stderr)")
         }
     }
 }
