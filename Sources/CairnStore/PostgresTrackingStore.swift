@@ -220,45 +220,55 @@ final class PostgresBackend: SQLBackend {
         do {
             return try await threads.runIfActive {
                 try pool.withConnection { connection -> [GroupCommitWriter.Outcome] in
-                    // BEGIN, the lock and the savepoints are pipelined (sent without waiting; the
-                    // connection runs them in order); every one of them is checked before the
-                    // batch is answered, and if any failed the transaction was aborted, so COMMIT
-                    // rolled it back and the whole batch fails: nothing is acknowledged unless
-                    // everything in it committed.
-                    var control = [connection.send("BEGIN"), connection.send("SELECT pg_advisory_xact_lock(\(writeLockKey))")]
-                    let session = PostgresSession(connection)
-                    var outcomes: [GroupCommitWriter.Outcome] = []
-                    if works.count == 1 {
-                        do {
-                            outcomes.append(.success(try works[0](session)))
-                        } catch {
-                            try? connection.exec("ROLLBACK")
-                            return [.failure(error)]
-                        }
-                    } else {
-                        for work in works {
-                            control.append(connection.send("SAVEPOINT work"))
-                            do {
-                                let value = try work(session)
-                                control.append(connection.send("RELEASE SAVEPOINT work"))
-                                outcomes.append(.success(value))
-                            } catch {
-                                // A lost connection cannot roll back to the savepoint: the
-                                // whole batch then fails below, and nothing was committed.
-                                try connection.exec("ROLLBACK TO SAVEPOINT work")
-                                control.append(connection.send("RELEASE SAVEPOINT work"))
-                                outcomes.append(.failure(error))
-                            }
-                        }
+                    do {
+                        return try runBatch(connection, works)
+                    } catch {
+                        // Never hand a connection back inside a transaction (ROLLBACK outside one
+                        // only warns); a broken connection is dropped by the pool instead.
+                        try? connection.exec("ROLLBACK")
+                        throw error
                     }
-                    control.append(connection.send("COMMIT"))
-                    for statement in control { try statement.wait() }
-                    return outcomes
                 }
             }
         } catch {
             return works.map { _ in .failure(error) }
         }
+    }
+
+    /// BEGIN, the lock and the savepoints are pipelined (sent without waiting; the connection
+    /// runs them in order); every one of them is checked before the batch is answered, and if
+    /// any failed the transaction was aborted, so COMMIT rolled it back and the whole batch
+    /// fails: nothing is acknowledged unless everything in it committed.
+    private static func runBatch(_ connection: PostgresConnection, _ works: [GroupCommitWriter.Work]) throws -> [GroupCommitWriter.Outcome] {
+        var control = [connection.send("BEGIN"), connection.send("SELECT pg_advisory_xact_lock(\(writeLockKey))")]
+        let session = PostgresSession(connection)
+        var outcomes: [GroupCommitWriter.Outcome] = []
+        if works.count == 1 {
+            do {
+                outcomes.append(.success(try works[0](session)))
+            } catch {
+                try? connection.exec("ROLLBACK")
+                return [.failure(error)]
+            }
+        } else {
+            for work in works {
+                control.append(connection.send("SAVEPOINT work"))
+                do {
+                    let value = try work(session)
+                    control.append(connection.send("RELEASE SAVEPOINT work"))
+                    outcomes.append(.success(value))
+                } catch {
+                    // A lost connection cannot roll back to the savepoint: the whole batch then
+                    // fails, and nothing was committed.
+                    try connection.exec("ROLLBACK TO SAVEPOINT work")
+                    control.append(connection.send("RELEASE SAVEPOINT work"))
+                    outcomes.append(.failure(error))
+                }
+            }
+        }
+        control.append(connection.send("COMMIT"))
+        for statement in control { try statement.wait() }
+        return outcomes
     }
 
     func checkIntegrity() async throws -> IntegrityReport {
@@ -526,6 +536,8 @@ extension PostgresConnection {
     /// connection goes away); errors of an already broken connection do not matter here.
     fileprivate func closeAndWait() {
         let closed: EventLoopFuture<Void> = close()
+        // Waiting on an event loop would deadlock it; there the close completes on its own.
+        guard MultiThreadedEventLoopGroup.currentEventLoop == nil else { return }
         _ = try? closed.wait()
     }
 }
