@@ -26,12 +26,7 @@ extension SQLStore {
         }
         var summaries: [[Int64]: Summary] = [:]
         var damaged: [[Int64]: String] = [:]
-        // Streamed: one segment in memory at a time (on SQLite; the PostgreSQL session collects
-        // a result before handing it over).
-        try db.each("""
-            SELECT points, run_pk, key_id, seq, point_count, min_step, max_step, min_value, max_value
-            FROM metric_segments ORDER BY run_pk, key_id, seq
-            """, [], cache: false) { row in
+        func check(_ row: SQLRow) throws {
             let series: [Int64] = [row[1], row[2]]
             report.checkedSegments += 1
             var points: [MetricPoint] = []
@@ -66,6 +61,21 @@ extension SQLStore {
             summary.lastSeq = max(summary.lastSeq, row[3])
             summaries[series] = summary
         }
+        // Read in pages of the primary key (keyset paging), so that at most one page of
+        // segments is in memory on either backend, however large the database.
+        var after: [Int64] = [Int64.min, Int64.min, Int64.min]
+        var pageRows = 0
+        repeat {
+            pageRows = 0
+            try db.each("""
+                SELECT points, run_pk, key_id, seq, point_count, min_step, max_step, min_value, max_value
+                FROM metric_segments WHERE (run_pk, key_id, seq) > (?, ?, ?) ORDER BY run_pk, key_id, seq LIMIT 2000
+                """, after.map(SQLValue.integer), cache: true) { row in
+                pageRows += 1
+                after = [row[1], row[2], row[3]]
+                try check(row)
+            }
+        } while pageRows == 2000
         // Each series' summary row against what its points say.
         let latest = try db.rows("""
             SELECT run_pk, key_id, step, timestamp, value, is_nan, min_value, max_value, point_count, segment_count, min_step, max_step
