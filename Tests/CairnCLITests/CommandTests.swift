@@ -231,7 +231,7 @@ import Testing
         #expect(notReproducible.status == 1)
     }
 
-    @Test(arguments: ["run", "diff", "check", "reproduce", "report", "sync", "experiments list", "runs list", "runs show"])
+    @Test(arguments: ["run", "diff", "check", "reproduce", "report", "sync", "experiments list", "runs list", "runs show", "store copy"])
     func helpMatchesItsGoldenFileAndHasAnExample(command: String) throws {
         let result = try cairn(command.split(separator: " ").map(String.init) + ["--help"])
         #expect(result.status == 0)
