@@ -110,7 +110,9 @@ struct StoreCopyCommand: AsyncParsableCommand {
         let missingBlobs: [String]?
         do {
             let bar = ProgressPrinter(enabled: !json, isTerminal: isatty(STDOUT_FILENO) == 1)
+            if !json { print("Checking the source's metric segments, then copying table by table:") }
             report = try await service.copy(progress: { bar.show($0) })
+            if !json { print("Comparing source and target (row counts and SHA-256 of every table)…") }
             comparisons = try await service.compare()
             missingBlobs = try await service.missingTargetBlobs()
         } catch let error as CairnError {
@@ -146,8 +148,11 @@ struct StoreCopyCommand: AsyncParsableCommand {
             if healthy {
                 print("OK: source and target hold the same \(comparisons.count) tables.")
             } else {
-                let tables = differing.map(\.table).joined(separator: ", ")
-                print("DIFFERENT: \(differing.isEmpty ? "" : "\(differing.count) tables differ (\(tables))")\(differing.isEmpty || report.unreadableBlobs.isEmpty ? "" : "; ")\(report.unreadableBlobs.isEmpty ? "" : "\(report.unreadableBlobs.count) artifact files unreadable in the source"). If the source was in use during the copy, stop its server and run the copy again.")
+                var problems: [String] = []
+                if !differing.isEmpty { problems.append("\(differing.count) \(differing.count == 1 ? "table differs" : "tables differ") (\(differing.map(\.table).joined(separator: ", ")))") }
+                if !report.unreadableBlobs.isEmpty { problems.append("\(report.unreadableBlobs.count) artifact files are unreadable in the source") }
+                if let missingBlobs, !missingBlobs.isEmpty { problems.append("\(missingBlobs.count) artifact files are missing from the target") }
+                print("DIFFERENT: \(problems.joined(separator: "; ")). If the source was in use during the copy, stop its server and run the copy again; rows deleted from the source after an earlier copy stay in the target, so then copy into a new, empty database.")
             }
         }
         if !healthy { throw ExitCode(1) }
