@@ -68,6 +68,7 @@ struct StoreCopyCommand: AsyncParsableCommand {
         } catch let error as CairnError {
             throw fail(error.message)
         }
+        let sourceInUse = (try? SQLiteTrackingStore.withExclusiveUse(path: databasePath) { true }) == nil
         let source: SQLiteTrackingStore
         do {
             source = try SQLiteTrackingStore(path: databasePath)
@@ -99,6 +100,9 @@ struct StoreCopyCommand: AsyncParsableCommand {
                                        batchSize: batch, sourceName: "'\(databasePath)'", targetName: location.description)
         if !json {
             print("Copying '\(databasePath)' into \(location)")
+            if sourceInUse {
+                print("Note: a cairn server or another cairn command has the source open. Stop it so the copy sees one state of it; otherwise the closing comparison shows what changed meanwhile.")
+            }
             if let artifactsTo = artifactsTo ?? environment["CAIRN_COPY_ARTIFACTS_TO"], !artifactsTo.isEmpty {
                 print("Artifacts: '\(artifactsFromPath)' into '\(artifactsTo)'")
             } else {
