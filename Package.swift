@@ -39,6 +39,7 @@ let package = Package(
         ]),
         .target(name: "CairnServices", dependencies: [
             "CairnCore", "CairnStore", "CairnArtifacts",
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),

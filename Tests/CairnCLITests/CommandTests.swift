@@ -231,7 +231,29 @@ import Testing
         #expect(notReproducible.status == 1)
     }
 
-    @Test(arguments: ["run", "diff", "check", "reproduce", "report", "sync", "experiments list", "runs list", "runs show"])
+    @Test func storeCopyRefusesAMissingSourceAndAnUnreachableTargetInOneLineWithoutThePassword() throws {
+        let folder = try TempFolder()
+        let missing = try cairn(["store", "copy", "--from", folder.path + "/nothing-here", "--to", "postgresql://u:topsecret@127.0.0.1:1/db"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.hasPrefix("error: The source '\(folder.path)/nothing-here' does not exist."))
+        #expect(missing.stderr.split(separator: "\n").count == 1)
+
+        let notData = try cairn(["store", "copy", "--from", folder.path, "--to", "postgresql://u:topsecret@127.0.0.1:1/db"])
+        #expect(notData.status == 1)
+        #expect(notData.stderr.contains("holds no cairn.sqlite"))
+
+        try folder.write("cairn.sqlite", "")
+        let unreachable = try cairn(["store", "copy", "--from", folder.path, "--to", "postgresql://u:topsecret@127.0.0.1:1/db"])
+        #expect(unreachable.status == 1)
+        #expect(unreachable.stderr == "error: Cannot reach the target postgresql://u:***@127.0.0.1:1/db: nothing was changed. Check that PostgreSQL runs there and that --to names the right host and port.\n")
+        #expect(!(unreachable.stdout + unreachable.stderr).contains("topsecret"))
+
+        let notPostgres = try cairn(["store", "copy", "--from", folder.path, "--to", "mysql://u@h/db"])
+        #expect(notPostgres.status == 1)
+        #expect(notPostgres.stderr.contains("is not a PostgreSQL URI"))
+    }
+
+    @Test(arguments: ["run", "diff", "check", "reproduce", "report", "sync", "experiments list", "runs list", "runs show", "store copy"])
     func helpMatchesItsGoldenFileAndHasAnExample(command: String) throws {
         let result = try cairn(command.split(separator: " ").map(String.init) + ["--help"])
         #expect(result.status == 0)
