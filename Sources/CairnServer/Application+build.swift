@@ -26,26 +26,34 @@ public struct CairnServiceSet: Sendable {
 /// Opens the database and the artifact blob store the configuration names.
 public func openServices(_ configuration: CairnServerConfiguration) throws -> CairnServiceSet {
     let store = try openTrackingStore(configuration)
-    let blobs: LocalBlobStore
-    do {
-        blobs = try LocalBlobStore(root: URL(fileURLWithPath: configuration.artifactDirectory))
-    } catch {
-        throw ConfigurationError(message: "Cannot open the artifact folder '\(configuration.artifactDirectory)': \(error). Choose a writable folder with --data-dir or CAIRN_DATA_DIR.")
-    }
+    let blobs = try openBlobStore(configuration)
     let tracking = TrackingService(store: store)
+    var watched = [("database", (store.path as NSString).deletingLastPathComponent)]
+    if configuration.s3Artifacts == nil { watched.append(("artifacts", configuration.artifactDirectory)) }
     return CairnServiceSet(
         tracking: tracking, artifacts: ArtifactService(index: store, blobs: blobs, tracking: tracking),
         registry: RegistryService(registry: store, tracking: tracking),
         explorer: ExplorerService(store: store),
-        storage: StorageHealth(watched: [("database", (store.path as NSString).deletingLastPathComponent),
-                                         ("artifacts", configuration.artifactDirectory)]))
+        storage: StorageHealth(watched: watched))
+}
+
+/// The artifact blob store the configuration names: the bucket of `--artifacts-destination`
+/// (not contacted here; `S3BlobStore.checkAccess` does that), or `<data-dir>/artifacts`.
+public func openBlobStore(_ configuration: CairnServerConfiguration) throws -> any BlobStore {
+    if let s3 = configuration.s3Artifacts { return S3BlobStore(configuration: s3) }
+    do {
+        return try LocalBlobStore(root: URL(fileURLWithPath: configuration.artifactDirectory))
+    } catch {
+        throw ConfigurationError(message: "Cannot open the artifact folder '\(configuration.artifactDirectory)': \(error). Choose a writable folder with --data-dir or CAIRN_DATA_DIR.")
+    }
 }
 
 /// Opens the store the configuration names, creating the data folders it needs, with
 /// errors that say which path failed and why.
 public func openTrackingStore(_ configuration: CairnServerConfiguration) throws -> SQLiteTrackingStore {
     let databasePath = try configuration.databasePath()
-    for directory in [configuration.dataDirectory, configuration.artifactDirectory] where !directory.isEmpty {
+    let directories = [configuration.dataDirectory] + (configuration.s3Artifacts == nil ? [configuration.artifactDirectory] : [])
+    for directory in directories where !directory.isEmpty {
         if let problem = makeDirectory(directory) {
             throw ConfigurationError(message: "Cannot use the data directory: \(problem). Choose a writable folder with --data-dir or CAIRN_DATA_DIR.")
         }

@@ -1,3 +1,4 @@
+import CairnArtifacts
 import CairnStore
 import Foundation
 
@@ -14,6 +15,9 @@ public struct CairnServerConfiguration: Sendable {
     /// What an acknowledged write survives: a server crash (`normal`, the default) or also
     /// power loss (`full`).
     public var durability: SQLiteTrackingStore.Durability
+    /// The bucket for artifacts (`--artifacts-destination s3://bucket/prefix`); nil keeps them
+    /// in `<dataDirectory>/artifacts`.
+    public var s3Artifacts: S3Configuration?
 
     public init(host: String = "127.0.0.1", port: Int = 5000, dataDirectory: String = "./cairn-data", backendStoreURI: String? = nil,
                 durability: SQLiteTrackingStore.Durability = .normal) {
@@ -36,6 +40,11 @@ public struct CairnServerConfiguration: Sendable {
             return uri
         }
         throw ConfigurationError(message: "Unsupported backend store URI '\(uri)': this version of Cairn stores metadata in SQLite. Use sqlite:///relative/file.sqlite, sqlite:////absolute/file.sqlite or a file path.")
+    }
+
+    /// Where artifacts are, for messages: the folder, or `s3://bucket/prefix at <endpoint>`.
+    public var artifactsDescription: String {
+        s3Artifacts.map { "\($0) at \($0.endpointDescription)" } ?? artifactDirectory
     }
 
     public var artifactDirectory: String {

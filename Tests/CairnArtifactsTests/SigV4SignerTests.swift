@@ -117,6 +117,21 @@ struct SigV4SignerTests {
         #expect(SigV4Signer.uriEncode("a/b c", keepSlash: false) == "a%2Fb%20c")
     }
 
+    @Test("The S3 client sends the same encoded path it signs, path-style for other servers and virtual-hosted for AWS")
+    func addressing() throws {
+        let credentials = SigV4Credentials(accessKeyID: "k", secretAccessKey: "s")
+        let minio = S3Client(configuration: S3Configuration(bucket: "b", prefix: "", endpoint: URL(string: "http://127.0.0.1:9000")!,
+                                                            region: "us-east-1", credentials: credentials))
+        let address = minio.address(key: "p/a b/ü", query: [("uploadId", "x y"), ("partNumber", "2")])
+        #expect(address.url == "http://127.0.0.1:9000/b/p/a%20b/%C3%BC?partNumber=2&uploadId=x%20y")
+        #expect(address.host == "127.0.0.1:9000")
+        #expect(address.path == "/b/p/a b/ü")
+        let aws = S3Client(configuration: S3Configuration(bucket: "b", prefix: "", endpoint: nil, region: "eu-west-1", credentials: credentials))
+        #expect(aws.address(key: "k", query: []).url == "https://b.s3.eu-west-1.amazonaws.com/k")
+        let dotted = S3Client(configuration: S3Configuration(bucket: "b.c", prefix: "", endpoint: nil, region: "eu-west-1", credentials: credentials))
+        #expect(dotted.address(key: "k", query: []).url == "https://s3.eu-west-1.amazonaws.com/b.c/k")
+    }
+
     @Test("A session token is sent as a signed x-amz-security-token header")
     func sessionToken() {
         let signer = SigV4Signer(credentials: SigV4Credentials(accessKeyID: "AKID", secretAccessKey: "secret", sessionToken: "tok/en+="),
@@ -126,5 +141,47 @@ struct SigV4SignerTests {
         #expect(signature.canonicalRequest.contains("\nx-amz-security-token:tok/en+=\n"))
         #expect(signature.authorization.contains("SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token,"))
         #expect(signature.headersToAdd.contains { $0.name == "X-Amz-Security-Token" && $0.value == "tok/en+=" })
+    }
+
+    @Test("Credentials never appear when printed, and bad settings name what to set without echoing secrets")
+    func credentialsStayHidden() throws {
+        let credentials = SigV4Credentials(accessKeyID: "AKIAVISIBLEKEY", secretAccessKey: "very-secret", sessionToken: "session-secret")
+        for text in ["\(credentials)", String(reflecting: credentials), "\(S3Configuration(bucket: "b", prefix: "p", endpoint: nil, region: "us-east-1", credentials: credentials))"] {
+            #expect(!text.contains("very-secret") && !text.contains("session-secret") && !text.contains("AKIAVISIBLEKEY"), "\(text)")
+        }
+        #expect(throws: (any Error).self) {
+            try S3Configuration.resolve(destination: "s3://bucket/p", endpointURL: nil, environment: ["AWS_SECRET_ACCESS_KEY": "very-secret"])
+        }
+        do {
+            _ = try S3Configuration.resolve(destination: "s3://bucket/p", endpointURL: nil, environment: ["AWS_SECRET_ACCESS_KEY": "very-secret"])
+        } catch {
+            #expect(error.message.contains("AWS_ACCESS_KEY_ID") && !error.message.contains("very-secret"))
+        }
+    }
+
+    @Test("s3:// destinations and the AWS variables resolve as MLflow users set them")
+    func resolvesConfiguration() throws {
+        let environment = ["AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "AWS_DEFAULT_REGION": "eu-central-1",
+                           "MLFLOW_S3_ENDPOINT_URL": "http://127.0.0.1:9000"]
+        let configuration = try S3Configuration.resolve(destination: "s3://my-bucket/team/artifacts/", endpointURL: nil, environment: environment)
+        #expect(configuration.bucket == "my-bucket")
+        #expect(configuration.prefix == "team/artifacts")
+        #expect(configuration.region == "eu-central-1")
+        #expect(configuration.endpoint?.absoluteString == "http://127.0.0.1:9000")
+        #expect(configuration.usesPathStyle)
+        let flagWins = try S3Configuration.resolve(destination: "s3://my-bucket", endpointURL: "https://r2.example",
+                                                   environment: environment.merging(["AWS_REGION": "auto"]) { $1 })
+        #expect(flagWins.endpoint?.host == "r2.example")
+        #expect(flagWins.region == "auto")
+        #expect(flagWins.prefix == "")
+        let aws = try S3Configuration.resolve(destination: "s3://my-bucket/x", endpointURL: nil, environment: ["AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"])
+        #expect(aws.region == "us-east-1")
+        #expect(!aws.usesPathStyle)
+        for bad in ["file:///tmp/x", "s3://", "s3://UPPER/x", "s3://a_b/x"] {
+            #expect(throws: CairnError.self) { try S3Configuration.resolve(destination: bad, endpointURL: nil, environment: environment) }
+        }
+        #expect(throws: CairnError.self) {
+            try S3Configuration.resolve(destination: "s3://bucket", endpointURL: "ftp://x", environment: environment)
+        }
     }
 }
