@@ -113,11 +113,17 @@ public struct S3BlobStore: BlobStore {
                 }
                 chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                 size += count
+                // Fill parts of exactly `partSize`; a full part is handed over whole and a new
+                // buffer started, so nothing is copied twice and at most one part is held.
                 var chunk = chunk
-                pending.writeBuffer(&chunk)
-                while pending.readableBytes >= partSize {
-                    try await upload.send(pending.readSlice(length: partSize)!)
-                    pending.discardReadBytes()
+                while chunk.readableBytes > 0 {
+                    var piece = chunk.readSlice(length: Swift.min(partSize - pending.readableBytes, chunk.readableBytes))!
+                    pending.writeBuffer(&piece)
+                    if pending.readableBytes == partSize {
+                        let part = pending
+                        pending = ByteBufferAllocator().buffer(capacity: 0)
+                        try await upload.send(part)
+                    }
                 }
             }
             try Task.checkCancellation()

@@ -176,6 +176,39 @@ struct S3BlobStoreTests {
             #expect(!error.message.contains("testing"))
         }
     }
+
+    @Test("Every call is signed so that a server checking signatures and permissions accepts it; a refused one is not a 503")
+    func signedRequestsAreAccepted() async throws {
+        let server = try AuthenticatingS3Server.shared()
+        let configuration = S3Configuration(bucket: server.bucket, prefix: "store-\(UUID().uuidString.prefix(8))", endpoint: server.endpoint,
+                                            region: "us-east-1", credentials: server.writer.credentials)
+        var store = S3BlobStore(configuration: configuration, partSize: 5 << 20, copyPartLimit: 5 << 20)
+        try await store.checkAccess()
+        let content = Self.bytes(11 << 20, seed: 11)
+        let large = try await store.write(Self.chunks(content), maxBytes: nil)  // multipart, UploadPartCopy, complete, delete
+        let small = try await store.write(bytes: Array("small".utf8))
+        #expect(try await store.readAll(large.digest) == content)
+        let range = try #require(try await store.read(large.digest, range: 5...9))
+        var slice: [UInt8] = []
+        for try await chunk in range.bytes { slice += chunk.readableBytesView }
+        #expect(slice == Array(content[5...9]))
+        #expect(try await store.verify(small.digest) == .ok)
+        #expect(try await store.allDigests() == [large.digest, small.digest].sorted())
+        store.completedUploadGrace = 0
+        #expect(try await store.removeAbandonedTempFiles(olderThan: 0, dryRun: false).isEmpty)
+        try await store.remove(small.digest)
+        #expect(try await store.size(of: small.digest) == nil)
+
+        let readOnly = S3BlobStore(configuration: S3Configuration(bucket: server.bucket, prefix: configuration.prefix, endpoint: server.endpoint,
+                                                                   region: "us-east-1", credentials: server.reader.credentials))
+        #expect(try await readOnly.readAll(large.digest) == content)
+        do {
+            _ = try await readOnly.write(bytes: [1, 2, 3])
+            Issue.record("a read-only user could write")
+        } catch let error as CairnError {
+            #expect(error.code == .internalError && error.message.contains("AccessDenied"), "\(error)")
+        }
+    }
 }
 
 /// Yields `failAfter` chunks, then throws `error` (or, with nil, tells `reached` and waits to

@@ -85,4 +85,25 @@ struct ServerCommandTests {
         #expect(server.banner.contains("artifacts: s3://\(bucket)/team at \(endpoint)"), "\(server.banner)")
         #expect(!server.banner.contains(secret))
     }
+
+    @Test("Refused credentials, no permission at all, and read-only credentials each get their own start-up line")
+    func s3CredentialFailures() throws {
+        let server = try AuthenticatingS3Server.shared()
+        let data = try TempFolder("cairn-s3-auth")
+        let cases: [(keyID: String, secret: String, says: String)] = [
+            (server.reader.id, "wrong-secret-never-printed", "refused the credentials (SignatureDoesNotMatch). Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+            ("AKIAUNKNOWN", "wrong-secret-never-printed", "refused the credentials (InvalidAccessKeyId)"),
+            (server.nobody.id, server.nobody.secret, "Access to s3://\(server.bucket)/p is denied for these credentials (AccessDenied). Grant them s3:ListBucket"),
+            (server.reader.id, server.reader.secret, "may read s3://\(server.bucket)/p but not write to it (AccessDenied on a test object). Grant them s3:PutObject"),
+        ]
+        for (keyID, secret, says) in cases {
+            let result = try cairn(["server", "--data-dir", data.path, "--port", "0", "--artifacts-destination", "s3://\(server.bucket)/p",
+                                    "--s3-endpoint-url", server.endpoint.absoluteString],
+                                   environment: ["AWS_ACCESS_KEY_ID": keyID, "AWS_SECRET_ACCESS_KEY": secret, "AWS_REGION": "us-east-1"])
+            #expect(result.status == 1, "\(says): \(result.stderr)")
+            #expect(result.stderr.hasPrefix("error: ") && result.stderr.contains(says), "\(result.stderr)")
+            #expect(result.stderr.hasSuffix("\n") && result.stderr.dropLast().allSatisfy { !$0.isNewline }, "\(result.stderr)")
+            #expect(!result.stderr.contains(secret) && !result.stdout.contains(secret))
+        }
+    }
 }
