@@ -26,9 +26,10 @@ public struct S3BlobStore: BlobStore {
     public var partSize: Int
     /// The largest object one CopyObject may copy (S3: 5 GiB); larger ones are copied part by part.
     public var copyPartLimit: Int64
-    /// How long a complete temporary object under `uploads/` is left to its writer (which is
-    /// copying it to its blob) before gc removes it.
-    public var completedUploadGrace: TimeInterval = 15 * 60
+    /// The least time gc leaves an upload under `uploads/` to its writer, whatever age it is
+    /// given: S3 cannot tell whether a writer is alive, and a slow client may take minutes per
+    /// part (a complete temporary object is being copied to its blob meanwhile).
+    public var abandonedUploadGrace: TimeInterval = 15 * 60
 
     public init(configuration: S3Configuration, partSize: Int = 16 << 20, copyPartLimit: Int64 = 5 << 30) {
         self.configuration = configuration
@@ -121,7 +122,8 @@ public struct S3BlobStore: BlobStore {
                     pending.writeBuffer(&piece)
                     if pending.readableBytes == partSize {
                         let part = pending
-                        pending = ByteBufferAllocator().buffer(capacity: 0)
+                        // A large upload: the next part gets its full size at once (no regrowth).
+                        pending = ByteBufferAllocator().buffer(capacity: partSize)
                         try await upload.send(part)
                     }
                 }
@@ -231,20 +233,18 @@ public struct S3BlobStore: BlobStore {
     }
 
     /// Temporary objects under `uploads/` and unfinished multipart uploads whose newest part
-    /// (or start, before any part) is older than `age`. A complete temporary object is being
-    /// copied to its blob; it is kept for at least `completedUploadGrace` (a copy of a 5 GiB
-    /// object can take minutes).
+    /// (or start, before any part) is older than `age`, and at least `abandonedUploadGrace`.
     public func removeAbandonedTempFiles(olderThan age: TimeInterval, dryRun: Bool) async throws -> [AbandonedTempFile] {
         let now = Date()
         var removed: [AbandonedTempFile] = []
         for object in try await client.listObjects(prefix: uploadsPrefix)
-        where object.modified < now.addingTimeInterval(-max(age, completedUploadGrace)) {
+        where object.modified < now.addingTimeInterval(-max(age, abandonedUploadGrace)) {
             if !dryRun { try await client.deleteObject(object.key) }
             removed.append(AbandonedTempFile(name: String(object.key.dropFirst(keyPrefix.count)), size: object.size))
         }
         for upload in try await client.listMultipartUploads(prefix: uploadsPrefix) {
             let lastActivity = try await client.lastPartTime(upload.key, uploadID: upload.uploadID) ?? upload.initiated
-            guard max(lastActivity, upload.initiated) < now.addingTimeInterval(-age) else { continue }
+            guard max(lastActivity, upload.initiated) < now.addingTimeInterval(-max(age, abandonedUploadGrace)) else { continue }
             if !dryRun { try await client.abortMultipartUpload(upload.key, uploadID: upload.uploadID) }
             removed.append(AbandonedTempFile(name: String(upload.key.dropFirst(keyPrefix.count)) + " (unfinished multipart upload)", size: 0))
         }

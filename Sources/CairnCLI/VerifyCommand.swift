@@ -161,7 +161,7 @@ struct GCCommand: AsyncParsableCommand {
         commandName: "gc",
         abstract: "Remove artifact blobs that nothing references, including those of deleted runs.",
         discussion: """
-            Forgets the artifacts of runs in the deleted state, then removes every blob no artifact path references. Blobs shared with live runs stay. Blobs written in the last 15 minutes are kept (an upload may still be recording them). Also removes the partial files of uploads whose writer died (e.g. a server killed mid-upload), once untouched for a minute; a file still being written is never removed. With --artifacts-destination s3://…, the same runs against the bucket: unfinished multipart uploads under <prefix>/uploads/ whose last part is over a minute old are aborted, and leftover temporary objects there over 15 minutes old are deleted. Use --dry-run first to see what would go and how many bytes it frees.
+            Forgets the artifacts of runs in the deleted state, then removes every blob no artifact path references. Blobs shared with live runs stay. Blobs written in the last 15 minutes are kept (an upload may still be recording them). Also removes the partial files of uploads whose writer died (e.g. a server killed mid-upload), once untouched for a minute; a file still being written is never removed. With --artifacts-destination s3://…, the same runs against the bucket: unfinished multipart uploads under <prefix>/uploads/ are aborted and leftover temporary objects there are deleted, each once untouched for 15 minutes (S3 cannot tell whether a writer is alive). Use --dry-run first to see what would go and how many bytes it frees.
 
             Example:
 

@@ -122,7 +122,7 @@ struct S3BlobStoreTests {
         try await store.client.putObject(store.uploadsPrefix + "copied-but-not-deleted", body: ByteBuffer(string: "x"))
 
         #expect(try await store.removeAbandonedTempFiles(olderThan: 3600, dryRun: false).isEmpty)
-        store.completedUploadGrace = 0
+        store.abandonedUploadGrace = 0
         let dryRun = try await store.removeAbandonedTempFiles(olderThan: 0, dryRun: true)
         #expect(dryRun.map(\.name).sorted() == ["uploads/copied-but-not-deleted", "uploads/dead-writer (unfinished multipart upload)"])
         #expect(try await Self.leftovers(store).multipart.count == 1)
@@ -194,7 +194,7 @@ struct S3BlobStoreTests {
         #expect(slice == Array(content[5...9]))
         #expect(try await store.verify(small.digest) == .ok)
         #expect(try await store.allDigests() == [large.digest, small.digest].sorted())
-        store.completedUploadGrace = 0
+        store.abandonedUploadGrace = 0
         #expect(try await store.removeAbandonedTempFiles(olderThan: 0, dryRun: false).isEmpty)
         try await store.remove(small.digest)
         #expect(try await store.size(of: small.digest) == nil)
