@@ -114,17 +114,16 @@ public struct S3BlobStore: BlobStore {
                 }
                 chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                 size += count
-                // Fill parts of exactly `partSize`; a full part is handed over whole and a new
-                // buffer started, so nothing is copied twice and at most one part is held.
+                // Fill parts of exactly `partSize`, each sent whole once full.
                 var chunk = chunk
                 while chunk.readableBytes > 0 {
                     var piece = chunk.readSlice(length: Swift.min(partSize - pending.readableBytes, chunk.readableBytes))!
                     pending.writeBuffer(&piece)
                     if pending.readableBytes == partSize {
-                        let part = pending
-                        // A large upload: the next part gets its full size at once (no regrowth).
-                        pending = ByteBufferAllocator().buffer(capacity: partSize)
-                        try await upload.send(part)
+                        try await upload.send(pending)
+                        // Sent: the same storage takes the next part, so a large upload holds
+                        // one part-sized buffer from start to end.
+                        pending.clear()
                     }
                 }
             }
@@ -139,7 +138,7 @@ public struct S3BlobStore: BlobStore {
                 return BlobInfo(digest: digest, size: size)
             }
             if pending.readableBytes > 0 { try await upload.send(pending) }
-            try await upload.complete()
+            try await upload.complete(size: size)
             if try await client.headObject(key) == nil {
                 try await copy(from: upload.key, to: key, size: size)
             }
@@ -281,12 +280,18 @@ private final class MultipartUpload {
         parts.append((number, etag))
     }
 
-    func complete() async throws {
+    /// Completes the upload of `size` bytes. A retried completion whose first try succeeded
+    /// after all finds no upload any more; the object itself then says it is done.
+    func complete(size: Int64) async throws {
         guard let uploadID else { return }
         let client = client
         let key = key
         let parts = parts
-        try await S3Client.withRetries { try await client.completeMultipartUpload(key, uploadID: uploadID, parts: parts) }
+        do {
+            try await S3Client.withRetries { try await client.completeMultipartUpload(key, uploadID: uploadID, parts: parts) }
+        } catch {
+            guard let stored = try? await client.headObject(key), stored == size else { throw error }
+        }
         isCompleted = true
     }
 

@@ -13,7 +13,7 @@ import NIOHTTP1
 struct S3Client: Sendable {
     let configuration: S3Configuration
     let signer: SigV4Signer
-    let http: HTTPClient
+    var http: HTTPClient
     /// Until the response head arrives (a part upload included); streaming a body afterwards
     /// is bounded only by the read timeout (no bytes for that long).
     var requestTimeout: TimeAmount = .seconds(300)
@@ -27,14 +27,28 @@ struct S3Client: Sendable {
     /// One connection pool for the process, never shut down (like `HTTPClient.shared`), with a
     /// short connect timeout so an unreachable store answers 503 quickly, no redirects and no
     /// decompression (blobs are served byte for byte).
-    static let sharedHTTPClient: HTTPClient = {
+    static let sharedHTTPClient = makeHTTPClient(readTimeout: .seconds(60))
+
+    /// For the calls a server may work on for minutes before answering (completing a multipart
+    /// upload, copying an object: AWS sends spaces meanwhile, other servers may send nothing).
+    static let patientHTTPClient = makeHTTPClient(readTimeout: .minutes(30))
+
+    static func makeHTTPClient(readTimeout: TimeAmount) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
-        configuration.timeout = .init(connect: .seconds(5), read: .seconds(60))
+        configuration.timeout = .init(connect: .seconds(5), read: readTimeout)
         configuration.redirectConfiguration = .disallow
         configuration.decompression = .disabled
         configuration.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
-    }()
+    }
+
+    /// The same client for calls that may take minutes (see `patientHTTPClient`).
+    var patient: S3Client {
+        var client = self
+        client.http = Self.patientHTTPClient
+        client.requestTimeout = .minutes(30)
+        return client
+    }
 
     /// What S3 answered with an error status.
     struct ServiceError: Error, Sendable {
@@ -240,7 +254,7 @@ struct S3Client: Sendable {
     }
 
     func copyObject(from source: String, to key: String) async throws {
-        try await call(.PUT, key: key, headers: [("x-amz-copy-source", copySource(source))], operation: "copy an object")
+        try await patient.call(.PUT, key: key, headers: [("x-amz-copy-source", copySource(source))], operation: "copy an object")
     }
 
     /// `x-amz-copy-source`: `/bucket/key`, URL-encoded.
@@ -267,8 +281,8 @@ struct S3Client: Sendable {
 
     /// Copies the inclusive byte range of `source` as one part; returns its ETag.
     func uploadPartCopy(_ key: String, uploadID: String, number: Int, source: String, range: ClosedRange<Int64>) async throws -> String {
-        let (_, text) = try await call(.PUT, key: key, query: [("partNumber", String(number)), ("uploadId", uploadID)],
-                                       headers: [("x-amz-copy-source", copySource(source)),
+        let (_, text) = try await patient.call(.PUT, key: key, query: [("partNumber", String(number)), ("uploadId", uploadID)],
+                                               headers: [("x-amz-copy-source", copySource(source)),
                                                  ("x-amz-copy-source-range", "bytes=\(range.lowerBound)-\(range.upperBound)")],
                                        operation: "copy part \(number)")
         return S3XML.value("ETag", in: text).map(S3XML.decodeEntities) ?? ""
@@ -280,7 +294,7 @@ struct S3Client: Sendable {
             xml += "<Part><PartNumber>\(part.number)</PartNumber><ETag>\(S3XML.escape(part.etag))</ETag></Part>"
         }
         xml += "</CompleteMultipartUpload>"
-        try await call(.POST, key: key, query: [("uploadId", uploadID)], headers: [("Content-Type", "application/xml")],
+        try await patient.call(.POST, key: key, query: [("uploadId", uploadID)], headers: [("Content-Type", "application/xml")],
                        body: ByteBuffer(string: xml), signBody: true, operation: "finish a multipart upload")
     }
 
