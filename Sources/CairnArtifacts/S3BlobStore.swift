@@ -11,11 +11,12 @@ import NIOCore
 ///     <prefix>/uploads/<uuid>    uploads in progress (multipart), copied to blobs/ once complete
 ///
 /// An upload streams while it is hashed, so its digest is known only at the end. Content that
-/// fits in one part (`partSize`) is buffered and then PUT straight to `blobs/<digest>` (unless
-/// that blob exists). Anything larger goes to `uploads/<uuid>` as a multipart upload, one
-/// part in memory at a time, each part retried on a retryable failure; once complete it is
-/// copied server-side to `blobs/<digest>` (CopyObject, or UploadPartCopy above `copyPartLimit`)
-/// unless that blob exists, and the temporary object is deleted. On any error or
+/// fits in one part (`partSize`) is buffered and then PUT straight to `blobs/<digest>`.
+/// Anything larger goes to `uploads/<uuid>` as a multipart upload, one part in memory at a
+/// time, each part retried on a retryable failure; once complete it is copied server-side to
+/// `blobs/<digest>` (CopyObject, or UploadPartCopy above `copyPartLimit`) and the temporary
+/// object is deleted. Content already stored is written again under the same key (identical
+/// bytes; this repairs a damaged copy, as `LocalBlobStore` does). On any error or
 /// cancellation the multipart upload is aborted (or the temporary object deleted), so a blob
 /// object only ever appears whole and nothing is left behind; if the store is unreachable even
 /// for that clean-up, `cairn gc` removes the leftovers later.
@@ -130,18 +131,16 @@ public struct S3BlobStore: BlobStore {
             try Task.checkCancellation()
             let digest = BlobDigest.hex(hasher.finalize())
             let key = blobKey(digest)
+            // The blob is written even when it exists: same key, same bytes, and a copy that
+            // `verify` found damaged is repaired by logging the file again (as on disk).
             if !upload.isStarted {
                 // All of it fits in one part: write it under its digest at once.
-                if try await client.headObject(key) == nil {
-                    try await S3Client.withRetries { try await client.putObject(key, body: pending) }
-                }
+                try await S3Client.withRetries { try await client.putObject(key, body: pending) }
                 return BlobInfo(digest: digest, size: size)
             }
             if pending.readableBytes > 0 { try await upload.send(pending) }
             try await upload.complete(size: size)
-            if try await client.headObject(key) == nil {
-                try await copy(from: upload.key, to: key, size: size)
-            }
+            try await copy(from: upload.key, to: key, size: size)
             // The blob is whole; a temporary object that cannot be deleted now is gc's to remove.
             upload.finish()
             let temporary = upload.key

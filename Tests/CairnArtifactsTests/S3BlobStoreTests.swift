@@ -59,6 +59,19 @@ struct S3BlobStoreTests {
         try await store.remove(info.digest)  // removing an absent blob does nothing
     }
 
+    @Test("Verify finds a damaged blob, and logging the same content again repairs it (small and multipart)")
+    func damageAndRepair() async throws {
+        let store = try await S3TestServer.makeStore(partSize: 5 << 20)
+        for content in [Array("small content".utf8), Self.bytes(6 << 20, seed: 5)] {
+            let info = try await store.write(Self.chunks(content), maxBytes: nil)
+            try await store.client.putObject(store.blobKey(info.digest), body: ByteBuffer(string: "tampered"))
+            #expect(try await store.verify(info.digest) == .damaged(actualDigest: Self.sha256(Array("tampered".utf8))))
+            #expect(try await store.write(Self.chunks(content), maxBytes: nil) == info)
+            #expect(try await store.verify(info.digest) == .ok)
+        }
+        #expect(try await Self.leftovers(store).keys.count == 2)
+    }
+
     @Test("A large upload goes through a multipart upload and a server-side copy, and leaves only the blob")
     func multipartUpload() async throws {
         let store = try await S3TestServer.makeStore(partSize: 5 << 20)
