@@ -17,7 +17,8 @@ import Darwin
 ///     root/tmp/upload-….tmp  blobs being written; renamed into blobs/ only once complete and fsynced
 ///
 /// The temp directory lives inside the root so the final rename never crosses file systems.
-/// File I/O is plain blocking POSIX I/O, done a chunk at a time; `verify` yields between chunks.
+/// File I/O is plain blocking POSIX I/O, done a chunk at a time; `verify` yields between chunks,
+/// and `read` streams 1 MiB chunks as the consumer asks for them.
 public struct LocalBlobStore: BlobStore {
     /// The store's directory.
     public let root: URL
@@ -105,6 +106,25 @@ public struct LocalBlobStore: BlobStore {
 
     // MARK: Reading
 
+    public func read(_ digest: String, range: ClosedRange<Int64>?) throws -> BlobContent? {
+        try BlobDigest.validate(digest)
+        let path = blobPath(digest)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw POSIXFile.error("open", path, errno)
+        }
+        let file = OpenFile(fd: fd, path: path)
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        let size = Int64(info.st_size)
+        let start = min(range?.lowerBound ?? 0, size)
+        let end = min(range.map { $0.upperBound + 1 } ?? size, size)
+        return BlobContent(size: size, bytes: ByteStream(FileRegion(file: file, start: start, end: max(start, end))))
+    }
+
+    /// The file of a stored blob (nil if absent or not a valid digest), for tests and local
+    /// tools; readers go through `read`.
     public func fileURL(for digest: String) -> URL? {
         guard BlobDigest.isValid(digest) else { return nil }
         let path = blobPath(digest)
@@ -151,9 +171,9 @@ public struct LocalBlobStore: BlobStore {
         return actual == digest ? .ok : .damaged(actualDigest: actual)
     }
 
-    public func allDigests() throws -> [String] {
+    public func allBlobs() throws -> [StoredBlob] {
         let fileManager = FileManager.default
-        var digests: [String] = []
+        var blobs: [StoredBlob] = []
         let fanOuts: [String]
         do {
             fanOuts = try fileManager.contentsOfDirectory(atPath: blobsPath)
@@ -170,12 +190,14 @@ public struct LocalBlobStore: BlobStore {
             }
             for name in names {
                 let digest = prefix + name
-                if BlobDigest.isValid(digest), POSIXFile.isRegularFile(directory + "/" + name) {
-                    digests.append(digest)
+                var info = stat()
+                if BlobDigest.isValid(digest), stat(directory + "/" + name, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG {
+                    blobs.append(StoredBlob(digest: digest, size: Int64(info.st_size),
+                                            modified: POSIXFile.modificationDate(info)))
                 }
             }
         }
-        return digests.sorted()
+        return blobs.sorted { $0.digest < $1.digest }
     }
 
     // MARK: Removing
@@ -227,10 +249,61 @@ public struct LocalBlobStore: BlobStore {
             guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { continue }
             let size = (attributes[.size] as? NSNumber)?.int64Value ?? 0
             if dryRun || unlink(path) == 0 {
-                removed.append(AbandonedTempFile(name: name, size: size))
+                removed.append(AbandonedTempFile(name: "tmp/" + name, size: size))
             }
         }
         return removed
+    }
+}
+
+/// A read-only descriptor, closed when the last reader lets go of it.
+private final class OpenFile: Sendable {
+    let fd: Int32
+    let path: String
+
+    init(fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+    }
+
+    deinit {
+        _ = close(fd)
+    }
+}
+
+/// The bytes `start..<end` of an open file, in chunks of at most 1 MiB (positioned reads, so
+/// the descriptor holds no shared offset).
+private struct FileRegion: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let file: OpenFile
+    let start: Int64
+    let end: Int64
+
+    func makeAsyncIterator() -> Iterator {
+        Iterator(file: file, offset: start, end: end)
+    }
+
+    struct Iterator: AsyncIteratorProtocol {
+        let file: OpenFile
+        var offset: Int64
+        let end: Int64
+
+        mutating func next() async throws -> ByteBuffer? {
+            guard offset < end else { return nil }
+            try Task.checkCancellation()
+            let count = Int(Swift.min(Int64(LocalBlobStore.readChunkSize), end - offset))
+            var buffer = ByteBufferAllocator().buffer(capacity: count)
+            let position = offset
+            let file = file
+            let read = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { bytes in
+                try POSIXFile.pread(file.fd, into: UnsafeMutableRawBufferPointer(rebasing: bytes[0..<count]), at: position, path: file.path)
+            }
+            guard read > 0 else {
+                throw CairnError(.internalError, "The blob file '\(file.path)' is shorter than it was when opened; run `cairn verify`.")
+            }
+            offset += Int64(read)
+            return buffer
+        }
     }
 }
 
@@ -297,6 +370,21 @@ private enum POSIXFile {
         }
     }
 
+    /// Reads up to `buffer.count` bytes at `offset`; 0 at end of file.
+    static func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, path: String) throws(CairnError) -> Int {
+        while true {
+            #if canImport(Glibc)
+            let count = Glibc.pread(fd, buffer.baseAddress, buffer.count, off_t(offset))
+            #elseif canImport(Musl)
+            let count = Musl.pread(fd, buffer.baseAddress, buffer.count, off_t(offset))
+            #else
+            let count = Darwin.pread(fd, buffer.baseAddress, buffer.count, off_t(offset))
+            #endif
+            if count >= 0 { return count }
+            if errno != EINTR { throw error("read", path, errno) }
+        }
+    }
+
     static func fsync(_ fd: Int32, path: String) throws(CairnError) {
         #if canImport(Glibc)
         let result = Glibc.fsync(fd)
@@ -341,6 +429,14 @@ private enum POSIXFile {
         Musl.close(fd)
         #else
         Darwin.close(fd)
+        #endif
+    }
+
+    static func modificationDate(_ info: stat) -> Date {
+        #if canImport(Darwin)
+        Date(timeIntervalSince1970: TimeInterval(info.st_mtimespec.tv_sec))
+        #else
+        Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec))
         #endif
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnArtifacts
 import CairnServer
 import CairnStore
 import Foundation
@@ -8,14 +9,18 @@ import Logging
 struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "server",
-        abstract: "Run the tracking server (MLflow REST API) on SQLite and a local artifact folder, or on PostgreSQL.",
+        abstract: "Run the tracking server (MLflow REST API): SQLite or PostgreSQL for metadata, a local folder or an S3 bucket for artifacts.",
         discussion: """
             With no options the server listens on http://127.0.0.1:5000 and keeps everything in ./cairn-data (the SQLite database cairn.sqlite and the artifacts/ folder). Each option can also be set by the environment variable shown; a flag wins over the variable.
+
+            With --artifacts-destination s3://bucket/prefix the artifacts go to an S3-compatible bucket (AWS S3, MinIO, Ceph RGW, Cloudflare R2), set up as MLflow users do: credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, the region from AWS_REGION or AWS_DEFAULT_REGION (default us-east-1), and for servers other than AWS the endpoint from --s3-endpoint-url or MLFLOW_S3_ENDPOINT_URL (path-style addressing). The bucket is checked at start-up.
 
             Example:
 
               cairn server --port 5001 --data-dir ~/experiments
               export MLFLOW_TRACKING_URI=http://127.0.0.1:5001
+
+              MLFLOW_S3_ENDPOINT_URL=http://minio:9000 cairn server --artifacts-destination s3://mlflow/artifacts
             """)
 
     @Option(help: ArgumentHelp("Address to listen on (env CAIRN_HOST).", valueName: "address"))
@@ -40,6 +45,8 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("database-pool-size"), parsing: .unconditional,
             help: ArgumentHelp("PostgreSQL connections this server opens at most (env CAIRN_DATABASE_POOL_SIZE, default 10).", valueName: "n"))
     var databasePoolSize: String?
+
+    @OptionGroup var artifactsDestination: ArtifactsDestinationOptions
 
     @Option(help: ArgumentHelp("What an acknowledged write survives: 'normal' a crash or kill of the server, 'full' also power loss, at some cost in write speed (env CAIRN_DURABILITY).", valueName: "normal|full"))
     var durability: String?
@@ -79,6 +86,7 @@ struct ServerCommand: AsyncParsableCommand {
             }
             configuration.durability = value
         }
+        configuration.s3Artifacts = try artifactsDestination.resolve(environment: environment)
         return configuration
     }
 
@@ -91,6 +99,13 @@ struct ServerCommand: AsyncParsableCommand {
             throw fail("Unknown log level '\(levelText)'. Use trace, debug, info, notice, warning or error.")
         }
         logger.logLevel = level
+        if let s3 = configuration.s3Artifacts {
+            do {
+                try await S3BlobStore(configuration: s3).checkAccess()
+            } catch {
+                throw fail(error.message)
+            }
+        }
         let app: any ApplicationProtocol
         do {
             app = try buildApplication(configuration: configuration, logger: logger) { port in
@@ -105,7 +120,7 @@ struct ServerCommand: AsyncParsableCommand {
                 let banner = """
                     Cairn \(cairnVersion) listening on http://\(configuration.host):\(port)
                       database:  \(database?.description ?? "?")
-                      artifacts: \(configuration.artifactDirectory)
+                      artifacts: \(configuration.artifactsDescription)
                       \(durabilityLine)
                       point MLflow at it: export MLFLOW_TRACKING_URI=http://\(configuration.host):\(port)
 

@@ -12,11 +12,14 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .customLong("backend-store-uri"), help: ArgumentHelp("Database, if not <data-dir>/cairn.sqlite: a SQLite path or URI, or postgresql://… (env CAIRN_BACKEND_STORE_URI).", valueName: "uri"))
     var backendStoreURI: String?
 
-    func configuration() -> CairnServerConfiguration {
+    @OptionGroup var artifactsDestination: ArtifactsDestinationOptions
+
+    func configuration() throws -> CairnServerConfiguration {
         let environment = ProcessInfo.processInfo.environment
         var configuration = CairnServerConfiguration()
         if let dir = dataDirectory ?? environment["CAIRN_DATA_DIR"] { configuration.dataDirectory = dir }
         configuration.backendStoreURI = backendStoreURI ?? environment["CAIRN_BACKEND_STORE_URI"]
+        configuration.s3Artifacts = try artifactsDestination.resolve(environment: environment)
         return configuration
     }
 
@@ -28,13 +31,35 @@ struct StoreOptions: ParsableArguments {
 
     /// The services over the existing data folder; refuses to create a new one.
     func openServices() throws -> CairnServiceSet {
-        let configuration = configuration()
+        let configuration = try configuration()
         if case .sqlite(let database)? = try? configuration.database(), !FileManager.default.fileExists(atPath: database) {
             throw fail("No Cairn database at '\(database)'. Point --data-dir (or CAIRN_DATA_DIR) at the folder `cairn server` uses.")
         }
         do {
             return try CairnServer.openServices(configuration)
         } catch let error as ConfigurationError {
+            throw fail(error.message)
+        }
+    }
+}
+
+/// Where artifacts go when not in the data folder: `cairn server` and the CLI commands that
+/// read the store take the same flags and variables.
+struct ArtifactsDestinationOptions: ParsableArguments {
+    @Option(name: .customLong("artifacts-destination"),
+            help: ArgumentHelp("Keep artifacts in an S3-compatible bucket, s3://bucket/prefix, instead of <data-dir>/artifacts; credentials and region come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION (env CAIRN_ARTIFACTS_DESTINATION).", valueName: "uri"))
+    var destination: String?
+
+    @Option(name: .customLong("s3-endpoint-url"),
+            help: ArgumentHelp("The S3 server when it is not AWS, e.g. http://127.0.0.1:9000 for MinIO (env CAIRN_S3_ENDPOINT_URL, MLFLOW_S3_ENDPOINT_URL).", valueName: "url"))
+    var endpointURL: String?
+
+    /// The bucket settings, or nil for the local folder; a bad setting is one `error:` line.
+    func resolve(environment: [String: String]) throws -> S3Configuration? {
+        guard let destination = destination ?? environment["CAIRN_ARTIFACTS_DESTINATION"], !destination.isEmpty else { return nil }
+        do {
+            return try S3Configuration.resolve(destination: destination, endpointURL: endpointURL, environment: environment)
+        } catch {
             throw fail(error.message)
         }
     }

@@ -122,11 +122,11 @@ struct RestoreCommand: AsyncParsableCommand {
     @Flag(help: "Print the report as JSON.") var json = false
 
     func run() async throws {
-        let configuration = store.configuration()
+        let configuration = try store.configuration()
         let report: BackupReport
         do {
             report = try await BackupService.restore(from: folder, databasePath: try configuration.databasePath(),
-                                                     artifactDirectory: configuration.artifactDirectory, replace: force)
+                                                     artifacts: try openBlobStore(configuration), replace: force)
         } catch let error as CairnError {
             throw fail(error.message)
         } catch let error as ConfigurationError {
@@ -161,7 +161,7 @@ struct GCCommand: AsyncParsableCommand {
         commandName: "gc",
         abstract: "Remove artifact blobs that nothing references, including those of deleted runs.",
         discussion: """
-            Forgets the artifacts of runs in the deleted state, then removes every blob no artifact path references. Blobs shared with live runs stay. Blobs written in the last 15 minutes are kept (an upload may still be recording them). Also removes the partial files of uploads whose writer died (e.g. a server killed mid-upload), once untouched for a minute; a file still being written is never removed. Use --dry-run first to see what would go and how many bytes it frees.
+            Forgets the artifacts of runs in the deleted state, then removes every blob no artifact path references. Blobs shared with live runs stay. Blobs written in the last 15 minutes are kept (an upload may still be recording them). Also removes the partial files of uploads whose writer died (e.g. a server killed mid-upload), once untouched for a minute; a file still being written is never removed. With --artifacts-destination s3://…, the same runs against the bucket: unfinished multipart uploads under <prefix>/uploads/ are aborted and leftover temporary objects there are deleted, each once untouched for 15 minutes (S3 cannot tell whether a writer is alive). Use --dry-run first to see what would go and how many bytes it frees.
 
             Example:
 
@@ -189,7 +189,7 @@ struct GCCommand: AsyncParsableCommand {
         let verb = dryRun ? "Would remove" : "Removed"
         for entry in report.removedManifestEntries { print("\(dryRun ? "would forget" : "forgot")  \(entry.path)") }
         for blob in report.removedBlobs { print("\(dryRun ? "would remove" : "removed")  \(blob.digest)  \(formatBytes(blob.size))") }
-        for file in report.removedTempFiles { print("\(dryRun ? "would remove" : "removed")  partial upload tmp/\(file.name)  \(formatBytes(file.size))") }
+        for file in report.removedTempFiles { print("\(dryRun ? "would remove" : "removed")  partial upload \(file.name)  \(formatBytes(file.size))") }
         print("\(verb) \(report.removedBlobs.count) blobs, \(report.removedTempFiles.count) partial uploads (\(formatBytes(report.freedBytes))) and \(report.removedManifestEntries.count) paths of deleted runs.")
     }
 }

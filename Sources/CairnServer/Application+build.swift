@@ -26,12 +26,7 @@ public struct CairnServiceSet: Sendable {
 /// Opens the database and the artifact blob store the configuration names.
 public func openServices(_ configuration: CairnServerConfiguration) throws -> CairnServiceSet {
     let store = try openTrackingStore(configuration)
-    let blobs: LocalBlobStore
-    do {
-        blobs = try LocalBlobStore(root: URL(fileURLWithPath: configuration.artifactDirectory))
-    } catch {
-        throw ConfigurationError(message: "Cannot open the artifact folder '\(configuration.artifactDirectory)': \(error). Choose a writable folder with --data-dir or CAIRN_DATA_DIR.")
-    }
+    let blobs = try openBlobStore(configuration)
     let tracking = TrackingService(store: store)
     return CairnServiceSet(
         tracking: tracking, artifacts: ArtifactService(index: store, blobs: blobs, tracking: tracking),
@@ -40,13 +35,26 @@ public func openServices(_ configuration: CairnServerConfiguration) throws -> Ca
         storage: StorageHealth(watched: watchedDisks(store, configuration)))
 }
 
-/// The local disks `/health` watches: the SQLite database's (a PostgreSQL server watches its own).
+/// The local disks `/health` watches: the SQLite database's and the artifact folder's (a
+/// PostgreSQL server and a bucket watch their own).
 func watchedDisks(_ store: SQLStore, _ configuration: CairnServerConfiguration) -> [(String, String)] {
-    var disks = [("artifacts", configuration.artifactDirectory)]
+    var disks: [(String, String)] = []
     if let sqlite = store as? SQLiteTrackingStore {
-        disks.insert(("database", (sqlite.path as NSString).deletingLastPathComponent), at: 0)
+        disks.append(("database", (sqlite.path as NSString).deletingLastPathComponent))
     }
+    if configuration.s3Artifacts == nil { disks.append(("artifacts", configuration.artifactDirectory)) }
     return disks
+}
+
+/// The artifact blob store the configuration names: the bucket of `--artifacts-destination`
+/// (not contacted here; `S3BlobStore.checkAccess` does that), or `<data-dir>/artifacts`.
+public func openBlobStore(_ configuration: CairnServerConfiguration) throws -> any BlobStore {
+    if let s3 = configuration.s3Artifacts { return S3BlobStore(configuration: s3) }
+    do {
+        return try LocalBlobStore(root: URL(fileURLWithPath: configuration.artifactDirectory))
+    } catch {
+        throw ConfigurationError(message: "Cannot open the artifact folder '\(configuration.artifactDirectory)': \(error). Choose a writable folder with --data-dir or CAIRN_DATA_DIR.")
+    }
 }
 
 /// Opens the store the configuration names, creating the data folders it needs, with
@@ -59,7 +67,8 @@ public func openTrackingStore(_ configuration: CairnServerConfiguration) throws 
     case .postgres(let location):
         return try openPostgresStore(location, configuration)
     }
-    for directory in [configuration.dataDirectory, configuration.artifactDirectory] where !directory.isEmpty {
+    let directories = [configuration.dataDirectory] + (configuration.s3Artifacts == nil ? [configuration.artifactDirectory] : [])
+    for directory in directories where !directory.isEmpty {
         if let problem = makeDirectory(directory) {
             throw ConfigurationError(message: "Cannot use the data directory: \(problem). Choose a writable folder with --data-dir or CAIRN_DATA_DIR.")
         }

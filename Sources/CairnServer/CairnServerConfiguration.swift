@@ -1,4 +1,5 @@
 import CairnCore
+import CairnArtifacts
 import CairnStore
 import Foundation
 
@@ -21,6 +22,9 @@ public struct CairnServerConfiguration: Sendable {
     public var readReplicaURI: String?
     /// How many connections (and threads that wait on them) a replica opens to PostgreSQL at most.
     public var databasePoolSize: Int
+    /// The bucket for artifacts (`--artifacts-destination s3://bucket/prefix`); nil keeps them
+    /// in `<dataDirectory>/artifacts`.
+    public var s3Artifacts: S3Configuration?
 
     public init(host: String = "127.0.0.1", port: Int = 5000, dataDirectory: String = "./cairn-data", backendStoreURI: String? = nil,
                 durability: SQLiteTrackingStore.Durability = .normal, readReplicaURI: String? = nil, databasePoolSize: Int = 10) {
@@ -70,6 +74,11 @@ public struct CairnServerConfiguration: Sendable {
             return uri
         }
         throw ConfigurationError(message: "Unsupported backend store URI '\(PostgresLocation.redacted(uri))'. Use postgresql://USER:PASSWORD@HOST:PORT/DATABASE, sqlite:///relative/file.sqlite, sqlite:////absolute/file.sqlite or a file path.")
+    }
+
+    /// Where artifacts are, for messages: the folder, or `s3://bucket/prefix at <endpoint>`.
+    public var artifactsDescription: String {
+        s3Artifacts.map { "\($0) at \($0.endpointDescription)" } ?? artifactDirectory
     }
 
     public var artifactDirectory: String {

@@ -48,18 +48,35 @@ struct MLflowArtifactsAPI: Sendable {
         return jsonResponse(WireEncoding.empty)
     }
 
+    /// Streams the file from the blob store (local folder or bucket alike), honouring a
+    /// single `Range: bytes=…` (206 with `Content-Range`; 416 when it lies outside the file).
     func download(_ request: Request, context: CairnRequestContext) async throws -> Response {
-        let (entry, file) = try await artifacts.download(path: Self.artifactPath(of: request))
+        let entry = try await artifacts.entry(path: Self.artifactPath(of: request))
         let name = entry.path.split(separator: "/").last.map(String.init) ?? "artifact"
-        let body = try await FileIO().loadFile(path: file.path, context: context)
         var headers: HTTPFields = [
             .contentType: ContentTypes.guess(name),
-            .contentLength: String(entry.size),
             .contentDisposition: ContentTypes.attachment(name),
+            .acceptRanges: "bytes",
         ]
         headers[.init("X-Cairn-SHA256")!] = entry.digest
         headers[.init("X-Content-Type-Options")!] = "nosniff"
-        return Response(status: .ok, headers: headers, body: body)
+        // If-Range is not evaluated: a conditional range is answered with the whole file.
+        let rangeHeader = request.headers[.ifRange] == nil ? request.headers[.range] : nil
+        switch ByteRangeHeader.resolve(rangeHeader, size: entry.size) {
+        case .whole:
+            headers[.contentLength] = String(entry.size)
+            let body = try await artifacts.read(entry)
+            return Response(status: .ok, headers: headers, body: ResponseBody(asyncSequence: body))
+        case .partial(let range):
+            headers[.contentLength] = String(range.count)
+            headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(entry.size)"
+            let body = try await artifacts.read(entry, range: range)
+            return Response(status: .partialContent, headers: headers, body: ResponseBody(asyncSequence: body))
+        case .unsatisfiable:
+            headers[.contentRange] = "bytes */\(entry.size)"
+            headers[.contentLength] = "0"
+            return Response(status: .rangeNotSatisfiable, headers: headers)
+        }
     }
 
     func delete(_ request: Request) async throws -> Response {
@@ -96,6 +113,41 @@ struct MLflowArtifactsAPI: Sendable {
             if let size = file.size { f.int("file_size", size) }
             if withDigest, let digest = file.digest { f.string("sha256", digest) }
         }
+    }
+}
+
+/// A `Range` request header against a file of `size` bytes (RFC 9110 §14): one range of
+/// `bytes=first-last`, `bytes=first-` or `bytes=-suffix`. Several ranges, other units or
+/// malformed values are ignored (the whole file is sent, as the RFC allows).
+enum ByteRangeHeader: Equatable {
+    case whole
+    case partial(ClosedRange<Int64>)
+    case unsatisfiable
+
+    static func resolve(_ header: String?, size: Int64) -> ByteRangeHeader {
+        guard let header else { return .whole }
+        let text = header.trimmingCharacters(in: .whitespaces)
+        guard text.lowercased().hasPrefix("bytes=") else { return .whole }
+        let spec = text.dropFirst("bytes=".count).trimmingCharacters(in: .whitespaces)
+        guard !spec.contains(","), let dash = spec.firstIndex(of: "-") else { return .whole }
+        let firstText = spec[..<dash].trimmingCharacters(in: .whitespaces)
+        let lastText = spec[spec.index(after: dash)...].trimmingCharacters(in: .whitespaces)
+        let digits: (String) -> Bool = { !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }
+        if firstText.isEmpty {
+            // The last `suffix` bytes.
+            guard digits(lastText) else { return .whole }
+            guard let suffix = Int64(lastText), suffix > 0, size > 0 else { return .unsatisfiable }
+            return .partial(max(0, size - suffix)...(size - 1))
+        }
+        guard digits(firstText), let first = Int64(firstText) else { return .whole }
+        var last = size - 1
+        if !lastText.isEmpty {
+            guard digits(lastText) else { return .whole }
+            guard let value = Int64(lastText), value >= first else { return .whole }
+            last = min(value, size - 1)
+        }
+        guard first < size else { return .unsatisfiable }
+        return .partial(first...last)
     }
 }
 

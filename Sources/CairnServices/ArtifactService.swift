@@ -56,16 +56,22 @@ public struct ArtifactService: Sendable {
         return entry
     }
 
-    /// The stored file at `path` and where its bytes are.
-    public func download(path: String) async throws -> (entry: ArtifactEntry, file: URL) {
+    /// The stored file at `path` (its digest and size).
+    public func entry(path: String) async throws -> ArtifactEntry {
         let artifactPath = try ArtifactPath(validating: path)
         guard let entry = try await index.fetchArtifact(path: artifactPath.string) else {
             throw CairnError.notFound("No artifact at '\(artifactPath.string)'. List the folder to see what is stored.")
         }
-        guard let file = blobs.fileURL(for: entry.digest) else {
+        return entry
+    }
+
+    /// Streams a stored file's bytes, or the inclusive byte range `range` of them (which the
+    /// caller has checked against `entry.size`).
+    public func read(_ entry: ArtifactEntry, range: ClosedRange<Int64>? = nil) async throws -> ByteStream {
+        guard let content = try await blobs.read(entry.digest, range: range) else {
             throw CairnError(.internalError, "The content of artifact '\(entry.path)' (sha256 \(entry.digest)) is missing from the blob store; run `cairn verify`.")
         }
-        return (entry, file)
+        return content.bytes
     }
 
     /// The direct children of the folder `directory` ("" = the root), names relative to it.
@@ -107,11 +113,10 @@ public struct ArtifactService: Sendable {
     public func verify() async throws -> ArtifactVerifyReport {
         var report = ArtifactVerifyReport()
         var health: [String: BlobHealth] = [:]
-        for digest in try blobs.allDigests() {
-            let result = try await blobs.verify(digest)
-            health[digest] = result
+        for blob in try await blobs.allBlobs() {
+            health[blob.digest] = try await blobs.verify(blob.digest)
             report.checkedBlobs += 1
-            report.checkedBytes += try blobs.size(of: digest) ?? 0
+            report.checkedBytes += blob.size
         }
         var referenced = Set<String>()
         for entry in try await index.listArtifacts(under: "") {
@@ -136,7 +141,7 @@ public struct ArtifactService: Sendable {
                                tempFileGracePeriod: TimeInterval = 60) async throws -> ArtifactGCReport {
         var report = ArtifactGCReport()
         // Partial uploads whose writer died (kill -9 mid-upload): their writer's lock is gone.
-        report.removedTempFiles = blobs.removeAbandonedTempFiles(olderThan: tempFileGracePeriod, dryRun: dryRun)
+        report.removedTempFiles = try await blobs.removeAbandonedTempFiles(olderThan: tempFileGracePeriod, dryRun: dryRun)
         var dropped = Set<String>()
         for uri in try await index.deletedRunArtifactURIs() {
             guard let folder = Self.proxyPath(fromArtifactURI: uri) else { continue }
@@ -150,15 +155,10 @@ public struct ArtifactService: Sendable {
             referenced = Set(try await index.listArtifacts(under: "").filter { !dropped.contains($0.path) }.map(\.digest))
         }
         let cutoff = Date().addingTimeInterval(-gracePeriod)
-        for digest in try blobs.allDigests() where !referenced.contains(digest) {
-            if gracePeriod > 0, let file = blobs.fileURL(for: digest),
-               let modified = try? FileManager.default.attributesOfItem(atPath: file.path)[.modificationDate] as? Date,
-               modified > cutoff {
-                continue
-            }
-            let size = try blobs.size(of: digest) ?? 0
-            report.removedBlobs.append(BlobInfo(digest: digest, size: size))
-            if !dryRun { try blobs.remove(digest) }
+        for blob in try await blobs.allBlobs() where !referenced.contains(blob.digest) {
+            if gracePeriod > 0, blob.modified > cutoff { continue }
+            report.removedBlobs.append(BlobInfo(digest: blob.digest, size: blob.size))
+            if !dryRun { try await blobs.remove(blob.digest) }
         }
         return report
     }

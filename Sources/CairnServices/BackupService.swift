@@ -77,11 +77,11 @@ public struct BackupService: Sendable {
     /// Copies one blob, re-hashing it on the way; nil when it is missing or its bytes no longer
     /// match its digest (the partial copy is removed).
     static func copyBlob(_ digest: String, from source: any BlobStore, to target: any BlobStore) async throws -> Int64? {
-        if target.contains(digest) { return try target.size(of: digest) }
-        guard let url = source.fileURL(for: digest), let chunks = FileChunks(path: url.path) else { return nil }
-        let info = try await target.write(chunks, maxBytes: nil)
+        if try await target.contains(digest) { return try await target.size(of: digest) }
+        guard let content = try await source.read(digest, range: nil) else { return nil }
+        let info = try await target.write(content.bytes, maxBytes: nil)
         guard info.digest == digest else {
-            try target.remove(info.digest)
+            try await target.remove(info.digest)
             return nil
         }
         return info.size
@@ -90,7 +90,8 @@ public struct BackupService: Sendable {
     /// Puts a backup folder's database and blobs into a data folder: the backup is checked
     /// first (a damaged backup is refused), an existing database is moved aside to
     /// `<database>.before-restore-<time>` (only with `replace`), and nothing may be using it.
-    public static func restore(from folder: String, databasePath: String, artifactDirectory: String, replace: Bool) async throws -> BackupReport {
+    /// The blobs go into `artifacts` (the data folder's, or the bucket `cairn server` uses).
+    public static func restore(from folder: String, databasePath: String, artifacts target: any BlobStore, replace: Bool) async throws -> BackupReport {
         let fileManager = FileManager.default
         let source = backupDatabasePath(in: folder)
         guard fileManager.fileExists(atPath: source) else {
@@ -136,7 +137,6 @@ public struct BackupService: Sendable {
         }
         _ = unlink(staged + ".lock")
         let backupBlobs = try LocalBlobStore(root: URL(fileURLWithPath: backupArtifactPath(in: folder)))
-        let target = try LocalBlobStore(root: URL(fileURLWithPath: artifactDirectory))
         let restored = try SQLiteTrackingStore(path: databasePath)
         let entries = try await restored.listArtifacts(under: "")
         try restored.close()

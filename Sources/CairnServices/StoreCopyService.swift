@@ -215,7 +215,7 @@ public struct StoreCopyService: Sendable {
         for row in rows {
             let entry = ArtifactEntry(path: row[0], digest: row[1], size: row[2])
             guard seen.insert(entry.digest).inserted else { continue }
-            if targetBlobs.contains(entry.digest) {
+            if try await targetBlobs.contains(entry.digest) {
                 report.presentBlobs += 1
             } else if let sourceBlobs, let size = try await BackupService.copyBlob(entry.digest, from: sourceBlobs, to: targetBlobs) {
                 report.copiedBlobs += 1
@@ -249,7 +249,7 @@ public struct StoreCopyService: Sendable {
         while true {
             let rows = try await target.copyRows(table, after: after, limit: batchSize)
             guard let last = rows.last else { break }
-            for row in rows where !targetBlobs.contains(row[1]) { missing.insert(row[1]) }
+            for row in rows where try await !targetBlobs.contains(row[1]) { missing.insert(row[1]) }
             after = [last.values[0]]
         }
         return missing.sorted()

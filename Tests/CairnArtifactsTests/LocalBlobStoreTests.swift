@@ -115,7 +115,7 @@ struct LocalBlobStoreTests {
             let first = try await store.write(bytes: bytes)
             let second = try await store.write(chunked(bytes), maxBytes: nil)
             #expect(first == second)
-            #expect(try store.allDigests() == [first.digest])
+            #expect(try await store.allDigests() == [first.digest])
             #expect(try tempFiles(root).isEmpty)
         }
     }
@@ -142,7 +142,7 @@ struct LocalBlobStoreTests {
             #expect(error?.code == .requestTooLarge)
             #expect(error?.code.httpStatus == 413)
             #expect(try tempFiles(root).isEmpty)
-            #expect(try store.allDigests().isEmpty)
+            #expect(try await store.allDigests().isEmpty)
 
             let exact = try await store.write(chunks, maxBytes: 30)
             #expect(exact.size == 30)
@@ -154,7 +154,7 @@ struct LocalBlobStoreTests {
         try await withStore { store, root async throws in
             await #expect(throws: SourceFailure.self) { try await store.write(FailingChunks(), maxBytes: nil) }
             #expect(try tempFiles(root).isEmpty)
-            #expect(try store.allDigests().isEmpty)
+            #expect(try await store.allDigests().isEmpty)
         }
     }
 
@@ -168,7 +168,7 @@ struct LocalBlobStoreTests {
             await #expect(throws: CancellationError.self) { try await task.value }
             continuation.finish()
             #expect(try tempFiles(root).isEmpty)
-            #expect(try store.allDigests().isEmpty)
+            #expect(try await store.allDigests().isEmpty)
         }
     }
 
@@ -199,7 +199,7 @@ struct LocalBlobStoreTests {
             try Data("x".utf8).write(to: blobs.appendingPathComponent("README"))
             try FileManager.default.createDirectory(at: blobs.appendingPathComponent("zz"), withIntermediateDirectories: true)
             try Data("x".utf8).write(to: blobs.appendingPathComponent(String(digests[0].prefix(2))).appendingPathComponent("short"))
-            #expect(try store.allDigests() == digests.sorted())
+            #expect(try await store.allDigests() == digests.sorted())
 
             try store.remove(digests[2])
             #expect(!store.contains(digests[2]))
@@ -207,7 +207,7 @@ struct LocalBlobStoreTests {
             #expect(try store.size(of: digests[2]) == nil)
             #expect(try await store.verify(digests[2]) == .missing)
             try store.remove(digests[2])  // already gone: nothing to do
-            #expect(try store.allDigests() == digests.enumerated().filter { $0.offset != 2 }.map(\.element).sorted())
+            #expect(try await store.allDigests() == digests.enumerated().filter { $0.offset != 2 }.map(\.element).sorted())
         }
     }
 

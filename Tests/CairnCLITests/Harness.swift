@@ -76,16 +76,19 @@ final class ServerProcess {
     let process = Process()
     let data: TempFolder
     private(set) var port = 0
+    /// What the server printed up to and including its banner's first line.
+    private(set) var banner = ""
     var uri: String { "http://127.0.0.1:\(port)" }
 
-    init(port requested: Int = 0, data: TempFolder? = nil) throws {
+    init(port requested: Int = 0, data: TempFolder? = nil, arguments: [String] = [], environment: [String: String] = [:]) throws {
         self.data = try data ?? TempFolder("cairn-cli-server")
-        try start(port: requested)
+        try start(port: requested, arguments: arguments, environment: environment)
     }
 
-    private func start(port requested: Int) throws {
+    private func start(port requested: Int, arguments: [String], environment: [String: String]) throws {
         process.executableURL = URL(fileURLWithPath: cairnBinary)
-        process.arguments = ["server", "--port", String(requested), "--data-dir", data.path, "--log-level", "error"]
+        process.arguments = ["server", "--port", String(requested), "--data-dir", data.path, "--log-level", "error"] + arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new } }
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice
@@ -98,6 +101,7 @@ final class ServerProcess {
             if chunk.isEmpty { break }
             text += String(decoding: chunk, as: UTF8.self)
         }
+        banner = text
         guard let range = text.range(of: "127.0.0.1:"), let value = Int(text[range.upperBound...].prefix(while: \.isNumber)) else {
             throw ServerError(message: "cairn server did not print its port: \(text)")
         }

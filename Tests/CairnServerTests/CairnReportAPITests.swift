@@ -1,3 +1,4 @@
+import CairnArtifacts
 import CairnCore
 import CairnServer
 import CairnServices
@@ -54,7 +55,7 @@ struct CairnReportAPITests {
 
             // Damage one blob on disk: the report finds it.
             let entry = try #require(try await services.artifacts.index.fetchArtifact(path: "1/\(failed)/artifacts/log.txt"))
-            let file = try #require(services.artifacts.blobs.fileURL(for: entry.digest))
+            let file = try #require((services.artifacts.blobs as? LocalBlobStore)?.fileURL(for: entry.digest))
             try? FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: file.path)
             try Data("tampered".utf8).write(to: file)
             let (_, damaged) = try await call(.get, "/api/cairn/v1/report?experiment_id=1")

@@ -39,10 +39,10 @@ struct ArtifactServiceTests {
         let a = try await f.put("\(root)/data/a.txt", "same")
         let b = try await f.put("\(root)/data/sub/b.txt", "same")
         #expect(a.digest == b.digest)
-        #expect(try f.blobs.allDigests() == [a.digest])
-        let (entry, file) = try await f.artifacts.download(path: "\(root)/data/a.txt")
+        #expect(try await f.blobs.allDigests() == [a.digest])
+        let entry = try await f.artifacts.entry(path: "\(root)/data/a.txt")
         #expect(entry.size == 4)
-        #expect(try String(contentsOf: file, encoding: .utf8) == "same")
+        #expect(try await f.blobs.readAll(entry.digest) == Array("same".utf8))
         let listing = try await f.artifacts.list(directory: "\(root)/data")
         #expect(listing.map(\.path) == ["a.txt", "sub"])
         #expect(listing[1].isDirectory && listing[1].size == nil)
@@ -58,7 +58,7 @@ struct ArtifactServiceTests {
         let f = try Fixture()
         defer { f.directory.remove() }
         await #expect(throws: CairnError.self) { _ = try await f.put(path, "x") }
-        #expect(try f.blobs.allDigests().isEmpty)
+        #expect(try await f.blobs.allDigests().isEmpty)
         #expect(try await f.artifacts.list(directory: "").isEmpty)
     }
 
@@ -85,10 +85,10 @@ struct ArtifactServiceTests {
         try await f.tracking.deleteRun(id: gone.info.runID)
         let preview = try await f.artifacts.collectGarbage(dryRun: true, gracePeriod: 0)
         #expect(preview.removedBlobs.map(\.digest) == [unique.digest])
-        #expect(try f.blobs.allDigests().count == 2)
+        #expect(try await f.blobs.allDigests().count == 2)
         let report = try await f.artifacts.collectGarbage(dryRun: false, gracePeriod: 0)
         #expect(report.freedBytes == unique.size)
-        #expect(try f.blobs.allDigests() == [shared.digest])
+        #expect(try await f.blobs.allDigests() == [shared.digest])
         #expect(try await f.artifacts.verify().isHealthy)
 
         let file = try #require(f.blobs.fileURL(for: shared.digest))

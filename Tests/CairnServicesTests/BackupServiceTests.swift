@@ -40,17 +40,17 @@ struct BackupServiceTests {
             try await tracking.deleteRun(id: run.info.runID)
             await #expect(throws: CairnError.self) {
                 _ = try await BackupService.restore(from: directory.file("backup"), databasePath: data + "/cairn.sqlite",
-                                                    artifactDirectory: data + "/artifacts", replace: true)
+                                                    artifacts: LocalBlobStore(root: URL(fileURLWithPath: data + "/artifacts")), replace: true)
             }
             try store.close()
         }
         try FileManager.default.removeItem(atPath: data + "/artifacts")
         await #expect(throws: CairnError.self) {
             _ = try await BackupService.restore(from: directory.file("backup"), databasePath: data + "/cairn.sqlite",
-                                                artifactDirectory: data + "/artifacts", replace: false)
+                                                artifacts: LocalBlobStore(root: URL(fileURLWithPath: data + "/artifacts")), replace: false)
         }
         let restored = try await BackupService.restore(from: directory.file("backup"), databasePath: data + "/cairn.sqlite",
-                                                       artifactDirectory: data + "/artifacts", replace: true)
+                                                       artifacts: LocalBlobStore(root: URL(fileURLWithPath: data + "/artifacts")), replace: true)
         #expect(restored.integrity.isHealthy && restored.copiedBlobs == 1)
         let names = try FileManager.default.contentsOfDirectory(atPath: data)
         #expect(names.contains { $0.hasPrefix("cairn.sqlite.before-restore-") })
@@ -59,9 +59,9 @@ struct BackupServiceTests {
         let back = try await tracking2.getRun(id: run.info.runID)
         #expect(back.info.lifecycleStage == .active)
         #expect(try await tracking2.getMetricHistory(runID: run.info.runID, key: "loss", maxResults: nil, pageToken: nil).items.count == 100)
-        let (entry, file) = try await artifacts2.download(path: "\(root)/model.bin")
+        let entry = try await artifacts2.entry(path: "\(root)/model.bin")
         #expect(entry.size == 7)
-        #expect(try String(contentsOf: file, encoding: .utf8) == "weights")
+        #expect(try await artifacts2.blobs.readAll(entry.digest) == Array("weights".utf8))
     }
 
     @Test("gc removes a partial upload whose writer died, never one whose writer is alive, and only after the grace period")
@@ -80,10 +80,10 @@ struct BackupServiceTests {
         defer { _ = close(writer) }
 
         let dry = try await artifacts.collectGarbage(dryRun: true)
-        #expect(dry.removedTempFiles.map(\.name) == ["upload-dead.tmp"])
+        #expect(dry.removedTempFiles.map(\.name) == ["tmp/upload-dead.tmp"])
         #expect(FileManager.default.fileExists(atPath: dead))
         let report = try await artifacts.collectGarbage(dryRun: false)
-        #expect(report.removedTempFiles == [AbandonedTempFile(name: "upload-dead.tmp", size: 1000)])
+        #expect(report.removedTempFiles == [AbandonedTempFile(name: "tmp/upload-dead.tmp", size: 1000)])
         #expect(!FileManager.default.fileExists(atPath: dead))
         #expect(FileManager.default.fileExists(atPath: alive) && FileManager.default.fileExists(atPath: fresh))
     }

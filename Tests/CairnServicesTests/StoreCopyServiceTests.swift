@@ -177,8 +177,10 @@ struct StoreCopyServiceTests {
             #expect(loss.count == 41 && loss.contains { $0.value.isNaN })
             let odd = try #require(after.histories.first { $0.key.hasSuffix("/odd") }?.value)
             #expect(odd.map(\.value.bitPattern) == [Double.infinity, -.infinity, -0.0].map(\.bitPattern))
-            let (entry, file) = try await targetStack.artifacts.download(path: after.artifacts[0].path)
-            #expect(try Data(contentsOf: file).count == Int(entry.size))
+            let entry = try await targetStack.artifacts.entry(path: after.artifacts[0].path)
+            var read = 0
+            for try await chunk in try await targetStack.artifacts.read(entry) { read += chunk.readableBytes }
+            #expect(read == Int(entry.size))
 
             // The key generators were moved past the copied keys: the server's next rows fit in.
             let run = try await targetStack.tracking.createRun(experimentID: "1", userID: "eve", runName: "after", startTime: 9, tags: [])
