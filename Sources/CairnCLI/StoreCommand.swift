@@ -37,7 +37,7 @@ struct StoreCopyCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The target database, postgresql://USER:PASSWORD@HOST:PORT/DATABASE (env CAIRN_COPY_TO, else CAIRN_BACKEND_STORE_URI).", valueName: "uri"))
     var to: String?
 
-    @Option(name: .customLong("artifacts-to"), help: ArgumentHelp("The team server's artifact folder (<data-dir>/artifacts) to copy the artifact files into; without it only their manifest is copied (env CAIRN_COPY_ARTIFACTS_TO).", valueName: "folder"))
+    @Option(name: .customLong("artifacts-to"), help: ArgumentHelp("Where the team server keeps artifacts, to copy the files into: its folder (<data-dir>/artifacts) or its bucket, s3://bucket/prefix (credentials and endpoint as for cairn server: AWS_*, MLFLOW_S3_ENDPOINT_URL); without it only their manifest is copied (env CAIRN_COPY_ARTIFACTS_TO).", valueName: "folder|s3://…"))
     var artifactsTo: String?
 
     @Option(name: .customLong("artifacts-from"), help: ArgumentHelp("The source's artifact folder, if not artifacts/ beside its database.", valueName: "folder"))
@@ -90,10 +90,23 @@ struct StoreCopyCommand: AsyncParsableCommand {
             ? try? LocalBlobStore(root: URL(fileURLWithPath: artifactsFromPath)) : nil
         var targetBlobs: (any BlobStore)?
         if let folder = artifactsTo ?? environment["CAIRN_COPY_ARTIFACTS_TO"], !folder.isEmpty {
-            do {
-                targetBlobs = try LocalBlobStore(root: URL(fileURLWithPath: folder))
-            } catch {
-                throw fail("Cannot use the artifact folder '\(folder)' (--artifacts-to): \(error.message)")
+            if folder.hasPrefix("s3://") {
+                // The team server's bucket, with the settings `cairn server --artifacts-destination` reads.
+                do {
+                    let bucket = S3BlobStore(configuration: try S3Configuration.resolve(
+                        destination: folder, endpointURL: environment["CAIRN_S3_ENDPOINT_URL"] ?? environment["MLFLOW_S3_ENDPOINT_URL"],
+                        environment: environment))
+                    try await bucket.checkAccess()
+                    targetBlobs = bucket
+                } catch {
+                    throw fail("Cannot use the bucket '\(folder)' (--artifacts-to): \(error.message)")
+                }
+            } else {
+                do {
+                    targetBlobs = try LocalBlobStore(root: URL(fileURLWithPath: folder))
+                } catch {
+                    throw fail("Cannot use the artifact folder '\(folder)' (--artifacts-to): \(error.message)")
+                }
             }
         }
         let service = StoreCopyService(source: source, target: target, sourceBlobs: sourceBlobs, targetBlobs: targetBlobs,
