@@ -68,7 +68,7 @@ enum ChildProcess {
         // env(1) exits 127 when the command is not found.
         if exited.exitCode == 127, exited.wallSeconds < 5, (try? Data(contentsOf: stderrFile))?.count ?? 0 > 0,
            String(decoding: (try? Data(contentsOf: stderrFile)) ?? Data(), as: UTF8.self).contains("No such file or directory") {
-            FileHandle.standardError.write(Data("cairn: '\(arguments[0])' was not found; check the command name and PATH.\n".utf8))
+            try? FileHandle.standardError.write(contentsOf: Data("cairn: '\(arguments[0])' was not found; check the command name and PATH.\n".utf8))
         }
         return exited
     }
@@ -79,7 +79,7 @@ enum ChildProcess {
             while true {
                 let data = source.availableData
                 if data.isEmpty { break }
-                for sink in sinks { sink.write(data) }
+                for sink in sinks { try? sink.write(contentsOf: data) }
             }
             group.leave()
         }

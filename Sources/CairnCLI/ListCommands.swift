@@ -265,10 +265,10 @@ struct SyncCommand: AsyncParsableCommand {
                 if case .unreachable = error {
                     throw fail("\(error). \(files.count - results.count) journal(s) are kept in \(folder.path); run `cairn sync` again when the server is up.")
                 }
-                FileHandle.standardError.write(Data("error: syncing \(file.lastPathComponent) failed: \(error). It is kept; fix the cause and run `cairn sync` again.\n".utf8))
+                try? FileHandle.standardError.write(contentsOf: Data("error: syncing \(file.lastPathComponent) failed: \(error). It is kept; fix the cause and run `cairn sync` again.\n".utf8))
             } catch {
                 failures += 1
-                FileHandle.standardError.write(Data("error: syncing \(file.lastPathComponent) failed: \(error). It is kept; fix the cause and run `cairn sync` again.\n".utf8))
+                try? FileHandle.standardError.write(contentsOf: Data("error: syncing \(file.lastPathComponent) failed: \(error). It is kept; fix the cause and run `cairn sync` again.\n".utf8))
             }
         }
         if json {

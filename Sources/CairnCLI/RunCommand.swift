@@ -295,5 +295,5 @@ struct RunCommand: AsyncParsableCommand {
 
 /// A progress line of `cairn` itself, on standard error (standard output belongs to the command).
 func note(_ message: String) {
-    FileHandle.standardError.write(Data("cairn: \(message)\n".utf8))
+    try? FileHandle.standardError.write(contentsOf: Data("cairn: \(message)\n".utf8))
 }

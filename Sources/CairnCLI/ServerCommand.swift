@@ -125,7 +125,7 @@ struct ServerCommand: AsyncParsableCommand {
                       point MLflow at it: export MLFLOW_TRACKING_URI=http://\(configuration.host):\(port)
 
                     """
-                FileHandle.standardOutput.write(Data(banner.utf8))
+                try? FileHandle.standardOutput.write(contentsOf: Data(banner.utf8))
             }
         } catch let error as ConfigurationError {
             throw fail(error.message)
@@ -154,6 +154,6 @@ struct ServerCommand: AsyncParsableCommand {
 /// Prints `error: <message>` to standard error and returns the exit code to throw, so the
 /// user sees one readable line instead of a usage dump.
 func fail(_ message: String, code: Int32 = 1) -> ExitCode {
-    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+    try? FileHandle.standardError.write(contentsOf: Data("error: \(message)\n".utf8))
     return ExitCode(code)
 }

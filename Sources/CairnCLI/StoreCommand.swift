@@ -230,7 +230,7 @@ final class ProgressPrinter: Sendable {
             let filled = Int(fraction * Double(width))
             let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
             let line = "\r" + label.padding(toLength: 34, withPad: " ", startingAt: 0) + " [\(bar)] \(progress.copiedRows)/\(progress.totalRows)"
-            FileHandle.standardOutput.write(Data((line + (progress.isTableFinished ? "\n" : "")).utf8))
+            try? FileHandle.standardOutput.write(contentsOf: Data((line + (progress.isTableFinished ? "\n" : "")).utf8))
         } else if progress.isTableFinished {
             print("\(label): \(progress.copiedRows) \(progress.copiedRows == 1 ? "row" : "rows")")
         }

@@ -78,7 +78,7 @@ func formatBytes(_ bytes: Int64) -> String {
 
 func printJSON(_ object: Any) {
     if let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) {
-        FileHandle.standardOutput.write(data)
-        FileHandle.standardOutput.write(Data("\n".utf8))
+        try? FileHandle.standardOutput.write(contentsOf: data)
+        try? FileHandle.standardOutput.write(contentsOf: Data("\n".utf8))
     }
 }
