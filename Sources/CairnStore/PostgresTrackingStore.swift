@@ -44,7 +44,7 @@ public final class PostgresTrackingStore: SQLStore, @unchecked Sendable {
 /// Where a PostgreSQL database is: parsed from `postgresql://user:password@host:port/db`
 /// (or `postgres://`), with `sslmode` as libpq spells it. `description` never shows the
 /// password.
-public struct PostgresLocation: Sendable, CustomStringConvertible {
+public struct PostgresLocation: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     public var host: String
     public var port: Int
     public var username: String
@@ -105,6 +105,9 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
     public var description: String {
         "postgresql://\(username)\(password == nil ? "" : ":***")@\(host):\(port)/\(database)"
     }
+
+    /// As `description`: a dump of the value (`String(reflecting:)`) never shows the password either.
+    public var debugDescription: String { description }
 
     /// `uri` with any password replaced by `***`, for messages about a URI that did not parse.
     public static func redacted(_ uri: String) -> String {
