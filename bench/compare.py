@@ -276,7 +276,8 @@ def main() -> int:
         "",
         f"{result['date_utc']} · scale **{args.scale}** · Cairn {cver} ({args.build} build) · "
         f"commit {(commit or '?')[:10]}{' (dirty)' if dirty else ''} · "
-        f"{m.get('cpu_model', '?')}, {m.get('cores')} cores, {mem} RAM · loopback, fresh SQLite store each",
+        f"{m.get('cpu_model', '?')}, {m.get('cores')} cores, {mem} RAM · loopback, "
+        + ("a new PostgreSQL database and S3 prefix each" if first.get("backend") == "postgres" else "fresh SQLite store each"),
         "",
         "| scenario" + (f" | MLflow {args.mlflow_version}" if with_mlflow else "")
         + (" | Cairn (durability normal)" + ratio_header if docs["cairn"] is not None else "")
