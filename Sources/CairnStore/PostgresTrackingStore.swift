@@ -145,6 +145,10 @@ final class PostgresBackend: SQLBackend {
     private let replica: PostgresConnectionPool?
     private let threads: NIOThreadPool
     private let writer: GroupCommitWriter
+    /// Acknowledged writes of this replica, and the count at which it next refreshes the planner
+    /// statistics of the search tables (see `noteWrite`).
+    private let writes = Atomic<Int>(0)
+    private let nextAnalyze = Atomic<Int>(500)
 
     var dialect: SQLDialect { .postgres }
 
@@ -209,10 +213,36 @@ final class PostgresBackend: SQLBackend {
     }
 
     func write<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+        let value: T
         do {
-            return try await writer.write(body)
+            value = try await writer.write(body)
         } catch {
             throw Self.mapError(error, location: location)
+        }
+        noteWrite()
+        return value
+    }
+
+    /// The tables whose statistics the run search plans depend on.
+    static let searchTables = "experiments, runs, run_params, run_tags, latest_metrics, metric_keys"
+
+    /// PostgreSQL plans from statistics that autovacuum refreshes only a minute or more after
+    /// a table changed; a search right after many runs were logged would be planned for empty
+    /// tables (a nested loop over every run: 28 ms instead of 1 ms for 1,000 runs). So after 500
+    /// acknowledged writes, then 1,000, 2,000, 4,000… (a few times in a replica's life; autovacuum
+    /// keeps them current after that), the replica runs `ANALYZE` on the search tables in the
+    /// background. It takes no lock that reads or writes wait for; a failure only leaves the
+    /// statistics as they were.
+    private func noteWrite() {
+        let count = writes.add(1, ordering: .relaxed).newValue
+        let due = nextAnalyze.load(ordering: .relaxed)
+        guard count >= due, nextAnalyze.compareExchange(expected: due, desired: due * 2, ordering: .relaxed).exchanged else { return }
+        let pool = primary
+        let threads = self.threads
+        Task.detached(priority: .background) {
+            _ = try? await threads.runIfActive {
+                try pool.withConnection { connection in try connection.exec("ANALYZE \(Self.searchTables)") }
+            }
         }
     }
 
@@ -370,6 +400,7 @@ final class PostgresConnectionPool: Sendable {
     private let configuration: PostgresConnection.Configuration
     private let idle = Mutex<[PostgresConnection]>([])
     private let nextID = Atomic<Int>(0)
+    private let isClosed = Atomic<Bool>(false)
     private let logger = Logger(label: "cairn.postgres")
 
     init(name: String, configuration: PostgresConnection.Configuration) {
@@ -403,12 +434,20 @@ final class PostgresConnectionPool: Sendable {
                                               id: id, logger: logger).wait()
     }
 
+    /// Back to the idle list; once the pool is closed, a connection still out (a background
+    /// ANALYZE, say) is closed when it comes back instead.
     private func release(_ connection: PostgresConnection) {
-        idle.withLock { $0.append(connection) }
+        let kept = idle.withLock { all -> Bool in
+            guard !isClosed.load(ordering: .acquiring) else { return false }
+            all.append(connection)
+            return true
+        }
+        if !kept { connection.closeAndWait() }
     }
 
     func closeAll() {
         let connections = idle.withLock { all -> [PostgresConnection] in
+            isClosed.store(true, ordering: .releasing)
             defer { all.removeAll() }
             return all
         }
