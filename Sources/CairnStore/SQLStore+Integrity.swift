@@ -3,13 +3,7 @@ import CairnCore
 extension SQLStore {
     /// Every table but the metric segments and their summaries (which are checked against the
     /// points instead): the rows `cairn verify` counts, and on SQLite the ones with row checks.
-    static let metadataTables = [
-        "experiments", "experiment_tags", "runs", "run_params", "run_tags", "metric_keys",
-        "datasets", "run_inputs", "input_tags", "logged_models", "logged_model_tags",
-        "logged_model_params", "logged_model_metrics", "run_model_inputs", "run_model_outputs",
-        "artifact_files", "registered_models", "registered_model_tags", "model_versions",
-        "model_version_tags", "registered_model_aliases", "registry_events",
-    ]
+    static let metadataTables = copyTables.map(\.name).filter { $0 != "metric_segments" && $0 != "latest_metrics" }
 
     /// Decodes every segment (checksum included), compares its summary columns with its points,
     /// and recomputes each series' `latest_metrics` row from them.
