@@ -96,13 +96,12 @@ public struct TrackingService: Sendable {
         allTags.append(Tag(SystemTag.runName, name))
         let user = userID ?? tags.last(where: { $0.key == SystemTag.user })?.value ?? ""
         let runID = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-        let location = try await store.fetchExperiment(id: Validation.parseExperimentID(experiment)).artifactLocation
         let info = RunInfo(
             runID: runID, experimentID: experiment, runName: name, userID: user, status: .running,
-            startTime: startTime ?? now(), endTime: nil,
-            artifactURI: "\(location.hasSuffix("/") ? String(location.dropLast()) : location)/\(runID)/artifacts",
-            lifecycleStage: .active)
-        return try await store.createRun(NewRun(info: info, tags: allTags))
+            startTime: startTime ?? now(), endTime: nil, artifactURI: "", lifecycleStage: .active)
+        return try await store.createRun(NewRun(info: info, tags: allTags) { location in
+            "\(location.hasSuffix("/") ? String(location.dropLast()) : location)/\(runID)/artifacts"
+        })
     }
 
     public func getRun(id: String) async throws -> Run {

@@ -18,12 +18,30 @@ public protocol SQLSession {
 
     /// Runs a query and hands each row to `body`, in order.
     func each(_ sql: String, _ values: [SQLValue], cache: Bool, _ body: (SQLRow) throws -> Void) throws
+
+    /// Runs a write whose answer the caller does not need before its work ends. A backend that
+    /// talks to a server sends it and goes on without waiting (PostgreSQL pipelines it on the
+    /// connection, which runs statements in order, so later statements see its effect); its
+    /// failure still fails the work it belongs to, before anything is acknowledged. SQLite,
+    /// in process, simply runs it.
+    func runDeferred(_ sql: String, _ values: [SQLValue]) throws
+}
+
+extension SQLSession {
+    public func runDeferred(_ sql: String, _ values: [SQLValue]) throws {
+        try run(sql, values, cache: true)
+    }
 }
 
 extension SQLSession {
     @discardableResult
     public func execute(_ sql: String, _ arguments: [any SQLBindable] = []) throws -> Int {
         try run(sql, arguments.map(\.sqlValue), cache: true)
+    }
+
+    /// `execute` without waiting for the answer (see `runDeferred`).
+    public func executeDeferred(_ sql: String, _ arguments: [any SQLBindable] = []) throws {
+        try runDeferred(sql, arguments.map(\.sqlValue))
     }
 
     public func rows(_ sql: String, _ arguments: [any SQLBindable] = []) throws -> [SQLRow] {
@@ -204,6 +222,16 @@ public enum SQLDialect: Sendable {
         }
     }
 
+    /// `column` is one of a list of strings given as one JSON-array parameter (`textList`),
+    /// looked up through the column's index on both: PostgreSQL plans `IN (SELECT …)` over a
+    /// function as a hash join that reads the whole table, `= ANY(ARRAY(…))` as index lookups.
+    public func inTextList(_ column: String) -> String {
+        switch self {
+        case .sqlite: return "\(column) IN (SELECT value FROM json_each(?))"
+        case .postgres: return "\(column) = ANY(ARRAY(SELECT json_array_elements_text(CAST(? AS json))))"
+        }
+    }
+
     /// A case-sensitive SQL `LIKE` match of `column` against one bound pattern, and the
     /// pattern as bound. SQLite's LIKE ignores ASCII case, so it matches through GLOB instead.
     /// Neither backend treats any character as an escape (MLflow's `%` and `_` only).
@@ -259,6 +287,27 @@ func pkList(_ pks: [Int64]) -> String {
     for (i, pk) in pks.enumerated() {
         if i > 0 { text += "," }
         text += String(pk)
+    }
+    return text + "]"
+}
+
+/// `strings` as a JSON array, the one argument of `dialect.inTextList(column)`.
+func textList(_ strings: [String]) -> String {
+    var text = "["
+    for (i, string) in strings.enumerated() {
+        if i > 0 { text += "," }
+        text += "\""
+        for scalar in string.unicodeScalars {
+            switch scalar {
+            case "\"": text += "\\\""
+            case "\\": text += "\\\\"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: text.unicodeScalars.append(scalar)
+            }
+        }
+        text += "\""
     }
     return text + "]"
 }

@@ -3,6 +3,9 @@ import Foundation
 
 extension SQLStore {
     /// Appends one segment per key and folds it into `latest_metrics`, in the caller's transaction.
+    /// One query reads what the write needs of every key (`seriesStates`); the new segments and
+    /// summaries go out as deferred multi-row statements, so a write costs the same few round
+    /// trips to a database server whatever its number of keys.
     ///
     /// A point identical to one already stored for the series (same step, timestamp and value
     /// bits), or repeated within the request, is not stored again, as in MLflow's SQL store: a
@@ -17,12 +20,12 @@ extension SQLStore {
             if byKey[metric.key] == nil { order.append(metric.key) }
             byKey[metric.key, default: []].append(MetricPoint(step: metric.step, timestamp: metric.timestamp, value: metric.value))
         }
+        let series = try seriesStates(db, runPK: runPK, keys: order)
+        var segmentRows: [[SQLValue]] = []
+        var summaryRows: [[SQLValue]] = []
         for key in order {
-            let keyID = try internKey(db, key)
-            let existing = try db.row("""
-                    SELECT step, timestamp, value, is_nan, min_value, max_value, point_count, segment_count, min_step, max_step
-                    FROM latest_metrics WHERE run_pk = ? AND key_id = ?
-                    """, [runPK, keyID])
+            let keyID = try series[key]?.keyID ?? internKey(db, key)
+            let existing = series[key]?.summary
             let points = try newPoints(db, runPK: runPK, keyID: keyID, byKey[key]!, existingStepRange: existing.map { ($0[8], $0[9]) })
             guard !points.isEmpty else { continue }
             var latest = points[0]
@@ -57,25 +60,65 @@ extension SQLStore {
                 seriesMaxStep = max(seriesMaxStep, existing[9])
             }
             let encoded = MetricSegmentCodec.encode(points)
-            if existing != nil, encoded.count < smallSegmentBytes,
-               try appendToLastSegment(db, runPK: runPK, keyID: keyID, seq: segmentCount - 1, points, encodedSize: encoded.count) {
+            if let last = series[key]?.lastSegment, encoded.count < smallSegmentBytes,
+               try appendToLastSegment(db, runPK: runPK, keyID: keyID, seq: segmentCount - 1, last, points, encodedSize: encoded.count) {
                 segmentCount -= 1
             } else {
                 segmentCount -= 1
                 for (chunk, bytes) in segmentChunks(points, encoded: encoded) {
                     segmentCount += 1
-                    try insertSegment(db, runPK: runPK, keyID: keyID, seq: segmentCount, chunk, encoded: bytes)
+                    segmentRows.append(segmentRow(runPK: runPK, keyID: keyID, seq: segmentCount, chunk, encoded: bytes))
                 }
             }
-            try db.execute("""
-                INSERT INTO latest_metrics
-                    (run_pk, key_id, step, timestamp, value, is_nan, min_value, max_value, point_count, segment_count, min_step, max_step)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (run_pk, key_id) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan, min_value = excluded.min_value, max_value = excluded.max_value, point_count = excluded.point_count, segment_count = excluded.segment_count, min_step = excluded.min_step, max_step = excluded.max_step
-                """, [runPK, keyID, latest.step, latest.timestamp,
-                                         latest.value.isNaN ? nil : latest.value, latest.value.isNaN,
-                                         newMin, newMax, pointCount, segmentCount, seriesMinStep, seriesMaxStep])
+            summaryRows.append([.integer(runPK), .integer(keyID), .integer(latest.step), .integer(latest.timestamp),
+                                latest.value.isNaN ? .null : .real(latest.value), latest.value.isNaN.sqlValue,
+                                newMin.sqlValue, newMax.sqlValue, .integer(pointCount), .integer(segmentCount),
+                                .integer(seriesMinStep), .integer(seriesMaxStep)])
         }
+        try insertRows(db, "INSERT INTO metric_segments (run_pk, key_id, seq, point_count, min_step, max_step, min_value, max_value, points) VALUES ", segmentRows)
+        try insertRows(db, "INSERT INTO latest_metrics (run_pk, key_id, step, timestamp, value, is_nan, min_value, max_value, point_count, segment_count, min_step, max_step) VALUES ",
+                       summaryRows, suffix: " ON CONFLICT (run_pk, key_id) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan, "
+                           + "min_value = excluded.min_value, max_value = excluded.max_value, point_count = excluded.point_count, segment_count = excluded.segment_count, "
+                           + "min_step = excluded.min_step, max_step = excluded.max_step")
+    }
+
+    /// What a series holds before a write: its key's id, its summary (`latest_metrics` from
+    /// `step` on: step, timestamp, value, is_nan, min_value, max_value, point_count,
+    /// segment_count, min_step, max_step) and its last segment when that is small enough to
+    /// take more points (points, max_step, min_value, max_value, size).
+    struct SeriesState {
+        var keyID: Int64
+        var summary: SQLRow?
+        var lastSegment: SQLRow?
+    }
+
+    static func seriesStateSQL(_ dialect: SQLDialect) -> String {
+        """
+        SELECT mk.key, mk.key_id,
+               lm.step, lm.timestamp, lm.value, lm.is_nan, lm.min_value, lm.max_value, lm.point_count, lm.segment_count, lm.min_step, lm.max_step,
+               s.points, s.max_step, s.min_value, s.max_value, length(s.points)
+        FROM metric_keys mk
+        LEFT JOIN latest_metrics lm ON lm.run_pk = ? AND lm.key_id = mk.key_id
+        LEFT JOIN metric_segments s ON s.run_pk = lm.run_pk AND s.key_id = lm.key_id AND s.seq = lm.segment_count AND length(s.points) < ?
+        WHERE \(dialect.inTextList("mk.key"))
+        """
+    }
+
+    static func seriesStateArguments(runPK: Int64, keys: [String]) -> [SQLValue] {
+        [.integer(runPK), .integer(Int64(smallSegmentBytes)), .text(textList(keys))]
+    }
+
+    /// The state of the series `keys` of a run, read in one query; a key not interned yet is
+    /// missing from the answer.
+    static func seriesStates(_ db: any SQLSession, runPK: Int64, keys: [String]) throws -> [String: SeriesState] {
+        var states: [String: SeriesState] = [:]
+        try db.each(seriesStateSQL(db.dialect), seriesStateArguments(runPK: runPK, keys: keys), cache: true) { row in
+            states[row[0]] = SeriesState(
+                keyID: row[1],
+                summary: row.isNull(9) ? nil : SQLRow(Array(row.values[2...11])),
+                lastSegment: row.isNull(12) ? nil : SQLRow(Array(row.values[12...16])))
+        }
+        return states
     }
 
     /// Segments stay below this many bytes when small writes are merged into them: a record
@@ -108,34 +151,34 @@ extension SQLStore {
         return chunks
     }
 
-    static func insertSegment(_ db: any SQLSession, runPK: Int64, keyID: Int64, seq: Int64, _ points: ArraySlice<MetricPoint>, encoded: [UInt8]) throws {
+    /// The `metric_segments` row of a segment of `points`.
+    static func segmentRow(runPK: Int64, keyID: Int64, seq: Int64, _ points: ArraySlice<MetricPoint>, encoded: [UInt8]) -> [SQLValue] {
         var minValue: Double?
         var maxValue: Double?
         for point in points where !point.value.isNaN {
             minValue = min(minValue ?? point.value, point.value)
             maxValue = max(maxValue ?? point.value, point.value)
         }
-        try db.execute("""
-            INSERT INTO metric_segments (run_pk, key_id, seq, point_count, min_step, max_step, min_value, max_value, points)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, [runPK, keyID, seq, points.count, points.map(\.step).min()!, points.map(\.step).max()!,
-                                     minValue, maxValue, encoded])
+        return [.integer(runPK), .integer(keyID), .integer(seq), .integer(Int64(points.count)),
+                .integer(points.map(\.step).min()!), .integer(points.map(\.step).max()!),
+                minValue.sqlValue, maxValue.sqlValue, .blob(encoded)]
     }
 
     /// Merges a small write into the series' last segment when that segment is small too and
     /// ends before the new points begin, so one-point-per-request series do not cost one row
     /// per point. Same transaction as the write; readers see either state as the same series.
     /// Answers false (nothing changed) when the last segment does not qualify.
-    static func appendToLastSegment(_ db: any SQLSession, runPK: Int64, keyID: Int64, seq: Int64, _ points: [MetricPoint], encodedSize: Int) throws -> Bool {
-        guard let row = try db.row("""
-            SELECT points, max_step, min_value, max_value, length(points) FROM metric_segments
-            WHERE run_pk = ? AND key_id = ? AND seq = ?
-            """, [runPK, keyID, seq]) else { return false }
+    static func appendToLastSegment(_ db: any SQLSession, runPK: Int64, keyID: Int64, seq: Int64, _ row: SQLRow,
+                                    _ points: [MetricPoint], encodedSize: Int) throws -> Bool {
         let storedSize: Int = row[4]
         let storedMaxStep: Int64 = row[1]
         guard storedSize + encodedSize <= smallSegmentBytes, storedMaxStep <= points.map(\.step).min()! else { return false }
         var merged: [MetricPoint] = []
-        try decodeSegment(row, into: &merged)
+        do {
+            try decodeSegment(row, into: &merged)
+        } catch let damage as DamagedSegment {
+            throw damagedWriteError(damage)
+        }
         merged += points
         var minValue = row[2] as Double?
         var maxValue = row[3] as Double?
@@ -143,12 +186,18 @@ extension SQLStore {
             minValue = min(minValue ?? point.value, point.value)
             maxValue = max(maxValue ?? point.value, point.value)
         }
-        try db.execute("""
+        try db.executeDeferred("""
             UPDATE metric_segments SET point_count = ?, max_step = ?, min_value = ?, max_value = ?, points = ?
             WHERE run_pk = ? AND key_id = ? AND seq = ?
             """, [merged.count, merged.map(\.step).max()!, minValue, maxValue,
                                      MetricSegmentCodec.encode(merged), runPK, keyID, seq])
         return true
+    }
+
+    static func damagedWriteError(_ damage: DamagedSegment) -> CairnError {
+        CairnError(.internalError,
+                   "A stored segment of a metric this request writes to is damaged (\(damage.detail)); nothing was written. "
+                       + "Run `cairn verify` to find it, then restore from a backup (`cairn restore`).")
     }
 
     /// `incoming` without the points already stored for the series or repeated in `incoming`.
@@ -177,9 +226,7 @@ extension SQLStore {
                 do {
                     try withSegmentBytes(row) { bytes throws(MetricSegmentCodec.CorruptSegment) in try MetricSegmentCodec.decode(bytes, into: &stored) }
                 } catch let damage as DamagedSegment {
-                    throw CairnError(.internalError,
-                                     "A stored segment of a metric this request writes to is damaged (\(damage.detail)); nothing was written. "
-                                         + "Run `cairn verify` to find it, then restore from a backup (`cairn restore`).")
+                    throw damagedWriteError(damage)
                 }
                 for point in stored where point.step >= lower && point.step <= upper {
                     seen.insert(identity(point))

@@ -3,22 +3,26 @@ import Foundation
 
 extension SQLStore {
     public func createRun(_ run: NewRun) async throws -> Run {
-        let info = run.info
         return try await write { db in
+            var info = run.info
             let experimentID = try Validation.parseExperimentID(info.experimentID)
-            let experiment = try Self.loadExperiment(db, id: experimentID)
-            if experiment.lifecycleStage != .active {
+            guard let experiment = try db.row("SELECT lifecycle_stage, artifact_location FROM experiments WHERE experiment_id = ?", [experimentID]) else {
+                throw Self.noSuchExperiment(experimentID)
+            }
+            if experiment[0] as String != LifecycleStage.active.rawValue {
                 throw CairnError.invalidParameter("The experiment \(experimentID) must be in the 'active' state to create runs in it, but it is deleted. Restore it first.")
             }
+            if let artifactURI = run.artifactURI { info.artifactURI = artifactURI(experiment[1]) }
             let runPK = try db.insert("""
                     INSERT INTO runs (run_id, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active') RETURNING run_pk
                     """, [info.runID, experimentID, info.runName, info.userID, info.status.rawValue,
                             info.startTime, info.endTime, info.artifactURI])
-            for tag in run.tags {
-                try db.execute("INSERT INTO run_tags (run_pk, key, value) VALUES (?, ?, ?) ON CONFLICT (run_pk, key) DO UPDATE SET value = excluded.value", [runPK, tag.key, tag.value])
-            }
-            return try Self.loadRuns(db, pks: [runPK])[0]
+            let tags = try Self.upsertTags(db, runPK: runPK, run.tags)
+            // A new run holds just what was written here: no round trip to read it back.
+            var created = Run(info: info)
+            created.tags = tags
+            return created
         }
     }
 
@@ -73,11 +77,9 @@ extension SQLStore {
             let (pk, info) = try Self.loadRunInfo(db, id: runID)
             try Self.requireActive(info)
             try Self.insertParams(db, runPK: pk, runID: runID, writes.params)
-            for tag in writes.tags {
-                try db.execute("INSERT INTO run_tags (run_pk, key, value) VALUES (?, ?, ?) ON CONFLICT (run_pk, key) DO UPDATE SET value = excluded.value", [pk, tag.key, tag.value])
-                if tag.key == SystemTag.runName {
-                    try db.execute("UPDATE runs SET run_name = ? WHERE run_pk = ?", [tag.value, pk])
-                }
+            try Self.upsertTags(db, runPK: pk, writes.tags)
+            if let runName = writes.tags.last(where: { $0.key == SystemTag.runName }) {
+                try db.executeDeferred("UPDATE runs SET run_name = ? WHERE run_pk = ?", [runName.value, pk])
             }
             try Self.appendMetrics(db, runPK: pk, writes.metrics)
             try Self.attachModelMetrics(db, runID: runID, writes.metrics)
@@ -230,18 +232,57 @@ extension SQLStore {
         }
     }
 
+    /// Writes params, which are write-once: a key already logged with the same value is left
+    /// as it is, with another value the whole write is refused (MLflow's rule and message).
+    /// One query reads the keys already there, one statement inserts the new ones.
     static func insertParams(_ db: any SQLSession, runPK: Int64, runID: String, _ params: [Param]) throws {
+        guard !params.isEmpty else { return }
+        var stored: [String: String] = [:]
+        try db.each("""
+            SELECT key, value FROM run_params WHERE run_pk = ? AND \(db.dialect.inTextList("key"))
+            """, [.integer(runPK), .text(textList(params.map(\.key)))], cache: true) { stored[$0[0]] = $0[1] }
         var conflicts: [(key: String, old: String, new: String)] = []
+        var new: [Param] = []
         for param in params {
-            if let existing = try db.value(String.self, "SELECT value FROM run_params WHERE run_pk = ? AND key = ?", [runPK, param.key]) {
+            if let existing = stored[param.key] {
                 if existing != param.value { conflicts.append((param.key, existing, param.value)) }
                 continue
             }
-            try db.execute("INSERT INTO run_params (run_pk, key, value) VALUES (?, ?, ?)", [runPK, param.key, param.value])
+            stored[param.key] = param.value
+            new.append(param)
         }
         if !conflicts.isEmpty {
             let list = conflicts.map { "{'key': '\($0.key)', 'old_value': '\($0.old)', 'new_value': '\($0.new)'}" }.joined(separator: ", ")
             throw CairnError.invalidParameter("Changing param values is not allowed. Params were already logged='[\(list)]' for run ID='\(runID)'. Params are write-once; log the new value under a new key or in a new run.")
         }
+        try insertRows(db, "INSERT INTO run_params (run_pk, key, value) VALUES ", new.map { [.integer(runPK), .text($0.key), .text($0.value)] })
     }
+
+    /// Sets tags (a key given twice keeps its last value); answers the tags written, by key.
+    @discardableResult
+    static func upsertTags(_ db: any SQLSession, runPK: Int64, _ tags: [Tag]) throws -> [Tag] {
+        var last: [String: String] = [:]
+        for tag in tags { last[tag.key] = tag.value }
+        let written = last.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map { Tag($0.key, $0.value) }
+        try insertRows(db, "INSERT INTO run_tags (run_pk, key, value) VALUES ", written.map { [.integer(runPK), .text($0.key), .text($0.value)] },
+                       suffix: " ON CONFLICT (run_pk, key) DO UPDATE SET value = excluded.value")
+        return written
+    }
+
+    /// Rows inserted by multi-row `INSERT … VALUES (…), (…)` statements, sent deferred, of at
+    /// most `rowsPerStatement` rows each: a bounded set of statement texts (each prepared
+    /// once), well under both backends' parameter limits.
+    static func insertRows(_ db: any SQLSession, _ insert: String, _ rows: [[SQLValue]], suffix: String = "") throws {
+        guard let width = rows.first?.count else { return }
+        var start = 0
+        while start < rows.count {
+            let count = min(rowsPerStatement, rows.count - start)
+            let tuple = "(" + Array(repeating: "?", count: width).joined(separator: ", ") + ")"
+            let sql = insert + Array(repeating: tuple, count: count).joined(separator: ", ") + suffix
+            try db.runDeferred(sql, Array(rows[start..<start + count].joined()))
+            start += count
+        }
+    }
+
+    static let rowsPerStatement = 64
 }

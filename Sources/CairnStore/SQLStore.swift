@@ -140,10 +140,14 @@ public class SQLStore: TrackingStore, @unchecked Sendable {
         }
     }
 
+    static func noSuchExperiment(_ id: Int64) -> CairnError {
+        CairnError.notFound("No experiment with id \(id) exists. List experiments to find the right id.")
+    }
+
     static func loadExperiment(_ db: any SQLSession, id: Int64) throws -> Experiment {
         guard let row = try db.row("SELECT name, artifact_location, lifecycle_stage, creation_time, last_update_time FROM experiments WHERE experiment_id = ?", [id])
         else {
-            throw CairnError.notFound("No experiment with id \(id) exists. List experiments to find the right id.")
+            throw noSuchExperiment(id)
         }
         let tags = try db.rows("SELECT key, value FROM experiment_tags WHERE experiment_id = ? ORDER BY key", [id])
             .map { Tag($0[0], $0[1]) }

@@ -4,10 +4,14 @@ import CairnCore
 public struct NewRun: Sendable {
     public var info: RunInfo
     public var tags: [Tag]
+    /// When set, the run's artifact URI made from its experiment's artifact location, read in
+    /// the same transaction that creates the run (instead of `info.artifactURI`).
+    public var artifactURI: (@Sendable (_ experimentArtifactLocation: String) -> String)?
 
-    public init(info: RunInfo, tags: [Tag]) {
+    public init(info: RunInfo, tags: [Tag], artifactURI: (@Sendable (_ experimentArtifactLocation: String) -> String)? = nil) {
         self.info = info
         self.tags = tags
+        self.artifactURI = artifactURI
     }
 }
 

@@ -5,9 +5,9 @@ import Testing
 @testable import CairnStore
 
 /// PostgreSQL chooses plans from table statistics, so its plans are checked on tables large
-/// enough for the choice to matter (20,000 runs, 100,000 segments), analyzed first: the series
-/// read and the filtered, metric-ordered run search must use their indexes, never read a
-/// whole table.
+/// enough for the choice to matter (20,000 runs, 100,000 segments, 5,000 metric keys), analyzed
+/// first: the series read, the series state a metric write reads and the filtered,
+/// metric-ordered run search must use their indexes, never read a whole table.
 @Suite("PostgreSQL query plans")
 struct PostgresPlanTests {
     static func explain(_ store: SQLStore, _ sql: String, _ values: [SQLValue]) async throws -> String {
@@ -16,7 +16,7 @@ struct PostgresPlanTests {
         }
     }
 
-    @Test("Series reads and filtered, ordered run searches use indexes on PostgreSQL")
+    @Test("Series reads, metric writes and filtered, ordered run searches use indexes on PostgreSQL")
     func plans() async throws {
         try await withPostgresStore { store in
             _ = try await store.write { db in
@@ -25,13 +25,14 @@ struct PostgresPlanTests {
                     SELECT md5(CAST(g AS TEXT)), 0, 'run-' || g, 'u', 'FINISHED', 1000 + g, 'mlflow-artifacts:/0/x' FROM generate_series(1, 20000) g
                     """)
                 try db.execute("INSERT INTO metric_keys (key) VALUES ('acc'), ('loss')")
+                try db.execute("INSERT INTO metric_keys (key) SELECT 'other/' || g FROM generate_series(1, 5000) g")
                 try db.execute("""
                     INSERT INTO run_params (run_pk, key, value)
                     SELECT run_pk, 'lr', CASE WHEN run_pk % 2 = 0 THEN '0.01' ELSE '0.1' END FROM runs
                     """)
                 try db.execute("""
                     INSERT INTO latest_metrics (run_pk, key_id, step, timestamp, value, is_nan, min_value, max_value, point_count, segment_count, min_step, max_step)
-                    SELECT run_pk, k.key_id, 4, 1, (run_pk % 100) / 100.0, 0, 0, 1, 5, 5, 0, 4 FROM runs, metric_keys k
+                    SELECT run_pk, k.key_id, 4, 1, (run_pk % 100) / 100.0, 0, 0, 1, 5, 5, 0, 4 FROM runs, metric_keys k WHERE k.key IN ('acc', 'loss')
                     """)
                 try db.execute("""
                     INSERT INTO metric_segments (run_pk, key_id, seq, point_count, min_step, max_step, min_value, max_value, points)
@@ -42,6 +43,12 @@ struct PostgresPlanTests {
             let series = try await Self.explain(store, SQLStore.seriesSQL, [.integer(7), .text("acc")])
             #expect(series.contains("Index Scan on metric_segments_pkey") || series.contains("Index Scan using metric_segments_pkey"), "\(series)")
             #expect(!series.contains("Seq Scan on metric_segments"), "\(series)")
+
+            // A write reads the state of its keys' series through the key index, whatever the
+            // number of keys in the store.
+            let state = try await Self.explain(store, SQLStore.seriesStateSQL(.postgres), SQLStore.seriesStateArguments(runPK: 7, keys: ["acc", "loss"]))
+            #expect(state.contains("metric_keys_key_key"), "\(state)")
+            #expect(!state.contains("Seq Scan"), "\(state)")
 
             let search = try SearchSQL(.postgres).runQuery(RunSearch(
                 experimentIDs: [0], filter: try SearchFilterParser.parse("metrics.acc > 0.3 and params.lr = '0.01'", for: .runs),
