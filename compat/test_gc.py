@@ -11,15 +11,13 @@ works on the data folder, which the suite's server does not share.
 
 import json
 import os
-import socket
 import subprocess
-import tempfile
-import time
 
 import pytest
 import requests
 
 import mlflow
+from conftest import start_own_server
 from mlflow.tracking import MlflowClient
 
 pytestmark = [
@@ -31,32 +29,13 @@ pytestmark = [
 BINARY = os.environ.get("CAIRN_BINARY", "").strip()
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def own_server(tmp_path):
     if not BINARY:
         pytest.skip("CAIRN_BINARY is not set: this test starts the real cairn binary (scripts/test sets it)")
     data = str(tmp_path / "data")
-    port = free_port()
     log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen([BINARY, "server", "--host", "127.0.0.1", "--port", str(port), "--data-dir", data,
-                             "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT)
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120  # hang protection only
-    while True:
-        try:
-            if requests.get(uri + "/health", timeout=5).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        assert proc.poll() is None, "cairn server exited at start"
-        assert time.monotonic() < deadline, "cairn server did not answer /health"
-        time.sleep(0.05)
+    proc, uri = start_own_server(BINARY, data, log, "--log-level", "warning")
     previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)

@@ -140,16 +140,23 @@ struct ArtifactGCModelTests {
         func gc(dryRun: Bool = false) async throws -> ArtifactGCReport {
             try await artifacts.collectGarbage(dryRun: dryRun, gracePeriod: 0)
         }
+
+        /// Runs `body` on a new store of `backend` with one run in experiment 0 and that run's
+        /// artifact folder (its proxy path).
+        static func withRun(_ backend: StoreBackend, _ body: (Fixture, Run, String) async throws -> Void) async throws {
+            try await withStore(backend) { store in
+                let f = try Fixture(store)
+                defer { f.directory.remove() }
+                let run = try await f.tracking.createRun(experimentID: "0", userID: nil, runName: "train", startTime: nil, tags: [])
+                try await body(f, run, try #require(ArtifactService.proxyPath(fromArtifactURI: run.info.artifactURI)))
+            }
+        }
     }
 
     @Test("A version registered from a deleted run's folder keeps its files and blobs; the run's other files go", arguments: StoreBackend.allCases)
     func registeredVersionsKeepTheirFiles(backend: StoreBackend) async throws {
-        try await withStore(backend) { store in
-            let f = try Fixture(store)
-            defer { f.directory.remove() }
-            let run = try await f.tracking.createRun(experimentID: "0", userID: nil, runName: "train", startTime: nil, tags: [])
+        try await Fixture.withRun(backend) { f, run, root in
             let runID = run.info.runID
-            let root = try #require(ArtifactService.proxyPath(fromArtifactURI: run.info.artifactURI))
             let model = try await f.put(root, ["model/MLmodel", "model/model.pkl", "model/requirements.txt"])
             let onnx = try await f.put(root, ["onnx/model.onnx"])
             let other = try await f.put(root, ["model-notes.txt", "plots/loss.png"])  // "model-notes.txt" is not under "model"
@@ -177,7 +184,14 @@ struct ArtifactGCModelTests {
             #expect(try await f.artifacts.verify().isHealthy)
             // A second gc changes nothing; once the versions are deleted, the files go too.
             #expect(try await f.gc().removedManifestEntries.isEmpty)
+            // A version copied from models:/m/1 keeps its files after m version 1 is deleted.
+            _ = try await f.registry.createRegisteredModel(name: "copy", tags: [], description: nil, user: "ana")
+            _ = try await f.version("copy", "models:/m/1", runID: nil)
             try await f.registry.deleteModelVersion(name: "m", version: "1", user: "ana")
+            let afterCopy = try await f.gc()
+            #expect(afterCopy.removedManifestEntries.isEmpty)
+            #expect(afterCopy.keptManifestEntries.map(\.users) == [[.modelVersion(name: "copy", version: 1), .modelVersion(name: "m", version: 2)]])
+            try await f.registry.deleteModelVersion(name: "copy", version: "1", user: "ana")
             let afterV1 = try await f.gc()
             #expect(afterV1.removedManifestEntries == model)
             #expect(afterV1.keptManifestEntries.map(\.entries) == [onnx])
@@ -190,11 +204,7 @@ struct ArtifactGCModelTests {
 
     @Test("A version registered between gc --dry-run and gc is safe", arguments: StoreBackend.allCases)
     func versionRegisteredAfterTheDryRun(backend: StoreBackend) async throws {
-        try await withStore(backend) { store in
-            let f = try Fixture(store)
-            defer { f.directory.remove() }
-            let run = try await f.tracking.createRun(experimentID: "0", userID: nil, runName: "train", startTime: nil, tags: [])
-            let root = try #require(ArtifactService.proxyPath(fromArtifactURI: run.info.artifactURI))
+        try await Fixture.withRun(backend) { f, run, root in
             let model = try await f.put(root, ["model/MLmodel", "model/model.pkl"])
             try await f.tracking.deleteRun(id: run.info.runID)
             #expect(try await f.gc(dryRun: true).removedManifestEntries == model)
@@ -209,12 +219,8 @@ struct ArtifactGCModelTests {
 
     @Test("Logged models and versions of logged models keep their files inside a deleted run's folder", arguments: StoreBackend.allCases)
     func loggedModelsKeepTheirFiles(backend: StoreBackend) async throws {
-        try await withStore(backend) { store in
-            let f = try Fixture(store)
-            defer { f.directory.remove() }
-            let run = try await f.tracking.createRun(experimentID: "0", userID: nil, runName: "train", startTime: nil, tags: [])
+        try await Fixture.withRun(backend) { f, run, root in
             let runID = run.info.runID
-            let root = try #require(ArtifactService.proxyPath(fromArtifactURI: run.info.artifactURI))
             // An experiment whose artifact location lies inside the run's folder: its logged
             // models' files are the run's files too.
             let experiment = try await f.tracking.createExperiment(name: "exported", artifactLocation: "\(run.info.artifactURI)/exported", tags: [])
