@@ -15,6 +15,9 @@ test the balancer instead.
 """
 
 import os
+import socket
+import subprocess
+import time
 import uuid
 
 import pytest
@@ -84,6 +87,31 @@ def pytest_collection_modifyitems(config, items):
 
 def unique_name(prefix="compat"):
     return f"{prefix}-{uuid.uuid4().hex}"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_own_server(binary, data, log, *args):
+    """Starts `binary server` on a free loopback port with the data folder `data` (and `args`), its
+    output to the open file `log`; waits until it answers /health. Returns (process, uri)."""
+    port = free_port()
+    proc = subprocess.Popen([binary, "server", "--host", "127.0.0.1", "--port", str(port), "--data-dir", data, *args],
+                            stdout=log, stderr=subprocess.STDOUT)
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120  # hang protection only
+    while True:
+        try:
+            if requests.get(uri + "/health", timeout=5).status_code == 200:
+                return proc, uri
+        except requests.RequestException:
+            pass
+        assert proc.poll() is None, "cairn server exited at start"
+        assert time.monotonic() < deadline, "cairn server did not answer /health"
+        time.sleep(0.05)
 
 
 _session = requests.Session()

@@ -7,13 +7,13 @@ test command runs in CI).
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 
 import pytest
 import requests
+
+from conftest import start_own_server
 
 pytestmark = [
     pytest.mark.cairn_only,
@@ -22,12 +22,6 @@ pytestmark = [
 ]
 
 BINARY = os.environ.get("CAIRN_BINARY", "")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -48,22 +42,9 @@ def small_disk():
 
 @pytest.fixture
 def server(small_disk):
-    port = free_port()
     data = os.path.join(small_disk, "data")
-    log = open(os.path.join(tempfile.gettempdir(), f"cairn-full-{port}.log"), "w")
-    proc = subprocess.Popen([BINARY, "server", "--host", "127.0.0.1", "--port", str(port), "--data-dir", data],
-                            stdout=log, stderr=subprocess.STDOUT)
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120  # hang protection only
-    while True:
-        try:
-            if requests.get(uri + "/health", timeout=5).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        assert proc.poll() is None, "cairn server exited at start"
-        assert time.monotonic() < deadline, "cairn server did not answer /health"
-        time.sleep(0.05)
+    log = open(os.path.join(tempfile.gettempdir(), f"cairn-full-{os.getpid()}.log"), "w")
+    proc, uri = start_own_server(BINARY, data, log)
     try:
         yield uri, small_disk, data
     finally:

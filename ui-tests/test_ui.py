@@ -327,3 +327,19 @@ def test_overview_shows_the_health_report(ui, seed):
     active_runs = client.search_runs(experiment_ids, max_results=50000)
     total = ui.js("return document.querySelector('#report-runs .card .big').textContent")
     assert int(total) == len(active_runs)
+
+
+def test_a_deleted_runs_page_says_which_model_version_keeps_its_artifacts(ui, seed, tmp_path):
+    client = MlflowClient()
+    experiment_id = client.create_experiment(f"ui-kept-{seed.experiment_id}")
+    run = client.create_run(experiment_id)
+    rid = run.info.run_id
+    (tmp_path / "MLmodel").write_text("flavors: {}\n")
+    client.log_artifact(rid, str(tmp_path / "MLmodel"), "model")
+    client.create_registered_model("ui-kept-model")
+    client.create_model_version("ui-kept-model", f"runs:/{rid}/model", run_id=rid)
+    client.delete_run(rid)
+    ui.open(f"/experiments/{experiment_id}/runs/{rid}")
+    shown = ui.wait("document.getElementById('kept-artifacts') && document.getElementById('kept-artifacts').textContent")
+    assert "model ui-kept-model version 1 uses them" in shown
+    assert ui.console_errors() == []

@@ -161,7 +161,7 @@ struct GCCommand: AsyncParsableCommand {
         commandName: "gc",
         abstract: "Remove artifact blobs that nothing references, including those of deleted runs.",
         discussion: """
-            Forgets the artifacts of runs in the deleted state, then removes every blob no artifact path references. Blobs shared with live runs stay. Blobs written in the last 15 minutes are kept (an upload may still be recording them). Also removes the partial files of uploads whose writer died (e.g. a server killed mid-upload), once untouched for a minute; a file still being written is never removed. With --artifacts-destination s3://…, the same runs against the bucket: unfinished multipart uploads under <prefix>/uploads/ are aborted and leftover temporary objects there are deleted, each once untouched for 15 minutes (S3 cannot tell whether a writer is alive). Use --dry-run first to see what would go and how many bytes it frees.
+            Forgets the artifacts of runs in the deleted state, then removes every blob no artifact path references. Blobs shared with live runs stay. Files that a registered model version (any stage, with or without aliases) or a logged model uses are never forgotten, even when the run they were logged in is deleted: each such run is listed as "kept N files of deleted run <id>: used by model <name> version <n>". Blobs written in the last 15 minutes are kept (an upload may still be recording them). Also removes the partial files of uploads whose writer died (e.g. a server killed mid-upload), once untouched for a minute; a file still being written is never removed. With --artifacts-destination s3://…, the same runs against the bucket: unfinished multipart uploads under <prefix>/uploads/ are aborted and leftover temporary objects there are deleted, each once untouched for 15 minutes (S3 cannot tell whether a writer is alive). Use --dry-run first to see what would go and how many bytes it frees.
 
             Example:
 
@@ -180,6 +180,9 @@ struct GCCommand: AsyncParsableCommand {
             printJSON([
                 "dry_run": dryRun,
                 "forgotten_paths": report.removedManifestEntries.map(\.path),
+                "kept": report.keptManifestEntries.map {
+                    ["run_id": $0.runID, "paths": $0.entries.map(\.path), "used_by": $0.users.map(\.description)] as [String: Any]
+                },
                 "removed_blobs": report.removedBlobs.map { ["sha256": $0.digest, "size": $0.size] },
                 "removed_temp_files": report.removedTempFiles.map { ["name": $0.name, "size": $0.size] },
                 "freed_bytes": report.freedBytes,
@@ -188,6 +191,10 @@ struct GCCommand: AsyncParsableCommand {
         }
         let verb = dryRun ? "Would remove" : "Removed"
         for entry in report.removedManifestEntries { print("\(dryRun ? "would forget" : "forgot")  \(entry.path)") }
+        for kept in report.keptManifestEntries {
+            print("\(dryRun ? "would keep" : "kept")  \(kept.entries.count) \(kept.entries.count == 1 ? "file" : "files") of deleted run \(kept.runID): "
+                  + "used by \(kept.users.map(\.description).joined(separator: ", "))")
+        }
         for blob in report.removedBlobs { print("\(dryRun ? "would remove" : "removed")  \(blob.digest)  \(formatBytes(blob.size))") }
         for file in report.removedTempFiles { print("\(dryRun ? "would remove" : "removed")  partial upload \(file.name)  \(formatBytes(file.size))") }
         print("\(verb) \(report.removedBlobs.count) blobs, \(report.removedTempFiles.count) partial uploads (\(formatBytes(report.freedBytes))) and \(report.removedManifestEntries.count) paths of deleted runs.")

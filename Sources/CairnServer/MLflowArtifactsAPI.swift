@@ -100,9 +100,12 @@ struct MLflowArtifactsAPI: Sendable {
             throw CairnError.missingParameter("run_id")
         }
         let (root, files) = try await artifacts.listRunArtifacts(runID: runID, path: query["path"]?.last)
+        // Cairn's listing of a deleted run's root also says which models keep its files from gc.
+        let keptFor = withDigests && (query["path"]?.last ?? "").isEmpty ? try await artifacts.keptArtifactUsers(runID: runID) : []
         return jsonResponse(WireEncoding.reply { o in
             o.string("root_uri", root)
             o.array("files", files) { w, file in Self.encode(&w, file, withDigest: withDigests) }
+            if !keptFor.isEmpty { o.array("kept_for", keptFor) { w, user in w.string(user.description) } }
         })
     }
 

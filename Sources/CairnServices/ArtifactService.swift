@@ -26,6 +26,9 @@ public struct ArtifactVerifyReport: Sendable {
 
 public struct ArtifactGCReport: Sendable {
     public var removedManifestEntries: [ArtifactEntry] = []
+    /// Files of deleted runs that a model version or a logged model uses: never forgotten,
+    /// so their blobs stay.
+    public var keptManifestEntries: [KeptArtifacts] = []
     public var removedBlobs: [BlobInfo] = []
     /// Partial uploads left by writers that died.
     public var removedTempFiles: [AbandonedTempFile] = []
@@ -134,7 +137,16 @@ public struct ArtifactService: Sendable {
         return report
     }
 
-    /// Forgets the artifacts of deleted runs, then removes every blob nothing references and
+    /// For a deleted run: the model versions and logged models that use its stored artifacts,
+    /// so `cairn gc` keeps those files. Empty for a run that is not deleted.
+    public func keptArtifactUsers(runID: String) async throws -> [ArtifactUser] {
+        let run = try await tracking.getRun(id: runID)
+        guard run.info.lifecycleStage == .deleted else { return [] }
+        return try await index.artifactUsers(runID: runID)
+    }
+
+    /// Forgets the artifacts of deleted runs (except the files a model version or a logged
+    /// model uses, which are kept and reported), then removes every blob nothing references and
     /// that is older than `gracePeriod` seconds (a blob written by an upload still in flight has
     /// no manifest row yet). With `dryRun`, only reports what would go.
     public func collectGarbage(dryRun: Bool, gracePeriod: TimeInterval = 15 * 60,
@@ -142,14 +154,11 @@ public struct ArtifactService: Sendable {
         var report = ArtifactGCReport()
         // Partial uploads whose writer died (kill -9 mid-upload): their writer's lock is gone.
         report.removedTempFiles = try await blobs.removeAbandonedTempFiles(olderThan: tempFileGracePeriod, dryRun: dryRun)
-        var dropped = Set<String>()
-        for uri in try await index.deletedRunArtifactURIs() {
-            guard let folder = Self.proxyPath(fromArtifactURI: uri) else { continue }
-            let entries = try await index.listArtifacts(under: folder)
-            report.removedManifestEntries += entries
-            dropped.formUnion(entries.map(\.path))
-            if !dryRun, !entries.isEmpty { _ = try await index.deleteArtifacts(at: folder) }
-        }
+        // The store decides what is forgotten and what a model still uses, in one transaction.
+        let forgotten = try await index.forgetDeletedRunArtifacts(dryRun: dryRun)
+        report.removedManifestEntries = forgotten.forgotten
+        report.keptManifestEntries = forgotten.kept
+        let dropped = Set(forgotten.forgotten.map(\.path))
         var referenced = try await index.referencedDigests()
         if dryRun, !dropped.isEmpty {
             referenced = Set(try await index.listArtifacts(under: "").filter { !dropped.contains($0.path) }.map(\.digest))
@@ -166,19 +175,7 @@ public struct ArtifactService: Sendable {
     // MARK: - Helpers
 
     /// `mlflow-artifacts:/1/abc/artifacts` → `1/abc/artifacts`; nil for other schemes.
-    public static func proxyPath(fromArtifactURI uri: String) -> String? {
-        guard uri.hasPrefix("mlflow-artifacts:") else { return nil }
-        var rest = Substring(uri.dropFirst("mlflow-artifacts:".count))
-        if rest.hasPrefix("//") {
-            // mlflow-artifacts://host:port/path: skip the authority.
-            rest = rest.dropFirst(2)
-            guard let slash = rest.firstIndex(of: "/") else { return "" }
-            rest = rest[slash...]
-        }
-        while rest.hasPrefix("/") { rest = rest.dropFirst() }
-        while rest.hasSuffix("/") { rest = rest.dropLast() }
-        return String(rest)
-    }
+    public static func proxyPath(fromArtifactURI uri: String) -> String? { ArtifactLocation.proxyPath(fromArtifactURI: uri) }
 
     static func children(of entries: [ArtifactEntry], folder: String) -> [ArtifactListing] {
         let prefix = folder.isEmpty ? "" : folder + "/"

@@ -336,17 +336,8 @@ public struct RegistryService: Sendable {
     }
 
     /// `models:/m-<id>` (possibly with a trailing path) → `m-<id>`.
-    static func loggedModelID(inSource source: String) -> String? {
-        guard source.hasPrefix("models:/m-") else { return nil }
-        return String(source.dropFirst("models:/".count).split(separator: "/").first ?? "")
-    }
+    static func loggedModelID(inSource source: String) -> String? { ArtifactLocation.loggedModelID(inSource: source) }
 
     /// `runs:/<run>/<path>` → (run, path).
-    static func runSource(_ source: String) -> (String, String)? {
-        guard source.hasPrefix("runs:/") else { return nil }
-        let rest = source.dropFirst("runs:/".count).drop(while: { $0 == "/" })
-        let parts = rest.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let run = parts.first, !run.isEmpty else { return nil }
-        return (String(run), parts.count > 1 ? String(parts[1]).trimmingCharacters(in: CharacterSet(charactersIn: "/")) : "")
-    }
+    static func runSource(_ source: String) -> (String, String)? { ArtifactLocation.runSource(source) }
 }

@@ -27,6 +27,50 @@ public protocol ArtifactIndex: Sendable {
     func deleteArtifacts(at path: String) async throws -> [ArtifactEntry]
     /// Every digest the manifest references.
     func referencedDigests() async throws -> Set<String>
-    /// The artifact URIs of runs that are deleted (for `cairn gc`).
-    func deletedRunArtifactURIs() async throws -> [String]
+    /// Forgets the manifest entries of deleted runs (for `cairn gc`), except every file at or
+    /// under a location a registered model version or a logged model uses: those are kept, with
+    /// who uses them. Decided and done in one write transaction, so a version registered at any
+    /// moment before it is safe. With `dryRun`, the same answer from a read, and nothing changes.
+    func forgetDeletedRunArtifacts(dryRun: Bool) async throws -> DeletedRunArtifacts
+    /// Who uses the artifacts of run `runID` (for a deleted run: why `cairn gc` keeps them).
+    func artifactUsers(runID: String) async throws -> [ArtifactUser]
+}
+
+/// Something that needs stored artifact files to stay: `cairn gc` never forgets them.
+public enum ArtifactUser: Sendable, Hashable, CustomStringConvertible {
+    /// A registered model version (any stage, with or without aliases; not a deleted version).
+    case modelVersion(name: String, version: Int64)
+    /// A logged model (MLflow 3), by id and name.
+    case loggedModel(id: String, name: String)
+
+    public var description: String {
+        switch self {
+        case let .modelVersion(name, version): "model \(name) version \(version)"
+        case let .loggedModel(id, name): "logged model \(name) (\(id))"
+        }
+    }
+}
+
+/// The files of one deleted run that `cairn gc` keeps, and who uses them.
+public struct KeptArtifacts: Sendable, Hashable {
+    public var runID: String
+    public var entries: [ArtifactEntry]
+    public var users: [ArtifactUser]
+
+    public init(runID: String, entries: [ArtifactEntry], users: [ArtifactUser]) {
+        self.runID = runID
+        self.entries = entries
+        self.users = users
+    }
+}
+
+/// What forgetting the deleted runs' artifacts removed from the manifest, and what it kept.
+public struct DeletedRunArtifacts: Sendable {
+    public var forgotten: [ArtifactEntry] = []
+    public var kept: [KeptArtifacts] = []
+
+    public init(forgotten: [ArtifactEntry] = [], kept: [KeptArtifacts] = []) {
+        self.forgotten = forgotten
+        self.kept = kept
+    }
 }

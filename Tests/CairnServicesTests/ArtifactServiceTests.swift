@@ -100,3 +100,151 @@ struct ArtifactServiceTests {
         #expect(try await f.artifacts.verify().missing.map(\.path) == ["\(f.root(kept))/shared.txt"])
     }
 }
+
+/// Issue 14: nothing a registered model version or a logged model uses is ever collected,
+/// even after the run the files were logged in is deleted. On both store backends.
+@Suite("gc keeps what models use")
+struct ArtifactGCModelTests {
+    struct Fixture {
+        let store: SQLStore
+        let directory: TemporaryDirectory
+        let tracking: TrackingService
+        let registry: RegistryService
+        let artifacts: ArtifactService
+        let blobs: LocalBlobStore
+
+        init(_ store: SQLStore) throws {
+            self.store = store
+            directory = try TemporaryDirectory()
+            blobs = try LocalBlobStore(root: URL(fileURLWithPath: directory.file("artifacts")))
+            let clock = TestClock()
+            tracking = TrackingService(store: store, now: { clock.now() })
+            registry = RegistryService(registry: store, tracking: tracking)
+            artifacts = ArtifactService(index: store, blobs: blobs, tracking: tracking)
+        }
+
+        /// Uploads each relative path with unique content under `folder`; the entries.
+        func put(_ folder: String, _ paths: [String]) async throws -> [ArtifactEntry] {
+            var entries: [ArtifactEntry] = []
+            for path in paths {
+                entries.append(try await artifacts.upload(path: "\(folder)/\(path)", body: ByteBufferChunks([ByteBuffer(string: "\(folder)/\(path) content")])))
+            }
+            return entries
+        }
+
+        func version(_ name: String, _ source: String, runID: String?, modelID: String? = nil) async throws -> ModelVersion {
+            try await registry.createModelVersion(name: name, source: source, runID: runID, runLink: nil, description: nil,
+                                                  tags: [], modelID: modelID, user: "ana")
+        }
+
+        func gc(dryRun: Bool = false) async throws -> ArtifactGCReport {
+            try await artifacts.collectGarbage(dryRun: dryRun, gracePeriod: 0)
+        }
+
+        /// Runs `body` on a new store of `backend` with one run in experiment 0 and that run's
+        /// artifact folder (its proxy path).
+        static func withRun(_ backend: StoreBackend, _ body: (Fixture, Run, String) async throws -> Void) async throws {
+            try await withStore(backend) { store in
+                let f = try Fixture(store)
+                defer { f.directory.remove() }
+                let run = try await f.tracking.createRun(experimentID: "0", userID: nil, runName: "train", startTime: nil, tags: [])
+                try await body(f, run, try #require(ArtifactService.proxyPath(fromArtifactURI: run.info.artifactURI)))
+            }
+        }
+    }
+
+    @Test("A version registered from a deleted run's folder keeps its files and blobs; the run's other files go", arguments: StoreBackend.allCases)
+    func registeredVersionsKeepTheirFiles(backend: StoreBackend) async throws {
+        try await Fixture.withRun(backend) { f, run, root in
+            let runID = run.info.runID
+            let model = try await f.put(root, ["model/MLmodel", "model/model.pkl", "model/requirements.txt"])
+            let onnx = try await f.put(root, ["onnx/model.onnx"])
+            let other = try await f.put(root, ["model-notes.txt", "plots/loss.png"])  // "model-notes.txt" is not under "model"
+            _ = try await f.registry.createRegisteredModel(name: "m", tags: [], description: nil, user: "ana")
+            // Any stage, any alias: v1 from runs:/ with an alias, v2 from mlflow-artifacts:/ archived.
+            _ = try await f.version("m", "runs:/\(runID)/model", runID: runID)
+            try await f.registry.setAlias(name: "m", alias: "champion", version: "1", user: "ana")
+            _ = try await f.version("m", "\(run.info.artifactURI)/onnx", runID: runID)
+            _ = try await f.registry.transitionStage(name: "m", version: "2", stage: "Archived", archiveExisting: false, user: "ana")
+            try await f.tracking.deleteRun(id: runID)
+            #expect(try await f.artifacts.keptArtifactUsers(runID: runID) == [.modelVersion(name: "m", version: 1), .modelVersion(name: "m", version: 2)])
+
+            let preview = try await f.gc(dryRun: true)
+            #expect(preview.removedManifestEntries == other)
+            #expect(preview.keptManifestEntries == [KeptArtifacts(runID: runID, entries: model + onnx,
+                                                                  users: [.modelVersion(name: "m", version: 1), .modelVersion(name: "m", version: 2)])])
+            #expect(Set(preview.removedBlobs.map(\.digest)) == Set(other.map(\.digest)))
+            let report = try await f.gc()
+            #expect(report.removedManifestEntries == other)
+            #expect(report.keptManifestEntries == preview.keptManifestEntries)
+            #expect(Set(report.removedBlobs.map(\.digest)) == Set(other.map(\.digest)))
+            #expect(Set(try await f.blobs.allDigests()) == Set((model + onnx).map(\.digest)))
+            #expect(try await f.artifacts.list(directory: "\(root)/model").map(\.path) == ["MLmodel", "model.pkl", "requirements.txt"])
+            #expect(try await f.artifacts.list(directory: root).map(\.path) == ["model", "onnx"])
+            #expect(try await f.artifacts.verify().isHealthy)
+            // A second gc changes nothing; once the versions are deleted, the files go too.
+            #expect(try await f.gc().removedManifestEntries.isEmpty)
+            // A version copied from models:/m/1 keeps its files after m version 1 is deleted.
+            _ = try await f.registry.createRegisteredModel(name: "copy", tags: [], description: nil, user: "ana")
+            _ = try await f.version("copy", "models:/m/1", runID: nil)
+            try await f.registry.deleteModelVersion(name: "m", version: "1", user: "ana")
+            let afterCopy = try await f.gc()
+            #expect(afterCopy.removedManifestEntries.isEmpty)
+            #expect(afterCopy.keptManifestEntries.map(\.users) == [[.modelVersion(name: "copy", version: 1), .modelVersion(name: "m", version: 2)]])
+            try await f.registry.deleteModelVersion(name: "copy", version: "1", user: "ana")
+            let afterV1 = try await f.gc()
+            #expect(afterV1.removedManifestEntries == model)
+            #expect(afterV1.keptManifestEntries.map(\.entries) == [onnx])
+            try await f.registry.deleteModelVersion(name: "m", version: "2", user: "ana")
+            #expect(try await f.gc().removedManifestEntries == onnx)
+            #expect(try await f.blobs.allDigests().isEmpty)
+            #expect(try await f.artifacts.keptArtifactUsers(runID: runID).isEmpty)
+        }
+    }
+
+    @Test("A version registered between gc --dry-run and gc is safe", arguments: StoreBackend.allCases)
+    func versionRegisteredAfterTheDryRun(backend: StoreBackend) async throws {
+        try await Fixture.withRun(backend) { f, run, root in
+            let model = try await f.put(root, ["model/MLmodel", "model/model.pkl"])
+            try await f.tracking.deleteRun(id: run.info.runID)
+            #expect(try await f.gc(dryRun: true).removedManifestEntries == model)
+            _ = try await f.registry.createRegisteredModel(name: "late", tags: [], description: nil, user: "ana")
+            _ = try await f.version("late", "runs:/\(run.info.runID)/model/", runID: run.info.runID)
+            let report = try await f.gc()
+            #expect(report.removedManifestEntries.isEmpty && report.removedBlobs.isEmpty)
+            #expect(report.keptManifestEntries.map(\.users) == [[.modelVersion(name: "late", version: 1)]])
+            #expect(Set(try await f.blobs.allDigests()) == Set(model.map(\.digest)))
+        }
+    }
+
+    @Test("Logged models and versions of logged models keep their files inside a deleted run's folder", arguments: StoreBackend.allCases)
+    func loggedModelsKeepTheirFiles(backend: StoreBackend) async throws {
+        try await Fixture.withRun(backend) { f, run, root in
+            let runID = run.info.runID
+            // An experiment whose artifact location lies inside the run's folder: its logged
+            // models' files are the run's files too.
+            let experiment = try await f.tracking.createExperiment(name: "exported", artifactLocation: "\(run.info.artifactURI)/exported", tags: [])
+            let logged = try await f.tracking.createLoggedModel(experimentID: experiment.experimentID, name: "clf", modelType: nil,
+                                                                sourceRunID: runID, params: [], tags: [])
+            let registeredOnly = try await f.tracking.createLoggedModel(experimentID: experiment.experimentID, name: "reg", modelType: nil,
+                                                                        sourceRunID: runID, params: [], tags: [])
+            let loggedFiles = try await f.put(try #require(ArtifactService.proxyPath(fromArtifactURI: logged.artifactURI)), ["MLmodel", "model.pkl"])
+            let registeredFiles = try await f.put(try #require(ArtifactService.proxyPath(fromArtifactURI: registeredOnly.artifactURI)), ["MLmodel"])
+            let other = try await f.put(root, ["metrics.json"])
+            _ = try await f.registry.createRegisteredModel(name: "r", tags: [], description: nil, user: "ana")
+            _ = try await f.version("r", "models:/\(registeredOnly.modelID)", runID: nil, modelID: registeredOnly.modelID)
+            // A deleted logged model's files stay while a version uses them.
+            try await f.tracking.deleteLoggedModel(id: registeredOnly.modelID)
+            try await f.tracking.deleteRun(id: runID)
+
+            let report = try await f.gc()
+            #expect(report.removedManifestEntries == other)
+            #expect(report.keptManifestEntries.count == 1)
+            let kept = try #require(report.keptManifestEntries.first)
+            #expect(kept.runID == runID && Set(kept.entries) == Set(loggedFiles + registeredFiles))
+            #expect(Set(kept.users) == [.loggedModel(id: logged.modelID, name: "clf"), .modelVersion(name: "r", version: 1)])
+            #expect(Set(try await f.blobs.allDigests()) == Set((loggedFiles + registeredFiles).map(\.digest)))
+            #expect(try await f.registry.downloadURI(name: "r", version: "1") == registeredOnly.artifactURI)
+        }
+    }
+}

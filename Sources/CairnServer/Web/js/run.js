@@ -45,12 +45,26 @@ export async function render(app, route) {
     return el('div', {class: 'kv'}, pairs.filter(([, v]) => v !== undefined && v !== null && v !== '').flatMap(([k, v]) => [el('div', {}, k), el('div', {}, v)]));
   }
 
+  // A deleted run says that `cairn gc` forgets its artifacts, except those a model uses.
+  function deletedNotice() {
+    const box = el('div', {id: 'deleted-run'});
+    if (info.lifecycle_stage !== 'deleted') return box;
+    box.append(el('p', {class: 'card'}, 'This run is deleted: cairn gc forgets its artifacts.'));
+    cairn('artifacts', {run_id: runID}).then((r) => {
+      const users = r.kept_for || [];
+      if (!users.length) return;
+      clear(box);
+      box.append(el('p', {class: 'card', id: 'kept-artifacts'}, `This run is deleted, but its artifacts are kept because ${users.join(', ')} ${users.length === 1 ? 'uses' : 'use'} them; cairn gc forgets only its other files.`));
+    }).catch(() => { /* the notice stays general */ });
+    return box;
+  }
+
   async function overview() {
     const start = Number(info.start_time || 0); const end = Number(info.end_time || 0);
     const commit = tags['cairn.git.commit'] || tags['mlflow.source.git.commit'];
     const dirty = tags['cairn.git.dirty'];
     const parent = tags['mlflow.parentRunId'];
-    panel.append(el('h2', {}, 'Overview'), kv([
+    panel.append(el('h2', {}, 'Overview'), deletedNotice(), kv([
       ['Run ID', el('span', {class: 'mono'}, runID)],
       ['Status', info.status],
       ['Started', fmtTime(start)], ['Ended', fmtTime(end)],

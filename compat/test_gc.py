@@ -1,0 +1,103 @@
+"""Issue 14: `cairn gc` never collects what a registered model version uses.
+
+The reproduction, exactly as a new user hit it, with the real `mlflow` client: log a model's files as
+run artifacts (`mlflow.log_artifacts(dir, "model")`), `mlflow.register_model("runs:/<run>/model", "m")`,
+delete the run, run `cairn gc` on the data folder; `models:/m/1` must still download, byte for byte.
+The run's other files are forgotten as before.
+
+The test starts its own `cairn server` ($CAIRN_BINARY) on a data folder of its own, since `cairn gc`
+works on the data folder, which the suite's server does not share.
+"""
+
+import json
+import os
+import subprocess
+
+import pytest
+import requests
+
+import mlflow
+from conftest import start_own_server
+from mlflow.tracking import MlflowClient
+
+pytestmark = [
+    pytest.mark.cairn_only,
+    pytest.mark.single_server("runs a server of its own on its own data folder (cairn gc works on the folder); "
+                              "the suite's servers are not involved, so it is the first pass again"),
+]
+
+BINARY = os.environ.get("CAIRN_BINARY", "").strip()
+
+
+@pytest.fixture
+def own_server(tmp_path):
+    if not BINARY:
+        pytest.skip("CAIRN_BINARY is not set: this test starts the real cairn binary (scripts/test sets it)")
+    data = str(tmp_path / "data")
+    log = open(tmp_path / "server.log", "w")
+    proc, uri = start_own_server(BINARY, data, log, "--log-level", "warning")
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield uri, data
+    finally:
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
+        proc.terminate()
+        proc.wait(timeout=60)
+        log.close()
+
+
+def gc(data, *flags):
+    result = subprocess.run([BINARY, "gc", "--data-dir", data, *flags], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_gc_keeps_the_files_of_a_version_registered_from_a_deleted_run(own_server, tmp_path):
+    uri, data = own_server
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    files = {"MLmodel": "artifact_path: model\nflavors: {}\n", "weights.bin": "w" * 5000, "requirements.txt": "numpy\n"}
+    for name, text in files.items():
+        (model_dir / name).write_text(text)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("only this run uses this file")
+
+    experiment_id = client.create_experiment("gc-issue-14")
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        mlflow.log_artifacts(str(model_dir), "model")
+        mlflow.log_artifact(str(notes))
+    run_id = run.info.run_id
+    root = f"{experiment_id}/{run_id}/artifacts"
+    version = mlflow.register_model(f"runs:/{run_id}/model", "m")
+    assert version.version == "1"
+
+    # Deleting the run answers as MLflow does ({}); the run page's data says what keeps its files.
+    deleted = requests.post(uri + "/api/2.0/mlflow/runs/delete", json={"run_id": run_id}, timeout=120)
+    assert deleted.status_code == 200 and deleted.json() == {}, deleted.text
+    listing = requests.get(uri + "/api/cairn/v1/artifacts", params={"run_id": run_id}, timeout=120).json()
+    assert listing["kept_for"] == ["model m version 1"], listing
+
+    preview = gc(data, "--dry-run")
+    assert f"would forget  {root}/notes.txt" in preview, preview
+    assert f"{root}/model/" not in preview, preview
+    assert f"would keep  3 files of deleted run {run_id}: used by model m version 1" in preview, preview
+
+    report = json.loads(gc(data, "--json"))
+    assert report["forgotten_paths"] == [f"{root}/notes.txt"]
+    assert report["kept"] == [{"run_id": run_id, "paths": [f"{root}/model/{name}" for name in sorted(files)],
+                               "used_by": ["model m version 1"]}]
+
+    # models:/m/1 still downloads, every file as logged; the run's other file is gone.
+    downloaded = mlflow.artifacts.download_artifacts("models:/m/1", dst_path=str(tmp_path / "download"))
+    # (registered_model_meta is written by the client itself when it downloads a models:/ URI.)
+    assert sorted(set(os.listdir(downloaded)) - {"registered_model_meta"}) == sorted(files)
+    for name, text in files.items():
+        with open(os.path.join(downloaded, name)) as f:
+            assert f.read() == text
+    assert sorted(a.path for a in client.list_artifacts(run_id)) == ["model"]
+    verify = subprocess.run([BINARY, "verify", "--data-dir", data], capture_output=True, text=True, timeout=600)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
