@@ -508,6 +508,11 @@ struct PostgresSession: SQLSession {
         deferred.sent.withLock { $0.append(future) }
     }
 
+    func rows(of queries: [(sql: String, values: [SQLValue])]) throws -> [[SQLRow]] {
+        let sent = queries.map { connection.query(Self.query($0.sql, $0.values, cache: true), logger: Self.logger) }
+        return try sent.map { future in try answer(future).rows.map(Self.row) }
+    }
+
     /// Waits for the deferred statements sent so far and throws the first one's error. The
     /// work that sent them calls it (through its batch) before it counts as done.
     func settle() throws {

@@ -25,11 +25,20 @@ public protocol SQLSession {
     /// failure still fails the work it belongs to, before anything is acknowledged. SQLite,
     /// in process, simply runs it.
     func runDeferred(_ sql: String, _ values: [SQLValue]) throws
+
+    /// The rows of each of several independent queries, in order. A backend that talks to a
+    /// server sends them all before it waits for the first answer (one round trip, not one per
+    /// query); SQLite runs them one after the other.
+    func rows(of queries: [(sql: String, values: [SQLValue])]) throws -> [[SQLRow]]
 }
 
 extension SQLSession {
     public func runDeferred(_ sql: String, _ values: [SQLValue]) throws {
         try run(sql, values, cache: true)
+    }
+
+    public func rows(of queries: [(sql: String, values: [SQLValue])]) throws -> [[SQLRow]] {
+        try queries.map { try rows($0.sql, values: $0.values, cache: true) }
     }
 }
 
@@ -213,12 +222,13 @@ public enum SQLDialect: Sendable {
     case sqlite
     case postgres
 
-    /// `IN (…)` over a list of row keys given as one JSON-array parameter (`pkList`), so a
-    /// statement's text stays the same for any number of keys and stays prepared.
-    public var pkListSelect: String {
+    /// `column` is one of a list of row keys given as one JSON-array parameter (`pkList`), so a
+    /// statement's text stays the same for any number of keys and stays prepared. Looked up
+    /// through the column's index on both (see `inTextList`).
+    public func inPKList(_ column: String) -> String {
         switch self {
-        case .sqlite: return "SELECT value FROM json_each(?)"
-        case .postgres: return "SELECT CAST(value AS BIGINT) FROM json_array_elements_text(CAST(? AS json))"
+        case .sqlite: return "\(column) IN (SELECT value FROM json_each(?))"
+        case .postgres: return "\(column) = ANY(ARRAY(SELECT CAST(value AS BIGINT) FROM json_array_elements_text(CAST(? AS json))))"
         }
     }
 
@@ -280,7 +290,7 @@ public enum SQLDialect: Sendable {
     }
 }
 
-/// `pks` as a JSON array, the one argument of `IN (\(dialect.pkListSelect))`.
+/// `pks` as a JSON array, the one argument of `dialect.inPKList(column)`.
 func pkList(_ pks: [Int64]) -> String {
     var text = "["
     text.reserveCapacity(pks.count * 8 + 2)

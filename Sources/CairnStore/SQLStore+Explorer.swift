@@ -49,22 +49,24 @@ extension SQLStore: ExplorerStore {
         return unpaged
     }
 
-    /// Loads runs as table rows in the order of `pks`, with one query per table (the keys
-    /// travel as one JSON array parameter, as in `loadRuns`).
+    /// Loads runs as table rows in the order of `pks`, with one query per table, sent together
+    /// (the keys travel as one JSON array parameter, as in `loadRuns`).
     static func loadRunRows(_ db: any SQLSession, pks: [Int64]) throws -> [RunRow] {
         guard !pks.isEmpty else { return [] }
-        var rows: [Int64: RunRow] = [:]
-        rows.reserveCapacity(pks.count)
-        let args: [any SQLBindable] = [pkList(pks)]
-        try forEachRunInfo(db, args) { pk, info in rows[pk] = RunRow(info: info) }
-        try forEachKeyValue(db, table: .params, args) { pk, key, value in rows[pk]?.params.append(Param(key, value)) }
-        try forEachKeyValue(db, table: .tags, args) { pk, key, value in rows[pk]?.tags.append(Tag(key, value)) }
-        let metrics = try db.rows("""
+        let results = try db.rows(of: [
+            runInfoSQL(db.dialect), keyValueSQL(.params, db.dialect), keyValueSQL(.tags, db.dialect),
+            """
             SELECT lm.run_pk, mk.key, lm.value, lm.is_nan, lm.step, lm.timestamp, lm.min_value, lm.max_value, lm.point_count
             FROM latest_metrics lm JOIN metric_keys mk ON mk.key_id = lm.key_id
-            WHERE lm.run_pk IN (\(db.dialect.pkListSelect)) ORDER BY lm.run_pk, mk.key
-            """, args)
-        for row in metrics {
+            WHERE \(db.dialect.inPKList("lm.run_pk")) ORDER BY lm.run_pk, mk.key
+            """,
+        ].map { (sql: $0, values: [SQLValue.text(pkList(pks))]) })
+        var rows: [Int64: RunRow] = [:]
+        rows.reserveCapacity(pks.count)
+        for row in results[0] { rows[row[0]] = RunRow(info: runInfo(from: row)) }
+        for row in results[1] { rows[row[0]]?.params.append(Param(row[1], row[2])) }
+        for row in results[2] { rows[row[0]]?.tags.append(Tag(row[1], row[2])) }
+        for row in results[3] {
             let isNaN: Bool = row[3]
             let latest: Double = isNaN ? .nan : (row[2] as Double?) ?? .nan
             rows[row[0]]?.metrics.append(MetricSummary(key: row[1], latest: latest, step: row[4], timestamp: row[5],

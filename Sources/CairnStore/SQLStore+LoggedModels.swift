@@ -171,7 +171,7 @@ extension SQLStore {
             for row in try db.rows("""
                 SELECT model_pk, model_id, experiment_id, name, artifact_uri, creation_timestamp, last_updated_timestamp,
                        status, status_message, creator_id, model_type, source_run_id, lifecycle_stage
-                FROM logged_models WHERE model_pk IN (\(db.dialect.pkListSelect))
+                FROM logged_models WHERE \(db.dialect.inPKList("model_pk"))
                 """, args) {
                 models[row[0]] = LoggedModel(
                     modelID: row[1], experimentID: String(row[2] as Int64), name: row[3], artifactURI: row[4],
@@ -179,15 +179,15 @@ extension SQLStore {
                     status: LoggedModelStatus(rawValue: row[7]) ?? .pending, statusMessage: row[8], creatorID: row[9],
                     modelType: row[10], sourceRunID: row[11], lifecycleStage: LifecycleStage(rawValue: row[12]) ?? .active)
             }
-            for row in try db.rows("SELECT model_pk, key, value FROM logged_model_tags WHERE model_pk IN (\(db.dialect.pkListSelect)) ORDER BY key", args) {
+            for row in try db.rows("SELECT model_pk, key, value FROM logged_model_tags WHERE \(db.dialect.inPKList("model_pk")) ORDER BY key", args) {
                 models[row[0]]?.tags.append(Tag(row[1], row[2]))
             }
-            for row in try db.rows("SELECT model_pk, key, value FROM logged_model_params WHERE model_pk IN (\(db.dialect.pkListSelect)) ORDER BY key", args) {
+            for row in try db.rows("SELECT model_pk, key, value FROM logged_model_params WHERE \(db.dialect.inPKList("model_pk")) ORDER BY key", args) {
                 models[row[0]]?.params.append(Param(row[1], row[2]))
             }
             for row in try db.rows("""
                 SELECT model_pk, key, value, is_nan, timestamp, step, run_id, dataset_name, dataset_digest
-                FROM logged_model_metrics WHERE model_pk IN (\(db.dialect.pkListSelect)) ORDER BY model_pk, key, step, timestamp
+                FROM logged_model_metrics WHERE \(db.dialect.inPKList("model_pk")) ORDER BY model_pk, key, step, timestamp
                 """, args) {
                 let isNaN: Bool = row[3]
                 models[row[0]]?.metrics.append(ModelMetric(

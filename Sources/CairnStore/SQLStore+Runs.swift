@@ -157,63 +157,54 @@ extension SQLStore {
     }
 
     /// Loads whole runs (info, latest metrics, params, tags, inputs) in the order of `pks`,
-    /// with one query per table. The keys travel as one JSON array parameter, so every
-    /// statement text is fixed and stays prepared in the connection's statement cache.
+    /// with one query per table, sent together (`rows(of:)`). The keys travel as one JSON array
+    /// parameter, so every statement text is fixed and stays prepared in the connection's
+    /// statement cache.
     static func loadRuns(_ db: any SQLSession, pks: [Int64]) throws -> [Run] {
         guard !pks.isEmpty else { return [] }
-        var runs: [Int64: Run] = [:]
-        runs.reserveCapacity(pks.count)
-        let args: [any SQLBindable] = [pkList(pks)]
-        func rows(_ sql: String) throws -> [SQLRow] {
-            try db.rows(sql, args)
-        }
-        try forEachRunInfo(db, args) { pk, info in runs[pk] = Run(info: info) }
-        try forEachKeyValue(db, table: .params, args) { pk, key, value in runs[pk]?.params.append(Param(key, value)) }
-        try forEachKeyValue(db, table: .tags, args) { pk, key, value in runs[pk]?.tags.append(Tag(key, value)) }
-        let metrics = try rows("""
+                let results = try db.rows(of: [
+            runInfoSQL(db.dialect), keyValueSQL(.params, db.dialect), keyValueSQL(.tags, db.dialect),
+            """
             SELECT lm.run_pk, mk.key, lm.value, lm.is_nan, lm.timestamp, lm.step
             FROM latest_metrics lm JOIN metric_keys mk ON mk.key_id = lm.key_id
-            WHERE lm.run_pk IN (\(db.dialect.pkListSelect)) ORDER BY lm.run_pk, mk.key
-            """)
-        for row in metrics {
+            WHERE \(db.dialect.inPKList("lm.run_pk")) ORDER BY lm.run_pk, mk.key
+            """,
+            "SELECT run_pk, model_id FROM run_model_inputs WHERE \(db.dialect.inPKList("run_pk")) ORDER BY model_id",
+            "SELECT run_pk, model_id, step FROM run_model_outputs WHERE \(db.dialect.inPKList("run_pk")) ORDER BY step, model_id",
+            """
+            SELECT ri.run_pk, ri.dataset_pk, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
+            FROM run_inputs ri JOIN datasets d ON d.dataset_pk = ri.dataset_pk
+            WHERE \(db.dialect.inPKList("ri.run_pk")) ORDER BY ri.run_pk, ri.position
+            """,
+            "SELECT run_pk, dataset_pk, key, value FROM input_tags WHERE \(db.dialect.inPKList("run_pk")) ORDER BY key",
+        ].map { (sql: $0, values: [SQLValue.text(pkList(pks))]) })
+        var runs: [Int64: Run] = [:]
+        runs.reserveCapacity(pks.count)
+        for row in results[0] { runs[row[0]] = Run(info: runInfo(from: row)) }
+        for row in results[1] { runs[row[0]]?.params.append(Param(row[1], row[2])) }
+        for row in results[2] { runs[row[0]]?.tags.append(Tag(row[1], row[2])) }
+        for row in results[3] {
             let isNaN: Bool = row[3]
             let value: Double = isNaN ? .nan : (row[2] as Double?) ?? .nan
             runs[row[0]]?.metrics.append(Metric(key: row[1], value: value, timestamp: row[4], step: row[5]))
         }
-        let modelInputs = try rows("SELECT run_pk, model_id FROM run_model_inputs WHERE run_pk IN (\(db.dialect.pkListSelect)) ORDER BY model_id")
-        for row in modelInputs {
-            runs[row[0]]?.modelInputs.append(row[1])
+        for row in results[4] { runs[row[0]]?.modelInputs.append(row[1]) }
+        for row in results[5] { runs[row[0]]?.modelOutputs.append(ModelOutput(modelID: row[1], step: row[2])) }
+        var inputTags: [String: [Tag]] = [:]
+        for row in results[7] {
+            inputTags["\(row[0] as Int64)/\(row[1] as Int64)", default: []].append(Tag(row[2], row[3]))
         }
-        let modelOutputs = try rows("SELECT run_pk, model_id, step FROM run_model_outputs WHERE run_pk IN (\(db.dialect.pkListSelect)) ORDER BY step, model_id")
-        for row in modelOutputs {
-            runs[row[0]]?.modelOutputs.append(ModelOutput(modelID: row[1], step: row[2]))
-        }
-        let inputRows = try db.rows("""
-            SELECT ri.run_pk, ri.dataset_pk, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
-            FROM run_inputs ri JOIN datasets d ON d.dataset_pk = ri.dataset_pk
-            WHERE ri.run_pk IN (\(db.dialect.pkListSelect)) ORDER BY ri.run_pk, ri.position
-            """, args)
-        if !inputRows.isEmpty {
-            var inputTags: [String: [Tag]] = [:]
-            let tagRows = try rows("SELECT run_pk, dataset_pk, key, value FROM input_tags WHERE run_pk IN (\(db.dialect.pkListSelect)) ORDER BY key")
-            for row in tagRows {
-                inputTags["\(row[0] as Int64)/\(row[1] as Int64)", default: []].append(Tag(row[2], row[3]))
-            }
-            for row in inputRows {
-                let dataset = Dataset(name: row[2], digest: row[3], sourceType: row[4], source: row[5], schema: row[6], profile: row[7])
-                let tags = inputTags["\(row[0] as Int64)/\(row[1] as Int64)"] ?? []
-                runs[row[0]]?.inputs.append(DatasetInput(tags: tags, dataset: dataset))
-            }
+        for row in results[6] {
+            let dataset = Dataset(name: row[2], digest: row[3], sourceType: row[4], source: row[5], schema: row[6], profile: row[7])
+            let tags = inputTags["\(row[0] as Int64)/\(row[1] as Int64)"] ?? []
+            runs[row[0]]?.inputs.append(DatasetInput(tags: tags, dataset: dataset))
         }
         return pks.compactMap { runs[$0] }
     }
 
-    /// Each run of `pkArguments` (`[pkList(pks)]`) with its info, in no particular order.
-    static func forEachRunInfo(_ db: any SQLSession, _ pkArguments: [any SQLBindable], _ body: (Int64, RunInfo) -> Void) throws {
-        let cursor = try db.rows("SELECT \(runColumns) FROM runs WHERE run_pk IN (\(db.dialect.pkListSelect))", pkArguments)
-        for row in cursor {
-            body(row[0], runInfo(from: row))
-        }
+    /// The runs of a `pkList` argument with their info (`runInfo(from:)`), in no particular order.
+    static func runInfoSQL(_ dialect: SQLDialect) -> String {
+        "SELECT \(runColumns) FROM runs WHERE \(dialect.inPKList("run_pk"))"
     }
 
     enum KeyValueTable: String {
@@ -221,15 +212,9 @@ extension SQLStore {
         case tags = "run_tags"
     }
 
-    /// Each (run, key, value) of the params or tags of the runs of `pkArguments`, by run then key.
-    static func forEachKeyValue(_ db: any SQLSession, table: KeyValueTable, _ pkArguments: [any SQLBindable],
-                                _ body: (Int64, String, String) -> Void) throws {
-        let cursor = try db.rows("""
-            SELECT run_pk, key, value FROM \(table.rawValue) WHERE run_pk IN (\(db.dialect.pkListSelect)) ORDER BY run_pk, key
-            """, pkArguments)
-        for row in cursor {
-            body(row[0], row[1], row[2])
-        }
+    /// (run, key, value) of the params or tags of the runs of a `pkList` argument, by run then key.
+    static func keyValueSQL(_ table: KeyValueTable, _ dialect: SQLDialect) -> String {
+        "SELECT run_pk, key, value FROM \(table.rawValue) WHERE \(dialect.inPKList("run_pk")) ORDER BY run_pk, key"
     }
 
     /// Writes params, which are write-once: a key already logged with the same value is left
