@@ -22,31 +22,25 @@ struct BinaryAloneTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["cairn"])
 
         let server = ["./cairn", "server", "--port", "0", "--data-dir", data.path, "--log-level", "error"]
-        let process = Process()
         let empty = try TempFolder("cairn-alone-empty")
-        if getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare") {
-            // In a private mount namespace (TOOLCHAIN.md §7), an empty folder is mounted over
-            // every *.resources bundle under .build and over Sources/CairnServer/Web, so the
-            // server could not read them even by their absolute paths.
-            let hidden = Self.resourceBundles() + [Self.webFolder.resolvingSymlinksInPath().path]
-            let mounts = hidden.map { "mount --bind '\(empty.path)' '\($0)'" }.joined(separator: " && ")
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
-            process.arguments = ["-m", "/bin/sh", "-c", "\(mounts) && test -z \"$(ls -A '\(Self.webFolder.path)')\" && exec \"$@\"", "sh"] + server
-        } else {
-            process.executableURL = URL(fileURLWithPath: copy)
-            process.arguments = Array(server.dropFirst())
+        // Another test of this process may fork a child while the copy is still open for
+        // writing here; the child then holds it open for a moment and exec answers "Text file
+        // busy" (ETXTBSY). That is the test harness racing itself, not cairn: try again.
+        var attempt = 0
+        var started: (process: Process, port: Int)?
+        while started == nil {
+            attempt += 1
+            do {
+                started = try Self.start(server, in: folder.path, hiding: empty.path, copy: copy)
+            } catch let error as ServerError where error.message.contains("Text file busy") && attempt < 5 {
+                Thread.sleep(forTimeInterval: 0.2)
+            }
         }
-        process.currentDirectoryURL = URL(fileURLWithPath: folder.path)
-        process.environment = ["PATH": "/usr/bin:/bin"]
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
+        let (process, port) = started!
         defer {
             if process.isRunning { process.terminate() }
             process.waitUntilExit()
         }
-        let port = try Self.announcedPort(out, err, process)
 
         let expected = [
             ("/", "index.html", "text/html; charset=utf-8"),
@@ -61,6 +55,38 @@ struct BinaryAloneTests {
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["cairn"])
         withExtendedLifetime(empty) {}
+    }
+
+    /// Starts `server` (`./cairn …`) in `folder`, as root in a mount namespace where `hiding`
+    /// (an empty folder) covers every resource bundle and the UI sources; answers the process
+    /// and the port it announced.
+    static func start(_ server: [String], in folder: String, hiding empty: String, copy: String) throws -> (Process, Int) {
+        let process = Process()
+        if getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare") {
+            // In a private mount namespace (TOOLCHAIN.md §7), an empty folder is mounted over
+            // every *.resources bundle under .build and over Sources/CairnServer/Web, so the
+            // server could not read them even by their absolute paths.
+            let hidden = resourceBundles() + [Self.webFolder.resolvingSymlinksInPath().path]
+            let mounts = hidden.map { "mount --bind '\(empty)' '\($0)'" }.joined(separator: " && ")
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+            process.arguments = ["-m", "/bin/sh", "-c", "\(mounts) && test -z \"$(ls -A '\(Self.webFolder.path)')\" && exec \"$@\"", "sh"] + server
+        } else {
+            process.executableURL = URL(fileURLWithPath: copy)
+            process.arguments = Array(server.dropFirst())
+        }
+        process.currentDirectoryURL = URL(fileURLWithPath: folder)
+        process.environment = ["PATH": "/usr/bin:/bin"]
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        do {
+            return (process, try announcedPort(out, err, process))
+        } catch {
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+            throw error
+        }
     }
 
     /// Every `*.resources` bundle in the build folders, by its real path.
