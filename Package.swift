@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .target(name: "CairnCore"),
@@ -45,7 +46,10 @@ let package = Package(
             "CairnCore", "CairnStore", "CairnArtifacts",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
+            // Webhook deliveries (WebhookSender).
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .target(name: "CairnServer", dependencies: [
             "CairnCore", "CairnServices", "CairnStore", "CairnArtifacts",
@@ -53,6 +57,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], exclude: ["Web"], plugins: ["EmbedWebUI"]),
         // The web UI's files (Sources/CairnServer/Web) are compiled into the binary as Swift
         // source, generated at build time, so `cairn` is one file with nothing beside it.

@@ -51,6 +51,10 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("What an acknowledged write survives: 'normal' a crash or kill of the server, 'full' also power loss, at some cost in write speed (env CAIRN_DURABILITY).", valueName: "normal|full"))
     var durability: String?
 
+    @Flag(name: .customLong("webhooks-allow-private"),
+          help: ArgumentHelp("Let webhooks post to loopback, private and link-local addresses and over plain http, for receivers on this machine or network; refused by default (env CAIRN_WEBHOOKS_ALLOW_PRIVATE=1)."))
+    var webhooksAllowPrivate = false
+
     @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning or error (env CAIRN_LOG_LEVEL).", valueName: "level"))
     var logLevel: String?
 
@@ -87,6 +91,15 @@ struct ServerCommand: AsyncParsableCommand {
             configuration.durability = value
         }
         configuration.s3Artifacts = try artifactsDestination.resolve(environment: environment)
+        if webhooksAllowPrivate {
+            configuration.webhooksAllowPrivate = true
+        } else if let text = environment["CAIRN_WEBHOOKS_ALLOW_PRIVATE"], !text.isEmpty {
+            switch text.lowercased() {
+            case "1", "true", "yes", "on": configuration.webhooksAllowPrivate = true
+            case "0", "false", "no", "off": configuration.webhooksAllowPrivate = false
+            default: throw fail("CAIRN_WEBHOOKS_ALLOW_PRIVATE='\(text)' is not a yes or no. Set it to 1 or 0.")
+            }
+        }
         return configuration
     }
 

@@ -5,6 +5,7 @@ import CairnStore
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
 
 /// The MLflow API version Cairn answers to (`/version`); the client refuses some features
 /// below 3.4.
@@ -17,6 +18,7 @@ public struct CairnServiceSet: Sendable {
     public let artifacts: ArtifactService
     public let registry: RegistryService
     public let explorer: ExplorerService
+    public let webhooks: WebhookService
     /// Free space on the disks of the database and the artifacts (`/health`).
     public var storage = StorageHealth(watched: [])
     public var report: ReportService { ReportService(tracking: tracking, artifacts: artifacts) }
@@ -28,10 +30,12 @@ public func openServices(_ configuration: CairnServerConfiguration) throws -> Ca
     let store = try openTrackingStore(configuration)
     let blobs = try openBlobStore(configuration)
     let tracking = TrackingService(store: store)
+    let sender = WebhookSender(targetGuard: WebhookTargetGuard(allowPrivate: configuration.webhooksAllowPrivate))
     return CairnServiceSet(
         tracking: tracking, artifacts: ArtifactService(index: store, blobs: blobs, tracking: tracking),
         registry: RegistryService(registry: store, tracking: tracking),
         explorer: ExplorerService(store: store),
+        webhooks: WebhookService(store: store, sender: sender, now: tracking.now),
         storage: StorageHealth(watched: watchedDisks(store, configuration)))
 }
 
@@ -153,6 +157,7 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
     router.get("api/3.0/mlflow/server-info", use: serverInfo)
     router.get("ajax-api/3.0/mlflow/server-info", use: serverInfo)
     let endpoints = MLflowTrackingAPI(tracking: tracking).endpoints + MLflowRegistryAPI(registry: services.registry).endpoints
+        + MLflowWebhooksAPI(webhooks: services.webhooks).endpoints
     for prefix in ["api/2.0/mlflow", "ajax-api/2.0/mlflow"] {
         let group = router.group(RouterPath(prefix))
         for endpoint in endpoints {
@@ -177,6 +182,7 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
     let cairnGroup = router.group("api/cairn/v1")
     let cairnEndpoints = MLflowRegistryAPI(registry: services.registry).cairnEndpoints
         + CairnAPI(explorer: services.explorer).endpoints + CairnReportAPI(report: services.report).endpoints
+        + MLflowWebhooksAPI(webhooks: services.webhooks).cairnEndpoints
     for endpoint in cairnEndpoints {
         cairnGroup.get(RouterPath(endpoint.path)) { request, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: try await endpoint.body(decodeFields(request)))
@@ -187,6 +193,19 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
     return router
 }
 
+/// The webhook delivery worker as a service of the application: it runs beside the HTTP
+/// server and stops with it (graceful shutdown cancels the wait between passes; an attempt
+/// under way is cut short and its delivery, still leased, is retried when the lease ends).
+struct WebhookDeliveryService: Service {
+    let worker: WebhookDeliveryWorker
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await worker.run()
+        }
+    }
+}
+
 /// Builds the whole application for `configuration`: store, services, routes.
 /// `onServerRunning` receives the port actually bound (useful with port 0).
 public func buildApplication(
@@ -194,11 +213,14 @@ public func buildApplication(
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
     let services = try openServices(configuration)
+    let worker = WebhookDeliveryWorker(store: services.webhooks.store, sender: services.webhooks.sender,
+                                       now: services.tracking.now, logger: logger)
     return Application(
         router: buildRouter(services: services),
         // Requests the HTTP/1.1 decoder refuses get MLflow's error JSON, not an empty 400.
         server: .http1(configuration: .init(additionalChannelHandlers: [MalformedRequestHandler()])),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cairn/\(cairnVersion)"),
+        services: [WebhookDeliveryService(worker: worker)],
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger)
 }

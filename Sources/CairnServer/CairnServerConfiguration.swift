@@ -25,6 +25,9 @@ public struct CairnServerConfiguration: Sendable {
     /// The bucket for artifacts (`--artifacts-destination s3://bucket/prefix`); nil keeps them
     /// in `<dataDirectory>/artifacts`.
     public var s3Artifacts: S3Configuration?
+    /// Lets webhooks target loopback, private and link-local addresses (and plain `http`):
+    /// for receivers on the same machine or network. Off by default (the SSRF guard).
+    public var webhooksAllowPrivate = false
 
     public init(host: String = "127.0.0.1", port: Int = 5000, dataDirectory: String = "./cairn-data", backendStoreURI: String? = nil,
                 durability: SQLiteTrackingStore.Durability = .normal, readReplicaURI: String? = nil, databasePoolSize: Int = 10) {

@@ -110,7 +110,7 @@ public struct TrackingService: Sendable {
 
     public func updateRun(id: String, status: RunStatus?, endTime: Int64?, runName: String?) async throws -> RunInfo {
         if let endTime { try Validation.validateTimestamp(endTime, parameter: "end_time") }
-        return try await store.updateRun(id: id, status: status, endTime: endTime, runName: runName.flatMap { $0.isEmpty ? nil : $0 })
+        return try await store.updateRun(id: id, status: status, endTime: endTime, runName: runName.flatMap { $0.isEmpty ? nil : $0 }, now: now())
     }
 
     public func deleteRun(id: String) async throws {

@@ -70,6 +70,15 @@ extension SQLStore {
         StoreTable("registered_model_aliases", ["model_pk", "alias", "version"], key: 2),
         StoreTable("registry_events", ["event_pk", "model_pk", "model_name", "version", "timestamp", "user", "action", "changes"],
                    identity: ["model_pk", "timestamp", "action"], generated: true),
+        StoreTable("webhooks", ["webhook_pk", "webhook_id", "name", "description", "url", "secret", "status", "creation_timestamp",
+                                "last_updated_timestamp", "deleted_timestamp"],
+                   identity: ["webhook_id", "creation_timestamp"], generated: true),
+        StoreTable("webhook_events", ["webhook_pk", "entity", "action", "position"], key: 3),
+        StoreTable("webhook_deliveries", ["delivery_pk", "delivery_id", "webhook_pk", "entity", "action", "payload", "created_at", "state",
+                                          "attempts", "next_attempt_at", "lease_owner", "lease_until", "last_status", "last_error",
+                                          "last_latency_ms", "delivered_at"],
+                   identity: ["delivery_id", "created_at"], generated: true),
+        StoreTable("webhook_attempts", ["delivery_pk", "attempt", "started_at", "status_code", "latency_ms", "error"], key: 2),
     ]
 
     /// Up to `limit` rows of `table` in key order, after the row whose key is `after` (from the

@@ -17,6 +17,16 @@ extension SQLStore: RegistryStore {
             }
             try Self.recordEvent(db, pk: pk, name: name, version: nil, user: user, now: now, action: "create_registered_model",
                                  changes: ["description": .string(description), "tags": Self.json(tags)])
+            if tags.contains(where: { $0.key == Self.promptTag && $0.value.lowercased() == "true" }) {
+                let shown = tags.filter { $0.key != Self.promptTag && $0.key != Self.promptTypeTag }
+                try Self.enqueueWebhookEvent(db, .promptCreated, data: .object([
+                    ("name", .string(name)), ("tags", WebhookPayload.tags(shown)), ("description", .string(description)),
+                ]), now: now)
+            } else {
+                try Self.enqueueWebhookEvent(db, .registeredModelCreated, data: .object([
+                    ("name", .string(name)), ("tags", WebhookPayload.tags(tags)), ("description", .string(description)),
+                ]), now: now)
+            }
             return try Self.loadRegisteredModel(db, pk: pk)
         }
     }
@@ -67,6 +77,11 @@ extension SQLStore: RegistryStore {
             try db.execute("INSERT INTO registered_model_tags (model_pk, key, value) VALUES (?, ?, ?) ON CONFLICT (model_pk, key) DO UPDATE SET value = excluded.value", [pk, tag.key, tag.value])
             try Self.recordEvent(db, pk: pk, name: name, version: nil, user: user, now: now, action: "set_tag",
                                  changes: ["key": .string(tag.key), "from": old.map(JSONValue.string) ?? .null, "to": .string(tag.value)])
+            if try Self.isPrompt(db, pk: pk) {
+                try Self.enqueueWebhookEvent(db, .promptTagSet, data: .object([
+                    ("name", .string(name)), ("key", .string(tag.key)), ("value", .string(tag.value)),
+                ]), now: now)
+            }
         }
     }
 
@@ -80,6 +95,9 @@ extension SQLStore: RegistryStore {
             try db.execute("DELETE FROM registered_model_tags WHERE model_pk = ? AND key = ?", [pk, key])
             try Self.recordEvent(db, pk: pk, name: name, version: nil, user: user, now: now, action: "delete_tag",
                                  changes: ["key": .string(key), "from": .string(old)])
+            if try Self.isPrompt(db, pk: pk) {
+                try Self.enqueueWebhookEvent(db, .promptTagDeleted, data: .object([("name", .string(name)), ("key", .string(key))]), now: now)
+            }
         }
     }
 
@@ -115,6 +133,20 @@ extension SQLStore: RegistryStore {
                 "source": .string(new.source), "run_id": new.runID.map(JSONValue.string) ?? .null,
                 "model_id": new.modelID.map(JSONValue.string) ?? .null, "description": .string(new.description), "tags": Self.json(new.tags),
             ])
+            let description = WebhookPayload.optional(new.description.isEmpty ? nil : new.description)
+            if try Self.isPrompt(db, pk: pk) {
+                let template = new.tags.last { $0.key == Self.promptTextTag }?.value
+                let shown = new.tags.filter { ![Self.promptTag, Self.promptTypeTag, Self.promptTextTag].contains($0.key) }
+                try Self.enqueueWebhookEvent(db, .promptVersionCreated, data: .object([
+                    ("name", .string(new.name)), ("version", .string(String(version))), ("template", WebhookPayload.optional(template)),
+                    ("tags", WebhookPayload.tags(shown)), ("description", description),
+                ]), now: now)
+            } else {
+                try Self.enqueueWebhookEvent(db, .modelVersionCreated, data: .object([
+                    ("name", .string(new.name)), ("version", .string(String(version))), ("source", .string(new.source)),
+                    ("run_id", WebhookPayload.optional(new.runID)), ("tags", WebhookPayload.tags(new.tags)), ("description", description),
+                ]), now: now)
+            }
             return try Self.loadVersion(db, pk: pk, name: new.name, version: version)
         }
     }
@@ -154,6 +186,9 @@ extension SQLStore: RegistryStore {
             try db.execute("INSERT INTO model_version_tags (model_pk, version, key, value) VALUES (?, ?, ?, ?) ON CONFLICT (model_pk, version, key) DO UPDATE SET value = excluded.value", [pk, version, tag.key, tag.value])
             try Self.recordEvent(db, pk: pk, name: name, version: version, user: user, now: now, action: "set_tag",
                                  changes: ["key": .string(tag.key), "from": old.map(JSONValue.string) ?? .null, "to": .string(tag.value)])
+            try Self.enqueueWebhookEvent(db, Self.isPrompt(db, pk: pk) ? .promptVersionTagSet : .modelVersionTagSet, data: .object([
+                ("name", .string(name)), ("version", .string(String(version))), ("key", .string(tag.key)), ("value", .string(tag.value)),
+            ]), now: now)
         }
     }
 
@@ -167,6 +202,9 @@ extension SQLStore: RegistryStore {
             try db.execute("DELETE FROM model_version_tags WHERE model_pk = ? AND version = ? AND key = ?", [pk, version, key])
             try Self.recordEvent(db, pk: pk, name: name, version: version, user: user, now: now, action: "delete_tag",
                                  changes: ["key": .string(key), "from": .string(old)])
+            try Self.enqueueWebhookEvent(db, Self.isPrompt(db, pk: pk) ? .promptVersionTagDeleted : .modelVersionTagDeleted, data: .object([
+                ("name", .string(name)), ("version", .string(String(version))), ("key", .string(key)),
+            ]), now: now)
         }
     }
 
@@ -223,6 +261,9 @@ extension SQLStore: RegistryStore {
             }
             try Self.recordEvent(db, pk: pk, name: name, version: version, user: user, now: now, action: "set_alias",
                                  changes: ["alias": .string(alias), "from_version": old.map { .number(String($0)) } ?? .null])
+            try Self.enqueueWebhookEvent(db, Self.isPrompt(db, pk: pk) ? .promptAliasCreated : .modelVersionAliasCreated, data: .object([
+                ("name", .string(name)), ("alias", .string(alias)), ("version", .string(String(version))),
+            ]), now: now)
         }
     }
 
@@ -234,6 +275,9 @@ extension SQLStore: RegistryStore {
             }
             try db.execute("DELETE FROM registered_model_aliases WHERE model_pk = ? AND alias = ?", [pk, alias])
             try Self.recordEvent(db, pk: pk, name: name, version: version, user: user, now: now, action: "delete_alias", changes: ["alias": .string(alias)])
+            try Self.enqueueWebhookEvent(db, Self.isPrompt(db, pk: pk) ? .promptAliasDeleted : .modelVersionAliasDeleted, data: .object([
+                ("name", .string(name)), ("alias", .string(alias)),
+            ]), now: now)
         }
     }
 

@@ -37,12 +37,22 @@ extension SQLStore {
         try await read { db in try Self.loadRunInfo(db, id: id).1 }
     }
 
-    public func updateRun(id: String, status: RunStatus?, endTime: Int64?, runName: String?) async throws -> RunInfo {
+    /// A run that reaches a terminal status (from another one) queues its `run.*` webhook event
+    /// in the same transaction.
+    public func updateRun(id: String, status: RunStatus?, endTime: Int64?, runName: String?, now: Int64) async throws -> RunInfo {
         try await write { db in
             let (pk, info) = try Self.loadRunInfo(db, id: id)
             try Self.requireActive(info)
             if let status {
                 try db.execute("UPDATE runs SET status = ? WHERE run_pk = ?", [status.rawValue, pk])
+            }
+            if let status, status != info.status, let event = WebhookEvent.run(status: status) {
+                try Self.enqueueWebhookEvent(db, event, data: .object([
+                    ("run_id", .string(info.runID)), ("experiment_id", .string(info.experimentID)),
+                    ("run_name", .string(runName ?? info.runName)), ("user_id", .string(info.userID)), ("status", .string(status.rawValue)),
+                    ("start_time", info.startTime.map { .number(String($0)) } ?? .null),
+                    ("end_time", (endTime ?? info.endTime).map { .number(String($0)) } ?? .null),
+                ]), now: now)
             }
             if let endTime {
                 try db.execute("UPDATE runs SET end_time = ? WHERE run_pk = ?", [endTime, pk])

@@ -33,6 +33,11 @@ enum SQLiteMigrations {
                 "model_version_tags", "registered_model_aliases", "registry_events",
             ])
         }
+        // Webhooks: definitions, their events and the durable delivery queue with its attempts.
+        migrator.registerMigration("0007_webhooks") { db in
+            try db.execute(sql: webhooks)
+            try SQLiteIntegrity.installRowChecks(db, tables: ["webhooks", "webhook_events", "webhook_deliveries", "webhook_attempts"])
+        }
         return migrator
     }
 
@@ -276,5 +281,61 @@ enum SQLiteMigrations {
         CREATE INDEX run_params_by_key_value ON run_params (key, value);
         CREATE INDEX run_tags_by_key_value ON run_tags (key, value);
         CREATE INDEX latest_metrics_by_key_value ON latest_metrics (key_id, value);
+        """
+
+    /// A webhook is soft-deleted (`deleted_timestamp`), as in MLflow, so its deliveries keep
+    /// their parent. A delivery is one event for one webhook: its body is fixed when the event
+    /// happens (in the same transaction), and a worker claims it with a lease (`lease_owner`,
+    /// `lease_until`) so that two replicas never send it at the same time.
+    static let webhooks = """
+        CREATE TABLE webhooks (
+            webhook_pk INTEGER PRIMARY KEY,
+            webhook_id TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            url TEXT NOT NULL,
+            secret TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'DISABLED')),
+            creation_timestamp INTEGER NOT NULL,
+            last_updated_timestamp INTEGER NOT NULL,
+            deleted_timestamp INTEGER
+        );
+        CREATE TABLE webhook_events (
+            webhook_pk INTEGER NOT NULL REFERENCES webhooks (webhook_pk),
+            entity TEXT NOT NULL,
+            action TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            PRIMARY KEY (webhook_pk, entity, action)
+        ) WITHOUT ROWID;
+        CREATE INDEX webhook_events_by_event ON webhook_events (entity, action);
+        CREATE TABLE webhook_deliveries (
+            delivery_pk INTEGER PRIMARY KEY,
+            delivery_id TEXT NOT NULL UNIQUE,
+            webhook_pk INTEGER NOT NULL REFERENCES webhooks (webhook_pk),
+            entity TEXT NOT NULL,
+            action TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER NOT NULL,
+            lease_owner TEXT,
+            lease_until INTEGER,
+            last_status INTEGER,
+            last_error TEXT,
+            last_latency_ms INTEGER,
+            delivered_at INTEGER
+        );
+        CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at);
+        CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries (webhook_pk, delivery_pk);
+        CREATE TABLE webhook_attempts (
+            delivery_pk INTEGER NOT NULL REFERENCES webhook_deliveries (delivery_pk),
+            attempt INTEGER NOT NULL,
+            started_at INTEGER NOT NULL,
+            status_code INTEGER,
+            latency_ms INTEGER NOT NULL,
+            error TEXT,
+            PRIMARY KEY (delivery_pk, attempt)
+        ) WITHOUT ROWID;
         """
 }

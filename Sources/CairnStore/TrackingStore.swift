@@ -113,7 +113,7 @@ public protocol TrackingStore: Sendable {
     func createRun(_ run: NewRun) async throws -> Run
     func fetchRun(id: String) async throws -> Run
     func fetchRunInfo(id: String) async throws -> RunInfo
-    func updateRun(id: String, status: RunStatus?, endTime: Int64?, runName: String?) async throws -> RunInfo
+    func updateRun(id: String, status: RunStatus?, endTime: Int64?, runName: String?, now: Int64) async throws -> RunInfo
     func setRunLifecycle(id: String, stage: LifecycleStage, now: Int64) async throws
     func logRunWrites(runID: String, _ writes: RunWrites) async throws
     func deleteTag(runID: String, key: String) async throws

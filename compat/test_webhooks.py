@@ -1,0 +1,201 @@
+"""Webhooks with the real mlflow client: `MlflowClient().create_webhook(...)` and friends against a
+`cairn server` of its own (from $CAIRN_BINARY) started with --webhooks-allow-private, and a local
+receiver (python http.server) that fails first and then recovers. The receiver checks the
+HMAC-SHA256 signature exactly as MLflow documents it for receivers.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+from mlflow import MlflowClient
+from mlflow.entities.webhook import WebhookEvent, WebhookStatus
+from mlflow.exceptions import MlflowException
+
+from conftest import start_own_server, unique_name
+
+pytestmark = [
+    pytest.mark.cairn_only,
+    pytest.mark.single_server("starts servers of its own (with and without --webhooks-allow-private) and a local receiver"),
+]
+
+SECRET = "receiver-shared-secret"
+
+
+class Receiver:
+    """Answers 503 to its first `failures` POSTs, then 200; keeps (headers, body) of each."""
+
+    def __init__(self, failures):
+        self.failures = failures
+        self.received = []
+        self.changed = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with receiver.changed:
+                    receiver.received.append((dict(self.headers), body))
+                    count = len(receiver.received)
+                    receiver.changed.notify_all()
+                self.send_response(503 if count <= receiver.failures else 200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, count, timeout=120):  # hang protection only, not a timing assertion
+        with self.changed:
+            assert self.changed.wait_for(lambda: len(self.received) >= count, timeout), \
+                f"the receiver got {len(self.received)} of {count} requests"
+            return list(self.received)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def verify_signature(headers, body, secret):
+    """The receiver side of MLflow's scheme: v1,base64(HMAC-SHA256(secret, "<id>.<timestamp>.<body>"))."""
+    delivery_id = headers["X-MLflow-Delivery-Id"]
+    timestamp = headers["X-MLflow-Timestamp"]
+    signed = f"{delivery_id}.{timestamp}.{body.decode('utf-8')}".encode("utf-8")
+    expected = "v1," + base64.b64encode(hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).digest()).decode("ascii")
+    return hmac.compare_digest(expected, headers["X-MLflow-Signature"])
+
+
+def _binary():
+    binary = os.environ.get("CAIRN_BINARY", "").strip()
+    if not binary:
+        pytest.skip("CAIRN_BINARY is not set: this test starts its own cairn server from that binary (scripts/test exports it)")
+    return binary
+
+
+def _own_server(*args):
+    data = tempfile.mkdtemp(prefix="cairn-webhooks.")
+    log = open(os.path.join(data, "server.log"), "wb")
+    proc, uri = start_own_server(_binary(), os.path.join(data, "data"), log, *args)
+    return proc, uri, data, log
+
+
+def _stop(proc, data, log):
+    proc.terminate()
+    proc.wait(timeout=60)
+    log.close()
+    shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture
+def private_server():
+    proc, uri, data, log = _own_server("--webhooks-allow-private")
+    try:
+        yield uri
+    finally:
+        _stop(proc, data, log)
+
+
+def test_create_webhook_and_receive_signed_event_after_receiver_recovers(private_server):
+    client = MlflowClient(tracking_uri=private_server, registry_uri=private_server)
+    receiver = Receiver(failures=1)
+    try:
+        hook = client.create_webhook(
+            name="ci-hook", url=receiver.url, events=[WebhookEvent("model_version", "created")],
+            description="notify CI", secret=SECRET)
+        assert hook.name == "ci-hook"
+        assert hook.url == receiver.url
+        assert hook.events == [WebhookEvent("model_version", "created")]
+        assert hook.status == WebhookStatus.ACTIVE
+        assert hook.description == "notify CI"
+        assert hook.secret is None  # write-only
+        assert hook.creation_timestamp > 0
+        got = client.get_webhook(hook.webhook_id)
+        assert (got.webhook_id, got.name, got.url, got.events) == (hook.webhook_id, "ci-hook", receiver.url, hook.events)
+        assert hook.webhook_id in [w.webhook_id for w in client.list_webhooks()]
+
+        name = unique_name("webhook-model")
+        client.create_registered_model(name)
+        version = client.create_model_version(name, source="s3://bucket/models/m1", description="first")
+        assert version.version == "1"
+
+        received = receiver.wait_for(2)  # the first attempt got 503; the retry after backoff got 200
+        (first_headers, first_body), (headers, body) = received[0], received[1]
+        assert first_headers["X-MLflow-Delivery-Id"] == headers["X-MLflow-Delivery-Id"]
+        assert first_body == body
+        assert headers["Content-Type"] == "application/json"
+        assert verify_signature(headers, body, SECRET)
+        assert not verify_signature(headers, body, "wrong-secret")
+        assert abs(int(headers["X-MLflow-Timestamp"]) - time.time()) < 3600
+        payload = json.loads(body)
+        assert list(payload) == ["entity", "action", "timestamp", "data"]
+        assert (payload["entity"], payload["action"]) == ("model_version", "created")
+        assert payload["data"] == {"name": name, "version": "1", "source": "s3://bucket/models/m1", "run_id": None,
+                                   "tags": {}, "description": "first"}
+
+        # Cairn's delivery log: status, attempts and latency of what was sent.
+        deadline = time.monotonic() + 120
+        while True:
+            reply = requests.get(private_server + "/api/cairn/v1/webhooks/deliveries",
+                                 params={"webhook_id": hook.webhook_id}, timeout=60).json()
+            deliveries = reply["deliveries"]
+            if deliveries and deliveries[0]["state"] == "delivered":
+                break
+            assert time.monotonic() < deadline, f"the delivery was not recorded as delivered: {reply}"
+            time.sleep(0.1)
+        assert len(deliveries) == 1
+        assert deliveries[0]["attempts"] == 2
+        assert deliveries[0]["last_status_code"] == 200
+        assert deliveries[0]["event"] == "model_version.created"
+        assert deliveries[0]["delivery_id"] == headers["X-MLflow-Delivery-Id"]
+
+        # An event nobody subscribed to is not sent.
+        client.set_model_version_tag(name, "1", "k", "v")
+
+        updated = client.update_webhook(hook.webhook_id, description="changed",
+                                        events=[WebhookEvent("model_version_tag", "set")])
+        assert updated.description == "changed"
+        assert updated.events == [WebhookEvent("model_version_tag", "set")]
+        result = client.test_webhook(hook.webhook_id)
+        assert result.success is True
+        assert result.response_status == 200
+        test_headers, test_body = receiver.wait_for(3)[2]
+        assert verify_signature(test_headers, test_body, SECRET)
+        assert json.loads(test_body)["data"] == {"name": "example_model", "version": "1", "key": "example_key",
+                                                 "value": "example_value"}
+        assert len(receiver.received) == 3  # the tag set before the update was not delivered
+
+        disabled = client.update_webhook(hook.webhook_id, status=WebhookStatus.DISABLED)
+        assert disabled.status == WebhookStatus.DISABLED
+        client.delete_webhook(hook.webhook_id)
+        with pytest.raises(MlflowException) as error:
+            client.get_webhook(hook.webhook_id)
+        assert error.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    finally:
+        receiver.close()
+
+
+def test_webhook_to_loopback_is_refused_without_the_flag():
+    proc, uri, data, log = _own_server()
+    try:
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        for url in ["http://127.0.0.1:9/hook", "https://127.0.0.1/hook", "https://169.254.169.254/latest/meta-data",
+                    "https://[::1]/hook", "https://10.1.2.3/hook"]:
+            with pytest.raises(MlflowException) as error:
+                client.create_webhook(name="nope", url=url, events=[WebhookEvent("registered_model", "created")])
+            assert error.value.error_code == "INVALID_PARAMETER_VALUE", url
+        assert list(client.list_webhooks()) == []
+    finally:
+        _stop(proc, data, log)
