@@ -12,6 +12,13 @@ public struct WebhookSendOutcome: Sendable {
     public var error: String?
     public var latencyMillis: Int64
 
+    public init(statusCode: Int?, responseBody: String?, error: String?, latencyMillis: Int64) {
+        self.statusCode = statusCode
+        self.responseBody = responseBody
+        self.error = error
+        self.latencyMillis = latencyMillis
+    }
+
     public var isSuccess: Bool { statusCode.map { (200..<300).contains($0) } ?? false }
 
     /// Worth trying again later: no answer, or 408, 429 and 5xx (MLflow retries 429 and 5xx).

@@ -207,7 +207,7 @@ struct WebhookDeliveryTests {
             #expect((result["error_message"] as? String)?.hasPrefix("Failed to test webhook") == true)
             let (deliveriesStatus, deliveries, _) = try await call(.get, "/api/cairn/v1/webhooks/deliveries?webhook_id=\(id)")
             #expect(deliveriesStatus == 200)
-            #expect((deliveries["deliveries"] as? [Any])?.isEmpty == true)
+            #expect(deliveries["deliveries"] == nil)  // none yet: the empty list is omitted, as MLflow omits empty fields
             let (badStatus, bad, _) = try await call(.post, "/api/2.0/mlflow/webhooks", #"""
                 {"name": "w2", "url": "http://127.0.0.1/hook", "events": [{"entity": "MODEL_VERSION", "action": "SET"}]}
                 """#)

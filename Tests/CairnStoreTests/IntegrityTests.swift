@@ -132,7 +132,7 @@ struct IntegrityTests {
             let runID = try await newRun(store)
             try await store.logRunWrites(runID: runID, RunWrites(params: [Param("a", "1")], tags: [Tag("t", "x")]))
             try await store.logRunWrites(runID: runID, RunWrites(tags: [Tag("t", "y")]))
-            _ = try await store.updateRun(id: runID, status: .finished, endTime: 2000, runName: "renamed")
+            _ = try await store.updateRun(id: runID, status: .finished, endTime: 2000, runName: "renamed", now: 2000)
             try await store.deleteTag(runID: runID, key: "t")
             try await store.setRunLifecycle(id: runID, stage: .deleted, now: 3000)
             _ = try await store.createExperiment(name: "e", artifactLocation: nil, tags: [Tag("k", "v")], now: 1)

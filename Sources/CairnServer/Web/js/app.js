@@ -5,6 +5,7 @@
 //   #/compare?runs=…&keys=…&x=step|time|relative&log=1&ema=0.6   compare
 //   #/models, #/models/<name>             model registry
 //   #/overview[?experiment_id=…]          health report
+//   #/webhooks, #/webhooks/<id>           webhooks and their deliveries
 import {el, clear, errorBox} from './util.js';
 import * as experiments from './experiments.js';
 import * as runs from './runs.js';
@@ -12,6 +13,7 @@ import * as run from './run.js';
 import * as compare from './compare.js';
 import * as models from './models.js';
 import * as overview from './overview.js';
+import * as webhooks from './webhooks.js';
 
 window.__cairnErrors = [];
 window.addEventListener('error', (e) => window.__cairnErrors.push(String(e.message)));
@@ -67,6 +69,7 @@ async function route(force = false) {
     else if (section === 'compare') result = await compare.render(app, r);
     else if (section === 'models') result = await models.render(app, r);
     else if (section === 'overview') result = await overview.render(app, r);
+    else if (section === 'webhooks') result = await webhooks.render(app, r);
     else app.append(el('h1', {}, 'Not found'), el('p', {}, `There is no page at #/${r.path.join('/')}. `, el('a', {href: '#/experiments'}, 'Go to the experiments.')));
     if (token === renderCount) cleanup = typeof result === 'function' ? result : null;
   } catch (e) {
