@@ -187,6 +187,42 @@ def test_create_webhook_and_receive_signed_event_after_receiver_recovers(private
         receiver.close()
 
 
+def test_cairn_run_events_reach_the_receiver(private_server):
+    """Cairn's own events on the same mechanism: subscribed over REST (the mlflow client only knows
+    MLflow's event names), fired by the mlflow client ending a run as FAILED."""
+    receiver = Receiver(failures=0)
+    try:
+        reply = requests.post(private_server + "/api/2.0/mlflow/webhooks", json={
+            "name": "run-alerts", "url": receiver.url, "secret": SECRET,
+            "events": [{"entity": "RUN", "action": "FAILED"}, {"entity": "MODEL_VERSION", "action": "CREATED"}]}, timeout=60)
+        assert reply.status_code == 200, reply.text
+        webhook_id = reply.json()["webhook"]["webhook_id"]
+        client = MlflowClient(tracking_uri=private_server, registry_uri=private_server)
+        # The mlflow client still parses the webhook: MLflow's endpoints show it MLflow's events only.
+        assert client.get_webhook(webhook_id).events == [WebhookEvent("model_version", "created")]
+        full = requests.get(private_server + "/api/cairn/v1/webhooks/get", params={"webhook_id": webhook_id}, timeout=60).json()
+        assert full["webhook"]["events"][0] == {"entity": "RUN", "action": "FAILED"}
+
+        experiment_id = client.create_experiment(unique_name("webhook-runs"))
+        ok = client.create_run(experiment_id)
+        client.set_terminated(ok.info.run_id, "FINISHED")  # not subscribed
+        bad = client.create_run(experiment_id, run_name="doomed")
+        client.set_terminated(bad.info.run_id, "FAILED")
+        headers, body = receiver.wait_for(1)[0]
+        assert verify_signature(headers, body, SECRET)
+        payload = json.loads(body)
+        assert (payload["entity"], payload["action"]) == ("run", "failed")
+        assert payload["data"]["run_id"] == bad.info.run_id
+        assert payload["data"]["run_name"] == "doomed"
+        assert payload["data"]["experiment_id"] == experiment_id
+        assert payload["data"]["status"] == "FAILED"
+        assert isinstance(payload["data"]["end_time"], int)
+        requests.delete(private_server + f"/api/2.0/mlflow/webhooks/{webhook_id}", json={}, timeout=60)
+    finally:
+        receiver.close()
+    assert len(receiver.received) == 1
+
+
 def test_webhook_to_loopback_is_refused_without_the_flag():
     proc, uri, data, log = _own_server()
     try:

@@ -95,6 +95,10 @@ public struct WebhookEvent: Sendable, Hashable, CustomStringConvertible {
     ]
     public static let actionNumbers = ["created": 1, "updated": 2, "deleted": 3, "set": 4, "exceeded": 5]
 
+    /// Whether MLflow knows the event. The `mlflow` client cannot parse a webhook carrying any
+    /// other (its enums have no `RUN`), so MLflow's endpoints show only these.
+    public var isMLflowEvent: Bool { Self.entityNumbers[entity] != nil }
+
     /// Whether MLflow's entity/action table (or Cairn's additions) allows this pair.
     public var isValid: Bool {
         Self.validActions.contains { $0.entity == entity && $0.actions.contains(action) }

@@ -3,8 +3,13 @@ import CairnServices
 import CairnStore
 
 /// MLflow's webhook endpoints (`/api/2.0/mlflow/webhooks…`, what `MlflowClient.create_webhook`
-/// and friends call) and Cairn's list of a webhook's deliveries. The secret is accepted, never
-/// returned.
+/// and friends call) and Cairn's: webhooks with all their events, and a webhook's deliveries.
+/// The secret is accepted, never returned.
+///
+/// Cairn's own events (`RUN`/`FAILED`…) are accepted on create and update, but MLflow's
+/// endpoints answer with MLflow's events only, and list only webhooks that have one: the
+/// `mlflow` client fails to parse a webhook with an event its enums lack. The Cairn endpoints
+/// (`webhooks/list`, `webhooks/get`) show everything.
 struct MLflowWebhooksAPI: Sendable {
     let webhooks: WebhookService
 
@@ -21,7 +26,11 @@ struct MLflowWebhooksAPI: Sendable {
 
     /// Under `/api/cairn/v1/`.
     var cairnEndpoints: [MLflowEndpoint] {
-        [MLflowEndpoint(methods: ["GET"], path: "webhooks/deliveries", handler: deliveries)]
+        [
+            MLflowEndpoint(methods: ["GET"], path: "webhooks/list", handler: listAll),
+            MLflowEndpoint(methods: ["GET"], path: "webhooks/get", handler: getAll),
+            MLflowEndpoint(methods: ["GET"], path: "webhooks/deliveries", handler: deliveries),
+        ]
     }
 
     func create(_ f: RequestFields) async throws -> [UInt8] {
@@ -31,12 +40,22 @@ struct MLflowWebhooksAPI: Sendable {
     }
 
     func list(_ f: RequestFields) async throws -> [UInt8] {
-        let page = try await webhooks.listWebhooks(maxResults: f.int64("max_results"), pageToken: f.string("page_token"))
-        return WireEncoding.page("webhooks", page, Self.webhook)
+        var page = try await webhooks.listWebhooks(maxResults: f.int64("max_results"), pageToken: f.string("page_token"))
+        page.items = page.items.filter { $0.events.contains(where: \.isMLflowEvent) }
+        return WireEncoding.page("webhooks", page) { Self.webhook(&$0, $1, mlflowEventsOnly: true) }
     }
 
     func get(_ f: RequestFields) async throws -> [UInt8] {
         webhookReply(try await webhooks.getWebhook(id: f.requiredString("webhook_id")))
+    }
+
+    func listAll(_ f: RequestFields) async throws -> [UInt8] {
+        let page = try await webhooks.listWebhooks(maxResults: f.int64("max_results"), pageToken: f.string("page_token"))
+        return WireEncoding.page("webhooks", page) { Self.webhook(&$0, $1, mlflowEventsOnly: false) }
+    }
+
+    func getAll(_ f: RequestFields) async throws -> [UInt8] {
+        webhookReply(try await webhooks.getWebhook(id: f.requiredString("webhook_id")), mlflowEventsOnly: false)
     }
 
     /// MLflow's update: an empty name or URL and an empty event list mean "unchanged"; a
@@ -91,20 +110,20 @@ struct MLflowWebhooksAPI: Sendable {
 
     // MARK: Wire
 
-    private func webhookReply(_ webhook: Webhook) -> [UInt8] {
+    private func webhookReply(_ webhook: Webhook, mlflowEventsOnly: Bool = true) -> [UInt8] {
         WireEncoding.reply { o in
             o.key("webhook")
-            Self.webhook(&o.writer, webhook)
+            Self.webhook(&o.writer, webhook, mlflowEventsOnly: mlflowEventsOnly)
         }
     }
 
-    static func webhook(_ w: inout JSONWriter, _ webhook: Webhook) {
+    static func webhook(_ w: inout JSONWriter, _ webhook: Webhook, mlflowEventsOnly: Bool) {
         w.object { o in
             o.string("webhook_id", webhook.webhookID)
             o.string("name", webhook.name)
             if !webhook.description.isEmpty { o.string("description", webhook.description) }
             o.string("url", webhook.url)
-            o.array("events", webhook.events) { w, event in
+            o.array("events", webhook.events.filter { !mlflowEventsOnly || $0.isMLflowEvent }) { w, event in
                 w.object { e in
                     e.string("entity", event.entity.uppercased())
                     e.string("action", event.action.uppercased())

@@ -48,6 +48,10 @@ struct WebhookStoreTests {
                 now: 1_700_000_000_123)
             try await store.setRegisteredModelAlias(name: "m", alias: "champion", version: 1, user: "u", now: 1_700_000_000_200)
             try await store.setModelVersionTag(name: "m", version: 1, tag: Tag("x", "y"), user: "u", now: 1_700_000_000_300)
+            // A change that fails queues nothing: the event is part of the change's transaction.
+            await #expect(throws: CairnError.self) {
+                try await store.setRegisteredModelAlias(name: "m", alias: "ghost", version: 9, user: "u", now: 1_700_000_000_400)
+            }
 
             let deliveries = try await store.listDeliveries(webhookID: hook.webhookID, limit: 10)
             #expect(deliveries.map(\.event) == [.modelVersionAliasCreated, .modelVersionCreated])

@@ -1,7 +1,7 @@
 // Webhooks: every webhook (name, URL, events, status) and, per webhook, its recent deliveries
 // with their state, attempts and last answer (status code, latency, error).
 import {el, clear, fmtTime, errorBox} from './util.js';
-import {mlflow, cairn} from './api.js';
+import {cairn} from './api.js';
 
 export async function render(app, route) {
   const id = route.path[1];
@@ -20,7 +20,7 @@ async function list(app) {
   try {
     let token = '';
     do {
-      const r = await mlflow('webhooks', {max_results: 1000, page_token: token});
+      const r = await cairn('webhooks/list', {max_results: 1000, page_token: token});
       hooks.push(...(r.webhooks || []));
       token = r.next_page_token || '';
     } while (token);
@@ -37,7 +37,7 @@ async function deliveries(app, id) {
   app.append(el('div', {class: 'crumbs'}, el('a', {href: '#/webhooks'}, 'Webhooks'), ' / ', id));
   let hook; let items;
   try {
-    hook = (await mlflow(`webhooks/${encodeURIComponent(id)}`)).webhook;
+    hook = (await cairn('webhooks/get', {webhook_id: id})).webhook;
     items = (await cairn('webhooks/deliveries', {webhook_id: id, max_results: 200})).deliveries || [];
   } catch (e) { app.append(errorBox(e, 'The webhook could not be loaded')); return; }
   app.append(el('h1', {}, hook.name), el('div', {class: 'kv'},
