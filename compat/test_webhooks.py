@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import shutil
 import tempfile
 import threading
@@ -21,7 +22,7 @@ from mlflow import MlflowClient
 from mlflow.entities.webhook import WebhookEvent, WebhookStatus
 from mlflow.exceptions import MlflowException
 
-from conftest import start_own_server, unique_name
+from conftest import free_port, start_own_server, unique_name
 
 pytestmark = [
     pytest.mark.cairn_only,
@@ -34,7 +35,7 @@ SECRET = "receiver-shared-secret"
 class Receiver:
     """Answers 503 to its first `failures` POSTs, then 200; keeps (headers, body) of each."""
 
-    def __init__(self, failures):
+    def __init__(self, failures, port=0):
         self.failures = failures
         self.received = []
         self.changed = threading.Condition()
@@ -54,7 +55,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -221,6 +222,34 @@ def test_cairn_run_events_reach_the_receiver(private_server):
     finally:
         receiver.close()
     assert len(receiver.received) == 1
+
+
+def test_event_survives_a_killed_server_and_a_receiver_that_was_down():
+    """Acknowledged means queued: the server is SIGKILLed right after it answered the registration,
+    while the receiver is not even listening; a new server on the same data folder delivers it
+    once the receiver is up."""
+    port = free_port()  # nothing listens here yet: attempts get "connection refused"
+    url = f"http://127.0.0.1:{port}/hook"
+    proc, uri, data, log = _own_server("--webhooks-allow-private")
+    receiver = None
+    try:
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        client.create_webhook(name="durable", url=url, events=[WebhookEvent("registered_model", "created")], secret=SECRET)
+        name = unique_name("webhook-durable")
+        client.create_registered_model(name)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        proc, uri = start_own_server(_binary(), os.path.join(data, "data"), log, "--webhooks-allow-private")
+        receiver = Receiver(failures=0, port=port)
+        headers, body = receiver.wait_for(1)[0]
+        assert verify_signature(headers, body, SECRET)
+        payload = json.loads(body)
+        assert (payload["entity"], payload["action"]) == ("registered_model", "created")
+        assert payload["data"] == {"name": name, "tags": {}, "description": ""}
+    finally:
+        if receiver is not None:
+            receiver.close()
+        _stop(proc, data, log)
 
 
 def test_webhook_to_loopback_is_refused_without_the_flag():

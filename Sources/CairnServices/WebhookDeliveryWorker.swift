@@ -45,7 +45,7 @@ public struct WebhookDeliveryWorker: Sendable {
     /// This worker's name in the leases it takes (unique per process).
     public let owner: String
     /// How long a lease lasts: longer than an attempt can take.
-    public var leaseMillis: Int64 = 120_000
+    public var leaseMillis: Int64 = 60_000
     /// Deliveries leased and sent at once in one pass.
     public var batchSize = 16
     /// How often an idle worker looks for new deliveries (other replicas queue them too).
