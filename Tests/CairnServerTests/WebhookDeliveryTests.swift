@@ -6,6 +6,7 @@ import Crypto
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import Synchronization
 import Testing
 @testable import CairnServer
@@ -49,8 +50,10 @@ final class TestReceiver: Sendable {
             return Response(status: count <= self.failures ? .serviceUnavailable : .ok)
         }
         let ready = AsyncStream<Int>.makeStream()
+        var logger = Logger(label: "test-receiver")
+        logger.logLevel = .critical  // its shutdown at the end of the test is not news
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in ready.continuation.yield(channel.localAddress?.port ?? 0) })
+                              onServerRunning: { channel in ready.continuation.yield(channel.localAddress?.port ?? 0) }, logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.runService() }
             var iterator = ready.stream.makeAsyncIterator()
@@ -118,6 +121,34 @@ struct WebhookDeliveryTests {
                 #expect(delivery.state == .delivered && delivery.attempts == 3 && delivery.lastStatusCode == 200)
                 let attempts = try await store.deliveryAttempts(deliveryID: delivery.deliveryID)
                 #expect(attempts.map(\.statusCode) == [503, 503, 200])
+            }
+        }
+    }
+
+    @Test("Two workers (two replicas) sharing one store send every delivery exactly once", arguments: StoreBackend.allCases)
+    func twoWorkers(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let receiver = TestReceiver(failures: 0)
+            try await receiver.run { url in
+                let clock = ManualClock(5_000_000)
+                let (_, first, _) = try await makeDelivery(store, clock, url: url, event: .registeredModelCreated, secret: "k",
+                                                           policy: WebhookRetryPolicy())
+                let second = WebhookDeliveryWorker(store: store, sender: first.sender, owner: "second", now: clock.now)
+                for i in 0..<20 {
+                    _ = try await store.createRegisteredModel(name: "m\(i)", description: "", tags: [], user: "", now: clock.now())
+                }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for worker in [first, second] {
+                        group.addTask {
+                            while try await worker.deliverDue() > 0 {}
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                let bodies = receiver.requests.map(\.body)
+                #expect(bodies.count == 20)
+                #expect(Set(receiver.requests.compactMap { $0.headers["x-mlflow-delivery-id"] }).count == 20)
+                #expect(Set(bodies).count == 20)
             }
         }
     }
