@@ -134,6 +134,11 @@ public struct ArtifactService: Sendable {
             if case .damaged = result { report.damagedUnreferenced.append(digest) }
         }
         report.damagedUnreferenced.sort()
+        // Kept, so that the health report need not re-hash what was just checked.
+        let now = tracking.now()
+        var checks: [String: BlobCheck] = [:]
+        for digest in referenced { checks[digest] = BlobCheck(health[digest] ?? .missing, at: now) }
+        try await index.recordBlobChecks(checks)
         return report
     }
 
@@ -193,5 +198,16 @@ public struct ArtifactService: Sendable {
             }
         }
         return result
+    }
+}
+
+extension BlobCheck {
+    /// A verification's outcome, kept.
+    public init(_ health: BlobHealth, at time: Int64) {
+        switch health {
+        case .ok: self.init(result: .ok, checkedAt: time)
+        case .missing: self.init(result: .missing, checkedAt: time)
+        case .damaged: self.init(result: .damaged, checkedAt: time)
+        }
     }
 }

@@ -10,7 +10,17 @@
 enum PostgresMigrations {
     static let all: [(identifier: String, sql: String)] = [
         ("0001_initial", initial),
+        ("0002_blob_checks", blobChecks),
     ]
+
+    /// SQLite's 0007.
+    static let blobChecks = """
+        CREATE TABLE blob_checks (
+            digest TEXT COLLATE "C" PRIMARY KEY,
+            result TEXT COLLATE "C" NOT NULL CHECK (result IN ('ok', 'missing', 'damaged')),
+            checked_at BIGINT NOT NULL
+        );
+        """
 
     /// The schema of SQLite's 0001…0006, as one step.
     static let initial = """

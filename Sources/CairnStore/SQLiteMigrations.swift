@@ -33,8 +33,22 @@ enum SQLiteMigrations {
                 "model_version_tags", "registered_model_aliases", "registry_events",
             ])
         }
+        // The last verification of each blob (`cairn verify`, the health report), so that the
+        // report re-hashes only what was never checked or was checked long ago.
+        migrator.registerMigration("0007_blob_checks") { db in
+            try db.execute(sql: blobChecks)
+            try SQLiteIntegrity.installRowChecks(db, tables: ["blob_checks"])
+        }
         return migrator
     }
+
+    static let blobChecks = """
+        CREATE TABLE blob_checks (
+            digest TEXT PRIMARY KEY,
+            result TEXT NOT NULL CHECK (result IN ('ok', 'missing', 'damaged')),
+            checked_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """
 
     static let initial = """
         CREATE TABLE experiments (
