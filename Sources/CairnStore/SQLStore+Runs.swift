@@ -162,7 +162,7 @@ extension SQLStore {
     /// statement cache.
     static func loadRuns(_ db: any SQLSession, pks: [Int64]) throws -> [Run] {
         guard !pks.isEmpty else { return [] }
-                let results = try db.rows(of: [
+        let results = try db.rows(of: [
             runInfoSQL(db.dialect), keyValueSQL(.params, db.dialect), keyValueSQL(.tags, db.dialect),
             """
             SELECT lm.run_pk, mk.key, lm.value, lm.is_nan, lm.timestamp, lm.step
