@@ -9,11 +9,12 @@ import Synchronization
 /// runs concurrent requests in shared transactions; a request is answered after the commit.
 /// How far an answered commit is durable is the `Durability` the store was opened with.
 ///
-/// Both run on the thread of the task that asks, through GRDB's synchronous API (a reader
-/// connection, or the writer for the one batch in flight): SQLite works in process, so there
-/// is nothing to wait for that another thread could overlap, and skipping the hop to GRDB's
-/// queue and back saved 10–20 % of the server's CPU per request (create-run 0.43 → 0.385 ms,
-/// one-point log-metric 0.42 → 0.335 ms, 1,000-point log-batch 1.25 → 1.0 ms on 2 cores).
+/// The one write batch in flight runs on the thread of the task that leads it, through GRDB's
+/// synchronous API: skipping the hop to GRDB's writer queue and back saved 10–20 % of the
+/// server's CPU per write (create-run 0.43 → 0.385 ms, one-point log-metric 0.42 → 0.335 ms,
+/// 1,000-point log-batch 1.25 → 1.0 ms on 2 cores), and a batch is short. Reads stay on GRDB's
+/// reader threads: one may take a second (a chart of millions of points), and on the task
+/// pool's few threads it would hold back every other request meanwhile.
 public final class SQLiteTrackingStore: SQLStore, @unchecked Sendable {
     public let path: String
     public let durability: Durability
@@ -116,16 +117,11 @@ final class SQLiteBackend: SQLBackend {
     }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
-        try await mapErrors { try Self.readHere(pool, body) }
+        try await mapErrors { try await pool.read { db in try body(GRDBSession(db)) } }
     }
 
     func write<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
         try await mapErrors { try await writer.write(body) }
-    }
-
-    /// A read on the calling thread, on a reader connection of the pool.
-    private static func readHere<T>(_ pool: DatabasePool, _ body: (any SQLSession) throws -> T) throws -> T {
-        try pool.read { db in try body(GRDBSession(db)) }
     }
 
     /// One batch of the group commit: one write transaction on the writer connection, each
