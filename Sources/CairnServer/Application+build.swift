@@ -32,7 +32,17 @@ public func openServices(_ configuration: CairnServerConfiguration) throws -> Ca
         tracking: tracking, artifacts: ArtifactService(index: store, blobs: blobs, tracking: tracking),
         registry: RegistryService(registry: store, tracking: tracking),
         explorer: ExplorerService(store: store),
-        storage: StorageHealth(watched: watchedDisks(store, configuration)))
+        storage: StorageHealth(watched: watchedDisks(store, configuration), probes: servicesToProbe(store, blobs)))
+}
+
+/// The servers `/health` asks: a PostgreSQL database and an S3 bucket (a local file and folder
+/// are watched as disks instead).
+func servicesToProbe(_ store: SQLStore, _ blobs: any BlobStore) -> [(what: String, check: @Sendable () async throws -> Void)] {
+    var probes: [(what: String, check: @Sendable () async throws -> Void)] = []
+    if store is PostgresTrackingStore { probes.append(("database", { try await store.ping() })) }
+    // A blob that is never stored: the answer "not there" proves the bucket answers.
+    if blobs is S3BlobStore { probes.append(("object store", { _ = try await blobs.contains(String(repeating: "0", count: 64)) })) }
+    return probes
 }
 
 /// The local disks `/health` watches: the SQLite database's and the artifact folder's (a
@@ -133,9 +143,10 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
     let router = Router(context: CairnRequestContext.self)
     router.add(middleware: MLflowErrorMiddleware())
     let storage = services.storage
-    // "OK" as MLflow answers; 503 with the reason while a disk Cairn writes to is full.
+    // "OK" as MLflow answers; 503 with the reasons while a disk Cairn writes to is full or the
+    // database server or object store does not answer.
     router.get("health") { _, _ -> Response in
-        let problems = storage.problems()
+        let problems = await storage.problems()
         if problems.isEmpty { return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "OK"))) }
         return Response(status: .serviceUnavailable, headers: [.contentType: "text/plain; charset=utf-8"],
                         body: .init(byteBuffer: ByteBuffer(string: "DEGRADED: " + problems.joined(separator: "; "))))
