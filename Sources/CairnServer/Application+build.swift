@@ -141,7 +141,11 @@ func makeDirectory(_ path: String) -> String? {
 public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext> {
     let tracking = services.tracking
     let router = Router(context: CairnRequestContext.self)
+    // Request counts and durations for /metrics; outermost, so it sees the final status.
+    _ = ServerMetrics.shared
+    router.add(middleware: MetricsMiddleware())
     router.add(middleware: MLflowErrorMiddleware())
+    addMetricsRoute(router, explorer: services.explorer)
     let storage = services.storage
     // "OK" as MLflow answers; 503 with the reasons while a disk Cairn writes to is full or the
     // database server or object store does not answer.
