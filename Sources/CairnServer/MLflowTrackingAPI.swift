@@ -139,7 +139,7 @@ struct MLflowTrackingAPI: Sendable {
     /// MLflow clients send both `run_id` and the older `run_uuid`.
     private func runID(_ f: RequestFields) throws -> String {
         if let id = try f.string("run_id"), !id.isEmpty { return id }
-        if let id = try f.string("run_uuid"), !id.isEmpty { return id }
+        if let id = try f.string("run_uuid", reportedAs: "run_id"), !id.isEmpty { return id }
         throw CairnError.missingParameter("run_id")
     }
 
@@ -219,7 +219,7 @@ struct MLflowTrackingAPI: Sendable {
     /// The general decoding of a log-batch body (the fast path is `LogBatchDecoder`).
     static func decodeLogBatch(_ f: RequestFields) throws -> LogBatch {
         LogBatch(
-            runID: try f.string("run_id"), runUUID: try f.string("run_uuid"),
+            runID: try f.string("run_id"), runUUID: try f.string("run_uuid", reportedAs: "run_id"),
             metrics: try f.objects("metrics").map(metric),
             params: try f.objects("params").map { Param(try $0.requiredString("key"), try $0.requiredString("value")) },
             tags: try f.tags())

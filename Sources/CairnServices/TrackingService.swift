@@ -24,7 +24,14 @@ public struct TrackingService: Sendable {
     public func createExperiment(name: String, artifactLocation: String?, tags: [Tag]) async throws -> Experiment {
         try Validation.validateExperimentName(name)
         for tag in tags { try validateExperimentTag(tag) }
-        return try await store.createExperiment(name: name, artifactLocation: artifactLocation, tags: tags, now: now())
+        var location = artifactLocation.flatMap { $0.isEmpty ? nil : $0 }
+        if let given = location {
+            if given.hasPrefix("runs:") {
+                throw CairnError.invalidParameter("Artifact location cannot be a runs:/ URI. Given: '\(given)'")
+            }
+            location = ArtifactLocation.resolvingRelativePath(given, against: FileManager.default.currentDirectoryPath)
+        }
+        return try await store.createExperiment(name: name, artifactLocation: location, tags: tags, now: now())
     }
 
     public func getExperiment(id: String) async throws -> Experiment {
@@ -210,6 +217,7 @@ public struct TrackingService: Sendable {
 
     /// One page of a series' points, in MLflow's order (timestamp, step, value).
     public func getMetricHistory(runID: String, key: String, maxResults: Int64?, pageToken: String?) async throws -> Page<MetricPoint> {
+        if key.isEmpty { throw CairnError.missingParameter("metric_key") }
         let token = try PageToken.decode(pageToken)
         let all = try await store.metricHistory(runID: runID, key: key)
         guard let maxResults, maxResults > 0 else {
@@ -222,19 +230,21 @@ public struct TrackingService: Sendable {
     }
 
     public func getSampledMetricHistory(runIDs: [String], key: String, startStep: Int64?, endStep: Int64?, maxResults: Int64?) async throws -> [SampledSeries] {
+        // MLflow's checks and words, in its order.
+        if key.isEmpty { throw CairnError.missingParameter("metric_key") }
         if runIDs.isEmpty { throw CairnError.missingParameter("run_ids") }
         if runIDs.count > 100 {
-            throw CairnError.invalidParameter("GetMetricHistoryBulkInterval request must specify at most 100 run_ids. Received \(runIDs.count) run_ids.")
+            throw CairnError.invalidParameter("GetMetricHistoryBulkInterval request must specify at most 100 run_ids. Received \(runIDs.count) run_ids. See the API docs for more information about request parameters.")
         }
         if (startStep == nil) != (endStep == nil) {
-            throw CairnError.invalidParameter("If either start_step or end_step is specified, both must be specified (got start_step=\(startStep.map(String.init) ?? "none"), end_step=\(endStep.map(String.init) ?? "none")).")
+            throw CairnError.invalidParameter("If either start step or end step are specified, both must be specified.")
         }
         if let startStep, let endStep, startStep > endStep {
             throw CairnError.invalidParameter("end_step must be greater than start_step. Found start_step=\(startStep) and end_step=\(endStep).")
         }
         let points = maxResults ?? Int64(Limits.defaultSampledPoints)
         guard points >= 1, points <= Int64(Limits.maxSampledPoints) else {
-            throw CairnError.invalidParameter("max_results must be between 1 and \(Limits.maxSampledPoints), got \(points).")
+            throw CairnError.invalidParameter("max_results must be between 1 and \(Limits.maxSampledPoints). See the API docs for more information about request parameters.")
         }
         return try await store.sampledMetricHistory(runIDs: runIDs, key: key, startStep: startStep, endStep: endStep, maxPoints: Int(points))
     }
