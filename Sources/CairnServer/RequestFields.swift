@@ -137,25 +137,23 @@ struct RequestFields: Sendable {
         }
     }
 
-    /// A repeated message field (JSON only).
+    /// A repeated message field (JSON only): a list of objects.
     func objects(_ name: String) throws -> [RequestFields] {
-        switch raw(name) {
+        switch value(name) {
         case nil: return []
-        case .json(.array(let items)):
-            return try items.enumerated().map { index, item in
-                try RequestFields(json: item, path: "\(path)\(name)[\(index)].")
-            }
-        case .json(let other): throw invalid(name, other)
-        case .text(let s): throw invalid(name, .string(s))
+        case .array(let items)?:
+            return try items.enumerated().map { index, item in try nested(item, "\(name)[\(index)]") }
+        case let other?: throw invalid(name, other)
         }
     }
 
     func object(_ name: String) throws -> RequestFields? {
-        switch raw(name) {
-        case nil: return nil
-        case .json(let value): return try RequestFields(json: value, path: "\(path)\(name).")
-        case .text(let s): throw invalid(name, .string(s))
-        }
+        try value(name).map { try nested($0, name) }
+    }
+
+    private func nested(_ value: JSONValue, _ name: String) throws -> RequestFields {
+        guard case .object = value else { throw invalid(name, value) }
+        return try RequestFields(json: value, path: "\(path)\(name).")
     }
 
     /// An enum given by name (case-insensitive) or by proto number.

@@ -229,6 +229,40 @@ public struct TrackingService: Sendable {
         return Page(items: Array(all[start..<end]), nextPageToken: PageToken.next(after: start, pageSize: size, hasMore: end < all.count))
     }
 
+    /// The points of one metric of several runs for MLflow's own web app (its ajax-only
+    /// `get-history-bulk`): runs in id order, each run's points in history order, at most
+    /// `maxResults` (25,000 at most) in all; a run this server does not hold has none, as in MLflow.
+    public func getMetricHistoryBulk(runIDs: [String], key: String?, maxResults: Int64?) async throws -> [(runID: String, points: [MetricPoint])] {
+        if runIDs.isEmpty { throw CairnError.invalidParameter("GetMetricHistoryBulk request must specify at least one run_id.") }
+        if runIDs.count > 100 {
+            throw CairnError.invalidParameter("GetMetricHistoryBulk request cannot specify more than 100 run_ids. Received \(runIDs.count) run_ids.")
+        }
+        guard let key else { throw CairnError.invalidParameter("GetMetricHistoryBulk request must specify a metric_key.") }
+        var left = Int(min(max(maxResults ?? 25_000, 0), 25_000))
+        var result: [(runID: String, points: [MetricPoint])] = []
+        for runID in runIDs.sorted() where left > 0 {
+            let points: [MetricPoint]
+            do {
+                points = try await store.metricHistory(runID: runID, key: key)
+            } catch let error as CairnError where error.code == .resourceDoesNotExist {
+                continue
+            }
+            result.append((runID, Array(points.prefix(left))))
+            left -= min(points.count, left)
+        }
+        return result
+    }
+
+    /// The datasets runs of these experiments used, for MLflow's own web app (its ajax-only
+    /// `experiments/search-datasets`), with MLflow's limits: 1 to 20 experiments, 1000 summaries.
+    public func searchDatasets(experimentIDs: [String]) async throws -> [DatasetSummary] {
+        if experimentIDs.isEmpty { throw CairnError.invalidParameter("SearchDatasets request must specify at least one experiment_id.") }
+        if experimentIDs.count > 20 {
+            throw CairnError.invalidParameter("SearchDatasets request cannot specify more than 20 experiment_ids. Received \(experimentIDs.count) experiment_ids.")
+        }
+        return try await store.searchDatasetSummaries(experimentIDs: experimentIDs.map(Validation.parseExperimentID), limit: 1000)
+    }
+
     public func getSampledMetricHistory(runIDs: [String], key: String, startStep: Int64?, endStep: Int64?, maxResults: Int64?) async throws -> [SampledSeries] {
         // MLflow's checks and words, in its order.
         if key.isEmpty { throw CairnError.missingParameter("metric_key") }
