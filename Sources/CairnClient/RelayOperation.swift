@@ -181,10 +181,11 @@ public enum RelayOperation: Sendable, Equatable {
 
         /// A metric; one sent without a timestamp gets `now`.
         func metric(now: Int64) throws(RelayRequestError) -> Metric {
+            let key = try required("key")
             guard let value = try read("value", WireField.double) else {
                 throw RelayRequestError(CairnError.missingParameter(path + "value").message)
             }
-            return Metric(key: try required("key"), value: value, timestamp: try int64("timestamp") ?? now, step: try int64("step") ?? 0,
+            return Metric(key: key, value: value, timestamp: try int64("timestamp") ?? now, step: try int64("step") ?? 0,
                           modelID: try string("model_id"), datasetName: try string("dataset_name"), datasetDigest: try string("dataset_digest"))
         }
     }

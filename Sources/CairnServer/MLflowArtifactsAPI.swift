@@ -1,5 +1,6 @@
 import CairnCore
 import CairnServices
+import CairnStore
 import Foundation
 import Hummingbird
 

@@ -118,9 +118,9 @@ extension SQLStore {
     public func searchDatasetSummaries(experimentIDs: [Int64], limit: Int) async throws -> [DatasetSummary] {
         guard !experimentIDs.isEmpty else { return [] }
         let list = Array(repeating: "?", count: experimentIDs.count).joined(separator: ", ")
-        let arguments: [any SQLBindable] = [SystemTag.datasetContext] + experimentIDs.map { $0 as any SQLBindable } + [Int64(limit)]
         return try await read { db in
-            try db.rows("""
+            let arguments: [any SQLBindable] = [SystemTag.datasetContext] + experimentIDs.map { $0 as any SQLBindable } + [Int64(limit)]
+            return try db.rows("""
                 SELECT DISTINCT d.experiment_id, d.name, d.digest, t.value
                 FROM datasets d
                 JOIN run_inputs i ON i.dataset_pk = d.dataset_pk

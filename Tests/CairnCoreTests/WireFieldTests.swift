@@ -5,8 +5,8 @@ import Testing
 struct WireFieldTests {
     static let hint = "See the API docs for more information about request parameters."
 
-    func message(_ body: () throws(CairnError) -> Void) -> String? {
-        do throws(CairnError) { try body() } catch { return error.message }
+    func message(_ body: () throws -> Void) -> String? {
+        do { try body() } catch { return (error as? CairnError)?.message ?? "\(error)" }
         return nil
     }
 
