@@ -1,9 +1,10 @@
 import CairnCore
 
 /// The fields of one MLflow request, from a JSON body (POST, PATCH, DELETE) or from the query
-/// string (GET), read with protobuf-JSON leniency: int64 as a number or a decimal string,
-/// doubles as numbers or "NaN"/"Infinity"/"-Infinity", enums by name or number, `null` as absent.
-/// Every wrong type is an `INVALID_PARAMETER_VALUE` naming the field.
+/// string (GET, where every value is a string), read by `WireField`'s rule: what protobuf JSON
+/// allows is read (int64 as a number or a decimal string, doubles as numbers, numeric strings
+/// or "NaN"/"Infinity"/"-Infinity", enums by name or number, `null` as absent), and every other
+/// type is refused, never converted: `INVALID_PARAMETER_VALUE` naming the field in MLflow's words.
 struct RequestFields: Sendable {
     private enum Source: Sendable {
         case json([(String, JSONValue)])

@@ -184,6 +184,24 @@ struct MLflowRoutesTests {
         }
     }
 
+    @Test("MLflow's web app helpers answer under /ajax-api only, as in MLflow")
+    func ajaxHelpers() async throws {
+        try await withApp { call in
+            let created = try await call(.post, "\(Self.api)/runs/create", #"{"experiment_id":"0"}"#)
+            let id = try #require(((created.json["run"] as? [String: Any])?["info"] as? [String: Any])?["run_id"] as? String)
+            _ = try await call(.post, "\(Self.api)/runs/log-batch", #"{"run_id":"\#(id)","metrics":[{"key":"m","value":"NaN","timestamp":1,"step":0},{"key":"m","value":2,"timestamp":2,"step":1}]}"#)
+            let bulk = try await call(.get, "/ajax-api/2.0/mlflow/metrics/get-history-bulk?run_id=\(id)&run_id=0123456789abcdef0123456789abcdef&metric_key=m", nil)
+            #expect(bulk.status == 200)
+            #expect(bulk.text == #"{"metrics":[{"key":"m","value":"NaN","timestamp":1,"step":0,"run_id":"\#(id)"},{"key":"m","value":2.0,"timestamp":2,"step":1,"run_id":"\#(id)"}]}"#)
+            #expect(try await call(.get, "\(Self.api)/metrics/get-history-bulk?run_id=\(id)&metric_key=m", nil).status == 404)
+            let datasets = try await call(.post, "/ajax-api/2.0/mlflow/experiments/search-datasets", #"{"experiment_ids":["0"]}"#)
+            #expect(datasets.status == 200 && datasets.text == "{}")
+            let none = try await call(.get, "/get-artifact?run_uuid=\(id)&path=absent.txt", nil)
+            #expect(none.status == 404 && none.json["error_code"] as? String == "RESOURCE_DOES_NOT_EXIST")
+            #expect(try await call(.get, "/get-artifact?run_uuid=\(id)", nil).status == 400)
+        }
+    }
+
     @Test("A log-batch body over 1 MiB is a 413 with an MLflow error body, and writes nothing")
     func bodyLimit() async throws {
         try await withApp { call in
