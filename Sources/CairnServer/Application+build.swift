@@ -167,10 +167,11 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
     }
     router.get("api/3.0/mlflow/server-info", use: serverInfo)
     router.get("ajax-api/3.0/mlflow/server-info", use: serverInfo)
-    let endpoints = MLflowTrackingAPI(tracking: tracking).endpoints + MLflowRegistryAPI(registry: services.registry).endpoints
+    let trackingAPI = MLflowTrackingAPI(tracking: tracking)
+    let endpoints = trackingAPI.endpoints + MLflowRegistryAPI(registry: services.registry).endpoints
     for prefix in ["api/2.0/mlflow", "ajax-api/2.0/mlflow"] {
         let group = router.group(RouterPath(prefix))
-        for endpoint in endpoints {
+        for endpoint in endpoints + (prefix.hasPrefix("ajax") ? trackingAPI.ajaxEndpoints : []) {
             for method in endpoint.methods {
                 let body = endpoint.body
                 let parameterNames = endpoint.path.split(separator: "/").filter { $0.hasPrefix(":") }.map { String($0.dropFirst()) }
@@ -197,7 +198,7 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
             Response(status: .ok, headers: [.contentType: "application/json"], body: try await endpoint.body(decodeFields(request)))
         }
     }
-    MLflowArtifactsAPI(artifacts: services.artifacts).register(on: router)
+    MLflowArtifactsAPI(artifacts: services.artifacts, registry: services.registry).register(on: router)
     WebUI().register(on: router)
     return router
 }
