@@ -406,3 +406,146 @@ def test_raw_non_ascii_bytes_in_the_path_are_400(rest, target):
     request = b"GET " + target + b" HTTP/1.1\r\nHost: t\r\n\r\n"
     assert_raw_error(raw_exchange(request), 400, "INVALID_PARAMETER_VALUE")
     assert_still_serving(rest)
+
+
+# ---- Wrong JSON types: refused, never converted (MLflow's schema check and its words) ----
+
+HINT = "See the API docs for more information about request parameters."
+
+
+def wrong_type_message(field, shown, python_type):
+    return f"Invalid value {shown} for parameter '{field}' supplied:  Hint: Value was of type '{python_type}'. {HINT}"
+
+
+WRONG_TYPES = [(123, "123", "int"), (9.0, "9.0", "float"), (True, "true", "bool"), (["a"], '["a"]', "list"),
+               ({"a": 1}, '{"a":1}', "dict")]
+
+
+@pytest.mark.parametrize("value,shown,python_type", WRONG_TYPES, ids=[t[2] for t in WRONG_TYPES])
+def test_experiment_create_string_fields_refuse_other_types(rest, value, shown, python_type):
+    name = unique_name("compat-typed")
+    resp = rest("POST", "experiments/create", json={"name": value})
+    assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+    assert resp[1]["message"] == wrong_type_message("name", shown, python_type)
+    resp = rest("POST", "experiments/create", json={"name": name, "artifact_location": value})
+    assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+    assert resp[1]["message"] == wrong_type_message("artifact_location", shown, python_type)
+    assert_error(rest("GET", "experiments/get-by-name", params={"experiment_name": name}), 404, "RESOURCE_DOES_NOT_EXIST")
+    assert_error(rest("GET", "experiments/get-by-name", params={"experiment_name": shown}), 404, "RESOURCE_DOES_NOT_EXIST")
+
+
+@pytest.mark.parametrize("value,shown,python_type", WRONG_TYPES, ids=[t[2] for t in WRONG_TYPES])
+def test_run_writes_refuse_non_strings_in_string_fields(rest, client, run_id, value, shown, python_type):
+    for path, body, field in (
+        ("runs/log-metric", {"run_id": value, "key": "m", "value": 1, "timestamp": 1}, "run_id"),
+        ("runs/log-metric", {"run_id": run_id, "key": value, "value": 1, "timestamp": 1}, "key"),
+        ("runs/log-parameter", {"run_id": run_id, "key": "p", "value": value}, "value"),
+        ("runs/log-parameter", {"run_id": run_id, "key": value, "value": "v"}, "key"),
+        ("runs/set-tag", {"run_id": run_id, "key": "t", "value": value}, "value"),
+        ("runs/set-tag", {"run_uuid": value, "key": "t", "value": "v"}, "run_id"),  # MLflow names run_uuid 'run_id'
+    ):
+        resp = rest("POST", path, json=body)
+        assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+        assert resp[1]["message"] == wrong_type_message(field, shown, python_type), (path, body)
+    run = client.get_run(run_id)
+    assert run.data.metrics == {} and run.data.params == {} and "t" not in run.data.tags
+
+
+def test_unknown_run_id_as_a_number_is_invalid_not_unknown(rest):
+    # MLflow's own test: "Invalid value 31 for parameter 'run_id' supplied".
+    resp = rest("POST", "runs/log-metric", json={"run_id": 31, "key": "m", "value": 1, "timestamp": 1})
+    assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+    assert "Invalid value 31 for parameter 'run_id' supplied" in resp[1]["message"]
+
+
+def test_numbers_as_strings_are_read_and_other_strings_refused(rest, client, run_id):
+    for body in ({"run_id": run_id, "key": "s", "value": "2.5", "timestamp": "7", "step": "3"},):
+        assert rest("POST", "runs/log-metric", json=body) == (200, {})
+    point = client.get_metric_history(run_id, "s")[0]
+    assert (point.value, point.timestamp, point.step) == (2.5, 7, 3)
+    for field, body in (
+        ("step", {"run_id": run_id, "key": "x", "value": 1, "timestamp": 1, "step": "x"}),
+        ("timestamp", {"run_id": run_id, "key": "x", "value": 1, "timestamp": "x"}),
+        ("value", {"run_id": run_id, "key": "x", "value": "x", "timestamp": 1}),
+    ):
+        resp = rest("POST", "runs/log-metric", json=body)
+        assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+        assert resp[1]["message"] == wrong_type_message(field, '"x"', "str")
+    assert set(client.get_run(run_id).data.metrics) == {"s"}
+
+
+@pytest.mark.cairn_only
+def test_coercions_mlflow_stores_are_refused(rest, client, run_id):
+    # MLflow accepts these and stores something else: step 3.5 and step true become 0, value true
+    # becomes 1.0, and inside log-batch a number as a param value becomes "" and "x" as a metric
+    # value becomes 0.0 at timestamp 0. Cairn refuses them, naming the field.
+    for path, body, field, shown, python_type in (
+        ("runs/log-metric", {"run_id": run_id, "key": "m", "value": 1, "timestamp": 1, "step": 3.5}, "step", "3.5", "float"),
+        ("runs/log-metric", {"run_id": run_id, "key": "m", "value": 1, "timestamp": 1, "step": True}, "step", "true", "bool"),
+        ("runs/log-metric", {"run_id": run_id, "key": "m", "value": True, "timestamp": 1}, "value", "true", "bool"),
+        ("runs/log-metric", {"run_id": run_id, "key": "m", "value": {}, "timestamp": 1}, "value", "{}", "dict"),
+        ("runs/log-batch", {"run_id": run_id, "params": [{"key": "p", "value": 5}]}, "params[0].value", "5", "int"),
+        ("runs/log-batch", {"run_id": run_id, "tags": [{"key": "t", "value": True}]}, "tags[0].value", "true", "bool"),
+        ("runs/log-batch", {"run_id": run_id, "metrics": [{"key": 5, "value": 1, "timestamp": 1}]}, "metrics[0].key", "5", "int"),
+        ("runs/log-batch", {"run_id": run_id, "metrics": [{"key": "m", "value": "x", "timestamp": 1}]}, "metrics[0].value", '"x"', "str"),
+        ("runs/log-batch", {"run_id": run_id, "metrics": [{"key": "m", "value": 1, "timestamp": 1, "step": 4.5}]}, "metrics[0].step", "4.5", "float"),
+        ("experiments/create", {"name": unique_name("compat-typed"), "tags": [{"key": "k", "value": 5}]}, "tags[0].value", "5", "int"),
+        ("runs/search", {"experiment_ids": [0]}, "experiment_ids[0]", "0", "int"),
+    ):
+        resp = rest("POST", path, json=body)
+        assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+        assert resp[1]["message"] == wrong_type_message(field, shown, python_type), (path, body)
+    run = client.get_run(run_id)
+    assert run.data.metrics == {} and run.data.params == {} and "t" not in run.data.tags
+
+
+# ---- get-history-bulk-interval and get-history: MLflow's checks and words ----
+
+
+def test_bulk_interval_checks_its_fields(rest, run_id):
+    path = "metrics/get-history-bulk-interval"
+    for params, message in (
+        ({"run_ids": run_id, "metric_key": ""}, f"Missing value for required parameter 'metric_key'. {HINT}"),
+        ({"run_ids": run_id}, f"Missing value for required parameter 'metric_key'. {HINT}"),
+        ({"metric_key": "m"}, f"Missing value for required parameter 'run_ids'. {HINT}"),
+        ({"run_ids": run_id, "metric_key": "m", "start_step": 5},
+         "If either start step or end step are specified, both must be specified."),
+        ({"run_ids": run_id, "metric_key": "m", "end_step": 5},
+         "If either start step or end step are specified, both must be specified."),
+        ({"run_ids": run_id, "metric_key": "m", "start_step": 5, "end_step": 2},
+         "end_step must be greater than start_step. Found start_step=5 and end_step=2."),
+        ({"run_ids": run_id, "metric_key": "m", "start_step": "x", "end_step": 5},
+         wrong_type_message("start_step", '"x"', "str")),
+        ({"run_ids": run_id, "metric_key": "m", "max_results": 0}, f"max_results must be between 1 and 2500. {HINT}"),
+        ({"run_ids": run_id, "metric_key": "m", "max_results": 2501}, f"max_results must be between 1 and 2500. {HINT}"),
+        ({"run_ids": [UNKNOWN_RUN] * 101, "metric_key": "m"},
+         f"GetMetricHistoryBulkInterval request must specify at most 100 run_ids. Received 101 run_ids. {HINT}"),
+    ):
+        resp = rest("GET", path, params=params)
+        assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+        assert resp[1]["message"] == message, params
+    resp = rest("GET", "metrics/get-history", params={"run_id": run_id, "metric_key": ""})
+    assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+    assert resp[1]["message"] == f"Missing value for required parameter 'metric_key'. {HINT}"
+
+
+# ---- experiments/create: where the artifact location is ----
+
+
+def test_relative_artifact_location_is_made_absolute_on_the_server(rest, client):
+    # MLflow resolves a relative local path against the server's working directory.
+    leaf = unique_name("compat-rel")
+    for given, check in (
+        (f"relative/{leaf}", lambda loc: loc.startswith("/") and loc.endswith(f"/relative/{leaf}")),
+        (f"./{leaf}-dot", lambda loc: loc.startswith("/") and loc.endswith(f"/{leaf}-dot") and "/./" not in loc),
+        (f"file:{leaf}-file", lambda loc: loc.startswith("file:///") and loc.endswith(f"/{leaf}-file")),
+        (f"/tmp/{leaf}-abs", lambda loc: loc == f"/tmp/{leaf}-abs"),
+        (f"s3://compat-bucket/{leaf}", lambda loc: loc == f"s3://compat-bucket/{leaf}"),
+    ):
+        status, body = rest("POST", "experiments/create", json={"name": unique_name("compat-loc"), "artifact_location": given})
+        assert status == 200, body
+        location = client.get_experiment(body["experiment_id"]).artifact_location
+        assert check(location), (given, location)
+    resp = rest("POST", "experiments/create", json={"name": unique_name("compat-loc"), "artifact_location": "runs:/abc/x"})
+    assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+    assert "runs:/" in resp[1]["message"]

@@ -173,3 +173,75 @@ def test_bulk_interval_keeps_spikes(rest, bulk_runs):
     # The global minimum survives as well.
     low_step = min(bulk_runs[long_id], key=bulk_runs[long_id].get)
     assert low_step in points
+
+
+# ---- Helper routes of MLflow's own web app (MLflow serves them, outside /api/, for its UI) ----
+
+AJAX = "/ajax-api/2.0/mlflow/"
+
+
+def test_ajax_get_history_bulk(rest, client, experiment):
+    eid = experiment.experiment_id
+    runs = sorted(client.create_run(eid).info.run_id for _ in range(2))
+    for n, run_id in enumerate(runs):
+        client.log_batch(run_id, metrics=[Metric("loss", float(10 * n + i), 1000 + i, i) for i in range(3)])
+    status, body = rest("GET", AJAX + "metrics/get-history-bulk", params={"run_id": list(reversed(runs)), "metric_key": "loss"})
+    assert status == 200, body
+    got = [(m["run_id"], m["key"], m["value"], m["timestamp"], m["step"]) for m in body["metrics"]]
+    assert got == [(r, "loss", float(10 * n + i), 1000 + i, i) for n, r in enumerate(runs) for i in range(3)]
+    status, body = rest("GET", AJAX + "metrics/get-history-bulk", params={"run_id": runs, "metric_key": "loss", "max_results": 4})
+    assert status == 200 and [(m["run_id"], m["step"]) for m in body["metrics"]] == [(runs[0], 0), (runs[0], 1), (runs[0], 2), (runs[1], 0)]
+    status, body = rest("GET", AJAX + "metrics/get-history-bulk", params={"run_id": runs, "metric_key": "absent"})
+    assert status == 200 and body == {"metrics": []}
+    for params, message in (
+        ({"metric_key": "loss"}, "GetMetricHistoryBulk request must specify at least one run_id."),
+        ({"run_id": runs}, "GetMetricHistoryBulk request must specify a metric_key."),
+        ({"run_id": [f"{i:032x}" for i in range(101)], "metric_key": "loss"},
+         "GetMetricHistoryBulk request cannot specify more than 100 run_ids. Received 101 run_ids."),
+    ):
+        status, body = rest("GET", AJAX + "metrics/get-history-bulk", params=params)
+        assert status == 400 and body["error_code"] == "INVALID_PARAMETER_VALUE" and body["message"] == message, body
+
+
+def test_ajax_search_datasets(rest, client, experiment):
+    import mlflow
+    import pandas as pd
+
+    eid = experiment.experiment_id
+    df = pd.DataFrame({"x": [1.0, 2.0], "y": [0.0, 1.0]})
+    dataset = mlflow.data.from_pandas(df, source="/tmp/compat-data/ajax.csv", name="ajax-train", targets="y")
+    with mlflow.start_run(experiment_id=eid):
+        mlflow.log_input(dataset, context="training")
+    status, body = rest("POST", AJAX + "experiments/search-datasets", json={"experiment_ids": [eid]})
+    assert status == 200, body
+    assert body["dataset_summaries"] == [{"experiment_id": eid, "name": "ajax-train", "digest": dataset.digest, "context": "training"}]
+    other = client.create_experiment(f"compat-nodata-{eid}")
+    assert rest("POST", AJAX + "experiments/search-datasets", json={"experiment_ids": [other]}) == (200, {})
+    status, body = rest("POST", AJAX + "experiments/search-datasets", json={"experiment_ids": []})
+    assert status == 400 and body["message"] == "SearchDatasets request must specify at least one experiment_id.", body
+    status, body = rest("POST", AJAX + "experiments/search-datasets", json={"experiment_ids": [str(i) for i in range(21)]})
+    assert status == 400 and body["message"] == "SearchDatasets request cannot specify more than 20 experiment_ids. Received 21 experiment_ids."
+
+
+def test_get_artifact_routes(rest, client, experiment, server_uri):
+    import requests
+    from mlflow.entities import LoggedModelStatus
+
+    run_id = client.create_run(experiment.experiment_id).info.run_id
+    client.log_text(run_id, "hello from the run", "notes/hello.txt")
+    resp = requests.get(server_uri + "/get-artifact", params={"path": "notes/hello.txt", "run_uuid": run_id}, timeout=120)
+    assert resp.status_code == 200 and resp.text == "hello from the run"
+    resp = requests.get(server_uri + "/get-artifact", params={"path": "notes/absent.txt", "run_uuid": run_id}, timeout=120)
+    assert resp.status_code >= 400
+
+    model = client.create_logged_model(experiment.experiment_id, name="model", source_run_id=run_id)
+    proxy_path = model.artifact_location.split("mlflow-artifacts:", 1)[1].lstrip("/")
+    status, _ = rest("PUT", f"/api/2.0/mlflow-artifacts/artifacts/{proxy_path}/MLmodel", data=b"flavors: {}\n")
+    assert status == 200
+    client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
+    name = f"compat-getart-{model.model_id}"
+    client.create_registered_model(name)
+    client.create_model_version(name, f"models:/{model.model_id}", model_id=model.model_id)
+    resp = requests.get(server_uri + "/model-versions/get-artifact", params={"path": "MLmodel", "name": name, "version": "1"},
+                        timeout=120)
+    assert resp.status_code == 200 and resp.text == "flavors: {}\n"

@@ -1180,3 +1180,79 @@ def test_version_lineage(client, rest, new_model, experiment):
 
     assert_error(rest("GET", "/api/cairn/v1/model-versions/lineage", params={"name": name, "version": "9"}),
                  404, "RESOURCE_DOES_NOT_EXIST")
+
+
+# --------------------------------------------------------------------------------------------------
+# 7. Versions and logged models that name runs this server does not hold (as MLflow allows)
+# --------------------------------------------------------------------------------------------------
+
+
+def test_version_may_name_a_run_of_another_server(client, rest, new_model, experiment):
+    name = new_model()
+    source = f"runs:/{UNKNOWN_RUN}/model"
+    mv = client.create_model_version(name, source, run_id=UNKNOWN_RUN)
+    assert (mv.version, mv.source, mv.run_id, mv.status) == ("1", source, UNKNOWN_RUN, "READY")
+    # MLflow cannot resolve the run: the download URI is the source, verbatim.
+    assert client.get_model_version_download_uri(name, "1") == source
+    assert client.get_model_version(name, "1").run_id == UNKNOWN_RUN
+    # Another remote source with an unknown run_id is kept as given.
+    mv = add_version(rest, name, source="s3://compat-bucket/elsewhere/model", run_id=UNKNOWN_RUN)
+    assert mv["version"] == "2" and mv["run_id"] == UNKNOWN_RUN
+
+    # What MLflow still checks: the runs:/ source names the run_id's run, and comes without a model_id.
+    bad = (400, "INVALID_PARAMETER_VALUE")
+    other = "fedcba9876543210fedcba9876543210"
+    resp = rest("POST", "model-versions/create", json={"name": name, "source": source, "run_id": other})
+    assert_error(resp, *bad)
+    assert resp[1]["message"] == (f"Invalid model version source: '{source}'. The run_id request parameter must identify "
+                                  "the resource that contains the source.")
+    lm = client.create_logged_model(experiment.experiment_id, name="model")
+    resp = rest("POST", "model-versions/create", json={"name": name, "source": source, "run_id": UNKNOWN_RUN, "model_id": lm.model_id})
+    assert_error(resp, *bad)
+    assert "The model_id request parameter must identify the resource that contains the source." in resp[1]["message"]
+    # An mlflow-artifacts: source inside an unknown run cannot be checked: refused.
+    inside = f"mlflow-artifacts:/{experiment.experiment_id}/{UNKNOWN_RUN}/artifacts/model"
+    resp = rest("POST", "model-versions/create", json={"name": name, "source": inside, "run_id": UNKNOWN_RUN})
+    assert_error(resp, *bad)
+    assert "The run_id request parameter must identify the resource that contains the source." in resp[1]["message"]
+    assert versions_of(client, name) == [1, 2]
+
+
+def test_logged_model_of_a_run_elsewhere_registers_from_its_own_artifacts(client, rest, new_model, experiment):
+    lm = client.create_logged_model(experiment.experiment_id, name="model", source_run_id=UNKNOWN_RUN)
+    assert lm.source_run_id == UNKNOWN_RUN
+    client.finalize_logged_model(lm.model_id, LoggedModelStatus.READY)
+    assert client.get_logged_model(lm.model_id).source_run_id == UNKNOWN_RUN
+    name = new_model()
+    # The logged model's own mlflow-artifacts: location, its model_id and no run_id: the run comes from the model.
+    status, body = rest("POST", "model-versions/create", json={"name": name, "source": lm.artifact_location, "model_id": lm.model_id})
+    assert status == 200, body
+    assert body["model_version"]["run_id"] == UNKNOWN_RUN and body["model_version"]["source"] == lm.artifact_location
+    assert client.get_model_version_download_uri(name, "1") == lm.artifact_location
+    mv = client.create_model_version(name, f"models:/{lm.model_id}", model_id=lm.model_id)
+    assert mv.run_id == UNKNOWN_RUN
+    assert client.get_model_version_download_uri(name, "2") == lm.artifact_location
+    # A path outside the model's artifacts is refused.
+    resp = rest("POST", "model-versions/create",
+                json={"name": name, "source": f"mlflow-artifacts:/{experiment.experiment_id}/models/m-other/artifacts",
+                      "model_id": lm.model_id})
+    assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+    assert versions_of(client, name) == [1, 2]
+
+
+@pytest.mark.cairn_only
+def test_lineage_marks_a_run_not_on_this_server(client, rest, new_model, experiment):
+    name = new_model()
+    client.create_model_version(name, f"runs:/{UNKNOWN_RUN}/model", run_id=UNKNOWN_RUN)
+    body = _lineage(rest, name, 1)
+    assert body["run_id"] == UNKNOWN_RUN and body["run_is_local"] is False and not body.get("run")
+    lm = client.create_logged_model(experiment.experiment_id, name="model", source_run_id=UNKNOWN_RUN)
+    client.create_model_version(name, f"models:/{lm.model_id}", model_id=lm.model_id)
+    body = _lineage(rest, name, 2)
+    assert _field(body["logged_model"], "model_id") == lm.model_id
+    assert body["run_id"] == UNKNOWN_RUN and body["run_is_local"] is False and not body.get("run")
+    with mlflow.start_run(experiment_id=experiment.experiment_id) as run:
+        pass
+    client.create_model_version(name, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
+    body = _lineage(rest, name, 3)
+    assert body["run_id"] == run.info.run_id and body["run_is_local"] is True and _field(body["run"], "run_id") == run.info.run_id

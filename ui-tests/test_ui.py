@@ -2,6 +2,7 @@
 
 import json
 import re
+import time
 from urllib.parse import unquote
 
 import pytest
@@ -316,6 +317,21 @@ def test_models_page_shows_versions_aliases_lineage_and_history(ui, seed):
     assert "provenance" in ui.js("return document.getElementById('lineage').textContent")
     actions = ui.js("return [...document.querySelectorAll('#history tbody tr')].map(r => r.children[2].textContent)")
     assert "create" in actions and "set_alias" in actions
+
+
+def test_lineage_marks_a_run_of_another_server(ui):
+    # MLflow lets a version name a run this server does not hold: the lineage shows its id, marked.
+    remote = "0123456789abcdef0123456789abcdef"
+    name = f"ui-remote-{int(time.time() * 1000)}"
+    client = MlflowClient()
+    client.create_registered_model(name)
+    client.create_model_version(name, f"runs:/{remote}/model", run_id=remote)
+    ui.open(f"/models/{name}")
+    ui.wait("document.getElementById('remote-run') !== null")
+    text = ui.js("return document.getElementById('lineage').textContent")
+    assert remote in text and "not on this server" in text
+    assert ui.js("return document.querySelector('#lineage a[href*=\"%s\"]')" % remote) is None
+    ui.screenshot("models-remote-run-wide")
 
 
 def test_overview_shows_the_health_report(ui, seed):

@@ -221,7 +221,8 @@ struct ReportCommand: AsyncParsableCommand {
         table.add(["linked to data", percent(n("linkage", "with_data"), total), "\(n("linkage", "with_data")) of \(total) runs have a dataset input"])
         table.add(["linked to both", percent(n("linkage", "with_both"), total), "\(n("linkage", "with_both")) of \(total) runs"])
         let blobs = n("artifacts", "blobs")
-        table.add(["artifact integrity", percent(n("artifacts", "verified"), blobs), "\(n("artifacts", "verified")) of \(blobs) blobs verify (\(n("artifacts", "files")) files); missing \(n("artifacts", "missing")), damaged \(n("artifacts", "damaged"))"])
+        table.add(["artifact integrity", percent(n("artifacts", "verified"), blobs), "\(n("artifacts", "verified")) of \(blobs) blobs verify (\(n("artifacts", "files")) files); missing \(n("artifacts", "missing")), damaged \(n("artifacts", "damaged"))"
+                   + (n("artifacts", "unchecked") > 0 ? ", not checked yet \(n("artifacts", "unchecked")) (`cairn verify` checks all)" : "")])
         let attempted = n("reproducibility", "attempted")
         table.add(["reproducibility", percent(n("reproducibility", "reproduced"), attempted), "\(n("reproducibility", "reproduced")) of \(attempted) reproduce attempts reproduced"])
         lines.append(table.render())

@@ -112,48 +112,81 @@ public enum RelayOperation: Sendable, Equatable {
     }
 
     private static func runWrite(_ endpoint: String, _ body: JSONValue, now: Int64) throws(RelayRequestError) -> RelayOperation {
+        let f = BodyFields(body)
         switch endpoint {
         case "runs/log-metric":
-            let key = try required(body, "key")
-            guard let value = body["value"]?.doubleValue else {
-                throw RelayRequestError("Missing or non-numeric value for required parameter 'value' of metric '\(key)'.")
-            }
-            let metric = Metric(key: key, value: value, timestamp: body["timestamp"]?.int64Value ?? now, step: body["step"]?.int64Value ?? 0,
-                                modelID: body["model_id"]?.stringValue, datasetName: body["dataset_name"]?.stringValue,
-                                datasetDigest: body["dataset_digest"]?.stringValue)
-            return .log(LogBuffer.Batch(metrics: [metric]))
+            return .log(LogBuffer.Batch(metrics: [try f.metric(now: now)]))
         case "runs/log-parameter":
-            return .log(LogBuffer.Batch(params: [Param(try required(body, "key"), try required(body, "value"))]))
+            return .log(LogBuffer.Batch(params: [Param(try f.required("key"), try f.required("value"))]))
         case "runs/set-tag":
-            return .log(LogBuffer.Batch(tags: [Tag(try required(body, "key"), try required(body, "value"))]))
+            return .log(LogBuffer.Batch(tags: [Tag(try f.required("key"), try f.required("value"))]))
         case "runs/delete-tag":
-            return .deleteTag(key: try required(body, "key"))
+            return .deleteTag(key: try f.required("key"))
         case "runs/log-batch":
             var metrics: [Metric] = []
-            for item in body["metrics"]?.arrayValue ?? [] {
-                guard var metric = WireDecoding.metric(item) else {
-                    throw RelayRequestError("A metric in log-batch lacks its 'key' or a numeric 'value'.")
-                }
-                metric.runID = nil
-                if item["timestamp"] == nil { metric.timestamp = now }
-                metrics.append(metric)
-            }
-            let params = WireDecoding.params(body["params"]), tags = WireDecoding.tags(body["tags"])
-            if let bad = (body["params"]?.arrayValue ?? []).first(where: { $0["key"]?.stringValue == nil || $0["value"] == nil }) {
-                throw RelayRequestError("A param in log-batch lacks its 'key' or 'value': \(bad).")
-            }
+            for item in try f.objects("metrics") { metrics.append(try item.metric(now: now)) }
+            var params: [Param] = []
+            for item in try f.objects("params") { params.append(Param(try item.required("key"), try item.required("value"))) }
+            var tags: [Tag] = []
+            for item in try f.objects("tags") { tags.append(Tag(try item.required("key"), try item.string("value") ?? "")) }
             return .log(LogBuffer.Batch(metrics: metrics, params: params, tags: tags))
         case "runs/log-inputs":
             return .logInputs(WireDecoding.run(.object([("inputs", .object([("dataset_inputs", body["datasets"] ?? .array([]))]))])).inputs)
         default: // runs/update
             var status: RunStatus?
-            if let text = body["status"]?.stringValue {
+            if let text = try f.string("status") {
                 guard let value = RunStatus(rawValue: text) else {
                     throw RelayRequestError("Invalid run status '\(text)'. Use RUNNING, SCHEDULED, FINISHED, FAILED or KILLED.")
                 }
                 status = value
             }
-            return .updateRun(status: status, endTime: body["end_time"]?.int64Value, runName: body["run_name"]?.stringValue)
+            return .updateRun(status: status, endTime: try f.int64("end_time"), runName: try f.string("run_name"))
+        }
+    }
+
+    /// The fields of a write body of the wrapped run, read with the server's type rule
+    /// (`WireField`): a wrong JSON type is refused here as the server would refuse it.
+    private struct BodyFields {
+        let body: JSONValue
+        let path: String
+
+        init(_ body: JSONValue, path: String = "") {
+            self.body = body
+            self.path = path
+        }
+
+        private func read<T>(_ name: String, _ rule: (JSONValue, String) throws(CairnError) -> T) throws(RelayRequestError) -> T? {
+            guard let value = body[name], value != .null else { return nil }
+            do throws(CairnError) { return try rule(value, path + name) } catch { throw RelayRequestError(error.message) }
+        }
+
+        func string(_ name: String) throws(RelayRequestError) -> String? { try read(name, WireField.string) }
+        func int64(_ name: String) throws(RelayRequestError) -> Int64? { try read(name, WireField.int64) }
+
+        func required(_ name: String) throws(RelayRequestError) -> String {
+            guard let value = try string(name) else { throw RelayRequestError(CairnError.missingParameter(path + name).message) }
+            return value
+        }
+
+        func objects(_ name: String) throws(RelayRequestError) -> [BodyFields] {
+            guard let value = body[name], value != .null else { return [] }
+            guard case .array(let items) = value else { throw RelayRequestError(WireField.invalid(path + name, value).message) }
+            var fields: [BodyFields] = []
+            for (index, item) in items.enumerated() {
+                guard case .object = item else { throw RelayRequestError(WireField.invalid("\(path)\(name)[\(index)]", item).message) }
+                fields.append(BodyFields(item, path: "\(path)\(name)[\(index)]."))
+            }
+            return fields
+        }
+
+        /// A metric; one sent without a timestamp gets `now`.
+        func metric(now: Int64) throws(RelayRequestError) -> Metric {
+            let key = try required("key")
+            guard let value = try read("value", WireField.double) else {
+                throw RelayRequestError(CairnError.missingParameter(path + "value").message)
+            }
+            return Metric(key: key, value: value, timestamp: try int64("timestamp") ?? now, step: try int64("step") ?? 0,
+                          modelID: try string("model_id"), datasetName: try string("dataset_name"), datasetDigest: try string("dataset_digest"))
         }
     }
 
@@ -186,11 +219,6 @@ public enum RelayOperation: Sendable, Equatable {
         guard case .object = value else {
             throw RelayRequestError("The request body is not a JSON object. Send a JSON object with Content-Type: application/json.")
         }
-        return value
-    }
-
-    private static func required(_ body: JSONValue, _ name: String) throws(RelayRequestError) -> String {
-        guard let value = body[name]?.stringValue else { throw RelayRequestError("Missing value for required parameter '\(name)'.") }
         return value
     }
 

@@ -38,4 +38,37 @@ public enum ArtifactLocation {
     public static func path(_ path: String, isAtOrUnder location: String) -> Bool {
         location.isEmpty || path == location || (path.hasPrefix(location) && path.dropFirst(location.count).hasPrefix("/"))
     }
+
+    /// `s3://b/k` → `s3`; nil when the text does not start with `scheme:` (a one-letter
+    /// "scheme" is a Windows drive, i.e. a local path).
+    public static func scheme(of uri: String) -> String? {
+        guard let colon = uri.firstIndex(of: ":") else { return nil }
+        let candidate = uri[..<colon].unicodeScalars
+        func isLetter(_ c: Unicode.Scalar) -> Bool { ("a"..."z").contains(c) || ("A"..."Z").contains(c) }
+        guard candidate.count > 1, let first = candidate.first, isLetter(first),
+              candidate.allSatisfy({ isLetter($0) || ("0"..."9").contains($0) || $0 == "+" || $0 == "." || $0 == "-" })
+        else { return nil }
+        return String(String.UnicodeScalarView(candidate)).lowercased()
+    }
+
+    /// An experiment's artifact location as MLflow's server stores it: a relative local path
+    /// (`dir/sub`, `./dir`, `file:dir`) is made absolute against `directory`, the server's
+    /// working directory (`/srv/dir/sub`, `file:///srv/dir`); anything else is kept as given.
+    public static func resolvingRelativePath(_ location: String, against directory: String) -> String {
+        func joined(_ relative: Substring) -> String {
+            // As Python's pathlib joins: "." and empty segments go, ".." stays.
+            let segments = relative.split(separator: "/").filter { $0 != "." }
+            let base = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+            return ([base] + segments.map(String.init)).joined(separator: "/")
+        }
+        switch scheme(of: location) {
+        case nil:
+            return location.hasPrefix("/") ? location : joined(location[...])
+        case "file":
+            let path = location.dropFirst("file:".count)
+            return path.hasPrefix("/") ? location : "file://" + joined(path)
+        default:
+            return location
+        }
+    }
 }

@@ -36,7 +36,17 @@ public func openServices(_ configuration: CairnServerConfiguration) throws -> Ca
         registry: RegistryService(registry: store, tracking: tracking),
         explorer: ExplorerService(store: store),
         webhooks: WebhookService(store: store, sender: sender, now: tracking.now),
-        storage: StorageHealth(watched: watchedDisks(store, configuration)))
+        storage: StorageHealth(watched: watchedDisks(store, configuration), probes: servicesToProbe(store, blobs)))
+}
+
+/// The servers `/health` asks: a PostgreSQL database and an S3 bucket (a local file and folder
+/// are watched as disks instead).
+func servicesToProbe(_ store: SQLStore, _ blobs: any BlobStore) -> [(what: String, check: @Sendable () async throws -> Void)] {
+    var probes: [(what: String, check: @Sendable () async throws -> Void)] = []
+    if store is PostgresTrackingStore { probes.append(("database", { try await store.ping() })) }
+    // A blob that is never stored: the answer "not there" proves the bucket answers.
+    if blobs is S3BlobStore { probes.append(("object store", { _ = try await blobs.contains(String(repeating: "0", count: 64)) })) }
+    return probes
 }
 
 /// The local disks `/health` watches: the SQLite database's and the artifact folder's (a
@@ -135,11 +145,16 @@ func makeDirectory(_ path: String) -> String? {
 public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext> {
     let tracking = services.tracking
     let router = Router(context: CairnRequestContext.self)
+    // Request counts and durations for /metrics; outermost, so it sees the final status.
+    _ = ServerMetrics.shared
+    router.add(middleware: MetricsMiddleware())
     router.add(middleware: MLflowErrorMiddleware())
+    addMetricsRoute(router, explorer: services.explorer)
     let storage = services.storage
-    // "OK" as MLflow answers; 503 with the reason while a disk Cairn writes to is full.
+    // "OK" as MLflow answers; 503 with the reasons while a disk Cairn writes to is full or the
+    // database server or object store does not answer.
     router.get("health") { _, _ -> Response in
-        let problems = storage.problems()
+        let problems = await storage.problems()
         if problems.isEmpty { return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "OK"))) }
         return Response(status: .serviceUnavailable, headers: [.contentType: "text/plain; charset=utf-8"],
                         body: .init(byteBuffer: ByteBuffer(string: "DEGRADED: " + problems.joined(separator: "; "))))
@@ -156,11 +171,12 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
     }
     router.get("api/3.0/mlflow/server-info", use: serverInfo)
     router.get("ajax-api/3.0/mlflow/server-info", use: serverInfo)
-    let endpoints = MLflowTrackingAPI(tracking: tracking).endpoints + MLflowRegistryAPI(registry: services.registry).endpoints
+    let trackingAPI = MLflowTrackingAPI(tracking: tracking)
+    let endpoints = trackingAPI.endpoints + MLflowRegistryAPI(registry: services.registry).endpoints
         + MLflowWebhooksAPI(webhooks: services.webhooks).endpoints
     for prefix in ["api/2.0/mlflow", "ajax-api/2.0/mlflow"] {
         let group = router.group(RouterPath(prefix))
-        for endpoint in endpoints {
+        for endpoint in endpoints + (prefix.hasPrefix("ajax") ? trackingAPI.ajaxEndpoints : []) {
             for method in endpoint.methods {
                 let body = endpoint.body
                 let parameterNames = endpoint.path.split(separator: "/").filter { $0.hasPrefix(":") }.map { String($0.dropFirst()) }
@@ -188,7 +204,7 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
             Response(status: .ok, headers: [.contentType: "application/json"], body: try await endpoint.body(decodeFields(request)))
         }
     }
-    MLflowArtifactsAPI(artifacts: services.artifacts).register(on: router)
+    MLflowArtifactsAPI(artifacts: services.artifacts, registry: services.registry).register(on: router)
     WebUI().register(on: router)
     return router
 }

@@ -41,6 +41,10 @@ struct CairnReportAPI: Sendable {
                 x.int("verified", Int64(r.verified))
                 x.int("missing", Int64(r.missing))
                 x.int("damaged", Int64(r.damaged))
+                x.int("unchecked", Int64(r.unchecked))
+                x.int("checked_now", Int64(r.checkedNow))
+                x.key("oldest_check_time")
+                if let time = r.oldestCheck { x.writer.int(time) } else { x.writer.raw("null") }
             }
             o.object("reproducibility") { x in
                 x.int("attempted", Int64(r.reproduceAttempted))

@@ -1,5 +1,6 @@
 import CairnCore
 import CairnServices
+import CairnStore
 import Foundation
 import Hummingbird
 
@@ -7,6 +8,7 @@ import Hummingbird
 /// list and delete, plus the tracking API's `artifacts/list` and Cairn's listing with digests.
 struct MLflowArtifactsAPI: Sendable {
     let artifacts: ArtifactService
+    let registry: RegistryService
 
     func register(on router: Router<CairnRequestContext>) {
         for prefix in ["api/2.0/mlflow-artifacts", "ajax-api/2.0/mlflow-artifacts"] {
@@ -25,6 +27,25 @@ struct MLflowArtifactsAPI: Sendable {
             router.get(RouterPath(prefix + "/artifacts/list")) { request, _ in try await listRun(request, withDigests: false) }
         }
         router.get("api/cairn/v1/artifacts") { request, _ in try await listRun(request, withDigests: true) }
+        // MLflow's own web app reads a run's or a model version's files through these.
+        router.get("get-artifact") { request, _ in
+            let query = parseQuery(request.uri.query ?? "")
+            guard let runID = query["run_id"]?.last ?? query["run_uuid"]?.last, !runID.isEmpty else {
+                throw CairnError.missingParameter("run_id")
+            }
+            let root = try await artifacts.tracking.getRun(id: runID).info.artifactURI
+            return try await send(artifacts.entry(path: Self.requiredPath(query), under: root), request: request)
+        }
+        router.get("model-versions/get-artifact") { request, _ in
+            let query = parseQuery(request.uri.query ?? "")
+            let root = try await registry.downloadURI(name: query["name"]?.last ?? "", version: query["version"]?.last ?? "")
+            return try await send(artifacts.entry(path: Self.requiredPath(query), under: root), request: request)
+        }
+    }
+
+    static func requiredPath(_ query: [String: [String]]) throws -> String {
+        guard let path = query["path"]?.last, !path.isEmpty else { throw CairnError.missingParameter("path") }
+        return path
     }
 
     /// The artifact path of a proxy URL: the raw path after `artifacts/`, percent-decoded
@@ -51,7 +72,10 @@ struct MLflowArtifactsAPI: Sendable {
     /// Streams the file from the blob store (local folder or bucket alike), honouring a
     /// single `Range: bytes=…` (206 with `Content-Range`; 416 when it lies outside the file).
     func download(_ request: Request, context: CairnRequestContext) async throws -> Response {
-        let entry = try await artifacts.entry(path: Self.artifactPath(of: request))
+        try await send(artifacts.entry(path: Self.artifactPath(of: request)), request: request)
+    }
+
+    func send(_ entry: ArtifactEntry, request: Request) async throws -> Response {
         let name = entry.path.split(separator: "/").last.map(String.init) ?? "artifact"
         var headers: HTTPFields = [
             .contentType: ContentTypes.guess(name),

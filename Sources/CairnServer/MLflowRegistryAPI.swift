@@ -60,7 +60,7 @@ struct MLflowRegistryAPI: Sendable {
 
     func createRegisteredModel(_ f: RequestFields) async throws -> [UInt8] {
         modelReply(try await registry.createRegisteredModel(
-            name: f.requiredText("name"), tags: f.tags(), description: f.string("description"), user: user))
+            name: f.requiredString("name"), tags: f.tags(), description: f.string("description"), user: user))
     }
 
     func getRegisteredModel(_ f: RequestFields) async throws -> [UInt8] {
@@ -68,7 +68,7 @@ struct MLflowRegistryAPI: Sendable {
     }
 
     func renameRegisteredModel(_ f: RequestFields) async throws -> [UInt8] {
-        modelReply(try await registry.renameRegisteredModel(name: f.requiredString("name"), newName: f.requiredText("new_name"), user: user))
+        modelReply(try await registry.renameRegisteredModel(name: f.requiredString("name"), newName: f.requiredString("new_name"), user: user))
     }
 
     func updateRegisteredModel(_ f: RequestFields) async throws -> [UInt8] {
@@ -121,7 +121,7 @@ struct MLflowRegistryAPI: Sendable {
 
     func createModelVersion(_ f: RequestFields) async throws -> [UInt8] {
         versionReply(try await registry.createModelVersion(
-            name: f.requiredText("name"), source: f.requiredString("source"), runID: f.string("run_id"),
+            name: f.requiredString("name"), source: f.requiredString("source"), runID: f.string("run_id"),
             runLink: f.string("run_link"), description: f.string("description"), tags: f.tags(),
             modelID: f.string("model_id"), user: user))
     }
@@ -196,6 +196,10 @@ struct MLflowRegistryAPI: Sendable {
             if let model = lineage.loggedModel {
                 o.key("logged_model")
                 WireEncoding.loggedModel(&o.writer, model)
+            }
+            if let runID = lineage.runID {
+                o.string("run_id", runID)
+                o.bool("run_is_local", lineage.run != nil)
             }
             if let run = lineage.run {
                 o.key("run")

@@ -72,6 +72,14 @@ struct MLflowTrackingAPI: Sendable {
         ]
     }
 
+    /// Routes of MLflow's own web app that MLflow serves under `/ajax-api/2.0/mlflow` only.
+    var ajaxEndpoints: [Endpoint] {
+        [
+            Endpoint(methods: ["GET"], path: "metrics/get-history-bulk", body: getMetricHistoryBulk),
+            Endpoint(methods: ["POST"], path: "experiments/search-datasets", handler: searchDatasets),
+        ]
+    }
+
     // MARK: Experiments
 
     func getExperimentByName(_ f: RequestFields) async throws -> [UInt8] {
@@ -134,12 +142,27 @@ struct MLflowTrackingAPI: Sendable {
         return WireEncoding.empty
     }
 
+    func searchDatasets(_ f: RequestFields) async throws -> [UInt8] {
+        let summaries = try await tracking.searchDatasets(experimentIDs: f.strings("experiment_ids"))
+        return WireEncoding.reply { o in
+            guard !summaries.isEmpty else { return }
+            o.array("dataset_summaries", summaries) { w, summary in
+                w.object { d in
+                    d.string("experiment_id", summary.experimentID)
+                    d.string("name", summary.name)
+                    d.string("digest", summary.digest)
+                    if let context = summary.context { d.string("context", context) }
+                }
+            }
+        }
+    }
+
     // MARK: Runs
 
     /// MLflow clients send both `run_id` and the older `run_uuid`.
     private func runID(_ f: RequestFields) throws -> String {
         if let id = try f.string("run_id"), !id.isEmpty { return id }
-        if let id = try f.string("run_uuid"), !id.isEmpty { return id }
+        if let id = try f.string("run_uuid", reportedAs: "run_id"), !id.isEmpty { return id }
         throw CairnError.missingParameter("run_id")
     }
 
@@ -219,7 +242,7 @@ struct MLflowTrackingAPI: Sendable {
     /// The general decoding of a log-batch body (the fast path is `LogBatchDecoder`).
     static func decodeLogBatch(_ f: RequestFields) throws -> LogBatch {
         LogBatch(
-            runID: try f.string("run_id"), runUUID: try f.string("run_uuid"),
+            runID: try f.string("run_id"), runUUID: try f.string("run_uuid", reportedAs: "run_id"),
             metrics: try f.objects("metrics").map(metric),
             params: try f.objects("params").map { Param(try $0.requiredString("key"), try $0.requiredString("value")) },
             tags: try f.tags())
@@ -326,6 +349,12 @@ struct MLflowTrackingAPI: Sendable {
             runID: runID(f), key: f.requiredString("metric_key"), maxResults: f.int64("max_results"), pageToken: f.string("page_token"))
         return try MetricPointsReply.body(key: f.requiredString("metric_key"), [.init(points: page.items[...], runID: nil)],
                                           nextPageToken: page.nextPageToken)
+    }
+
+    func getMetricHistoryBulk(_ f: RequestFields) async throws -> ResponseBody {
+        let key = try f.string("metric_key")
+        let series = try await tracking.getMetricHistoryBulk(runIDs: f.strings("run_id"), key: key, maxResults: f.int64("max_results"))
+        return MetricPointsReply.body(key: key ?? "", series.map { .init(points: $0.points[...], runID: $0.runID) })
     }
 
     func getMetricHistoryBulkInterval(_ f: RequestFields) async throws -> ResponseBody {

@@ -1,9 +1,10 @@
 import CairnCore
 
 /// The fields of one MLflow request, from a JSON body (POST, PATCH, DELETE) or from the query
-/// string (GET), read with protobuf-JSON leniency: int64 as a number or a decimal string,
-/// doubles as numbers or "NaN"/"Infinity"/"-Infinity", enums by name or number, `null` as absent.
-/// Every wrong type is an `INVALID_PARAMETER_VALUE` naming the field.
+/// string (GET, where every value is a string), read by `WireField`'s rule: what protobuf JSON
+/// allows is read (int64 as a number or a decimal string, doubles as numbers, numeric strings
+/// or "NaN"/"Infinity"/"-Infinity", enums by name or number, `null` as absent), and every other
+/// type is refused, never converted: `INVALID_PARAMETER_VALUE` naming the field in MLflow's words.
 struct RequestFields: Sendable {
     private enum Source: Sendable {
         case json([(String, JSONValue)])
@@ -61,41 +62,27 @@ struct RequestFields: Sendable {
         }
     }
 
-    private func invalid(_ name: String, _ shown: String, _ expected: String) -> CairnError {
-        .invalidParameter("Invalid value \(shown) for parameter '\(path)\(name)' supplied: expected \(expected).")
+    /// The field's value as JSON: a query-string or path value is a JSON string, as MLflow
+    /// reads it.
+    private func value(_ name: String) -> JSONValue? {
+        switch raw(name) {
+        case nil: return nil
+        case .text(let s): return .string(s)
+        case .json(let value): return value
+        }
     }
 
-    private static func show(_ value: JSONValue) -> String {
-        var writer = JSONWriter()
-        writer.value(value)
-        let text = writer.string
-        return text.count > 80 ? String(text.prefix(80)) + "…" : text
+    private func invalid(_ name: String, _ value: JSONValue) -> CairnError {
+        WireField.invalid(path + name, value)
     }
 
     func has(_ name: String) -> Bool { raw(name) != nil }
 
-    func string(_ name: String) throws -> String? {
-        switch raw(name) {
-        case nil: return nil
-        case .text(let s): return s
-        case .json(.string(let s)): return s
-        case .json(.number(let n)): return n
-        case .json(.bool(let b)): return b ? "true" : "false"
-        case .json(let other): throw invalid(name, Self.show(other), "a string")
-        }
-    }
-
-    /// A required field that must be a JSON string (not a number or bool), e.g. a name.
-    func requiredText(_ name: String) throws -> String {
-        if case .json(let value)? = raw(name), !isString(value) {
-            throw invalid(name, Self.show(value), "a string")
-        }
-        return try requiredString(name)
-    }
-
-    private func isString(_ value: JSONValue) -> Bool {
-        if case .string = value { return true }
-        return false
+    /// A string field: a number, bool, list or object there is refused, never converted.
+    /// `reportedAs` names the field in that error when MLflow names it differently (it calls
+    /// `run_uuid` `run_id`).
+    func string(_ name: String, reportedAs: String? = nil) throws -> String? {
+        try value(name).map { try WireField.string($0, field: path + (reportedAs ?? name)) }
     }
 
     func requiredString(_ name: String) throws -> String {
@@ -104,17 +91,7 @@ struct RequestFields: Sendable {
     }
 
     func int64(_ name: String) throws -> Int64? {
-        let text: String
-        switch raw(name) {
-        case nil: return nil
-        case .text(let s): text = s
-        case .json(.string(let s)): text = s
-        case .json(.number(let n)): text = n
-        case .json(let other): throw invalid(name, Self.show(other), "an integer")
-        }
-        if let value = Int64(text) { return value }
-        if let d = Double(text), d.rounded() == d, abs(d) < 9.2e18 { return Int64(d) }
-        throw invalid(name, "'\(text)'", "an integer")
+        try value(name).map { try WireField.int64($0, field: path + name) }
     }
 
     func requiredInt64(_ name: String) throws -> Int64 {
@@ -123,22 +100,7 @@ struct RequestFields: Sendable {
     }
 
     func double(_ name: String) throws -> Double? {
-        let text: String
-        switch raw(name) {
-        case nil: return nil
-        case .text(let s): text = s
-        case .json(.string(let s)): text = s
-        case .json(.number(let n)): text = n
-        case .json(let other): throw invalid(name, Self.show(other), "a number")
-        }
-        switch text {
-        case "NaN", "nan": return .nan
-        case "Infinity", "inf": return .infinity
-        case "-Infinity", "-inf": return -.infinity
-        default:
-            guard let value = Double(text), value.isFinite else { throw invalid(name, "'\(text)'", "a number") }
-            return value
-        }
+        try value(name).map { try WireField.double($0, field: path + name) }
     }
 
     func requiredDouble(_ name: String) throws -> Double {
@@ -146,21 +108,21 @@ struct RequestFields: Sendable {
         return value
     }
 
+    /// A JSON `true`/`false`; in a query string `true` or `false` in any case (MLflow's words).
     func bool(_ name: String) throws -> Bool? {
         switch raw(name) {
         case nil: return nil
-        case .json(.bool(let b)): return b
-        case .text(let s), .json(.string(let s)):
+        case .text(let s):
             switch s.lowercased() {
-            case "true", "1": return true
-            case "false", "0": return false
-            default: throw invalid(name, "'\(s)'", "true or false")
+            case "true": return true
+            case "false": return false
+            default: throw CairnError.invalidParameter("Invalid boolean value: \(s), must be 'true' or 'false'.")
             }
-        case .json(let other): throw invalid(name, Self.show(other), "true or false")
+        case .json(let value): return try WireField.bool(value, field: path + name)
         }
     }
 
-    /// A repeated string field: a JSON array, or repeated query keys.
+    /// A repeated string field: a JSON array of strings, or repeated query keys.
     func strings(_ name: String) throws -> [String] {
         switch source {
         case .query(let items):
@@ -169,47 +131,44 @@ struct RequestFields: Sendable {
             switch raw(name) {
             case nil: return []
             case .json(.array(let items)):
-                return try items.enumerated().map { index, item in
-                    switch item {
-                    case .string(let s): return s
-                    case .number(let n): return n
-                    default: throw invalid("\(name)[\(index)]", Self.show(item), "a string")
-                    }
-                }
-            case .json(.string(let s)): return [s]
-            case .json(let other): throw invalid(name, Self.show(other), "a list of strings")
+                return try items.enumerated().map { index, item in try WireField.string(item, field: "\(path)\(name)[\(index)]") }
+            case .json(let other): throw invalid(name, other)
             case .text(let s): return [s]
             }
         }
     }
 
-    /// A repeated message field (JSON only).
+    /// A repeated message field (JSON only): a list of objects.
     func objects(_ name: String) throws -> [RequestFields] {
-        switch raw(name) {
+        switch value(name) {
         case nil: return []
-        case .json(.array(let items)):
-            return try items.enumerated().map { index, item in
-                try RequestFields(json: item, path: "\(path)\(name)[\(index)].")
-            }
-        case .json(let other): throw invalid(name, Self.show(other), "a list of objects")
-        case .text(let s): throw invalid(name, "'\(s)'", "a list of objects")
+        case .array(let items)?:
+            return try items.enumerated().map { index, item in try nested(item, "\(name)[\(index)]") }
+        case let other?: throw invalid(name, other)
         }
     }
 
     func object(_ name: String) throws -> RequestFields? {
-        switch raw(name) {
-        case nil: return nil
-        case .json(let value): return try RequestFields(json: value, path: "\(path)\(name).")
-        case .text(let s): throw invalid(name, "'\(s)'", "an object")
-        }
+        try value(name).map { try nested($0, name) }
+    }
+
+    private func nested(_ value: JSONValue, _ name: String) throws -> RequestFields {
+        guard case .object = value else { throw invalid(name, value) }
+        return try RequestFields(json: value, path: "\(path)\(name).")
     }
 
     /// An enum given by name (case-insensitive) or by proto number.
     func enumeration<E>(_ name: String, byName: (String) -> E?, byNumber: (Int64) -> E?, expected: String) throws -> E? {
-        guard let text = try string(name) else { return nil }
+        let text: String
+        switch value(name) {
+        case nil: return nil
+        case .string(let s)?: text = s
+        case .number(let n)?: text = n
+        case let other?: throw invalid(name, other)
+        }
         if let value = byName(text.uppercased()) { return value }
         if let number = Int64(text), let value = byNumber(number) { return value }
-        throw invalid(name, "'\(text)'", expected)
+        throw CairnError.invalidParameter("Invalid value '\(text)' for parameter '\(path)\(name)' supplied: expected \(expected).")
     }
 
     func viewType(_ name: String) throws -> ViewType? {

@@ -68,6 +68,22 @@ public struct ArtifactService: Sendable {
         return entry
     }
 
+    /// The stored file `path` below the artifact URI `root`: an `mlflow-artifacts:` URI this
+    /// server serves, or `runs:/<run>/<folder>` (a model version's download URI) resolved to
+    /// that run's artifacts. MLflow's own web app reads files this way (`/get-artifact`).
+    public func entry(path: String, under root: String) async throws -> ArtifactEntry {
+        var root = root
+        if let (runID, folder) = ArtifactLocation.runSource(root) {
+            let runRoot = try await tracking.getRun(id: runID).info.artifactURI
+            root = folder.isEmpty ? runRoot : runRoot + "/" + folder
+        }
+        guard let folder = Self.proxyPath(fromArtifactURI: root) else {
+            throw CairnError.invalidParameter("The artifact location '\(root)' is not served by this server.")
+        }
+        let relative = try ArtifactPath(validating: path)
+        return try await entry(path: folder.isEmpty ? relative.string : folder + "/" + relative.string)
+    }
+
     /// Streams a stored file's bytes, or the inclusive byte range `range` of them (which the
     /// caller has checked against `entry.size`).
     public func read(_ entry: ArtifactEntry, range: ClosedRange<Int64>? = nil) async throws -> ByteStream {
@@ -134,6 +150,11 @@ public struct ArtifactService: Sendable {
             if case .damaged = result { report.damagedUnreferenced.append(digest) }
         }
         report.damagedUnreferenced.sort()
+        // Kept, so that the health report need not re-hash what was just checked.
+        let now = tracking.now()
+        var checks: [String: BlobCheck] = [:]
+        for digest in referenced { checks[digest] = BlobCheck(health[digest] ?? .missing, at: now) }
+        try await index.recordBlobChecks(checks)
         return report
     }
 
@@ -193,5 +214,16 @@ public struct ArtifactService: Sendable {
             }
         }
         return result
+    }
+}
+
+extension BlobCheck {
+    /// A verification's outcome, kept.
+    public init(_ health: BlobHealth, at time: Int64) {
+        switch health {
+        case .ok: self.init(result: .ok, checkedAt: time)
+        case .missing: self.init(result: .missing, checkedAt: time)
+        case .damaged: self.init(result: .damaged, checkedAt: time)
+        }
     }
 }

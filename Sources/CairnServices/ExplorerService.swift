@@ -16,6 +16,10 @@ public struct ExplorerService: Sendable {
         self.store = store
     }
 
+    public func storeFigures() async throws -> StoreFigures {
+        try await store.storeFigures()
+    }
+
     public func experimentSummaries(viewType: ViewType?) async throws -> [ExperimentSummary] {
         try await store.experimentSummaries(viewType: viewType ?? .activeOnly)
     }

@@ -7,6 +7,10 @@ import Foundation
 public struct ModelVersionLineage: Sendable {
     public var version: ModelVersion
     public var loggedModel: LoggedModel?
+    /// The producing run's id: the version's, else its logged model's source run.
+    public var runID: String?
+    /// That run, when this server holds it; MLflow lets a version (and a logged model) name a
+    /// run of another server, so nil with a `runID` means "not on this server".
     public var run: Run?
 }
 
@@ -94,9 +98,11 @@ public struct RegistryService: Sendable {
     }
 
     /// MLflow's source rules: `models:/m-<id>` names the logged model (and `model_id` must
-    /// match); `models:/<name>/<version>` copies that version's run; `runs:/<run>/…` and
-    /// `mlflow-artifacts:/…` need the producing `run_id` (the latter inside that run's
-    /// artifacts); other remote URIs (`s3://…`) are kept as given. Local paths, `file:` and
+    /// match); `models:/<name>/<version>` copies that version's run; a `runs:/<run>/…` source
+    /// needs `run_id` to name the same run, which may live on another server (nothing is
+    /// looked up, and no `model_id` may come with it); an `mlflow-artifacts:/…` source must lie
+    /// inside the artifacts of the logged model `model_id` or, without one, of the run
+    /// `run_id`; other remote URIs (`s3://…`) are kept as given. Local paths, `file:` and
     /// `http(s):` sources and any `..` segment are refused.
     func resolveSource(_ source: String, runID: String?, modelID: String?) async throws -> (runID: String?, modelID: String?) {
         if source.isEmpty { throw CairnError.missingParameter("source") }
@@ -104,7 +110,7 @@ public struct RegistryService: Sendable {
         for text in [source, decoded] where text.split(separator: "/", omittingEmptySubsequences: false).contains("..") {
             throw CairnError.invalidParameter("Invalid model version source: '\(source)'. The source may not contain '..' segments.")
         }
-        guard let scheme = Self.scheme(of: source) else {
+        guard let scheme = ArtifactLocation.scheme(of: source) else {
             throw CairnError.invalidParameter("Invalid model version source: '\(source)'. Local paths are not allowed: register a models:/, runs:/ or remote (s3://, gs://, …) source.")
         }
         switch scheme {
@@ -125,36 +131,44 @@ public struct RegistryService: Sendable {
             let other = try await getModelVersion(name: String(parts[0]), version: String(parts[1]))
             return (runID ?? other.runID, modelID ?? other.modelID)
         case "runs":
+            if modelID != nil { throw Self.sourceOutside(source, "model_id") }
             guard let (sourceRun, _) = Self.runSource(source), let runID, runID == sourceRun else {
-                throw CairnError.invalidParameter("Invalid model version source: '\(source)'. The run_id request parameter must identify the run the source names.")
+                throw Self.sourceOutside(source, "run_id")
             }
-            _ = try await tracking.getRun(id: runID)
-            return (runID, modelID)
+            return (runID, nil)
         case "mlflow-artifacts":
-            guard let runID else {
-                throw CairnError.invalidParameter("Invalid model version source: '\(source)'. An mlflow-artifacts: source needs the run_id whose artifacts it lies in.")
+            if let modelID {
+                let model = try await sourceHolder(source, "model_id") { try await tracking.getLoggedModel(id: modelID) }
+                guard Self.uri(source, isWithin: model.artifactURI) else { throw Self.sourceOutside(source, "model_id") }
+                return (runID ?? model.sourceRunID, modelID)
             }
-            let run = try await tracking.getRun(id: runID)
-            guard source == run.info.artifactURI || source.hasPrefix(run.info.artifactURI + "/") else {
-                throw CairnError.invalidParameter("Invalid model version source: '\(source)'. It must lie inside run \(runID)'s artifacts (\(run.info.artifactURI)).")
-            }
-            return (runID, modelID)
+            guard let runID else { throw Self.sourceOutside(source, "run_id") }
+            let run = try await sourceHolder(source, "run_id") { try await tracking.getRun(id: runID) }
+            guard Self.uri(source, isWithin: run.info.artifactURI) else { throw Self.sourceOutside(source, "run_id") }
+            return (runID, nil)
         default:
-            if let runID { _ = try await tracking.getRun(id: runID) }
+            if runID == nil, let modelID { return (try await tracking.getLoggedModel(id: modelID).sourceRunID, modelID) }
             return (runID, modelID)
         }
     }
 
-    /// `s3://b/k` → `s3`; nil when the text does not start with `scheme:` (a one-letter
-    /// "scheme" is a Windows drive, i.e. a local path).
-    static func scheme(of source: String) -> String? {
-        guard let colon = source.firstIndex(of: ":") else { return nil }
-        let candidate = source[..<colon].unicodeScalars
-        func isLetter(_ c: Unicode.Scalar) -> Bool { ("a"..."z").contains(c) || ("A"..."Z").contains(c) }
-        guard candidate.count > 1, let first = candidate.first, isLetter(first),
-              candidate.allSatisfy({ isLetter($0) || ("0"..."9").contains($0) || $0 == "+" || $0 == "." || $0 == "-" })
-        else { return nil }
-        return String(String.UnicodeScalarView(candidate)).lowercased()
+    /// MLflow's answer to a source that the named run or logged model does not hold.
+    static func sourceOutside(_ source: String, _ field: String) -> CairnError {
+        .invalidParameter("Invalid model version source: '\(source)'. The \(field) request parameter must identify the resource that contains the source.")
+    }
+
+    /// The run or logged model that must hold an `mlflow-artifacts:` source; an unknown one is
+    /// MLflow's `sourceOutside` error, not a 404.
+    private func sourceHolder<T>(_ source: String, _ field: String, _ fetch: () async throws -> T) async throws -> T {
+        do {
+            return try await fetch()
+        } catch let error as CairnError where error.code == .resourceDoesNotExist {
+            throw Self.sourceOutside(source, field)
+        }
+    }
+
+    static func uri(_ uri: String, isWithin root: String) -> Bool {
+        uri == root || uri.hasPrefix(root.hasSuffix("/") ? root : root + "/")
     }
 
     public func getModelVersion(name: String, version: String) async throws -> ModelVersion {
@@ -244,11 +258,12 @@ public struct RegistryService: Sendable {
 
     public func lineage(name: String, version: String) async throws -> ModelVersionLineage {
         let mv = try await getModelVersion(name: name, version: version)
-        var lineage = ModelVersionLineage(version: mv, loggedModel: nil, run: nil)
+        var lineage = ModelVersionLineage(version: mv, loggedModel: nil, runID: nil, run: nil)
         if let modelID = mv.modelID {
             lineage.loggedModel = try? await tracking.getLoggedModel(id: modelID, allowDeleted: true)
         }
-        if let runID = mv.runID ?? lineage.loggedModel?.sourceRunID {
+        lineage.runID = mv.runID ?? lineage.loggedModel?.sourceRunID
+        if let runID = lineage.runID {
             lineage.run = try? await tracking.getRun(id: runID)
         }
         return lineage

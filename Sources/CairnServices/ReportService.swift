@@ -1,5 +1,6 @@
 import CairnArtifacts
 import CairnCore
+import CairnStore
 import Foundation
 
 /// The health figures of `GET /api/cairn/v1/report` and `cairn report`.
@@ -16,9 +17,15 @@ public struct HealthReport: Sendable, Equatable {
     public var withBoth = 0
     public var files = 0
     public var blobs = 0
+    /// The referenced blobs by their last check: passed, missing, damaged, or not checked yet
+    /// (see `ReportService.verifyBudgetBytes`).
     public var verified = 0
     public var missing = 0
     public var damaged = 0
+    public var unchecked = 0
+    /// Blobs this report re-hashed, and when the oldest result it counts was checked.
+    public var checkedNow = 0
+    public var oldestCheck: Int64?
     public var reproduceAttempted = 0
     public var reproduced = 0
 
@@ -34,13 +41,26 @@ public struct HealthReport: Sendable, Equatable {
 /// Computes the health figures the experiment-tracking literature asks teams to watch: run
 /// success rate, linkage completeness (code and data references), artifact integrity (the
 /// blobs the runs reference, re-hashed) and reproducibility (`cairn reproduce` attempts).
+///
+/// Artifact integrity comes from kept results (`BlobCheck`): a report re-hashes only the blobs
+/// never checked, those whose last result was not `ok`, and those checked more than
+/// `reverifyAfter` ago, oldest first and at most `verifyBudgetBytes` of them per report; so a
+/// report over terabytes of artifacts costs a bounded read, and successive reports (or
+/// `cairn verify`, which checks everything) cover the rest.
 public struct ReportService: Sendable {
     public let tracking: TrackingService
     public let artifacts: ArtifactService
+    /// Milliseconds after which a passed check is due again (default 7 days).
+    public var reverifyAfter: Int64
+    /// Bytes re-hashed per report at most (at least one blob is, when any is due).
+    public var verifyBudgetBytes: Int64
 
-    public init(tracking: TrackingService, artifacts: ArtifactService) {
+    public init(tracking: TrackingService, artifacts: ArtifactService,
+                reverifyAfter: Int64 = 7 * 24 * 3_600_000, verifyBudgetBytes: Int64 = 64 << 20) {
         self.tracking = tracking
         self.artifacts = artifacts
+        self.reverifyAfter = reverifyAfter
+        self.verifyBudgetBytes = verifyBudgetBytes
     }
 
     /// Over the active runs of `experimentIDs` (every active experiment when empty).
@@ -58,7 +78,7 @@ public struct ReportService: Sendable {
         }
         var report = HealthReport()
         report.experimentIDs = ids
-        var digests = Set<String>()
+        var digests: [String: Int64] = [:]
         // runs/search accepts at most 100 experiments per call in MLflow; chunk to stay portable.
         for chunk in stride(from: 0, to: ids.count, by: 100).map({ Array(ids[$0..<min($0 + 100, ids.count)]) }) {
             var token: String?
@@ -70,18 +90,45 @@ public struct ReportService: Sendable {
                 token = page.nextPageToken
             } while token != nil
         }
-        for digest in digests.sorted() {
+        try await checkBlobs(digests, into: &report)
+        return report
+    }
+
+    /// Counts the blobs `sizes` names by their last check, after re-hashing those due (within
+    /// the budget) and keeping the new results.
+    private func checkBlobs(_ sizes: [String: Int64], into report: inout HealthReport) async throws {
+        let known = try await artifacts.index.blobChecks(Array(sizes.keys))
+        let now = tracking.now()
+        let due = sizes.keys.filter { digest in
+            guard let check = known[digest] else { return true }
+            return check.result != .ok || now - check.checkedAt >= reverifyAfter
+        }.sorted { (known[$0]?.checkedAt ?? .min, $0) < (known[$1]?.checkedAt ?? .min, $1) }
+        var fresh: [String: BlobCheck] = [:]
+        var spent: Int64 = 0
+        for digest in due {
+            let size = sizes[digest] ?? 0
+            if !fresh.isEmpty, spent + size > verifyBudgetBytes { break }
+            fresh[digest] = BlobCheck(try await artifacts.blobs.verify(digest), at: now)
+            spent += size
+        }
+        try await artifacts.index.recordBlobChecks(fresh)
+        report.checkedNow = fresh.count
+        for digest in sizes.keys {
             report.blobs += 1
-            switch try await artifacts.blobs.verify(digest) {
+            guard let check = fresh[digest] ?? known[digest] else {
+                report.unchecked += 1
+                continue
+            }
+            switch check.result {
             case .ok: report.verified += 1
             case .missing: report.missing += 1
             case .damaged: report.damaged += 1
             }
+            report.oldestCheck = min(report.oldestCheck ?? check.checkedAt, check.checkedAt)
         }
-        return report
     }
 
-    private func count(_ run: Run, into report: inout HealthReport, digests: inout Set<String>) async throws {
+    private func count(_ run: Run, into report: inout HealthReport, digests: inout [String: Int64]) async throws {
         report.total += 1
         switch run.info.status {
         case .finished: report.finished += 1
@@ -103,7 +150,7 @@ public struct ReportService: Sendable {
         if let folder = ArtifactService.proxyPath(fromArtifactURI: run.info.artifactURI), !folder.isEmpty {
             for entry in try await artifacts.index.listArtifacts(under: folder) {
                 report.files += 1
-                digests.insert(entry.digest)
+                digests[entry.digest] = entry.size
             }
         }
     }

@@ -24,7 +24,14 @@ public struct TrackingService: Sendable {
     public func createExperiment(name: String, artifactLocation: String?, tags: [Tag]) async throws -> Experiment {
         try Validation.validateExperimentName(name)
         for tag in tags { try validateExperimentTag(tag) }
-        return try await store.createExperiment(name: name, artifactLocation: artifactLocation, tags: tags, now: now())
+        var location = artifactLocation.flatMap { $0.isEmpty ? nil : $0 }
+        if let given = location {
+            if given.hasPrefix("runs:") {
+                throw CairnError.invalidParameter("Artifact location cannot be a runs:/ URI. Given: '\(given)'")
+            }
+            location = ArtifactLocation.resolvingRelativePath(given, against: FileManager.default.currentDirectoryPath)
+        }
+        return try await store.createExperiment(name: name, artifactLocation: location, tags: tags, now: now())
     }
 
     public func getExperiment(id: String) async throws -> Experiment {
@@ -210,6 +217,7 @@ public struct TrackingService: Sendable {
 
     /// One page of a series' points, in MLflow's order (timestamp, step, value).
     public func getMetricHistory(runID: String, key: String, maxResults: Int64?, pageToken: String?) async throws -> Page<MetricPoint> {
+        if key.isEmpty { throw CairnError.missingParameter("metric_key") }
         let token = try PageToken.decode(pageToken)
         let all = try await store.metricHistory(runID: runID, key: key)
         guard let maxResults, maxResults > 0 else {
@@ -221,20 +229,56 @@ public struct TrackingService: Sendable {
         return Page(items: Array(all[start..<end]), nextPageToken: PageToken.next(after: start, pageSize: size, hasMore: end < all.count))
     }
 
+    /// The points of one metric of several runs for MLflow's own web app (its ajax-only
+    /// `get-history-bulk`): runs in id order, each run's points in history order, at most
+    /// `maxResults` (25,000 at most) in all; a run this server does not hold has none, as in MLflow.
+    public func getMetricHistoryBulk(runIDs: [String], key: String?, maxResults: Int64?) async throws -> [(runID: String, points: [MetricPoint])] {
+        if runIDs.isEmpty { throw CairnError.invalidParameter("GetMetricHistoryBulk request must specify at least one run_id.") }
+        if runIDs.count > 100 {
+            throw CairnError.invalidParameter("GetMetricHistoryBulk request cannot specify more than 100 run_ids. Received \(runIDs.count) run_ids.")
+        }
+        guard let key else { throw CairnError.invalidParameter("GetMetricHistoryBulk request must specify a metric_key.") }
+        var left = Int(min(max(maxResults ?? 25_000, 0), 25_000))
+        var result: [(runID: String, points: [MetricPoint])] = []
+        for runID in runIDs.sorted() where left > 0 {
+            let points: [MetricPoint]
+            do {
+                points = try await store.metricHistory(runID: runID, key: key)
+            } catch let error as CairnError where error.code == .resourceDoesNotExist {
+                continue
+            }
+            result.append((runID, Array(points.prefix(left))))
+            left -= min(points.count, left)
+        }
+        return result
+    }
+
+    /// The datasets runs of these experiments used, for MLflow's own web app (its ajax-only
+    /// `experiments/search-datasets`), with MLflow's limits: 1 to 20 experiments, 1000 summaries.
+    public func searchDatasets(experimentIDs: [String]) async throws -> [DatasetSummary] {
+        if experimentIDs.isEmpty { throw CairnError.invalidParameter("SearchDatasets request must specify at least one experiment_id.") }
+        if experimentIDs.count > 20 {
+            throw CairnError.invalidParameter("SearchDatasets request cannot specify more than 20 experiment_ids. Received \(experimentIDs.count) experiment_ids.")
+        }
+        return try await store.searchDatasetSummaries(experimentIDs: experimentIDs.map(Validation.parseExperimentID), limit: 1000)
+    }
+
     public func getSampledMetricHistory(runIDs: [String], key: String, startStep: Int64?, endStep: Int64?, maxResults: Int64?) async throws -> [SampledSeries] {
+        // MLflow's checks and words, in its order.
+        if key.isEmpty { throw CairnError.missingParameter("metric_key") }
         if runIDs.isEmpty { throw CairnError.missingParameter("run_ids") }
         if runIDs.count > 100 {
-            throw CairnError.invalidParameter("GetMetricHistoryBulkInterval request must specify at most 100 run_ids. Received \(runIDs.count) run_ids.")
+            throw CairnError.invalidParameter("GetMetricHistoryBulkInterval request must specify at most 100 run_ids. Received \(runIDs.count) run_ids. See the API docs for more information about request parameters.")
         }
         if (startStep == nil) != (endStep == nil) {
-            throw CairnError.invalidParameter("If either start_step or end_step is specified, both must be specified (got start_step=\(startStep.map(String.init) ?? "none"), end_step=\(endStep.map(String.init) ?? "none")).")
+            throw CairnError.invalidParameter("If either start step or end step are specified, both must be specified.")
         }
         if let startStep, let endStep, startStep > endStep {
             throw CairnError.invalidParameter("end_step must be greater than start_step. Found start_step=\(startStep) and end_step=\(endStep).")
         }
         let points = maxResults ?? Int64(Limits.defaultSampledPoints)
         guard points >= 1, points <= Int64(Limits.maxSampledPoints) else {
-            throw CairnError.invalidParameter("max_results must be between 1 and \(Limits.maxSampledPoints), got \(points).")
+            throw CairnError.invalidParameter("max_results must be between 1 and \(Limits.maxSampledPoints). See the API docs for more information about request parameters.")
         }
         return try await store.sampledMetricHistory(runIDs: runIDs, key: key, startStep: startStep, endStep: endStep, maxPoints: Int(points))
     }

@@ -32,6 +32,10 @@ public protocol ArtifactIndex: Sendable {
     /// who uses them. Decided and done in one write transaction, so a version registered at any
     /// moment before it is safe. With `dryRun`, the same answer from a read, and nothing changes.
     func forgetDeletedRunArtifacts(dryRun: Bool) async throws -> DeletedRunArtifacts
+    /// The last recorded verification of each of `digests` that has one.
+    func blobChecks(_ digests: [String]) async throws -> [String: BlobCheck]
+    /// Records verification results, each replacing the digest's earlier one.
+    func recordBlobChecks(_ checks: [String: BlobCheck]) async throws
     /// Who uses the artifacts of run `runID` (for a deleted run: why `cairn gc` keeps them).
     func artifactUsers(runID: String) async throws -> [ArtifactUser]
 }
@@ -72,5 +76,23 @@ public struct DeletedRunArtifacts: Sendable {
     public init(forgotten: [ArtifactEntry] = [], kept: [KeptArtifacts] = []) {
         self.forgotten = forgotten
         self.kept = kept
+    }
+}
+
+/// The outcome of re-hashing one blob, and when (milliseconds since the epoch). Blobs are
+/// content-addressed and never change, so a result stays true until the storage under it
+/// fails: `cairn verify` and the health report keep these, and re-check a blob only once its
+/// result is old (or was not `ok`).
+public struct BlobCheck: Sendable, Hashable {
+    public enum Result: String, Sendable {
+        case ok, missing, damaged
+    }
+
+    public var result: Result
+    public var checkedAt: Int64
+
+    public init(result: Result, checkedAt: Int64) {
+        self.result = result
+        self.checkedAt = checkedAt
     }
 }

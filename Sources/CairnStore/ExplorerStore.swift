@@ -5,6 +5,8 @@ import CairnCore
 public protocol ExplorerStore: Sendable {
     /// Experiments of the view type, by name, each with its run count (active runs) and last activity.
     func experimentSummaries(viewType: ViewType) async throws -> [ExperimentSummary]
+    /// Totals over the whole store, for `/metrics` (one snapshot; each a scan of its table).
+    func storeFigures() async throws -> StoreFigures
     /// The runs the search selects, in its order, with their params, tags and metric summaries.
     func runRows(_ search: RunSearch) async throws -> (items: [RunRow], hasMore: Bool)
     /// The ids of the runs the search selects (its order and page are ignored), for a client
@@ -17,4 +19,24 @@ public protocol ExplorerStore: Sendable {
     func groupCounts(_ search: RunSearch, entity: FilterEntity, key: String) async throws -> [GroupCount]
     /// Bucketed series for each run × key that exists; unknown runs and keys contribute nothing.
     func bucketedSeries(_ query: SeriesQuery) async throws -> [BucketedSeries]
+}
+
+/// Totals over the whole store: what an operator watches grow.
+public struct StoreFigures: Sendable, Equatable {
+    /// Active runs of active experiments, by status (`RUNNING`, `FINISHED`, …).
+    public var runsByStatus: [String: Int64] = [:]
+    public var experiments: Int64 = 0
+    public var registeredModels: Int64 = 0
+    public var modelVersions: Int64 = 0
+    public var metricPoints: Int64 = 0
+    public var artifactFiles: Int64 = 0
+    /// Bytes of the distinct blobs the manifest references (shared content counted once).
+    public var artifactBytes: Int64 = 0
+    public var blobs: Int64 = 0
+    /// Kept blob checks by result (`ok`, `missing`, `damaged`).
+    public var blobChecks: [String: Int64] = [:]
+    /// The database's size on disk (SQLite's pages; PostgreSQL's `pg_database_size`).
+    public var databaseBytes: Int64 = 0
+
+    public init() {}
 }

@@ -213,6 +213,20 @@ final class PostgresBackend: SQLBackend {
         }
     }
 
+    /// The primary (which every write needs) and the read replica, if any.
+    func ping() async throws {
+        let location = self.location
+        for pool in [primary] + (replica.map { [$0] } ?? []) {
+            do {
+                try await threads.runIfActive {
+                    try pool.withConnection { connection in try connection.exec("SELECT 1") }
+                }
+            } catch {
+                throw Self.mapError(error, location: location)
+            }
+        }
+    }
+
     func write<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
         let value: T
         do {

@@ -97,6 +97,29 @@ extension SQLStore: ArtifactIndex {
         return result
     }
 
+    public func blobChecks(_ digests: [String]) async throws -> [String: BlobCheck] {
+        guard !digests.isEmpty else { return [:] }
+        return try await read { db in
+            var checks: [String: BlobCheck] = [:]
+            try db.each("SELECT digest, result, checked_at FROM blob_checks WHERE \(db.dialect.inTextList("digest"))",
+                        [.text(textList(digests))], cache: true) { row in
+                if let result = BlobCheck.Result(rawValue: row[1]) {
+                    checks[row[0]] = BlobCheck(result: result, checkedAt: row[2])
+                }
+            }
+            return checks
+        }
+    }
+
+    public func recordBlobChecks(_ checks: [String: BlobCheck]) async throws {
+        guard !checks.isEmpty else { return }
+        let rows: [[SQLValue]] = checks.sorted { $0.key < $1.key }.map { [.text($0.key), .text($0.value.result.rawValue), .integer($0.value.checkedAt)] }
+        try await write { db in
+            try Self.insertRows(db, "INSERT INTO blob_checks (digest, result, checked_at) VALUES ", rows,
+                                suffix: " ON CONFLICT (digest) DO UPDATE SET result = excluded.result, checked_at = excluded.checked_at")
+        }
+    }
+
     public func artifactUsers(runID: String) async throws -> [ArtifactUser] {
         try await read { db in
             guard let uri = try db.value(String.self, "SELECT artifact_uri FROM runs WHERE run_id = ?", [runID]),

@@ -70,6 +70,7 @@ extension SQLStore {
         StoreTable("registered_model_aliases", ["model_pk", "alias", "version"], key: 2),
         StoreTable("registry_events", ["event_pk", "model_pk", "model_name", "version", "timestamp", "user", "action", "changes"],
                    identity: ["model_pk", "timestamp", "action"], generated: true),
+        StoreTable("blob_checks", ["digest", "result", "checked_at"]),
         StoreTable("webhooks", ["webhook_pk", "webhook_id", "name", "description", "url", "secret", "status", "creation_timestamp",
                                 "last_updated_timestamp", "deleted_timestamp"],
                    identity: ["webhook_id", "creation_timestamp"], generated: true),

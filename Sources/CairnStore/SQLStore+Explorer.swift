@@ -155,4 +155,39 @@ extension SQLStore: ExplorerStore {
             return result
         }
     }
+
+    public func storeFigures() async throws -> StoreFigures {
+        let size = dialect == .sqlite
+            ? "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+            : "SELECT pg_database_size(current_database())"
+        return try await read { db in
+            var figures = StoreFigures()
+            let results = try db.rows(of: [
+                """
+                SELECT r.status, COUNT(*) FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id
+                WHERE r.lifecycle_stage = 'active' AND e.lifecycle_stage = 'active' GROUP BY r.status
+                """,
+                "SELECT COUNT(*) FROM experiments WHERE lifecycle_stage = 'active'",
+                "SELECT COUNT(*) FROM registered_models",
+                "SELECT COUNT(*) FROM model_versions WHERE deleted = 0",
+                "SELECT COALESCE(SUM(point_count), 0) FROM latest_metrics",
+                "SELECT COUNT(*) FROM artifact_files",
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM (SELECT digest, MAX(size) AS size FROM artifact_files GROUP BY digest) blobs",
+                "SELECT result, COUNT(*) FROM blob_checks GROUP BY result",
+                size,
+            ].map { (sql: $0, values: [SQLValue]()) })
+            for row in results[0] { figures.runsByStatus[row[0]] = row[1] }
+            figures.experiments = results[1].first?[0] ?? 0
+            figures.registeredModels = results[2].first?[0] ?? 0
+            figures.modelVersions = results[3].first?[0] ?? 0
+            figures.metricPoints = results[4].first?[0] ?? 0
+            figures.artifactFiles = results[5].first?[0] ?? 0
+            figures.blobs = results[6].first?[0] ?? 0
+            figures.artifactBytes = results[6].first?[1] ?? 0
+            for row in results[7] { figures.blobChecks[row[0]] = row[1] }
+            figures.databaseBytes = results[8].first?[0] ?? 0
+            return figures
+        }
+    }
 }
+

@@ -9,9 +9,7 @@ extension SQLStore {
             if experiment.lifecycleStage != .active {
                 throw CairnError.invalidParameter("The experiment \(experimentID) must be in the 'active' state to log models in it, but it is deleted. Restore it first.")
             }
-            if let runID = model.sourceRunID {
-                _ = try Self.runPK(db, id: runID)
-            }
+            // source_run_id is not looked up: as in MLflow, it may name a run of another server.
             let pk = try db.insert("""
                     INSERT INTO logged_models (model_id, experiment_id, name, artifact_uri, creation_timestamp, last_updated_timestamp,
                                                status, status_message, creator_id, model_type, source_run_id)

@@ -125,6 +125,25 @@ extension SQLStore {
         }
     }
 
+    public func searchDatasetSummaries(experimentIDs: [Int64], limit: Int) async throws -> [DatasetSummary] {
+        guard !experimentIDs.isEmpty else { return [] }
+        let list = Array(repeating: "?", count: experimentIDs.count).joined(separator: ", ")
+        return try await read { db in
+            let arguments: [any SQLBindable] = [SystemTag.datasetContext] + experimentIDs.map { $0 as any SQLBindable } + [Int64(limit)]
+            return try db.rows("""
+                SELECT DISTINCT d.experiment_id, d.name, d.digest, t.value
+                FROM datasets d
+                JOIN run_inputs i ON i.dataset_pk = d.dataset_pk
+                LEFT JOIN input_tags t ON t.run_pk = i.run_pk AND t.dataset_pk = i.dataset_pk AND t.key = ?
+                WHERE d.experiment_id IN (\(list))
+                ORDER BY d.experiment_id, d.name, d.digest, t.value
+                LIMIT ?
+                """, arguments).map { row in
+                DatasetSummary(experimentID: String(row[0] as Int64), name: row[1], digest: row[2], context: row[3])
+            }
+        }
+    }
+
     public func searchRuns(_ search: RunSearch) async throws -> (items: [Run], hasMore: Bool) {
         let query = try searchSQL.runQuery(search)
         return try await read { db in
@@ -172,7 +191,7 @@ extension SQLStore {
     /// statement cache.
     static func loadRuns(_ db: any SQLSession, pks: [Int64]) throws -> [Run] {
         guard !pks.isEmpty else { return [] }
-                let results = try db.rows(of: [
+        let results = try db.rows(of: [
             runInfoSQL(db.dialect), keyValueSQL(.params, db.dialect), keyValueSQL(.tags, db.dialect),
             """
             SELECT lm.run_pk, mk.key, lm.value, lm.is_nan, lm.timestamp, lm.step

@@ -13,6 +13,14 @@ public protocol SQLBackend: Sendable {
     func checkIntegrity() async throws -> IntegrityReport
     /// An online, consistent copy of the whole database at `destination`.
     func backupDatabase(to destination: String) async throws
+    /// Answers once the database answers a trivial query (every server it reads or writes).
+    func ping() async throws
+}
+
+extension SQLBackend {
+    public func ping() async throws {
+        _ = try await read { db in try db.value(Int.self, "SELECT 1") }
+    }
 }
 
 /// The tracking, registry, explorer and artifact-manifest store, written once against
@@ -32,6 +40,11 @@ public class SQLStore: TrackingStore, @unchecked Sendable {
     }
 
     public var dialect: SQLDialect { backend.dialect }
+
+    /// Throws `TEMPORARILY_UNAVAILABLE` when the database does not answer (for `/health`).
+    public func ping() async throws {
+        try await backend.ping()
+    }
 
     /// Runs a read-only closure on one snapshot of the database.
     public func read<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {

@@ -33,13 +33,27 @@ enum SQLiteMigrations {
                 "model_version_tags", "registered_model_aliases", "registry_events",
             ])
         }
+        // The last verification of each blob (`cairn verify`, the health report), so that the
+        // report re-hashes only what was never checked or was checked long ago.
+        migrator.registerMigration("0007_blob_checks") { db in
+            try db.execute(sql: blobChecks)
+            try SQLiteIntegrity.installRowChecks(db, tables: ["blob_checks"])
+        }
         // Webhooks: definitions, their events and the durable delivery queue with its attempts.
-        migrator.registerMigration("0007_webhooks") { db in
+        migrator.registerMigration("0008_webhooks") { db in
             try db.execute(sql: webhooks)
             try SQLiteIntegrity.installRowChecks(db, tables: ["webhooks", "webhook_events", "webhook_deliveries", "webhook_attempts"])
         }
         return migrator
     }
+
+    static let blobChecks = """
+        CREATE TABLE blob_checks (
+            digest TEXT PRIMARY KEY,
+            result TEXT NOT NULL CHECK (result IN ('ok', 'missing', 'damaged')),
+            checked_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """
 
     static let initial = """
         CREATE TABLE experiments (

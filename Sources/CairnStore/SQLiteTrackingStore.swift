@@ -8,6 +8,13 @@ import Synchronization
 /// Reads run concurrently on the pool's readers. Writes go through `GroupCommitWriter`, which
 /// runs concurrent requests in shared transactions; a request is answered after the commit.
 /// How far an answered commit is durable is the `Durability` the store was opened with.
+///
+/// The one write batch in flight runs on the thread of the task that leads it, through GRDB's
+/// synchronous API: skipping the hop to GRDB's writer queue and back saved 10–20 % of the
+/// server's CPU per write (create-run 0.43 → 0.385 ms, one-point log-metric 0.42 → 0.335 ms,
+/// 1,000-point log-batch 1.25 → 1.0 ms on 2 cores), and a batch is short. Reads stay on GRDB's
+/// reader threads: one may take a second (a chart of millions of points), and on the task
+/// pool's few threads it would hold back every other request meanwhile.
 public final class SQLiteTrackingStore: SQLStore, @unchecked Sendable {
     public let path: String
     public let durability: Durability
@@ -96,7 +103,7 @@ final class SQLiteBackend: SQLBackend {
             throw error
         }
         self.pool = pool
-        self.writer = GroupCommitWriter { works in await Self.transact(pool, works) }
+        self.writer = GroupCommitWriter { works in Self.transact(pool, works) }
     }
 
     deinit {
@@ -118,14 +125,14 @@ final class SQLiteBackend: SQLBackend {
     }
 
     /// One batch of the group commit: one write transaction on the writer connection, each
-    /// work in its own savepoint.
-    private static func transact(_ pool: DatabasePool, _ works: [GroupCommitWriter.Work]) async -> [GroupCommitWriter.Outcome] {
+    /// work in its own savepoint, on the thread of the task that leads the batch.
+    private static func transact(_ pool: DatabasePool, _ works: [GroupCommitWriter.Work]) -> [GroupCommitWriter.Outcome] {
         // A full disk inside one request's savepoint makes SQLite roll back the whole shared
         // transaction; the commit then fails with "aborted". Every request of the batch is told
         // the real reason (the disk is full), not the abort that followed from it.
         let diskFull = Mutex<(any Error)?>(nil)
         do {
-            return try await pool.write { db in
+            return try pool.write { db in
                 let session = GRDBSession(db)
                 return works.map { work in
                     do {

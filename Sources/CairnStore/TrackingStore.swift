@@ -120,6 +120,9 @@ public protocol TrackingStore: Sendable {
     /// Records datasets and logged models a run used; re-logged ones are kept once.
     func logInputs(runID: String, _ inputs: [DatasetInput], models: [String]) async throws
     func logOutputs(runID: String, _ outputs: [ModelOutput]) async throws
+    /// Each (experiment, dataset name, digest, context tag) that runs of these experiments
+    /// used, once, at most `limit` of them (MLflow web app's `search-datasets`).
+    func searchDatasetSummaries(experimentIDs: [Int64], limit: Int) async throws -> [DatasetSummary]
     /// Appends one model description (a JSON object) to the run's `mlflow.log-model.history` tag.
     func appendLogModelHistory(runID: String, model: JSONValue) async throws
     func searchRuns(_ search: RunSearch) async throws -> (items: [Run], hasMore: Bool)
@@ -147,4 +150,19 @@ public protocol TrackingStore: Sendable {
     func checkIntegrity() async throws -> IntegrityReport
     /// An online, consistent copy of the whole database into a new file at `destination`.
     func backupDatabase(to destination: String) async throws
+}
+
+/// One dataset as runs of an experiment used it, with the context they gave it (`training`, …).
+public struct DatasetSummary: Sendable, Equatable {
+    public var experimentID: String
+    public var name: String
+    public var digest: String
+    public var context: String?
+
+    public init(experimentID: String, name: String, digest: String, context: String?) {
+        self.experimentID = experimentID
+        self.name = name
+        self.digest = digest
+        self.context = context
+    }
 }

@@ -69,12 +69,33 @@ private func parse(_ request: RelayRequest) throws -> RelayOperation {
     }
 
     @Test func aMalformedWriteOfTheWrappedRunSaysWhatIsWrong() {
-        #expect(throws: RelayRequestError("Missing value for required parameter 'key'.")) {
+        #expect(throws: RelayRequestError("Missing value for required parameter 'key'. See the API docs for more information about request parameters.")) {
             try parse(post("runs/log-parameter", #"{"run_id":"\#(id)","value":"1"}"#))
         }
         #expect(throws: RelayRequestError.self) { try parse(post("runs/log-metric", #"{"run_id":"\#(id)","key":"m","value":"abc"}"#)) }
         #expect(throws: RelayRequestError.self) { try parse(post("runs/log-batch", "{\"run_id\": ")) }
         #expect(throws: RelayRequestError.self) { try parse(post("runs/update", #"{"run_id":"\#(id)","status":"DONE"}"#)) }
+    }
+
+    @Test func aWrongJSONTypeIsRefusedAsTheServerRefusesItNeverConverted() {
+        let hint = "See the API docs for more information about request parameters."
+        #expect(throws: RelayRequestError("Invalid value 5 for parameter 'value' supplied:  Hint: Value was of type 'int'. \(hint)")) {
+            try parse(post("runs/log-parameter", #"{"run_id":"\#(id)","key":"p","value":5}"#))
+        }
+        #expect(throws: RelayRequestError("Invalid value true for parameter 'key' supplied:  Hint: Value was of type 'bool'. \(hint)")) {
+            try parse(post("runs/set-tag", #"{"run_id":"\#(id)","key":true,"value":"v"}"#))
+        }
+        #expect(throws: RelayRequestError("Invalid value 1.5 for parameter 'metrics[0].step' supplied:  Hint: Value was of type 'float'. \(hint)")) {
+            try parse(post("runs/log-batch", #"{"run_id":"\#(id)","metrics":[{"key":"m","value":1,"timestamp":1,"step":1.5}]}"#))
+        }
+        #expect(throws: RelayRequestError("Invalid value {} for parameter 'tags' supplied:  Hint: Value was of type 'dict'. \(hint)")) {
+            try parse(post("runs/log-batch", #"{"run_id":"\#(id)","tags":{}}"#))
+        }
+    }
+
+    @Test func decimalStringsInNumberFieldsAreRead() throws {
+        #expect(try parse(post("runs/log-metric", #"{"run_id":"\#(id)","key":"m","value":"2.5","timestamp":"12","step":"3"}"#))
+                == .log(LogBuffer.Batch(metrics: [Metric(key: "m", value: 2.5, timestamp: 12, step: 3)])))
     }
 
     @Test func theOfflineViewAnswersRunsGetWithWhatWasLogged() throws {

@@ -12,7 +12,7 @@ import Testing
 struct CairnReportAPITests {
     static let api = "/api/2.0/mlflow"
 
-    @Test("The report counts statuses, code and data linkage, re-hashes referenced blobs and counts reproduce attempts")
+    @Test("The report counts statuses, code and data linkage, checks referenced blobs (keeping the results) and counts reproduce attempts")
     func report() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -50,16 +50,26 @@ struct CairnReportAPITests {
             #expect(runs == ["total": 3, "finished": 1, "failed": 1, "killed": 0, "running": 1, "scheduled": 0])
             #expect(report["success_rate"] as? Double == 0.5)
             #expect(report["linkage"] as? [String: Int] == ["total": 3, "with_code": 2, "with_data": 1, "with_both": 1])
-            #expect(report["artifacts"] as? [String: Int] == ["files": 3, "blobs": 2, "verified": 2, "missing": 0, "damaged": 0])
+            let artifacts = try #require(report["artifacts"] as? [String: Any])
+            #expect(artifacts.filter { $0.key != "oldest_check_time" } as? [String: Int]
+                == ["files": 3, "blobs": 2, "verified": 2, "missing": 0, "damaged": 0, "unchecked": 0, "checked_now": 2])
+            #expect(artifacts["oldest_check_time"] is Int)
             #expect(report["reproducibility"] as? [String: Int] == ["attempted": 1, "reproduced": 0])
 
-            // Damage one blob on disk: the report finds it.
+            // Damage one blob on disk: the report keeps its week-old-at-most results and re-hashes
+            // nothing; `cairn verify` (which checks every blob) finds it, and the report says so.
             let entry = try #require(try await services.artifacts.index.fetchArtifact(path: "1/\(failed)/artifacts/log.txt"))
             let file = try #require((services.artifacts.blobs as? LocalBlobStore)?.fileURL(for: entry.digest))
             try? FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: file.path)
             try Data("tampered".utf8).write(to: file)
+            let (_, kept) = try await call(.get, "/api/cairn/v1/report?experiment_id=1")
+            #expect((kept["artifacts"] as? [String: Any])?["checked_now"] as? Int == 0)
+            #expect((kept["artifacts"] as? [String: Any])?["verified"] as? Int == 2)
+            #expect(try await services.artifacts.verify().damaged.map(\.path) == ["1/\(failed)/artifacts/log.txt"])
             let (_, damaged) = try await call(.get, "/api/cairn/v1/report?experiment_id=1")
-            #expect(damaged["artifacts"] as? [String: Int] == ["files": 3, "blobs": 2, "verified": 1, "missing": 0, "damaged": 1])
+            let found = try #require(damaged["artifacts"] as? [String: Any])
+            #expect(found.filter { $0.key != "oldest_check_time" } as? [String: Int]
+                == ["files": 3, "blobs": 2, "verified": 1, "missing": 0, "damaged": 1, "unchecked": 0, "checked_now": 1])
 
             // No experiment given: every active one; no ended run: a null success rate.
             let (_, all) = try await call(.get, "/api/cairn/v1/report")

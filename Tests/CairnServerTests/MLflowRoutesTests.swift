@@ -104,6 +104,104 @@ struct MLflowRoutesTests {
         }
     }
 
+    @Test("A field of the wrong JSON type is a 400 naming it in MLflow's words, on every route; nothing is converted or written")
+    func wrongTypes() async throws {
+        try await withApp { call in
+            let created = try await call(.post, "\(Self.api)/runs/create", #"{"experiment_id":"0"}"#)
+            let id = try #require(((created.json["run"] as? [String: Any])?["info"] as? [String: Any])?["run_id"] as? String)
+            let hint = "See the API docs for more information about request parameters."
+            let refused: [(String, String, String)] = [
+                ("experiments/create", #"{"name":123}"#, "Invalid value 123 for parameter 'name' supplied:  Hint: Value was of type 'int'. \(hint)"),
+                ("experiments/create", #"{"name":"x-typed","artifact_location":9.0}"#,
+                 "Invalid value 9.0 for parameter 'artifact_location' supplied:  Hint: Value was of type 'float'. \(hint)"),
+                ("runs/log-metric", #"{"run_id":31,"key":"m","value":1,"timestamp":1}"#,
+                 "Invalid value 31 for parameter 'run_id' supplied:  Hint: Value was of type 'int'. \(hint)"),
+                ("runs/set-tag", #"{"run_uuid":31,"key":"t","value":"v"}"#,
+                 "Invalid value 31 for parameter 'run_id' supplied:  Hint: Value was of type 'int'. \(hint)"),
+                ("runs/log-metric", #"{"run_id":"\#(id)","key":5,"value":1,"timestamp":1}"#,
+                 "Invalid value 5 for parameter 'key' supplied:  Hint: Value was of type 'int'. \(hint)"),
+                ("runs/log-metric", #"{"run_id":"\#(id)","key":"m","value":1,"timestamp":1,"step":"x"}"#,
+                 #"Invalid value "x" for parameter 'step' supplied:  Hint: Value was of type 'str'. "# + hint),
+                ("runs/log-parameter", #"{"run_id":"\#(id)","key":"p","value":true}"#,
+                 "Invalid value true for parameter 'value' supplied:  Hint: Value was of type 'bool'. \(hint)"),
+                ("runs/set-tag", #"{"run_id":"\#(id)","key":"t","value":["v"]}"#,
+                 #"Invalid value ["v"] for parameter 'value' supplied:  Hint: Value was of type 'list'. "# + hint),
+                ("runs/log-batch", #"{"run_id":"\#(id)","params":[{"key":"p","value":5}]}"#,
+                 "Invalid value 5 for parameter 'params[0].value' supplied:  Hint: Value was of type 'int'. \(hint)"),
+                ("runs/log-batch", #"{"run_id":"\#(id)","metrics":[{"key":"m","value":"x","timestamp":1}]}"#,
+                 #"Invalid value "x" for parameter 'metrics[0].value' supplied:  Hint: Value was of type 'str'. "# + hint),
+                ("runs/search", #"{"experiment_ids":[0]}"#,
+                 "Invalid value 0 for parameter 'experiment_ids[0]' supplied:  Hint: Value was of type 'int'. \(hint)"),
+                ("registered-models/create", #"{"name":{}}"#,
+                 "Invalid value {} for parameter 'name' supplied:  Hint: Value was of type 'dict'. \(hint)"),
+            ]
+            for (route, body, message) in refused {
+                let reply = try await call(.post, "\(Self.api)/\(route)", body)
+                #expect(reply.status == 400, "\(route) \(body)")
+                #expect(reply.json["error_code"] as? String == "INVALID_PARAMETER_VALUE")
+                #expect(reply.json["message"] as? String == message, "\(route) \(body)")
+            }
+            // Decimal strings in number fields are protobuf JSON, and read.
+            let strings = try await call(.post, "\(Self.api)/runs/log-metric", #"{"run_id":"\#(id)","key":"s","value":"2.5","timestamp":"7","step":"3"}"#)
+            #expect(strings.status == 200)
+            let run = try await call(.get, "\(Self.api)/runs/get?run_id=\(id)", nil)
+            let data = (run.json["run"] as? [String: Any])?["data"] as? [String: Any]
+            let metrics = data?["metrics"] as? [[String: Any]]
+            #expect(metrics?.count == 1 && metrics?.first?["step"] as? Int == 3 && metrics?.first?["value"] as? Double == 2.5)
+            let tags = (data?["tags"] as? [[String: Any]] ?? []).compactMap { $0["key"] as? String }
+            #expect(data?["params"] == nil && !tags.contains("t"))
+            let experiments = try await call(.get, "\(Self.api)/experiments/get-by-name?experiment_name=123", nil)
+            #expect(experiments.status == 404)
+            // A query-string bool is true or false.
+            let flag = try await call(.get, "\(Self.api)/logged-models/m-0123?allow_deleted=yes", nil)
+            #expect(flag.status == 400)
+            #expect(flag.json["message"] as? String == "Invalid boolean value: yes, must be 'true' or 'false'.")
+        }
+    }
+
+    @Test("get-history-bulk-interval checks its fields in MLflow's words")
+    func bulkIntervalChecks() async throws {
+        try await withApp { call in
+            let created = try await call(.post, "\(Self.api)/runs/create", #"{"experiment_id":"0"}"#)
+            let id = try #require(((created.json["run"] as? [String: Any])?["info"] as? [String: Any])?["run_id"] as? String)
+            let route = "\(Self.api)/metrics/get-history-bulk-interval?run_ids=\(id)"
+            let hint = "See the API docs for more information about request parameters."
+            let cases = [
+                ("&metric_key=", "Missing value for required parameter 'metric_key'. \(hint)"),
+                ("", "Missing value for required parameter 'metric_key'. \(hint)"),
+                ("&metric_key=m&start_step=5", "If either start step or end step are specified, both must be specified."),
+                ("&metric_key=m&start_step=5&end_step=2", "end_step must be greater than start_step. Found start_step=5 and end_step=2."),
+                ("&metric_key=m&max_results=0", "max_results must be between 1 and 2500. \(hint)"),
+            ]
+            for (query, message) in cases {
+                let reply = try await call(.get, route + query, nil)
+                #expect(reply.status == 400, "\(query)")
+                #expect(reply.json["message"] as? String == message, "\(query)")
+            }
+            let history = try await call(.get, "\(Self.api)/metrics/get-history?run_id=\(id)&metric_key=", nil)
+            #expect(history.status == 400)
+            #expect(history.json["message"] as? String == "Missing value for required parameter 'metric_key'. \(hint)")
+        }
+    }
+
+    @Test("MLflow's web app helpers answer under /ajax-api only, as in MLflow")
+    func ajaxHelpers() async throws {
+        try await withApp { call in
+            let created = try await call(.post, "\(Self.api)/runs/create", #"{"experiment_id":"0"}"#)
+            let id = try #require(((created.json["run"] as? [String: Any])?["info"] as? [String: Any])?["run_id"] as? String)
+            _ = try await call(.post, "\(Self.api)/runs/log-batch", #"{"run_id":"\#(id)","metrics":[{"key":"m","value":"NaN","timestamp":1,"step":0},{"key":"m","value":2,"timestamp":2,"step":1}]}"#)
+            let bulk = try await call(.get, "/ajax-api/2.0/mlflow/metrics/get-history-bulk?run_id=\(id)&run_id=0123456789abcdef0123456789abcdef&metric_key=m", nil)
+            #expect(bulk.status == 200)
+            #expect(bulk.text == #"{"metrics":[{"key":"m","value":"NaN","timestamp":1,"step":0,"run_id":"\#(id)"},{"key":"m","value":2.0,"timestamp":2,"step":1,"run_id":"\#(id)"}]}"#)
+            #expect(try await call(.get, "\(Self.api)/metrics/get-history-bulk?run_id=\(id)&metric_key=m", nil).status == 404)
+            let datasets = try await call(.post, "/ajax-api/2.0/mlflow/experiments/search-datasets", #"{"experiment_ids":["0"]}"#)
+            #expect(datasets.status == 200 && datasets.text == "{}")
+            let none = try await call(.get, "/get-artifact?run_uuid=\(id)&path=absent.txt", nil)
+            #expect(none.status == 404 && none.json["error_code"] as? String == "RESOURCE_DOES_NOT_EXIST")
+            #expect(try await call(.get, "/get-artifact?run_uuid=\(id)", nil).status == 400)
+        }
+    }
+
     @Test("A log-batch body over 1 MiB is a 413 with an MLflow error body, and writes nothing")
     func bodyLimit() async throws {
         try await withApp { call in

@@ -58,6 +58,50 @@ struct RegistryServiceTests {
         }
     }
 
+    @Test("Versions and logged models may name runs this server does not hold, as in MLflow; lineage says so", arguments: StoreBackend.allCases)
+    func runsOfAnotherServer(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let f = Fixture(store)
+            let elsewhere = "0123456789abcdef0123456789abcdef"
+            _ = try await f.registry.createRegisteredModel(name: "m", tags: [], description: nil, user: "ana")
+            let v1 = try await f.registry.createModelVersion(name: "m", source: "runs:/\(elsewhere)/model", runID: elsewhere, runLink: nil,
+                                                             description: nil, tags: [], modelID: nil, user: "ana")
+            #expect(v1.runID == elsewhere)
+            #expect(try await f.registry.downloadURI(name: "m", version: "1") == "runs:/\(elsewhere)/model")
+            let lineage = try await f.registry.lineage(name: "m", version: "1")
+            #expect(lineage.runID == elsewhere && lineage.run == nil)
+            // Another remote source with an unknown run is kept as given too.
+            let v2 = try await f.registry.createModelVersion(name: "m", source: "s3://b/k", runID: elsewhere, runLink: nil,
+                                                             description: nil, tags: [], modelID: nil, user: "ana")
+            #expect(v2.runID == elsewhere)
+            // A logged model whose source run is elsewhere; a version from its own artifacts needs no run_id.
+            let model = try await f.tracking.createLoggedModel(experimentID: "0", name: "lm", modelType: nil, sourceRunID: elsewhere,
+                                                               params: [], tags: [])
+            #expect(model.sourceRunID == elsewhere)
+            let v3 = try await f.registry.createModelVersion(name: "m", source: model.artifactURI, runID: nil, runLink: nil,
+                                                             description: nil, tags: [], modelID: model.modelID, user: "ana")
+            #expect(v3.runID == elsewhere && v3.modelID == model.modelID)
+            #expect(try await f.registry.downloadURI(name: "m", version: "3") == model.artifactURI)
+            // What MLflow still refuses: a runs:/ source naming another run, or sent with a model_id; an
+            // mlflow-artifacts: source outside the named model, or in the artifacts of an unknown run.
+            let refused: [(String, String?, String?)] = [
+                ("runs:/\(elsewhere)/model", nil, nil),
+                ("runs:/\(elsewhere)/model", "fedcba9876543210fedcba9876543210", nil),
+                ("runs:/\(elsewhere)/model", elsewhere, model.modelID),
+                ("mlflow-artifacts:/0/models/m-other/artifacts", nil, model.modelID),
+                ("mlflow-artifacts:/0/\(elsewhere)/artifacts/model", elsewhere, nil),
+                ("mlflow-artifacts:/0/models/m-0123/artifacts", nil, "m-0123"),
+            ]
+            for (source, runID, modelID) in refused {
+                await #expect(throws: CairnError.self, "\(source)") {
+                    _ = try await f.registry.createModelVersion(name: "m", source: source, runID: runID, runLink: nil,
+                                                                description: nil, tags: [], modelID: modelID, user: "ana")
+                }
+            }
+            #expect(try await f.registry.getLatestVersions(name: "m", stages: []).map(\.version) == [3])
+        }
+    }
+
     @Test("Alias names follow MLflow's rules", arguments: ["latest", "LATEST", "v1", "V42", "bad alias", "a/b", ""])
     func badAliases(alias: String) async throws {
         try await withSQLiteStore { store in

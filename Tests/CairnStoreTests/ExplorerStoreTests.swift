@@ -36,6 +36,29 @@ struct ExplorerStoreTests {
         }
     }
 
+    @Test("Store figures count active runs by status, points, distinct artifact blobs and the database's size", arguments: StoreBackend.allCases)
+    func storeFigures(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let a = try await makeRun(store, experiment: "0", name: "a", start: 1, metrics: [
+                Metric(key: "loss", value: 1, timestamp: 1, step: 0), Metric(key: "loss", value: 2, timestamp: 1, step: 1),
+                Metric(key: "acc", value: 3, timestamp: 1, step: 0)])
+            _ = try await store.updateRun(id: a, status: .finished, endTime: 2, runName: nil)
+            let b = try await makeRun(store, experiment: "0", name: "b", start: 1)
+            _ = try await makeRun(store, experiment: "0", name: "c", start: 1)
+            try await store.setRunLifecycle(id: b, stage: .deleted, now: 3)
+            try await store.recordArtifact(ArtifactEntry(path: "0/\(a)/artifacts/x", digest: String(repeating: "a", count: 64), size: 10), now: 1)
+            try await store.recordArtifact(ArtifactEntry(path: "0/\(a)/artifacts/y", digest: String(repeating: "a", count: 64), size: 10), now: 1)
+            try await store.recordArtifact(ArtifactEntry(path: "0/\(a)/artifacts/z", digest: String(repeating: "b", count: 64), size: 5), now: 1)
+            try await store.recordBlobChecks([String(repeating: "a", count: 64): BlobCheck(result: .ok, checkedAt: 1)])
+            let figures = try await store.storeFigures()
+            #expect(figures.runsByStatus == ["FINISHED": 1, "RUNNING": 1])
+            #expect((figures.experiments, figures.metricPoints) == (1, 3))
+            #expect((figures.artifactFiles, figures.blobs, figures.artifactBytes) == (3, 2, 15))
+            #expect(figures.blobChecks == ["ok": 1])
+            #expect(figures.databaseBytes > 0)
+        }
+    }
+
     @Test("Run rows follow the filter (OR included) and the order of the search, across experiments", arguments: StoreBackend.allCases)
     func filterAndOrder(backend: StoreBackend) async throws {
         try await withStore(backend) { store in

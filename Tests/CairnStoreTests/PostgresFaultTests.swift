@@ -17,8 +17,11 @@ struct PostgresFaultTests {
         let store = try PostgresTrackingStore(location: cluster.location, poolSize: 3)
         defer { store.shutdown() }
         let before = try await store.createExperiment(name: "before", artifactLocation: nil, tags: [], now: 1)
+        try await store.ping()
 
         try cluster.stop()
+        // What /health asks: the database does not answer.
+        await #expect { try await store.ping() } throws: { ($0 as? CairnError)?.code == .temporarilyUnavailable }
         for _ in 0..<3 {
             do {
                 _ = try await store.createExperiment(name: "while-down", artifactLocation: nil, tags: [], now: 2)
@@ -42,6 +45,11 @@ struct PostgresFaultTests {
             recovered = (try? await store.fetchExperiment(id: Int64(before.experimentID)!)) != nil
         }
         #expect(recovered)
+        var answers = false
+        for _ in 0..<10 where !answers {
+            answers = (try? await store.ping()) != nil
+        }
+        #expect(answers)
         #expect(try await store.fetchExperiment(name: "before") != nil)
         #expect(try await store.fetchExperiment(name: "while-down") == nil)
         _ = try await store.createExperiment(name: "after", artifactLocation: nil, tags: [], now: 3)

@@ -70,6 +70,29 @@ struct SQLiteTrackingStoreTests {
         }
     }
 
+    @Test("Dataset summaries: each dataset an experiment's runs used, once per context, with or without one", arguments: StoreBackend.allCases)
+    func datasetSummaries(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            _ = try await store.createExperiment(name: "e", artifactLocation: nil, tags: [], now: 1)
+            let dataset = Dataset(name: "train", digest: "abc", sourceType: "local", source: "{}")
+            let context = [Tag(SystemTag.datasetContext, "training")]
+            for experiment in ["0", "1"] {
+                for _ in 0..<2 {
+                    try await store.logInputs(runID: makeRun(store, experiment: experiment).info.runID, [DatasetInput(tags: context, dataset: dataset)], models: [])
+                }
+            }
+            let bare = Dataset(name: "eval", digest: "def", sourceType: "local", source: "{}")
+            try await store.logInputs(runID: makeRun(store, experiment: "1").info.runID, [DatasetInput(tags: [], dataset: bare)], models: [])
+            #expect(try await store.searchDatasetSummaries(experimentIDs: [1], limit: 1000) == [
+                DatasetSummary(experimentID: "1", name: "eval", digest: "def", context: nil),
+                DatasetSummary(experimentID: "1", name: "train", digest: "abc", context: "training"),
+            ])
+            #expect(try await store.searchDatasetSummaries(experimentIDs: [0, 1], limit: 1000).count == 3)
+            #expect(try await store.searchDatasetSummaries(experimentIDs: [0, 1], limit: 2).count == 2)
+            #expect(try await store.searchDatasetSummaries(experimentIDs: [7], limit: 1000).isEmpty)
+        }
+    }
+
     @Test("A changed param rejects the whole batch: nothing of it is written", arguments: StoreBackend.allCases)
     func paramsAreWriteOnce(backend: StoreBackend) async throws {
         try await withStore(backend) { store in

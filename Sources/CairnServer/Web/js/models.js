@@ -70,7 +70,7 @@ async function model(app, name) {
       detail.append(el('h3', {}, 'Lineage'), el('div', {class: 'kv', id: 'lineage'},
         el('div', {}, 'Source'), el('div', {class: 'mono'}, v.source),
         el('div', {}, 'Logged model'), el('div', {class: 'mono'}, lineage.logged_model?.info?.model_id || '—'),
-        el('div', {}, 'Run'), el('div', {}, run ? el('a', {href: `#/experiments/${run.info.experiment_id}/runs/${run.info.run_id}`}, run.info.run_name || run.info.run_id) : '—'),
+        el('div', {}, 'Run'), el('div', {}, runCell(lineage)),
         el('div', {}, 'Git commit'), el('div', {class: 'mono'}, tagOf('cairn.git.commit') || tagOf('mlflow.source.git.commit') || '—'),
         el('div', {}, 'Datasets'), el('div', {}, (run?.inputs?.dataset_inputs || []).map((d) => `${d.dataset.name} (${d.dataset.digest})`).join(', ') || '—')));
       detail.append(el('h3', {}, 'History'), el('table', {class: 'plain', id: 'history'},
@@ -80,4 +80,13 @@ async function model(app, name) {
     } catch (e) { detail.append(errorBox(e, 'Lineage or history could not be loaded')); }
   }
   if (versions.length) await showVersion(versions[0]);
+}
+
+// The producing run: a link when this server holds it; MLflow also lets a version or a logged
+// model name a run of another server, shown by its id and marked as such.
+function runCell(lineage) {
+  const run = lineage.run;
+  if (run) return el('a', {href: `#/experiments/${run.info.experiment_id}/runs/${run.info.run_id}`}, run.info.run_name || run.info.run_id);
+  if (lineage.run_id) return el('span', {id: 'remote-run'}, el('span', {class: 'mono'}, lineage.run_id), el('span', {class: 'muted'}, ' (not on this server)'));
+  return '—';
 }

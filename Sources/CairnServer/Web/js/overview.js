@@ -26,6 +26,8 @@ export async function render(app, route) {
     el('h2', {}, 'Runs'), el('div', {class: 'cards', id: 'report-runs'}, card('Total', runs.total), card('Finished', runs.finished), card('Failed', runs.failed),
       card('Killed', runs.killed), card('Running', runs.running), card('Scheduled', runs.scheduled), card('Success rate', pct(r.success_rate))),
     el('h2', {}, 'Linkage'), el('div', {class: 'cards'}, card('Runs', link.total), card('With code version', link.with_code), card('With data version', link.with_data), card('With both', link.with_both)),
-    el('h2', {}, 'Artifacts'), el('div', {class: 'cards'}, card('Files', art.files), card('Blobs', art.blobs), card('Verified', art.verified), card('Missing', art.missing), card('Damaged', art.damaged)),
+    el('h2', {}, 'Artifacts'), el('div', {class: 'cards'}, card('Files', art.files), card('Blobs', art.blobs), card('Verified', art.verified), card('Missing', art.missing), card('Damaged', art.damaged),
+      ...(art.unchecked ? [card('Not checked yet', art.unchecked)] : [])),
+    el('p', {class: 'muted'}, art.oldest_check_time ? `Blob checks are kept; the oldest counted here is from ${new Date(art.oldest_check_time).toLocaleString()}. Each visit re-hashes what is due (never checked, failed, or over a week old), up to 64 MiB; \`cairn verify\` checks everything.` : ''),
     el('h2', {}, 'Reproducibility'), el('div', {class: 'cards'}, card('Attempted', rep.attempted), card('Reproduced', rep.reproduced)));
 }
