@@ -35,7 +35,7 @@ struct MLflowWebhooksAPI: Sendable {
 
     func create(_ f: RequestFields) async throws -> [UInt8] {
         webhookReply(try await webhooks.createWebhook(
-            name: f.requiredText("name"), url: f.requiredText("url"), events: events(f) ?? [],
+            name: f.requiredString("name"), url: f.requiredString("url"), events: events(f) ?? [],
             description: f.string("description"), secret: f.string("secret"), status: status(f)))
     }
 

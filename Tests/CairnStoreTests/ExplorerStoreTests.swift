@@ -42,7 +42,7 @@ struct ExplorerStoreTests {
             let a = try await makeRun(store, experiment: "0", name: "a", start: 1, metrics: [
                 Metric(key: "loss", value: 1, timestamp: 1, step: 0), Metric(key: "loss", value: 2, timestamp: 1, step: 1),
                 Metric(key: "acc", value: 3, timestamp: 1, step: 0)])
-            _ = try await store.updateRun(id: a, status: .finished, endTime: 2, runName: nil)
+            _ = try await store.updateRun(id: a, status: .finished, endTime: 2, runName: nil, now: 2)
             let b = try await makeRun(store, experiment: "0", name: "b", start: 1)
             _ = try await makeRun(store, experiment: "0", name: "c", start: 1)
             try await store.setRunLifecycle(id: b, stage: .deleted, now: 3)
