@@ -34,6 +34,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
         ]),
         // S3BlobStore speaks the S3 REST API itself (SigV4 on swift-crypto, HTTP on
         // AsyncHTTPClient): no AWS SDK.

@@ -27,6 +27,8 @@ public struct CairnServiceSet: Sendable {
 
 /// Opens the database and the artifact blob store the configuration names.
 public func openServices(_ configuration: CairnServerConfiguration) throws -> CairnServiceSet {
+    // The metrics backend first: the store makes its metrics when it opens.
+    _ = ServerMetrics.shared
     let store = try openTrackingStore(configuration)
     let blobs = try openBlobStore(configuration)
     let tracking = TrackingService(store: store)

@@ -7,8 +7,10 @@ import Prometheus
 
 /// `GET /metrics` in Prometheus's text format: every request by route, method and status with
 /// its duration (Hummingbird's `MetricsMiddleware`, through swift-metrics into swift-prometheus),
+/// how many requests each group-commit transaction carried (`cairn_group_commit_batch_size`),
 /// and the store's totals read when scraped (runs by status, experiments, registered models and
-/// versions, metric points, artifact files and bytes, kept blob checks, the database's size).
+/// versions, metric points, artifact files and bytes, kept blob checks, the database's size,
+/// pending webhook deliveries).
 /// The totals are read from the database, so every replica of a team server reports the same
 /// ones; request figures are the replica's own.
 public final class ServerMetrics: Sendable {
@@ -26,6 +28,7 @@ public final class ServerMetrics: Sendable {
             .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
             .seconds(2.5), .seconds(5), .seconds(10),
         ]
+        factory.valueHistogramBuckets["cairn_group_commit_batch_size"] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
         MetricsSystem.bootstrap(factory)
     }
 
@@ -54,6 +57,7 @@ public final class ServerMetrics: Sendable {
                   figures.blobChecks[result] ?? 0, [("result", result)])
         }
         gauge("database_bytes", "Size of the database on disk.", figures.databaseBytes)
+        gauge("webhook_deliveries_pending", "Webhook deliveries waiting to be sent or retried.", figures.pendingWebhookDeliveries)
         let ended = ["FINISHED", "FAILED", "KILLED"].reduce(Int64(0)) { $0 + (figures.runsByStatus[$1] ?? 0) }
         gauge("run_success_ratio", "Finished runs over ended runs (finished, failed, killed); NaN before any run ended.",
               ended == 0 ? .nan : Double(figures.runsByStatus["FINISHED"] ?? 0) / Double(ended))

@@ -37,6 +37,8 @@ public struct StoreFigures: Sendable, Equatable {
     public var blobChecks: [String: Int64] = [:]
     /// The database's size on disk (SQLite's pages; PostgreSQL's `pg_database_size`).
     public var databaseBytes: Int64 = 0
+    /// Webhook deliveries waiting to be sent (or retried).
+    public var pendingWebhookDeliveries: Int64 = 0
 
     public init() {}
 }

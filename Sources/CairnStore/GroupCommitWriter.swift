@@ -1,3 +1,4 @@
+import Metrics
 import Synchronization
 
 /// Group commit: concurrent writers are queued and run together in one shared transaction,
@@ -60,6 +61,10 @@ final class GroupCommitWriter: Sendable {
     private let transact: Transact
     private let queue = Mutex(Queue())
     private let maxBatch: Int
+    /// How many requests each committed transaction carried (`/metrics`:
+    /// `cairn_group_commit_batch_size`), through swift-metrics (a no-op without a backend).
+    private let batchSizes = Recorder(label: GroupCommitWriter.batchSizeMetric)
+    static let batchSizeMetric = "cairn_group_commit_batch_size"
 
     init(maxBatch: Int = 512, transact: @escaping Transact) {
         self.transact = transact
@@ -93,6 +98,7 @@ final class GroupCommitWriter: Sendable {
             return batch
         }
         let outcomes = await transact(batch.map(\.work))
+        batchSizes.record(batch.count)
         for (job, outcome) in zip(batch, outcomes) {
             job.post(.done(outcome))
         }

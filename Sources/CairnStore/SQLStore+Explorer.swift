@@ -175,6 +175,7 @@ extension SQLStore: ExplorerStore {
                 "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM (SELECT digest, MAX(size) AS size FROM artifact_files GROUP BY digest) blobs",
                 "SELECT result, COUNT(*) FROM blob_checks GROUP BY result",
                 size,
+                "SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'pending'",
             ].map { (sql: $0, values: [SQLValue]()) })
             for row in results[0] { figures.runsByStatus[row[0]] = row[1] }
             figures.experiments = results[1].first?[0] ?? 0
@@ -186,6 +187,7 @@ extension SQLStore: ExplorerStore {
             figures.artifactBytes = results[6].first?[1] ?? 0
             for row in results[7] { figures.blobChecks[row[0]] = row[1] }
             figures.databaseBytes = results[8].first?[0] ?? 0
+            figures.pendingWebhookDeliveries = results[9].first?[0] ?? 0
             return figures
         }
     }

@@ -30,7 +30,8 @@ struct MetricsEndpointTests {
                 #expect(response.headers[.contentType] == "text/plain; version=0.0.4; charset=utf-8")
                 let text = String(buffer: response.body)
                 for line in ["cairn_runs{status=\"RUNNING\"} 1.0", "cairn_experiments 1.0", "cairn_metric_points 1.0",
-                             "# TYPE cairn_database_bytes gauge", "# TYPE http_server_request_duration histogram"] {
+                             "# TYPE cairn_database_bytes gauge", "cairn_webhook_deliveries_pending 0.0",
+                             "# TYPE http_server_request_duration histogram", "# TYPE cairn_group_commit_batch_size histogram"] {
                     #expect(text.contains(line), "\(line)")
                 }
                 // Every request is counted under its route and final status, errors included.
