@@ -72,7 +72,15 @@ public final class PostgresTestServer: Sendable {
     public func createDatabase() async throws -> PostgresLocation {
         var location = try adminLocation()
         let name = "cairn_test_\(getpid())_\(counter.add(1, ordering: .relaxed).newValue)_\(UInt32.random(in: 0...UInt32.max))"
-        try await admin(location, "CREATE DATABASE \(name)")
+        do {
+            try await admin(location, "CREATE DATABASE \(name)")
+        } catch {
+            // Most often a stale CAIRN_TEST_POSTGRES_URL: the services it came from were stopped.
+            let origin = ProcessInfo.processInfo.environment["CAIRN_TEST_POSTGRES_URL"].map { _ in
+                " named by CAIRN_TEST_POSTGRES_URL; unset it to let the tests start their own cluster, or start the server it names (scripts/test-services start)"
+            } ?? ""
+            throw CairnError(.internalError, "Cannot create a test database on the PostgreSQL server at \(location.host):\(location.port)\(origin): \(String(reflecting: error))")
+        }
         location.database = name
         return location
     }
