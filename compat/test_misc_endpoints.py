@@ -245,3 +245,21 @@ def test_get_artifact_routes(rest, client, experiment, server_uri):
     resp = requests.get(server_uri + "/model-versions/get-artifact", params={"path": "MLmodel", "name": name, "version": "1"},
                         timeout=120)
     assert resp.status_code == 200 and resp.text == "flavors: {}\n"
+
+
+def test_a_missing_value_is_the_empty_value(rest, client, experiment):
+    """MLflow stores a param or tag sent without `value` as the empty string (log-parameter,
+    set-tag, set-experiment-tag and log-batch alike)."""
+    run_id = client.create_run(experiment.experiment_id).info.run_id
+    for path, body in [
+        ("runs/log-parameter", {"run_id": run_id, "key": "p"}),
+        ("runs/set-tag", {"run_id": run_id, "key": "t"}),
+        ("experiments/set-experiment-tag", {"experiment_id": experiment.experiment_id, "key": "e"}),
+        ("runs/log-batch", {"run_id": run_id, "params": [{"key": "q"}], "tags": [{"key": "u"}]}),
+    ]:
+        status, reply = rest("POST", path, json=body)
+        assert (status, reply) == (200, {}), path
+    data = client.get_run(run_id).data
+    assert data.params == {"p": "", "q": ""}
+    assert data.tags["t"] == "" and data.tags["u"] == ""
+    assert client.get_experiment(experiment.experiment_id).tags["e"] == ""

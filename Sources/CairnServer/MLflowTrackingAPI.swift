@@ -133,7 +133,7 @@ struct MLflowTrackingAPI: Sendable {
 
     func setExperimentTag(_ f: RequestFields) async throws -> [UInt8] {
         try await tracking.setExperimentTag(
-            id: f.requiredString("experiment_id"), tag: Tag(f.requiredString("key"), f.requiredString("value")))
+            id: f.requiredString("experiment_id"), tag: Tag(f.requiredString("key"), f.string("value") ?? ""))
         return WireEncoding.empty
     }
 
@@ -219,12 +219,12 @@ struct MLflowTrackingAPI: Sendable {
     }
 
     func logParam(_ f: RequestFields) async throws -> [UInt8] {
-        try await tracking.logParam(runID: runID(f), Param(f.requiredString("key"), f.requiredString("value")))
+        try await tracking.logParam(runID: runID(f), Param(f.requiredString("key"), f.string("value") ?? ""))
         return WireEncoding.empty
     }
 
     func setTag(_ f: RequestFields) async throws -> [UInt8] {
-        try await tracking.setTag(runID: runID(f), Tag(f.requiredString("key"), f.requiredString("value")))
+        try await tracking.setTag(runID: runID(f), Tag(f.requiredString("key"), f.string("value") ?? ""))
         return WireEncoding.empty
     }
 
@@ -239,12 +239,14 @@ struct MLflowTrackingAPI: Sendable {
         return WireEncoding.empty
     }
 
-    /// The general decoding of a log-batch body (the fast path is `LogBatchDecoder`).
+    /// The general decoding of a log-batch body (the fast path is `LogBatchDecoder`). A param or
+    /// tag without `value` has the empty value, as in MLflow (here and in `log-parameter`,
+    /// `set-tag`, `set-experiment-tag`).
     static func decodeLogBatch(_ f: RequestFields) throws -> LogBatch {
         LogBatch(
             runID: try f.string("run_id"), runUUID: try f.string("run_uuid", reportedAs: "run_id"),
             metrics: try f.objects("metrics").map(metric),
-            params: try f.objects("params").map { Param(try $0.requiredString("key"), try $0.requiredString("value")) },
+            params: try f.objects("params").map { Param(try $0.requiredString("key"), try $0.string("value") ?? "") },
             tags: try f.tags())
     }
 
