@@ -28,6 +28,6 @@ export async function render(app, route) {
     el('h2', {}, 'Linkage'), el('div', {class: 'cards'}, card('Runs', link.total), card('With code version', link.with_code), card('With data version', link.with_data), card('With both', link.with_both)),
     el('h2', {}, 'Artifacts'), el('div', {class: 'cards'}, card('Files', art.files), card('Blobs', art.blobs), card('Verified', art.verified), card('Missing', art.missing), card('Damaged', art.damaged),
       ...(art.unchecked ? [card('Not checked yet', art.unchecked)] : [])),
-    el('p', {class: 'muted'}, art.oldest_check_time ? `Blob checks are kept; the oldest counted here is from ${new Date(art.oldest_check_time).toLocaleString()}. Each visit re-hashes what is due (never checked, failed, or over a week old), up to 64 MiB; \`cairn verify\` checks everything.` : ''),
+    el('p', {class: 'muted'}, art.oldest_check_time ? `Blob checks are kept; the oldest counted here is from ${new Date(art.oldest_check_time).toLocaleString()}. Each visit re-hashes what is due (never checked, failed, or over a week old), up to 64 MiB; cairn verify checks everything.` : ''),
     el('h2', {}, 'Reproducibility'), el('div', {class: 'cards'}, card('Attempted', rep.attempted), card('Reproduced', rep.reproduced)));
 }
