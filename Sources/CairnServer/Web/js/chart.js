@@ -2,7 +2,9 @@
 // lost) and a line through the bucket's last value; log scale, EMA smoothing, x as step,
 // wall time or relative time; a hover crosshair listing every run's value at that x; drag to
 // zoom (the owner re-fetches finer buckets), double-click to reset. The drawn data is kept on
-// window.__cairnCharts[id] so tests can read what is on the canvas.
+// window.__cairnCharts[id] so tests can read what is on the canvas. The same chart draws a
+// group's mean with its confidence band (band = min/max, line = last) and dashed reference
+// lines (options.refLines, e.g. a zero lift).
 import {el, fmtNumber, fmtTime, fmtDuration, num} from './util.js';
 
 window.__cairnCharts = window.__cairnCharts || {};
@@ -40,7 +42,7 @@ export function ema(values, alpha) {
 }
 
 export class LineChart {
-  /** options: {id, title, xMode, log, smoothing, onZoom(minX, maxX), onReset()} */
+  /** options: {id, title, xMode, log, smoothing, onZoom(minX, maxX), onReset(), refLines: [y…], unit: 'runs'} */
   constructor(options) {
     this.o = options;
     this.series = [];
@@ -72,14 +74,18 @@ export class LineChart {
   /** The pixel columns available for data: what the owner asks the server for. */
   get plotWidth() { return Math.max(50, Math.round((this.canvas.clientWidth || 460) - 70)); }
 
-  /** series: [{runId, label, color, firstX, lastX, min, max, last, pointCount}] (arrays of numbers). */
+  /**
+   * series: [{runId, label, color, firstX, lastX, min, max, last, pointCount, bandAlpha}] (arrays of numbers).
+   * info: {zoomed, minX, maxX, requests, meta} (meta: a sentence to show instead of the count of runs and points).
+   */
   setData(series, info = {}) {
     this.dirty = true;
     this.series = series.map((s) => ({...s, min: s.min.map(num), max: s.max.map(num), last: s.last.map(num)}));
     this.info = info;
     const points = this.series.reduce((a, s) => a + (s.pointCount || 0), 0);
     const buckets = this.series.reduce((a, s) => a + s.last.length, 0);
-    this.meta.textContent = this.series.length
+    this.meta.classList.remove('error');
+    this.meta.textContent = info.meta && this.series.length ? info.meta : this.series.length
       ? `${this.series.length} run${this.series.length === 1 ? '' : 's'} · ${points.toLocaleString()} points in range drawn as ${buckets.toLocaleString()} buckets${info.zoomed ? ' · zoomed (double-click to reset)' : ' · drag to zoom'}`
       : 'No data for this metric in the selected runs.';
     this.draw();
@@ -100,6 +106,7 @@ export class LineChart {
       }
     }
     if (this.info && this.info.minX !== undefined && this.info.minX !== null) { x0 = this.info.minX; x1 = this.info.maxX; }
+    for (const v of this.o.refLines || []) if (isFinite(y0) && (!log || v > 0)) { y0 = Math.min(y0, v); y1 = Math.max(y1, v); }
     if (!isFinite(x0)) { x0 = 0; x1 = 1; }
     if (x1 === x0) { x0 -= 1; x1 += 1; }
     if (!isFinite(y0)) { y0 = log ? 1 : 0; y1 = log ? 10 : 1; }
@@ -170,7 +177,7 @@ export class LineChart {
       const n = s.last.length;
       const ok = (v) => isFinite(v) && (!log || v > 0);
       // Min–max band: one polygon along the maxima and back along the minima.
-      g.globalAlpha = 0.22; g.fillStyle = s.color; g.strokeStyle = s.color;
+      g.globalAlpha = s.bandAlpha ?? 0.22; g.fillStyle = s.color; g.strokeStyle = s.color;
       const kept = [];
       for (let i = 0; i < n; i++) if (ok(s.min[i]) && ok(s.max[i])) kept.push(i);
       if (kept.length) {
@@ -191,14 +198,20 @@ export class LineChart {
       }
       g.stroke();
       if (n === 1 && ok(values[0])) { g.beginPath(); g.arc(X(s.lastX[0]), Y(values[0]), 3, 0, 7); g.fill(); }
-      drawn.push({runId: s.runId, label: s.label, buckets: n, pointCount: s.pointCount,
+      drawn.push({runId: s.runId, label: s.label, buckets: n, pointCount: s.pointCount, drawnPoints: kept.length,
         max: s.max.reduce((a, v) => (isFinite(v) && v > a ? v : a), -Infinity),
         min: s.min.reduce((a, v) => (isFinite(v) && v < a ? v : a), Infinity)});
+    }
+    for (const v of this.o.refLines || []) {
+      if (!isFinite(v) || (log && v <= 0)) continue;
+      g.strokeStyle = fg; g.globalAlpha = 0.7; g.lineWidth = 1; g.setLineDash([5, 4]);
+      g.beginPath(); g.moveTo(L, Y(v)); g.lineTo(L + pw, Y(v)); g.stroke();
+      g.setLineDash([]); g.globalAlpha = 1;
     }
     g.restore();
     g.strokeStyle = line; g.strokeRect(L + 0.5, T + 0.5, pw, ph);
     window.__cairnCharts[this.o.id] = {title: this.o.title, xMode: this.o.xMode, log: !!this.o.log, smoothing: this.o.smoothing || 0,
-      xRange: [b.x0, b.x1], series: drawn, zoomed: !!(this.info && this.info.zoomed), requests: (this.info && this.info.requests) || 0,
+      xRange: [b.x0, b.x1], yRange: log ? [Math.pow(10, b.y0), Math.pow(10, b.y1)] : [b.y0, b.y1], refLines: this.o.refLines || [], series: drawn, zoomed: !!(this.info && this.info.zoomed), requests: (this.info && this.info.requests) || 0,
       plotWidth: pw};
     this.canvas.dataset.series = String(drawn.length);
     this.canvas.dataset.buckets = String(drawn.reduce((a, s) => a + s.buckets, 0));
