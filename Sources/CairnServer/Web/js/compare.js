@@ -1,9 +1,12 @@
 // Compare: line charts of any metrics for all selected runs (bucketed on the server, one
 // request per chart, re-fetched on zoom), parallel coordinates with brushing, a scatter of
-// any two columns, and a diff table of params and tags that highlights what differs.
+// any two columns, a diff table of params and tags that highlights what differs, and
+// statistics: the runs grouped (by configuration or a param/tag), each group summarized and
+// compared against a baseline with the server's tests, verdicts, warnings and band charts.
 import {el, clear, errorBox, fmtNumber, colorFor, setHashQuery, num} from './util.js';
 import {cairn, mlflow} from './api.js';
 import {LineChart} from './chart.js';
+import {stat, signed, pValue, interval, excludedText, excludedCount, verdictBadge, warningList} from './stats.js';
 
 function splitList(s) { return s ? s.split(',').filter((x) => x).map(decodeURIComponent) : []; }
 function joinList(xs) { return xs.map(encodeURIComponent).join(','); }
@@ -18,6 +21,13 @@ export async function render(app, route) {
     log: q.get('log') === '1',
     ema: Number(q.get('ema') || 0),
     tab: q.get('tab') || 'charts',
+    // Statistics tab: group by ('' = configuration), metrics, value at, baseline, correction, band.
+    sGroup: q.get('sg') || '',
+    sMetrics: splitList(q.get('sm')),
+    sAt: q.get('at') || 'last',
+    sBaseline: q.get('base') || '',
+    sCorrection: q.get('corr') || 'holm',
+    sBand: q.get('band') || 'ci',
   };
   let experimentIDs = splitList(q.get('e'));
   app.append(el('div', {class: 'crumbs'}, el('a', {href: '#/experiments'}, 'Experiments'), experimentIDs.length ? [' / ', el('a', {href: `#/experiments/${experimentIDs.join(',')}`}, `runs of ${experimentIDs.join(', ')}`)] : '', ' / compare'),
@@ -55,7 +65,8 @@ export async function render(app, route) {
   const tabs = el('div', {class: 'tabs', role: 'tablist'});
   const panel = el('div');
   app.append(legend, tabs, panel);
-  const tabNames = {charts: 'Charts', parallel: 'Parallel coordinates', scatter: 'Scatter', diff: 'Diff'};
+  const tabNames = {charts: 'Charts', parallel: 'Parallel coordinates', scatter: 'Scatter', diff: 'Diff', stats: 'Statistics'};
+  const runFilter = `attributes.run_id IN (${runIDs.map((id) => `'${id.replace(/'/g, '')}'`).join(', ')})`;
   let teardown = null;
 
   function saveURL() {
@@ -65,6 +76,14 @@ export async function render(app, route) {
     if (state.log) p.set('log', '1');
     if (state.ema) p.set('ema', String(state.ema));
     if (state.tab !== 'charts') p.set('tab', state.tab);
+    if (state.tab === 'stats') {
+      if (state.sGroup) p.set('sg', state.sGroup);
+      if (state.sMetrics.length) p.set('sm', joinList(state.sMetrics));
+      if (state.sAt !== 'last') p.set('at', state.sAt);
+      if (state.sBaseline) p.set('base', state.sBaseline);
+      if (state.sCorrection !== 'holm') p.set('corr', state.sCorrection);
+      if (state.sBand !== 'ci') p.set('band', state.sBand);
+    }
     setHashQuery(p);
   }
 
@@ -76,6 +95,7 @@ export async function render(app, route) {
     if (name === 'charts') teardown = chartsTab();
     else if (name === 'parallel') teardown = parallelTab();
     else if (name === 'scatter') teardown = scatterTab();
+    else if (name === 'stats') teardown = statsTab();
     else diffTab();
   }
   for (const [k, v] of Object.entries(tabNames)) tabs.append(el('button', {type: 'button', role: 'tab', dataset: {tab: k}, onclick: () => showTab(k)}, v));
@@ -267,6 +287,159 @@ export async function render(app, route) {
     const ro = new ResizeObserver(draw); ro.observe(canvas);
     window.addEventListener('cairn-theme', draw);
     return () => { ro.disconnect(); window.removeEventListener('cairn-theme', draw); };
+  }
+
+  // ---- Statistics: groups, comparison with a baseline, band charts ----------------------------
+  function statsTab() {
+    const available = catalog.metrics.filter((k) => runs.some((r) => r.metrics[k]));
+    if (!state.sMetrics.length) {
+      const charted = state.keys.filter((k) => available.includes(k));
+      state.sMetrics = (charted.length ? charted : available).slice(0, 2);
+    }
+    const option = (value, text, current) => el('option', {value, selected: value === current ? true : undefined}, text);
+    const groupSel = el('select', {id: 'stats-group', 'aria-label': 'Group runs by'}, option('', 'configuration', state.sGroup),
+      catalog.params.map((k) => option(`params.${k}`, `param ${k}`, state.sGroup)),
+      catalog.tags.filter((k) => !k.startsWith('mlflow.')).map((k) => option(`tags.${k}`, `tag ${k}`, state.sGroup)));
+    const metricSel = el('select', {multiple: true, size: Math.min(4, Math.max(3, available.length)), id: 'stats-metrics', 'aria-label': 'Metrics to compare'},
+      available.map((k) => el('option', {value: k, selected: state.sMetrics.includes(k) ? true : undefined}, k)));
+    const atMode = state.sAt.startsWith('step=') ? 'step' : state.sAt;
+    const atSel = el('select', {id: 'stats-at', 'aria-label': 'Value of each run'}, option('last', 'last value', atMode), option('best', 'best value', atMode), option('step', 'value at step…', atMode));
+    const stepIn = el('input', {type: 'number', min: '0', step: '1', id: 'stats-step', 'aria-label': 'Step', class: 'narrow-num', value: atMode === 'step' ? state.sAt.slice(5) : '0', hidden: atMode !== 'step' ? true : undefined});
+    const baseSel = el('select', {id: 'stats-baseline', 'aria-label': 'Baseline group'}, option('', 'first group', state.sBaseline));
+    if (state.sBaseline) baseSel.append(option(state.sBaseline, state.sBaseline, state.sBaseline));
+    const corrSel = el('select', {id: 'stats-correction', 'aria-label': 'Multiple-comparison correction'}, option('holm', 'Holm', state.sCorrection), option('bh', 'Benjamini–Hochberg', state.sCorrection));
+    const bandSel = el('select', {id: 'stats-band', 'aria-label': 'Band around the mean'}, option('ci', 'band: confidence interval', state.sBand), option('std', 'band: ± 1 sd', state.sBand), option('minmax', 'band: min–max', state.sBand));
+    const field = (text, ...controls) => el('label', {class: 'field'}, el('span', {class: 'muted'}, text), ...controls);
+    const status = el('div', {id: 'stats-status'});
+    const context = el('p', {class: 'muted', id: 'stats-context'});
+    const out = el('div', {id: 'stats-result'});
+    const grid = el('div', {class: 'charts', id: 'stats-bands'});
+    panel.append(el('div', {class: 'toolbar stats-controls'}, field('Group by', groupSel), field('Metrics', metricSel), field('Value at', atSel, stepIn),
+      field('Baseline', baseSel), field('Correction', corrSel), field('Bands', bandSel)), status, context, out, grid);
+    window.__cairnStats = {loaded: false};
+    let seq = 0;
+    let charts = [];
+
+    const selection = () => ({experiment_ids: experimentIDs, filter: runFilter, group_by: state.sGroup ? [state.sGroup] : undefined});
+
+    async function load() {
+      const mine = ++seq;
+      clear(status);
+      window.__cairnStats = {loaded: false};
+      if (!state.sMetrics.length) { clear(out); clearCharts(); context.textContent = 'Choose one or more metrics to compare.'; return; }
+      context.textContent = 'Comparing…';
+      let reply;
+      try {
+        reply = await cairn('stats/compare', {...selection(), metrics: state.sMetrics, at: state.sAt, baseline: state.sBaseline, correction: state.sCorrection});
+      } catch (e) {
+        if (mine !== seq) return;
+        clear(out); clearCharts(); context.textContent = '';
+        status.append(errorBox(e, 'No comparison'));
+        window.__cairnStats = {loaded: true, error: e.message};
+        return;
+      }
+      if (mine !== seq) return;
+      draw(reply);
+      drawBands(reply);
+    }
+
+    function draw(reply) {
+      const groups = reply.groups.groups || [];
+      const colors = new Map(groups.map((g, i) => [g.key, colorFor(i)]));
+      const swatch = (key) => { const s = el('span', {class: 'sw'}); s.style.background = colors.get(key) || '#888'; return s; };
+      clear(baseSel).append(option('', 'first group', state.sBaseline), ...groups.map((g) => option(g.key, g.key, state.sBaseline)));
+      if (!state.sBaseline) baseSel.value = '';
+      const comparisons = reply.comparisons || [];
+      const g = reply.groups;
+      const by = g.by_configuration ? `configuration (${g.group_by.length ? g.group_by.join(', ') : 'no param differs'})` : g.group_by.join(', ');
+      const correction = reply.correction === 'holm' ? 'Holm' : 'Benjamini–Hochberg';
+      context.textContent = `${g.run_count} run${g.run_count === 1 ? '' : 's'} in ${groups.length} groups by ${by}; each run's ${g.at === 'last' ? 'last value' : g.at === 'best' ? 'best value' : `value at ${g.at.replace('=', ' ')}`}; `
+        + `${stat(g.level * 100, 3)}% intervals; p-values ${correction}-adjusted over ${comparisons.filter((c) => c.p !== undefined).length} comparisons; baseline ${reply.baseline}.`;
+      const level = `${stat(g.level * 100, 3)}% CI`;
+
+      const groupRows = [];
+      for (const grp of groups) {
+        (grp.metrics || []).forEach((m, i) => {
+          const excluded = excludedCount(m.excluded);
+          groupRows.push(el('tr', {dataset: {group: grp.key, metric: m.key}},
+            i === 0 ? el('th', {rowspan: grp.metrics.length, class: 'group-name', scope: 'row'}, swatch(grp.key), grp.key,
+              grp.key === reply.baseline ? el('span', {class: 'tag'}, 'baseline') : '') : null,
+            el('td', {}, m.key, el('span', {class: 'muted', title: m.direction === 'minimize' ? 'lower is better' : 'higher is better'}, m.direction === 'minimize' ? ' ↓' : ' ↑')),
+            el('td', {class: 'num'}, String(m.n)),
+            el('td', {class: 'num'}, stat(m.mean)),
+            el('td', {class: 'num'}, stat(m.sd)),
+            el('td', {class: 'num', title: m.interval === 'bootstrap' ? 'percentile bootstrap' : 'Student t'}, interval(m.ci_low, m.ci_high)),
+            el('td', {class: `num${excluded ? ' warn-text' : ''}`, title: excludedText(m.excluded) || 'every run counted'}, excluded ? `${excluded} (${excludedText(m.excluded)})` : '0')));
+        });
+      }
+      const groupTable = el('table', {class: 'plain stats', id: 'stats-groups'},
+        el('thead', {}, el('tr', {}, ['Group', 'Metric', 'n', 'Mean', 'SD', level, 'Not counted'].map((h, i) => el('th', {class: i >= 2 ? 'num' : undefined}, h)))),
+        el('tbody', {}, groupRows));
+
+      const compRows = comparisons.map((c) => el('tr', {dataset: {group: c.group, metric: c.metric, verdict: c.verdict}},
+        el('th', {scope: 'row', class: 'group-name'}, swatch(c.group), c.group, el('span', {class: 'muted'}, ` vs ${c.baseline}`)),
+        el('td', {}, c.metric),
+        el('td', {class: 'num'}, signed(c.diff)),
+        el('td', {class: 'num'}, interval(c.ci_low, c.ci_high, signed)),
+        el('td', {class: 'num'}, c.relative === undefined ? '—' : `${signed(c.relative * 100, 3)}%`),
+        el('td', {title: c.paired ? `paired by ${(c.paired_by || []).join(', ')}` : `n = ${c.n} vs ${c.baseline_n}`},
+          c.paired ? `paired t (${(c.paired_by || []).map((x) => x.replace(/^params\./, '')).join(', ')})` : 'Welch t'),
+        el('td', {class: 'num'}, pValue(c.p)),
+        el('td', {class: 'num'}, pValue(c.p_adjusted)),
+        el('td', {class: 'num', title: c.hedges_g_low !== undefined ? `${level} ${interval(c.hedges_g_low, c.hedges_g_high)}` : undefined}, stat(c.hedges_g, 3)),
+        el('td', {}, verdictBadge(c.verdict))));
+      const compTable = el('table', {class: 'plain stats', id: 'stats-comparisons'},
+        el('thead', {}, el('tr', {}, ['Group', 'Metric', 'Difference', level, 'Relative', 'Test', 'p', 'Adjusted p', "Hedges' g", 'Verdict'].map((h, i) => el('th', {class: i >= 2 && i !== 5 && i !== 9 ? 'num' : undefined}, h)))),
+        el('tbody', {}, compRows.length ? compRows : el('tr', {}, el('td', {colspan: 10, class: 'muted'}, 'Nothing to compare.'))));
+
+      const summaries = el('ul', {class: 'summaries', id: 'stats-summaries'}, comparisons.map((c) => el('li', {dataset: {verdict: c.verdict}}, verdictBadge(c.verdict), ' ', c.summary)));
+      const allWarnings = comparisons.flatMap((c) => c.warnings || []);
+      const warnings = warningList(allWarnings, 'stats-warnings');
+      clear(out).append(
+        el('h3', {}, 'Verdicts'), summaries,
+        el('h3', {}, 'Warnings'), warnings || el('p', {class: 'muted', id: 'stats-warnings'}, 'No warnings: the groups used the same data, code and environment as far as the runs record them.'),
+        el('h3', {}, 'Groups'), el('div', {class: 'scroll-x'}, groupTable),
+        el('h3', {}, `Against the baseline (${reply.baseline})`), el('div', {class: 'scroll-x'}, compTable));
+      window.__cairnStats = {loaded: true, baseline: reply.baseline, groups: groups.map((x) => x.key),
+        verdicts: comparisons.map((c) => ({group: c.group, metric: c.metric, verdict: c.verdict})), warnings: [...new Set(allWarnings.map((w) => w.code))]};
+    }
+
+    function clearCharts() { for (const c of charts) c.destroy(); charts = []; clear(grid); }
+
+    function drawBands(reply) {
+      clearCharts();
+      const colors = new Map((reply.groups.groups || []).map((g, i) => [g.key, colorFor(i)]));
+      const bandName = {ci: `${stat(reply.groups.level * 100, 3)}% confidence interval of the mean`, std: 'mean ± 1 standard deviation', minmax: 'min to max'}[state.sBand];
+      grid.append(el('div', {class: 'span-all'}, el('h3', {}, 'Mean per group over steps'), el('div', {class: 'legend', id: 'stats-legend'},
+        [...colors].map(([key, color]) => { const sw = el('span', {class: 'sw'}); sw.style.background = color; return el('span', {}, sw, key); }))));
+      for (const key of state.sMetrics) {
+        const chart = new LineChart({id: `stats:${key}`, title: `${key}: mean per group, band ${bandName}`, xMode: 'step'});
+        charts.push(chart);
+        grid.append(chart.node);
+        requestAnimationFrame(async () => {
+          try {
+            const bands = await cairn('stats/bands', {...selection(), metric: key, x: 'step', buckets: chart.plotWidth, band: state.sBand});
+            if (!charts.includes(chart)) return;
+            const series = (bands.series || []).filter((s) => (s.x || []).length).map((s, i) => ({runId: s.group, label: `${s.group} (n ${Math.max(0, ...(s.n || [0]))})`,
+              color: colors.get(s.group) || colorFor(i), firstX: s.x, lastX: s.x, min: (s.low || []).map(num), max: (s.high || []).map(num), last: (s.mean || []).map(num),
+              pointCount: (s.n || []).reduce((a, b) => a + b, 0)}));
+            chart.setData(series, {requests: 1, meta: `${series.length} group${series.length === 1 ? '' : 's'}: the line is the mean of the runs, the band ${bandName}. Hover for values.`});
+          } catch (e) { if (charts.includes(chart)) chart.setError(e.message); }
+        });
+      }
+    }
+
+    const reload = () => { saveURL(); load(); };
+    groupSel.addEventListener('change', () => { state.sGroup = groupSel.value; state.sBaseline = ''; reload(); });
+    metricSel.addEventListener('change', () => { state.sMetrics = [...metricSel.selectedOptions].map((o) => o.value); reload(); });
+    const readAt = () => { state.sAt = atSel.value === 'step' ? `step=${Math.max(0, Math.floor(Number(stepIn.value) || 0))}` : atSel.value; };
+    atSel.addEventListener('change', () => { stepIn.hidden = atSel.value !== 'step'; readAt(); reload(); });
+    stepIn.addEventListener('change', () => { readAt(); reload(); });
+    baseSel.addEventListener('change', () => { state.sBaseline = baseSel.value; reload(); });
+    corrSel.addEventListener('change', () => { state.sCorrection = corrSel.value; reload(); });
+    bandSel.addEventListener('change', () => { state.sBand = bandSel.value; saveURL(); if (window.__cairnStats.loaded && !window.__cairnStats.error) load(); });
+    load();
+    return () => { seq++; clearCharts(); };
   }
 
   // ---- Diff table ------------------------------------------------------------------------------
