@@ -1,9 +1,13 @@
 // The runs table: one or several experiments, every param / metric / tag as a column, sort
 // by any column, a filter box with the search grammar (errors shown inline), a column
 // chooser, group by a param or tag, selection (click, shift-click ranges, keyboard) and
-// rows virtualized so 10,000 runs scroll smoothly. All state lives in the URL hash.
+// rows virtualized so 10,000 runs scroll smoothly. All state lives in the URL hash. Grouped,
+// each group row shows per visible metric column the group's mean ± CI half-width and n
+// (finished runs only, from stats/groups). An experiment whose runs are A/B variants (tag
+// cairn.control) links to its A/B report.
 import {el, clear, fmtTime, fmtDuration, fmtNumber, errorBox, hashQuery, setHashQuery, debounce} from './util.js';
 import {cairn, mlflow} from './api.js';
+import {meanPlusMinus, interval, stat, excludedCount, excludedText} from './stats.js';
 
 const ROW = 30;
 const attrColumns = [
@@ -95,6 +99,7 @@ export async function render(app, route) {
   const groupSelect = el('select', {id: 'group-by', 'aria-label': 'Group by'}, el('option', {value: ''}, 'No grouping'));
   const compareBtn = el('button', {type: 'button', id: 'compare-button', class: 'primary'}, 'Compare');
   const clearSel = el('button', {type: 'button', id: 'clear-selection'}, 'Clear selection');
+  const abLink = el('a', {href: `#/experiments/${experimentIDs[0]}/online`, id: 'ab-report-link', class: 'button-link', hidden: true}, 'A/B report');
   const groupsBar = el('div', {class: 'groups', id: 'group-counts'});
   const grid = el('div', {class: 'grid', tabindex: '0', id: 'runs-grid', role: 'grid', 'aria-label': 'Runs'});
   const inner = el('div', {class: 'grid-inner'});
@@ -106,7 +111,7 @@ export async function render(app, route) {
   app.append(crumbs, title,
     el('div', {class: 'toolbar'}, filter, el('button', {type: 'button', id: 'apply-filter', onclick: () => applyFilter()}, 'Apply')),
     filterError,
-    el('div', {class: 'toolbar'}, countLabel, columnsBtn, groupSelect, clearSel, compareBtn),
+    el('div', {class: 'toolbar'}, countLabel, columnsBtn, groupSelect, clearSel, compareBtn, abLink),
     groupsBar, grid);
 
   let catalog = {params: [], metrics: [], tags: []};
@@ -140,6 +145,7 @@ export async function render(app, route) {
     for (const k of catalog.params) groupSelect.append(el('option', {value: `params.${k}`}, `param ${k}`));
     for (const k of catalog.tags) groupSelect.append(el('option', {value: `tags.${k}`}, `tag ${k}`));
     groupSelect.value = state.group;
+    abLink.hidden = !(experimentIDs.length === 1 && (catalog.tags || []).includes('cairn.control'));
   }
 
   let allRuns = null;  // every run of the experiments, once loaded without a filter
@@ -196,9 +202,55 @@ export async function render(app, route) {
     } catch (e) { groupsBar.append(errorBox(e, 'Group counts could not be loaded')); }
   }
 
+  // Per group value, per metric key: the group's summary from stats/groups.
+  let groupStats = new Map();
+  let groupStatsError = null;
+  let statsSeq = 0;
+  const statsMetrics = () => columns.filter((c) => c.kind === 'metric').map((c) => c.key);
+  let statsAsked = '';
+
+  async function loadGroupStats() {
+    const metrics = statsMetrics();
+    const asked = JSON.stringify([state.group, state.filter, metrics]);
+    if (asked === statsAsked) return;
+    statsAsked = asked;
+    const mine = ++statsSeq;
+    groupStats = new Map();
+    groupStatsError = null;
+    if (!state.group || !metrics.length) { window.__cairnGroupStats = {loaded: true, groups: 0}; drawRows(true); return; }
+    window.__cairnGroupStats = {loaded: false};
+    try {
+      const reply = await cairn('stats/groups', {experiment_ids: experimentIDs, filter: state.filter, group_by: state.group, metrics});
+      if (mine !== statsSeq) return;
+      for (const g of reply.groups || []) {
+        const value = (g.values || []).find((v) => v.field === state.group);
+        groupStats.set(value ? value.value : '(none)', {level: reply.level, metrics: new Map((g.metrics || []).map((m) => [m.key, m]))});
+      }
+      window.__cairnGroupStats = {loaded: true, groups: groupStats.size};
+    } catch (e) {
+      if (mine !== statsSeq) return;
+      groupStatsError = e.message;
+      window.__cairnGroupStats = {loaded: true, error: e.message};
+    }
+    drawRows(true);
+  }
+
+  function groupCell(item, c) {
+    const s = groupStats.get(item.value);
+    const m = s && s.metrics.get(c.key);
+    if (!m) return el('div', {class: 'cell num muted', title: groupStatsError ? `No group statistics: ${groupStatsError}` : undefined}, groupStatsError ? '!' : '');
+    const excluded = excludedCount(m.excluded);
+    const level = `${stat(s.level * 100, 3)}%`;
+    const title = `${c.key} over ${m.n} finished run${m.n === 1 ? '' : 's'}: mean ${stat(m.mean)}, ${level} CI ${interval(m.ci_low, m.ci_high)}, sd ${stat(m.sd)}`
+      + (excluded ? `; ${excluded} not counted (${excludedText(m.excluded)})` : '; every run counted');
+    return el('div', {class: `cell num group-stat${excluded ? ' has-excluded' : ''}`, title, dataset: {metric: c.key}},
+      `${meanPlusMinus(m.mean, m.ci_low, m.ci_high)} (n ${m.n}${excluded ? `, ${excluded} not counted` : ''})`);
+  }
+
   function rebuildView() {
     const started = performance.now();
     columns = (state.cols || defaultColumns()).map(columnDef);
+    if (state.group) for (const c of columns) if (c.kind === 'metric') c.width = 190;
     const [sortId, dir] = splitSort(state.sort);
     const sortCol = columnDef(sortId);
     const sign = dir === 'asc' ? 1 : -1;
@@ -223,7 +275,7 @@ export async function render(app, route) {
       }
       const names = [...groups.keys()].sort((a, b) => (a === '(none)') - (b === '(none)') || compareValues(a, b));
       for (const g of names) {
-        view.push({group: `${state.group} = ${g}`, count: groups.get(g).length});
+        view.push({group: `${state.group} = ${g}`, value: g, count: groups.get(g).length});
         for (const r of groups.get(g)) view.push({run: r});
       }
     } else {
@@ -243,6 +295,7 @@ export async function render(app, route) {
       columns: columns.map((c) => c.id), selected: [...state.sel], sort: state.sort, filter: state.filter,
       domRows: rowsLayer.childElementCount, sortMs: performance.now() - started,
     };
+    loadGroupStats();
   }
 
   function splitSort(s) {
@@ -303,7 +356,17 @@ export async function render(app, route) {
     if (item.group) {
       row.classList.add('group');
       row.style.width = inner.style.width;
-      row.append(el('div', {class: 'cell'}, `${item.group} (${item.count})`));
+      // The label spans the columns before the first metric column; each metric column gets its group summary.
+      const first = columns.findIndex((c) => c.kind === 'metric');
+      const span = first < 0 ? columns.length : first;
+      const label = el('div', {class: 'cell group-label', title: `${item.group} (${item.count} runs)`}, `${item.group} (${item.count})`);
+      label.style.width = `${34 + columns.slice(0, span).reduce((s, c) => s + c.width, 0)}px`;
+      row.append(label);
+      for (const c of columns.slice(span)) {
+        const cell = c.kind === 'metric' ? groupCell(item, c) : el('div', {class: 'cell'});
+        cell.style.width = `${c.width}px`;
+        row.append(cell);
+      }
       return row;
     }
     const r = item.run;
