@@ -2,8 +2,9 @@
 //   #/experiments                         experiments list
 //   #/experiments/<id>[,<id>…][?filter=…&sort=…&cols=…&sel=…&group=…]   runs table
 //   #/experiments/<id>/runs/<run_id>      run page (the link the mlflow client prints)
-//   #/compare?runs=…&keys=…&x=step|time|relative&log=1&ema=0.6   compare
-//   #/models, #/models/<name>             model registry
+//   #/experiments/<id>/online             A/B report of an online experiment
+//   #/compare?runs=…&keys=…&x=step|time|relative&log=1&ema=0.6[&tab=stats&sg=…&sm=…]   compare
+//   #/models, #/models/<name>[?version=N] model registry
 //   #/overview[?experiment_id=…]          health report
 //   #/webhooks, #/webhooks/<id>           webhooks and their deliveries
 import {el, clear, errorBox} from './util.js';
@@ -11,6 +12,7 @@ import * as experiments from './experiments.js';
 import * as runs from './runs.js';
 import * as run from './run.js';
 import * as compare from './compare.js';
+import * as online from './online.js';
 import * as models from './models.js';
 import * as overview from './overview.js';
 import * as webhooks from './webhooks.js';
@@ -66,6 +68,7 @@ async function route(force = false) {
     if (section === 'experiments' && r.path.length === 1) result = await experiments.render(app, r);
     else if (section === 'experiments' && r.path.length === 2) result = await runs.render(app, r);
     else if (section === 'experiments' && r.path[2] === 'runs' && r.path[3]) result = await run.render(app, r);
+    else if (section === 'experiments' && r.path[2] === 'online' && r.path.length === 3) result = await online.render(app, r);
     else if (section === 'compare') result = await compare.render(app, r);
     else if (section === 'models') result = await models.render(app, r);
     else if (section === 'overview') result = await overview.render(app, r);
