@@ -1,12 +1,14 @@
 // The model registry: registered models; per model its versions, aliases, tags, the
-// lineage of each version to its source run, and the history of changes.
+// lineage of each version to its source run, its online evidence (the A/B experiment a
+// version tagged cairn.online.experiment_id was tested in), and the history of changes.
 import {el, clear, fmtTime, errorBox} from './util.js';
 import {mlflow, cairn} from './api.js';
+import {verdictBadge} from './stats.js';
 
 export async function render(app, route) {
   const name = route.path[1];
   if (!name) return list(app);
-  return model(app, name);
+  return model(app, name, route.query.get('version'));
 }
 
 async function list(app) {
@@ -39,7 +41,7 @@ async function list(app) {
   draw();
 }
 
-async function model(app, name) {
+async function model(app, name, wanted) {
   app.append(el('div', {class: 'crumbs'}, el('a', {href: '#/models'}, 'Models'), ' / ', name), el('h1', {}, name));
   let m; let versions = [];
   try {
@@ -52,11 +54,11 @@ async function model(app, name) {
   if (tags.length) app.append(el('h2', {}, 'Tags'), el('div', {class: 'kv'}, tags.flatMap((t) => [el('div', {}, t.key), el('div', {}, t.value)])));
   app.append(el('h2', {}, 'Aliases'), el('p', {id: 'aliases'}, (m.aliases || []).length ? (m.aliases || []).map((a) => `@${a.alias} → version ${a.version}`).join(' · ') : 'No aliases.'));
   const detail = el('div', {id: 'version-detail'});
-  app.append(el('h2', {}, 'Versions'), el('table', {class: 'plain', id: 'versions'},
+  app.append(el('h2', {}, 'Versions'), el('div', {class: 'scroll-x'}, el('table', {class: 'plain', id: 'versions'},
     el('thead', {}, el('tr', {}, ['Version', 'Aliases', 'Stage', 'Source run', 'Created', ''].map((h) => el('th', {}, h)))),
     el('tbody', {}, versions.map((v) => el('tr', {}, el('td', {}, `v${v.version}`), el('td', {}, (v.aliases || []).map((a) => `@${a}`).join(', ')), el('td', {}, v.current_stage || ''),
       el('td', {}, v.run_id ? el('a', {href: `#/experiments/0/runs/${v.run_id}`}, v.run_id.slice(0, 12)) : ''), el('td', {}, fmtTime(v.creation_timestamp)),
-      el('td', {}, el('button', {type: 'button', onclick: () => showVersion(v)}, 'Lineage & history')))))), detail);
+      el('td', {}, el('button', {type: 'button', onclick: () => showVersion(v)}, 'Lineage & history'))))))), detail);
 
   async function showVersion(v) {
     clear(detail).append(el('h2', {}, `Version ${v.version}`));
@@ -73,13 +75,35 @@ async function model(app, name) {
         el('div', {}, 'Run'), el('div', {}, runCell(lineage)),
         el('div', {}, 'Git commit'), el('div', {class: 'mono'}, tagOf('cairn.git.commit') || tagOf('mlflow.source.git.commit') || '—'),
         el('div', {}, 'Datasets'), el('div', {}, (run?.inputs?.dataset_inputs || []).map((d) => `${d.dataset.name} (${d.dataset.digest})`).join(', ') || '—')));
-      detail.append(el('h3', {}, 'History'), el('table', {class: 'plain', id: 'history'},
+      const experimentID = (v.tags || []).find((t) => t.key === 'cairn.online.experiment_id')?.value;
+      if (experimentID) detail.append(await onlineEvidence(experimentID));
+      detail.append(el('h3', {}, 'History'), el('div', {class: 'scroll-x'}, el('table', {class: 'plain', id: 'history'},
         el('thead', {}, el('tr', {}, ['When', 'Who', 'Action', 'Changes'].map((h) => el('th', {}, h)))),
         el('tbody', {}, (history.events || []).map((e) => el('tr', {}, el('td', {}, fmtTime(e.timestamp)), el('td', {}, e.user || '—'), el('td', {}, e.action),
-          el('td', {class: 'mono'}, JSON.stringify(e.changes)))))));
+          el('td', {class: 'mono'}, JSON.stringify(e.changes))))))));
     } catch (e) { detail.append(errorBox(e, 'Lineage or history could not be loaded')); }
   }
-  if (versions.length) await showVersion(versions[0]);
+  if (versions.length) await showVersion(versions.find((v) => v.version === wanted) || versions[0]);
+}
+
+// What the A/B experiment found: each lift's verdict and sentence, and the sample-ratio check.
+async function onlineEvidence(experimentID) {
+  const box = el('section', {id: 'online-evidence'}, el('h3', {}, 'Online evidence'));
+  const link = el('a', {href: `#/experiments/${encodeURIComponent(experimentID)}/online`, id: 'online-report-link'}, 'Open the A/B report');
+  try {
+    const report = await cairn('online/report', {experiment_id: experimentID});
+    box.append(el('p', {class: 'muted'}, `Tested in the online experiment ${report.experiment_name} (${report.variants.length} variants; the control is “${report.control}”). `, link));
+    if (report.sample_ratio && report.sample_ratio.mismatch) {
+      box.append(el('div', {class: 'banner srm', role: 'alert'}, el('strong', {}, 'Sample-ratio mismatch: '), 'the split of units differs from the plan, so these lifts are not to be trusted.'));
+    }
+    const lifts = (report.metrics || []).flatMap((m) => (m.lifts || []).map((l) => ({metric: m.key, ...l})));
+    box.append(lifts.length
+      ? el('ul', {class: 'summaries'}, lifts.map((l) => el('li', {dataset: {verdict: l.verdict, metric: l.metric}}, verdictBadge(l.verdict), ' ', l.summary)))
+      : el('p', {class: 'muted'}, 'The experiment has no metric to report yet.'));
+  } catch (e) {
+    box.append(errorBox(e, `The A/B report of experiment ${experimentID} could not be loaded`), el('p', {}, link));
+  }
+  return box;
 }
 
 // The producing run: a link when this server holds it; MLflow also lets a version or a logged
