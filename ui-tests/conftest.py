@@ -192,3 +192,72 @@ def ui(browser):
 
 def sha256(data):
     return hashlib.sha256(data if isinstance(data, bytes) else data.encode()).hexdigest()
+
+
+class StatsSeed:
+    """An offline comparison (2 configurations x 5 seeds) and an online A/B experiment."""
+
+    def __init__(self):
+        self.experiment_id = None
+        self.run_ids = {}  # (model, seed) -> run id
+        self.online_experiment_id = None
+        self.model_name = None
+
+
+def seed_stats(client):
+    """Logs what the statistics pages read; returns a StatsSeed."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
+
+    s = StatsSeed()
+    stamp = int(time.time() * 1000)
+    s.experiment_id = client.create_experiment(f"ui-stats-{stamp}")
+    # "large" beats "small" on acc by about 0.1 on every seed (noise about 0.005): clearly better.
+    # The arms trained on different data (different digests): the comparison must warn about it.
+    noise = [0.004, -0.006, 0.001, 0.007, -0.003]
+    for model, base, digest in [("small", 0.70, "d1g3st-small"), ("large", 0.80, "d1g3st-large")]:
+        for seed in range(5):
+            run = client.create_run(s.experiment_id, run_name=f"{model}-seed{seed}")
+            rid = run.info.run_id
+            acc = base + noise[seed] + (0.002 * seed if model == "large" else 0.0)
+            metrics = []
+            for step in range(20):
+                # Rises, then flat for the last third of the steps (no "still improving" warning).
+                value = acc * min(1.0, (step + 1) / 13)
+                metrics.append(Metric("acc", round(value, 6), stamp + step * 1000, step))
+                metrics.append(Metric("loss", round(1.2 - value, 6), stamp + step * 1000, step))
+            client.log_batch(rid, metrics=metrics, params=[Param("model", model), Param("lr", "0.01"), Param("seed", str(seed))],
+                             tags=[RunTag("team", "stats")])
+            client.log_inputs(rid, datasets=[DatasetInput(Dataset(name="train", digest=digest, source_type="local", source=f"/data/{model}"),
+                                                          tags=[InputTag("mlflow.data.context", "training")])])
+            client.set_terminated(rid, "FINISHED")
+            s.run_ids[(model, seed)] = rid
+    # An online experiment with a planted sample-ratio mismatch: a 50/50 plan, 10,000 exposures
+    # to the control and 8,000 to the treatment over 10 days.
+    s.online_experiment_id = client.create_experiment(f"ui-online-{stamp}")
+    for name, control, per_day, rate in [("control", True, 1000, 0.10), ("treatment", False, 800, 0.12)]:
+        run = client.create_run(s.online_experiment_id, run_name=name)
+        rid = run.info.run_id
+        metrics = []
+        for day in range(10):
+            conversions = round(per_day * rate + (day % 3 - 1) * 3)
+            metrics.append(Metric("exposures", per_day, stamp + day, day))
+            metrics.append(Metric("signup.conversions", conversions, stamp + day, day))
+            revenue = per_day * (5.0 if control else 5.3)
+            metrics.append(Metric("revenue.sum", revenue, stamp + day, day))
+            metrics.append(Metric("revenue.sum_squares", per_day * (25.0 + 16.0) * (1.1 if not control else 1.0), stamp + day, day))
+        tags = [RunTag("cairn.allocation", "0.5")] + ([RunTag("cairn.control", "true")] if control else [])
+        client.log_batch(rid, metrics=metrics, tags=tags)
+        client.set_terminated(rid, "FINISHED")
+    # A model version that was tested in that experiment.
+    s.model_name = f"ui-online-model-{stamp}"
+    client.create_registered_model(s.model_name)
+    source_run = s.run_ids[("large", 0)]
+    version = client.create_model_version(s.model_name, f"runs:/{source_run}/model", run_id=source_run,
+                                          tags={"cairn.online.experiment_id": s.online_experiment_id})
+    s.model_version = version.version
+    return s
+
+
+@pytest.fixture(scope="session")
+def stats_seed():
+    return seed_stats(MlflowClient())

@@ -10,6 +10,7 @@ from mlflow.tracking import MlflowClient
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
 
 from conftest import sha256
 
@@ -160,7 +161,7 @@ def test_group_by_a_param_shows_counts(ui, seed):
     ui.wait("document.querySelectorAll('#group-counts .chip').length > 0")
     chips = [c.text for c in ui.d.find_elements(By.CSS_SELECTOR, "#group-counts .chip")]
     assert "cnn · 4" in chips and "mlp · 4" in chips and "resnet · 4" in chips and "(none) · 2" in chips
-    groups = ui.js("return [...document.querySelectorAll('.grid-row.group')].map(e => e.textContent)")
+    groups = ui.js("return [...document.querySelectorAll('.grid-row.group .group-label')].map(e => e.textContent)")
     assert "params.model = cnn (4)" in groups
 
 
@@ -359,3 +360,153 @@ def test_a_deleted_runs_page_says_which_model_version_keeps_its_artifacts(ui, se
     shown = ui.wait("document.getElementById('kept-artifacts') && document.getElementById('kept-artifacts').textContent")
     assert "model ui-kept-model version 1 uses them" in shown
     assert ui.console_errors() == []
+
+
+# ---- Statistics (issue 15): compare → Statistics, grouped runs, the A/B report, online evidence ----
+
+def stats_pages(stats_seed):
+    runs = ",".join(stats_seed.run_ids[k] for k in sorted(stats_seed.run_ids))
+    return {
+        "compare-stats": f"/compare?e={stats_seed.experiment_id}&runs={runs}&keys=acc&tab=stats&sm=acc,loss&base=model%3Dsmall",
+        "runs-grouped-stats": f"/experiments/{stats_seed.experiment_id}?group=params.model",
+        "online": f"/experiments/{stats_seed.online_experiment_id}/online",
+        "model-online": f"/models/{stats_seed.model_name}",
+    }
+
+
+def settle_stats(ui, name):
+    if name == "compare-stats":
+        ui.wait("window.__cairnStats && window.__cairnStats.loaded")
+        ui.wait("window.__cairnCharts['stats:acc'] && window.__cairnCharts['stats:acc'].requests >= 1")
+        ui.wait("window.__cairnCharts['stats:loss'] && window.__cairnCharts['stats:loss'].requests >= 1")
+    if name == "runs-grouped-stats":
+        ui.wait("window.__cairnGroupStats && window.__cairnGroupStats.loaded && document.querySelector('.grid-row.group .group-stat') !== null")
+    if name == "online":
+        ui.wait("window.__cairnOnline && window.__cairnOnline.loaded")
+        ui.wait("window.__cairnCharts['online:signup'] && window.__cairnCharts['online:signup'].requests >= 1")
+    if name == "model-online":
+        ui.wait("document.querySelector('#online-evidence ul.summaries, #online-evidence .error') !== null")
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+@pytest.mark.parametrize("size", ["wide", "narrow"])
+def test_statistics_pages_load_without_console_errors(ui, stats_seed, theme, size):
+    for name, route in stats_pages(stats_seed).items():
+        ui.open(route, theme=theme, size=size)
+        settle_stats(ui, name)
+        assert ui.js("return document.querySelector('main .error')") is None, (name, ui.js("return document.querySelector('main .error').textContent"))
+        assert ui.js("return window.__cairnErrors.length") == 0, (name, ui.js("return window.__cairnErrors"))
+        assert ui.console_errors() == [], name
+        ui.screenshot(f"{name}-{size}-{theme}")
+        # Nothing wider than the window: tables scroll inside their own box.
+        overflow = ui.js("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, (name, size, overflow)
+
+
+def test_statistics_tab_says_which_configuration_is_better_and_warns_about_different_data(ui, stats_seed):
+    runs = ",".join(stats_seed.run_ids[k] for k in sorted(stats_seed.run_ids))
+    ui.open(f"/compare?e={stats_seed.experiment_id}&runs={runs}&keys=acc")
+    ui.d.find_element(By.CSS_SELECTOR, ".tabs button[data-tab='stats']").click()
+    state = ui.wait("window.__cairnStats && window.__cairnStats.loaded && window.__cairnStats")
+    assert "error" not in state, state
+    # Grouped by configuration: the seeds are repeats, the model tells the groups apart.
+    assert sorted(state["groups"]) == ["model=large", "model=small"]
+    # Make the small model the baseline: the large one is then better, on acc and on loss (lower is better).
+    Select(ui.d.find_element(By.ID, "stats-baseline")).select_by_value("model=small")
+    state = ui.wait("window.__cairnStats.loaded && window.__cairnStats.baseline === 'model=small' && window.__cairnStats")
+    verdicts = {(v["group"], v["metric"]): v["verdict"] for v in state["verdicts"]}
+    assert verdicts[("model=large", "acc")] == "better", verdicts
+    assert "base=model%3Dsmall" in ui.d.current_url or "base=model=small" in unquote(ui.d.current_url)
+    badge = ui.d.find_element(By.CSS_SELECTOR, "#stats-comparisons tr[data-group='model=large'][data-metric='acc'] .verdict")
+    assert badge.text.endswith("better") and badge.is_displayed()  # the word, not only the colour
+    row = ui.js("return [...document.querySelector(\"#stats-comparisons tr[data-group='model=large'][data-metric='acc']\").children].map(c => c.textContent)")
+    assert row[1] == "acc" and row[2].startswith("+0.1") and row[5].startswith("paired t (seed)")
+    summaries = ui.js("return [...document.querySelectorAll('#stats-summaries li')].map(li => li.textContent)")
+    assert any("Better: model=large beats model=small on acc" in s for s in summaries), summaries
+    # The groups table: n and the mean of each group.
+    cells = ui.js("return [...document.querySelector(\"#stats-groups tr[data-group='model=large'][data-metric='acc']\").children].map(c => c.textContent)")
+    large = [0.80 + n + 0.002 * seed for seed, n in enumerate([0.004, -0.006, 0.001, 0.007, -0.003])]
+    assert cells[2] == "5" and abs(float(cells[3]) - sum(large) / 5) < 1e-3, cells
+    # The arms trained on different data: a visible warning naming both digests.
+    warning = ui.d.find_element(By.CSS_SELECTOR, "#stats-warnings li[data-code='different_data']")
+    assert warning.is_displayed() and "d1g3st-large" in warning.text and "d1g3st-small" in warning.text
+    # One band chart per metric, one band per group.
+    chart = ui.wait("window.__cairnCharts['stats:acc'] && window.__cairnCharts['stats:acc'].requests >= 1 && window.__cairnCharts['stats:acc']")
+    assert sorted(s["runId"] for s in chart["series"]) == ["model=large", "model=small"]
+    assert all(s["buckets"] == 20 and s["drawnPoints"] > 0 for s in chart["series"]), chart["series"]
+    ui.screenshot("compare-stats-better-wide")
+    assert ui.console_errors() == []
+
+
+def test_statistics_tab_shows_the_servers_words_when_there_is_nothing_to_compare(ui, stats_seed):
+    runs = ",".join(stats_seed.run_ids[("small", seed)] for seed in range(5))
+    ui.open(f"/compare?e={stats_seed.experiment_id}&runs={runs}&keys=acc&tab=stats")
+    message = ui.wait("window.__cairnStats && window.__cairnStats.loaded && document.querySelector('#stats-status .error') && document.querySelector('#stats-status .error').textContent")
+    assert "Nothing to compare" in message and "one group" in message
+    assert ui.js("return document.querySelectorAll('#stats-comparisons').length") == 0
+    ui.screenshot("compare-stats-one-group-wide")
+
+
+def test_grouped_runs_table_shows_mean_and_interval_on_group_rows(ui, stats_seed):
+    ui.open(f"/experiments/{stats_seed.experiment_id}?group=params.model")
+    ui.wait("window.__cairnGroupStats && window.__cairnGroupStats.loaded && window.__cairnGroupStats.groups === 2")
+    rows = ui.js("""return [...document.querySelectorAll('.grid-row.group')].map(r => ({
+        label: r.querySelector('.group-label').textContent,
+        acc: r.querySelector(".group-stat[data-metric='acc']").textContent,
+        title: r.querySelector(".group-stat[data-metric='acc']").title}))""")
+    by = {r["label"]: r for r in rows}
+    large = by["params.model = large (5)"]
+    match = re.fullmatch(r"(0\.8\d*) ± (0\.0\d*) \(n 5\)", large["acc"])
+    assert match, large
+    values = [0.80 + n + 0.002 * seed for seed, n in enumerate([0.004, -0.006, 0.001, 0.007, -0.003])]
+    assert abs(float(match.group(1)) - sum(values) / 5) < 0.001
+    assert "95% CI" in large["title"] and "every run counted" in large["title"]
+    assert re.fullmatch(r"0\.7\d* ± 0\.0\d* \(n 5\)", by["params.model = small (5)"]["acc"]), by
+
+
+def test_ab_report_shows_the_sample_ratio_mismatch_and_the_cumulative_lift(ui, stats_seed):
+    ui.open(f"/experiments/{stats_seed.online_experiment_id}")
+    ui.wait("window.__cairnTable && window.__cairnTable.domRows > 0")
+    link = ui.wait("document.getElementById('ab-report-link') && !document.getElementById('ab-report-link').hidden && document.getElementById('ab-report-link')")
+    link.click()
+    ui.wait_ready()
+    ui.wait("window.__cairnOnline && window.__cairnOnline.loaded")
+    assert location_hash(ui).endswith(f"/experiments/{stats_seed.online_experiment_id}/online")
+    banner = ui.d.find_element(By.ID, "srm-banner")
+    assert banner.is_displayed() and "Sample-ratio mismatch" in banner.text and "do not trust" in banner.text
+    assert "control 55.6%" in banner.text and "planned 50%" in banner.text
+    variants = ui.js("return [...document.querySelectorAll('#online-variants tbody tr')].map(r => [...r.children].map(c => c.textContent))")
+    assert variants[0][:4] == ["controlcontrol", "10,000", "55.6%", "50%"] and variants[1][:4] == ["treatment", "8,000", "44.4%", "50%"], variants
+    lift = ui.js("return [...document.querySelector(\"#lifts-signup tr[data-variant='treatment']\").children].map(c => c.textContent)")
+    assert lift[0] == "treatment" and lift[1].endswith(" pp") and lift[7].endswith(("better", "worse", "inconclusive")), lift
+    assert abs(float(lift[1][:-3]) - 100 * (957 / 8000 - 997 / 10000)) < 0.01  # percentage points
+    summaries = ui.js("return document.getElementById('summaries-signup').textContent")
+    assert "treatment changes signup" in summaries and "Not trustworthy" in summaries
+    chart = ui.wait("window.__cairnCharts['online:signup'] && window.__cairnCharts['online:signup'].requests >= 1 && window.__cairnCharts['online:signup']")
+    assert chart["refLines"] == [0]
+    drawn = {s["runId"]: s for s in chart["series"]}
+    assert set(drawn) == {"treatment:fixed", "treatment:always-valid"}
+    assert drawn["treatment:fixed"]["buckets"] == 10 and drawn["treatment:fixed"]["drawnPoints"] >= 8
+    models = ui.js("return [...document.querySelectorAll('#online-models a')].map(a => a.textContent)")
+    assert models == [f"{stats_seed.model_name} version {stats_seed.model_version}"]
+    assert ui.console_errors() == []
+
+
+def test_model_version_page_shows_online_evidence(ui, stats_seed):
+    ui.open(f"/models/{stats_seed.model_name}")
+    ui.wait("document.querySelector('#online-evidence ul.summaries, #online-evidence .error') !== null")
+    box = ui.d.find_element(By.ID, "online-evidence")
+    assert box.is_displayed() and "Online evidence" in box.text
+    items = ui.js("return [...document.querySelectorAll('#online-evidence li')].map(li => li.textContent)")
+    assert any("treatment changes signup" in t for t in items) and any("treatment changes revenue" in t for t in items), items
+    assert "Sample-ratio mismatch" in box.text
+    href = ui.js("return document.getElementById('online-report-link').getAttribute('href')")
+    assert href == f"#/experiments/{stats_seed.online_experiment_id}/online"
+    ui.d.find_element(By.ID, "online-report-link").click()
+    ui.wait_ready()
+    ui.wait("window.__cairnOnline && window.__cairnOnline.loaded")
+    assert ui.d.find_element(By.ID, "srm-banner").is_displayed()
+
+
+def location_hash(ui):
+    return ui.js("return location.hash")
