@@ -368,7 +368,7 @@ def stats_pages(stats_seed):
     runs = ",".join(stats_seed.run_ids[k] for k in sorted(stats_seed.run_ids))
     return {
         "compare-stats": f"/compare?e={stats_seed.experiment_id}&runs={runs}&keys=acc&tab=stats&sm=acc,loss&base=model%3Dsmall",
-        "runs-grouped-stats": f"/experiments/{stats_seed.experiment_id}?group=params.model",
+        "runs-grouped-stats": f"/experiments/{stats_seed.experiment_id}?group=params.model&cols=attr%3Arun_name,attr%3Astatus,param%3Amodel,param%3Aseed,metric%3Aacc,metric%3Aloss",
         "online": f"/experiments/{stats_seed.online_experiment_id}/online",
         "model-online": f"/models/{stats_seed.model_name}",
     }

@@ -314,7 +314,7 @@ export async function render(app, route) {
     const context = el('p', {class: 'muted', id: 'stats-context'});
     const out = el('div', {id: 'stats-result'});
     const grid = el('div', {class: 'charts', id: 'stats-bands'});
-    panel.append(el('div', {class: 'toolbar stats-controls'}, field('Group by', groupSel), field('Metrics', metricSel), field('Value at', atSel, stepIn),
+    panel.append(el('div', {class: 'toolbar stats-controls'}, field('Group by', groupSel), field('Metrics', metricSel), field('Value at', el('span', {class: 'inline'}, atSel, stepIn)),
       field('Baseline', baseSel), field('Correction', corrSel), field('Bands', bandSel)), status, context, out, grid);
     window.__cairnStats = {loaded: false};
     let seq = 0;

@@ -10,8 +10,8 @@ export function stat(v, digits = 4) {
   if (missing(v)) return '—';
   if (v === 0) return '0';
   const a = Math.abs(v);
-  if (a >= 1e6 || a < 1e-4) return v.toExponential(digits - 1);
-  return String(Number(v.toPrecision(digits)));
+  const text = a >= 1e6 || a < 1e-4 ? v.toExponential(digits - 1) : String(Number(v.toPrecision(digits)));
+  return text.replace(/^-/, '−');
 }
 
 /** A difference with its sign: +0.1, −0.02 (a real minus sign). */
