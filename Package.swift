@@ -81,6 +81,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // How often the Statistics intervals cover the truth, in simulated experiments (a benchmark,
+        // not a test): `swift run -c release cairn-stats-coverage` (bench/README.md).
+        .executableTarget(name: "cairn-stats-coverage", dependencies: ["CairnCore"], path: "bench/StatsCoverage"),
         // A small training loop logging with the Swift SDK: `swift run CairnExample`.
         .executableTarget(name: "CairnExample", dependencies: ["CairnClient"], path: "Examples/TrainLoop"),
         .target(name: "CairnTestSupport", dependencies: [
