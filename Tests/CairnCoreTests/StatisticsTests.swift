@@ -407,6 +407,7 @@ struct StatisticsTests {
         _ = Statistics.armCI(zero)
         _ = Statistics.cuped([])
         #expect(Statistics.sampleRatioMismatch(observed: [], plannedShares: []).p.isNaN)
+        #expect(Statistics.sampleRatioMismatch(observed: [10, 12], plannedShares: [1]).p.isNaN)
         #expect(Statistics.holm([]).isEmpty && Statistics.benjaminiHochberg([]).isEmpty)
     }
 }

@@ -82,13 +82,13 @@ extension Statistics {
     /// Sample-ratio mismatch: Pearson's chi-square of the observed unit counts per variant
     /// against the planned shares (normalized to sum 1), χ² = Σ(o − e)²/e with e = total·share,
     /// df = k − 1, p = P(χ²_df > χ²); like `scipy.stats.chisquare(observed, f_exp=total*shares)`.
-    /// One variant (df 0) gives p NaN; no units at all gives χ² and p NaN, as scipy.
-    ///
-    /// - Precondition: as many shares as observed counts.
+    /// One variant (df 0) gives p NaN; no units at all gives χ² and p NaN, as scipy. A count of
+    /// shares different from the count of variants is a caller's mistake: χ² and p NaN (scipy
+    /// raises), df still k − 1.
     public static func sampleRatioMismatch(observed: [Double], plannedShares: [Double])
         -> (chiSquare: Double, df: Int, p: Double)
     {
-        precondition(observed.count == plannedShares.count, "sampleRatioMismatch needs one planned share per variant")
+        guard observed.count == plannedShares.count else { return (.nan, observed.count - 1, .nan) }
         let total = observed.reduce(0, +)
         let shareTotal = plannedShares.reduce(0, +)
         var chiSquare = 0.0
@@ -115,8 +115,8 @@ extension Statistics {
     ///
     /// τ² default: one hundredth of the mean per-unit variance of the two arms, (v_T + v_C)/200,
     /// i.e. the mixture expects true lifts of about a tenth of a per-unit standard deviation,
-    /// the usual scale of online effects; this makes the interval tightest around a few thousand
-    /// units per arm. Pass `tauSquared` from the spread of past experiments' lifts for tighter
+    /// the usual scale of online effects; this makes the interval tightest (relative to the fixed
+    /// one) around 2,000 units per arm, where τ²/V ≈ 10. Pass `tauSquared` from the spread of past experiments' lifts for tighter
     /// intervals (Johari et al. §4). NaN when V is NaN or τ² is not positive.
     public static func alwaysValidLiftCI(treatment: Arm, control: Arm, level: Double = 0.95,
                                          tauSquared: Double? = nil) -> (low: Double, high: Double) {
