@@ -25,7 +25,8 @@ extension Statistics {
     /// `level`, mean ± t_{n−1, (1+level)/2}·se (`scipy.stats.t.interval(level, n-1, mean, se)`).
     ///
     /// n = 0: everything NaN. n = 1: mean, median, min and max are the value; sd, se and the
-    /// interval are NaN. sd = 0 (all values equal): the interval is [mean, mean] (scipy would
+    /// interval are NaN. All values equal: mean is the value and sd exactly 0 (numpy may leave a
+    /// rounding residue), the interval is [mean, mean] (scipy would
     /// answer nan, as its scale must be positive; a point is the honest answer). A `level`
     /// outside (0, 1) gives a NaN interval.
     public static func summarize(_ xs: [Double], level: Double = 0.95) -> Summary {
@@ -36,8 +37,11 @@ extension Statistics {
         }
         let sorted = xs.sorted()
         let median = n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
-        let m = mean(xs)
-        let sd = variance(xs).squareRoot()
+        // All values equal: the mean is that value and the sd exactly 0 (summing 0.7 three
+        // times and dividing by 3 would leave a rounding residue of ~1e-16 in both).
+        let constant = n > 1 && sorted[0] == sorted[n - 1]
+        let m = constant ? sorted[0] : mean(xs)
+        let sd = constant ? 0 : variance(xs).squareRoot()
         let se = sd / Double(n).squareRoot()
         var low = Double.nan
         var high = Double.nan
