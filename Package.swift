@@ -81,6 +81,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // How often the Statistics intervals cover the truth, in simulated experiments (a benchmark,
+        // not a test): `swift run -c release cairn-stats-coverage` (bench/README.md).
+        .executableTarget(name: "cairn-stats-coverage", dependencies: ["CairnCore"], path: "bench/StatsCoverage"),
         // A small training loop logging with the Swift SDK: `swift run CairnExample`.
         .executableTarget(name: "CairnExample", dependencies: ["CairnClient"], path: "Examples/TrainLoop"),
         .target(name: "CairnTestSupport", dependencies: [
@@ -89,7 +92,8 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore", "CairnTestSupport"]),
+        // Fixtures/statistics-reference.json (scripts/stats-reference.py) is read by a #filePath-relative path.
+        .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore", "CairnTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "CairnStoreTests", dependencies: ["CairnStore", "CairnTestSupport"]),
         .testTarget(name: "CairnServicesTests", dependencies: ["CairnServices", "CairnTestSupport"]),
         .testTarget(name: "CairnArtifactsTests", dependencies: [

@@ -135,14 +135,28 @@ public struct TrackingClient: Sendable {
 
     /// One JSON call; a non-2xx answer becomes `TrackingClientError.server`.
     public func call(_ method: String, _ path: String, query: [(String, String)] = [], body: [UInt8]? = nil) async throws -> JSONValue {
+        let data = try await callData(method, path, query: query, body: body)
+        return (try? JSONValue.parse(Array(data))) ?? .object([])
+    }
+
+    /// One call whose answer body is returned as it came; a non-2xx answer becomes `TrackingClientError.server`.
+    public func callData(_ method: String, _ path: String, query: [(String, String)] = [], body: [UInt8]? = nil) async throws -> Data {
         let (status, data) = try await send(method: method, path: path, query: query, body: body)
-        let json = try? JSONValue.parse(Array(data))
         guard (200..<300).contains(status) else {
+            let json = try? JSONValue.parse(Array(data))
             let code = json?["error_code"]?.stringValue ?? (status == 404 ? "ENDPOINT_NOT_FOUND" : "HTTP_\(status)")
             let message = json?["message"]?.stringValue ?? String(decoding: data.prefix(300), as: UTF8.self)
             throw TrackingClientError.server(status: status, code: code, message: message)
         }
-        return json ?? .object([])
+        return data
+    }
+
+    /// A Cairn endpoint's JSON answer decoded as `T` (snake_case keys).
+    public func cairn<T: Decodable>(_ type: T.Type, _ endpoint: String, query: [(String, String)]) async throws -> T {
+        let data = try await callData("GET", "/api/cairn/v1/" + endpoint, query: query)
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try decoder.decode(T.self, from: data)
     }
 
     func mlflow(_ method: String, _ endpoint: String, query: [(String, String)] = [], body: [UInt8]? = nil) async throws -> JSONValue {

@@ -22,6 +22,7 @@ public struct CairnServiceSet: Sendable {
     /// Free space on the disks of the database and the artifacts (`/health`).
     public var storage = StorageHealth(watched: [])
     public var report: ReportService { ReportService(tracking: tracking, artifacts: artifacts) }
+    public var stats: StatsService { StatsService(explorer: explorer, tracking: tracking, registry: registry) }
     public var backup: BackupService { BackupService(store: tracking.store, index: artifacts.index, blobs: artifacts.blobs) }
 }
 
@@ -200,6 +201,7 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
     let cairnGroup = router.group("api/cairn/v1")
     let cairnEndpoints = MLflowRegistryAPI(registry: services.registry).cairnEndpoints
         + CairnAPI(explorer: services.explorer).endpoints + CairnReportAPI(report: services.report).endpoints
+        + CairnStatsAPI(stats: services.stats).endpoints
         + MLflowWebhooksAPI(webhooks: services.webhooks).cairnEndpoints
     for endpoint in cairnEndpoints {
         cairnGroup.get(RouterPath(endpoint.path)) { request, _ in

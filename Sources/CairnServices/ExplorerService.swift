@@ -70,15 +70,7 @@ public struct ExplorerService: Sendable {
         guard count >= 1, count <= Int64(Self.maxBuckets) else {
             throw CairnError.invalidParameter("buckets must be between 1 and \(Self.maxBuckets), got \(count).")
         }
-        let parsedAxis: MetricAxis
-        if let axis, !axis.isEmpty {
-            guard let known = MetricAxis(rawValue: axis) else {
-                throw CairnError.invalidParameter("Unknown x axis '\(axis)'. Use one of: \(MetricAxis.allCases.map(\.rawValue).joined(separator: ", ")).")
-            }
-            parsedAxis = known
-        } else {
-            parsedAxis = .step
-        }
+        let parsedAxis = try Self.parseAxis(axis)
         if let minX, let maxX, minX > maxX {
             throw CairnError.invalidParameter("min_x (\(minX)) must not be greater than max_x (\(maxX)).")
         }
@@ -89,6 +81,15 @@ public struct ExplorerService: Sendable {
         return try await store.bucketedSeries(SeriesQuery(runIDs: uniqueRuns, keys: uniqueKeys, axis: parsedAxis, minX: minX, maxX: maxX, buckets: Int(count)))
     }
 
+    /// `step` (the default), `time` or `relative`.
+    static func parseAxis(_ axis: String?) throws -> MetricAxis {
+        guard let axis, !axis.isEmpty else { return .step }
+        guard let known = MetricAxis(rawValue: axis) else {
+            throw CairnError.invalidParameter("Unknown x axis '\(axis)'. Use one of: \(MetricAxis.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+        return known
+    }
+
     private func parseExperimentIDs(_ ids: [String]) throws -> [Int64] {
         guard !ids.isEmpty else {
             throw CairnError.invalidParameter("Missing value for required parameter 'experiment_ids'. Give at least one experiment id.")
@@ -96,7 +97,7 @@ public struct ExplorerService: Sendable {
         return try ids.map { try Validation.parseExperimentID($0) }
     }
 
-    private func makeSearch(experimentIDs: [String], filter: String?, orderBy: [String], viewType: ViewType?) throws -> RunSearch {
+    func makeSearch(experimentIDs: [String], filter: String?, orderBy: [String], viewType: ViewType?) throws -> RunSearch {
         RunSearch(
             experimentIDs: try parseExperimentIDs(experimentIDs),
             filter: try SearchFilterParser.parse(filter ?? "", for: .runs),

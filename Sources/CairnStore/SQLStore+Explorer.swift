@@ -75,6 +75,21 @@ extension SQLStore: ExplorerStore {
         return pks.compactMap { rows[$0] }
     }
 
+    public func runDatasets(runIDs: [String]) async throws -> [String: [(name: String, digest: String)]] {
+        guard !runIDs.isEmpty else { return [:] }
+        return try await read { db in
+            var result: [String: [(name: String, digest: String)]] = [:]
+            try db.each("""
+                SELECT r.run_id, d.name, d.digest
+                FROM runs r JOIN run_inputs ri ON ri.run_pk = r.run_pk JOIN datasets d ON d.dataset_pk = ri.dataset_pk
+                WHERE \(db.dialect.inTextList("r.run_id")) ORDER BY r.run_id, ri.position
+                """, [.text(textList(runIDs))], cache: true) { row in
+                result[row[0], default: []].append((row[1], row[2]))
+            }
+            return result
+        }
+    }
+
     public func columnCatalog(experimentIDs: [Int64]) async throws -> ColumnCatalog {
         guard !experimentIDs.isEmpty else { return ColumnCatalog(params: [], metrics: [], tags: []) }
         return try await read { db in
