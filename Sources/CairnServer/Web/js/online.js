@@ -6,7 +6,7 @@
 import {el, errorBox, colorFor, num} from './util.js';
 import {cairn} from './api.js';
 import {LineChart} from './chart.js';
-import {stat, signed, percent, pValue, interval, verdictBadge, warningList} from './stats.js';
+import {stat, signed, percent, pValue, pEquals, interval, verdictBadge, warningList} from './stats.js';
 
 export async function render(app, route) {
   const id = route.path[1];
@@ -33,7 +33,7 @@ export async function render(app, route) {
   if (srm.mismatch) {
     app.append(el('div', {class: 'banner srm', id: 'srm-banner', role: 'alert'},
       el('strong', {}, 'Sample-ratio mismatch: do not trust these results.'), ' ',
-      srmWarning ? srmWarning.message.replace(/^Sample-ratio mismatch:\s*/i, '') : `The split of units differs from the plan (chi-square p = ${pValue(srm.p)}).`));
+      srmWarning ? srmWarning.message.replace(/^Sample-ratio mismatch:\s*(.)/i, (_, c) => c.toUpperCase()) : `The split of units differs from the plan (chi-square ${pEquals(srm.p)}).`));
   }
 
   app.append(el('h2', {}, 'Variants'), el('div', {class: 'scroll-x'}, el('table', {class: 'plain stats', id: 'online-variants'},
@@ -47,7 +47,7 @@ export async function render(app, route) {
         el('td', {class: 'num'}, percent(v.planned_share)),
         el('td', {class: 'mono'}, el('a', {href: `#/experiments/${id}/runs/${v.run_id}`}, v.run_id.slice(0, 12))));
     })))),
-  el('p', {class: 'muted', id: 'srm-check'}, `Sample-ratio check (chi-square, ${srm.df ?? '—'} df): χ² = ${stat(srm.chi_square)}, p = ${pValue(srm.p)}; `,
+  el('p', {class: 'muted', id: 'srm-check'}, `Sample-ratio check (chi-square, ${srm.df ?? '—'} df): χ² = ${stat(srm.chi_square)}, ${pEquals(srm.p)}; `,
     srm.mismatch ? el('strong', {class: 'warn-text'}, 'the split differs from the plan.') : 'the split matches the plan.'));
 
   const warnings = warningList((report.warnings || []).filter((w) => w.code !== 'sample_ratio_mismatch'), 'online-warnings');

@@ -244,7 +244,7 @@ export async function render(app, route) {
     const title = `${c.key} over ${m.n} finished run${m.n === 1 ? '' : 's'}: mean ${stat(m.mean)}, ${level} CI ${interval(m.ci_low, m.ci_high)}, sd ${stat(m.sd)}`
       + (excluded ? `; ${excluded} not counted (${excludedText(m.excluded)})` : '; every run counted');
     return el('div', {class: `cell num group-stat${excluded ? ' has-excluded' : ''}`, title, dataset: {metric: c.key}},
-      `${meanPlusMinus(m.mean, m.ci_low, m.ci_high)} (n ${m.n}${excluded ? `, ${excluded} not counted` : ''})`);
+      `${meanPlusMinus(m.mean, m.ci_low, m.ci_high)} (n ${m.n}${excluded ? ` of ${m.n + excluded}` : ''})`);
   }
 
   function rebuildView() {

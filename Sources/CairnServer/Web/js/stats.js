@@ -31,6 +31,12 @@ export function pValue(p) {
   return p < 0.0001 ? '<0.0001' : stat(p, 2);
 }
 
+/** "p = 0.03", or "p < 0.0001". */
+export function pEquals(p) {
+  if (missing(p)) return 'no p-value';
+  return p < 0.0001 ? 'p < 0.0001' : `p = ${pValue(p)}`;
+}
+
 /** An interval "low to high", or "—" when either end is undefined. */
 export function interval(low, high, format = stat) {
   if (missing(low) || missing(high)) return '—';
