@@ -477,7 +477,7 @@ def test_ab_report_shows_the_sample_ratio_mismatch_and_the_cumulative_lift(ui, s
     assert banner.is_displayed() and "Sample-ratio mismatch" in banner.text and "do not trust" in banner.text
     assert "control 55.6%" in banner.text and "planned 50%" in banner.text
     variants = ui.js("return [...document.querySelectorAll('#online-variants tbody tr')].map(r => [...r.children].map(c => c.textContent))")
-    assert variants[0][:4] == ["controlcontrol", "10,000", "55.6%", "50%"] and variants[1][:4] == ["treatment", "8,000", "44.4%", "50%"], variants
+    assert variants[0][:4] == ["control", "10,000", "55.6%", "50%"] and variants[1][:4] == ["treatment", "8,000", "44.4%", "50%"], variants
     lift = ui.js("return [...document.querySelector(\"#lifts-signup tr[data-variant='treatment']\").children].map(c => c.textContent)")
     assert lift[0] == "treatment" and lift[1].endswith(" pp") and lift[7].endswith(("better", "worse", "inconclusive")), lift
     assert abs(float(lift[1][:-3]) - 100 * (957 / 8000 - 997 / 10000)) < 0.01  # percentage points

@@ -41,7 +41,7 @@ export async function render(app, route) {
     el('tbody', {}, report.variants.map((v) => {
       const off = v.observed_share !== undefined && Math.abs(v.observed_share - v.planned_share) >= 0.005;
       return el('tr', {dataset: {variant: v.name}},
-        el('th', {scope: 'row'}, v.name, v.control ? el('span', {class: 'tag'}, 'control') : ''),
+        el('th', {scope: 'row'}, v.name, v.control && v.name.toLowerCase() !== 'control' ? el('span', {class: 'tag'}, 'control') : ''),
         el('td', {class: 'num'}, Number(v.exposures).toLocaleString()),
         el('td', {class: `num${srm.mismatch && off ? ' warn-text' : ''}`}, percent(v.observed_share)),
         el('td', {class: 'num'}, percent(v.planned_share)),
