@@ -26,16 +26,35 @@ struct ExperimentsListCommand: AsyncParsableCommand {
         let experiments = try await withClientErrors("Listing experiments") {
             try await tracking.searchExperiments(viewType: all ? "ALL" : "ACTIVE_ONLY")
         }
+        // Storage from Cairn's own endpoint; an MLflow server has none, and the columns are left out.
+        let storage: [String: ExperimentStorage]? = try? await {
+            struct Reply: Decodable { var experiments: [ExperimentStorage] }
+            let reply = try await tracking.cairn(Reply.self, "storage", query: experiments.map { ("experiment_ids", $0.experimentID) } + [("runs", "0")])
+            return Dictionary(reply.experiments.map { ($0.experimentId, $0) }, uniquingKeysWith: { a, _ in a })
+        }()
         if json {
             printJSON(["experiments": experiments.map { e in
-                ["experiment_id": e.experimentID, "name": e.name, "artifact_location": e.artifactLocation,
-                 "lifecycle_stage": e.lifecycleStage.rawValue, "creation_time": e.creationTime, "last_update_time": e.lastUpdateTime] as [String: Any]
+                var object: [String: Any] = [
+                    "experiment_id": e.experimentID, "name": e.name, "artifact_location": e.artifactLocation,
+                    "lifecycle_stage": e.lifecycleStage.rawValue, "creation_time": e.creationTime, "last_update_time": e.lastUpdateTime]
+                if let s = storage?[e.experimentID] {
+                    object["storage"] = ["runs": s.runCount, "artifact_files": s.storage.artifactFiles, "artifact_bytes": s.storage.artifactBytes,
+                                         "blob_bytes": s.storage.blobBytes, "unique_bytes": s.storage.uniqueBytes, "shared_bytes": s.storage.sharedBytes,
+                                         "metric_points": s.storage.metricPoints, "metric_bytes": s.storage.metricBytes]
+                }
+                return object
             }])
             return
         }
-        var table = TextTable(["ID", "NAME", "CREATED", "STAGE"])
+        var table = TextTable(["ID", "NAME", "CREATED", "STAGE"] + (storage == nil ? [] : ["RUNS", "ARTIFACTS", "UNIQUE", "METRIC POINTS"]))
         for e in experiments.sorted(by: { (Int64($0.experimentID) ?? 0) < (Int64($1.experimentID) ?? 0) }) {
-            table.add([e.experimentID, e.name, formatTime(e.creationTime), e.lifecycleStage.rawValue])
+            var row = [e.experimentID, e.name, formatTime(e.creationTime), e.lifecycleStage.rawValue]
+            if let storage {
+                let s = storage[e.experimentID]
+                row += [s.map { String($0.runCount) } ?? "-", s.map { formatBytes($0.storage.blobBytes) } ?? "-",
+                        s.map { formatBytes($0.storage.uniqueBytes) } ?? "-", s.map { "\($0.storage.metricPoints) (\(formatBytes($0.storage.metricBytes)))" } ?? "-"]
+            }
+            table.add(row)
         }
         print(table.render())
     }

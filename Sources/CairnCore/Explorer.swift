@@ -11,8 +11,12 @@ public struct MetricSummary: Sendable, Equatable {
     public var min: Double?
     public var max: Double?
     public var count: Int64
+    /// The smallest and largest step of any point (nil when the store did not say).
+    public var minStep: Int64?
+    public var maxStep: Int64?
 
-    public init(key: String, latest: Double, step: Int64, timestamp: Int64, min: Double?, max: Double?, count: Int64) {
+    public init(key: String, latest: Double, step: Int64, timestamp: Int64, min: Double?, max: Double?, count: Int64,
+                minStep: Int64? = nil, maxStep: Int64? = nil) {
         self.key = key
         self.latest = latest
         self.step = step
@@ -20,6 +24,8 @@ public struct MetricSummary: Sendable, Equatable {
         self.min = min
         self.max = max
         self.count = count
+        self.minStep = minStep
+        self.maxStep = maxStep
     }
 }
 

@@ -15,7 +15,13 @@ struct CairnAPI: Sendable {
             MLflowEndpoint(methods: ["GET"], path: "runs/columns", handler: columns),
             MLflowEndpoint(methods: ["GET"], path: "runs/groups", handler: groups),
             MLflowEndpoint(methods: ["GET"], path: "metrics/series", handler: series),
+            MLflowEndpoint(methods: ["GET"], path: "storage", handler: storage),
         ]
+    }
+
+    func storage(_ f: RequestFields) async throws -> [UInt8] {
+        let usage = try await explorer.storage(experimentIDs: f.strings("experiment_ids"), runIDs: f.strings("run_id"), largest: f.int64("runs"))
+        return try CairnStatsAPI.encode(["experiments": usage])
     }
 
     func experiments(_ f: RequestFields) async throws -> [UInt8] {

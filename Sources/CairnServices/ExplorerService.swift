@@ -42,6 +42,30 @@ public struct ExplorerService: Sendable {
         try await store.columnCatalog(experimentIDs: try parseExperimentIDs(experimentIDs))
     }
 
+    /// Storage per experiment (default: every active one), with the runs named in `runIDs`, or
+    /// else the `largest` runs by blob and metric bytes (default 20, at most 10,000).
+    public func storage(experimentIDs: [String], runIDs: [String], largest: Int64?) async throws -> [ExperimentStorage] {
+        let limit = largest ?? 20
+        guard limit >= 0, limit <= 10_000 else {
+            throw CairnError.invalidParameter("runs must be between 0 and 10000, got \(limit).")
+        }
+        var ids = try experimentIDs.map { try Validation.parseExperimentID($0) }
+        if ids.isEmpty {
+            ids = try await store.experimentSummaries(viewType: .activeOnly).compactMap { Int64($0.experiment.experimentID) }
+        }
+        var result = try await store.storageUsage(experimentIDs: ids)
+        let wanted = Set(runIDs)
+        for i in result.indices {
+            if wanted.isEmpty {
+                func weight(_ r: RunStorage) -> Int64 { r.storage.blobBytes + r.storage.metricBytes }
+                result[i].runs = Array(result[i].runs.sorted { weight($0) != weight($1) ? weight($0) > weight($1) : $0.runId < $1.runId }.prefix(Int(limit)))
+            } else {
+                result[i].runs = result[i].runs.filter { wanted.contains($0.runId) }
+            }
+        }
+        return result
+    }
+
     /// Counts the matching runs per value of `groupBy` (`params.<key>` or `tags.<key>`).
     public func groupCounts(experimentIDs: [String], filter: String?, viewType: ViewType?, groupBy: String) async throws -> [GroupCount] {
         let search = try makeSearch(experimentIDs: experimentIDs, filter: filter, orderBy: [], viewType: viewType)

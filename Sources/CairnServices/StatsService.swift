@@ -151,10 +151,20 @@ public struct StatsService: Sendable {
             result.series = members.map { BandSeries(group: $0.group.report.key, runIds: []) }
             return result
         }
-        // The x range of every run, so that bucket i means the same x for every group.
-        let ranges = try await explorer.store.bucketedSeries(SeriesQuery(runIDs: allIDs, keys: [metric], axis: parsedAxis, minX: nil, maxX: nil, buckets: 1))
-        let lo = ranges.compactMap { $0.buckets.first?.firstX }.min() ?? 0
-        let hi = ranges.compactMap { $0.buckets.last?.lastX }.max() ?? 0
+        // The x range over every run, so that bucket i means the same x for every group: on
+        // steps from the metric summaries; on time axes from a first, one-bucket pass.
+        var lo: Int64 = 0, hi: Int64 = 0
+        let included = Set(allIDs)
+        let summaries = loaded.groups.flatMap(\.rows).filter { included.contains($0.info.runID) }.compactMap { row in row.metrics.first { $0.key == metric } }
+        if parsedAxis == .step, let low = summaries.compactMap(\.minStep).min(), let high = summaries.compactMap(\.maxStep).max(),
+           summaries.allSatisfy({ $0.minStep != nil && $0.maxStep != nil }) {
+            lo = low
+            hi = high
+        } else {
+            let ranges = try await explorer.store.bucketedSeries(SeriesQuery(runIDs: allIDs, keys: [metric], axis: parsedAxis, minX: nil, maxX: nil, buckets: 1))
+            lo = ranges.compactMap { $0.buckets.first?.firstX }.min() ?? 0
+            hi = ranges.compactMap { $0.buckets.last?.lastX }.max() ?? 0
+        }
         let series = try await explorer.store.bucketedSeries(SeriesQuery(runIDs: allIDs, keys: [metric], axis: parsedAxis, minX: lo, maxX: hi, buckets: count))
         let byRun = Dictionary(series.map { ($0.runID, $0.buckets) }, uniquingKeysWith: { a, _ in a })
         let span = Double(hi) - Double(lo) + 1
@@ -208,6 +218,8 @@ public struct StatsService: Sendable {
         var at: ValueAt
         var level: Double
         var seedPatterns: [String]
+        /// Per run: its seed-like params as `k=v,…` (sorted by key) and their fields; runs without any are left out.
+        var seeds: [String: (key: String, fields: [String])]
     }
 
     func load(_ request: StatsRequest) async throws -> Loaded {
@@ -252,12 +264,25 @@ public struct StatsService: Sendable {
             throw CairnError.invalidParameter("The filter selects more than \(Self.maxRuns) runs. Narrow it (e.g. by a tag or a start time).")
         }
 
+        // Which param keys are seed-like (asked once per key), and each run's seeds.
+        var seedLike: [String: Bool] = [:]
+        var seeds: [String: (key: String, fields: [String])] = [:]
+        for row in rows {
+            var own: [Param] = []
+            for param in row.params {
+                if seedLike[param.key] == nil { seedLike[param.key] = Self.isSeedLike(param.key, seedPatterns) }
+                if seedLike[param.key]! { own.append(param) }
+            }
+            guard !own.isEmpty else { continue }
+            own.sort { $0.key < $1.key }
+            seeds[row.info.runID] = (own.map { "\($0.key)=\($0.value)" }.joined(separator: ","), own.map { "params." + $0.key })
+        }
+
         let byConfiguration = fields.isEmpty
         if byConfiguration {
             // The params whose values differ between runs, seed-like ones aside.
             var seen: [String: Set<String>] = [:]
-            var keys = Set<String>()
-            for row in rows { for param in row.params where !Self.isSeedLike(param.key, seedPatterns) { keys.insert(param.key) } }
+            let keys = Set(seedLike.filter { !$0.value }.keys)
             for row in rows {
                 let params = Dictionary(row.params.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
                 for key in keys { seen[key, default: []].insert(params[key] ?? "\u{0}") }
@@ -281,7 +306,7 @@ public struct StatsService: Sendable {
             }
             grouped[key]!.rows.append(row)
         }
-        order.sort { $0.localizedStandardCompare($1) == .orderedAscending }
+        order.sort()
 
         var stepValues: [String: [String: Double]] = [:]
         if case .step(let step) = at, !rows.isEmpty {
@@ -348,7 +373,7 @@ public struct StatsService: Sendable {
         let report = StatsGroups(
             experimentIds: request.experimentIDs, groupBy: fields.map(\.text), byConfiguration: byConfiguration, seedParams: seedPatterns,
             at: at.description, level: level, runCount: rows.count, groups: groups.map(\.report))
-        return Loaded(report: report, groups: groups, metrics: metrics, directions: directions, at: at, level: level, seedPatterns: seedPatterns)
+        return Loaded(report: report, groups: groups, metrics: metrics, directions: directions, at: at, level: level, seedPatterns: seedPatterns, seeds: seeds)
     }
 
     /// Whether `key` matches one of the patterns (`*` matches any run of characters; case-insensitive).
@@ -432,14 +457,9 @@ public struct StatsService: Sendable {
         c.baselineMean = bm?.mean
 
         // Pairs: both groups ran the same seeds (the seed-like params), each seed once.
-        func seedKey(_ runID: String, _ rows: [RunRow]) -> String? {
-            guard let row = rows.first(where: { $0.info.runID == runID }) else { return nil }
-            let seeds = row.params.filter { Self.isSeedLike($0.key, loaded.seedPatterns) }.map { "\($0.key)=\($0.value)" }.sorted()
-            return seeds.isEmpty ? nil : seeds.joined(separator: ",")
-        }
         var pairedA: [Double] = [], pairedB: [Double] = []
         if pairing, a.count >= 2, a.count == b.count {
-            let keysA = a.map { seedKey($0.runID, group.rows) }, keysB = b.map { seedKey($0.runID, base.rows) }
+            let keysA = a.map { loaded.seeds[$0.runID]?.key }, keysB = b.map { loaded.seeds[$0.runID]?.key }
             let setA = Set(keysA.compactMap { $0 }), setB = Set(keysB.compactMap { $0 })
             if !keysA.contains(nil), !keysB.contains(nil), setA.count == a.count, setB.count == b.count, setA == setB {
                 let valueB = Dictionary(zip(keysB.map { $0! }, b.map(\.value)), uniquingKeysWith: { x, _ in x })
@@ -448,8 +468,7 @@ public struct StatsService: Sendable {
                     pairedB.append(valueB[key!]!)
                 }
                 c.paired = true
-                let sample = (group.rows.first { $0.info.runID == a[0].runID })?.params ?? []
-                c.pairedBy = sample.filter { Self.isSeedLike($0.key, loaded.seedPatterns) }.map { "params." + $0.key }.sorted()
+                c.pairedBy = loaded.seeds[a[0].runID]?.fields ?? []
             }
         }
         let xa = a.map(\.value), xb = b.map(\.value)

@@ -19,6 +19,8 @@ public protocol ExplorerStore: Sendable {
     func groupCounts(_ search: RunSearch, entity: FilterEntity, key: String) async throws -> [GroupCount]
     /// Bucketed series for each run × key that exists; unknown runs and keys contribute nothing.
     func bucketedSeries(_ query: SeriesQuery) async throws -> [BucketedSeries]
+    /// Storage per experiment (all runs, deleted ones too, each with its own figures); unknown ids are left out.
+    func storageUsage(experimentIDs: [Int64]) async throws -> [ExperimentStorage]
     /// The datasets each run logged as inputs (name and digest, in logging order); runs without any are left out.
     func runDatasets(runIDs: [String]) async throws -> [String: [(name: String, digest: String)]]
 }

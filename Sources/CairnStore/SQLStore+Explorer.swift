@@ -56,7 +56,7 @@ extension SQLStore: ExplorerStore {
         let results = try db.rows(of: [
             runInfoSQL(db.dialect), keyValueSQL(.params, db.dialect), keyValueSQL(.tags, db.dialect),
             """
-            SELECT lm.run_pk, mk.key, lm.value, lm.is_nan, lm.step, lm.timestamp, lm.min_value, lm.max_value, lm.point_count
+            SELECT lm.run_pk, mk.key, lm.value, lm.is_nan, lm.step, lm.timestamp, lm.min_value, lm.max_value, lm.point_count, lm.min_step, lm.max_step
             FROM latest_metrics lm JOIN metric_keys mk ON mk.key_id = lm.key_id
             WHERE \(db.dialect.inPKList("lm.run_pk")) ORDER BY lm.run_pk, mk.key
             """,
@@ -70,7 +70,7 @@ extension SQLStore: ExplorerStore {
             let isNaN: Bool = row[3]
             let latest: Double = isNaN ? .nan : (row[2] as Double?) ?? .nan
             rows[row[0]]?.metrics.append(MetricSummary(key: row[1], latest: latest, step: row[4], timestamp: row[5],
-                                                       min: row[6], max: row[7], count: row[8]))
+                                                       min: row[6], max: row[7], count: row[8], minStep: row[9], maxStep: row[10]))
         }
         return pks.compactMap { rows[$0] }
     }

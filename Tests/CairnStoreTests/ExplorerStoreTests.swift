@@ -20,7 +20,7 @@ private func search(_ experiments: [Int64], _ filter: String = "", orderBy: [Str
 
 @Suite("Explorer queries on SQLite")
 struct ExplorerStoreTests {
-    @Test("Run rows carry params, tags and each metric's latest value with its minimum, maximum and count", arguments: StoreBackend.allCases)
+    @Test("Run rows carry params, tags and each metric's latest value with its minimum, maximum, count and step range", arguments: StoreBackend.allCases)
     func runRows(backend: StoreBackend) async throws {
         try await withStore(backend) { store in
             let id = try await makeRun(store, experiment: "0", name: "a", start: 10, params: [Param("lr", "0.1")], tags: [Tag("team", "x")],
@@ -32,7 +32,7 @@ struct ExplorerStoreTests {
             #expect(rows[0].info.runID == id)
             #expect(rows[0].params == [Param("lr", "0.1")])
             #expect(rows[0].tags.contains(Tag("team", "x")))
-            #expect(rows[0].metrics == [MetricSummary(key: "loss", latest: 1, step: 2, timestamp: 3, min: 0.5, max: 3, count: 3)])
+            #expect(rows[0].metrics == [MetricSummary(key: "loss", latest: 1, step: 2, timestamp: 3, min: 0.5, max: 3, count: 3, minStep: 0, maxStep: 2)])
         }
     }
 
@@ -143,6 +143,33 @@ struct ExplorerStoreTests {
             #expect(list[1].runCount == 1)
             #expect(list[1].lastActivity == 7_000)
             #expect(list[0].runCount == 0)
+        }
+    }
+
+    @Test("Storage: files go to their run, a blob another run shares is not unique, metric bytes are counted", arguments: StoreBackend.allCases)
+    func storageUsage(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let a = try await makeRun(store, experiment: "0", name: "a", start: 1,
+                                      metrics: (0..<100).map { Metric(key: "loss", value: Double($0), timestamp: Int64($0), step: Int64($0)) })
+            let b = try await makeRun(store, experiment: "0", name: "b", start: 2)
+            let shared = String(repeating: "a", count: 64), own = String(repeating: "b", count: 64), model = String(repeating: "c", count: 64)
+            try await store.recordArtifact(ArtifactEntry(path: "0/\(a)/artifacts/model.pkl", digest: shared, size: 1000), now: 1)
+            try await store.recordArtifact(ArtifactEntry(path: "0/\(a)/artifacts/copy/model.pkl", digest: shared, size: 1000), now: 1)
+            try await store.recordArtifact(ArtifactEntry(path: "0/\(a)/artifacts/notes.txt", digest: own, size: 10), now: 1)
+            try await store.recordArtifact(ArtifactEntry(path: "0/\(b)/artifacts/model.pkl", digest: shared, size: 1000), now: 1)
+            try await store.recordArtifact(ArtifactEntry(path: "0/models/m-1/artifacts/MLmodel", digest: model, size: 5), now: 1)
+
+            let usage = try #require(try await store.storageUsage(experimentIDs: [0]).first)
+            #expect(usage.runCount == 2)
+            let runA = try #require(usage.runs.first { $0.runId == a }).storage
+            #expect(runA.artifactFiles == 3 && runA.artifactBytes == 2010)
+            #expect(runA.blobBytes == 1010 && runA.uniqueBytes == 10 && runA.sharedBytes == 1000)
+            #expect(runA.metricPoints == 100 && runA.metricBytes > 0)
+            let runB = try #require(usage.runs.first { $0.runId == b }).storage
+            #expect(runB.blobBytes == 1000 && runB.uniqueBytes == 0 && runB.metricPoints == 0)
+            // The experiment: every blob once, all of them its own; the logged model's file included.
+            #expect(usage.storage.artifactFiles == 5 && usage.storage.blobBytes == 1015 && usage.storage.uniqueBytes == 1015)
+            #expect(usage.storage.metricPoints == 100 && usage.storage.metricBytes == runA.metricBytes)
         }
     }
 }

@@ -1,0 +1,99 @@
+import CairnCore
+
+extension SQLStore {
+    /// Storage per experiment and per run, from the artifact manifest and the metric tables in
+    /// one read: each experiment's folder is listed once, its files are given to the run whose
+    /// folder holds them, and each blob is "unique" to a run or experiment when no path outside
+    /// it references the same digest.
+    public func storageUsage(experimentIDs: [Int64]) async throws -> [ExperimentStorage] {
+        guard !experimentIDs.isEmpty else { return [] }
+        return try await read { db in
+            let ids = [SQLValue.text(pkList(experimentIDs))]
+            let results = try db.rows(of: [
+                (sql: "SELECT experiment_id, name, artifact_location FROM experiments WHERE \(db.dialect.inPKList("experiment_id")) ORDER BY experiment_id", values: ids),
+                (sql: "SELECT run_pk, run_id, run_name, experiment_id, artifact_uri, lifecycle_stage FROM runs WHERE \(db.dialect.inPKList("experiment_id")) ORDER BY run_pk", values: ids),
+                (sql: """
+                    SELECT lm.run_pk, SUM(lm.point_count) FROM latest_metrics lm JOIN runs r ON r.run_pk = lm.run_pk
+                    WHERE \(db.dialect.inPKList("r.experiment_id")) GROUP BY lm.run_pk
+                    """, values: ids),
+                (sql: """
+                    SELECT s.run_pk, SUM(LENGTH(s.points)) FROM metric_segments s JOIN runs r ON r.run_pk = s.run_pk
+                    WHERE \(db.dialect.inPKList("r.experiment_id")) GROUP BY s.run_pk
+                    """, values: ids),
+            ])
+            var points: [Int64: Int64] = [:], bytes: [Int64: Int64] = [:]
+            for row in results[2] { points[row[0]] = row[1] }
+            for row in results[3] { bytes[row[0]] = row[1] }
+
+            struct File { var path: String; var digest: String; var size: Int64 }
+            func files(under folder: String) throws -> [File] {
+                let (low, high) = Self.folderBounds(folder)
+                return try db.rows("SELECT path, digest, size FROM artifact_files WHERE path > ? AND path < ?", [low, high])
+                    .map { File(path: $0[0], digest: $0[1], size: $0[2]) }
+            }
+            var output: [ExperimentStorage] = []
+            for experiment in results[0] {
+                let experimentID: Int64 = experiment[0]
+                let runs = results[1].filter { ($0[3] as Int64) == experimentID }
+                // Each file once, by path: the experiment's folder, plus run folders kept elsewhere.
+                var byPath: [String: File] = [:]
+                let folder = ArtifactLocation.proxyPath(fromArtifactURI: experiment[2])
+                if let folder { for file in try files(under: folder) { byPath[file.path] = file } }
+                var runFolders: [String: Int] = [:]
+                for (index, run) in runs.enumerated() {
+                    guard let runFolder = ArtifactLocation.proxyPath(fromArtifactURI: run[4]) else { continue }
+                    runFolders[runFolder] = index
+                    if let folder, ArtifactLocation.path(runFolder, isAtOrUnder: folder) { continue }
+                    for file in try files(under: runFolder) { byPath[file.path] = file }
+                }
+                let all = Array(byPath.values)
+                var references: [String: Int64] = [:]
+                let digests = Array(Set(all.map(\.digest)))
+                if !digests.isEmpty {
+                    try db.each("SELECT digest, COUNT(*) FROM artifact_files WHERE \(db.dialect.inTextList("digest")) GROUP BY digest",
+                                [.text(textList(digests))], cache: false) { row in references[row[0]] = row[1] }
+                }
+                func figures(_ files: [File]) -> StorageFigures {
+                    var f = StorageFigures()
+                    var here: [String: (count: Int64, size: Int64)] = [:]
+                    for file in files {
+                        f.artifactFiles += 1
+                        f.artifactBytes += file.size
+                        here[file.digest, default: (0, file.size)].count += 1
+                    }
+                    for (digest, use) in here {
+                        f.blobBytes += use.size
+                        if (references[digest] ?? 0) <= use.count { f.uniqueBytes += use.size }
+                    }
+                    f.sharedBytes = f.blobBytes - f.uniqueBytes
+                    return f
+                }
+                // A file belongs to the run whose folder is its nearest ancestor.
+                var perRun = [[File]](repeating: [], count: runs.count)
+                for file in all {
+                    var parent = Substring(file.path)
+                    while let slash = parent.lastIndex(of: "/") {
+                        parent = parent[..<slash]
+                        if let index = runFolders[String(parent)] {
+                            perRun[index].append(file)
+                            break
+                        }
+                    }
+                }
+                var runStorage: [RunStorage] = []
+                var total = figures(all)
+                for (index, run) in runs.enumerated() {
+                    var f = figures(perRun[index])
+                    let pk: Int64 = run[0]
+                    f.metricPoints = points[pk] ?? 0
+                    f.metricBytes = bytes[pk] ?? 0
+                    total.metricPoints += f.metricPoints
+                    total.metricBytes += f.metricBytes
+                    runStorage.append(RunStorage(runId: run[1], runName: run[2], lifecycleStage: run[5], storage: f))
+                }
+                output.append(ExperimentStorage(experimentId: String(experimentID), name: experiment[1], runCount: runs.count, storage: total, runs: runStorage))
+            }
+            return output
+        }
+    }
+}
