@@ -1,6 +1,6 @@
 // Experiments: list with run counts and last activity; create, rename, delete/restore;
 // search by name; open one or several in the runs table.
-import {el, clear, fmtTime, errorBox} from './util.js';
+import {el, clear, fmtTime, fmtBytes, errorBox} from './util.js';
 import {cairn, mlflowPost} from './api.js';
 
 export async function render(app, route) {
@@ -13,11 +13,12 @@ export async function render(app, route) {
   const openSelected = el('button', {type: 'button', disabled: true}, 'Open selected together');
   const body = el('tbody');
   const table = el('table', {class: 'plain', id: 'experiments'},
-    el('thead', {}, el('tr', {}, el('th', {}, ''), el('th', {}, 'Name'), el('th', {class: 'num'}, 'Runs'), el('th', {}, 'Last activity'), el('th', {class: 'opt'}, 'Created'), el('th', {}, ''))),
+    el('thead', {}, el('tr', {}, el('th', {}, ''), el('th', {}, 'Name'), el('th', {class: 'num'}, 'Runs'), el('th', {class: 'num opt', title: 'Artifact blobs (each stored once) and encoded metric points'}, 'Storage'), el('th', {}, 'Last activity'), el('th', {class: 'opt'}, 'Created'), el('th', {}, ''))),
     body);
   app.append(el('h1', {}, 'Experiments'), el('div', {class: 'toolbar'}, search, newName, createBtn, deletedToggle, openSelected), status, table);
 
   let items = [];
+  let storage = new Map();  // experiment id -> /storage figures; filled after the list is drawn
   const picked = new Set();
 
   async function load() {
@@ -26,7 +27,21 @@ export async function render(app, route) {
       const reply = await cairn('experiments', {view_type: showDeleted ? 'ALL' : 'ACTIVE_ONLY'});
       items = reply.experiments || [];
       draw();
-    } catch (e) { status.append(errorBox(e, 'Experiments could not be loaded')); }
+    } catch (e) { status.append(errorBox(e, 'Experiments could not be loaded')); return; }
+    try {
+      const reply = await cairn('storage', {experiment_ids: items.map((x) => x.experiment_id), runs: 0});
+      storage = new Map((reply.experiments || []).map((x) => [x.experiment_id, x.storage]));
+      draw();
+    } catch (e) { /* the column stays empty; the list itself is what matters */ }
+  }
+
+  function storageCell(x) {
+    const s = storage.get(x.experiment_id);
+    if (!s) return el('td', {class: 'num opt muted'}, '—');
+    const points = s.metric_points >= 1e6 ? `${(s.metric_points / 1e6).toFixed(1)} M` : s.metric_points >= 1e3 ? `${(s.metric_points / 1e3).toFixed(1)} k` : String(s.metric_points);
+    const title = `${s.artifact_files} artifact files: ${fmtBytes(s.blob_bytes)} stored (${fmtBytes(s.unique_bytes)} only here, ${fmtBytes(s.shared_bytes)} shared with other experiments)\n`
+      + `${s.metric_points} metric points: ${fmtBytes(s.metric_bytes)} encoded`;
+    return el('td', {class: 'num opt', title}, `${fmtBytes(s.blob_bytes + s.metric_bytes)} · ${points} pts`);
   }
 
   function draw() {
@@ -51,11 +66,12 @@ export async function render(app, route) {
         el('td', {}, check),
         el('td', {class: 'wrap'}, deleted ? el('span', {}, x.name, ' (deleted)') : el('a', {href: `#/experiments/${x.experiment_id}`}, x.name)),
         el('td', {class: 'num'}, String(x.run_count)),
+        storageCell(x),
         el('td', {}, fmtTime(x.last_activity)),
         el('td', {class: 'opt'}, fmtTime(x.creation_time)),
         actions));
     }
-    if (!shown.length) body.append(el('tr', {}, el('td', {colspan: 6, class: 'muted'}, items.length ? 'No experiment matches the search.' : 'No experiments yet.')));
+    if (!shown.length) body.append(el('tr', {}, el('td', {colspan: 7, class: 'muted'}, items.length ? 'No experiment matches the search.' : 'No experiments yet.')));
   }
 
   async function act(path, bodyJSON) {

@@ -60,6 +60,7 @@ export async function render(app, route) {
   }
 
   async function overview() {
+    const storageLine = el('span', {id: 'run-storage'});
     const start = Number(info.start_time || 0); const end = Number(info.end_time || 0);
     const commit = tags['cairn.git.commit'] || tags['mlflow.source.git.commit'];
     const dirty = tags['cairn.git.dirty'];
@@ -78,7 +79,14 @@ export async function render(app, route) {
       ['Python', tags['cairn.python.version']],
       ['Parent run', parent ? el('a', {href: `#/experiments/${expID}/runs/${parent}`}, parent) : ''],
       ['Artifact URI', el('span', {class: 'mono'}, info.artifact_uri)],
+      ['Storage', storageLine],
     ]));
+    cairn('storage', {experiment_ids: info.experiment_id, run_id: runID}).then((reply) => {
+      const s = reply.experiments?.[0]?.runs?.[0]?.storage;
+      if (!s) return;
+      storageLine.append(`${s.artifact_files} artifact files, ${fmtBytes(s.blob_bytes)} stored (${fmtBytes(s.unique_bytes)} only this run's, ${fmtBytes(s.shared_bytes)} shared); `
+        + `${s.metric_points} metric point${s.metric_points === 1 ? '' : 's'}, ${fmtBytes(s.metric_bytes)}`);
+    }).catch(() => storageLine.append('—'));
     const host = Object.keys(tags).filter((k) => k.startsWith('cairn.host.')).sort();
     if (host.length) panel.append(el('h3', {}, 'Host'), kv(host.map((k) => [k.slice(11), tags[k]])));
     const env = Object.keys(tags).filter((k) => k.startsWith('cairn.env.')).sort();
