@@ -65,7 +65,7 @@ struct RunsCommand: AsyncParsableCommand {
         commandName: "runs",
         abstract: "List and show runs.",
         discussion: "Example:\n\n  cairn runs list --experiment mnist --sort 'metrics.val_acc DESC'\n  cairn runs show 0123456789abcdef0123456789abcdef",
-        subcommands: [RunsListCommand.self, RunsShowCommand.self])
+        subcommands: [RunsListCommand.self, RunsShowCommand.self, RunsCloseStaleCommand.self])
 }
 
 struct RunsListCommand: AsyncParsableCommand {
@@ -298,5 +298,91 @@ struct SyncCommand: AsyncParsableCommand {
             print("Nothing to sync in \(folder.path).")
         }
         if failures > 0 { throw ExitCode(1) }
+    }
+}
+
+struct RunsCloseStaleCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "close-stale",
+        abstract: "Mark stale runs KILLED: runs still RUNNING that have logged nothing for a while.",
+        discussion: """
+            A run's last activity is its newest metric timestamp, else its start time. Without --stale-after, the server's threshold decides (`cairn server --stale-after`, default 2h), the same one the web UI and the report use. Each closed run gets status KILLED, its end time, and the tag cairn.closed_as_stale=true.
+
+            Example:
+
+              cairn runs close-stale --dry-run
+              cairn runs close-stale --experiment mnist --stale-after 6h
+            """)
+
+    @OptionGroup var client: ClientOptions
+    @Option(name: .customLong("experiment"), help: ArgumentHelp("Experiment name or id; repeatable (default: every active experiment).", valueName: "name-or-id"))
+    var experiments: [String] = []
+    @Option(name: .customLong("stale-after"), help: ArgumentHelp("No activity for this long makes a running run stale (e.g. 90m, 2h, 1d; default: the server's threshold).", valueName: "duration"))
+    var staleAfter: String?
+    @Flag(name: .customLong("dry-run"), help: "List the stale runs; change nothing.") var dryRun = false
+    @Flag(help: "Print JSON for scripts.") var json = false
+
+    func validate() throws {
+        if let staleAfter, StaleRuns.parseDuration(staleAfter) == nil {
+            throw ValidationError("--stale-after '\(staleAfter)' is not a duration. Write it like 90m, 2h or 1d")
+        }
+    }
+
+    struct Row: Decodable {
+        var runId: String
+        var runName: String
+        var experimentId: String
+        var status: String
+        var lastActivity: Int64?
+        var stale: Bool?
+    }
+
+    func run() async throws {
+        let tracking = client.makeClient()
+        let threshold = staleAfter.flatMap(StaleRuns.parseDuration)
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let stale = try await withClientErrors("Finding stale runs") { () async throws -> [Row] in
+            var ids = try await resolveExperiments(experiments, client: tracking)
+            if ids.isEmpty { ids = try await tracking.searchExperiments().map(\.experimentID) }
+            guard !ids.isEmpty else { return [] }
+            struct Reply: Decodable { var runs: [Row] }
+            let reply = try await tracking.cairn(Reply.self, "runs/table",
+                                                 query: ids.map { ("experiment_ids", $0) } + [("filter", "attributes.status = 'RUNNING'")])
+            return reply.runs.filter { row in
+                guard row.status == "RUNNING" else { return false }
+                if let threshold { return row.lastActivity.map { now - $0 > threshold } ?? false }
+                return row.stale == true
+            }
+        }
+        var closed: [String] = []
+        if !dryRun {
+            for row in stale {
+                try await withClientErrors("Closing run \(row.runId)") {
+                    try await tracking.updateRun(id: row.runId, status: .killed, endTime: now)
+                    try await tracking.logBatch(runID: row.runId, metrics: [], params: [], tags: [Tag("cairn.closed_as_stale", "true")])
+                }
+                closed.append(row.runId)
+            }
+        }
+        if json {
+            printJSON(["stale_runs": stale.map { r in
+                ["run_id": r.runId, "run_name": r.runName, "experiment_id": r.experimentId, "last_activity": r.lastActivity as Any] as [String: Any]
+            }, "closed": closed, "dry_run": dryRun])
+            return
+        }
+        if stale.isEmpty {
+            print("No stale runs.")
+            return
+        }
+        var table = TextTable(["RUN ID", "NAME", "EXP", "LAST ACTIVITY", "IDLE"])
+        for r in stale {
+            let idle = r.lastActivity.map { now - $0 }
+            table.add([r.runId, r.runName, r.experimentId, formatTime(r.lastActivity),
+                       idle.map { $0 >= 86_400_000 ? String(format: "%.1fd", Double($0) / 86_400_000)
+                           : $0 >= 3_600_000 ? String(format: "%.1fh", Double($0) / 3_600_000) : "\($0 / 60_000)m" } ?? "-"])
+        }
+        print(table.render())
+        print(dryRun ? "\n\(stale.count) stale run\(stale.count == 1 ? "" : "s"); nothing changed (--dry-run)."
+                     : "\nMarked \(closed.count) run\(closed.count == 1 ? "" : "s") KILLED (tag cairn.closed_as_stale=true).")
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnCore
 import CairnArtifacts
 import CairnServer
 import CairnStore
@@ -55,6 +56,10 @@ struct ServerCommand: AsyncParsableCommand {
           help: ArgumentHelp("Let webhooks post to loopback, private and link-local addresses and over plain http, for receivers on this machine or network; refused by default (env CAIRN_WEBHOOKS_ALLOW_PRIVATE=1)."))
     var webhooksAllowPrivate = false
 
+    @Option(name: .customLong("stale-after"),
+            help: ArgumentHelp("A RUNNING run with no metric logged for this long shows as stale in the UI, the report and `cairn runs close-stale` (e.g. 90m, 2h, 1d; env CAIRN_STALE_AFTER, default 2h).", valueName: "duration"))
+    var staleAfter: String?
+
     @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning or error (env CAIRN_LOG_LEVEL).", valueName: "level"))
     var logLevel: String?
 
@@ -99,6 +104,12 @@ struct ServerCommand: AsyncParsableCommand {
             case "0", "false", "no", "off": configuration.webhooksAllowPrivate = false
             default: throw fail("CAIRN_WEBHOOKS_ALLOW_PRIVATE='\(text)' is not a yes or no. Set it to 1 or 0.")
             }
+        }
+        if let text = staleAfter ?? environment["CAIRN_STALE_AFTER"] {
+            guard let millis = StaleRuns.parseDuration(text) else {
+                throw fail("--stale-after '\(text)' is not a duration. Write it like 90m, 2h or 1d.")
+            }
+            configuration.staleAfterMillis = millis
         }
         return configuration
     }

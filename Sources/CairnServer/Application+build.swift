@@ -21,7 +21,7 @@ public struct CairnServiceSet: Sendable {
     public let webhooks: WebhookService
     /// Free space on the disks of the database and the artifacts (`/health`).
     public var storage = StorageHealth(watched: [])
-    public var report: ReportService { ReportService(tracking: tracking, artifacts: artifacts) }
+    public var report: ReportService { ReportService(tracking: tracking, artifacts: artifacts, staleAfterMillis: explorer.staleAfterMillis) }
     public var stats: StatsService { StatsService(explorer: explorer, tracking: tracking, registry: registry) }
     public var backup: BackupService { BackupService(store: tracking.store, index: artifacts.index, blobs: artifacts.blobs) }
 }
@@ -37,7 +37,7 @@ public func openServices(_ configuration: CairnServerConfiguration) throws -> Ca
     return CairnServiceSet(
         tracking: tracking, artifacts: ArtifactService(index: store, blobs: blobs, tracking: tracking),
         registry: RegistryService(registry: store, tracking: tracking),
-        explorer: ExplorerService(store: store),
+        explorer: ExplorerService(store: store, staleAfterMillis: configuration.staleAfterMillis, now: tracking.now),
         webhooks: WebhookService(store: store, sender: sender, now: tracking.now),
         storage: StorageHealth(watched: watchedDisks(store, configuration), probes: servicesToProbe(store, blobs)))
 }

@@ -43,11 +43,13 @@ struct CairnAPI: Sendable {
             experimentIDs: f.strings("experiment_ids"), filter: f.string("filter"), orderBy: f.strings("order_by"),
             viewType: f.viewType("view_type"), maxResults: f.int64("max_results"))
         var w = JSONWriter(capacity: 256 * max(rows.count, 1))
+        let now = explorer.currentTime()
         w.object { o in
             o.key("runs")
             o.writer.array(rows) { w, row in
                 w.object { r in
                     let info = row.info
+                    let (lastActivity, stale) = explorer.staleness(of: row, at: now)
                     r.string("run_id", info.runID)
                     r.string("run_name", info.runName)
                     r.string("experiment_id", info.experimentID)
@@ -56,6 +58,8 @@ struct CairnAPI: Sendable {
                     if let start = info.startTime { r.int("start_time", start) }
                     if let end = info.endTime { r.int("end_time", end) }
                     r.string("lifecycle_stage", info.lifecycleStage.rawValue)
+                    if let lastActivity { r.int("last_activity", lastActivity) }
+                    if stale { r.bool("stale", true) }
                     r.object("params") { p in for param in row.params { p.string(param.key, param.value) } }
                     r.object("tags") { t in for tag in row.tags { t.string(tag.key, tag.value) } }
                     r.object("metrics") { m in

@@ -25,6 +25,7 @@ struct CairnReportAPI: Sendable {
                 x.int("failed", Int64(r.failed))
                 x.int("killed", Int64(r.killed))
                 x.int("running", Int64(r.running))
+                x.int("stale", Int64(r.stale))
                 x.int("scheduled", Int64(r.scheduled))
             }
             o.key("success_rate")

@@ -28,6 +28,8 @@ public struct CairnServerConfiguration: Sendable {
     /// Lets webhooks target loopback, private and link-local addresses (and plain `http`):
     /// for receivers on the same machine or network. Off by default (the SSRF guard).
     public var webhooksAllowPrivate = false
+    /// A `RUNNING` run with no activity for this long is stale (`--stale-after`, default 2 h).
+    public var staleAfterMillis = StaleRuns.defaultAfterMillis
 
     public init(host: String = "127.0.0.1", port: Int = 5000, dataDirectory: String = "./cairn-data", backendStoreURI: String? = nil,
                 durability: SQLiteTrackingStore.Durability = .normal, readReplicaURI: String? = nil, databasePoolSize: Int = 10) {

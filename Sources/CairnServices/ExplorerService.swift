@@ -1,20 +1,35 @@
 import CairnCore
 import CairnStore
+import Foundation
 
 /// The rules behind the web UI's views: it parses filters with the search grammar (so a bad
 /// filter is an `INVALID_PARAMETER_VALUE` naming the problem), checks limits, and asks the
 /// store for whole tables and bucketed series in one read each.
 public struct ExplorerService: Sendable {
     public let store: any ExplorerStore
+    /// A `RUNNING` run with no activity for this long is stale (`StaleRuns`).
+    public let staleAfterMillis: Int64
+    let now: @Sendable () -> Int64
 
     /// At most this many runs × keys per series request.
     public static let maxSeries = 2000
     /// At most this many buckets (pixel columns) per series.
     public static let maxBuckets = 5000
 
-    public init(store: any ExplorerStore) {
+    public init(store: any ExplorerStore, staleAfterMillis: Int64 = StaleRuns.defaultAfterMillis,
+                now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
         self.store = store
+        self.staleAfterMillis = staleAfterMillis
+        self.now = now
     }
+
+    /// When a run table was read, and the stale rule it applies.
+    public func staleness(of row: RunRow, at time: Int64) -> (lastActivity: Int64?, stale: Bool) {
+        let last = StaleRuns.lastActivity(startTime: row.info.startTime, metricTimestamps: row.metrics.map(\.timestamp))
+        return (last, StaleRuns.isStale(status: row.info.status, lastActivity: last, now: time, afterMillis: staleAfterMillis))
+    }
+
+    public func currentTime() -> Int64 { now() }
 
     public func storeFigures() async throws -> StoreFigures {
         try await store.storeFigures()

@@ -11,6 +11,8 @@ public struct HealthReport: Sendable, Equatable {
     public var failed = 0
     public var killed = 0
     public var running = 0
+    /// Running runs with no activity for the stale threshold (`StaleRuns`).
+    public var stale = 0
     public var scheduled = 0
     public var withCode = 0
     public var withData = 0
@@ -54,9 +56,12 @@ public struct ReportService: Sendable {
     public var reverifyAfter: Int64
     /// Bytes re-hashed per report at most (at least one blob is, when any is due).
     public var verifyBudgetBytes: Int64
+    /// A running run with no activity for this long counts as stale.
+    public var staleAfterMillis: Int64
 
     public init(tracking: TrackingService, artifacts: ArtifactService,
-                reverifyAfter: Int64 = 7 * 24 * 3_600_000, verifyBudgetBytes: Int64 = 64 << 20) {
+                reverifyAfter: Int64 = 7 * 24 * 3_600_000, verifyBudgetBytes: Int64 = 64 << 20, staleAfterMillis: Int64 = StaleRuns.defaultAfterMillis) {
+        self.staleAfterMillis = staleAfterMillis
         self.tracking = tracking
         self.artifacts = artifacts
         self.reverifyAfter = reverifyAfter
@@ -134,7 +139,10 @@ public struct ReportService: Sendable {
         case .finished: report.finished += 1
         case .failed: report.failed += 1
         case .killed: report.killed += 1
-        case .running: report.running += 1
+        case .running:
+            report.running += 1
+            let last = StaleRuns.lastActivity(startTime: run.info.startTime, metricTimestamps: run.metrics.map(\.timestamp))
+            if StaleRuns.isStale(status: .running, lastActivity: last, now: tracking.now(), afterMillis: staleAfterMillis) { report.stale += 1 }
         case .scheduled: report.scheduled += 1
         }
         let tags = Dictionary(run.tags.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })

@@ -24,7 +24,7 @@ export async function render(app, route) {
   const runs = r.runs || {}; const link = r.linkage || {}; const art = r.artifacts || {}; const rep = r.reproducibility || {};
   app.append(el('p', {class: 'muted'}, `Experiments: ${(r.experiment_ids || []).join(', ') || 'all'}`),
     el('h2', {}, 'Runs'), el('div', {class: 'cards', id: 'report-runs'}, card('Total', runs.total), card('Finished', runs.finished), card('Failed', runs.failed),
-      card('Killed', runs.killed), card('Running', runs.running), card('Scheduled', runs.scheduled), card('Success rate', pct(r.success_rate))),
+      card('Killed', runs.killed), card('Running', runs.running), ...(runs.stale ? [card('Stale (running, silent)', runs.stale)] : []), card('Scheduled', runs.scheduled), card('Success rate', pct(r.success_rate))),
     el('h2', {}, 'Linkage'), el('div', {class: 'cards'}, card('Runs', link.total), card('With code version', link.with_code), card('With data version', link.with_data), card('With both', link.with_both)),
     el('h2', {}, 'Artifacts'), el('div', {class: 'cards'}, card('Files', art.files), card('Blobs', art.blobs), card('Verified', art.verified), card('Missing', art.missing), card('Damaged', art.damaged),
       ...(art.unchecked ? [card('Not checked yet', art.unchecked)] : [])),

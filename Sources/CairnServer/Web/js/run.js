@@ -25,6 +25,13 @@ export async function render(app, route) {
   app.append(el('div', {class: 'crumbs'}, el('a', {href: '#/experiments'}, 'Experiments'), ' / ',
     el('a', {href: `#/experiments/${expID}`}, experiment ? experiment.name : `experiment ${expID}`), ' / run'),
   el('h1', {}, info.run_name || runID, ' ', el('span', {class: `status ${info.status}`}, info.status)));
+  if (info.status === 'RUNNING') {
+    // The server's stale rule (no metric logged for --stale-after) comes with its run table rows.
+    cairn('runs/table', {experiment_ids: expID, filter: `attributes.run_id = '${runID}'`}).then((t) => {
+      const row = (t.runs || [])[0];
+      if (row && row.stale) app.querySelector('h1').append(' ', el('span', {class: 'status RUNNING stale', id: 'run-stale', title: 'Nothing logged for the server\'s stale threshold: the job may have died.'}, `stale since ${fmtTime(row.last_activity)}`));
+    }).catch(() => {});
+  }
   const tabs = el('div', {class: 'tabs', role: 'tablist'});
   const panel = el('div', {id: 'run-panel'});
   app.append(tabs, panel);

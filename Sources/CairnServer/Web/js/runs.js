@@ -379,7 +379,11 @@ export async function render(app, route) {
     for (const c of columns) {
       let content = cellText(r, c);
       if (c.id === 'attr:run_name') content = el('a', {href: `#/experiments/${r.experiment_id}/runs/${r.run_id}`}, r.run_name || r.run_id);
-      else if (c.id === 'attr:status') content = el('span', {class: `status ${r.status}`}, r.status);
+      else if (c.id === 'attr:status') {
+        content = r.stale
+          ? el('span', {class: 'status RUNNING stale', title: `Still RUNNING, but nothing logged since ${fmtTime(r.last_activity)}: the job may have died (cairn runs close-stale marks such runs KILLED).`}, 'stale')
+          : el('span', {class: `status ${r.status}`}, r.status);
+      }
       const cell = el('div', {class: `cell${c.num ? ' num' : ''}`, title: typeof content === 'string' ? content : undefined}, content);
       cell.style.width = `${c.width}px`;
       row.append(cell);

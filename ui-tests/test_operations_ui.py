@@ -1,7 +1,12 @@
-"""Storage in the web UI (issue 14): the experiments table's Storage column and a run's storage
-line, both from /api/cairn/v1/storage, checked against the same endpoint."""
+"""Operating views in the web UI (issue 14): the experiments table's Storage column and a run's
+storage line (both from /api/cairn/v1/storage, checked against it), and stale runs marked in the
+runs table and on the run page."""
+
+import time
 
 import requests
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
 
 from conftest import SERVER_URI
 
@@ -34,3 +39,21 @@ def test_experiments_table_shows_storage_and_a_run_its_own(ui, seed):
     line = ui.wait("(() => { const s = document.getElementById('run-storage'); return s && s.textContent.includes('metric point') && s.textContent; })()")
     assert line.startswith(f"{run['artifact_files']} artifact files"), line
     ui.screenshot("run-storage-wide-light")
+
+
+def test_a_silent_running_run_is_marked_stale(ui):
+    client = MlflowClient(tracking_uri=SERVER_URI)
+    exp_id = client.create_experiment(f"ui-stale-{time.time_ns()}")
+    now = int(time.time() * 1000)
+    silent = client.create_run(exp_id, start_time=now - 5 * 3_600_000, run_name="silent").info.run_id
+    client.log_batch(silent, metrics=[Metric("loss", 0.5, now - 3 * 3_600_000, 1)])
+    busy = client.create_run(exp_id, run_name="busy").info.run_id
+    ui.open(f"/experiments/{exp_id}")
+    ui.wait("window.__cairnTable && window.__cairnTable.domRows === 2")
+    badge = ui.wait(f"document.querySelector(\".grid-row[data-run-id='{silent}'] .status.stale\")")
+    assert ui.js("return arguments[0].textContent", badge) == "stale"
+    assert "cairn runs close-stale" in ui.js("return arguments[0].title", badge)
+    assert ui.js(f"return document.querySelector(\".grid-row[data-run-id='{busy}'] .status\").textContent") == "RUNNING"
+    ui.screenshot("runs-stale-wide-light")
+    ui.open(f"/experiments/{exp_id}/runs/{silent}")
+    assert ui.wait("document.getElementById('run-stale') && document.getElementById('run-stale').textContent").startswith("stale since ")
