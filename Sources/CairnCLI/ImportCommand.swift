@@ -80,6 +80,15 @@ struct ImportMLflowCommand: AsyncParsableCommand {
         } catch let error as CairnError {
             display.finish()
             throw fail("The import stopped: \(error.message) What was written so far stays; run the same command again to resume.")
+        } catch TrackingClientError.unreachable(_, let reason) {
+            display.finish()
+            throw fail("Cannot reach the MLflow server at \(source.uri) (\(reason)). Check --from and that the server runs; what was written so far stays, and the same command resumes.")
+        } catch TrackingClientError.server(let status, let code, let message) {
+            display.finish()
+            let hint = status == 401 || status == 403
+                ? " Set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) for the MLflow server."
+                : " What was written so far stays; run the same command again to resume."
+            throw fail("The MLflow server at \(source.uri) answered \(status) \(code): \(message).\(hint)")
         } catch {
             display.finish()
             throw failure(error, doing: "The import from \(source.uri) (run the same command again to resume)")

@@ -99,7 +99,7 @@ public struct ImportService: Sendable {
 
     /// The source's figures, gathered while importing, for the closing comparison.
     struct Expected {
-        var runsByExperiment: [String: Int] = [:]
+        var runIDs: [String] = []
         var points: [String: [String: Int]] = [:]
         var params: [String: Int] = [:]
         var tags: [String: Int] = [:]
@@ -139,12 +139,14 @@ public struct ImportService: Sendable {
             }
 
             let runs = try await source.runs(experimentID: experiment.experimentID)
-            expected.runsByExperiment[experiment.experimentID] = runs.count
-            for var run in runs {
-                var history: [Metric] = []
-                for key in Set(run.metrics.map(\.key)).sorted() {
-                    history += try await source.metricHistory(runID: run.info.runID, key: key)
+            var histories: [String: [Metric]] = [:]
+            for (index, var run) in runs.enumerated() {
+                // The histories of the next few runs are read from the source together (it
+                // answers one request at a time per connection); runs are written in order.
+                if index % Self.prefetchedRuns == 0 {
+                    histories = try await fetchHistories(Array(runs[index..<min(runs.count, index + Self.prefetchedRuns)]))
                 }
+                let history = histories.removeValue(forKey: run.info.runID) ?? []
                 run.metrics = []
                 let outcome = try await store.importRun(run, history: history)
                 let points = SQLStore.distinctPointCounts(history)
@@ -153,6 +155,7 @@ public struct ImportService: Sendable {
                 var bytes: Int64 = 0
                 if case .conflict = outcome {} else {
                     importedRuns.insert(run.info.runID)
+                    expected.runIDs.append(run.info.runID)
                     if outcome == .created { report.writtenPoints += history.count }
                     expected.points[run.info.runID] = points
                     expected.params[run.info.runID] = run.params.count
@@ -180,6 +183,28 @@ public struct ImportService: Sendable {
 
         try await verify(expected, into: &report)
         return report
+    }
+
+    /// Runs whose histories are read from the source at the same time.
+    static let prefetchedRuns = 8
+
+    /// Every point of every series of `runs`, by run id, read concurrently.
+    func fetchHistories(_ runs: [Run]) async throws -> [String: [Metric]] {
+        let source = self.source
+        return try await withThrowingTaskGroup(of: (String, [Metric]).self) { group in
+            for run in runs {
+                let keys = Set(run.metrics.map(\.key)).sorted()
+                let runID = run.info.runID
+                group.addTask {
+                    var history: [Metric] = []
+                    for key in keys { history += try await source.metricHistory(runID: runID, key: key) }
+                    return (runID, history)
+                }
+            }
+            var result: [String: [Metric]] = [:]
+            for try await (runID, history) in group { result[runID] = history }
+            return result
+        }
     }
 
     func selectExperiments(_ selection: ImportSelection) async throws -> [Experiment] {
@@ -263,19 +288,10 @@ public struct ImportService: Sendable {
     /// Re-reads the target: runs per experiment, params, tags and metric points per run,
     /// logged models, versions per registered model, and each artifact's size and blob.
     func verify(_ expected: Expected, into report: inout ImportReport) async throws {
-        var runCounts: (Int64, Int64) = (0, 0)
-        for (experimentID, count) in expected.runsByExperiment {
-            guard let id = Int64(experimentID) else { continue }
-            var offset = 0
-            var target = 0
-            while true {
-                let page = try await store.searchRuns(RunSearch(experimentIDs: [id], filter: nil, orderBy: [], viewType: .all, maxResults: 1000, offset: offset))
-                target += page.items.count
-                offset += page.items.count
-                if !page.hasMore { break }
-            }
-            runCounts.0 += Int64(count)
-            runCounts.1 += Int64(target)
+        // Runs are counted by id: the target's experiment may hold runs of its own (Default).
+        var runCounts: (Int64, Int64) = (Int64(expected.runIDs.count), 0)
+        for runID in expected.runIDs {
+            if (try? await store.fetchRunInfo(id: runID)) != nil { runCounts.1 += 1 }
         }
         var params: (Int64, Int64) = (0, 0)
         var tags: (Int64, Int64) = (0, 0)
