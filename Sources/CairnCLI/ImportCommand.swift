@@ -181,7 +181,8 @@ final class ImportProgress: Sendable {
             s.bytes += event.bytes
             s.drawn = true
             let elapsed = max(0.001, Date().timeIntervalSince(s.started))
-            return "\(s.runs) runs, \(s.others) other entities, \(s.points) points, \(formatBytes(s.bytes)) (\(formatBytes(Int64(Double(s.bytes) / elapsed)))/s, \(String(format: "%.0f", Double(s.runs) / elapsed)) runs/s)"
+            return "\(s.runs) runs and \(s.others) other entities (\(String(format: "%.1f", Double(s.runs) / elapsed)) runs/s), "
+                + "\(s.points) metric points read (\(Int(Double(s.points) / elapsed))/s), \(formatBytes(s.bytes)) of artifacts written (\(formatBytes(Int64(Double(s.bytes) / elapsed)))/s)"
         }
         var text = ""
         if case .conflict = event.outcome { text += "\r\u{1B}[K" + line + "\n" }
