@@ -290,3 +290,43 @@ def test_killed_import_completes_when_run_again(world):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_unrepresentable_and_conflicts_are_listed_and_never_overwritten(world):
+    """Runs last: it adds to the source. Artifacts outside the MLflow server's proxy (a file: location) are listed and
+    make the import exit 1 unless --skip-unrepresentable; a run changed at the source after its import is a conflict,
+    listed, and the imported copy stays as it was."""
+    from mlflow.tracking import MlflowClient
+
+    src = MlflowClient(world["source"])
+    local = os.path.join(world["tmp"], "local-artifacts")
+    eid = src.create_experiment("import-local-artifacts", artifact_location="file://" + local)
+    run = src.create_run(eid, run_name="local files")
+    src.log_text(run.info.run_id, "kept on the MLflow host", "notes/f.txt")
+    src.log_metric(run.info.run_id, "m", 2.5)
+    src.set_terminated(run.info.run_id)
+    target = os.path.join(world["tmp"], "selected")
+
+    refused = run_import(target, world["source"], "--experiment", "import-local-artifacts")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "NOT IMPORTED" in refused.stdout and "file://" + local in refused.stdout, refused.stdout
+    accepted = run_import(target, world["source"], "--filter", "name = 'import-local-artifacts'", "--skip-unrepresentable")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    assert "SKIPPED" in accepted.stdout and "runs: 1 unchanged" in accepted.stdout, accepted.stdout
+
+    src.set_tag(run.info.run_id, "changed.later", "yes")
+    conflicted = run_import(target, world["source"], "--experiment", "import-local-artifacts", "--skip-unrepresentable")
+    assert conflicted.returncode == 1, conflicted.stdout
+    assert f"CONFLICT  run {run.info.run_id}" in conflicted.stdout and "changed.later" in conflicted.stdout, conflicted.stdout
+
+    log = open(os.path.join(world["tmp"], "cairn-selected.log"), "w")
+    proc, uri = start_own_server(BINARY, target, log, "--log-level", "warning")
+    try:
+        dst = MlflowClient(uri)
+        kept = dst.get_run(run.info.run_id)
+        assert "changed.later" not in kept.data.tags
+        assert kept.data.metrics == {"m": 2.5}
+        assert {e.name for e in dst.search_experiments()} == {"Default", "import-local-artifacts"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
