@@ -104,7 +104,8 @@ def _populate(uri, tmp):
     with mlflow.start_run(experiment_id=models, run_name="train"):
         model = LogisticRegression().fit(X, y)
         mlflow.log_param("C", "1.0")
-        mlflow.sklearn.log_model(model, name="model", input_example=X[:2], registered_model_name="import-clf")
+        info = mlflow.sklearn.log_model(model, name="model", input_example=X[:2], registered_model_name="import-clf")
+        mlflow.log_metric("val_acc", float(model.score(X, y)), model_id=info.model_id)
     client.set_registered_model_alias("import-clf", "champion", "1")
     client.transition_model_version_stage("import-clf", "1", "Staging")
     client.update_registered_model("import-clf", description="A classifier ✓")
@@ -222,6 +223,9 @@ def compare_stores(source_uri, cairn_uri, tmp):
         d = dst_models[model_id]
         for field in ("name", "experiment_id", "artifact_location", "status", "source_run_id", "creation_timestamp", "tags", "params"):
             assert getattr(d, field) == getattr(s, field), field
+        def model_metrics(m):
+            return sorted((x.key, x.value, x.timestamp, x.step, x.run_id) for x in m.metrics or [])
+        assert model_metrics(d) == model_metrics(s) and len(model_metrics(s)) == 1
 
     src_reg = {m.name: m for m in src.search_registered_models()}
     dst_reg = {m.name: m for m in dst.search_registered_models()}
