@@ -156,7 +156,7 @@ public struct ImportService: Sendable {
                 if case .conflict = outcome {} else {
                     importedRuns.insert(run.info.runID)
                     expected.runIDs.append(run.info.runID)
-                    if outcome == .created { report.writtenPoints += history.count }
+                    if outcome == .created { report.writtenPoints += points.values.reduce(0, +) }
                     expected.points[run.info.runID] = points
                     expected.params[run.info.runID] = run.params.count
                     expected.tags[run.info.runID] = run.tags.count
@@ -171,7 +171,9 @@ public struct ImportService: Sendable {
             if !selection.isEverything {
                 // A selection takes the registered models with a version from what it imported.
                 let linked = versions.contains { v in
-                    v.runID.map(importedRuns.contains) == true || v.modelID.map(importedModels.contains) == true
+                    let sourceModel = v.source.hasPrefix("models:/m-") ? String(v.source.dropFirst("models:/".count)) : nil
+                    return v.runID.map(importedRuns.contains) == true || v.modelID.map(importedModels.contains) == true
+                        || sourceModel.map(importedModels.contains) == true
                 }
                 if !linked { continue }
             }
