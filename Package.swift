@@ -46,7 +46,7 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .target(name: "CairnServices", dependencies: [
-            "CairnCore", "CairnStore", "CairnArtifacts",
+            "CairnCore", "CairnStore", "CairnArtifacts", "CairnClient",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

@@ -38,7 +38,7 @@ public enum TrackingClientError: Error, CustomStringConvertible, Sendable {
 /// down) and does not retry a refused connection until the deadline, which is what
 /// AsyncHTTPClient's default does: an unreachable server is reported at once, and retrying is
 /// the caller's policy.
-private let sharedHTTPClient: HTTPClient = {
+let sharedHTTPClient: HTTPClient = {
     var configuration = HTTPClient.Configuration()
     configuration.connectionPool.retryConnectionEstablishment = false
     configuration.timeout.connect = .seconds(10)
