@@ -57,3 +57,30 @@ def test_a_silent_running_run_is_marked_stale(ui):
     ui.screenshot("runs-stale-wide-light")
     ui.open(f"/experiments/{exp_id}/runs/{silent}")
     assert ui.wait("document.getElementById('run-stale') && document.getElementById('run-stale').textContent").startswith("stale since ")
+
+
+def test_gate_evaluations_read_as_sentences_in_the_version_history(ui):
+    import mlflow.exceptions
+
+    client = MlflowClient(tracking_uri=SERVER_URI)
+    name = f"ui-gated-{time.time_ns()}"
+    exp_id = client.create_experiment(name)
+    client.create_registered_model(name)
+    client.set_registered_model_tag(name, "cairn.gate.champion", "require=finished; metric=val_acc>=0.9")
+    run = client.create_run(exp_id).info.run_id
+    client.log_metric(run, "val_acc", 0.7)
+    version = client.create_model_version(name, f"runs:/{run}/model", run_id=run).version
+    try:
+        client.set_registered_model_alias(name, "champion", version)
+        raise AssertionError("the gate let a failing version through")
+    except mlflow.exceptions.MlflowException as refused:
+        assert "promotion gate failed" in str(refused)
+    client.set_model_version_tag(name, version, "cairn.gate.override", "demo for the review")
+    client.set_registered_model_alias(name, "champion", version)
+    ui.open(f"/models/{name}?version={version}")
+    rows = ui.wait("document.querySelectorAll('#history tr.gate').length === 2 && [...document.querySelectorAll('#history tr.gate')].map((r) => r.textContent)")
+    assert "Gate for alias champion: failed" in rows[0] and "✗ finished: status RUNNING" in rows[0], rows
+    assert "Gate for alias champion: overridden — override: \"demo for the review\"" in rows[1], rows
+    assert "✗ metric val_acc>=0.9: val_acc = 0.7" in rows[1], rows
+    ui.js("document.getElementById('history').scrollIntoView()")
+    ui.screenshot("model-gates-wide-light")

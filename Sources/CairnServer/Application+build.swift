@@ -36,7 +36,7 @@ public func openServices(_ configuration: CairnServerConfiguration) throws -> Ca
     let sender = WebhookSender(targetGuard: WebhookTargetGuard(allowPrivate: configuration.webhooksAllowPrivate))
     return CairnServiceSet(
         tracking: tracking, artifacts: ArtifactService(index: store, blobs: blobs, tracking: tracking),
-        registry: RegistryService(registry: store, tracking: tracking),
+        registry: RegistryService(registry: store, tracking: tracking, artifacts: store),
         explorer: ExplorerService(store: store, staleAfterMillis: configuration.staleAfterMillis, now: tracking.now),
         webhooks: WebhookService(store: store, sender: sender, now: tracking.now),
         storage: StorageHealth(watched: watchedDisks(store, configuration), probes: servicesToProbe(store, blobs)))

@@ -19,6 +19,8 @@ public struct ModelVersionLineage: Sendable {
 public struct RegistryService: Sendable {
     public let registry: any RegistryStore
     public let tracking: TrackingService
+    /// The artifact manifest, for gates that require artifacts (nil: such gates fail).
+    public let artifacts: (any ArtifactIndex)?
 
     public static let maxTagValueLength = 100_000
     public static let defaultModelSearchResults = 100
@@ -26,9 +28,10 @@ public struct RegistryService: Sendable {
     public static let defaultVersionSearchResults = 200_000
     public static let maxVersionSearchResults = 200_000
 
-    public init(registry: any RegistryStore, tracking: TrackingService) {
+    public init(registry: any RegistryStore, tracking: TrackingService, artifacts: (any ArtifactIndex)? = nil) {
         self.registry = registry
         self.tracking = tracking
+        self.artifacts = artifacts
     }
 
     private var now: Int64 { tracking.now() }
@@ -62,6 +65,11 @@ public struct RegistryService: Sendable {
 
     public func setRegisteredModelTag(name: String, tag: Tag, user: String) async throws {
         try Self.validateTag(tag)
+        if PromotionGate.isGateTag(tag.key) {
+            do { _ = try PromotionGate.parse(tag.value) } catch {
+                throw CairnError.invalidParameter("Tag '\(tag.key)' is a promotion gate and its value cannot be read: \(error.message)")
+            }
+        }
         try await registry.setRegisteredModelTag(name: name, tag: tag, user: user, now: now)
     }
 
@@ -199,7 +207,11 @@ public struct RegistryService: Sendable {
         if archiveExisting, target != "Staging", target != "Production" {
             throw CairnError.invalidParameter("archive_existing_versions can only be used when moving a version to Staging or Production, not \(target).")
         }
-        return try await registry.transitionModelVersionStage(name: name, version: Self.versionNumber(version), stage: target,
+        let number = try Self.versionNumber(version)
+        if target == "Staging" || target == "Production" {
+            try await enforceGates(name: name, version: number, target: target, kind: "stage", user: user)
+        }
+        return try await registry.transitionModelVersionStage(name: name, version: number, stage: target,
                                                               archiveExisting: archiveExisting, user: user, now: now)
     }
 
@@ -234,7 +246,9 @@ public struct RegistryService: Sendable {
 
     public func setAlias(name: String, alias: String, version: String, user: String) async throws {
         try Self.validateAlias(alias)
-        try await registry.setRegisteredModelAlias(name: name, alias: alias, version: Self.versionNumber(version), user: user, now: now)
+        let number = try Self.versionNumber(version)
+        try await enforceGates(name: name, version: number, target: alias, kind: "alias", user: user)
+        try await registry.setRegisteredModelAlias(name: name, alias: alias, version: number, user: user, now: now)
     }
 
     public func deleteAlias(name: String, alias: String, user: String) async throws {

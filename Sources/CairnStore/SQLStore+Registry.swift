@@ -335,6 +335,17 @@ extension SQLStore: RegistryStore {
         .object(tags.map { ($0.key, .string($0.value)) })
     }
 
+    public func recordRegistryEvent(name: String, version: Int64, action: String, changes: JSONValue, user: String, now: Int64) async throws {
+        try await write { db in
+            let pk = try Self.registeredModelPK(db, name: name)
+            var writer = JSONWriter()
+            writer.value(changes)
+            try db.execute("""
+                INSERT INTO registry_events (model_pk, model_name, version, timestamp, "user", action, changes) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, [pk, name, version, now, user, action, writer.string])
+        }
+    }
+
     static func recordEvent(_ db: any SQLSession, pk: Int64, name: String, version: Int64?, user: String, now: Int64, action: String,
                             changes: KeyValuePairs<String, JSONValue>) throws {
         var writer = JSONWriter()

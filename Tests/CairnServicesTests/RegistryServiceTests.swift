@@ -156,4 +156,43 @@ struct RegistryServiceTests {
             }
         }
     }
+
+    @Test("Promotion gates: a failing version is refused with each reason, an override passes, every evaluation is in the history", arguments: StoreBackend.allCases)
+    func promotionGates(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let f = Fixture(store)
+            func version(acc: Double, finished: Bool) async throws -> String {
+                let run = try await f.tracking.createRun(experimentID: "0", userID: nil, runName: nil, startTime: nil, tags: [Tag("cairn.git.commit", "abc")])
+                try await f.tracking.logBatch(runID: run.info.runID, metrics: [Metric(key: "val_acc", value: acc, timestamp: 1, step: 0)], params: [], tags: [])
+                if finished { _ = try await f.tracking.updateRun(id: run.info.runID, status: .finished, endTime: 2, runName: nil) }
+                return String(try await f.registry.createModelVersion(name: "m", source: "runs:/\(run.info.runID)/model", runID: run.info.runID, runLink: nil,
+                                                                      description: nil, tags: [], modelID: nil, user: "ana").version)
+            }
+            _ = try await f.registry.createRegisteredModel(name: "m", tags: [], description: nil, user: "ana")
+            await #expect(throws: CairnError.self) {
+                try await f.registry.setRegisteredModelTag(name: "m", tag: Tag("cairn.gate", "require=vibes"), user: "ana")
+            }
+            try await f.registry.setRegisteredModelTag(name: "m", tag: Tag("cairn.gate", "require=code,finished"), user: "ana")
+            try await f.registry.setRegisteredModelTag(name: "m", tag: Tag("cairn.gate.prod", "not_worse=val_acc"), user: "ana")
+            let first = try await version(acc: 0.9, finished: true)
+            try await f.registry.setAlias(name: "m", alias: "prod", version: first, user: "ana")
+            let worse = try await version(acc: 0.8, finished: false)
+            do {
+                try await f.registry.setAlias(name: "m", alias: "prod", version: worse, user: "bo")
+                Issue.record("a failing version took the alias")
+            } catch let error as CairnError {
+                #expect(error.message.contains("finished: status RUNNING"))
+                #expect(error.message.contains("not worse on val_acc: val_acc = 0.8 against 0.9 of version 1"))
+            }
+            #expect(try await f.registry.getVersion(name: "m", alias: "prod").version == 1)
+            // Other aliases only have the general gate; stages below Staging are never gated.
+            _ = try await f.registry.transitionStage(name: "m", version: worse, stage: "Archived", archiveExisting: false, user: "bo")
+            try await f.registry.setModelVersionTag(name: "m", version: worse, tag: Tag("cairn.gate.override", "rollback drill"), user: "bo")
+            try await f.registry.setAlias(name: "m", alias: "prod", version: worse, user: "bo")
+            #expect(try await f.registry.getVersion(name: "m", alias: "prod").version == 2)
+            let actions = try await f.registry.history(name: "m", version: worse).map(\.action)
+            #expect(actions.filter { $0.hasPrefix("gate_") } == ["gate_failed", "gate_overridden"])
+            #expect(try await f.registry.history(name: "m", version: first).map(\.action).contains("gate_passed"))
+        }
+    }
 }

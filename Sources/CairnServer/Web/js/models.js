@@ -79,8 +79,9 @@ async function model(app, name, wanted) {
       if (experimentID) detail.append(await onlineEvidence(experimentID));
       detail.append(el('h3', {}, 'History'), el('div', {class: 'scroll-x'}, el('table', {class: 'plain', id: 'history'},
         el('thead', {}, el('tr', {}, ['When', 'Who', 'Action', 'Changes'].map((h) => el('th', {}, h)))),
-        el('tbody', {}, (history.events || []).map((e) => el('tr', {}, el('td', {}, fmtTime(e.timestamp)), el('td', {}, e.user || '—'), el('td', {}, e.action),
-          el('td', {class: 'mono'}, JSON.stringify(e.changes))))))));
+        el('tbody', {}, (history.events || []).map((e) => el('tr', {class: e.action.startsWith('gate_') ? `gate ${e.action}` : undefined},
+          el('td', {}, fmtTime(e.timestamp)), el('td', {}, e.user || '—'), el('td', {}, e.action),
+          e.action.startsWith('gate_') ? gateCell(e.changes || {}) : el('td', {class: 'mono'}, JSON.stringify(e.changes))))))));
     } catch (e) { detail.append(errorBox(e, 'Lineage or history could not be loaded')); }
   }
   if (versions.length) await showVersion(versions.find((v) => v.version === wanted) || versions[0]);
@@ -113,4 +114,12 @@ function runCell(lineage) {
   if (run) return el('a', {href: `#/experiments/${run.info.experiment_id}/runs/${run.info.run_id}`}, run.info.run_name || run.info.run_id);
   if (lineage.run_id) return el('span', {id: 'remote-run'}, el('span', {class: 'mono'}, lineage.run_id), el('span', {class: 'muted'}, ' (not on this server)'));
   return '—';
+}
+
+// A promotion gate's evaluation in words: what it was for, each check, and an override's reason.
+function gateCell(c) {
+  const target = c.alias !== undefined ? `alias ${c.alias}` : `stage ${c.stage}`;
+  return el('td', {},
+    el('div', {}, `Gate for ${target}: ${c.result}`, c.override_reason ? ` — override: "${c.override_reason}"` : ''),
+    el('ul', {class: 'gate-checks'}, (c.checks || []).map((k) => el('li', {class: k.passed ? 'passed' : 'failed'}, `${k.passed ? '✓' : '✗'} ${k.requirement}: ${k.detail}`))));
 }
