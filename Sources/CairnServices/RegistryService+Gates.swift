@@ -66,9 +66,35 @@ extension RegistryService {
             return CheckFinding(requirement: requirement, passed: true, detail: "version \(holder.version), which holds \(target) now, has no '\(metric)' to compare with")
         }
         let direction = MetricDirection.inferred(from: metric)
+        // Several seeded runs of both configurations: worse only when worse beyond the seed noise.
+        if let holderRun, let a = try await repeats(of: candidate, metric: metric), let b = try await repeats(of: holderRun, metric: metric),
+           a.count >= 2, b.count >= 2 {
+            let test = Statistics.welch(treatment: a, baseline: b)
+            let worse = test.p.isFinite && test.p < 0.05 && (direction == .maximize ? test.diff < 0 : test.diff > 0)
+            return CheckFinding(requirement: requirement, passed: !worse, detail:
+                "mean \(metric) over \(a.count) seeded runs of this configuration differs from \(b.count) of version \(holder.version)'s by "
+                + "\(test.diff) (95% CI \(test.ciLow) to \(test.ciHigh), Welch p = \(test.p))"
+                + (worse ? ": worse beyond the seed noise" : ": not worse beyond the seed noise"))
+        }
         let worse = direction.prefers(theirs, over: mine) || (mine.isNaN && !theirs.isNaN)
         return CheckFinding(requirement: requirement, passed: !worse,
                             detail: "\(metric) = \(mine) against \(theirs) of version \(holder.version) (\(direction == .maximize ? "higher" : "lower") is better)")
+    }
+
+    /// The finite latest values of `metric` over the finished runs of `run`'s experiment that
+    /// share its configuration (every param except seed-like ones, as the statistics group them).
+    func repeats(of run: Run, metric: String) async throws -> [Double]? {
+        let config = run.params.filter { !StatsService.isSeedLike($0.key, StatsService.defaultSeedParams) }
+        guard config.count < run.params.count else { return nil }  // no seed recorded: no repeats to find
+        func quoted(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
+        let clauses = ["attributes.status = 'FINISHED'"] + config.map { "params.`\($0.key)` = \(quoted($0.value))" }
+        let page = try await tracking.searchRuns(experimentIDs: [run.info.experimentID], filter: clauses.joined(separator: " AND "),
+                                                 viewType: .activeOnly, maxResults: 1000, orderBy: [], pageToken: nil)
+        // Runs with extra non-seed params are other configurations.
+        let same = page.items.filter { other in
+            other.params.filter { !StatsService.isSeedLike($0.key, StatsService.defaultSeedParams) }.count == config.count
+        }
+        return same.compactMap { $0.metrics.first { $0.key == metric }?.value }.filter(\.isFinite)
     }
 
     /// Evaluates, records the evaluation in the version's history, and refuses a failed gate

@@ -195,4 +195,34 @@ struct RegistryServiceTests {
             #expect(try await f.registry.history(name: "m", version: first).map(\.action).contains("gate_passed"))
         }
     }
+
+    @Test("not_worse with seeded repeats: worse only beyond the seed noise", arguments: StoreBackend.allCases)
+    func notWorseUsesRepeats(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let f = Fixture(store)
+            /// Three seeds of a configuration; returns the version registered from the last.
+            func configuration(_ model: String, _ accs: [Double]) async throws -> String {
+                var last = ""
+                for (seed, acc) in accs.enumerated() {
+                    let run = try await f.tracking.createRun(experimentID: "0", userID: nil, runName: nil, startTime: nil, tags: [])
+                    try await f.tracking.logBatch(runID: run.info.runID, metrics: [Metric(key: "val_acc", value: acc, timestamp: 1, step: 0)],
+                                                  params: [Param("model", model), Param("seed", String(seed))], tags: [])
+                    _ = try await f.tracking.updateRun(id: run.info.runID, status: .finished, endTime: 2, runName: nil)
+                    last = run.info.runID
+                }
+                return String(try await f.registry.createModelVersion(name: "m", source: "runs:/\(last)/model", runID: last, runLink: nil,
+                                                                      description: nil, tags: [], modelID: nil, user: "ana").version)
+            }
+            _ = try await f.registry.createRegisteredModel(name: "m", tags: [Tag("cairn.gate.prod", "not_worse=val_acc")], description: nil, user: "ana")
+            let holder = try await configuration("a", [0.90, 0.93, 0.87])
+            try await f.registry.setAlias(name: "m", alias: "prod", version: holder, user: "ana")
+            // Its last run (0.86) is below the holder's last (0.87), but the groups do not differ beyond noise.
+            let similar = try await configuration("b", [0.91, 0.92, 0.86])
+            try await f.registry.setAlias(name: "m", alias: "prod", version: similar, user: "ana")
+            let passed = try #require(try await f.registry.history(name: "m", version: similar).last { $0.action == "gate_passed" })
+            #expect("\(passed.changes)".contains("not worse beyond the seed noise"))
+            let clearlyWorse = try await configuration("c", [0.70, 0.71, 0.69])
+            await #expect(throws: CairnError.self) { try await f.registry.setAlias(name: "m", alias: "prod", version: clearlyWorse, user: "ana") }
+        }
+    }
 }
