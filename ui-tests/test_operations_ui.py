@@ -84,3 +84,30 @@ def test_gate_evaluations_read_as_sentences_in_the_version_history(ui):
     assert "✗ metric val_acc>=0.9: val_acc = 0.7" in rows[1], rows
     ui.js("document.getElementById('history').scrollIntoView()")
     ui.screenshot("model-gates-wide-light")
+
+
+def test_dashboard_counts_the_window_and_a_bar_opens_its_runs(ui, seed):
+    resp = requests.get(SERVER_URI + "/api/cairn/v1/dashboard", params={"window": "week"}, timeout=120)
+    assert resp.status_code == 200, resp.text
+    d = resp.json()
+    assert len(d["days"]) == 7
+    today = d["days"][-1]
+    started_today = sum(today[k] for k in ("finished", "failed", "killed", "running", "scheduled"))
+    assert started_today > 0
+    ui.open("/overview")
+    ui.wait("window.__cairnDashboard && window.__cairnDashboard.bars.length === 7")
+    assert ui.js("return window.__cairnDashboard.bars[6]") == started_today
+    cards = ui.js("return [...document.querySelectorAll('#dashboard-cards .card')].map((c) => c.textContent)")
+    assert any(c.startswith("Success rate") for c in cards) and any(c.startswith("Promotion pass rate") for c in cards), cards
+    assert ui.js("return document.getElementById('dashboard-running').textContent").startswith("Running now")
+    ui.screenshot("dashboard-wide-light")
+    # The last bar (today) opens today's runs in the runs table.
+    ui.js("""const c = document.getElementById('dashboard-runs-chart'); const r = c.getBoundingClientRect();
+             const x = r.left + window.__cairnDashboard.centers[6];
+             c.dispatchEvent(new MouseEvent('click', {clientX: x, clientY: r.bottom - 30, bubbles: true}));""")
+    ui.wait("location.hash.includes('attributes.start_time')")
+    state = ui.wait("window.__cairnTable && window.__cairnTable.domRows > 0 && window.__cairnTable")
+    assert state["rowCount"] == started_today
+    # Another window is one select away and kept in the URL.
+    ui.open("/overview?window=month")
+    ui.wait("window.__cairnDashboard && window.__cairnDashboard.bars.length === 30")

@@ -16,7 +16,12 @@ struct CairnAPI: Sendable {
             MLflowEndpoint(methods: ["GET"], path: "runs/groups", handler: groups),
             MLflowEndpoint(methods: ["GET"], path: "metrics/series", handler: series),
             MLflowEndpoint(methods: ["GET"], path: "storage", handler: storage),
+            MLflowEndpoint(methods: ["GET"], path: "dashboard", handler: dashboard),
         ]
+    }
+
+    func dashboard(_ f: RequestFields) async throws -> [UInt8] {
+        try CairnStatsAPI.encode(try await explorer.dashboard(window: f.string("window"), experimentIDs: f.strings("experiment_id")))
     }
 
     func storage(_ f: RequestFields) async throws -> [UInt8] {

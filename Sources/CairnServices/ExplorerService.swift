@@ -57,6 +57,61 @@ public struct ExplorerService: Sendable {
         try await store.columnCatalog(experimentIDs: try parseExperimentIDs(experimentIDs))
     }
 
+    /// The overview dashboard over the last `window` (`day`, `week` or `month`, or a duration such
+    /// as `14d`; default `week`), by UTC day, for every active experiment or those named.
+    public func dashboard(window: String?, experimentIDs: [String]) async throws -> Dashboard {
+        let text = (window ?? "week").lowercased()
+        let named: [String: Int64] = ["day": 86_400_000, "week": 7 * 86_400_000, "month": 30 * 86_400_000]
+        guard let span = named[text] ?? StaleRuns.parseDuration(text), span <= 366 * 86_400_000 else {
+            throw CairnError.invalidParameter("Unknown window '\(window ?? "")'. Use day, week, month or a duration up to a year such as 14d.")
+        }
+        let ids = experimentIDs.isEmpty ? nil : try experimentIDs.map { try Validation.parseExperimentID($0) }
+        let now = now()
+        let day: Int64 = 86_400_000
+        let since = (now - span) / day * day + (span % day == 0 ? day : 0)
+        let figures = try await store.dashboardFigures(since: since, until: now + 1, experimentIDs: ids)
+        var days: [Int64: Dashboard.Day] = [:]
+        var start = since
+        while start <= now { days[start] = Dashboard.Day(day: start); start += day }
+        for row in figures.runsByDay {
+            guard var d = days[row.day] else { continue }
+            switch row.status {
+            case "FINISHED": d.finished += Int(row.count)
+            case "FAILED": d.failed += Int(row.count)
+            case "KILLED": d.killed += Int(row.count)
+            case "RUNNING": d.running += Int(row.count)
+            default: d.scheduled += Int(row.count)
+            }
+            days[row.day] = d
+        }
+        for row in figures.gatesByDay {
+            guard var d = days[row.day] else { continue }
+            switch row.action {
+            case "gate_passed": d.gatesPassed += Int(row.count)
+            case "gate_failed": d.gatesFailed += Int(row.count)
+            default: d.gatesOverridden += Int(row.count)
+            }
+            days[row.day] = d
+        }
+        for row in figures.bytesByDay { days[row.day]?.artifactBytes += row.bytes }
+        var ordered = days.values.sorted { $0.day < $1.day }
+        for i in ordered.indices {
+            let ended = ordered[i].finished + ordered[i].failed + ordered[i].killed
+            ordered[i].successRate = ended > 0 ? Double(ordered[i].finished) / Double(ended) : nil
+        }
+        let finished = ordered.reduce(0) { $0 + $1.finished }, ended = ordered.reduce(0) { $0 + $1.finished + $1.failed + $1.killed }
+        let passed = ordered.reduce(0) { $0 + $1.gatesPassed }, gates = ordered.reduce(0) { $0 + $1.gatesPassed + $1.gatesFailed + $1.gatesOverridden }
+        func item(_ info: RunInfo, _ activity: (lastActivity: Int64?, stale: Bool) = (nil, false)) -> Dashboard.RunItem {
+            Dashboard.RunItem(runId: info.runID, runName: info.runName, experimentId: info.experimentID, status: info.status.rawValue,
+                              startTime: info.startTime, endTime: info.endTime, lastActivity: activity.lastActivity, stale: activity.stale)
+        }
+        let running = figures.running.map { item($0.info, staleness(of: $0, at: now)) }
+            .sorted { ($0.stale ? 0 : 1, -($0.lastActivity ?? 0)) < ($1.stale ? 0 : 1, -($1.lastActivity ?? 0)) }
+        return Dashboard(since: since, until: now, days: ordered, successRate: ended > 0 ? Double(finished) / Double(ended) : nil,
+                         promotionPassRate: gates > 0 ? Double(passed) / Double(gates) : nil,
+                         recentFailures: figures.failures.map { item($0) }, running: running, artifactBytesBefore: figures.bytesBefore)
+    }
+
     /// Storage per experiment (default: every active one), with the runs named in `runIDs`, or
     /// else the `largest` runs by blob and metric bytes (default 20, at most 10,000).
     public func storage(experimentIDs: [String], runIDs: [String], largest: Int64?) async throws -> [ExperimentStorage] {

@@ -19,6 +19,10 @@ public protocol ExplorerStore: Sendable {
     func groupCounts(_ search: RunSearch, entity: FilterEntity, key: String) async throws -> [GroupCount]
     /// Bucketed series for each run × key that exists; unknown runs and keys contribute nothing.
     func bucketedSeries(_ query: SeriesQuery) async throws -> [BucketedSeries]
+    /// The overview's figures over `since ..< until` (see `SQLStore.dashboardFigures`).
+    func dashboardFigures(since: Int64, until: Int64, experimentIDs: [Int64]?) async throws
+        -> (runsByDay: [(day: Int64, status: String, count: Int64)], gatesByDay: [(day: Int64, action: String, count: Int64)],
+            bytesByDay: [(day: Int64, bytes: Int64)], bytesBefore: Int64, failures: [RunInfo], running: [RunRow])
     /// Storage per experiment (all runs, deleted ones too, each with its own figures); unknown ids are left out.
     func storageUsage(experimentIDs: [Int64]) async throws -> [ExperimentStorage]
     /// The datasets each run logged as inputs (name and digest, in logging order); runs without any are left out.

@@ -57,4 +57,37 @@ struct StaleRunsTests {
         #expect(StaleRuns.parseDuration("7200000") == 2 * Self.hour)
         for bad in ["", "h", "-2h", "0", "two hours", "2w", "nanh"] { #expect(StaleRuns.parseDuration(bad) == nil, "\(bad)") }
     }
+
+    @Test("Dashboard: runs per day by status, success rate, failures, running runs (stale first), gate pass rate", arguments: StoreBackend.allCases)
+    func dashboard(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let day: Int64 = 86_400_000
+            let tracking = TrackingService(store: store, now: { Self.now })
+            let experiment = try await tracking.createExperiment(name: "dash-\(UUID().uuidString)", artifactLocation: nil, tags: []).experimentID
+            func run(daysAgo: Int64, status: RunStatus, lastMetric: Int64? = nil, hoursAgo: Int64 = 1) async throws {
+                let start = Self.now - daysAgo * day - hoursAgo * Self.hour
+                let run = try await tracking.createRun(experimentID: experiment, userID: nil, runName: "r", startTime: start, tags: [])
+                if let lastMetric { try await tracking.logBatch(runID: run.info.runID, metrics: [Metric(key: "loss", value: 1, timestamp: lastMetric, step: 0)], params: [], tags: []) }
+                if status != .running { _ = try await tracking.updateRun(id: run.info.runID, status: status, endTime: start + 1000, runName: nil) }
+            }
+            try await run(daysAgo: 1, status: .finished)
+            try await run(daysAgo: 1, status: .finished)
+            try await run(daysAgo: 1, status: .failed)
+            try await run(daysAgo: 3, status: .killed)
+            try await run(daysAgo: 20, status: .failed)  // outside a week
+            try await run(daysAgo: 0, status: .running, lastMetric: Self.now - 5 * Self.hour, hoursAgo: 6)  // stale after 2 h
+            try await run(daysAgo: 0, status: .running, lastMetric: Self.now - 60_000)
+
+            let explorer = ExplorerService(store: store, staleAfterMillis: 2 * Self.hour, now: { Self.now })
+            let d = try await explorer.dashboard(window: "week", experimentIDs: [experiment])
+            #expect(d.days.count == 7)
+            let yesterday = try #require(d.days.first { $0.day == (Self.now - day - Self.hour) / day * day })
+            #expect(yesterday.finished == 2 && yesterday.failed == 1 && yesterday.successRate == 2.0 / 3)
+            #expect(d.successRate == 2.0 / 4)
+            #expect(d.recentFailures.map(\.status) == ["FAILED", "KILLED"])
+            #expect(d.running.map(\.stale) == [true, false])
+            #expect(d.promotionPassRate == nil)
+            await #expect(throws: CairnError.self) { try await explorer.dashboard(window: "forever", experimentIDs: []) }
+        }
+    }
 }
