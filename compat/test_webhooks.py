@@ -224,6 +224,31 @@ def test_cairn_run_events_reach_the_receiver(private_server):
     assert len(receiver.received) == 1
 
 
+def test_a_refused_promotion_reaches_the_receiver(private_server):
+    """promotion_gate.failed: a version refused by its model's gate is announced, with every check."""
+    receiver = Receiver(failures=0)
+    try:
+        reply = requests.post(private_server + "/api/2.0/mlflow/webhooks", json={
+            "name": "gate-alerts", "url": receiver.url, "secret": SECRET,
+            "events": [{"entity": "PROMOTION_GATE", "action": "FAILED"}]}, timeout=60)
+        assert reply.status_code == 200, reply.text
+        client = MlflowClient(tracking_uri=private_server, registry_uri=private_server)
+        name = unique_name("gated")
+        client.create_registered_model(name, tags={"cairn.gate": "require=finished"})
+        run = client.create_run(client.create_experiment(unique_name("gate-hook"))).info.run_id
+        version = client.create_model_version(name, f"runs:/{run}/model", run_id=run).version
+        with pytest.raises(MlflowException):
+            client.set_registered_model_alias(name, "prod", version)
+        headers, body = receiver.wait_for(1)[0]
+        assert verify_signature(headers, body, SECRET)
+        payload = json.loads(body)
+        assert (payload["entity"], payload["action"]) == ("promotion_gate", "failed")
+        assert payload["data"]["name"] == name and payload["data"]["version"] == version and payload["data"]["alias"] == "prod"
+        assert payload["data"]["checks"][0]["requirement"] == "finished" and payload["data"]["checks"][0]["passed"] is False
+    finally:
+        receiver.close()
+
+
 def test_event_survives_a_killed_server_and_a_receiver_that_was_down():
     """Acknowledged means queued: the server is SIGKILLed right after it answered the registration,
     while the receiver is not even listening; a new server on the same data folder delivers it

@@ -43,7 +43,7 @@ public enum WebhookStatus: String, Sendable, CaseIterable {
 /// An event a webhook subscribes to: an entity and an action, spelled as MLflow spells them in
 /// payloads (`model_version` / `created`) and upper-case on the wire (`MODEL_VERSION`).
 /// MLflow's registry events, plus Cairn's own on the same mechanism (`run.finished`,
-/// `run.failed`, `run.killed`).
+/// `run.failed`, `run.killed`, `promotion_gate.failed`, `promotion_gate.overridden`).
 public struct WebhookEvent: Sendable, Hashable, CustomStringConvertible {
     public let entity: String
     public let action: String
@@ -72,6 +72,9 @@ public struct WebhookEvent: Sendable, Hashable, CustomStringConvertible {
     public static let runFinished = WebhookEvent(entity: "run", action: "finished")
     public static let runFailed = WebhookEvent(entity: "run", action: "failed")
     public static let runKilled = WebhookEvent(entity: "run", action: "killed")
+    /// A promotion gate refused a version (`failed`) or was overridden with a reason (`overridden`).
+    public static let gateFailed = WebhookEvent(entity: "promotion_gate", action: "failed")
+    public static let gateOverridden = WebhookEvent(entity: "promotion_gate", action: "overridden")
 
     /// Every entity and its valid actions: MLflow's table (`VALID_ENTITY_ACTIONS`), then Cairn's.
     public static let validActions: [(entity: String, actions: [String])] = [
@@ -86,6 +89,7 @@ public struct WebhookEvent: Sendable, Hashable, CustomStringConvertible {
         ("prompt_alias", ["created", "deleted"]),
         ("budget_policy", ["exceeded"]),
         ("run", ["finished", "failed", "killed"]),
+        ("promotion_gate", ["failed", "overridden"]),
     ]
 
     /// Protobuf enum numbers of MLflow's entities and actions (requests may send numbers).

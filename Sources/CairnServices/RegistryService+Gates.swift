@@ -109,7 +109,9 @@ extension RegistryService {
             })),
         ]
         if !evaluation.passed, let reason = evaluation.overrideReason { changes.append(("override_reason", .string(reason))) }
-        try await registry.recordRegistryEvent(name: name, version: version, action: "gate_\(outcome)", changes: .object(changes), user: user, now: tracking.now())
+        let webhook: WebhookEvent? = outcome == "failed" ? .gateFailed : outcome == "overridden" ? .gateOverridden : nil
+        try await registry.recordRegistryEvent(name: name, version: version, action: "gate_\(outcome)", changes: .object(changes), user: user,
+                                               now: tracking.now(), webhook: webhook)
         guard evaluation.passed || evaluation.overrideReason != nil else {
             let failed = evaluation.findings.filter { !$0.passed }.map { "\($0.requirement): \($0.detail)" }
             throw CairnError.invalidParameter(

@@ -68,6 +68,7 @@ public protocol RegistryStore: Sendable {
     /// The recorded changes of one version (and of its model while it existed), oldest first.
     func registryHistory(name: String, version: Int64) async throws -> [RegistryEvent]
     /// Records an event of a version's history on its own (e.g. a promotion gate's evaluation,
-    /// kept even when the promotion it judged is refused).
-    func recordRegistryEvent(name: String, version: Int64, action: String, changes: JSONValue, user: String, now: Int64) async throws
+    /// kept even when the promotion it judged is refused), and queues `webhook` (with the same
+    /// changes plus the model's name and version) in the same transaction.
+    func recordRegistryEvent(name: String, version: Int64, action: String, changes: JSONValue, user: String, now: Int64, webhook: WebhookEvent?) async throws
 }

@@ -335,7 +335,7 @@ extension SQLStore: RegistryStore {
         .object(tags.map { ($0.key, .string($0.value)) })
     }
 
-    public func recordRegistryEvent(name: String, version: Int64, action: String, changes: JSONValue, user: String, now: Int64) async throws {
+    public func recordRegistryEvent(name: String, version: Int64, action: String, changes: JSONValue, user: String, now: Int64, webhook: WebhookEvent?) async throws {
         try await write { db in
             let pk = try Self.registeredModelPK(db, name: name)
             var writer = JSONWriter()
@@ -343,6 +343,11 @@ extension SQLStore: RegistryStore {
             try db.execute("""
                 INSERT INTO registry_events (model_pk, model_name, version, timestamp, "user", action, changes) VALUES (?, ?, ?, ?, ?, ?, ?)
                 """, [pk, name, version, now, user, action, writer.string])
+            if let webhook {
+                var members: [(String, JSONValue)] = [("name", .string(name)), ("version", .string(String(version)))]
+                if case .object(let rest) = changes { members += rest }
+                try Self.enqueueWebhookEvent(db, webhook, data: .object(members), now: now)
+            }
         }
     }
 
