@@ -174,3 +174,32 @@ def test_export_reads_in_pandas_and_imports_exactly(tmp_path):
         finally:
             proc.terminate()
             proc.wait(timeout=60)
+
+
+@pytest.mark.skipif(not BINARY, reason="set CAIRN_BINARY to the cairn binary to test export")
+def test_damaged_export_and_busy_folder_are_refused(tmp_path):
+    tmp = str(tmp_path)
+    data = os.path.join(tmp, "data")
+    with open(os.path.join(tmp, "server.log"), "w") as log:
+        proc, uri = start_own_server(BINARY, data, log)
+        try:
+            populate(uri, tmp)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+    out = os.path.join(tmp, "export")
+    cairn("export", "--data-dir", data, out)
+    busy = subprocess.run([BINARY, "export", "--data-dir", data, out], capture_output=True, text=True, timeout=600)
+    assert busy.returncode == 1 and "not empty" in busy.stderr and "--force" in busy.stderr
+    cairn("export", "--data-dir", data, out, "--force")
+
+    path = os.path.join(out, "tables", "metrics.parquet")
+    with open(path, "r+b") as f:
+        f.seek(20)
+        byte = f.read(1)
+        f.seek(20)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    target = os.path.join(tmp, "target")
+    result = subprocess.run([BINARY, "import", "cairn", out, "--data-dir", target], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1
+    assert "damaged" in result.stderr and "tables/metrics.parquet" in result.stderr and "nothing was imported" in result.stderr

@@ -151,14 +151,18 @@ public struct ExportService: Sendable {
         var exportedModels = Set<String>()
         var datasets: [[ParquetValue]: [ParquetValue]] = [:]
         for id in experimentIDs {
+            var runIDs = try await store.exportRunIDs(experimentID: id)
+            if let allowedRuns {
+                runIDs = runIDs.filter(allowedRuns.contains)
+                // A run filter alone takes the experiments where it selects runs.
+                if selection.experiments.isEmpty, runIDs.isEmpty { continue }
+            }
             let experiment = try await store.exportExperiment(id: id)
             try append(ExportFormat.experiments, [.int64(id), .string(experiment.name), .string(experiment.artifactLocation),
                                                   .string(experiment.lifecycleStage.rawValue), .int64(experiment.creationTime), .int64(experiment.lastUpdateTime)])
             for tag in experiment.tags.sorted(by: { $0.key < $1.key }) {
                 try append(ExportFormat.experimentTags, [.int64(id), .string(tag.key), .string(tag.value)])
             }
-            var runIDs = try await store.exportRunIDs(experimentID: id)
-            if let allowedRuns { runIDs = runIDs.filter(allowedRuns.contains) }
             for start in stride(from: 0, to: runIDs.count, by: 100) {
                 for run in try await store.exportRuns(ids: Array(runIDs[start..<min(runIDs.count, start + 100)])) {
                     try await writeRun(run, experimentID: id, append: append, datasets: &datasets)

@@ -114,6 +114,9 @@ struct ExportServiceTests {
         let runs = try readTable(directory, "out", ExportFormat.runs)
         #expect(runs.count == 1 && runs[0][2] == .string("run-1"))
         #expect(filtered.counts["params"] == 2)
+        // A run filter alone takes only the experiments where it selects runs.
+        let onlyFilter = try await exporter(s).export(ExportSelection(runFilter: "params.seed = '1'"), to: out, force: true)
+        #expect(onlyFilter.counts["experiments"] == 1 && onlyFilter.counts["runs"] == 1)
     }
 
     @Test("README.md documents every table and column of the export format with its type")
