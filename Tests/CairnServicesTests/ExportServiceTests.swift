@@ -148,4 +148,27 @@ struct ExportServiceTests {
             }
         }
     }
+
+    @Test("An entity the target holds with other content is reported as a conflict and left as it is; the rest is imported")
+    func conflictsAreReportedNeverOverwritten() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let s = try Stack(store: try SQLiteTrackingStore(path: directory.file("cairn.sqlite")), blobs: directory.file("artifacts"))
+        try await fill(s)
+        _ = try await exporter(s).export(ExportSelection(), to: URL(fileURLWithPath: directory.file("out")))
+        let target = try Stack(store: try SQLiteTrackingStore(path: directory.file("target.sqlite")), blobs: directory.file("target-artifacts"))
+        _ = try await importer(target).importExport(from: URL(fileURLWithPath: directory.file("out")))
+        var runID = ""
+        for id in try await target.store.exportRunIDs(experimentID: 1) where try await target.store.fetchRunInfo(id: id).lifecycleStage == .active {
+            runID = id
+        }
+        _ = try await target.tracking.updateRun(id: runID, status: nil, endTime: nil, runName: "renamed here")
+
+        let report = try await importer(target).importExport(from: URL(fileURLWithPath: directory.file("out")))
+        #expect(report.conflicts.count == 1)
+        #expect(report.conflicts.first?.what.contains(runID) == true)
+        #expect(report.conflicts.first?.differences.contains { $0.contains("renamed here") } == true)
+        #expect(report.unchanged[.run] == 3 && report.created.values.allSatisfy { $0 == 0 })
+        #expect(try await target.store.fetchRunInfo(id: runID).runName == "renamed here")
+    }
 }
