@@ -15,8 +15,9 @@ struct ImportCommand: AsyncParsableCommand {
             Example:
 
               cairn import mlflow --from http://mlflow-host:5000
+              cairn import cairn ./export
             """,
-        subcommands: [ImportMLflowCommand.self])
+        subcommands: [ImportMLflowCommand.self, ImportCairnCommand.self])
 }
 
 struct ImportMLflowCommand: AsyncParsableCommand {

@@ -259,8 +259,9 @@ extension SQLStore {
 
     /// Writes a registered model with its times, description, tags, aliases and versions (with
     /// their numbers, times, stage, status, source, run link and tags), in one transaction, and
-    /// records one `import` event for the model and for each version.
-    public func importRegisteredModel(_ model: RegisteredModel, versions: [ModelVersion]) async throws -> ImportOutcome {
+    /// records one `import` event for the model and for each version; or, given `events` (a Cairn
+    /// export's history of the model), those events as they were recorded, in their order.
+    public func importRegisteredModel(_ model: RegisteredModel, versions: [ModelVersion], events: [RecordedRegistryEvent]? = nil) async throws -> ImportOutcome {
         try await write { db in
             if let pk = try db.value(Int64.self, "SELECT model_pk FROM registered_models WHERE name = ?", [model.name]) {
                 let existing = try Self.loadRegisteredModel(db, pk: pk)
@@ -283,8 +284,10 @@ extension SQLStore {
             for tag in model.tags {
                 try db.execute("INSERT INTO registered_model_tags (model_pk, key, value) VALUES (?, ?, ?) ON CONFLICT (model_pk, key) DO UPDATE SET value = excluded.value", [pk, tag.key, tag.value])
             }
-            try Self.recordEvent(db, pk: pk, name: model.name, version: nil, user: model.userID, now: model.creationTimestamp, action: "import",
-                                 changes: ["description": .string(model.description), "tags": Self.json(model.tags)])
+            if events == nil {
+                try Self.recordEvent(db, pk: pk, name: model.name, version: nil, user: model.userID, now: model.creationTimestamp, action: "import",
+                                     changes: ["description": .string(model.description), "tags": Self.json(model.tags)])
+            }
             for version in versions {
                 try db.execute("""
                     INSERT INTO model_versions (model_pk, version, creation_timestamp, last_updated_timestamp, user_id, current_stage,
@@ -295,6 +298,7 @@ extension SQLStore {
                 for tag in version.tags {
                     try db.execute("INSERT INTO model_version_tags (model_pk, version, key, value) VALUES (?, ?, ?, ?) ON CONFLICT (model_pk, version, key) DO UPDATE SET value = excluded.value", [pk, version.version, tag.key, tag.value])
                 }
+                guard events == nil else { continue }
                 try Self.recordEvent(db, pk: pk, name: model.name, version: version.version, user: version.userID, now: version.creationTimestamp,
                                      action: "import", changes: [
                                          "source": .string(version.source), "run_id": version.runID.map(JSONValue.string) ?? .null,
@@ -303,6 +307,11 @@ extension SQLStore {
             }
             for alias in model.aliases {
                 try db.execute("INSERT INTO registered_model_aliases (model_pk, alias, version) VALUES (?, ?, ?)", [pk, alias.alias, alias.version])
+            }
+            for event in events ?? [] {
+                try db.execute("""
+                    INSERT INTO registry_events (model_pk, model_name, version, timestamp, "user", action, changes) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """, [pk, event.modelName, event.version, event.timestamp, event.user, event.action, event.changes])
             }
             return .created
         }

@@ -8,7 +8,7 @@ import Testing
 @testable import CairnStore
 
 /// The services over one store and blob folder, as the server builds them.
-private struct Stack {
+struct Stack {
     let store: SQLStore
     let blobs: LocalBlobStore
     let tracking: TrackingService
@@ -25,7 +25,7 @@ private struct Stack {
 }
 
 /// Every kind of data the store keeps, through the services.
-private func fill(_ s: Stack) async throws {
+func fill(_ s: Stack) async throws {
     let experiment = try await s.tracking.createExperiment(name: "copy-me", artifactLocation: nil, tags: [Tag("team", "vision")])
     try await s.tracking.setExperimentTag(id: "0", tag: Tag("note", "the default one"))
     var runs: [String] = []
