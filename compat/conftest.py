@@ -14,6 +14,7 @@ layer of the one process they talk to, so a second run behind a balancer would r
 test the balancer instead.
 """
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -83,6 +84,23 @@ def pytest_collection_modifyitems(config, items):
         if REPLICAS > 1 and marker is not None:
             reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "needs a single server")
             item.add_marker(pytest.mark.skip(reason=f"{REPLICAS} replicas: {reason}"))
+
+
+@contextlib.contextmanager
+def fluent_uris(uri):
+    """mlflow's fluent API (tracking and registry) pointed at `uri` for a block, then back to the
+    suite's server with the registry following it again (restoring a URI read from
+    get_registry_uri() would pin it for every later client)."""
+    from mlflow.tracking._model_registry import utils as registry_utils
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(SERVER_URI)
+        registry_utils._registry_uri = None
+        os.environ.pop("MLFLOW_REGISTRY_URI", None)
 
 
 def unique_name(prefix="compat"):
@@ -170,3 +188,11 @@ def _isolate_fluent_state():
     fluent._active_experiment_id = None
     for var in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID"):
         os.environ.pop(var, None)
+    # set_registry_uri() pins the registry in a module global *and* in MLFLOW_REGISTRY_URI; a test
+    # that "restores" the URI it read pins it too, and every later client would follow it.
+    from mlflow.tracking._model_registry import utils as registry_utils
+
+    registry_utils._registry_uri = None
+    os.environ.pop("MLFLOW_REGISTRY_URI", None)
+    if mlflow.get_tracking_uri() != SERVER_URI:
+        mlflow.set_tracking_uri(SERVER_URI)

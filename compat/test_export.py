@@ -20,7 +20,7 @@ import pytest
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from conftest import start_own_server
+from conftest import fluent_uris, start_own_server
 
 pytestmark = [
     pytest.mark.cairn_only,
@@ -73,13 +73,9 @@ def populate(uri, tmp):
     values = SPECIAL + [math.sin(i) for i in range(200)]
     client.log_batch(run_id, metrics=[Metric("loss", v, now + i, i) for i, v in enumerate(values)])
     client.log_batch(run_id, metrics=[Metric("acc", 0.5 + i / 100, now + i, i) for i in range(10)])
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    try:
+    with fluent_uris(uri):
         dataset = from_pandas(pd.DataFrame({"x": [1, 2, 3]}), source="/data/x.csv", name="tiny")
         client.log_inputs(run_id, datasets=[mlflow.entities.DatasetInput(dataset._to_mlflow_entity(), tags=[])])
-    finally:
-        mlflow.set_tracking_uri(previous)
     path = os.path.join(tmp, "weights.bin")
     with open(path, "wb") as f:
         f.write(bytes(range(256)) * 100)

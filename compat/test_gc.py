@@ -17,7 +17,7 @@ import pytest
 import requests
 
 import mlflow
-from conftest import start_own_server
+from conftest import fluent_uris, start_own_server
 from mlflow.tracking import MlflowClient
 
 pytestmark = [
@@ -36,14 +36,10 @@ def own_server(tmp_path):
     data = str(tmp_path / "data")
     log = open(tmp_path / "server.log", "w")
     proc, uri = start_own_server(BINARY, data, log, "--log-level", "warning")
-    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
     try:
-        yield uri, data
+        with fluent_uris(uri):
+            yield uri, data
     finally:
-        mlflow.set_tracking_uri(previous[0])
-        mlflow.set_registry_uri(previous[1])
         proc.terminate()
         proc.wait(timeout=60)
         log.close()

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import requests
 
-from conftest import free_port, start_own_server
+from conftest import fluent_uris, free_port, start_own_server
 
 pytestmark = [
     pytest.mark.cairn_only,
@@ -57,12 +57,8 @@ def populate(uri, tmp):
     """Everything the import must carry, logged with the real client. Returns what the test checks against."""
     import mlflow
 
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    try:
+    with fluent_uris(uri):
         return _populate(uri, tmp)
-    finally:
-        mlflow.set_tracking_uri(previous)
 
 
 def _populate(uri, tmp):
@@ -254,12 +250,8 @@ def test_import_carries_every_entity_exactly(world):
 def test_imported_registered_model_loads_by_alias_and_predicts(world):
     import mlflow
 
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(world["cairn"])
-    try:
+    with fluent_uris(world["cairn"]):
         model = mlflow.pyfunc.load_model("models:/import-clf@champion")
-    finally:
-        mlflow.set_tracking_uri(previous)
     assert list(model.predict(world["X"])) == list(world["predictions"])
 
 

@@ -31,17 +31,24 @@ export async function render(app, route) {
     try {
       const reply = await cairn('storage', {experiment_ids: items.map((x) => x.experiment_id), runs: 0});
       storage = new Map((reply.experiments || []).map((x) => [x.experiment_id, x.storage]));
-      draw();
+      // Fill the cells in place: the rows stay the same elements (a redraw would replace them under the user).
+      for (const cell of body.querySelectorAll('td.storage')) fillStorage(cell);
     } catch (e) { /* the column stays empty; the list itself is what matters */ }
   }
 
   function storageCell(x) {
-    const s = storage.get(x.experiment_id);
-    if (!s) return el('td', {class: 'num opt muted'}, '—');
+    return fillStorage(el('td', {class: 'num opt muted storage', dataset: {id: x.experiment_id}}, '—'));
+  }
+
+  function fillStorage(cell) {
+    const s = storage.get(cell.dataset.id);
+    if (!s) return cell;
     const points = s.metric_points >= 1e6 ? `${(s.metric_points / 1e6).toFixed(1)} M` : s.metric_points >= 1e3 ? `${(s.metric_points / 1e3).toFixed(1)} k` : String(s.metric_points);
-    const title = `${s.artifact_files} artifact files: ${fmtBytes(s.blob_bytes)} stored (${fmtBytes(s.unique_bytes)} only here, ${fmtBytes(s.shared_bytes)} shared with other experiments)\n`
+    cell.title = `${s.artifact_files} artifact files: ${fmtBytes(s.blob_bytes)} stored (${fmtBytes(s.unique_bytes)} only here, ${fmtBytes(s.shared_bytes)} shared with other experiments)\n`
       + `${s.metric_points} metric points: ${fmtBytes(s.metric_bytes)} encoded`;
-    return el('td', {class: 'num opt', title}, `${fmtBytes(s.blob_bytes + s.metric_bytes)} · ${points} pts`);
+    cell.textContent = `${fmtBytes(s.blob_bytes + s.metric_bytes)} · ${points} pts`;
+    cell.classList.remove('muted');
+    return cell;
   }
 
   function draw() {
