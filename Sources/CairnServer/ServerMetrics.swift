@@ -61,6 +61,22 @@ public final class ServerMetrics: Sendable {
         let ended = ["FINISHED", "FAILED", "KILLED"].reduce(Int64(0)) { $0 + (figures.runsByStatus[$1] ?? 0) }
         gauge("run_success_ratio", "Finished runs over ended runs (finished, failed, killed); NaN before any run ended.",
               ended == 0 ? .nan : Double(figures.runsByStatus["FINISHED"] ?? 0) / Double(ended))
+        gauge("runs_stale", "Running runs that logged nothing for the stale threshold (--stale-after).", figures.staleRuns)
+        let total = figures.runsByStatus.values.reduce(0, +)
+        gauge("runs_linked", "Active runs with a code version (git commit), a data version (dataset input), or both.", figures.runsWithCode, [("to", "code")])
+        gauge("runs_linked", "Active runs with a code version (git commit), a data version (dataset input), or both.", figures.runsWithData, [("to", "data")])
+        gauge("runs_linked", "Active runs with a code version (git commit), a data version (dataset input), or both.", figures.runsWithBoth, [("to", "both")])
+        gauge("linkage_completeness_ratio", "Active runs linked to both code and data over all active runs; NaN without runs.",
+              total == 0 ? .nan : Double(figures.runsWithBoth) / Double(total))
+        for result in ["passed", "failed", "overridden"] {
+            gauge("promotion_gate_evaluations", "Promotion gate evaluations recorded, by result.", figures.gateEvaluations[result] ?? 0, [("result", result)])
+        }
+        let gates = figures.gateEvaluations.values.reduce(0, +)
+        gauge("promotion_pass_ratio", "Promotion gate evaluations that passed over all of them; NaN before any.",
+              gates == 0 ? .nan : Double(figures.gateEvaluations["passed"] ?? 0) / Double(gates))
+        for (status, count) in figures.reproduceAttempts.sorted(by: { $0.key < $1.key }) {
+            gauge("reproduce_attempts", "Runs made by cairn reproduce, by their cairn.reproduce.status.", count, [("status", status)])
+        }
         return registry.emitToBuffer()
     }
 }

@@ -32,7 +32,7 @@ public struct ExplorerService: Sendable {
     public func currentTime() -> Int64 { now() }
 
     public func storeFigures() async throws -> StoreFigures {
-        try await store.storeFigures()
+        try await store.storeFigures(staleBefore: now() - staleAfterMillis)
     }
 
     public func experimentSummaries(viewType: ViewType?) async throws -> [ExperimentSummary] {

@@ -6,7 +6,8 @@ public protocol ExplorerStore: Sendable {
     /// Experiments of the view type, by name, each with its run count (active runs) and last activity.
     func experimentSummaries(viewType: ViewType) async throws -> [ExperimentSummary]
     /// Totals over the whole store, for `/metrics` (one snapshot; each a scan of its table).
-    func storeFigures() async throws -> StoreFigures
+    /// A running run whose last activity is before `staleBefore` counts as stale.
+    func storeFigures(staleBefore: Int64) async throws -> StoreFigures
     /// The runs the search selects, in its order, with their params, tags and metric summaries.
     func runRows(_ search: RunSearch) async throws -> (items: [RunRow], hasMore: Bool)
     /// The ids of the runs the search selects (its order and page are ignored), for a client
@@ -47,6 +48,16 @@ public struct StoreFigures: Sendable, Equatable {
     public var databaseBytes: Int64 = 0
     /// Webhook deliveries waiting to be sent (or retried).
     public var pendingWebhookDeliveries: Int64 = 0
+    /// Running runs silent since before the stale threshold (newest metric, else start).
+    public var staleRuns: Int64 = 0
+    /// Active runs of active experiments with a git commit tag, with a dataset input, with both.
+    public var runsWithCode: Int64 = 0
+    public var runsWithData: Int64 = 0
+    public var runsWithBoth: Int64 = 0
+    /// Promotion gate evaluations recorded, by result (`passed`, `failed`, `overridden`).
+    public var gateEvaluations: [String: Int64] = [:]
+    /// Runs tagged by `cairn reproduce`, by `cairn.reproduce.status`.
+    public var reproduceAttempts: [String: Int64] = [:]
 
     public init() {}
 }

@@ -171,7 +171,7 @@ extension SQLStore: ExplorerStore {
         }
     }
 
-    public func storeFigures() async throws -> StoreFigures {
+    public func storeFigures(staleBefore: Int64) async throws -> StoreFigures {
         let size = dialect == .sqlite
             ? "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
             : "SELECT pg_database_size(current_database())"
@@ -191,6 +191,24 @@ extension SQLStore: ExplorerStore {
                 "SELECT result, COUNT(*) FROM blob_checks GROUP BY result",
                 size,
                 "SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'pending'",
+                """
+                SELECT COUNT(*) FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id
+                WHERE r.status = 'RUNNING' AND r.lifecycle_stage = 'active' AND e.lifecycle_stage = 'active'
+                  AND COALESCE((SELECT MAX(lm.timestamp) FROM latest_metrics lm WHERE lm.run_pk = r.run_pk), r.start_time) < \(staleBefore)
+                """,
+                """
+                SELECT COUNT(*), COALESCE(SUM(has_data), 0), COALESCE(SUM(has_code * has_data), 0) FROM (
+                    SELECT CASE WHEN EXISTS (SELECT 1 FROM run_tags t WHERE t.run_pk = r.run_pk
+                                             AND t.key IN ('mlflow.source.git.commit', 'cairn.git.commit') AND t.value <> '') THEN 1 ELSE 0 END AS has_code,
+                           CASE WHEN EXISTS (SELECT 1 FROM run_inputs i WHERE i.run_pk = r.run_pk) THEN 1 ELSE 0 END AS has_data
+                    FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id
+                    WHERE r.lifecycle_stage = 'active' AND e.lifecycle_stage = 'active') linked WHERE has_code = 1 OR has_data = 1
+                """,
+                "SELECT action, COUNT(*) FROM registry_events WHERE action IN ('gate_passed', 'gate_failed', 'gate_overridden') GROUP BY action",
+                """
+                SELECT t.value, COUNT(*) FROM run_tags t JOIN runs r ON r.run_pk = t.run_pk
+                WHERE t.key = 'cairn.reproduce.status' AND r.lifecycle_stage = 'active' GROUP BY t.value
+                """,
             ].map { (sql: $0, values: [SQLValue]()) })
             for row in results[0] { figures.runsByStatus[row[0]] = row[1] }
             figures.experiments = results[1].first?[0] ?? 0
@@ -203,6 +221,16 @@ extension SQLStore: ExplorerStore {
             for row in results[7] { figures.blobChecks[row[0]] = row[1] }
             figures.databaseBytes = results[8].first?[0] ?? 0
             figures.pendingWebhookDeliveries = results[9].first?[0] ?? 0
+            figures.staleRuns = results[10].first?[0] ?? 0
+            // Rows linked to code or data (count), to data, to both; with code = count − data-only.
+            if let row = results[11].first {
+                let linked: Int64 = row[0], withData: Int64 = row[1], both: Int64 = row[2]
+                figures.runsWithData = withData
+                figures.runsWithBoth = both
+                figures.runsWithCode = linked - (withData - both)
+            }
+            for row in results[12] { figures.gateEvaluations[String((row[0] as String).dropFirst("gate_".count))] = row[1] }
+            for row in results[13] { figures.reproduceAttempts[row[0]] = row[1] }
             return figures
         }
     }

@@ -14,6 +14,7 @@ struct MetricsEndpointTests {
         let services = try openServices(CairnServerConfiguration(dataDirectory: directory.path))
         let app = Application(router: buildRouter(services: services))
         try await app.test(.router) { client in
+            // Started and last logged at 1 ms after the epoch: a stale run.
             let create = #"{"experiment_id":"0","start_time":1}"#
             let runID = try await client.execute(uri: "/api/2.0/mlflow/runs/create", method: .post, headers: [.contentType: "application/json"],
                                                  body: ByteBuffer(string: create)) { response in
@@ -31,7 +32,9 @@ struct MetricsEndpointTests {
                 let text = String(buffer: response.body)
                 for line in ["cairn_runs{status=\"RUNNING\"} 1.0", "cairn_experiments 1.0", "cairn_metric_points 1.0",
                              "# TYPE cairn_database_bytes gauge", "cairn_webhook_deliveries_pending 0.0",
-                             "# TYPE http_server_request_duration histogram", "# TYPE cairn_group_commit_batch_size histogram"] {
+                             "# TYPE http_server_request_duration histogram", "# TYPE cairn_group_commit_batch_size histogram",
+                             "cairn_runs_stale 1.0", "cairn_runs_linked{to=\"both\"} 0.0", "cairn_linkage_completeness_ratio 0.0",
+                             "cairn_promotion_gate_evaluations{result=\"failed\"} 0.0", "cairn_promotion_pass_ratio nan"] {
                     #expect(text.contains(line), "\(line)")
                 }
                 // Every request is counted under its route and final status, errors included.
