@@ -19,6 +19,7 @@ public struct CairnServiceSet: Sendable {
     public let registry: RegistryService
     public let explorer: ExplorerService
     public let webhooks: WebhookService
+    public let retention: RetentionService
     /// Free space on the disks of the database and the artifacts (`/health`).
     public var storage = StorageHealth(watched: [])
     public var report: ReportService { ReportService(tracking: tracking, artifacts: artifacts, staleAfterMillis: explorer.staleAfterMillis) }
@@ -33,12 +34,14 @@ public func openServices(_ configuration: CairnServerConfiguration) throws -> Ca
     let store = try openTrackingStore(configuration)
     let blobs = try openBlobStore(configuration)
     let tracking = TrackingService(store: store)
+    let explorer = ExplorerService(store: store, staleAfterMillis: configuration.staleAfterMillis, now: tracking.now)
     let sender = WebhookSender(targetGuard: WebhookTargetGuard(allowPrivate: configuration.webhooksAllowPrivate))
     return CairnServiceSet(
         tracking: tracking, artifacts: ArtifactService(index: store, blobs: blobs, tracking: tracking),
         registry: RegistryService(registry: store, tracking: tracking, artifacts: store),
-        explorer: ExplorerService(store: store, staleAfterMillis: configuration.staleAfterMillis, now: tracking.now),
+        explorer: explorer,
         webhooks: WebhookService(store: store, sender: sender, now: tracking.now),
+        retention: RetentionService(tracking: tracking, explorer: explorer, store: store),
         storage: StorageHealth(watched: watchedDisks(store, configuration), probes: servicesToProbe(store, blobs)))
 }
 

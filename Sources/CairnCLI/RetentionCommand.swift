@@ -1,0 +1,108 @@
+import ArgumentParser
+import CairnCore
+import CairnServer
+import CairnServices
+import Foundation
+
+struct RetentionCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retention",
+        abstract: "Plan and apply retention rules: which runs to keep, which to delete, and what that frees.",
+        discussion: """
+            An experiment's rule is its tag cairn.retention (set it like any experiment tag), or --default for experiments without one; experiments with neither are left alone. Clauses, separated by ';': keep_last=N (the N newest runs), keep_days=D (runs started in the last D days), keep_tag=KEY (runs with that tag; the tag 'keep' always keeps a run), keep_top=K:metric (the K best runs by that metric). A run is kept when any clause keeps it. Runs still running and runs a registered model version comes from are never deleted.
+
+            Example:
+
+              mlflow: client.set_experiment_tag(exp_id, "cairn.retention", "keep_last=20; keep_days=30; keep_top=5:val_acc")
+              cairn retention plan
+              cairn retention apply && cairn gc
+            """,
+        subcommands: [RetentionPlanCommand.self, RetentionApplyCommand.self])
+}
+
+struct RetentionOptions: ParsableArguments {
+    @OptionGroup var store: StoreOptions
+    @Option(name: .customLong("experiment"), help: ArgumentHelp("Experiment id; repeatable (default: every active experiment).", valueName: "id"))
+    var experiments: [String] = []
+    @Option(name: .customLong("default"), help: ArgumentHelp("The rule for experiments without a cairn.retention tag, e.g. 'keep_last=50'.", valueName: "rule"))
+    var defaultRule: String?
+    @Flag(help: "Print JSON for scripts.") var json = false
+
+    func plan() async throws -> (RetentionService, RetentionPlan) {
+        let services = try store.openServices()
+        do {
+            return (services.retention, try await services.retention.plan(experimentIDs: experiments, defaultRule: defaultRule))
+        } catch let error as CairnError {
+            throw fail(error.message)
+        }
+    }
+}
+
+struct RetentionPlanCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Show what the retention rules would delete and what it would free; change nothing.",
+        discussion: "Example:\n\n  cairn retention plan --default 'keep_last=50'")
+
+    @OptionGroup var options: RetentionOptions
+
+    func run() async throws {
+        let (_, plan) = try await options.plan()
+        if options.json { printJSON(retentionJSON(plan, deleted: nil)); return }
+        print(renderRetention(plan, applied: false))
+    }
+}
+
+struct RetentionApplyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply",
+        abstract: "Delete the runs the retention plan names (then `cairn gc` frees their artifacts).",
+        discussion: "Each deleted run is tagged cairn.deleted_by=retention first; deleted runs can be restored until `cairn gc` has run.\n\nExample:\n\n  cairn retention apply && cairn gc")
+
+    @OptionGroup var options: RetentionOptions
+
+    func run() async throws {
+        let (service, plan) = try await options.plan()
+        let deleted = try await service.apply(plan)
+        if options.json { printJSON(retentionJSON(plan, deleted: deleted)); return }
+        print(renderRetention(plan, applied: true))
+        print("\nDeleted \(deleted.count) run\(deleted.count == 1 ? "" : "s"). Run `cairn gc` to free their artifacts.")
+    }
+}
+
+func retentionJSON(_ plan: RetentionPlan, deleted: [String]?) -> [String: Any] {
+    var object: [String: Any] = [
+        "experiments": plan.experiments.map { e in
+            ["experiment_id": e.experimentID, "name": e.name, "rule": e.rule, "kept": e.kept,
+             "kept_because": Dictionary(e.keptBecause.map { ($0.reason, $0.runs) }, uniquingKeysWith: { a, _ in a }),
+             "delete": e.delete.map { ["run_id": $0.runId, "run_name": $0.runName, "blob_bytes": $0.storage.blobBytes,
+                                       "metric_points": $0.storage.metricPoints, "metric_bytes": $0.storage.metricBytes] as [String: Any] },
+             "freed_artifact_bytes": e.freedArtifactBytes, "freed_blobs": e.freedBlobs, "metric_bytes": e.metricBytes] as [String: Any]
+        },
+        "experiments_without_rule": plan.withoutRule,
+    ]
+    if let deleted { object["deleted"] = deleted }
+    return object
+}
+
+func renderRetention(_ plan: RetentionPlan, applied: Bool) -> String {
+    var lines: [String] = []
+    for e in plan.experiments {
+        lines.append("Experiment \(e.experimentID) (\(e.name)), rule '\(e.rule)'")
+        lines.append("  keeps \(e.kept) run\(e.kept == 1 ? "" : "s")" + (e.keptBecause.isEmpty ? "" : ": " + e.keptBecause.map { "\($0.runs) \($0.reason)" }.joined(separator: ", ")))
+        if e.delete.isEmpty {
+            lines.append("  deletes nothing")
+            continue
+        }
+        lines.append("  \(applied ? "deleted" : "would delete") \(e.delete.count) run\(e.delete.count == 1 ? "" : "s"):")
+        var table = TextTable(["RUN ID", "NAME", "ARTIFACTS", "METRIC POINTS"])
+        for r in e.delete { table.add([r.runId, r.runName, formatBytes(r.storage.blobBytes), "\(r.storage.metricPoints) (\(formatBytes(r.storage.metricBytes)))"]) }
+        lines.append(table.render().split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
+        lines.append("  frees \(formatBytes(e.freedArtifactBytes)) of artifacts (\(e.freedBlobs) blobs no other run uses) after `cairn gc`; "
+                     + "their \(formatBytes(e.metricBytes)) of metric data stay in the database (deleted runs can be restored)")
+    }
+    if !plan.withoutRule.isEmpty {
+        lines.append("No rule (left alone): experiment\(plan.withoutRule.count == 1 ? "" : "s") \(plan.withoutRule.joined(separator: ", ")). Tag one with cairn.retention or pass --default.")
+    }
+    return lines.isEmpty ? "No experiments." : lines.joined(separator: "\n")
+}

@@ -1,0 +1,123 @@
+import CairnCore
+import CairnStore
+import Foundation
+
+/// One experiment's retention plan: which runs its rule keeps (and why) and which it deletes,
+/// with the storage those hold.
+public struct RetentionExperimentPlan: Sendable {
+    public var experimentID: String
+    public var name: String
+    /// The rule applied: the experiment's `cairn.retention` tag, else the default.
+    public var rule: String
+    public var kept: Int
+    /// Why runs are kept, how many for each reason (a run counts under its first reason).
+    public var keptBecause: [(reason: String, runs: Int)]
+    public var delete: [RunStorage]
+    /// Artifact bytes only the deleted runs reference: what `cairn gc` frees after `apply`.
+    public var freedArtifactBytes: Int64
+    public var freedBlobs: Int
+    /// Encoded metric bytes of the deleted runs (they stay in the database: soft-deleted runs
+    /// can be restored, and no purge exists yet).
+    public var metricBytes: Int64
+}
+
+public struct RetentionPlan: Sendable {
+    public var experiments: [RetentionExperimentPlan]
+    /// Experiments without a rule (no tag and no default): nothing of theirs is touched.
+    public var withoutRule: [String]
+}
+
+/// Retention rules (`RetentionPolicy`) turned into a plan and applied: deleting only what the
+/// plan names, never a run that is unfinished or that a registered model version comes from.
+public struct RetentionService: Sendable {
+    let tracking: TrackingService
+    let explorer: ExplorerService
+    let store: any RetentionStore
+
+    public init(tracking: TrackingService, explorer: ExplorerService, store: any RetentionStore) {
+        self.tracking = tracking
+        self.explorer = explorer
+        self.store = store
+    }
+
+    public func plan(experimentIDs: [String], defaultRule: String?) async throws -> RetentionPlan {
+        if let defaultRule { _ = try RetentionPolicy.parse(defaultRule) }
+        var ids = experimentIDs
+        if ids.isEmpty { ids = try await explorer.experimentSummaries(viewType: .activeOnly).map(\.experiment.experimentID) }
+        let registered = try await store.registeredRunIDs()
+        let now = tracking.now()
+        var plan = RetentionPlan(experiments: [], withoutRule: [])
+        for id in ids {
+            let experiment = try await tracking.getExperiment(id: id)
+            guard let rule = experiment.tags.last(where: { $0.key == RetentionPolicy.tag })?.value ?? defaultRule else {
+                plan.withoutRule.append(id)
+                continue
+            }
+            let policy: RetentionPolicy
+            do { policy = try RetentionPolicy.parse(rule) } catch {
+                throw CairnError.invalidParameter("Experiment \(id) (\(experiment.name)) has an unreadable \(RetentionPolicy.tag) tag: \(error.message)")
+            }
+            let (rows, _) = try await explorer.runTable(experimentIDs: [id], filter: nil, orderBy: ["attributes.start_time DESC"], viewType: .activeOnly, maxResults: nil)
+            var reason: [String: String] = [:]
+            func keep(_ runID: String, _ why: String) { if reason[runID] == nil { reason[runID] = why } }
+            for row in rows where row.info.status == .running || row.info.status == .scheduled { keep(row.info.runID, "unfinished") }
+            for row in rows where registered.contains(row.info.runID) { keep(row.info.runID, "registered model version") }
+            for row in rows {
+                if row.tags.contains(where: { policy.keepTags.contains($0.key) && $0.value.lowercased() != "false" }) {
+                    keep(row.info.runID, "tagged \(policy.keepTags.joined(separator: " or "))")
+                }
+            }
+            if let n = policy.keepLast { for row in rows.prefix(n) { keep(row.info.runID, "newest \(n)") } }
+            if let days = policy.keepDays {
+                let cutoff = now - Int64(days) * 86_400_000
+                for row in rows where (row.info.startTime ?? 0) >= cutoff { keep(row.info.runID, "newer than \(days) days") }
+            }
+            for top in policy.keepTop {
+                let direction = MetricDirection.inferred(from: top.metric)
+                let scored = rows.compactMap { row -> (String, Double)? in
+                    guard let v = row.metrics.first(where: { $0.key == top.metric })?.latest, v.isFinite else { return nil }
+                    return (row.info.runID, v)
+                }.sorted { direction.prefers($0.1, over: $1.1) }
+                for (runID, _) in scored.prefix(top.count) { keep(runID, "top \(top.count) by \(top.metric)") }
+            }
+            let doomed = rows.filter { reason[$0.info.runID] == nil }
+            var counts: [String: Int] = [:]
+            for why in reason.values { counts[why, default: 0] += 1 }
+            var entry = RetentionExperimentPlan(experimentID: id, name: experiment.name, rule: rule, kept: reason.count,
+                                                keptBecause: counts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+                                                delete: [], freedArtifactBytes: 0, freedBlobs: 0, metricBytes: 0)
+            if !doomed.isEmpty {
+                let usage = try await explorer.storage(experimentIDs: [id], runIDs: doomed.map(\.info.runID), largest: nil)
+                let byRun = Dictionary((usage.first?.runs ?? []).map { ($0.runId, $0) }, uniquingKeysWith: { a, _ in a })
+                entry.delete = doomed.compactMap { byRun[$0.info.runID] }
+                entry.metricBytes = entry.delete.reduce(0) { $0 + $1.storage.metricBytes }
+                let folders = doomed.compactMap { ArtifactLocation.proxyPath(fromArtifactURI: $0.info.artifactURI) }.filter { !$0.isEmpty }
+                let freed = try await store.exclusiveArtifactBytes(folders: folders)
+                entry.freedArtifactBytes = freed.bytes
+                entry.freedBlobs = freed.blobs
+            }
+            plan.experiments.append(entry)
+        }
+        return plan
+    }
+
+    /// Deletes the runs the plan names (soft delete, as MLflow's; `cairn gc` then frees their
+    /// artifacts). Each is tagged `cairn.deleted_by=retention` first, so it is clear afterwards
+    /// why it went. Returns the ids deleted; a run that changed since the plan (now running or
+    /// registered) is skipped.
+    public func apply(_ plan: RetentionPlan) async throws -> [String] {
+        let registered = try await store.registeredRunIDs()
+        var deleted: [String] = []
+        for experiment in plan.experiments {
+            for run in experiment.delete {
+                let current = try await tracking.getRun(id: run.runId)
+                guard current.info.lifecycleStage == .active, current.info.status != .running, current.info.status != .scheduled,
+                      !registered.contains(run.runId) else { continue }
+                try await tracking.setTag(runID: run.runId, Tag("cairn.deleted_by", "retention"))
+                try await tracking.deleteRun(id: run.runId)
+                deleted.append(run.runId)
+            }
+        }
+        return deleted
+    }
+}
