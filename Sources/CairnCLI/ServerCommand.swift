@@ -60,6 +60,14 @@ struct ServerCommand: AsyncParsableCommand {
             help: ArgumentHelp("A RUNNING run with no metric logged for this long shows as stale in the UI, the report and `cairn runs close-stale` (e.g. 90m, 2h, 1d; env CAIRN_STALE_AFTER, default 2h).", valueName: "duration"))
     var staleAfter: String?
 
+    @Option(name: .customLong("retention-interval"),
+            help: ArgumentHelp("Apply the retention rules (experiment tag cairn.retention, see `cairn retention`) this often, e.g. 1d; off by default (env CAIRN_RETENTION_INTERVAL).", valueName: "duration"))
+    var retentionInterval: String?
+
+    @Option(name: .customLong("retention-default"),
+            help: ArgumentHelp("The retention rule of experiments without a cairn.retention tag, e.g. 'keep_last=50; keep_days=90' (env CAIRN_RETENTION_DEFAULT; default: none, such experiments are left alone).", valueName: "rule"))
+    var retentionDefault: String?
+
     @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning or error (env CAIRN_LOG_LEVEL).", valueName: "level"))
     var logLevel: String?
 
@@ -110,6 +118,18 @@ struct ServerCommand: AsyncParsableCommand {
                 throw fail("--stale-after '\(text)' is not a duration. Write it like 90m, 2h or 1d.")
             }
             configuration.staleAfterMillis = millis
+        }
+        if let text = retentionInterval ?? environment["CAIRN_RETENTION_INTERVAL"] {
+            guard let millis = StaleRuns.parseDuration(text), millis >= 1000 else {
+                throw fail("--retention-interval '\(text)' is not a duration of a second or more. Write it like 6h or 1d.")
+            }
+            configuration.retentionIntervalMillis = millis
+        }
+        if let text = retentionDefault ?? environment["CAIRN_RETENTION_DEFAULT"] {
+            do { _ = try RetentionPolicy.parse(text) } catch {
+                throw fail("--retention-default '\(text)' cannot be read: \(error.message)")
+            }
+            configuration.retentionDefault = text
         }
         return configuration
     }

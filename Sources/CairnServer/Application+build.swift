@@ -229,6 +229,34 @@ struct WebhookDeliveryService: Service {
     }
 }
 
+/// Applies the retention rules every `interval` (`--retention-interval`), beside the HTTP server;
+/// graceful shutdown cancels the wait. Every replica may run it: `apply` re-reads each run and
+/// skips one already deleted, and a failure is logged and retried at the next pass.
+struct RetentionScheduleService: Service {
+    let retention: RetentionService
+    let intervalMillis: Int64
+    let defaultRule: String?
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await Task.sleep(for: .milliseconds(intervalMillis))
+                } catch { return }
+                do {
+                    let plan = try await retention.plan(experimentIDs: [], defaultRule: defaultRule)
+                    let deleted = try await retention.apply(plan)
+                    logger.info("Retention applied", metadata: ["cairn.retention.deleted_runs": "\(deleted.count)",
+                                                                 "cairn.retention.experiments": "\(plan.experiments.count)"])
+                } catch {
+                    logger.warning("Retention pass failed; retried at the next", metadata: ["cairn.error": "\(error)"])
+                }
+            }
+        }
+    }
+}
+
 /// Builds the whole application for `configuration`: store, services, routes.
 /// `onServerRunning` receives the port actually bound (useful with port 0).
 public func buildApplication(
@@ -238,12 +266,17 @@ public func buildApplication(
     let services = try openServices(configuration)
     let worker = WebhookDeliveryWorker(store: services.webhooks.store, sender: services.webhooks.sender,
                                        now: services.tracking.now, logger: logger)
+    var background: [any Service] = [WebhookDeliveryService(worker: worker)]
+    if let interval = configuration.retentionIntervalMillis {
+        background.append(RetentionScheduleService(retention: services.retention, intervalMillis: interval,
+                                                   defaultRule: configuration.retentionDefault, logger: logger))
+    }
     return Application(
         router: buildRouter(services: services),
         // Requests the HTTP/1.1 decoder refuses get MLflow's error JSON, not an empty 400.
         server: .http1(configuration: .init(additionalChannelHandlers: [MalformedRequestHandler()])),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cairn/\(cairnVersion)"),
-        services: [WebhookDeliveryService(worker: worker)],
+        services: background,
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger)
 }

@@ -30,6 +30,10 @@ public struct CairnServerConfiguration: Sendable {
     public var webhooksAllowPrivate = false
     /// A `RUNNING` run with no activity for this long is stale (`--stale-after`, default 2 h).
     public var staleAfterMillis = StaleRuns.defaultAfterMillis
+    /// Apply the retention rules this often (`--retention-interval`); nil: never by itself.
+    public var retentionIntervalMillis: Int64?
+    /// The rule of experiments without a `cairn.retention` tag (`--retention-default`).
+    public var retentionDefault: String?
 
     public init(host: String = "127.0.0.1", port: Int = 5000, dataDirectory: String = "./cairn-data", backendStoreURI: String? = nil,
                 durability: SQLiteTrackingStore.Durability = .normal, readReplicaURI: String? = nil, databasePoolSize: Int = 10) {
