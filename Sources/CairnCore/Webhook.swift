@@ -43,7 +43,8 @@ public enum WebhookStatus: String, Sendable, CaseIterable {
 /// An event a webhook subscribes to: an entity and an action, spelled as MLflow spells them in
 /// payloads (`model_version` / `created`) and upper-case on the wire (`MODEL_VERSION`).
 /// MLflow's registry events, plus Cairn's own on the same mechanism (`run.finished`,
-/// `run.failed`, `run.killed`, `promotion_gate.failed`, `promotion_gate.overridden`).
+/// `run.failed`, `run.killed`, `promotion_gate.failed`, `promotion_gate.overridden`,
+/// `artifact.damaged`).
 public struct WebhookEvent: Sendable, Hashable, CustomStringConvertible {
     public let entity: String
     public let action: String
@@ -75,6 +76,9 @@ public struct WebhookEvent: Sendable, Hashable, CustomStringConvertible {
     /// A promotion gate refused a version (`failed`) or was overridden with a reason (`overridden`).
     public static let gateFailed = WebhookEvent(entity: "promotion_gate", action: "failed")
     public static let gateOverridden = WebhookEvent(entity: "promotion_gate", action: "overridden")
+    /// A check (`cairn verify`, the health report) found a blob missing or damaged that was not
+    /// known so before (`result` says which; `paths` names up to 20 files that use it).
+    public static let artifactDamaged = WebhookEvent(entity: "artifact", action: "damaged")
 
     /// Every entity and its valid actions: MLflow's table (`VALID_ENTITY_ACTIONS`), then Cairn's.
     public static let validActions: [(entity: String, actions: [String])] = [
@@ -90,6 +94,7 @@ public struct WebhookEvent: Sendable, Hashable, CustomStringConvertible {
         ("budget_policy", ["exceeded"]),
         ("run", ["finished", "failed", "killed"]),
         ("promotion_gate", ["failed", "overridden"]),
+        ("artifact", ["damaged"]),
     ]
 
     /// Protobuf enum numbers of MLflow's entities and actions (requests may send numbers).

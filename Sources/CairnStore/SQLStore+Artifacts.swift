@@ -115,8 +115,22 @@ extension SQLStore: ArtifactIndex {
         guard !checks.isEmpty else { return }
         let rows: [[SQLValue]] = checks.sorted { $0.key < $1.key }.map { [.text($0.key), .text($0.value.result.rawValue), .integer($0.value.checkedAt)] }
         try await write { db in
+            // A blob found missing or damaged that was not already known so: announce it once.
+            let bad = checks.filter { $0.value.result != .ok }
+            var known: [String: String] = [:]
+            if !bad.isEmpty {
+                try db.each("SELECT digest, result FROM blob_checks WHERE \(db.dialect.inTextList("digest"))",
+                            [.text(textList(Array(bad.keys)))], cache: true) { row in known[row[0]] = row[1] }
+            }
             try Self.insertRows(db, "INSERT INTO blob_checks (digest, result, checked_at) VALUES ", rows,
                                 suffix: " ON CONFLICT (digest) DO UPDATE SET result = excluded.result, checked_at = excluded.checked_at")
+            for (digest, check) in bad.sorted(by: { $0.key < $1.key }) where known[digest] != check.result.rawValue {
+                let paths = try db.values(String.self, "SELECT path FROM artifact_files WHERE digest = ? ORDER BY path LIMIT 20", [digest])
+                try Self.enqueueWebhookEvent(db, .artifactDamaged, data: .object([
+                    ("sha256", .string(digest)), ("result", .string(check.result.rawValue)), ("checked_at", .number(String(check.checkedAt))),
+                    ("paths", .array(paths.map { .string($0) })),
+                ]), now: check.checkedAt)
+            }
         }
     }
 

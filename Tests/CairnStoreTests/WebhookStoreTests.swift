@@ -147,4 +147,24 @@ struct WebhookStoreTests {
             #expect(Set(claims + rest).count == 40)
         }
     }
+
+    @Test("A blob newly found damaged or missing queues artifact.damaged once, naming the files that use it", arguments: StoreBackend.allCases)
+    func artifactDamage(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            _ = try await makeWebhook(store, events: [.artifactDamaged])
+            let good = String(repeating: "a", count: 64), bad = String(repeating: "b", count: 64)
+            try await store.recordArtifact(ArtifactEntry(path: "0/run/artifacts/model.pkl", digest: bad, size: 3), now: 1)
+            try await store.recordBlobChecks([good: BlobCheck(result: .ok, checkedAt: 10), bad: BlobCheck(result: .damaged, checkedAt: 10)])
+            try await store.recordBlobChecks([bad: BlobCheck(result: .damaged, checkedAt: 20)])  // known already: no second event
+            let claimed = try await store.claimDeliveries(owner: "t", now: 100, leaseUntil: 200, limit: 10)
+            #expect(claimed.count == 1)
+            let payload = try #require(claimed.first?.payload)
+            #expect(payload.contains(#""entity":"artifact""#) && payload.contains(#""action":"damaged""#))
+            #expect(payload.contains(bad) && payload.contains("0/run/artifacts/model.pkl") && !payload.contains(good))
+            try await store.recordBlobChecks([bad: BlobCheck(result: .missing, checkedAt: 30)])  // worse news: announced
+            // (The first delivery's lease has run out, so it is claimed again beside the new one.)
+            let later = try await store.claimDeliveries(owner: "t", now: 300, leaseUntil: 400, limit: 10)
+            #expect(later.filter { $0.payload.contains(#""result":"missing""#) }.count == 1)
+        }
+    }
 }
