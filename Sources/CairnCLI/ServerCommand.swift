@@ -68,6 +68,10 @@ struct ServerCommand: AsyncParsableCommand {
             help: ArgumentHelp("The retention rule of experiments without a cairn.retention tag, e.g. 'keep_last=50; keep_days=90' (env CAIRN_RETENTION_DEFAULT; default: none, such experiments are left alone).", valueName: "rule"))
     var retentionDefault: String?
 
+    @Option(name: .customLong("cost-model"),
+            help: ArgumentHelp("A JSON file of compute prices, e.g. {\"currency\": \"USD\", \"cpu_hour\": 0.04, \"gpu_hour\": {\"A100\": 2.9, \"*\": 1.0}}: cost per run, per experiment and per effective run from what `cairn run` records (env CAIRN_COST_MODEL).", valueName: "file"))
+    var costModel: String?
+
     @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning or error (env CAIRN_LOG_LEVEL).", valueName: "level"))
     var logLevel: String?
 
@@ -118,6 +122,14 @@ struct ServerCommand: AsyncParsableCommand {
                 throw fail("--stale-after '\(text)' is not a duration. Write it like 90m, 2h or 1d.")
             }
             configuration.staleAfterMillis = millis
+        }
+        if let path = costModel ?? environment["CAIRN_COST_MODEL"] {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw fail("--cost-model '\(path)' cannot be read. Give the path of a JSON file.")
+            }
+            do { configuration.costModel = try CostModel.parse(data) } catch {
+                throw fail("--cost-model '\(path)': \(error.message)")
+            }
         }
         if let text = retentionInterval ?? environment["CAIRN_RETENTION_INTERVAL"] {
             guard let millis = StaleRuns.parseDuration(text), millis >= 1000 else {

@@ -34,7 +34,7 @@ public func openServices(_ configuration: CairnServerConfiguration) throws -> Ca
     let store = try openTrackingStore(configuration)
     let blobs = try openBlobStore(configuration)
     let tracking = TrackingService(store: store)
-    let explorer = ExplorerService(store: store, staleAfterMillis: configuration.staleAfterMillis, now: tracking.now)
+    let explorer = ExplorerService(store: store, staleAfterMillis: configuration.staleAfterMillis, costModel: configuration.costModel, now: tracking.now)
     let sender = WebhookSender(targetGuard: WebhookTargetGuard(allowPrivate: configuration.webhooksAllowPrivate))
     return CairnServiceSet(
         tracking: tracking, artifacts: ArtifactService(index: store, blobs: blobs, tracking: tracking),

@@ -17,7 +17,12 @@ struct CairnAPI: Sendable {
             MLflowEndpoint(methods: ["GET"], path: "metrics/series", handler: series),
             MLflowEndpoint(methods: ["GET"], path: "storage", handler: storage),
             MLflowEndpoint(methods: ["GET"], path: "dashboard", handler: dashboard),
+            MLflowEndpoint(methods: ["GET"], path: "cost", handler: cost),
         ]
+    }
+
+    func cost(_ f: RequestFields) async throws -> [UInt8] {
+        try CairnStatsAPI.encode(["experiments": try await explorer.cost(experimentIDs: f.strings("experiment_id"))])
     }
 
     func dashboard(_ f: RequestFields) async throws -> [UInt8] {

@@ -34,6 +34,8 @@ public struct CairnServerConfiguration: Sendable {
     public var retentionIntervalMillis: Int64?
     /// The rule of experiments without a `cairn.retention` tag (`--retention-default`).
     public var retentionDefault: String?
+    /// What compute costs (`--cost-model FILE`); nil: no cost figures.
+    public var costModel: CostModel?
 
     public init(host: String = "127.0.0.1", port: Int = 5000, dataDirectory: String = "./cairn-data", backendStoreURI: String? = nil,
                 durability: SQLiteTrackingStore.Durability = .normal, readReplicaURI: String? = nil, databasePoolSize: Int = 10) {

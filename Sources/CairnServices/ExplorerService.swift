@@ -9,6 +9,8 @@ public struct ExplorerService: Sendable {
     public let store: any ExplorerStore
     /// A `RUNNING` run with no activity for this long is stale (`StaleRuns`).
     public let staleAfterMillis: Int64
+    /// What compute costs (`--cost-model`); nil: no cost figures.
+    public let costModel: CostModel?
     let now: @Sendable () -> Int64
 
     /// At most this many runs × keys per series request.
@@ -16,10 +18,11 @@ public struct ExplorerService: Sendable {
     /// At most this many buckets (pixel columns) per series.
     public static let maxBuckets = 5000
 
-    public init(store: any ExplorerStore, staleAfterMillis: Int64 = StaleRuns.defaultAfterMillis,
+    public init(store: any ExplorerStore, staleAfterMillis: Int64 = StaleRuns.defaultAfterMillis, costModel: CostModel? = nil,
                 now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
         self.store = store
         self.staleAfterMillis = staleAfterMillis
+        self.costModel = costModel
         self.now = now
     }
 
@@ -110,6 +113,38 @@ public struct ExplorerService: Sendable {
         return Dashboard(since: since, until: now, days: ordered, successRate: ended > 0 ? Double(finished) / Double(ended) : nil,
                          promotionPassRate: gates > 0 ? Double(passed) / Double(gates) : nil,
                          recentFailures: figures.failures.map { item($0) }, running: running, artifactBytesBefore: figures.bytesBefore)
+    }
+
+    /// Compute cost per experiment (default: every active one) under the server's cost model:
+    /// each run's recorded CPU and wall time and GPUs priced, the total, and the cost per
+    /// effective (FINISHED) run; `cairn.budget` on the experiment is compared with the total.
+    public func cost(experimentIDs: [String]) async throws -> [ExperimentCost] {
+        guard let model = costModel else {
+            throw CairnError.invalidParameter("This server has no cost model. Start it with --cost-model FILE (JSON: {\"cpu_hour\": 0.04, \"gpu_hour\": {\"A100\": 2.9}}).")
+        }
+        let summaries = try await store.experimentSummaries(viewType: .activeOnly)
+        let wanted = experimentIDs.isEmpty ? summaries.map(\.experiment.experimentID) : experimentIDs
+        var result: [ExperimentCost] = []
+        for id in wanted {
+            guard let experiment = summaries.first(where: { $0.experiment.experimentID == id })?.experiment else {
+                throw CairnError.notFound("No active experiment with id \(id).")
+            }
+            let (rows, _) = try await runTable(experimentIDs: [id], filter: nil, orderBy: [], viewType: .activeOnly, maxResults: nil)
+            var total = 0.0, costed = 0
+            for row in rows {
+                let metric = { (key: String) in row.metrics.first { $0.key == key }?.latest }
+                guard let cost = model.cost(wallSeconds: metric("cairn.wall_time_s"), cpuSeconds: metric("cairn.cpu_time_s"),
+                                            gpus: row.tags.last { $0.key == "cairn.host.gpus" }?.value), cost.isFinite else { continue }
+                total += cost
+                costed += 1
+            }
+            let finished = rows.filter { $0.info.status == .finished }.count
+            let budget = experiment.tags.last { $0.key == "cairn.budget" }.flatMap { Double($0.value) }
+            result.append(ExperimentCost(experimentId: id, name: experiment.name, currency: model.currency, costedRuns: costed, total: total,
+                                         finishedRuns: finished, costPerEffectiveRun: finished > 0 ? total / Double(finished) : nil,
+                                         budget: budget, overBudget: budget.map { total > $0 } ?? false))
+        }
+        return result
     }
 
     /// Storage per experiment (default: every active one), with the runs named in `runIDs`, or
