@@ -43,6 +43,8 @@ def test_cost_per_experiment_and_effective_run():
             assert cost["currency"] == "USD" and cost["costed_runs"] == 2 and cost["finished_runs"] == 1
             assert cost["total"] == pytest.approx(3.75) and cost["cost_per_effective_run"] == pytest.approx(3.75)
             assert cost["budget"] == 5 and cost["over_budget"] is False
+            dashboard = requests.get(uri + "/api/cairn/v1/dashboard", params={"experiment_id": exp_id}, timeout=60).json()
+            assert dashboard["cost"]["cost_per_effective_run"] == pytest.approx(3.75) and dashboard["cost"]["over_budget"] == []
         finally:
             proc.terminate()
             proc.wait(timeout=60)

@@ -60,6 +60,25 @@ public struct Dashboard: Sendable, Codable, Equatable {
     public var running: [RunItem]
     /// Artifact bytes before the window, so growth can be drawn from a base.
     public var artifactBytesBefore: Int64
+    /// All-time compute cost of the experiments (nil without a cost model).
+    public var cost: CostSummary?
+
+    public struct CostSummary: Sendable, Codable, Equatable {
+        public var currency: String
+        public var total: Double
+        public var finishedRuns: Int
+        public var costPerEffectiveRun: Double?
+        /// Names of the experiments whose total exceeds their `cairn.budget`.
+        public var overBudget: [String]
+
+        public init(currency: String, total: Double, finishedRuns: Int, costPerEffectiveRun: Double?, overBudget: [String]) {
+            self.currency = currency
+            self.total = total
+            self.finishedRuns = finishedRuns
+            self.costPerEffectiveRun = costPerEffectiveRun
+            self.overBudget = overBudget
+        }
+    }
 
     public init(since: Int64, until: Int64, days: [Day], successRate: Double?, promotionPassRate: Double?, recentFailures: [RunItem], running: [RunItem], artifactBytesBefore: Int64) {
         self.since = since

@@ -110,9 +110,17 @@ public struct ExplorerService: Sendable {
         }
         let running = figures.running.map { item($0.info, staleness(of: $0, at: now)) }
             .sorted { ($0.stale ? 0 : 1, -($0.lastActivity ?? 0)) < ($1.stale ? 0 : 1, -($1.lastActivity ?? 0)) }
-        return Dashboard(since: since, until: now, days: ordered, successRate: ended > 0 ? Double(finished) / Double(ended) : nil,
-                         promotionPassRate: gates > 0 ? Double(passed) / Double(gates) : nil,
-                         recentFailures: figures.failures.map { item($0) }, running: running, artifactBytesBefore: figures.bytesBefore)
+        var dashboard = Dashboard(since: since, until: now, days: ordered, successRate: ended > 0 ? Double(finished) / Double(ended) : nil,
+                                  promotionPassRate: gates > 0 ? Double(passed) / Double(gates) : nil,
+                                  recentFailures: figures.failures.map { item($0) }, running: running, artifactBytesBefore: figures.bytesBefore)
+        if let model = costModel {
+            let costs = try await cost(experimentIDs: experimentIDs)
+            let total = costs.reduce(0) { $0 + $1.total }, finishedRuns = costs.reduce(0) { $0 + $1.finishedRuns }
+            dashboard.cost = Dashboard.CostSummary(currency: model.currency, total: total, finishedRuns: finishedRuns,
+                                                   costPerEffectiveRun: finishedRuns > 0 ? total / Double(finishedRuns) : nil,
+                                                   overBudget: costs.filter(\.overBudget).map(\.name))
+        }
+        return dashboard
     }
 
     /// Compute cost per experiment (default: every active one) under the server's cost model:

@@ -67,15 +67,11 @@ async function dashboard(experimentIDs, experimentID, pct) {
     card('Promotion pass rate', pct(d.promotion_pass_rate), `${sum('gates_passed')} passed, ${sum('gates_failed')} refused, ${sum('gates_overridden')} overridden`),
     card('Artifacts written', fmtBytes(growth), `${fmtBytes(d.artifact_bytes_before + growth)} in all`)));
   // Cost exists only with a cost model (cairn server --cost-model); without one the card is left out.
-  try {
-    const c = await cairn('cost', {experiment_id: experimentID || undefined});
-    const all = c.experiments || [];
-    const total = all.reduce((a, x) => a + x.total, 0); const finished = all.reduce((a, x) => a + x.finished_runs, 0);
-    const currency = all.length ? all[0].currency : '';
-    const over = all.filter((x) => x.over_budget).map((x) => x.name);
-    box.querySelector('#dashboard-cards').append(card('Cost per effective run', finished ? `${(total / finished).toFixed(2)} ${currency}` : '—',
-      `${total.toFixed(2)} ${currency} over ${finished} finished runs, all time${over.length ? `; over budget: ${over.join(', ')}` : ''}`));
-  } catch (e) { /* no cost model */ }
+  if (d.cost) {
+    const c = d.cost;
+    box.querySelector('#dashboard-cards').append(card('Cost per effective run', c.cost_per_effective_run !== undefined ? `${c.cost_per_effective_run.toFixed(2)} ${c.currency}` : '—',
+      `${c.total.toFixed(2)} ${c.currency} over ${c.finished_runs} finished runs, all time${(c.over_budget || []).length ? `; over budget: ${c.over_budget.join(', ')}` : ''}`));
+  }
   const range = (x) => `attributes.start_time >= ${x.day} AND attributes.start_time < ${x.day + 86400000}`;
   box.append(barChart(days, experimentIDs, range));
   const runLink = (x) => el('a', {href: `#/experiments/${x.experiment_id}/runs/${x.run_id}`}, x.run_name || x.run_id);
