@@ -3,7 +3,8 @@ Cairn data folder by the real `cairn` binary ($CAIRN_BINARY), and a `cairn serve
 MLflow server entity by entity through the `mlflow` client: experiments, runs, every metric point, datasets, artifact
 bytes, logged models, registered models, versions and aliases; the registered model is loaded back by alias and
 predicts the same. A second import changes nothing; an import killed after its first run line is completed by
-running it again.
+running it again. The same server's files read directly (`--from-store sqlite:///mlflow.db --artifacts mlartifacts`)
+give the same store as the REST import.
 
 Cairn-only (an import into Cairn), and it starts servers of its own (single_server).
 """
@@ -286,6 +287,74 @@ def test_killed_import_completes_when_run_again(world):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def run_store_import(target, tmp, *extra):
+    return subprocess.run([BINARY, "import", "mlflow", "--from-store", f"sqlite:///{tmp}/mlflow.db", "--artifacts",
+                           f"{tmp}/mlartifacts", "--data-dir", target, *extra], capture_output=True, text=True, timeout=900)
+
+
+def export_tables(data, folder):
+    """The table digests of `cairn export` of the data folder `data` (artifacts by path, size and digest). The
+    `experiments` table is given as rows instead, with the times of Cairn's own Default experiment 0 left out: each
+    new data folder creates it at its own moment (the import merges MLflow's Default into it, keeping Cairn's)."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    done = subprocess.run([BINARY, "export", "--data-dir", data, folder], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    manifest = json.load(open(os.path.join(folder, "manifest.json")))
+    tables = {t["name"]: (t["rows"], t["sha256"]) for t in manifest["tables"]}
+    experiments = pq.read_table(os.path.join(folder, "tables", "experiments.parquet")).to_pylist()
+    for row in experiments:
+        if str(row["experiment_id"]) == "0":
+            row.pop("creation_time"), row.pop("last_update_time")
+    tables["experiments"] = experiments
+    return tables, sorted((a["path"], a["size"], a["sha256"]) for a in manifest["artifacts"])
+
+
+def test_from_store_gives_the_same_store_as_the_api(world):
+    """`--from-store sqlite:///mlflow.db --artifacts mlartifacts` reads the same MLflow server's files directly: its
+    store equals a REST import made at the same moment, table by table (`cairn export` digests) and through the mlflow
+    client field by field; a second run changes nothing."""
+    tmp = world["tmp"]
+    via_api, via_store = os.path.join(tmp, "via-api"), os.path.join(tmp, "via-store")
+    api = run_import(via_api, world["source"])
+    assert api.returncode == 0, api.stdout + api.stderr
+    direct = run_store_import(via_store, tmp)
+    assert direct.returncode == 0, direct.stdout + direct.stderr
+    assert "OK: everything selected is in this store" in direct.stdout, direct.stdout
+    assert export_tables(via_store, os.path.join(tmp, "export-store")) == export_tables(via_api, os.path.join(tmp, "export-api"))
+
+    log = open(os.path.join(tmp, "cairn-via-store.log"), "w")
+    proc, uri = start_own_server(BINARY, via_store, log, "--log-level", "warning")
+    try:
+        compare_stores(world["source"], uri, tmp)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+    again = run_store_import(via_store, tmp)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Nothing changed" in again.stdout, again.stdout
+
+
+def test_from_store_refuses_what_it_cannot_read(world):
+    tmp = world["tmp"]
+    target = os.path.join(tmp, "refused")
+    cases = [
+        (["--from-store", f"sqlite:///{tmp}/absent.db"], "There is no file"),
+        (["--from-store", f"sqlite:///{tmp}/mlflow.log"], "MLflow"),
+        (["--from-store", "postgresql://u:p@db:5432/mlflow"], "not supported yet"),
+        (["--from-store", f"sqlite:///{tmp}/mlflow.db", "--from", world["source"]], "exclusive"),
+        (["--from-store", f"sqlite:///{tmp}/mlflow.db", "--artifacts", f"{tmp}/absent"], "not a folder"),
+    ]
+    for args, expected in cases:
+        done = subprocess.run([BINARY, "import", "mlflow", *args, "--data-dir", target], capture_output=True, text=True, timeout=120)
+        assert done.returncode != 0, args
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and expected in lines[0], (args, done.stderr)
 
 
 def test_unrepresentable_and_conflicts_are_listed_and_never_overwritten(world):

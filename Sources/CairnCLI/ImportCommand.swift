@@ -15,6 +15,7 @@ struct ImportCommand: AsyncParsableCommand {
             Example:
 
               cairn import mlflow --from http://mlflow-host:5000
+              cairn import mlflow --from-store sqlite:///mlflow.db --artifacts ./mlartifacts
               cairn import cairn ./export
             """,
         subcommands: [ImportMLflowCommand.self, ImportCairnCommand.self])
@@ -23,9 +24,9 @@ struct ImportCommand: AsyncParsableCommand {
 struct ImportMLflowCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mlflow",
-        abstract: "Copy experiments, runs, models and artifacts from a running MLflow server into this Cairn store, keeping their ids.",
+        abstract: "Copy experiments, runs, models and artifacts from a running MLflow server, or its SQL store read directly, into this Cairn store, keeping their ids.",
         discussion: """
-            Reads any MLflow 2.x/3.x server through its REST API and writes into the Cairn store directly (stop `cairn server` on it first, or let it run: each entity is one transaction). Copies experiments (tags, lifecycle), runs with their ids, names, users, status, times, lifecycle, params, tags and notes, every point of every metric history, dataset inputs, logged models (params, tags, metrics), the artifact files under mlflow-artifacts:/ locations (streamed; sizes checked, content re-hashed at the end), and registered models with descriptions, tags, aliases and versions (source, run link, stage, status, tags). Ids and times are kept, so runs:/…, models:/… and #/experiments/…/runs/… links keep working; values are copied bit for bit.
+            Reads any MLflow 2.x/3.x server through its REST API (--from), or the SQLite file of an MLflow SQL store directly (--from-store sqlite:///mlflow.db, with --artifacts for the folder behind its mlflow-artifacts:/ locations, the server's --artifacts-destination; no server needed, the file is opened read-only), and writes into the Cairn store directly (stop `cairn server` on it first, or let it run: each entity is one transaction). Copies experiments (tags, lifecycle), runs with their ids, names, users, status, times, lifecycle, params, tags and notes, every point of every metric history, dataset inputs, logged models (params, tags, metrics), the artifact files under mlflow-artifacts:/ locations (streamed; sizes checked, content re-hashed at the end), and registered models with descriptions, tags, aliases and versions (source, run link, stage, status, tags). Ids and times are kept, so runs:/…, models:/… and #/experiments/…/runs/… links keep working; values are copied bit for bit.
 
             Running the import again resumes an interrupted one and changes nothing after a complete one. An entity Cairn already holds with other content (a conflict) is listed and left as it is, never overwritten; anything Cairn cannot hold (artifacts outside the source's artifact proxy, non-integer experiment ids) is listed too. Either makes the command exit 1; --skip-unrepresentable accepts the latter. At the end the store is re-read and compared with the source: runs, params, tags, metric series and points, logged models, model versions, artifact files and bytes.
 
@@ -34,6 +35,7 @@ struct ImportMLflowCommand: AsyncParsableCommand {
             Example:
 
               cairn import mlflow --from http://mlflow-host:5000 --data-dir ./cairn-data
+              cairn import mlflow --from-store sqlite:///mlflow.db --artifacts ./mlartifacts
               cairn import mlflow --from http://mlflow-host:5000 --experiment churn --experiment fraud
               cairn import mlflow --from http://mlflow-host:5000 --filter "tags.team = 'nlp'" \\
                   --backend-store-uri postgresql://cairn:secret@db:5432/cairn \\
@@ -41,7 +43,13 @@ struct ImportMLflowCommand: AsyncParsableCommand {
             """)
 
     @Option(help: ArgumentHelp("The MLflow server, e.g. http://mlflow-host:5000 (a path prefix is kept).", valueName: "url"))
-    var from: String
+    var from: String?
+
+    @Option(name: .customLong("from-store"), help: ArgumentHelp("An MLflow SQL store read directly instead of a server: sqlite:///mlflow.db (relative) or sqlite:////abs/path/mlflow.db.", valueName: "uri"))
+    var fromStore: String?
+
+    @Option(help: ArgumentHelp("With --from-store: the folder behind its mlflow-artifacts:/ locations (the MLflow server's --artifacts-destination, e.g. ./mlartifacts). Without it no artifact files are copied (listed as not imported).", valueName: "dir"))
+    var artifacts: String?
 
     @Option(name: .customLong("experiment"), help: ArgumentHelp("An experiment to import, by name (or id); repeat for several. Default: all, deleted ones included.", valueName: "name"))
     var experiments: [String] = []
@@ -56,10 +64,47 @@ struct ImportMLflowCommand: AsyncParsableCommand {
 
     @OptionGroup var store: StoreOptions
 
-    func run() async throws {
-        guard from.hasPrefix("http://") || from.hasPrefix("https://") else {
-            throw fail("--from '\(from)' is not an http(s) URL of a running MLflow server, e.g. http://mlflow-host:5000.")
+    /// The reader `--from` or `--from-store` names (exactly one of them).
+    func reader() throws -> any MLflowReader {
+        switch (from, fromStore) {
+        case (nil, nil):
+            throw fail("Name the MLflow source: --from http://mlflow-host:5000 (a running server) or --from-store sqlite:///mlflow.db (its SQL store).")
+        case (.some, .some):
+            throw fail("--from and --from-store are exclusive: read a running MLflow server or its store, not both.")
+        case (let url?, nil):
+            guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                throw fail("--from '\(url)' is not an http(s) URL of a running MLflow server, e.g. http://mlflow-host:5000.")
+            }
+            if artifacts != nil { throw fail("--artifacts goes with --from-store; through --from the server's artifact proxy is read.") }
+            return MLflowSource(uri: url)
+        case (nil, let store?):
+            if !(filter ?? "").isEmpty {
+                throw fail("--filter needs a running MLflow server (--from URL): it is MLflow's search grammar. With --from-store, name the experiments with --experiment.")
+            }
+            if let artifacts {
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: artifacts, isDirectory: &isDirectory), isDirectory.boolValue else {
+                    throw fail("--artifacts '\(artifacts)' is not a folder (give the MLflow server's --artifacts-destination, e.g. ./mlartifacts).")
+                }
+            }
+            if store.hasPrefix("sqlite:///") {
+                let path = String(store.dropFirst("sqlite:///".count))
+                do {
+                    return try MLflowSQLStoreReader(path: path, artifacts: artifacts)
+                } catch let error as CairnError {
+                    throw fail("--from-store \(store): \(error.message)")
+                }
+            }
+            if let scheme = store.range(of: "://").map({ String(store[..<$0.lowerBound]) }) {
+                // The URI is not repeated: it may hold a password.
+                throw fail("--from-store: \(scheme):// stores are not supported yet; only an MLflow SQL store in SQLite (sqlite:///mlflow.db) is. Import through a running MLflow server on it instead: --from http://mlflow-host:5000.")
+            }
+            throw fail("--from-store '\(store)': only an MLflow SQL store in SQLite (sqlite:///mlflow.db) is supported yet; an mlruns folder is not read directly yet: convert it with `mlflow migrate-filestore --source <the folder holding mlruns> --target sqlite:///mlflow.db`, then import that file.")
         }
+    }
+
+    func run() async throws {
+        let source = try reader()
         let configuration = try store.configuration()
         let services: CairnServiceSet
         do {
@@ -70,10 +115,10 @@ struct ImportMLflowCommand: AsyncParsableCommand {
         guard let target = services.tracking.store as? SQLStore else {
             throw fail("The store opened for --data-dir / --backend-store-uri cannot take imports.")
         }
-        let source = MLflowSource(uri: from)
         let service = ImportService(source: source, store: target, blobs: services.artifacts.blobs, now: services.tracking.now)
         let display = ImportProgress(enabled: !json, isTerminal: isatty(STDOUT_FILENO) == 1)
         if !json { say("Importing from MLflow at \(source.uri)") }
+        if !json, fromStore != nil, artifacts == nil { say("No --artifacts folder given: artifact files are not copied.") }
         let started = Date()
         let report: ImportReport
         do {

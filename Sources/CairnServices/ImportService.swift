@@ -74,7 +74,8 @@ public struct ImportReport: Sendable {
 }
 
 /// `cairn import mlflow`: copies experiments, runs (whole metric histories), logged models,
-/// registered models and artifact files from a running MLflow server into this store, keeping
+/// registered models and artifact files from MLflow (a running server, or its SQL or file store
+/// read directly: any `MLflowReader`) into this store, keeping
 /// every id, time and lifecycle as recorded there.
 ///
 /// Each entity is one transaction of the store's import write path (`SQLStore.importRun`, …),
@@ -85,12 +86,12 @@ public struct ImportReport: Sendable {
 /// run after a complete one writes nothing. The closing verification re-reads the target and
 /// compares counts, metric point counts and artifact sizes with what the source answered.
 public struct ImportService: Sendable {
-    public let source: MLflowSource
+    public let source: any MLflowReader
     public let store: SQLStore
     public let blobs: any BlobStore
     public let now: @Sendable () -> Int64
 
-    public init(source: MLflowSource, store: SQLStore, blobs: any BlobStore, now: @escaping @Sendable () -> Int64) {
+    public init(source: any MLflowReader, store: SQLStore, blobs: any BlobStore, now: @escaping @Sendable () -> Int64) {
         self.source = source
         self.store = store
         self.blobs = blobs
@@ -246,10 +247,10 @@ public struct ImportService: Sendable {
     /// (same paths: Cairn serves `mlflow-artifacts:/<p>` from manifest path `<p>`); files
     /// already stored with the same size are left alone. Answers the files and bytes written.
     func copyArtifacts(of owner: String, uri: String, into report: inout ImportReport, expected: inout Expected) async throws -> (Int, Int64) {
-        guard let root = MLflowSource.proxyPath(uri), !root.isEmpty else {
+        guard let root = source.artifactRoot(uri), !root.isEmpty else {
             if !uri.isEmpty {
                 report.unrepresentable.append(Unrepresentable(what: "the artifacts of \(owner)",
-                                                              reason: "they are at '\(uri)', which the source does not serve through its artifact proxy (mlflow-artifacts:/…); copy them separately"))
+                                                              reason: "they are at '\(uri)', which the source does not serve through its artifact proxy (mlflow-artifacts:/…)\(source is MLflowSource ? "" : " or hold in the --artifacts folder"); copy them separately"))
             }
             return (0, 0)
         }

@@ -54,6 +54,24 @@ import Testing
         let notHTTP = try cairn(["import", "mlflow", "--from", "ftp://host/x", "--data-dir", target.path])
         #expect(notHTTP.status == 1)
         #expect(notHTTP.stderr == "error: --from 'ftp://host/x' is not an http(s) URL of a running MLflow server, e.g. http://mlflow-host:5000.\n")
+
+        // --from-store: each refusal is one line saying what is wrong.
+        let notAFile = target.path + "/absent.db"
+        let cases: [([String], String)] = [
+            ([], "Name the MLflow source"),
+            (["--from", "http://h:5000", "--from-store", "sqlite:///x.db"], "exclusive"),
+            (["--from-store", "sqlite:///" + notAFile], "There is no file '\(notAFile)'"),
+            (["--from-store", "postgresql://u:s3cret@db:5432/mlflow"], "postgresql:// stores are not supported yet"),
+            (["--from-store", "./mlruns"], "an mlruns folder is not"),
+            (["--from-store", "sqlite:///x.db", "--filter", "name = 'a'"], "--filter needs a running MLflow server"),
+        ]
+        for (arguments, expected) in cases {
+            let refused = try cairn(["import", "mlflow"] + arguments + ["--data-dir", target.path])
+            #expect(refused.status == 1, "\(arguments)")
+            #expect(refused.stderr.hasPrefix("error: ") && refused.stderr.contains(expected) && refused.stderr.filter { $0 == "\n" }.count == 1,
+                    "\(arguments): \(refused.stderr)")
+            #expect(!refused.stderr.contains("s3cret"))
+        }
     }
 }
 
