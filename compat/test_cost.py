@@ -11,6 +11,7 @@ import requests
 from mlflow import MlflowClient
 
 from conftest import start_own_server, unique_name
+from test_webhooks import Receiver
 
 pytestmark = [pytest.mark.cairn_only, pytest.mark.single_server("starts its own server")]
 
@@ -60,3 +61,36 @@ def test_a_server_without_cost_model_says_how_and_a_bad_file_stops_the_start(ser
     result = subprocess.run([_binary(), "server", "--data-dir", os.path.join(data, "d"), "--port", "0", "--cost-model", bad],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "--cost-model" in result.stderr and "not valid JSON" in result.stderr
+
+
+def test_passing_the_budget_is_announced_once():
+    data = tempfile.mkdtemp(prefix="cairn-cost.")
+    prices = os.path.join(data, "prices.json")
+    with open(prices, "w") as f:
+        json.dump({"currency": "EUR", "cpu_hour": 1.0}, f)
+    receiver = Receiver(failures=0)
+    with open(os.path.join(data, "server.log"), "wb") as log:
+        proc, uri = start_own_server(_binary(), os.path.join(data, "data"), log, "--cost-model", prices, "--webhooks-allow-private")
+        try:
+            reply = requests.post(uri + "/api/2.0/mlflow/webhooks", json={
+                "name": "budget", "url": receiver.url, "events": [{"entity": "BUDGET_POLICY", "action": "EXCEEDED"}]}, timeout=60)
+            assert reply.status_code == 200, reply.text
+            client = MlflowClient(tracking_uri=uri)
+            exp_id = client.create_experiment(unique_name("budgeted"), tags={"cairn.budget": "1.5"})
+            runs = []
+            for _ in range(3):  # 1 CPU hour each: the budget is passed by the second run
+                run = client.create_run(exp_id).info.run_id
+                client.log_metric(run, "cairn.cpu_time_s", 3600)
+                client.set_terminated(run)
+                runs.append(run)
+            headers, body = receiver.wait_for(1)[0]
+            payload = json.loads(body)
+            assert (payload["entity"], payload["action"]) == ("budget_policy", "exceeded")
+            assert payload["data"]["experiment_id"] == exp_id and payload["data"]["run_id"] == runs[1]
+            assert payload["data"]["total"] == pytest.approx(2.0) and payload["data"]["currency"] == "EUR"
+            assert "cairn.budget.exceeded_at" in client.get_experiment(exp_id).tags
+            assert len(receiver.received) == 1  # the third run did not announce it again
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+            receiver.close()

@@ -79,6 +79,8 @@ public struct WebhookEvent: Sendable, Hashable, CustomStringConvertible {
     /// A check (`cairn verify`, the health report) found a blob missing or damaged that was not
     /// known so before (`result` says which; `paths` names up to 20 files that use it).
     public static let artifactDamaged = WebhookEvent(entity: "artifact", action: "damaged")
+    /// An experiment's compute cost passed its `cairn.budget` (MLflow's own entity and action).
+    public static let budgetExceeded = WebhookEvent(entity: "budget_policy", action: "exceeded")
 
     /// Every entity and its valid actions: MLflow's table (`VALID_ENTITY_ACTIONS`), then Cairn's.
     public static let validActions: [(entity: String, actions: [String])] = [

@@ -33,8 +33,12 @@ public func openServices(_ configuration: CairnServerConfiguration) throws -> Ca
     _ = ServerMetrics.shared
     let store = try openTrackingStore(configuration)
     let blobs = try openBlobStore(configuration)
-    let tracking = TrackingService(store: store)
+    var tracking = TrackingService(store: store)
     let explorer = ExplorerService(store: store, staleAfterMillis: configuration.staleAfterMillis, costModel: configuration.costModel, now: tracking.now)
+    if configuration.costModel != nil {
+        let budgets = BudgetWatch(explorer: explorer, store: store, now: tracking.now)
+        tracking.onRunEnded = { run in await budgets.runEnded(run) }
+    }
     let sender = WebhookSender(targetGuard: WebhookTargetGuard(allowPrivate: configuration.webhooksAllowPrivate))
     return CairnServiceSet(
         tracking: tracking, artifacts: ArtifactService(index: store, blobs: blobs, tracking: tracking),

@@ -8,6 +8,8 @@ public struct TrackingService: Sendable {
     public let store: any TrackingStore
     /// Milliseconds since 1970; injected so tests control time.
     public let now: @Sendable () -> Int64
+    /// Called after a run reached FINISHED, FAILED or KILLED (e.g. to check its experiment's budget).
+    public var onRunEnded: (@Sendable (RunInfo) async -> Void)?
 
     public init(store: any TrackingStore, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
         self.store = store
@@ -117,7 +119,9 @@ public struct TrackingService: Sendable {
 
     public func updateRun(id: String, status: RunStatus?, endTime: Int64?, runName: String?) async throws -> RunInfo {
         if let endTime { try Validation.validateTimestamp(endTime, parameter: "end_time") }
-        return try await store.updateRun(id: id, status: status, endTime: endTime, runName: runName.flatMap { $0.isEmpty ? nil : $0 }, now: now())
+        let info = try await store.updateRun(id: id, status: status, endTime: endTime, runName: runName.flatMap { $0.isEmpty ? nil : $0 }, now: now())
+        if let onRunEnded, let status, status == .finished || status == .failed || status == .killed { await onRunEnded(info) }
+        return info
     }
 
     public func deleteRun(id: String) async throws {

@@ -149,6 +149,16 @@ extension SQLStore: WebhookStore {
 
     /// Queues `event` for every active webhook subscribed to it, in the caller's transaction:
     /// the event is durable exactly when the change is, and lost with it if it rolls back.
+    public func markBudgetExceeded(experimentID: Int64, data: JSONValue, now: Int64) async throws -> Bool {
+        try await write { db in
+            let marked = try db.value(Bool.self, "SELECT 1 FROM experiment_tags WHERE experiment_id = ? AND key = 'cairn.budget.exceeded_at'", [experimentID]) ?? false
+            guard !marked else { return false }
+            try db.execute("INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, 'cairn.budget.exceeded_at', ?)", [experimentID, String(now)])
+            try Self.enqueueWebhookEvent(db, .budgetExceeded, data: data, now: now)
+            return true
+        }
+    }
+
     static func enqueueWebhookEvent(_ db: any SQLSession, _ event: WebhookEvent, data: JSONValue, now: Int64) throws {
         let hooks = try db.values(Int64.self, """
             SELECT w.webhook_pk FROM webhook_events e JOIN webhooks w ON w.webhook_pk = e.webhook_pk

@@ -81,6 +81,10 @@ public struct WebhookAttempt: Sendable, Equatable {
 /// by the registry and run writes, in their own transactions (see `SQLStore.enqueueWebhookEvent`).
 /// Unknown or deleted webhook ids throw `RESOURCE_DOES_NOT_EXIST`.
 public protocol WebhookStore: Sendable {
+    /// Marks the experiment over budget (tag `cairn.budget.exceeded_at`) and queues
+    /// `budget_policy.exceeded` with `data`, in one transaction, unless it is marked already.
+    /// Returns whether it marked it now.
+    func markBudgetExceeded(experimentID: Int64, data: JSONValue, now: Int64) async throws -> Bool
     func createWebhook(id: String, _ fields: WebhookChange, now: Int64) async throws -> Webhook
     func fetchWebhook(id: String) async throws -> Webhook
     /// Newest first, as MLflow lists them.
