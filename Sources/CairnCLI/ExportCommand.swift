@@ -119,18 +119,7 @@ struct ImportCairnCommand: AsyncParsableCommand {
                 "conflicts": report.conflicts.map { ["what": $0.what, "differences": $0.differences] as [String: Any] },
             ])
         } else {
-            let summary = kinds.compactMap { kind -> String? in
-                let parts = [("new", report.created[kind] ?? 0), ("unchanged", report.unchanged[kind] ?? 0), ("merged", report.merged[kind] ?? 0)]
-                    .filter { $0.1 > 0 }.map { "\($0.1) \($0.0)" }
-                return parts.isEmpty ? nil : "\(kind.rawValue)s: \(parts.joined(separator: ", "))"
-            }
-            say("")
-            say(summary.isEmpty ? "The export holds nothing." : summary.joined(separator: "; "))
-            say("Written: \(report.writtenPoints) metric points, \(report.writtenFiles) artifact files (\(formatBytes(report.writtenBytes))); \(report.presentFiles) files were already there. \(String(format: "%.1f", seconds)) s.")
-            if report.changedNothing && report.conflicts.isEmpty { say("Nothing changed: this store already held everything in the export.") }
-            for conflict in report.conflicts {
-                say("CONFLICT  \(conflict.what): \(conflict.differences.joined(separator: "; ")). Left as it is.")
-            }
+            sayImportSummary(report, kinds: kinds, seconds: seconds, empty: "The export holds nothing.", everything: "everything in the export")
         }
         if !report.conflicts.isEmpty { throw ExitCode(1) }
     }

@@ -158,18 +158,7 @@ struct ImportMLflowCommand: AsyncParsableCommand {
                 "verified": report.verified,
             ])
         } else {
-            let summary = kinds.compactMap { kind -> String? in
-                let parts = [("new", report.created[kind] ?? 0), ("unchanged", report.unchanged[kind] ?? 0), ("merged", report.merged[kind] ?? 0)]
-                    .filter { $0.1 > 0 }.map { "\($0.1) \($0.0)" }
-                return parts.isEmpty ? nil : "\(kind.rawValue)s: \(parts.joined(separator: ", "))"
-            }
-            say("")
-            say(summary.isEmpty ? "Nothing selected." : summary.joined(separator: "; "))
-            say("Written: \(report.writtenPoints) metric points, \(report.writtenFiles) artifact files (\(formatBytes(report.writtenBytes))); \(report.presentFiles) files were already there. \(String(format: "%.1f", seconds)) s.")
-            if report.changedNothing && report.conflicts.isEmpty { say("Nothing changed: this store already held everything selected.") }
-            for conflict in report.conflicts {
-                say("CONFLICT  \(conflict.what): \(conflict.differences.joined(separator: "; ")). Left as it is.")
-            }
+            sayImportSummary(report, kinds: kinds, seconds: seconds, empty: "Nothing selected.", everything: "everything selected")
             for item in report.unrepresentable {
                 say("\(skipUnrepresentable ? "SKIPPED" : "NOT IMPORTED")  \(item.what): \(item.reason)")
             }
@@ -243,6 +232,23 @@ final class ImportProgress: Sendable {
 
 /// One line on standard output, written at once (not buffered): the progress lines must be
 /// out before the process can be stopped.
+/// The closing lines of an import (`import mlflow`, `import cairn`): per kind what was new,
+/// unchanged or merged, what was written, and every conflict.
+func sayImportSummary(_ report: ImportReport, kinds: [ImportEvent.Kind], seconds: Double, empty: String, everything: String) {
+    let summary = kinds.compactMap { kind -> String? in
+        let parts = [("new", report.created[kind] ?? 0), ("unchanged", report.unchanged[kind] ?? 0), ("merged", report.merged[kind] ?? 0)]
+            .filter { $0.1 > 0 }.map { "\($0.1) \($0.0)" }
+        return parts.isEmpty ? nil : "\(kind.rawValue)s: \(parts.joined(separator: ", "))"
+    }
+    say("")
+    say(summary.isEmpty ? empty : summary.joined(separator: "; "))
+    say("Written: \(report.writtenPoints) metric points, \(report.writtenFiles) artifact files (\(formatBytes(report.writtenBytes))); \(report.presentFiles) files were already there. \(String(format: "%.1f", seconds)) s.")
+    if report.changedNothing && report.conflicts.isEmpty { say("Nothing changed: this store already held \(everything).") }
+    for conflict in report.conflicts {
+        say("CONFLICT  \(conflict.what): \(conflict.differences.joined(separator: "; ")). Left as it is.")
+    }
+}
+
 func say(_ line: String) {
     try? FileHandle.standardOutput.write(contentsOf: Data((line + "\n").utf8))
 }
