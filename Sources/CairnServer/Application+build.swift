@@ -159,6 +159,7 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
     _ = ServerMetrics.shared
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: MLflowErrorMiddleware())
+    router.add(middleware: RequestIdentityMiddleware())
     addMetricsRoute(router, explorer: services.explorer)
     let storage = services.storage
     // "OK" as MLflow answers; 503 with the reasons while a disk Cairn writes to is full or the
