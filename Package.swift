@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
     ],
     targets: [
         .target(name: "CairnCore"),
@@ -53,6 +54,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             // Webhook deliveries (WebhookSender).
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            // Password hashes (AccountService).
+            .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
         ]),
         .target(name: "CairnServer", dependencies: [
             "CairnCore", "CairnServices", "CairnStore", "CairnArtifacts",

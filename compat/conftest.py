@@ -113,12 +113,21 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_own_server(binary, data, log, *args):
-    """Starts `binary server` on a free loopback port with the data folder `data` (and `args`), its
-    output to the open file `log`; waits until it answers /health. Returns (process, uri)."""
+def cairn_binary():
+    """The `cairn` binary tests that start their own server use (scripts/test exports CAIRN_BINARY)."""
+    binary = os.environ.get("CAIRN_BINARY", "").strip()
+    if not binary:
+        pytest.skip("CAIRN_BINARY is not set: this test starts its own cairn server from that binary (scripts/test exports it)")
+    return binary
+
+
+def start_own_server(binary, data, log, *args, env=None):
+    """Starts `binary server` on a free loopback port with the data folder `data` (and `args`, and
+    `env` added to the environment), its output to the open file `log`; waits until it answers
+    /health. Returns (process, uri)."""
     port = free_port()
     proc = subprocess.Popen([binary, "server", "--host", "127.0.0.1", "--port", str(port), "--data-dir", data, *args],
-                            stdout=log, stderr=subprocess.STDOUT)
+                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     uri = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120  # hang protection only
     while True:

@@ -10,17 +10,13 @@ import pytest
 import requests
 from mlflow import MlflowClient
 
-from conftest import start_own_server, unique_name
+from conftest import cairn_binary, start_own_server, unique_name
 from test_webhooks import Receiver
 
 pytestmark = [pytest.mark.cairn_only, pytest.mark.single_server("starts its own server")]
 
 
-def _binary():
-    binary = os.environ.get("CAIRN_BINARY", "").strip()
-    if not binary:
-        pytest.skip("CAIRN_BINARY is not set: this test starts its own cairn server from that binary (scripts/test exports it)")
-    return binary
+_binary = cairn_binary
 
 
 def test_cost_per_experiment_and_effective_run():

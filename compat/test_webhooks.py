@@ -22,7 +22,7 @@ from mlflow import MlflowClient
 from mlflow.entities.webhook import WebhookEvent, WebhookStatus
 from mlflow.exceptions import MlflowException
 
-from conftest import free_port, start_own_server, unique_name
+from conftest import cairn_binary, free_port, start_own_server, unique_name
 
 pytestmark = [
     pytest.mark.cairn_only,
@@ -79,11 +79,7 @@ def verify_signature(headers, body, secret):
     return hmac.compare_digest(expected, headers["X-MLflow-Signature"])
 
 
-def _binary():
-    binary = os.environ.get("CAIRN_BINARY", "").strip()
-    if not binary:
-        pytest.skip("CAIRN_BINARY is not set: this test starts its own cairn server from that binary (scripts/test exports it)")
-    return binary
+_binary = cairn_binary
 
 
 def _own_server(*args):

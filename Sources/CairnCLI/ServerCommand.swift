@@ -72,6 +72,18 @@ struct ServerCommand: AsyncParsableCommand {
             help: ArgumentHelp("A JSON file of compute prices, e.g. {\"currency\": \"USD\", \"cpu_hour\": 0.04, \"gpu_hour\": {\"A100\": 2.9, \"*\": 1.0}}: cost per run, per experiment and per effective run from what `cairn run` records (env CAIRN_COST_MODEL).", valueName: "file"))
     var costModel: String?
 
+    @Flag(name: .customLong("auth"),
+          help: ArgumentHelp("Require accounts: every request signs in with a user name and password or an API token (as the mlflow client sends MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN), and per-experiment and per-model permissions apply (env CAIRN_AUTH=1). Make the first administrator with `cairn users create NAME --admin` or CAIRN_ADMIN_PASSWORD."))
+    var auth = false
+
+    @Flag(name: .customLong("insecure-no-auth"),
+          help: ArgumentHelp("Listen on an address other machines reach without --auth: anyone who reaches the port may then read, change and delete everything."))
+    var insecureNoAuth = false
+
+    @Option(name: .customLong("auth-default-permission"),
+            help: ArgumentHelp("With --auth, what a signed-in user may do on an experiment or registered model nobody granted them anything on: READ (MLflow's default), USE, EDIT, MANAGE or NO_PERMISSIONS (env CAIRN_AUTH_DEFAULT_PERMISSION).", valueName: "level"))
+    var authDefaultPermission: String?
+
     @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning or error (env CAIRN_LOG_LEVEL).", valueName: "level"))
     var logLevel: String?
 
@@ -143,6 +155,27 @@ struct ServerCommand: AsyncParsableCommand {
             }
             configuration.retentionDefault = text
         }
+        if auth {
+            configuration.auth.isEnabled = true
+        } else if let text = environment["CAIRN_AUTH"], !text.isEmpty {
+            switch text.lowercased() {
+            case "1", "true", "yes", "on": configuration.auth.isEnabled = true
+            case "0", "false", "no", "off": configuration.auth.isEnabled = false
+            default: throw fail("CAIRN_AUTH='\(text)' is not a yes or no. Set it to 1 or 0.")
+            }
+        }
+        if let text = authDefaultPermission ?? environment["CAIRN_AUTH_DEFAULT_PERMISSION"] {
+            do { configuration.auth.defaultPermission = try Permission.parse(text) } catch let error as CairnError {
+                throw fail("--auth-default-permission: \(error.message)")
+            }
+        }
+        configuration.allowsInsecureNoAuth = insecureNoAuth
+        if let password = environment["CAIRN_ADMIN_PASSWORD"], !password.isEmpty {
+            configuration.bootstrapAdmin = (environment["CAIRN_ADMIN_USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "admin", password)
+        }
+        if !configuration.auth.isEnabled && !configuration.isLoopbackOnly && !configuration.allowsInsecureNoAuth {
+            throw fail("Refusing to listen on \(configuration.host) without accounts: anyone who reaches that address could read, change and delete every run and model. Add --auth (and create an administrator with `cairn users create NAME --admin`), listen on 127.0.0.1, or add --insecure-no-auth if a proxy in front of Cairn does the signing in.")
+        }
         return configuration
     }
 
@@ -178,6 +211,7 @@ struct ServerCommand: AsyncParsableCommand {
                       database:  \(database?.description ?? "?")
                       artifacts: \(configuration.artifactsDescription)
                       \(durabilityLine)
+                      accounts:  \(configuration.auth.isEnabled ? "on (sign in required; default permission \(configuration.auth.defaultPermission.rawValue))" : "off (anyone who reaches this address may do everything; --auth turns them on)")
                       point MLflow at it: export MLFLOW_TRACKING_URI=http://\(configuration.host):\(port)
 
                     """

@@ -66,6 +66,18 @@ public struct TrackingClient: Sendable {
         return "http://127.0.0.1:5000"
     }
 
+    /// The credentials the `mlflow` client reads, as it reads them: Basic from
+    /// `MLFLOW_TRACKING_USERNAME` and `MLFLOW_TRACKING_PASSWORD` when both are set, else a Bearer
+    /// `MLFLOW_TRACKING_TOKEN`; nil without either.
+    public static func environmentAuthorization(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        if let user = environment["MLFLOW_TRACKING_USERNAME"], !user.isEmpty,
+           let password = environment["MLFLOW_TRACKING_PASSWORD"], !password.isEmpty {
+            return "Basic " + Data((user + ":" + password).utf8).base64EncodedString()
+        }
+        if let token = environment["MLFLOW_TRACKING_TOKEN"], !token.isEmpty { return "Bearer \(token)" }
+        return nil
+    }
+
     // MARK: Transport
 
     func send(method: String, path: String, query: [(String, String)] = [], body: [UInt8]? = nil, contentType: String = "application/json") async throws -> (status: Int, data: Data) {
@@ -88,10 +100,8 @@ public struct TrackingClient: Sendable {
             request.body = .bytes(body)
             if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
         }
-        if let authorization {
+        if let authorization = authorization ?? Self.environmentAuthorization() {
             request.headers.add(name: "Authorization", value: authorization)
-        } else if let token = ProcessInfo.processInfo.environment["MLFLOW_TRACKING_TOKEN"], !token.isEmpty {
-            request.headers.add(name: "Authorization", value: "Bearer \(token)")
         }
         do {
             let response = try await sharedHTTPClient.execute(request, timeout: .milliseconds(Int64(timeout * 1000)))

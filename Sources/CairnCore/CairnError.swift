@@ -25,6 +25,10 @@ public struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
     public static let internalError = ErrorCode("INTERNAL_ERROR", httpStatus: 500)
     public static let notImplemented = ErrorCode("NOT_IMPLEMENTED", httpStatus: 501)
     public static let temporarilyUnavailable = ErrorCode("TEMPORARILY_UNAVAILABLE", httpStatus: 503)
+    /// No credentials, or credentials that do not sign anybody in (auth on).
+    public static let unauthenticated = ErrorCode("UNAUTHENTICATED", httpStatus: 401)
+    /// Signed in, but not allowed to do this.
+    public static let permissionDenied = ErrorCode("PERMISSION_DENIED", httpStatus: 403)
 }
 
 /// The one error type Cairn's layers throw at each other: a code and a message that says

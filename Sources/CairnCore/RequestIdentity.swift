@@ -16,13 +16,16 @@ public struct RequestIdentity: Sendable, Equatable {
     /// The server's id of the request (also in its log lines and 500 replies), or a CLI
     /// command's own id.
     public var requestID: String
+    /// Signed in with a read-only API token: no permission above READ, whatever the grants.
+    public var isReadOnly: Bool
 
-    public init(user: String?, isAuthenticated: Bool, isAdmin: Bool, clientAddress: String, requestID: String) {
+    public init(user: String?, isAuthenticated: Bool, isAdmin: Bool, clientAddress: String, requestID: String, isReadOnly: Bool = false) {
         self.user = user
         self.isAuthenticated = isAuthenticated
         self.isAdmin = isAdmin
         self.clientAddress = clientAddress
         self.requestID = requestID
+        self.isReadOnly = isReadOnly
     }
 
     /// The identity of the request being served, if any.

@@ -20,6 +20,9 @@ public struct CairnServiceSet: Sendable {
     public let explorer: ExplorerService
     public let webhooks: WebhookService
     public let retention: RetentionService
+    /// Users, tokens and sign-in; `access` checks every request's rule with them.
+    public let accounts: AccountService
+    public let access: AccessControl
     /// Free space on the disks of the database and the artifacts (`/health`).
     public var storage = StorageHealth(watched: [])
     public var report: ReportService { ReportService(tracking: tracking, artifacts: artifacts, staleAfterMillis: explorer.staleAfterMillis) }
@@ -39,6 +42,12 @@ public func openServices(_ configuration: CairnServerConfiguration) throws -> Ca
         let budgets = BudgetWatch(explorer: explorer, store: store, now: tracking.now)
         tracking.onRunEnded = { run in await budgets.runEnded(run) }
     }
+    let accounts = AccountService(store: store, settings: configuration.auth, bcryptCost: configuration.bcryptCost, now: tracking.now)
+    let access = AccessControl(accounts: accounts, tracking: tracking, registry: store)
+    if configuration.auth.isEnabled {
+        tracking.onResourceCreated = { type, id in try await access.grantCreator(type, id: id) }
+        tracking.onRegisteredModelRenamed = { old, new in try await access.registeredModelRenamed(from: old, to: new) }
+    }
     let sender = WebhookSender(targetGuard: WebhookTargetGuard(allowPrivate: configuration.webhooksAllowPrivate))
     return CairnServiceSet(
         tracking: tracking, artifacts: ArtifactService(index: store, blobs: blobs, tracking: tracking),
@@ -46,6 +55,7 @@ public func openServices(_ configuration: CairnServerConfiguration) throws -> Ca
         explorer: explorer,
         webhooks: WebhookService(store: store, sender: sender, now: tracking.now),
         retention: RetentionService(tracking: tracking, explorer: explorer, store: store),
+        accounts: accounts, access: access,
         storage: StorageHealth(watched: watchedDisks(store, configuration), probes: servicesToProbe(store, blobs)))
 }
 
@@ -154,12 +164,13 @@ func makeDirectory(_ path: String) -> String? {
 /// Builds the router with every route; used by `cairn server` and by the tests.
 public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext> {
     let tracking = services.tracking
+    let access = services.access
     let router = Router(context: CairnRequestContext.self)
     // Request counts and durations for /metrics; outermost, so it sees the final status.
     _ = ServerMetrics.shared
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: MLflowErrorMiddleware())
-    router.add(middleware: RequestIdentityMiddleware())
+    router.add(middleware: RequestIdentityMiddleware(accounts: services.accounts))
     addMetricsRoute(router, explorer: services.explorer)
     let storage = services.storage
     // "OK" as MLflow answers; 503 with the reasons while a disk Cairn writes to is full or the
@@ -191,6 +202,7 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
             for method in endpoint.methods {
                 let body = endpoint.body
                 let parameterNames = endpoint.path.split(separator: "/").filter { $0.hasPrefix(":") }.map { String($0.dropFirst()) }
+                let rule = AccessRules.rule(AccessRules.mlflow, method: method, path: endpoint.path)
                 group.on(RouterPath(endpoint.path), method: HTTPRequest.Method(method)!) { request, context in
                     var fields = try await decodeFields(request)
                     if !parameterNames.isEmpty {
@@ -201,7 +213,9 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
                         }
                         fields = fields.with(pathParameters: values)
                     }
-                    return Response(status: .ok, headers: [.contentType: "application/json"], body: try await body(fields))
+                    return try await access.authorized(rule, fields) {
+                        Response(status: .ok, headers: [.contentType: "application/json"], body: try await body(fields))
+                    }
                 }
             }
         }
@@ -212,11 +226,16 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
         + CairnStatsAPI(stats: services.stats).endpoints
         + MLflowWebhooksAPI(webhooks: services.webhooks).cairnEndpoints
     for endpoint in cairnEndpoints {
+        let rule = AccessRules.rule(AccessRules.cairn, method: "GET", path: endpoint.path)
         cairnGroup.get(RouterPath(endpoint.path)) { request, _ in
-            Response(status: .ok, headers: [.contentType: "application/json"], body: try await endpoint.body(decodeFields(request)))
+            let fields = try await decodeFields(request)
+            return try await access.authorized(rule, fields) {
+                Response(status: .ok, headers: [.contentType: "application/json"], body: try await endpoint.body(fields))
+            }
         }
     }
-    MLflowArtifactsAPI(artifacts: services.artifacts, registry: services.registry).register(on: router)
+    MLflowArtifactsAPI(artifacts: services.artifacts, registry: services.registry, access: access).register(on: router)
+    MLflowAuthAPI(access: access).register(on: router)
     WebUI().register(on: router)
     return router
 }
@@ -282,8 +301,33 @@ public func buildApplication(
         server: .http1(configuration: .init(additionalChannelHandlers: [MalformedRequestHandler()])),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cairn/\(cairnVersion)"),
         services: background,
-        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
+        onServerRunning: { channel in
+            await bootstrapAccounts(services.accounts, configuration: configuration, logger: logger)
+            await onServerRunning(channel.localAddress?.port ?? configuration.port)
+        },
         logger: logger)
+}
+
+/// With accounts on: makes the first administrator from `CAIRN_ADMIN_PASSWORD` when the store
+/// has none, or says how to make one. There is never a default password.
+func bootstrapAccounts(_ accounts: AccountService, configuration: CairnServerConfiguration, logger: Logger) async {
+    guard configuration.auth.isEnabled else { return }
+    do {
+        if try await accounts.hasAdmin() { return }
+        if let admin = configuration.bootstrapAdmin {
+            if try await accounts.store.fetchUser(name: admin.name) != nil {
+                logger.warning("CAIRN_ADMIN_PASSWORD is set but the user it names exists and is not an administrator; it is left as it is. Choose another CAIRN_ADMIN_USER, or run `cairn users set-admin NAME` against this store.",
+                               metadata: ["cairn.user": .string(admin.name)])
+                return
+            }
+            _ = try await accounts.createUser(name: admin.name, password: admin.password, isAdmin: true)
+            logger.notice("Created the first administrator from CAIRN_ADMIN_PASSWORD", metadata: ["cairn.user": .string(admin.name)])
+        } else {
+            logger.warning("Accounts are on but there is no administrator yet: run `cairn users create NAME --admin` against this store, or restart with CAIRN_ADMIN_PASSWORD (and CAIRN_ADMIN_USER, default admin) set.")
+        }
+    } catch {
+        logger.error("Could not make the first administrator", metadata: ["cairn.error": .string("\(error)")])
+    }
 }
 
 /// The largest JSON body any endpoint accepts; log-batch is further limited by its entity counts.

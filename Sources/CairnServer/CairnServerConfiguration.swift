@@ -1,5 +1,6 @@
 import CairnCore
 import CairnArtifacts
+import CairnServices
 import CairnStore
 import Foundation
 
@@ -36,6 +37,20 @@ public struct CairnServerConfiguration: Sendable {
     public var retentionDefault: String?
     /// What compute costs (`--cost-model FILE`); nil: no cost figures.
     public var costModel: CostModel?
+    /// Accounts and permissions (`--auth`); off by default, as on a laptop.
+    public var auth = AuthSettings(isEnabled: false)
+    /// Serve without accounts on an address other hosts reach (`--insecure-no-auth`).
+    public var allowsInsecureNoAuth = false
+    /// The first administrator, made at start when auth is on and the store has none
+    /// (`CAIRN_ADMIN_USER`, default `admin`, with `CAIRN_ADMIN_PASSWORD`).
+    public var bootstrapAdmin: (name: String, password: String)?
+    /// bcrypt's cost for new password hashes (12; tests may lower it).
+    public var bcryptCost: UInt8 = 12
+
+    /// True when `host` is reachable only from this machine.
+    public var isLoopbackOnly: Bool {
+        ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host.lowercased()) || host.hasPrefix("127.")
+    }
 
     public init(host: String = "127.0.0.1", port: Int = 5000, dataDirectory: String = "./cairn-data", backendStoreURI: String? = nil,
                 durability: SQLiteTrackingStore.Durability = .normal, readReplicaURI: String? = nil, databasePoolSize: Int = 10) {

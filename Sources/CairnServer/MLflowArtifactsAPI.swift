@@ -9,14 +9,35 @@ import Hummingbird
 struct MLflowArtifactsAPI: Sendable {
     let artifacts: ArtifactService
     let registry: RegistryService
+    let access: AccessControl
+
+    /// Checks `rule` with the query's fields; `artifact_path` is the proxy path of the URL.
+    func check(_ rule: AccessRule, _ request: Request, proxyPath: Bool = false) async throws {
+        guard access.isEnabled else { return }
+        let query = parseQuery(request.uri.query ?? "")
+        let path = proxyPath ? try Self.artifactPath(of: request) : ""
+        try await access.authorize(rule) { name in name == "artifact_path" ? [path] : (query[name] ?? []) }
+    }
 
     func register(on router: Router<CairnRequestContext>) {
         for prefix in ["api/2.0/mlflow-artifacts", "ajax-api/2.0/mlflow-artifacts"] {
             let group = router.group(RouterPath(prefix))
-            group.get("artifacts") { request, _ in try await list(request) }
-            group.put("artifacts/**") { request, _ in try await upload(request) }
-            group.get("artifacts/**") { request, context in try await download(request, context: context) }
-            group.delete("artifacts/**") { request, _ in try await delete(request) }
+            group.get("artifacts") { request, _ in
+                try await check(.artifactPath(.read, field: "path"), request)
+                return try await list(request)
+            }
+            group.put("artifacts/**") { request, _ in
+                try await check(.artifactPath(.edit, field: "artifact_path"), request, proxyPath: true)
+                return try await upload(request)
+            }
+            group.get("artifacts/**") { request, context in
+                try await check(.artifactPath(.read, field: "artifact_path"), request, proxyPath: true)
+                return try await download(request, context: context)
+            }
+            group.delete("artifacts/**") { request, _ in
+                try await check(.artifactPath(.manage, field: "artifact_path"), request, proxyPath: true)
+                return try await delete(request)
+            }
             for action in ["mpu/create/**", "mpu/complete/**", "mpu/abort/**"] {
                 group.post(RouterPath(action)) { _, _ -> Response in
                     throw CairnError(.notImplemented, "Multipart uploads are not offered by this server; upload with a single PUT.")
@@ -24,11 +45,18 @@ struct MLflowArtifactsAPI: Sendable {
             }
         }
         for prefix in ["api/2.0/mlflow", "ajax-api/2.0/mlflow"] {
-            router.get(RouterPath(prefix + "/artifacts/list")) { request, _ in try await listRun(request, withDigests: false) }
+            router.get(RouterPath(prefix + "/artifacts/list")) { request, _ in
+                try await check(.run(.read), request)
+                return try await listRun(request, withDigests: false)
+            }
         }
-        router.get("api/cairn/v1/artifacts") { request, _ in try await listRun(request, withDigests: true) }
+        router.get("api/cairn/v1/artifacts") { request, _ in
+            try await check(.run(.read), request)
+            return try await listRun(request, withDigests: true)
+        }
         // MLflow's own web app reads a run's or a model version's files through these.
         router.get("get-artifact") { request, _ in
+            try await check(.run(.read), request)
             let query = parseQuery(request.uri.query ?? "")
             guard let runID = query["run_id"]?.last ?? query["run_uuid"]?.last, !runID.isEmpty else {
                 throw CairnError.missingParameter("run_id")
@@ -37,6 +65,7 @@ struct MLflowArtifactsAPI: Sendable {
             return try await send(artifacts.entry(path: Self.requiredPath(query), under: root), request: request)
         }
         router.get("model-versions/get-artifact") { request, _ in
+            try await check(.registeredModel(.read), request)
             let query = parseQuery(request.uri.query ?? "")
             let root = try await registry.downloadURI(name: query["name"]?.last ?? "", version: query["version"]?.last ?? "")
             return try await send(artifacts.entry(path: Self.requiredPath(query), under: root), request: request)

@@ -59,9 +59,9 @@ struct MLflowErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             o.string("error_code", code.name)
             o.string("message", message)
         }
-        return Response(
-            status: .init(code: code.httpStatus),
-            headers: [.contentType: "application/json", .init("X-Request-Id")!: context.id],
-            body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
+        var headers: HTTPFields = [.contentType: "application/json", .init("X-Request-Id")!: context.id]
+        // A browser then asks for a user name and password, as MLflow's basic-auth app has it.
+        if code == .unauthenticated { headers[.wwwAuthenticate] = "Basic realm=\"cairn\", charset=\"UTF-8\"" }
+        return Response(status: .init(code: code.httpStatus), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
     }
 }

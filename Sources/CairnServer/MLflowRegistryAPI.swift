@@ -5,8 +5,8 @@ import CairnServices
 struct MLflowRegistryAPI: Sendable {
     let registry: RegistryService
 
-    /// No accounts yet: changes are recorded without a user name.
-    private let user = ""
+    /// The signed-in user (auth on) for the registry's history; empty without accounts.
+    private var user: String { RequestIdentity.current?.user ?? "" }
 
     var endpoints: [MLflowEndpoint] {
         [

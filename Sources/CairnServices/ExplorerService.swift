@@ -39,7 +39,7 @@ public struct ExplorerService: Sendable {
     }
 
     public func experimentSummaries(viewType: ViewType?) async throws -> [ExperimentSummary] {
-        try await store.experimentSummaries(viewType: viewType ?? .activeOnly)
+        try await store.experimentSummaries(viewType: viewType ?? .activeOnly).filter { VisibleResources.experiment($0.experiment.experimentID) }
     }
 
     /// The runs table of one or several experiments: every matching run (up to `maxResults`,

@@ -41,7 +41,9 @@ public struct RegistryService: Sendable {
     public func createRegisteredModel(name: String, tags: [Tag], description: String?, user: String) async throws -> RegisteredModel {
         try Self.validateName(name)
         for tag in tags { try Self.validateTag(tag) }
-        return try await registry.createRegisteredModel(name: name, description: description ?? "", tags: tags, user: user, now: now)
+        let model = try await registry.createRegisteredModel(name: name, description: description ?? "", tags: tags, user: user, now: now)
+        try await tracking.onResourceCreated?(.registeredModel, model.name)
+        return model
     }
 
     public func getRegisteredModel(name: String) async throws -> RegisteredModel {
@@ -51,7 +53,9 @@ public struct RegistryService: Sendable {
 
     public func renameRegisteredModel(name: String, newName: String, user: String) async throws -> RegisteredModel {
         try Self.validateName(newName)
-        return try await registry.renameRegisteredModel(name: name, newName: newName, user: user, now: now)
+        let model = try await registry.renameRegisteredModel(name: name, newName: newName, user: user, now: now)
+        try await tracking.onRegisteredModelRenamed?(name, newName)
+        return model
     }
 
     public func updateRegisteredModel(name: String, description: String?, user: String) async throws -> RegisteredModel {
@@ -61,6 +65,7 @@ public struct RegistryService: Sendable {
 
     public func deleteRegisteredModel(name: String, user: String) async throws {
         try await registry.deleteRegisteredModel(name: name, user: user, now: now)
+        try await tracking.onRegisteredModelRenamed?(name, nil)
     }
 
     public func setRegisteredModelTag(name: String, tag: Tag, user: String) async throws {
@@ -84,7 +89,7 @@ public struct RegistryService: Sendable {
         let search = RegistrySearch(filter: Self.hidingPrompts(try SearchFilterParser.parse(filter ?? "", for: .registeredModels)),
                                     orderBy: order, maxResults: limit, offset: token.offset)
         let (items, hasMore) = try await registry.searchRegisteredModels(search)
-        return Page(items: items, nextPageToken: PageToken.next(after: token.offset, pageSize: limit, hasMore: hasMore))
+        return Page(items: items.filter { VisibleResources.registeredModel($0.name) }, nextPageToken: PageToken.next(after: token.offset, pageSize: limit, hasMore: hasMore))
     }
 
     public func getLatestVersions(name: String, stages: [String]) async throws -> [ModelVersion] {
@@ -222,7 +227,7 @@ public struct RegistryService: Sendable {
         let search = RegistrySearch(filter: try SearchFilterParser.parse(filter ?? "", for: .modelVersions), orderBy: order,
                                     maxResults: limit, offset: token.offset)
         let (items, hasMore) = try await registry.searchModelVersions(search)
-        return Page(items: items, nextPageToken: PageToken.next(after: token.offset, pageSize: limit, hasMore: hasMore))
+        return Page(items: items.filter { VisibleResources.registeredModel($0.name) }, nextPageToken: PageToken.next(after: token.offset, pageSize: limit, hasMore: hasMore))
     }
 
     /// Where the version's files are, as MLflow answers it: a `models:/m-<id>` source resolves

@@ -10,6 +10,12 @@ public struct TrackingService: Sendable {
     public let now: @Sendable () -> Int64
     /// Called after a run reached FINISHED, FAILED or KILLED (e.g. to check its experiment's budget).
     public var onRunEnded: (@Sendable (RunInfo) async -> Void)?
+    /// Called after an experiment (by id) or a registered model (by name) is created, with
+    /// the creator still in `RequestIdentity.current`: accounts give the creator MANAGE.
+    public var onResourceCreated: (@Sendable (ResourceType, String) async throws -> Void)?
+    /// Called after a registered model is renamed (new name) or deleted (nil), so the grants
+    /// on the old name follow it or go: a new model of a deleted one's name starts with none.
+    public var onRegisteredModelRenamed: (@Sendable (String, String?) async throws -> Void)?
 
     public init(store: any TrackingStore, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
         self.store = store
@@ -33,7 +39,9 @@ public struct TrackingService: Sendable {
             }
             location = ArtifactLocation.resolvingRelativePath(given, against: FileManager.default.currentDirectoryPath)
         }
-        return try await store.createExperiment(name: name, artifactLocation: location, tags: tags, now: now())
+        let experiment = try await store.createExperiment(name: name, artifactLocation: location, tags: tags, now: now())
+        try await onResourceCreated?(.experiment, experiment.experimentID)
+        return experiment
     }
 
     public func getExperiment(id: String) async throws -> Experiment {
@@ -55,7 +63,8 @@ public struct TrackingService: Sendable {
             orderBy: try OrderByParser.parse(orderBy, for: .experiments),
             viewType: viewType ?? .activeOnly, maxResults: limit, offset: token.offset)
         let (items, hasMore) = try await store.searchExperiments(search)
-        return Page(items: items, nextPageToken: PageToken.next(after: token.offset, pageSize: limit, hasMore: hasMore))
+        return Page(items: items.filter { VisibleResources.experiment($0.experimentID) },
+                    nextPageToken: PageToken.next(after: token.offset, pageSize: limit, hasMore: hasMore))
     }
 
     public func renameExperiment(id: String, newName: String) async throws {
@@ -103,7 +112,12 @@ public struct TrackingService: Sendable {
         let name = [runName, tagName].compactMap { $0 }.first(where: { !$0.isEmpty }) ?? RunNameGenerator.make()
         var allTags = tags.filter { $0.key != SystemTag.runName }
         allTags.append(Tag(SystemTag.runName, name))
-        let user = userID ?? tags.last(where: { $0.key == SystemTag.user })?.value ?? ""
+        var user = userID ?? tags.last(where: { $0.key == SystemTag.user })?.value ?? ""
+        // With accounts on, the signed-in user is the truth, whatever the client claims.
+        if let identity = RequestIdentity.current, identity.isAuthenticated, let signedIn = identity.user {
+            user = signedIn
+            allTags = allTags.filter { $0.key != SystemTag.user } + [Tag(SystemTag.user, signedIn)]
+        }
         let runID = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         let info = RunInfo(
             runID: runID, experimentID: experiment, runName: name, userID: user, status: .running,

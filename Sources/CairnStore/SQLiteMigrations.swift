@@ -44,8 +44,45 @@ enum SQLiteMigrations {
             try db.execute(sql: webhooks)
             try SQLiteIntegrity.installRowChecks(db, tables: ["webhooks", "webhook_events", "webhook_deliveries", "webhook_attempts"])
         }
+        // Accounts: users, API tokens (only a hash of each secret) and per-resource permissions.
+        migrator.registerMigration("0009_accounts") { db in
+            try db.execute(sql: accounts)
+            try SQLiteIntegrity.installRowChecks(db, tables: ["users", "api_tokens", "resource_permissions"])
+        }
         return migrator
     }
+
+    static let accounts = """
+        CREATE TABLE users (
+            user_id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            is_admin INTEGER NOT NULL DEFAULT 0,
+            creation_time INTEGER NOT NULL,
+            last_update_time INTEGER NOT NULL
+        );
+        CREATE TABLE api_tokens (
+            token_id TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users (user_id),
+            name TEXT NOT NULL DEFAULT '',
+            secret_sha256 TEXT NOT NULL UNIQUE,
+            prefix TEXT NOT NULL,
+            read_only INTEGER NOT NULL DEFAULT 0,
+            creation_time INTEGER NOT NULL,
+            expiration_time INTEGER,
+            revocation_time INTEGER,
+            last_used_time INTEGER
+        ) WITHOUT ROWID;
+        CREATE INDEX api_tokens_by_user ON api_tokens (user_id);
+        CREATE TABLE resource_permissions (
+            user_id INTEGER NOT NULL REFERENCES users (user_id),
+            resource_type TEXT NOT NULL CHECK (resource_type IN ('experiment', 'registered_model')),
+            resource_id TEXT NOT NULL,
+            permission TEXT NOT NULL CHECK (permission IN ('READ', 'USE', 'EDIT', 'MANAGE', 'DENY', 'NO_PERMISSIONS')),
+            PRIMARY KEY (user_id, resource_type, resource_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX resource_permissions_by_resource ON resource_permissions (resource_type, resource_id);
+        """
 
     static let blobChecks = """
         CREATE TABLE blob_checks (
