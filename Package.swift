@@ -60,6 +60,10 @@ let package = Package(
         .target(name: "CairnServer", dependencies: [
             "CairnCore", "CairnServices", "CairnStore", "CairnArtifacts",
             .product(name: "Hummingbird", package: "hummingbird"),
+            // --tls-cert-file/--tls-key-file: HTTPS without a proxy in front.
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),

@@ -18,7 +18,7 @@ import requests
 from mlflow.exceptions import MlflowException, RestException
 from mlflow.tracking import MlflowClient
 
-from conftest import cairn_binary, start_own_server, unique_name
+from conftest import cairn_binary, free_port, start_own_server, unique_name
 
 ADMIN, ADMIN_PASSWORD = "admin", "admin-secret-1"
 
@@ -391,3 +391,66 @@ def test_a_public_address_without_auth_is_refused_unless_insecure_is_asked_for()
                              capture_output=True, text=True, timeout=60)
         assert out.returncode != 0
         assert "--auth" in out.stderr and "--insecure-no-auth" in out.stderr
+
+
+def _self_signed_certificate(folder):
+    """A certificate for 127.0.0.1 and its key, as PEM files (cryptography comes with mlflow)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_tls_serves_the_mlflow_client_over_https_without_a_proxy():
+    with tempfile.TemporaryDirectory() as data, open(os.path.join(data, "server.log"), "w") as log:
+        cert, key = _self_signed_certificate(data)
+        binary = cairn_binary()
+        port = free_port()
+        proc = subprocess.Popen([binary, "server", "--host", "127.0.0.1", "--port", str(port), "--data-dir", os.path.join(data, "d"),
+                                 "--auth", "--tls-cert-file", cert, "--tls-key-file", key],
+                                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "CAIRN_ADMIN_PASSWORD": ADMIN_PASSWORD})
+        uri = f"https://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 120  # hang protection only
+            while True:
+                try:
+                    if requests.get(uri + "/health", verify=cert, timeout=5).status_code == 200:
+                        break
+                except requests.RequestException:
+                    pass
+                assert proc.poll() is None and time.monotonic() < deadline, "cairn server did not start with TLS"
+                time.sleep(0.05)
+            os.environ["MLFLOW_TRACKING_SERVER_CERT_PATH"] = cert
+            try:
+                with Credentials(ADMIN, ADMIN_PASSWORD):
+                    client = MlflowClient(uri)
+                    exp = client.create_experiment(unique_name("tls"))
+                    run = client.create_run(exp).info.run_id
+                    client.log_metric(run, "m", 1.5)
+                    assert client.get_run(run).data.metrics == {"m": 1.5}
+            finally:
+                os.environ.pop("MLFLOW_TRACKING_SERVER_CERT_PATH", None)
+            # Plain http on the TLS port gets no answer with data in it.
+            with pytest.raises(requests.RequestException):
+                requests.get(f"http://127.0.0.1:{port}/health", timeout=5)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)

@@ -84,6 +84,14 @@ struct ServerCommand: AsyncParsableCommand {
             help: ArgumentHelp("With --auth, what a signed-in user may do on an experiment or registered model nobody granted them anything on: READ (MLflow's default), USE, EDIT, MANAGE or NO_PERMISSIONS (env CAIRN_AUTH_DEFAULT_PERMISSION).", valueName: "level"))
     var authDefaultPermission: String?
 
+    @Option(name: .customLong("tls-cert-file"),
+            help: ArgumentHelp("Serve HTTPS with this PEM certificate (chain), so passwords and tokens never cross the network in plain text; needs --tls-key-file (env CAIRN_TLS_CERT_FILE).", valueName: "file"))
+    var tlsCertFile: String?
+
+    @Option(name: .customLong("tls-key-file"),
+            help: ArgumentHelp("The PEM private key of --tls-cert-file (env CAIRN_TLS_KEY_FILE).", valueName: "file"))
+    var tlsKeyFile: String?
+
     @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning or error (env CAIRN_LOG_LEVEL).", valueName: "level"))
     var logLevel: String?
 
@@ -173,6 +181,14 @@ struct ServerCommand: AsyncParsableCommand {
         if let password = environment["CAIRN_ADMIN_PASSWORD"], !password.isEmpty {
             configuration.bootstrapAdmin = (environment["CAIRN_ADMIN_USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "admin", password)
         }
+        switch (tlsCertFile ?? environment["CAIRN_TLS_CERT_FILE"], tlsKeyFile ?? environment["CAIRN_TLS_KEY_FILE"]) {
+        case (let certificate?, let key?) where !certificate.isEmpty && !key.isEmpty:
+            configuration.tls = (certificate, key)
+        case (nil, nil), ("", ""), ("", nil), (nil, ""):
+            break
+        default:
+            throw fail("HTTPS needs both --tls-cert-file and --tls-key-file (or CAIRN_TLS_CERT_FILE and CAIRN_TLS_KEY_FILE).")
+        }
         if !configuration.auth.isEnabled && !configuration.isLoopbackOnly && !configuration.allowsInsecureNoAuth {
             throw fail("Refusing to listen on \(configuration.host) without accounts: anyone who reaches that address could read, change and delete every run and model. Add --auth (and create an administrator with `cairn users create NAME --admin`), listen on 127.0.0.1, or add --insecure-no-auth if a proxy in front of Cairn does the signing in.")
         }
@@ -206,13 +222,14 @@ struct ServerCommand: AsyncParsableCommand {
                         durabilityLine += "\n  read replica: \(replica) (reads may lag behind writes)"
                     }
                 }
+                let scheme = configuration.tls == nil ? "http" : "https"
                 let banner = """
-                    Cairn \(cairnVersion) listening on http://\(configuration.host):\(port)
+                    Cairn \(cairnVersion) listening on \(scheme)://\(configuration.host):\(port)
                       database:  \(database?.description ?? "?")
                       artifacts: \(configuration.artifactsDescription)
                       \(durabilityLine)
                       accounts:  \(configuration.auth.isEnabled ? "on (sign in required; default permission \(configuration.auth.defaultPermission.rawValue))" : "off (anyone who reaches this address may do everything; --auth turns them on)")
-                      point MLflow at it: export MLFLOW_TRACKING_URI=http://\(configuration.host):\(port)
+                      point MLflow at it: export MLFLOW_TRACKING_URI=\(scheme)://\(configuration.host):\(port)
 
                     """
                 try? FileHandle.standardOutput.write(contentsOf: Data(banner.utf8))

@@ -4,6 +4,9 @@ import CairnServices
 import CairnStore
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 import Logging
 import ServiceLifecycle
 
@@ -295,10 +298,14 @@ public func buildApplication(
         background.append(RetentionScheduleService(retention: services.retention, intervalMillis: interval,
                                                    defaultRule: configuration.retentionDefault, logger: logger))
     }
+    // Requests the HTTP/1.1 decoder refuses get MLflow's error JSON, not an empty 400.
+    var server: HTTPServerBuilder = .http1(configuration: .init(additionalChannelHandlers: [MalformedRequestHandler()]))
+    if let tls = configuration.tls {
+        server = try .tls(server, tlsConfiguration: makeTLSConfiguration(certificateFile: tls.certificateFile, keyFile: tls.keyFile))
+    }
     return Application(
         router: buildRouter(services: services),
-        // Requests the HTTP/1.1 decoder refuses get MLflow's error JSON, not an empty 400.
-        server: .http1(configuration: .init(additionalChannelHandlers: [MalformedRequestHandler()])),
+        server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cairn/\(cairnVersion)"),
         services: background,
         onServerRunning: { channel in
@@ -306,6 +313,25 @@ public func buildApplication(
             await onServerRunning(channel.localAddress?.port ?? configuration.port)
         },
         logger: logger)
+}
+
+/// The server side of TLS from PEM files: the certificate chain (server certificate first) and
+/// its private key. A file that cannot be read or parsed is one line that names it.
+func makeTLSConfiguration(certificateFile: String, keyFile: String) throws -> TLSConfiguration {
+    let chain: [NIOSSLCertificate]
+    do {
+        chain = try NIOSSLCertificate.fromPEMFile(certificateFile)
+    } catch {
+        throw ConfigurationError(message: "--tls-cert-file '\(certificateFile)' cannot be read as a PEM certificate chain (\(error)). Give the server certificate, then its intermediates, in PEM.")
+    }
+    if chain.isEmpty { throw ConfigurationError(message: "--tls-cert-file '\(certificateFile)' holds no PEM certificate.") }
+    let key: NIOSSLPrivateKey
+    do {
+        key = try NIOSSLPrivateKey(file: keyFile, format: .pem)
+    } catch {
+        throw ConfigurationError(message: "--tls-key-file '\(keyFile)' cannot be read as a PEM private key (\(error)). Give the certificate's unencrypted private key in PEM.")
+    }
+    return TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
 }
 
 /// With accounts on: makes the first administrator from `CAIRN_ADMIN_PASSWORD` when the store

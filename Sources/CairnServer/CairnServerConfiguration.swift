@@ -46,6 +46,9 @@ public struct CairnServerConfiguration: Sendable {
     public var bootstrapAdmin: (name: String, password: String)?
     /// bcrypt's cost for new password hashes (12; tests may lower it).
     public var bcryptCost: UInt8 = 12
+    /// Serve HTTPS with this PEM certificate chain and private key (`--tls-cert-file`,
+    /// `--tls-key-file`); nil serves plain HTTP.
+    public var tls: (certificateFile: String, keyFile: String)?
 
     /// True when `host` is reachable only from this machine.
     public var isLoopbackOnly: Bool {

@@ -80,6 +80,13 @@ extension SQLStore {
                                           "last_latency_ms", "delivered_at"],
                    identity: ["delivery_id", "created_at"], generated: true),
         StoreTable("webhook_attempts", ["delivery_pk", "attempt", "started_at", "status_code", "latency_ms", "error"], key: 2),
+        // Accounts move with the store: the team server keeps the laptop's users, tokens and grants.
+        StoreTable("users", ["user_id", "name", "password_hash", "is_admin", "creation_time", "last_update_time"],
+                   identity: ["name", "creation_time"], generated: true),
+        StoreTable("api_tokens", ["token_id", "user_id", "name", "secret_sha256", "prefix", "read_only", "creation_time",
+                                  "expiration_time", "revocation_time", "last_used_time"],
+                   identity: ["secret_sha256", "creation_time"]),
+        StoreTable("resource_permissions", ["user_id", "resource_type", "resource_id", "permission"], key: 3),
     ]
 
     /// Up to `limit` rows of `table` in key order, after the row whose key is `after` (from the
