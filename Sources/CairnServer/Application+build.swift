@@ -26,6 +26,8 @@ public struct CairnServiceSet: Sendable {
     /// Users, tokens and sign-in; `access` checks every request's rule with them.
     public let accounts: AccountService
     public let access: AccessControl
+    /// True when the server speaks HTTPS (session cookies are then `Secure`).
+    public var servesTLS = false
     /// Free space on the disks of the database and the artifacts (`/health`).
     public var storage = StorageHealth(watched: [])
     public var report: ReportService { ReportService(tracking: tracking, artifacts: artifacts, staleAfterMillis: explorer.staleAfterMillis) }
@@ -59,6 +61,7 @@ public func openServices(_ configuration: CairnServerConfiguration) throws -> Ca
         webhooks: WebhookService(store: store, sender: sender, now: tracking.now),
         retention: RetentionService(tracking: tracking, explorer: explorer, store: store),
         accounts: accounts, access: access,
+        servesTLS: configuration.tls != nil,
         storage: StorageHealth(watched: watchedDisks(store, configuration), probes: servicesToProbe(store, blobs)))
 }
 
@@ -239,6 +242,7 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
     }
     MLflowArtifactsAPI(artifacts: services.artifacts, registry: services.registry, access: access).register(on: router)
     MLflowAuthAPI(access: access).register(on: router)
+    WebSession.register(on: router, accounts: services.accounts, secure: services.servesTLS)
     WebUI().register(on: router)
     return router
 }

@@ -15,6 +15,13 @@ struct MLflowErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         if let value = request.headers[.transferEncoding], let coding = MalformedRequest.unsupportedTransferCoding(value) {
             return Self.render(.notImplemented, MalformedRequest.unsupportedTransferCodingMessage(coding), context: context)
         }
+        var response = try await respond(request, context: context, next: next)
+        // The web UI signs in with its own page: no browser password dialog for its calls.
+        if response.status == .unauthorized, request.headers[Self.uiHeader] != nil { response.headers[.wwwAuthenticate] = nil }
+        return response
+    }
+
+    private func respond(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as HTTPParserError {
@@ -52,6 +59,9 @@ struct MLflowErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return Self.render(.internalError, "An internal error occurred (request id \(context.id)); the server log has the details.", context: context)
         }
     }
+
+    /// Sent by the web UI's own requests (`X-Cairn-UI: 1`).
+    static var uiHeader: HTTPFields.Element.Name { .init("X-Cairn-UI")! }
 
     static func render(_ code: ErrorCode, _ message: String, context: Context) -> Response {
         var w = JSONWriter()

@@ -4,7 +4,7 @@ import Hummingbird
 
 /// Sets `RequestIdentity.current` for the rest of the request: the peer's address, the request
 /// id and, when accounts are on, the user the `Authorization` header signs in (Basic or
-/// Bearer, as the `mlflow` client sends them). Credentials that sign nobody in are refused here
+/// Bearer, as the `mlflow` client sends them) or the web UI's session cookie. Credentials that sign nobody in are refused here
 /// with `401 UNAUTHENTICATED`; a request without any goes on anonymous, and each route's
 /// access rule decides whether that is enough. Services and the store's write path read the
 /// identity; nothing below takes it as an argument.
@@ -15,8 +15,18 @@ struct RequestIdentityMiddleware: RouterMiddleware {
         var identity = RequestIdentity(user: nil, isAuthenticated: false, isAdmin: false,
                                        clientAddress: context.clientAddress, requestID: context.id)
         if accounts.settings.isEnabled {
-            let header = request.headers[.authorization]
-            if let signedIn = try await accounts.authenticate(authorization: header, clientAddress: identity.clientAddress) {
+            var signedIn: AccountService.SignedIn?
+            if let header = request.headers[.authorization] {
+                signedIn = try await accounts.authenticate(authorization: header, clientAddress: identity.clientAddress)
+            } else if let session = request.cookies[WebSession.cookie]?.value, !session.isEmpty {
+                // A session that expired or was ended leaves the request anonymous: the UI's
+                // own files still load, and its sign-in page shows.
+                signedIn = try? await accounts.authenticate(authorization: "Bearer " + session, clientAddress: identity.clientAddress)
+                if signedIn != nil, !WebSession.isSafe(request.method), !WebSession.passesCSRFCheck(request) {
+                    throw CairnError(.permissionDenied, "The request's CSRF token is missing or wrong. Reload the page and try again.")
+                }
+            }
+            if let signedIn {
                 identity.user = signedIn.user
                 identity.isAuthenticated = true
                 identity.isAdmin = signedIn.isAdmin

@@ -229,15 +229,15 @@ public final class AccountService: Sendable {
         }
     }
 
-    func forgetSignIns() {
+    public func forgetSignIns() {
         signedIn.withLock { $0.removeAll() }
     }
 
-    static func notSignedIn(_ detail: String = "") -> CairnError {
+    public static func notSignedIn(_ detail: String = "") -> CairnError {
         CairnError(.unauthenticated, "You are not authenticated. \(detail.isEmpty ? "" : detail + " ")Send a user name and password (MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD) or an API token (MLFLOW_TRACKING_TOKEN).")
     }
 
-    static func sha256Hex(_ text: String) -> String {
+    public static func sha256Hex(_ text: String) -> String {
         SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 

@@ -9,12 +9,22 @@ async function handle(res, url) {
   const text = await res.text();
   let body = null;
   try { body = text ? JSON.parse(text) : {}; } catch { body = null; }
+  if (res.status === 401 && !url.startsWith('/api/cairn/v1/session')) window.dispatchEvent(new Event('cairn-unauthenticated'));
   if (!res.ok) {
     const msg = body && body.message ? body.message : `HTTP ${res.status} ${res.statusText} from ${url}`;
     throw new ApiError(msg, res.status, body && body.error_code);
   }
   if (body === null) throw new ApiError(`The server answered ${url} with something that is not JSON.`, res.status);
   return body;
+}
+
+// Every request says it comes from this UI (the server then asks for no browser password
+// dialog on a 401) and carries the CSRF token of a signed-in session with every change.
+function headers(extra) {
+  const h = {'X-Cairn-UI': '1', ...extra};
+  const csrf = document.cookie.split('; ').find((c) => c.startsWith('cairn_csrf='));
+  if (csrf) h['X-Cairn-CSRF'] = csrf.slice('cairn_csrf='.length);
+  return h;
 }
 
 function query(params) {
@@ -30,7 +40,7 @@ function query(params) {
 export async function get(path, params) {
   const url = path + query(params);
   let res;
-  try { res = await fetch(url, {headers: {Accept: 'application/json'}}); } catch (e) {
+  try { res = await fetch(url, {headers: headers({Accept: 'application/json'})}); } catch (e) {
     throw new ApiError(`Cannot reach the server (${e.message}).`, 0);
   }
   return handle(res, url);
@@ -39,14 +49,14 @@ export async function get(path, params) {
 export async function post(path, body) {
   let res;
   try {
-    res = await fetch(path, {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body || {})});
+    res = await fetch(path, {method: 'POST', headers: headers({'Content-Type': 'application/json'}), body: JSON.stringify(body || {})});
   } catch (e) { throw new ApiError(`Cannot reach the server (${e.message}).`, 0); }
   return handle(res, path);
 }
 
 export async function getText(url, maxBytes) {
   let res;
-  try { res = await fetch(url); } catch (e) { throw new ApiError(`Cannot reach the server (${e.message}).`, 0); }
+  try { res = await fetch(url, {headers: headers({})}); } catch (e) { throw new ApiError(`Cannot reach the server (${e.message}).`, 0); }
   if (!res.ok) return handle(res, url);
   const blob = await res.blob();
   const truncated = maxBytes && blob.size > maxBytes;

@@ -16,6 +16,7 @@ import * as online from './online.js';
 import * as models from './models.js';
 import * as overview from './overview.js';
 import * as webhooks from './webhooks.js';
+import * as session from './session.js';
 
 window.__cairnErrors = [];
 window.addEventListener('error', (e) => window.__cairnErrors.push(String(e.message)));
@@ -63,6 +64,11 @@ async function route(force = false) {
   for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.nav === section);
   const token = ++renderCount;
   window.__cairnReady = false;
+  if (session.needed) {
+    session.renderSignIn(app, () => route(true));
+    window.__cairnReady = true;
+    return;
+  }
   try {
     let result;
     if (section === 'experiments' && r.path.length === 1) result = await experiments.render(app, r);
@@ -82,6 +88,11 @@ async function route(force = false) {
 }
 
 window.addEventListener('hashchange', () => route());
+// A session that ends while a page is open (expired, signed out elsewhere): back to the sign-in form.
+window.addEventListener('cairn-unauthenticated', () => {
+  if (session.needed) return;
+  session.init().then(() => { if (session.needed) route(true); });
+});
 window.addEventListener('DOMContentLoaded', () => {
   document.getElementById('theme-toggle').addEventListener('click', () => {
     theme = themes[(themes.indexOf(theme) + 1) % themes.length];
@@ -89,5 +100,5 @@ window.addEventListener('DOMContentLoaded', () => {
     applyTheme(theme);
   });
   applyTheme(theme);
-  route(true);
+  session.init().then(() => route(true));
 });

@@ -1,0 +1,65 @@
+// Signing in to a server started with --auth: who is signed in (shown in the header with a
+// "Sign out" button), and the sign-in form any page shows when the server answers 401.
+// Without accounts (GET /api/cairn/v1/session answers 404) nothing of this appears.
+import {el, clear, errorBox} from './util.js';
+import {get, post} from './api.js';
+
+export let current = null;
+/** True when the server has accounts and nobody is signed in. */
+export let needed = false;
+
+function showUser() {
+  const slot = document.getElementById('session');
+  if (!slot) return;
+  clear(slot);
+  if (!current) return;
+  const out = el('button', {type: 'button', class: 'link', title: 'End this session'}, 'Sign out');
+  out.addEventListener('click', async () => {
+    try { await post('/api/cairn/v1/session/end', {}); } catch { /* signed out anyway */ }
+    current = null;
+    location.reload();
+  });
+  slot.append(el('span', {class: 'muted', 'data-user': current.username},
+    current.username + (current.is_admin ? ' (admin)' : '') + (current.read_only ? ' (read-only)' : '')), ' ', out);
+}
+
+/** Asks the server who is signed in; resolves either way. */
+export async function init() {
+  try {
+    current = (await get('/api/cairn/v1/session')).user;
+    needed = false;
+  } catch (e) {
+    current = null;
+    needed = e.status === 401;
+  }
+  showUser();
+}
+
+/** The sign-in form in `app`; `done` runs once signed in. */
+export function renderSignIn(app, done) {
+  clear(app);
+  const user = el('input', {name: 'username', autocomplete: 'username', required: true});
+  const password = el('input', {name: 'password', type: 'password', autocomplete: 'current-password', required: true});
+  const message = el('div');
+  const form = el('form', {class: 'signin'},
+    el('h1', {}, 'Sign in'),
+    el('p', {class: 'muted'}, 'This Cairn server has accounts. Ask an administrator for one (cairn users create NAME).'),
+    el('label', {}, 'User name', user),
+    el('label', {}, 'Password', password),
+    el('button', {type: 'submit'}, 'Sign in'),
+    message);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clear(message);
+    try {
+      current = (await post('/api/cairn/v1/session', {username: user.value, password: password.value})).user;
+      needed = false;
+      showUser();
+      done();
+    } catch (err) {
+      message.append(errorBox(err, 'Signing in failed'));
+    }
+  });
+  app.append(form);
+  user.focus();
+}

@@ -1,0 +1,101 @@
+"""Signing in to a server with accounts (issue 13), in the real headless Chromium: the UI shows its
+own sign-in form (no browser password dialog), then the pages, the signed-in user in the header,
+only what the user may read, and signs out. The server is this module's own, started with --auth."""
+
+import os
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+import requests
+from mlflow.tracking import MlflowClient
+from selenium.webdriver.support.ui import WebDriverWait
+
+from conftest import SCREENSHOTS, WAIT_TIMEOUT
+
+ADMIN_PASSWORD = "admin-secret-1"
+
+
+@pytest.fixture(scope="module")
+def auth_server():
+    binary = os.environ.get("CAIRN_BINARY", "").strip()
+    if not binary:
+        pytest.skip("CAIRN_BINARY is not set: this test starts its own cairn server (scripts/test exports it)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as data, open(os.path.join(data, "server.log"), "w") as log:
+        proc = subprocess.Popen([binary, "server", "--host", "127.0.0.1", "--port", str(port), "--data-dir", data,
+                                 "--auth", "--auth-default-permission", "NO_PERMISSIONS"],
+                                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "CAIRN_ADMIN_PASSWORD": ADMIN_PASSWORD})
+        uri = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120  # hang protection only
+        while True:
+            try:
+                if requests.get(uri + "/health", timeout=5).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "cairn server did not start"
+            time.sleep(0.05)
+        admin = requests.Session()
+        admin.auth = ("admin", ADMIN_PASSWORD)
+        assert admin.post(uri + "/api/2.0/mlflow/users/create", json={"username": "reader", "password": "reader-password"}).ok
+        saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
+        os.environ.update(MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD=ADMIN_PASSWORD)
+        try:
+            client = MlflowClient(uri)
+            shown = client.create_experiment(f"granted-{time.time_ns()}")
+            hidden = client.create_experiment(f"hidden-{time.time_ns()}")
+            client.create_run(shown)
+        finally:
+            for k, v in saved.items():
+                os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+        assert admin.post(uri + "/api/3.0/mlflow/users/permissions/grant",
+                          json={"username": "reader", "resource_type": "experiment", "resource_id": shown, "permission": "READ"}).ok
+        try:
+            yield uri, shown, hidden
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def _wait(driver, script):
+    return WebDriverWait(driver, WAIT_TIMEOUT).until(lambda d: d.execute_script(f"return ({script})"))
+
+
+def test_sign_in_shows_only_granted_experiments_and_signs_out(browser, auth_server):
+    uri, shown, hidden = auth_server
+    browser.delete_all_cookies()
+    browser.get("about:blank")
+    browser.get(f"{uri}/#/experiments")
+    form = _wait(browser, "document.querySelector('form.signin')")
+    os.makedirs(SCREENSHOTS, exist_ok=True)
+    browser.save_screenshot(os.path.join(SCREENSHOTS, "signin-form.png"))
+    browser.execute_script("""
+        const f = arguments[0];
+        f.querySelector('input[name=username]').value = 'reader';
+        f.querySelector('input[name=password]').value = 'wrong-password';
+        f.querySelector('button[type=submit]').click();""", form)
+    assert "not authenticated" in _wait(browser, "(() => { const e = document.querySelector('form.signin .error'); return e && e.textContent; })()")
+    browser.execute_script("""
+        const f = document.querySelector('form.signin');
+        f.querySelector('input[name=password]').value = 'reader-password';
+        f.querySelector('button[type=submit]').click();""")
+    _wait(browser, f"document.querySelector(\"#experiments tr[data-id='{shown}']\")")
+    assert browser.execute_script(f"return document.querySelector(\"#experiments tr[data-id='{hidden}']\")") is None
+    assert _wait(browser, "document.querySelector('#session [data-user]') && document.querySelector('#session [data-user]').textContent") == "reader"
+    browser.save_screenshot(os.path.join(SCREENSHOTS, "signin-experiments.png"))
+    cookies = {c["name"]: c for c in browser.get_cookies()}
+    assert cookies["cairn_session"]["httpOnly"] is True and cookies["cairn_session"]["sameSite"] == "Strict"
+    assert cookies["cairn_csrf"]["httpOnly"] is False
+    # A change with the session cookie but without the page's CSRF header is refused.
+    status = browser.execute_script("""
+        return fetch('/ajax-api/2.0/mlflow/experiments/create', {method: 'POST', headers: {'Content-Type': 'application/json'},
+                     body: JSON.stringify({name: 'csrf-' + Date.now()})}).then(r => r.status);""")
+    assert status == 403
+    browser.execute_script("document.querySelector('#session button').click()")
+    _wait(browser, "document.querySelector('form.signin')")
+    assert "cairn_session" not in {c["name"] for c in browser.get_cookies()}
