@@ -10,7 +10,7 @@ import Hummingbird
 /// the page reads and sends back as `X-Cairn-CSRF` with every change (a double-submit check:
 /// another site can make the browser send the cookie, never read it to set the header).
 /// `POST /api/cairn/v1/session/end` revokes the token and clears both cookies;
-/// `GET /api/cairn/v1/session` says who is signed in (404 when accounts are off).
+/// `GET /api/cairn/v1/session` says whether the server has accounts and who is signed in.
 enum WebSession {
     static let cookie = "cairn_session"
     static let csrfCookie = "cairn_csrf"
@@ -33,12 +33,15 @@ enum WebSession {
     }
 
     static func register(on router: Router<CairnRequestContext>, accounts: AccountService, secure: Bool) {
+        // Always 200, so the UI's first question logs no failed request: `auth` says whether the
+        // server has accounts, `user` who is signed in (absent when nobody is).
         router.get("api/cairn/v1/session") { _, _ -> Response in
-            try requireAccounts(accounts)
-            guard let identity = RequestIdentity.current, identity.isAuthenticated, let user = identity.user else {
-                throw AccountService.notSignedIn()
+            let identity = RequestIdentity.current
+            guard accounts.settings.isEnabled, let identity, identity.isAuthenticated, let user = identity.user else {
+                return jsonResponse(WireEncoding.reply { o in o.bool("auth", accounts.settings.isEnabled) })
             }
             return jsonResponse(WireEncoding.reply { o in
+                o.bool("auth", true)
                 o.object("user") { u in
                     u.string("username", user)
                     u.bool("is_admin", identity.isAdmin)

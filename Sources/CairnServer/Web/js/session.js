@@ -1,6 +1,6 @@
 // Signing in to a server started with --auth: who is signed in (shown in the header with a
 // "Sign out" button), and the sign-in form any page shows when the server answers 401.
-// Without accounts (GET /api/cairn/v1/session answers 404) nothing of this appears.
+// Without accounts (GET /api/cairn/v1/session answers {"auth": false}) nothing of this appears.
 import {el, clear, errorBox} from './util.js';
 import {get, post} from './api.js';
 
@@ -26,11 +26,12 @@ function showUser() {
 /** Asks the server who is signed in; resolves either way. */
 export async function init() {
   try {
-    current = (await get('/api/cairn/v1/session')).user;
-    needed = false;
-  } catch (e) {
+    const reply = await get('/api/cairn/v1/session');
+    current = reply.user || null;
+    needed = reply.auth === true && !current;
+  } catch {
     current = null;
-    needed = e.status === 401;
+    needed = false;
   }
   showUser();
 }
