@@ -99,3 +99,37 @@ def test_sign_in_shows_only_granted_experiments_and_signs_out(browser, auth_serv
     browser.execute_script("document.querySelector('#session button').click()")
     _wait(browser, "document.querySelector('form.signin')")
     assert "cairn_session" not in {c["name"] for c in browser.get_cookies()}
+
+
+def test_an_administrator_manages_users_grants_and_tokens_on_the_accounts_page(browser, auth_server):
+    uri, shown, _ = auth_server
+    browser.delete_all_cookies()
+    browser.get("about:blank")
+    browser.get(f"{uri}/#/accounts")
+    _wait(browser, "document.querySelector('form.signin')")
+    browser.execute_script("""
+        const f = document.querySelector('form.signin');
+        f.querySelector('input[name=username]').value = 'admin';
+        f.querySelector('input[name=password]').value = arguments[0];
+        f.querySelector('button[type=submit]').click();""", ADMIN_PASSWORD)
+    _wait(browser, "document.querySelector(\"#users tr[data-user='reader']\")")
+    assert browser.execute_script("return !!document.querySelector('nav a[data-nav=accounts]')")
+    # The signed-in session shows among the tokens.
+    assert "web session" in browser.execute_script("return document.getElementById('tokens').textContent")
+    browser.execute_script("""
+        document.getElementById('new-user-name').value = 'writer';
+        document.getElementById('new-user-password').value = 'writer-password';
+        document.getElementById('create-user').click();""")
+    _wait(browser, "document.querySelector(\"#users tr[data-user='writer']\")")
+    browser.execute_script("document.querySelector(\"#users tr[data-user='writer'] button.link\").click()")
+    _wait(browser, "document.getElementById('grant-resource')")
+    browser.execute_script("""
+        document.getElementById('grant-resource').value = arguments[0];
+        document.getElementById('grant-level').value = 'EDIT';
+        document.getElementById('grant').click();""", shown)
+    _wait(browser, "document.getElementById('grants-table').textContent.includes('EDIT')")
+    browser.save_screenshot(os.path.join(SCREENSHOTS, "accounts-admin.png"))
+    reply = requests.get(uri + "/api/3.0/mlflow/users/permissions/get", auth=("admin", ADMIN_PASSWORD),
+                         params={"username": "writer", "resource_type": "experiment", "resource_id": shown}, timeout=60).json()
+    assert reply == {"allowed": True, "permission": "EDIT"}
+    assert requests.get(uri + "/api/2.0/mlflow/users/current", auth=("writer", "writer-password"), timeout=60).status_code == 200

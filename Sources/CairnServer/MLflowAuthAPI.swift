@@ -56,6 +56,7 @@ struct MLflowAuthAPI: Sendable {
         o.int("id", user.id)
         o.string("username", user.name)
         o.bool("is_admin", user.isAdmin)
+        o.int("creation_time", user.creationTime)
     }
 
     private func createUser(_ f: RequestFields) async throws -> [UInt8] {

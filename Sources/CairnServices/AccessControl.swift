@@ -85,7 +85,7 @@ public struct AccessControl: Sendable {
     /// What `user` may do on a resource (for `users/permissions/get`).
     public func permission(of user: String, on type: ResourceType, id: String) async throws -> Permission {
         guard let account = try await accounts.store.fetchUser(name: user) else {
-            throw CairnError.notFound("User with username=\(user) not found.")
+            throw CairnError.notFound("User with username=\(user) not found")
         }
         if account.isAdmin { return .manage }
         return try await accounts.store.fetchPermission(user: user, resourceType: type, resourceID: id) ?? accounts.settings.defaultPermission

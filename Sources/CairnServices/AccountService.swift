@@ -71,7 +71,7 @@ public final class AccountService: Sendable {
 
     public func user(named name: String) async throws -> UserAccount {
         guard let user = try await store.fetchUser(name: name) else {
-            throw CairnError.notFound("User with username=\(name) not found.")
+            throw CairnError.notFound("User with username=\(name) not found")
         }
         return user
     }

@@ -89,7 +89,7 @@ extension SQLStore: AccountStore {
 
     static func userID(_ db: any SQLSession, _ name: String) throws -> Int64 {
         guard let id = try db.value(Int64.self, "SELECT user_id FROM users WHERE name = ?", [name]) else {
-            throw CairnError.notFound("User with username=\(name) not found.")
+            throw CairnError.notFound("User with username=\(name) not found")
         }
         return id
     }

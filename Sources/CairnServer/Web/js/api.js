@@ -54,6 +54,15 @@ export async function post(path, body) {
   return handle(res, path);
 }
 
+/** A JSON request with any method (PATCH, DELETE with a body, as MLflow's auth API takes them). */
+export async function send(method, path, body) {
+  let res;
+  try {
+    res = await fetch(path, {method, headers: headers({'Content-Type': 'application/json'}), body: JSON.stringify(body || {})});
+  } catch (e) { throw new ApiError(`Cannot reach the server (${e.message}).`, 0); }
+  return handle(res, path);
+}
+
 export async function getText(url, maxBytes) {
   let res;
   try { res = await fetch(url, {headers: headers({})}); } catch (e) { throw new ApiError(`Cannot reach the server (${e.message}).`, 0); }

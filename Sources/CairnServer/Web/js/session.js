@@ -12,6 +12,11 @@ function showUser() {
   const slot = document.getElementById('session');
   if (!slot) return;
   clear(slot);
+  // Administrators get the Accounts page in the navigation.
+  const nav = document.querySelector('header nav');
+  const link = nav && nav.querySelector('a[data-nav=accounts]');
+  if (current && current.is_admin && nav && !link) nav.append(el('a', {href: '#/accounts', 'data-nav': 'accounts'}, 'Accounts'));
+  if (!(current && current.is_admin) && link) link.remove();
   if (!current) return;
   const out = el('button', {type: 'button', class: 'link', title: 'End this session'}, 'Sign out');
   out.addEventListener('click', async () => {
