@@ -454,3 +454,17 @@ def test_tls_serves_the_mlflow_client_over_https_without_a_proxy():
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def test_a_later_mlflow_user_tag_cannot_name_someone_else(world):
+    user, password = creds(world, "EDIT")
+    with Credentials(user, password):
+        client = MlflowClient(world["uri"])
+        run = client.create_run(world["exp_a"]).info.run_id
+        client.set_tag(run, "mlflow.user", user)  # the same name: fine
+        with pytest.raises(MlflowException) as refused:
+            client.set_tag(run, "mlflow.user", "somebody-else")
+        assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
+        with pytest.raises(MlflowException):
+            client.delete_tag(run, "mlflow.user")
+        assert client.get_run(run).data.tags["mlflow.user"] == user

@@ -159,6 +159,7 @@ public struct TrackingService: Sendable {
     }
 
     public func deleteTag(runID: String, key: String) async throws {
+        try Self.refuseClaimedUser(Tag(key, ""))
         try await store.deleteTag(runID: runID, key: key)
     }
 
@@ -192,7 +193,10 @@ public struct TrackingService: Sendable {
             }
         }
         try Self.validateParams(params)
-        for tag in tags { try validateRunTag(tag) }
+        for tag in tags {
+            try validateRunTag(tag)
+            try Self.refuseClaimedUser(tag)
+        }
         try await store.logRunWrites(runID: runID, RunWrites(metrics: metrics, params: params, tags: tags))
     }
 
@@ -331,6 +335,14 @@ public struct TrackingService: Sendable {
 
     static func requireNonEmpty(_ value: String, _ name: String) throws {
         if value.isEmpty { throw CairnError.missingParameter(name) }
+    }
+
+    /// With accounts on, a run's `mlflow.user` is the name of whoever created it: a later tag
+    /// that says otherwise (or deletes it) is refused, not stored.
+    static func refuseClaimedUser(_ tag: Tag) throws {
+        guard tag.key == SystemTag.user, let identity = RequestIdentity.current, identity.isAuthenticated,
+              let user = identity.user, tag.value != user else { return }
+        throw CairnError.invalidParameter("The tag mlflow.user names the signed-in user on a server with accounts ('\(user)'); it cannot be set to another name or deleted.")
     }
 
     private func validateRunTag(_ tag: Tag) throws {
