@@ -459,19 +459,29 @@ def test_unknown_run_id_as_a_number_is_invalid_not_unknown(rest):
 
 
 def test_numbers_as_strings_are_read_and_other_strings_refused(rest, client, run_id):
-    for body in ({"run_id": run_id, "key": "s", "value": "2.5", "timestamp": "7", "step": "3"},):
-        assert rest("POST", "runs/log-metric", json=body) == (200, {})
-    point = client.get_metric_history(run_id, "s")[0]
-    assert (point.value, point.timestamp, point.step) == (2.5, 7, 3)
+    # Protobuf reads an integer field's string as an integer or an integral number ("3.0", "1e3"),
+    # and a number field's string as Python's float() does (surrounding spaces allowed).
+    for key, body, expected in (
+        ("s", {"value": "2.5", "timestamp": "7", "step": "3"}, (2.5, 7, 3)),
+        ("f", {"value": " 4.5 ", "timestamp": "1e3", "step": "3.0"}, (4.5, 1000, 3)),
+        ("n", {"value": "-1E2", "timestamp": 5.0, "step": "-2"}, (-100.0, 5, -2)),
+    ):
+        assert rest("POST", "runs/log-metric", json={"run_id": run_id, "key": key, **body}) == (200, {})
+        point = client.get_metric_history(run_id, key)[0]
+        assert (point.value, point.timestamp, point.step) == expected, key
     for field, body in (
         ("step", {"run_id": run_id, "key": "x", "value": 1, "timestamp": 1, "step": "x"}),
         ("timestamp", {"run_id": run_id, "key": "x", "value": 1, "timestamp": "x"}),
         ("value", {"run_id": run_id, "key": "x", "value": "x", "timestamp": 1}),
+        ("value", {"run_id": run_id, "key": "x", "value": "0x10", "timestamp": 1}),
+        ("step", {"run_id": run_id, "key": "x", "value": 1, "timestamp": 1, "step": "2.5"}),
+        ("timestamp", {"run_id": run_id, "key": "x", "value": 1, "timestamp": "0x10"}),
     ):
         resp = rest("POST", "runs/log-metric", json=body)
         assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
-        assert resp[1]["message"] == wrong_type_message(field, '"x"', "str")
-    assert set(client.get_run(run_id).data.metrics) == {"s"}
+        shown = json.dumps(body[field])
+        assert resp[1]["message"] == wrong_type_message(field, shown, "str"), body
+    assert set(client.get_run(run_id).data.metrics) == {"s", "f", "n"}
 
 
 @pytest.mark.cairn_only
