@@ -117,6 +117,10 @@ public struct TrackingService: Sendable {
         return try await store.fetchRun(id: id)
     }
 
+    public func getRunInfo(id: String) async throws -> RunInfo {
+        try await store.fetchRunInfo(id: id)
+    }
+
     public func updateRun(id: String, status: RunStatus?, endTime: Int64?, runName: String?) async throws -> RunInfo {
         if let endTime { try Validation.validateTimestamp(endTime, parameter: "end_time") }
         let info = try await store.updateRun(id: id, status: status, endTime: endTime, runName: runName.flatMap { $0.isEmpty ? nil : $0 }, now: now())
