@@ -352,3 +352,10 @@ def test_ajax_upload_artifact(rest, client, experiment, server_uri):
             assert resp.json()["message"] == message
     assert [(f.path, f.is_dir) for f in client.list_artifacts(run_id)] == [("ui", True)]
     assert [f.path for f in client.list_artifacts(run_id, "ui")] == ["ui/note.txt"]
+
+
+def test_ui_telemetry_is_off(rest):
+    # MLflow's web app asks before sending usage records; nothing is ever sent from here.
+    assert rest("GET", "/ajax-api/3.0/mlflow/ui-telemetry") == (
+        200, {"disable_ui_events": [], "disable_ui_telemetry": True, "ui_rollout_percentage": 0})
+    assert rest("POST", "/ajax-api/3.0/mlflow/ui-telemetry", json={"records": [{"event": "x"}]}) == (200, {"status": "disabled"})
