@@ -159,6 +159,27 @@ struct MLflowRoutesTests {
         }
     }
 
+    @Test("MLflow's web app routes: upload-artifact refuses 10 MB and more in MLflow's words and writes nothing; ui-telemetry is off")
+    func webAppRoutes() async throws {
+        try await withApp { call in
+            let created = try await call(.post, "\(Self.api)/runs/create", #"{"experiment_id":"0"}"#)
+            let id = try #require(((created.json["run"] as? [String: Any])?["info"] as? [String: Any])?["run_id"] as? String)
+            let upload = "/ajax-api/2.0/mlflow/upload-artifact?run_uuid=\(id)&path="
+            let small = try await call(.post, upload + "a.txt", "hello")
+            #expect(small.status == 200 && small.text.isEmpty)
+            let big = try await call(.post, upload + "big.bin", String(repeating: "x", count: 10 * 1024 * 1024 + 1))
+            #expect(big.status == 400)
+            #expect(big.json["error_code"] as? String == "INVALID_PARAMETER_VALUE")
+            #expect(big.json["message"] as? String == "Artifact size is too large. Max size is 10MB.")
+            let listing = try await call(.get, "\(Self.api)/artifacts/list?run_id=\(id)", nil)
+            #expect((listing.json["files"] as? [[String: Any]])?.compactMap { $0["path"] as? String } == ["a.txt"])
+            let telemetry = try await call(.get, "/ajax-api/3.0/mlflow/ui-telemetry", nil)
+            #expect(telemetry.json["disable_ui_telemetry"] as? Bool == true && telemetry.json["ui_rollout_percentage"] as? Int == 0)
+            let records = try await call(.post, "/ajax-api/3.0/mlflow/ui-telemetry", #"{"records":[{"e":1}]}"#)
+            #expect(records.json["status"] as? String == "disabled")
+        }
+    }
+
     @Test("get-history-bulk-interval checks its fields in MLflow's words")
     func bulkIntervalChecks() async throws {
         try await withApp { call in
