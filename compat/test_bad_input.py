@@ -509,6 +509,50 @@ def test_coercions_mlflow_stores_are_refused(rest, client, run_id):
     assert run.data.metrics == {} and run.data.params == {} and "t" not in run.data.tags
 
 
+@pytest.mark.cairn_only
+def test_what_mlflow_ignores_is_refused_too(rest, client, experiment, run_id):
+    # MLflow ignores these (an unknown enum name, a bool in an enum field, a string where a list
+    # belongs, a query parameter it cannot read) and answers as if they were absent.
+    client.log_metric(run_id, "m", 1.0)
+    for method, path, kw, field in (
+        ("POST", "experiments/search", {"json": {"max_results": 10, "view_type": "x"}}, "view_type"),
+        ("POST", "runs/search", {"json": {"experiment_ids": [experiment.experiment_id], "run_view_type": True}}, "run_view_type"),
+        ("POST", "runs/create", {"json": {"experiment_id": experiment.experiment_id, "tags": "x"}}, "tags"),
+        ("GET", "metrics/get-history", {"params": {"run_id": run_id, "metric_key": "m", "max_results": "x"}}, "max_results"),
+    ):
+        resp = rest(method, path, **kw)
+        assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+        assert f"'{field}'" in resp[1]["message"], (path, resp)
+    model = client.create_logged_model(experiment.experiment_id, name="m")
+    resp = rest("GET", f"logged-models/{model.model_id}", params={"allow_deleted": "yes"})
+    assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+    assert resp[1]["message"] == "Invalid boolean value: yes, must be 'true' or 'false'."
+    # Nothing was created or changed.
+    assert [r.info.run_id for r in client.search_runs([experiment.experiment_id])] == [run_id]
+
+
+@pytest.mark.cairn_only
+def test_logged_model_id_in_the_path_is_enough(rest, client, experiment):
+    # MLflow also wants model_id in the body of these two (400 without it); the path names the model.
+    model = client.create_logged_model(experiment.experiment_id, name="m")
+    assert rest("POST", f"logged-models/{model.model_id}/params", json={"params": [{"key": "k", "value": "v"}]}) == (200, {})
+    status, body = rest("PATCH", f"logged-models/{model.model_id}", json={"status": "LOGGED_MODEL_READY"})
+    assert status == 200 and body["model"]["info"]["status"] == "LOGGED_MODEL_READY", body
+    got = client.get_logged_model(model.model_id)
+    assert got.params == {"k": "v"} and str(got.status) == "READY"
+
+
+@pytest.mark.cairn_only
+def test_a_run_created_without_start_time_starts_now(rest, experiment):
+    # MLflow starts it at 0 (1970); the client always sends start_time.
+    import time
+
+    before = int(time.time() * 1000)
+    status, body = rest("POST", "runs/create", json={"experiment_id": experiment.experiment_id})
+    assert status == 200, body
+    assert before <= body["run"]["info"]["start_time"] <= int(time.time() * 1000)
+
+
 # ---- get-history-bulk-interval and get-history: MLflow's checks and words ----
 
 
