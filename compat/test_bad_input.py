@@ -509,6 +509,42 @@ def test_coercions_mlflow_stores_are_refused(rest, client, run_id):
     assert run.data.metrics == {} and run.data.params == {} and "t" not in run.data.tags
 
 
+def test_limits_and_ids_in_mlflows_words(rest):
+    for method, path, kw, message in (
+        ("GET", "experiments/get", {"params": {"experiment_id": "abc"}},
+         "Invalid experiment ID 'abc'. Experiment ID must be a valid integer."),
+        ("POST", "experiments/create", {"json": {"name": ""}}, f"Missing value for required parameter 'name'. {HINT}"),
+        ("GET", "experiments/search", {"params": {"max_results": "0"}},
+         "Invalid value 0 for parameter 'max_results' supplied. It must be a positive integer"),
+        ("GET", "experiments/search", {"params": {}},
+         "Invalid value 0 for parameter 'max_results' supplied. It must be a positive integer"),
+        ("GET", "experiments/search", {"params": {"max_results": "50001"}},
+         "Invalid value 50001 for parameter 'max_results' supplied. It must be at most 50000"),
+        ("GET", "model-versions/search", {"params": {"max_results": "0"}},
+         "Invalid value for max_results. It must be a positive integer, but got 0"),
+    ):
+        resp = rest(method, path, **kw)
+        assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+        assert resp[1]["message"] == message, (path, kw)
+
+
+@pytest.mark.cairn_only
+def test_out_of_range_page_sizes_are_refused_in_the_stores_words(rest):
+    # MLflow answers registered-models/search max_results=0 with an empty page whose token
+    # loops, and an over-limit value there or in runs/search with a type hint that does not fit.
+    for method, path, kw, message in (
+        ("GET", "registered-models/search", {"params": {"max_results": "0"}},
+         "Invalid value for max_results. It must be a positive integer, but got 0"),
+        ("GET", "registered-models/search", {"params": {"max_results": "1001"}},
+         "Invalid value for request parameter max_results. It must be at most 1000, but got value 1001"),
+        ("POST", "runs/search", {"json": {"max_results": 50001}},
+         "Invalid value 50001 for parameter 'max_results' supplied. It must be at most 50000"),
+    ):
+        resp = rest(method, path, **kw)
+        assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+        assert resp[1]["message"] == message, (path, kw)
+
+
 @pytest.mark.cairn_only
 def test_what_mlflow_ignores_is_refused_too(rest, client, experiment, run_id):
     # MLflow ignores these (an unknown enum name, a bool in an enum field, a string where a list

@@ -77,7 +77,7 @@ public enum Validation {
 
     public static func validateExperimentName(_ name: String) throws(CairnError) {
         if name.trimmingCharacters(in: .whitespaces).isEmpty {
-            throw .invalidParameter("Invalid experiment name: the name is empty. Give the experiment a non-empty name.")
+            throw .missingParameter("name")
         }
         if name.count > Limits.maxExperimentNameLength {
             throw .invalidParameter("Invalid experiment name: it has \(name.count) characters, the limit is \(Limits.maxExperimentNameLength).")
@@ -87,7 +87,7 @@ public enum Validation {
     /// Experiment ids are decimal integers.
     public static func parseExperimentID(_ id: String) throws(CairnError) -> Int64 {
         guard let value = Int64(id), value >= 0 else {
-            throw .invalidParameter("Invalid experiment id '\(id)': Experiment ID must be a valid integer.")
+            throw .invalidParameter("Invalid experiment ID '\(id)'. Experiment ID must be a valid integer.")
         }
         return value
     }

@@ -78,7 +78,7 @@ public struct RegistryService: Sendable {
     }
 
     public func searchRegisteredModels(filter: String?, maxResults: Int64?, orderBy: [String], pageToken: String?) async throws -> Page<RegisteredModel> {
-        let limit = try TrackingService.pageSize(maxResults, default: Self.defaultModelSearchResults, maximum: Self.maxModelSearchResults, what: "registered models")
+        let limit = try TrackingService.pageSize(maxResults, default: Self.defaultModelSearchResults, maximum: Self.maxModelSearchResults, registry: true)
         let token = try PageToken.decode(pageToken)
         let order = try Self.orderBy(orderBy, for: .registeredModels)
         let search = RegistrySearch(filter: Self.hidingPrompts(try SearchFilterParser.parse(filter ?? "", for: .registeredModels)),
@@ -213,7 +213,7 @@ public struct RegistryService: Sendable {
     }
 
     public func searchModelVersions(filter: String?, maxResults: Int64?, orderBy: [String], pageToken: String?) async throws -> Page<ModelVersion> {
-        let limit = try TrackingService.pageSize(maxResults, default: Self.defaultVersionSearchResults, maximum: Self.maxVersionSearchResults, what: "model versions")
+        let limit = try TrackingService.pageSize(maxResults, default: Self.defaultVersionSearchResults, maximum: Self.maxVersionSearchResults, registry: true)
         let token = try PageToken.decode(pageToken)
         let order = try Self.orderBy(orderBy, for: .modelVersions)
         let search = RegistrySearch(filter: try SearchFilterParser.parse(filter ?? "", for: .modelVersions), orderBy: order,
