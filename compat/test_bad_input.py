@@ -528,6 +528,29 @@ def test_limits_and_ids_in_mlflows_words(rest):
         assert resp[1]["message"] == message, (path, kw)
 
 
+def test_an_empty_required_string_is_missing(rest, client, experiment, run_id):
+    # MLflow reads "" in a required field as absent, naming the field (at any depth).
+    eid = experiment.experiment_id
+    for path, body, field in (
+        ("runs/log-metric", {"run_id": run_id, "key": "", "value": 1, "timestamp": 1}, "key"),
+        ("runs/log-parameter", {"run_id": run_id, "key": "", "value": "v"}, "key"),
+        ("runs/set-tag", {"run_id": run_id, "key": "", "value": "v"}, "key"),
+        ("runs/log-batch", {"run_id": run_id, "params": [{"key": "", "value": "v"}]}, "params[0].key"),
+        ("runs/log-batch", {"run_id": run_id, "metrics": [{"key": "", "value": 1, "timestamp": 1}]}, "metrics[0].key"),
+        ("runs/log-batch", {"run_id": run_id, "tags": [{"key": "ok", "value": "v"}, {"key": "", "value": "v"}]}, "tags[1].key"),
+        ("experiments/set-experiment-tag", {"experiment_id": eid, "key": "", "value": "v"}, "key"),
+        ("experiments/update", {"experiment_id": eid, "new_name": ""}, "new_name"),
+        ("experiments/update", {"experiment_id": eid}, "new_name"),
+        ("experiments/create", {"name": ""}, "name"),
+    ):
+        resp = rest("POST", path, json=body)
+        assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+        assert resp[1]["message"] == f"Missing value for required parameter '{field}'. {HINT}", (path, body)
+    run = client.get_run(run_id)
+    assert run.data.metrics == {} and run.data.params == {} and "ok" not in run.data.tags
+    assert client.get_experiment(eid).name == experiment.name and client.get_experiment(eid).tags == experiment.tags
+
+
 @pytest.mark.cairn_only
 def test_out_of_range_page_sizes_are_refused_in_the_stores_words(rest):
     # MLflow answers registered-models/search max_results=0 with an empty page whose token
@@ -565,6 +588,15 @@ def test_what_mlflow_ignores_is_refused_too(rest, client, experiment, run_id):
     assert resp[1]["message"] == "Invalid boolean value: yes, must be 'true' or 'false'."
     # Nothing was created or changed.
     assert [r.info.run_id for r in client.search_runs([experiment.experiment_id])] == [run_id]
+
+
+@pytest.mark.cairn_only
+def test_an_experiment_name_of_spaces_is_missing(rest):
+    # MLflow creates an experiment named "   ".
+    resp = rest("POST", "experiments/create", json={"name": "   "})
+    assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+    assert resp[1]["message"] == f"Missing value for required parameter 'name'. {HINT}"
+    assert_error(rest("GET", "experiments/get-by-name", params={"experiment_name": "   "}), 404, "RESOURCE_DOES_NOT_EXIST")
 
 
 @pytest.mark.cairn_only

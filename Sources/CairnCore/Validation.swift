@@ -75,9 +75,10 @@ public enum Validation {
         }
     }
 
-    public static func validateExperimentName(_ name: String) throws(CairnError) {
+    /// A name of only spaces is refused as missing (MLflow takes it); `parameter` names the field.
+    public static func validateExperimentName(_ name: String, parameter: String = "name") throws(CairnError) {
         if name.trimmingCharacters(in: .whitespaces).isEmpty {
-            throw .missingParameter("name")
+            throw .missingParameter(parameter)
         }
         if name.count > Limits.maxExperimentNameLength {
             throw .invalidParameter("Invalid experiment name: it has \(name.count) characters, the limit is \(Limits.maxExperimentNameLength).")

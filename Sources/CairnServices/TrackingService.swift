@@ -59,7 +59,7 @@ public struct TrackingService: Sendable {
     }
 
     public func renameExperiment(id: String, newName: String) async throws {
-        try Validation.validateExperimentName(newName)
+        try Validation.validateExperimentName(newName, parameter: "new_name")
         try await store.renameExperiment(id: Validation.parseExperimentID(id), newName: newName, now: now())
     }
 

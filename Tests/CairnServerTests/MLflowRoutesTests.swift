@@ -183,6 +183,29 @@ struct MLflowRoutesTests {
         }
     }
 
+    @Test("An empty required string is missing, named at any depth, on the fast log-batch path too; nothing is written")
+    func emptyRequiredStrings() async throws {
+        try await withApp { call in
+            let id = try await Self.newRun(call)
+            let hint = "See the API docs for more information about request parameters."
+            let cases: [(String, String, String)] = [
+                ("runs/log-parameter", #"{"run_id":"\#(id)","key":"","value":"v"}"#, "key"),
+                ("runs/log-batch", #"{"run_id":"\#(id)","params":[{"key":"","value":"v"}]}"#, "params[0].key"),
+                ("runs/log-batch", #"{"run_id":"\#(id)","metrics":[{"key":"m","value":1,"timestamp":1},{"key":"","value":1,"timestamp":1}]}"#, "metrics[1].key"),
+                ("runs/log-batch", #"{"run_id":"\#(id)","tags":[{"key":"","value":"v"}]}"#, "tags[0].key"),
+                ("experiments/update", #"{"experiment_id":"0"}"#, "new_name"),
+            ]
+            for (route, body, field) in cases {
+                let reply = try await call(.post, "\(Self.api)/\(route)", body)
+                #expect(reply.status == 400, "\(body)")
+                #expect(reply.json["message"] as? String == "Missing value for required parameter '\(field)'. \(hint)", "\(body)")
+            }
+            let run = try await call(.get, "\(Self.api)/runs/get?run_id=\(id)", nil)
+            let data = (run.json["run"] as? [String: Any])?["data"] as? [String: Any]
+            #expect(data?["metrics"] == nil && data?["params"] == nil)
+        }
+    }
+
     @Test("get-history-bulk-interval checks its fields in MLflow's words")
     func bulkIntervalChecks() async throws {
         try await withApp { call in
