@@ -459,19 +459,29 @@ def test_unknown_run_id_as_a_number_is_invalid_not_unknown(rest):
 
 
 def test_numbers_as_strings_are_read_and_other_strings_refused(rest, client, run_id):
-    for body in ({"run_id": run_id, "key": "s", "value": "2.5", "timestamp": "7", "step": "3"},):
-        assert rest("POST", "runs/log-metric", json=body) == (200, {})
-    point = client.get_metric_history(run_id, "s")[0]
-    assert (point.value, point.timestamp, point.step) == (2.5, 7, 3)
+    # Protobuf reads an integer field's string as an integer or an integral number ("3.0", "1e3"),
+    # and a number field's string as Python's float() does (surrounding spaces allowed).
+    for key, body, expected in (
+        ("s", {"value": "2.5", "timestamp": "7", "step": "3"}, (2.5, 7, 3)),
+        ("f", {"value": " 4.5 ", "timestamp": "1e3", "step": "3.0"}, (4.5, 1000, 3)),
+        ("n", {"value": "-1E2", "timestamp": 5.0, "step": "-2"}, (-100.0, 5, -2)),
+    ):
+        assert rest("POST", "runs/log-metric", json={"run_id": run_id, "key": key, **body}) == (200, {})
+        point = client.get_metric_history(run_id, key)[0]
+        assert (point.value, point.timestamp, point.step) == expected, key
     for field, body in (
         ("step", {"run_id": run_id, "key": "x", "value": 1, "timestamp": 1, "step": "x"}),
         ("timestamp", {"run_id": run_id, "key": "x", "value": 1, "timestamp": "x"}),
         ("value", {"run_id": run_id, "key": "x", "value": "x", "timestamp": 1}),
+        ("value", {"run_id": run_id, "key": "x", "value": "0x10", "timestamp": 1}),
+        ("step", {"run_id": run_id, "key": "x", "value": 1, "timestamp": 1, "step": "2.5"}),
+        ("timestamp", {"run_id": run_id, "key": "x", "value": 1, "timestamp": "0x10"}),
     ):
         resp = rest("POST", "runs/log-metric", json=body)
         assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
-        assert resp[1]["message"] == wrong_type_message(field, '"x"', "str")
-    assert set(client.get_run(run_id).data.metrics) == {"s"}
+        shown = json.dumps(body[field])
+        assert resp[1]["message"] == wrong_type_message(field, shown, "str"), body
+    assert set(client.get_run(run_id).data.metrics) == {"s", "f", "n"}
 
 
 @pytest.mark.cairn_only
@@ -497,6 +507,118 @@ def test_coercions_mlflow_stores_are_refused(rest, client, run_id):
         assert resp[1]["message"] == wrong_type_message(field, shown, python_type), (path, body)
     run = client.get_run(run_id)
     assert run.data.metrics == {} and run.data.params == {} and "t" not in run.data.tags
+
+
+def test_limits_and_ids_in_mlflows_words(rest):
+    for method, path, kw, message in (
+        ("GET", "experiments/get", {"params": {"experiment_id": "abc"}},
+         "Invalid experiment ID 'abc'. Experiment ID must be a valid integer."),
+        ("POST", "experiments/create", {"json": {"name": ""}}, f"Missing value for required parameter 'name'. {HINT}"),
+        ("GET", "experiments/search", {"params": {"max_results": "0"}},
+         "Invalid value 0 for parameter 'max_results' supplied. It must be a positive integer"),
+        ("GET", "experiments/search", {"params": {}},
+         "Invalid value 0 for parameter 'max_results' supplied. It must be a positive integer"),
+        ("GET", "experiments/search", {"params": {"max_results": "50001"}},
+         "Invalid value 50001 for parameter 'max_results' supplied. It must be at most 50000"),
+        ("GET", "model-versions/search", {"params": {"max_results": "0"}},
+         "Invalid value for max_results. It must be a positive integer, but got 0"),
+    ):
+        resp = rest(method, path, **kw)
+        assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+        assert resp[1]["message"] == message, (path, kw)
+
+
+def test_an_empty_required_string_is_missing(rest, client, experiment, run_id):
+    # MLflow reads "" in a required field as absent, naming the field (at any depth).
+    eid = experiment.experiment_id
+    for path, body, field in (
+        ("runs/log-metric", {"run_id": run_id, "key": "", "value": 1, "timestamp": 1}, "key"),
+        ("runs/log-parameter", {"run_id": run_id, "key": "", "value": "v"}, "key"),
+        ("runs/set-tag", {"run_id": run_id, "key": "", "value": "v"}, "key"),
+        ("runs/log-batch", {"run_id": run_id, "params": [{"key": "", "value": "v"}]}, "params[0].key"),
+        ("runs/log-batch", {"run_id": run_id, "metrics": [{"key": "", "value": 1, "timestamp": 1}]}, "metrics[0].key"),
+        ("runs/log-batch", {"run_id": run_id, "tags": [{"key": "ok", "value": "v"}, {"key": "", "value": "v"}]}, "tags[1].key"),
+        ("experiments/set-experiment-tag", {"experiment_id": eid, "key": "", "value": "v"}, "key"),
+        ("experiments/update", {"experiment_id": eid, "new_name": ""}, "new_name"),
+        ("experiments/update", {"experiment_id": eid}, "new_name"),
+        ("experiments/create", {"name": ""}, "name"),
+    ):
+        resp = rest("POST", path, json=body)
+        assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+        assert resp[1]["message"] == f"Missing value for required parameter '{field}'. {HINT}", (path, body)
+    run = client.get_run(run_id)
+    assert run.data.metrics == {} and run.data.params == {} and "ok" not in run.data.tags
+    assert client.get_experiment(eid).name == experiment.name and client.get_experiment(eid).tags == experiment.tags
+
+
+@pytest.mark.cairn_only
+def test_out_of_range_page_sizes_are_refused_in_the_stores_words(rest):
+    # MLflow answers registered-models/search max_results=0 with an empty page whose token
+    # loops, and an over-limit value there or in runs/search with a type hint that does not fit.
+    for method, path, kw, message in (
+        ("GET", "registered-models/search", {"params": {"max_results": "0"}},
+         "Invalid value for max_results. It must be a positive integer, but got 0"),
+        ("GET", "registered-models/search", {"params": {"max_results": "1001"}},
+         "Invalid value for request parameter max_results. It must be at most 1000, but got value 1001"),
+        ("POST", "runs/search", {"json": {"max_results": 50001}},
+         "Invalid value 50001 for parameter 'max_results' supplied. It must be at most 50000"),
+    ):
+        resp = rest(method, path, **kw)
+        assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+        assert resp[1]["message"] == message, (path, kw)
+
+
+@pytest.mark.cairn_only
+def test_what_mlflow_ignores_is_refused_too(rest, client, experiment, run_id):
+    # MLflow ignores these (an unknown enum name, a bool in an enum field, a string where a list
+    # belongs, a query parameter it cannot read) and answers as if they were absent.
+    client.log_metric(run_id, "m", 1.0)
+    for method, path, kw, field in (
+        ("POST", "experiments/search", {"json": {"max_results": 10, "view_type": "x"}}, "view_type"),
+        ("POST", "runs/search", {"json": {"experiment_ids": [experiment.experiment_id], "run_view_type": True}}, "run_view_type"),
+        ("POST", "runs/create", {"json": {"experiment_id": experiment.experiment_id, "tags": "x"}}, "tags"),
+        ("GET", "metrics/get-history", {"params": {"run_id": run_id, "metric_key": "m", "max_results": "x"}}, "max_results"),
+    ):
+        resp = rest(method, path, **kw)
+        assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+        assert f"'{field}'" in resp[1]["message"], (path, resp)
+    model = client.create_logged_model(experiment.experiment_id, name="m")
+    resp = rest("GET", f"logged-models/{model.model_id}", params={"allow_deleted": "yes"})
+    assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+    assert resp[1]["message"] == "Invalid boolean value: yes, must be 'true' or 'false'."
+    # Nothing was created or changed.
+    assert [r.info.run_id for r in client.search_runs([experiment.experiment_id])] == [run_id]
+
+
+@pytest.mark.cairn_only
+def test_an_experiment_name_of_spaces_is_missing(rest):
+    # MLflow creates an experiment named "   ".
+    resp = rest("POST", "experiments/create", json={"name": "   "})
+    assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+    assert resp[1]["message"] == f"Missing value for required parameter 'name'. {HINT}"
+    assert_error(rest("GET", "experiments/get-by-name", params={"experiment_name": "   "}), 404, "RESOURCE_DOES_NOT_EXIST")
+
+
+@pytest.mark.cairn_only
+def test_logged_model_id_in_the_path_is_enough(rest, client, experiment):
+    # MLflow also wants model_id in the body of these two (400 without it); the path names the model.
+    model = client.create_logged_model(experiment.experiment_id, name="m")
+    assert rest("POST", f"logged-models/{model.model_id}/params", json={"params": [{"key": "k", "value": "v"}]}) == (200, {})
+    status, body = rest("PATCH", f"logged-models/{model.model_id}", json={"status": "LOGGED_MODEL_READY"})
+    assert status == 200 and body["model"]["info"]["status"] == "LOGGED_MODEL_READY", body
+    got = client.get_logged_model(model.model_id)
+    assert got.params == {"k": "v"} and str(got.status) == "READY"
+
+
+@pytest.mark.cairn_only
+def test_a_run_created_without_start_time_starts_now(rest, experiment):
+    # MLflow starts it at 0 (1970); the client always sends start_time.
+    import time
+
+    before = int(time.time() * 1000)
+    status, body = rest("POST", "runs/create", json={"experiment_id": experiment.experiment_id})
+    assert status == 200, body
+    assert before <= body["run"]["info"]["start_time"] <= int(time.time() * 1000)
 
 
 # ---- get-history-bulk-interval and get-history: MLflow's checks and words ----

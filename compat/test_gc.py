@@ -97,3 +97,43 @@ def test_gc_keeps_the_files_of_a_version_registered_from_a_deleted_run(own_serve
     assert sorted(a.path for a in client.list_artifacts(run_id)) == ["model"]
     verify = subprocess.run([BINARY, "verify", "--data-dir", data], capture_output=True, text=True, timeout=600)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_gc_and_retention_pass_over_versions_of_runs_on_another_server(own_server, tmp_path):
+    # As MLflow allows, versions and a logged model name a run this server does not hold.
+    uri, data = own_server
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    remote = "0123456789abcdef0123456789abcdef"
+    experiment_id = client.create_experiment("gc-remote-runs", tags={"cairn.retention": "keep_last=1"})
+    client.create_registered_model("r")
+    assert client.create_model_version("r", f"runs:/{remote}/model", run_id=remote).version == "1"
+    model = client.create_logged_model(experiment_id, name="model", source_run_id=remote)
+    proxy_path = model.artifact_location.split("mlflow-artifacts:", 1)[1].lstrip("/")
+    put = requests.put(f"{uri}/api/2.0/mlflow-artifacts/artifacts/{proxy_path}/MLmodel", data=b"flavors: {}\n", timeout=120)
+    assert put.status_code == 200, put.text
+    version = client.create_model_version("r", f"models:/{model.model_id}", model_id=model.model_id)
+    assert (version.version, version.run_id) == ("2", remote)
+    local = []
+    for i in range(2):
+        with mlflow.start_run(experiment_id=experiment_id) as run:
+            mlflow.log_text(f"run {i}", "notes.txt")
+        local.append(run.info.run_id)
+    client.delete_run(local[0])
+
+    plan = subprocess.run([BINARY, "retention", "plan", "--data-dir", data], capture_output=True, text=True, timeout=300)
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    applied = subprocess.run([BINARY, "retention", "apply", "--data-dir", data], capture_output=True, text=True, timeout=300)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    report = json.loads(gc(data, "--json"))
+    assert report["forgotten_paths"] == [f"{experiment_id}/{local[0]}/artifacts/notes.txt"]
+    assert report["kept"] == []
+    verify = subprocess.run([BINARY, "verify", "--data-dir", data], capture_output=True, text=True, timeout=600)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+    # The versions and the logged model's files are untouched.
+    assert [(v.version, v.run_id) for v in sorted(client.search_model_versions("name = 'r'"), key=lambda v: v.version)] == \
+        [("1", remote), ("2", remote)]
+    downloaded = mlflow.artifacts.download_artifacts(f"models:/{model.model_id}", dst_path=str(tmp_path / "download"))
+    with open(os.path.join(downloaded, "MLmodel")) as f:
+        assert f.read() == "flavors: {}\n"
+    assert client.get_run(local[1]).info.lifecycle_stage == "active"

@@ -263,3 +263,99 @@ def test_a_missing_value_is_the_empty_value(rest, client, experiment):
     assert data.params == {"p": "", "q": ""}
     assert data.tags["t"] == "" and data.tags["u"] == ""
     assert client.get_experiment(experiment.experiment_id).tags["e"] == ""
+
+
+def _logged_model_with_files(rest, client, experiment):
+    model = client.create_logged_model(experiment.experiment_id, name="model")
+    proxy_path = model.artifact_location.split("mlflow-artifacts:", 1)[1].lstrip("/")
+    for path, data in (("MLmodel", b"flavors: {}\n"), ("sub/w.bin", b"\x00\x01")):
+        status, _ = rest("PUT", f"/api/2.0/mlflow-artifacts/artifacts/{proxy_path}/{path}", data=data)
+        assert status == 200
+    return model
+
+
+def test_logged_model_artifact_directories(rest, client, experiment):
+    model = _logged_model_with_files(rest, client, experiment)
+    mid, root = model.model_id, model.artifact_location
+    for prefix in ("", AJAX):
+        status, body = rest("GET", f"{prefix}logged-models/{mid}/artifacts/directories")
+        assert status == 200, body
+        assert body["root_uri"] == root
+        assert sorted(body["files"], key=lambda f: f["path"]) == [
+            {"path": "MLmodel", "is_dir": False, "file_size": 12}, {"path": "sub", "is_dir": True}]
+    status, body = rest("GET", f"logged-models/{mid}/artifacts/directories", params={"artifact_directory_path": "sub"})
+    assert (status, body) == (200, {"root_uri": root, "files": [{"path": "sub/w.bin", "is_dir": False, "file_size": 2}]})
+    # A file or an absent folder lists as nothing, as in MLflow.
+    for path in ("absent", "MLmodel"):
+        assert rest("GET", f"logged-models/{mid}/artifacts/directories", params={"artifact_directory_path": path}) == (200, {"root_uri": root})
+    status, body = rest("GET", f"logged-models/{mid}/artifacts/directories", params={"artifact_directory_path": "../x"})
+    assert status == 400 and body["error_code"] == "INVALID_PARAMETER_VALUE", body
+    status, body = rest("GET", "logged-models/m-0123456789abcdef0123456789abcdef/artifacts/directories")
+    assert status == 404 and body["error_code"] == "RESOURCE_DOES_NOT_EXIST", body
+
+
+def test_logged_model_artifact_files(rest, client, experiment, server_uri):
+    import requests
+
+    model = _logged_model_with_files(rest, client, experiment)
+    files = f"{server_uri}{AJAX}logged-models/{model.model_id}/artifacts/files"
+    resp = requests.get(files, params={"artifact_file_path": "MLmodel"}, timeout=120)
+    assert resp.status_code == 200 and resp.content == b"flavors: {}\n"
+    assert resp.headers["Content-Type"].startswith("text/plain")
+    disposition = resp.headers["Content-Disposition"]
+    assert disposition.startswith("attachment; filename=") and "MLmodel" in disposition, disposition
+    resp = requests.get(files, params={"artifact_file_path": "sub/w.bin"}, timeout=120)
+    assert resp.status_code == 200 and resp.content == b"\x00\x01"
+    for params, status, code in (
+        ({}, 400, "BAD_REQUEST"),
+        ({"artifact_file_path": "absent"}, 404, "RESOURCE_DOES_NOT_EXIST"),
+        ({"artifact_file_path": "sub"}, 400, "INVALID_PARAMETER_VALUE"),
+        ({"artifact_file_path": "../x"}, 400, "INVALID_PARAMETER_VALUE"),
+    ):
+        resp = requests.get(files, params=params, timeout=120)
+        assert (resp.status_code, resp.json()["error_code"]) == (status, code), (params, resp.text)
+    resp = requests.get(files, params={}, timeout=120)
+    assert resp.json()["message"] == 'Request must include the "artifact_file_path" query parameter.'
+    assert resp.status_code == 400
+    resp = requests.get(f"{server_uri}{AJAX}logged-models/m-0123456789abcdef0123456789abcdef/artifacts/files",
+                        params={"artifact_file_path": "MLmodel"}, timeout=120)
+    assert (resp.status_code, resp.json()["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST")
+
+
+def test_ajax_upload_artifact(rest, client, experiment, server_uri):
+    import requests
+
+    run_id = client.create_run(experiment.experiment_id).info.run_id
+    upload = f"{server_uri}{AJAX}upload-artifact"
+    resp = requests.post(upload, params={"run_uuid": run_id, "path": "ui/note.txt"}, data=b"hello", timeout=120)
+    assert resp.status_code == 200 and resp.content == b"", resp.text
+    resp = requests.get(server_uri + "/get-artifact", params={"run_id": run_id, "path": "ui/note.txt"}, timeout=120)
+    assert resp.status_code == 200 and resp.content == b"hello"
+    assert [(f.path, f.is_dir) for f in client.list_artifacts(run_id)] == [("ui", True)]
+    # Uploading again replaces the file, as in MLflow.
+    assert requests.post(upload, params={"run_uuid": run_id, "path": "ui/note.txt"}, data=b"bye", timeout=120).status_code == 200
+    assert requests.get(server_uri + "/get-artifact", params={"run_id": run_id, "path": "ui/note.txt"}, timeout=120).content == b"bye"
+
+    for params, data, status, code, message in (
+        ({"path": "a.txt"}, b"x", 400, "INVALID_PARAMETER_VALUE", "Request must specify run_uuid."),
+        ({"run_id": run_id, "path": "a.txt"}, b"x", 400, "INVALID_PARAMETER_VALUE", "Request must specify run_uuid."),
+        ({"run_uuid": run_id}, b"x", 400, "INVALID_PARAMETER_VALUE", "Request must specify path."),
+        ({"run_uuid": run_id, "path": "a.txt"}, b"", 400, "INVALID_PARAMETER_VALUE", "Request must specify data."),
+        ({"run_uuid": run_id, "path": "../a.txt"}, b"x", 400, "INVALID_PARAMETER_VALUE", None),
+        ({"run_uuid": "0123456789abcdef0123456789abcdef", "path": "a.txt"}, b"x", 404, "RESOURCE_DOES_NOT_EXIST", None),
+        ({"run_uuid": run_id, "path": "big.bin"}, b"x" * (10 * 1024 * 1024 + 1), 400, "INVALID_PARAMETER_VALUE",
+         "Artifact size is too large. Max size is 10MB."),
+    ):
+        resp = requests.post(upload, params=params, data=data, timeout=120)
+        assert (resp.status_code, resp.json()["error_code"]) == (status, code), (params, resp.text)
+        if message:
+            assert resp.json()["message"] == message
+    assert [(f.path, f.is_dir) for f in client.list_artifacts(run_id)] == [("ui", True)]
+    assert [f.path for f in client.list_artifacts(run_id, "ui")] == ["ui/note.txt"]
+
+
+def test_ui_telemetry_is_off(rest):
+    # MLflow's web app asks before sending usage records; nothing is ever sent from here.
+    assert rest("GET", "/ajax-api/3.0/mlflow/ui-telemetry") == (
+        200, {"disable_ui_events": [], "disable_ui_telemetry": True, "ui_rollout_percentage": 0})
+    assert rest("POST", "/ajax-api/3.0/mlflow/ui-telemetry", json={"records": [{"event": "x"}]}) == (200, {"status": "disabled"})

@@ -81,3 +81,31 @@ def test_models_without_gates_are_unchanged(client):
     client.set_registered_model_alias(model, "anything", version)
     client.transition_model_version_stage(model, version, "Production")
     assert client.get_model_version(model, version).current_stage == "Production"
+
+
+def test_a_version_of_a_run_on_another_server_fails_its_gate_readably(client, rest):
+    # MLflow lets a version name a run this server does not hold: the gate cannot check that run,
+    # says so, and an override with a reason still lets it through.
+    remote = "0123456789abcdef0123456789abcdef"
+    model = unique_name("gated-remote")
+    exp_id = client.create_experiment(unique_name("gated-remote-exp"))
+    client.create_registered_model(model)
+    client.set_registered_model_tag(model, "cairn.gate", "require=code; metric=val_acc>=0.5")
+    elsewhere = client.create_model_version(model, f"runs:/{remote}/model", run_id=remote).version
+    here = _version(client, model, exp_id, 0.9, with_data=False)
+    with pytest.raises(MlflowException) as refused:
+        client.set_registered_model_alias(model, "champion", elsewhere)
+    assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert f"its run {remote} is not on this server" in refused.value.message
+    with pytest.raises(MlflowException):
+        client.get_model_version_by_alias(model, "champion")
+    client.set_registered_model_alias(model, "champion", here)
+    # "Not worse" against a holder whose run is elsewhere has nothing to compare with: not a failure.
+    client.set_registered_model_tag(model, "cairn.gate", "not_worse=val_acc")
+    client.set_model_version_tag(model, elsewhere, "cairn.gate.override", "trained on the team server, checked there")
+    client.set_registered_model_alias(model, "champion", elsewhere)
+    client.set_registered_model_tag(model, "cairn.gate", "require=code; not_worse=val_acc")
+    client.set_registered_model_alias(model, "champion", here)
+    assert client.get_model_version_by_alias(model, "champion").version == here
+    actions = [e["action"] for e in _history(rest, model, elsewhere)]
+    assert "gate_failed" in actions and "gate_overridden" in actions

@@ -1256,3 +1256,24 @@ def test_lineage_marks_a_run_not_on_this_server(client, rest, new_model, experim
     client.create_model_version(name, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
     body = _lineage(rest, name, 3)
     assert body["run_id"] == run.info.run_id and body["run_is_local"] is True and _field(body["run"], "run_id") == run.info.run_id
+
+
+@pytest.mark.cairn_only
+def test_model_page_learns_which_version_runs_are_held(client, rest, new_model, experiment):
+    name = new_model()
+    with mlflow.start_run(experiment_id=experiment.experiment_id, run_name="held") as run:
+        pass
+    local = run.info.run_id
+    client.create_model_version(name, f"runs:/{local}/model", run_id=local)
+    client.create_model_version(name, f"runs:/{UNKNOWN_RUN}/model", run_id=UNKNOWN_RUN)
+    status, body = rest("GET", "/api/cairn/v1/model-versions/runs", params={"run_ids": [UNKNOWN_RUN, local, local]})
+    assert status == 200, body
+    assert body == {"runs": [{"run_id": local, "experiment_id": experiment.experiment_id, "run_name": "held",
+                              "lifecycle_stage": "active"}]}
+    # A deleted run is still held (its page shows it as deleted).
+    client.delete_run(local)
+    status, body = rest("GET", "/api/cairn/v1/model-versions/runs", params={"run_ids": local})
+    assert status == 200 and body["runs"][0]["lifecycle_stage"] == "deleted", body
+    assert rest("GET", "/api/cairn/v1/model-versions/runs", params={"run_ids": UNKNOWN_RUN}) == (200, {})
+    status, body = rest("GET", "/api/cairn/v1/model-versions/runs", params={"run_ids": [f"{i:032x}" for i in range(1001)]})
+    assert status == 400 and body["error_code"] == "INVALID_PARAMETER_VALUE", body

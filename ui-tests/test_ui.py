@@ -327,12 +327,20 @@ def test_lineage_marks_a_run_of_another_server(ui):
     name = f"ui-remote-{int(time.time() * 1000)}"
     client = MlflowClient()
     client.create_registered_model(name)
+    exp_id = client.create_experiment(name)
+    local = client.create_run(exp_id, run_name="held-here").info.run_id
+    client.create_model_version(name, f"runs:/{local}/model", run_id=local)
     client.create_model_version(name, f"runs:/{remote}/model", run_id=remote)
     ui.open(f"/models/{name}")
     ui.wait("document.getElementById('remote-run') !== null")
     text = ui.js("return document.getElementById('lineage').textContent")
     assert remote in text and "not on this server" in text
     assert ui.js("return document.querySelector('#lineage a[href*=\"%s\"]')" % remote) is None
+    # The versions table: the held run is a link into its own experiment, the other is marked, not linked.
+    cells = ui.js("return [...document.querySelectorAll('#versions tbody tr')].map(r => [r.children[0].textContent, "
+                  "r.children[3].textContent, r.children[3].querySelector('a')?.getAttribute('href') || null])")
+    assert cells == [["v2", remote[:12] + " (not on this server)", None],
+                     ["v1", "held-here", f"#/experiments/{exp_id}/runs/{local}"]], cells
     ui.screenshot("models-remote-run-wide")
 
 

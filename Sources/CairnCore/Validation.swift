@@ -75,9 +75,10 @@ public enum Validation {
         }
     }
 
-    public static func validateExperimentName(_ name: String) throws(CairnError) {
+    /// A name of only spaces is refused as missing (MLflow takes it); `parameter` names the field.
+    public static func validateExperimentName(_ name: String, parameter: String = "name") throws(CairnError) {
         if name.trimmingCharacters(in: .whitespaces).isEmpty {
-            throw .invalidParameter("Invalid experiment name: the name is empty. Give the experiment a non-empty name.")
+            throw .missingParameter(parameter)
         }
         if name.count > Limits.maxExperimentNameLength {
             throw .invalidParameter("Invalid experiment name: it has \(name.count) characters, the limit is \(Limits.maxExperimentNameLength).")
@@ -87,7 +88,7 @@ public enum Validation {
     /// Experiment ids are decimal integers.
     public static func parseExperimentID(_ id: String) throws(CairnError) -> Int64 {
         guard let value = Int64(id), value >= 0 else {
-            throw .invalidParameter("Invalid experiment id '\(id)': Experiment ID must be a valid integer.")
+            throw .invalidParameter("Invalid experiment ID '\(id)'. Experiment ID must be a valid integer.")
         }
         return value
     }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The one rule for the JSON type of a request field, shared by the server's request decoding
 /// and `cairn run`'s relay, with MLflow's wording.
 ///
@@ -21,11 +23,16 @@ public enum WireField {
         return text
     }
 
-    /// A JSON number with an integral value (`3`, `3.0`, `1e3`) or a decimal string (`"3"`).
+    /// A JSON number with an integral value (`3`, `3.0`, `1e3`), or a string protobuf reads as
+    /// one: a decimal (`"3"`) or a number with an integral value (`"3.0"`, `"1e3"`), without
+    /// spaces.
     public static func int64(_ value: JSONValue, field: String) throws(CairnError) -> Int64 {
         switch value {
         case .string(let text):
-            if let number = Int64(text) { return number }
+            guard !text.contains(" ") else { break }
+            let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if let number = Int64(trimmed) { return number }
+            if let d = pythonFloat(trimmed), d.isFinite, d.rounded() == d, let number = Int64(exactly: d) { return number }
         case .number(let text):
             if let number = Int64(text) { return number }
             if let d = Double(text), d.rounded() == d, let number = Int64(exactly: d) { return number }
@@ -35,22 +42,39 @@ public enum WireField {
         throw invalid(field, value)
     }
 
-    /// A JSON number, a numeric string, or MLflow's spellings of the non-finite values.
+    /// A JSON number, or a string Python's `float()` reads (as protobuf does): a numeric string
+    /// (`"2.5"`, `" 2 "`, `"1e400"` which is infinite), MLflow's `"NaN"`, `"Infinity"`,
+    /// `"-Infinity"` and Python's `inf`/`nan` spellings. A JSON number too large for a double
+    /// is refused, as protobuf refuses it.
     public static func double(_ value: JSONValue, field: String) throws(CairnError) -> Double {
-        let text: String
         switch value {
-        case .number(let n): text = n
-        case .string(let s): text = s
-        default: throw invalid(field, value)
-        }
-        switch text {
-        case "NaN", "nan": return .nan
-        case "Infinity", "inf": return .infinity
-        case "-Infinity", "-inf": return -.infinity
+        case .number(let text):
+            if let number = Double(text), number.isFinite { return number }
+        case .string(let text):
+            if let number = pythonFloat(text) { return number }
         default:
-            guard let number = Double(text), number.isFinite else { throw invalid(field, value) }
-            return number
+            break
         }
+        throw invalid(field, value)
+    }
+
+    /// Python's `float(text)`: surrounding whitespace ignored, `inf`, `infinity` and `nan` in
+    /// any case with an optional sign, else a decimal number (no hexadecimal, unlike `strtod`).
+    static func pythonFloat(_ text: String) -> Double? {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        var unsigned = Substring(trimmed)
+        var sign = 1.0
+        if let first = unsigned.first, first == "+" || first == "-" {
+            sign = first == "-" ? -1 : 1
+            unsigned = unsigned.dropFirst()
+        }
+        switch unsigned.lowercased() {
+        case "inf", "infinity": return sign * .infinity
+        case "nan": return .nan
+        default: break
+        }
+        guard !unsigned.isEmpty, unsigned.allSatisfy({ $0.isASCII && ($0.isNumber || "+-.eE".contains($0)) }) else { return nil }
+        return Double(trimmed)
     }
 
     public static func bool(_ value: JSONValue, field: String) throws(CairnError) -> Bool {

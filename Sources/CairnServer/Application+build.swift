@@ -199,6 +199,19 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
     }
     router.get("api/3.0/mlflow/server-info", use: serverInfo)
     router.get("ajax-api/3.0/mlflow/server-info", use: serverInfo)
+    // MLflow's web app asks whether to send usage telemetry: never (MLflow's answer when its
+    // telemetry is off), and records it sends anyway are dropped.
+    router.get("ajax-api/3.0/mlflow/ui-telemetry") { _, _ in
+        jsonResponse(WireEncoding.reply { o in
+            o.key("disable_ui_events")
+            o.writer.array([String]()) { _, _ in }
+            o.bool("disable_ui_telemetry", true)
+            o.int("ui_rollout_percentage", 0)
+        })
+    }
+    router.post("ajax-api/3.0/mlflow/ui-telemetry") { _, _ in
+        jsonResponse(WireEncoding.reply { o in o.string("status", "disabled") })
+    }
     let trackingAPI = MLflowTrackingAPI(tracking: tracking)
     let endpoints = trackingAPI.endpoints + MLflowRegistryAPI(registry: services.registry).endpoints
         + MLflowWebhooksAPI(webhooks: services.webhooks).endpoints

@@ -92,7 +92,8 @@ enum LogBatchDecoder {
                 default: return nil
                 }
             }
-            guard closed, let key, let value, let timestamp else { return nil }
+            // An empty key is MLflow's "missing": the general path words that.
+            guard closed, let key, !key.isEmpty, let value, let timestamp else { return nil }
             return Metric(key: key, value: value, timestamp: timestamp, step: step ?? 0)
         }
 
@@ -108,7 +109,7 @@ enum LogBatchDecoder {
                 default: return nil
                 }
             }
-            guard closed, let key, let value else { return nil }
+            guard closed, let key, !key.isEmpty, let value else { return nil }
             return (key, value)
         }
 

@@ -11,12 +11,19 @@ struct MLflowArtifactsAPI: Sendable {
     let registry: RegistryService
     let access: AccessControl
 
-    /// Checks `rule` with the query's fields; `artifact_path` is the proxy path of the URL.
-    func check(_ rule: AccessRule, _ request: Request, proxyPath: Bool = false) async throws {
+    /// Checks `rule` with the query's fields; `artifact_path` is the proxy path of the URL and
+    /// `model_id` the logged model of the URL's path, if given.
+    func check(_ rule: AccessRule, _ request: Request, proxyPath: Bool = false, loggedModel: String? = nil) async throws {
         guard access.isEnabled else { return }
         let query = parseQuery(request.uri.query ?? "")
         let path = proxyPath ? try Self.artifactPath(of: request) : ""
-        try await access.authorize(rule) { name in name == "artifact_path" ? [path] : (query[name] ?? []) }
+        try await access.authorize(rule) { name in
+            switch name {
+            case "artifact_path": [path]
+            case "model_id" where loggedModel != nil: [loggedModel!]
+            default: query[name] ?? []
+            }
+        }
     }
 
     func register(on router: Router<CairnRequestContext>) {
@@ -49,10 +56,38 @@ struct MLflowArtifactsAPI: Sendable {
                 try await check(.run(.read), request)
                 return try await listRun(request, withDigests: false)
             }
+            router.get(RouterPath(prefix + "/logged-models/:model_id/artifacts/directories")) { request, context in
+                try await check(.loggedModel(.read), request, loggedModel: Self.modelID(context))
+                let query = parseQuery(request.uri.query ?? "")
+                let (root, files) = try await artifacts.listLoggedModelArtifacts(
+                    modelID: Self.modelID(context), path: query["artifact_directory_path"]?.last)
+                return Self.listing(root: root, files: files, withDigests: false)
+            }
         }
         router.get("api/cairn/v1/artifacts") { request, _ in
             try await check(.run(.read), request)
             return try await listRun(request, withDigests: true)
+        }
+        router.get("ajax-api/2.0/mlflow/logged-models/:model_id/artifacts/files") { request, context in
+            try await check(.loggedModel(.read), request, loggedModel: Self.modelID(context))
+            guard let path = parseQuery(request.uri.query ?? "")["artifact_file_path"]?.last, !path.isEmpty else {
+                throw CairnError(.badRequest, #"Request must include the "artifact_file_path" query parameter."#)
+            }
+            return try await send(artifacts.loggedModelEntry(modelID: Self.modelID(context), path: path), request: request)
+        }
+        // MLflow's web app uploads a file into a run with the bytes as the body (up to 10 MB).
+        router.post("ajax-api/2.0/mlflow/upload-artifact") { request, _ in
+            try await check(.run(.edit, field: "run_uuid"), request)
+            let query = parseQuery(request.uri.query ?? "")
+            let data: ByteBuffer
+            do {
+                data = try await request.body.collect(upTo: ArtifactService.maxUIUploadBytes)
+            } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+                throw ArtifactService.uiUploadTooLarge
+            }
+            _ = try await artifacts.uploadRunArtifact(runID: query["run_uuid"]?.last, path: query["path"]?.last, data: data)
+            // MLflow answers with an empty JSON-typed body.
+            return Response(status: .ok, headers: [.contentType: "application/json"])
         }
         // MLflow's own web app reads a run's or a model version's files through these.
         router.get("get-artifact") { request, _ in
@@ -155,11 +190,20 @@ struct MLflowArtifactsAPI: Sendable {
         let (root, files) = try await artifacts.listRunArtifacts(runID: runID, path: query["path"]?.last)
         // Cairn's listing of a deleted run's root also says which models keep its files from gc.
         let keptFor = withDigests && (query["path"]?.last ?? "").isEmpty ? try await artifacts.keptArtifactUsers(runID: runID) : []
-        return jsonResponse(WireEncoding.reply { o in
+        return Self.listing(root: root, files: files, withDigests: withDigests, keptFor: keptFor)
+    }
+
+    static func listing(root: String, files: [ArtifactListing], withDigests: Bool, keptFor: [ArtifactUser] = []) -> Response {
+        jsonResponse(WireEncoding.reply { o in
             o.string("root_uri", root)
             o.array("files", files) { w, file in Self.encode(&w, file, withDigest: withDigests) }
             if !keptFor.isEmpty { o.array("kept_for", keptFor) { w, user in w.string(user.description) } }
         })
+    }
+
+    static func modelID(_ context: CairnRequestContext) -> String {
+        let raw = context.parameters.get("model_id") ?? ""
+        return raw.removingPercentEncoding ?? raw
     }
 
     static func encode(_ w: inout JSONWriter, _ file: ArtifactListing, withDigest: Bool) {

@@ -39,6 +39,7 @@ struct MLflowRegistryAPI: Sendable {
         [
             MLflowEndpoint(methods: ["GET"], path: "model-versions/history", handler: history),
             MLflowEndpoint(methods: ["GET"], path: "model-versions/lineage", handler: lineage),
+            MLflowEndpoint(methods: ["GET"], path: "model-versions/runs", handler: heldRuns),
         ]
     }
 
@@ -183,6 +184,22 @@ struct MLflowRegistryAPI: Sendable {
                     if let version = event.version { e.string("version", String(version)) }
                     e.key("changes")
                     e.writer.value(event.changes)
+                }
+            }
+        }
+    }
+
+    /// Which of the runs named by `run_ids` this server holds, with where they live.
+    func heldRuns(_ f: RequestFields) async throws -> [UInt8] {
+        let runs = try await registry.heldRuns(ids: f.strings("run_ids"))
+        // No runs held: `{}`, as MLflow omits an empty list.
+        return WireEncoding.reply { o in
+            o.array("runs", runs) { w, info in
+                w.object { r in
+                    r.string("run_id", info.runID)
+                    r.string("experiment_id", info.experimentID)
+                    r.string("run_name", info.runName)
+                    r.string("lifecycle_stage", info.lifecycleStage.rawValue)
                 }
             }
         }

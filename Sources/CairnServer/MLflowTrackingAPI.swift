@@ -122,12 +122,7 @@ struct MLflowTrackingAPI: Sendable {
     }
 
     func updateExperiment(_ f: RequestFields) async throws -> [UInt8] {
-        let id = try f.requiredString("experiment_id")
-        if let newName = try f.string("new_name") {
-            try await tracking.renameExperiment(id: id, newName: newName)
-        } else {
-            _ = try await tracking.getExperiment(id: id)
-        }
+        try await tracking.renameExperiment(id: f.requiredString("experiment_id"), newName: f.requiredString("new_name"))
         return WireEncoding.empty
     }
 

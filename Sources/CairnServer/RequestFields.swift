@@ -85,8 +85,10 @@ struct RequestFields: Sendable {
         try value(name).map { try WireField.string($0, field: path + (reportedAs ?? name)) }
     }
 
+    /// A required string field; the empty string is missing too, as MLflow's `_assert_required`
+    /// reads it (protobuf writes an absent string field as "").
     func requiredString(_ name: String) throws -> String {
-        guard let value = try string(name) else { throw CairnError.missingParameter(path + name) }
+        guard let value = try string(name), !value.isEmpty else { throw CairnError.missingParameter(path + name) }
         return value
     }
 

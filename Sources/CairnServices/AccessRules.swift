@@ -93,6 +93,8 @@ public enum AccessRules {
         "GET online/report": readExperiments,
         "GET model-versions/history": .registeredModel(.read),
         "GET model-versions/lineage": .registeredModel(.read),
+        // Which of these runs this server holds (the model page): only readable ones are named.
+        "GET model-versions/runs": .signedIn,
         "GET artifacts": .run(.read),
     ]
 

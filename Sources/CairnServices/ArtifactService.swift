@@ -63,7 +63,10 @@ public struct ArtifactService: Sendable {
     public func entry(path: String) async throws -> ArtifactEntry {
         let artifactPath = try ArtifactPath(validating: path)
         guard let entry = try await index.fetchArtifact(path: artifactPath.string) else {
-            throw CairnError.notFound("No artifact at '\(artifactPath.string)'. List the folder to see what is stored.")
+            if try await !index.listArtifacts(under: artifactPath.string).isEmpty {
+                throw CairnError.invalidParameter("Artifact path refers to a directory, not a file: '\(artifactPath.string)'")
+            }
+            throw CairnError.notFound("No such artifact: '\(artifactPath.string)'. List the folder to see what is stored.")
         }
         return entry
     }
@@ -105,19 +108,56 @@ public struct ArtifactService: Sendable {
     /// with paths relative to that root.
     public func listRunArtifacts(runID: String, path: String?) async throws -> (rootURI: String, files: [ArtifactListing]) {
         let run = try await tracking.getRun(id: runID)
-        guard let root = Self.proxyPath(fromArtifactURI: run.info.artifactURI) else {
-            throw CairnError.invalidParameter("The run's artifact location '\(run.info.artifactURI)' is not served by this server.")
+        return (run.info.artifactURI, try await list(path ?? "", under: run.info.artifactURI, owner: "run"))
+    }
+
+    /// `logged-models/{id}/artifacts/directories`: the children of `path` in the logged model's
+    /// artifact root, with paths relative to that root.
+    public func listLoggedModelArtifacts(modelID: String, path: String?) async throws -> (rootURI: String, files: [ArtifactListing]) {
+        let model = try await tracking.getLoggedModel(id: modelID)
+        return (model.artifactURI, try await list(path ?? "", under: model.artifactURI, owner: "logged model"))
+    }
+
+    /// The stored file `path` among a logged model's artifacts (MLflow's web app reads them so).
+    public func loggedModelEntry(modelID: String, path: String) async throws -> ArtifactEntry {
+        try await entry(path: path, under: tracking.getLoggedModel(id: modelID).artifactURI)
+    }
+
+    /// The largest file MLflow's web app may upload into a run (`ajax-api/…/upload-artifact`).
+    public static let maxUIUploadBytes = 10 * 1024 * 1024
+
+    /// A file MLflow's web app uploads into a run's artifacts (`path` relative to the run's
+    /// root), with MLflow's checks: a path, some data, at most `maxUIUploadBytes`, a known run.
+    public func uploadRunArtifact(runID: String?, path: String?, data: ByteBuffer) async throws -> ArtifactEntry {
+        guard let runID, !runID.isEmpty else { throw CairnError.invalidParameter("Request must specify run_uuid.") }
+        guard let path, !path.isEmpty else { throw CairnError.invalidParameter("Request must specify path.") }
+        let relative = try ArtifactPath(validating: path)
+        guard data.readableBytes > 0 else { throw CairnError.invalidParameter("Request must specify data.") }
+        guard data.readableBytes <= Self.maxUIUploadBytes else { throw Self.uiUploadTooLarge }
+        let root = try await tracking.getRun(id: runID).info.artifactURI
+        guard let folder = Self.proxyPath(fromArtifactURI: root) else {
+            throw CairnError.invalidParameter("The run's artifact location '\(root)' is not served by this server.")
         }
-        let relative = try ArtifactPath(validating: path ?? "", allowRoot: true)
-        let folder = relative.string.isEmpty ? root : root + "/" + relative.string
+        return try await upload(path: folder + "/" + relative.string, body: ByteBufferChunks([data]))
+    }
+
+    public static let uiUploadTooLarge = CairnError.invalidParameter("Artifact size is too large. Max size is 10MB.")
+
+    /// The children of `path` below the artifact URI `root` of a run or logged model (`owner`),
+    /// named relative to `root`.
+    func list(_ path: String, under root: String, owner: String) async throws -> [ArtifactListing] {
+        guard let rootFolder = Self.proxyPath(fromArtifactURI: root) else {
+            throw CairnError.invalidParameter("The \(owner)'s artifact location '\(root)' is not served by this server.")
+        }
+        let relative = try ArtifactPath(validating: path, allowRoot: true)
+        let folder = relative.string.isEmpty ? rootFolder : rootFolder + "/" + relative.string
         let entries = try await index.listArtifacts(under: folder)
         let prefix = relative.string.isEmpty ? "" : relative.string + "/"
-        let files = Self.children(of: entries, folder: folder).map { child -> ArtifactListing in
+        return Self.children(of: entries, folder: folder).map { child -> ArtifactListing in
             var child = child
             child.path = prefix + child.path
             return child
         }
-        return (run.info.artifactURI, files)
     }
 
     public func delete(path: String) async throws {

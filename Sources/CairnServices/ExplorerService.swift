@@ -47,7 +47,7 @@ public struct ExplorerService: Sendable {
     public func runTable(experimentIDs: [String], filter: String?, orderBy: [String], viewType: ViewType?, maxResults: Int64?) async throws -> (items: [RunRow], hasMore: Bool) {
         let search = try makeSearch(experimentIDs: experimentIDs, filter: filter, orderBy: orderBy, viewType: viewType)
         var limited = search
-        limited.maxResults = try TrackingService.pageSize(maxResults, default: Limits.maxSearchResults, maximum: Limits.maxSearchResults, what: "runs")
+        limited.maxResults = try TrackingService.pageSize(maxResults, default: Limits.maxSearchResults, maximum: Limits.maxSearchResults)
         return try await store.runRows(limited)
     }
 

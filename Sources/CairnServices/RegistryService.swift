@@ -83,7 +83,7 @@ public struct RegistryService: Sendable {
     }
 
     public func searchRegisteredModels(filter: String?, maxResults: Int64?, orderBy: [String], pageToken: String?) async throws -> Page<RegisteredModel> {
-        let limit = try TrackingService.pageSize(maxResults, default: Self.defaultModelSearchResults, maximum: Self.maxModelSearchResults, what: "registered models")
+        let limit = try TrackingService.pageSize(maxResults, default: Self.defaultModelSearchResults, maximum: Self.maxModelSearchResults, registry: true)
         let token = try PageToken.decode(pageToken)
         let order = try Self.orderBy(orderBy, for: .registeredModels)
         let search = RegistrySearch(filter: Self.hidingPrompts(try SearchFilterParser.parse(filter ?? "", for: .registeredModels)),
@@ -173,11 +173,8 @@ public struct RegistryService: Sendable {
     /// The run or logged model that must hold an `mlflow-artifacts:` source; an unknown one is
     /// MLflow's `sourceOutside` error, not a 404.
     private func sourceHolder<T>(_ source: String, _ field: String, _ fetch: () async throws -> T) async throws -> T {
-        do {
-            return try await fetch()
-        } catch let error as CairnError where error.code == .resourceDoesNotExist {
-            throw Self.sourceOutside(source, field)
-        }
+        guard let holder = try await Self.ifHeld(fetch) else { throw Self.sourceOutside(source, field) }
+        return holder
     }
 
     static func uri(_ uri: String, isWithin root: String) -> Bool {
@@ -221,7 +218,7 @@ public struct RegistryService: Sendable {
     }
 
     public func searchModelVersions(filter: String?, maxResults: Int64?, orderBy: [String], pageToken: String?) async throws -> Page<ModelVersion> {
-        let limit = try TrackingService.pageSize(maxResults, default: Self.defaultVersionSearchResults, maximum: Self.maxVersionSearchResults, what: "model versions")
+        let limit = try TrackingService.pageSize(maxResults, default: Self.defaultVersionSearchResults, maximum: Self.maxVersionSearchResults, registry: true)
         let token = try PageToken.decode(pageToken)
         let order = try Self.orderBy(orderBy, for: .modelVersions)
         let search = RegistrySearch(filter: try SearchFilterParser.parse(filter ?? "", for: .modelVersions), orderBy: order,
@@ -279,13 +276,39 @@ public struct RegistryService: Sendable {
         let mv = try await getModelVersion(name: name, version: version)
         var lineage = ModelVersionLineage(version: mv, loggedModel: nil, runID: nil, run: nil)
         if let modelID = mv.modelID {
-            lineage.loggedModel = try? await tracking.getLoggedModel(id: modelID, allowDeleted: true)
+            lineage.loggedModel = try await Self.ifHeld { try await tracking.getLoggedModel(id: modelID, allowDeleted: true) }
         }
         lineage.runID = mv.runID ?? lineage.loggedModel?.sourceRunID
         if let runID = lineage.runID {
-            lineage.run = try? await tracking.getRun(id: runID)
+            lineage.run = try await Self.ifHeld { try await tracking.getRun(id: runID) }
         }
         return lineage
+    }
+
+    /// The runs among `runIDs` that this server holds (deleted ones too), for pages that show
+    /// the runs versions name: MLflow lets a version name a run of another server.
+    public func heldRuns(ids runIDs: [String]) async throws -> [RunInfo] {
+        if runIDs.count > 1000 {
+            throw CairnError.invalidParameter("At most 1000 run_ids may be asked at once; \(runIDs.count) were given.")
+        }
+        var held: [RunInfo] = []
+        for id in Set(runIDs).sorted() {
+            // With accounts on, a run in an experiment the caller may not read is left out.
+            if let run = try await Self.ifHeld({ try await tracking.getRunInfo(id: id) }), VisibleResources.experiment(run.experimentID) {
+                held.append(run)
+            }
+        }
+        return held
+    }
+
+    /// The value `fetch` reads, or nil when this server does not hold it (any other failure is
+    /// thrown: a database error must not read as "not on this server").
+    static func ifHeld<T>(_ fetch: () async throws -> T) async throws -> T? {
+        do {
+            return try await fetch()
+        } catch let error as CairnError where error.code == .resourceDoesNotExist {
+            return nil
+        }
     }
 
     // MARK: Rules

@@ -60,7 +60,7 @@ extension TrackingService {
                                    maxResults: Int64?, pageToken: String?) async throws -> Page<LoggedModel> {
         if experimentIDs.isEmpty { throw CairnError.missingParameter("experiment_ids") }
         let ids = try experimentIDs.map { try Validation.parseExperimentID($0) }
-        let limit = try Self.pageSize(maxResults, default: Self.defaultLoggedModelSearchResults, maximum: Limits.maxSearchResults, what: "logged models")
+        let limit = try Self.pageSize(maxResults, default: Self.defaultLoggedModelSearchResults, maximum: Limits.maxSearchResults)
         let token = try PageToken.decode(pageToken)
         let parsedFilter = try SearchFilterParser.parse(filter ?? "", for: .loggedModels).map(Self.canonicalModelStatus)
         if orderBy.count > Limits.maxOrderByClauses {

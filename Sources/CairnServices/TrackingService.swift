@@ -56,7 +56,7 @@ public struct TrackingService: Sendable {
     }
 
     public func searchExperiments(filter: String?, orderBy: [String], viewType: ViewType?, maxResults: Int64?, pageToken: String?) async throws -> Page<Experiment> {
-        let limit = try Self.pageSize(maxResults, default: nil, maximum: Limits.maxSearchResults, what: "experiments")
+        let limit = try Self.pageSize(maxResults, default: nil, maximum: Limits.maxSearchResults)
         let token = try PageToken.decode(pageToken)
         let search = ExperimentSearch(
             filter: try SearchFilterParser.parse(filter ?? "", for: .experiments),
@@ -68,7 +68,7 @@ public struct TrackingService: Sendable {
     }
 
     public func renameExperiment(id: String, newName: String) async throws {
-        try Validation.validateExperimentName(newName)
+        try Validation.validateExperimentName(newName, parameter: "new_name")
         try await store.renameExperiment(id: Validation.parseExperimentID(id), newName: newName, now: now())
     }
 
@@ -129,6 +129,10 @@ public struct TrackingService: Sendable {
 
     public func getRun(id: String) async throws -> Run {
         return try await store.fetchRun(id: id)
+    }
+
+    public func getRunInfo(id: String) async throws -> RunInfo {
+        try await store.fetchRunInfo(id: id)
     }
 
     public func updateRun(id: String, status: RunStatus?, endTime: Int64?, runName: String?) async throws -> RunInfo {
@@ -224,7 +228,7 @@ public struct TrackingService: Sendable {
 
     public func searchRuns(experimentIDs: [String], filter: String?, viewType: ViewType?, maxResults: Int64?, orderBy: [String], pageToken: String?) async throws -> Page<Run> {
         let ids = try experimentIDs.map { try Validation.parseExperimentID($0) }
-        let limit = try Self.pageSize(maxResults, default: Limits.defaultRunSearchResults, maximum: Limits.maxSearchResults, what: "runs")
+        let limit = try Self.pageSize(maxResults, default: Limits.defaultRunSearchResults, maximum: Limits.maxSearchResults)
         let token = try PageToken.decode(pageToken)
         let search = RunSearch(
             experimentIDs: ids,
@@ -307,17 +311,21 @@ public struct TrackingService: Sendable {
 
     // MARK: - Helpers
 
-    static func pageSize(_ requested: Int64?, default defaultValue: Int?, maximum: Int, what: String) throws -> Int {
-        guard let requested else {
-            guard let defaultValue else {
-                throw CairnError.invalidParameter("Invalid value for parameter 'max_results': it is required when searching \(what); give a number between 1 and \(maximum).")
-            }
-            return defaultValue
+    /// `max_results` checked in the words of MLflow's tracking store, or of its registry store
+    /// (`registry`); where there is no default (experiments), an absent value is MLflow's 0.
+    static func pageSize(_ requested: Int64?, default defaultValue: Int?, maximum: Int, registry: Bool = false) throws -> Int {
+        let value = requested ?? defaultValue.map(Int64.init) ?? 0
+        guard value >= 1 else {
+            throw CairnError.invalidParameter(registry
+                ? "Invalid value for max_results. It must be a positive integer, but got \(value)"
+                : "Invalid value \(value) for parameter 'max_results' supplied. It must be a positive integer")
         }
-        guard requested >= 1, requested <= Int64(maximum) else {
-            throw CairnError.invalidParameter("Invalid value \(requested) for parameter 'max_results' supplied. It must be at most \(maximum), and at least 1.")
+        guard value <= Int64(maximum) else {
+            throw CairnError.invalidParameter(registry
+                ? "Invalid value for request parameter max_results. It must be at most \(maximum), but got value \(value)"
+                : "Invalid value \(value) for parameter 'max_results' supplied. It must be at most \(maximum)")
         }
-        return Int(requested)
+        return Int(value)
     }
 
     /// Keys and values within limits, and each key once per request (as MLflow requires, even

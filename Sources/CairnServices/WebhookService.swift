@@ -43,7 +43,7 @@ public struct WebhookService: Sendable {
     }
 
     public func listWebhooks(maxResults: Int64?, pageToken: String?) async throws -> Page<Webhook> {
-        let limit = try TrackingService.pageSize(maxResults, default: Self.defaultListResults, maximum: Self.maxListResults, what: "webhooks")
+        let limit = try TrackingService.pageSize(maxResults, default: Self.defaultListResults, maximum: Self.maxListResults)
         let token = try PageToken.decode(pageToken)
         let (items, hasMore) = try await store.listWebhooks(maxResults: limit, offset: token.offset)
         return Page(items: items, nextPageToken: PageToken.next(after: token.offset, pageSize: limit, hasMore: hasMore))
@@ -82,7 +82,7 @@ public struct WebhookService: Sendable {
 
     /// A webhook's most recent deliveries (newest first), for the API and the UI.
     public func deliveries(webhookID: String, maxResults: Int64?) async throws -> [WebhookDelivery] {
-        let limit = try TrackingService.pageSize(maxResults, default: 100, maximum: Self.maxDeliveriesListed, what: "webhook deliveries")
+        let limit = try TrackingService.pageSize(maxResults, default: 100, maximum: Self.maxDeliveriesListed)
         return try await store.listDeliveries(webhookID: webhookID, limit: limit)
     }
 

@@ -131,7 +131,7 @@ public class SQLStore: TrackingStore, @unchecked Sendable {
         try await write { db in
             try Self.requireActive(Self.loadExperiment(db, id: id))
             if (try db.execute("DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?", [id, key])) == 0 {
-                throw CairnError.notFound("No tag with key '\(key)' on experiment \(id).")
+                throw CairnError.notFound("No tag with name: \(key) in experiment with id \(id)")
             }
             try db.execute("UPDATE experiments SET last_update_time = ? WHERE experiment_id = ?", [now, id])
         }
@@ -154,7 +154,7 @@ public class SQLStore: TrackingStore, @unchecked Sendable {
     }
 
     static func noSuchExperiment(_ id: Int64) -> CairnError {
-        CairnError.notFound("No experiment with id \(id) exists. List experiments to find the right id.")
+        CairnError.notFound("No Experiment with id=\(id) exists. List experiments to find the right id.")
     }
 
     static func loadExperiment(_ db: any SQLSession, id: Int64) throws -> Experiment {

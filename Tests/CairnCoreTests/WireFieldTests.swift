@@ -25,17 +25,21 @@ struct WireFieldTests {
         }
     }
 
-    @Test("An int64 field takes integral numbers and decimal strings, and refuses fractions, bools and other strings")
+    @Test("An int64 field takes integral numbers and the strings protobuf reads as one, and refuses fractions, bools and other strings")
     func integers() throws {
         #expect(try WireField.int64(.number("3"), field: "step") == 3)
         #expect(try WireField.int64(.number("3.0"), field: "step") == 3)
         #expect(try WireField.int64(.number("1e3"), field: "step") == 1000)
         #expect(try WireField.int64(.string("-7"), field: "step") == -7)
+        #expect(try WireField.int64(.string("+7"), field: "step") == 7)
+        #expect(try WireField.int64(.string("3.0"), field: "step") == 3)
+        #expect(try WireField.int64(.string("1e3"), field: "step") == 1000)
         #expect(message { _ = try WireField.int64(.string("x"), field: "step") }
                 == #"Invalid value "x" for parameter 'step' supplied:  Hint: Value was of type 'str'. "# + Self.hint)
         #expect(message { _ = try WireField.int64(.number("3.5"), field: "step") }
                 == "Invalid value 3.5 for parameter 'step' supplied:  Hint: Value was of type 'float'. \(Self.hint)")
-        for value: JSONValue in [.bool(true), .string("1e3"), .string("3.0"), .number("9223372036854775808"), .array([]), .object([])] {
+        for value: JSONValue in [.bool(true), .string(" 3"), .string("3.5"), .string("0x10"), .string("inf"), .string("nan"), .string(""),
+                                 .number("9223372036854775808"), .array([]), .object([])] {
             #expect(message { _ = try WireField.int64(value, field: "step") } != nil, "\(value)")
         }
     }
@@ -46,6 +50,16 @@ struct WireFieldTests {
         #expect(try WireField.double(.string("2.5"), field: "value") == 2.5)
         #expect(try WireField.double(.string("NaN"), field: "value").isNaN)
         #expect(try WireField.double(.string("-Infinity"), field: "value") == -.infinity)
+        // As Python's float() reads a string: spaces around it, inf/nan spellings, overflow to infinity.
+        #expect(try WireField.double(.string(" 2.5\n"), field: "value") == 2.5)
+        #expect(try WireField.double(.string("-1E2"), field: "value") == -100)
+        #expect(try WireField.double(.string("+inf"), field: "value") == .infinity)
+        #expect(try WireField.double(.string("-INFINITY"), field: "value") == -.infinity)
+        #expect(try WireField.double(.string("nan"), field: "value").isNaN)
+        #expect(try WireField.double(.string("1e400"), field: "value") == .infinity)
+        for text in ["0x10", "1,5", "", " ", "--1", "infinit", "1e"] {
+            #expect(message { _ = try WireField.double(.string(text), field: "value") } != nil, "\(text)")
+        }
         #expect(message { _ = try WireField.double(.string("abc"), field: "value") }
                 == #"Invalid value "abc" for parameter 'value' supplied:  Hint: Value was of type 'str'. "# + Self.hint)
         for value: JSONValue in [.bool(true), .number("1e999"), .array([]), .object([])] {

@@ -19,6 +19,12 @@ struct MLflowRoutesTests {
 
     static let api = "/api/2.0/mlflow"
 
+    /// A new run in the Default experiment; its id.
+    static func newRun(_ call: @Sendable (HTTPRequest.Method, String, String?) async throws -> RouteReply) async throws -> String {
+        let created = try await call(.post, "\(api)/runs/create", #"{"experiment_id":"0"}"#)
+        return try #require(((created.json["run"] as? [String: Any])?["info"] as? [String: Any])?["run_id"] as? String)
+    }
+
     @Test("Create, get and get-by-name an experiment; an absent name is a 404 RESOURCE_DOES_NOT_EXIST")
     func experiments() async throws {
         try await withApp { call in
@@ -70,8 +76,7 @@ struct MLflowRoutesTests {
     @Test("Bad requests are answered with MLflow errors and change nothing")
     func badInput() async throws {
         try await withApp { call in
-            let created = try await call(.post, "\(Self.api)/runs/create", #"{"experiment_id":"0"}"#)
-            let id = try #require(((created.json["run"] as? [String: Any])?["info"] as? [String: Any])?["run_id"] as? String)
+            let id = try await Self.newRun(call)
             let metrics = (0...1000).map { #"{"key":"m","value":1,"timestamp":1,"step":\#($0)}"# }.joined(separator: ",")
             let tooMany = try await call(.post, "\(Self.api)/runs/log-batch", #"{"run_id":"\#(id)","metrics":[\#(metrics)]}"#)
             #expect(tooMany.status == 400)
@@ -107,8 +112,7 @@ struct MLflowRoutesTests {
     @Test("A field of the wrong JSON type is a 400 naming it in MLflow's words, on every route; nothing is converted or written")
     func wrongTypes() async throws {
         try await withApp { call in
-            let created = try await call(.post, "\(Self.api)/runs/create", #"{"experiment_id":"0"}"#)
-            let id = try #require(((created.json["run"] as? [String: Any])?["info"] as? [String: Any])?["run_id"] as? String)
+            let id = try await Self.newRun(call)
             let hint = "See the API docs for more information about request parameters."
             let refused: [(String, String, String)] = [
                 ("experiments/create", #"{"name":123}"#, "Invalid value 123 for parameter 'name' supplied:  Hint: Value was of type 'int'. \(hint)"),
@@ -159,11 +163,53 @@ struct MLflowRoutesTests {
         }
     }
 
+    @Test("MLflow's web app routes: upload-artifact refuses 10 MB and more in MLflow's words and writes nothing; ui-telemetry is off")
+    func webAppRoutes() async throws {
+        try await withApp { call in
+            let id = try await Self.newRun(call)
+            let upload = "/ajax-api/2.0/mlflow/upload-artifact?run_uuid=\(id)&path="
+            let small = try await call(.post, upload + "a.txt", "hello")
+            #expect(small.status == 200 && small.text.isEmpty)
+            let big = try await call(.post, upload + "big.bin", String(repeating: "x", count: 10 * 1024 * 1024 + 1))
+            #expect(big.status == 400)
+            #expect(big.json["error_code"] as? String == "INVALID_PARAMETER_VALUE")
+            #expect(big.json["message"] as? String == "Artifact size is too large. Max size is 10MB.")
+            let listing = try await call(.get, "\(Self.api)/artifacts/list?run_id=\(id)", nil)
+            #expect((listing.json["files"] as? [[String: Any]])?.compactMap { $0["path"] as? String } == ["a.txt"])
+            let telemetry = try await call(.get, "/ajax-api/3.0/mlflow/ui-telemetry", nil)
+            #expect(telemetry.json["disable_ui_telemetry"] as? Bool == true && telemetry.json["ui_rollout_percentage"] as? Int == 0)
+            let records = try await call(.post, "/ajax-api/3.0/mlflow/ui-telemetry", #"{"records":[{"e":1}]}"#)
+            #expect(records.json["status"] as? String == "disabled")
+        }
+    }
+
+    @Test("An empty required string is missing, named at any depth, on the fast log-batch path too; nothing is written")
+    func emptyRequiredStrings() async throws {
+        try await withApp { call in
+            let id = try await Self.newRun(call)
+            let hint = "See the API docs for more information about request parameters."
+            let cases: [(String, String, String)] = [
+                ("runs/log-parameter", #"{"run_id":"\#(id)","key":"","value":"v"}"#, "key"),
+                ("runs/log-batch", #"{"run_id":"\#(id)","params":[{"key":"","value":"v"}]}"#, "params[0].key"),
+                ("runs/log-batch", #"{"run_id":"\#(id)","metrics":[{"key":"m","value":1,"timestamp":1},{"key":"","value":1,"timestamp":1}]}"#, "metrics[1].key"),
+                ("runs/log-batch", #"{"run_id":"\#(id)","tags":[{"key":"","value":"v"}]}"#, "tags[0].key"),
+                ("experiments/update", #"{"experiment_id":"0"}"#, "new_name"),
+            ]
+            for (route, body, field) in cases {
+                let reply = try await call(.post, "\(Self.api)/\(route)", body)
+                #expect(reply.status == 400, "\(body)")
+                #expect(reply.json["message"] as? String == "Missing value for required parameter '\(field)'. \(hint)", "\(body)")
+            }
+            let run = try await call(.get, "\(Self.api)/runs/get?run_id=\(id)", nil)
+            let data = (run.json["run"] as? [String: Any])?["data"] as? [String: Any]
+            #expect(data?["metrics"] == nil && data?["params"] == nil)
+        }
+    }
+
     @Test("get-history-bulk-interval checks its fields in MLflow's words")
     func bulkIntervalChecks() async throws {
         try await withApp { call in
-            let created = try await call(.post, "\(Self.api)/runs/create", #"{"experiment_id":"0"}"#)
-            let id = try #require(((created.json["run"] as? [String: Any])?["info"] as? [String: Any])?["run_id"] as? String)
+            let id = try await Self.newRun(call)
             let route = "\(Self.api)/metrics/get-history-bulk-interval?run_ids=\(id)"
             let hint = "See the API docs for more information about request parameters."
             let cases = [
@@ -187,8 +233,7 @@ struct MLflowRoutesTests {
     @Test("MLflow's web app helpers answer under /ajax-api only, as in MLflow")
     func ajaxHelpers() async throws {
         try await withApp { call in
-            let created = try await call(.post, "\(Self.api)/runs/create", #"{"experiment_id":"0"}"#)
-            let id = try #require(((created.json["run"] as? [String: Any])?["info"] as? [String: Any])?["run_id"] as? String)
+            let id = try await Self.newRun(call)
             _ = try await call(.post, "\(Self.api)/runs/log-batch", #"{"run_id":"\#(id)","metrics":[{"key":"m","value":"NaN","timestamp":1,"step":0},{"key":"m","value":2,"timestamp":2,"step":1}]}"#)
             let bulk = try await call(.get, "/ajax-api/2.0/mlflow/metrics/get-history-bulk?run_id=\(id)&run_id=0123456789abcdef0123456789abcdef&metric_key=m", nil)
             #expect(bulk.status == 200)
@@ -205,8 +250,7 @@ struct MLflowRoutesTests {
     @Test("A log-batch body over 1 MiB is a 413 with an MLflow error body, and writes nothing")
     func bodyLimit() async throws {
         try await withApp { call in
-            let created = try await call(.post, "\(Self.api)/runs/create", #"{"experiment_id":"0"}"#)
-            let id = try #require(((created.json["run"] as? [String: Any])?["info"] as? [String: Any])?["run_id"] as? String)
+            let id = try await Self.newRun(call)
             let padding = String(repeating: "x", count: 1_100_000)
             let big = try await call(.post, "\(Self.api)/runs/log-batch", #"{"run_id":"\#(id)","tags":[{"key":"t","value":"\#(padding)"}]}"#)
             #expect(big.status == 413)
@@ -219,8 +263,7 @@ struct MLflowRoutesTests {
     @Test("A long history is written in chunks and comes back whole, exact and in order; pages cover it once")
     func longHistoryInChunks() async throws {
         try await withApp { call in
-            let created = try await call(.post, "\(Self.api)/runs/create", #"{"experiment_id":"0"}"#)
-            let id = try #require(((created.json["run"] as? [String: Any])?["info"] as? [String: Any])?["run_id"] as? String)
+            let id = try await Self.newRun(call)
             // A long key and long values: about 330 bytes a point, so 3,000 points span many 64 KiB chunks.
             let key = "validation/" + String(repeating: "k", count: 230)
             func value(_ step: Int) -> String { step % 997 == 5 ? #""NaN""# : "\(Double(step) / 3 - 1e-7)" }

@@ -51,6 +51,53 @@ struct ArtifactServiceTests {
         #expect(runListing.files[0].digest == a.digest)
     }
 
+    @Test("A logged model's files list and read below its own artifact location; a folder is not a file")
+    func loggedModelArtifacts() async throws {
+        let f = try Fixture()
+        defer { f.directory.remove() }
+        let model = try await f.tracking.createLoggedModel(experimentID: "0", name: "model", modelType: nil,
+                                                           sourceRunID: "0123456789abcdef0123456789abcdef", params: [], tags: [])
+        let root = try #require(ArtifactService.proxyPath(fromArtifactURI: model.artifactURI))
+        _ = try await f.put("\(root)/MLmodel", "flavors: {}")
+        _ = try await f.put("\(root)/sub/w.bin", "w")
+        let top = try await f.artifacts.listLoggedModelArtifacts(modelID: model.modelID, path: nil)
+        #expect(top.rootURI == model.artifactURI && top.files.map(\.path) == ["MLmodel", "sub"])
+        #expect(try await f.artifacts.listLoggedModelArtifacts(modelID: model.modelID, path: "sub").files.map(\.path) == ["sub/w.bin"])
+        #expect(try await f.artifacts.listLoggedModelArtifacts(modelID: model.modelID, path: "MLmodel").files.isEmpty)
+        #expect(try await f.artifacts.loggedModelEntry(modelID: model.modelID, path: "sub/w.bin").size == 1)
+        let folder = await #expect(throws: CairnError.self) { _ = try await f.artifacts.loggedModelEntry(modelID: model.modelID, path: "sub") }
+        #expect(folder?.code == .invalidParameterValue && folder?.message == "Artifact path refers to a directory, not a file: '\(root)/sub'")
+        let absent = await #expect(throws: CairnError.self) { _ = try await f.artifacts.loggedModelEntry(modelID: model.modelID, path: "absent") }
+        #expect(absent?.code == .resourceDoesNotExist)
+        let unknown = await #expect(throws: CairnError.self) { _ = try await f.artifacts.listLoggedModelArtifacts(modelID: "m-0123", path: nil) }
+        #expect(unknown?.code == .resourceDoesNotExist)
+    }
+
+    @Test("MLflow's web app uploads into a run with MLflow's checks; a refused upload writes nothing")
+    func uiUpload() async throws {
+        let f = try Fixture()
+        defer { f.directory.remove() }
+        let run = try await f.tracking.createRun(experimentID: "0", userID: nil, runName: "r", startTime: nil, tags: [])
+        let id = run.info.runID
+        let entry = try await f.artifacts.uploadRunArtifact(runID: id, path: "ui/note.txt", data: ByteBuffer(string: "hello"))
+        #expect(entry.path == "\(f.root(run))/ui/note.txt" && entry.size == 5)
+        let big = ByteBuffer(repeating: 0x61, count: ArtifactService.maxUIUploadBytes + 1)
+        let refused: [(String?, String?, ByteBuffer, String?)] = [
+            (nil, "a.txt", ByteBuffer(string: "x"), "Request must specify run_uuid."),
+            (id, nil, ByteBuffer(string: "x"), "Request must specify path."),
+            (id, "a.txt", ByteBuffer(), "Request must specify data."),
+            (id, "big.bin", big, "Artifact size is too large. Max size is 10MB."),
+            (id, "../a.txt", ByteBuffer(string: "x"), nil),
+            ("0123456789abcdef0123456789abcdef", "a.txt", ByteBuffer(string: "x"), nil),
+        ]
+        for (runID, path, data, message) in refused {
+            let error = await #expect(throws: CairnError.self) { _ = try await f.artifacts.uploadRunArtifact(runID: runID, path: path, data: data) }
+            if let message { #expect(error?.message == message) }
+        }
+        #expect(try await f.artifacts.listRunArtifacts(runID: id, path: nil).files.map(\.path) == ["ui"])
+        #expect(try await f.blobs.allDigests().count == 1)
+    }
+
     @Test("Paths that would escape the artifact root are refused and write nothing", arguments: [
         "../x", "a/../../x", "/etc/passwd", "a\\..\\x", "a/\u{0}x", "", "a//b", "./a",
     ])

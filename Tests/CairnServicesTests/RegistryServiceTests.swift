@@ -99,6 +99,11 @@ struct RegistryServiceTests {
                 }
             }
             #expect(try await f.registry.getLatestVersions(name: "m", stages: []).map(\.version) == [3])
+            // The model page asks which of its versions' runs are held: only those are links.
+            let local = try await f.tracking.createRun(experimentID: "0", userID: nil, runName: "here", startTime: nil, tags: [])
+            let held = try await f.registry.heldRuns(ids: [elsewhere, local.info.runID, local.info.runID])
+            #expect(held.map(\.runID) == [local.info.runID] && held.first?.runName == "here")
+            await #expect(throws: CairnError.self) { _ = try await f.registry.heldRuns(ids: (0...1000).map { String(format: "%032x", $0) }) }
         }
     }
 

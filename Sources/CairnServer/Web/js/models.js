@@ -49,6 +49,22 @@ async function model(app, name, wanted) {
     const r = await mlflow('model-versions/search', {filter: `name = '${name.replace(/'/g, "''")}'`, max_results: 1000});
     versions = (r.model_versions || []).sort((a, b) => Number(b.version) - Number(a.version));
   } catch (e) { app.append(errorBox(e, `Model "${name}" could not be loaded`)); return; }
+  // A version may name a run of another server (as MLflow allows): only held runs are links.
+  const held = new Map();
+  const runIDs = [...new Set(versions.map((v) => v.run_id).filter(Boolean))];
+  const chunks = [];
+  for (let i = 0; i < runIDs.length; i += 100) chunks.push(runIDs.slice(i, i + 100));
+  try {
+    for (const reply of await Promise.all(chunks.map((ids) => cairn('model-versions/runs', {run_ids: ids})))) {
+      for (const run of reply.runs || []) held.set(run.run_id, run);
+    }
+  } catch (e) { app.append(errorBox(e, 'The versions\' runs could not be looked up')); }
+  const sourceRun = (runID) => {
+    if (!runID) return '';
+    const run = held.get(runID);
+    if (run) return el('a', {href: `#/experiments/${run.experiment_id}/runs/${runID}`}, run.run_name || runID.slice(0, 12));
+    return el('span', {class: 'remote-run', title: `Run ${runID} is not on this server`}, el('span', {class: 'mono'}, runID.slice(0, 12)), el('span', {class: 'muted'}, ' (not on this server)'));
+  };
   if (m.description) app.append(el('p', {}, m.description));
   const tags = m.tags || [];
   if (tags.length) app.append(el('h2', {}, 'Tags'), el('div', {class: 'kv'}, tags.flatMap((t) => [el('div', {}, t.key), el('div', {}, t.value)])));
@@ -57,7 +73,7 @@ async function model(app, name, wanted) {
   app.append(el('h2', {}, 'Versions'), el('div', {class: 'scroll-x'}, el('table', {class: 'plain', id: 'versions'},
     el('thead', {}, el('tr', {}, ['Version', 'Aliases', 'Stage', 'Source run', 'Created', ''].map((h) => el('th', {}, h)))),
     el('tbody', {}, versions.map((v) => el('tr', {}, el('td', {}, `v${v.version}`), el('td', {}, (v.aliases || []).map((a) => `@${a}`).join(', ')), el('td', {}, v.current_stage || ''),
-      el('td', {}, v.run_id ? el('a', {href: `#/experiments/0/runs/${v.run_id}`}, v.run_id.slice(0, 12)) : ''), el('td', {}, fmtTime(v.creation_timestamp)),
+      el('td', {}, sourceRun(v.run_id)), el('td', {}, fmtTime(v.creation_timestamp)),
       el('td', {}, el('button', {type: 'button', onclick: () => showVersion(v)}, 'Lineage & history'))))))), detail);
 
   async function showVersion(v) {
