@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """What accounts cost per request: the same single-point log-metric calls against three `cairn
 server`s of one binary, started here: without accounts, with --auth and HTTP Basic credentials
-(what the mlflow client sends with MLFLOW_TRACKING_USERNAME/PASSWORD), and with --auth and a
-Bearer token. Reports the server's CPU time per request (utime + stime of its process, from
+(what the mlflow client sends with MLFLOW_TRACKING_USERNAME/PASSWORD) of an administrator, with a
+Bearer token, and with Basic credentials of a user who holds an EDIT grant on the experiment (the
+permission is then checked on every call). Reports the server's CPU time per request (utime + stime of its process, from
 /proc) and the client-side latency percentiles. One keep-alive connection, sequential calls, so
 the figures are the server's own cost, not concurrency. The first call with new credentials pays
 bcrypt once (a quarter of a second by design); the warm-up calls absorb it.
@@ -104,11 +105,19 @@ def main() -> int:
                          headers={"Content-Type": "application/json", **basic})
             secret = json.loads(conn.getresponse().read())["secret"]
             results["--auth, Bearer token"] = measure(port, proc.pid, {"Authorization": "Bearer " + secret}, args.calls)
+            # A user who is not an administrator: the run's experiment and the grant are checked.
+            for path, body in [("/api/2.0/mlflow/users/create", {"username": "writer", "password": "writer-password"}),
+                               ("/api/3.0/mlflow/users/permissions/grant", {"username": "writer", "resource_type": "experiment",
+                                                                         "resource_id": "0", "permission": "EDIT"})]:
+                conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json", **basic})
+                assert conn.getresponse().read() is not None
+            writer = {"Authorization": "Basic " + base64.b64encode(b"writer:writer-password").decode()}
+            results["--auth, Basic, EDIT grant"] = measure(port, proc.pid, writer, args.calls)
         finally:
             proc.terminate(); proc.wait()
-    print(f"{'server':24} {'CPU/request':>12} {'p50':>9} {'p99':>9}   ({args.calls} single-point log-metric calls, one connection)")
+    print(f"{'server':26} {'CPU/request':>12} {'p50':>9} {'p99':>9}   ({args.calls} single-point log-metric calls, one connection)")
     for name, r in results.items():
-        print(f"{name:24} {r['cpu_ms_per_request']:9.3f} ms {r['p50_ms']:6.3f} ms {r['p99_ms']:6.3f} ms")
+        print(f"{name:26} {r['cpu_ms_per_request']:9.3f} ms {r['p50_ms']:6.3f} ms {r['p99_ms']:6.3f} ms")
     return 0
 
 

@@ -468,3 +468,18 @@ def test_a_later_mlflow_user_tag_cannot_name_someone_else(world):
         with pytest.raises(MlflowException):
             client.delete_tag(run, "mlflow.user")
         assert client.get_run(run).data.tags["mlflow.user"] == user
+
+
+def test_a_revoked_grant_stops_working_at_once(world):
+    uri = world["uri"]
+    auth_client = get_app_client("basic-auth", tracking_uri=uri)
+    name = unique_name("frank")
+    with Credentials(ADMIN, ADMIN_PASSWORD):
+        auth_client.create_user(name, "frank-password")
+        auth_client.grant_user_permission(name, "experiment", world["exp_a"], "READ")
+    headers = basic(name, "frank-password")
+    params = {"run_id": world["run_a"]}
+    assert call(uri, "GET", "/api/2.0/mlflow/runs/get", headers=headers, params=params)[0] == 200
+    with Credentials(ADMIN, ADMIN_PASSWORD):
+        auth_client.revoke_user_permission(name, "experiment", world["exp_a"])
+    assert call(uri, "GET", "/api/2.0/mlflow/runs/get", headers=headers, params=params)[0] == 403

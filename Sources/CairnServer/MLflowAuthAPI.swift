@@ -129,7 +129,7 @@ struct MLflowAuthAPI: Sendable {
         let level = try Permission.parse(try f.requiredString("permission"))
         try await access.require(.manage, on: type, id: id)
         _ = try await accounts.user(named: user)
-        try await accounts.store.setPermission(PermissionGrant(user: user, resourceType: type, resourceID: id, permission: level))
+        try await accounts.setGrant(PermissionGrant(user: user, resourceType: type, resourceID: id, permission: level))
         return WireEncoding.empty
     }
 
@@ -138,7 +138,7 @@ struct MLflowAuthAPI: Sendable {
         let (type, id) = try resource(f)
         try await access.require(.manage, on: type, id: id)
         _ = try await accounts.user(named: user)
-        if try await !accounts.store.removePermission(user: user, resourceType: type, resourceID: id) {
+        if try await !accounts.removeGrant(user: user, on: type, id: id) {
             throw CairnError.notFound("No permission of '\(user)' on \(type.rawValue) '\(id)' to revoke.")
         }
         return WireEncoding.empty

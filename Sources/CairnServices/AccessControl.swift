@@ -96,8 +96,7 @@ public struct AccessControl: Sendable {
     public func permission(on type: ResourceType, id: String) async throws -> Permission {
         let identity = try caller()
         if identity.isAdmin { return .manage }
-        let granted = try await accounts.store.fetchPermission(user: identity.user!, resourceType: type, resourceID: id)
-            ?? accounts.settings.defaultPermission
+        let granted = try await accounts.grant(user: identity.user!, on: type, id: id) ?? accounts.settings.defaultPermission
         return identity.isReadOnly && granted.rank > Permission.read.rank ? .read : granted
     }
 
@@ -114,6 +113,8 @@ public struct AccessControl: Sendable {
     public func authorize(_ rule: AccessRule, values: (String) -> [String]) async throws {
         guard isEnabled, rule != .open else { return }
         let identity = try caller()
+        // Administrators may do everything: no resource is looked up for them.
+        if identity.isAdmin { return }
         switch rule {
         case .open, .signedIn:
             return
@@ -132,8 +133,9 @@ public struct AccessControl: Sendable {
             }
         case .run(let level, let field):
             for id in values(field) + (field == "run_id" ? values("run_uuid") : []) {
-                guard let info = try? await tracking.store.fetchRunInfo(id: id) else { continue }
-                try await require(level, on: .experiment, id: info.experimentID)
+                let lookUp: () async throws -> String? = { try? await tracking.store.fetchRunInfo(id: id).experimentID }
+                guard let experiment = try await accounts.experiment(ofRun: id, lookUp: lookUp) else { continue }
+                try await require(level, on: .experiment, id: experiment)
             }
         case .registeredModel(let level, let field):
             for name in values(field) { try await require(level, on: .registeredModel, id: name) }
@@ -191,11 +193,12 @@ public struct AccessControl: Sendable {
         } else {
             try await accounts.store.removePermissions(resourceType: .registeredModel, resourceID: old)
         }
+        accounts.forgetGrants()
     }
 
     /// Gives the creator of a new experiment or registered model MANAGE on it.
     public func grantCreator(_ type: ResourceType, id: String) async throws {
         guard isEnabled, let identity = RequestIdentity.current, identity.isAuthenticated, let user = identity.user else { return }
-        try await accounts.store.setPermission(PermissionGrant(user: user, resourceType: type, resourceID: id, permission: .manage))
+        try await accounts.setGrant(PermissionGrant(user: user, resourceType: type, resourceID: id, permission: .manage))
     }
 }

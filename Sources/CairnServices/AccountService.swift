@@ -43,6 +43,12 @@ public final class AccountService: Sendable {
     private let cacheKey = SymmetricKey(size: .bits256)
     private let signedIn = Mutex<[Data: (identity: SignedIn, until: ContinuousClock.Instant)]>([:])
     private let failures = Mutex<[String: (count: Int, since: ContinuousClock.Instant)]>([:])
+    /// Grants read for access checks, remembered for `grantLifetime` (emptied by every change
+    /// of grants made through this service).
+    private let grantMemory = Mutex<[String: (permission: Permission?, until: ContinuousClock.Instant)]>([:])
+    static let grantLifetime: Duration = .seconds(10)
+    /// The experiment of each run asked about: a run never moves, so this never goes stale.
+    private let runExperiments = Mutex<[String: String]>([:])
 
     /// Who a set of credentials signs in.
     public struct SignedIn: Sendable, Equatable {
@@ -117,6 +123,49 @@ public final class AccountService: Sendable {
         }
         try await store.deleteUser(name: name)
         forgetSignIns()
+        forgetGrants()
+    }
+
+    // MARK: - Grants
+
+    /// The grant of `user` on a resource, nil when none, as access checks read it: remembered
+    /// for 10 s, so a request costs no database read for it; a change on this replica takes
+    /// effect at once, on other replicas within those 10 s.
+    public func grant(user: String, on type: ResourceType, id: String) async throws -> Permission? {
+        let key = user + "\u{0}" + type.rawValue + "\u{0}" + id
+        let instant = ContinuousClock.now
+        if let known = grantMemory.withLock({ $0[key] }), known.until > instant { return known.permission }
+        let permission = try await store.fetchPermission(user: user, resourceType: type, resourceID: id)
+        grantMemory.withLock { memory in
+            if memory.count > 100_000 { memory.removeAll() }
+            memory[key] = (permission, instant.advanced(by: Self.grantLifetime))
+        }
+        return permission
+    }
+
+    public func setGrant(_ grant: PermissionGrant) async throws {
+        try await store.setPermission(grant)
+        forgetGrants()
+    }
+
+    public func removeGrant(user: String, on type: ResourceType, id: String) async throws -> Bool {
+        defer { forgetGrants() }
+        return try await store.removePermission(user: user, resourceType: type, resourceID: id)
+    }
+
+    public func forgetGrants() {
+        grantMemory.withLock { $0.removeAll() }
+    }
+
+    /// The experiment of a run (for access checks), nil when the run does not exist.
+    public func experiment(ofRun runID: String, lookUp: () async throws -> String?) async throws -> String? {
+        if let known = runExperiments.withLock({ $0[runID] }) { return known }
+        guard let experiment = try await lookUp() else { return nil }
+        runExperiments.withLock { memory in
+            if memory.count > 100_000 { memory.removeAll() }
+            memory[runID] = experiment
+        }
+        return experiment
     }
 
     // MARK: - Tokens
