@@ -26,7 +26,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
-        .target(name: "CairnCore"),
+        // The system zlib (gzip request bodies, compressed trace spans).
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .target(name: "CairnCore", dependencies: ["CZlib"]),
         .target(name: "CairnStore", dependencies: [
             "CairnCore",
             .product(name: "GRDB", package: "GRDB.swift"),

@@ -80,6 +80,15 @@ extension SQLStore {
                                           "last_latency_ms", "delivered_at"],
                    identity: ["delivery_id", "created_at"], generated: true),
         StoreTable("webhook_attempts", ["delivery_pk", "attempt", "started_at", "status_code", "latency_ms", "error"], key: 2),
+        StoreTable("traces", ["trace_pk", "trace_id", "experiment_id", "request_time", "execution_duration", "state",
+                              "request_preview", "response_preview", "client_request_id"],
+                   identity: ["trace_id"], generated: true),
+        StoreTable("trace_spans", ["trace_pk", "span_count", "spans"]),
+        StoreTable("trace_tags", ["trace_pk", "key", "value"], key: 2),
+        StoreTable("trace_metadata", ["trace_pk", "key", "value"], key: 2),
+        StoreTable("trace_assessments", ["assessment_pk", "assessment_id", "trace_pk", "name", "create_time", "last_update_time", "body"],
+                   identity: ["assessment_id", "create_time"], generated: true),
+        StoreTable("trace_run_links", ["trace_pk", "run_id"], key: 2),
     ]
 
     /// Up to `limit` rows of `table` in key order, after the row whose key is `after` (from the
