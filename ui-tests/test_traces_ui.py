@@ -117,7 +117,7 @@ def test_trace_view_shows_the_span_tree_timeline_io_events_and_assessments(ui, t
 
 def test_a_failed_trace_shows_its_error_span(ui, traces_seed):
     ui.open(f"/experiments/{traces_seed['experiment_id']}/traces/{traces_seed['failed']}", size="narrow")
-    ui.wait("document.querySelectorAll('#span-tree .span-row.error').length === 1")
+    ui.wait("document.querySelectorAll('#span-tree .span-row.span-error').length === 1")
     detail = ui.js("return document.getElementById('span-detail').textContent")
     assert "ERROR" in detail and "model unavailable" in detail
     ui.screenshot("trace-view-error-narrow-light")

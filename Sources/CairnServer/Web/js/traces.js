@@ -97,6 +97,11 @@ function anyValue(v) {
   if ('bytes_value' in v) return v.bytes_value;
   return null;
 }
+/** A protobuf-JSON `bytes` id (base64) as the hex MLflow shows. */
+function hexID(b64) {
+  if (!b64) return null;
+  try { return [...atob(b64)].map((c) => c.charCodeAt(0).toString(16).padStart(2, '0')).join(''); } catch { return b64; }
+}
 function attributes(list) { return Object.fromEntries((list || []).map((kv) => [kv.key, anyValue(kv.value)])); }
 function pretty(value) { return typeof value === 'string' ? value : JSON.stringify(value, null, 2); }
 
@@ -106,7 +111,7 @@ async function renderTrace(app, route) {
   const reply = await get(`${V3}/get`, {trace_id: traceID, allow_partial: 'true'});
   const info = reply.trace.trace_info;
   const spans = (reply.trace.spans || []).map((s) => ({
-    id: s.span_id, parent: s.parent_span_id || null, name: s.name || '(unnamed)',
+    id: hexID(s.span_id), parent: hexID(s.parent_span_id), name: s.name || '(unnamed)',
     start: Number(s.start_time_unix_nano || 0), end: Number(s.end_time_unix_nano || 0),
     status: (s.status && s.status.code) || 'STATUS_CODE_UNSET', message: s.status && s.status.message,
     attributes: attributes(s.attributes), events: (s.events || []).map((e) => ({name: e.name, time: Number(e.time_unix_nano || 0), attributes: attributes(e.attributes)})),
@@ -136,7 +141,7 @@ async function renderTrace(app, route) {
       const bar = el('div', {class: 'span-bar'});
       bar.style.left = `${left}%`;
       bar.style.width = `${width}%`;
-      const row = el('div', {class: `span-row${s.status === 'STATUS_CODE_ERROR' ? ' error' : ''}`, role: 'treeitem', tabindex: '0', dataset: {spanId: s.id}},
+      const row = el('div', {class: `span-row${s.status === 'STATUS_CODE_ERROR' ? ' span-error' : ''}`, role: 'treeitem', tabindex: '0', dataset: {spanId: s.id}},
         name, el('div', {class: 'span-bar-track'}, bar), el('div', {class: 'span-time num'}, fmtDuration((s.end - s.start) / 1e6)));
       row.addEventListener('click', () => choose(s));
       row.addEventListener('keydown', (e) => { if (e.key === 'Enter') choose(s); });
@@ -155,7 +160,7 @@ async function renderTrace(app, route) {
     selected = s;
     rows.get(s.id).classList.add('selected');
     const {['mlflow.spanInputs']: inputs, ['mlflow.spanOutputs']: outputs, ...rest} = s.attributes;
-    clear(detail).append(
+    clear(detail).append(...[
       el('h2', {}, s.name),
       el('div', {class: 'kv'},
         el('div', {}, 'Span ID'), el('div', {class: 'mono'}, s.id),
@@ -166,7 +171,7 @@ async function renderTrace(app, route) {
       section('Attributes', rest),
       s.events.length ? [el('h3', {}, 'Events'), ...s.events.map((e) => el('div', {class: 'span-event'},
         el('strong', {}, e.name), ' ', el('span', {class: 'muted'}, `+${fmtDuration((e.time - s.start) / 1e6)}`),
-        el('pre', {class: 'mono span-value'}, pretty(e.attributes))))] : []);
+        el('pre', {class: 'mono span-value'}, pretty(e.attributes))))] : []].flat());
   }
 
   const assessments = el('div', {id: 'trace-assessments'}, el('h3', {}, 'Assessments'),
