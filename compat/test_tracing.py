@@ -398,3 +398,38 @@ def test_bad_trace_requests_get_mlflow_errors_and_change_nothing(rest, client, t
 
     assert rest("GET", V3 + "traces/get", params={"trace_id": trace_id}) == before
     assert [t.info.trace_id for t in mlflow.search_traces(locations=[traced_experiment], return_type="list")] == [trace_id]
+
+
+def test_genai_evaluate_with_a_custom_scorer_logs_traces_assessments_and_metrics(client, traced_experiment, no_client_warnings):
+    from mlflow.genai.scorers import scorer
+
+    @mlflow.trace
+    def predict_fn(question):
+        return "Paris" if "France" in question else "unknown"
+
+    @scorer
+    def exact_match(outputs, expectations):
+        return outputs == expectations["expected_response"]
+
+    data = [
+        {"inputs": {"question": "Capital of France?"}, "expectations": {"expected_response": "Paris"}},
+        {"inputs": {"question": "Capital of Spain?"}, "expectations": {"expected_response": "Madrid"}},
+    ]
+    result = mlflow.genai.evaluate(data=data, predict_fn=predict_fn, scorers=[exact_match])
+    assert result.metrics["exact_match/mean"] == 0.5
+    run = client.get_run(result.run_id)
+    assert run.data.metrics["exact_match/mean"] == 0.5
+    assert run.info.experiment_id == traced_experiment
+
+    traces = mlflow.search_traces(run_id=result.run_id, return_type="list")
+    assert len(traces) == 2
+    by_question = {json.loads(t.info.request_preview)["question"]: t for t in traces}
+    assert set(by_question) == {"Capital of France?", "Capital of Spain?"}
+    for question, expected in [("Capital of France?", True), ("Capital of Spain?", False)]:
+        trace = by_question[question]
+        feedback = {a.name: a for a in trace.info.assessments if a.feedback is not None}
+        assert feedback["exact_match"].value is expected
+        expectations = {a.name: a.value for a in trace.info.assessments if a.expectation is not None}
+        assert expectations == {"expected_response": "Paris" if expected else "Madrid"}
+        (span,) = trace.data.spans
+        assert span.inputs == {"question": question}
