@@ -21,6 +21,7 @@ public struct CairnServiceSet: Sendable {
     public let webhooks: WebhookService
     public let retention: RetentionService
     public let traces: TraceService
+    public let datasets: EvaluationDatasetService
     /// Free space on the disks of the database and the artifacts (`/health`).
     public var storage = StorageHealth(watched: [])
     public var report: ReportService { ReportService(tracking: tracking, artifacts: artifacts, staleAfterMillis: explorer.staleAfterMillis) }
@@ -48,6 +49,7 @@ public func openServices(_ configuration: CairnServerConfiguration) throws -> Ca
         webhooks: WebhookService(store: store, sender: sender, now: tracking.now),
         retention: RetentionService(tracking: tracking, explorer: explorer, store: store),
         traces: TraceService(store: store, tracking: tracking),
+        datasets: EvaluationDatasetService(store: store, tracking: tracking),
         storage: StorageHealth(watched: watchedDisks(store, configuration), probes: servicesToProbe(store, blobs)))
 }
 
@@ -191,7 +193,7 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
         mount(endpoints + tracesAPI.v2Endpoints + (prefix.hasPrefix("ajax") ? trackingAPI.ajaxEndpoints : []), at: prefix, on: router)
     }
     for prefix in ["api/3.0/mlflow", "ajax-api/3.0/mlflow"] {
-        mount(tracesAPI.v3Endpoints, at: prefix, on: router)
+        mount(tracesAPI.v3Endpoints + MLflowDatasetsAPI(datasets: services.datasets).endpoints, at: prefix, on: router)
     }
     OTLPTracesRoute(traces: services.traces).register(on: router)
     let cairnGroup = router.group("api/cairn/v1")

@@ -89,6 +89,12 @@ extension SQLStore {
         StoreTable("trace_assessments", ["assessment_pk", "assessment_id", "trace_pk", "name", "create_time", "last_update_time", "body"],
                    identity: ["assessment_id", "create_time"], generated: true),
         StoreTable("trace_run_links", ["trace_pk", "run_id"], key: 2),
+        StoreTable("evaluation_datasets", ["dataset_pk", "dataset_id", "name", "tags", "schema", "profile", "digest", "created_time",
+                                           "last_update_time", "created_by", "last_updated_by"],
+                   identity: ["dataset_id", "created_time"], generated: true),
+        StoreTable("evaluation_dataset_experiments", ["dataset_pk", "experiment_id"], key: 2),
+        StoreTable("evaluation_dataset_records", ["record_pk", "record_id", "dataset_pk", "input_key", "body", "created_time", "last_update_time"],
+                   identity: ["record_id", "created_time"], generated: true),
     ]
 
     /// Up to `limit` rows of `table` in key order, after the row whose key is `after` (from the

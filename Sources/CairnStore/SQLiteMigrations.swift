@@ -45,10 +45,12 @@ enum SQLiteMigrations {
             try SQLiteIntegrity.installRowChecks(db, tables: ["webhooks", "webhook_events", "webhook_deliveries", "webhook_attempts"])
         }
         // MLflow 3 traces: one row per trace (its summary, searchable), its spans as one
-        // compressed document, tags, metadata, assessments and links to runs.
+        // compressed document, tags, metadata, assessments and links to runs; and evaluation
+        // datasets with their records.
         migrator.registerMigration("0010_traces") { db in
             try db.execute(sql: traces)
-            try SQLiteIntegrity.installRowChecks(db, tables: ["traces", "trace_spans", "trace_tags", "trace_metadata", "trace_assessments", "trace_run_links"])
+            try SQLiteIntegrity.installRowChecks(db, tables: ["traces", "trace_spans", "trace_tags", "trace_metadata", "trace_assessments", "trace_run_links",
+                                                       "evaluation_datasets", "evaluation_dataset_experiments", "evaluation_dataset_records"])
         }
         return migrator
     }
@@ -101,6 +103,35 @@ enum SQLiteMigrations {
             PRIMARY KEY (trace_pk, run_id)
         ) WITHOUT ROWID;
         CREATE INDEX trace_run_links_by_run ON trace_run_links (run_id);
+        CREATE TABLE evaluation_datasets (
+            dataset_pk INTEGER PRIMARY KEY,
+            dataset_id TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            tags TEXT NOT NULL,
+            schema TEXT,
+            profile TEXT,
+            digest TEXT NOT NULL,
+            created_time INTEGER NOT NULL,
+            last_update_time INTEGER NOT NULL,
+            created_by TEXT,
+            last_updated_by TEXT
+        );
+        CREATE TABLE evaluation_dataset_experiments (
+            dataset_pk INTEGER NOT NULL REFERENCES evaluation_datasets (dataset_pk),
+            experiment_id INTEGER NOT NULL REFERENCES experiments (experiment_id),
+            PRIMARY KEY (dataset_pk, experiment_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX evaluation_dataset_experiments_by_experiment ON evaluation_dataset_experiments (experiment_id);
+        CREATE TABLE evaluation_dataset_records (
+            record_pk INTEGER PRIMARY KEY,
+            record_id TEXT NOT NULL UNIQUE,
+            dataset_pk INTEGER NOT NULL REFERENCES evaluation_datasets (dataset_pk),
+            input_key TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_time INTEGER NOT NULL,
+            last_update_time INTEGER NOT NULL,
+            UNIQUE (dataset_pk, input_key)
+        );
         """
 
     static let blobChecks = """

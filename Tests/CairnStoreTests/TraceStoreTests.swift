@@ -127,3 +127,41 @@ struct TraceStoreTests {
         }
     }
 }
+
+@Suite("Evaluation dataset store")
+struct EvaluationDatasetStoreTests {
+    @Test("Datasets keep tags, experiments and records (replaced by input key); delete removes them", arguments: StoreBackend.allCases)
+    func datasets(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let a = try await store.createExperiment(name: "ds-a-\(UUID().uuidString)", artifactLocation: nil, tags: [], now: 1).experimentID
+            let b = try await store.createExperiment(name: "ds-b-\(UUID().uuidString)", artifactLocation: nil, tags: [], now: 1).experimentID
+            var dataset = EvaluationDataset(datasetID: "d-1", name: "qa", tags: [Tag("team", "nlp")], schema: nil, profile: nil, digest: "00000000",
+                                            createdTime: 5, lastUpdateTime: 5, createdBy: "ana", lastUpdatedBy: "ana", experimentIDs: [a])
+            try await store.createEvaluationDataset(dataset)
+            #expect(try await store.fetchEvaluationDataset(id: "d-1") == dataset)
+            #expect(try await store.listEvaluationDatasets(experimentIDs: [Int64(b)!]).isEmpty)
+            try await store.linkEvaluationDataset(id: "d-1", add: [Int64(b)!], remove: [Int64(a)!])
+            #expect(try await store.listEvaluationDatasets(experimentIDs: [Int64(b)!]).map(\.datasetID) == ["d-1"])
+
+            let first = DatasetRecord(recordID: "dr-1", inputKey: #"{"q":"x"}"#, body: .object([("inputs", .object([("q", .string("x"))]))]),
+                                      createdTime: 6, lastUpdateTime: 6)
+            let second = DatasetRecord(recordID: "dr-2", inputKey: #"{"q":"y"}"#, body: .object([("inputs", .object([("q", .string("y"))]))]),
+                                       createdTime: 6, lastUpdateTime: 6)
+            dataset.profile = #"{"num_records": 2}"#
+            dataset.lastUpdateTime = 6
+            try await store.saveEvaluationDatasetRecords([first, second], dataset: dataset)
+            var changed = first
+            changed.body = .object([("inputs", .object([("q", .string("x"))])), ("expectations", .object([("a", .number("1"))]))])
+            changed.lastUpdateTime = 7
+            try await store.saveEvaluationDatasetRecords([changed], dataset: dataset)
+            let records = try await store.evaluationDatasetRecords(id: "d-1")
+            #expect(records.map(\.recordID) == ["dr-1", "dr-2"])
+            #expect(records[0].body == changed.body && records[0].lastUpdateTime == 7 && records[0].createdTime == 6)
+            #expect(try await store.fetchEvaluationDataset(id: "d-1").profile == #"{"num_records": 2}"#)
+
+            try await store.deleteEvaluationDataset(id: "d-1")
+            await #expect(throws: CairnError.self) { _ = try await store.fetchEvaluationDataset(id: "d-1") }
+            await #expect(throws: CairnError.self) { _ = try await store.evaluationDatasetRecords(id: "d-1") }
+        }
+    }
+}
