@@ -433,3 +433,27 @@ def test_genai_evaluate_with_a_custom_scorer_logs_traces_assessments_and_metrics
         assert expectations == {"expected_response": "Paris" if expected else "Madrid"}
         (span,) = trace.data.spans
         assert span.inputs == {"question": question}
+
+
+def test_the_v2_trace_calls_older_clients_make_still_work(rest, traced_experiment):
+    from mlflow.entities.trace_status import TraceStatus
+    from mlflow.store.tracking.rest_store import RestStore
+    from mlflow.utils.rest_utils import MlflowHostCreds
+
+    store = RestStore(lambda: MlflowHostCreds(SERVER_URI))
+    started = store.deprecated_start_trace_v2(experiment_id=traced_experiment, timestamp_ms=1_700_000_000_000,
+                                              request_metadata={"mlflow.traceInputs": '{"x": 1}'}, tags={"stage": "v2"})
+    assert len(started.request_id) == 32  # a v2 id: 32 hex digits, no "tr-"
+    assert started.status.value == "IN_PROGRESS"
+    assert started.tags["mlflow.artifactLocation"].endswith(f"/traces/{started.request_id}/artifacts")
+    ended = store.deprecated_end_trace_v2(request_id=started.request_id, timestamp_ms=1_700_000_000_250, status=TraceStatus.OK,
+                                          request_metadata={"mlflow.traceOutputs": "2"}, tags={"done": "yes"})
+    assert ended.status.value == "OK"
+    assert ended.execution_time_ms == 250
+    assert ended.request_metadata["mlflow.traceInputs"] == '{"x": 1}' and ended.request_metadata["mlflow.traceOutputs"] == "2"
+    assert ended.tags["stage"] == "v2" and ended.tags["done"] == "yes"
+
+    status, body = rest("GET", f"traces/{started.request_id}/info")
+    assert status == 200 and body["trace_info"]["execution_time_ms"] == 250
+    status, body = rest("GET", "traces", params={"experiment_ids": [traced_experiment], "filter": "tags.done = 'yes'"})
+    assert status == 200 and [t["request_id"] for t in body["traces"]] == [started.request_id]

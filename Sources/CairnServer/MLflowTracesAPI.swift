@@ -17,6 +17,9 @@ struct MLflowTracesAPI: Sendable {
             MLflowEndpoint(methods: ["POST"], path: "traces/delete-traces", handler: deleteTraces),
             MLflowEndpoint(methods: ["POST"], path: "traces/link-to-run", handler: linkToRun),
             MLflowEndpoint(methods: ["GET"], path: "traces/:trace_id/info", handler: getTraceInfoV2),
+            MLflowEndpoint(methods: ["POST"], path: "traces", handler: startTraceV2),
+            MLflowEndpoint(methods: ["PATCH"], path: "traces/:trace_id", handler: endTraceV2),
+            MLflowEndpoint(methods: ["GET"], path: "traces", handler: searchV2),
         ]
     }
 
@@ -54,17 +57,45 @@ struct MLflowTracesAPI: Sendable {
 
     /// MLflow's v2 `GetTraceInfo` (`traces/{request_id}/info`), which old clients call.
     func getTraceInfoV2(_ f: RequestFields) async throws -> [UInt8] {
-        let info = try await traces.getTraceInfo(id: f.requiredString("trace_id"))
-        return WireEncoding.reply { o in
-            o.object("trace_info") { t in
-                t.string("request_id", info.traceID)
-                t.string("experiment_id", info.experimentID)
-                t.int("timestamp_ms", info.requestTime)
-                if let d = info.executionDuration { t.int("execution_time_ms", d) }
-                t.string("status", info.state == .inProgress ? "IN_PROGRESS" : info.state == .unspecified ? "TRACE_STATUS_UNSPECIFIED" : info.state.rawValue)
-                Self.keyValues(&t, "request_metadata", info.metadata)
-                Self.keyValues(&t, "tags", info.tags)
-            }
+        Self.traceInfoV2Reply(try await traces.getTraceInfo(id: f.requiredString("trace_id")))
+    }
+
+    /// MLflow's v2 `StartTrace`.
+    func startTraceV2(_ f: RequestFields) async throws -> [UInt8] {
+        Self.traceInfoV2Reply(try await traces.startTraceV2(
+            experimentID: f.requiredString("experiment_id"), timestamp: f.int64("timestamp_ms"),
+            metadata: f.tags("request_metadata"), tags: f.tags()))
+    }
+
+    /// MLflow's v2 `EndTrace` (`PATCH traces/{request_id}`).
+    func endTraceV2(_ f: RequestFields) async throws -> [UInt8] {
+        let state = try f.enumeration("status", byName: TraceState.init(name:), byNumber: { TraceState(name: String($0)) },
+                                      expected: "one of OK, ERROR, IN_PROGRESS, TRACE_STATUS_UNSPECIFIED")
+        return Self.traceInfoV2Reply(try await traces.endTraceV2(
+            id: f.requiredString("trace_id"), timestamp: f.int64("timestamp_ms"), state: state,
+            metadata: f.tags("request_metadata"), tags: f.tags()))
+    }
+
+    /// MLflow's v2 `SearchTraces` (`GET traces`).
+    func searchV2(_ f: RequestFields) async throws -> [UInt8] {
+        let page = try await traces.searchTraces(experimentIDs: f.strings("experiment_ids"), filter: f.string("filter"), orderBy: f.strings("order_by"),
+                                                 maxResults: f.int64("max_results"), pageToken: f.string("page_token"))
+        return WireEncoding.page("traces", page, Self.traceInfoV2)
+    }
+
+    static func traceInfoV2Reply(_ info: TraceInfo) -> [UInt8] {
+        WireEncoding.reply { o in o.key("trace_info"); traceInfoV2(&o.writer, info) }
+    }
+
+    static func traceInfoV2(_ w: inout JSONWriter, _ info: TraceInfo) {
+        w.object { t in
+            t.string("request_id", info.traceID)
+            t.string("experiment_id", info.experimentID)
+            t.int("timestamp_ms", info.requestTime)
+            if let d = info.executionDuration { t.int("execution_time_ms", d) }
+            t.string("status", info.state == .unspecified ? "TRACE_STATUS_UNSPECIFIED" : info.state.rawValue)
+            keyValues(&t, "request_metadata", info.metadata)
+            keyValues(&t, "tags", info.tags)
         }
     }
 

@@ -75,6 +75,33 @@ public struct TraceService: Sendable {
         return try await store.startTrace(info)
     }
 
+    /// MLflow's v2 StartTrace (clients before 3.3, and newer ones against old servers): the
+    /// server names the trace (32 hex digits, as MLflow's v2 ids) and it is in progress until
+    /// `endTraceV2`.
+    public func startTraceV2(experimentID: String, timestamp: Int64?, metadata: [Tag], tags: [Tag]) async throws -> TraceInfo {
+        let id = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let experiment = try await activeExperiment(experimentID)
+        for tag in tags { try Self.validateTag(tag) }
+        let info = TraceInfo(traceID: id, experimentID: experiment.experimentID, requestTime: timestamp ?? now, executionDuration: nil,
+                             state: .inProgress, metadata: metadata,
+                             tags: tags + [Tag(TraceKey.artifactLocation, Self.artifactLocation(experiment.artifactLocation, traceID: id))])
+        return try await store.startTrace(info)
+    }
+
+    /// MLflow's v2 EndTrace: the end time, state, and more metadata and tags.
+    public func endTraceV2(id: String, timestamp: Int64?, state: TraceState?, metadata: [Tag], tags: [Tag]) async throws -> TraceInfo {
+        var info = try await getTraceInfo(id: id)
+        for tag in tags { try Self.validateTag(tag) }
+        if let timestamp { info.executionDuration = max(0, timestamp - info.requestTime) }
+        if let state { info.state = state }
+        for entry in metadata {
+            info.metadata.removeAll { $0.key == entry.key }
+            info.metadata.append(entry)
+        }
+        info.tags = tags
+        return try await store.startTrace(info)
+    }
+
     static func validateTraceID(_ id: String) throws {
         if id.isEmpty { throw CairnError.missingParameter("trace_id") }
         if id.count > 128 || id.contains("/") {
