@@ -457,3 +457,13 @@ def test_the_v2_trace_calls_older_clients_make_still_work(rest, traced_experimen
     assert status == 200 and body["trace_info"]["execution_time_ms"] == 250
     status, body = rest("GET", "traces", params={"experiment_ids": [traced_experiment], "filter": "tags.done = 'yes'"})
     assert status == 200 and [t["request_id"] for t in body["traces"]] == [started.request_id]
+
+
+def test_prompt_versions_are_linked_to_a_trace(rest, traced_experiment):
+    app("prompted", {})
+    trace_id = mlflow.get_last_active_trace_id()
+    body = {"trace_id": trace_id, "prompt_versions": [{"name": "qa-prompt", "version": "2"}]}
+    assert rest("POST", "traces/link-prompts", json=body)[0] == 200
+    assert rest("POST", "traces/link-prompts", json=body)[0] == 200  # linking again adds nothing
+    assert rest("POST", "traces/link-prompts", json={"trace_id": trace_id})[0] == 400
+    assert rest("POST", "traces/link-prompts", json={**body, "trace_id": "tr-" + uuid.uuid4().hex})[0] == 404

@@ -16,6 +16,7 @@ struct MLflowTracesAPI: Sendable {
             MLflowEndpoint(methods: ["DELETE"], path: "traces/:trace_id/tags", handler: deleteTag),
             MLflowEndpoint(methods: ["POST"], path: "traces/delete-traces", handler: deleteTraces),
             MLflowEndpoint(methods: ["POST"], path: "traces/link-to-run", handler: linkToRun),
+            MLflowEndpoint(methods: ["POST"], path: "traces/link-prompts", handler: linkPrompts),
             MLflowEndpoint(methods: ["GET"], path: "traces/:trace_id/info", handler: getTraceInfoV2),
             MLflowEndpoint(methods: ["POST"], path: "traces", handler: startTraceV2),
             MLflowEndpoint(methods: ["PATCH"], path: "traces/:trace_id", handler: endTraceV2),
@@ -146,6 +147,12 @@ struct MLflowTracesAPI: Sendable {
 
     func linkToRun(_ f: RequestFields) async throws -> [UInt8] {
         try await traces.linkTracesToRun(traceIDs: f.strings("trace_ids"), runID: f.string("run_id") ?? "")
+        return WireEncoding.empty
+    }
+
+    func linkPrompts(_ f: RequestFields) async throws -> [UInt8] {
+        let prompts = try f.objects("prompt_versions").map { (name: try $0.requiredString("name"), version: try $0.requiredString("version")) }
+        try await traces.linkPrompts(traceID: f.requiredString("trace_id"), prompts: prompts)
         return WireEncoding.empty
     }
 

@@ -208,6 +208,20 @@ public struct TraceService: Sendable {
         try await store.linkTraces(ids: known, runID: runID)
     }
 
+    /// Links prompt versions to a trace, kept (without duplicates) in its tag
+    /// `mlflow.linkedPrompts` as a JSON list of `{"name", "version"}`.
+    public func linkPrompts(traceID: String, prompts: [(name: String, version: String)]) async throws {
+        if prompts.isEmpty { throw CairnError.missingParameter("prompt_versions") }
+        let info = try await getTraceInfo(id: traceID)
+        var linked: [JSONValue] = []
+        if let text = info.tag(TraceKey.linkedPrompts), case .array(let items)? = try? JSONValue.parse(text) { linked = items }
+        for prompt in prompts {
+            let entry = JSONValue.object([("name", .string(prompt.name)), ("version", .string(prompt.version))])
+            if !linked.contains(entry) { linked.append(entry) }
+        }
+        try await store.setTraceTag(id: traceID, tag: Tag(TraceKey.linkedPrompts, JSONValue.array(linked).text))
+    }
+
     // MARK: Assessments
 
     /// Fields the server owns: the client's values are replaced.
