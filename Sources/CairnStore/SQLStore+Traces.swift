@@ -14,20 +14,24 @@ extension SQLStore: TraceStore {
     public func logSpans(experimentID: Int64, _ batches: [TraceSpanBatch], newTraceTags: @escaping @Sendable (String) -> [Tag]) async throws {
         try await write { db in
             for batch in batches {
-                let existing = try db.row("SELECT trace_pk FROM traces WHERE trace_id = ?", [batch.traceID])
                 var spans: [JSONValue] = []
+                var existing = false
+                // Created here unless it exists; `DO NOTHING` also covers another server
+                // replica creating it at the same moment (StartTraceV3 and the spans of one
+                // trace may arrive together from the client's export threads).
+                let summary = TraceSummary(batch.spans.map(SpanSummary.init(json:)))
                 let pk: Int64
-                if let existing {
-                    pk = existing[0]
-                    spans = try Self.loadSpans(db, pk: pk) ?? []
-                } else {
-                    let summary = TraceSummary(batch.spans.map(SpanSummary.init(json:)))
-                    pk = try db.insert("""
-                        INSERT INTO traces (trace_id, experiment_id, request_time, execution_duration, state)
-                        VALUES (?, ?, ?, ?, ?) RETURNING trace_pk
-                        """, [batch.traceID, experimentID, summary?.requestTime ?? 0, summary?.executionDuration,
-                              (summary?.state ?? .inProgress).rawValue])
+                if let created = try db.value(Int64.self, """
+                    INSERT INTO traces (trace_id, experiment_id, request_time, execution_duration, state)
+                    VALUES (?, ?, ?, ?, ?) ON CONFLICT (trace_id) DO NOTHING RETURNING trace_pk
+                    """, [batch.traceID, experimentID, summary?.requestTime ?? 0, summary?.executionDuration,
+                          (summary?.state ?? .inProgress).rawValue]) {
+                    pk = created
                     for tag in newTraceTags(batch.traceID) { try Self.putTraceTag(db, pk: pk, tag) }
+                } else {
+                    pk = try Self.tracePK(db, batch.traceID)
+                    existing = true
+                    spans = try Self.loadSpans(db, pk: pk) ?? []
                 }
                 // A span sent again replaces the earlier one; the document stays in start order.
                 var index: [String: Int] = [:]
@@ -42,7 +46,7 @@ extension SQLStore: TraceStore {
                 }.map(\.element)
                 try Self.storeSpans(db, pk: pk, ordered)
                 try Self.putTraceTag(db, pk: pk, Tag(TraceKey.spansLocation, TraceKey.trackingStore))
-                if existing != nil, try db.value(Bool.self, "SELECT 1 FROM trace_metadata WHERE trace_pk = ? AND key = ?", [pk, TraceKey.infoFinalized]) != true,
+                if existing, try db.value(Bool.self, "SELECT 1 FROM trace_metadata WHERE trace_pk = ? AND key = ?", [pk, TraceKey.infoFinalized]) != true,
                    let summary = TraceSummary(ordered.map(SpanSummary.init(json:))) {
                     try db.execute("UPDATE traces SET request_time = ?, execution_duration = ?, state = ? WHERE trace_pk = ?",
                                    [summary.requestTime, summary.executionDuration, summary.state.rawValue, pk])
@@ -83,22 +87,18 @@ extension SQLStore: TraceStore {
 
     public func startTrace(_ info: TraceInfo) async throws -> TraceInfo {
         try await write { db in
-            let pk: Int64
-            if let existing = try db.value(Int64.self, "SELECT trace_pk FROM traces WHERE trace_id = ?", [info.traceID]) {
-                pk = existing
-                try db.execute("""
-                    UPDATE traces SET experiment_id = ?, request_time = ?, execution_duration = ?, state = ?, request_preview = ?,
-                        response_preview = ?, client_request_id = ? WHERE trace_pk = ?
-                    """, [Int64(info.experimentID) ?? 0, info.requestTime, info.executionDuration, info.state.rawValue,
-                          info.requestPreview, info.responsePreview, info.clientRequestID, pk])
-                try db.execute("DELETE FROM trace_metadata WHERE trace_pk = ?", [pk])
-            } else {
-                pk = try db.insert("""
-                    INSERT INTO traces (trace_id, experiment_id, request_time, execution_duration, state, request_preview, response_preview, client_request_id)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING trace_pk
-                    """, [info.traceID, Int64(info.experimentID) ?? 0, info.requestTime, info.executionDuration, info.state.rawValue,
-                          info.requestPreview, info.responsePreview, info.clientRequestID])
-            }
+            // An upsert, so that spans creating the same trace at the same moment (another
+            // replica) cannot make this fail.
+            let pk = try db.insert("""
+                INSERT INTO traces (trace_id, experiment_id, request_time, execution_duration, state, request_preview, response_preview, client_request_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (trace_id) DO UPDATE SET experiment_id = excluded.experiment_id, request_time = excluded.request_time,
+                    execution_duration = excluded.execution_duration, state = excluded.state, request_preview = excluded.request_preview,
+                    response_preview = excluded.response_preview, client_request_id = excluded.client_request_id
+                RETURNING trace_pk
+                """, [info.traceID, Int64(info.experimentID) ?? 0, info.requestTime, info.executionDuration, info.state.rawValue,
+                      info.requestPreview, info.responsePreview, info.clientRequestID])
+            try db.execute("DELETE FROM trace_metadata WHERE trace_pk = ?", [pk])
             for tag in info.tags { try Self.putTraceTag(db, pk: pk, tag) }
             for entry in info.metadata {
                 try db.execute("INSERT INTO trace_metadata (trace_pk, key, value) VALUES (?, ?, ?) ON CONFLICT (trace_pk, key) DO UPDATE SET value = excluded.value",
