@@ -180,13 +180,16 @@ extension SQLStore: TraceStore {
             arguments += values
         }
         var order: [String] = []
+        // Columns that are never NULL sort plainly, so the (experiment, time, key) index can
+        // deliver the order in either direction without a sort.
+        let neverNull: Set<TraceField> = [.timestamp, .state, .traceID, .experimentID]
         for term in search.orderBy {
             let (column, values) = Self.traceOrderColumn(term.field)
-            order.append(dialect.orderTerm(column, ascending: term.ascending))
+            order.append(neverNull.contains(term.field) ? "\(column) \(term.ascending ? "ASC" : "DESC")" : dialect.orderTerm(column, ascending: term.ascending))
             arguments += values
         }
         if search.orderBy.isEmpty { order.append("t.request_time DESC") }
-        order.append("t.trace_pk DESC")
+        order.append("t.trace_pk \(search.orderBy.last?.ascending == true ? "ASC" : "DESC")")
         let sql = "SELECT t.trace_pk FROM traces t WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(order.joined(separator: ", ")) LIMIT ? OFFSET ?"
         arguments += [.integer(Int64(search.maxResults + 1)), .integer(Int64(search.offset))]
         let values = arguments
