@@ -27,7 +27,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
     ],
     targets: [
-        .target(name: "CairnCore"),
+        // The system zlib (gzip request bodies, compressed trace spans).
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .target(name: "CairnCore", dependencies: ["CZlib"]),
         .target(name: "CairnStore", dependencies: [
             "CairnCore",
             .product(name: "GRDB", package: "GRDB.swift"),

@@ -23,6 +23,8 @@ public struct CairnServiceSet: Sendable {
     public let explorer: ExplorerService
     public let webhooks: WebhookService
     public let retention: RetentionService
+    public let traces: TraceService
+    public let datasets: EvaluationDatasetService
     /// Users, tokens and sign-in; `access` checks every request's rule with them.
     public let accounts: AccountService
     public let access: AccessControl
@@ -60,6 +62,8 @@ public func openServices(_ configuration: CairnServerConfiguration) throws -> Ca
         explorer: explorer,
         webhooks: WebhookService(store: store, sender: sender, now: tracking.now),
         retention: RetentionService(tracking: tracking, explorer: explorer, store: store),
+        traces: TraceService(store: store, tracking: tracking),
+        datasets: EvaluationDatasetService(store: store, tracking: tracking),
         accounts: accounts, access: access,
         servesTLS: configuration.tls != nil,
         storage: StorageHealth(watched: watchedDisks(store, configuration), probes: servicesToProbe(store, blobs)))
@@ -215,30 +219,16 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
     let trackingAPI = MLflowTrackingAPI(tracking: tracking)
     let endpoints = trackingAPI.endpoints + MLflowRegistryAPI(registry: services.registry).endpoints
         + MLflowWebhooksAPI(webhooks: services.webhooks).endpoints
+    let tracesAPI = MLflowTracesAPI(traces: services.traces)
     for prefix in ["api/2.0/mlflow", "ajax-api/2.0/mlflow"] {
-        let group = router.group(RouterPath(prefix))
-        for endpoint in endpoints + (prefix.hasPrefix("ajax") ? trackingAPI.ajaxEndpoints : []) {
-            for method in endpoint.methods {
-                let body = endpoint.body
-                let parameterNames = endpoint.path.split(separator: "/").filter { $0.hasPrefix(":") }.map { String($0.dropFirst()) }
-                let rule = AccessRules.rule(AccessRules.mlflow, method: method, path: endpoint.path)
-                group.on(RouterPath(endpoint.path), method: HTTPRequest.Method(method)!) { request, context in
-                    var fields = try await decodeFields(request)
-                    if !parameterNames.isEmpty {
-                        var values: [String: String] = [:]
-                        for name in parameterNames {
-                            let raw = context.parameters.get(name) ?? ""
-                            values[name] = raw.removingPercentEncoding ?? raw
-                        }
-                        fields = fields.with(pathParameters: values)
-                    }
-                    return try await access.authorized(rule, fields) {
-                        Response(status: .ok, headers: [.contentType: "application/json"], body: try await body(fields))
-                    }
-                }
-            }
-        }
+        mount(endpoints + tracesAPI.v2Endpoints + (prefix.hasPrefix("ajax") ? trackingAPI.ajaxEndpoints : []), at: prefix, on: router,
+              rules: AccessRules.mlflow, access: access)
     }
+    for prefix in ["api/3.0/mlflow", "ajax-api/3.0/mlflow"] {
+        mount(tracesAPI.v3Endpoints + MLflowDatasetsAPI(datasets: services.datasets).endpoints, at: prefix, on: router,
+              rules: AccessRules.mlflowV3, access: access)
+    }
+    OTLPTracesRoute(traces: services.traces, access: access).register(on: router)
     let cairnGroup = router.group("api/cairn/v1")
     let cairnEndpoints = MLflowRegistryAPI(registry: services.registry).cairnEndpoints
         + CairnAPI(explorer: services.explorer).endpoints + CairnReportAPI(report: services.report).endpoints
@@ -258,6 +248,34 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
     WebSession.register(on: router, accounts: services.accounts, secure: services.servesTLS)
     WebUI().register(on: router)
     return router
+}
+
+/// Mounts MLflow endpoints under `prefix`: each route decodes the request's fields (with the
+/// path's `:parameters`), calls its handler and answers JSON.
+func mount(_ endpoints: [MLflowEndpoint], at prefix: String, on router: Router<CairnRequestContext>,
+           rules: [String: AccessRule], access: AccessControl) {
+    let group = router.group(RouterPath(prefix))
+    for endpoint in endpoints {
+        for method in endpoint.methods {
+            let body = endpoint.body
+            let rule = AccessRules.rule(rules, method: method, path: endpoint.path)
+            let parameterNames = endpoint.path.split(separator: "/").filter { $0.hasPrefix(":") }.map { String($0.dropFirst()) }
+            group.on(RouterPath(endpoint.path), method: HTTPRequest.Method(method)!) { request, context in
+                var fields = try await decodeFields(request)
+                if !parameterNames.isEmpty {
+                    var values: [String: String] = [:]
+                    for name in parameterNames {
+                        let raw = context.parameters.get(name) ?? ""
+                        values[name] = raw.removingPercentEncoding ?? raw
+                    }
+                    fields = fields.with(pathParameters: values)
+                }
+                return try await access.authorized(rule, fields) {
+                    Response(status: .ok, headers: [.contentType: "application/json"], body: try await body(fields))
+                }
+            }
+        }
+    }
 }
 
 /// The webhook delivery worker as a service of the application: it runs beside the HTTP

@@ -78,6 +78,10 @@ struct RequestFields: Sendable {
 
     func has(_ name: String) -> Bool { raw(name) != nil }
 
+    /// The field as JSON, whatever its type (free-form protobuf fields: maps, `Value`s, and
+    /// messages kept as sent, such as an assessment).
+    func json(_ name: String) -> JSONValue? { value(name) }
+
     /// A string field: a number, bool, list or object there is refused, never converted.
     /// `reportedAs` names the field in that error when MLflow names it differently (it calls
     /// `run_uuid` `run_id`).

@@ -72,7 +72,48 @@ public enum AccessRules {
         "POST model-versions/transition-stage": .registeredModel(.edit),
         "GET model-versions/search": .signedIn,
         "GET model-versions/get-download-uri": .registeredModel(.read),
+        // MLflow's v2 trace calls (older clients). Where the request names its experiment, the
+        // experiment's permission applies; a call that names only a trace needs a signed-in user
+        // (per-trace permissions are not checked yet).
+        "POST traces": .experiment(.edit, field: "experiment_id"),
+        "PATCH traces/:trace_id": .signedIn,
+        "GET traces/:trace_id/info": .signedIn,
+        "GET traces": .experiment(.read, field: "experiment_ids"),
+        "PATCH traces/:trace_id/tags": .signedIn,
+        "DELETE traces/:trace_id/tags": .signedIn,
+        "POST traces/delete-traces": .experiment(.manage, field: "experiment_id"),
+        "POST traces/link-to-run": .run(.edit),
+        "POST traces/link-prompts": .signedIn,
         // Webhooks see every experiment's and model's events: administrators only (as MLflow).
+    ]
+
+    /// `/api/3.0/mlflow/…` and `/ajax-api/3.0/mlflow/…`: traces, assessments and evaluation
+    /// datasets. Their experiment is inside nested messages or behind a trace or dataset id, so
+    /// for now a signed-in user may call them; per-experiment checks are still to come (README).
+    public static let mlflowV3: [String: AccessRule] = [
+        "POST traces": .signedIn,
+        "GET traces/get": .signedIn,
+        "GET traces/batchGet": .signedIn,
+        "GET traces/batchGetInfos": .signedIn,
+        "POST traces/search": .signedIn,
+        "GET traces/:trace_id": .signedIn,
+        "PATCH traces/:trace_id/tags": .signedIn,
+        "DELETE traces/:trace_id/tags": .signedIn,
+        "POST traces/:trace_id/assessments": .signedIn,
+        "GET traces/:trace_id/assessments/:assessment_id": .signedIn,
+        "PATCH traces/:trace_id/assessments/:assessment_id": .signedIn,
+        "DELETE traces/:trace_id/assessments/:assessment_id": .signedIn,
+        "POST datasets/create": .signedIn,
+        "POST datasets/search": .signedIn,
+        "GET datasets/:dataset_id": .signedIn,
+        "DELETE datasets/:dataset_id": .signedIn,
+        "POST datasets/:dataset_id/records": .signedIn,
+        "GET datasets/:dataset_id/records": .signedIn,
+        "PATCH datasets/:dataset_id/tags": .signedIn,
+        "DELETE datasets/:dataset_id/tags/:key": .signedIn,
+        "GET datasets/:dataset_id/experiment-ids": .signedIn,
+        "POST datasets/:dataset_id/add-experiments": .signedIn,
+        "POST datasets/:dataset_id/remove-experiments": .signedIn,
     ]
 
     /// `/api/cairn/v1/…` (all GET).

@@ -87,6 +87,21 @@ extension SQLStore {
                                   "expiration_time", "revocation_time", "last_used_time"],
                    identity: ["secret_sha256", "creation_time"]),
         StoreTable("resource_permissions", ["user_id", "resource_type", "resource_id", "permission"], key: 3),
+        StoreTable("traces", ["trace_pk", "trace_id", "experiment_id", "request_time", "execution_duration", "state",
+                              "request_preview", "response_preview", "client_request_id"],
+                   identity: ["trace_id"], generated: true),
+        StoreTable("trace_spans", ["trace_pk", "span_count", "spans"]),
+        StoreTable("trace_tags", ["trace_pk", "key", "value"], key: 2),
+        StoreTable("trace_metadata", ["trace_pk", "key", "value"], key: 2),
+        StoreTable("trace_assessments", ["assessment_pk", "assessment_id", "trace_pk", "name", "create_time", "last_update_time", "body"],
+                   identity: ["assessment_id", "create_time"], generated: true),
+        StoreTable("trace_run_links", ["trace_pk", "run_id"], key: 2),
+        StoreTable("evaluation_datasets", ["dataset_pk", "dataset_id", "name", "tags", "schema", "profile", "digest", "created_time",
+                                           "last_update_time", "created_by", "last_updated_by"],
+                   identity: ["dataset_id", "created_time"], generated: true),
+        StoreTable("evaluation_dataset_experiments", ["dataset_pk", "experiment_id"], key: 2),
+        StoreTable("evaluation_dataset_records", ["record_pk", "record_id", "dataset_pk", "input_key", "body", "created_time", "last_update_time"],
+                   identity: ["record_id", "created_time"], generated: true),
     ]
 
     /// Up to `limit` rows of `table` in key order, after the row whose key is `after` (from the

@@ -49,6 +49,14 @@ enum SQLiteMigrations {
             try db.execute(sql: accounts)
             try SQLiteIntegrity.installRowChecks(db, tables: ["users", "api_tokens", "resource_permissions"])
         }
+        // MLflow 3 traces: one row per trace (its summary, searchable), its spans as one
+        // compressed document, tags, metadata, assessments and links to runs; and evaluation
+        // datasets with their records.
+        migrator.registerMigration("0010_traces") { db in
+            try db.execute(sql: traces)
+            try SQLiteIntegrity.installRowChecks(db, tables: ["traces", "trace_spans", "trace_tags", "trace_metadata", "trace_assessments", "trace_run_links",
+                                                       "evaluation_datasets", "evaluation_dataset_experiments", "evaluation_dataset_records"])
+        }
         return migrator
     }
 
@@ -82,6 +90,85 @@ enum SQLiteMigrations {
             PRIMARY KEY (user_id, resource_type, resource_id)
         ) WITHOUT ROWID;
         CREATE INDEX resource_permissions_by_resource ON resource_permissions (resource_type, resource_id);
+        """
+
+    static let traces = """
+        CREATE TABLE traces (
+            trace_pk INTEGER PRIMARY KEY,
+            trace_id TEXT NOT NULL UNIQUE,
+            experiment_id INTEGER NOT NULL REFERENCES experiments (experiment_id),
+            request_time INTEGER NOT NULL,
+            execution_duration INTEGER,
+            state TEXT NOT NULL CHECK (state IN ('STATE_UNSPECIFIED', 'OK', 'ERROR', 'IN_PROGRESS')),
+            request_preview TEXT,
+            response_preview TEXT,
+            client_request_id TEXT
+        );
+        CREATE INDEX traces_by_experiment_time ON traces (experiment_id, request_time, trace_pk);
+        CREATE TABLE trace_spans (
+            trace_pk INTEGER PRIMARY KEY REFERENCES traces (trace_pk),
+            span_count INTEGER NOT NULL,
+            spans BLOB NOT NULL
+        );
+        CREATE TABLE trace_tags (
+            trace_pk INTEGER NOT NULL REFERENCES traces (trace_pk),
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (trace_pk, key)
+        ) WITHOUT ROWID;
+        CREATE INDEX trace_tags_by_key_value ON trace_tags (key, value);
+        CREATE TABLE trace_metadata (
+            trace_pk INTEGER NOT NULL REFERENCES traces (trace_pk),
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (trace_pk, key)
+        ) WITHOUT ROWID;
+        CREATE INDEX trace_metadata_by_key_value ON trace_metadata (key, value);
+        CREATE TABLE trace_assessments (
+            assessment_pk INTEGER PRIMARY KEY,
+            assessment_id TEXT NOT NULL UNIQUE,
+            trace_pk INTEGER NOT NULL REFERENCES traces (trace_pk),
+            name TEXT NOT NULL,
+            create_time INTEGER NOT NULL,
+            last_update_time INTEGER NOT NULL,
+            body TEXT NOT NULL
+        );
+        CREATE INDEX trace_assessments_by_trace ON trace_assessments (trace_pk, assessment_pk);
+        CREATE TABLE trace_run_links (
+            trace_pk INTEGER NOT NULL REFERENCES traces (trace_pk),
+            run_id TEXT NOT NULL,
+            PRIMARY KEY (trace_pk, run_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX trace_run_links_by_run ON trace_run_links (run_id);
+        CREATE TABLE evaluation_datasets (
+            dataset_pk INTEGER PRIMARY KEY,
+            dataset_id TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            tags TEXT NOT NULL,
+            schema TEXT,
+            profile TEXT,
+            digest TEXT NOT NULL,
+            created_time INTEGER NOT NULL,
+            last_update_time INTEGER NOT NULL,
+            created_by TEXT,
+            last_updated_by TEXT
+        );
+        CREATE TABLE evaluation_dataset_experiments (
+            dataset_pk INTEGER NOT NULL REFERENCES evaluation_datasets (dataset_pk),
+            experiment_id INTEGER NOT NULL REFERENCES experiments (experiment_id),
+            PRIMARY KEY (dataset_pk, experiment_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX evaluation_dataset_experiments_by_experiment ON evaluation_dataset_experiments (experiment_id);
+        CREATE TABLE evaluation_dataset_records (
+            record_pk INTEGER PRIMARY KEY,
+            record_id TEXT NOT NULL UNIQUE,
+            dataset_pk INTEGER NOT NULL REFERENCES evaluation_datasets (dataset_pk),
+            input_key TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_time INTEGER NOT NULL,
+            last_update_time INTEGER NOT NULL,
+            UNIQUE (dataset_pk, input_key)
+        );
         """
 
     static let blobChecks = """

@@ -3,6 +3,7 @@
 //   #/experiments/<id>[,<id>…][?filter=…&sort=…&cols=…&sel=…&group=…]   runs table
 //   #/experiments/<id>/runs/<run_id>      run page (the link the mlflow client prints)
 //   #/experiments/<id>/online             A/B report of an online experiment
+//   #/experiments/<id>/traces[/<trace_id>] MLflow 3 traces of an experiment, one trace
 //   #/compare?runs=…&keys=…&x=step|time|relative&log=1&ema=0.6[&tab=stats&sg=…&sm=…]   compare
 //   #/models, #/models/<name>[?version=N] model registry
 //   #/overview[?experiment_id=…]          health report
@@ -19,6 +20,7 @@ import * as overview from './overview.js';
 import * as webhooks from './webhooks.js';
 import * as session from './session.js';
 import * as accounts from './accounts.js';
+import * as traces from './traces.js';
 
 window.__cairnErrors = [];
 window.addEventListener('error', (e) => window.__cairnErrors.push(String(e.message)));
@@ -77,6 +79,7 @@ async function route(force = false) {
     else if (section === 'experiments' && r.path.length === 2) result = await runs.render(app, r);
     else if (section === 'experiments' && r.path[2] === 'runs' && r.path[3]) result = await run.render(app, r);
     else if (section === 'experiments' && r.path[2] === 'online' && r.path.length === 3) result = await online.render(app, r);
+    else if (section === 'experiments' && r.path[2] === 'traces' && r.path.length <= 4) result = await traces.render(app, r);
     else if (section === 'compare') result = await compare.render(app, r);
     else if (section === 'models') result = await models.render(app, r);
     else if (section === 'overview') result = await overview.render(app, r);

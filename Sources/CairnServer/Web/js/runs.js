@@ -100,6 +100,7 @@ export async function render(app, route) {
   const compareBtn = el('button', {type: 'button', id: 'compare-button', class: 'primary'}, 'Compare');
   const clearSel = el('button', {type: 'button', id: 'clear-selection'}, 'Clear selection');
   const abLink = el('a', {href: `#/experiments/${experimentIDs[0]}/online`, id: 'ab-report-link', class: 'button-link', hidden: true}, 'A/B report');
+  const tracesLink = el('a', {href: `#/experiments/${experimentIDs[0]}/traces`, id: 'traces-link', class: 'button-link', hidden: experimentIDs.length > 1}, 'Traces');
   const groupsBar = el('div', {class: 'groups', id: 'group-counts'});
   const grid = el('div', {class: 'grid', tabindex: '0', id: 'runs-grid', role: 'grid', 'aria-label': 'Runs'});
   const inner = el('div', {class: 'grid-inner'});
@@ -111,7 +112,7 @@ export async function render(app, route) {
   app.append(crumbs, title,
     el('div', {class: 'toolbar'}, filter, el('button', {type: 'button', id: 'apply-filter', onclick: () => applyFilter()}, 'Apply')),
     filterError,
-    el('div', {class: 'toolbar'}, countLabel, columnsBtn, groupSelect, clearSel, compareBtn, abLink),
+    el('div', {class: 'toolbar'}, countLabel, columnsBtn, groupSelect, clearSel, compareBtn, abLink, tracesLink),
     groupsBar, grid);
 
   let catalog = {params: [], metrics: [], tags: []};

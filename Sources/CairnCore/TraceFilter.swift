@@ -1,0 +1,302 @@
+/// MLflow's trace search filter (`mlflow.search_traces(filter_string=…)`): clauses joined by
+/// `AND`, each `field comparator value`, where a field is an attribute (`status`/`state`,
+/// `timestamp_ms`, `execution_time_ms`, `end_time_ms`, `name`, `run_id`, …, optionally
+/// prefixed `attribute.`, `attributes.`, `attr.` or `trace.`), `tags.<key>` or
+/// `metadata.<key>` (also `request_metadata.<key>`); keys may be quoted with backticks.
+public enum TraceField: Sendable, Hashable {
+    case state
+    case timestamp
+    case executionTime
+    /// `request_time + execution_duration`.
+    case endTime
+    case experimentID
+    case name
+    case runID
+    case traceID
+    case clientRequestID
+    case tag(String)
+    case metadata(String)
+
+    public var isNumeric: Bool { self == .timestamp || self == .executionTime || self == .endTime }
+}
+
+public struct TraceFilterClause: Sendable, Hashable {
+    public var field: TraceField
+    public var comparator: FilterComparator
+    public var value: FilterValue
+
+    public init(_ field: TraceField, _ comparator: FilterComparator, _ value: FilterValue) {
+        self.field = field
+        self.comparator = comparator
+        self.value = value
+    }
+}
+
+public struct TraceOrder: Sendable, Hashable {
+    public var field: TraceField
+    public var ascending: Bool
+
+    public init(_ field: TraceField, ascending: Bool) {
+        self.field = field
+        self.ascending = ascending
+    }
+}
+
+public enum TraceFilterParser {
+    /// MLflow's names (its `SearchTraceUtils.VALID_SEARCH_ATTRIBUTE_KEYS` without the full-text
+    /// `text` and `prompt`).
+    static let attributeNames: [String: TraceField] = [
+        "status": .state,
+        "timestamp_ms": .timestamp, "timestamp": .timestamp,
+        "execution_time_ms": .executionTime, "execution_time": .executionTime,
+        "end_time_ms": .endTime, "end_time": .endTime,
+        "name": .name, "run_id": .runID, "request_id": .traceID,
+        "client_request_id": .clientRequestID,
+    ]
+    /// `order_by` also takes `experiment_id`.
+    static let orderNames: [String: TraceField] = attributeNames.filter { $0.key != "client_request_id" }
+        .merging(["experiment_id": .experimentID]) { a, _ in a }
+    static let attributePrefixes: Set<String> = ["attribute", "attributes", "attr", "trace"]
+    static let stringComparators: [FilterComparator] = [.equal, .notEqual, .like, .ilike, .in, .notIn]
+    static let keyValueComparators: [FilterComparator] = [.equal, .notEqual, .like, .ilike, .isNull, .isNotNull]
+    static let numericComparators: [FilterComparator] = [.equal, .notEqual, .less, .lessOrEqual, .greater, .greaterOrEqual]
+
+    static func error(_ filter: String, _ detail: String) -> CairnError {
+        .invalidParameter("Invalid filter '\(filter.count > 200 ? String(filter.prefix(200)) + "…" : filter)': \(detail).")
+    }
+
+    /// The clauses of `text` (all must hold); empty for an empty filter.
+    public static func parse(_ text: String) throws(CairnError) -> [TraceFilterClause] {
+        if text.utf8.count > Limits.maxFilterLength {
+            throw .invalidParameter("Invalid filter: it is \(text.utf8.count) bytes long; the limit is \(Limits.maxFilterLength) bytes.")
+        }
+        var scanner = TraceFilterScanner(text)
+        var clauses: [TraceFilterClause] = []
+        scanner.skipSpace()
+        if scanner.atEnd { return [] }
+        while true {
+            let (prefix, key) = try scanner.identifier()
+            let field = try Self.field(prefix: prefix, key: key, filter: text)
+            let comparator = try scanner.comparator()
+            let value: FilterValue
+            if comparator == .isNull || comparator == .isNotNull {
+                value = .none
+            } else if comparator == .in || comparator == .notIn {
+                value = .list(try scanner.list())
+            } else {
+                value = try scanner.scalar()
+            }
+            try check(field, comparator, value, filter: text)
+            clauses.append(TraceFilterClause(field, comparator, value))
+            if clauses.count > Limits.maxFilterClauses {
+                throw error(text, "it has more than \(Limits.maxFilterClauses) clauses")
+            }
+            scanner.skipSpace()
+            if scanner.atEnd { return clauses }
+            guard scanner.keyword("AND") else {
+                throw error(text, "expected AND or the end of the filter at position \(scanner.position)")
+            }
+        }
+    }
+
+    static func field(prefix: String?, key: String, filter: String) throws(CairnError) -> TraceField {
+        guard let prefix else {
+            return try attribute(key, filter: filter)
+        }
+        switch prefix.lowercased() {
+        case let p where attributePrefixes.contains(p):
+            return try attribute(key, filter: filter)
+        case "tag", "tags": return .tag(key)
+        case "metadata", "request_metadata": return .metadata(key)
+        default:
+            throw .invalidParameter("Invalid entity type '\(prefix)'. Valid values are attribute, attributes, trace, tag, tags, metadata and request_metadata.")
+        }
+    }
+
+    static func attribute(_ key: String, filter: String) throws(CairnError) -> TraceField {
+        guard let field = attributeNames[key] else {
+            throw .invalidParameter("Invalid attribute key '\(key)' specified. Valid keys are \(attributeNames.keys.sorted().joined(separator: ", ")).")
+        }
+        return field
+    }
+
+    static func check(_ field: TraceField, _ comparator: FilterComparator, _ value: FilterValue, filter: String) throws(CairnError) {
+        if field.isNumeric {
+            guard numericComparators.contains(comparator) else {
+                throw error(filter, "comparator '\(comparator.rawValue)' is not supported for a numeric attribute; use one of =, !=, <, <=, >, >=")
+            }
+            guard case .number(_, let text) = value, Int64(text) != nil else {
+                throw error(filter, "the value for a numeric attribute must be an integer")
+            }
+        } else {
+            let allowed: [FilterComparator]
+            switch field {
+            case .tag, .metadata: allowed = keyValueComparators
+            default: allowed = stringComparators
+            }
+            guard allowed.contains(comparator) else {
+                throw .invalidParameter("Invalid comparator '\(comparator.rawValue)' not one of \(allowed.map(\.rawValue).joined(separator: ", ")).")
+            }
+            if case .number(_, let text) = value {
+                throw .invalidParameter("Expected a quoted string value (e.g. 'my-value'). Got value \(text)")
+            }
+        }
+    }
+
+    /// One `order_by` entry: `field [ASC|DESC]`.
+    public static func parseOrder(_ text: String) throws(CairnError) -> TraceOrder {
+        var scanner = TraceFilterScanner(text)
+        scanner.skipSpace()
+        let (prefix, key) = try scanner.identifier()
+        let attribute = prefix.map { attributePrefixes.contains($0.lowercased()) } ?? true
+        let field: TraceField
+        if attribute {
+            guard let known = orderNames[key] else {
+                throw .invalidParameter("Invalid attribute key '\(key)' specified. Valid keys are \(orderNames.keys.sorted().joined(separator: ", ")).")
+            }
+            field = known
+        } else {
+            field = try Self.field(prefix: prefix, key: key, filter: text)
+        }
+        scanner.skipSpace()
+        var ascending = true
+        if scanner.keyword("DESC") { ascending = false } else if scanner.keyword("ASC") { ascending = true }
+        scanner.skipSpace()
+        guard scanner.atEnd else { throw .invalidParameter("Invalid order_by clause '\(text)': expected '<field> [ASC|DESC]'.") }
+        return TraceOrder(field, ascending: ascending)
+    }
+}
+
+struct TraceFilterScanner {
+    let text: String
+    let chars: [Character]
+    var index = 0
+
+    init(_ text: String) {
+        self.text = text
+        self.chars = Array(text)
+    }
+
+    var atEnd: Bool { index >= chars.count }
+    var position: Int { index }
+
+    func error(_ detail: String) -> CairnError { TraceFilterParser.error(text, detail) }
+
+    mutating func skipSpace() {
+        while index < chars.count, chars[index].isWhitespace { index += 1 }
+    }
+
+    mutating func keyword(_ word: String) -> Bool {
+        skipSpace()
+        let end = index + word.count
+        guard end <= chars.count, String(chars[index..<end]).uppercased() == word else { return false }
+        if end < chars.count, chars[end].isLetter || chars[end].isNumber || chars[end] == "_" { return false }
+        index = end
+        return true
+    }
+
+    static func isWordCharacter(_ c: Character) -> Bool { c.isLetter || c.isNumber || c == "_" || c == "-" || c == ":" }
+
+    /// `word`, `prefix.key`, `prefix.key.with.dots`, `` prefix.`quoted key` ``.
+    mutating func identifier() throws(CairnError) -> (String?, String) {
+        skipSpace()
+        func segment(_ s: inout TraceFilterScanner) throws(CairnError) -> String {
+            if s.index < s.chars.count, s.chars[s.index] == "`" || s.chars[s.index] == "\"" {
+                let quote = s.chars[s.index]
+                s.index += 1
+                let start = s.index
+                while s.index < s.chars.count, s.chars[s.index] != quote { s.index += 1 }
+                guard s.index < s.chars.count else { throw s.error("unterminated quoted name") }
+                let word = String(s.chars[start..<s.index])
+                s.index += 1
+                return word
+            }
+            let start = s.index
+            while s.index < s.chars.count, Self.isWordCharacter(s.chars[s.index]) || s.chars[s.index] == "." { s.index += 1 }
+            guard s.index > start else { throw s.error("expected a field name at position \(start)") }
+            return String(s.chars[start..<s.index])
+        }
+        if index < chars.count, chars[index] == "`" { return (nil, try segment(&self)) }
+        let start = index
+        while index < chars.count, Self.isWordCharacter(chars[index]) { index += 1 }
+        guard index > start else { throw error("expected a field name at position \(start)") }
+        let first = String(chars[start..<index])
+        guard index < chars.count, chars[index] == "." else { return (nil, first) }
+        index += 1
+        return (first, try segment(&self))
+    }
+
+    mutating func comparator() throws(CairnError) -> FilterComparator {
+        skipSpace()
+        for (symbol, comparator) in [("!=", FilterComparator.notEqual), ("<>", .notEqual), ("<=", .lessOrEqual), (">=", .greaterOrEqual),
+                                     ("=", .equal), ("<", .less), (">", .greater)] {
+            let end = index + symbol.count
+            if end <= chars.count, String(chars[index..<end]) == symbol {
+                index = end
+                return comparator
+            }
+        }
+        if keyword("LIKE") { return .like }
+        if keyword("ILIKE") { return .ilike }
+        if keyword("IN") { return .in }
+        if keyword("NOT") {
+            if keyword("IN") { return .notIn }
+        }
+        if keyword("IS") {
+            if keyword("NULL") { return .isNull }
+            if keyword("NOT"), keyword("NULL") { return .isNotNull }
+        }
+        throw error("expected a comparator (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN) at position \(index)")
+    }
+
+    mutating func quoted() throws(CairnError) -> String? {
+        skipSpace()
+        guard index < chars.count, chars[index] == "'" || chars[index] == "\"" else { return nil }
+        let quote = chars[index]
+        index += 1
+        var out = ""
+        while index < chars.count {
+            let c = chars[index]
+            if c == "\\", index + 1 < chars.count {
+                out.append(chars[index + 1])
+                index += 2
+                continue
+            }
+            if c == quote {
+                index += 1
+                return out
+            }
+            out.append(c)
+            index += 1
+        }
+        throw error("unterminated string")
+    }
+
+    mutating func scalar() throws(CairnError) -> FilterValue {
+        if let s = try quoted() { return .string(s) }
+        skipSpace()
+        let start = index
+        while index < chars.count, chars[index].isNumber || "+-.eE".contains(chars[index]) { index += 1 }
+        let literal = String(chars[start..<index])
+        guard !literal.isEmpty, let number = Double(literal) else {
+            throw error("expected a quoted string or a number at position \(start)")
+        }
+        return .number(number, text: literal)
+    }
+
+    mutating func list() throws(CairnError) -> [String] {
+        skipSpace()
+        guard index < chars.count, chars[index] == "(" else { throw error("expected '(' after IN at position \(index)") }
+        index += 1
+        var items: [String] = []
+        while true {
+            guard let item = try quoted() else { throw error("expected a quoted string in the IN list at position \(index)") }
+            items.append(item)
+            skipSpace()
+            guard index < chars.count else { throw error("unterminated IN list") }
+            if chars[index] == "," { index += 1; continue }
+            if chars[index] == ")" { index += 1; return items }
+            throw error("expected ',' or ')' in the IN list at position \(index)")
+        }
+    }
+}

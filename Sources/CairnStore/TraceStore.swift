@@ -1,0 +1,54 @@
+import CairnCore
+
+/// The spans one export request brings for one trace, in protobuf JSON.
+public struct TraceSpanBatch: Sendable {
+    public var traceID: String
+    public var spans: [JSONValue]
+
+    public init(traceID: String, spans: [JSONValue]) {
+        self.traceID = traceID
+        self.spans = spans
+    }
+}
+
+public struct TraceSearch: Sendable {
+    public var experimentIDs: [Int64]
+    public var clauses: [TraceFilterClause]
+    public var orderBy: [TraceOrder]
+    public var maxResults: Int
+    public var offset: Int
+
+    public init(experimentIDs: [Int64], clauses: [TraceFilterClause], orderBy: [TraceOrder], maxResults: Int, offset: Int) {
+        self.experimentIDs = experimentIDs
+        self.clauses = clauses
+        self.orderBy = orderBy
+        self.maxResults = maxResults
+        self.offset = offset
+    }
+}
+
+/// Persistence of MLflow 3 traces. A trace's spans are one compressed document (a JSON array
+/// of protobuf-JSON spans) beside its summary row; spans logged again replace the ones with
+/// the same span id. Unknown trace or assessment ids throw `RESOURCE_DOES_NOT_EXIST`.
+public protocol TraceStore: Sendable {
+    /// Adds spans to their traces, creating a trace that does not exist yet in `experimentID`
+    /// with `newTraceTags`. The summary of a trace not yet finalized by `startTrace` follows
+    /// its spans (start, duration, the root span's state).
+    func logSpans(experimentID: Int64, _ batches: [TraceSpanBatch], newTraceTags: @escaping @Sendable (String) -> [Tag]) async throws
+    /// Creates the trace, or replaces its summary, tags given and metadata (spans stay).
+    func startTrace(_ info: TraceInfo) async throws -> TraceInfo
+    func fetchTraceInfo(id: String) async throws -> TraceInfo
+    /// The traces among `ids` that exist, in the order asked, with their spans when `withSpans`.
+    func fetchTraces(ids: [String], withSpans: Bool) async throws -> [Trace]
+    func searchTraces(_ search: TraceSearch) async throws -> (items: [TraceInfo], hasMore: Bool)
+    func setTraceTag(id: String, tag: Tag) async throws
+    func deleteTraceTag(id: String, key: String) async throws
+    /// Deletes the experiment's traces among `ids`, or (when `ids` is nil) its traces older
+    /// than `maxTimestamp`, oldest first, at most `maxTraces`. Answers how many it deleted.
+    func deleteTraces(experimentID: Int64, ids: [String]?, maxTimestamp: Int64?, maxTraces: Int?) async throws -> Int
+    func linkTraces(ids: [String], runID: String) async throws
+    func createAssessment(_ assessment: Assessment) async throws
+    func fetchAssessment(traceID: String, id: String) async throws -> Assessment
+    func updateAssessment(_ assessment: Assessment) async throws
+    func deleteAssessment(traceID: String, id: String) async throws
+}

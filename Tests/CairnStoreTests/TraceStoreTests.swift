@@ -1,0 +1,167 @@
+import CairnCore
+import CairnTestSupport
+import Foundation
+import Testing
+@testable import CairnStore
+
+@Suite("Trace store")
+struct TraceStoreTests {
+    /// A span in protobuf JSON, as `OTLPSpan.json` writes it.
+    static func span(_ id: String, parent: String? = nil, start: UInt64, end: UInt64, error: Bool = false, name: String = "s") -> JSONValue {
+        var span = OTLPSpan()
+        span.traceID = Array(repeating: 7, count: 16)
+        span.spanID = Array(id.utf8.prefix(8))
+        if let parent { span.parentSpanID = Array(parent.utf8.prefix(8)) }
+        span.name = name
+        span.startTimeUnixNano = start
+        span.endTimeUnixNano = end
+        span.statusCode = error ? 2 : 1
+        span.attributes = [OTLPKeyValue(key: "mlflow.spanInputs", value: .kvlist([OTLPKeyValue(key: "q", value: .double(0.1))]))]
+        return span.json
+    }
+
+    func makeExperiment(_ store: SQLStore) async throws -> Int64 {
+        Int64(try await store.createExperiment(name: "traces-\(UUID().uuidString)", artifactLocation: nil, tags: [], now: 1).experimentID)!
+    }
+
+    @Test("Spans create their trace, merge by span id, and set its summary until the client finalizes it", arguments: StoreBackend.allCases)
+    func spans(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let experiment = try await makeExperiment(store)
+            let child = Self.span("child001", parent: "root0001", start: 2_000_000, end: 3_000_000)
+            try await store.logSpans(experimentID: experiment, [TraceSpanBatch(traceID: "tr-a", spans: [child])],
+                                     newTraceTags: { [Tag("mlflow.artifactLocation", "x/traces/\($0)/artifacts")] })
+            var info = try await store.fetchTraceInfo(id: "tr-a")
+            #expect(info.state == .inProgress && info.requestTime == 2 && info.executionDuration == 1)
+            #expect(info.tag("mlflow.artifactLocation") == "x/traces/tr-a/artifacts")
+            #expect(info.tag(TraceKey.spansLocation) == TraceKey.trackingStore)
+
+            let root = Self.span("root0001", start: 1_000_000, end: 9_000_000, error: true, name: "root")
+            let childAgain = Self.span("child001", parent: "root0001", start: 2_000_000, end: 4_000_000, name: "renamed")
+            try await store.logSpans(experimentID: experiment, [TraceSpanBatch(traceID: "tr-a", spans: [root, childAgain])], newTraceTags: { _ in [] })
+            info = try await store.fetchTraceInfo(id: "tr-a")
+            #expect(info.state == .error && info.requestTime == 1 && info.executionDuration == 8)
+            let trace = try #require(try await store.fetchTraces(ids: ["tr-a"], withSpans: true).first)
+            #expect(trace.spans == [root, childAgain])
+
+            // The client's summary wins from then on; spans logged later leave it alone.
+            var final = TraceInfo(traceID: "tr-a", experimentID: String(experiment), requestTime: 1, executionDuration: 8, state: .ok,
+                                  requestPreview: "{\"q\": 0.1}", responsePreview: "\"ok\"",
+                                  metadata: [Tag(TraceKey.infoFinalized, "true"), Tag(TraceKey.sourceRun, "run1")], tags: [Tag("mlflow.traceName", "root")])
+            final = try await store.startTrace(final)
+            #expect(final.state == .ok && final.requestPreview == "{\"q\": 0.1}" && final.tag(TraceKey.spansLocation) == TraceKey.trackingStore)
+            try await store.logSpans(experimentID: experiment, [TraceSpanBatch(traceID: "tr-a", spans: [Self.span("late0001", parent: "root0001", start: 5, end: 99_000_000)])],
+                                     newTraceTags: { _ in [] })
+            info = try await store.fetchTraceInfo(id: "tr-a")
+            #expect(info.state == .ok && info.executionDuration == 8)
+            #expect(try await store.fetchTraces(ids: ["tr-a"], withSpans: true).first?.spans.count == 3)
+        }
+    }
+
+    @Test("Search filters by state, time, tags, metadata, name and run, orders and pages", arguments: StoreBackend.allCases)
+    func search(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let experiment = try await makeExperiment(store)
+            let other = try await makeExperiment(store)
+            for i in 0..<6 {
+                _ = try await store.startTrace(TraceInfo(
+                    traceID: "tr-\(i)", experimentID: String(i == 5 ? other : experiment), requestTime: Int64(100 + i), executionDuration: Int64(10 * i),
+                    state: i == 3 ? .error : .ok, metadata: i < 2 ? [Tag(TraceKey.sourceRun, "run-a")] : [],
+                    tags: [Tag("mlflow.traceName", i % 2 == 0 ? "even" : "odd"), Tag("group", "g\(i % 3)")]))
+            }
+            try await store.linkTraces(ids: ["tr-4"], runID: "run-a")
+            func ids(_ filter: String, order: [String] = [], max: Int = 50, offset: Int = 0) async throws -> [String] {
+                let search = TraceSearch(experimentIDs: [experiment], clauses: try TraceFilterParser.parse(filter),
+                                         orderBy: try order.map { text throws(CairnError) in try TraceFilterParser.parseOrder(text) }, maxResults: max, offset: offset)
+                return try await store.searchTraces(search).items.map(\.traceID)
+            }
+            #expect(try await ids("") == ["tr-4", "tr-3", "tr-2", "tr-1", "tr-0"])
+            #expect(try await ids("status = 'ERROR'") == ["tr-3"])
+            #expect(try await ids("trace.timestamp_ms >= 102 AND execution_time_ms < 40") == ["tr-3", "tr-2"])
+            #expect(try await ids("end_time_ms > 130") == ["tr-4", "tr-3"])
+            #expect(try await ids("tags.group = 'g1'") == ["tr-4", "tr-1"])
+            #expect(try await ids("tags.group LIKE 'g%' AND name = 'odd'") == ["tr-3", "tr-1"])
+            #expect(try await ids("tags.group ILIKE 'G2'") == ["tr-2"])
+            #expect(try await ids("tags.missing IS NULL AND tags.group != 'g0'") == ["tr-4", "tr-2", "tr-1"])
+            #expect(try await ids("metadata.`mlflow.sourceRun` = 'run-a'") == ["tr-1", "tr-0"])
+            #expect(try await ids("run_id = 'run-a'") == ["tr-4", "tr-1", "tr-0"])
+            #expect(try await ids("request_id IN ('tr-0', 'tr-5', 'tr-2')") == ["tr-2", "tr-0"])
+            #expect(try await ids("", order: ["execution_time_ms ASC"]) == ["tr-0", "tr-1", "tr-2", "tr-3", "tr-4"])
+            #expect(try await ids("", order: ["name ASC", "timestamp_ms ASC"]) == ["tr-0", "tr-2", "tr-4", "tr-1", "tr-3"])
+            #expect(try await ids("", order: ["tags.group DESC", "timestamp_ms"]) == ["tr-2", "tr-1", "tr-4", "tr-0", "tr-3"])
+            let first = try await store.searchTraces(TraceSearch(experimentIDs: [experiment], clauses: [], orderBy: [], maxResults: 2, offset: 0))
+            #expect(first.items.map(\.traceID) == ["tr-4", "tr-3"] && first.hasMore)
+            #expect(try await ids("", max: 2, offset: 4) == ["tr-0"])
+        }
+    }
+
+    @Test("Tags, deletes by id and by time, and assessments persist", arguments: StoreBackend.allCases)
+    func manage(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let experiment = try await makeExperiment(store)
+            for i in 0..<4 {
+                try await store.logSpans(experimentID: experiment, [TraceSpanBatch(traceID: "tr-\(i)", spans: [
+                    Self.span("root0001", start: UInt64(i + 1) * 1_000_000, end: UInt64(i + 2) * 1_000_000)])], newTraceTags: { _ in [] })
+            }
+            try await store.setTraceTag(id: "tr-0", tag: Tag("k", "v1"))
+            try await store.setTraceTag(id: "tr-0", tag: Tag("k", "v2"))
+            #expect(try await store.fetchTraceInfo(id: "tr-0").tag("k") == "v2")
+            try await store.deleteTraceTag(id: "tr-0", key: "k")
+            await #expect(throws: CairnError.self) { try await store.deleteTraceTag(id: "tr-0", key: "k") }
+            await #expect(throws: CairnError.self) { try await store.setTraceTag(id: "tr-none", tag: Tag("k", "v")) }
+
+            let body = JSONValue.object([("assessment_id", .string("a-1")), ("assessment_name", .string("good")), ("feedback", .object([("value", .bool(true))]))])
+            try await store.createAssessment(Assessment(assessmentID: "a-1", traceID: "tr-1", name: "good", createTime: 5, lastUpdateTime: 5, body: body))
+            var assessment = try await store.fetchAssessment(traceID: "tr-1", id: "a-1")
+            #expect(assessment.body == body && assessment.name == "good")
+            assessment.lastUpdateTime = 9
+            assessment.name = "better"
+            try await store.updateAssessment(assessment)
+            #expect(try await store.fetchTraceInfo(id: "tr-1").assessments.map(\.name) == ["better"])
+            await #expect(throws: CairnError.self) { _ = try await store.fetchAssessment(traceID: "tr-0", id: "a-1") }
+
+            #expect(try await store.deleteTraces(experimentID: experiment, ids: ["tr-1", "tr-nope"], maxTimestamp: nil, maxTraces: nil) == 1)
+            await #expect(throws: CairnError.self) { _ = try await store.fetchTraceInfo(id: "tr-1") }
+            #expect(try await store.deleteTraces(experimentID: experiment, ids: nil, maxTimestamp: 3, maxTraces: nil) == 2)
+            #expect(try await store.fetchTraces(ids: ["tr-0", "tr-2", "tr-3"], withSpans: false).map(\.info.traceID) == ["tr-3"])
+        }
+    }
+}
+
+@Suite("Evaluation dataset store")
+struct EvaluationDatasetStoreTests {
+    @Test("Datasets keep tags, experiments and records (replaced by input key); delete removes them", arguments: StoreBackend.allCases)
+    func datasets(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let a = try await store.createExperiment(name: "ds-a-\(UUID().uuidString)", artifactLocation: nil, tags: [], now: 1).experimentID
+            let b = try await store.createExperiment(name: "ds-b-\(UUID().uuidString)", artifactLocation: nil, tags: [], now: 1).experimentID
+            var dataset = EvaluationDataset(datasetID: "d-1", name: "qa", tags: [Tag("team", "nlp")], schema: nil, profile: nil, digest: "00000000",
+                                            createdTime: 5, lastUpdateTime: 5, createdBy: "ana", lastUpdatedBy: "ana", experimentIDs: [a])
+            try await store.createEvaluationDataset(dataset)
+            #expect(try await store.fetchEvaluationDataset(id: "d-1") == dataset)
+            #expect(try await store.listEvaluationDatasets(experimentIDs: [Int64(b)!]).isEmpty)
+            try await store.linkEvaluationDataset(id: "d-1", add: [Int64(b)!], remove: [Int64(a)!])
+            #expect(try await store.listEvaluationDatasets(experimentIDs: [Int64(b)!]).map(\.datasetID) == ["d-1"])
+
+            let first = DatasetRecord(recordID: "dr-1", inputKey: #"{"q":"x"}"#, body: .object([("inputs", .object([("q", .string("x"))]))]),
+                                      createdTime: 6, lastUpdateTime: 6)
+            let second = DatasetRecord(recordID: "dr-2", inputKey: #"{"q":"y"}"#, body: .object([("inputs", .object([("q", .string("y"))]))]),
+                                       createdTime: 6, lastUpdateTime: 6)
+            dataset.profile = #"{"num_records": 2}"#
+            dataset.lastUpdateTime = 6
+            try await store.saveEvaluationDatasetRecords([first, second], dataset: dataset)
+            var changed = first
+            changed.body = .object([("inputs", .object([("q", .string("x"))])), ("expectations", .object([("a", .number("1"))]))])
+            changed.lastUpdateTime = 7
+            try await store.saveEvaluationDatasetRecords([changed], dataset: dataset)
+            let records = try await store.evaluationDatasetRecords(id: "d-1")
+            #expect(records.map(\.recordID) == ["dr-1", "dr-2"])
+            #expect(records[0].body == changed.body && records[0].lastUpdateTime == 7 && records[0].createdTime == 6)
+            #expect(try await store.fetchEvaluationDataset(id: "d-1").profile == #"{"num_records": 2}"#)
+
+            try await store.deleteEvaluationDataset(id: "d-1")
+            await #expect(throws: CairnError.self) { _ = try await store.fetchEvaluationDataset(id: "d-1") }
+            await #expect(throws: CairnError.self) { _ = try await store.evaluationDatasetRecords(id: "d-1") }
+        }
+    }
+}

@@ -1,0 +1,469 @@
+"""MLflow 3 tracing with the real client: @mlflow.trace and mlflow.start_span (spans go to /v1/traces as
+OTLP protobuf, the summary to StartTraceV3), get_trace round trips, search_traces with filters into
+pandas, trace tags, deletes, links to runs, log_feedback / log_expectation, an OpenTelemetry SDK
+exporter pointed at /v1/traces, and bad input answered with MLflow's error codes, changing nothing.
+
+Every test passes against `mlflow server` 3.17.2 as well (COMPAT_ORACLE=mlflow)."""
+
+import gzip
+import json
+import logging
+import os
+import time
+import uuid
+
+# Traces are written before the traced call returns, so a test can read them back at once.
+os.environ["MLFLOW_ENABLE_ASYNC_TRACE_LOGGING"] = "false"
+
+import mlflow  # noqa: E402
+import pytest  # noqa: E402
+from mlflow.entities import AssessmentSource, Expectation, Feedback, SpanEvent, SpanStatusCode  # noqa: E402
+
+from conftest import SERVER_URI, unique_name  # noqa: E402
+
+V3 = "/api/3.0/mlflow/"
+
+
+def trace_info(trace_id):
+    """The trace's summary through the client's own v3 read (GET /api/3.0/mlflow/traces/{id})."""
+    from mlflow.tracing.client import TracingClient
+
+    return TracingClient(SERVER_URI).get_trace_info(trace_id)
+
+
+@pytest.fixture
+def traced_experiment(client):
+    exp_id = client.create_experiment(unique_name("compat-traces"))
+    mlflow.set_experiment(experiment_id=exp_id)
+    return exp_id
+
+
+class _Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(f"{record.name}: {record.getMessage()}")
+
+
+@pytest.fixture
+def no_client_warnings():
+    """The client drops traces it cannot send with a warning: there must be none. (mlflow's logger does not
+    propagate to the root logger, so pytest's caplog would not see them: listen on it directly.)"""
+    collect = _Collect()
+    logger = logging.getLogger("mlflow")
+    logger.addHandler(collect)
+    try:
+        yield collect
+    finally:
+        logger.removeHandler(collect)
+    assert collect.messages == []
+
+
+def test_the_warning_check_sees_mlflow_warnings(no_client_warnings):
+    logging.getLogger("mlflow.tracing.export.mlflow_v3").warning("Failed to send trace to MLflow backend: probe")
+    assert no_client_warnings.messages == ["mlflow.tracing.export.mlflow_v3: Failed to send trace to MLflow backend: probe"]
+    no_client_warnings.messages.clear()
+
+
+# Inputs and outputs with the shapes that break lossy round trips: unicode, floats that are not
+# exact in binary, big integers, nesting, None, empty containers, booleans.
+PAYLOAD = {
+    "text": "naïve – 日本語 \"quoted\" \\ back\nslash",
+    "floats": [0.1, 1e-300, -2.5, 1.7976931348623157e308],
+    "big": 9007199254740993,
+    "nested": {"list": [1, [2, [3, {}]], []], "none": None, "flag": True, "off": False},
+}
+
+
+@mlflow.trace(name="retrieve", span_type="RETRIEVER", attributes={"k": 3, "source": "docs"})
+def retrieve(question):
+    return [{"doc": "a", "score": 0.25}, {"doc": "b", "score": 0.75}]
+
+
+@mlflow.trace(span_type="LLM")
+def fake_llm(prompt, payload):
+    span = mlflow.get_current_active_span()
+    span.set_attribute("mlflow.chat.tokenUsage", {"input_tokens": 12, "output_tokens": 30, "total_tokens": 42})
+    span.add_event(SpanEvent("token", attributes={"index": 1, "text": "hi"}))
+    return {"answer": "42", "echo": payload}
+
+
+@mlflow.trace(name="app", span_type="CHAIN")
+def app(question, payload):
+    docs = retrieve(question)
+    with mlflow.start_span(name="format", span_type="PARSER") as span:
+        span.set_inputs({"docs": docs})
+        prompt = f"{question}: {len(docs)} docs"
+        span.set_outputs(prompt)
+    return fake_llm(prompt, payload)
+
+
+@mlflow.trace
+def failing(x):
+    raise ValueError(f"bad input {x}")
+
+
+def test_trace_round_trip_keeps_spans_inputs_outputs_and_attributes(client, traced_experiment, no_client_warnings):
+    result = app("why?", PAYLOAD)
+    trace_id = mlflow.get_last_active_trace_id()
+    trace = mlflow.get_trace(trace_id)
+    assert trace is not None
+    info = trace.info
+    assert info.trace_id == trace_id
+    assert info.experiment_id == traced_experiment
+    assert info.state.value == "OK"
+    assert info.tags["mlflow.traceName"] == "app"
+    assert info.tags["mlflow.trace.spansLocation"] == "TRACKING_STORE"
+    assert info.trace_metadata["mlflow.trace.tokenUsage"]
+    assert json.loads(info.request_preview) == {"question": "why?", "payload": PAYLOAD}
+    assert json.loads(info.response_preview) == result
+    assert info.execution_duration is not None and info.execution_duration >= 0
+    assert info.token_usage == {"input_tokens": 12, "output_tokens": 30, "total_tokens": 42}
+
+    spans = {s.name: s for s in trace.data.spans}
+    assert list(spans) == ["app", "retrieve", "format", "fake_llm"]
+    root = spans["app"]
+    assert root.parent_id is None
+    assert all(spans[n].parent_id == root.span_id for n in ["retrieve", "format", "fake_llm"])
+    assert root.inputs == {"question": "why?", "payload": PAYLOAD}
+    assert root.outputs == result
+    assert spans["fake_llm"].outputs == {"answer": "42", "echo": PAYLOAD}
+    assert spans["retrieve"].attributes["k"] == 3
+    assert spans["retrieve"].attributes["source"] == "docs"
+    assert spans["retrieve"].span_type == "RETRIEVER"
+    assert spans["format"].inputs == {"docs": [{"doc": "a", "score": 0.25}, {"doc": "b", "score": 0.75}]}
+    assert spans["format"].outputs == "why?: 2 docs"
+    events = spans["fake_llm"].events
+    assert [(e.name, e.attributes) for e in events] == [("token", {"index": 1, "text": "hi"})]
+    assert spans["fake_llm"].get_attribute("mlflow.chat.tokenUsage") == {"input_tokens": 12, "output_tokens": 30, "total_tokens": 42}
+    for span in trace.data.spans:
+        assert span.status.status_code == SpanStatusCode.OK
+        assert span.start_time_ns <= span.end_time_ns
+
+    # The same through the client's trace-info read and the batch read search_traces uses.
+    assert trace_info(trace_id).tags["mlflow.traceName"] == "app"
+    again = mlflow.search_traces(locations=[traced_experiment], return_type="list")
+    assert [t.info.trace_id for t in again] == [trace_id]
+    assert [s.to_dict() for s in again[0].data.spans] == [s.to_dict() for s in trace.data.spans]
+
+
+def test_exceptions_make_an_error_trace_with_the_exception_event(traced_experiment, no_client_warnings):
+    with pytest.raises(ValueError):
+        failing(7)
+    trace = mlflow.get_trace(mlflow.get_last_active_trace_id())
+    assert trace.info.state.value == "ERROR"
+    (span,) = trace.data.spans
+    assert span.status.status_code == SpanStatusCode.ERROR
+    assert "bad input 7" in span.status.description
+    (event,) = span.events
+    assert event.name == "exception"
+    assert event.attributes["exception.type"] == "ValueError"
+    assert event.attributes["exception.message"] == "bad input 7"
+    assert "Traceback" in event.attributes["exception.stacktrace"]
+
+
+def test_search_traces_filters_order_and_pages_into_pandas(client, traced_experiment, no_client_warnings):
+    ids = []
+    for i in range(5):
+        app(f"q{i}", {"i": i})
+        ids.append(mlflow.get_last_active_trace_id())
+        mlflow.set_trace_tag(ids[-1], "parity", "even" if i % 2 == 0 else "odd")
+        time.sleep(0.002)  # distinct request times, so the order below is defined
+    with pytest.raises(ValueError):
+        failing(1)
+    error_id = mlflow.get_last_active_trace_id()
+
+    df = mlflow.search_traces(locations=[traced_experiment])
+    assert len(df) == 6
+    assert {"trace_id", "state", "request_time", "execution_duration", "spans", "tags", "assessments"} <= set(df.columns)
+    assert df["trace_id"].tolist() == [error_id] + ids[::-1]  # newest first
+
+    def found(filter_string, **kw):
+        return [t.info.trace_id for t in mlflow.search_traces(locations=[traced_experiment], filter_string=filter_string,
+                                                               return_type="list", **kw)]
+
+    assert found("status = 'ERROR'") == [error_id]
+    assert found("trace.status = 'OK'") == ids[::-1]
+    assert found("attributes.status != 'OK'") == [error_id]
+    assert found("tags.parity = 'even'") == [ids[4], ids[2], ids[0]]
+    assert found("tags.`parity` != 'even'") == [ids[3], ids[1]]
+    assert found("tags.parity = 'odd' AND status = 'OK'") == [ids[3], ids[1]]
+    assert found("tag.parity LIKE 'ev%'") == [ids[4], ids[2], ids[0]]
+    assert found("tags.parity ILIKE 'EVEN'") == [ids[4], ids[2], ids[0]]
+    assert found("tags.parity IS NULL") == [error_id]
+    assert found("tags.parity IS NOT NULL") == ids[::-1]
+    assert found(f"request_id IN ('{ids[1]}', '{ids[3]}')") == [ids[3], ids[1]]
+    assert found("name = 'failing'") == [error_id]
+    assert found("trace.name = 'app'") == ids[::-1]
+    assert found("metadata.`mlflow.traceInputs` = '{\"x\": 1}'") == [error_id]
+    first = trace_info(ids[0])
+    assert found(f"timestamp_ms <= {first.request_time}") == [ids[0]]
+    assert found(f"trace.timestamp_ms > {first.request_time}") == [error_id] + ids[:0:-1]
+    assert found("execution_time_ms >= 0") == [error_id] + ids[::-1]
+    assert found("tags.parity = 'none'") == []
+    assert found("", order_by=["timestamp_ms ASC"]) == ids + [error_id]
+
+    # Paging with the client's own page token.
+    page1 = client.search_traces(locations=[traced_experiment], max_results=4, order_by=["timestamp_ms ASC"])
+    assert [t.info.trace_id for t in page1] == ids[:4]
+    assert page1.token
+    page2 = client.search_traces(locations=[traced_experiment], max_results=4, order_by=["timestamp_ms ASC"], page_token=page1.token)
+    assert [t.info.trace_id for t in page2] == [ids[4], error_id]
+    assert not page2.token
+
+
+def test_traces_in_a_run_are_found_by_run_id_and_linked_ones_too(client, traced_experiment, no_client_warnings):
+    with mlflow.start_run() as run:
+        app("in run", {})
+        in_run = mlflow.get_last_active_trace_id()
+    app("outside", {})
+    outside = mlflow.get_last_active_trace_id()
+    assert trace_info(in_run).trace_metadata["mlflow.sourceRun"] == run.info.run_id
+    assert [t.info.trace_id for t in mlflow.search_traces(run_id=run.info.run_id, return_type="list")] == [in_run]
+    client.link_traces_to_run([outside], run.info.run_id)
+    linked = mlflow.search_traces(run_id=run.info.run_id, return_type="list")
+    assert sorted(t.info.trace_id for t in linked) == sorted([in_run, outside])
+
+
+def test_trace_tags_are_set_and_deleted(client, traced_experiment, no_client_warnings):
+    app("tags", {})
+    trace_id = mlflow.get_last_active_trace_id()
+    mlflow.set_trace_tag(trace_id, "reviewed", "yes")
+    client.set_trace_tag(trace_id, "owner", "ünïcode ✓")
+    tags = trace_info(trace_id).tags
+    assert tags["reviewed"] == "yes" and tags["owner"] == "ünïcode ✓"
+    mlflow.delete_trace_tag(trace_id, "reviewed")
+    tags = trace_info(trace_id).tags
+    assert "reviewed" not in tags and tags["owner"] == "ünïcode ✓"
+
+
+def test_traces_are_deleted_by_ids_and_by_time(client, traced_experiment, no_client_warnings):
+    ids = []
+    for i in range(4):
+        app(f"d{i}", {})
+        ids.append(mlflow.get_last_active_trace_id())
+        time.sleep(0.002)
+    assert client.delete_traces(experiment_id=traced_experiment, trace_ids=[ids[0], "tr-" + uuid.uuid4().hex]) == 1
+    with pytest.raises(mlflow.exceptions.MlflowException) as failure:
+        trace_info(ids[0])
+    assert failure.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    cutoff = trace_info(ids[2]).request_time
+    assert client.delete_traces(experiment_id=traced_experiment, max_timestamp_millis=cutoff) == 2
+    left = mlflow.search_traces(locations=[traced_experiment], return_type="list")
+    assert [t.info.trace_id for t in left] == [ids[3]]
+
+
+def test_feedback_and_expectations_are_logged_updated_and_deleted(client, traced_experiment, no_client_warnings):
+    app("assess", {})
+    trace_id = mlflow.get_last_active_trace_id()
+    human = AssessmentSource(source_type="HUMAN", source_id="reviewer@example.com")
+    feedback = mlflow.log_feedback(trace_id=trace_id, name="correct", value=True, rationale="matches the docs", source=human,
+                                   metadata={"round": "1"})
+    expectation = mlflow.log_expectation(trace_id=trace_id, name="expected_answer", value={"answer": "42", "alts": [4, 2]})
+    score = mlflow.log_feedback(trace_id=trace_id, name="score", value=0.875)
+
+    got = mlflow.get_assessment(trace_id, feedback.assessment_id)
+    assert got.name == "correct" and got.value is True and got.rationale == "matches the docs"
+    assert got.source.source_type == "HUMAN" and got.source.source_id == "reviewer@example.com"
+    assert got.metadata == {"round": "1"}
+    assert mlflow.get_assessment(trace_id, expectation.assessment_id).value == {"answer": "42", "alts": [4, 2]}
+    assert mlflow.get_assessment(trace_id, score.assessment_id).value == 0.875
+
+    updated = mlflow.update_assessment(trace_id=trace_id, assessment_id=feedback.assessment_id,
+                                       assessment=Feedback(name="correct", value=False, rationale="re-checked"))
+    assert updated.value is False
+    got = mlflow.get_assessment(trace_id, feedback.assessment_id)
+    assert got.value is False and got.rationale == "re-checked"
+
+    # Overriding keeps the old one, marked invalid; deleting the override makes it valid again.
+    override = mlflow.override_feedback(trace_id=trace_id, assessment_id=score.assessment_id, value=0.5, rationale="human says")
+    assert mlflow.get_assessment(trace_id, score.assessment_id).valid is False
+    assert mlflow.get_assessment(trace_id, override.assessment_id).overrides == score.assessment_id
+    mlflow.delete_assessment(trace_id=trace_id, assessment_id=override.assessment_id)
+    assert mlflow.get_assessment(trace_id, score.assessment_id).valid is True
+
+    mlflow.delete_assessment(trace_id=trace_id, assessment_id=expectation.assessment_id)
+    with pytest.raises(mlflow.exceptions.MlflowException) as failure:
+        mlflow.get_assessment(trace_id, expectation.assessment_id)
+    assert failure.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+    # Assessments come back with the trace and in search results.
+    trace = mlflow.get_trace(trace_id)
+    assert sorted(a.name for a in trace.info.assessments) == ["correct", "score"]
+    (row,) = mlflow.search_traces(locations=[traced_experiment], return_type="list")
+    assert sorted(a.assessment_id for a in row.info.assessments) == sorted([feedback.assessment_id, score.assessment_id])
+
+
+def test_an_opentelemetry_sdk_exporter_sends_spans_to_v1_traces(client, traced_experiment):
+    from opentelemetry.exporter.otlp.proto.http import Compression
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.trace import Status, StatusCode
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "compat-otel"}))
+    exporter = OTLPSpanExporter(endpoint=SERVER_URI + "/v1/traces", headers={"x-mlflow-experiment-id": traced_experiment},
+                                compression=Compression.Gzip)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("compat")
+    with tracer.start_as_current_span("otel-root") as root:
+        root.set_attribute("user.query", "hello")
+        root.set_attribute("ratio", 0.5)
+        root.set_attribute("count", 3)
+        root.set_attribute("tags", ["a", "b"])
+        with tracer.start_as_current_span("otel-child") as child:
+            child.add_event("step", {"n": 1})
+            child.set_status(Status(StatusCode.ERROR, "child failed"))
+    provider.shutdown()
+
+    trace_id = "tr-" + format(root.get_span_context().trace_id, "032x")
+    trace = mlflow.get_trace(trace_id)
+    assert trace is not None
+    assert trace.info.experiment_id == traced_experiment
+    assert trace.info.state.value == "OK"
+    spans = {s.name: s for s in trace.data.spans}
+    assert set(spans) == {"otel-root", "otel-child"}
+    assert spans["otel-child"].parent_id == spans["otel-root"].span_id
+    assert spans["otel-root"].attributes["user.query"] == "hello"
+    assert spans["otel-root"].attributes["ratio"] == 0.5
+    assert spans["otel-root"].attributes["count"] == 3
+    assert spans["otel-root"].attributes["tags"] == ["a", "b"]
+    assert spans["otel-child"].status.status_code == SpanStatusCode.ERROR
+    assert [e.name for e in spans["otel-child"].events] == ["step"]
+    found = mlflow.search_traces(locations=[traced_experiment], return_type="list")
+    assert [t.info.trace_id for t in found] == [trace_id]
+
+
+def test_otlp_json_bodies_with_hex_ids_are_accepted(rest, traced_experiment):
+    trace_hex = uuid.uuid4().hex
+    start = time.time_ns()
+    body = {"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"spans": [{
+        "traceId": trace_hex, "spanId": "00f067aa0ba902b7", "name": "json-span", "kind": 1,
+        "startTimeUnixNano": str(start), "endTimeUnixNano": str(start + 5_000_000),
+        "attributes": [{"key": "model", "value": {"stringValue": "m"}}, {"key": "n", "value": {"intValue": "7"}}],
+        "status": {"code": 1}}]}]}]}
+    raw = gzip.compress(json.dumps(body).encode())
+    status, _ = rest("POST", "/v1/traces", data=raw, headers={
+        "Content-Type": "application/json", "Content-Encoding": "gzip", "x-mlflow-experiment-id": traced_experiment})
+    assert status == 200
+    trace = mlflow.get_trace("tr-" + trace_hex)
+    (span,) = trace.data.spans
+    assert span.name == "json-span"
+    assert span.span_id == "00f067aa0ba902b7"
+    assert span.attributes["model"] == "m" and span.attributes["n"] == 7
+    assert trace.info.execution_duration == 5
+
+
+def test_bad_trace_requests_get_mlflow_errors_and_change_nothing(rest, client, traced_experiment):
+    app("keep", {})
+    trace_id = mlflow.get_last_active_trace_id()
+    before = rest("GET", V3 + "traces/get", params={"trace_id": trace_id})
+
+    def error(method, path, **kw):
+        status, body = rest(method, path, **kw)
+        return status, body.get("error_code") if isinstance(body, dict) else body
+
+    assert error("GET", V3 + "traces/get", params={"trace_id": "tr-" + uuid.uuid4().hex}) == (404, "RESOURCE_DOES_NOT_EXIST")
+    assert error("GET", V3 + "traces/get") == (400, "INVALID_PARAMETER_VALUE")
+    assert error("GET", V3 + "traces/tr-nope") == (404, "RESOURCE_DOES_NOT_EXIST")
+    assert error("POST", V3 + "traces", json={}) == (400, "INVALID_PARAMETER_VALUE")
+    assert error("POST", V3 + "traces/search", json={}) == (400, "INVALID_PARAMETER_VALUE")
+    locations = [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": traced_experiment}}]
+    assert error("POST", V3 + "traces/search", json={"locations": locations, "filter": "foo.bar = 'x'"}) == (400, "INVALID_PARAMETER_VALUE")
+    assert error("POST", V3 + "traces/search", json={"locations": locations, "filter": "tags.x = 1"}) == (400, "INVALID_PARAMETER_VALUE")
+    assert error("POST", V3 + "traces/search", json={"locations": locations, "order_by": ["bogus DESC"]}) == (400, "INVALID_PARAMETER_VALUE")
+    assert error("POST", V3 + "traces/search", json={"locations": locations, "max_results": 100000}) == (400, "INVALID_PARAMETER_VALUE")
+    assert error("PATCH", f"traces/{trace_id}/tags", json={"value": "v"}) == (400, "INVALID_PARAMETER_VALUE")
+    assert error("DELETE", f"traces/{trace_id}/tags", json={"key": "absent"}) == (404, "RESOURCE_DOES_NOT_EXIST")
+    assert error("POST", "traces/delete-traces", json={"experiment_id": traced_experiment}) == (400, "INVALID_PARAMETER_VALUE")
+    assert error("POST", "traces/delete-traces", json={"experiment_id": traced_experiment, "max_timestamp_millis": 1,
+                                                         "request_ids": [trace_id]}) == (400, "INVALID_PARAMETER_VALUE")
+    assert error("POST", "traces/delete-traces", json={"max_timestamp_millis": 1}) == (400, "INVALID_PARAMETER_VALUE")
+    assert error("GET", V3 + f"traces/{trace_id}/assessments/a-nope") == (404, "RESOURCE_DOES_NOT_EXIST")
+    no_value = {"assessment": {"assessment_name": "x", "trace_id": trace_id, "source": {"source_type": "HUMAN", "source_id": "me"}}}
+    assert error("POST", V3 + f"traces/{trace_id}/assessments", json=no_value) == (400, "INVALID_PARAMETER_VALUE")
+    assert error("POST", V3 + "traces/tr-nope/assessments",
+                 json={"assessment": {"assessment_name": "x", "trace_id": "tr-nope", "feedback": {"value": 1}}}) == (404, "RESOURCE_DOES_NOT_EXIST")
+    assert error("POST", "/v1/traces", data=b"\x00", headers={"Content-Type": "text/plain", "x-mlflow-experiment-id": traced_experiment})[0] == 400
+    assert error("POST", "/v1/traces", data=b"", headers={"Content-Type": "application/x-protobuf",
+                                                           "x-mlflow-experiment-id": traced_experiment})[0] == 400
+    assert error("POST", "/v1/traces", data=b"{not json", headers={"Content-Type": "application/json",
+                                                                    "x-mlflow-experiment-id": traced_experiment})[0] == 400
+    start_unknown = {"trace": {"trace_info": {"trace_id": "tr-" + uuid.uuid4().hex, "request_time": "2026-01-01T00:00:00Z", "state": "OK",
+                                              "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": "987654"}}}}}
+    assert error("POST", V3 + "traces", json=start_unknown) == (404, "RESOURCE_DOES_NOT_EXIST")
+
+    assert rest("GET", V3 + "traces/get", params={"trace_id": trace_id}) == before
+    assert [t.info.trace_id for t in mlflow.search_traces(locations=[traced_experiment], return_type="list")] == [trace_id]
+
+
+def test_genai_evaluate_with_a_custom_scorer_logs_traces_assessments_and_metrics(client, traced_experiment, no_client_warnings):
+    from mlflow.genai.scorers import scorer
+
+    @mlflow.trace
+    def predict_fn(question):
+        return "Paris" if "France" in question else "unknown"
+
+    @scorer
+    def exact_match(outputs, expectations):
+        return outputs == expectations["expected_response"]
+
+    data = [
+        {"inputs": {"question": "Capital of France?"}, "expectations": {"expected_response": "Paris"}},
+        {"inputs": {"question": "Capital of Spain?"}, "expectations": {"expected_response": "Madrid"}},
+    ]
+    result = mlflow.genai.evaluate(data=data, predict_fn=predict_fn, scorers=[exact_match])
+    assert result.metrics["exact_match/mean"] == 0.5
+    run = client.get_run(result.run_id)
+    assert run.data.metrics["exact_match/mean"] == 0.5
+    assert run.info.experiment_id == traced_experiment
+
+    traces = mlflow.search_traces(run_id=result.run_id, return_type="list")
+    assert len(traces) == 2
+    by_question = {json.loads(t.info.request_preview)["question"]: t for t in traces}
+    assert set(by_question) == {"Capital of France?", "Capital of Spain?"}
+    for question, expected in [("Capital of France?", True), ("Capital of Spain?", False)]:
+        trace = by_question[question]
+        feedback = {a.name: a for a in trace.info.assessments if a.feedback is not None}
+        assert feedback["exact_match"].value is expected
+        expectations = {a.name: a.value for a in trace.info.assessments if a.expectation is not None}
+        assert expectations == {"expected_response": "Paris" if expected else "Madrid"}
+        (span,) = trace.data.spans
+        assert span.inputs == {"question": question}
+
+
+def test_the_v2_trace_calls_older_clients_make_still_work(rest, traced_experiment):
+    from mlflow.entities.trace_status import TraceStatus
+    from mlflow.store.tracking.rest_store import RestStore
+    from mlflow.utils.rest_utils import MlflowHostCreds
+
+    store = RestStore(lambda: MlflowHostCreds(SERVER_URI))
+    started = store.deprecated_start_trace_v2(experiment_id=traced_experiment, timestamp_ms=1_700_000_000_000,
+                                              request_metadata={"mlflow.traceInputs": '{"x": 1}'}, tags={"stage": "v2"})
+    assert len(started.request_id) == 32  # a v2 id: 32 hex digits, no "tr-"
+    assert started.status.value == "IN_PROGRESS"
+    assert started.tags["mlflow.artifactLocation"].endswith(f"/traces/{started.request_id}/artifacts")
+    ended = store.deprecated_end_trace_v2(request_id=started.request_id, timestamp_ms=1_700_000_000_250, status=TraceStatus.OK,
+                                          request_metadata={"mlflow.traceOutputs": "2"}, tags={"done": "yes"})
+    assert ended.status.value == "OK"
+    assert ended.execution_time_ms == 250
+    assert ended.request_metadata["mlflow.traceInputs"] == '{"x": 1}' and ended.request_metadata["mlflow.traceOutputs"] == "2"
+    assert ended.tags["stage"] == "v2" and ended.tags["done"] == "yes"
+
+    status, body = rest("GET", f"traces/{started.request_id}/info")
+    assert status == 200 and body["trace_info"]["execution_time_ms"] == 250
+    status, body = rest("GET", "traces", params={"experiment_ids": [traced_experiment], "filter": "tags.done = 'yes'"})
+    assert status == 200 and [t["request_id"] for t in body["traces"]] == [started.request_id]
+
+
+def test_prompt_versions_are_linked_to_a_trace(rest, traced_experiment):
+    app("prompted", {})
+    trace_id = mlflow.get_last_active_trace_id()
+    body = {"trace_id": trace_id, "prompt_versions": [{"name": "qa-prompt", "version": "2"}]}
+    assert rest("POST", "traces/link-prompts", json=body)[0] == 200
+    assert rest("POST", "traces/link-prompts", json=body)[0] == 200  # linking again adds nothing
+    assert rest("POST", "traces/link-prompts", json={"trace_id": trace_id})[0] == 400
+    assert rest("POST", "traces/link-prompts", json={**body, "trace_id": "tr-" + uuid.uuid4().hex})[0] == 404
