@@ -72,6 +72,10 @@ struct ServerCommand: AsyncParsableCommand {
             help: ArgumentHelp("A JSON file of compute prices, e.g. {\"currency\": \"USD\", \"cpu_hour\": 0.04, \"gpu_hour\": {\"A100\": 2.9, \"*\": 1.0}}: cost per run, per experiment and per effective run from what `cairn run` records (env CAIRN_COST_MODEL).", valueName: "file"))
     var costModel: String?
 
+    @Option(name: .customLong("audit-key-file"),
+            help: ArgumentHelp("The key (a file of 16+ random bytes, kept outside the database) that signs the audit log's head (env CAIRN_AUDIT_KEY_FILE; default <data-dir>/audit.key, created on first start; required on PostgreSQL, the same file for every replica).", valueName: "path"))
+    var auditKeyFile: String?
+
     @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning or error (env CAIRN_LOG_LEVEL).", valueName: "level"))
     var logLevel: String?
 
@@ -94,6 +98,7 @@ struct ServerCommand: AsyncParsableCommand {
         }
         if let dir = dataDirectory ?? environment["CAIRN_DATA_DIR"] { configuration.dataDirectory = dir }
         configuration.backendStoreURI = backendStoreURI ?? environment["CAIRN_BACKEND_STORE_URI"]
+        configuration.auditKeyFile = auditKeyFile ?? environment["CAIRN_AUDIT_KEY_FILE"]
         configuration.readReplicaURI = readReplicaURI ?? environment["CAIRN_READ_REPLICA_BACKEND_STORE_URI"]
         if let text = databasePoolSize ?? environment["CAIRN_DATABASE_POOL_SIZE"] {
             guard let value = Int(text), (1...1000).contains(value) else {

@@ -7,6 +7,7 @@
 //   #/models, #/models/<name>[?version=N] model registry
 //   #/overview[?experiment_id=…]          health report
 //   #/webhooks, #/webhooks/<id>           webhooks and their deliveries
+//   #/audit[?actor=…&action=…&target=…&since=…&until=…]   audit log of every change
 import {el, clear, errorBox} from './util.js';
 import * as experiments from './experiments.js';
 import * as runs from './runs.js';
@@ -16,6 +17,7 @@ import * as online from './online.js';
 import * as models from './models.js';
 import * as overview from './overview.js';
 import * as webhooks from './webhooks.js';
+import * as audit from './audit.js';
 
 window.__cairnErrors = [];
 window.addEventListener('error', (e) => window.__cairnErrors.push(String(e.message)));
@@ -73,6 +75,7 @@ async function route(force = false) {
     else if (section === 'models') result = await models.render(app, r);
     else if (section === 'overview') result = await overview.render(app, r);
     else if (section === 'webhooks') result = await webhooks.render(app, r);
+    else if (section === 'audit') result = await audit.render(app, r);
     else app.append(el('h1', {}, 'Not found'), el('p', {}, `There is no page at #/${r.path.join('/')}. `, el('a', {href: '#/experiments'}, 'Go to the experiments.')));
     if (token === renderCount) cleanup = typeof result === 'function' ? result : null;
   } catch (e) {
