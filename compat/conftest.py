@@ -141,6 +141,26 @@ def start_own_server(binary, data, log, *args, env=None):
         time.sleep(0.05)
 
 
+@pytest.fixture
+def own_server(tmp_path):
+    """A `cairn server` ($CAIRN_BINARY) of the test's own, on a data folder of its own (for commands
+    that work on the folder: gc, audit verify…), with mlflow's fluent API pointed at it. Yields
+    (uri, data folder)."""
+    binary = os.environ.get("CAIRN_BINARY", "").strip()
+    if not binary:
+        pytest.skip("CAIRN_BINARY is not set: this test starts the real cairn binary (scripts/test sets it)")
+    data = str(tmp_path / "data")
+    log = open(tmp_path / "server.log", "w")
+    proc, uri = start_own_server(binary, data, log, "--log-level", "warning")
+    try:
+        with fluent_uris(uri):
+            yield uri, data
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        log.close()
+
+
 _session = requests.Session()
 
 

@@ -301,6 +301,13 @@ def test_sigkill_durability(layout):
     data_dir = tempfile.mkdtemp(prefix="cairn-durability.")
     database = None if layout == "sqlite" else _postgres_database()
     store_args = [] if database is None else ["--backend-store-uri", database]
+    if database is not None:
+        # Replicas on one PostgreSQL sign one audit chain: one key file, outside the database.
+        key_file = os.path.join(data_dir, "audit.key")
+        with open(key_file, "wb") as fh:
+            fh.write(os.urandom(32))
+        os.chmod(key_file, 0o600)
+        store_args += ["--audit-key-file", key_file]
     replicas = 2 if layout == "postgres-2-replicas" else 1
     servers = []
     for r in range(replicas):

@@ -17,7 +17,6 @@ import pytest
 import requests
 
 import mlflow
-from conftest import fluent_uris, start_own_server
 from mlflow.tracking import MlflowClient
 
 pytestmark = [
@@ -27,22 +26,6 @@ pytestmark = [
 ]
 
 BINARY = os.environ.get("CAIRN_BINARY", "").strip()
-
-
-@pytest.fixture
-def own_server(tmp_path):
-    if not BINARY:
-        pytest.skip("CAIRN_BINARY is not set: this test starts the real cairn binary (scripts/test sets it)")
-    data = str(tmp_path / "data")
-    log = open(tmp_path / "server.log", "w")
-    proc, uri = start_own_server(BINARY, data, log, "--log-level", "warning")
-    try:
-        with fluent_uris(uri):
-            yield uri, data
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-        log.close()
 
 
 def gc(data, *flags):

@@ -111,3 +111,26 @@ def test_dashboard_counts_the_window_and_a_bar_opens_its_runs(ui, seed):
     # Another window is one select away and kept in the URL.
     ui.open("/overview?window=month")
     ui.wait("window.__cairnDashboard && window.__cairnDashboard.bars.length === 30")
+
+
+def test_the_audit_page_lists_changes_newest_first_and_filters_them(ui):
+    client = MlflowClient(tracking_uri=SERVER_URI)
+    exp_id = client.create_experiment(f"ui-audit-{time.time_ns()}")
+    run_id = client.create_run(exp_id, run_name="audited").info.run_id
+    client.log_batch(run_id, metrics=[Metric("loss", 1.0 / (i + 1), int(time.time() * 1000), i) for i in range(50)])
+    client.set_terminated(run_id)
+    ui.open("/audit")
+    assert ui.js("return document.querySelector(\"nav a[data-nav='audit']\").classList.contains('active')")
+    ui.wait("document.querySelectorAll('#audit-events tbody tr[data-seq]').length > 0")
+    # Filter by the run as a user would: type the target, press Filter.
+    ui.js("document.querySelector(\"#audit-filters input[name='target']\").value = arguments[0];"
+          "document.querySelector('#audit-filters button[type=submit]').click()", f"run:{run_id}")
+    rows = ui.wait("(() => { const r = [...document.querySelectorAll('#audit-events tbody tr[data-seq]')];"
+                   " return r.length === 3 && r.map((x) => [x.children[4].textContent, x.children[6].textContent]); })()")
+    assert [r[0] for r in rows] == ["run.update", "run.metrics.log", "run.create"]
+    assert "points=50" in rows[1][1]
+    assert f"target=run%3A{run_id}" in ui.js("return location.hash") or f"target=run:{run_id}" in ui.js("return location.hash")
+    ui.screenshot("audit-wide-light")
+    ui.open("/overview")
+    card = ui.wait("document.getElementById('report-audit') && document.getElementById('report-audit').textContent")
+    assert "Audit completeness" in card and "Actor known" in card

@@ -19,6 +19,6 @@ struct Cairn: AsyncParsableCommand {
         version: CairnVersionInfo.line,
         subcommands: [
             ServerCommand.self, RunCommand.self, ExperimentsCommand.self, RunsCommand.self, DiffCommand.self, CompareCommand.self, ABCommand.self, CheckCommand.self, RetentionCommand.self,
-            ReproduceCommand.self, ReportCommand.self, SyncCommand.self, VerifyCommand.self, BackupCommand.self, RestoreCommand.self, GCCommand.self, StoreCommand.self, ExportCommand.self, ImportCommand.self, UsersCommand.self, TokensCommand.self, VersionCommand.self,
+            ReproduceCommand.self, ReportCommand.self, SyncCommand.self, VerifyCommand.self, BackupCommand.self, RestoreCommand.self, GCCommand.self, StoreCommand.self, ExportCommand.self, ImportCommand.self, UsersCommand.self, TokensCommand.self, AuditCommand.self, VersionCommand.self,
         ])
 }

@@ -84,7 +84,12 @@ struct ImportCairnCommand: AsyncParsableCommand {
 
     @OptionGroup var store: StoreOptions
 
+    /// As the OS user, so the audit log says who changed the store.
     func run() async throws {
+        try await withLocalIdentity { try await runLocally() }
+    }
+
+    private func runLocally() async throws {
         let configuration = try store.configuration()
         let services: CairnServiceSet
         do {

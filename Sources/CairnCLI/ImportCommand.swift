@@ -103,7 +103,12 @@ struct ImportMLflowCommand: AsyncParsableCommand {
         }
     }
 
+    /// As the OS user, so the audit log says who changed the store.
     func run() async throws {
+        try await withLocalIdentity { try await runLocally() }
+    }
+
+    private func runLocally() async throws {
         let source = try reader()
         let configuration = try store.configuration()
         let services: CairnServiceSet

@@ -194,7 +194,7 @@ struct ReportCommand: AsyncParsableCommand {
         commandName: "report",
         abstract: "Health figures: run success rate, linkage, artifact integrity, reproducibility.",
         discussion: """
-            Computed by the server (GET /api/cairn/v1/report) over the active runs of the chosen experiments (default: all): success rate = finished / (finished + failed + killed); linkage = runs with a code reference (git commit tag) and with at least one dataset input; artifact integrity = the blobs those runs reference, re-hashed; reproducibility = `cairn reproduce` runs that reproduced / attempted.
+            Computed by the server (GET /api/cairn/v1/report) over the active runs of the chosen experiments (default: all): success rate = finished / (finished + failed + killed); linkage = runs with a code reference (git commit tag) and with at least one dataset input; artifact integrity = the blobs those runs reference, re-hashed; reproducibility = `cairn reproduce` runs that reproduced / attempted; audit completeness (over the whole store) = share of changes with an audit event × share of events whose actor is known.
 
             Example:
 
@@ -244,6 +244,11 @@ struct ReportCommand: AsyncParsableCommand {
                    + (n("artifacts", "unchecked") > 0 ? ", not checked yet \(n("artifacts", "unchecked")) (`cairn verify` checks all)" : "")])
         let attempted = n("reproducibility", "attempted")
         table.add(["reproducibility", percent(n("reproducibility", "reproduced"), attempted), "\(n("reproducibility", "reproduced")) of \(attempted) reproduce attempts reproduced"])
+        if r["audit"] != nil {
+            let sli = r["audit"]?["sli"]?.doubleValue.map { String(format: "%.1f%%", $0 * 100) } ?? "-"
+            table.add(["audit completeness", sli, "\(n("audit", "changes_with_event")) of \(n("audit", "counted_changes")) changes have an audit event; "
+                       + "actor known in \(n("audit", "events_with_actor")) of \(n("audit", "events")) events (whole store)"])
+        }
         lines.append(table.render())
         return lines.joined(separator: "\n")
     }

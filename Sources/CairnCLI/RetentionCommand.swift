@@ -61,7 +61,12 @@ struct RetentionApplyCommand: AsyncParsableCommand {
 
     @OptionGroup var options: RetentionOptions
 
+    /// As the OS user, so the audit log says who changed the store.
     func run() async throws {
+        try await withLocalIdentity { try await runLocally() }
+    }
+
+    private func runLocally() async throws {
         let (service, plan) = try await options.plan()
         let deleted = try await service.apply(plan)
         if options.json { printJSON(retentionJSON(plan, deleted: deleted)); return }

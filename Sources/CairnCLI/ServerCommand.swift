@@ -91,6 +91,9 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("tls-key-file"),
             help: ArgumentHelp("The PEM private key of --tls-cert-file (env CAIRN_TLS_KEY_FILE).", valueName: "file"))
     var tlsKeyFile: String?
+    @Option(name: .customLong("audit-key-file"),
+            help: ArgumentHelp("The key (a file of 16+ random bytes, kept outside the database) that signs the audit log's head (env CAIRN_AUDIT_KEY_FILE; default <data-dir>/audit.key, created on first start; required on PostgreSQL, the same file for every replica).", valueName: "path"))
+    var auditKeyFile: String?
 
     @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning or error (env CAIRN_LOG_LEVEL).", valueName: "level"))
     var logLevel: String?
@@ -114,6 +117,7 @@ struct ServerCommand: AsyncParsableCommand {
         }
         if let dir = dataDirectory ?? environment["CAIRN_DATA_DIR"] { configuration.dataDirectory = dir }
         configuration.backendStoreURI = backendStoreURI ?? environment["CAIRN_BACKEND_STORE_URI"]
+        configuration.auditKeyFile = auditKeyFile ?? environment["CAIRN_AUDIT_KEY_FILE"]
         configuration.readReplicaURI = readReplicaURI ?? environment["CAIRN_READ_REPLICA_BACKEND_STORE_URI"]
         if let text = databasePoolSize ?? environment["CAIRN_DATABASE_POOL_SIZE"] {
             guard let value = Int(text), (1...1000).contains(value) else {

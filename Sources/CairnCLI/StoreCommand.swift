@@ -46,9 +46,17 @@ struct StoreCopyCommand: AsyncParsableCommand {
     @Option(name: .customLong("batch-size"), help: ArgumentHelp("Rows per transaction (env CAIRN_COPY_BATCH_SIZE, default 500).", valueName: "n"))
     var batchSize: Int?
 
+    @Option(name: .customLong("audit-key-file"), help: ArgumentHelp("The audit key the team servers use (env CAIRN_AUDIT_KEY_FILE), to sign the target's audit log head; without it the head stays unsigned until a server writes.", valueName: "path"))
+    var auditKeyFile: String?
+
     @Flag(help: "Print the report and the comparison as JSON (no progress lines).") var json = false
 
+    /// As the OS user, so the audit log says who changed the store.
     func run() async throws {
+        try await withLocalIdentity { try await runLocally() }
+    }
+
+    private func runLocally() async throws {
         let environment = ProcessInfo.processInfo.environment
         guard let from = from ?? environment["CAIRN_COPY_FROM"], !from.isEmpty else {
             throw fail("Give the source with --from: the data folder `cairn server` used (e.g. ./cairn-data) or its cairn.sqlite.")
@@ -84,6 +92,13 @@ struct StoreCopyCommand: AsyncParsableCommand {
             throw fail("Cannot use the target \(location): \(error.message)")
         }
         defer { target.shutdown() }
+        if let keyFile = auditKeyFile ?? environment["CAIRN_AUDIT_KEY_FILE"], !keyFile.isEmpty {
+            do {
+                target.useAuditKey(try AuditKey.load(path: keyFile, create: false))
+            } catch let error as CairnError {
+                throw fail(error.message)
+            }
+        }
 
         let artifactsFromPath = artifactsFrom ?? defaultArtifacts
         let sourceBlobs: LocalBlobStore? = FileManager.default.fileExists(atPath: artifactsFromPath)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CairnArtifacts
+import CairnCore
 import CairnServer
 import CairnServices
 import Foundation
@@ -14,11 +15,16 @@ struct StoreOptions: ParsableArguments {
 
     @OptionGroup var artifactsDestination: ArtifactsDestinationOptions
 
+    @Option(name: .customLong("audit-key-file"), help: ArgumentHelp("The key that signs the audit log's head (env CAIRN_AUDIT_KEY_FILE, default <data-dir>/audit.key; on PostgreSQL the file the servers use).", valueName: "path"))
+    var auditKeyFile: String?
+
     func configuration() throws -> CairnServerConfiguration {
         let environment = ProcessInfo.processInfo.environment
         var configuration = CairnServerConfiguration()
         if let dir = dataDirectory ?? environment["CAIRN_DATA_DIR"] { configuration.dataDirectory = dir }
         configuration.backendStoreURI = backendStoreURI ?? environment["CAIRN_BACKEND_STORE_URI"]
+        configuration.auditKeyFile = auditKeyFile ?? environment["CAIRN_AUDIT_KEY_FILE"]
+        configuration.auditKeyRequired = false
         configuration.s3Artifacts = try artifactsDestination.resolve(environment: environment)
         return configuration
     }
@@ -63,6 +69,16 @@ struct ArtifactsDestinationOptions: ParsableArguments {
             throw fail(error.message)
         }
     }
+}
+
+/// Runs `body` as a change made on this machine by its OS user (not a signed-in one), so that
+/// the audit events of a command that changes the store directly say who ran it.
+func withLocalIdentity<T>(_ body: () async throws -> T) async rethrows -> T {
+    let user = ProcessInfo.processInfo.environment["USER"].flatMap { $0.isEmpty ? nil : $0 }
+        ?? getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "unknown"
+    let identity = RequestIdentity(user: user, isAuthenticated: false, isAdmin: false, clientAddress: "local",
+                                   requestID: "cli-" + UUID().uuidString.lowercased())
+    return try await RequestIdentity.$current.withValue(identity) { try await body() }
 }
 
 func formatBytes(_ bytes: Int64) -> String {

@@ -173,7 +173,12 @@ struct GCCommand: AsyncParsableCommand {
     @Flag(name: .customLong("dry-run"), help: "Show what would be removed without removing anything.") var dryRun = false
     @Flag(help: "Print the report as JSON.") var json = false
 
+    /// As the OS user, so the audit log says who changed the store.
     func run() async throws {
+        try await withLocalIdentity { try await runLocally() }
+    }
+
+    private func runLocally() async throws {
         let artifacts = try store.openArtifactService()
         let report = try await artifacts.collectGarbage(dryRun: dryRun)
         if json {

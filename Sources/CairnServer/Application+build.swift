@@ -32,6 +32,9 @@ public struct CairnServiceSet: Sendable {
     public var servesTLS = false
     /// Free space on the disks of the database and the artifacts (`/health`).
     public var storage = StorageHealth(watched: [])
+    /// Signs the audit chain's head; nil leaves it unsigned (`verify` then says so).
+    public var auditKey: AuditKey?
+    public var audit: AuditService { AuditService(store: tracking.store, key: auditKey) }
     public var report: ReportService { ReportService(tracking: tracking, artifacts: artifacts, staleAfterMillis: explorer.staleAfterMillis) }
     public var stats: StatsService { StatsService(explorer: explorer, tracking: tracking, registry: registry) }
     public var backup: BackupService { BackupService(store: tracking.store, index: artifacts.index, blobs: artifacts.blobs) }
@@ -41,7 +44,9 @@ public struct CairnServiceSet: Sendable {
 public func openServices(_ configuration: CairnServerConfiguration) throws -> CairnServiceSet {
     // The metrics backend first: the store makes its metrics when it opens.
     _ = ServerMetrics.shared
+    let auditKey = try configuration.auditKey()
     let store = try openTrackingStore(configuration)
+    store.useAuditKey(auditKey)
     let blobs = try openBlobStore(configuration)
     var tracking = TrackingService(store: store)
     let explorer = ExplorerService(store: store, staleAfterMillis: configuration.staleAfterMillis, costModel: configuration.costModel, now: tracking.now)
@@ -66,7 +71,8 @@ public func openServices(_ configuration: CairnServerConfiguration) throws -> Ca
         datasets: EvaluationDatasetService(store: store, tracking: tracking),
         accounts: accounts, access: access,
         servesTLS: configuration.tls != nil,
-        storage: StorageHealth(watched: watchedDisks(store, configuration), probes: servicesToProbe(store, blobs)))
+        storage: StorageHealth(watched: watchedDisks(store, configuration), probes: servicesToProbe(store, blobs)),
+        auditKey: auditKey)
 }
 
 /// The servers `/health` asks: a PostgreSQL database and an S3 bucket (a local file and folder
@@ -234,6 +240,7 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
         + CairnAPI(explorer: services.explorer).endpoints + CairnReportAPI(report: services.report).endpoints
         + CairnStatsAPI(stats: services.stats).endpoints
         + MLflowWebhooksAPI(webhooks: services.webhooks).cairnEndpoints
+        + CairnAuditAPI(audit: services.audit).endpoints
     for endpoint in cairnEndpoints {
         let rule = AccessRules.rule(AccessRules.cairn, method: "GET", path: endpoint.path)
         cairnGroup.get(RouterPath(endpoint.path)) { request, _ in

@@ -51,6 +51,9 @@ struct CairnReportAPI: Sendable {
                 x.int("attempted", Int64(r.reproduceAttempted))
                 x.int("reproduced", Int64(r.reproduced))
             }
+            if let audit = r.audit {
+                o.object("audit") { x in CairnAuditAPI.fields(&x, audit) }
+            }
         }
     }
 }

@@ -54,6 +54,13 @@ public struct CairnServerConfiguration: Sendable {
     public var isLoopbackOnly: Bool {
         ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host.lowercased()) || host.hasPrefix("127.")
     }
+    /// The key that signs the audit chain's head (`--audit-key-file`, `CAIRN_AUDIT_KEY_FILE`);
+    /// nil: `<dataDirectory>/audit.key`, created on first start (SQLite only: on PostgreSQL
+    /// every replica must be given the same file).
+    public var auditKeyFile: String?
+    /// False for CLI commands: on PostgreSQL without a key file they leave the head unsigned
+    /// (the next write of a server signs it again; `cairn audit verify` says so meanwhile).
+    public var auditKeyRequired = true
 
     public init(host: String = "127.0.0.1", port: Int = 5000, dataDirectory: String = "./cairn-data", backendStoreURI: String? = nil,
                 durability: SQLiteTrackingStore.Durability = .normal, readReplicaURI: String? = nil, databasePoolSize: Int = 10) {
@@ -108,6 +115,30 @@ public struct CairnServerConfiguration: Sendable {
     /// Where artifacts are, for messages: the folder, or `s3://bucket/prefix at <endpoint>`.
     public var artifactsDescription: String {
         s3Artifacts.map { "\($0) at \($0.endpointDescription)" } ?? artifactDirectory
+    }
+
+    /// The audit key: the file given, or on SQLite `<dataDirectory>/audit.key`, created (32
+    /// random bytes, mode 0600) when missing. PostgreSQL refuses to go without one: replicas
+    /// that each made their own key would sign one chain with different keys.
+    public func auditKey() throws -> AuditKey? {
+        let isPostgres = backendStoreURI.map(PostgresLocation.isPostgres) ?? false
+        guard let path = auditKeyFile.flatMap({ $0.isEmpty ? nil : $0 }) else {
+            if isPostgres {
+                if !auditKeyRequired { return nil }
+                throw ConfigurationError(message: "A PostgreSQL store needs --audit-key-file (or CAIRN_AUDIT_KEY_FILE): every replica signs the one audit chain and must use the same key, kept outside the database. Create one once (`head -c 32 /dev/urandom > audit.key && chmod 600 audit.key`) and give that file to every replica and to `cairn audit verify`.")
+            }
+            let path = (dataDirectory as NSString).appendingPathComponent("audit.key")
+            do {
+                return try AuditKey.load(path: path, create: true)
+            } catch let error as CairnError {
+                throw ConfigurationError(message: error.message)
+            }
+        }
+        do {
+            return try AuditKey.load(path: path, create: false)
+        } catch let error as CairnError {
+            throw ConfigurationError(message: error.message)
+        }
     }
 
     public var artifactDirectory: String {

@@ -212,6 +212,10 @@ public struct ArtifactService: Sendable {
     /// no manifest row yet). With `dryRun`, only reports what would go.
     public func collectGarbage(dryRun: Bool, gracePeriod: TimeInterval = 15 * 60,
                                tempFileGracePeriod: TimeInterval = 60) async throws -> ArtifactGCReport {
+        try await AuditContext.$via.withValue("gc") { try await collectGarbageNow(dryRun: dryRun, gracePeriod: gracePeriod, tempFileGracePeriod: tempFileGracePeriod) }
+    }
+
+    private func collectGarbageNow(dryRun: Bool, gracePeriod: TimeInterval, tempFileGracePeriod: TimeInterval) async throws -> ArtifactGCReport {
         var report = ArtifactGCReport()
         // Partial uploads whose writer died (kill -9 mid-upload): their writer's lock is gone.
         report.removedTempFiles = try await blobs.removeAbandonedTempFiles(olderThan: tempFileGracePeriod, dryRun: dryRun)
@@ -229,6 +233,13 @@ public struct ArtifactService: Sendable {
             if gracePeriod > 0, blob.modified > cutoff { continue }
             report.removedBlobs.append(BlobInfo(digest: blob.digest, size: blob.size))
             if !dryRun { try await blobs.remove(blob.digest) }
+        }
+        if !dryRun, !report.removedBlobs.isEmpty {
+            // The blobs are gone from the bucket or folder, not the database: one event says so.
+            try await tracking.store.recordAuditEvent(AuditDraft("gc.remove_blobs", "blobs", details: [
+                "blobs": .int(report.removedBlobs.count), "bytes": .int(report.removedBlobs.reduce(Int64(0)) { $0 + $1.size }),
+                "sha256": .array(report.removedBlobs.prefix(5).map { .string($0.digest) }),
+            ]))
         }
         return report
     }

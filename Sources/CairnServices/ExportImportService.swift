@@ -75,6 +75,10 @@ public struct ExportImportService: Sendable {
 
     /// Verifies the export, then imports it. Throws when the export is damaged (nothing written).
     public func importExport(from directory: URL, progress: @Sendable (ImportEvent) -> Void = { _ in }) async throws -> ImportReport {
+        try await AuditContext.$via.withValue("import cairn") { try await importExportFolder(from: directory, progress: progress) }
+    }
+
+    private func importExportFolder(from directory: URL, progress: @Sendable (ImportEvent) -> Void) async throws -> ImportReport {
         let (manifest, damage) = try verify(directory)
         if !damage.isEmpty {
             let list = damage.prefix(10).map { "\($0.file): \($0.detail)" }.joined(separator: "; ")

@@ -110,6 +110,10 @@ public struct ImportService: Sendable {
     }
 
     public func importAll(_ selection: ImportSelection, progress: @Sendable (ImportEvent) -> Void = { _ in }) async throws -> ImportReport {
+        try await AuditContext.$via.withValue("import mlflow") { try await importEverything(selection, progress: progress) }
+    }
+
+    private func importEverything(_ selection: ImportSelection, progress: @Sendable (ImportEvent) -> Void) async throws -> ImportReport {
         var report = ImportReport()
         var expected = Expected()
         let experiments = try await selectExperiments(selection)

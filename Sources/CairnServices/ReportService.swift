@@ -30,6 +30,9 @@ public struct HealthReport: Sendable, Equatable {
     public var oldestCheck: Int64?
     public var reproduceAttempted = 0
     public var reproduced = 0
+    /// Audit completeness (the share of changes with an audit event, actor known), over the
+    /// whole store: the audit log is not per experiment.
+    public var audit: AuditCompleteness?
 
     /// finished / (finished + failed + killed); nil when no run has ended.
     public var successRate: Double? {
@@ -96,6 +99,7 @@ public struct ReportService: Sendable {
             } while token != nil
         }
         try await checkBlobs(digests, into: &report)
+        report.audit = try await tracking.store.auditCompleteness()
         return report
     }
 

@@ -106,6 +106,10 @@ public struct RetentionService: Sendable {
     /// why it went. Returns the ids deleted; a run that changed since the plan (now running or
     /// registered) is skipped.
     public func apply(_ plan: RetentionPlan) async throws -> [String] {
+        try await AuditContext.$via.withValue("retention") { try await applyPlan(plan) }
+    }
+
+    private func applyPlan(_ plan: RetentionPlan) async throws -> [String] {
         let registered = try await store.registeredRunIDs()
         var deleted: [String] = []
         for experiment in plan.experiments {

@@ -98,6 +98,11 @@ public struct StoreCopyService: Sendable {
     /// half-way with it).
     public func copy(progress: @Sendable (StoreCopyProgress) -> Void = { _ in },
                      afterBatch: @Sendable (Int) throws -> Void = { _ in }) async throws -> StoreCopyReport {
+        try await AuditContext.$via.withValue("store copy") { try await copyEverything(progress: progress, afterBatch: afterBatch) }
+    }
+
+    private func copyEverything(progress: @Sendable (StoreCopyProgress) -> Void,
+                                afterBatch: @Sendable (Int) throws -> Void) async throws -> StoreCopyReport {
         var report = StoreCopyReport()
         report.resumed = try await checkTarget()
         report.copiesArtifacts = targetBlobs != nil

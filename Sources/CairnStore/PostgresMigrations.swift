@@ -14,6 +14,7 @@ enum PostgresMigrations {
         ("0003_webhooks", webhooks),
         ("0004_accounts", accounts),
         ("0005_traces", traces),
+        ("0007_audit_log", auditLog),
     ]
 
     /// SQLite's 0009.
@@ -47,6 +48,37 @@ enum PostgresMigrations {
             PRIMARY KEY (user_id, resource_type, resource_id)
         );
         CREATE INDEX resource_permissions_by_resource ON resource_permissions (resource_type, resource_id);
+        """
+
+    /// SQLite's 0012: the audit log. Rules turn an UPDATE or DELETE of an event into nothing
+    /// (SQLite's triggers refuse them; a trigger function's body would need a `;` that `exec` splits at).
+    static let auditLog = """
+        CREATE TABLE audit_events (
+            seq BIGINT PRIMARY KEY,
+            time BIGINT NOT NULL,
+            actor TEXT COLLATE "C",
+            authenticated BIGINT NOT NULL,
+            client_address TEXT COLLATE "C" NOT NULL,
+            request_id TEXT COLLATE "C" NOT NULL,
+            action TEXT COLLATE "C" NOT NULL,
+            target TEXT COLLATE "C" NOT NULL,
+            digest TEXT COLLATE "C" NOT NULL,
+            details TEXT COLLATE "C" NOT NULL,
+            previous_hash TEXT COLLATE "C" NOT NULL,
+            hash TEXT COLLATE "C" NOT NULL
+        );
+        CREATE INDEX audit_events_by_time ON audit_events (time);
+        CREATE INDEX audit_events_by_target ON audit_events (target, seq);
+        CREATE RULE audit_events_no_update AS ON UPDATE TO audit_events DO INSTEAD NOTHING;
+        CREATE RULE audit_events_no_delete AS ON DELETE TO audit_events DO INSTEAD NOTHING;
+        CREATE TABLE audit_head (
+            id BIGINT PRIMARY KEY CHECK (id = 1),
+            last_seq BIGINT NOT NULL,
+            last_hash TEXT COLLATE "C" NOT NULL,
+            signature TEXT COLLATE "C" NOT NULL
+        );
+        INSERT INTO audit_head (id, last_seq, last_hash, signature)
+            VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000', '');
         """
 
     /// SQLite's 0007.

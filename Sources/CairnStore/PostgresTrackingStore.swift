@@ -292,7 +292,12 @@ final class PostgresBackend: SQLBackend {
     /// fails: nothing is acknowledged unless everything in it committed.
     private static func runBatch(_ connection: PostgresConnection, _ works: [GroupCommitWriter.Work]) throws -> [GroupCommitWriter.Outcome] {
         var control = [connection.send("BEGIN"), connection.send("SELECT pg_advisory_xact_lock(\(writeLockKey))")]
-        let session = PostgresSession(connection)
+        let session = PostgresSession(connection, auditChain: AuditChainState())
+        // The audit chain's head, read under the lock and pipelined with it: the first work that
+        // appends an event takes the answer, which has arrived by then.
+        let head = connection.query(PostgresSession.query(SQLStore.auditHeadQuery, [], cache: true), logger: PostgresSession.logger)
+        control.append(head.map { _ in })
+        session.auditChain?.prefetched = { try head.wait().rows.first.map(PostgresSession.row) }
         var outcomes: [GroupCommitWriter.Outcome] = []
         // A work is done once its deferred statements have answered too.
         func run(_ work: GroupCommitWriter.Work) throws -> any Sendable {
@@ -310,6 +315,7 @@ final class PostgresBackend: SQLBackend {
                 outcomes.append(.success(try run(works[0])))
             } catch {
                 try? connection.exec("ROLLBACK")
+                session.auditChain?.forget()
                 return [.failure(error)]
             }
         } else {
@@ -324,6 +330,8 @@ final class PostgresBackend: SQLBackend {
                     // fails, and nothing was committed.
                     try connection.exec("ROLLBACK TO SAVEPOINT work")
                     control.append(connection.send("RELEASE SAVEPOINT work"))
+                    // Its event was rolled back too: the next work reads the head again.
+                    session.auditChain?.forget()
                     outcomes.append(.failure(error))
                 }
             }
@@ -491,15 +499,17 @@ struct PostgresSession: SQLSession {
     let connection: PostgresConnection
     /// Deferred statements sent and not yet checked (see `runDeferred` and `settle`).
     private let deferred = Deferred()
-    private static let logger = Logger(label: "cairn.postgres")
+    let auditChain: AuditChainState?
+    static let logger = Logger(label: "cairn.postgres")
     private static let rewritten = Mutex<[String: String]>([:])
 
     private final class Deferred: Sendable {
         let sent = Mutex<[EventLoopFuture<PostgresQueryResult>]>([])
     }
 
-    init(_ connection: PostgresConnection) {
+    init(_ connection: PostgresConnection, auditChain: AuditChainState? = nil) {
         self.connection = connection
+        self.auditChain = auditChain
     }
 
     var dialect: SQLDialect { .postgres }

@@ -30,9 +30,15 @@ public protocol SQLSession {
     /// server sends them all before it waits for the first answer (one round trip, not one per
     /// query); SQLite runs them one after the other.
     func rows(of queries: [(sql: String, values: [SQLValue])]) throws -> [[SQLRow]]
+
+    /// Where the audit chain stands in this write transaction, when the backend keeps it
+    /// between works (PostgreSQL, to save a round trip per work); nil reads the head each time.
+    var auditChain: AuditChainState? { get }
 }
 
 extension SQLSession {
+    public var auditChain: AuditChainState? { nil }
+
     public func runDeferred(_ sql: String, _ values: [SQLValue]) throws {
         try run(sql, values, cache: true)
     }

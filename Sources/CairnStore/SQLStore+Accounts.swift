@@ -40,7 +40,7 @@ extension SQLStore: AccountStore {
     }
 
     public func createUser(name: String, passwordHash: String, isAdmin: Bool, now: Int64) async throws -> UserAccount {
-        try await write { db in
+        try await write("user.create", "user:\(name)", details: ["admin": .bool(isAdmin)]) { db in
             if try db.value(Int64.self, "SELECT user_id FROM users WHERE name = ?", [name]) != nil {
                 throw CairnError.alreadyExists("User '\(name)' already exists.")
             }
@@ -70,7 +70,9 @@ extension SQLStore: AccountStore {
     }
 
     public func updateUser(name: String, passwordHash: String?, isAdmin: Bool?, now: Int64) async throws {
-        try await write { db in
+        var details: [String: JSONValue] = ["password_changed": .bool(passwordHash != nil)]
+        if let isAdmin { details["admin"] = .bool(isAdmin) }
+        try await write("user.update", "user:\(name)", details: details) { db in
             let id = try Self.userID(db, name)
             if let passwordHash { try db.execute("UPDATE users SET password_hash = ? WHERE user_id = ?", [passwordHash, id]) }
             if let isAdmin { try db.execute("UPDATE users SET is_admin = ? WHERE user_id = ?", [isAdmin, id]) }
@@ -79,7 +81,7 @@ extension SQLStore: AccountStore {
     }
 
     public func deleteUser(name: String) async throws {
-        try await write { db in
+        try await write("user.delete", "user:\(name)") { db in
             let id = try Self.userID(db, name)
             try db.execute("DELETE FROM resource_permissions WHERE user_id = ?", [id])
             try db.execute("DELETE FROM api_tokens WHERE user_id = ?", [id])
@@ -104,7 +106,9 @@ extension SQLStore: AccountStore {
     }
 
     public func createToken(_ token: APIToken, secretSHA256: String) async throws {
-        try await write { db in
+        var details: [String: JSONValue] = ["user": .string(token.user), "name": .string(token.name), "read_only": .bool(token.isReadOnly)]
+        if let expiration = token.expirationTime { details["expires"] = .number(String(expiration)) }
+        try await write("token.create", "token:\(token.id)", details: details) { db in
             let userID = try Self.userID(db, token.user)
             try db.execute("""
                 INSERT INTO api_tokens (token_id, user_id, name, secret_sha256, prefix, read_only, creation_time, expiration_time)
@@ -135,7 +139,7 @@ extension SQLStore: AccountStore {
     }
 
     public func revokeToken(id: String, now: Int64) async throws -> APIToken {
-        try await write { db in
+        try await write("token.revoke", "token:\(id)") { db in
             try db.execute("UPDATE api_tokens SET revocation_time = COALESCE(revocation_time, ?) WHERE token_id = ?", [now, id])
             guard let row = try db.row("SELECT \(Self.tokenColumns) FROM api_tokens t JOIN users u ON u.user_id = t.user_id WHERE t.token_id = ?", [id]) else {
                 throw CairnError.notFound("No API token with id '\(id)'. `cairn tokens list` shows the ids.")
@@ -144,8 +148,9 @@ extension SQLStore: AccountStore {
         }
     }
 
+    /// Bookkeeping, not a change anyone made: no audit event.
     public func markTokenUsed(id: String, now: Int64) async throws {
-        try await write { db in
+        try await writeUnaudited { db in
             try db.executeDeferred("UPDATE api_tokens SET last_used_time = ? WHERE token_id = ?", [now, id])
         }
     }
@@ -153,7 +158,8 @@ extension SQLStore: AccountStore {
     // MARK: - Permissions
 
     public func setPermission(_ grant: PermissionGrant) async throws {
-        try await write { db in
+        try await write("permission.grant", "\(grant.resourceType.rawValue):\(grant.resourceID)",
+                        details: ["user": .string(grant.user), "permission": .string(grant.permission.rawValue)]) { db in
             let userID = try Self.userID(db, grant.user)
             try db.execute("""
                 INSERT INTO resource_permissions (user_id, resource_type, resource_id, permission) VALUES (?, ?, ?, ?)
@@ -163,7 +169,7 @@ extension SQLStore: AccountStore {
     }
 
     public func removePermission(user: String, resourceType: ResourceType, resourceID: String) async throws -> Bool {
-        try await write { db in
+        try await write("permission.revoke", "\(resourceType.rawValue):\(resourceID)", details: ["user": .string(user)]) { db in
             let userID = try Self.userID(db, user)
             return try db.execute("DELETE FROM resource_permissions WHERE user_id = ? AND resource_type = ? AND resource_id = ?",
                                   [userID, resourceType.rawValue, resourceID]) > 0
@@ -206,14 +212,14 @@ extension SQLStore: AccountStore {
     }
 
     public func renamePermissionResource(resourceType: ResourceType, from: String, to: String) async throws {
-        try await write { db in
+        try await write("permission.move", "\(resourceType.rawValue):\(from)", details: ["to": .string(to)]) { db in
             _ = try db.execute("UPDATE resource_permissions SET resource_id = ? WHERE resource_type = ? AND resource_id = ?",
                            [to, resourceType.rawValue, from])
         }
     }
 
     public func removePermissions(resourceType: ResourceType, resourceID: String) async throws {
-        try await write { db in
+        try await write("permission.drop", "\(resourceType.rawValue):\(resourceID)") { db in
             _ = try db.execute("DELETE FROM resource_permissions WHERE resource_type = ? AND resource_id = ?", [resourceType.rawValue, resourceID])
         }
     }

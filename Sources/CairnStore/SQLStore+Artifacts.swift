@@ -1,4 +1,5 @@
 import CairnCore
+import Crypto
 import Foundation
 
 extension SQLStore: ArtifactIndex {
@@ -11,7 +12,8 @@ extension SQLStore: ArtifactIndex {
             parts = parts.dropLast()
         }
         let ancestorPaths = ancestors
-        try await write { db in
+        let details: [String: JSONValue] = ["path": .string(entry.path), "size": .int(entry.size), "sha256": .string(entry.digest)]
+        try await write("artifact.upload", "artifact:\(entry.path)", details: details) { db in
             if try db.value(Bool.self, "SELECT 1 FROM artifact_files WHERE path > ? AND path < ? LIMIT 1", [low, high]) == true {
                 throw CairnError.invalidParameter("Invalid path '\(entry.path)': it is a folder of artifacts; upload files inside it, not over it.")
             }
@@ -45,7 +47,9 @@ extension SQLStore: ArtifactIndex {
 
     public func deleteArtifacts(at path: String) async throws -> [ArtifactEntry] {
         let (low, high) = Self.folderBounds(path)
-        return try await write { db in
+        return try await write(audit: { (deleted: [ArtifactEntry]) in
+            deleted.isEmpty ? nil : AuditDraft("artifact.delete", "artifact:\(path)", details: Self.artifactDetails(deleted))
+        }) { db in
             let rows = try db.rows("""
                 SELECT path, digest, size FROM artifact_files WHERE path = ? OR (path > ? AND path < ?) ORDER BY path
                 """, [path, low, high])
@@ -60,7 +64,22 @@ extension SQLStore: ArtifactIndex {
 
     public func forgetDeletedRunArtifacts(dryRun: Bool) async throws -> DeletedRunArtifacts {
         let work: @Sendable (any SQLSession) throws -> DeletedRunArtifacts = { db in try Self.forgetDeletedRunArtifacts(db, dryRun: dryRun) }
-        return dryRun ? try await read(work) : try await write(work)
+        if dryRun { return try await read(work) }
+        return try await write(audit: { (result: DeletedRunArtifacts) in
+            result.forgotten.isEmpty ? nil : AuditDraft("gc.forget_deleted_run_artifacts", "artifacts", details: Self.artifactDetails(result.forgotten))
+        }, work)
+    }
+
+    /// How many files, their total size and the first few paths, and a digest of every
+    /// (path, sha256) among them.
+    static func artifactDetails(_ entries: [ArtifactEntry]) -> [String: JSONValue] {
+        var text = ""
+        for entry in entries { text += "\(entry.path)\u{0}\(entry.digest)\u{0}" }
+        return [
+            "files": .int(entries.count), "bytes": .int(entries.reduce(Int64(0)) { $0 + Int64($1.size) }),
+            "paths": .array(entries.prefix(5).map { .string($0.path) }),
+            "files_sha256": .string(AuditChain.hex(SHA256.hash(data: Array(text.utf8)))),
+        ]
     }
 
     /// The one decision of what `cairn gc` forgets: read and applied in the caller's transaction
@@ -114,7 +133,8 @@ extension SQLStore: ArtifactIndex {
     public func recordBlobChecks(_ checks: [String: BlobCheck]) async throws {
         guard !checks.isEmpty else { return }
         let rows: [[SQLValue]] = checks.sorted { $0.key < $1.key }.map { [.text($0.key), .text($0.value.result.rawValue), .integer($0.value.checkedAt)] }
-        try await write { db in
+        // The last check of each blob is bookkeeping of `verify`, not a change to anyone's data.
+        try await writeUnaudited { db in
             // A blob found missing or damaged that was not already known so: announce it once.
             let bad = checks.filter { $0.value.result != .ok }
             var known: [String: String] = [:]

@@ -32,6 +32,10 @@ public struct StoreTable: Sendable, Hashable, CustomStringConvertible {
 
 extension SQLStore {
     /// Every table of the schema, parents before children (PostgreSQL checks foreign keys).
+    /// The audit log is not copied: the target keeps its own chain (signed with its own key),
+    /// in which the copy itself is recorded (`store.copy.rows`).
+    public static let uncopiedTables: Set<String> = ["audit_events", "audit_head"]
+
     public static let copyTables: [StoreTable] = [
         StoreTable("experiments", ["experiment_id", "name", "artifact_location", "lifecycle_stage", "creation_time", "last_update_time"],
                    identity: ["creation_time"]),
@@ -104,6 +108,18 @@ extension SQLStore {
                    identity: ["record_id", "created_time"], generated: true),
     ]
 
+    /// One event per batch of copied rows that wrote any (`cairn store copy`): the table, how
+    /// many rows were read and written, and a digest of the rows as read.
+    static func copyAudit(_ table: StoreTable, rows: [SQLRow], written: Int) -> AuditDraft? {
+        guard written > 0 else { return nil }
+        var hasher = AuditHasher()
+        for row in rows {
+            for value in row.values { hasher.add(String(describing: value)) }
+        }
+        return AuditDraft("store.copy.rows", "table:\(table.name)", details: ["rows": .int(rows.count), "written": .int(written)],
+                          digest: hasher.finalize())
+    }
+
     /// Up to `limit` rows of `table` in key order, after the row whose key is `after` (from the
     /// first row when nil). For a grouped table, the rows of up to `limit` groups.
     public func copyRows(_ table: StoreTable, after: [SQLValue]?, limit: Int) async throws -> [SQLRow] {
@@ -169,7 +185,7 @@ extension SQLStore {
         // Several rows a statement, well below both backends' limits on bound parameters.
         let perStatement = max(1, 4000 / columns.count)
         let rowList = Self.placeholders(columns.count)
-        return try await write { db in
+        return try await write(audit: { (written: Int) in Self.copyAudit(table, rows: rows, written: written) }) { db in
             var written = 0
             var start = 0
             while start < rows.count {
@@ -191,7 +207,7 @@ extension SQLStore {
         let key = Self.quoted(table.key)
         let columns = Self.quoted(table.columns)
         let insert = "INSERT INTO \(name) (\(columns)) VALUES \(Self.placeholders(table.columns.count))"
-        return try await write { db in
+        return try await write(audit: { (written: Int) in Self.copyAudit(table, rows: rows, written: written) }) { db in
             var written = 0
             for (group, sourceRows) in groups.sorted(by: { SQLRow.canonicalOrder($0.key, $1.key) }) {
                 let existing = try db.rows("SELECT \(columns) FROM \(name) WHERE \(key) = ?", values: [group], cache: true)
@@ -212,7 +228,8 @@ extension SQLStore {
         guard let column = table.generatedKey, dialect == .postgres else { return }
         let sql = "SELECT setval(pg_get_serial_sequence(?, ?), COALESCE(MAX(\(Self.quoted(column))), 0) + 1, false) FROM \(Self.quoted(table.name))"
         let arguments: [SQLValue] = [.text(table.name), .text(column)]
-        try await write { db in _ = try db.rows(sql, values: arguments, cache: true) }
+        // Moves a key generator only: no data changes.
+        try await writeUnaudited { db in _ = try db.rows(sql, values: arguments, cache: true) }
     }
 
     /// Every table of the database and its columns in order (SQLite's `row_check` left out),
@@ -228,7 +245,7 @@ extension SQLStore {
                 tables = try db.values(String.self, "SELECT CAST(table_name AS TEXT) FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name <> 'cairn_migrations'")
             }
             var schema: [String: [String]] = [:]
-            for table in tables {
+            for table in tables where !Self.uncopiedTables.contains(table) {
                 switch dialect {
                 case .sqlite:
                     schema[table] = try db.values(String.self, "SELECT name FROM pragma_table_info(?) ORDER BY cid", [table]).filter { $0 != "row_check" }

@@ -38,7 +38,7 @@ extension SQLStore: EvaluationDatasetStore {
     }
 
     public func createEvaluationDataset(_ dataset: EvaluationDataset) async throws {
-        try await write { db in
+        try await write("dataset.create", "dataset:\(dataset.datasetID)", details: ["name": .string(dataset.name)]) { db in
             let pk = try db.insert("""
                 INSERT INTO evaluation_datasets (dataset_id, name, tags, schema, profile, digest, created_time, last_update_time, created_by, last_updated_by)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING dataset_pk
@@ -98,11 +98,11 @@ extension SQLStore: EvaluationDatasetStore {
     }
 
     public func updateEvaluationDataset(_ dataset: EvaluationDataset) async throws {
-        try await write { db in try Self.writeDatasetSummary(db, dataset) }
+        try await write("dataset.update", "dataset:\(dataset.datasetID)") { db in try Self.writeDatasetSummary(db, dataset) }
     }
 
     public func deleteEvaluationDataset(id: String) async throws {
-        try await write { db in
+        try await write("dataset.delete", "dataset:\(id)") { db in
             let pk = try Self.datasetPK(db, id)
             for table in ["evaluation_dataset_records", "evaluation_dataset_experiments", "evaluation_datasets"] {
                 try db.execute("DELETE FROM \(table) WHERE dataset_pk = ?", [pk])
@@ -111,7 +111,7 @@ extension SQLStore: EvaluationDatasetStore {
     }
 
     public func linkEvaluationDataset(id: String, add: [Int64], remove: [Int64]) async throws {
-        try await write { db in
+        try await write("dataset.link", "dataset:\(id)", details: ["add": .array(add.map { .number(String($0)) }), "remove": .array(remove.map { .number(String($0)) })]) { db in
             let pk = try Self.datasetPK(db, id)
             for experiment in add {
                 try db.execute("INSERT INTO evaluation_dataset_experiments (dataset_pk, experiment_id) VALUES (?, ?) ON CONFLICT DO NOTHING", [pk, experiment])
@@ -134,7 +134,7 @@ extension SQLStore: EvaluationDatasetStore {
     }
 
     public func saveEvaluationDatasetRecords(_ records: [DatasetRecord], dataset: EvaluationDataset) async throws {
-        try await write { db in
+        try await write("dataset.records", "dataset:\(dataset.datasetID)", details: ["records": .number(String(records.count))]) { db in
             let pk = try Self.datasetPK(db, dataset.datasetID)
             for record in records {
                 try db.execute("""

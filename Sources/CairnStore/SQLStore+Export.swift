@@ -89,7 +89,9 @@ extension SQLStore {
     /// experiments table. Answers whether it changed anything.
     @discardableResult
     public func importDefaultExperimentTimes(creationTime: Int64, lastUpdateTime: Int64) async throws -> Bool {
-        try await write { db in
+        try await write(audit: { (changed: Bool) in
+            changed ? AuditDraft("import.experiment", "experiment:0", details: ["creation_time": .int(creationTime)]) : nil
+        }) { db in
             try db.execute("""
                 UPDATE experiments SET creation_time = ?, last_update_time = ?
                 WHERE experiment_id = 0 AND (creation_time <> ? OR last_update_time <> ?)

@@ -18,6 +18,17 @@ public enum ImportOutcome: Sendable, Equatable {
 /// refused with a list of the differences (never overwritten). That makes an import that is
 /// run again, after an interruption or after it finished, resume or do nothing.
 extension SQLStore {
+    /// An imported entity's event (`import.run`…): only when the import wrote something.
+    static func importAudit(_ kind: String, _ target: String, _ details: [String: JSONValue]) -> @Sendable (ImportOutcome) -> AuditDraft? {
+        { outcome in
+            switch outcome {
+            case .created: return AuditDraft("import.\(kind)", target, details: details)
+            case .merged: return AuditDraft("import.\(kind).merge", target, details: details)
+            case .unchanged, .conflict: return nil
+            }
+        }
+    }
+
     // MARK: - Experiments
 
     /// Writes an experiment with its id. The Default experiment (id 0), which every store has,
@@ -26,7 +37,7 @@ extension SQLStore {
     /// never reused by experiments created later.
     public func importExperiment(_ experiment: Experiment) async throws -> ImportOutcome {
         let id = try Validation.parseExperimentID(experiment.experimentID)
-        return try await write { db in
+        return try await write(audit: Self.importAudit("experiment", "experiment:\(id)", ["name": .string(experiment.name)])) { db in
             if try db.value(Bool.self, "SELECT 1 FROM experiments WHERE experiment_id = ?", [id]) == true {
                 let existing = try Self.loadExperiment(db, id: id)
                 var differences: [String] = []
@@ -76,7 +87,8 @@ extension SQLStore {
     /// params, tags, inputs, outputs and each series' point count.
     public func importRun(_ run: Run, history: [Metric]) async throws -> ImportOutcome {
         let experimentID = try Validation.parseExperimentID(run.info.experimentID)
-        return try await write { db in
+        let details: [String: JSONValue] = ["experiment_id": .int(experimentID), "points": .int(history.count), "params": .int(run.params.count)]
+        return try await write(audit: Self.importAudit("run", "run:\(run.info.runID)", details)) { db in
             let info = run.info
             if let pk = try db.value(Int64.self, "SELECT run_pk FROM runs WHERE run_id = ?", [info.runID]) {
                 let existing = try Self.loadRuns(db, pks: [pk])[0]
@@ -208,7 +220,7 @@ extension SQLStore {
     /// Writes a logged model with its id, times, status, lifecycle, tags, params and metrics.
     public func importLoggedModel(_ model: LoggedModel) async throws -> ImportOutcome {
         let experimentID = try Validation.parseExperimentID(model.experimentID)
-        return try await write { db in
+        return try await write(audit: Self.importAudit("logged_model", "logged_model:\(model.modelID)", ["experiment_id": .int(experimentID)])) { db in
             if let pk = try db.value(Int64.self, "SELECT model_pk FROM logged_models WHERE model_id = ?", [model.modelID]) {
                 let existing = try Self.loadLoggedModels(db, pks: [pk])[0]
                 var differences: [String] = []
@@ -262,7 +274,7 @@ extension SQLStore {
     /// records one `import` event for the model and for each version; or, given `events` (a Cairn
     /// export's history of the model), those events as they were recorded, in their order.
     public func importRegisteredModel(_ model: RegisteredModel, versions: [ModelVersion], events: [RecordedRegistryEvent]? = nil) async throws -> ImportOutcome {
-        try await write { db in
+        try await write(audit: Self.importAudit("registered_model", "registered_model:\(model.name)", ["versions": .int(versions.count)])) { db in
             if let pk = try db.value(Int64.self, "SELECT model_pk FROM registered_models WHERE name = ?", [model.name]) {
                 let existing = try Self.loadRegisteredModel(db, pk: pk)
                 var differences: [String] = []

@@ -3,7 +3,11 @@ import Foundation
 
 extension SQLStore {
     public func createLoggedModel(_ model: LoggedModel) async throws -> LoggedModel {
-        try await write { db in
+        let details: [String: JSONValue] = [
+            "experiment_id": .string(model.experimentID), "name": .string(model.name),
+            "source_run_id": model.sourceRunID.map(JSONValue.string) ?? .null,
+        ]
+        return try await write("logged_model.create", "logged_model:\(model.modelID)", details: details) { db in
             let experimentID = try Validation.parseExperimentID(model.experimentID)
             let experiment = try Self.loadExperiment(db, id: experimentID)
             if experiment.lifecycleStage != .active {
@@ -33,7 +37,7 @@ extension SQLStore {
     }
 
     public func updateLoggedModelStatus(id: String, status: LoggedModelStatus, statusMessage: String?, now: Int64) async throws -> LoggedModel {
-        try await write { db in
+        try await write("logged_model.finalize", "logged_model:\(id)", details: ["status": .string(status.rawValue)]) { db in
             let pk = try Self.modelPK(db, id: id, allowDeleted: false)
             try db.execute("UPDATE logged_models SET status = ?, status_message = ?, last_updated_timestamp = ? WHERE model_pk = ?", [status.rawValue, statusMessage, now, pk])
             return try Self.loadLoggedModels(db, pks: [pk])[0]
@@ -41,7 +45,8 @@ extension SQLStore {
     }
 
     public func setLoggedModelTags(id: String, tags: [Tag], now: Int64) async throws {
-        try await write { db in
+        try await write("logged_model.tags.set", "logged_model:\(id)", details: ["keys": .array(tags.map { .string($0.key) })],
+                        digest: Self.tagsDigest(tags)) { db in
             let pk = try Self.modelPK(db, id: id, allowDeleted: false)
             for tag in tags {
                 try db.execute("INSERT INTO logged_model_tags (model_pk, key, value) VALUES (?, ?, ?) ON CONFLICT (model_pk, key) DO UPDATE SET value = excluded.value", [pk, tag.key, tag.value])
@@ -51,7 +56,7 @@ extension SQLStore {
     }
 
     public func deleteLoggedModelTag(id: String, key: String, now: Int64) async throws {
-        try await write { db in
+        try await write("logged_model.tag.delete", "logged_model:\(id)", details: ["key": .string(key)]) { db in
             let pk = try Self.modelPK(db, id: id, allowDeleted: false)
             if (try db.execute("DELETE FROM logged_model_tags WHERE model_pk = ? AND key = ?", [pk, key])) == 0 {
                 throw CairnError.notFound("No tag with key '\(key)' on logged model \(id).")
@@ -61,7 +66,8 @@ extension SQLStore {
     }
 
     public func logLoggedModelParams(id: String, params: [Param], now: Int64) async throws {
-        try await write { db in
+        try await write("logged_model.params.log", "logged_model:\(id)", details: ["keys": .array(params.map { .string($0.key) })],
+                        digest: Self.tagsDigest(params.map { Tag($0.key, $0.value) })) { db in
             let pk = try Self.modelPK(db, id: id, allowDeleted: false)
             try Self.insertModelParams(db, modelPK: pk, modelID: id, params)
             try Self.touchModel(db, pk: pk, now: now)
@@ -69,7 +75,7 @@ extension SQLStore {
     }
 
     public func deleteLoggedModel(id: String, now: Int64) async throws {
-        try await write { db in
+        try await write("logged_model.delete", "logged_model:\(id)") { db in
             let pk = try Self.modelPK(db, id: id, allowDeleted: false)
             try db.execute("UPDATE logged_models SET lifecycle_stage = 'deleted', last_updated_timestamp = ? WHERE model_pk = ?", [now, pk])
         }
@@ -86,7 +92,7 @@ extension SQLStore {
     }
 
     public func logOutputs(runID: String, _ outputs: [ModelOutput]) async throws {
-        try await write { db in
+        try await write("run.outputs.log", "run:\(runID)", details: ["models": .array(outputs.map { .string($0.modelID) })]) { db in
             let (pk, info) = try Self.loadRunInfo(db, id: runID)
             try Self.requireActive(info)
             for output in outputs {
@@ -97,7 +103,11 @@ extension SQLStore {
     }
 
     public func appendLogModelHistory(runID: String, model: JSONValue) async throws {
-        try await write { db in
+        var writer = JSONWriter()
+        writer.value(model)
+        var hasher = AuditHasher()
+        hasher.add(writer.string)
+        try await write("run.log_model", "run:\(runID)", digest: hasher.finalize()) { db in
             let (pk, info) = try Self.loadRunInfo(db, id: runID)
             try Self.requireActive(info)
             var history: [JSONValue] = []

@@ -4,7 +4,7 @@ extension SQLStore: RegistryStore {
     // MARK: - Registered models
 
     public func createRegisteredModel(name: String, description: String, tags: [Tag], user: String, now: Int64) async throws -> RegisteredModel {
-        try await write { db in
+        try await write("registered_model.create", "registered_model:\(name)", details: ["tags": .int(tags.count)]) { db in
             if try db.value(Bool.self, "SELECT 1 FROM registered_models WHERE name = ?", [name]) == true {
                 throw CairnError.alreadyExists("Registered Model (name=\(name)) already exists.")
             }
@@ -36,7 +36,7 @@ extension SQLStore: RegistryStore {
     }
 
     public func renameRegisteredModel(name: String, newName: String, user: String, now: Int64) async throws -> RegisteredModel {
-        try await write { db in
+        try await write("registered_model.rename", "registered_model:\(name)", details: ["new_name": .string(newName)]) { db in
             let pk = try Self.registeredModelPK(db, name: name)
             if newName != name, try db.value(Bool.self, "SELECT 1 FROM registered_models WHERE name = ?", [newName]) == true {
                 throw CairnError.alreadyExists("Registered Model (name=\(newName)) already exists.")
@@ -49,7 +49,7 @@ extension SQLStore: RegistryStore {
     }
 
     public func updateRegisteredModel(name: String, description: String, user: String, now: Int64) async throws -> RegisteredModel {
-        try await write { db in
+        try await write("registered_model.update", "registered_model:\(name)", digest: Self.tagDigest(Tag("description", description))) { db in
             let pk = try Self.registeredModelPK(db, name: name)
             let old = try db.value(String.self, "SELECT description FROM registered_models WHERE model_pk = ?", [pk]) ?? ""
             try db.execute("UPDATE registered_models SET description = ?, last_updated_timestamp = ? WHERE model_pk = ?", [description, now, pk])
@@ -60,7 +60,7 @@ extension SQLStore: RegistryStore {
     }
 
     public func deleteRegisteredModel(name: String, user: String, now: Int64) async throws {
-        try await write { db in
+        try await write("registered_model.delete", "registered_model:\(name)") { db in
             let pk = try Self.registeredModelPK(db, name: name)
             for table in ["registered_model_aliases", "model_version_tags", "model_versions", "registered_model_tags"] {
                 try db.execute("DELETE FROM \(table) WHERE model_pk = ?", [pk])
@@ -71,7 +71,7 @@ extension SQLStore: RegistryStore {
     }
 
     public func setRegisteredModelTag(name: String, tag: Tag, user: String, now: Int64) async throws {
-        try await write { db in
+        try await write("registered_model.tag.set", "registered_model:\(name)", details: ["key": .string(tag.key)], digest: Self.tagDigest(tag)) { db in
             let pk = try Self.registeredModelPK(db, name: name)
             let old = try db.value(String.self, "SELECT value FROM registered_model_tags WHERE model_pk = ? AND key = ?", [pk, tag.key])
             try db.execute("INSERT INTO registered_model_tags (model_pk, key, value) VALUES (?, ?, ?) ON CONFLICT (model_pk, key) DO UPDATE SET value = excluded.value", [pk, tag.key, tag.value])
@@ -86,7 +86,7 @@ extension SQLStore: RegistryStore {
     }
 
     public func deleteRegisteredModelTag(name: String, key: String, user: String, now: Int64) async throws {
-        try await write { db in
+        try await write("registered_model.tag.delete", "registered_model:\(name)", details: ["key": .string(key)]) { db in
             let pk = try Self.registeredModelPK(db, name: name)
             // Deleting an absent tag is a no-op, as in MLflow.
             guard let old = try db.value(String.self, "SELECT value FROM registered_model_tags WHERE model_pk = ? AND key = ?", [pk, key]) else {
@@ -114,7 +114,13 @@ extension SQLStore: RegistryStore {
     // MARK: - Versions
 
     public func createModelVersion(_ new: NewModelVersion, now: Int64) async throws -> ModelVersion {
-        try await write { db in
+        let details: [String: JSONValue] = [
+            "source": .string(new.source), "run_id": new.runID.map(JSONValue.string) ?? .null,
+            "model_id": new.modelID.map(JSONValue.string) ?? .null, "tags": .int(new.tags.count),
+        ]
+        return try await write(audit: { (created: ModelVersion) in
+            AuditDraft("model_version.create", "model_version:\(new.name)/\(created.version)", details: details)
+        }) { db in
             let pk = try Self.registeredModelPK(db, name: new.name)
             let version = (try db.value(Int64.self, "SELECT MAX(version) FROM model_versions WHERE model_pk = ?", [pk]) ?? 0) + 1
             try db.execute("""
@@ -156,7 +162,7 @@ extension SQLStore: RegistryStore {
     }
 
     public func updateModelVersion(name: String, version: Int64, description: String, user: String, now: Int64) async throws -> ModelVersion {
-        try await write { db in
+        try await write("model_version.update", "model_version:\(name)/\(version)", digest: Self.tagDigest(Tag("description", description))) { db in
             let pk = try Self.registeredModelPK(db, name: name)
             let old = try Self.loadVersion(db, pk: pk, name: name, version: version).description
             try db.execute("UPDATE model_versions SET description = ?, last_updated_timestamp = ? WHERE model_pk = ? AND version = ?", [description, now, pk, version])
@@ -167,7 +173,7 @@ extension SQLStore: RegistryStore {
     }
 
     public func deleteModelVersion(name: String, version: Int64, user: String, now: Int64) async throws {
-        try await write { db in
+        try await write("model_version.delete", "model_version:\(name)/\(version)") { db in
             let pk = try Self.registeredModelPK(db, name: name)
             _ = try Self.loadVersion(db, pk: pk, name: name, version: version)
             try db.execute("UPDATE model_versions SET deleted = 1, last_updated_timestamp = ? WHERE model_pk = ? AND version = ?", [now, pk, version])
@@ -179,7 +185,7 @@ extension SQLStore: RegistryStore {
     }
 
     public func setModelVersionTag(name: String, version: Int64, tag: Tag, user: String, now: Int64) async throws {
-        try await write { db in
+        try await write("model_version.tag.set", "model_version:\(name)/\(version)", details: ["key": .string(tag.key)], digest: Self.tagDigest(tag)) { db in
             let pk = try Self.registeredModelPK(db, name: name)
             _ = try Self.loadVersion(db, pk: pk, name: name, version: version)
             let old = try db.value(String.self, "SELECT value FROM model_version_tags WHERE model_pk = ? AND version = ? AND key = ?", [pk, version, tag.key])
@@ -193,7 +199,7 @@ extension SQLStore: RegistryStore {
     }
 
     public func deleteModelVersionTag(name: String, version: Int64, key: String, user: String, now: Int64) async throws {
-        try await write { db in
+        try await write("model_version.tag.delete", "model_version:\(name)/\(version)", details: ["key": .string(key)]) { db in
             let pk = try Self.registeredModelPK(db, name: name)
             _ = try Self.loadVersion(db, pk: pk, name: name, version: version)
             guard let old = try db.value(String.self, "SELECT value FROM model_version_tags WHERE model_pk = ? AND version = ? AND key = ?", [pk, version, key]) else {
@@ -209,7 +215,8 @@ extension SQLStore: RegistryStore {
     }
 
     public func transitionModelVersionStage(name: String, version: Int64, stage: String, archiveExisting: Bool, user: String, now: Int64) async throws -> ModelVersion {
-        try await write { db in
+        try await write("model_version.stage.transition", "model_version:\(name)/\(version)",
+                        details: ["stage": .string(stage), "archive_existing_versions": .bool(archiveExisting)]) { db in
             let pk = try Self.registeredModelPK(db, name: name)
             let old = try Self.loadVersion(db, pk: pk, name: name, version: version).currentStage
             if archiveExisting, stage == "Staging" || stage == "Production" {
@@ -250,7 +257,7 @@ extension SQLStore: RegistryStore {
     // MARK: - Aliases
 
     public func setRegisteredModelAlias(name: String, alias: String, version: Int64, user: String, now: Int64) async throws {
-        try await write { db in
+        try await write("registered_model.alias.set", "registered_model:\(name)", details: ["alias": .string(alias), "version": .int(version)]) { db in
             let pk = try Self.registeredModelPK(db, name: name)
             _ = try Self.loadVersion(db, pk: pk, name: name, version: version)
             let old = try db.value(Int64.self, "SELECT version FROM registered_model_aliases WHERE model_pk = ? AND alias = ?", [pk, alias])
@@ -268,7 +275,7 @@ extension SQLStore: RegistryStore {
     }
 
     public func deleteRegisteredModelAlias(name: String, alias: String, user: String, now: Int64) async throws {
-        try await write { db in
+        try await write("registered_model.alias.delete", "registered_model:\(name)", details: ["alias": .string(alias)]) { db in
             let pk = try Self.registeredModelPK(db, name: name)
             guard let version = try db.value(Int64.self, "SELECT version FROM registered_model_aliases WHERE model_pk = ? AND alias = ?", [pk, alias]) else {
                 return
@@ -336,7 +343,11 @@ extension SQLStore: RegistryStore {
     }
 
     public func recordRegistryEvent(name: String, version: Int64, action: String, changes: JSONValue, user: String, now: Int64, webhook: WebhookEvent?) async throws {
-        try await write { db in
+        var changesText = JSONWriter()
+        changesText.value(changes)
+        var hasher = AuditHasher()
+        hasher.add(changesText.string)
+        try await write("model_version.\(action)", "model_version:\(name)/\(version)", digest: hasher.finalize()) { db in
             let pk = try Self.registeredModelPK(db, name: name)
             var writer = JSONWriter()
             writer.value(changes)

@@ -3,7 +3,12 @@ import Foundation
 
 extension SQLStore {
     public func createRun(_ run: NewRun) async throws -> Run {
-        return try await write { db in
+        return try await write(audit: { (created: Run) in
+            AuditDraft("run.create", "run:\(created.info.runID)", details: [
+                "experiment_id": .string(created.info.experimentID), "run_name": .string(created.info.runName),
+                "user_id": .string(created.info.userID), "tags": .int(created.tags.count),
+            ])
+        }) { db in
             var info = run.info
             let experimentID = try Validation.parseExperimentID(info.experimentID)
             guard let experiment = try db.row("SELECT lifecycle_stage, artifact_location FROM experiments WHERE experiment_id = ?", [experimentID]) else {
@@ -26,6 +31,42 @@ extension SQLStore {
         }
     }
 
+    /// One event per request however many points it carries: what kinds of values it wrote,
+    /// how many, their keys (never tag or param values: they go into the digest only).
+    static func auditDraft(runID: String, _ writes: RunWrites) -> AuditDraft {
+        var hasher = AuditHasher()
+        for metric in writes.metrics {
+            hasher.add(metric.key); hasher.add(metric.value); hasher.add(metric.timestamp); hasher.add(metric.step)
+        }
+        hasher.add("params")
+        for param in writes.params { hasher.add(param.key); hasher.add(param.value) }
+        hasher.add("tags")
+        for tag in writes.tags { hasher.add(tag.key); hasher.add(tag.value) }
+        var details: [String: JSONValue] = [:]
+        var kinds: [String] = []
+        if !writes.metrics.isEmpty {
+            kinds.append("metrics")
+            details["points"] = .int(writes.metrics.count)
+            details["metric_keys"] = .array(Array(Set(writes.metrics.map(\.key))).sorted().prefix(20).map(JSONValue.string))
+        }
+        if !writes.params.isEmpty {
+            kinds.append("params")
+            details["param_keys"] = .array(writes.params.prefix(20).map { .string($0.key) })
+        }
+        if !writes.tags.isEmpty {
+            kinds.append("tags")
+            details["tag_keys"] = .array(writes.tags.prefix(20).map { .string($0.key) })
+        }
+        let action: String
+        switch kinds {
+        case ["metrics"]: action = "run.metrics.log"
+        case ["params"]: action = "run.params.log"
+        case ["tags"]: action = "run.tags.set"
+        default: action = "run.log_batch"
+        }
+        return AuditDraft(action, "run:\(runID)", details: details, digest: hasher.finalize())
+    }
+
     public func fetchRun(id: String) async throws -> Run {
         try await read { db in
             let pk = try Self.runPK(db, id: id)
@@ -40,7 +81,11 @@ extension SQLStore {
     /// A run that reaches a terminal status (from another one) queues its `run.*` webhook event
     /// in the same transaction.
     public func updateRun(id: String, status: RunStatus?, endTime: Int64?, runName: String?, now: Int64) async throws -> RunInfo {
-        try await write { db in
+        var details: [String: JSONValue] = [:]
+        if let status { details["status"] = .string(status.rawValue) }
+        if let endTime { details["end_time"] = .int(endTime) }
+        if let runName { details["run_name"] = .string(runName) }
+        return try await write("run.update", "run:\(id)", details: details) { db in
             let (pk, info) = try Self.loadRunInfo(db, id: id)
             try Self.requireActive(info)
             if let status {
@@ -66,14 +111,14 @@ extension SQLStore {
     }
 
     public func setRunLifecycle(id: String, stage: LifecycleStage, now: Int64) async throws {
-        try await write { db in
+        try await write(stage == .deleted ? "run.delete" : "run.restore", "run:\(id)") { db in
             let (pk, _) = try Self.loadRunInfo(db, id: id)
             try db.execute("UPDATE runs SET lifecycle_stage = ?, deleted_with_experiment = 0 WHERE run_pk = ?", [stage.rawValue, pk])
         }
     }
 
     public func deleteTag(runID: String, key: String) async throws {
-        try await write { db in
+        try await write("run.tag.delete", "run:\(runID)", details: ["key": .string(key)]) { db in
             let (pk, info) = try Self.loadRunInfo(db, id: runID)
             try Self.requireActive(info)
             if (try db.execute("DELETE FROM run_tags WHERE run_pk = ? AND key = ?", [pk, key])) == 0 {
@@ -83,7 +128,7 @@ extension SQLStore {
     }
 
     public func logRunWrites(runID: String, _ writes: RunWrites) async throws {
-        try await write { db in
+        try await write(audit: { _ in Self.auditDraft(runID: runID, writes) }) { db in
             let (pk, info) = try Self.loadRunInfo(db, id: runID)
             try Self.requireActive(info)
             try Self.insertParams(db, runPK: pk, runID: runID, writes.params)
@@ -97,7 +142,17 @@ extension SQLStore {
     }
 
     public func logInputs(runID: String, _ inputs: [DatasetInput], models: [String]) async throws {
-        try await write { db in
+        var hasher = AuditHasher()
+        for input in inputs {
+            for field in [input.dataset.name, input.dataset.digest, input.dataset.sourceType, input.dataset.source] { hasher.add(field) }
+            for tag in input.tags { hasher.add(tag.key); hasher.add(tag.value) }
+        }
+        for model in models { hasher.add(model) }
+        let details: [String: JSONValue] = [
+            "datasets": .array(inputs.map { .string("\($0.dataset.name)@\($0.dataset.digest)") }),
+            "models": .array(models.map(JSONValue.string)),
+        ]
+        try await write("run.inputs.log", "run:\(runID)", details: details, digest: hasher.finalize()) { db in
             let (pk, info) = try Self.loadRunInfo(db, id: runID)
             try Self.requireActive(info)
             let experimentID = Int64(info.experimentID) ?? 0

@@ -12,7 +12,7 @@ extension SQLStore: TraceStore {
     // MARK: Spans
 
     public func logSpans(experimentID: Int64, _ batches: [TraceSpanBatch], newTraceTags: @escaping @Sendable (String) -> [Tag]) async throws {
-        try await write { db in
+        try await write("trace.spans", "experiment:\(experimentID)", details: ["batches": .number(String(batches.count))]) { db in
             for batch in batches {
                 var spans: [JSONValue] = []
                 var existing = false
@@ -86,7 +86,7 @@ extension SQLStore: TraceStore {
     // MARK: Trace info
 
     public func startTrace(_ info: TraceInfo) async throws -> TraceInfo {
-        try await write { db in
+        try await write("trace.start", "trace:\(info.traceID)") { db in
             // An upsert, so that spans creating the same trace at the same moment (another
             // replica) cannot make this fail.
             let pk = try db.insert("""
@@ -274,11 +274,11 @@ extension SQLStore: TraceStore {
     // MARK: Tags, deletes, links
 
     public func setTraceTag(id: String, tag: Tag) async throws {
-        try await write { db in try Self.putTraceTag(db, pk: try Self.tracePK(db, id), tag) }
+        try await write("trace.tag.set", "trace:\(id)", details: ["key": .string(tag.key)]) { db in try Self.putTraceTag(db, pk: try Self.tracePK(db, id), tag) }
     }
 
     public func deleteTraceTag(id: String, key: String) async throws {
-        try await write { db in
+        try await write("trace.tag.delete", "trace:\(id)", details: ["key": .string(key)]) { db in
             let pk = try Self.tracePK(db, id)
             if try db.execute("DELETE FROM trace_tags WHERE trace_pk = ? AND key = ?", [pk, key]) == 0 {
                 throw CairnError.notFound("No trace tag with key '\(key)' for trace with ID '\(id)'")
@@ -287,7 +287,7 @@ extension SQLStore: TraceStore {
     }
 
     public func deleteTraces(experimentID: Int64, ids: [String]?, maxTimestamp: Int64?, maxTraces: Int?) async throws -> Int {
-        try await write { db in
+        try await write("trace.delete", "experiment:\(experimentID)", details: ["ids": .number(String(ids?.count ?? 0))]) { db in
             let pks: [Int64]
             if let ids {
                 pks = try db.values(Int64.self, "SELECT trace_pk FROM traces WHERE experiment_id = ? AND \(db.dialect.inTextList("trace_id"))",
@@ -306,7 +306,7 @@ extension SQLStore: TraceStore {
     }
 
     public func linkTraces(ids: [String], runID: String) async throws {
-        try await write { db in
+        try await write("trace.link_run", "run:\(runID)", details: ["traces": .number(String(ids.count))]) { db in
             for id in ids {
                 try db.execute("INSERT INTO trace_run_links (trace_pk, run_id) VALUES (?, ?) ON CONFLICT (trace_pk, run_id) DO NOTHING",
                                [try Self.tracePK(db, id), runID])
@@ -323,7 +323,7 @@ extension SQLStore: TraceStore {
     }
 
     public func createAssessment(_ assessment: Assessment) async throws {
-        try await write { db in
+        try await write("assessment.create", "trace:\(assessment.traceID)", details: ["assessment": .string(assessment.assessmentID)]) { db in
             let pk = try Self.tracePK(db, assessment.traceID)
             try db.execute("""
                 INSERT INTO trace_assessments (assessment_id, trace_pk, name, create_time, last_update_time, body) VALUES (?, ?, ?, ?, ?, ?)
@@ -342,7 +342,7 @@ extension SQLStore: TraceStore {
     }
 
     public func updateAssessment(_ assessment: Assessment) async throws {
-        try await write { db in
+        try await write("assessment.update", "trace:\(assessment.traceID)", details: ["assessment": .string(assessment.assessmentID)]) { db in
             let pk = try Self.tracePK(db, assessment.traceID)
             if try db.execute("UPDATE trace_assessments SET name = ?, last_update_time = ?, body = ? WHERE trace_pk = ? AND assessment_id = ?",
                               [assessment.name, assessment.lastUpdateTime, Self.assessmentBody(assessment), pk, assessment.assessmentID]) == 0 {
@@ -352,7 +352,7 @@ extension SQLStore: TraceStore {
     }
 
     public func deleteAssessment(traceID: String, id: String) async throws {
-        try await write { db in
+        try await write("assessment.delete", "trace:\(traceID)", details: ["assessment": .string(id)]) { db in
             let pk = try Self.tracePK(db, traceID)
             try db.execute("DELETE FROM trace_assessments WHERE trace_pk = ? AND assessment_id = ?", [pk, id])
         }

@@ -4,8 +4,18 @@ import Foundation
 extension SQLStore: WebhookStore {
     static let webhookColumns = "webhook_pk, webhook_id, name, description, url, status, creation_timestamp, last_updated_timestamp, secret"
 
+    /// What a webhook change sets, secret left out (only whether one was given).
+    static func webhookDetails(_ change: WebhookChange) -> [String: JSONValue] {
+        var details: [String: JSONValue] = [:]
+        if let name = change.name { details["name"] = .string(name) }
+        if let url = change.url { details["url"] = .string(url) }
+        if let status = change.status { details["status"] = .string(status.rawValue) }
+        if change.secret != nil { details["secret_changed"] = .bool(true) }
+        return details
+    }
+
     public func createWebhook(id: String, _ fields: WebhookChange, now: Int64) async throws -> Webhook {
-        try await write { db in
+        try await write("webhook.create", "webhook:\(id)", details: Self.webhookDetails(fields)) { db in
             let pk = try db.insert("""
                 INSERT INTO webhooks (webhook_id, name, description, url, secret, status, creation_timestamp, last_updated_timestamp)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING webhook_pk
@@ -33,7 +43,7 @@ extension SQLStore: WebhookStore {
     }
 
     public func updateWebhook(id: String, _ change: WebhookChange, now: Int64) async throws -> Webhook {
-        try await write { db in
+        try await write("webhook.update", "webhook:\(id)", details: Self.webhookDetails(change)) { db in
             let (pk, _) = try Self.loadWebhook(db, id: id)
             let columns: [(String, String?)] = [
                 ("name", change.name), ("description", change.description), ("url", change.url), ("secret", change.secret),
@@ -52,7 +62,7 @@ extension SQLStore: WebhookStore {
     }
 
     public func deleteWebhook(id: String, now: Int64) async throws {
-        try await write { db in
+        try await write("webhook.delete", "webhook:\(id)") { db in
             let (pk, _) = try Self.loadWebhook(db, id: id)
             try db.execute("UPDATE webhooks SET deleted_timestamp = ?, last_updated_timestamp = ? WHERE webhook_pk = ?", [now, now, pk])
             try db.execute("""
@@ -65,7 +75,8 @@ extension SQLStore: WebhookStore {
     // MARK: - Delivery queue
 
     public func claimDeliveries(owner: String, now: Int64, leaseUntil: Int64, limit: Int) async throws -> [ClaimedDelivery] {
-        try await write { db in
+        // Delivery bookkeeping: no audit event (the change that queued the delivery has one).
+        try await writeUnaudited { db in
             // PostgreSQL: rows another replica is claiming right now are skipped, not waited
             // for (no deadlock, no double claim); the outer conditions repeat the inner ones as
             // a second guard. SQLite runs one writer at a time.
@@ -93,7 +104,7 @@ extension SQLStore: WebhookStore {
 
     @discardableResult
     public func recordAttempt(_ record: DeliveryAttemptRecord) async throws -> Bool {
-        try await write { db in
+        try await writeUnaudited { db in
             let deliveredAt: Int64? = record.state == .delivered ? record.startedAt + record.latencyMillis : nil
             guard let attempt = try db.value(Int64.self, """
                 UPDATE webhook_deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?, lease_owner = NULL, lease_until = NULL,
@@ -150,7 +161,9 @@ extension SQLStore: WebhookStore {
     /// Queues `event` for every active webhook subscribed to it, in the caller's transaction:
     /// the event is durable exactly when the change is, and lost with it if it rolls back.
     public func markBudgetExceeded(experimentID: Int64, data: JSONValue, now: Int64) async throws -> Bool {
-        try await write { db in
+        try await write(audit: { (marked: Bool) in
+            marked ? AuditDraft("experiment.budget_exceeded", "experiment:\(experimentID)") : nil
+        }) { db in
             let marked = try db.value(Bool.self, "SELECT 1 FROM experiment_tags WHERE experiment_id = ? AND key = 'cairn.budget.exceeded_at'", [experimentID]) ?? false
             guard !marked else { return false }
             try db.execute("INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, 'cairn.budget.exceeded_at', ?)", [experimentID, String(now)])

@@ -1,5 +1,6 @@
 import CairnCore
 import Foundation
+import Synchronization
 
 /// How the shared store reaches its database. A backend owns the connections and runs
 /// closures written against `SQLSession`: reads on a consistent snapshot, writes through group
@@ -33,6 +34,8 @@ extension SQLBackend {
 public class SQLStore: TrackingStore, @unchecked Sendable {
     let backend: any SQLBackend
     let searchSQL: SearchSQL
+    /// Signs the audit chain's head (`useAuditKey`); nil leaves the head unsigned.
+    let auditKey = Mutex<AuditKey?>(nil)
 
     init(backend: any SQLBackend) {
         self.backend = backend
@@ -51,8 +54,41 @@ public class SQLStore: TrackingStore, @unchecked Sendable {
         try await backend.read(body)
     }
 
-    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+    /// Runs a change and appends its audit event in the same work (so in the same transaction):
+    /// `audit` describes the change from the work's result (a create names the new id), or
+    /// answers nil when the work changed nothing. The request's identity is read here, on the
+    /// caller's task, because the work runs on the group commit's task.
+    func write<T: Sendable>(audit: @escaping @Sendable (T) -> AuditDraft?,
+                            _ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+        let identity = RequestIdentity.current
+        let via = AuditContext.via
+        let key = auditKey.withLock { $0 }
+        return try await backend.write { db in
+            let value = try body(db)
+            if var draft = audit(value) {
+                if let via { draft.details["via"] = .string(via) }
+                try Self.appendAuditEvent(db, draft, identity: identity, key: key)
+            }
+            return value
+        }
+    }
+
+    /// A change whose audit event is known before it runs.
+    func write<T: Sendable>(_ action: String, _ target: String, details: [String: JSONValue] = [:], digest: [UInt8]? = nil,
+                            _ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+        let draft = AuditDraft(action, target, details: details, digest: digest)
+        return try await write(audit: { _ in draft }, body)
+    }
+
+    /// A write that changes nothing a user made or can see as theirs (delivery bookkeeping,
+    /// the last check of a blob), so it appends no audit event.
+    func writeUnaudited<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
         try await backend.write(body)
+    }
+
+    /// Uses `key` to sign the audit chain's head from now on.
+    public func useAuditKey(_ key: AuditKey?) {
+        auditKey.withLock { $0 = key }
     }
 
     public func checkIntegrity() async throws -> IntegrityReport {
@@ -66,7 +102,10 @@ public class SQLStore: TrackingStore, @unchecked Sendable {
     // MARK: - Experiments
 
     public func createExperiment(name: String, artifactLocation: String?, tags: [Tag], now: Int64) async throws -> Experiment {
-        try await write { db in
+        try await write(audit: { (created: Experiment) in
+            AuditDraft("experiment.create", "experiment:\(created.experimentID)",
+                       details: ["name": .string(created.name), "artifact_location": .string(created.artifactLocation), "tags": .int(tags.count)])
+        }) { db in
             if try db.value(Bool.self, "SELECT 1 FROM experiments WHERE name = ?", [name]) == true {
                 throw CairnError.alreadyExists("Experiment(name=\(name)) already exists. Choose another name, or use the existing experiment (an experiment's name stays taken while it is deleted).")
             }
@@ -97,7 +136,7 @@ public class SQLStore: TrackingStore, @unchecked Sendable {
     }
 
     public func renameExperiment(id: Int64, newName: String, now: Int64) async throws {
-        try await write { db in
+        try await write("experiment.rename", "experiment:\(id)", details: ["new_name": .string(newName)]) { db in
             try Self.requireActive(Self.loadExperiment(db, id: id))
             if let other = try db.value(Int64.self, "SELECT experiment_id FROM experiments WHERE name = ?", [newName]), other != id {
                 throw CairnError.alreadyExists("Experiment(name=\(newName)) already exists. Choose another name.")
@@ -107,7 +146,7 @@ public class SQLStore: TrackingStore, @unchecked Sendable {
     }
 
     public func setExperimentLifecycle(id: Int64, stage: LifecycleStage, now: Int64) async throws {
-        try await write { db in
+        try await write(stage == .deleted ? "experiment.delete" : "experiment.restore", "experiment:\(id)") { db in
             _ = try Self.loadExperiment(db, id: id)
             try db.execute("UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?", [stage.rawValue, now, id])
             switch stage {
@@ -120,7 +159,7 @@ public class SQLStore: TrackingStore, @unchecked Sendable {
     }
 
     public func setExperimentTag(id: Int64, tag: Tag, now: Int64) async throws {
-        try await write { db in
+        try await write("experiment.tag.set", "experiment:\(id)", details: ["key": .string(tag.key)], digest: Self.tagDigest(tag)) { db in
             try Self.requireActive(Self.loadExperiment(db, id: id))
             try db.execute("INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value", [id, tag.key, tag.value])
             try db.execute("UPDATE experiments SET last_update_time = ? WHERE experiment_id = ?", [now, id])
@@ -128,7 +167,7 @@ public class SQLStore: TrackingStore, @unchecked Sendable {
     }
 
     public func deleteExperimentTag(id: Int64, key: String, now: Int64) async throws {
-        try await write { db in
+        try await write("experiment.tag.delete", "experiment:\(id)", details: ["key": .string(key)]) { db in
             try Self.requireActive(Self.loadExperiment(db, id: id))
             if (try db.execute("DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?", [id, key])) == 0 {
                 throw CairnError.notFound("No tag with name: \(key) in experiment with id \(id)")
@@ -145,6 +184,20 @@ public class SQLStore: TrackingStore, @unchecked Sendable {
             if hasMore { ids.removeLast() }
             return (try ids.map { try Self.loadExperiment(db, id: $0) }, hasMore)
         }
+    }
+
+    /// The digest of a tag's key and value (the value stays out of the event's details).
+    static func tagDigest(_ tag: Tag) -> [UInt8] {
+        tagsDigest([tag])
+    }
+
+    static func tagsDigest(_ tags: [Tag]) -> [UInt8] {
+        var hasher = AuditHasher()
+        for tag in tags {
+            hasher.add(tag.key)
+            hasher.add(tag.value)
+        }
+        return hasher.finalize()
     }
 
     static func requireActive(_ experiment: Experiment) throws {

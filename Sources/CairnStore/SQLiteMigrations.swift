@@ -57,6 +57,11 @@ enum SQLiteMigrations {
             try SQLiteIntegrity.installRowChecks(db, tables: ["traces", "trace_spans", "trace_tags", "trace_metadata", "trace_assessments", "trace_run_links",
                                                        "evaluation_datasets", "evaluation_dataset_experiments", "evaluation_dataset_records"])
         }
+        // The audit log: an append-only, hash-chained table of events and its signed head
+        // (`AuditChain`). No row checks: the chain is its own, stronger check.
+        migrator.registerMigration("0012_audit_log") { db in
+            try db.execute(sql: auditLog)
+        }
         return migrator
     }
 
@@ -169,6 +174,40 @@ enum SQLiteMigrations {
             last_update_time INTEGER NOT NULL,
             UNIQUE (dataset_pk, input_key)
         );
+        """
+
+    /// Events are only ever inserted (the triggers refuse an UPDATE or DELETE from Cairn or a
+    /// careless script; someone with the file can drop them, which the chain then exposes).
+    /// The head is the one row `id = 1`: the last event's number and hash and their HMAC.
+    static let auditLog = """
+        CREATE TABLE audit_events (
+            seq INTEGER PRIMARY KEY,
+            time INTEGER NOT NULL,
+            actor TEXT,
+            authenticated INTEGER NOT NULL,
+            client_address TEXT NOT NULL,
+            request_id TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            details TEXT NOT NULL,
+            previous_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE INDEX audit_events_by_time ON audit_events (time);
+        CREATE INDEX audit_events_by_target ON audit_events (target, seq);
+        CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+            BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
+        CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+            BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
+        CREATE TABLE audit_head (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            last_seq INTEGER NOT NULL,
+            last_hash TEXT NOT NULL,
+            signature TEXT NOT NULL
+        );
+        INSERT INTO audit_head (id, last_seq, last_hash, signature)
+            VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000', '');
         """
 
     static let blobChecks = """

@@ -96,7 +96,7 @@ public struct LoggedModelSearch: Sendable {
 /// services. Every write is atomic and acknowledged only after it is committed. Unknown ids
 /// throw `RESOURCE_DOES_NOT_EXIST`; conflicts (a changed param, a taken name) throw the
 /// matching `CairnError`, and then nothing was written.
-public protocol TrackingStore: Sendable {
+public protocol TrackingStore: AuditStore {
     // Experiments
     func createExperiment(name: String, artifactLocation: String?, tags: [Tag], now: Int64) async throws -> Experiment
     func fetchExperiment(id: Int64) async throws -> Experiment

@@ -253,7 +253,7 @@ import Testing
         #expect(notPostgres.stderr.contains("is not a PostgreSQL URI"))
     }
 
-    @Test(arguments: ["run", "diff", "compare", "ab report", "check", "reproduce", "report", "sync", "experiments list", "runs list", "runs show", "runs close-stale", "retention plan", "retention apply", "store copy", "import mlflow", "import cairn", "export", "users create", "users list", "tokens create", "tokens list", "tokens revoke"])
+    @Test(arguments: ["run", "diff", "compare", "ab report", "check", "reproduce", "report", "sync", "experiments list", "runs list", "runs show", "runs close-stale", "retention plan", "retention apply", "store copy", "import mlflow", "import cairn", "export", "users create", "users list", "tokens create", "tokens list", "tokens revoke", "audit verify", "audit export"])
     func helpMatchesItsGoldenFileAndHasAnExample(command: String) throws {
         let result = try cairn(command.split(separator: " ").map(String.init) + ["--help"])
         #expect(result.status == 0)

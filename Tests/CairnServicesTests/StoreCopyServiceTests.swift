@@ -244,7 +244,7 @@ struct StoreCopyServiceTests {
     @Test("A damaged metric segment in the source is refused before anything is copied")
     func damagedSegmentIsRefused() async throws {
         try await withSourceAndTarget { source, target, _ in
-            _ = try await source.store.write { db in
+            _ = try await source.store.writeUnaudited { db in
                 // Flip one bit past the segment's header: its CRC-32C no longer matches.
                 guard let row = try db.row("SELECT run_pk, key_id, seq, points FROM metric_segments ORDER BY run_pk, key_id, seq LIMIT 1") else { throw Stop() }
                 var bytes: [UInt8] = row[3]

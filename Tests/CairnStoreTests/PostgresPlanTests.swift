@@ -19,7 +19,7 @@ struct PostgresPlanTests {
     @Test("Series reads, metric writes and filtered, ordered run searches use indexes on PostgreSQL")
     func plans() async throws {
         try await withPostgresStore { store in
-            _ = try await store.write { db in
+            _ = try await store.writeUnaudited { db in
                 try db.execute("""
                     INSERT INTO runs (run_id, experiment_id, run_name, user_id, status, start_time, artifact_uri)
                     SELECT md5(CAST(g AS TEXT)), 0, 'run-' || g, 'u', 'FINISHED', 1000 + g, 'mlflow-artifacts:/0/x' FROM generate_series(1, 20000) g

@@ -9,6 +9,7 @@
 //   #/overview[?experiment_id=…]          health report
 //   #/webhooks, #/webhooks/<id>           webhooks and their deliveries
 //   #/accounts[?user=…]                   users, their permissions and API tokens (administrators)
+//   #/audit[?actor=…&action=…&target=…&since=…&until=…]   audit log of every change
 import {el, clear, errorBox} from './util.js';
 import * as experiments from './experiments.js';
 import * as runs from './runs.js';
@@ -21,6 +22,7 @@ import * as webhooks from './webhooks.js';
 import * as session from './session.js';
 import * as accounts from './accounts.js';
 import * as traces from './traces.js';
+import * as audit from './audit.js';
 
 window.__cairnErrors = [];
 window.addEventListener('error', (e) => window.__cairnErrors.push(String(e.message)));
@@ -85,6 +87,7 @@ async function route(force = false) {
     else if (section === 'overview') result = await overview.render(app, r);
     else if (section === 'webhooks') result = await webhooks.render(app, r);
     else if (section === 'accounts') result = await accounts.render(app, r);
+    else if (section === 'audit') result = await audit.render(app, r);
     else app.append(el('h1', {}, 'Not found'), el('p', {}, `There is no page at #/${r.path.join('/')}. `, el('a', {href: '#/experiments'}, 'Go to the experiments.')));
     if (token === renderCount) cleanup = typeof result === 'function' ? result : null;
   } catch (e) {

@@ -33,6 +33,15 @@ export async function render(app, route) {
       ...(art.unchecked ? [card('Not checked yet', art.unchecked)] : [])),
     el('p', {class: 'muted'}, art.oldest_check_time ? `Blob checks are kept; the oldest counted here is from ${new Date(art.oldest_check_time).toLocaleString()}. Each visit re-hashes what is due (never checked, failed, or over a week old), up to 64 MiB; cairn verify checks everything.` : ''),
     el('h2', {}, 'Reproducibility'), el('div', {class: 'cards'}, card('Attempted', rep.attempted), card('Reproduced', rep.reproduced)));
+  // The audit SLI is over the whole store (the log is not per experiment).
+  const au = r.audit;
+  if (au) {
+    app.append(el('h2', {}, 'Audit'), el('div', {class: 'cards', id: 'report-audit'},
+      card('Audit completeness', pct(au.sli), 'changes with an audit event, actor known'),
+      card('Changes with an event', pct(au.coverage), `${au.changes_with_event} of ${au.counted_changes} experiments, runs and models created since the log began`),
+      card('Actor known', pct(au.actor_known), `${au.events_with_actor} of ${au.events} events`)),
+    el('p', {class: 'muted'}, el('a', {href: '#/audit'}, 'Open the audit log'), '; cairn audit verify checks its hash chain.'));
+  }
 }
 
 const STATUS_COLORS = {finished: '--ok', failed: '--error-fg', killed: '--warn', running: '--accent'};
