@@ -20,6 +20,7 @@ public struct CairnServiceSet: Sendable {
     public let explorer: ExplorerService
     public let webhooks: WebhookService
     public let retention: RetentionService
+    public let views: SavedViewService
     /// Free space on the disks of the database and the artifacts (`/health`).
     public var storage = StorageHealth(watched: [])
     public var report: ReportService { ReportService(tracking: tracking, artifacts: artifacts, staleAfterMillis: explorer.staleAfterMillis) }
@@ -46,6 +47,7 @@ public func openServices(_ configuration: CairnServerConfiguration) throws -> Ca
         explorer: explorer,
         webhooks: WebhookService(store: store, sender: sender, now: tracking.now),
         retention: RetentionService(tracking: tracking, explorer: explorer, store: store),
+        views: SavedViewService(store: store, tracking: tracking),
         storage: StorageHealth(watched: watchedDisks(store, configuration), probes: servicesToProbe(store, blobs)))
 }
 
@@ -186,38 +188,40 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
         + MLflowWebhooksAPI(webhooks: services.webhooks).endpoints
     for prefix in ["api/2.0/mlflow", "ajax-api/2.0/mlflow"] {
         let group = router.group(RouterPath(prefix))
-        for endpoint in endpoints + (prefix.hasPrefix("ajax") ? trackingAPI.ajaxEndpoints : []) {
-            for method in endpoint.methods {
-                let body = endpoint.body
-                let parameterNames = endpoint.path.split(separator: "/").filter { $0.hasPrefix(":") }.map { String($0.dropFirst()) }
-                group.on(RouterPath(endpoint.path), method: HTTPRequest.Method(method)!) { request, context in
-                    var fields = try await decodeFields(request)
-                    if !parameterNames.isEmpty {
-                        var values: [String: String] = [:]
-                        for name in parameterNames {
-                            let raw = context.parameters.get(name) ?? ""
-                            values[name] = raw.removingPercentEncoding ?? raw
-                        }
-                        fields = fields.with(pathParameters: values)
-                    }
-                    return Response(status: .ok, headers: [.contentType: "application/json"], body: try await body(fields))
-                }
-            }
-        }
+        mount(endpoints + (prefix.hasPrefix("ajax") ? trackingAPI.ajaxEndpoints : []), on: group)
     }
     let cairnGroup = router.group("api/cairn/v1")
     let cairnEndpoints = MLflowRegistryAPI(registry: services.registry).cairnEndpoints
         + CairnAPI(explorer: services.explorer).endpoints + CairnReportAPI(report: services.report).endpoints
         + CairnStatsAPI(stats: services.stats).endpoints
         + MLflowWebhooksAPI(webhooks: services.webhooks).cairnEndpoints
-    for endpoint in cairnEndpoints {
-        cairnGroup.get(RouterPath(endpoint.path)) { request, _ in
-            Response(status: .ok, headers: [.contentType: "application/json"], body: try await endpoint.body(decodeFields(request)))
-        }
-    }
+        + CairnViewsAPI(views: services.views).endpoints
+    mount(cairnEndpoints, on: cairnGroup)
     MLflowArtifactsAPI(artifacts: services.artifacts, registry: services.registry).register(on: router)
     WebUI().register(on: router)
     return router
+}
+
+/// Registers each endpoint for each of its methods; `:name` path segments become fields.
+private func mount(_ endpoints: [MLflowEndpoint], on group: RouterGroup<CairnRequestContext>) {
+    for endpoint in endpoints {
+        for method in endpoint.methods {
+            let body = endpoint.body
+            let parameterNames = endpoint.path.split(separator: "/").filter { $0.hasPrefix(":") }.map { String($0.dropFirst()) }
+            group.on(RouterPath(endpoint.path), method: HTTPRequest.Method(method)!) { request, context in
+                var fields = try await decodeFields(request)
+                if !parameterNames.isEmpty {
+                    var values: [String: String] = [:]
+                    for name in parameterNames {
+                        let raw = context.parameters.get(name) ?? ""
+                        values[name] = raw.removingPercentEncoding ?? raw
+                    }
+                    fields = fields.with(pathParameters: values)
+                }
+                return Response(status: .ok, headers: [.contentType: "application/json"], body: try await body(fields))
+            }
+        }
+    }
 }
 
 /// The webhook delivery worker as a service of the application: it runs beside the HTTP

@@ -80,6 +80,8 @@ extension SQLStore {
                                           "last_latency_ms", "delivered_at"],
                    identity: ["delivery_id", "created_at"], generated: true),
         StoreTable("webhook_attempts", ["delivery_pk", "attempt", "started_at", "status_code", "latency_ms", "error"], key: 2),
+        StoreTable("saved_views", ["view_pk", "view_id", "experiment_id", "name", "state", "is_default", "creation_time", "last_update_time"],
+                   identity: ["view_id", "creation_time"], generated: true),
     ]
 
     /// Up to `limit` rows of `table` in key order, after the row whose key is `after` (from the

@@ -44,8 +44,27 @@ enum SQLiteMigrations {
             try db.execute(sql: webhooks)
             try SQLiteIntegrity.installRowChecks(db, tables: ["webhooks", "webhook_events", "webhook_deliveries", "webhook_attempts"])
         }
+        // Saved views of the runs page, per experiment (the web UI's state as a JSON object).
+        migrator.registerMigration("0011_saved_views") { db in
+            try db.execute(sql: savedViews)
+            try SQLiteIntegrity.installRowChecks(db, tables: ["saved_views"])
+        }
         return migrator
     }
+
+    static let savedViews = """
+        CREATE TABLE saved_views (
+            view_pk INTEGER PRIMARY KEY,
+            view_id TEXT NOT NULL UNIQUE,
+            experiment_id INTEGER NOT NULL REFERENCES experiments (experiment_id),
+            name TEXT NOT NULL,
+            state TEXT NOT NULL,
+            is_default INTEGER NOT NULL DEFAULT 0 CHECK (is_default IN (0, 1)),
+            creation_time INTEGER NOT NULL,
+            last_update_time INTEGER NOT NULL,
+            UNIQUE (experiment_id, name)
+        );
+        """
 
     static let blobChecks = """
         CREATE TABLE blob_checks (
