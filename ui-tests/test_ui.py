@@ -137,6 +137,7 @@ def test_shift_click_selects_a_range_kept_in_the_url_and_compare_opens(ui, seed)
     assert names == ["child", "provenance", "run-00", "run-01", "run-02"]
     assert len(selected) == 5
     assert unquote(ui.d.current_url).count(",") >= 4 and "sel=" in ui.d.current_url
+    ui.js("window.scrollTo(0, 0)")  # the rows sit below the chart workspace: back up to the toolbar under the sticky bar
     ui.d.find_element(By.ID, "compare-button").click()
     # The click changes the hash; the runs page's own h1 and ready flag may still be there for a moment.
     title = ui.wait("location.hash.startsWith('#/compare') && window.__cairnReady === true && document.querySelector('h1')"

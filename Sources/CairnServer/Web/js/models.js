@@ -5,7 +5,7 @@
 // online evidence (the A/B experiment a version tagged cairn.online.experiment_id was tested
 // in), and the history of changes in sentences.
 import {el, clear, fmtTime, fmtNumber, errorBox} from './util.js';
-import {mlflow, cairn, send, getText, artifactURL} from './api.js';
+import {mlflow, cairn, send, get, getText, artifactURL} from './api.js';
 import {verdictBadge} from './stats.js';
 
 export async function render(app, route) {
@@ -189,7 +189,11 @@ async function showSignature(box, v, lineage) {
   }
   const at = (file) => artifactURL(base.uri, base.dir ? `${base.dir}/${file}` : file);
   let mlmodel = null;
-  if (base) { try { mlmodel = (await getText(at('MLmodel'), 256 * 1024)).text; } catch { mlmodel = null; } }
+  // Listed first, so that a version without an MLmodel file costs no failed request.
+  const folder = base ? at('').replace(/^\/api\/2\.0\/mlflow-artifacts\/artifacts\//, '').replace(/\/$/, '') : '';
+  let files = new Set();
+  if (base) { try { files = new Set(((await get('/api/2.0/mlflow-artifacts/artifacts', {path: decodeURIComponent(folder)})).files || []).map((f) => f.path)); } catch { files = new Set(); } }
+  if (files.has('MLmodel')) { try { mlmodel = (await getText(at('MLmodel'), 256 * 1024)).text; } catch { mlmodel = null; } }
   clear(box);
   if (!mlmodel) { box.append(el('p', {class: 'muted'}, 'No MLmodel file next to this version’s source, so no signature is known.')); return; }
   const field = (name) => {
@@ -206,7 +210,7 @@ async function showSignature(box, v, lineage) {
       el('div', {}, el('h4', {}, 'Outputs'), outputs ? table('signature-outputs', cols(outputs)) : el('p', {class: 'muted'}, '—'))));
   } else box.append(el('p', {class: 'muted'}, 'The MLmodel file has no signature.'));
   const example = /saved_input_example_info:[\s\S]*?artifact_path:\s*(\S+)/.exec(mlmodel);
-  if (example) {
+  if (example && files.has(example[1])) {
     try {
       const t = await getText(at(example[1]), 4096);
       let shown = t.text;

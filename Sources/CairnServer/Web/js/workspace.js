@@ -35,10 +35,10 @@ export function createWorkspace(options) {
   const logBox = el('input', {type: 'checkbox', id: 'ws-log', checked: layout.log ? true : undefined});
   const emaIn = el('input', {type: 'range', min: '0', max: '0.99', step: '0.01', value: String(layout.ema), id: 'ws-smoothing', 'aria-label': 'EMA smoothing'});
   const resetBtn = el('button', {type: 'button', id: 'reset-panels', title: 'One panel per metric again'}, 'Reset panels');
-  const what = el('span', {class: 'muted', id: 'ws-what'});
+  const what = el('div', {class: 'muted', id: 'ws-what'});
   const sections = el('div', {class: 'ws-sections', id: 'workspace-panels'});
   const node = el('section', {class: 'workspace', id: 'workspace', 'aria-label': 'Charts of the runs in the table'},
-    el('div', {class: 'toolbar'}, search, addSel, topSel, xSel, el('label', {}, logBox, ' log'), emaIn, resetBtn, what), sections);
+    el('div', {class: 'toolbar'}, search, addSel, topSel, xSel, el('label', {}, logBox, ' log'), emaIn, resetBtn), what, sections);
 
   let ctx = {runs: [], group: '', filter: '', selected: [], groupColors: new Map()};
   let entries = new Map();  // key -> {key, chart, panel, range, requests, loaded, seq, visible}
