@@ -710,7 +710,7 @@ export async function render(app, route) {
   names.then((list) => { title.textContent = list.length > 1 ? `Runs of ${list.join(', ')}` : list[0]; document.getElementById('crumb-experiment').textContent = list.join(', '); });
   if (experimentIDs.length === 1) {
     viewsBar = createViewsBar({experimentID: experimentIDs[0], holder: viewsHolder, current: () => snapshot(), apply: (v) => applyState(v), viewID: state.view,
-      hasQuery: [...q.keys()].some((k) => k !== 'view')});
+      hasQuery: [...q.keys()].some((k) => k !== 'view' && k !== 'theme')});
   }
   const initial = viewsBar ? await viewsBar.initial() : null;
   if (initial) Object.assign(state, initial, {sel: state.sel});
