@@ -3,10 +3,13 @@
 Seeds a fresh `cairn server` over HTTP (concurrent log-batch requests) with
   * N runs (default 10,000) in one experiment, each with 5 params, 3 metrics and 2 tags;
   * R runs (default 100) x P points (default 100,000) of `loss` in a second experiment;
+  * for the workspace, the 100 newest of the N runs get 20 more metrics (`train/m00`…`val/m19`)
+    of W points each (default 1,000) and the tag ws=1;
 then opens the UI and measures in the page (performance.now / requestAnimationFrame):
   time to first rendered table, sort and filter times, scrolling frame times,
   time to first drawn compare chart of the R runs, zoom re-fetch + redraw, frame times
-  while hovering the compare chart.
+  while hovering the compare chart; the workspace: first panel grid of the 20 metrics x 100
+  visible runs (of the N), grouping by a param with bands, hover over a panel.
 Prints a JSON document and a Markdown table.
 """
 
@@ -35,7 +38,7 @@ def post(base, path, body):
         return json.loads(resp.read() or b"{}")
 
 
-def seed_table(base, runs, workers):
+def seed_table(base, runs, workers, ids=None):
     exp = post(base, "experiments/create", {"name": f"bench-table-{int(time.time())}"})["experiment_id"]
     rng = random.Random(7)
 
@@ -47,10 +50,77 @@ def seed_table(base, runs, workers):
         tags = [{"key": "team", "value": rng.choice(["nlp", "vision"])}, {"key": "stage", "value": rng.choice(["dev", "prod"])}]
         post(base, "runs/log-batch", {"run_id": run, "params": params, "metrics": metrics, "tags": tags})
         post(base, "runs/update", {"run_id": run, "status": "FINISHED", "end_time": 1_700_000_000_000 + i + 60_000})
+        return run
 
     with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(one, range(runs)))
+        made = list(pool.map(one, range(runs)))
+    if ids is not None:
+        ids.extend(made)
     return exp
+
+
+WS_METRICS = [f"train/m{i:02d}" for i in range(10)] + [f"val/m{i:02d}" for i in range(10, 20)]
+
+
+def seed_workspace(base, run_ids, points, workers):
+    """20 metrics of `points` points each for the given runs (the newest of the table), tag ws=1."""
+    def one(job):
+        r, run = job
+        post(base, "runs/set-tag", {"run_id": run, "key": "ws", "value": "1"})
+        per = 1000 // len(WS_METRICS)  # steps per log-batch: 1,000 metric values, the batch limit
+        for start in range(0, points, per):
+            stop = min(points, start + per)
+            metrics = [{"key": k, "value": 1 / math.sqrt(1 + step / 50) * (1 + 0.1 * j) + 0.01 * math.sin(step / 20 + r), "timestamp": 1_700_000_000_000 + step, "step": step}
+                       for j, k in enumerate(WS_METRICS) for step in range(start, stop)]
+            post(base, "runs/log-batch", {"run_id": run, "metrics": metrics})
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, enumerate(run_ids)))
+
+
+WS_READY = "return window.__cairnWorkspace && window.__cairnWorkspace.visible > 0 && window.__cairnWorkspace.loaded >= window.__cairnWorkspace.visible"
+
+
+def measure_workspace(base, table_exp, repeats):
+    from urllib.parse import quote
+    d = driver()
+    out = {}
+    try:
+        layout = quote(json.dumps({"top": 100}))
+        firsts = []
+        for _ in range(repeats):
+            d.get("about:blank")
+            d.get(f"{base}/#/experiments/{table_exp}?ws={layout}&sort=attr:start_time:desc")
+            WebDriverWait(d, 180).until(lambda x: x.execute_script(WS_READY))
+            firsts.append(d.execute_script("return performance.now()"))
+        info = d.execute_script("return window.__cairnWorkspace")
+        charts = d.execute_script("return Object.entries(window.__cairnCharts).filter(([k]) => k.startsWith('ws:')).map(([k, v]) => v.series.length)")
+        out["ws_first_ms"] = round(min(firsts), 1)
+        out["ws_panels"] = len(info["panels"])
+        out["ws_visible_panels"] = info["visible"]
+        out["ws_runs_charted"] = len(info["runs"])
+        out["ws_series_requests"] = info["requests"]
+        out["ws_series_drawn"] = sum(charts)
+        out["ws_hover_frames"] = frame_stats(d.execute_async_script(FRAMES_JS, "canvas[data-chart='ws:train/m00']", "hover", 200))
+        # Grouping by a param: each visible panel asks stats/bands for the 100 runs and draws 4 bands.
+        filt = quote("tags.ws = '1'")
+        groups = []
+        for _ in range(repeats):
+            d.get("about:blank")
+            d.get(f"{base}/#/experiments/{table_exp}?ws={layout}&filter={filt}")
+            WebDriverWait(d, 180).until(lambda x: x.execute_script(WS_READY))
+            t = d.execute_async_script("""
+                const done = arguments[0]; const sel = document.getElementById('group-by');
+                const t0 = performance.now(); sel.value = 'params.model'; sel.dispatchEvent(new Event('change'));
+                (function poll() { const w = window.__cairnWorkspace;
+                  if (w.group === 'params.model' && w.loaded >= w.visible && w.visible > 0) requestAnimationFrame(() => done(performance.now() - t0)); else setTimeout(poll, 2); })();""")
+            groups.append(t)
+        out["ws_group_bands_ms"] = {"median": round(statistics.median(groups), 1), "max": round(max(groups), 1)}
+        out["ws_group_bands"] = d.execute_script("return window.__cairnCharts['ws:train/m00'].groups.length")
+        out["ws_scroll_frames"] = frame_stats(d.execute_async_script(FRAMES_JS, "#workspace-panels", "scroll", 200))
+    finally:
+        d.quit()
+    return out
 
 
 def seed_series(base, runs, points, workers):
@@ -173,18 +243,25 @@ def main():
     ap.add_argument("--runs", type=int, default=10_000)
     ap.add_argument("--series-runs", type=int, default=100)
     ap.add_argument("--points", type=int, default=100_000)
+    ap.add_argument("--ws-points", type=int, default=1000, help="points per workspace metric series")
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
     t = time.time()
-    table_exp = seed_table(a.url, a.runs, a.workers)
+    ids = []
+    table_exp = seed_table(a.url, a.runs, a.workers, ids)
     seeded_table = time.time() - t
     t = time.time()
-    series_exp, ids = seed_series(a.url, a.series_runs, a.points, a.workers)
+    seed_workspace(a.url, ids[-100:], a.ws_points, a.workers)
+    seeded_ws = time.time() - t
+    t = time.time()
+    series_exp, series_ids = seed_series(a.url, a.series_runs, a.points, a.workers)
     seeded_series = time.time() - t
     result = {"runs": a.runs, "series_runs": a.series_runs, "points_per_series": a.points,
-              "seed_table_s": round(seeded_table, 1), "seed_series_s": round(seeded_series, 1)}
-    result.update(measure(a.url, table_exp, series_exp, ids, a.repeats))
+              "seed_table_s": round(seeded_table, 1), "seed_series_s": round(seeded_series, 1), "seed_workspace_s": round(seeded_ws, 1),
+              "ws_points_per_series": a.ws_points}
+    result.update(measure(a.url, table_exp, series_exp, series_ids, a.repeats))
+    result.update(measure_workspace(a.url, table_exp, a.repeats))
     print(json.dumps(result, indent=2))
     rows = [
         ("time to first rendered table (navigation start → rows drawn)", f"{result['first_table_ms']} ms", "≤ 1000 ms"),
@@ -194,6 +271,11 @@ def main():
         (f"first compare chart ({result['chart_series']} runs × {a.points:,} points)", f"{result['first_chart_ms']} ms", "≤ 1000 ms"),
         ("hover over the compare chart: frame time p50 / p95 (fps)", f"{result['hover_frames']['p50_ms']} / {result['hover_frames']['p95_ms']} ms ({result['hover_frames']['fps']} fps)", "60 fps"),
         ("zoom by drag → finer buckets fetched and drawn, median", f"{result['zoom_refetch_ms']['median']} ms", "—"),
+        (f"workspace: first panel grid, {len(WS_METRICS)} metrics × {result['ws_runs_charted']} visible runs of {a.runs:,} (navigation start → every visible panel drawn; {result['ws_visible_panels']} on screen)",
+         f"{result['ws_first_ms']} ms", "≤ 1500 ms"),
+        (f"workspace: group by a param → {result['ws_group_bands']} bands per visible panel, median / max", f"{result['ws_group_bands_ms']['median']} / {result['ws_group_bands_ms']['max']} ms", "≤ 300 ms"),
+        ("workspace: hover over a panel, frame time p50 / p95 (fps)", f"{result['ws_hover_frames']['p50_ms']} / {result['ws_hover_frames']['p95_ms']} ms ({result['ws_hover_frames']['fps']} fps)", "60 fps"),
+        ("workspace: scrolling the panels, frame time p50 / p95 (fps)", f"{result['ws_scroll_frames']['p50_ms']} / {result['ws_scroll_frames']['p95_ms']} ms ({result['ws_scroll_frames']['fps']} fps)", "60 fps"),
     ]
     print("\n| measure | Cairn | target |\n|---|---:|---|")
     for r in rows:

@@ -261,3 +261,55 @@ def seed_stats(client):
 @pytest.fixture(scope="session")
 def stats_seed():
     return seed_stats(MlflowClient())
+
+
+class SweepSeed:
+    """A sweep as a researcher runs it: 3 learning rates x 2 model sizes x 2 seeds, metrics under
+    train/ and val/ prefixes, one failed run, and a parent run with nested children."""
+
+    def __init__(self):
+        self.experiment_id = None
+        self.run_ids = {}  # (lr, size, seed) -> run id
+        self.parent_run = None
+        self.child_runs = []
+        self.metrics = ["train/loss", "train/acc", "val/loss", "val/acc", "lr"]
+
+
+def seed_sweep(client):
+    from mlflow.entities import Metric, Param, RunTag
+
+    s = SweepSeed()
+    stamp = int(time.time() * 1000)
+    s.experiment_id = client.create_experiment(f"ui-sweep-{stamp}")
+    for lr in ["0.1", "0.01", "0.001"]:
+        for size in ["small", "large"]:
+            for seed in range(2):
+                run = client.create_run(s.experiment_id, run_name=f"lr{lr}-{size}-s{seed}", start_time=stamp)
+                rid = run.info.run_id
+                rate = {"0.1": 0.05, "0.01": 0.02, "0.001": 0.005}[lr] * (1.3 if size == "large" else 1.0)
+                metrics = []
+                for step in range(40):
+                    loss = 2.0 / (1 + rate * step * (1 + 0.05 * seed))
+                    metrics += [Metric("train/loss", loss, stamp + step * 1000, step), Metric("train/acc", 1 - loss / 2.2, stamp + step * 1000, step),
+                                Metric("val/loss", loss * 1.1, stamp + step * 1000, step), Metric("val/acc", 1 - loss / 2.0, stamp + step * 1000, step),
+                                Metric("lr", float(lr) * 0.999 ** step, stamp + step * 1000, step)]
+                client.log_batch(rid, metrics=metrics, params=[Param("lr", lr), Param("size", size), Param("seed", str(seed))])
+                client.set_terminated(rid, "FAILED" if (lr, size, seed) == ("0.1", "large", 1) else "FINISHED")
+                s.run_ids[(lr, size, seed)] = rid
+    parent = client.create_run(s.experiment_id, run_name="hp-search", start_time=stamp)
+    s.parent_run = parent.info.run_id
+    client.log_param(s.parent_run, "search", "random")
+    for i in range(3):
+        child = client.create_run(s.experiment_id, run_name=f"trial-{i}", start_time=stamp, tags={"mlflow.parentRunId": s.parent_run})
+        cid = child.info.run_id
+        client.log_batch(cid, metrics=[Metric("val/acc", 0.5 + 0.1 * i + 0.01 * step, stamp + step, step) for step in range(10)],
+                         params=[Param("lr", str(0.02 * (i + 1)))], tags=[RunTag("trial", str(i))])
+        client.set_terminated(cid, "FINISHED")
+        s.child_runs.append(cid)
+    client.set_terminated(s.parent_run, "FINISHED")
+    return s
+
+
+@pytest.fixture(scope="session")
+def sweep_seed():
+    return seed_sweep(MlflowClient())

@@ -2,6 +2,7 @@
 
 import json
 import re
+import statistics
 import time
 from urllib.parse import unquote
 
@@ -136,6 +137,7 @@ def test_shift_click_selects_a_range_kept_in_the_url_and_compare_opens(ui, seed)
     assert names == ["child", "provenance", "run-00", "run-01", "run-02"]
     assert len(selected) == 5
     assert unquote(ui.d.current_url).count(",") >= 4 and "sel=" in ui.d.current_url
+    ui.js("window.scrollTo(0, 0)")  # the rows sit below the chart workspace: back up to the toolbar under the sticky bar
     ui.d.find_element(By.ID, "compare-button").click()
     # The click changes the hash; the runs page's own h1 and ready flag may still be there for a moment.
     title = ui.wait("location.hash.startsWith('#/compare') && window.__cairnReady === true && document.querySelector('h1')"
@@ -266,7 +268,7 @@ def test_run_page_from_the_mlflow_link_shows_provenance_and_the_diff(ui, seed):
 def test_artifact_browser_previews_csv_json_images_with_digests(ui, seed):
     ui.open(f"/experiments/{seed.experiment_id}/runs/{seed.artifact_run}?tab=artifacts")
     ui.wait("document.querySelectorAll('#artifact-tree .node').length > 0")
-    ui.d.find_element(By.CSS_SELECTOR, "#artifact-tree .node[data-path='eval']").click()
+    # The first level is open: the files of eval/ are listed without a click.
     ui.wait("document.querySelector(\"#artifact-tree .node[data-path='eval/metrics.csv']\") !== null")
     ui.d.find_element(By.CSS_SELECTOR, "#artifact-tree .node[data-path='eval/metrics.csv']").click()
     cells = ui.wait("document.querySelector('#csv-preview') && [...document.querySelectorAll('#csv-preview tr')].map(r => [...r.children].map(c => c.textContent))")
@@ -275,7 +277,6 @@ def test_artifact_browser_previews_csv_json_images_with_digests(ui, seed):
     ui.d.find_element(By.CSS_SELECTOR, "#artifact-tree .node[data-path='config.json']").click()
     shown = ui.wait("document.querySelector('#preview-body pre') && document.querySelector('#preview-body pre').textContent")
     assert json.loads(shown) == seed.json_doc and "\n  " in shown
-    ui.d.find_element(By.CSS_SELECTOR, "#artifact-tree .node[data-path='images']").click()
     ui.wait("document.querySelector(\"#artifact-tree .node[data-path='images/sample.png']\") !== null")
     ui.d.find_element(By.CSS_SELECTOR, "#artifact-tree .node[data-path='images/sample.png']").click()
     width = ui.wait("document.querySelector('#preview-body img') && document.querySelector('#preview-body img').complete && document.querySelector('#preview-body img').naturalWidth")
@@ -456,7 +457,7 @@ def test_statistics_tab_shows_the_servers_words_when_there_is_nothing_to_compare
     ui.screenshot("compare-stats-one-group-wide")
 
 
-def test_grouped_runs_table_shows_mean_and_interval_on_group_rows(ui, stats_seed):
+def test_grouped_runs_table_shows_mean_and_sd_on_group_rows(ui, stats_seed):
     ui.open(f"/experiments/{stats_seed.experiment_id}?group=params.model")
     ui.wait("window.__cairnGroupStats && window.__cairnGroupStats.loaded && window.__cairnGroupStats.groups === 2")
     rows = ui.js("""return [...document.querySelectorAll('.grid-row.group')].map(r => ({
@@ -469,6 +470,8 @@ def test_grouped_runs_table_shows_mean_and_interval_on_group_rows(ui, stats_seed
     assert match, large
     values = [0.80 + n + 0.002 * seed for seed, n in enumerate([0.004, -0.006, 0.001, 0.007, -0.003])]
     assert abs(float(match.group(1)) - sum(values) / 5) < 0.001
+    # The ± is the standard deviation of the runs (not the interval's half-width).
+    assert abs(float(match.group(2)) - statistics.stdev(values)) < 0.0002, (match.group(2), statistics.stdev(values))
     assert "95% CI" in large["title"] and "every run counted" in large["title"]
     assert re.fullmatch(r"0\.7\d* ± 0\.0\d* \(n 5\)", by["params.model = small (5)"]["acc"]), by
 

@@ -30,6 +30,7 @@ public struct CairnServiceSet: Sendable {
     public let access: AccessControl
     /// True when the server speaks HTTPS (session cookies are then `Secure`).
     public var servesTLS = false
+    public let views: SavedViewService
     /// Free space on the disks of the database and the artifacts (`/health`).
     public var storage = StorageHealth(watched: [])
     /// Signs the audit chain's head; nil leaves it unsigned (`verify` then says so).
@@ -71,6 +72,7 @@ public func openServices(_ configuration: CairnServerConfiguration) throws -> Ca
         datasets: EvaluationDatasetService(store: store, tracking: tracking),
         accounts: accounts, access: access,
         servesTLS: configuration.tls != nil,
+        views: SavedViewService(store: store, tracking: tracking),
         storage: StorageHealth(watched: watchedDisks(store, configuration), probes: servicesToProbe(store, blobs)),
         auditKey: auditKey)
 }
@@ -235,21 +237,13 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
               rules: AccessRules.mlflowV3, access: access)
     }
     OTLPTracesRoute(traces: services.traces, access: access).register(on: router)
-    let cairnGroup = router.group("api/cairn/v1")
     let cairnEndpoints = MLflowRegistryAPI(registry: services.registry).cairnEndpoints
         + CairnAPI(explorer: services.explorer).endpoints + CairnReportAPI(report: services.report).endpoints
         + CairnStatsAPI(stats: services.stats).endpoints
         + MLflowWebhooksAPI(webhooks: services.webhooks).cairnEndpoints
         + CairnAuditAPI(audit: services.audit).endpoints
-    for endpoint in cairnEndpoints {
-        let rule = AccessRules.rule(AccessRules.cairn, method: "GET", path: endpoint.path)
-        cairnGroup.get(RouterPath(endpoint.path)) { request, _ in
-            let fields = try await decodeFields(request)
-            return try await access.authorized(rule, fields) {
-                Response(status: .ok, headers: [.contentType: "application/json"], body: try await endpoint.body(fields))
-            }
-        }
-    }
+        + CairnViewsAPI(views: services.views).endpoints
+    mount(cairnEndpoints, at: "api/cairn/v1", on: router, rules: AccessRules.cairn, access: access)
     MLflowArtifactsAPI(artifacts: services.artifacts, registry: services.registry, access: access).register(on: router)
     MLflowAuthAPI(access: access).register(on: router)
     WebSession.register(on: router, accounts: services.accounts, secure: services.servesTLS)

@@ -116,7 +116,7 @@ public enum AccessRules {
         "POST datasets/:dataset_id/remove-experiments": .signedIn,
     ]
 
-    /// `/api/cairn/v1/…` (all GET).
+    /// `/api/cairn/v1/…`.
     public static let cairn: [String: AccessRule] = [
         "GET experiments": .signedIn,
         "GET runs/table": readExperiments,
@@ -137,6 +137,13 @@ public enum AccessRules {
         // Which of these runs this server holds (the model page): only readable ones are named.
         "GET model-versions/runs": .signedIn,
         "GET artifacts": .run(.read),
+        // Saved views of the runs page: shared per experiment, so saving one changes what others see.
+        "GET experiments/:experiment_id/views": .experiment(.read, field: "experiment_id"),
+        "GET experiments/:experiment_id/views/:view_id": .experiment(.read, field: "experiment_id"),
+        "POST experiments/:experiment_id/views": .experiment(.edit, field: "experiment_id"),
+        "PATCH experiments/:experiment_id/views/:view_id": .experiment(.edit, field: "experiment_id"),
+        "DELETE experiments/:experiment_id/views/:view_id": .experiment(.edit, field: "experiment_id"),
+        // The audit log (GET audit, audit/completeness) is for administrators: no rule here.
     ]
 
     /// The rule of `method path` in `table`; administrators only when absent.

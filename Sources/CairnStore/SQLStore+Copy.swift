@@ -106,6 +106,8 @@ extension SQLStore {
         StoreTable("evaluation_dataset_experiments", ["dataset_pk", "experiment_id"], key: 2),
         StoreTable("evaluation_dataset_records", ["record_pk", "record_id", "dataset_pk", "input_key", "body", "created_time", "last_update_time"],
                    identity: ["record_id", "created_time"], generated: true),
+        StoreTable("saved_views", ["view_pk", "view_id", "experiment_id", "name", "state", "is_default", "creation_time", "last_update_time"],
+                   identity: ["view_id", "creation_time"], generated: true),
     ]
 
     /// One event per batch of copied rows that wrote any (`cairn store copy`): the table, how

@@ -57,6 +57,11 @@ enum SQLiteMigrations {
             try SQLiteIntegrity.installRowChecks(db, tables: ["traces", "trace_spans", "trace_tags", "trace_metadata", "trace_assessments", "trace_run_links",
                                                        "evaluation_datasets", "evaluation_dataset_experiments", "evaluation_dataset_records"])
         }
+        // Saved views of the runs page, per experiment (the web UI's state as a JSON object).
+        migrator.registerMigration("0011_saved_views") { db in
+            try db.execute(sql: savedViews)
+            try SQLiteIntegrity.installRowChecks(db, tables: ["saved_views"])
+        }
         // The audit log: an append-only, hash-chained table of events and its signed head
         // (`AuditChain`). No row checks: the chain is its own, stronger check.
         migrator.registerMigration("0012_audit_log") { db in
@@ -208,6 +213,20 @@ enum SQLiteMigrations {
         );
         INSERT INTO audit_head (id, last_seq, last_hash, signature)
             VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000', '');
+        """
+
+    static let savedViews = """
+        CREATE TABLE saved_views (
+            view_pk INTEGER PRIMARY KEY,
+            view_id TEXT NOT NULL UNIQUE,
+            experiment_id INTEGER NOT NULL REFERENCES experiments (experiment_id),
+            name TEXT NOT NULL,
+            state TEXT NOT NULL,
+            is_default INTEGER NOT NULL DEFAULT 0 CHECK (is_default IN (0, 1)),
+            creation_time INTEGER NOT NULL,
+            last_update_time INTEGER NOT NULL,
+            UNIQUE (experiment_id, name)
+        );
         """
 
     static let blobChecks = """

@@ -46,15 +46,9 @@ export async function get(path, params) {
   return handle(res, url);
 }
 
-export async function post(path, body) {
-  let res;
-  try {
-    res = await fetch(path, {method: 'POST', headers: headers({'Content-Type': 'application/json'}), body: JSON.stringify(body || {})});
-  } catch (e) { throw new ApiError(`Cannot reach the server (${e.message}).`, 0); }
-  return handle(res, path);
-}
+export async function post(path, body) { return send('POST', path, body); }
 
-/** A JSON request with any method (PATCH, DELETE with a body, as MLflow's auth API takes them). */
+/** A request with a JSON body (POST, PATCH, DELETE). */
 export async function send(method, path, body) {
   let res;
   try {
@@ -83,4 +77,12 @@ export function artifactURL(artifactURI, path) {
   root = root.replace(/^\/+/, '');
   const parts = `${root}/${path}`.split('/').filter((x) => x).map(encodeURIComponent);
   return `/api/2.0/mlflow-artifacts/artifacts/${parts.join('/')}`;
+}
+
+/** Experiment id → name for every experiment (deleted ones too), for breadcrumbs and headings. */
+export async function experimentNames() {
+  try {
+    const reply = await cairn('experiments', {view_type: 'ALL'});
+    return new Map((reply.experiments || []).map((e) => [e.experiment_id, e.name]));
+  } catch { return new Map(); }
 }

@@ -1,6 +1,7 @@
 // Cairn's web UI: a hash router over the pages. Routes:
 //   #/experiments                         experiments list
-//   #/experiments/<id>[,<id>…][?filter=…&sort=…&cols=…&sel=…&group=…]   runs table
+//   #/experiments/<id>[,<id>…][?filter=…&sort=…&cols=…&sel=…&group=…&w=…&pin=…&ws=…&tree=1&charts=0&view=…]
+//                                         runs table with the chart workspace and saved views
 //   #/experiments/<id>/runs/<run_id>      run page (the link the mlflow client prints)
 //   #/experiments/<id>/online             A/B report of an online experiment
 //   #/experiments/<id>/traces[/<trace_id>] MLflow 3 traces of an experiment, one trace
@@ -28,7 +29,8 @@ window.__cairnErrors = [];
 window.addEventListener('error', (e) => window.__cairnErrors.push(String(e.message)));
 window.addEventListener('unhandledrejection', (e) => window.__cairnErrors.push(String(e.reason && e.reason.message || e.reason)));
 
-// Theme: system by default; ?theme=dark|light in the page URL or the toggle forces one.
+// Theme: system by default; ?theme=dark|light in the page URL (or in the hash route's query)
+// or the toggle forces one.
 const themes = ['system', 'light', 'dark'];
 function applyTheme(theme) {
   if (theme === 'light' || theme === 'dark') document.documentElement.dataset.theme = theme;
@@ -38,7 +40,9 @@ function applyTheme(theme) {
   window.dispatchEvent(new Event('cairn-theme'));
 }
 function initialTheme() {
-  const forced = new URLSearchParams(location.search).get('theme');
+  // ?theme= in the page URL or inside the hash route (#/experiments?theme=dark).
+  const h = location.hash;
+  const forced = new URLSearchParams(location.search).get('theme') || new URLSearchParams(h.includes('?') ? h.slice(h.indexOf('?') + 1) : '').get('theme');
   if (themes.includes(forced)) return forced;
   try { return localStorage.getItem('cairn.theme') || 'system'; } catch { return 'system'; }
 }

@@ -5,7 +5,7 @@
 // window.__cairnCharts[id] so tests can read what is on the canvas. The same chart draws a
 // group's mean with its confidence band (band = min/max, line = last) and dashed reference
 // lines (options.refLines, e.g. a zero lift).
-import {el, fmtNumber, fmtTime, fmtDuration, num} from './util.js';
+import {el, fmtNumber, fmtCompact, fmtTime, fmtDuration, num} from './util.js';
 
 window.__cairnCharts = window.__cairnCharts || {};
 
@@ -14,7 +14,7 @@ function cssVar(name) { return getComputedStyle(document.documentElement).getPro
 export function formatX(x, mode) {
   if (mode === 'time') return fmtTime(x);
   if (mode === 'relative') return fmtDuration(x);
-  return fmtNumber(x);
+  return fmtCompact(x, 6);
 }
 
 function niceTicks(lo, hi, count, minStep = 0) {
@@ -160,7 +160,7 @@ export class LineChart {
       const y = T + (1 - (t - b.y0) / (b.y1 - b.y0)) * ph;
       g.beginPath(); g.moveTo(L, y); g.lineTo(L + pw, y); g.stroke();
       g.textAlign = 'right'; g.textBaseline = 'middle';
-      g.fillText(fmtNumber(log ? Math.pow(10, t) : t), L - 4, y);
+      g.fillText(fmtCompact(log ? Math.pow(10, t) : t, 4), L - 4, y);
     }
     const xt = this.o.xMode === 'step' ? niceTicks(b.x0, b.x1, Math.max(2, Math.floor(pw / 90)), 1) : [b.x0, (b.x0 + b.x1) / 2, b.x1];
     g.textBaseline = 'top';
@@ -198,7 +198,7 @@ export class LineChart {
       }
       g.stroke();
       if (n === 1 && ok(values[0])) { g.beginPath(); g.arc(X(s.lastX[0]), Y(values[0]), 3, 0, 7); g.fill(); }
-      drawn.push({runId: s.runId, label: s.label, buckets: n, pointCount: s.pointCount, drawnPoints: kept.length,
+      drawn.push({runId: s.runId, label: s.label, color: s.color, buckets: n, pointCount: s.pointCount, drawnPoints: kept.length,
         max: s.max.reduce((a, v) => (isFinite(v) && v > a ? v : a), -Infinity),
         min: s.min.reduce((a, v) => (isFinite(v) && v < a ? v : a), Infinity)});
     }

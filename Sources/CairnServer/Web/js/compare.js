@@ -3,8 +3,10 @@
 // any two columns, a diff table of params and tags that highlights what differs, and
 // statistics: the runs grouped (by configuration or a param/tag), each group summarized and
 // compared against a baseline with the server's tests, verdicts, warnings and band charts.
-import {el, clear, errorBox, fmtNumber, colorFor, setHashQuery, num} from './util.js';
-import {cairn, mlflow} from './api.js';
+import {el, clear, errorBox, fmtCompact, colorFor, runColor, setHashQuery, num} from './util.js';
+import {keyPicker} from './picker.js';
+import {renderMarkdown} from './markdown.js';
+import {cairn, mlflow, experimentNames} from './api.js';
 import {LineChart} from './chart.js';
 import {stat, signed, pValue, interval, excludedText, excludedCount, verdictBadge, warningList} from './stats.js';
 
@@ -28,9 +30,16 @@ export async function render(app, route) {
     sBaseline: q.get('base') || '',
     sCorrection: q.get('corr') || 'holm',
     sBand: q.get('band') || 'ci',
+    pAll: q.get('pall') === '1',
+    pColor: q.get('pcolor') || '',
   };
   let experimentIDs = splitList(q.get('e'));
-  app.append(el('div', {class: 'crumbs'}, el('a', {href: '#/experiments'}, 'Experiments'), experimentIDs.length ? [' / ', el('a', {href: `#/experiments/${experimentIDs.join(',')}`}, `runs of ${experimentIDs.join(', ')}`)] : '', ' / compare'),
+  const crumbs = el('div', {class: 'crumbs'});
+  const drawCrumbs = (names) => crumbs.replaceChildren(el('a', {href: '#/experiments'}, 'Experiments'),
+    ...(experimentIDs.length ? [' / ', el('a', {href: `#/experiments/${experimentIDs.join(',')}`, id: 'crumb-experiment'}, experimentIDs.map((id) => names.get(id) || `experiment ${id}`).join(', '))] : []), ' / compare');
+  drawCrumbs(new Map());
+  experimentNames().then(drawCrumbs);
+  app.append(crumbs,
     el('h1', {}, `Compare ${runIDs.length} run${runIDs.length === 1 ? '' : 's'}`));
   if (!runIDs.length) { app.append(el('p', {}, 'No runs are selected. Select runs in a runs table and press Compare.')); return; }
   const status = el('div');
@@ -55,7 +64,7 @@ export async function render(app, route) {
     catalog = cat;
   } catch (e) { status.append(errorBox(e, 'The selected runs could not be loaded')); return; }
   if (!state.keys.length) state.keys = catalog.metrics.slice(0, 4);
-  const color = new Map(runs.map((r, i) => [r.run_id, colorFor(i)]));
+  const color = new Map(runs.map((r) => [r.run_id, runColor(r.run_id)]));
   const label = new Map(runs.map((r) => [r.run_id, r.run_name || r.run_id.slice(0, 8)]));
 
   const legend = el('div', {class: 'legend'}, runs.map((r) => {
@@ -76,6 +85,10 @@ export async function render(app, route) {
     if (state.log) p.set('log', '1');
     if (state.ema) p.set('ema', String(state.ema));
     if (state.tab !== 'charts') p.set('tab', state.tab);
+    if (state.tab === 'parallel') {
+      if (state.pAll) p.set('pall', '1');
+      if (state.pColor) p.set('pcolor', state.pColor);
+    }
     if (state.tab === 'stats') {
       if (state.sGroup) p.set('sg', state.sGroup);
       if (state.sMetrics.length) p.set('sm', joinList(state.sMetrics));
@@ -102,8 +115,8 @@ export async function render(app, route) {
 
   // ---- Charts -------------------------------------------------------------------------
   function chartsTab() {
-    const keyBox = el('select', {multiple: true, size: Math.min(6, Math.max(2, catalog.metrics.length)), id: 'metric-keys', 'aria-label': 'Metrics to chart'},
-      catalog.metrics.map((k) => el('option', {value: k, selected: state.keys.includes(k) ? true : undefined}, k)));
+    const keyBox = keyPicker({id: 'metric-keys', label: 'Metrics to chart', keys: catalog.metrics, selected: state.keys,
+      onChange: (keys) => { state.keys = keys; saveURL(); build(); }});
     const xSel = el('select', {id: 'x-axis', 'aria-label': 'X axis'}, ['step', 'time', 'relative'].map((x) => el('option', {value: x, selected: state.x === x ? true : undefined}, {step: 'x: step', time: 'x: wall time', relative: 'x: relative time'}[x])));
     const logBox = el('input', {type: 'checkbox', id: 'log-scale', checked: state.log ? true : undefined});
     const emaIn = el('input', {type: 'range', min: '0', max: '0.99', step: '0.01', value: String(state.ema), id: 'smoothing', 'aria-label': 'EMA smoothing'});
@@ -145,7 +158,6 @@ export async function render(app, route) {
       }
     }
 
-    keyBox.addEventListener('change', () => { state.keys = [...keyBox.selectedOptions].map((o) => o.value); saveURL(); build(); });
     xSel.addEventListener('change', () => { state.x = xSel.value; saveURL(); build(); });
     logBox.addEventListener('change', () => { state.log = logBox.checked; saveURL(); for (const c of charts) c.chart.setOptions({log: state.log}); });
     emaIn.addEventListener('input', () => {
@@ -169,28 +181,65 @@ export async function render(app, route) {
     return cols;
   }
 
+  /**
+   * A column's axis: categories evenly spaced; numbers from their min to their max, on a log
+   * scale when every value is positive and they span two decades or more (learning rates), and
+   * a single value in the middle of a small range around it (not a 128–129 axis).
+   */
   function axisScale(col) {
     if (!col.numeric) {
       const n = col.categories.length;
       return {pos: (v) => (v === undefined ? null : (col.categories.indexOf(v) + 0.5) / Math.max(1, n)), text: (t) => col.categories[Math.floor(t * n)] ?? ''};
     }
-    const vals = runs.map(col.get).map(Number).filter((v) => isFinite(v));
+    const vals = runs.map(col.get).filter((v) => v !== undefined).map(Number).filter((v) => isFinite(v));
     let lo = Math.min(...vals); let hi = Math.max(...vals);
     if (!vals.length) { lo = 0; hi = 1; }
-    if (hi === lo) { hi = lo + 1; lo -= 0; }
-    return {lo, hi, pos: (v) => { const x = Number(v); return v === undefined || !isFinite(x) ? null : (x - lo) / (hi - lo); }, text: (t) => fmtNumber(lo + t * (hi - lo))};
+    const log = vals.length > 1 && lo > 0 && hi / lo >= 100;
+    const f = log ? Math.log10 : (x) => x;
+    const g = log ? (y) => Math.pow(10, y) : (y) => y;
+    let a = f(lo); let b = f(hi);
+    if (b === a) { const d = Math.abs(a) * 0.1 || 1; a -= d; b += d; }
+    return {lo, hi, log, pos: (v) => { const x = Number(v); return v === undefined || !isFinite(x) || (log && x <= 0) ? null : (f(x) - a) / (b - a); }, text: (t) => fmtCompact(g(a + t * (b - a)))};
+  }
+
+  /** Whether a column says something about these runs: some value, and not the same everywhere. */
+  function informative(col) {
+    const values = new Set(runs.map(col.get).filter((v) => v !== undefined && v !== null && v !== '' && !(typeof v === 'number' && Number.isNaN(v))).map(String));
+    return values.size > 1;
+  }
+
+  /** A cool-to-warm colour for t in [0, 1]. */
+  function ramp(t) {
+    const stops = [[59, 76, 192], [170, 170, 170], [180, 4, 38]];
+    const x = Math.max(0, Math.min(1, t)) * 2; const i = Math.min(1, Math.floor(x)); const u = x - i;
+    const c = stops[i].map((v, k) => Math.round(v + (stops[i + 1][k] - v) * u));
+    return `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
   }
 
   function cssVar(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
 
   // ---- Parallel coordinates with brushing ----------------------------------------------------
   function parallelTab() {
-    const cols = numericColumns().filter((c) => c.id.startsWith('params.') || state.keys.includes(c.label) || catalog.metrics.length <= 6);
+    const candidates = numericColumns().filter((c) => c.id.startsWith('params.') || state.keys.includes(c.label) || catalog.metrics.length <= 6);
+    const allBox = el('input', {type: 'checkbox', id: 'parallel-all', checked: state.pAll ? true : undefined});
+    const colorSel = el('select', {id: 'parallel-color', 'aria-label': 'Colour lines by'}, el('option', {value: ''}, 'colour: each run'),
+      candidates.filter((c) => c.numeric && informative(c)).map((c) => el('option', {value: c.id, selected: state.pColor === c.id ? true : undefined}, `colour by ${c.id}`)));
+    const cols = state.pAll ? candidates : candidates.filter(informative);
+    const skipped = candidates.length - cols.length;
     const canvas = el('canvas', {class: 'wide-canvas', id: 'parallel', role: 'img', 'aria-label': 'Parallel coordinates'});
     const info = el('div', {class: 'muted', id: 'parallel-info'}, 'Drag along an axis to brush; click an axis to clear its brush.');
-    panel.append(canvas, info);
-    if (!cols.length) { info.textContent = 'These runs have no params or metrics to plot.'; return null; }
+    panel.append(el('div', {class: 'toolbar'}, colorSel, el('label', {}, allBox, ' show constant and empty axes'),
+      skipped ? el('span', {class: 'muted', id: 'parallel-skipped'}, `${skipped} constant or empty axis${skipped === 1 ? '' : 'es'} hidden`) : ''), canvas, info);
+    allBox.addEventListener('change', () => { state.pAll = allBox.checked; saveURL(); showTab('parallel'); });
+    colorSel.addEventListener('change', () => { state.pColor = colorSel.value; saveURL(); draw(); });
+    if (!cols.length) { info.textContent = 'These runs have no params or metrics that differ.'; window.__cairnParallel = {axes: [], kept: [], brushes: [], skipped}; return null; }
     const scales = cols.map(axisScale);
+    const lineColor = (r) => {
+      const by = candidates.find((c) => c.id === colorSel.value);
+      if (!by) return color.get(r.run_id);
+      const p = axisScale(by).pos(by.get(r));
+      return p === null ? cssVar('--muted') : ramp(p);
+    };
     const brushes = new Map();
     let drag = null;
     const geometry = () => {
@@ -209,7 +258,7 @@ export async function render(app, route) {
         for (const r of runs) {
           const on = kept.includes(r);
           if (on !== pass) continue;
-          g.strokeStyle = on ? color.get(r.run_id) : cssVar('--line'); g.globalAlpha = on ? 0.85 : 0.5; g.lineWidth = on ? 1.4 : 1;
+          g.strokeStyle = on ? lineColor(r) : cssVar('--line'); g.globalAlpha = on ? 0.85 : 0.5; g.lineWidth = on ? 1.4 : 1;
           g.beginPath(); let pen = false;
           cols.forEach((c, i) => { const p = scales[i].pos(c.get(r)); if (p === null) { pen = false; return; } if (pen) g.lineTo(gm.xs[i], Y(p)); else { g.moveTo(gm.xs[i], Y(p)); pen = true; } });
           g.stroke();
@@ -233,7 +282,8 @@ export async function render(app, route) {
         if (br) { g.globalAlpha = 0.3; g.fillStyle = cssVar('--accent'); g.fillRect(gm.xs[i] - 6, Y(br[1]), 12, Y(br[0]) - Y(br[1])); g.globalAlpha = 1; g.fillStyle = cssVar('--fg'); }
       });
       info.textContent = `${kept.length} of ${runs.length} runs inside the brushes. Drag along an axis to brush; click an axis to clear its brush.`;
-      window.__cairnParallel = {axes: cols.map((c) => c.id), kept: kept.map((r) => r.run_id), brushes: [...brushes.entries()]};
+      window.__cairnParallel = {axes: cols.map((c) => c.id), kept: kept.map((r) => r.run_id), brushes: [...brushes.entries()], skipped,
+        colorBy: colorSel.value, ranges: Object.fromEntries(cols.map((c, i) => [c.id, c.numeric ? [scales[i].text(0), scales[i].text(1)] : c.categories]))};
     }
     const axisAt = (px) => { const gm = geometry(); let best = -1; let d = 20; gm.xs.forEach((x, i) => { if (Math.abs(x - px) < d) { d = Math.abs(x - px); best = i; } }); return best; };
     const posAt = (py) => { const gm = geometry(); return Math.max(0, Math.min(1, 1 - (py - gm.T) / gm.ph)); };
@@ -461,7 +511,9 @@ export async function render(app, route) {
         if (differs) differing++;
         if (onlyDiff.checked && !differs) continue;
         body.append(el('tr', {class: differs ? 'differs' : undefined, dataset: {key: `${kind}.${k}`}}, el('th', {}, `${kind}.${k}`),
-          values.map((v) => el('td', {class: v === undefined ? 'muted' : undefined}, v === undefined ? '—' : v.length > 80 ? `${v.slice(0, 80)}…` : v))));
+          values.map((v) => (v !== undefined && kind === 'tags' && k === 'mlflow.note.content'
+            ? el('td', {class: 'markdown note-cell'}, renderMarkdown(v))
+            : el('td', {class: v === undefined ? 'muted' : undefined}, v === undefined ? '—' : v.length > 80 ? `${v.slice(0, 80)}…` : v)))));
       }
       if (!body.childElementCount) body.append(el('tr', {}, el('td', {colspan: shown.length + 1, class: 'muted'}, 'The selected runs have the same params and tags.')));
       table.append(body);

@@ -2,7 +2,7 @@
 // status, success rate, promotion gate pass rate, storage growth, recent failures, running and
 // stale runs), then the health report of all experiments or one (GET /api/cairn/v1/report).
 import {el, errorBox, fmtTime, fmtBytes, hashQuery, setHashQuery} from './util.js';
-import {cairn} from './api.js';
+import {cairn, experimentNames} from './api.js';
 
 function card(label, value, hint) {
   return el('div', {class: 'card'}, el('div', {class: 'muted'}, label), el('div', {class: 'big'}, value === null || value === undefined ? '—' : String(value)), hint ? el('div', {class: 'muted'}, hint) : '');
@@ -10,7 +10,11 @@ function card(label, value, hint) {
 
 export async function render(app, route) {
   const experimentID = route.query.get('experiment_id');
-  app.append(el('h1', {}, experimentID ? `Overview of experiment ${experimentID}` : 'Overview'));
+  const heading = el('h1', {}, experimentID ? `Overview of experiment ${experimentID}` : 'Overview');
+  app.append(heading);
+  const names = await experimentNames();
+  const named = (id) => names.get(id) || `experiment ${id}`;
+  if (experimentID) heading.textContent = `Overview of ${named(experimentID)}`;
   let r;
   try {
     r = await cairn('report', {experiment_id: experimentID || undefined});
@@ -25,7 +29,8 @@ export async function render(app, route) {
   const pct = (x) => (x === null || x === undefined ? '—' : `${(x * 100).toFixed(1)} %`);
   app.append(await dashboard(r.experiment_ids || [], experimentID, pct));
   const runs = r.runs || {}; const link = r.linkage || {}; const art = r.artifacts || {}; const rep = r.reproducibility || {};
-  app.append(el('p', {class: 'muted'}, `Experiments: ${(r.experiment_ids || []).join(', ') || 'all'}`),
+  app.append(el('p', {class: 'muted', id: 'report-experiments'}, 'Experiments: ',
+    (r.experiment_ids || []).length ? (r.experiment_ids || []).flatMap((id, i) => [i ? ', ' : '', el('a', {href: `#/experiments/${id}`}, named(id))]) : 'all'),
     el('h2', {}, 'All runs'), el('div', {class: 'cards', id: 'report-runs'}, card('Total', runs.total), card('Finished', runs.finished), card('Failed', runs.failed),
       card('Killed', runs.killed), card('Running', runs.running), ...(runs.stale ? [card('Stale (running, silent)', runs.stale)] : []), card('Scheduled', runs.scheduled), card('Success rate', pct(r.success_rate))),
     el('h2', {}, 'Linkage'), el('div', {class: 'cards'}, card('Runs', link.total), card('With code version', link.with_code), card('With data version', link.with_data), card('With both', link.with_both)),

@@ -1,7 +1,8 @@
-// The run page: overview (status, duration, user, source, git commit with the dirty diff,
-// command, environment), the note (Markdown, editable), params, metrics (latest/min/max and a
-// chart each), tags, datasets, logged models, child runs and the artifact browser.
-import {el, clear, fmtTime, fmtDuration, fmtNumber, fmtBytes, errorBox, hashQuery, setHashQuery, colorFor} from './util.js';
+// The run page: overview (status and duration, key params, latest metrics with sparklines,
+// the run's own tags, the note (Markdown, editable), then the provenance: source, git commit
+// with the dirty diff, command, host, environment), params, metrics (latest/min/max and a
+// chart each), tags, datasets, logged models, child runs with their metrics and the artifact browser.
+import {el, clear, fmtTime, fmtDuration, fmtNumber, fmtCompact, fmtBytes, errorBox, hashQuery, setHashQuery, colorFor, runColor, swatch} from './util.js';
 import {mlflow, mlflowPost, cairn, getText, artifactURL} from './api.js';
 import {renderMarkdown} from './markdown.js';
 import {LineChart} from './chart.js';
@@ -72,11 +73,28 @@ export async function render(app, route) {
     const commit = tags['cairn.git.commit'] || tags['mlflow.source.git.commit'];
     const dirty = tags['cairn.git.dirty'];
     const parent = tags['mlflow.parentRunId'];
-    panel.append(el('h2', {}, 'Overview'), deletedNotice(), kv([
+    // First what a researcher looks for: status and duration, key params, the latest metrics
+    // with sparklines, their own tags and the note; then where the run came from.
+    const duration = start && end ? fmtDuration(end - start) : info.status === 'RUNNING' && start ? `${fmtDuration(Date.now() - start)} so far` : '—';
+    const userTags = Object.keys(tags).filter((k) => !k.startsWith('mlflow.') && !k.startsWith('cairn.')).sort();
+    const sparks = el('div', {class: 'spark-grid', id: 'run-metrics'});
+    panel.append(el('h2', {}, 'Overview'), deletedNotice(),
+      el('div', {class: 'cards', id: 'run-summary'},
+        el('div', {class: 'card'}, el('div', {class: 'muted'}, 'Status'), el('div', {class: 'big'}, el('span', {class: `status ${info.status}`}, info.status))),
+        el('div', {class: 'card'}, el('div', {class: 'muted'}, 'Duration'), el('div', {class: 'big'}, duration)),
+        el('div', {class: 'card'}, el('div', {class: 'muted'}, 'Started'), el('div', {}, fmtTime(start) || '—'), el('div', {class: 'muted'}, info.user_id || tags['mlflow.user'] || '')),
+        parent ? el('div', {class: 'card'}, el('div', {class: 'muted'}, 'Parent run'), el('a', {href: `#/experiments/${expID}/runs/${parent}`}, parent.slice(0, 12))) : ''),
+      el('h3', {}, 'Key params'),
+      params.length ? el('div', {class: 'chips', id: 'run-key-params'}, [...params].sort((a, b) => (a.key < b.key ? -1 : 1)).slice(0, 16).map((p) => el('span', {class: 'chip mono', title: `${p.key} = ${p.value}`}, `${p.key} = ${fmtCompact(p.value, 4)}`)),
+        params.length > 16 ? el('a', {href: '#', onclick: (e) => { e.preventDefault(); show('params'); }}, `all ${params.length} params`) : '') : el('p', {class: 'muted'}, 'No params.'),
+      el('h3', {}, 'Latest metrics'), metrics.length ? sparks : el('p', {class: 'muted'}, 'No metrics.'),
+      ...(userTags.length ? [el('h3', {}, 'Tags'), el('div', {class: 'chips', id: 'run-user-tags'}, userTags.map((k) => el('span', {class: 'chip', title: `${k} = ${tags[k]}`}, `${k} = ${tags[k].length > 40 ? `${tags[k].slice(0, 40)}…` : tags[k]}`)))] : []));
+    drawSparks(sparks);
+    const noteBox = el('div', {id: 'note'});
+    panel.append(el('h2', {}, 'Note'), noteBox);
+    panel.append(el('h2', {}, 'Provenance'), kv([
       ['Run ID', el('span', {class: 'mono'}, runID)],
-      ['Status', info.status],
       ['Started', fmtTime(start)], ['Ended', fmtTime(end)],
-      ['Duration', start && end ? fmtDuration(end - start) : info.status === 'RUNNING' && start ? `${fmtDuration(Date.now() - start)} so far` : ''],
       ['User', info.user_id || tags['mlflow.user']],
       ['Source', tags['mlflow.source.name']],
       ['Git commit', commit ? el('span', {class: 'mono'}, commit, dirty === 'true' ? ' (uncommitted changes)' : dirty === 'false' ? ' (clean)' : '') : ''],
@@ -98,9 +116,6 @@ export async function render(app, route) {
     if (host.length) panel.append(el('h3', {}, 'Host'), kv(host.map((k) => [k.slice(11), tags[k]])));
     const env = Object.keys(tags).filter((k) => k.startsWith('cairn.env.')).sort();
     if (env.length) panel.append(el('h3', {}, 'Environment'), kv(env.map((k) => [k.slice(10), tags[k]])));
-    // The note.
-    const noteBox = el('div', {id: 'note'});
-    panel.append(el('h2', {}, 'Note'), noteBox);
     function showNote() {
       clear(noteBox);
       const text = tags[NOTE] || '';
@@ -138,6 +153,23 @@ export async function render(app, route) {
         if (files.has(log)) captured.append(el('p', {}, el('a', {href: '#', onclick: (e) => { e.preventDefault(); openArtifact(log); }}, `${log} — open in the artifact browser`)));
       }
     } catch { /* no captured artifacts */ }
+  }
+
+  /** Each metric's latest value and a sparkline of its whole series (60 buckets, one request). */
+  async function drawSparks(box) {
+    const keys = metrics.map((m) => m.key).sort();
+    const latest = new Map(metrics.map((m) => [m.key, m.value]));
+    const lines = new Map(keys.map((k) => {
+      const line = el('span', {class: 'spark'});
+      box.append(el('div', {class: 'spark-item', dataset: {key: k}}, el('div', {class: 'spark-key', title: k}, k), el('div', {class: 'spark-value'}, fmtNumber(latest.get(k))), line));
+      return [k, line];
+    }));
+    if (!keys.length) return;
+    try {
+      const reply = await cairn('metrics/series', {run_ids: [runID], keys, buckets: 60});
+      for (const s of reply.series || []) { const holder = lines.get(s.key); if (holder) holder.append(sparkline(s.last || [])); }
+      window.__cairnSparklines = (reply.series || []).length;
+    } catch { window.__cairnSparklines = 0; }
   }
 
   let pendingArtifact = null;
@@ -210,7 +242,16 @@ export async function render(app, route) {
   async function children() {
     try {
       const r = await cairn('runs/table', {experiment_ids: [expID], filter: `tags.mlflow.parentRunId = '${runID}'`});
-      panel.append(simpleTable(['Run', 'Status', 'Started'], (r.runs || []).map((c) => [el('a', {href: `#/experiments/${c.experiment_id}/runs/${c.run_id}`}, c.run_name), c.status, fmtTime(c.start_time)]), 'child-runs'));
+      // Each child's latest value of every metric the children logged, and the params that differ between them.
+      const kids = r.runs || [];
+      const metricKeys = [...new Set(kids.flatMap((c) => Object.keys(c.metrics || {})))].sort();
+      const paramKeys = [...new Set(kids.flatMap((c) => Object.keys(c.params || {})))].sort()
+        .filter((k) => new Set(kids.map((c) => c.params[k])).size > 1);
+      const head = ['Run', 'Status', 'Started', ...paramKeys, ...metricKeys.map((k) => ({label: k, num: true}))];
+      panel.append(el('div', {class: 'scroll-x'}, simpleTable(head, kids.map((c) => [
+        el('span', {}, swatch(runColor(c.run_id)), el('a', {href: `#/experiments/${c.experiment_id}/runs/${c.run_id}`}, c.run_name)), c.status, fmtTime(c.start_time),
+        ...paramKeys.map((k) => c.params[k] ?? ''), ...metricKeys.map((k) => (c.metrics[k] ? fmtNumber(Number(c.metrics[k][0])) : ''))]), 'child-runs')),
+      kids.length ? el('p', {}, el('a', {href: `#/compare?e=${expID}&runs=${kids.map((c) => c.run_id).join(',')}&keys=${metricKeys.slice(0, 4).map(encodeURIComponent).join(',')}`, id: 'compare-children'}, `Compare the ${kids.length} child runs`)) : '');
     } catch (e) { panel.append(errorBox(e, 'Child runs could not be loaded')); }
   }
 
@@ -243,7 +284,8 @@ export async function render(app, route) {
         };
         node.addEventListener('click', open);
         node.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); open(); } });
-        if (pendingArtifact && (pendingArtifact === f.path || pendingArtifact.startsWith(`${f.path}/`))) await open();
+        // The first level opens by itself (and the way to an artifact another tab links to).
+        if (pendingArtifact ? pendingArtifact === f.path || pendingArtifact.startsWith(`${f.path}/`) : depth === 0 && f.is_dir) await open();
       }
     }
     async function showFile(f) {
@@ -299,4 +341,24 @@ export function csvTable(text, sep) {
   const [head, ...rest] = rows;
   return el('table', {class: 'plain', id: 'csv-preview'}, el('thead', {}, el('tr', {}, (head || []).map((h) => el('th', {}, h)))),
     el('tbody', {}, rest.slice(0, 500).map((r) => el('tr', {}, r.map((c) => el('td', {}, c))))));
+}
+
+/** An SVG polyline of the finite values, in the text colour (so it follows the theme). */
+export function sparkline(values, width = 120, height = 28) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('width', width); svg.setAttribute('height', height); svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  svg.setAttribute('aria-hidden', 'true'); svg.setAttribute('preserveAspectRatio', 'none');
+  const ys = values.map(Number);
+  const ok = ys.filter((v) => isFinite(v));
+  if (!ok.length) return svg;
+  const lo = Math.min(...ok); const hi = Math.max(...ok);
+  const n = ys.length;
+  const pts = [];
+  ys.forEach((v, i) => { if (isFinite(v)) pts.push(`${(n === 1 ? width / 2 : (i / (n - 1)) * (width - 2) + 1).toFixed(1)},${(hi === lo ? height / 2 : height - 2 - ((v - lo) / (hi - lo)) * (height - 4)).toFixed(1)}`); });
+  const line = document.createElementNS(ns, pts.length === 1 ? 'circle' : 'polyline');
+  if (pts.length === 1) { const [x, y] = pts[0].split(','); line.setAttribute('cx', x); line.setAttribute('cy', y); line.setAttribute('r', '2'); line.setAttribute('fill', 'currentColor'); }
+  else { line.setAttribute('points', pts.join(' ')); line.setAttribute('fill', 'none'); line.setAttribute('stroke', 'currentColor'); line.setAttribute('stroke-width', '1.5'); }
+  svg.append(line);
+  return svg;
 }

@@ -4,10 +4,15 @@
 // rows virtualized so 10,000 runs scroll smoothly. All state lives in the URL hash. Grouped,
 // each group row shows per visible metric column the group's mean ± CI half-width and n
 // (finished runs only, from stats/groups). An experiment whose runs are A/B variants (tag
-// cairn.control) links to its A/B report.
-import {el, clear, fmtTime, fmtDuration, fmtNumber, errorBox, hashQuery, setHashQuery, debounce} from './util.js';
+// cairn.control) links to its A/B report. Above the table, the workspace charts every metric
+// of the runs the table shows (workspace.js); columns can be resized, dragged to a new place
+// and pinned (the Run column is pinned by default); nested runs can be shown as a tree; the
+// whole state can be saved on the server as a named view (views.js).
+import {el, clear, fmtTime, fmtDuration, fmtNumber, fmtCompact, errorBox, setHashQuery, debounce, runColor, colorFor, swatch} from './util.js';
 import {cairn, mlflow} from './api.js';
 import {meanPlusMinus, interval, stat, excludedCount, excludedText} from './stats.js';
+import {createWorkspace} from './workspace.js';
+import {createViewsBar} from './views.js';
 
 const ROW = 30;
 const attrColumns = [
@@ -76,18 +81,50 @@ function compareValues(a, b) {
 
 function splitList(s) { return s ? s.split(',').filter((x) => x).map(decodeURIComponent) : []; }
 function joinList(xs) { return xs.map(encodeURIComponent).join(','); }
+function parseJSON(text) { try { const v = JSON.parse(text); return v && typeof v === 'object' ? v : null; } catch { return null; } }
 
-export async function render(app, route) {
-  const experimentIDs = route.path[1].split(',').filter((x) => x);
-  window.__cairnPageHandlesQuery = true;
-  const q = route.query;
-  const state = {
+const PARENT_TAG = 'mlflow.parentRunId';
+const DEFAULT_PINS = ['attr:run_name'];
+
+/** The page state from the URL query (also the shape of a saved view). */
+export function stateFromQuery(q) {
+  return {
     filter: q.get('filter') || '',
     sort: q.get('sort') || 'attr:start_time:desc',
     cols: q.get('cols') ? splitList(q.get('cols')) : null,
     sel: new Set(splitList(q.get('sel'))),
     group: q.get('group') || '',
+    widths: parseJSON(q.get('w')) || {},
+    pins: q.has('pin') ? splitList(q.get('pin')) : [...DEFAULT_PINS],
+    charts: q.get('charts') !== '0',
+    ws: parseJSON(q.get('ws')) || {},
+    tree: q.get('tree') === '1',
+    view: q.get('view') || '',
   };
+}
+
+/** The URL query of a state (defaults left out). */
+export function queryFromState(state) {
+  const p = new URLSearchParams();
+  if (state.view) p.set('view', state.view);
+  if (state.filter) p.set('filter', state.filter);
+  if (state.sort !== 'attr:start_time:desc') p.set('sort', state.sort);
+  if (state.cols) p.set('cols', joinList(state.cols));
+  if (state.sel && state.sel.size) p.set('sel', joinList([...state.sel]));
+  if (state.group) p.set('group', state.group);
+  if (Object.keys(state.widths || {}).length) p.set('w', JSON.stringify(state.widths));
+  if (JSON.stringify(state.pins) !== JSON.stringify(DEFAULT_PINS)) p.set('pin', joinList(state.pins));
+  if (!state.charts) p.set('charts', '0');
+  if (Object.keys(state.ws || {}).length) p.set('ws', JSON.stringify(state.ws));
+  if (state.tree) p.set('tree', '1');
+  return p;
+}
+
+export async function render(app, route) {
+  const experimentIDs = route.path[1].split(',').filter((x) => x);
+  window.__cairnPageHandlesQuery = true;
+  const q = route.query;
+  const state = stateFromQuery(q);
   const t0 = performance.now();
 
   const title = el('h1', {}, experimentIDs.length > 1 ? `Runs of experiments ${experimentIDs.join(', ')}` : 'Runs');
@@ -98,6 +135,10 @@ export async function render(app, route) {
   const columnsBtn = el('button', {type: 'button', id: 'columns-button'}, 'Columns');
   const groupSelect = el('select', {id: 'group-by', 'aria-label': 'Group by'}, el('option', {value: ''}, 'No grouping'));
   const compareBtn = el('button', {type: 'button', id: 'compare-button', class: 'primary'}, 'Compare');
+  const chartsBox = el('input', {type: 'checkbox', id: 'show-charts', checked: state.charts ? true : undefined});
+  const treeBox = el('input', {type: 'checkbox', id: 'tree-view', checked: state.tree ? true : undefined});
+  const wsHolder = el('div', {id: 'workspace-holder'});
+  const viewsHolder = el('div', {class: 'views-bar', id: 'views-holder'});
   const clearSel = el('button', {type: 'button', id: 'clear-selection'}, 'Clear selection');
   const abLink = el('a', {href: `#/experiments/${experimentIDs[0]}/online`, id: 'ab-report-link', class: 'button-link', hidden: true}, 'A/B report');
   const tracesLink = el('a', {href: `#/experiments/${experimentIDs[0]}/traces`, id: 'traces-link', class: 'button-link', hidden: experimentIDs.length > 1}, 'Traces');
@@ -108,12 +149,14 @@ export async function render(app, route) {
   const rowsLayer = el('div');
   inner.append(head, rowsLayer);
   grid.append(inner);
-  const crumbs = el('div', {class: 'crumbs'}, el('a', {href: '#/experiments'}, 'Experiments'), ' / ', experimentIDs.join(', '));
-  app.append(crumbs, title,
+  const crumbs = el('div', {class: 'crumbs'}, el('a', {href: '#/experiments'}, 'Experiments'), ' / ', el('span', {id: 'crumb-experiment'}, experimentIDs.join(', ')));
+  app.append(crumbs, title, viewsHolder,
     el('div', {class: 'toolbar'}, filter, el('button', {type: 'button', id: 'apply-filter', onclick: () => applyFilter()}, 'Apply')),
     filterError,
-    el('div', {class: 'toolbar'}, countLabel, columnsBtn, groupSelect, clearSel, compareBtn, abLink, tracesLink),
-    groupsBar, grid);
+    el('div', {class: 'toolbar'}, countLabel, columnsBtn, groupSelect, clearSel, compareBtn, abLink, tracesLink,
+      el('label', {title: 'Charts of every metric of the runs in the table'}, chartsBox, ' charts'),
+      el('label', {title: 'Child runs under their parent run'}, treeBox, ' nested runs as a tree')),
+    groupsBar, wsHolder, grid);
 
   let catalog = {params: [], metrics: [], tags: []};
   let runs = [];
@@ -121,6 +164,11 @@ export async function render(app, route) {
   let cursor = 0;
   let anchor = null;   // index in view of the last plain click, for shift ranges
   let columns = [];
+  let sortedRuns = [];
+  let groupColors = new Map();
+  const expanded = new Set();  // parent runs open in the tree
+  let workspace = null;
+  let viewsBar = null;
 
   function defaultColumns() {
     return ['attr:run_name', 'attr:status', 'attr:start_time', 'attr:duration', 'attr:user_id',
@@ -129,13 +177,8 @@ export async function render(app, route) {
   }
 
   function saveURL() {
-    const p = new URLSearchParams();
-    if (state.filter) p.set('filter', state.filter);
-    if (state.sort !== 'attr:start_time:desc') p.set('sort', state.sort);
-    if (state.cols) p.set('cols', joinList(state.cols));
-    if (state.sel.size) p.set('sel', joinList([...state.sel]));
-    if (state.group) p.set('group', state.group);
-    setHashQuery(p);
+    setHashQuery(queryFromState(state));
+    if (viewsBar) viewsBar.changed();
   }
 
   async function loadCatalog() {
@@ -199,7 +242,10 @@ export async function render(app, route) {
     try {
       const reply = await cairn('runs/groups', {experiment_ids: experimentIDs, filter: state.filter, group_by: state.group});
       groupsBar.append(el('span', {class: 'muted'}, `${state.group}:`));
-      for (const g of reply.groups || []) groupsBar.append(el('span', {class: 'chip'}, `${g.missing ? '(none)' : g.value} · ${g.count}`));
+      for (const g of reply.groups || []) {
+        const value = g.missing ? '(none)' : g.value;
+        groupsBar.append(el('span', {class: 'chip', title: `${value}: ${g.count} runs`, dataset: {value}}, swatch(groupColors.get(value) || '#888'), `${fmtCompact(value)} · ${g.count}`));
+      }
     } catch (e) { groupsBar.append(errorBox(e, 'Group counts could not be loaded')); }
   }
 
@@ -242,16 +288,34 @@ export async function render(app, route) {
     if (!m) return el('div', {class: 'cell num muted', title: groupStatsError ? `No group statistics: ${groupStatsError}` : undefined}, groupStatsError ? '!' : '');
     const excluded = excludedCount(m.excluded);
     const level = `${stat(s.level * 100, 3)}%`;
-    const title = `${c.key} over ${m.n} finished run${m.n === 1 ? '' : 's'}: mean ${stat(m.mean)}, ${level} CI ${interval(m.ci_low, m.ci_high)}, sd ${stat(m.sd)}`
+    const title = `${c.key} over ${m.n} finished run${m.n === 1 ? '' : 's'}: mean ${stat(m.mean)} ± sd ${stat(m.sd)}, ${level} CI ${interval(m.ci_low, m.ci_high)}`
       + (excluded ? `; ${excluded} not counted (${excludedText(m.excluded)})` : '; every run counted');
+    const sd = typeof m.sd === 'number' && isFinite(m.sd) ? m.sd : undefined;
     return el('div', {class: `cell num group-stat${excluded ? ' has-excluded' : ''}`, title, dataset: {metric: c.key}},
-      `${meanPlusMinus(m.mean, m.ci_low, m.ci_high)} (n ${m.n}${excluded ? ` of ${m.n + excluded}` : ''})`);
+      `${meanPlusMinus(m.mean, sd === undefined ? undefined : m.mean - sd, sd === undefined ? undefined : m.mean + sd)} (n ${m.n}${excluded ? ` of ${m.n + excluded}` : ''})`);
   }
+
+  /** The columns in order, pinned ones first, with their widths and sticky offsets. */
+  function layoutColumns() {
+    const all = (state.cols || defaultColumns()).map((id) => ({...columnDef(id)}));
+    if (state.group) for (const c of all) if (c.kind === 'metric') c.width = 190;
+    for (const c of all) if (state.widths[c.id]) c.width = state.widths[c.id];
+    const pinned = all.filter((c) => state.pins.includes(c.id));
+    let left = 34;
+    for (const c of pinned) { c.pinned = true; c.left = left; left += c.width; }
+    return [...pinned, ...all.filter((c) => !c.pinned)];
+  }
+
+  function groupValueOf(r) {
+    const [prefix, ...rest] = state.group.split('.');
+    const v = (prefix === 'params' ? r.params : r.tags)[rest.join('.')];
+    return v === undefined ? '(none)' : v;
+  }
+  const colorOf = (r) => (state.group ? groupColors.get(groupValueOf(r)) || '#888' : runColor(r.run_id));
 
   function rebuildView() {
     const started = performance.now();
-    columns = (state.cols || defaultColumns()).map(columnDef);
-    if (state.group) for (const c of columns) if (c.kind === 'metric') c.width = 190;
+    columns = layoutColumns();
     const [sortId, dir] = splitSort(state.sort);
     const sortCol = columnDef(sortId);
     const sign = dir === 'asc' ? 1 : -1;
@@ -263,21 +327,40 @@ export async function render(app, route) {
       return sign * compareValues(a[0], b[0]);
     });
     const sorted = keyed.map((x) => x[1]);
+    sortedRuns = sorted;
     view = [];
+    groupColors = new Map();
     if (state.group) {
-      const [prefix, ...rest] = state.group.split('.');
-      const key = rest.join('.');
       const groups = new Map();
       for (const r of sorted) {
-        const v = (prefix === 'params' ? r.params : r.tags)[key];
-        const g = v === undefined ? '(none)' : v;
+        const g = groupValueOf(r);
         if (!groups.has(g)) groups.set(g, []);
         groups.get(g).push(r);
       }
       const names = [...groups.keys()].sort((a, b) => (a === '(none)') - (b === '(none)') || compareValues(a, b));
+      names.forEach((g, i) => groupColors.set(g, colorFor(i)));
       for (const g of names) {
-        view.push({group: `${state.group} = ${g}`, value: g, count: groups.get(g).length});
+        view.push({group: `${state.group} = ${fmtCompact(g, 4)}`, value: g, count: groups.get(g).length});
         for (const r of groups.get(g)) view.push({run: r});
+      }
+    } else if (state.tree) {
+      // Children under their parent (when the parent is in the table), in the same sort order.
+      const here = new Set(sorted.map((r) => r.run_id));
+      const kids = new Map();
+      for (const r of sorted) {
+        const p = r.tags[PARENT_TAG];
+        if (p && here.has(p) && p !== r.run_id) { if (!kids.has(p)) kids.set(p, []); kids.get(p).push(r); }
+      }
+      const add = (r, depth, seen) => {
+        const children = kids.get(r.run_id) || [];
+        view.push({run: r, depth, children: children.length});
+        if (!expanded.has(r.run_id) || seen.has(r.run_id)) return;
+        seen.add(r.run_id);
+        for (const c of children) add(c, depth + 1, seen);
+      };
+      for (const r of sorted) {
+        const p = r.tags[PARENT_TAG];
+        if (!(p && here.has(p) && p !== r.run_id)) add(r, 0, new Set());
       }
     } else {
       for (const r of sorted) view.push({run: r});
@@ -287,6 +370,7 @@ export async function render(app, route) {
     inner.style.height = `${ROW * (view.length + 1)}px`;
     inner.style.width = `${34 + columns.reduce((s, c) => s + c.width, 0)}px`;
     drawRows(true);
+    updateWorkspace();
     countLabel.textContent = `${runs.length} run${runs.length === 1 ? '' : 's'} · ${state.sel.size} selected`;
     compareBtn.disabled = state.sel.size === 0;
     window.__cairnTable = {
@@ -294,6 +378,9 @@ export async function render(app, route) {
       order: view.filter((v) => v.run).slice(0, 200).map((v) => v.run.run_id),
       names: view.filter((v) => v.run).slice(0, 200).map((v) => v.run.run_name),
       columns: columns.map((c) => c.id), selected: [...state.sel], sort: state.sort, filter: state.filter,
+      pinned: columns.filter((c) => c.pinned).map((c) => c.id), widths: Object.fromEntries(columns.map((c) => [c.id, c.width])),
+      colors: Object.fromEntries(view.filter((v) => v.run).slice(0, 200).map((v) => [v.run.run_id, colorOf(v.run)])),
+      tree: view.filter((v) => v.run && v.depth).map((v) => v.run.run_id),
       domRows: rowsLayer.childElementCount, sortMs: performance.now() - started,
     };
     loadGroupStats();
@@ -313,19 +400,72 @@ export async function render(app, route) {
       for (const r of runs) { if (all.checked) state.sel.add(r.run_id); else state.sel.delete(r.run_id); }
       saveURL(); rebuildView();
     });
-    head.append(el('div', {class: 'cell check'}, all));
+    head.append(el('div', {class: 'cell check pinned'}, all));
     for (const c of columns) {
       const sorted = c.id === sortId;
-      const cell = el('div', {class: `cell${c.num ? ' num' : ''}${sorted ? ' sorted' : ''}`, role: 'columnheader', title: `Sort by ${c.label}`, dataset: {col: c.id}},
-        c.label, sorted ? (dir === 'asc' ? ' ▲' : ' ▼') : '');
+      const pin = el('button', {type: 'button', class: `pin${c.pinned ? ' on' : ''}`, title: c.pinned ? 'Unpin the column' : 'Pin the column (stays visible when scrolling right)',
+        'aria-label': `${c.pinned ? 'Unpin' : 'Pin'} ${c.label}`, 'aria-pressed': c.pinned ? 'true' : 'false'}, c.pinned ? '◆' : '◇');
+      const handle = el('span', {class: 'rz', title: 'Drag to resize', 'aria-hidden': 'true'});
+      const cell = el('div', {class: `cell${c.num ? ' num' : ''}${sorted ? ' sorted' : ''}${c.pinned ? ' pinned' : ''}`, role: 'columnheader', title: `Sort by ${c.label} · drag to move`,
+        draggable: 'true', dataset: {col: c.id}}, el('span', {class: 'label'}, c.label, sorted ? (dir === 'asc' ? ' ▲' : ' ▼') : ''), pin, handle);
       cell.style.width = `${c.width}px`;
-      cell.addEventListener('click', () => {
+      if (c.pinned) cell.style.left = `${c.left}px`;
+      cell.addEventListener('click', (e) => {
+        if (e.target === pin || e.target === handle || resizing) return;
         state.sort = `${c.id}:${sorted && dir === 'desc' ? 'asc' : 'desc'}`;
         saveURL(); rebuildView();
+      });
+      pin.addEventListener('click', () => {
+        state.pins = c.pinned ? state.pins.filter((x) => x !== c.id) : [...state.pins, c.id];
+        saveURL(); rebuildView();
+      });
+      handle.addEventListener('mousedown', (e) => startResize(e, c, cell));
+      cell.addEventListener('dragstart', (e) => { if (resizing) { e.preventDefault(); return; } e.dataTransfer.setData('text/x-cairn-column', c.id); e.dataTransfer.effectAllowed = 'move'; });
+      cell.addEventListener('dragover', (e) => { if (e.dataTransfer.types.includes('text/x-cairn-column')) { e.preventDefault(); cell.classList.add('drop'); } });
+      cell.addEventListener('dragleave', () => cell.classList.remove('drop'));
+      cell.addEventListener('drop', (e) => {
+        cell.classList.remove('drop');
+        const from = e.dataTransfer.getData('text/x-cairn-column');
+        if (from && from !== c.id) { e.preventDefault(); moveColumn(from, c.id); }
       });
       head.append(cell);
     }
   }
+
+  /** Puts column `from` just before column `to` (the order of state.cols; pinned ones stay first). */
+  function moveColumn(from, to) {
+    const ids = (state.cols || defaultColumns()).filter((x) => x !== from);
+    ids.splice(Math.max(0, ids.indexOf(to)), 0, from);
+    state.cols = ids;
+    saveURL(); rebuildView();
+  }
+
+  let resizing = null;
+  function startResize(e, c, cell) {
+    e.preventDefault(); e.stopPropagation();
+    const x0 = e.clientX; const w0 = c.width;
+    resizing = {id: c.id};
+    const move = (ev) => { const w = Math.max(50, Math.min(800, Math.round(w0 + ev.clientX - x0))); resizing.width = w; cell.style.width = `${w}px`; };
+    const up = () => {
+      window.removeEventListener('mousemove', move); window.removeEventListener('mouseup', up);
+      if (resizing.width) { state.widths = {...state.widths, [c.id]: resizing.width}; saveURL(); rebuildView(); }
+      setTimeout(() => { resizing = null; }, 0);
+    };
+    window.addEventListener('mousemove', move); window.addEventListener('mouseup', up);
+  }
+
+  /** What the workspace charts: the selected runs when some are ticked, else the top N by the sort. */
+  function updateWorkspace() {
+    if (!workspace) return;
+    const selectedOnly = state.sel.size > 0;
+    const pool = selectedOnly ? sortedRuns.filter((r) => state.sel.has(r.run_id)) : sortedRuns;
+    const chartRuns = pool.slice(0, selectedOnly ? 100 : workspace.layout().top);
+    const ids = [...state.sel].map((id) => `'${id.replace(/'/g, '')}'`).join(', ');
+    const bandFilter = selectedOnly ? [state.filter && `(${state.filter})`, `attributes.run_id IN (${ids})`].filter((x) => x).join(' AND ') : state.filter;
+    const [sortId, dir] = splitSort(state.sort);
+    workspace.update({runs: chartRuns, selectedOnly, sortLabel: `${columnDef(sortId).label} ${dir === 'asc' ? '▲' : '▼'}`, group: state.group, bandFilter, groupColors});
+  }
+  const updateWorkspaceSoon = debounce(updateWorkspace, 150);
 
   // Rows on screen (plus a margin) are in the DOM; scrolling adds the rows that come into
   // view and removes those that left, so a frame touches a handful of rows, not all of them.
@@ -360,8 +500,9 @@ export async function render(app, route) {
       // The label spans the columns before the first metric column; each metric column gets its group summary.
       const first = columns.findIndex((c) => c.kind === 'metric');
       const span = first < 0 ? columns.length : first;
-      const label = el('div', {class: 'cell group-label', title: `${item.group} (${item.count} runs)`}, `${item.group} (${item.count})`);
+      const label = el('div', {class: 'cell group-label pinned', title: `${state.group} = ${item.value} (${item.count} runs)`}, swatch(groupColors.get(item.value) || '#888'), `${item.group} (${item.count})`);
       label.style.width = `${34 + columns.slice(0, span).reduce((s, c) => s + c.width, 0)}px`;
+      label.style.left = '0px';
       row.append(label);
       for (const c of columns.slice(span)) {
         const cell = c.kind === 'metric' ? groupCell(item, c) : el('div', {class: 'cell'});
@@ -376,17 +517,24 @@ export async function render(app, route) {
     if (i === cursor) row.classList.add('cursor');
     const check = el('input', {type: 'checkbox', tabindex: '-1', 'aria-label': `Select ${r.run_name}`});
     check.checked = state.sel.has(r.run_id);
-    row.append(el('div', {class: 'cell check'}, check));
+    row.append(el('div', {class: 'cell check pinned'}, check));
     for (const c of columns) {
       let content = cellText(r, c);
-      if (c.id === 'attr:run_name') content = el('a', {href: `#/experiments/${r.experiment_id}/runs/${r.run_id}`}, r.run_name || r.run_id);
+      if (c.id === 'attr:run_name') {
+        const link = el('a', {href: `#/experiments/${r.experiment_id}/runs/${r.run_id}`}, r.run_name || r.run_id);
+        const twisty = item.children ? el('button', {type: 'button', class: 'twisty', dataset: {parent: r.run_id}, 'aria-expanded': expanded.has(r.run_id) ? 'true' : 'false',
+          title: `${item.children} child run${item.children === 1 ? '' : 's'}`}, expanded.has(r.run_id) ? '▾' : '▸', ` ${item.children}`) : null;
+        content = el('span', {class: 'run-name'}, item.depth ? el('span', {class: 'indent'}, '\u00a0'.repeat(item.depth * 3), '└ ') : null, twisty,
+          swatch(colorOf(r)), link);
+      }
       else if (c.id === 'attr:status') {
         content = r.stale
           ? el('span', {class: 'status RUNNING stale', title: `Still RUNNING, but nothing logged since ${fmtTime(r.last_activity)}: the job may have died (cairn runs close-stale marks such runs KILLED).`}, 'stale')
           : el('span', {class: `status ${r.status}`}, r.status);
       }
-      const cell = el('div', {class: `cell${c.num ? ' num' : ''}`, title: typeof content === 'string' ? content : undefined}, content);
+      const cell = el('div', {class: `cell${c.num ? ' num' : ''}${c.pinned ? ' pinned' : ''}`, title: typeof content === 'string' ? content : undefined}, content);
       cell.style.width = `${c.width}px`;
+      if (c.pinned) cell.style.left = `${c.left}px`;
       row.append(cell);
     }
     return row;
@@ -409,9 +557,17 @@ export async function render(app, route) {
     countLabel.textContent = `${runs.length} run${runs.length === 1 ? '' : 's'} · ${state.sel.size} selected`;
     compareBtn.disabled = state.sel.size === 0;
     window.__cairnTable.selected = [...state.sel];
+    updateWorkspaceSoon();
   }
 
   rowsLayer.addEventListener('click', (e) => {
+    const twisty = e.target.closest('.twisty');
+    if (twisty) {
+      const id = twisty.dataset.parent;
+      if (expanded.has(id)) expanded.delete(id); else expanded.add(id);
+      rebuildView();
+      return;
+    }
     const row = e.target.closest('.grid-row');
     if (!row || e.target.closest('a')) return;
     const i = Number(row.dataset.index);
@@ -439,6 +595,7 @@ export async function render(app, route) {
     saveURL();
     countLabel.textContent = `${runs.length} runs · ${state.sel.size} selected`;
     compareBtn.disabled = state.sel.size === 0;
+    updateWorkspaceSoon();
   }
 
   grid.addEventListener('keydown', (e) => {
@@ -469,6 +626,40 @@ export async function render(app, route) {
   }
 
   groupSelect.addEventListener('change', () => { state.group = groupSelect.value; saveURL(); rebuildView(); loadGroups(); });
+  treeBox.addEventListener('change', () => { state.tree = treeBox.checked; saveURL(); rebuildView(); });
+  chartsBox.addEventListener('change', () => { state.charts = chartsBox.checked; saveURL(); showCharts(); });
+
+  /** The workspace's layout without its defaults, for the URL and saved views. */
+  function compactLayout(l) {
+    const defaults = {panels: null, search: '', top: 10, x: 'step', log: false, ema: 0};
+    const out = {};
+    for (const [k, v] of Object.entries(l)) {
+      if (k in defaults ? JSON.stringify(defaults[k]) === JSON.stringify(v) : (Array.isArray(v) ? !v.length : !Object.keys(v || {}).length)) continue;
+      out[k] = v;
+    }
+    return out;
+  }
+
+  function showCharts() {
+    wsHolder.hidden = !state.charts;
+    if (!state.charts || workspace) return;
+    workspace = createWorkspace({experimentIDs, catalog, layout: state.ws,
+      onLayout: (l) => { state.ws = compactLayout(l); saveURL(); }, onTop: updateWorkspace});
+    wsHolder.append(workspace.node);
+    updateWorkspace();
+  }
+
+  /** Applies a saved view's state (or the page's defaults) and redraws everything. */
+  async function applyState(next) {
+    Object.assign(state, next, {sel: state.sel});
+    filter.value = state.filter; groupSelect.value = state.group;
+    chartsBox.checked = state.charts; treeBox.checked = state.tree;
+    if (workspace) { workspace.destroy(); workspace = null; clear(wsHolder); }
+    saveURL();
+    if (await filterRuns()) rebuildView();
+    showCharts();
+    await loadGroups();
+  }
   clearSel.addEventListener('click', () => { state.sel.clear(); saveURL(); rebuildView(); });
   compareBtn.addEventListener('click', () => {
     if (!state.sel.size) return;
@@ -517,13 +708,29 @@ export async function render(app, route) {
   // default columns, so the table is drawn once both are here.
   const runsLoaded = loadRuns();
   await loadCatalog();
-  names.then((list) => { title.textContent = list.length > 1 ? `Runs of ${list.join(', ')}` : list[0]; crumbs.lastChild.textContent = list.join(', '); });
-  if (await runsLoaded) rebuildView(); else { columns = (state.cols || defaultColumns()).map(columnDef); drawHead(); }
+  names.then((list) => { title.textContent = list.length > 1 ? `Runs of ${list.join(', ')}` : list[0]; document.getElementById('crumb-experiment').textContent = list.join(', '); });
+  if (experimentIDs.length === 1) {
+    viewsBar = createViewsBar({experimentID: experimentIDs[0], holder: viewsHolder, current: () => snapshot(), apply: (v) => applyState(v), viewID: state.view,
+      hasQuery: [...q.keys()].some((k) => k !== 'view' && k !== 'theme')});
+  }
+  const initial = viewsBar ? await viewsBar.initial() : null;
+  if (initial) Object.assign(state, initial, {sel: state.sel});
+  filter.value = state.filter; groupSelect.value = state.group; chartsBox.checked = state.charts; treeBox.checked = state.tree;
+  if (initial) { saveURL(); if (state.filter) await runsLoaded.then(() => filterRuns()); }
+  if (await runsLoaded) rebuildView(); else { columns = layoutColumns(); drawHead(); }
+  showCharts();
   window.__cairnTiming = Object.assign(window.__cairnTiming || {}, {firstTableMs: performance.now() - t0});
   await loadGroups();
   if (experimentIDs.length === 1 && runs.length === 0 && !state.filter) countLabel.textContent = 'No runs in this experiment yet.';
 
+  /** The state a saved view keeps (everything but the selection). */
+  function snapshot() {
+    const {sel, view, ...rest} = state;
+    return JSON.parse(JSON.stringify(rest));
+  }
+
   return () => {
+    if (workspace) workspace.destroy();
     window.removeEventListener('resize', onResize);
     document.removeEventListener('keydown', focusFilter);
     if (chooser) chooser.remove();

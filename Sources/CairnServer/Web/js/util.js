@@ -51,6 +51,23 @@ export function fmtNumber(v) {
   return String(Number(n.toPrecision(6)));
 }
 
+/**
+ * A number in few characters, for axis labels and group pills: 1.9e-4 (not 0.00019080112448884818),
+ * 0.0125, 3.14, 12500, 1.2e+7. Text that is not a number is returned as it is.
+ */
+export function fmtCompact(v, digits = 3) {
+  if (v === undefined || v === null || v === '') return '';
+  const n = typeof v === 'number' ? v : Number(v);
+  if (typeof v === 'string' && (v.trim() === '' || Number.isNaN(n))) return v;
+  if (Number.isNaN(n)) return 'NaN';
+  if (!isFinite(n)) return n > 0 ? '∞' : '-∞';
+  if (n === 0) return '0';
+  const a = Math.abs(n);
+  if (a >= 1e6 || a < 1e-3) return n.toExponential(Math.max(0, digits - 2)).replace(/\.?0+e/, 'e');
+  if (Number.isInteger(n)) return String(n);
+  return String(Number(n.toPrecision(digits)));
+}
+
 export function fmtBytes(n) {
   if (n === undefined || n === null) return '';
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -68,6 +85,18 @@ export function num(v) {
 /** A box for an error from the server, in words. */
 export function errorBox(err, what) {
   return el('div', {class: 'error', role: 'alert'}, what ? `${what}: ` : '', err && err.message ? err.message : String(err));
+}
+
+/** A search over keys: plain text matches anywhere (case-insensitive), /…/ is a regular expression. */
+export function keyMatcher(text) {
+  const t = (text || '').trim();
+  if (!t) return () => true;
+  const m = /^\/(.*)\/([a-z]*)$/.exec(t);
+  if (m) {
+    try { const re = new RegExp(m[1], m[2].includes('i') ? 'i' : ''); return (k) => re.test(k); } catch { return () => false; }
+  }
+  const needle = t.toLowerCase();
+  return (k) => k.toLowerCase().includes(needle);
 }
 
 /** Debounces fn by ms. */
@@ -93,6 +122,7 @@ export function setHashQuery(params, replace = true) {
   if (replace) history.replaceState(null, '', next); else location.hash = next;
 }
 
+// Twenty colours that stay apart on white and on the dark background.
 export const palette = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f',
   '#393b79', '#ad494a', '#637939', '#e6550d', '#6b6ecf', '#843c39', '#d6616b', '#3182bd', '#31a354', '#756bb1'];
 
@@ -100,4 +130,21 @@ export function colorFor(i) {
   if (i < palette.length) return palette[i];
   const hue = (i * 137.508) % 360;
   return `hsl(${hue.toFixed(0)} 65% 45%)`;
+}
+
+/**
+ * A run's colour, the same on every page (table, workspace, compare): picked from the palette
+ * by a hash of the run id, so it never depends on which other runs are shown.
+ */
+export function runColor(runId) {
+  let h = 2166136261;
+  for (let i = 0; i < runId.length; i++) { h ^= runId.charCodeAt(i); h = Math.imul(h, 16777619); }
+  return palette[(h >>> 0) % palette.length];
+}
+
+/** A small colour swatch. */
+export function swatch(color) {
+  const s = el('span', {class: 'sw'});
+  s.style.background = color;
+  return s;
 }
