@@ -338,8 +338,9 @@ def test_lineage_marks_a_run_of_another_server(ui):
     assert remote in text and "not on this server" in text
     assert ui.js("return document.querySelector('#lineage a[href*=\"%s\"]')" % remote) is None
     # The versions table: the held run is a link into its own experiment, the other is marked, not linked.
-    cells = ui.js("return [...document.querySelectorAll('#versions tbody tr')].map(r => [r.children[0].textContent, "
-                  "r.children[3].textContent, r.children[3].querySelector('a')?.getAttribute('href') || null])")
+    cells = ui.js("const i = [...document.querySelectorAll('#versions thead th')].findIndex(h => h.textContent === 'Source run');"
+                  "return [...document.querySelectorAll('#versions tbody tr')].map(r => [r.children[0].textContent, "
+                  "r.children[i].textContent, r.children[i].querySelector('a')?.getAttribute('href') || null])")
     assert cells == [["v2", remote[:12] + " (not on this server)", None],
                      ["v1", "held-here", f"#/experiments/{exp_id}/runs/{local}"]], cells
     ui.screenshot("models-remote-run-wide")

@@ -45,8 +45,10 @@ public struct CairnServiceSet: Sendable {
 public func openServices(_ configuration: CairnServerConfiguration) throws -> CairnServiceSet {
     // The metrics backend first: the store makes its metrics when it opens.
     _ = ServerMetrics.shared
-    let auditKey = try configuration.auditKey()
+    // The store first, so a data folder or database that cannot be used is the one line said
+    // (the audit key lives beside the data, or must be given for PostgreSQL).
     let store = try openTrackingStore(configuration)
+    let auditKey = try configuration.auditKey()
     store.useAuditKey(auditKey)
     let blobs = try openBlobStore(configuration)
     var tracking = TrackingService(store: store)
