@@ -483,3 +483,24 @@ def test_a_revoked_grant_stops_working_at_once(world):
     with Credentials(ADMIN, ADMIN_PASSWORD):
         auth_client.revoke_user_permission(name, "experiment", world["exp_a"])
     assert call(uri, "GET", "/api/2.0/mlflow/runs/get", headers=headers, params=params)[0] == 403
+
+
+def test_sign_ins_refusals_and_account_changes_are_in_the_audit_log_for_administrators(world):
+    uri = world["uri"]
+    name = unique_name("gina")
+    admin = basic(ADMIN, ADMIN_PASSWORD)
+    assert call(uri, "POST", "/api/2.0/mlflow/users/create", headers=admin, json={"username": name, "password": "gina-password"})[0] == 200
+    assert call(uri, "GET", "/api/2.0/mlflow/users/current", headers=basic(name, "wrong-password"))[0] == 401
+    assert call(uri, "GET", "/api/2.0/mlflow/users/current", headers=basic(name, "gina-password"))[0] == 200
+
+    def events(**params):
+        status, body, _ = call(uri, "GET", "/api/cairn/v1/audit", headers=admin, params={"target": f"user:{name}", "max_results": 100, **params})
+        assert status == 200, body
+        return body["events"]
+
+    actions = [e["action"] for e in events()]
+    assert {"user.create", "auth.sign_in_failed", "auth.sign_in"} <= set(actions), actions
+    created = next(e for e in events() if e["action"] == "user.create")
+    assert created["actor"] == ADMIN
+    # The audit log itself is for administrators.
+    assert call(uri, "GET", "/api/cairn/v1/audit", headers=basic(name, "gina-password"))[0] == 403

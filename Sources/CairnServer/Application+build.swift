@@ -57,7 +57,8 @@ public func openServices(_ configuration: CairnServerConfiguration) throws -> Ca
         let budgets = BudgetWatch(explorer: explorer, store: store, now: tracking.now)
         tracking.onRunEnded = { run in await budgets.runEnded(run) }
     }
-    let accounts = AccountService(store: store, settings: configuration.auth, bcryptCost: configuration.bcryptCost, now: tracking.now)
+    let accounts = AccountService(store: store, settings: configuration.auth, bcryptCost: configuration.bcryptCost,
+                                  audit: AuditTrail(store: store), now: tracking.now)
     let access = AccessControl(accounts: accounts, tracking: tracking, registry: store)
     if configuration.auth.isEnabled {
         tracking.onResourceCreated = { type, id in try await access.grantCreator(type, id: id) }

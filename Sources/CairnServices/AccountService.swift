@@ -57,9 +57,13 @@ public final class AccountService: Sendable {
         public var isReadOnly: Bool
     }
 
+    /// Where sign-ins and refused sign-ins are recorded (they change nothing else).
+    let audit: AuditTrail?
+
     public init(store: any AccountStore, settings: AuthSettings, bcryptCost: UInt8 = 12, cacheLifetime: Duration = .seconds(60),
-                now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
+                audit: AuditTrail? = nil, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
         self.store = store
+        self.audit = audit
         self.settings = settings
         self.bcryptCost = bcryptCost
         self.cacheLifetime = cacheLifetime
@@ -234,17 +238,24 @@ public final class AccountService: Sendable {
             try await waitAfterFailures(user: name, clientAddress: clientAddress)
             guard let user = try await checkPassword(user: name, password: password) else {
                 recordFailure(user: name, clientAddress: clientAddress)
+                await record("auth.sign_in_failed", "user:\(name)", ["method": "basic"])
                 throw Self.notSignedIn()
             }
             identity = SignedIn(user: user.name, isAdmin: user.isAdmin, isReadOnly: false)
+            await record("auth.sign_in", "user:\(user.name)", ["method": "basic"])
         case "bearer":
             try await waitAfterFailures(user: nil, clientAddress: clientAddress)
-            guard let found = try await store.fetchToken(secretSHA256: Self.sha256Hex(credential)), found.token.isActive(at: now()) else {
+            let found = try await store.fetchToken(secretSHA256: Self.sha256Hex(credential))
+            guard let found, found.token.isActive(at: now()) else {
                 recordFailure(user: nil, clientAddress: clientAddress)
+                // A known token names its owner and id; an unknown one nothing (never the secret).
+                await record("auth.sign_in_failed", found.map { "token:\($0.token.id)" } ?? "token:unknown",
+                             ["method": "token", "user": found?.user.name ?? ""])
                 throw Self.notSignedIn("The token is unknown, expired or revoked.")
             }
             try? await store.markTokenUsed(id: found.token.id, now: now())
             identity = SignedIn(user: found.user.name, isAdmin: found.user.isAdmin && !found.token.isReadOnly, isReadOnly: found.token.isReadOnly)
+            await record("auth.sign_in", "token:\(found.token.id)", ["method": "token", "user": found.user.name])
         default:
             throw Self.notSignedIn("Cairn accepts Basic credentials or a Bearer token.")
         }
@@ -253,6 +264,12 @@ public final class AccountService: Sendable {
             cache[digest] = (identity, instant.advanced(by: cacheLifetime))
         }
         return identity
+    }
+
+    /// Appends a sign-in event; a failure to record it is not the caller's failure (it is the
+    /// log's, and `cairn audit verify` and completeness show gaps).
+    private func record(_ action: String, _ target: String, _ details: [String: String]) async {
+        try? await audit?.record(action: action, target: target, details: details.mapValues { .string($0) })
     }
 
     /// The account when `password` is right, nil otherwise. An unknown user costs the same
