@@ -133,3 +133,17 @@ def test_an_administrator_manages_users_grants_and_tokens_on_the_accounts_page(b
                          params={"username": "writer", "resource_type": "experiment", "resource_id": shown}, timeout=60).json()
     assert reply == {"allowed": True, "permission": "EDIT"}
     assert requests.get(uri + "/api/2.0/mlflow/users/current", auth=("writer", "writer-password"), timeout=60).status_code == 200
+
+
+def test_a_stale_session_cookie_leaves_the_page_anonymous_and_is_not_a_failed_sign_in(browser, auth_server):
+    uri, _, _ = auth_server
+    browser.delete_all_cookies()
+    browser.get(f"{uri}/health")
+    browser.add_cookie({"name": "cairn_session", "value": "cairn_not-a-real-session-token", "path": "/"})
+    for _ in range(3):
+        browser.get("about:blank")
+        browser.get(f"{uri}/#/experiments")
+        _wait(browser, "document.querySelector('form.signin')")
+    events = requests.get(uri + "/api/cairn/v1/audit", auth=("admin", ADMIN_PASSWORD),
+                          params={"action": "auth.sign_in_failed", "max_results": 100}, timeout=60).json()["events"]
+    assert [e for e in events if e["target"] == "token:unknown"] == []

@@ -4,8 +4,9 @@ import Hummingbird
 
 /// Sets `RequestIdentity.current` for the rest of the request: the peer's address, the request
 /// id and, when accounts are on, the user the `Authorization` header signs in (Basic or
-/// Bearer, as the `mlflow` client sends them) or the web UI's session cookie. Credentials that sign nobody in are refused here
-/// with `401 UNAUTHENTICATED`; a request without any goes on anonymous, and each route's
+/// Bearer, as the `mlflow` client sends them) or the web UI's session cookie. Credentials that
+/// sign nobody in are refused here with `401 UNAUTHENTICATED` (a stale session cookie is not:
+/// the request goes on anonymous); a request without any goes on anonymous, and each route's
 /// access rule decides whether that is enough. Services and the store's write path read the
 /// identity; nothing below takes it as an argument.
 struct RequestIdentityMiddleware: RouterMiddleware {
@@ -21,7 +22,7 @@ struct RequestIdentityMiddleware: RouterMiddleware {
             } else if let session = request.cookies[WebSession.cookie]?.value, !session.isEmpty {
                 // A session that expired or was ended leaves the request anonymous: the UI's
                 // own files still load, and its sign-in page shows.
-                signedIn = try? await accounts.authenticate(authorization: "Bearer " + session, clientAddress: identity.clientAddress)
+                signedIn = try? await accounts.authenticate(authorization: "Bearer " + session, clientAddress: identity.clientAddress, isSession: true)
                 if signedIn != nil, !WebSession.isSafe(request.method), !WebSession.passesCSRFCheck(request) {
                     throw CairnError(.permissionDenied, "The request's CSRF token is missing or wrong. Reload the page and try again.")
                 }

@@ -214,7 +214,10 @@ public final class AccountService: Sendable {
     /// The user an `Authorization` header signs in, nil without a header; throws
     /// `UNAUTHENTICATED` for anything else (wrong password, unknown user, revoked or expired
     /// token, malformed or oversized header, another scheme).
-    public func authenticate(authorization: String?, clientAddress: String) async throws -> SignedIn? {
+    ///
+    /// `isSession`: the web UI's session cookie. A stale one leaves the request anonymous and is
+    /// not a failed sign-in (a page would otherwise count one per file it loads).
+    public func authenticate(authorization: String?, clientAddress: String, isSession: Bool = false) async throws -> SignedIn? {
         guard let authorization else { return nil }
         guard authorization.utf8.count <= 8192 else { throw Self.notSignedIn("The Authorization header is too long.") }
         let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
@@ -244,9 +247,10 @@ public final class AccountService: Sendable {
             identity = SignedIn(user: user.name, isAdmin: user.isAdmin, isReadOnly: false)
             await record("auth.sign_in", "user:\(user.name)", ["method": "basic"])
         case "bearer":
-            try await waitAfterFailures(user: nil, clientAddress: clientAddress)
+            if !isSession { try await waitAfterFailures(user: nil, clientAddress: clientAddress) }
             let found = try await store.fetchToken(secretSHA256: Self.sha256Hex(credential))
             guard let found, found.token.isActive(at: now()) else {
+                if isSession { return nil }
                 recordFailure(user: nil, clientAddress: clientAddress)
                 // A known token names its owner and id; an unknown one nothing (never the secret).
                 await record("auth.sign_in_failed", found.map { "token:\($0.token.id)" } ?? "token:unknown",
