@@ -56,11 +56,12 @@ def server(small_disk):
 def fill(folder):
     """Writes a file until the disk is full; returns its path."""
     path = os.path.join(folder, "filler")
-    with open(path, "wb") as f:
+    # Unbuffered: a buffered file would keep the bytes of the last, partial write and raise
+    # ENOSPC again when closed (whether it does depends on how full the disk already was).
+    with open(path, "wb", buffering=0) as f:
         try:
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
         except OSError:
             pass
     return path
