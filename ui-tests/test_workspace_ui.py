@@ -123,7 +123,10 @@ def test_workspace_charts_the_selected_runs_and_the_top_n(ui, sweep_seed):
     ws = wait_workspace(ui)
     picked = [sweep_seed.run_ids[("0.01", "small", 0)], sweep_seed.run_ids[("0.1", "large", 1)]]
     for rid in picked:
-        ui.d.find_element(By.CSS_SELECTOR, f".grid-row[data-run-id='{rid}'] .check input").click()
+        box = ui.d.find_element(By.CSS_SELECTOR, f".grid-row[data-run-id='{rid}'] .check input")
+        # Away from the sticky header and pinned cells, whatever the window's scroll position.
+        ui.js("arguments[0].scrollIntoView({block: 'center'})", box)
+        box.click()
     ws = ui.wait(f"({WS_READY}) && window.__cairnWorkspace.runs.length === 2 && window.__cairnWorkspace")
     assert sorted(ws["runs"]) == sorted(picked)
     assert "2 selected runs" in ui.js("return document.getElementById('ws-what').textContent")
