@@ -132,15 +132,7 @@ struct ServerCommand: AsyncParsableCommand {
             configuration.durability = value
         }
         configuration.s3Artifacts = try artifactsDestination.resolve(environment: environment)
-        if webhooksAllowPrivate {
-            configuration.webhooksAllowPrivate = true
-        } else if let text = environment["CAIRN_WEBHOOKS_ALLOW_PRIVATE"], !text.isEmpty {
-            switch text.lowercased() {
-            case "1", "true", "yes", "on": configuration.webhooksAllowPrivate = true
-            case "0", "false", "no", "off": configuration.webhooksAllowPrivate = false
-            default: throw fail("CAIRN_WEBHOOKS_ALLOW_PRIVATE='\(text)' is not a yes or no. Set it to 1 or 0.")
-            }
-        }
+        configuration.webhooksAllowPrivate = try webhooksAllowPrivate || Self.environmentFlag("CAIRN_WEBHOOKS_ALLOW_PRIVATE", environment)
         if let text = staleAfter ?? environment["CAIRN_STALE_AFTER"] {
             guard let millis = StaleRuns.parseDuration(text) else {
                 throw fail("--stale-after '\(text)' is not a duration. Write it like 90m, 2h or 1d.")
@@ -167,15 +159,7 @@ struct ServerCommand: AsyncParsableCommand {
             }
             configuration.retentionDefault = text
         }
-        if auth {
-            configuration.auth.isEnabled = true
-        } else if let text = environment["CAIRN_AUTH"], !text.isEmpty {
-            switch text.lowercased() {
-            case "1", "true", "yes", "on": configuration.auth.isEnabled = true
-            case "0", "false", "no", "off": configuration.auth.isEnabled = false
-            default: throw fail("CAIRN_AUTH='\(text)' is not a yes or no. Set it to 1 or 0.")
-            }
-        }
+        configuration.auth.isEnabled = try auth || Self.environmentFlag("CAIRN_AUTH", environment)
         if let text = authDefaultPermission ?? environment["CAIRN_AUTH_DEFAULT_PERMISSION"] {
             do { configuration.auth.defaultPermission = try Permission.parse(text) } catch let error as CairnError {
                 throw fail("--auth-default-permission: \(error.message)")
@@ -197,6 +181,16 @@ struct ServerCommand: AsyncParsableCommand {
             throw fail("Refusing to listen on \(configuration.host) without accounts: anyone who reaches that address could read, change and delete every run and model. Add --auth (and create an administrator with `cairn users create NAME --admin`), listen on 127.0.0.1, or add --insecure-no-auth if a proxy in front of Cairn does the signing in.")
         }
         return configuration
+    }
+
+    /// A yes/no environment variable: 1/true/yes/on or 0/false/no/off; absent or empty is no.
+    static func environmentFlag(_ name: String, _ environment: [String: String]) throws -> Bool {
+        guard let text = environment[name], !text.isEmpty else { return false }
+        switch text.lowercased() {
+        case "1", "true", "yes", "on": return true
+        case "0", "false", "no", "off": return false
+        default: throw fail("\(name)='\(text)' is not a yes or no. Set it to 1 or 0.")
+        }
     }
 
     func run() async throws {

@@ -43,9 +43,7 @@ struct MLflowAuthAPI: Sendable {
     }
 
     private func run(_ request: Request, _ handler: @Sendable (RequestFields) async throws -> [UInt8]) async throws -> Response {
-        guard access.isEnabled else {
-            throw CairnError(.endpointNotFound, "Accounts are off on this server: start it with --auth (see `cairn server --help`).")
-        }
+        try WebSession.requireAccounts(accounts)
         _ = try access.signedInCaller()
         return jsonResponse(try await handler(try await decodeFields(request)))
     }

@@ -86,6 +86,7 @@ enum WebSession {
         }
     }
 
+    /// `ENDPOINT_NOT_FOUND` when accounts are off, as MLflow without its auth app answers.
     static func requireAccounts(_ accounts: AccountService) throws {
         if !accounts.settings.isEnabled {
             throw CairnError(.endpointNotFound, "Accounts are off on this server: start it with --auth (see `cairn server --help`).")
