@@ -84,6 +84,7 @@ let package = Package(
         .target(name: "CairnClient", dependencies: [
             "CairnCore",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         .executableTarget(name: "CairnCLI", dependencies: [
             "CairnServer", "CairnServices", "CairnStore", "CairnCore", "CairnArtifacts", "CairnClient",

@@ -18,6 +18,7 @@ import contextlib
 import os
 import socket
 import subprocess
+import sys
 import time
 import uuid
 
@@ -129,16 +130,39 @@ def start_own_server(binary, data, log, *args, env=None):
     proc = subprocess.Popen([binary, "server", "--host", "127.0.0.1", "--port", str(port), "--data-dir", data, *args],
                             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120  # hang protection only
+    wait_for_health(proc, uri, "cairn server", patience=120)
+    return proc, uri
+
+
+def wait_for_health(proc, uri, what, patience):
+    """Waits until `uri`/health answers 200; fails if `proc` exits first. `patience` (seconds) is
+    hang protection only, never a speed expectation."""
+    deadline = time.monotonic() + patience
     while True:
         try:
             if requests.get(uri + "/health", timeout=5).status_code == 200:
-                return proc, uri
+                return
         except requests.RequestException:
             pass
-        assert proc.poll() is None, "cairn server exited at start"
-        assert time.monotonic() < deadline, "cairn server did not answer /health"
+        assert proc.poll() is None, f"{what} exited at start"
+        assert time.monotonic() < deadline, f"{what} did not answer /health"
         time.sleep(0.05)
+
+
+def start_mlflow_server(folder, *args, env=None):
+    """Starts the real `mlflow server` (the venv's, one worker) on a free loopback port with its
+    SQLite store in `folder` (and `args`, and `env` added to the environment), its output to
+    `folder`/mlflow.log; waits until it answers /health. Returns (process, uri)."""
+    port = free_port()
+    mlflow_bin = os.path.join(os.path.dirname(sys.executable), "mlflow")
+    log = open(os.path.join(folder, "mlflow.log"), "w")
+    proc = subprocess.Popen(
+        [mlflow_bin, "server", "--backend-store-uri", f"sqlite:///{folder}/mlflow.db", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "1", *args],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **(env or {})})
+    uri = f"http://127.0.0.1:{port}"
+    wait_for_health(proc, uri, "mlflow server (see " + os.path.join(folder, "mlflow.log") + ")", patience=240)
+    return proc, uri
 
 
 @pytest.fixture

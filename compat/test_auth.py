@@ -309,7 +309,9 @@ def _matrix_cases(world):
         ("set model tag", "EDIT", ("POST", "/api/2.0/mlflow/registered-models/set-tag", {"json": {"name": model, "key": "m-" + key, "value": "v"}})),
         ("delete run tag", "EDIT", ("POST", "/api/2.0/mlflow/runs/delete-tag", {"json": {"run_id": run, "key": "lr-none"}})),
         ("webhooks (admin)", "ADMIN", ("GET", "/api/2.0/mlflow/webhooks", {})),
-        ("users list (admin)", "ADMIN", ("GET", "/api/2.0/mlflow/users/list", {})),
+        # As MLflow: any signed-in user lists the user names; only administrators see their roles.
+        ("users list", "NONE", ("GET", "/api/2.0/mlflow/users/list", {})),
+        ("create role (admin)", "ADMIN", ("POST", "/api/3.0/mlflow/roles/create", {"json": {"workspace": "default", "name": "r-" + key}})),
     ]
 
 
@@ -382,7 +384,7 @@ def test_users_cli_creates_accounts_from_standard_input(world):
     assert call(world["uri"], "GET", "/api/2.0/mlflow/users/current", headers=basic(name, "dave-password-1"))[0] == 200
     short = subprocess.run([cairn_binary(), "users", "create", unique_name("eve"), "--data-dir", world["data"]],
                            input="short\n", capture_output=True, text=True, timeout=60)
-    assert short.returncode != 0 and "too short" in short.stderr
+    assert short.returncode != 0 and "at least 12 characters" in short.stderr
 
 
 def test_a_public_address_without_auth_is_refused_unless_insecure_is_asked_for():
@@ -419,7 +421,7 @@ def _self_signed_certificate(folder):
     return cert_path, key_path
 
 
-def test_tls_serves_the_mlflow_client_over_https_without_a_proxy():
+def test_tls_serves_the_mlflow_client_and_the_cli_over_https_without_a_proxy():
     with tempfile.TemporaryDirectory() as data, open(os.path.join(data, "server.log"), "w") as log:
         cert, key = _self_signed_certificate(data)
         binary = cairn_binary()
@@ -448,6 +450,17 @@ def test_tls_serves_the_mlflow_client_over_https_without_a_proxy():
                     assert client.get_run(run).data.metrics == {"m": 1.5}
             finally:
                 os.environ.pop("MLFLOW_TRACKING_SERVER_CERT_PATH", None)
+            # The CLI trusts the same private CA through the same variable, and says what to set without it.
+            env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_TRACKING_USERNAME": ADMIN,
+                   "MLFLOW_TRACKING_PASSWORD": ADMIN_PASSWORD}
+            listed = subprocess.run([binary, "tokens", "list"], capture_output=True, text=True, timeout=60,
+                                    env={**env, "MLFLOW_TRACKING_SERVER_CERT_PATH": cert})
+            assert listed.returncode == 0, listed.stderr
+            untrusted = subprocess.run([binary, "tokens", "list"], capture_output=True, text=True, timeout=60, env=env)
+            assert untrusted.returncode != 0 and "MLFLOW_TRACKING_SERVER_CERT_PATH" in untrusted.stderr, untrusted.stderr
+            unreadable = subprocess.run([binary, "tokens", "list"], capture_output=True, text=True, timeout=60,
+                                        env={**env, "MLFLOW_TRACKING_SERVER_CERT_PATH": os.path.join(data, "missing.pem")})
+            assert unreadable.returncode != 0 and "missing.pem" in unreadable.stderr, unreadable.stderr
             # Plain http on the TLS port gets no answer with data in it.
             with pytest.raises(requests.RequestException):
                 requests.get(f"http://127.0.0.1:{port}/health", timeout=5)

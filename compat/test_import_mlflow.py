@@ -13,14 +13,12 @@ import math
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
-import requests
 
-from conftest import fluent_uris, free_port, start_own_server
+from conftest import fluent_uris, start_mlflow_server, start_own_server
 
 pytestmark = [
     pytest.mark.cairn_only,
@@ -33,25 +31,7 @@ SPECIAL = [float("nan"), float("inf"), float("-inf"), 1.7976931348623157e308, -0
 
 
 def start_mlflow(tmp):
-    port = free_port()
-    mlflow_bin = os.path.join(os.path.dirname(sys.executable), "mlflow")
-    env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true")
-    log = open(os.path.join(tmp, "mlflow.log"), "w")
-    proc = subprocess.Popen(
-        [mlflow_bin, "server", "--backend-store-uri", f"sqlite:///{tmp}/mlflow.db", "--artifacts-destination",
-         f"{tmp}/mlartifacts", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        stdout=log, stderr=subprocess.STDOUT, env=env)
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180  # hang protection only
-    while True:
-        try:
-            if requests.get(uri + "/health", timeout=5).status_code == 200:
-                return proc, uri
-        except requests.RequestException:
-            pass
-        assert proc.poll() is None, "mlflow server exited at start; see " + os.path.join(tmp, "mlflow.log")
-        assert time.monotonic() < deadline, "mlflow server did not answer /health"
-        time.sleep(0.2)
+    return start_mlflow_server(tmp, "--artifacts-destination", f"{tmp}/mlartifacts")
 
 
 def populate(uri, tmp):

@@ -132,6 +132,16 @@ def test_an_administrator_manages_users_grants_and_tokens_on_the_accounts_page(b
     reply = requests.get(uri + "/api/3.0/mlflow/users/permissions/get", auth=("admin", ADMIN_PASSWORD),
                          params={"username": "writer", "resource_type": "experiment", "resource_id": shown}, timeout=60).json()
     assert reply == {"allowed": True, "permission": "EDIT"}
+    # A second grant on the same experiment changes the level (MLflow's API refuses a second grant;
+    # the page revokes the old one first).
+    browser.execute_script("""
+        document.getElementById('grant-resource').value = arguments[0];
+        document.getElementById('grant-level').value = 'MANAGE';
+        document.getElementById('grant').click();""", shown)
+    _wait(browser, "document.getElementById('grants-table').textContent.includes('MANAGE')")
+    reply = requests.get(uri + "/api/3.0/mlflow/users/permissions/get", auth=("admin", ADMIN_PASSWORD),
+                         params={"username": "writer", "resource_type": "experiment", "resource_id": shown}, timeout=60).json()
+    assert reply == {"allowed": True, "permission": "MANAGE"}
     assert requests.get(uri + "/api/2.0/mlflow/users/current", auth=("writer", "writer-password"), timeout=60).status_code == 200
 
 

@@ -22,7 +22,7 @@ func failure(_ error: any Error, doing what: String) -> ExitCode {
     if let exit = error as? ExitCode { return exit }
     if let client = error as? TrackingClientError {
         switch client {
-        case .unreachable:
+        case .unreachable, .configuration:
             return fail("\(client).")
         case .server(_, let code, let message) where code == "RESOURCE_DOES_NOT_EXIST":
             return fail("\(what) failed: \(message) Check the id with `cairn runs list` or `cairn experiments list`.")

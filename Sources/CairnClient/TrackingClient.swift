@@ -3,6 +3,7 @@ import CairnCore
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// What went wrong talking to a tracking server.
 public enum TrackingClientError: Error, CustomStringConvertible, Sendable {
@@ -10,12 +11,15 @@ public enum TrackingClientError: Error, CustomStringConvertible, Sendable {
     case unreachable(uri: String, reason: String)
     /// The server answered with an error (`{"error_code": ..., "message": ...}`).
     case server(status: Int, code: String, message: String)
+    /// The client's own settings cannot be used (a TLS file named by a variable); what to fix.
+    case configuration(String)
 
     /// Whether sending the same request later may succeed (MLflow's client retries the same set).
     public var isRetryable: Bool {
         switch self {
         case .unreachable: return true
         case .server(let status, _, _): return [408, 429, 500, 502, 503, 504].contains(status)
+        case .configuration: return false
         }
     }
 
@@ -30,6 +34,8 @@ public enum TrackingClientError: Error, CustomStringConvertible, Sendable {
             return "The tracking server at \(uri) is unreachable (\(reason)). Start it with `cairn server`, or point --tracking-uri / MLFLOW_TRACKING_URI at a running one"
         case .server(let status, let code, let message):
             return "The server answered \(status) \(code): \(message)"
+        case .configuration(let message):
+            return message
         }
     }
 }
@@ -42,8 +48,16 @@ let sharedHTTPClient: HTTPClient = {
     var configuration = HTTPClient.Configuration()
     configuration.connectionPool.retryConnectionEstablishment = false
     configuration.timeout.connect = .seconds(10)
+    if case .success(let tls?) = environmentTLS { configuration.tlsConfiguration = tls }
     return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
 }()
+
+/// TLS as the `mlflow` client sets it up from its variables: `MLFLOW_TRACKING_SERVER_CERT_PATH`,
+/// a PEM bundle of the certificate authorities to trust instead of the system's (a private CA or a
+/// self-signed server); `MLFLOW_TRACKING_CLIENT_CERT_PATH`, a PEM file with a client certificate
+/// and its key; `MLFLOW_TRACKING_INSECURE_TLS=true`, no verification at all. Nil: the defaults.
+/// A file that cannot be read is an error every request reports (`TrackingClient.exchange`).
+let environmentTLS: Result<TLSConfiguration?, TrackingClientError> = TrackingClient.tlsConfiguration(ProcessInfo.processInfo.environment)
 
 /// A small client of the MLflow REST API (and Cairn's `/api/cairn/v1` additions) over
 /// AsyncHTTPClient (http and https). Every call is one HTTP request, never retried here: retrying is the caller's
@@ -78,6 +92,32 @@ public struct TrackingClient: Sendable {
         return nil
     }
 
+    /// The TLS configuration the variables ask for (see `environmentTLS`), nil for the defaults.
+    static func tlsConfiguration(_ environment: [String: String]) -> Result<TLSConfiguration?, TrackingClientError> {
+        let caPath = environment["MLFLOW_TRACKING_SERVER_CERT_PATH"].flatMap { $0.isEmpty ? nil : $0 }
+        let clientPath = environment["MLFLOW_TRACKING_CLIENT_CERT_PATH"].flatMap { $0.isEmpty ? nil : $0 }
+        let insecure = environment["MLFLOW_TRACKING_INSECURE_TLS"]?.lowercased() == "true"
+        guard caPath != nil || clientPath != nil || insecure else { return .success(nil) }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let caPath {
+            do {
+                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caPath))
+            } catch {
+                return .failure(.configuration("MLFLOW_TRACKING_SERVER_CERT_PATH='\(caPath)' is not a readable PEM file of certificates (\(error)); point it at the CA bundle that signed the server's certificate"))
+            }
+        }
+        if let clientPath {
+            do {
+                tls.certificateChain = try NIOSSLCertificate.fromPEMFile(clientPath).map { .certificate($0) }
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: clientPath, format: .pem))
+            } catch {
+                return .failure(.configuration("MLFLOW_TRACKING_CLIENT_CERT_PATH='\(clientPath)' must be a PEM file with the client certificate and its key (\(error))"))
+            }
+        }
+        if insecure { tls.certificateVerification = .none }
+        return .success(tls)
+    }
+
     // MARK: Transport
 
     func send(method: String, path: String, query: [(String, String)] = [], body: [UInt8]? = nil, contentType: String = "application/json") async throws -> (status: Int, data: Data) {
@@ -94,6 +134,7 @@ public struct TrackingClient: Sendable {
         guard let url = components?.url else {
             throw TrackingClientError.unreachable(uri: trackingURI, reason: "'\(trackingURI + path)' is not a valid http(s) URL")
         }
+        if case .failure(let error) = environmentTLS, url.scheme == "https" { throw error }
         var request = HTTPClientRequest(url: url.absoluteString)
         request.method = HTTPMethod(rawValue: method)
         if let body {
@@ -139,6 +180,9 @@ public struct TrackingClient: Sendable {
         let text = String(describing: error)
         if text.contains("connectionRefused") || text.contains("Connection refused") || text.contains("ECONNREFUSED") {
             return "connection refused"
+        }
+        if error is NIOSSLError || text.contains("CERTIFICATE_VERIFY_FAILED") {
+            return "its TLS certificate is not trusted: \(text). For a private CA or a self-signed certificate, set MLFLOW_TRACKING_SERVER_CERT_PATH to the PEM file of the CA that signed it"
         }
         return text
     }

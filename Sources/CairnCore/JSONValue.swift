@@ -383,6 +383,19 @@ public struct JSONObjectBuilder {
         try writer.object(body)
     }
 
+    /// Writes `name: null`.
+    public mutating func null(_ name: String) {
+        key(name)
+        writer.raw("null")
+    }
+
+    /// Writes `name: [...]`, `[]` too (for APIs that are not protobuf JSON, such as MLflow's
+    /// auth API).
+    public mutating func list<C: Collection>(_ name: String, _ items: C, _ body: (inout JSONWriter, C.Element) throws -> Void) rethrows {
+        key(name)
+        try writer.array(items, body)
+    }
+
     /// Writes `name: [...]`, or nothing when `items` is empty (protobuf JSON omits empty lists).
     public mutating func array<C: Collection>(_ name: String, _ items: C, _ body: (inout JSONWriter, C.Element) throws -> Void) rethrows {
         guard !items.isEmpty else { return }

@@ -59,7 +59,7 @@ public func openServices(_ configuration: CairnServerConfiguration) throws -> Ca
     }
     let accounts = AccountService(store: store, settings: configuration.auth, bcryptCost: configuration.bcryptCost,
                                   audit: AuditTrail(store: store), now: tracking.now)
-    let access = AccessControl(accounts: accounts, tracking: tracking, registry: store)
+    let access = AccessControl(accounts: accounts, tracking: tracking, registry: store, traces: store, datasets: store)
     if configuration.auth.isEnabled {
         tracking.onResourceCreated = { type, id in try await access.grantCreator(type, id: id) }
         tracking.onRegisteredModelRenamed = { old, new in try await access.registeredModelRenamed(from: old, to: new) }
@@ -184,7 +184,6 @@ func makeDirectory(_ path: String) -> String? {
 
 /// Builds the router with every route; used by `cairn server` and by the tests.
 public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext> {
-    let tracking = services.tracking
     let access = services.access
     let router = Router(context: CairnRequestContext.self)
     // Request counts and durations for /metrics; outermost, so it sees the final status.
@@ -227,31 +226,46 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
     router.post("ajax-api/3.0/mlflow/ui-telemetry") { _, _ in
         jsonResponse(WireEncoding.reply { o in o.string("status", "disabled") })
     }
-    let trackingAPI = MLflowTrackingAPI(tracking: tracking)
-    let endpoints = trackingAPI.endpoints + MLflowRegistryAPI(registry: services.registry).endpoints
-        + MLflowWebhooksAPI(webhooks: services.webhooks).endpoints
-    let tracesAPI = MLflowTracesAPI(traces: services.traces)
-    for prefix in ["api/2.0/mlflow", "ajax-api/2.0/mlflow"] {
-        mount(endpoints + tracesAPI.v2Endpoints + (prefix.hasPrefix("ajax") ? trackingAPI.ajaxEndpoints : []), at: prefix, on: router,
-              rules: AccessRules.mlflow, access: access)
-    }
-    for prefix in ["api/3.0/mlflow", "ajax-api/3.0/mlflow"] {
-        mount(tracesAPI.v3Endpoints + MLflowDatasetsAPI(datasets: services.datasets).endpoints, at: prefix, on: router,
-              rules: AccessRules.mlflowV3, access: access)
+    for group in endpointGroups(services: services) {
+        for prefix in group.prefixes {
+            mount(group.endpoints, at: prefix, on: router, rules: group.rules, access: access)
+        }
     }
     OTLPTracesRoute(traces: services.traces, access: access).register(on: router)
-    let cairnEndpoints = MLflowRegistryAPI(registry: services.registry).cairnEndpoints
-        + CairnAPI(explorer: services.explorer).endpoints + CairnReportAPI(report: services.report).endpoints
-        + CairnStatsAPI(stats: services.stats).endpoints
-        + MLflowWebhooksAPI(webhooks: services.webhooks).cairnEndpoints
-        + CairnAuditAPI(audit: services.audit).endpoints
-        + CairnViewsAPI(views: services.views).endpoints
-    mount(cairnEndpoints, at: "api/cairn/v1", on: router, rules: AccessRules.cairn, access: access)
     MLflowArtifactsAPI(artifacts: services.artifacts, registry: services.registry, access: access).register(on: router)
     MLflowAuthAPI(access: access).register(on: router)
     WebSession.register(on: router, accounts: services.accounts, secure: services.servesTLS)
     WebUI().register(on: router)
     return router
+}
+
+/// JSON endpoints mounted under the same prefixes with one table of access rules.
+struct EndpointGroup: Sendable {
+    let prefixes: [String]
+    let endpoints: [MLflowEndpoint]
+    let rules: [String: AccessRule]
+}
+
+/// Every JSON endpoint of the MLflow and Cairn APIs, where it is mounted and under which rules:
+/// what `buildRouter` mounts, and what the access-matrix test walks.
+func endpointGroups(services: CairnServiceSet) -> [EndpointGroup] {
+    let trackingAPI = MLflowTrackingAPI(tracking: services.tracking)
+    let tracesAPI = MLflowTracesAPI(traces: services.traces)
+    let mlflow = trackingAPI.endpoints + MLflowRegistryAPI(registry: services.registry).endpoints
+        + MLflowWebhooksAPI(webhooks: services.webhooks).endpoints + tracesAPI.v2Endpoints
+    let cairn = MLflowRegistryAPI(registry: services.registry).cairnEndpoints
+        + CairnAPI(explorer: services.explorer).endpoints + CairnReportAPI(report: services.report).endpoints
+        + CairnStatsAPI(stats: services.stats).endpoints
+        + MLflowWebhooksAPI(webhooks: services.webhooks).cairnEndpoints
+        + CairnAuditAPI(audit: services.audit).endpoints
+        + CairnViewsAPI(views: services.views).endpoints
+    return [
+        EndpointGroup(prefixes: ["api/2.0/mlflow", "ajax-api/2.0/mlflow"], endpoints: mlflow, rules: AccessRules.mlflow),
+        EndpointGroup(prefixes: ["ajax-api/2.0/mlflow"], endpoints: trackingAPI.ajaxEndpoints, rules: AccessRules.mlflow),
+        EndpointGroup(prefixes: ["api/3.0/mlflow", "ajax-api/3.0/mlflow"],
+                      endpoints: tracesAPI.v3Endpoints + MLflowDatasetsAPI(datasets: services.datasets).endpoints, rules: AccessRules.mlflowV3),
+        EndpointGroup(prefixes: ["api/cairn/v1"], endpoints: cairn, rules: AccessRules.cairn),
+    ]
 }
 
 /// Mounts MLflow endpoints under `prefix`: each route decodes the request's fields (with the

@@ -26,6 +26,14 @@ public enum AccessRule: Sendable, Equatable {
     /// `level` on the experiment that owns the artifact path in `field` (the proxy's
     /// `<experiment id>/…` layout); other paths are for administrators.
     case artifactPath(Permission, field: String)
+    /// `level` on the experiment of each trace in `field`.
+    case trace(Permission, field: String = "trace_id")
+    /// `level` on every experiment an evaluation dataset is linked to; one linked to none is
+    /// for administrators (as in MLflow).
+    case dataset(Permission, field: String = "dataset_id")
+    /// `level` on every experiment named in `fields`, of which there must be at least one (a
+    /// search or creation that names no experiment would reach every one).
+    case experimentsNamed(Permission, fields: [String])
     /// Figures over the whole store (report, dashboard, cost, storage): for everyone signed in
     /// when the default permission lets them read every experiment, else for administrators.
     /// Experiment ids named in the request are checked for READ as well.
@@ -46,11 +54,16 @@ public struct AccessControl: Sendable {
     public let accounts: AccountService
     let tracking: TrackingService
     let registry: any RegistryStore
+    let traces: any TraceStore
+    let datasets: any EvaluationDatasetStore
 
-    public init(accounts: AccountService, tracking: TrackingService, registry: any RegistryStore) {
+    public init(accounts: AccountService, tracking: TrackingService, registry: any RegistryStore, traces: any TraceStore,
+                datasets: any EvaluationDatasetStore) {
         self.accounts = accounts
         self.tracking = tracking
         self.registry = registry
+        self.traces = traces
+        self.datasets = datasets
     }
 
     public var isEnabled: Bool { accounts.settings.isEnabled }
@@ -82,21 +95,41 @@ public struct AccessControl: Sendable {
         if !identity.isAdmin && identity.user != user { throw Self.denied() }
     }
 
+    /// May manage the roles of `workspace` (nil: the role or grant named does not exist, so
+    /// only an administrator passes and then sees the 404): an administrator, or a user whose
+    /// role grants MANAGE on that workspace.
+    public func requireRoleManager(workspace: String?) async throws {
+        let identity = try caller()
+        if identity.isAdmin { return }
+        guard let workspace, workspace == RoleRules.defaultWorkspace,
+              try await accounts.grants(of: identity.user!).isWorkspaceAdmin, !identity.isReadOnly else { throw Self.denied() }
+    }
+
+    /// May read the roles of `workspace`: an administrator, or a user holding a role there.
+    public func requireRoleViewer(workspace: String?) async throws {
+        let identity = try caller()
+        if identity.isAdmin { return }
+        guard let workspace, try await accounts.store.listUserRoles(user: identity.user!).contains(where: { $0.workspace == workspace }) else {
+            throw Self.denied()
+        }
+    }
+
     /// What `user` may do on a resource (for `users/permissions/get`).
     public func permission(of user: String, on type: ResourceType, id: String) async throws -> Permission {
         guard let account = try await accounts.store.fetchUser(name: user) else {
             throw CairnError.notFound("User with username=\(user) not found")
         }
         if account.isAdmin { return .manage }
-        return try await accounts.store.fetchPermission(user: user, resourceType: type, resourceID: id) ?? accounts.settings.defaultPermission
+        return try await accounts.effectivePermission(user: user, on: type, id: id)
     }
 
-    /// The caller's permission on one resource: MANAGE for administrators, else the grant,
-    /// else the default; at most READ with a read-only token.
+    /// The caller's permission on one resource: MANAGE for administrators, else their grants
+    /// (direct and through roles) folded and floored at the default; at most READ with a
+    /// read-only token.
     public func permission(on type: ResourceType, id: String) async throws -> Permission {
         let identity = try caller()
         if identity.isAdmin { return .manage }
-        let granted = try await accounts.grant(user: identity.user!, on: type, id: id) ?? accounts.settings.defaultPermission
+        let granted = try await accounts.effectivePermission(user: identity.user!, on: type, id: id)
         return identity.isReadOnly && granted.rank > Permission.read.rank ? .read : granted
     }
 
@@ -134,11 +167,27 @@ public struct AccessControl: Sendable {
         case .run(let level, let field):
             for id in values(field) + (field == "run_id" ? values("run_uuid") : []) {
                 let lookUp: () async throws -> String? = { try? await tracking.store.fetchRunInfo(id: id).experimentID }
-                guard let experiment = try await accounts.experiment(ofRun: id, lookUp: lookUp) else { continue }
+                guard let experiment = try await accounts.experiment(of: id, lookUp: lookUp) else { continue }
                 try await require(level, on: .experiment, id: experiment)
             }
         case .registeredModel(let level, let field):
             for name in values(field) { try await require(level, on: .registeredModel, id: name) }
+        case .trace(let level, let field):
+            for id in values(field) {
+                let lookUp: () async throws -> String? = { try? await traces.fetchTraceInfo(id: id).experimentID }
+                guard let experiment = try await accounts.experiment(of: id, lookUp: lookUp) else { continue }
+                try await require(level, on: .experiment, id: experiment)
+            }
+        case .dataset(let level, let field):
+            for id in values(field) {
+                guard let dataset = try? await datasets.fetchEvaluationDataset(id: id) else { continue }
+                if dataset.experimentIDs.isEmpty { throw Self.denied() }
+                for experiment in dataset.experimentIDs { try await require(level, on: .experiment, id: experiment) }
+            }
+        case .experimentsNamed(let level, let fields):
+            let named = fields.flatMap(values)
+            if named.isEmpty { throw CairnError(.permissionDenied, "Permission denied: name the experiments (experiment_ids) this request is for.") }
+            for id in named { try await require(level, on: .experiment, id: id) }
         case .loggedModel(let level, let field):
             for id in values(field) {
                 guard let model = try? await tracking.store.fetchLoggedModel(id: id, allowDeleted: true) else { continue }
@@ -170,18 +219,17 @@ public struct AccessControl: Sendable {
         guard isEnabled else { return nil }
         let identity = try caller()
         if identity.isAdmin { return nil }
-        let grants = try await accounts.store.permissionsByResource(user: identity.user!, resourceType: type)
-        return ReadableSet(defaultAllows: accounts.settings.defaultPermission.canRead, grants: grants)
+        return ReadableSet(type: type, grants: try await accounts.grants(of: identity.user!), defaultPermission: accounts.settings.defaultPermission)
     }
 
-    /// The resources a caller may read: those granted a reading level, and, when the default
-    /// allows reading, every other one but those explicitly refused.
+    /// The resources of one type a caller may read: their effective permission on it reads.
     public struct ReadableSet: Sendable {
-        public var defaultAllows: Bool
-        public var grants: [String: Permission]
+        public var type: ResourceType
+        public var grants: GrantSet
+        public var defaultPermission: Permission
 
         public func contains(_ id: String) -> Bool {
-            grants[id].map(\.canRead) ?? defaultAllows
+            Permission.effective(granted: grants.granted(type, id: id), default: defaultPermission).canRead
         }
     }
 

@@ -72,48 +72,48 @@ public enum AccessRules {
         "POST model-versions/transition-stage": .registeredModel(.edit),
         "GET model-versions/search": .signedIn,
         "GET model-versions/get-download-uri": .registeredModel(.read),
-        // MLflow's v2 trace calls (older clients). Where the request names its experiment, the
-        // experiment's permission applies; a call that names only a trace needs a signed-in user
-        // (per-trace permissions are not checked yet).
+        // MLflow's v2 trace calls (older clients): the permission of the trace's experiment.
         "POST traces": .experiment(.edit, field: "experiment_id"),
-        "PATCH traces/:trace_id": .signedIn,
-        "GET traces/:trace_id/info": .signedIn,
-        "GET traces": .experiment(.read, field: "experiment_ids"),
-        "PATCH traces/:trace_id/tags": .signedIn,
-        "DELETE traces/:trace_id/tags": .signedIn,
+        "PATCH traces/:trace_id": .trace(.edit),
+        "GET traces/:trace_id/info": .trace(.read),
+        "GET traces": .experimentsNamed(.read, fields: ["experiment_ids"]),
+        "PATCH traces/:trace_id/tags": .trace(.edit),
+        "DELETE traces/:trace_id/tags": .trace(.edit),
         "POST traces/delete-traces": .experiment(.manage, field: "experiment_id"),
-        "POST traces/link-to-run": .run(.edit),
-        "POST traces/link-prompts": .signedIn,
+        "POST traces/link-to-run": .all([.run(.edit), .trace(.edit, field: "trace_ids")]),
+        "POST traces/link-prompts": .trace(.edit),
         // Webhooks see every experiment's and model's events: administrators only (as MLflow).
     ]
 
     /// `/api/3.0/mlflow/…` and `/ajax-api/3.0/mlflow/…`: traces, assessments and evaluation
-    /// datasets. Their experiment is inside nested messages or behind a trace or dataset id, so
-    /// for now a signed-in user may call them; per-experiment checks are still to come (README).
+    /// datasets, as MLflow's basic-auth app checks them: a trace and its assessments have their
+    /// experiment's permission; an evaluation dataset has the permission of every experiment it
+    /// is linked to (one linked to none is for administrators); searching or creating names its
+    /// experiments.
     public static let mlflowV3: [String: AccessRule] = [
-        "POST traces": .signedIn,
-        "GET traces/get": .signedIn,
-        "GET traces/batchGet": .signedIn,
-        "GET traces/batchGetInfos": .signedIn,
-        "POST traces/search": .signedIn,
-        "GET traces/:trace_id": .signedIn,
-        "PATCH traces/:trace_id/tags": .signedIn,
-        "DELETE traces/:trace_id/tags": .signedIn,
-        "POST traces/:trace_id/assessments": .signedIn,
-        "GET traces/:trace_id/assessments/:assessment_id": .signedIn,
-        "PATCH traces/:trace_id/assessments/:assessment_id": .signedIn,
-        "DELETE traces/:trace_id/assessments/:assessment_id": .signedIn,
-        "POST datasets/create": .signedIn,
-        "POST datasets/search": .signedIn,
-        "GET datasets/:dataset_id": .signedIn,
-        "DELETE datasets/:dataset_id": .signedIn,
-        "POST datasets/:dataset_id/records": .signedIn,
-        "GET datasets/:dataset_id/records": .signedIn,
-        "PATCH datasets/:dataset_id/tags": .signedIn,
-        "DELETE datasets/:dataset_id/tags/:key": .signedIn,
-        "GET datasets/:dataset_id/experiment-ids": .signedIn,
-        "POST datasets/:dataset_id/add-experiments": .signedIn,
-        "POST datasets/:dataset_id/remove-experiments": .signedIn,
+        "POST traces": .experiment(.edit, field: "trace.trace_info.trace_location.mlflow_experiment.experiment_id"),
+        "GET traces/get": .trace(.read),
+        "GET traces/batchGet": .trace(.read, field: "trace_ids"),
+        "GET traces/batchGetInfos": .trace(.read, field: "trace_ids"),
+        "POST traces/search": .experimentsNamed(.read, fields: ["locations.mlflow_experiment.experiment_id", "experiment_ids"]),
+        "GET traces/:trace_id": .trace(.read),
+        "PATCH traces/:trace_id/tags": .trace(.edit),
+        "DELETE traces/:trace_id/tags": .trace(.edit),
+        "POST traces/:trace_id/assessments": .trace(.edit),
+        "GET traces/:trace_id/assessments/:assessment_id": .trace(.read),
+        "PATCH traces/:trace_id/assessments/:assessment_id": .trace(.edit),
+        "DELETE traces/:trace_id/assessments/:assessment_id": .trace(.edit),
+        "POST datasets/create": .experimentsNamed(.edit, fields: ["experiment_ids"]),
+        "POST datasets/search": .experimentsNamed(.read, fields: ["experiment_ids"]),
+        "GET datasets/:dataset_id": .dataset(.read),
+        "DELETE datasets/:dataset_id": .dataset(.manage),
+        "POST datasets/:dataset_id/records": .dataset(.edit),
+        "GET datasets/:dataset_id/records": .dataset(.read),
+        "PATCH datasets/:dataset_id/tags": .dataset(.edit),
+        "DELETE datasets/:dataset_id/tags/:key": .dataset(.edit),
+        "GET datasets/:dataset_id/experiment-ids": .dataset(.read),
+        "POST datasets/:dataset_id/add-experiments": .all([.dataset(.edit), .experimentsNamed(.edit, fields: ["experiment_ids"])]),
+        "POST datasets/:dataset_id/remove-experiments": .dataset(.edit),
     ]
 
     /// `/api/cairn/v1/…`.

@@ -12,6 +12,9 @@ public struct AuthSettings: Sendable {
     /// The permission of a signed-in user on a resource nobody granted them anything on
     /// (MLflow's default is `READ`).
     public var defaultPermission: Permission
+    /// Failed sign-ins allowed per user name and per client address within 15 minutes before
+    /// each further attempt is slowed down.
+    public var freeFailedSignIns: (perUser: Int, perAddress: Int) = (5, 30)
 
     public init(isEnabled: Bool, defaultPermission: Permission = .read) {
         self.isEnabled = isEnabled
@@ -43,11 +46,12 @@ public final class AccountService: Sendable {
     private let cacheKey = SymmetricKey(size: .bits256)
     private let signedIn = Mutex<[Data: (identity: SignedIn, until: ContinuousClock.Instant)]>([:])
     private let failures = Mutex<[String: (count: Int, since: ContinuousClock.Instant)]>([:])
-    /// Grants read for access checks, remembered for `grantLifetime` (emptied by every change
-    /// of grants made through this service).
-    private let grantMemory = Mutex<[String: (permission: Permission?, until: ContinuousClock.Instant)]>([:])
+    /// Each user's grants read for access checks, remembered for `grantLifetime` (emptied by
+    /// every change of grants or roles made through this service).
+    private let grantMemory = Mutex<[String: (grants: GrantSet, until: ContinuousClock.Instant)]>([:])
     static let grantLifetime: Duration = .seconds(10)
-    /// The experiment of each run asked about: a run never moves, so this never goes stale.
+    /// The experiment of each run and trace asked about: neither ever moves, so this never goes
+    /// stale (run ids and trace ids, `tr-…`, never collide).
     private let runExperiments = Mutex<[String: String]>([:])
 
     /// Who a set of credentials signs in.
@@ -132,19 +136,24 @@ public final class AccountService: Sendable {
 
     // MARK: - Grants
 
-    /// The grant of `user` on a resource, nil when none, as access checks read it: remembered
-    /// for 10 s, so a request costs no database read for it; a change on this replica takes
-    /// effect at once, on other replicas within those 10 s.
-    public func grant(user: String, on type: ResourceType, id: String) async throws -> Permission? {
-        let key = user + "\u{0}" + type.rawValue + "\u{0}" + id
+    /// Every grant that decides `user`'s access (direct ones and those of their roles), as
+    /// access checks read them: remembered for 10 s, so a request costs no database read for
+    /// them; a change on this replica takes effect at once, on other replicas within those 10 s.
+    public func grants(of user: String) async throws -> GrantSet {
         let instant = ContinuousClock.now
-        if let known = grantMemory.withLock({ $0[key] }), known.until > instant { return known.permission }
-        let permission = try await store.fetchPermission(user: user, resourceType: type, resourceID: id)
+        if let known = grantMemory.withLock({ $0[user] }), known.until > instant { return known.grants }
+        let grants = try await store.grantSet(user: user)
         grantMemory.withLock { memory in
             if memory.count > 100_000 { memory.removeAll() }
-            memory[key] = (permission, instant.advanced(by: Self.grantLifetime))
+            memory[user] = (grants, instant.advanced(by: Self.grantLifetime))
         }
-        return permission
+        return grants
+    }
+
+    /// What `user` (not an administrator) may do on one resource: their grants folded (a
+    /// `DENY` wins), floored at the default permission.
+    public func effectivePermission(user: String, on type: ResourceType, id: String) async throws -> Permission {
+        Permission.effective(granted: try await grants(of: user).granted(type, id: id), default: settings.defaultPermission)
     }
 
     public func setGrant(_ grant: PermissionGrant) async throws {
@@ -157,12 +166,61 @@ public final class AccountService: Sendable {
         return try await store.removePermission(user: user, resourceType: type, resourceID: id)
     }
 
+    // MARK: - Roles
+
+    public func createRole(workspace: String, name: String, description: String?) async throws -> Role {
+        if name.trimmingCharacters(in: .whitespaces).isEmpty { throw CairnError.invalidParameter("Role name cannot be empty.") }
+        if workspace.trimmingCharacters(in: .whitespaces).isEmpty { throw CairnError.invalidParameter("Workspace cannot be empty.") }
+        return try await store.createRole(workspace: workspace, name: name, description: description, now: now())
+    }
+
+    public func updateRole(id: Int64, name: String?, description: String?) async throws -> Role {
+        if name == nil && description == nil {
+            throw CairnError.invalidParameter("At least one of 'name' or 'description' must be provided to update a role.")
+        }
+        if let name, name.trimmingCharacters(in: .whitespaces).isEmpty { throw CairnError.invalidParameter("Role name cannot be empty.") }
+        return try await store.updateRole(id: id, name: name, description: description)
+    }
+
+    public func deleteRole(id: Int64) async throws {
+        defer { forgetGrants() }
+        try await store.deleteRole(id: id)
+    }
+
+    public func addRolePermission(roleID: Int64, resourceType: String, pattern: String, permission: Permission) async throws -> RolePermission {
+        try RoleRules.validate(resourceType: resourceType, pattern: pattern, permission: permission)
+        defer { forgetGrants() }
+        return try await store.addRolePermission(roleID: roleID, resourceType: resourceType, pattern: pattern, permission: permission)
+    }
+
+    public func updateRolePermission(id: Int64, permission: Permission) async throws -> RolePermission {
+        let current = try await store.fetchRolePermission(id: id)
+        try RoleRules.validate(resourceType: current.resourceType, pattern: current.resourcePattern, permission: permission)
+        defer { forgetGrants() }
+        return try await store.updateRolePermission(id: id, permission: permission)
+    }
+
+    public func removeRolePermission(id: Int64) async throws {
+        defer { forgetGrants() }
+        try await store.removeRolePermission(id: id)
+    }
+
+    public func assignRole(user: String, roleID: Int64) async throws -> RoleAssignment {
+        defer { forgetGrants() }
+        return try await store.assignRole(user: user, roleID: roleID)
+    }
+
+    public func unassignRole(user: String, roleID: Int64) async throws {
+        defer { forgetGrants() }
+        try await store.unassignRole(user: user, roleID: roleID)
+    }
+
     public func forgetGrants() {
         grantMemory.withLock { $0.removeAll() }
     }
 
-    /// The experiment of a run (for access checks), nil when the run does not exist.
-    public func experiment(ofRun runID: String, lookUp: () async throws -> String?) async throws -> String? {
+    /// The experiment of a run or a trace (for access checks), nil when it does not exist.
+    public func experiment(of runID: String, lookUp: () async throws -> String?) async throws -> String? {
         if let known = runExperiments.withLock({ $0[runID] }) { return known }
         guard let experiment = try await lookUp() else { return nil }
         runExperiments.withLock { memory in
@@ -313,8 +371,6 @@ public final class AccountService: Sendable {
 
     // MARK: - Slowing down guessing
 
-    static let freeFailuresPerUser = 5
-    static let freeFailuresPerAddress = 30
     static let failureWindow: Duration = .seconds(15 * 60)
 
     private func failureKeys(user: String?, clientAddress: String) -> [String] {
@@ -327,7 +383,7 @@ public final class AccountService: Sendable {
             failureKeys(user: user, clientAddress: clientAddress).map { key -> Int in
                 guard let entry = table[key] else { return -1 }
                 if instant - entry.since > Self.failureWindow { table[key] = nil; return -1 }
-                return entry.count - (key.hasPrefix("user:") ? Self.freeFailuresPerUser : Self.freeFailuresPerAddress)
+                return entry.count - (key.hasPrefix("user:") ? settings.freeFailedSignIns.perUser : settings.freeFailedSignIns.perAddress)
             }.max() ?? -1
         }
         guard excess >= 0 else { return }

@@ -67,6 +67,11 @@ enum SQLiteMigrations {
         migrator.registerMigration("0012_audit_log") { db in
             try db.execute(sql: auditLog)
         }
+        // Roles (MLflow 3's RBAC): named sets of grants in a workspace, assigned to users.
+        migrator.registerMigration("0017_roles") { db in
+            try db.execute(sql: roles)
+            try SQLiteIntegrity.installRowChecks(db, tables: ["roles", "role_permissions", "user_roles"])
+        }
         return migrator
     }
 
@@ -100,6 +105,32 @@ enum SQLiteMigrations {
             PRIMARY KEY (user_id, resource_type, resource_id)
         ) WITHOUT ROWID;
         CREATE INDEX resource_permissions_by_resource ON resource_permissions (resource_type, resource_id);
+        """
+
+    static let roles = """
+        CREATE TABLE roles (
+            role_id INTEGER PRIMARY KEY,
+            workspace TEXT NOT NULL,
+            name TEXT NOT NULL,
+            description TEXT,
+            creation_time INTEGER NOT NULL,
+            UNIQUE (workspace, name)
+        );
+        CREATE TABLE role_permissions (
+            role_permission_id INTEGER PRIMARY KEY,
+            role_id INTEGER NOT NULL REFERENCES roles (role_id),
+            resource_type TEXT NOT NULL CHECK (resource_type IN ('experiment', 'registered_model', 'workspace')),
+            resource_pattern TEXT NOT NULL,
+            permission TEXT NOT NULL CHECK (permission IN ('READ', 'USE', 'EDIT', 'MANAGE', 'DENY', 'NO_PERMISSIONS')),
+            UNIQUE (role_id, resource_type, resource_pattern)
+        );
+        CREATE TABLE user_roles (
+            assignment_id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users (user_id),
+            role_id INTEGER NOT NULL REFERENCES roles (role_id),
+            UNIQUE (user_id, role_id)
+        );
+        CREATE INDEX user_roles_by_role ON user_roles (role_id);
         """
 
     static let traces = """

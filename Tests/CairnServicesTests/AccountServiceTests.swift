@@ -70,11 +70,11 @@ struct AccountServiceTests {
     func validation() async throws {
         try await withStore(.sqlite) { store in
             let accounts = AccountService(store: store, settings: AuthSettings(isEnabled: true), bcryptCost: 4)
-            await #expect(throws: CairnError.self) { _ = try await accounts.createUser(name: "a:b", password: "long-enough") }
-            await #expect(throws: CairnError.self) { _ = try await accounts.createUser(name: "a\nb", password: "long-enough") }
+            await #expect(throws: CairnError.self) { _ = try await accounts.createUser(name: "a:b", password: "long-enough-now") }
+            await #expect(throws: CairnError.self) { _ = try await accounts.createUser(name: "a\nb", password: "long-enough-now") }
             await #expect(throws: CairnError.self) { _ = try await accounts.createUser(name: "a", password: "short") }
             await #expect(throws: CairnError.self) { _ = try await accounts.createUser(name: "a", password: String(repeating: "x", count: 73)) }
-            _ = try await accounts.createUser(name: "only", password: "long-enough", isAdmin: true)
+            _ = try await accounts.createUser(name: "only", password: "long-enough-now", isAdmin: true)
             await #expect(throws: CairnError.self) { try await accounts.updateAdmin(user: "only", isAdmin: false) }
             #expect(try await store.listUsers().map(\.name) == ["only"])
         }

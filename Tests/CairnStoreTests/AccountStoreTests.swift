@@ -35,6 +35,55 @@ struct AccountStoreTests {
         }
     }
 
+    @Test("Roles are made once per workspace, hold grants, are given to users, fold into a user's grants and go with them", arguments: StoreBackend.allCases)
+    func roles(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let dana = try await store.createUser(name: "dana", passwordHash: "h", isAdmin: false, now: 1)
+            let readers = try await store.createRole(workspace: "default", name: "readers", description: nil, now: 2)
+            await #expect(throws: CairnError.self) { _ = try await store.createRole(workspace: "default", name: "readers", description: "x", now: 3) }
+            let elsewhere = try await store.createRole(workspace: "other", name: "readers", description: "d", now: 3)
+            let all = try await store.addRolePermission(roleID: readers.id, resourceType: "experiment", pattern: "*", permission: .read)
+            _ = try await store.addRolePermission(roleID: readers.id, resourceType: "experiment", pattern: "7", permission: .deny)
+            _ = try await store.addRolePermission(roleID: readers.id, resourceType: "registered_model", pattern: "m", permission: .edit)
+            await #expect(throws: CairnError.self) {
+                _ = try await store.addRolePermission(roleID: readers.id, resourceType: "experiment", pattern: "*", permission: .edit)
+            }
+            _ = try await store.addRolePermission(roleID: elsewhere.id, resourceType: "experiment", pattern: "*", permission: .manage)
+            #expect(try await store.fetchRole(id: readers.id).permissions.count == 3)
+            #expect(try await store.listRoles(workspaces: ["default"]).map(\.id) == [readers.id])
+            #expect(try await store.listRoles(workspaces: nil).count == 2)
+
+            let assignment = try await store.assignRole(user: "dana", roleID: readers.id)
+            #expect(assignment.userID == dana.id)
+            await #expect(throws: CairnError.self) { _ = try await store.assignRole(user: "dana", roleID: readers.id) }
+            _ = try await store.assignRole(user: "dana", roleID: elsewhere.id)
+            try await store.setPermission(PermissionGrant(user: "dana", resourceType: .experiment, resourceID: "7", permission: .manage))
+            // Roles of another workspace grant nothing; a DENY wins over a direct MANAGE.
+            let grants = try await store.grantSet(user: "dana")
+            #expect(grants.granted(.experiment, id: "7") == .deny)
+            #expect(grants.granted(.experiment, id: "8") == .read)
+            #expect(grants.granted(.registeredModel, id: "m") == .edit)
+            #expect(grants.granted(.registeredModel, id: "n") == nil)
+            #expect(!grants.isWorkspaceAdmin)
+
+            #expect(try await store.updateRolePermission(id: all.id, permission: .edit).permission == .edit)
+            #expect(try await store.grantSet(user: "dana").granted(.experiment, id: "8") == .edit)
+            try await store.renamePermissionResource(resourceType: .registeredModel, from: "m", to: "m2")
+            #expect(try await store.grantSet(user: "dana").granted(.registeredModel, id: "m2") == .edit)
+            #expect(try await store.updateRole(id: readers.id, name: "viewers", description: "all").name == "viewers")
+            #expect(try await store.listUserRoles(user: "dana").map(\.name) == ["viewers", "readers"])
+            #expect(try await store.listRoleUsers(roleID: readers.id).map(\.userID) == [dana.id])
+
+            try await store.unassignRole(user: "dana", roleID: elsewhere.id)
+            await #expect(throws: CairnError.self) { try await store.unassignRole(user: "dana", roleID: elsewhere.id) }
+            try await store.deleteUser(name: "dana")
+            #expect(try await store.listRoleUsers(roleID: readers.id).isEmpty)
+            try await store.deleteRole(id: readers.id)
+            await #expect(throws: CairnError.self) { _ = try await store.fetchRole(id: readers.id) }
+            await #expect(throws: CairnError.self) { try await store.removeRolePermission(id: all.id) }
+        }
+    }
+
     @Test("Grants are set, replaced, listed per user and resource, moved with a renamed model and removed", arguments: StoreBackend.allCases)
     func grants(backend: StoreBackend) async throws {
         try await withStore(backend) { store in

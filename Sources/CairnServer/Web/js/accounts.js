@@ -42,19 +42,30 @@ export async function render(app, route) {
       el('div', {class: 'toolbar'}, type, id, level, grant),
       el('table', {class: 'plain', id: 'grants-table'},
         el('thead', {}, el('tr', {}, ['Resource', 'Id or name', 'Permission', ''].map((h) => el('th', {}, h)))), body));
+    let list = {permissions: []};
+    // Direct grants are listed under the user's own role name (MLflow's `__user_<id>__`); the
+    // others come from roles and are changed there.
+    const direct = (p) => /^__user_\d+__$/.test(p.role_name || '');
     grant.addEventListener('click', () => act('The permission was not granted', async () => {
-      await post('/ajax-api/3.0/mlflow/users/permissions/grant', {username: user, resource_type: type.value, resource_id: id.value.trim(), permission: level.value});
+      const resource = {username: user, resource_type: type.value, resource_id: id.value.trim()};
+      // MLflow's API refuses a second grant on one resource: changing a level is revoke, then grant.
+      if ((list.permissions || []).some((p) => direct(p) && p.resource_type === resource.resource_type && p.resource_pattern === resource.resource_id)) {
+        await post('/ajax-api/3.0/mlflow/users/permissions/revoke', resource);
+      }
+      await post('/ajax-api/3.0/mlflow/users/permissions/grant', {...resource, permission: level.value});
       await showGrants(user);
     }));
-    let list;
     try { list = await get('/ajax-api/3.0/mlflow/users/permissions/list', {username: user}); } catch (e) { grants.append(errorBox(e, 'Permissions could not be loaded')); return; }
     for (const p of list.permissions || []) {
-      const revoke = el('button', {type: 'button'}, 'Revoke');
-      revoke.addEventListener('click', () => act('The permission was not revoked', async () => {
-        await post('/ajax-api/3.0/mlflow/users/permissions/revoke', {username: user, resource_type: p.resource_type, resource_id: p.resource_pattern});
-        await showGrants(user);
-      }));
-      body.append(el('tr', {}, el('td', {}, p.resource_type.replace('_', ' ')), el('td', {class: 'mono'}, p.resource_pattern), el('td', {}, p.permission), el('td', {}, revoke)));
+      let action = el('span', {class: 'muted'}, `role ${p.role_name}`);
+      if (direct(p)) {
+        action = el('button', {type: 'button'}, 'Revoke');
+        action.addEventListener('click', () => act('The permission was not revoked', async () => {
+          await post('/ajax-api/3.0/mlflow/users/permissions/revoke', {username: user, resource_type: p.resource_type, resource_id: p.resource_pattern});
+          await showGrants(user);
+        }));
+      }
+      body.append(el('tr', {}, el('td', {}, p.resource_type.replace('_', ' ')), el('td', {class: 'mono'}, p.resource_pattern), el('td', {}, p.permission), el('td', {}, action)));
     }
     if (!(list.permissions || []).length) {
       body.append(el('tr', {}, el('td', {colspan: 4, class: 'muted'},
