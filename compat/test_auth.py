@@ -517,3 +517,7 @@ def test_sign_ins_refusals_and_account_changes_are_in_the_audit_log_for_administ
     assert created["actor"] == ADMIN
     # The audit log itself is for administrators.
     assert call(uri, "GET", "/api/cairn/v1/audit", headers=basic(name, "gina-password"))[0] == 403
+    # Every refused attempt of a signed-in user is in the log too, naming who and what, and changing nothing else.
+    denied = call(uri, "GET", "/api/cairn/v1/audit", headers=admin, params={"action": "access.denied", "max_results": 100})[1]["events"]
+    mine = [e for e in denied if e["actor"] == name]
+    assert mine and mine[0]["target"] == "route:GET /api/cairn/v1/audit", mine

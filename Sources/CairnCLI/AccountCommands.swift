@@ -23,9 +23,9 @@ struct UsersCommand: AsyncParsableCommand {
         subcommands: [UsersCreateCommand.self, UsersListCommand.self, UsersSetAdminCommand.self, UsersPasswordCommand.self, UsersDeleteCommand.self])
 }
 
-/// The account service over the store the options name.
-func openAccounts(_ store: StoreOptions) throws -> AccountService {
-    try store.openServices().accounts
+/// The account service over the store the options name (made when `creating` and missing).
+func openAccounts(_ store: StoreOptions, creating: Bool = false) throws -> AccountService {
+    try store.openServices(creating: creating).accounts
 }
 
 /// A password from standard input (one line) when it is not a terminal, else asked for twice
@@ -51,6 +51,10 @@ func withAccountErrors<T>(_ body: () async throws -> T) async throws -> T {
     do { return try await body() } catch let error as CairnError { throw fail(error.message) }
 }
 
+func withAccountErrors<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch let error as CairnError { throw fail(error.message) }
+}
+
 struct UsersCreateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "create", abstract: "Create an account (the password is read from standard input or asked for).",
@@ -61,8 +65,14 @@ struct UsersCreateCommand: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
-        let accounts = try openAccounts(store)
         let password = try readNewPassword(for: name)
+        // Checked before the store is opened: the first administrator is made before the server
+        // ever ran, so the store may not exist yet, and a refused name leaves no new store behind.
+        try withAccountErrors {
+            try AccountLimits.validateUserName(name)
+            try AccountLimits.validatePassword(password)
+        }
+        let accounts = try openAccounts(store, creating: true)
         let user = try await withAccountErrors { try await accounts.createUser(name: name, password: password, isAdmin: admin) }
         print("Created user \(user.name)\(user.isAdmin ? " (administrator)" : "").")
     }

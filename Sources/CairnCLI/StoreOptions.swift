@@ -35,11 +35,16 @@ struct StoreOptions: ParsableArguments {
         try openServices().artifacts
     }
 
-    /// The services over the existing data folder; refuses to create a new one.
-    func openServices() throws -> CairnServiceSet {
+    /// The services over the existing data folder; refuses to create a new one unless
+    /// `creating` (a command that may come before the first `cairn server`, such as making the
+    /// first administrator), which then makes it as `cairn server` would and says so.
+    func openServices(creating: Bool = false) throws -> CairnServiceSet {
         let configuration = try configuration()
         if case .sqlite(let database)? = try? configuration.database(), !FileManager.default.fileExists(atPath: database) {
-            throw fail("No Cairn database at '\(database)'. Point --data-dir (or CAIRN_DATA_DIR) at the folder `cairn server` uses.")
+            guard creating else {
+                throw fail("No Cairn database at '\(database)'. Point --data-dir (or CAIRN_DATA_DIR) at the folder `cairn server` uses.")
+            }
+            FileHandle.standardError.write(Data("Creating a new store at '\(database)' (what `cairn server --data-dir \(configuration.dataDirectory)` will use).\n".utf8))
         }
         do {
             return try CairnServer.openServices(configuration)

@@ -8,7 +8,8 @@ import Hummingbird
 /// sign nobody in are refused here with `401 UNAUTHENTICATED` (a stale session cookie is not:
 /// the request goes on anonymous); a request without any goes on anonymous, and each route's
 /// access rule decides whether that is enough. Services and the store's write path read the
-/// identity; nothing below takes it as an argument.
+/// identity; nothing below takes it as an argument. A signed-in user's refused request
+/// (`403 PERMISSION_DENIED`) is recorded in the audit log as `access.denied`.
 struct RequestIdentityMiddleware: RouterMiddleware {
     let accounts: AccountService
 
@@ -35,7 +36,13 @@ struct RequestIdentityMiddleware: RouterMiddleware {
             }
         }
         return try await RequestIdentity.$current.withValue(identity) {
-            try await next(request, context)
+            do {
+                return try await next(request, context)
+            } catch let error as CairnError where error.code == .permissionDenied && identity.isAuthenticated {
+                // A refused attempt of a signed-in user is an audit event too (it changed nothing).
+                await accounts.recordRefusal(method: request.method.rawValue, path: request.uri.path)
+                throw error
+            }
         }
     }
 }

@@ -330,6 +330,12 @@ public final class AccountService: Sendable {
 
     /// Appends a sign-in event; a failure to record it is not the caller's failure (it is the
     /// log's, and `cairn audit verify` and completeness show gaps).
+    /// Records a signed-in user's refused request (`access.denied`, with the actor from the
+    /// request's identity): every attempt, not only every change, is in the audit log.
+    public func recordRefusal(method: String, path: String) async {
+        await record("access.denied", "route:\(method) \(path)", [:])
+    }
+
     private func record(_ action: String, _ target: String, _ details: [String: String]) async {
         try? await audit?.record(action: action, target: target, details: details.mapValues { .string($0) })
     }

@@ -13,7 +13,8 @@ import Testing
 /// read-only token of a manager. Each answer must be what the endpoint's rule says: 401
 /// `UNAUTHENTICATED` without usable credentials, 403 `PERMISSION_DENIED` below the level (404 for
 /// an unreadable experiment looked up by name), anything but those at or above it; and a refused
-/// request must leave no event in the audit log, which records every change.
+/// request must change nothing: the audit log, which records every change, gains only the
+/// refusal itself (`auth.sign_in_failed`, `access.denied`).
 @Suite("Access matrix: every route × every kind of caller")
 struct AccessMatrixTests {
     /// What a rule asks of a caller in this world (every resource named exists and belongs to
@@ -230,14 +231,18 @@ struct AccessMatrixTests {
                         if status != expected || code != wanted {
                             failures.append("\(caller) \(route.method) \(route.uri): \(status) \(code ?? "-"), expected \(expected)")
                         }
-                        // Refused sign-ins are events of their own; nothing else may be recorded.
+                        // Refused sign-ins and refused requests are events of their own; nothing else may be recorded.
                         let after = try await auditEvents()
+                        var actions: [String] = []
                         if after != before {
                             let (_, page) = try await send("GET", "/api/cairn/v1/audit?max_results=\(after - before)", nil, admin)
-                            let actions = (page["events"] as? [[String: Any]] ?? []).compactMap { $0["action"] as? String }
-                            if actions.contains(where: { !$0.hasPrefix("auth.") }) {
-                                failures.append("\(caller) \(route.method) \(route.uri): refused, yet recorded \(actions)")
-                            }
+                            actions = (page["events"] as? [[String: Any]] ?? []).compactMap { $0["action"] as? String }
+                        }
+                        if actions.contains(where: { !$0.hasPrefix("auth.") && $0 != "access.denied" }) {
+                            failures.append("\(caller) \(route.method) \(route.uri): refused, yet recorded \(actions)")
+                        }
+                        if expected == 403 && !actions.contains("access.denied") {
+                            failures.append("\(caller) \(route.method) \(route.uri): refused without an access.denied event")
                         }
                     } else if status == 401 || status == 403 {
                         failures.append("\(caller) \(route.method) \(route.uri): \(status) \(code ?? "-"), expected to be let through")
