@@ -18,7 +18,9 @@ import socket
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 API = "/api/2.0/mlflow"
 
@@ -35,6 +37,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--experiments", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--writers", type=int, default=8, help="client threads that seed the runs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as data:
         prices = os.path.join(data, "prices.json")
@@ -54,9 +57,17 @@ def main() -> None:
                 except OSError:
                     time.sleep(0.1)
 
+            local = threading.local()
+
             def call(method: str, path: str, body=None):
-                conn.request(method, path, body=json.dumps(body) if body is not None else None, headers={"Content-Type": "application/json"})
-                resp = conn.getresponse()
+                if threading.current_thread() is not threading.main_thread():
+                    if not hasattr(local, "conn"):
+                        local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+                    c = local.conn
+                else:
+                    c = conn
+                c.request(method, path, body=json.dumps(body) if body is not None else None, headers={"Content-Type": "application/json"})
+                resp = c.getresponse()
                 payload = resp.read()
                 if resp.status != 200:
                     raise SystemExit(f"{method} {path}: {resp.status} {payload[:200]!r}")
@@ -64,7 +75,8 @@ def main() -> None:
 
             experiments = [call("POST", f"{API}/experiments/create", {"name": f"cost-bench-{i}"})["experiment_id"] for i in range(args.experiments)]
             start = time.monotonic()
-            for i in range(args.runs):
+
+            def seed(i: int) -> None:
                 run = call("POST", f"{API}/runs/create", {"experiment_id": experiments[i % len(experiments)], "start_time": 1_700_000_000_000 + i})
                 run_id = run["run"]["info"]["run_id"]
                 call("POST", f"{API}/runs/log-batch", {"run_id": run_id, "metrics": [
@@ -75,6 +87,9 @@ def main() -> None:
                 ], "params": [{"key": "lr", "value": "0.01"}, {"key": "seed", "value": str(i)}],
                     "tags": [{"key": "cairn.host.gpus", "value": ["A100", "T4", "none"][i % 3]}, {"key": "team", "value": "a"}]})
                 call("POST", f"{API}/runs/update", {"run_id": run_id, "status": "FINISHED" if i % 5 else "FAILED", "end_time": 1_700_000_100_000 + i})
+
+            with ThreadPoolExecutor(args.writers) as pool:
+                list(pool.map(seed, range(args.runs)))
             seeded = time.monotonic() - start
 
             def timed(path: str) -> list[float]:
