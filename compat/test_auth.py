@@ -521,3 +521,65 @@ def test_sign_ins_refusals_and_account_changes_are_in_the_audit_log_for_administ
     denied = call(uri, "GET", "/api/cairn/v1/audit", headers=admin, params={"action": "access.denied", "max_results": 100})[1]["events"]
     mine = [e for e in denied if e["actor"] == name]
     assert mine and mine[0]["target"] == "route:GET /api/cairn/v1/audit", mine
+
+
+def test_a_gate_override_needs_manage_and_records_who_gave_it(world):
+    """EDIT may promote a version that passes, but not set `cairn.gate.override` nor promote
+    through one; MANAGE (or an administrator) may, and the history and the audit log say who."""
+    uri = world["uri"]
+    model = unique_name("gated-auth")
+    admin = basic(ADMIN, ADMIN_PASSWORD)
+    with Credentials(ADMIN, ADMIN_PASSWORD):
+        client = MlflowClient(uri)
+        client.create_registered_model(model)
+        client.set_registered_model_tag(model, "cairn.gate", "metric=val_auc>=0.9")
+        version = client.create_model_version(model, f"runs:/{world['run_a']}/model", run_id=world["run_a"]).version
+        auth_client = get_app_client("basic-auth", tracking_uri=uri)
+        for level in ("EDIT", "MANAGE"):
+            auth_client.grant_user_permission(world["users"][level], "registered_model", model, level)
+
+    def history():
+        status, body, _ = call(uri, "GET", "/api/cairn/v1/model-versions/history", headers=admin, params={"name": model, "version": version})
+        assert status == 200, body
+        return body["events"]
+
+    editor, manager = creds(world, "EDIT"), creds(world, "MANAGE")
+    alias = {"name": model, "alias": "champion", "version": version}
+    override = {"name": model, "version": version, "key": "cairn.gate.override", "value": "incident 7, accepted by the lead"}
+    # EDIT: the gate refuses the promotion, and EDIT may not write the override.
+    status, body, _ = call(uri, "POST", "/api/2.0/mlflow/registered-models/alias", headers=basic(*editor), json=alias)
+    assert status == 400 and body["error_code"] == "INVALID_PARAMETER_VALUE" and "promotion gate failed" in body["message"]
+    status, body, _ = call(uri, "POST", "/api/2.0/mlflow/model-versions/set-tag", headers=basic(*editor), json=override)
+    assert status == 403 and body["error_code"] == "PERMISSION_DENIED" and "MANAGE" in body["message"], body
+    with Credentials(*editor), pytest.raises(RestException) as refused:
+        MlflowClient(uri).set_model_version_tag(model, version, "cairn.gate.override", "sneaky")
+    assert refused.value.error_code == "PERMISSION_DENIED"
+    # MANAGE writes the override; EDIT still may not promote through it.
+    status, body, _ = call(uri, "POST", "/api/2.0/mlflow/model-versions/set-tag", headers=basic(*manager), json=override)
+    assert status == 200, body
+    status, body, _ = call(uri, "POST", "/api/2.0/mlflow/registered-models/alias", headers=basic(*editor), json=alias)
+    assert status == 403 and body["error_code"] == "PERMISSION_DENIED", body
+    refusal = [e for e in history() if e["action"] == "gate_failed"][-1]
+    assert refusal["user"] == editor[0] and "override_refused" in refusal["changes"]
+    status, _, _ = call(uri, "GET", "/api/2.0/mlflow/registered-models/alias", headers=admin, params={"name": model, "alias": "champion"})
+    assert status in (400, 404)  # nothing changed: no version holds the alias
+    # MANAGE promotes through it: recorded with who, in the history and in the audit log.
+    with Credentials(*manager):
+        MlflowClient(uri).set_registered_model_alias(model, "champion", version)
+    overridden = next(e for e in history() if e["action"] == "gate_overridden")
+    assert overridden["user"] == manager[0] and overridden["changes"]["overridden_by"] == manager[0]
+    assert overridden["changes"]["override_reason"] == override["value"]
+    status, body, _ = call(uri, "GET", "/api/cairn/v1/audit", headers=admin,
+                           params={"target": f"model_version:{model}/{version}", "max_results": 100})
+    assert status == 200, body
+    events = {e["action"]: e for e in body["events"]}
+    assert events["model_version.gate_overridden"]["actor"] == manager[0]
+    assert events["model_version.gate_overridden"]["details"]["overridden_by"] == manager[0]
+    assert events["model_version.tag.set"]["actor"] == manager[0]
+    # Removing the override needs MANAGE too; an administrator may.
+    status, body, _ = call(uri, "DELETE", "/api/2.0/mlflow/model-versions/delete-tag", headers=basic(*editor),
+                           json={"name": model, "version": version, "key": "cairn.gate.override"})
+    assert status == 403, body
+    status, body, _ = call(uri, "DELETE", "/api/2.0/mlflow/model-versions/delete-tag", headers=admin,
+                           json={"name": model, "version": version, "key": "cairn.gate.override"})
+    assert status == 200, body

@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 from mlflow import MlflowClient
+from mlflow.entities import Metric
 from mlflow.entities.webhook import WebhookEvent, WebhookStatus
 from mlflow.exceptions import MlflowException
 
@@ -220,14 +221,19 @@ def test_cairn_run_events_reach_the_receiver(private_server):
     assert len(receiver.received) == 1
 
 
+def _subscribe(server, name, receiver, *events):
+    """Subscribes the receiver to Cairn's own events over REST (the mlflow client knows only MLflow's)."""
+    reply = requests.post(server + "/api/2.0/mlflow/webhooks", json={
+        "name": name, "url": receiver.url, "secret": SECRET, "events": list(events)}, timeout=60)
+    assert reply.status_code == 200, reply.text
+    return reply.json()["webhook"]["webhook_id"]
+
+
 def test_a_refused_promotion_reaches_the_receiver(private_server):
     """promotion_gate.failed: a version refused by its model's gate is announced, with every check."""
     receiver = Receiver(failures=0)
     try:
-        reply = requests.post(private_server + "/api/2.0/mlflow/webhooks", json={
-            "name": "gate-alerts", "url": receiver.url, "secret": SECRET,
-            "events": [{"entity": "PROMOTION_GATE", "action": "FAILED"}]}, timeout=60)
-        assert reply.status_code == 200, reply.text
+        _subscribe(private_server, "gate-alerts", receiver, {"entity": "PROMOTION_GATE", "action": "FAILED"})
         client = MlflowClient(tracking_uri=private_server, registry_uri=private_server)
         name = unique_name("gated")
         client.create_registered_model(name, tags={"cairn.gate": "require=finished"})
@@ -285,3 +291,50 @@ def test_webhook_to_loopback_is_refused_without_the_flag():
         assert list(client.list_webhooks()) == []
     finally:
         _stop(proc, data, log)
+
+
+def test_a_metric_crossing_its_alert_rule_reaches_the_receiver_once_per_run_and_rule(private_server):
+    """metric.threshold_crossed: the experiment tag cairn.alert (refused when it cannot be read)
+    fires once per run and rule, at the first logged point that meets it, from the real client."""
+    receiver = Receiver(failures=1)
+    try:
+        webhook_id = _subscribe(private_server, "metric-alerts", receiver, {"entity": "METRIC", "action": "THRESHOLD_CROSSED"})
+        client = MlflowClient(tracking_uri=private_server)
+        experiment_id = client.create_experiment(unique_name("alerted"))
+        with pytest.raises(MlflowException) as bad:
+            client.set_experiment_tag(experiment_id, "cairn.alert", "val_loss is high")
+        assert bad.value.error_code == "INVALID_PARAMETER_VALUE" and "val_loss is high" in str(bad.value)
+        with pytest.raises(MlflowException):
+            client.create_experiment(unique_name("bad-alert"), tags={"cairn.alert": "metric=accuracy<0.5 after step soon"})
+        assert "cairn.alert" not in client.get_experiment(experiment_id).tags  # refused: nothing changed
+        client.set_experiment_tag(experiment_id, "cairn.alert", "metric=val_loss>2.0; metric=accuracy<0.5 after step 100")
+
+        run = client.create_run(experiment_id).info.run_id
+        calm = client.create_run(experiment_id).info.run_id
+        for step, loss in enumerate([1.0, 1.5, 2.5, 3.0, 2.7]):  # crosses at step 2, stays above
+            client.log_metric(run, "val_loss", loss, step=step)
+        client.log_metric(run, "accuracy", 0.2, step=50)  # before step 100: no alert
+        client.log_metric(run, "accuracy", 0.9, step=100)
+        client.log_batch(run, metrics=[Metric("accuracy", 0.4, 0, 120), Metric("accuracy", 0.3, 0, 130)])
+        client.log_metric(calm, "val_loss", 0.5, step=0)
+        client.log_metric(calm, "accuracy", 0.9, step=200)
+
+        received = receiver.wait_for(3)  # the first attempt was refused and retried
+        payloads = [json.loads(body) for _, body in received[1:]]
+        assert all(verify_signature(h, b, SECRET) for h, b in received)
+        assert all((p["entity"], p["action"]) == ("metric", "threshold_crossed") for p in payloads)
+        by_rule = {p["data"]["rule"]: p["data"] for p in payloads}
+        assert set(by_rule) == {"val_loss>2", "accuracy<0.5 after step 100"}
+        assert by_rule["val_loss>2"]["run_id"] == run and by_rule["val_loss>2"]["value"] == 2.5 and by_rule["val_loss>2"]["step"] == 2
+        assert by_rule["accuracy<0.5 after step 100"]["step"] == 120
+        assert by_rule["val_loss>2"]["experiment_id"] == experiment_id
+        fired = client.get_run(run).data.tags["cairn.alert.fired"]
+        assert set(fired.split("; ")) == {"val_loss>2", "accuracy<0.5 after step 100"}
+        assert "cairn.alert.fired" not in client.get_run(calm).data.tags
+        # Still above: no second delivery for the same run and rule.
+        client.log_metric(run, "val_loss", 9.0, step=10)
+        deliveries = requests.get(private_server + "/api/cairn/v1/webhooks/deliveries",
+                                  params={"webhook_id": webhook_id}, timeout=60).json()
+        assert len(deliveries["deliveries"]) == 2, deliveries
+    finally:
+        receiver.close()

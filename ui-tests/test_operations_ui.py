@@ -113,6 +113,40 @@ def test_dashboard_counts_the_window_and_a_bar_opens_its_runs(ui, seed):
     ui.wait("window.__cairnDashboard && window.__cairnDashboard.bars.length === 30")
 
 
+def test_dashboard_shows_time_to_reproduce_and_audit_events_and_a_day_opens_the_reproductions(ui):
+    client = MlflowClient(SERVER_URI)
+    exp = client.create_experiment(f"reproduced-{time.time_ns()}")
+    original = client.create_run(exp).info.run_id
+    client.set_terminated(original)
+    now = int(time.time() * 1000)
+    for status, seconds in (("reproduced", 90), ("reproduced", 30), ("not_reproduced", 10)):
+        run = client.create_run(exp, start_time=now - seconds * 1000,
+                                tags={"cairn.reproduce.of": original, "cairn.reproduce.status": status}).info.run_id
+        client.set_terminated(run, end_time=now)
+    d = requests.get(SERVER_URI + "/api/cairn/v1/dashboard", params={"window": "week", "experiment_id": exp}, timeout=120).json()
+    assert (d["reproduce_attempts"], d["reproduced"]) == (3, 2)
+    assert d["time_to_reproduce_median_seconds"] == 60 and d["time_to_reproduce_max_seconds"] == 90
+    assert sum(day["audit_events"] for day in d["days"]) > 0 and 0 <= d["audit_actor_known"] <= 1
+    ui.open(f"/overview?experiment_id={exp}")
+    charts = ui.wait("window.__cairnDashboardCharts && window.__cairnDashboardCharts['dashboard-reproduce-chart'] "
+                     "&& window.__cairnDashboardCharts['dashboard-audit-chart'] && window.__cairnDashboardCharts")
+    assert sum(charts["dashboard-reproduce-chart"]["all"]) == 3 and sum(charts["dashboard-reproduce-chart"]["part"]) == 2
+    cards = ui.js("return [...document.querySelectorAll('#dashboard-cards .card')].map((c) => c.textContent)")
+    assert any(c.startswith("Time to reproduce") and "60.0 s" in c for c in cards), cards
+    assert any(c.startswith("Reproduced") and "2 of 3" in c for c in cards), cards
+    assert any(c.startswith("Audit: actor known") for c in cards), cards
+    ui.screenshot("dashboard-reproduce-wide-light")
+    # The day with the reproductions opens exactly those runs.
+    day = max(i for i, n in enumerate(charts["dashboard-reproduce-chart"]["all"]) if n > 0)
+    ui.js("""const c = document.getElementById('dashboard-reproduce-chart'); const r = c.getBoundingClientRect();
+             const days = window.__cairnDashboardCharts['dashboard-reproduce-chart'].all.length;
+             const slot = (r.width - 30) / days; const x = r.left + 30 + arguments[0] * slot + slot * 0.3;
+             c.dispatchEvent(new MouseEvent('click', {clientX: x, clientY: r.bottom - 30, bubbles: true}));""", day)
+    ui.wait("location.hash.includes('cairn.reproduce.of')")
+    state = ui.wait("window.__cairnTable && window.__cairnTable.domRows > 0 && window.__cairnTable")
+    assert state["rowCount"] == 3
+
+
 def test_the_audit_page_lists_changes_newest_first_and_filters_them(ui):
     client = MlflowClient(tracking_uri=SERVER_URI)
     exp_id = client.create_experiment(f"ui-audit-{time.time_ns()}")

@@ -161,7 +161,7 @@ struct GCCommand: AsyncParsableCommand {
         commandName: "gc",
         abstract: "Remove artifact blobs that nothing references, including those of deleted runs.",
         discussion: """
-            Forgets the artifacts of runs in the deleted state, then removes every blob no artifact path references. Blobs shared with live runs stay. Files that a registered model version (any stage, with or without aliases) or a logged model uses are never forgotten, even when the run they were logged in is deleted: each such run is listed as "kept N files of deleted run <id>: used by model <name> version <n>". Blobs written in the last 15 minutes are kept (an upload may still be recording them). Also removes the partial files of uploads whose writer died (e.g. a server killed mid-upload), once untouched for a minute; a file still being written is never removed. With --artifacts-destination s3://…, the same runs against the bucket: unfinished multipart uploads under <prefix>/uploads/ are aborted and leftover temporary objects there are deleted, each once untouched for 15 minutes (S3 cannot tell whether a writer is alive). Use --dry-run first to see what would go and how many bytes it frees.
+            Purges the database rows (metric points, params, tags, dataset inputs) of runs deleted at least --older-than ago (default 30d; such runs can no longer be restored), except runs a registered model version or a logged model comes from. Forgets the artifacts of runs in the deleted state, then removes every blob no artifact path references. Blobs shared with live runs stay. Files that a registered model version (any stage, with or without aliases) or a logged model uses are never forgotten, even when the run they were logged in is deleted: each such run is listed as "kept N files of deleted run <id>: used by model <name> version <n>". Blobs written in the last 15 minutes are kept (an upload may still be recording them). Also removes the partial files of uploads whose writer died (e.g. a server killed mid-upload), once untouched for a minute; a file still being written is never removed. With --artifacts-destination s3://…, the same runs against the bucket: unfinished multipart uploads under <prefix>/uploads/ are aborted and leftover temporary objects there are deleted, each once untouched for 15 minutes (S3 cannot tell whether a writer is alive). Use --dry-run first to see what would go and how many bytes it frees.
 
             Example:
 
@@ -171,6 +171,9 @@ struct GCCommand: AsyncParsableCommand {
 
     @OptionGroup var store: StoreOptions
     @Flag(name: .customLong("dry-run"), help: "Show what would be removed without removing anything.") var dryRun = false
+    @Option(name: .customLong("older-than"),
+            help: ArgumentHelp("Also purge the database rows (metric points, params, tags, inputs) of runs deleted at least this long ago, e.g. 30d or 0s; such runs can no longer be restored (default 30d).", valueName: "duration"))
+    var olderThan = "30d"
     @Flag(help: "Print the report as JSON.") var json = false
 
     /// As the OS user, so the audit log says who changed the store.
@@ -179,11 +182,17 @@ struct GCCommand: AsyncParsableCommand {
     }
 
     private func runLocally() async throws {
+        guard let purgeAfter = StaleRuns.parseDuration(olderThan), purgeAfter >= 0 else {
+            throw fail("--older-than '\(olderThan)' is not a duration. Write it like 30d, 12h or 0s.")
+        }
         let artifacts = try store.openArtifactService()
-        let report = try await artifacts.collectGarbage(dryRun: dryRun)
+        let report = try await artifacts.collectGarbage(dryRun: dryRun, purgeAfterMillis: purgeAfter)
+        let purged = report.purged ?? PurgedRuns()
         if json {
             printJSON([
                 "dry_run": dryRun,
+                "purged_runs": purged.runIDs, "purged_rows": purged.rows, "purged_metric_points": purged.metricPoints,
+                "purged_bytes": purged.bytes, "kept_deleted_runs": purged.keptRunIDs,
                 "forgotten_paths": report.removedManifestEntries.map(\.path),
                 "kept": report.keptManifestEntries.map {
                     ["run_id": $0.runID, "paths": $0.entries.map(\.path), "used_by": $0.users.map(\.description)] as [String: Any]
@@ -202,6 +211,12 @@ struct GCCommand: AsyncParsableCommand {
         }
         for blob in report.removedBlobs { print("\(dryRun ? "would remove" : "removed")  \(blob.digest)  \(formatBytes(blob.size))") }
         for file in report.removedTempFiles { print("\(dryRun ? "would remove" : "removed")  partial upload \(file.name)  \(formatBytes(file.size))") }
+        for run in purged.runIDs { print("\(dryRun ? "would purge" : "purged")  run \(run)") }
+        if !purged.keptRunIDs.isEmpty {
+            print("\(dryRun ? "would keep" : "kept")  the data of \(purged.keptRunIDs.count) deleted run\(purged.keptRunIDs.count == 1 ? "" : "s") a registered model version or a logged model comes from")
+        }
+        print("\(dryRun ? "Would purge" : "Purged") \(purged.runIDs.count) run\(purged.runIDs.count == 1 ? "" : "s") deleted over \(olderThan) ago: "
+              + "\(purged.totalRows) database rows (\(purged.metricPoints) metric points, \(formatBytes(purged.bytes))).")
         print("\(verb) \(report.removedBlobs.count) blobs, \(report.removedTempFiles.count) partial uploads (\(formatBytes(report.freedBytes))) and \(report.removedManifestEntries.count) paths of deleted runs.")
     }
 }

@@ -18,6 +18,12 @@ public struct Dashboard: Sendable, Codable, Equatable {
         public var gatesOverridden = 0
         /// Artifact bytes recorded that day (files, as written).
         public var artifactBytes: Int64 = 0
+        /// `cairn reproduce` runs started that day, and how many of them reproduced.
+        public var reproduceAttempts = 0
+        public var reproduced = 0
+        /// Audit events that day, and those whose actor is known (a user, or the server's own work).
+        public var auditEvents = 0
+        public var auditEventsWithActor = 0
 
         public init(day: Int64) {
             self.day = day
@@ -62,6 +68,15 @@ public struct Dashboard: Sendable, Codable, Equatable {
     public var artifactBytesBefore: Int64
     /// All-time compute cost of the experiments (nil without a cost model).
     public var cost: CostSummary?
+    /// `cairn reproduce` runs started in the window, and how many reproduced.
+    public var reproduceAttempts = 0
+    public var reproduced = 0
+    /// Time to reproduce: the median and the slowest wall time (start to end) of the window's
+    /// runs that reproduced, in seconds; nil when none did.
+    public var timeToReproduceMedianSeconds: Double?
+    public var timeToReproduceMaxSeconds: Double?
+    /// Over the window: the share of audit events whose actor is known (nil without events).
+    public var auditActorKnown: Double?
 
     public struct CostSummary: Sendable, Codable, Equatable {
         public var currency: String

@@ -44,7 +44,7 @@ public enum WebhookStatus: String, Sendable, CaseIterable {
 /// payloads (`model_version` / `created`) and upper-case on the wire (`MODEL_VERSION`).
 /// MLflow's registry events, plus Cairn's own on the same mechanism (`run.finished`,
 /// `run.failed`, `run.killed`, `promotion_gate.failed`, `promotion_gate.overridden`,
-/// `artifact.damaged`).
+/// `artifact.damaged`, `metric.threshold_crossed`).
 public struct WebhookEvent: Sendable, Hashable, CustomStringConvertible {
     public let entity: String
     public let action: String
@@ -81,6 +81,8 @@ public struct WebhookEvent: Sendable, Hashable, CustomStringConvertible {
     public static let artifactDamaged = WebhookEvent(entity: "artifact", action: "damaged")
     /// An experiment's compute cost passed its `cairn.budget` (MLflow's own entity and action).
     public static let budgetExceeded = WebhookEvent(entity: "budget_policy", action: "exceeded")
+    /// A logged metric value met one of its experiment's alert rules (`cairn.alert`), once per run and rule.
+    public static let metricThresholdCrossed = WebhookEvent(entity: "metric", action: "threshold_crossed")
 
     /// Every entity and its valid actions: MLflow's table (`VALID_ENTITY_ACTIONS`), then Cairn's.
     public static let validActions: [(entity: String, actions: [String])] = [
@@ -97,6 +99,7 @@ public struct WebhookEvent: Sendable, Hashable, CustomStringConvertible {
         ("run", ["finished", "failed", "killed"]),
         ("promotion_gate", ["failed", "overridden"]),
         ("artifact", ["damaged"]),
+        ("metric", ["threshold_crossed"]),
     ]
 
     /// Protobuf enum numbers of MLflow's entities and actions (requests may send numbers).

@@ -57,12 +57,22 @@ public func openServices(_ configuration: CairnServerConfiguration) throws -> Ca
         let budgets = BudgetWatch(explorer: explorer, store: store, now: tracking.now)
         tracking.onRunEnded = { run in await budgets.runEnded(run) }
     }
+    let alerts = MetricAlertWatch(store: store, runs: store, now: tracking.now)
+    tracking.onMetricsLogged = { runID, metrics in await alerts.logged(runID: runID, metrics: metrics) }
+    tracking.onAlertRulesChanged = { alerts.rulesChanged() }
     let accounts = AccountService(store: store, settings: configuration.auth, bcryptCost: configuration.bcryptCost,
                                   audit: AuditTrail(store: store), now: tracking.now)
     let access = AccessControl(accounts: accounts, tracking: tracking, registry: store, traces: store, datasets: store)
     if configuration.auth.isEnabled {
         tracking.onResourceCreated = { type, id in try await access.grantCreator(type, id: id) }
         tracking.onRegisteredModelRenamed = { old, new in try await access.registeredModelRenamed(from: old, to: new) }
+        tracking.requireGateOverride = { name in
+            do {
+                try await access.require(.manage, on: .registeredModel, id: name)
+            } catch let error as CairnError where error.code == .permissionDenied {
+                throw RegistryService.overrideDenied(name: name)
+            }
+        }
     }
     let sender = WebhookSender(targetGuard: WebhookTargetGuard(allowPrivate: configuration.webhooksAllowPrivate))
     return CairnServiceSet(
@@ -325,8 +335,10 @@ struct RetentionScheduleService: Service {
                     try await Task.sleep(for: .milliseconds(intervalMillis))
                 } catch { return }
                 do {
-                    let plan = try await retention.plan(experimentIDs: [], defaultRule: defaultRule)
-                    let deleted = try await retention.apply(plan)
+                    let (plan, deleted) = try await RequestIdentity.$current.withValue(RetentionService.scheduledIdentity()) {
+                        let plan = try await retention.plan(experimentIDs: [], defaultRule: defaultRule)
+                        return (plan, try await retention.apply(plan))
+                    }
                     logger.info("Retention applied", metadata: ["cairn.retention.deleted_runs": "\(deleted.count)",
                                                                  "cairn.retention.experiments": "\(plan.experiments.count)"])
                 } catch {

@@ -32,6 +32,8 @@ public struct ArtifactGCReport: Sendable {
     public var removedBlobs: [BlobInfo] = []
     /// Partial uploads left by writers that died.
     public var removedTempFiles: [AbandonedTempFile] = []
+    /// Database rows of runs deleted longer than the purge grace (nil when not asked for).
+    public var purged: PurgedRuns?
     public var freedBytes: Int64 { removedBlobs.reduce(0) { $0 + $1.size } + removedTempFiles.reduce(0) { $0 + $1.size } }
 }
 
@@ -210,13 +212,23 @@ public struct ArtifactService: Sendable {
     /// model uses, which are kept and reported), then removes every blob nothing references and
     /// that is older than `gracePeriod` seconds (a blob written by an upload still in flight has
     /// no manifest row yet). With `dryRun`, only reports what would go.
+    ///
+    /// With `purgeAfterMillis`, it first purges the database rows (metric points, params, tags,
+    /// inputs) of runs deleted at least that long ago, except runs a registered model version or
+    /// a live logged model comes from (`ArtifactIndex.purgeDeletedRuns`).
     public func collectGarbage(dryRun: Bool, gracePeriod: TimeInterval = 15 * 60,
-                               tempFileGracePeriod: TimeInterval = 60) async throws -> ArtifactGCReport {
-        try await AuditContext.$via.withValue("gc") { try await collectGarbageNow(dryRun: dryRun, gracePeriod: gracePeriod, tempFileGracePeriod: tempFileGracePeriod) }
+                               tempFileGracePeriod: TimeInterval = 60, purgeAfterMillis: Int64? = nil) async throws -> ArtifactGCReport {
+        try await AuditContext.$via.withValue("gc") {
+            try await collectGarbageNow(dryRun: dryRun, gracePeriod: gracePeriod, tempFileGracePeriod: tempFileGracePeriod, purgeAfterMillis: purgeAfterMillis)
+        }
     }
 
-    private func collectGarbageNow(dryRun: Bool, gracePeriod: TimeInterval, tempFileGracePeriod: TimeInterval) async throws -> ArtifactGCReport {
+    private func collectGarbageNow(dryRun: Bool, gracePeriod: TimeInterval, tempFileGracePeriod: TimeInterval, purgeAfterMillis: Int64?) async throws -> ArtifactGCReport {
         var report = ArtifactGCReport()
+        if let purgeAfterMillis {
+            let now = tracking.now()
+            report.purged = try await index.purgeDeletedRuns(deletedBefore: now - purgeAfterMillis, now: now, dryRun: dryRun)
+        }
         // Partial uploads whose writer died (kill -9 mid-upload): their writer's lock is gone.
         report.removedTempFiles = try await blobs.removeAbandonedTempFiles(olderThan: tempFileGracePeriod, dryRun: dryRun)
         // The store decides what is forgotten and what a model still uses, in one transaction.

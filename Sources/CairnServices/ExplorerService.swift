@@ -97,6 +97,19 @@ public struct ExplorerService: Sendable {
             days[row.day] = d
         }
         for row in figures.bytesByDay { days[row.day]?.artifactBytes += row.bytes }
+        let extras = try await store.dashboardReproductionsAndAudit(since: since, until: now + 1, experimentIDs: ids)
+        var reproduceSeconds: [Double] = []
+        for attempt in extras.reproductions {
+            let start = attempt.start / day * day
+            days[start]?.reproduceAttempts += 1
+            guard attempt.status == "reproduced" else { continue }
+            days[start]?.reproduced += 1
+            if let end = attempt.end, end >= attempt.start { reproduceSeconds.append(Double(end - attempt.start) / 1000) }
+        }
+        for row in extras.auditByDay {
+            days[row.day]?.auditEvents += Int(row.events)
+            days[row.day]?.auditEventsWithActor += Int(row.withActor)
+        }
         var ordered = days.values.sorted { $0.day < $1.day }
         for i in ordered.indices {
             let ended = ordered[i].finished + ordered[i].failed + ordered[i].killed
@@ -113,6 +126,17 @@ public struct ExplorerService: Sendable {
         var dashboard = Dashboard(since: since, until: now, days: ordered, successRate: ended > 0 ? Double(finished) / Double(ended) : nil,
                                   promotionPassRate: gates > 0 ? Double(passed) / Double(gates) : nil,
                                   recentFailures: figures.failures.map { item($0) }, running: running, artifactBytesBefore: figures.bytesBefore)
+        dashboard.reproduceAttempts = ordered.reduce(0) { $0 + $1.reproduceAttempts }
+        dashboard.reproduced = ordered.reduce(0) { $0 + $1.reproduced }
+        reproduceSeconds.sort()
+        if !reproduceSeconds.isEmpty {
+            let mid = reproduceSeconds.count / 2
+            dashboard.timeToReproduceMedianSeconds = reproduceSeconds.count % 2 == 1
+                ? reproduceSeconds[mid] : (reproduceSeconds[mid - 1] + reproduceSeconds[mid]) / 2
+            dashboard.timeToReproduceMaxSeconds = reproduceSeconds.last
+        }
+        let auditEvents = ordered.reduce(0) { $0 + $1.auditEvents }
+        if auditEvents > 0 { dashboard.auditActorKnown = Double(ordered.reduce(0) { $0 + $1.auditEventsWithActor }) / Double(auditEvents) }
         if let model = costModel {
             let costs = try await cost(experimentIDs: experimentIDs)
             let total = costs.reduce(0) { $0 + $1.total }, finishedRuns = costs.reduce(0) { $0 + $1.finishedRuns }
@@ -132,21 +156,25 @@ public struct ExplorerService: Sendable {
         }
         let summaries = try await store.experimentSummaries(viewType: .activeOnly)
         let wanted = experimentIDs.isEmpty ? summaries.map(\.experiment.experimentID) : experimentIDs
+        for id in wanted where !summaries.contains(where: { $0.experiment.experimentID == id }) {
+            throw CairnError.notFound("No active experiment with id \(id).")
+        }
+        // Only the three values the model prices, for every run at once.
+        let inputs = try await store.costInputs(experimentIDs: experimentIDs.isEmpty ? nil : wanted.compactMap { Int64($0) })
+        var perExperiment: [String: (total: Double, costed: Int, finished: Int)] = [:]
+        for run in inputs {
+            var figures = perExperiment[run.experimentID] ?? (0, 0, 0)
+            if run.status == .finished { figures.finished += 1 }
+            if let cost = model.cost(wallSeconds: run.wallSeconds, cpuSeconds: run.cpuSeconds, gpus: run.gpus), cost.isFinite {
+                figures.total += cost
+                figures.costed += 1
+            }
+            perExperiment[run.experimentID] = figures
+        }
         var result: [ExperimentCost] = []
         for id in wanted {
-            guard let experiment = summaries.first(where: { $0.experiment.experimentID == id })?.experiment else {
-                throw CairnError.notFound("No active experiment with id \(id).")
-            }
-            let (rows, _) = try await runTable(experimentIDs: [id], filter: nil, orderBy: [], viewType: .activeOnly, maxResults: nil)
-            var total = 0.0, costed = 0
-            for row in rows {
-                let metric = { (key: String) in row.metrics.first { $0.key == key }?.latest }
-                guard let cost = model.cost(wallSeconds: metric("cairn.wall_time_s"), cpuSeconds: metric("cairn.cpu_time_s"),
-                                            gpus: row.tags.last { $0.key == "cairn.host.gpus" }?.value), cost.isFinite else { continue }
-                total += cost
-                costed += 1
-            }
-            let finished = rows.filter { $0.info.status == .finished }.count
+            guard let experiment = summaries.first(where: { $0.experiment.experimentID == id })?.experiment else { continue }
+            let (total, costed, finished) = perExperiment[id] ?? (0, 0, 0)
             let budget = experiment.tags.last { $0.key == "cairn.budget" }.flatMap { Double($0.value) }
             result.append(ExperimentCost(experimentId: id, name: experiment.name, currency: model.currency, costedRuns: costed, total: total,
                                          finishedRuns: finished, costPerEffectiveRun: finished > 0 ? total / Double(finished) : nil,

@@ -98,25 +98,42 @@ extension RegistryService {
     }
 
     /// Evaluates, records the evaluation in the version's history, and refuses a failed gate
-    /// without an override.
+    /// without an override. With accounts on, an override lets the version through only when
+    /// the caller may override (MANAGE on the model, or an administrator); otherwise the
+    /// evaluation is recorded as failed and the promotion refused with `PERMISSION_DENIED`.
     func enforceGates(name: String, version: Int64, target: String, kind: String, user: String) async throws {
         guard let evaluation = try await evaluateGates(name: name, version: version, target: target, kind: kind) else { return }
-        let outcome = evaluation.passed ? "passed" : (evaluation.overrideReason != nil ? "overridden" : "failed")
+        var overrideRefused = false
+        if !evaluation.passed, evaluation.overrideReason != nil, let check = tracking.requireGateOverride {
+            do { try await check(name) } catch let error as CairnError where error.code == .permissionDenied { overrideRefused = true }
+        }
+        let overridden = !evaluation.passed && evaluation.overrideReason != nil && !overrideRefused
+        let outcome = evaluation.passed ? "passed" : (overridden ? "overridden" : "failed")
         var changes: [(String, JSONValue)] = [
             (kind, .string(target)), ("result", .string(outcome)),
             ("checks", .array(evaluation.findings.map { f in
                 .object([("requirement", .string(f.requirement)), ("passed", .bool(f.passed)), ("detail", .string(f.detail))])
             })),
         ]
-        if !evaluation.passed, let reason = evaluation.overrideReason { changes.append(("override_reason", .string(reason))) }
+        if !evaluation.passed, let reason = evaluation.overrideReason {
+            changes.append(("override_reason", .string(reason)))
+            if overridden { changes.append(("overridden_by", .string(user))) }
+            if overrideRefused { changes.append(("override_refused", .string("\(user.isEmpty ? "the caller" : user) may not override: it needs MANAGE on the registered model"))) }
+        }
         let webhook: WebhookEvent? = outcome == "failed" ? .gateFailed : outcome == "overridden" ? .gateOverridden : nil
         try await registry.recordRegistryEvent(name: name, version: version, action: "gate_\(outcome)", changes: .object(changes), user: user,
                                                now: tracking.now(), webhook: webhook)
-        guard evaluation.passed || evaluation.overrideReason != nil else {
+        if overrideRefused { throw Self.overrideDenied(name: name) }
+        guard evaluation.passed || overridden else {
             let failed = evaluation.findings.filter { !$0.passed }.map { "\($0.requirement): \($0.detail)" }
             throw CairnError.invalidParameter(
                 "Version \(version) of '\(name)' may not take \(kind) '\(target)': its promotion gate failed — \(failed.joined(separator: "; ")). "
                 + "Fix the run, or set the version tag \(PromotionGate.overrideTag) to the reason for promoting it anyway (recorded in its history).")
         }
+    }
+
+    /// The refusal of an override by someone who may not give one.
+    public static func overrideDenied(name: String) -> CairnError {
+        CairnError(.permissionDenied, "Permission denied: overriding the promotion gate of '\(name)' (\(PromotionGate.overrideTag)) needs MANAGE on the registered model, or an administrator.")
     }
 }

@@ -103,6 +103,7 @@ public struct RegistryService: Sendable {
                                    tags: [Tag], modelID: String?, user: String) async throws -> ModelVersion {
         try Self.validateName(name)
         for tag in tags { try Self.validateTag(tag) }
+        if tags.contains(where: { $0.key == PromotionGate.overrideTag }) { try await tracking.requireGateOverride?(name) }
         let resolved = try await resolveSource(source, runID: runID.flatMap { $0.isEmpty ? nil : $0 },
                                                modelID: modelID.flatMap { $0.isEmpty ? nil : $0 })
         return try await registry.createModelVersion(NewModelVersion(
@@ -197,10 +198,12 @@ public struct RegistryService: Sendable {
 
     public func setModelVersionTag(name: String, version: String, tag: Tag, user: String) async throws {
         try Self.validateTag(tag)
+        if tag.key == PromotionGate.overrideTag { try await tracking.requireGateOverride?(name) }
         try await registry.setModelVersionTag(name: name, version: Self.versionNumber(version), tag: tag, user: user, now: now)
     }
 
     public func deleteModelVersionTag(name: String, version: String, key: String, user: String) async throws {
+        if key == PromotionGate.overrideTag { try await tracking.requireGateOverride?(name) }
         try await registry.deleteModelVersionTag(name: name, version: Self.versionNumber(version), key: key, user: user, now: now)
     }
 

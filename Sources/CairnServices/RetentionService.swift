@@ -105,8 +105,32 @@ public struct RetentionService: Sendable {
     /// artifacts). Each is tagged `cairn.deleted_by=retention` first, so it is clear afterwards
     /// why it went. Returns the ids deleted; a run that changed since the plan (now running or
     /// registered) is skipped.
+    /// Every change is audited under the caller's identity (the CLI's OS user; the scheduled
+    /// pass runs as `scheduledIdentity`), each with `via: "retention"`, and a pass that deleted
+    /// anything ends with one `retention.apply` event counting what it deleted per experiment.
     public func apply(_ plan: RetentionPlan) async throws -> [String] {
-        try await AuditContext.$via.withValue("retention") { try await applyPlan(plan) }
+        try await AuditContext.$via.withValue("retention") {
+            let deleted = try await applyPlan(plan)
+            if !deleted.isEmpty {
+                let gone = Set(deleted)
+                var perExperiment: [(String, JSONValue)] = []
+                for experiment in plan.experiments {
+                    let count = experiment.delete.filter { gone.contains($0.runId) }.count
+                    if count > 0 { perExperiment.append((experiment.experimentID, .number(String(count)))) }
+                }
+                try await store.recordAuditEvent(AuditDraft("retention.apply", "retention", details: [
+                    "deleted_runs": .number(String(deleted.count)), "experiments": .object(perExperiment),
+                ]))
+            }
+            return deleted
+        }
+    }
+
+    /// Who the server's own scheduled retention pass acts as: the actor `retention`, from the
+    /// address `internal`.
+    public static func scheduledIdentity() -> RequestIdentity {
+        RequestIdentity(user: "retention", isAuthenticated: false, isAdmin: false, clientAddress: "internal",
+                        requestID: "retention-" + UUID().uuidString.lowercased())
     }
 
     private func applyPlan(_ plan: RetentionPlan) async throws -> [String] {

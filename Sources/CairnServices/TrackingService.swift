@@ -16,6 +16,14 @@ public struct TrackingService: Sendable {
     /// Called after a registered model is renamed (new name) or deleted (nil), so the grants
     /// on the old name follow it or go: a new model of a deleted one's name starts with none.
     public var onRegisteredModelRenamed: (@Sendable (String, String?) async throws -> Void)?
+    /// Called before the caller sets or removes a promotion gate override (`cairn.gate.override`)
+    /// of the registered model named, and before an override lets a version through: with
+    /// accounts on it refuses anyone without MANAGE on the model who is not an administrator.
+    public var requireGateOverride: (@Sendable (String) async throws -> Void)?
+    /// Called after metrics were logged to a run (alert rules, `MetricAlertWatch`).
+    public var onMetricsLogged: (@Sendable (String, [Metric]) async -> Void)?
+    /// Called after an experiment's alert rules (`cairn.alert`) were set or removed.
+    public var onAlertRulesChanged: (@Sendable () -> Void)?
 
     public init(store: any TrackingStore, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
         self.store = store
@@ -41,6 +49,7 @@ public struct TrackingService: Sendable {
         }
         let experiment = try await store.createExperiment(name: name, artifactLocation: location, tags: tags, now: now())
         try await onResourceCreated?(.experiment, experiment.experimentID)
+        if tags.contains(where: { $0.key == MetricAlert.tag }) { onAlertRulesChanged?() }
         return experiment
     }
 
@@ -87,15 +96,18 @@ public struct TrackingService: Sendable {
     public func setExperimentTag(id: String, tag: Tag) async throws {
         try validateExperimentTag(tag)
         try await store.setExperimentTag(id: Validation.parseExperimentID(id), tag: tag, now: now())
+        if tag.key == MetricAlert.tag { onAlertRulesChanged?() }
     }
 
     public func deleteExperimentTag(id: String, key: String) async throws {
         try await store.deleteExperimentTag(id: Validation.parseExperimentID(id), key: key, now: now())
+        if key == MetricAlert.tag { onAlertRulesChanged?() }
     }
 
     private func validateExperimentTag(_ tag: Tag) throws {
         try Validation.validateKey(tag.key, kind: "tag")
         try Validation.validateValueLength(tag.value, limit: Limits.maxExperimentTagValueLength, kind: "experiment tag", key: tag.key)
+        if tag.key == MetricAlert.tag { _ = try MetricAlert.parse(tag.value) }
     }
 
     // MARK: - Runs
@@ -202,6 +214,7 @@ public struct TrackingService: Sendable {
             try Self.refuseClaimedUser(tag)
         }
         try await store.logRunWrites(runID: runID, RunWrites(metrics: metrics, params: params, tags: tags))
+        if !metrics.isEmpty, let onMetricsLogged { await onMetricsLogged(runID, metrics) }
     }
 
     /// Records the datasets and logged models a run used.

@@ -146,6 +146,11 @@ public struct WebhookService: Sendable {
                 ("target_scope", .string("ENDPOINT")), ("workspace", .string("default")), ("target_value", .string("ep-abc123")),
                 ("window_start", .number("1704067200000")),
             ])
+        case ("metric", _):
+            return .object([
+                ("run_id", .string("0123456789abcdef0123456789abcdef")), ("experiment_id", .string("1")), ("rule", .string("val_loss>2")),
+                ("metric", .string("val_loss")), ("value", .number("2.5")), ("step", .number("120")), ("timestamp", .number("1704067260000")),
+            ])
         default:
             return .object([
                 ("run_id", .string("0123456789abcdef0123456789abcdef")), ("experiment_id", .string("1")), ("run_name", .string("example-run")),

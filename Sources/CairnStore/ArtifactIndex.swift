@@ -32,6 +32,11 @@ public protocol ArtifactIndex: Sendable {
     /// who uses them. Decided and done in one write transaction, so a version registered at any
     /// moment before it is safe. With `dryRun`, the same answer from a read, and nothing changes.
     func forgetDeletedRunArtifacts(dryRun: Bool) async throws -> DeletedRunArtifacts
+    /// Purges the database rows of runs deleted at or before `deletedBefore` (metric points and
+    /// summaries, params, tags, dataset inputs and logged-model links; the run keeps its row,
+    /// marked purged, and can no longer be restored), except runs a registered model version
+    /// or a live logged model comes from. One write transaction; with `dryRun` only counted.
+    func purgeDeletedRuns(deletedBefore: Int64, now: Int64, dryRun: Bool) async throws -> PurgedRuns
     /// The last recorded verification of each of `digests` that has one.
     func blobChecks(_ digests: [String]) async throws -> [String: BlobCheck]
     /// Records verification results, each replacing the digest's earlier one.
@@ -95,4 +100,21 @@ public struct BlobCheck: Sendable, Hashable {
         self.result = result
         self.checkedAt = checkedAt
     }
+}
+
+/// What `cairn gc` purged (or, dry, would purge) of deleted runs' database rows.
+public struct PurgedRuns: Sendable, Equatable {
+    public var runIDs: [String] = []
+    /// Rows deleted, per table.
+    public var rows: [String: Int64] = [:]
+    public var metricPoints: Int64 = 0
+    /// Bytes of the deleted rows' values (metric segment blobs, keys and values): what the
+    /// database no longer holds (SQLite reuses the space; `VACUUM` returns it to the disk).
+    public var bytes: Int64 = 0
+    /// Deleted runs old enough that are kept because a model version or logged model comes from them.
+    public var keptRunIDs: [String] = []
+
+    public init() {}
+
+    public var totalRows: Int64 { rows.values.reduce(0, +) }
 }

@@ -24,6 +24,14 @@ public protocol ExplorerStore: Sendable {
     func dashboardFigures(since: Int64, until: Int64, experimentIDs: [Int64]?) async throws
         -> (runsByDay: [(day: Int64, status: String, count: Int64)], gatesByDay: [(day: Int64, action: String, count: Int64)],
             bytesByDay: [(day: Int64, bytes: Int64)], bytesBefore: Int64, failures: [RunInfo], running: [RunRow])
+    /// The `cairn reproduce` runs started in `since ..< until` (start, end, `cairn.reproduce.status`)
+    /// and the audit events per UTC day (all, and those whose actor is known).
+    func dashboardReproductionsAndAudit(since: Int64, until: Int64, experimentIDs: [Int64]?) async throws
+        -> (reproductions: [(start: Int64, end: Int64?, status: String)], auditByDay: [(day: Int64, events: Int64, withActor: Int64)])
+    /// What the cost model prices, per active run of the active experiments (or of
+    /// `experimentIDs`): its status, the latest `cairn.wall_time_s` and `cairn.cpu_time_s`, and
+    /// the tag `cairn.host.gpus`. One query; no other metric, param or tag is read.
+    func costInputs(experimentIDs: [Int64]?) async throws -> [RunCostInput]
     /// Storage per experiment (all runs, deleted ones too, each with its own figures); unknown ids are left out.
     func storageUsage(experimentIDs: [Int64]) async throws -> [ExperimentStorage]
     /// The datasets each run logged as inputs (name and digest, in logging order); runs without any are left out.
@@ -60,4 +68,22 @@ public struct StoreFigures: Sendable, Equatable {
     public var reproduceAttempts: [String: Int64] = [:]
 
     public init() {}
+}
+
+/// One run as the cost model sees it (`ExplorerStore.costInputs`).
+public struct RunCostInput: Sendable, Equatable {
+    public var experimentID: String
+    public var status: RunStatus
+    /// NaN when the latest value is NaN; nil when the run has no such metric.
+    public var wallSeconds: Double?
+    public var cpuSeconds: Double?
+    public var gpus: String?
+
+    public init(experimentID: String, status: RunStatus, wallSeconds: Double?, cpuSeconds: Double?, gpus: String?) {
+        self.experimentID = experimentID
+        self.status = status
+        self.wallSeconds = wallSeconds
+        self.cpuSeconds = cpuSeconds
+        self.gpus = gpus
+    }
 }

@@ -16,8 +16,17 @@ enum PostgresMigrations {
         ("0005_traces", traces),
         ("0006_saved_views", savedViews),
         ("0007_audit_log", auditLog),
+        ("0008_run_purge", runPurge),
         ("0012_roles", roles),
     ]
+
+    /// When a run was deleted (`deleted_time`; runs deleted before this migration count from
+    /// it) and when `cairn gc` purged its data (`purged_time`).
+    static let runPurge = """
+        ALTER TABLE runs ADD COLUMN deleted_time BIGINT;
+        ALTER TABLE runs ADD COLUMN purged_time BIGINT;
+        UPDATE runs SET deleted_time = CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT) WHERE lifecycle_stage = 'deleted';
+        """
 
     /// SQLite's 0017.
     static let roles = """

@@ -41,7 +41,7 @@ extension SQLStore {
                    identity: ["creation_time"]),
         StoreTable("experiment_tags", ["experiment_id", "key", "value"], key: 2),
         StoreTable("runs", ["run_pk", "run_id", "experiment_id", "run_name", "user_id", "status", "start_time", "end_time",
-                            "artifact_uri", "lifecycle_stage", "deleted_with_experiment"],
+                            "artifact_uri", "lifecycle_stage", "deleted_with_experiment", "deleted_time", "purged_time"],
                    identity: ["run_id", "experiment_id"], generated: true),
         StoreTable("run_params", ["run_pk", "key", "value"], key: 2),
         StoreTable("run_tags", ["run_pk", "key", "value"], key: 2),

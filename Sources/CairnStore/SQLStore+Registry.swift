@@ -347,7 +347,13 @@ extension SQLStore: RegistryStore {
         changesText.value(changes)
         var hasher = AuditHasher()
         hasher.add(changesText.string)
-        try await write("model_version.\(action)", "model_version:\(name)/\(version)", digest: hasher.finalize()) { db in
+        // Who promoted, where to and with what outcome go into the event's details; reasons
+        // and check texts into the digest only.
+        var details: [String: JSONValue] = [:]
+        if case .object(let members) = changes {
+            for (key, value) in members where ["alias", "stage", "result", "overridden_by"].contains(key) { details[key] = value }
+        }
+        try await write("model_version.\(action)", "model_version:\(name)/\(version)", details: details, digest: hasher.finalize()) { db in
             let pk = try Self.registeredModelPK(db, name: name)
             var writer = JSONWriter()
             writer.value(changes)

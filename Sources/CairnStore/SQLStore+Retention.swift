@@ -5,6 +5,8 @@ import CairnCore
 public protocol RetentionStore: Sendable {
     func registeredRunIDs() async throws -> Set<String>
     func exclusiveArtifactBytes(folders: [String]) async throws -> (blobs: Int, bytes: Int64)
+    /// An audit event of its own (the summary of a retention pass).
+    func recordAuditEvent(_ draft: AuditDraft) async throws
 }
 
 extension SQLStore: RetentionStore {

@@ -113,7 +113,11 @@ extension SQLStore {
     public func setRunLifecycle(id: String, stage: LifecycleStage, now: Int64) async throws {
         try await write(stage == .deleted ? "run.delete" : "run.restore", "run:\(id)") { db in
             let (pk, _) = try Self.loadRunInfo(db, id: id)
-            try db.execute("UPDATE runs SET lifecycle_stage = ?, deleted_with_experiment = 0 WHERE run_pk = ?", [stage.rawValue, pk])
+            if stage == .active, let purged = try db.value(Int64.self, "SELECT purged_time FROM runs WHERE run_pk = ? AND purged_time IS NOT NULL", [pk]) {
+                throw CairnError.invalidParameter("Run \(id) cannot be restored: cairn gc purged its data at \(purged) (ms since 1970), after it had been deleted longer than the grace period.")
+            }
+            try db.execute("UPDATE runs SET lifecycle_stage = ?, deleted_with_experiment = 0, deleted_time = ? WHERE run_pk = ?",
+                           [stage.rawValue, stage == .deleted ? SQLValue.integer(now) : SQLValue.null, pk])
         }
     }
 

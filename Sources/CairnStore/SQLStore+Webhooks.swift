@@ -172,6 +172,33 @@ extension SQLStore: WebhookStore {
         }
     }
 
+    public func markAlertFired(runID: String, rule: String, data: JSONValue, now: Int64) async throws -> Bool {
+        try await write(audit: { (fired: Bool) in
+            fired ? AuditDraft("run.alert_fired", "run:\(runID)", details: ["rule": .string(rule)]) : nil
+        }) { db in
+            guard let pk = try db.value(Int64.self, "SELECT run_pk FROM runs WHERE run_id = ?", [runID]) else { return false }
+            let current = try db.value(String.self, "SELECT value FROM run_tags WHERE run_pk = ? AND key = ?", [pk, MetricAlert.firedTag])
+            guard !MetricAlert.fired(inTag: current).contains(rule) else { return false }
+            let value = (current.flatMap { $0.isEmpty ? nil : $0 }.map { $0 + "; " } ?? "") + rule
+            _ = try Self.upsertTags(db, runPK: pk, [Tag(MetricAlert.firedTag, value)])
+            try Self.enqueueWebhookEvent(db, .metricThresholdCrossed, data: data, now: now)
+            return true
+        }
+    }
+
+    public func alertRuleTags() async throws -> [(experimentID: String, rules: String)] {
+        try await read { db in
+            try db.rows("""
+                SELECT t.experiment_id, t.value FROM experiment_tags t JOIN experiments e ON e.experiment_id = t.experiment_id
+                WHERE t.key = ? AND e.lifecycle_stage = 'active'
+                """, [MetricAlert.tag]).map { row -> (experimentID: String, rules: String) in
+                let id: Int64 = row[0]
+                let value: String = row[1]
+                return (String(id), value)
+            }
+        }
+    }
+
     static func enqueueWebhookEvent(_ db: any SQLSession, _ event: WebhookEvent, data: JSONValue, now: Int64) throws {
         let hooks = try db.values(Int64.self, """
             SELECT w.webhook_pk FROM webhook_events e JOIN webhooks w ON w.webhook_pk = e.webhook_pk

@@ -151,9 +151,10 @@ public class SQLStore: TrackingStore, @unchecked Sendable {
             try db.execute("UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?", [stage.rawValue, now, id])
             switch stage {
             case .deleted:
-                try db.execute("UPDATE runs SET lifecycle_stage = 'deleted', deleted_with_experiment = 1 WHERE experiment_id = ? AND lifecycle_stage = 'active'", [id])
+                try db.execute("UPDATE runs SET lifecycle_stage = 'deleted', deleted_with_experiment = 1, deleted_time = ? WHERE experiment_id = ? AND lifecycle_stage = 'active'", [now, id])
             case .active:
-                try db.execute("UPDATE runs SET lifecycle_stage = 'active', deleted_with_experiment = 0 WHERE experiment_id = ? AND deleted_with_experiment = 1", [id])
+                // A purged run stays deleted: its data is gone.
+                try db.execute("UPDATE runs SET lifecycle_stage = 'active', deleted_with_experiment = 0, deleted_time = NULL WHERE experiment_id = ? AND deleted_with_experiment = 1 AND purged_time IS NULL", [id])
             }
         }
     }

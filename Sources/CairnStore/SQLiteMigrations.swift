@@ -67,6 +67,16 @@ enum SQLiteMigrations {
         migrator.registerMigration("0012_audit_log") { db in
             try db.execute(sql: auditLog)
         }
+        // When a run was deleted (`deleted_time`; runs deleted before this migration count from
+        // it) and when `cairn gc` purged its data (`purged_time`); the row check covers both.
+        migrator.registerMigration("0013_run_purge") { db in
+            try db.execute(sql: """
+                ALTER TABLE runs ADD COLUMN deleted_time INTEGER;
+                ALTER TABLE runs ADD COLUMN purged_time INTEGER;
+                UPDATE runs SET deleted_time = CAST(strftime('%s', 'now') AS INTEGER) * 1000 WHERE lifecycle_stage = 'deleted';
+                """)
+            try SQLiteIntegrity.installRowChecks(db, tables: ["runs"])
+        }
         // Roles (MLflow 3's RBAC): named sets of grants in a workspace, assigned to users.
         migrator.registerMigration("0017_roles") { db in
             try db.execute(sql: roles)

@@ -85,6 +85,12 @@ public protocol WebhookStore: Sendable {
     /// `budget_policy.exceeded` with `data`, in one transaction, unless it is marked already.
     /// Returns whether it marked it now.
     func markBudgetExceeded(experimentID: Int64, data: JSONValue, now: Int64) async throws -> Bool
+    /// Adds `rule` to the run's tag `cairn.alert.fired` and queues `metric.threshold_crossed`
+    /// with `data`, in one transaction, unless the tag lists the rule already (or the run is
+    /// gone). Returns whether it fired now.
+    func markAlertFired(runID: String, rule: String, data: JSONValue, now: Int64) async throws -> Bool
+    /// Every live experiment's `cairn.alert` tag: (experiment id, rule text).
+    func alertRuleTags() async throws -> [(experimentID: String, rules: String)]
     func createWebhook(id: String, _ fields: WebhookChange, now: Int64) async throws -> Webhook
     func fetchWebhook(id: String) async throws -> Webhook
     /// Newest first, as MLflow lists them.

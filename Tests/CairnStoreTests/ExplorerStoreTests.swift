@@ -179,4 +179,41 @@ struct ExplorerStoreTests {
             #expect(usage.storage.metricPoints == 100 && usage.storage.metricBytes == runA.metricBytes)
         }
     }
+
+    @Test("Cost inputs carry each active run's status, latest wall and CPU time (NaN kept) and GPUs, and nothing of other runs", arguments: StoreBackend.allCases)
+    func costInputs(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let priced = try await makeRun(store, experiment: "0", name: "a", start: 1, tags: [Tag("cairn.host.gpus", "A100;T4")], metrics: [
+                Metric(key: "cairn.wall_time_s", value: 10, timestamp: 1, step: 0), Metric(key: "cairn.wall_time_s", value: 3600, timestamp: 2, step: 1),
+                Metric(key: "cairn.cpu_time_s", value: .nan, timestamp: 1, step: 0), Metric(key: "loss", value: 1, timestamp: 1, step: 0)])
+            _ = try await store.updateRun(id: priced, status: .finished, endTime: 5, runName: nil, now: 5)
+            let bare = try await makeRun(store, experiment: "0", name: "b", start: 2)
+            let gone = try await makeRun(store, experiment: "0", name: "c", start: 3)
+            try await store.setRunLifecycle(id: gone, stage: .deleted, now: 6)
+            let inputs = try await store.costInputs(experimentIDs: [0]).sorted { ($0.wallSeconds ?? 0) > ($1.wallSeconds ?? 0) }
+            #expect(inputs.count == 2)
+            #expect(inputs[0].status == .finished && inputs[0].wallSeconds == 3600 && inputs[0].cpuSeconds?.isNaN == true && inputs[0].gpus == "A100;T4")
+            #expect(inputs[1].status == .running && inputs[1].wallSeconds == nil && inputs[1].cpuSeconds == nil && inputs[1].gpus == nil)
+            #expect(try await store.costInputs(experimentIDs: nil).count == 2)
+            _ = bare
+        }
+    }
+
+    @Test("The dashboard's reproductions and audit events per day come from the runs' tags and the audit log", arguments: StoreBackend.allCases)
+    func reproductionsAndAudit(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let day: Int64 = 86_400_000
+            let original = try await makeRun(store, experiment: "0", name: "o", start: 10 * day)
+            let again = try await makeRun(store, experiment: "0", name: "r", start: 10 * day + 1000,
+                                          tags: [Tag("cairn.reproduce.of", original), Tag("cairn.reproduce.status", "reproduced")])
+            _ = try await store.updateRun(id: again, status: .finished, endTime: 10 * day + 61_000, runName: nil, now: 1)
+            _ = try await makeRun(store, experiment: "0", name: "u", start: 10 * day + 2000, tags: [Tag("cairn.reproduce.of", original)])
+            let figures = try await store.dashboardReproductionsAndAudit(since: 10 * day, until: 11 * day, experimentIDs: [0])
+            #expect(figures.reproductions.count == 1)
+            #expect(figures.reproductions.first?.start == 10 * day + 1000 && figures.reproductions.first?.end == 10 * day + 61_000)
+            #expect(figures.reproductions.first?.status == "reproduced")
+            let audit = try await store.dashboardReproductionsAndAudit(since: 0, until: Int64(Date().timeIntervalSince1970 * 1000) + day, experimentIDs: nil).auditByDay
+            #expect(audit.reduce(0) { $0 + $1.events } >= 5 && audit.allSatisfy { $0.withActor <= $0.events && $0.day % day == 0 })
+        }
+    }
 }

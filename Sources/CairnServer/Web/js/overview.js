@@ -1,6 +1,6 @@
 // Overview: a dashboard over a time window (GET /api/cairn/v1/dashboard: runs per day by
-// status, success rate, promotion gate pass rate, storage growth, recent failures, running and
-// stale runs), then the health report of all experiments or one (GET /api/cairn/v1/report).
+// status, success rate, promotion gate pass rate, storage growth, reproductions and time to
+// reproduce, audit events with a known actor, recent failures, running and stale runs), then the health report of all experiments or one (GET /api/cairn/v1/report).
 import {el, errorBox, fmtTime, fmtBytes, hashQuery, setHashQuery} from './util.js';
 import {cairn, experimentNames} from './api.js';
 
@@ -86,8 +86,20 @@ async function dashboard(experimentIDs, experimentID, pct) {
     box.querySelector('#dashboard-cards').append(card('Cost per effective run', c.cost_per_effective_run !== undefined ? `${c.cost_per_effective_run.toFixed(2)} ${c.currency}` : '—',
       `${c.total.toFixed(2)} ${c.currency} over ${c.finished_runs} finished runs, all time${(c.over_budget || []).length ? `; over budget: ${c.over_budget.join(', ')}` : ''}`));
   }
+  const seconds = (x) => (x === null || x === undefined ? '—' : x < 120 ? `${x.toFixed(1)} s` : x < 7200 ? `${(x / 60).toFixed(1)} min` : `${(x / 3600).toFixed(1)} h`);
+  box.querySelector('#dashboard-cards').append(
+    card('Reproduced', d.reproduce_attempts ? `${d.reproduced} of ${d.reproduce_attempts}` : '—', 'cairn reproduce runs started in the window'),
+    card('Time to reproduce', seconds(d.time_to_reproduce_median_seconds),
+      d.time_to_reproduce_max_seconds !== undefined ? `median wall time of the runs that reproduced; slowest ${seconds(d.time_to_reproduce_max_seconds)}` : 'no run reproduced in the window'),
+    card('Audit: actor known', pct(d.audit_actor_known), `${sum('audit_events_with_actor')} of ${sum('audit_events')} audit events in the window`));
   const range = (x) => `attributes.start_time >= ${x.day} AND attributes.start_time < ${x.day + 86400000}`;
   box.append(barChart(days, experimentIDs, range));
+  const reproduceRange = (x) => `${range(x)} AND tags.\`cairn.reproduce.of\` != ''`;
+  box.append(el('div', {class: 'dash-charts'},
+    pairChart('dashboard-reproduce-chart', 'cairn reproduce runs per day', days, ['reproduce_attempts', 'attempted', '--warn'], ['reproduced', 'reproduced', '--ok'],
+      (x) => { if (experimentIDs.length) location.hash = `#/experiments/${experimentIDs.join(',')}?filter=${encodeURIComponent(reproduceRange(x))}`; }),
+    pairChart('dashboard-audit-chart', 'Audit events per day', days, ['audit_events', 'events', '--muted'], ['audit_events_with_actor', 'actor known', '--accent'],
+      (x) => { location.hash = `#/audit?since=${new Date(x.day).toISOString()}&until=${new Date(x.day + 86400000).toISOString()}`; })));
   const runLink = (x) => el('a', {href: `#/experiments/${x.experiment_id}/runs/${x.run_id}`}, x.run_name || x.run_id);
   const list = (id, title, items, line, empty) => el('div', {class: 'dash-list', id},
     el('h3', {}, title), items.length ? el('ul', {}, items.map((x) => el('li', {}, ...line(x)))) : el('p', {class: 'muted'}, empty));
@@ -106,15 +118,8 @@ function barChart(days, experimentIDs, range) {
   const keys = Object.keys(STATUS_COLORS);
   const bars = [];
   const draw = () => {
-    const css = getComputedStyle(document.body);
-    const width = Math.max(canvas.parentNode ? canvas.parentNode.clientWidth : 600, 200); const height = 160;
-    const ratio = window.devicePixelRatio || 1;
-    canvas.width = width * ratio; canvas.height = height * ratio; canvas.style.width = `${width}px`; canvas.style.height = `${height}px`;
-    const g = canvas.getContext('2d'); g.scale(ratio, ratio); g.clearRect(0, 0, width, height);
     const max = Math.max(1, ...days.map((x) => keys.reduce((a, k) => a + (x[k] || 0), 0)));
-    const left = 30; const bottom = height - 18; const slot = (width - left) / Math.max(days.length, 1);
-    g.fillStyle = css.getPropertyValue('--muted') || '#888'; g.font = '11px system-ui, sans-serif';
-    g.fillText(String(max), 2, 12); g.fillText('0', 2, bottom);
+    const {css, g, left, bottom, slot, height} = dayFrame(canvas, days, 160, 600, max);
     bars.length = 0;
     days.forEach((x, i) => {
       let y = bottom; const x0 = left + i * slot + slot * 0.15; const w = slot * 0.7;
@@ -137,4 +142,47 @@ function barChart(days, experimentIDs, range) {
   });
   requestAnimationFrame(draw);
   return node;
+}
+
+// Two counts per day side by side (e.g. attempts and successes); clicking a day calls open(day).
+function pairChart(id, title, days, [allKey, allLabel, allColor], [partKey, partLabel, partColor], open) {
+  const canvas = el('canvas', {role: 'img', 'aria-label': title, id});
+  const node = el('div', {class: 'chart dash-chart'}, el('h3', {}, title), canvas,
+    el('div', {class: 'legend muted'}, el('span', {class: 'swatch', style: `--swatch: var(${allColor})`}, allLabel), el('span', {class: 'swatch', style: `--swatch: var(${partColor})`}, partLabel)));
+  const slots = [];
+  const draw = () => {
+    const max = Math.max(1, ...days.map((x) => x[allKey] || 0));
+    const {css, g, left, bottom, slot} = dayFrame(canvas, days, 120, 300, max);
+    slots.length = 0;
+    days.forEach((x, i) => {
+      const x0 = left + i * slot + slot * 0.15; const w = slot * 0.35;
+      [[allKey, allColor, 0], [partKey, partColor, w]].forEach(([k, color, dx]) => {
+        const h = ((x[k] || 0) / max) * (bottom - 8);
+        if (h > 0) { g.fillStyle = css.getPropertyValue(color).trim() || '#888'; g.fillRect(x0 + dx, bottom - h, w, h); }
+      });
+      slots.push({x0, w: 2 * w, day: x});
+    });
+    window.__cairnDashboardCharts = {...(window.__cairnDashboardCharts || {}), [id]: {all: days.map((x) => x[allKey] || 0), part: days.map((x) => x[partKey] || 0)}};
+  };
+  canvas.addEventListener('click', (e) => {
+    const box = canvas.getBoundingClientRect(); const px = e.clientX - box.left;
+    const hit = slots.find((b) => px >= b.x0 && px <= b.x0 + b.w);
+    if (hit) open(hit.day);
+  });
+  requestAnimationFrame(draw);
+  return node;
+}
+
+// Sizes a dashboard chart's canvas to its box (sharp on high-DPI screens) and draws the y scale
+// 0…max; returns what a chart draws its days with.
+function dayFrame(canvas, days, height, fallbackWidth, max) {
+  const css = getComputedStyle(document.body);
+  const width = Math.max(canvas.parentNode ? canvas.parentNode.clientWidth : fallbackWidth, 200);
+  const ratio = window.devicePixelRatio || 1;
+  canvas.width = width * ratio; canvas.height = height * ratio; canvas.style.width = `${width}px`; canvas.style.height = `${height}px`;
+  const g = canvas.getContext('2d'); g.scale(ratio, ratio); g.clearRect(0, 0, width, height);
+  const left = 30; const bottom = height - 18; const slot = (width - left) / Math.max(days.length, 1);
+  g.fillStyle = css.getPropertyValue('--muted') || '#888'; g.font = '11px system-ui, sans-serif';
+  g.fillText(String(max), 2, 12); g.fillText('0', 2, bottom);
+  return {css, g, left, bottom, slot, height};
 }
