@@ -59,7 +59,7 @@ public func openServices(_ configuration: CairnServerConfiguration) throws -> Ca
     }
     let accounts = AccountService(store: store, settings: configuration.auth, bcryptCost: configuration.bcryptCost,
                                   audit: AuditTrail(store: store), now: tracking.now)
-    let access = AccessControl(accounts: accounts, tracking: tracking, registry: store)
+    let access = AccessControl(accounts: accounts, tracking: tracking, registry: store, traces: store)
     if configuration.auth.isEnabled {
         tracking.onResourceCreated = { type, id in try await access.grantCreator(type, id: id) }
         tracking.onRegisteredModelRenamed = { old, new in try await access.registeredModelRenamed(from: old, to: new) }
@@ -247,7 +247,7 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
         + CairnAuditAPI(audit: services.audit).endpoints
         + CairnViewsAPI(views: services.views).endpoints
     mount(cairnEndpoints, at: "api/cairn/v1", on: router, rules: AccessRules.cairn, access: access)
-    MLflowArtifactsAPI(artifacts: services.artifacts, registry: services.registry, access: access).register(on: router)
+    MLflowArtifactsAPI(artifacts: services.artifacts, registry: services.registry, traces: services.traces, access: access).register(on: router)
     MLflowAuthAPI(access: access).register(on: router)
     WebSession.register(on: router, accounts: services.accounts, secure: services.servesTLS)
     WebUI().register(on: router)

@@ -23,6 +23,8 @@ public enum AccessRule: Sendable, Equatable {
     case registeredModel(Permission, field: String = "name")
     /// `level` on the experiment of the logged model in `field`.
     case loggedModel(Permission, field: String = "model_id")
+    /// `level` on the experiment of the trace whose id is in `field` (or of every one listed).
+    case trace(Permission, field: String = "trace_id")
     /// `level` on the experiment that owns the artifact path in `field` (the proxy's
     /// `<experiment id>/…` layout); other paths are for administrators.
     case artifactPath(Permission, field: String)
@@ -47,10 +49,14 @@ public struct AccessControl: Sendable {
     let tracking: TrackingService
     let registry: any RegistryStore
 
-    public init(accounts: AccountService, tracking: TrackingService, registry: any RegistryStore) {
+    /// Where a trace's experiment is looked up (`.trace` rules).
+    let traces: (any TraceStore)?
+
+    public init(accounts: AccountService, tracking: TrackingService, registry: any RegistryStore, traces: (any TraceStore)? = nil) {
         self.accounts = accounts
         self.tracking = tracking
         self.registry = registry
+        self.traces = traces
     }
 
     public var isEnabled: Bool { accounts.settings.isEnabled }
@@ -143,6 +149,11 @@ public struct AccessControl: Sendable {
             for id in values(field) {
                 guard let model = try? await tracking.store.fetchLoggedModel(id: id, allowDeleted: true) else { continue }
                 try await require(level, on: .experiment, id: model.experimentID)
+            }
+        case .trace(let level, let field):
+            for id in values(field) {
+                guard let info = try? await traces?.fetchTraceInfo(id: id) else { continue }
+                try await require(level, on: .experiment, id: info.experimentID)
             }
         case .storeWide:
             if !identity.isAdmin && !accounts.settings.defaultPermission.canRead {

@@ -72,37 +72,37 @@ public enum AccessRules {
         "POST model-versions/transition-stage": .registeredModel(.edit),
         "GET model-versions/search": .signedIn,
         "GET model-versions/get-download-uri": .registeredModel(.read),
-        // MLflow's v2 trace calls (older clients). Where the request names its experiment, the
-        // experiment's permission applies; a call that names only a trace needs a signed-in user
-        // (per-trace permissions are not checked yet).
+        // MLflow's v2 trace calls (older clients): the permission of the experiment the request
+        // names, or of the trace's experiment.
         "POST traces": .experiment(.edit, field: "experiment_id"),
-        "PATCH traces/:trace_id": .signedIn,
-        "GET traces/:trace_id/info": .signedIn,
+        "PATCH traces/:trace_id": .trace(.edit),
+        "GET traces/:trace_id/info": .trace(.read),
         "GET traces": .experiment(.read, field: "experiment_ids"),
-        "PATCH traces/:trace_id/tags": .signedIn,
-        "DELETE traces/:trace_id/tags": .signedIn,
+        "PATCH traces/:trace_id/tags": .trace(.edit),
+        "DELETE traces/:trace_id/tags": .trace(.edit),
         "POST traces/delete-traces": .experiment(.manage, field: "experiment_id"),
         "POST traces/link-to-run": .run(.edit),
-        "POST traces/link-prompts": .signedIn,
+        "POST traces/link-prompts": .trace(.edit),
         // Webhooks see every experiment's and model's events: administrators only (as MLflow).
     ]
 
     /// `/api/3.0/mlflow/…` and `/ajax-api/3.0/mlflow/…`: traces, assessments and evaluation
-    /// datasets. Their experiment is inside nested messages or behind a trace or dataset id, so
-    /// for now a signed-in user may call them; per-experiment checks are still to come (README).
+    /// datasets. A call that names a trace needs the permission of the trace's experiment; those
+    /// whose experiment is inside nested messages (StartTraceV3, search) or behind a dataset id
+    /// need a signed-in user for now (README).
     public static let mlflowV3: [String: AccessRule] = [
         "POST traces": .signedIn,
-        "GET traces/get": .signedIn,
-        "GET traces/batchGet": .signedIn,
-        "GET traces/batchGetInfos": .signedIn,
+        "GET traces/get": .trace(.read),
+        "GET traces/batchGet": .trace(.read, field: "trace_ids"),
+        "GET traces/batchGetInfos": .trace(.read, field: "trace_ids"),
         "POST traces/search": .signedIn,
-        "GET traces/:trace_id": .signedIn,
-        "PATCH traces/:trace_id/tags": .signedIn,
-        "DELETE traces/:trace_id/tags": .signedIn,
-        "POST traces/:trace_id/assessments": .signedIn,
-        "GET traces/:trace_id/assessments/:assessment_id": .signedIn,
-        "PATCH traces/:trace_id/assessments/:assessment_id": .signedIn,
-        "DELETE traces/:trace_id/assessments/:assessment_id": .signedIn,
+        "GET traces/:trace_id": .trace(.read),
+        "PATCH traces/:trace_id/tags": .trace(.edit),
+        "DELETE traces/:trace_id/tags": .trace(.edit),
+        "POST traces/:trace_id/assessments": .trace(.edit),
+        "GET traces/:trace_id/assessments/:assessment_id": .trace(.read),
+        "PATCH traces/:trace_id/assessments/:assessment_id": .trace(.edit),
+        "DELETE traces/:trace_id/assessments/:assessment_id": .trace(.edit),
         "POST datasets/create": .signedIn,
         "POST datasets/search": .signedIn,
         "GET datasets/:dataset_id": .signedIn,

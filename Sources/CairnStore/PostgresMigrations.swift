@@ -16,7 +16,21 @@ enum PostgresMigrations {
         ("0005_traces", traces),
         ("0006_saved_views", savedViews),
         ("0007_audit_log", auditLog),
+        ("0009_trace_span_index", traceSpanIndex),
     ]
+
+    /// SQLite's 0014 (the span documents are indexed by `migrate` right after it).
+    static let traceSpanIndex = """
+        CREATE TABLE trace_span_index (
+            trace_pk BIGINT NOT NULL REFERENCES traces (trace_pk),
+            span_id TEXT COLLATE "C" NOT NULL,
+            name TEXT COLLATE "C" NOT NULL,
+            span_type TEXT COLLATE "C",
+            status TEXT COLLATE "C" NOT NULL,
+            content TEXT COLLATE "C" NOT NULL,
+            PRIMARY KEY (trace_pk, span_id)
+        );
+        """
 
     /// SQLite's 0009.
     static let accounts = """

@@ -67,8 +67,27 @@ enum SQLiteMigrations {
         migrator.registerMigration("0012_audit_log") { db in
             try db.execute(sql: auditLog)
         }
+        // MLflow's span columns (name, type, status) and each span's content as MLflow's JSON,
+        // for the `span.*` and `text` trace filters; filled from the stored span documents.
+        migrator.registerMigration("0014_trace_span_index") { db in
+            try db.execute(sql: traceSpanIndex)
+            try SQLiteIntegrity.installRowChecks(db, tables: ["trace_span_index"])
+            try SQLStore.indexAllSpans(GRDBSession(db))
+        }
         return migrator
     }
+
+    static let traceSpanIndex = """
+        CREATE TABLE trace_span_index (
+            trace_pk INTEGER NOT NULL REFERENCES traces (trace_pk),
+            span_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            span_type TEXT,
+            status TEXT NOT NULL,
+            content TEXT NOT NULL,
+            PRIMARY KEY (trace_pk, span_id)
+        );
+        """
 
     static let accounts = """
         CREATE TABLE users (
