@@ -595,3 +595,33 @@ def test_get_trace_artifact_answers_the_spans_as_mlflow_keeps_them(rest, traced_
         assert resp.json() == {"spans": [s.to_dict() for s in trace.data.spans]}
     assert rest("GET", "/ajax-api/2.0/mlflow/get-trace-artifact")[0] == 400
     assert rest("GET", "/ajax-api/2.0/mlflow/get-trace-artifact", params={"request_id": "tr-" + uuid.uuid4().hex})[0] == 404
+
+
+def test_filter_correlation_counts_traces_and_computes_npmi(rest, traced_experiment, no_client_warnings):
+    from mlflow.tracing.client import TracingClient
+
+    for i in range(4):
+        app(f"c{i}", {})
+        mlflow.set_trace_tag(mlflow.get_last_active_trace_id(), "parity", "even" if i % 2 == 0 else "odd")
+    with pytest.raises(ValueError):
+        failing(3)
+    tracing = TracingClient(SERVER_URI)
+    result = tracing.calculate_trace_filter_correlation(experiment_ids=[traced_experiment], filter_string1="status = 'OK'",
+                                                        filter_string2="tags.parity = 'even'")
+    assert (result.total_count, result.filter1_count, result.filter2_count, result.joint_count) == (5, 4, 2, 2)
+    assert result.npmi == pytest.approx(0.24352920263396993)
+    assert result.npmi_smoothed == pytest.approx(0.14971617401047535)
+    never = tracing.calculate_trace_filter_correlation(experiment_ids=[traced_experiment], filter_string1="status = 'ERROR'",
+                                                       filter_string2="span.name = 'retrieve'")
+    assert (never.filter1_count, never.filter2_count, never.joint_count, never.npmi) == (1, 4, 0, -1.0)
+    assert never.npmi_smoothed == pytest.approx(-0.39780193962354293)
+    based = tracing.calculate_trace_filter_correlation(experiment_ids=[traced_experiment], filter_string1="tags.parity = 'odd'",
+                                                       filter_string2="span.type = 'LLM'", base_filter="status = 'OK'")
+    assert (based.total_count, based.filter1_count, based.filter2_count, based.joint_count, based.npmi) == (4, 2, 4, 2, 0.0)
+    status, body = rest("POST", V3 + "traces/calculate-filter-correlation",
+                        json={"experiment_ids": [traced_experiment], "filter_string1": "tags.none = 'x'", "filter_string2": "status = 'OK'"})
+    assert status == 200 and body["filter1_count"] == 0 and "npmi" not in body  # undefined: left out, as MLflow does
+    bad = {"experiment_ids": [traced_experiment], "filter_string1": "bogus = 1", "filter_string2": "status = 'OK'"}
+    assert rest("POST", V3 + "traces/calculate-filter-correlation", json=bad)[1]["error_code"] == "INVALID_PARAMETER_VALUE"
+    missing = {"experiment_ids": [traced_experiment], "filter_string1": "status = 'OK'"}
+    assert rest("POST", V3 + "traces/calculate-filter-correlation", json=missing)[1]["error_code"] == "INVALID_PARAMETER_VALUE"

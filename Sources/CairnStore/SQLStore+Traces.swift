@@ -200,23 +200,9 @@ extension SQLStore: TraceStore {
         let dialect = self.dialect
         var conditions = ["t.\(dialect.inPKList("experiment_id"))"]
         var arguments: [SQLValue] = [.text(pkList(search.experimentIDs))]
-        var spanConditions: [String] = []
-        var spanArguments: [SQLValue] = []
-        for clause in search.clauses {
-            let (sql, values) = Self.traceCondition(clause, dialect)
-            // MLflow: all span clauses hold for one span of the trace.
-            if case .span = clause.field {
-                spanConditions.append(sql)
-                spanArguments += values
-            } else {
-                conditions.append(sql)
-                arguments += values
-            }
-        }
-        if !spanConditions.isEmpty {
-            conditions.append("EXISTS (SELECT 1 FROM trace_span_index s WHERE s.trace_pk = t.trace_pk AND \(spanConditions.joined(separator: " AND ")))")
-            arguments += spanArguments
-        }
+        let (filter, filterArguments) = Self.traceFilter(search.clauses, dialect)
+        conditions += filter
+        arguments += filterArguments
         var order: [String] = []
         // Columns that are never NULL sort plainly, so the (experiment, time, key) index can
         // deliver the order in either direction without a sort.
@@ -236,6 +222,51 @@ extension SQLStore: TraceStore {
             let hasMore = pks.count > search.maxResults
             if hasMore { pks.removeLast() }
             return (try Self.loadTraceInfos(db, pks: pks), hasMore)
+        }
+    }
+
+    /// The conditions over `traces t` of a filter's clauses (all must hold), with their values.
+    static func traceFilter(_ clauses: [TraceFilterClause], _ dialect: SQLDialect) -> ([String], [SQLValue]) {
+        var conditions: [String] = []
+        var arguments: [SQLValue] = []
+        var spanConditions: [String] = []
+        var spanArguments: [SQLValue] = []
+        for clause in clauses {
+            let (sql, values) = traceCondition(clause, dialect)
+            // MLflow: all span clauses hold for one span of the trace.
+            if case .span = clause.field {
+                spanConditions.append(sql)
+                spanArguments += values
+            } else {
+                conditions.append(sql)
+                arguments += values
+            }
+        }
+        if !spanConditions.isEmpty {
+            conditions.append("EXISTS (SELECT 1 FROM trace_span_index s WHERE s.trace_pk = t.trace_pk AND \(spanConditions.joined(separator: " AND ")))")
+            arguments += spanArguments
+        }
+        return (conditions, arguments)
+    }
+
+    public func countTraces(experimentIDs: [Int64], base: [TraceFilterClause], filter1: [TraceFilterClause], filter2: [TraceFilterClause]) async throws -> TraceFilterCounts {
+        let dialect = self.dialect
+        func condition(_ clauses: [TraceFilterClause]) -> (String, [SQLValue]) {
+            let (conditions, values) = Self.traceFilter(base + clauses, dialect)
+            return (conditions.isEmpty ? "1 = 1" : "(" + conditions.joined(separator: " AND ") + ")", values)
+        }
+        let (first, firstValues) = condition(filter1)
+        let (second, secondValues) = condition(filter2)
+        let (universe, universeValues) = condition([])
+        let sql = """
+            SELECT COUNT(*), COALESCE(SUM(CASE WHEN \(first) THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN \(second) THEN 1 ELSE 0 END), 0),
+                COALESCE(SUM(CASE WHEN \(first) AND \(second) THEN 1 ELSE 0 END), 0)
+            FROM traces t WHERE t.\(dialect.inPKList("experiment_id")) AND \(universe)
+            """
+        let values = firstValues + secondValues + firstValues + secondValues + [.text(pkList(experimentIDs))] + universeValues
+        return try await read { db in
+            let row = try db.rows(sql, values: values, cache: false)[0]
+            return TraceFilterCounts(total: row[0], filter1: row[1], filter2: row[2], joint: row[3])
         }
     }
 
