@@ -198,8 +198,7 @@ extension SQLStore: TraceStore {
 
     public func searchTraces(_ search: TraceSearch) async throws -> (items: [TraceInfo], hasMore: Bool) {
         let dialect = self.dialect
-        var conditions = ["t.\(dialect.inPKList("experiment_id"))"]
-        var arguments: [SQLValue] = [.text(pkList(search.experimentIDs))]
+        var (conditions, arguments) = Self.inExperiments(search.experimentIDs, dialect)
         let (filter, filterArguments) = Self.traceFilter(search.clauses, dialect)
         conditions += filter
         arguments += filterArguments
@@ -223,6 +222,14 @@ extension SQLStore: TraceStore {
             if hasMore { pks.removeLast() }
             return (try Self.loadTraceInfos(db, pks: pks), hasMore)
         }
+    }
+
+    /// `t` is in one of the experiments. One experiment (the usual search) is an equality, so
+    /// that both engines walk the (experiment, time) index in order and stop at the page's end;
+    /// with a list SQLite reads every trace of the experiments and sorts them.
+    static func inExperiments(_ ids: [Int64], _ dialect: SQLDialect) -> ([String], [SQLValue]) {
+        if ids.count == 1 { return (["t.experiment_id = ?"], [.integer(ids[0])]) }
+        return (["t.\(dialect.inPKList("experiment_id"))"], [.text(pkList(ids))])
     }
 
     /// The conditions over `traces t` of a filter's clauses (all must hold), with their values.
@@ -258,12 +265,13 @@ extension SQLStore: TraceStore {
         let (first, firstValues) = condition(filter1)
         let (second, secondValues) = condition(filter2)
         let (universe, universeValues) = condition([])
+        let (experiments, experimentValues) = Self.inExperiments(experimentIDs, dialect)
         let sql = """
             SELECT COUNT(*), COALESCE(SUM(CASE WHEN \(first) THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN \(second) THEN 1 ELSE 0 END), 0),
                 COALESCE(SUM(CASE WHEN \(first) AND \(second) THEN 1 ELSE 0 END), 0)
-            FROM traces t WHERE t.\(dialect.inPKList("experiment_id")) AND \(universe)
+            FROM traces t WHERE \(experiments.joined(separator: " AND ")) AND \(universe)
             """
-        let values = firstValues + secondValues + firstValues + secondValues + [.text(pkList(experimentIDs))] + universeValues
+        let values = firstValues + secondValues + firstValues + secondValues + experimentValues + universeValues
         return try await read { db in
             let row = try db.rows(sql, values: values, cache: false)[0]
             return TraceFilterCounts(total: row[0], filter1: row[1], filter2: row[2], joint: row[3])
