@@ -105,6 +105,9 @@ def main():
         ("oldest 100 (order_by timestamp_ms ASC)", {"max_results": 100, "order_by": ["timestamp_ms ASC"]}),
         ("tags.`mlflow.trace.spansLocation` = 'TRACKING_STORE', newest 100",
          {"filter": "tags.`mlflow.trace.spansLocation` = 'TRACKING_STORE'", "max_results": 100}),
+        ("span.type = 'LLM', newest 100", {"filter": "span.type = 'LLM'", "max_results": 100}),
+        ("span.name = 'chain' AND span.status = 'ERROR', newest 100",
+         {"filter": "span.name = 'chain' AND span.status = 'ERROR'", "max_results": 100}),
     ]
     print(f"| search ({args.traces:,} traces) | p50 ms | p95 ms | traces answered |")
     print("|---|---|---|---|")

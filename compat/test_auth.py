@@ -583,3 +583,34 @@ def test_a_gate_override_needs_manage_and_records_who_gave_it(world):
     status, body, _ = call(uri, "DELETE", "/api/2.0/mlflow/model-versions/delete-tag", headers=admin,
                            json={"name": model, "version": version, "key": "cairn.gate.override"})
     assert status == 200, body
+
+
+def test_a_trace_is_read_and_changed_with_its_experiments_permission(world):
+    uri = world["uri"]
+    trace_id = "tr-" + uuid.uuid4().hex
+    location = {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": world["exp_a"]}}
+    status, body, _ = call(uri, "POST", "/api/3.0/mlflow/traces", headers=basic(ADMIN, ADMIN_PASSWORD),
+                           json={"trace": {"trace_info": {"trace_id": trace_id, "trace_location": location,
+                                                          "request_time": "2026-01-01T00:00:00Z", "state": "OK"}}})
+    assert status == 200, body
+    cases = [
+        ("get trace", "READ", ("GET", "/api/3.0/mlflow/traces/get", {"params": {"trace_id": trace_id}})),
+        ("trace info", "READ", ("GET", f"/api/3.0/mlflow/traces/{trace_id}", {})),
+        ("batch get", "READ", ("GET", "/api/3.0/mlflow/traces/batchGet", {"params": {"trace_ids": trace_id}})),
+        ("download spans", "READ", ("GET", "/ajax-api/2.0/mlflow/get-trace-artifact", {"params": {"request_id": trace_id}})),
+        ("filter correlation", "READ", ("POST", "/api/3.0/mlflow/traces/calculate-filter-correlation",
+                                        {"json": {"experiment_ids": [world["exp_a"]], "filter_string1": "status = 'OK'",
+                                                  "filter_string2": "tags.k = 'v'"}})),
+        ("set trace tag", "EDIT", ("PATCH", f"/api/3.0/mlflow/traces/{trace_id}/tags", {"json": {"key": "k", "value": "v"}})),
+        ("log feedback", "EDIT", ("POST", f"/api/3.0/mlflow/traces/{trace_id}/assessments",
+                                  {"json": {"assessment": {"assessment_name": "ok", "trace_id": trace_id, "feedback": {"value": True},
+                                                           "source": {"source_type": "HUMAN", "source_id": "me"}}}})),
+    ]
+    failures = []
+    for who in LEVELS:
+        for description, needed, (method, path, kwargs) in cases:
+            status, body, _ = call(uri, method, path, headers=_headers_for(world, who), **kwargs)
+            expected = 200 if RANK[who] >= RANK[needed] else 403
+            if status != expected:
+                failures.append(f"{who} {description}: {status} {body}")
+    assert not failures, "\n".join(failures)

@@ -467,3 +467,161 @@ def test_prompt_versions_are_linked_to_a_trace(rest, traced_experiment):
     assert rest("POST", "traces/link-prompts", json=body)[0] == 200  # linking again adds nothing
     assert rest("POST", "traces/link-prompts", json={"trace_id": trace_id})[0] == 400
     assert rest("POST", "traces/link-prompts", json={**body, "trace_id": "tr-" + uuid.uuid4().hex})[0] == 404
+
+
+def test_search_traces_by_span_fields_and_attributes(traced_experiment, no_client_warnings):
+    app("first", {"i": 0})
+    a = mlflow.get_last_active_trace_id()
+    time.sleep(0.002)
+    with pytest.raises(ValueError):
+        failing(1)
+    b = mlflow.get_last_active_trace_id()
+    time.sleep(0.002)
+    app("second", {"i": 2})
+    c = mlflow.get_last_active_trace_id()
+
+    def found(filter_string):
+        return [t.info.trace_id for t in mlflow.search_traces(locations=[traced_experiment], filter_string=filter_string,
+                                                               return_type="list")]
+
+    assert found("span.name = 'retrieve'") == [c, a]
+    assert found("span.type = 'LLM'") == [c, a]
+    assert found("span.type != 'LLM'") == [c, b, a]  # some other span of each trace
+    assert found("span.status = 'ERROR'") == [b]
+    assert found("span.status = 'OK' AND span.name = 'failing'") == []  # both on one span
+    assert found("span.name = 'failing' AND span.status = 'ERROR'") == [b]
+    assert found("span.name = 'retrieve' AND span.type = 'LLM'") == []
+    assert found("span.name IN ('failing', 'format')") == [c, b, a]
+    assert found("span.name NOT IN ('app', 'retrieve', 'format', 'fake_llm')") == [b]
+    assert found("span.name LIKE 'fake%'") == [c, a]
+    assert found("span.name ILIKE 'FAKE%' AND status = 'OK'") == [c, a]
+    assert found("span.attributes.source LIKE '%docs%'") == [c, a]
+    assert found("span.attributes.`mlflow.spanType` LIKE '%RETRIEVER%'") == [c, a]
+    assert found("span.attributes.mlflow.spanType ILIKE '%retriever%'") == [c, a]
+    assert found("span.attributes.source = 'docs'") == []  # MLflow compares the whole content with '%"source"docs%'
+    assert found("span.content ILIKE '%BAD INPUT 1%'") == [b]
+    assert found("span.content LIKE '%second%' AND span.name = 'app'") == [c]
+    assert found("trace.text LIKE '%first%'") == [a]
+    assert found("attributes.text ILIKE '%FIRST%'") == [a]
+
+
+def test_search_traces_by_feedback_and_expectations(client, traced_experiment, no_client_warnings):
+    ids = []
+    for i in range(3):
+        app(f"q{i}", {})
+        ids.append(mlflow.get_last_active_trace_id())
+        time.sleep(0.002)
+    a, b, c = ids
+    source = AssessmentSource(source_type="HUMAN", source_id="reviewer")
+    mlflow.log_feedback(trace_id=a, name="correct", value=True, source=source)
+    wrong = mlflow.log_feedback(trace_id=c, name="correct", value=False, source=source)
+    mlflow.log_feedback(trace_id=a, name="score", value=0.9, source=source)
+    mlflow.log_feedback(trace_id=c, name="score", value=4, source=source)
+    mlflow.log_feedback(trace_id=b, name="score", value="high", source=source)
+    mlflow.log_feedback(trace_id=c, name="tone", value="friendly", source=source)
+    mlflow.log_expectation(trace_id=a, name="expected", value="42", source=source)
+
+    def found(filter_string):
+        return [t.info.trace_id for t in mlflow.search_traces(locations=[traced_experiment], filter_string=filter_string,
+                                                               return_type="list")]
+
+    assert found("feedback.correct = 'true'") == [a]
+    assert found("feedback.correct = 'false'") == [c]
+    assert found("feedback.correct != 'true'") == [c]
+    assert found("feedback.score > 0.5") == [c, a]
+    assert found("feedback.score > 1") == [c]
+    assert found("feedback.score <= 0.9") == [a]  # 'high' is not a number
+    assert found("feedback.score = 'high'") == [b]
+    assert found("feedback.score = '4.0'") == [c]  # the client sends numbers as doubles
+    assert found("feedback.score = '4'") == []
+    assert found("feedback.tone = 'friendly'") == [c]
+    assert found("feedback.tone LIKE '%friend%'") == [c]
+    assert found("feedback.tone ILIKE '%FRIEND%' AND feedback.correct = 'false'") == [c]
+    assert found("feedback.tone IS NOT NULL") == [c]
+    assert found("feedback.tone IS NULL") == [b, a]
+    assert found("expectation.expected = '42'") == [a]
+    assert found("expectation.expected IS NULL") == [c, b]
+    assert found("feedback.expected IS NOT NULL") == []  # an expectation is not feedback
+
+    # An overridden feedback no longer counts; its override does.
+    mlflow.override_feedback(trace_id=c, assessment_id=wrong.assessment_id, value=True, rationale="fixed", source=source)
+    assert found("feedback.correct = 'true'") == [c, a]
+    assert found("feedback.correct = 'false'") == []
+
+
+def test_bad_span_and_assessment_filters_get_mlflow_errors(rest, traced_experiment):
+    app("keep", {})
+    locations = [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": traced_experiment}}]
+
+    def error(filter_string=None, order_by=None):
+        body = {"locations": locations}
+        if filter_string is not None:
+            body["filter"] = filter_string
+        if order_by is not None:
+            body["order_by"] = order_by
+        status, answer = rest("POST", V3 + "traces/search", json=body)
+        return status, answer.get("error_code") if isinstance(answer, dict) else answer
+
+    bad = (400, "INVALID_PARAMETER_VALUE")
+    assert error("span.bogus = 'x'") == bad
+    assert error("span.attributes. = 'x'") == bad
+    assert error("span.content = 'x'") == bad
+    assert error("span.name > 'x'") == bad
+    assert error("span.name = 5") == bad
+    assert error("trace.text = 'x'") == bad
+    assert error("text LIKE '%x%'") == bad  # a keyword to MLflow's SQL parser: use trace.text
+    assert error("feedback.score > 'x'") == bad
+    assert error("feedback.score = 5") == bad
+    assert error("feedback.score IN ('a')") == bad
+    assert error("issue.id != 'x'") == bad
+    assert error("span.attributes.source IN ('docs')") == (400, "BAD_REQUEST")
+    assert error(order_by=["span.name"]) == bad
+    assert error(order_by=["feedback.score DESC"]) == bad
+    assert error("prompt LIKE 'p/1'") == bad
+    assert error("prompt = 'no-version'") == bad
+    assert error("issue.id = 'x'") == (200, None)
+
+
+def test_get_trace_artifact_answers_the_spans_as_mlflow_keeps_them(rest, traced_experiment, no_client_warnings):
+    import requests
+
+    app("download", {"i": 1})
+    trace_id = mlflow.get_last_active_trace_id()
+    trace = mlflow.get_trace(trace_id)
+    for prefix in ["/ajax-api/2.0/mlflow", "/ajax-api/3.0/mlflow"]:
+        resp = requests.get(SERVER_URI + prefix + "/get-trace-artifact", params={"request_id": trace_id}, timeout=60)
+        assert resp.status_code == 200
+        assert resp.headers["Content-Disposition"] == "attachment; filename=traces.json"
+        assert resp.json() == {"spans": [s.to_dict() for s in trace.data.spans]}
+    assert rest("GET", "/ajax-api/2.0/mlflow/get-trace-artifact")[0] == 400
+    assert rest("GET", "/ajax-api/2.0/mlflow/get-trace-artifact", params={"request_id": "tr-" + uuid.uuid4().hex})[0] == 404
+
+
+def test_filter_correlation_counts_traces_and_computes_npmi(rest, traced_experiment, no_client_warnings):
+    from mlflow.tracing.client import TracingClient
+
+    for i in range(4):
+        app(f"c{i}", {})
+        mlflow.set_trace_tag(mlflow.get_last_active_trace_id(), "parity", "even" if i % 2 == 0 else "odd")
+    with pytest.raises(ValueError):
+        failing(3)
+    tracing = TracingClient(SERVER_URI)
+    result = tracing.calculate_trace_filter_correlation(experiment_ids=[traced_experiment], filter_string1="status = 'OK'",
+                                                        filter_string2="tags.parity = 'even'")
+    assert (result.total_count, result.filter1_count, result.filter2_count, result.joint_count) == (5, 4, 2, 2)
+    assert result.npmi == pytest.approx(0.24352920263396993)
+    assert result.npmi_smoothed == pytest.approx(0.14971617401047535)
+    never = tracing.calculate_trace_filter_correlation(experiment_ids=[traced_experiment], filter_string1="status = 'ERROR'",
+                                                       filter_string2="span.name = 'retrieve'")
+    assert (never.filter1_count, never.filter2_count, never.joint_count, never.npmi) == (1, 4, 0, -1.0)
+    assert never.npmi_smoothed == pytest.approx(-0.39780193962354293)
+    based = tracing.calculate_trace_filter_correlation(experiment_ids=[traced_experiment], filter_string1="tags.parity = 'odd'",
+                                                       filter_string2="span.type = 'LLM'", base_filter="status = 'OK'")
+    assert (based.total_count, based.filter1_count, based.filter2_count, based.joint_count, based.npmi) == (4, 2, 4, 2, 0.0)
+    status, body = rest("POST", V3 + "traces/calculate-filter-correlation",
+                        json={"experiment_ids": [traced_experiment], "filter_string1": "tags.none = 'x'", "filter_string2": "status = 'OK'"})
+    assert status == 200 and body["filter1_count"] == 0 and "npmi" not in body  # undefined: left out, as MLflow does
+    bad = {"experiment_ids": [traced_experiment], "filter_string1": "bogus = 1", "filter_string2": "status = 'OK'"}
+    assert rest("POST", V3 + "traces/calculate-filter-correlation", json=bad)[1]["error_code"] == "INVALID_PARAMETER_VALUE"
+    missing = {"experiment_ids": [traced_experiment], "filter_string1": "status = 'OK'"}
+    assert rest("POST", V3 + "traces/calculate-filter-correlation", json=missing)[1]["error_code"] == "INVALID_PARAMETER_VALUE"

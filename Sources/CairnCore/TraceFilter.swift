@@ -2,7 +2,9 @@
 /// `AND`, each `field comparator value`, where a field is an attribute (`status`/`state`,
 /// `timestamp_ms`, `execution_time_ms`, `end_time_ms`, `name`, `run_id`, …, optionally
 /// prefixed `attribute.`, `attributes.`, `attr.` or `trace.`), `tags.<key>` or
-/// `metadata.<key>` (also `request_metadata.<key>`); keys may be quoted with backticks.
+/// `metadata.<key>` (also `request_metadata.<key>`), `span.<field>` (a span of the trace
+/// matches; all span clauses of one filter must hold for the same span), `feedback.<name>`,
+/// `expectation.<name>` and `issue.id`; keys may be quoted with backticks.
 public enum TraceField: Sendable, Hashable {
     case state
     case timestamp
@@ -16,8 +18,31 @@ public enum TraceField: Sendable, Hashable {
     case clientRequestID
     case tag(String)
     case metadata(String)
+    /// `prompt = 'name/version'`: the trace is linked to that prompt version.
+    case prompt
+    case span(SpanField)
+    /// A valid assessment of that kind (`feedback`, `expectation`, `issue`) and name.
+    case assessment(AssessmentKind, String)
 
     public var isNumeric: Bool { self == .timestamp || self == .executionTime || self == .endTime }
+}
+
+/// What a `span.` clause compares: MLflow's span columns, and its `content` (the span as
+/// MLflow's JSON, `MLflowSpanDocument`) for `span.content`, `text` and `span.attributes.<key>`.
+public enum SpanField: Sendable, Hashable {
+    case name
+    case type
+    case status
+    case content
+    /// `span.attributes.<key>`: MLflow matches `"<key>"` followed by the pattern anywhere in
+    /// the span's content.
+    case attribute(String)
+}
+
+public enum AssessmentKind: String, Sendable, Hashable {
+    case feedback
+    case expectation
+    case issue
 }
 
 public struct TraceFilterClause: Sendable, Hashable {
@@ -43,8 +68,8 @@ public struct TraceOrder: Sendable, Hashable {
 }
 
 public enum TraceFilterParser {
-    /// MLflow's names (its `SearchTraceUtils.VALID_SEARCH_ATTRIBUTE_KEYS` without the full-text
-    /// `text` and `prompt`).
+    /// MLflow's names (its `SearchTraceUtils.VALID_SEARCH_ATTRIBUTE_KEYS`); `text` is the
+    /// spans' content and `prompt` a linked prompt version, as in MLflow.
     static let attributeNames: [String: TraceField] = [
         "status": .state,
         "timestamp_ms": .timestamp, "timestamp": .timestamp,
@@ -52,14 +77,18 @@ public enum TraceFilterParser {
         "end_time_ms": .endTime, "end_time": .endTime,
         "name": .name, "run_id": .runID, "request_id": .traceID,
         "client_request_id": .clientRequestID,
+        "prompt": .prompt, "text": .span(.content),
     ]
     /// `order_by` also takes `experiment_id`.
-    static let orderNames: [String: TraceField] = attributeNames.filter { $0.key != "client_request_id" }
+    static let orderNames: [String: TraceField] = attributeNames.filter { !["client_request_id", "prompt", "text"].contains($0.key) }
         .merging(["experiment_id": .experimentID]) { a, _ in a }
     static let attributePrefixes: Set<String> = ["attribute", "attributes", "attr", "trace"]
     static let stringComparators: [FilterComparator] = [.equal, .notEqual, .like, .ilike, .in, .notIn]
     static let keyValueComparators: [FilterComparator] = [.equal, .notEqual, .like, .ilike, .isNull, .isNotNull]
     static let numericComparators: [FilterComparator] = [.equal, .notEqual, .less, .lessOrEqual, .greater, .greaterOrEqual]
+    static let assessmentComparators: [FilterComparator] = [.notEqual, .equal, .greater, .greaterOrEqual, .less, .lessOrEqual, .like, .ilike, .isNull, .isNotNull]
+    static let numericAssessmentComparators: [FilterComparator] = [.greater, .greaterOrEqual, .less, .lessOrEqual]
+    static let spanFields: [String: SpanField] = ["name": .name, "type": .type, "status": .status]
 
     static func error(_ filter: String, _ detail: String) -> CairnError {
         .invalidParameter("Invalid filter '\(filter.count > 200 ? String(filter.prefix(200)) + "…" : filter)': \(detail).")
@@ -101,6 +130,8 @@ public enum TraceFilterParser {
 
     static func field(prefix: String?, key: String, filter: String) throws(CairnError) -> TraceField {
         guard let prefix else {
+            // A keyword to MLflow's SQL parser (sqlparse): `trace.text` is the way to say it.
+            if key.lowercased() == "text" { throw .invalidParameter("Invalid clause(s) in filter string: '\(key)'") }
             return try attribute(key, filter: filter)
         }
         switch prefix.lowercased() {
@@ -108,8 +139,22 @@ public enum TraceFilterParser {
             return try attribute(key, filter: filter)
         case "tag", "tags": return .tag(key)
         case "metadata", "request_metadata": return .metadata(key)
+        case "span":
+            if let field = spanFields[key] { return .span(field) }
+            if key == "content" { return .span(.content) }
+            if key.hasPrefix("attributes.") {
+                let name = String(key.dropFirst("attributes.".count))
+                guard !name.isEmpty else { throw .invalidParameter("Span attribute name cannot be empty after 'attributes.'") }
+                return .span(.attribute(name))
+            }
+            throw .invalidParameter("Invalid span attribute '\(key)'. Supported attributes: name, status, type, attributes.<attribute_name>.")
+        case "feedback", "expectation":
+            guard !key.isEmpty else { throw .invalidParameter("Assessment field name cannot be empty") }
+            return .assessment(AssessmentKind(rawValue: prefix.lowercased())!, key)
+        case "issue":
+            return .assessment(.issue, key)
         default:
-            throw .invalidParameter("Invalid entity type '\(prefix)'. Valid values are attribute, attributes, trace, tag, tags, metadata and request_metadata.")
+            throw .invalidParameter("Invalid entity type '\(prefix)'. Valid values are attribute, attributes, trace, tag, tags, metadata, request_metadata, span, feedback, expectation and issue.")
         }
     }
 
@@ -128,6 +173,35 @@ public enum TraceFilterParser {
             guard case .number(_, let text) = value, Int64(text) != nil else {
                 throw error(filter, "the value for a numeric attribute must be an integer")
             }
+        } else if case .assessment(let kind, let name) = field {
+            try checkAssessment(kind, name, comparator, value)
+        } else if case .span(let spanField) = field {
+            let label: String
+            switch spanField {
+            case .name: label = "name"
+            case .type: label = "type"
+            case .status: label = "status"
+            case .content: label = "content"
+            case .attribute(let key): label = "attributes.\(key)"
+            }
+            let allowed = spanField == .content ? [FilterComparator.like, .ilike] : stringComparators
+            guard allowed.contains(comparator) else {
+                throw .invalidParameter("span.\(label) comparator '\(comparator.rawValue)' not one of '\(allowed.map(\.rawValue).joined(separator: ", "))'")
+            }
+            if case .number(_, let text) = value {
+                throw .invalidParameter("Expected a quoted string value for span (e.g. 'my-value'). Got value \(text)")
+            }
+            if case .attribute = spanField, comparator == .in || comparator == .notIn {
+                // MLflow's SQL layer refuses the list it builds here.
+                throw CairnError(.badRequest, "span.\(label) cannot be compared with a list (\(comparator.rawValue)): use =, !=, LIKE or ILIKE.")
+            }
+        } else if field == .prompt {
+            guard comparator == .equal else {
+                throw .invalidParameter("Invalid comparator '\(comparator.rawValue)' for prompts filter. Only '=' is supported with format: prompt = \"name/version\"")
+            }
+            guard case .string(let text) = value, text.filter({ $0 == "/" }).count == 1 else {
+                throw .invalidParameter("Invalid prompts filter value '\(value.literal)'. Expected format: prompt = \"name/version\"")
+            }
         } else {
             let allowed: [FilterComparator]
             switch field {
@@ -140,6 +214,26 @@ public enum TraceFilterParser {
             if case .number(_, let text) = value {
                 throw .invalidParameter("Expected a quoted string value (e.g. 'my-value'). Got value \(text)")
             }
+        }
+    }
+
+    static func checkAssessment(_ kind: AssessmentKind, _ name: String, _ comparator: FilterComparator, _ value: FilterValue) throws(CairnError) {
+        if kind == .issue {
+            guard comparator == .equal else { throw .invalidParameter("issue.\(name) comparator '\(comparator.rawValue)' not one of '='") }
+            guard case .string = value else { throw .invalidParameter("Expected a quoted string value for issue (e.g. 'my-value'). Got value \(value.literal)") }
+            return
+        }
+        guard assessmentComparators.contains(comparator) else {
+            throw .invalidParameter("assessment.\(name) comparator '\(comparator.rawValue)' not one of '\(assessmentComparators.map(\.rawValue).joined(separator: ", "))'")
+        }
+        if comparator == .isNull || comparator == .isNotNull { return }
+        let numeric = numericAssessmentComparators.contains(comparator)
+        switch value {
+        case .number where numeric, .string where !numeric: return
+        default:
+            throw .invalidParameter(numeric
+                ? "Expected a numeric value for \(kind.rawValue) when using comparator '\(comparator.rawValue)'. Got value \(value.literal)"
+                : "Expected a quoted string value for \(kind.rawValue) (e.g. 'my-value'). Got value \(value.literal)")
         }
     }
 
@@ -157,6 +251,10 @@ public enum TraceFilterParser {
             field = known
         } else {
             field = try Self.field(prefix: prefix, key: key, filter: text)
+            switch field {
+            case .tag, .metadata: break
+            default: throw .invalidParameter("Invalid identifier type '\(prefix!.lowercased())'")
+            }
         }
         scanner.skipSpace()
         var ascending = true
@@ -164,6 +262,18 @@ public enum TraceFilterParser {
         scanner.skipSpace()
         guard scanner.atEnd else { throw .invalidParameter("Invalid order_by clause '\(text)': expected '<field> [ASC|DESC]'.") }
         return TraceOrder(field, ascending: ascending)
+    }
+}
+
+extension FilterValue {
+    /// The value as written in a filter (for messages, as MLflow quotes it).
+    var literal: String {
+        switch self {
+        case .string(let s): return "'\(s)'"
+        case .number(_, let text): return text
+        case .list(let items): return "(" + items.map { "'\($0)'" }.joined(separator: ", ") + ")"
+        case .none: return ""
+        }
     }
 }
 
@@ -214,7 +324,10 @@ struct TraceFilterScanner {
             let start = s.index
             while s.index < s.chars.count, Self.isWordCharacter(s.chars[s.index]) || s.chars[s.index] == "." { s.index += 1 }
             guard s.index > start else { throw s.error("expected a field name at position \(start)") }
-            return String(s.chars[start..<s.index])
+            let word = String(s.chars[start..<s.index])
+            // `span.attributes.`quoted key``
+            if word.hasSuffix("."), s.index < s.chars.count, s.chars[s.index] == "`" { return word + (try segment(&s)) }
+            return word
         }
         if index < chars.count, chars[index] == "`" { return (nil, try segment(&self)) }
         let start = index

@@ -242,7 +242,7 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
         }
     }
     OTLPTracesRoute(traces: services.traces, access: access).register(on: router)
-    MLflowArtifactsAPI(artifacts: services.artifacts, registry: services.registry, access: access).register(on: router)
+    MLflowArtifactsAPI(artifacts: services.artifacts, registry: services.registry, traces: services.traces, access: access).register(on: router)
     MLflowAuthAPI(access: access).register(on: router)
     WebSession.register(on: router, accounts: services.accounts, secure: services.servesTLS)
     WebUI().register(on: router)

@@ -9,6 +9,7 @@ import Hummingbird
 struct MLflowArtifactsAPI: Sendable {
     let artifacts: ArtifactService
     let registry: RegistryService
+    let traces: TraceService
     let access: AccessControl
 
     /// Checks `rule` with the query's fields; `artifact_path` is the proxy path of the URL and
@@ -99,12 +100,46 @@ struct MLflowArtifactsAPI: Sendable {
             let root = try await artifacts.tracking.getRun(id: runID).info.artifactURI
             return try await send(artifacts.entry(path: Self.requiredPath(query), under: root), request: request)
         }
+        // A trace's spans as MLflow's web app downloads them (`traces.json`).
+        for prefix in ["ajax-api/2.0/mlflow", "ajax-api/3.0/mlflow"] {
+            router.get(RouterPath(prefix + "/get-trace-artifact")) { request, _ in
+                try await check(.trace(.read, field: "request_id"), request)
+                return try await traceData(request)
+            }
+        }
         router.get("model-versions/get-artifact") { request, _ in
             try await check(.registeredModel(.read), request)
             let query = parseQuery(request.uri.query ?? "")
             let root = try await registry.downloadURI(name: query["name"]?.last ?? "", version: query["version"]?.last ?? "")
             return try await send(artifacts.entry(path: Self.requiredPath(query), under: root), request: request)
         }
+    }
+
+    /// `{"spans": [...]}` with each span as MLflow's tracking store keeps it
+    /// (`MLflowSpanDocument`); a trace whose spans went to the artifact store (MLflow's v2
+    /// calls) answers its `traces.json` from there.
+    func traceData(_ request: Request) async throws -> Response {
+        let query = parseQuery(request.uri.query ?? "")
+        guard let id = query["request_id"]?.last, !id.isEmpty else {
+            throw CairnError(.badRequest, #"Request must include the "request_id" query parameter."#)
+        }
+        if let path = query["path"]?.last, !path.isEmpty {
+            _ = try await traces.getTraceInfo(id: id)
+            throw CairnError.notFound("Trace '\(id)' has no attachment '\(path)': this server keeps no trace attachments.")
+        }
+        let trace = try await traces.getTrace(id: id, allowPartial: true)
+        if trace.spans.isEmpty, let location = trace.info.tag(TraceKey.artifactLocation),
+           let entry = try? await artifacts.entry(path: "traces.json", under: location) {
+            return try await send(entry, request: request)
+        }
+        let body = "{\"spans\":[" + trace.spans.map { MLflowSpanDocument.row($0).content }.joined(separator: ",") + "]}"
+        let headers: HTTPFields = [
+            // MLflow's answer names it so.
+            .contentType: "text/plain",
+            .contentDisposition: "attachment; filename=traces.json",
+            .init("X-Content-Type-Options")!: "nosniff",
+        ]
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 
     static func requiredPath(_ query: [String: [String]]) throws -> String {

@@ -32,6 +32,7 @@ struct MLflowTracesAPI: Sendable {
             MLflowEndpoint(methods: ["GET"], path: "traces/batchGet", handler: batchGet),
             MLflowEndpoint(methods: ["GET"], path: "traces/batchGetInfos", handler: batchGetInfos),
             MLflowEndpoint(methods: ["POST"], path: "traces/search", handler: search),
+            MLflowEndpoint(methods: ["POST"], path: "traces/calculate-filter-correlation", handler: filterCorrelation),
             MLflowEndpoint(methods: ["GET"], path: "traces/:trace_id", handler: getTraceInfo),
             MLflowEndpoint(methods: ["PATCH"], path: "traces/:trace_id/tags", handler: setTag),
             MLflowEndpoint(methods: ["DELETE"], path: "traces/:trace_id/tags", handler: deleteTag),
@@ -127,6 +128,21 @@ struct MLflowTracesAPI: Sendable {
         let page = try await traces.searchTraces(experimentIDs: experimentIDs, filter: f.string("filter"), orderBy: f.strings("order_by"),
                                                  maxResults: f.int64("max_results"), pageToken: f.string("page_token"))
         return WireEncoding.page("traces", page, Self.traceInfo)
+    }
+
+    func filterCorrelation(_ f: RequestFields) async throws -> [UInt8] {
+        let (counts, npmi, smoothed) = try await traces.filterCorrelation(
+            experimentIDs: f.strings("experiment_ids"), filter1: f.string("filter_string1"), filter2: f.string("filter_string2"),
+            baseFilter: f.string("base_filter"))
+        return WireEncoding.reply { o in
+            // Undefined (NaN) values are left out, as MLflow leaves them.
+            if !npmi.isNaN { o.key("npmi"); o.writer.value(.number("\(npmi)")) }
+            if !smoothed.isNaN { o.key("npmi_smoothed"); o.writer.value(.number("\(smoothed)")) }
+            o.int("filter1_count", counts.filter1)
+            o.int("filter2_count", counts.filter2)
+            o.int("joint_count", counts.joint)
+            o.int("total_count", counts.total)
+        }
     }
 
     func setTag(_ f: RequestFields) async throws -> [UInt8] {

@@ -26,7 +26,7 @@ public enum AccessRule: Sendable, Equatable {
     /// `level` on the experiment that owns the artifact path in `field` (the proxy's
     /// `<experiment id>/…` layout); other paths are for administrators.
     case artifactPath(Permission, field: String)
-    /// `level` on the experiment of each trace in `field`.
+    /// `level` on the experiment of the trace whose id is in `field` (or of every one listed).
     case trace(Permission, field: String = "trace_id")
     /// `level` on every experiment an evaluation dataset is linked to; one linked to none is
     /// for administrators (as in MLflow).

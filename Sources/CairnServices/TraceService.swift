@@ -171,6 +171,21 @@ public struct TraceService: Sendable {
         return Page(items: items, nextPageToken: PageToken.next(after: token.offset, pageSize: Int(limit), hasMore: hasMore))
     }
 
+    /// MLflow's `calculate_trace_filter_correlation`: the counts of traces matching each filter
+    /// and both (within `baseFilter` when given), and their NPMI.
+    public func filterCorrelation(experimentIDs: [String], filter1: String?, filter2: String?, baseFilter: String?) async throws
+        -> (counts: TraceFilterCounts, npmi: Double, smoothed: Double) {
+        if experimentIDs.isEmpty { throw CairnError.missingParameter("experiment_ids") }
+        guard let filter1 else { throw CairnError.missingParameter("filter_string1") }
+        guard let filter2 else { throw CairnError.missingParameter("filter_string2") }
+        var ids: [Int64] = []
+        for id in experimentIDs { ids.append(try Validation.parseExperimentID(id)) }
+        let counts = try await store.countTraces(experimentIDs: ids, base: try TraceFilterParser.parse(baseFilter ?? ""),
+                                                 filter1: try TraceFilterParser.parse(filter1), filter2: try TraceFilterParser.parse(filter2))
+        let (npmi, smoothed) = TraceCorrelation.npmi(joint: counts.joint, filter1: counts.filter1, filter2: counts.filter2, total: counts.total)
+        return (counts, npmi, smoothed)
+    }
+
     // MARK: Manage
 
     public func setTraceTag(id: String, key: String, value: String) async throws {

@@ -17,6 +17,7 @@ enum PostgresMigrations {
         ("0006_saved_views", savedViews),
         ("0007_audit_log", auditLog),
         ("0008_run_purge", runPurge),
+        ("0009_trace_span_index", traceSpanIndex),
         ("0012_roles", roles),
     ]
 
@@ -53,6 +54,19 @@ enum PostgresMigrations {
             UNIQUE (user_id, role_id)
         );
         CREATE INDEX user_roles_by_role ON user_roles (role_id);
+        """
+
+    /// SQLite's 0014 (the span documents are indexed by `migrate` right after it).
+    static let traceSpanIndex = """
+        CREATE TABLE trace_span_index (
+            trace_pk BIGINT NOT NULL REFERENCES traces (trace_pk),
+            span_id TEXT COLLATE "C" NOT NULL,
+            name TEXT COLLATE "C" NOT NULL,
+            span_type TEXT COLLATE "C",
+            status TEXT COLLATE "C" NOT NULL,
+            content TEXT COLLATE "C" NOT NULL,
+            PRIMARY KEY (trace_pk, span_id)
+        );
         """
 
     /// SQLite's 0009.

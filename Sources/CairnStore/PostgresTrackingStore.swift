@@ -380,6 +380,7 @@ final class PostgresBackend: SQLBackend {
             try connection.exec("BEGIN")
             do {
                 try connection.exec(migration.sql)
+                if migration.identifier == "0009_trace_span_index" { try SQLStore.indexAllSpans(session) }
                 try session.execute("INSERT INTO cairn_migrations (identifier, applied_at) VALUES (?, ?)",
                                     [migration.identifier, Int64(Date().timeIntervalSince1970 * 1000)])
                 try connection.exec("COMMIT")

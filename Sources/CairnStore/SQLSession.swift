@@ -309,21 +309,5 @@ func pkList(_ pks: [Int64]) -> String {
 
 /// `strings` as a JSON array, the one argument of `dialect.inTextList(column)`.
 func textList(_ strings: [String]) -> String {
-    var text = "["
-    for (i, string) in strings.enumerated() {
-        if i > 0 { text += "," }
-        text += "\""
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": text += "\\\""
-            case "\\": text += "\\\\"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: text.unicodeScalars.append(scalar)
-            }
-        }
-        text += "\""
-    }
-    return text + "]"
+    MLflowSpanDocument.pythonJSON(.array(strings.map(JSONValue.string)))
 }

@@ -45,6 +45,8 @@ extension SQLStore: TraceStore {
                     return sa != sb ? sa < sb : a.offset < b.offset
                 }.map(\.element)
                 try Self.storeSpans(db, pk: pk, ordered)
+                // Only the spans of this batch are new or replaced.
+                try Self.indexSpans(db, pk: pk, batch.spans)
                 try Self.putTraceTag(db, pk: pk, Tag(TraceKey.spansLocation, TraceKey.trackingStore))
                 if existing, try db.value(Bool.self, "SELECT 1 FROM trace_metadata WHERE trace_pk = ? AND key = ?", [pk, TraceKey.infoFinalized]) != true,
                    let summary = TraceSummary(ordered.map(SpanSummary.init(json:))) {
@@ -63,6 +65,30 @@ extension SQLStore: TraceStore {
             INSERT INTO trace_spans (trace_pk, span_count, spans) VALUES (?, ?, ?)
             ON CONFLICT (trace_pk) DO UPDATE SET span_count = excluded.span_count, spans = excluded.spans
             """, [pk, spans.count, blob])
+    }
+
+    /// MLflow's span columns and content (`trace_span_index`, for the `span.*` filters) of
+    /// `spans`, replacing the rows of the same span ids.
+    static func indexSpans(_ db: any SQLSession, pk: Int64, _ spans: [JSONValue]) throws {
+        for span in spans {
+            let row = MLflowSpanDocument.row(span)
+            try db.execute("""
+                INSERT INTO trace_span_index (trace_pk, span_id, name, span_type, status, content) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (trace_pk, span_id) DO UPDATE SET name = excluded.name, span_type = excluded.span_type,
+                    status = excluded.status, content = excluded.content
+                """, [pk, row.spanID, row.name, row.spanType, row.status, row.content])
+        }
+    }
+
+    /// Indexes every stored span document (the migration that adds `trace_span_index`).
+    static func indexAllSpans(_ db: any SQLSession) throws {
+        var after: Int64 = 0
+        while true {
+            let rows = try db.rows("SELECT trace_pk, spans FROM trace_spans WHERE trace_pk > ? ORDER BY trace_pk LIMIT 500", [after])
+            guard let last = rows.last else { return }
+            for row in rows { try indexSpans(db, pk: row[0], try decodeSpans(row[1])) }
+            after = last[0]
+        }
     }
 
     static func loadSpans(_ db: any SQLSession, pk: Int64) throws -> [JSONValue]? {
@@ -172,13 +198,10 @@ extension SQLStore: TraceStore {
 
     public func searchTraces(_ search: TraceSearch) async throws -> (items: [TraceInfo], hasMore: Bool) {
         let dialect = self.dialect
-        var conditions = ["t.\(dialect.inPKList("experiment_id"))"]
-        var arguments: [SQLValue] = [.text(pkList(search.experimentIDs))]
-        for clause in search.clauses {
-            let (sql, values) = Self.traceCondition(clause, dialect)
-            conditions.append(sql)
-            arguments += values
-        }
+        var (conditions, arguments) = Self.inExperiments(search.experimentIDs, dialect)
+        let (filter, filterArguments) = Self.traceFilter(search.clauses, dialect)
+        conditions += filter
+        arguments += filterArguments
         var order: [String] = []
         // Columns that are never NULL sort plainly, so the (experiment, time, key) index can
         // deliver the order in either direction without a sort.
@@ -201,6 +224,60 @@ extension SQLStore: TraceStore {
         }
     }
 
+    /// `t` is in one of the experiments. One experiment (the usual search) is an equality, so
+    /// that both engines walk the (experiment, time) index in order and stop at the page's end;
+    /// with a list SQLite reads every trace of the experiments and sorts them.
+    static func inExperiments(_ ids: [Int64], _ dialect: SQLDialect) -> ([String], [SQLValue]) {
+        if ids.count == 1 { return (["t.experiment_id = ?"], [.integer(ids[0])]) }
+        return (["t.\(dialect.inPKList("experiment_id"))"], [.text(pkList(ids))])
+    }
+
+    /// The conditions over `traces t` of a filter's clauses (all must hold), with their values.
+    static func traceFilter(_ clauses: [TraceFilterClause], _ dialect: SQLDialect) -> ([String], [SQLValue]) {
+        var conditions: [String] = []
+        var arguments: [SQLValue] = []
+        var spanConditions: [String] = []
+        var spanArguments: [SQLValue] = []
+        for clause in clauses {
+            let (sql, values) = traceCondition(clause, dialect)
+            // MLflow: all span clauses hold for one span of the trace.
+            if case .span = clause.field {
+                spanConditions.append(sql)
+                spanArguments += values
+            } else {
+                conditions.append(sql)
+                arguments += values
+            }
+        }
+        if !spanConditions.isEmpty {
+            conditions.append("EXISTS (SELECT 1 FROM trace_span_index s WHERE s.trace_pk = t.trace_pk AND \(spanConditions.joined(separator: " AND ")))")
+            arguments += spanArguments
+        }
+        return (conditions, arguments)
+    }
+
+    public func countTraces(experimentIDs: [Int64], base: [TraceFilterClause], filter1: [TraceFilterClause], filter2: [TraceFilterClause]) async throws -> TraceFilterCounts {
+        let dialect = self.dialect
+        func condition(_ clauses: [TraceFilterClause]) -> (String, [SQLValue]) {
+            let (conditions, values) = Self.traceFilter(base + clauses, dialect)
+            return (conditions.isEmpty ? "1 = 1" : "(" + conditions.joined(separator: " AND ") + ")", values)
+        }
+        let (first, firstValues) = condition(filter1)
+        let (second, secondValues) = condition(filter2)
+        let (universe, universeValues) = condition([])
+        let (experiments, experimentValues) = Self.inExperiments(experimentIDs, dialect)
+        let sql = """
+            SELECT COUNT(*), COALESCE(SUM(CASE WHEN \(first) THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN \(second) THEN 1 ELSE 0 END), 0),
+                COALESCE(SUM(CASE WHEN \(first) AND \(second) THEN 1 ELSE 0 END), 0)
+            FROM traces t WHERE \(experiments.joined(separator: " AND ")) AND \(universe)
+            """
+        let values = firstValues + secondValues + firstValues + secondValues + experimentValues + universeValues
+        return try await read { db in
+            let row = try db.rows(sql, values: values, cache: false)[0]
+            return TraceFilterCounts(total: row[0], filter1: row[1], filter2: row[2], joint: row[3])
+        }
+    }
+
     static func traceOrderColumn(_ field: TraceField) -> (String, [SQLValue]) {
         switch field {
         case .state: return ("t.state", [])
@@ -214,30 +291,73 @@ extension SQLStore: TraceStore {
         case .runID: return ("(SELECT value FROM trace_metadata WHERE trace_pk = t.trace_pk AND key = ?)", [.text(TraceKey.sourceRun)])
         case .tag(let key): return ("(SELECT value FROM trace_tags WHERE trace_pk = t.trace_pk AND key = ?)", [.text(key)])
         case .metadata(let key): return ("(SELECT value FROM trace_metadata WHERE trace_pk = t.trace_pk AND key = ?)", [.text(key)])
+        case .prompt, .span, .assessment: return ("NULL", [])  // not order keys (the parser refuses them)
         }
+    }
+
+    /// `column` compared as the clause says, with its bound values.
+    static func compare(_ clause: TraceFilterClause, _ column: String, _ dialect: SQLDialect) -> (String, [SQLValue]) {
+        switch (clause.comparator, clause.value) {
+        case (.like, .string(let pattern)):
+            let (sql, argument) = dialect.like(column, pattern)
+            return (sql, [.text(argument)])
+        case (.ilike, .string(let pattern)):
+            return (dialect.ilike(column), [.text(pattern)])
+        case (.in, .list(let items)):
+            return (dialect.inTextList(column), [.text(textList(items))])
+        case (.notIn, .list(let items)):
+            return ("NOT " + dialect.inTextList(column), [.text(textList(items))])
+        case (let comparator, .number(_, let text)):
+            return ("\(column) \(comparator.rawValue) ?", [.integer(Int64(text) ?? 0)])
+        case (let comparator, .string(let s)):
+            return ("\(column) \(comparator.rawValue) ?", [.text(s)])
+        default:
+            return ("1 = 0", [])
+        }
+    }
+
+    /// A `feedback.<name>`, `expectation.<name>` or `issue.id` clause: a valid assessment of
+    /// that kind and name whose value (as JSON text, as MLflow keeps it) compares as asked;
+    /// `<`, `<=`, `>`, `>=` hold for numeric values only.
+    static func assessmentCondition(_ kind: AssessmentKind, _ name: String, _ clause: TraceFilterClause, _ dialect: SQLDialect) -> (String, [SQLValue]) {
+        let sqlite = dialect == .sqlite
+        let isKind = sqlite ? "json_type(a.body, '$.\(kind.rawValue)') = 'object'"
+            : "jsonb_typeof(CAST(a.body AS jsonb) -> '\(kind.rawValue)') = 'object'"
+        if kind == .issue {
+            guard case .string(let id) = clause.value else { return ("1 = 0", []) }
+            return ("EXISTS (SELECT 1 FROM trace_assessments a WHERE a.trace_pk = t.trace_pk AND a.name = ? AND \(isKind))", [.text(id)])
+        }
+        let valid = sqlite ? "COALESCE(json_extract(a.body, '$.valid'), 1) = 1"
+            : "COALESCE(CAST(a.body AS jsonb) ->> 'valid', 'true') = 'true'"
+        let scope = "FROM trace_assessments a WHERE a.trace_pk = t.trace_pk AND a.name = ? AND \(isKind) AND \(valid)"
+        let value = sqlite ? "(a.body -> '$.\(kind.rawValue).value')"
+            : "CAST(CAST(a.body AS jsonb) #> '{\(kind.rawValue),value}' AS TEXT)"
+        let condition: String
+        var values: [SQLValue] = [.text(name)]
+        switch (clause.comparator, clause.value) {
+        case (.isNull, _): return ("NOT EXISTS (SELECT 1 \(scope))", values)
+        case (.isNotNull, _): return ("EXISTS (SELECT 1 \(scope))", values)
+        case (let comparator, .number(let number, _)):
+            let numeric = sqlite
+                ? "(CASE WHEN json_type(a.body, '$.\(kind.rawValue).value') IN ('integer', 'real') THEN json_extract(a.body, '$.\(kind.rawValue).value') END)"
+                : "(CASE WHEN jsonb_typeof(CAST(a.body AS jsonb) #> '{\(kind.rawValue),value}') = 'number' THEN CAST(CAST(a.body AS jsonb) #>> '{\(kind.rawValue),value}' AS DOUBLE PRECISION) END)"
+            condition = "\(numeric) \(comparator.rawValue) ?"
+            values.append(.real(number))
+        case (.equal, .string(let text)), (.notEqual, .string(let text)):
+            // The JSON value is the text itself (`true`, `5`) or the text as a JSON string.
+            condition = "\(clause.comparator == .notEqual ? "NOT " : "")(\(value) = ? OR \(value) = ?)"
+            values += [.text(text), .text(MLflowSpanDocument.pythonJSON(.string(text)))]
+        default:
+            let (sql, bound) = compare(clause, value, dialect)
+            condition = sql
+            values += bound
+        }
+        return ("EXISTS (SELECT 1 \(scope) AND \(condition))", values)
     }
 
     /// One clause as SQL over `traces t`, with its bound values.
     static func traceCondition(_ clause: TraceFilterClause, _ dialect: SQLDialect) -> (String, [SQLValue]) {
-        func compare(_ column: String) -> (String, [SQLValue]) {
-            switch (clause.comparator, clause.value) {
-            case (.like, .string(let pattern)):
-                let (sql, argument) = dialect.like(column, pattern)
-                return (sql, [.text(argument)])
-            case (.ilike, .string(let pattern)):
-                return (dialect.ilike(column), [.text(pattern)])
-            case (.in, .list(let items)):
-                return (dialect.inTextList(column), [.text(textList(items))])
-            case (.notIn, .list(let items)):
-                return ("NOT " + dialect.inTextList(column), [.text(textList(items))])
-            case (let comparator, .number(_, let text)):
-                return ("\(column) \(comparator.rawValue) ?", [.integer(Int64(text) ?? 0)])
-            case (let comparator, .string(let s)):
-                return ("\(column) \(comparator.rawValue) ?", [.text(s)])
-            default:
-                return ("1 = 0", [])
-            }
-        }
+        func compare(_ column: String) -> (String, [SQLValue]) { Self.compare(clause, column, dialect) }
         func keyed(_ table: String, _ key: String) -> (String, [SQLValue]) {
             switch clause.comparator {
             case .isNull: return ("NOT EXISTS (SELECT 1 FROM \(table) x WHERE x.trace_pk = t.trace_pk AND x.key = ?)", [.text(key)])
@@ -264,6 +384,34 @@ extension SQLStore: TraceStore {
         case .name: return keyed("trace_tags", TraceKey.traceName)
         case .tag(let key): return keyed("trace_tags", key)
         case .metadata(let key): return keyed("trace_metadata", key)
+        case .span(let field):
+            switch field {
+            case .name: return compare("s.name")
+            case .type: return compare("s.span_type")
+            case .status: return compare("s.status")
+            case .content: return compare("s.content")
+            case .attribute(let key):
+                // MLflow matches `"<key>"` and then the given pattern in the span's content,
+                // whatever the comparator (so `=` compares the content with that pattern).
+                func pattern(_ value: String) -> String { "%\"\(key)\"\(value)%" }
+                var patterned = clause
+                switch clause.value {
+                case .string(let s): patterned.value = .string(pattern(s))
+                case .list(let items): patterned.value = .list(items.map(pattern))
+                default: break
+                }
+                return Self.compare(patterned, "s.content", dialect)
+            }
+        case .assessment(let kind, let name):
+            return assessmentCondition(kind, name, clause, dialect)
+        case .prompt:
+            // `mlflow.linkedPrompts` holds `{"name": …, "version": …}` entries, written
+            // compactly by Cairn and with spaces by the MLflow client.
+            guard case .string(let value) = clause.value, let slash = value.firstIndex(of: "/") else { return ("1 = 0", []) }
+            let entry = JSONValue.object([("name", .string(String(value[..<slash]))), ("version", .string(String(value[value.index(after: slash)...])))])
+            let find = dialect == .sqlite ? "instr" : "strpos"
+            return ("EXISTS (SELECT 1 FROM trace_tags x WHERE x.trace_pk = t.trace_pk AND x.key = ? AND (\(find)(x.value, ?) > 0 OR \(find)(x.value, ?) > 0))",
+                    [.text(TraceKey.linkedPrompts), .text(entry.text), .text(MLflowSpanDocument.pythonJSON(entry))])
         case .runID:
             let (meta, metaValues) = keyed("trace_metadata", TraceKey.sourceRun)
             let (linkSQL, linkValues) = compare("l.run_id")
@@ -298,7 +446,7 @@ extension SQLStore: TraceStore {
             }
             guard !pks.isEmpty else { return 0 }
             let list = pkList(pks)
-            for table in ["trace_spans", "trace_tags", "trace_metadata", "trace_assessments", "trace_run_links", "traces"] {
+            for table in ["trace_span_index", "trace_spans", "trace_tags", "trace_metadata", "trace_assessments", "trace_run_links", "traces"] {
                 try db.execute("DELETE FROM \(table) WHERE \(db.dialect.inPKList("trace_pk"))", [list])
             }
             return pks.count

@@ -77,6 +77,13 @@ enum SQLiteMigrations {
                 """)
             try SQLiteIntegrity.installRowChecks(db, tables: ["runs"])
         }
+        // MLflow's span columns (name, type, status) and each span's content as MLflow's JSON,
+        // for the `span.*` and `text` trace filters; filled from the stored span documents.
+        migrator.registerMigration("0014_trace_span_index") { db in
+            try db.execute(sql: traceSpanIndex)
+            try SQLiteIntegrity.installRowChecks(db, tables: ["trace_span_index"])
+            try SQLStore.indexAllSpans(GRDBSession(db))
+        }
         // Roles (MLflow 3's RBAC): named sets of grants in a workspace, assigned to users.
         migrator.registerMigration("0017_roles") { db in
             try db.execute(sql: roles)
@@ -84,6 +91,18 @@ enum SQLiteMigrations {
         }
         return migrator
     }
+
+    static let traceSpanIndex = """
+        CREATE TABLE trace_span_index (
+            trace_pk INTEGER NOT NULL REFERENCES traces (trace_pk),
+            span_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            span_type TEXT,
+            status TEXT NOT NULL,
+            content TEXT NOT NULL,
+            PRIMARY KEY (trace_pk, span_id)
+        );
+        """
 
     static let accounts = """
         CREATE TABLE users (

@@ -27,6 +27,20 @@ public struct TraceSearch: Sendable {
     }
 }
 
+public struct TraceFilterCounts: Sendable, Equatable {
+    public var total: Int64
+    public var filter1: Int64
+    public var filter2: Int64
+    public var joint: Int64
+
+    public init(total: Int64, filter1: Int64, filter2: Int64, joint: Int64) {
+        self.total = total
+        self.filter1 = filter1
+        self.filter2 = filter2
+        self.joint = joint
+    }
+}
+
 /// Persistence of MLflow 3 traces. A trace's spans are one compressed document (a JSON array
 /// of protobuf-JSON spans) beside its summary row; spans logged again replace the ones with
 /// the same span id. Unknown trace or assessment ids throw `RESOURCE_DOES_NOT_EXIST`.
@@ -41,6 +55,9 @@ public protocol TraceStore: Sendable {
     /// The traces among `ids` that exist, in the order asked, with their spans when `withSpans`.
     func fetchTraces(ids: [String], withSpans: Bool) async throws -> [Trace]
     func searchTraces(_ search: TraceSearch) async throws -> (items: [TraceInfo], hasMore: Bool)
+    /// How many traces of the experiments match `base` (all of them when empty), and of those
+    /// how many match `filter1`, `filter2` and both (MLflow's filter correlation).
+    func countTraces(experimentIDs: [Int64], base: [TraceFilterClause], filter1: [TraceFilterClause], filter2: [TraceFilterClause]) async throws -> TraceFilterCounts
     func setTraceTag(id: String, tag: Tag) async throws
     func deleteTraceTag(id: String, key: String) async throws
     /// Deletes the experiment's traces among `ids`, or (when `ids` is nil) its traces older

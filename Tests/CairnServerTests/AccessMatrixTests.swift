@@ -8,7 +8,7 @@ import HummingbirdTesting
 import Testing
 
 /// Every JSON endpoint the router mounts (MLflow 2.0 and 3.0, the UI's ajax routes, Cairn's API)
-/// and the artifact proxy, called by every kind of caller with accounts on: nobody, a user with
+/// with the artifact proxy and the trace download, called by every kind of caller with accounts on: nobody, a user with
 /// no grant, READ, EDIT, MANAGE, an administrator, an expired token, a revoked token and a
 /// read-only token of a manager. Each answer must be what the endpoint's rule says: 401
 /// `UNAUTHENTICATED` without usable credentials, 403 `PERMISSION_DENIED` below the level (404 for
@@ -203,7 +203,10 @@ struct AccessMatrixTests {
             // The artifact proxy, checked by the experiment at the head of its path.
             let proxy = "/api/2.0/mlflow-artifacts/artifacts/\(experiment)/\(run)/artifacts/m.txt"
             routes += [("GET", proxy, .level(.read)), ("PUT", proxy, .level(.edit)), ("DELETE", proxy, .level(.manage)),
-                       ("GET", "/api/2.0/mlflow-artifacts/artifacts?path=\(experiment)/\(run)", .level(.read))]
+                       ("GET", "/api/2.0/mlflow-artifacts/artifacts?path=\(experiment)/\(run)", .level(.read)),
+                       // A trace's spans as the web app downloads them.
+                       ("GET", "/ajax-api/2.0/mlflow/get-trace-artifact?request_id=\(trace)", .level(.read)),
+                       ("GET", "/ajax-api/3.0/mlflow/get-trace-artifact?request_id=\(trace)", .level(.read))]
             #expect(routes.count > 200, "the router mounts every API twice or more: \(routes.count) routes")
 
             func auditEvents() async throws -> Int {

@@ -126,6 +126,77 @@ struct TraceStoreTests {
             #expect(try await store.fetchTraces(ids: ["tr-0", "tr-2", "tr-3"], withSpans: false).map(\.info.traceID) == ["tr-3"])
         }
     }
+
+    @Test("Span and assessment filters match one span of a trace and valid assessments", arguments: StoreBackend.allCases)
+    func spanAndAssessmentFilters(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let experiment = try await makeExperiment(store)
+            func typed(_ span: JSONValue, _ type: String, source: String) -> JSONValue {
+                guard case .object(var members) = span, let i = members.firstIndex(where: { $0.0 == "attributes" }),
+                      case .array(var attributes) = members[i].1 else { return span }
+                attributes.append(.object([("key", .string("mlflow.spanType")), ("value", .object([("string_value", .string(type))]))]))
+                attributes.append(.object([("key", .string("source")), ("value", .object([("string_value", .string(source))]))]))
+                members[i].1 = .array(attributes)
+                return .object(members)
+            }
+            for i in 0..<3 {
+                try await store.logSpans(experimentID: experiment, [TraceSpanBatch(traceID: "tr-\(i)", spans: [
+                    typed(Self.span("root0001", start: UInt64(i + 1) * 1_000_000, end: UInt64(i + 2) * 1_000_000, name: "app"), "CHAIN", source: "app"),
+                    typed(Self.span("llm00001", parent: "root0001", start: UInt64(i + 1) * 1_000_000, end: UInt64(i + 2) * 1_000_000,
+                                    error: i == 1, name: "llm"), "LLM", source: "docs \(i)"),
+                ])], newTraceTags: { _ in [] })
+            }
+            func assess(_ id: String, _ trace: String, _ name: String, kind: String = "feedback", _ value: JSONValue, valid: Bool = true) async throws {
+                let body = JSONValue.object([("assessment_id", .string(id)), ("assessment_name", .string(name)),
+                                             (kind, .object([("value", value)])), ("valid", .bool(valid))])
+                try await store.createAssessment(Assessment(assessmentID: id, traceID: trace, name: name, createTime: 1, lastUpdateTime: 1, body: body))
+            }
+            try await assess("a-1", "tr-0", "correct", .bool(true))
+            try await assess("a-2", "tr-2", "correct", .bool(false), valid: false)
+            try await assess("a-3", "tr-2", "correct", .bool(true))
+            try await assess("a-4", "tr-0", "score", .number("0.9"))
+            try await assess("a-5", "tr-1", "score", .string("high"))
+            try await assess("a-6", "tr-2", "score", .number("4.0"))
+            try await assess("a-7", "tr-1", "expected", kind: "expectation", .string("42"))
+            func ids(_ filter: String) async throws -> [String] {
+                let search = TraceSearch(experimentIDs: [experiment], clauses: try TraceFilterParser.parse(filter), orderBy: [], maxResults: 50, offset: 0)
+                return try await store.searchTraces(search).items.map(\.traceID)
+            }
+            #expect(try await ids("span.name = 'llm'") == ["tr-2", "tr-1", "tr-0"])
+            #expect(try await ids("span.status = 'ERROR'") == ["tr-1"])
+            #expect(try await ids("span.type = 'LLM' AND span.status = 'OK'") == ["tr-2", "tr-0"])
+            #expect(try await ids("span.name = 'app' AND span.type = 'LLM'") == [])
+            #expect(try await ids("span.name IN ('x', 'app') AND span.status != 'OK'") == [])
+            #expect(try await ids("span.attributes.source LIKE '%docs 1%'") == ["tr-1"])
+            #expect(try await ids("span.attributes.`mlflow.spanType` ILIKE '%llm%'") == ["tr-2", "tr-1", "tr-0"])
+            #expect(try await ids("trace.text LIKE '%docs 2%'") == ["tr-2"])
+            #expect(try await ids("feedback.correct = 'true'") == ["tr-2", "tr-0"])
+            #expect(try await ids("feedback.correct = 'false'") == [])
+            #expect(try await ids("feedback.correct != 'true'") == [])
+            #expect(try await ids("feedback.score > 0.5") == ["tr-2", "tr-0"])
+            #expect(try await ids("feedback.score < 1") == ["tr-0"])
+            #expect(try await ids("feedback.score = 'high'") == ["tr-1"])
+            #expect(try await ids("feedback.score = '4.0'") == ["tr-2"])
+            #expect(try await ids("feedback.score LIKE '%ig%'") == ["tr-1"])
+            #expect(try await ids("feedback.score IS NULL") == [])
+            #expect(try await ids("expectation.expected = '42'") == ["tr-1"])
+            #expect(try await ids("expectation.expected IS NULL") == ["tr-2", "tr-0"])
+            #expect(try await ids("feedback.expected IS NOT NULL") == [])
+
+            // The migration that adds the index fills it from the stored span documents.
+            try await store.writeUnaudited { db in
+                try db.execute("DELETE FROM trace_span_index")
+                try SQLStore.indexAllSpans(db)
+            }
+            #expect(try await ids("span.status = 'ERROR'") == ["tr-1"])
+            #expect(try await ids("span.attributes.source LIKE '%docs 2%'") == ["tr-2"])
+
+            // A trace's span rows go with it.
+            #expect(try await store.deleteTraces(experimentID: experiment, ids: ["tr-1"], maxTimestamp: nil, maxTraces: nil) == 1)
+            #expect(try await ids("span.name = 'llm'") == ["tr-2", "tr-0"])
+            #expect(try await store.read { db in try db.value(Int64.self, "SELECT COUNT(*) FROM trace_span_index") } == 4)
+        }
+    }
 }
 
 @Suite("Evaluation dataset store")
