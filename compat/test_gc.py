@@ -120,3 +120,37 @@ def test_gc_and_retention_pass_over_versions_of_runs_on_another_server(own_serve
     with open(os.path.join(downloaded, "MLmodel")) as f:
         assert f.read() == "flavors: {}\n"
     assert client.get_run(local[1]).info.lifecycle_stage == "active"
+
+
+def test_gc_purges_the_metric_data_of_runs_deleted_longer_than_the_grace_but_not_of_registered_runs(own_server, tmp_path):
+    uri, data = own_server
+    client = MlflowClient(uri)
+    exp = client.create_experiment("purge-" + os.urandom(4).hex())
+    runs = []
+    for _ in range(3):
+        run = client.create_run(exp).info.run_id
+        client.log_batch(run, metrics=[mlflow.entities.Metric("loss", 1.0 / (i + 1), 0, i) for i in range(100)],
+                         params=[mlflow.entities.Param("lr", "0.1")])
+        client.set_terminated(run)
+        runs.append(run)
+    purged, registered, live = runs
+    client.create_registered_model("purge-kept")
+    client.create_model_version("purge-kept", f"runs:/{registered}/model", run_id=registered)
+    client.delete_run(purged)
+    client.delete_run(registered)
+    # Within the default grace (30 days) nothing is purged.
+    assert json.loads(gc(data, "--json"))["purged_runs"] == []
+    dry = json.loads(gc(data, "--older-than", "0s", "--dry-run", "--json"))
+    assert dry["purged_runs"] == [purged] and dry["kept_deleted_runs"] == [registered]
+    assert dry["purged_metric_points"] == 100 and dry["purged_rows"]["run_params"] == 1 and dry["purged_bytes"] > 0
+    assert client.get_run(purged).data.metrics == {"loss": 0.01}  # a dry run changes nothing
+    text = gc(data, "--older-than", "0s")
+    assert f"purged  run {purged}" in text and "Purged 1 run deleted over 0s ago" in text
+    gone = client.get_run(purged)
+    assert gone.info.lifecycle_stage == "deleted" and gone.data.metrics == {} and gone.data.params == {}
+    with pytest.raises(mlflow.exceptions.MlflowException) as refused:
+        client.restore_run(purged)
+    assert "purged" in str(refused.value)
+    client.restore_run(registered)
+    assert client.get_run(registered).data.metrics == {"loss": 0.01} and client.get_run(live).data.params == {"lr": "0.1"}
+    assert client.get_metric_history(registered, "loss")[-1].step == 99

@@ -182,7 +182,9 @@ struct GCCommand: AsyncParsableCommand {
     }
 
     private func runLocally() async throws {
-        guard let purgeAfter = StaleRuns.parseDuration(olderThan), purgeAfter >= 0 else {
+        // 0 (in any unit) purges every deleted run; parseDuration reads positive durations only.
+        let isZero = Double(olderThan.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: .letters)) == 0
+        guard let purgeAfter = isZero ? 0 : StaleRuns.parseDuration(olderThan) else {
             throw fail("--older-than '\(olderThan)' is not a duration. Write it like 30d, 12h or 0s.")
         }
         let artifacts = try store.openArtifactService()
