@@ -74,6 +74,9 @@ struct BackupServiceTests {
         for path in [dead, alive, fresh] { try Data(repeating: 7, count: 1000).write(to: URL(fileURLWithPath: path)) }
         let old = Date().addingTimeInterval(-3600)
         for path in [dead, alive] { try FileManager.default.setAttributes([.modificationDate: old], ofItemAtPath: path) }
+        // The fresh file's time is set ahead, so that a test stalled on a busy machine cannot
+        // age it past the one-minute grace period before gc looks at it.
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(600)], ofItemAtPath: fresh)
         // A live writer holds an exclusive lock on its temp file, as LocalBlobStore.write does.
         let writer = open(alive, O_WRONLY)
         #expect(writer >= 0 && flock(writer, LOCK_EX) == 0)
