@@ -338,3 +338,32 @@ def test_a_metric_crossing_its_alert_rule_reaches_the_receiver_once_per_run_and_
         assert len(deliveries["deliveries"]) == 2, deliveries
     finally:
         receiver.close()
+
+
+def test_a_run_that_stops_logging_is_reported_stale_once():
+    """run.stale: a RUNNING run that logs nothing for --stale-after is reported once (the run tag
+    cairn.stale.notified_at says when); a finished run is not."""
+    proc, uri, data, log = _own_server("--webhooks-allow-private", "--stale-after", "2s")
+    receiver = Receiver(failures=0)
+    try:
+        webhook_id = _subscribe(uri, "stale-runs", receiver, {"entity": "RUN", "action": "STALE"})
+        client = MlflowClient(tracking_uri=uri)
+        experiment_id = client.create_experiment(unique_name("stale"))
+        idle = client.create_run(experiment_id).info.run_id
+        client.log_metric(idle, "loss", 1.0)
+        done = client.create_run(experiment_id).info.run_id
+        client.set_terminated(done)
+        received = receiver.wait_for(1)  # the server's own check, every second with a 2 s threshold
+        payload = json.loads(received[0][1])
+        assert verify_signature(received[0][0], received[0][1], SECRET)
+        assert (payload["entity"], payload["action"]) == ("run", "stale")
+        assert payload["data"]["run_id"] == idle and payload["data"]["experiment_id"] == experiment_id
+        assert "cairn.stale.notified_at" in client.get_run(idle).data.tags
+        assert "cairn.stale.notified_at" not in client.get_run(done).data.tags
+        # Once per run: the checks of the next seconds find it marked and queue nothing more.
+        time.sleep(3)
+        deliveries = requests.get(uri + "/api/cairn/v1/webhooks/deliveries", params={"webhook_id": webhook_id}, timeout=60).json()
+        assert len(deliveries["deliveries"]) == 1, deliveries
+    finally:
+        receiver.close()
+        _stop(proc, data, log)

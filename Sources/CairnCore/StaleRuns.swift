@@ -9,6 +9,8 @@ import Foundation
 public enum StaleRuns {
     /// The default threshold: 2 hours.
     public static let defaultAfterMillis: Int64 = 2 * 3_600_000
+    /// The run tag that says when the server sent `run.stale` for the run (once per run).
+    public static let notifiedTag = "cairn.stale.notified_at"
 
     public static func lastActivity(startTime: Int64?, metricTimestamps: some Sequence<Int64>) -> Int64? {
         let newest = metricTimestamps.max()

@@ -73,6 +73,8 @@ public struct WebhookEvent: Sendable, Hashable, CustomStringConvertible {
     public static let runFinished = WebhookEvent(entity: "run", action: "finished")
     public static let runFailed = WebhookEvent(entity: "run", action: "failed")
     public static let runKilled = WebhookEvent(entity: "run", action: "killed")
+    /// A RUNNING run logged nothing for `--stale-after` (`StaleRuns`), once per run.
+    public static let runStale = WebhookEvent(entity: "run", action: "stale")
     /// A promotion gate refused a version (`failed`) or was overridden with a reason (`overridden`).
     public static let gateFailed = WebhookEvent(entity: "promotion_gate", action: "failed")
     public static let gateOverridden = WebhookEvent(entity: "promotion_gate", action: "overridden")
@@ -96,7 +98,7 @@ public struct WebhookEvent: Sendable, Hashable, CustomStringConvertible {
         ("prompt_version_tag", ["set", "deleted"]),
         ("prompt_alias", ["created", "deleted"]),
         ("budget_policy", ["exceeded"]),
-        ("run", ["finished", "failed", "killed"]),
+        ("run", ["finished", "failed", "killed", "stale"]),
         ("promotion_gate", ["failed", "overridden"]),
         ("artifact", ["damaged"]),
         ("metric", ["threshold_crossed"]),

@@ -349,6 +349,39 @@ struct RetentionScheduleService: Service {
     }
 }
 
+/// Sends `run.stale` webhook events beside the HTTP server: every minute (or half the stale
+/// threshold, when that is shorter), RUNNING runs that logged nothing for `--stale-after` are
+/// reported once each. Every replica may run it: a run is marked and its event queued in one
+/// transaction, so only one replica reports it.
+struct StaleRunWatchService: Service {
+    let webhooks: WebhookService
+    let staleAfterMillis: Int64
+    let logger: Logger
+
+    var intervalMillis: Int64 { max(1_000, min(60_000, staleAfterMillis / 2)) }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await Task.sleep(for: .milliseconds(intervalMillis))
+                } catch { return }
+                do {
+                    let runs = try await RequestIdentity.$current.withValue(Self.identity) {
+                        try await webhooks.notifyStaleRuns(staleAfterMillis: staleAfterMillis)
+                    }
+                    if !runs.isEmpty { logger.info("Stale runs reported", metadata: ["cairn.stale_runs": "\(runs.count)"]) }
+                } catch {
+                    logger.warning("Stale-run check failed; tried again at the next", metadata: ["cairn.error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    /// Who the audit log names for the marks: the server itself.
+    static let identity = RequestIdentity(user: "stale-runs", isAuthenticated: false, isAdmin: false, clientAddress: "internal", requestID: "")
+}
+
 /// Builds the whole application for `configuration`: store, services, routes.
 /// `onServerRunning` receives the port actually bound (useful with port 0).
 public func buildApplication(
@@ -358,7 +391,8 @@ public func buildApplication(
     let services = try openServices(configuration)
     let worker = WebhookDeliveryWorker(store: services.webhooks.store, sender: services.webhooks.sender,
                                        now: services.tracking.now, logger: logger)
-    var background: [any Service] = [WebhookDeliveryService(worker: worker)]
+    var background: [any Service] = [WebhookDeliveryService(worker: worker),
+                                     StaleRunWatchService(webhooks: services.webhooks, staleAfterMillis: configuration.staleAfterMillis, logger: logger)]
     if let interval = configuration.retentionIntervalMillis {
         background.append(RetentionScheduleService(retention: services.retention, intervalMillis: interval,
                                                    defaultRule: configuration.retentionDefault, logger: logger))

@@ -80,6 +80,13 @@ public struct WebhookService: Sendable {
                                  errorMessage: "Failed to test webhook: \(outcome.error ?? "no answer")")
     }
 
+    /// Sends `run.stale` for every RUNNING run that logged nothing for `staleAfterMillis` and
+    /// was not reported yet (once per run); answers the runs reported.
+    public func notifyStaleRuns(staleAfterMillis: Int64) async throws -> [String] {
+        let at = now()
+        return try await store.notifyStaleRuns(staleBefore: at - staleAfterMillis, now: at)
+    }
+
     /// A webhook's most recent deliveries (newest first), for the API and the UI.
     public func deliveries(webhookID: String, maxResults: Int64?) async throws -> [WebhookDelivery] {
         let limit = try TrackingService.pageSize(maxResults, default: 100, maximum: Self.maxDeliveriesListed)
@@ -145,6 +152,11 @@ public struct WebhookService: Sendable {
                 ("current_spend", .number("105.5")), ("duration_unit", .string("MONTHS")), ("duration_value", .number("1")),
                 ("target_scope", .string("ENDPOINT")), ("workspace", .string("default")), ("target_value", .string("ep-abc123")),
                 ("window_start", .number("1704067200000")),
+            ])
+        case ("run", "stale"):
+            return .object([
+                ("run_id", .string("0123456789abcdef0123456789abcdef")), ("experiment_id", .string("1")),
+                ("last_activity", .number("1704067200000")), ("stale_before", .number("1704074400000")),
             ])
         case ("metric", _):
             return .object([

@@ -186,6 +186,39 @@ extension SQLStore: WebhookStore {
         }
     }
 
+    public func notifyStaleRuns(staleBefore: Int64, now: Int64) async throws -> [String] {
+        try await write(audit: { (marked: [String]) in
+            marked.isEmpty ? nil : AuditDraft("run.stale_notified", "runs", details: ["runs": .array(marked.map { .string($0) })])
+        }) { db in
+            // Nobody listens: nothing is marked (no tag appears on anyone's runs), nothing is scanned.
+            guard try db.value(Int64.self, """
+                SELECT w.webhook_pk FROM webhook_events e JOIN webhooks w ON w.webhook_pk = e.webhook_pk
+                WHERE e.entity = ? AND e.action = ? AND w.status = 'ACTIVE' AND w.deleted_timestamp IS NULL LIMIT 1
+                """, [WebhookEvent.runStale.entity, WebhookEvent.runStale.action]) != nil else { return [] }
+            let candidates = try db.rows("""
+                SELECT r.run_pk, r.run_id, r.experiment_id, COALESCE((SELECT MAX(lm.timestamp) FROM latest_metrics lm WHERE lm.run_pk = r.run_pk), r.start_time)
+                FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id
+                WHERE r.status = 'RUNNING' AND r.lifecycle_stage = 'active' AND e.lifecycle_stage = 'active'
+                  AND COALESCE((SELECT MAX(lm.timestamp) FROM latest_metrics lm WHERE lm.run_pk = r.run_pk), r.start_time) < ?
+                  AND NOT EXISTS (SELECT 1 FROM run_tags t WHERE t.run_pk = r.run_pk AND t.key = ?)
+                ORDER BY r.run_pk
+                """, [staleBefore, StaleRuns.notifiedTag])
+            var marked: [String] = []
+            for row in candidates {
+                let pk: Int64 = row[0], runID: String = row[1], experimentID: Int64 = row[2], lastActivity: Int64 = row[3]
+                // Another replica's pass may have marked it since: only the one that inserts the tag sends.
+                guard try db.execute("INSERT INTO run_tags (run_pk, key, value) VALUES (?, ?, ?) ON CONFLICT (run_pk, key) DO NOTHING",
+                                     [pk, StaleRuns.notifiedTag, String(now)]) > 0 else { continue }
+                try Self.enqueueWebhookEvent(db, .runStale, data: .object([
+                    ("run_id", .string(runID)), ("experiment_id", .string(String(experimentID))),
+                    ("last_activity", .number(String(lastActivity))), ("stale_before", .number(String(staleBefore))),
+                ]), now: now)
+                marked.append(runID)
+            }
+            return marked
+        }
+    }
+
     public func alertRuleTags() async throws -> [(experimentID: String, rules: String)] {
         try await read { db in
             try db.rows("""

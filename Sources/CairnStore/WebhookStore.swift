@@ -89,6 +89,12 @@ public protocol WebhookStore: Sendable {
     /// with `data`, in one transaction, unless the tag lists the rule already (or the run is
     /// gone). Returns whether it fired now.
     func markAlertFired(runID: String, rule: String, data: JSONValue, now: Int64) async throws -> Bool
+    /// Marks every RUNNING run of a live experiment whose last activity (newest metric, else its
+    /// start) is before `staleBefore` and that was not marked yet with the tag
+    /// `StaleRuns.notifiedTag`, and queues `run.stale` for each, in one transaction; answers the
+    /// runs marked. Replicas running it at once mark each run once. Without an active webhook
+    /// subscribed to `run.stale` it does nothing.
+    func notifyStaleRuns(staleBefore: Int64, now: Int64) async throws -> [String]
     /// Every live experiment's `cairn.alert` tag: (experiment id, rule text).
     func alertRuleTags() async throws -> [(experimentID: String, rules: String)]
     func createWebhook(id: String, _ fields: WebhookChange, now: Int64) async throws -> Webhook

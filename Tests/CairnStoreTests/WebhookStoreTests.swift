@@ -86,6 +86,34 @@ struct WebhookStoreTests {
         }
     }
 
+    @Test("Idle RUNNING runs are reported stale once each, only while someone subscribes, and two passes at once report each once", arguments: StoreBackend.allCases)
+    func staleRuns(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            func makeRun(start: Int64) async throws -> String {
+                let id = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+                let info = RunInfo(runID: id, experimentID: "0", runName: "r", userID: "me", status: .running, startTime: start, endTime: nil,
+                                   artifactURI: "x", lifecycleStage: .active)
+                return try await store.createRun(NewRun(info: info, tags: [])).info.runID
+            }
+            let idle = try await makeRun(start: 1_000)
+            let busy = try await makeRun(start: 1_000)
+            try await store.logRunWrites(runID: busy, RunWrites(metrics: [Metric(key: "loss", value: 1, timestamp: 50_000, step: 0)]))
+            // Nobody subscribed: nothing is marked.
+            #expect(try await store.notifyStaleRuns(staleBefore: 10_000, now: 60_000).isEmpty)
+            #expect(try await store.fetchRun(id: idle).tags.contains { $0.key == StaleRuns.notifiedTag } == false)
+            let hook = try await makeWebhook(store, events: [.runStale])
+            async let first = store.notifyStaleRuns(staleBefore: 10_000, now: 60_000)
+            async let second = store.notifyStaleRuns(staleBefore: 10_000, now: 60_000)
+            let reported = try await first + second
+            #expect(reported == [idle])
+            #expect(try await store.notifyStaleRuns(staleBefore: 10_000, now: 61_000).isEmpty)
+            #expect(try await store.fetchRun(id: idle).tags.contains { $0.key == StaleRuns.notifiedTag && $0.value == "60000" })
+            let deliveries = try await store.listDeliveries(webhookID: hook.webhookID, limit: 10)
+            #expect(deliveries.map(\.event) == [.runStale])
+            #expect(deliveries.first?.payload.contains(#""run_id":"\#(idle)","experiment_id":"0","last_activity":1000"#) == true)
+        }
+    }
+
     @Test("A lease keeps a delivery from a second worker until it runs out; a stale worker's record is refused", arguments: StoreBackend.allCases)
     func leases(backend: StoreBackend) async throws {
         try await withStore(backend) { store in
