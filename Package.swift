@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        // The meta.yaml files of an MLflow file store (`cairn import mlflow --from-store ./mlruns`).
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // The system zlib (gzip request bodies, compressed trace spans).
@@ -39,6 +41,7 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Yams", package: "Yams"),
         ]),
         // S3BlobStore speaks the S3 REST API itself (SigV4 on swift-crypto, HTTP on
         // AsyncHTTPClient): no AWS SDK.

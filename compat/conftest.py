@@ -149,15 +149,15 @@ def wait_for_health(proc, uri, what, patience):
         time.sleep(0.05)
 
 
-def start_mlflow_server(folder, *args, env=None):
+def start_mlflow_server(folder, *args, env=None, backend=None):
     """Starts the real `mlflow server` (the venv's, one worker) on a free loopback port with its
-    SQLite store in `folder` (and `args`, and `env` added to the environment), its output to
-    `folder`/mlflow.log; waits until it answers /health. Returns (process, uri)."""
+    store at `backend` (default: the SQLite file `folder`/mlflow.db), `args` and `env` added, its
+    output to `folder`/mlflow.log; waits until it answers /health. Returns (process, uri)."""
     port = free_port()
     mlflow_bin = os.path.join(os.path.dirname(sys.executable), "mlflow")
     log = open(os.path.join(folder, "mlflow.log"), "w")
     proc = subprocess.Popen(
-        [mlflow_bin, "server", "--backend-store-uri", f"sqlite:///{folder}/mlflow.db", "--host", "127.0.0.1",
+        [mlflow_bin, "server", "--backend-store-uri", backend or f"sqlite:///{folder}/mlflow.db", "--host", "127.0.0.1",
          "--port", str(port), "--workers", "1", *args],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **(env or {})})
     uri = f"http://127.0.0.1:{port}"

@@ -30,8 +30,10 @@ POINTS = 5000
 SPECIAL = [float("nan"), float("inf"), float("-inf"), 1.7976931348623157e308, -0.0, 0.1 + 0.2, 5e-324]
 
 
-def start_mlflow(tmp):
-    return start_mlflow_server(tmp, "--artifacts-destination", f"{tmp}/mlartifacts")
+def start_mlflow(tmp, backend=None, *options, **env_extra):
+    """`mlflow server` on `backend` (default: the SQLite file tmp/mlflow.db), artifacts proxied from tmp/mlartifacts,
+    with more command-line `options` and environment variables."""
+    return start_mlflow_server(tmp, "--artifacts-destination", f"{tmp}/mlartifacts", *options, env=env_extra, backend=backend)
 
 
 def populate(uri, tmp):
@@ -96,9 +98,25 @@ def _populate(uri, tmp):
     return {"X": X, "predictions": model.predict(X)}
 
 
+def cairn_import(target, *args, env=None):
+    """`cairn import mlflow ARGS --data-dir TARGET`, its output captured."""
+    return subprocess.run([BINARY, "import", "mlflow", *args, "--data-dir", target], capture_output=True, text=True,
+                          timeout=900, env=env)
+
+
 def run_import(target, source_uri, *extra):
-    return subprocess.run([BINARY, "import", "mlflow", "--from", source_uri, "--data-dir", target, *extra],
-                          capture_output=True, text=True, timeout=900)
+    return cairn_import(target, "--from", source_uri, *extra)
+
+
+def stop_all(procs):
+    """Terminates the servers, then waits for each (killing one that does not stop)."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 @pytest.fixture(scope="module")
@@ -119,13 +137,7 @@ def world(tmp_path_factory):
         yield {"tmp": tmp, "source": source_uri, "cairn": cairn_uri, "target": target, "first": first,
                "procs": procs, **populated}
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_all(procs)
 
 
 def same_float(a, b):
@@ -269,11 +281,6 @@ def test_killed_import_completes_when_run_again(world):
         proc.wait(timeout=30)
 
 
-def run_store_import(target, tmp, *extra):
-    return subprocess.run([BINARY, "import", "mlflow", "--from-store", f"sqlite:///{tmp}/mlflow.db", "--artifacts",
-                           f"{tmp}/mlartifacts", "--data-dir", target, *extra], capture_output=True, text=True, timeout=900)
-
-
 def export_tables(data, folder):
     """The table digests of `cairn export` of the data folder `data` (artifacts by path, size and digest). The
     `experiments` table is given as rows instead, with the times of Cairn's own Default experiment 0 left out: each
@@ -298,11 +305,17 @@ def test_from_store_gives_the_same_store_as_the_api(world):
     """`--from-store sqlite:///mlflow.db --artifacts mlartifacts` reads the same MLflow server's files directly: its
     store equals a REST import made at the same moment, table by table (`cairn export` digests) and through the mlflow
     client field by field; a second run changes nothing."""
-    tmp = world["tmp"]
+    check_store_import_equals_api(world["source"], world["tmp"], "--from-store", f"sqlite:///{world['tmp']}/mlflow.db",
+                                  "--artifacts", f"{world['tmp']}/mlartifacts")
+
+
+def check_store_import_equals_api(source_uri, tmp, *store_args):
+    """An import with `store_args` equals a REST import of `source_uri` made at the same moment, table by table and
+    through the mlflow client field by field; a second run changes nothing."""
     via_api, via_store = os.path.join(tmp, "via-api"), os.path.join(tmp, "via-store")
-    api = run_import(via_api, world["source"])
+    api = run_import(via_api, source_uri)
     assert api.returncode == 0, api.stdout + api.stderr
-    direct = run_store_import(via_store, tmp)
+    direct = cairn_import(via_store, *store_args)
     assert direct.returncode == 0, direct.stdout + direct.stderr
     assert "OK: everything selected is in this store" in direct.stdout, direct.stdout
     assert export_tables(via_store, os.path.join(tmp, "export-store")) == export_tables(via_api, os.path.join(tmp, "export-api"))
@@ -310,12 +323,11 @@ def test_from_store_gives_the_same_store_as_the_api(world):
     log = open(os.path.join(tmp, "cairn-via-store.log"), "w")
     proc, uri = start_own_server(BINARY, via_store, log, "--log-level", "warning")
     try:
-        compare_stores(world["source"], uri, tmp)
+        compare_stores(source_uri, uri, tmp)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_all([proc])
 
-    again = run_store_import(via_store, tmp)
+    again = cairn_import(via_store, *store_args)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "Nothing changed" in again.stdout, again.stdout
 
@@ -326,7 +338,8 @@ def test_from_store_refuses_what_it_cannot_read(world):
     cases = [
         (["--from-store", f"sqlite:///{tmp}/absent.db"], "There is no file"),
         (["--from-store", f"sqlite:///{tmp}/mlflow.log"], "MLflow"),
-        (["--from-store", "postgresql://u:p@db:5432/mlflow"], "not supported yet"),
+        (["--from-store", "mysql://u:p@db:3306/mlflow"], "MySQL stores are not read directly"),
+        (["--from-store", f"{tmp}/absent-mlruns"], "There is no folder"),
         (["--from-store", f"sqlite:///{tmp}/mlflow.db", "--from", world["source"]], "exclusive"),
         (["--from-store", f"sqlite:///{tmp}/mlflow.db", "--artifacts", f"{tmp}/absent"], "not a folder"),
     ]
@@ -338,9 +351,10 @@ def test_from_store_refuses_what_it_cannot_read(world):
 
 
 def test_unrepresentable_and_conflicts_are_listed_and_never_overwritten(world):
-    """Runs last: it adds to the source. Artifacts outside the MLflow server's proxy (a file: location) are listed and
-    make the import exit 1 unless --skip-unrepresentable; a run changed at the source after its import is a conflict,
-    listed, and the imported copy stays as it was."""
+    """Runs last: it adds to the source. Artifacts neither behind the MLflow server's proxy nor in a folder on this
+    machine (a file: location of the MLflow host: the folder is moved away here) are listed and make the import exit 1
+    unless --skip-unrepresentable; a run changed at the source after its import is a conflict, listed, and the imported
+    copy stays as it was."""
     from mlflow.tracking import MlflowClient
 
     src = MlflowClient(world["source"])
@@ -350,6 +364,7 @@ def test_unrepresentable_and_conflicts_are_listed_and_never_overwritten(world):
     src.log_text(run.info.run_id, "kept on the MLflow host", "notes/f.txt")
     src.log_metric(run.info.run_id, "m", 2.5)
     src.set_terminated(run.info.run_id)
+    os.rename(local, local + "-on-another-host")
     target = os.path.join(world["tmp"], "selected")
 
     refused = run_import(target, world["source"], "--experiment", "import-local-artifacts")

@@ -16,6 +16,7 @@ struct ImportCommand: AsyncParsableCommand {
 
               cairn import mlflow --from http://mlflow-host:5000
               cairn import mlflow --from-store sqlite:///mlflow.db --artifacts ./mlartifacts
+              cairn import mlflow --from-store ./mlruns
               cairn import cairn ./export
             """,
         subcommands: [ImportMLflowCommand.self, ImportCairnCommand.self])
@@ -24,11 +25,11 @@ struct ImportCommand: AsyncParsableCommand {
 struct ImportMLflowCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mlflow",
-        abstract: "Copy experiments, runs, models and artifacts from a running MLflow server, or its SQL store read directly, into this Cairn store, keeping their ids.",
+        abstract: "Copy experiments, runs, models and artifacts from a running MLflow server, or its store read directly, into this Cairn store, keeping their ids.",
         discussion: """
-            Reads any MLflow 2.x/3.x server through its REST API (--from), or the SQLite file of an MLflow SQL store directly (--from-store sqlite:///mlflow.db, with --artifacts for the folder behind its mlflow-artifacts:/ locations, the server's --artifacts-destination; no server needed, the file is opened read-only), and writes into the Cairn store directly (stop `cairn server` on it first, or let it run: each entity is one transaction). Copies experiments (tags, lifecycle), runs with their ids, names, users, status, times, lifecycle, params, tags and notes, every point of every metric history, dataset inputs, logged models (params, tags, metrics), the artifact files under mlflow-artifacts:/ locations (streamed; sizes checked, content re-hashed at the end), and registered models with descriptions, tags, aliases and versions (source, run link, stage, status, tags). Ids and times are kept, so runs:/…, models:/… and #/experiments/…/runs/… links keep working; values are copied bit for bit.
+            Reads any MLflow 2.x/3.x server through its REST API (--from), or its store directly, no server needed (--from-store: an SQL store in SQLite, sqlite:///mlflow.db, opened read-only, or in PostgreSQL, postgresql://user:password@host:5432/db, read in read-only transactions, with --artifacts for the folder behind its mlflow-artifacts:/ locations, the server's --artifacts-destination; or a file store, ./mlruns), and writes into the Cairn store directly (stop `cairn server` on it first, or let it run: each entity is one transaction). Copies experiments (tags, lifecycle), runs with their ids, names, users, status, times, lifecycle, params, tags and notes, every point of every metric history, dataset inputs, logged models (params, tags, metrics), the artifact files under mlflow-artifacts:/ locations and in local file: folders (streamed; sizes checked, content re-hashed at the end; a file: location's files move into Cairn, the run's artifact URI becoming mlflow-artifacts:/<experiment>/<run>/artifacts), and registered models with descriptions, tags, aliases and versions (source, run link, stage, status, tags). Ids and times are kept, so runs:/…, models:/… and #/experiments/…/runs/… links keep working; values are copied bit for bit.
 
-            Running the import again resumes an interrupted one and changes nothing after a complete one. An entity Cairn already holds with other content (a conflict) is listed and left as it is, never overwritten; anything Cairn cannot hold (artifacts outside the source's artifact proxy, non-integer experiment ids) is listed too. Either makes the command exit 1; --skip-unrepresentable accepts the latter. At the end the store is re-read and compared with the source: runs, params, tags, metric series and points, logged models, model versions, artifact files and bytes.
+            Running the import again resumes an interrupted one and changes nothing after a complete one. An entity Cairn already holds with other content (a conflict) is listed and left as it is, never overwritten; anything Cairn cannot hold (artifacts neither behind the source's artifact proxy nor in a folder on this machine, non-integer experiment ids) is listed too. Either makes the command exit 1; --skip-unrepresentable accepts the latter. At the end the store is re-read and compared with the source: runs, params, tags, metric series and points, logged models, model versions, artifact files and bytes.
 
             Credentials for the source: MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (Basic), or MLFLOW_TRACKING_TOKEN (Bearer).
 
@@ -36,6 +37,7 @@ struct ImportMLflowCommand: AsyncParsableCommand {
 
               cairn import mlflow --from http://mlflow-host:5000 --data-dir ./cairn-data
               cairn import mlflow --from-store sqlite:///mlflow.db --artifacts ./mlartifacts
+              cairn import mlflow --from-store ./mlruns --filter "tags.team = 'nlp'"
               cairn import mlflow --from http://mlflow-host:5000 --experiment churn --experiment fraud
               cairn import mlflow --from http://mlflow-host:5000 --filter "tags.team = 'nlp'" \\
                   --backend-store-uri postgresql://cairn:secret@db:5432/cairn \\
@@ -45,7 +47,7 @@ struct ImportMLflowCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The MLflow server, e.g. http://mlflow-host:5000 (a path prefix is kept).", valueName: "url"))
     var from: String?
 
-    @Option(name: .customLong("from-store"), help: ArgumentHelp("An MLflow SQL store read directly instead of a server: sqlite:///mlflow.db (relative) or sqlite:////abs/path/mlflow.db.", valueName: "uri"))
+    @Option(name: .customLong("from-store"), help: ArgumentHelp("An MLflow store read directly instead of a server: sqlite:///mlflow.db (relative) or sqlite:////abs/path/mlflow.db, postgresql://user:password@host:5432/db, or an mlruns folder.", valueName: "uri"))
     var fromStore: String?
 
     @Option(help: ArgumentHelp("With --from-store: the folder behind its mlflow-artifacts:/ locations (the MLflow server's --artifacts-destination, e.g. ./mlartifacts). Without it no artifact files are copied (listed as not imported).", valueName: "dir"))
@@ -68,7 +70,7 @@ struct ImportMLflowCommand: AsyncParsableCommand {
     func reader() throws -> any MLflowReader {
         switch (from, fromStore) {
         case (nil, nil):
-            throw fail("Name the MLflow source: --from http://mlflow-host:5000 (a running server) or --from-store sqlite:///mlflow.db (its SQL store).")
+            throw fail("Name the MLflow source: --from http://mlflow-host:5000 (a running server) or --from-store sqlite:///mlflow.db, postgresql://…, ./mlruns (its store).")
         case (.some, .some):
             throw fail("--from and --from-store are exclusive: read a running MLflow server or its store, not both.")
         case (let url?, nil):
@@ -78,29 +80,55 @@ struct ImportMLflowCommand: AsyncParsableCommand {
             if artifacts != nil { throw fail("--artifacts goes with --from-store; through --from the server's artifact proxy is read.") }
             return MLflowSource(uri: url)
         case (nil, let store?):
-            if !(filter ?? "").isEmpty {
-                throw fail("--filter needs a running MLflow server (--from URL): it is MLflow's search grammar. With --from-store, name the experiments with --experiment.")
-            }
             if let artifacts {
                 var isDirectory: ObjCBool = false
                 guard FileManager.default.fileExists(atPath: artifacts, isDirectory: &isDirectory), isDirectory.boolValue else {
                     throw fail("--artifacts '\(artifacts)' is not a folder (give the MLflow server's --artifacts-destination, e.g. ./mlartifacts).")
                 }
             }
-            if store.hasPrefix("sqlite:///") {
-                let path = String(store.dropFirst("sqlite:///".count))
-                do {
-                    return try MLflowSQLStoreReader(path: path, artifacts: artifacts)
-                } catch let error as CairnError {
-                    throw fail("--from-store \(store): \(error.message)")
-                }
+            do {
+                return MLflowStoreReader(tables: try storeTables(store), artifacts: artifacts)
+            } catch let error as CairnError {
+                throw fail("--from-store \(PostgresLocation.redacted(store)): \(error.message)")
             }
-            if let scheme = store.range(of: "://").map({ String(store[..<$0.lowerBound]) }) {
-                // The URI is not repeated: it may hold a password.
-                throw fail("--from-store: \(scheme):// stores are not supported yet; only an MLflow SQL store in SQLite (sqlite:///mlflow.db) is. Import through a running MLflow server on it instead: --from http://mlflow-host:5000.")
-            }
-            throw fail("--from-store '\(store)': only an MLflow SQL store in SQLite (sqlite:///mlflow.db) is supported yet; an mlruns folder is not read directly yet: convert it with `mlflow migrate-filestore --source <the folder holding mlruns> --target sqlite:///mlflow.db`, then import that file.")
         }
+    }
+
+    /// The store `--from-store` names: `sqlite:///…`, `postgresql://…`, or an `mlruns` folder
+    /// (a path or `file:` URI).
+    func storeTables(_ store: String) throws -> any MLflowStoreTables {
+        if store.hasPrefix("sqlite:///") {
+            return try MLflowSQLStore(sqlitePath: String(store.dropFirst("sqlite:///".count)))
+        }
+        if PostgresLocation.isPostgres(store) {
+            return try MLflowSQLStore(postgres: try PostgresLocation(uri: store))
+        }
+        switch ArtifactLocation.scheme(of: store) {
+        case nil:
+            return try MLflowFileStore(root: store)
+        case "file":
+            return try MLflowFileStore(root: URL(string: store)?.path ?? String(store.dropFirst("file:".count)))
+        case let scheme? where scheme.hasPrefix("mysql") || scheme.hasPrefix("mariadb"):
+            throw CairnError.invalidParameter("MySQL stores are not read directly (Cairn has no MySQL driver). Start an MLflow server on it and import through its REST API: `mlflow server --backend-store-uri \(scheme)://… --artifacts-destination DIR`, then `cairn import mlflow --from http://127.0.0.1:5000`; or convert it to SQLite first.")
+        case let scheme?:
+            throw CairnError.invalidParameter("\(scheme): stores are not read directly; an MLflow store in SQLite (sqlite:///mlflow.db), PostgreSQL (postgresql://user:password@host:5432/db) or an mlruns folder (./mlruns) is. Import through a running MLflow server on it instead: --from http://mlflow-host:5000.")
+        }
+    }
+
+    /// The one line for an error answer of the source: for 401/403, whether credentials were
+    /// missing or refused (never the password); else how to resume.
+    static func serverRefusal(uri: String, status: Int, code: String, message: String, environment: [String: String]) -> String {
+        guard status == 401 || status == 403 else {
+            return "The MLflow server at \(uri) answered \(status) \(code): \(message). What was written so far stays; run the same command again to resume."
+        }
+        let given = ["MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"].filter { !(environment[$0] ?? "").isEmpty }
+        if given.isEmpty {
+            return "The MLflow server at \(uri) needs credentials (it answered \(status)): set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) for it."
+        }
+        let who = environment["MLFLOW_TRACKING_USERNAME"].map { " for user '\($0)'" } ?? ""
+        return status == 401
+            ? "The MLflow server at \(uri) refused the credentials\(who) (it answered 401): check \(given.joined(separator: " and "))."
+            : "The MLflow server at \(uri) does not let the user\(who) read everything the import needs (it answered 403): use an account with read permission on the experiments and models, or an administrator's."
     }
 
     /// As the OS user, so the audit log says who changed the store.
@@ -136,10 +164,8 @@ struct ImportMLflowCommand: AsyncParsableCommand {
             throw fail("Cannot reach the MLflow server at \(source.uri) (\(reason)). Check --from and that the server runs; what was written so far stays, and the same command resumes.")
         } catch TrackingClientError.server(let status, let code, let message) {
             display.finish()
-            let hint = status == 401 || status == 403
-                ? " Set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) for the MLflow server."
-                : " What was written so far stays; run the same command again to resume."
-            throw fail("The MLflow server at \(source.uri) answered \(status) \(code): \(message).\(hint)")
+            throw fail(Self.serverRefusal(uri: source.uri, status: status, code: code, message: message,
+                                          environment: ProcessInfo.processInfo.environment))
         } catch {
             display.finish()
             throw failure(error, doing: "The import from \(source.uri) (run the same command again to resume)")

@@ -132,14 +132,7 @@ public struct EvaluationDatasetFilter: Sendable {
             case .number(_, let text):
                 let actual = clause.field == "created_time" ? d.createdTime : d.lastUpdateTime
                 let wanted = Int64(text) ?? Int64(Double(text) ?? 0)
-                switch clause.comparator {
-                case .equal: return actual == wanted
-                case .notEqual: return actual != wanted
-                case .less: return actual < wanted
-                case .lessOrEqual: return actual <= wanted
-                case .greater: return actual > wanted
-                default: return actual >= wanted
-                }
+                return clause.comparator.compares(actual, wanted) ?? (actual >= wanted)
             case .string(let wanted):
                 let actual: String?
                 switch clause.field {

@@ -37,6 +37,22 @@ public enum FilterComparator: String, Sendable, Hashable, CaseIterable {
     case isNotNull = "IS NOT NULL"
 }
 
+extension FilterComparator {
+    /// `actual <comparator> expected` for `=`, `!=`, `<`, `<=`, `>`, `>=`; nil for the others
+    /// (filters evaluated in memory: dataset and experiment filters).
+    public func compares<T: Comparable>(_ actual: T, _ expected: T) -> Bool? {
+        switch self {
+        case .equal: actual == expected
+        case .notEqual: actual != expected
+        case .less: actual < expected
+        case .lessOrEqual: actual <= expected
+        case .greater: actual > expected
+        case .greaterOrEqual: actual >= expected
+        default: nil
+        }
+    }
+}
+
 public enum FilterValue: Sendable, Hashable {
     /// A quoted string.
     case string(String)

@@ -119,6 +119,9 @@ public struct ImportService: Sendable {
         let experiments = try await selectExperiments(selection)
         var importedRuns = Set<String>()
         var importedModels = Set<String>()
+        // Artifact locations moved into Cairn (a `file:` folder → `mlflow-artifacts:/<root>`),
+        // so model versions whose source lies below one point at the copy.
+        var rewrites: [String: String] = [:]
         for experiment in experiments {
             guard Int64(experiment.experimentID) != nil else {
                 report.unrepresentable.append(Unrepresentable(what: "experiment \(experiment.experimentID) '\(experiment.name)'",
@@ -130,7 +133,12 @@ public struct ImportService: Sendable {
             progress(ImportEvent(kind: .experiment, id: experiment.experimentID, name: experiment.name, outcome: outcome, points: 0, files: 0, bytes: 0))
             if case .conflict = outcome { continue }
 
-            for model in try await source.loggedModels(experimentIDs: [experiment.experimentID]) {
+            for var model in try await source.loggedModels(experimentIDs: [experiment.experimentID]) {
+                let origin = artifactOrigin(model.artifactURI, root: "\(experiment.experimentID)/models/\(model.modelID)/artifacts")
+                if let moved = origin?.movedURI {
+                    rewrites[model.artifactURI] = moved
+                    model.artifactURI = moved
+                }
                 let outcome = try await store.importLoggedModel(model)
                 record(outcome, .loggedModel, "logged model \(model.modelID) '\(model.name)'", into: &report)
                 var files = 0
@@ -138,7 +146,7 @@ public struct ImportService: Sendable {
                 if case .conflict = outcome {} else {
                     importedModels.insert(model.modelID)
                     expected.loggedModels.append(model.modelID)
-                    (files, bytes) = try await copyArtifacts(of: "logged model \(model.modelID)", uri: model.artifactURI, into: &report, expected: &expected)
+                    (files, bytes) = try await copyArtifacts(of: "logged model \(model.modelID)", uri: model.artifactURI, origin: origin, into: &report, expected: &expected)
                 }
                 progress(ImportEvent(kind: .loggedModel, id: model.modelID, name: model.name, outcome: outcome, points: 0, files: files, bytes: bytes))
             }
@@ -153,6 +161,11 @@ public struct ImportService: Sendable {
                 }
                 let history = histories.removeValue(forKey: run.info.runID) ?? []
                 run.metrics = []
+                let origin = artifactOrigin(run.info.artifactURI, root: "\(experiment.experimentID)/\(run.info.runID)/artifacts")
+                if let moved = origin?.movedURI {
+                    rewrites[run.info.artifactURI] = moved
+                    run.info.artifactURI = moved
+                }
                 let outcome = try await store.importRun(run, history: history)
                 let points = SQLStore.distinctPointCounts(history)
                 record(outcome, .run, "run \(run.info.runID) '\(run.info.runName)'", into: &report)
@@ -165,14 +178,14 @@ public struct ImportService: Sendable {
                     expected.points[run.info.runID] = points
                     expected.params[run.info.runID] = run.params.count
                     expected.tags[run.info.runID] = run.tags.count
-                    (files, bytes) = try await copyArtifacts(of: "run \(run.info.runID)", uri: run.info.artifactURI, into: &report, expected: &expected)
+                    (files, bytes) = try await copyArtifacts(of: "run \(run.info.runID)", uri: run.info.artifactURI, origin: origin, into: &report, expected: &expected)
                 }
                 progress(ImportEvent(kind: .run, id: run.info.runID, name: run.info.runName, outcome: outcome, points: history.count, files: files, bytes: bytes))
             }
         }
 
         for model in try await source.registeredModels() {
-            let versions = try await source.modelVersions(name: model.name)
+            let versions = try await source.modelVersions(name: model.name).map { Self.movingSource(of: $0, by: rewrites) }
             if !selection.isEverything {
                 // A selection takes the registered models with a version from what it imported.
                 let linked = versions.contains { v in
@@ -247,20 +260,75 @@ public struct ImportService: Sendable {
         }
     }
 
-    /// Copies the files below an `mlflow-artifacts:` URI into the blob store and the manifest
+    /// Where the files of an artifact location are read: through the reader (its artifact proxy
+    /// or `--artifacts` folder: the manifest root is the URI's path), from a folder on this
+    /// machine (a `file:` location) or from S3 (an `s3://` location, with the AWS_* and
+    /// MLFLOW_S3_ENDPOINT_URL variables); the latter two are stored under `root`, the path
+    /// Cairn's proxy serves for the entity, whose URI becomes `mlflow-artifacts:/<root>`. Nil
+    /// when none applies (listed as not imported).
+    func artifactOrigin(_ uri: String, root: String) -> ArtifactOrigin? {
+        if let proxied = source.artifactRoot(uri), !proxied.isEmpty { return .source(root: proxied) }
+        if let folder = Self.localFolder(uri) { return .folder(path: folder, root: root) }
+        if ArtifactLocation.scheme(of: uri) == "s3", let bucket = try? S3SourceFolder(uri: uri, environment: ProcessInfo.processInfo.environment) {
+            return .s3(bucket, root: root)
+        }
+        return nil
+    }
+
+    /// The local folder a `file:` URI (or an absolute path) names, if it is one on this machine
+    /// (or was, before MLflow's file store moved it to its `.trash`).
+    static func localFolder(_ uri: String) -> String? {
+        let path: String?
+        switch ArtifactLocation.scheme(of: uri) {
+        case nil: path = uri.hasPrefix("/") ? uri : nil
+        case "file":
+            let url = URL(string: uri)
+            path = (url?.host ?? "").isEmpty || url?.host == "localhost" ? url?.path : nil
+        default: path = nil
+        }
+        guard let path, !path.isEmpty else { return nil }
+        func isFolder(_ candidate: String) -> Bool {
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: candidate, isDirectory: &isDirectory) && isDirectory.boolValue
+        }
+        if isFolder(path) { return path }
+        // MLflow's file store moves a deleted experiment's folder into `<mlruns>/.trash/` and
+        // leaves its runs' artifact URIs as they were.
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        for cut in stride(from: parts.count - 1, to: 0, by: -1) {
+            let base = parts[..<cut].joined(separator: "/")
+            guard isFolder(base + "/.trash") else { continue }
+            let moved = base + "/.trash/" + parts[cut...].joined(separator: "/")
+            if isFolder(moved) { return moved }
+        }
+        return nil
+    }
+
+    /// A version whose source lies in a moved artifact location, pointed at the copy.
+    static func movingSource(of version: ModelVersion, by rewrites: [String: String]) -> ModelVersion {
+        var version = version
+        for (from, to) in rewrites where ArtifactLocation.path(version.source, isAtOrUnder: from) {
+            version.source = to + version.source.dropFirst(from.count)
+            break
+        }
+        return version
+    }
+
+    /// Copies the files of an artifact location into the blob store and the manifest
     /// (same paths: Cairn serves `mlflow-artifacts:/<p>` from manifest path `<p>`); files
     /// already stored with the same size are left alone. Answers the files and bytes written.
-    func copyArtifacts(of owner: String, uri: String, into report: inout ImportReport, expected: inout Expected) async throws -> (Int, Int64) {
-        guard let root = source.artifactRoot(uri), !root.isEmpty else {
+    func copyArtifacts(of owner: String, uri: String, origin: ArtifactOrigin?, into report: inout ImportReport, expected: inout Expected) async throws -> (Int, Int64) {
+        guard let origin else {
             if !uri.isEmpty {
                 report.unrepresentable.append(Unrepresentable(what: "the artifacts of \(owner)",
-                                                              reason: "they are at '\(uri)', which the source does not serve through its artifact proxy (mlflow-artifacts:/…)\(source is MLflowSource ? "" : " or hold in the --artifacts folder"); copy them separately"))
+                                                              reason: "they are at '\(uri)', which the source does not serve through its artifact proxy (mlflow-artifacts:/…)\(source is MLflowSource ? "" : " or hold in the --artifacts folder") and which is neither a folder on this machine nor an s3:// location with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY set; copy them separately"))
             }
             return (0, 0)
         }
+        let root = origin.root
         var files = 0
         var bytes: Int64 = 0
-        for file in try await source.listArtifacts(root: root) {
+        for file in try await origin.list(source) {
             let path: String
             do {
                 path = try ArtifactPath(validating: root + "/" + file.path).string
@@ -277,7 +345,7 @@ public struct ImportService: Sendable {
                 }
                 continue
             }
-            let blob = try await source.withArtifact(root: root, path: file.path) { body in
+            let blob = try await origin.withFile(file.path, from: source) { body in
                 try await blobs.write(body, maxBytes: nil)
             }
             if let size = file.size, size != blob.size {
@@ -361,5 +429,45 @@ public struct ImportService: Sendable {
             ImportCheck(what: "artifact files", source: Int64(expected.files.count), target: files),
             ImportCheck(what: "artifact bytes", source: bytes.0, target: bytes.1),
         ]
+    }
+}
+
+/// Where one entity's artifact files are read from, and the manifest root they are stored under.
+enum ArtifactOrigin: Sendable {
+    /// Through the reader: its artifact proxy or `--artifacts` folder, at `root`.
+    case source(root: String)
+    /// A folder on this machine (a `file:` location), stored under `root`.
+    case folder(path: String, root: String)
+    /// An `s3://` location, stored under `root`.
+    case s3(S3SourceFolder, root: String)
+
+    var root: String {
+        switch self {
+        case .source(let root), .folder(_, let root), .s3(_, let root): root
+        }
+    }
+
+    /// The entity's artifact URI after the import, when it changes (the files moved into Cairn).
+    var movedURI: String? {
+        switch self {
+        case .source: nil
+        case .folder(_, let root), .s3(_, let root): "mlflow-artifacts:/" + root
+        }
+    }
+
+    func list(_ source: any MLflowReader) async throws -> [SourceArtifact] {
+        switch self {
+        case .source(let root): try await source.listArtifacts(root: root)
+        case .folder(let path, _): try LocalArtifactFolder(base: path).list(root: "")
+        case .s3(let bucket, _): try await bucket.list().map { SourceArtifact(path: $0.path, size: $0.size) }
+        }
+    }
+
+    func withFile<T: Sendable>(_ path: String, from source: any MLflowReader, _ body: (ArtifactChunks) async throws -> T) async throws -> T {
+        switch self {
+        case .source(let root): try await source.withArtifact(root: root, path: path, body)
+        case .folder(let folder, _): try await body(LocalArtifactFolder(base: folder).chunks(root: "", path: path))
+        case .s3(let bucket, _): try await bucket.withObject(path) { try await body(ArtifactChunks(source: .http($0))) }
+        }
     }
 }

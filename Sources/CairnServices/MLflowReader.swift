@@ -116,7 +116,7 @@ struct LocalArtifactFolder: Sendable {
     let base: String
 
     func list(root: String) throws -> [SourceArtifact] {
-        let folder = base + "/" + root
+        let folder = root.isEmpty ? base : base + "/" + root
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else { return [] }
         var result: [SourceArtifact] = []
@@ -137,6 +137,6 @@ struct LocalArtifactFolder: Sendable {
     }
 
     func chunks(root: String, path: String) -> ArtifactChunks {
-        ArtifactChunks(source: .file(LocalFileChunks(path: base + "/" + root + "/" + path)))
+        ArtifactChunks(source: .file(LocalFileChunks(path: (root.isEmpty ? base : base + "/" + root) + "/" + path)))
     }
 }

@@ -57,13 +57,16 @@ import Testing
 
         // --from-store: each refusal is one line saying what is wrong.
         let notAFile = target.path + "/absent.db"
+        let plain = target.path + "/plain"
+        try FileManager.default.createDirectory(atPath: plain, withIntermediateDirectories: true)
         let cases: [([String], String)] = [
             ([], "Name the MLflow source"),
             (["--from", "http://h:5000", "--from-store", "sqlite:///x.db"], "exclusive"),
             (["--from-store", "sqlite:///" + notAFile], "There is no file '\(notAFile)'"),
-            (["--from-store", "postgresql://u:s3cret@db:5432/mlflow"], "postgresql:// stores are not supported yet"),
-            (["--from-store", "./mlruns"], "an mlruns folder is not"),
-            (["--from-store", "sqlite:///x.db", "--filter", "name = 'a'"], "--filter needs a running MLflow server"),
+            (["--from-store", "mysql://u:s3cret@db:3306/mlflow"], "MySQL stores are not read directly"),
+            (["--from-store", "postgresql://u:s3cret@127.0.0.1:1/mlflow"], "127.0.0.1"),
+            (["--from-store", target.path + "/absent-mlruns"], "There is no folder"),
+            (["--from-store", plain], "not an MLflow file store"),
         ]
         for (arguments, expected) in cases {
             let refused = try cairn(["import", "mlflow"] + arguments + ["--data-dir", target.path])

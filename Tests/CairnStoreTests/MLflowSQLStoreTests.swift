@@ -8,7 +8,7 @@ import Testing
 /// The reader of an MLflow SQL store's SQLite file, on a file with MLflow's tables (the columns
 /// the reader uses, as MLflow 3.17's migrations create them).
 @Suite("MLflow SQL store file")
-struct MLflowSQLStoreFileTests {
+struct MLflowSQLStoreTests {
     static let schema = """
         CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY);
         CREATE TABLE experiments (experiment_id INTEGER NOT NULL PRIMARY KEY, name VARCHAR(256) NOT NULL, artifact_location VARCHAR(256),
@@ -54,37 +54,37 @@ struct MLflowSQLStoreFileTests {
         return path
     }
 
-    @Test func readsEntitiesAsMLflowAnswersThem() throws {
+    @Test func readsEntitiesAsMLflowAnswersThem() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let store = try MLflowSQLStoreFile(path: try makeStore(directory))
+        let store = try MLflowSQLStore(sqlitePath: try makeStore(directory))
 
-        let experiments = try store.experiments()
+        let experiments = try await store.experiments()
         #expect(experiments.map(\.experimentID) == ["3"])
         #expect(experiments.first?.lifecycleStage == .deleted)
         #expect(experiments.first?.tags == [Tag("team", "nlp")])
-        #expect(try store.experiment(named: "churn")?.experimentID == "3")
-        #expect(try store.experiment(named: "absent") == nil)
+        #expect(try await store.experiment(named: "churn")?.experimentID == "3")
+        #expect(try await store.experiment(named: "absent") == nil)
 
-        let runs = try store.runs(experimentID: "3")
+        let runs = try await store.runs(experimentID: "3")
         #expect(runs.count == 1)
         #expect(runs.first?.info.runName == "ünï run")
         #expect(runs.first?.info.endTime == nil)
         #expect(runs.first?.metrics.map(\.key) == ["loss"])
         #expect(runs.first?.params == [Param("lr", "0.01")])
 
-        let history = try store.metricHistory(runID: Self.runID, key: "loss")
+        let history = try await store.metricHistory(runID: Self.runID, key: "loss")
         #expect(history.count == 4)
         #expect(history[0].value.isNaN)
         #expect(history[1].value.bitPattern == (1.7976931348623157e308).bitPattern)
         #expect(history[3].value.bitPattern == Double.leastNonzeroMagnitude.bitPattern)
         #expect(history.map(\.step) == [0, 1, 2, 3])
 
-        #expect(try store.loggedModels(experimentID: "3").isEmpty)  // no logged-model tables: an MLflow 2 store
-        let models = try store.registeredModels()
+        #expect(try await store.loggedModels(experimentID: "3").isEmpty)  // no logged-model tables: an MLflow 2 store
+        let models = try await store.registeredModels()
         #expect(models.map(\.name) == ["clf"])
         #expect(models.first?.aliases.map(\.alias) == ["champion"])
-        let versions = try store.modelVersions(name: "clf")
+        let versions = try await store.modelVersions(name: "clf")
         #expect(versions.map(\.version) == [1])
         #expect(versions.first?.aliases == ["champion"])
         #expect(versions.first?.runLink == nil)
@@ -94,16 +94,16 @@ struct MLflowSQLStoreFileTests {
     @Test func refusesWhatIsNotAnMLflowStore() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        #expect(throws: CairnError.self) { try MLflowSQLStoreFile(path: directory.file("absent.db")) }
+        #expect(throws: CairnError.self) { try MLflowSQLStore(sqlitePath: directory.file("absent.db")) }
         let other = directory.file("other.db")
         try DatabaseQueue(path: other).write { db in try db.execute(sql: "CREATE TABLE t (x)") }
         do {
-            _ = try MLflowSQLStoreFile(path: other)
+            _ = try MLflowSQLStore(sqlitePath: other)
             Issue.record("a SQLite file without MLflow's tables was accepted")
         } catch let error as CairnError {
             #expect(error.message.contains("not an MLflow store"))
         }
         _ = FileManager.default.createFile(atPath: directory.file("text.db"), contents: Data("hello".utf8))
-        #expect(throws: CairnError.self) { try MLflowSQLStoreFile(path: directory.file("text.db")) }
+        #expect(throws: CairnError.self) { try MLflowSQLStore(sqlitePath: directory.file("text.db")) }
     }
 }
