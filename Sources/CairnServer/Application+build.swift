@@ -246,6 +246,7 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
         + MLflowWebhooksAPI(webhooks: services.webhooks).cairnEndpoints
         + CairnAuditAPI(audit: services.audit).endpoints
         + CairnViewsAPI(views: services.views).endpoints
+        + CairnPermissionsAPI(access: access).endpoints
     mount(cairnEndpoints, at: "api/cairn/v1", on: router, rules: AccessRules.cairn, access: access)
     MLflowArtifactsAPI(artifacts: services.artifacts, registry: services.registry, access: access).register(on: router)
     MLflowAuthAPI(access: access).register(on: router)
