@@ -614,3 +614,22 @@ def test_a_trace_is_read_and_changed_with_its_experiments_permission(world):
             if status != expected:
                 failures.append(f"{who} {description}: {status} {body}")
     assert not failures, "\n".join(failures)
+
+
+def test_the_permissions_endpoint_tells_each_caller_their_own_levels_for_the_ui(world):
+    uri, exp_a, exp_b, model = world["uri"], world["exp_a"], world["exp_b"], world["model"]
+    params = {"experiment_ids": [exp_a, exp_b], "registered_model_names": [model]}
+    expected = {"READ": "READ", "EDIT": "EDIT", "MANAGE": "MANAGE", "NONE": "NO_PERMISSIONS"}
+    for level, shown in expected.items():
+        user, password = creds(world, level)
+        status, body, _ = call(uri, "GET", "/api/cairn/v1/permissions", headers=basic(user, password), params=params)
+        assert status == 200, body
+        assert body == {"auth": True, "user": user, "admin": False, "read_only": False, "can_create": True,
+                        "experiments": {exp_a: shown, exp_b: "NO_PERMISSIONS"}, "registered_models": {model: shown}}
+    status, body, _ = call(uri, "GET", "/api/cairn/v1/permissions", headers=basic(ADMIN, ADMIN_PASSWORD), params=params)
+    assert status == 200 and body["admin"] is True and body["experiments"] == {exp_a: "MANAGE", exp_b: "MANAGE"}
+    status, body, _ = call(uri, "GET", "/api/cairn/v1/permissions", params=params)
+    assert status == 401 and body["error_code"] == "UNAUTHENTICATED"
+    too_many = {"experiment_ids": [str(i) for i in range(1001)]}
+    status, body, _ = call(uri, "GET", "/api/cairn/v1/permissions", headers=basic(*creds(world, "READ")), params=too_many)
+    assert status == 400 and body["error_code"] == "INVALID_PARAMETER_VALUE"

@@ -157,3 +157,90 @@ def test_a_stale_session_cookie_leaves_the_page_anonymous_and_is_not_a_failed_si
     events = requests.get(uri + "/api/cairn/v1/audit", auth=("admin", ADMIN_PASSWORD),
                           params={"action": "auth.sign_in_failed", "max_results": 100}, timeout=60).json()["events"]
     assert [e for e in events if e["target"] == "token:unknown"] == []
+
+
+@pytest.fixture(scope="module")
+def grants(auth_server):
+    """A registered model, a READ user ("reader", READ on the granted experiment and the model) and
+    an EDIT user ("editor", EDIT on both); returns (run id in the granted experiment, model name)."""
+    uri, shown, _ = auth_server
+    admin = requests.Session()
+    admin.auth = ("admin", ADMIN_PASSWORD)
+    model = f"perm-model-{time.time_ns()}"
+    assert admin.post(uri + "/api/2.0/mlflow/registered-models/create", json={"name": model}).ok
+    assert admin.post(uri + "/api/2.0/mlflow/users/create", json={"username": "editor", "password": "editor-password"}).ok
+    for user, level in [("reader", "READ"), ("editor", "EDIT")]:
+        for kind, resource in [("experiment", shown), ("registered_model", model)]:
+            if (user, kind) == ("reader", "experiment"):
+                continue  # granted by auth_server
+            assert admin.post(uri + "/api/3.0/mlflow/users/permissions/grant",
+                              json={"username": user, "resource_type": kind, "resource_id": resource, "permission": level}).ok
+    runs = admin.post(uri + "/api/2.0/mlflow/runs/search", json={"experiment_ids": [shown]}).json()["runs"]
+    return runs[0]["info"]["run_id"], model
+
+
+def _sign_in(browser, uri, user, password):
+    browser.delete_all_cookies()
+    browser.get("about:blank")
+    browser.get(f"{uri}/#/experiments")
+    _wait(browser, "document.querySelector('form.signin')")
+    browser.execute_script("""
+        const f = document.querySelector('form.signin');
+        f.querySelector('input[name=username]').value = arguments[0];
+        f.querySelector('input[name=password]').value = arguments[1];
+        f.querySelector('button[type=submit]').click();""", user, password)
+    _wait(browser, "document.querySelector('#session [data-user]')")
+
+
+def _open(browser, uri, route):
+    browser.get("about:blank")
+    browser.get(f"{uri}/#{route}")
+    _wait(browser, "window.__cairnReady === true")
+
+
+def _buttons(browser, uri, shown, run_id, model):
+    """Which edit buttons each page shows the signed-in user."""
+    seen = {}
+    _open(browser, uri, "/experiments")
+    row = f"#experiments tr[data-id='{shown}']"
+    _wait(browser, f"document.querySelector(\"{row}\")")
+    seen["experiment"] = browser.execute_script(f"return [...document.querySelectorAll(\"{row} td.actions button\")].map(b => b.textContent)")
+    seen["create"] = browser.execute_script("return [...document.querySelectorAll('button.primary')].some(b => b.textContent === 'Create' && !b.hidden)")
+    seen["nav"] = browser.execute_script("return [...document.querySelectorAll('header nav a')].filter(a => !a.hidden).map(a => a.dataset.nav)")
+    _open(browser, uri, f"/experiments/{shown}")
+    _wait(browser, "window.__cairnViews && window.__cairnViews.loaded")
+    seen["views"] = browser.execute_script("return ['view-save', 'view-save-as', 'view-default', 'view-delete', 'view-link'].filter(id => document.getElementById(id))")
+    _open(browser, uri, f"/experiments/{shown}/runs/{run_id}")
+    _wait(browser, "document.querySelector('#note p, #note .markdown')")
+    seen["note"] = browser.execute_script("return !!document.getElementById('edit-note')")
+    _open(browser, uri, f"/models/{model}")
+    _wait(browser, "document.getElementById('model-description')")
+    seen["model"] = browser.execute_script("return [...document.querySelectorAll('#model-description button, #alias-editor button')].map(b => b.textContent)")
+    assert browser.execute_script("return document.getElementById('model-description').textContent") == "No description." + (
+        "Edit description" if seen["model"] else "")
+    return seen
+
+
+def test_a_read_user_sees_no_edit_buttons_an_editor_sees_them_and_an_admin_sees_the_admin_pages(browser, auth_server, grants):
+    uri, shown, _ = auth_server
+    run_id, model = grants
+    _sign_in(browser, uri, "reader", "reader-password")
+    reader = _buttons(browser, uri, shown, run_id, model)
+    browser.save_screenshot(os.path.join(SCREENSHOTS, "permissions-reader-model.png"))
+    assert reader == {"experiment": [], "create": True, "nav": ["experiments", "models", "overview"],
+                      "views": ["view-link"], "note": False, "model": []}
+
+    _sign_in(browser, uri, "editor", "editor-password")
+    editor = _buttons(browser, uri, shown, run_id, model)
+    browser.save_screenshot(os.path.join(SCREENSHOTS, "permissions-editor-model.png"))
+    # EDIT renames but does not delete (MANAGE); it saves views, notes, descriptions and aliases.
+    assert editor["experiment"] == ["Rename"]
+    assert editor["views"] == ["view-save", "view-save-as", "view-default", "view-delete", "view-link"]
+    assert editor["note"] is True
+    assert "Edit description" in editor["model"] and "Set alias" in editor["model"]
+    assert editor["nav"] == ["experiments", "models", "overview"]
+
+    _sign_in(browser, uri, "admin", ADMIN_PASSWORD)
+    admin = _buttons(browser, uri, shown, run_id, model)
+    assert admin["experiment"] == ["Rename", "Delete"]
+    assert admin["nav"] == ["experiments", "models", "overview", "webhooks", "audit", "accounts"]

@@ -411,7 +411,7 @@ def test_model_version_page_shows_signature_example_metrics_and_history_in_sente
     ui.wait("document.getElementById('aliases') && !document.getElementById('aliases').textContent.includes('staging')")
 
 
-def workspace_pages(sweep):
+def workspace_pages(sweep, seed):
     exp = sweep.experiment_id
     picked = ",".join(sweep.run_ids[k] for k in [("0.1", "small", 0), ("0.01", "small", 0), ("0.001", "small", 0)])
     return {
@@ -421,13 +421,15 @@ def workspace_pages(sweep):
         "compare-picker": f"/compare?e={exp}&runs={picked}&keys=val/acc,train/loss",
         "compare-parallel-sweep": f"/compare?e={exp}&runs={picked}&keys=val/acc&tab=parallel&pcolor=metrics.val%2Facc",
         "run-overview": f"/experiments/{exp}/runs/{sweep.run_ids[('0.01', 'large', 0)]}",
+        "run-provenance": f"/experiments/{seed.experiment_id}/runs/{seed.artifact_run}",
+        "model": "/models/ui-model",
     }
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
 @pytest.mark.parametrize("size", ["wide", "narrow"])
-def test_workspace_pages_load_without_console_errors(ui, sweep_seed, theme, size):
-    for name, route in workspace_pages(sweep_seed).items():
+def test_workspace_pages_load_without_console_errors(ui, sweep_seed, seed, theme, size):
+    for name, route in workspace_pages(sweep_seed, seed).items():
         ui.open(route, theme=theme, size=size)
         charts = name.startswith("workspace") and "charts=0" not in route
         if charts:
@@ -440,6 +442,8 @@ def test_workspace_pages_load_without_console_errors(ui, sweep_seed, theme, size
             ui.wait("window.__cairnSparklines === 5")
         if name.startswith("compare-parallel"):
             ui.wait("window.__cairnParallel")
+        if name == "model":
+            ui.wait("document.getElementById('history')")
         assert ui.js("return document.querySelector('main .error')") is None, name
         assert ui.js("return window.__cairnErrors.length") == 0, (name, ui.js("return window.__cairnErrors"))
         assert ui.console_errors() == [], name
@@ -447,3 +451,71 @@ def test_workspace_pages_load_without_console_errors(ui, sweep_seed, theme, size
         if charts:
             ui.js("window.scrollTo(0, 0)")
             ui.screenshot(f"{name}-{size}-{theme}")
+
+
+@pytest.fixture(scope="module")
+def many_runs():
+    """An experiment of 25 runs, each with a metric m = its number at 5 steps."""
+    from mlflow.entities import Metric, Param
+
+    client = MlflowClient()
+    stamp = int(time.time() * 1000)
+    experiment_id = client.create_experiment(f"ui-colours-{stamp}")
+    ids = []
+    for i in range(25):
+        rid = client.create_run(experiment_id, run_name=f"c{i:02d}", start_time=stamp + i).info.run_id
+        client.log_batch(rid, metrics=[Metric("m", float(i) + step / 10, stamp + step, step) for step in range(5)], params=[Param("i", str(i))])
+        client.set_terminated(rid, "FINISHED")
+        ids.append(rid)
+    return experiment_id, ids
+
+
+def test_runs_shown_together_get_distinct_colours_that_survive_filtering_reloading_and_compare(ui, many_runs):
+    experiment_id, ids = many_runs
+    ws = quote(json.dumps({"top": 50}))
+    ui.open(f"/experiments/{experiment_id}?ws={ws}")
+    ui.wait("window.__cairnTable && window.__cairnTable.rowCount === 25")
+    ws_info = wait_workspace(ui)
+    assert len(ws_info["runs"]) == 25
+    colours = ui.js("return window.__cairnTable.colors")
+    assert sorted(colours) == sorted(ids)
+    assert len(set(colours.values())) == 25, colours
+    # The charts draw each run in its table colour.
+    series = ui.wait("window.__cairnCharts['ws:m'] && window.__cairnCharts['ws:m'].series.length === 25 && window.__cairnCharts['ws:m'].series")
+    assert {s["runId"]: s["color"] for s in series} == colours
+    ui.screenshot("colours-25-runs-wide-light")
+
+    # Filtered, the remaining runs keep their colours.
+    ui.open(f"/experiments/{experiment_id}?ws={ws}&filter={quote('metrics.m >= 20')}")
+    ui.wait("window.__cairnTable && window.__cairnTable.rowCount === 5")
+    kept = ui.js("return window.__cairnTable.colors")
+    assert len(kept) == 5 and all(kept[rid] == colours[rid] for rid in kept)
+
+    # Reloaded, every run has the same colour again.
+    ui.open(f"/experiments/{experiment_id}?ws={ws}")
+    ui.wait("window.__cairnTable && window.__cairnTable.rowCount === 25")
+    assert ui.js("return window.__cairnTable.colors") == colours
+
+    # Compare draws the runs in the same colours.
+    picked = ids[3:9]
+    ui.open(f"/compare?e={experiment_id}&runs={','.join(picked)}&keys=m")
+    series = ui.wait("window.__cairnCharts['compare:m'] && window.__cairnCharts['compare:m'].series.length === 6 && window.__cairnCharts['compare:m'].series")
+    assert {s["runId"]: s["color"] for s in series} == {rid: colours[rid] for rid in picked}
+
+
+def test_statistics_tab_picks_metrics_with_the_same_searchable_picker(ui, sweep_seed):
+    runs = ",".join(sweep_seed.run_ids[(lr, "small", seed)] for lr in ["0.1", "0.01"] for seed in range(2))
+    ui.open(f"/compare?e={sweep_seed.experiment_id}&runs={runs}&tab=stats&sg=params.lr&sm=lr")
+    ui.wait("window.__cairnStats && window.__cairnStats.loaded")
+    # The picker of the Charts tab (picker.js): search box, select all shown, clear, count.
+    assert ui.js("return !!document.querySelector('#stats-metrics.picker-list') && !document.querySelector('select#stats-metrics')")
+    search = ui.d.find_element(By.ID, "stats-metrics-search")
+    search.send_keys("/^val\\//")
+    assert ui.js("return [...document.querySelectorAll('#stats-metrics label')].map(l => l.textContent.trim())") == ["val/acc", "val/loss"]
+    ui.d.find_element(By.ID, "stats-metrics-all").click()
+    ui.wait("window.__cairnStats.loaded && window.__cairnStats.verdicts && window.__cairnStats.verdicts.length === 3")
+    assert sorted({v["metric"] for v in ui.js("return window.__cairnStats.verdicts")}) == ["lr", "val/acc", "val/loss"]
+    assert "sm=" in ui.js("return location.hash") and "val" in ui.js("return location.hash")
+    ui.d.find_element(By.ID, "stats-metrics-none").click()
+    assert ui.wait("document.getElementById('stats-context').textContent").startswith("Choose one or more metrics")
+    ui.screenshot("compare-stats-picker-wide-light")

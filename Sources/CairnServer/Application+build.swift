@@ -269,6 +269,7 @@ func endpointGroups(services: CairnServiceSet) -> [EndpointGroup] {
         + MLflowWebhooksAPI(webhooks: services.webhooks).cairnEndpoints
         + CairnAuditAPI(audit: services.audit).endpoints
         + CairnViewsAPI(views: services.views).endpoints
+        + CairnPermissionsAPI(access: services.access).endpoints
     return [
         EndpointGroup(prefixes: ["api/2.0/mlflow", "ajax-api/2.0/mlflow"], endpoints: mlflow, rules: AccessRules.mlflow),
         EndpointGroup(prefixes: ["ajax-api/2.0/mlflow"], endpoints: trackingAPI.ajaxEndpoints, rules: AccessRules.mlflow),

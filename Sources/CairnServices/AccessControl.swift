@@ -141,6 +141,29 @@ public struct AccessControl: Sendable {
         guard try await permission(on: type, id: id).allows(level) else { throw Self.denied() }
     }
 
+    /// What the caller may do, for the web UI to hide buttons that would fail: their level on
+    /// each experiment and registered model named (at most `maxNamed` of each). With accounts
+    /// off everything is allowed (MANAGE, administrator), as every check passes.
+    public func effectivePermissions(experimentIDs: [String], registeredModels: [String]) async throws -> EffectivePermissions {
+        for (kind, list) in [("experiment_ids", experimentIDs), ("registered_model_names", registeredModels)] where list.count > Self.maxNamed {
+            throw CairnError.invalidParameter("At most \(Self.maxNamed) \(kind) per request; \(list.count) were sent.")
+        }
+        guard isEnabled else {
+            return EffectivePermissions(accountsEnabled: false, user: nil, isAdmin: true, isReadOnly: false,
+                                        experiments: experimentIDs.map { ($0, .manage) }, registeredModels: registeredModels.map { ($0, .manage) })
+        }
+        let identity = try caller()
+        var experiments: [(String, Permission)] = []
+        for id in experimentIDs { experiments.append((id, try await permission(on: .experiment, id: id))) }
+        var models: [(String, Permission)] = []
+        for name in registeredModels { models.append((name, try await permission(on: .registeredModel, id: name))) }
+        return EffectivePermissions(accountsEnabled: true, user: identity.user, isAdmin: identity.isAdmin, isReadOnly: identity.isReadOnly,
+                                    experiments: experiments, registeredModels: models)
+    }
+
+    /// How many experiments or models one `effectivePermissions` call may name.
+    public static let maxNamed = 1000
+
     /// Checks `rule` with the request's field values (`values(name)`: every value of a field,
     /// empty when absent). Resources that do not exist pass, so the endpoint answers its own 404.
     public func authorize(_ rule: AccessRule, values: (String) -> [String]) async throws {
@@ -249,4 +272,18 @@ public struct AccessControl: Sendable {
         guard isEnabled, let identity = RequestIdentity.current, identity.isAuthenticated, let user = identity.user else { return }
         try await accounts.setGrant(PermissionGrant(user: user, resourceType: type, resourceID: id, permission: .manage))
     }
+}
+
+/// The caller's levels, as `AccessControl.effectivePermissions` answers them.
+public struct EffectivePermissions: Sendable {
+    public var accountsEnabled: Bool
+    public var user: String?
+    public var isAdmin: Bool
+    /// A read-only token: nothing but reading, creating included.
+    public var isReadOnly: Bool
+    public var experiments: [(String, Permission)]
+    public var registeredModels: [(String, Permission)]
+
+    /// Whether the caller may create experiments and registered models.
+    public var canCreate: Bool { !isReadOnly }
 }

@@ -144,6 +144,8 @@ public enum AccessRules {
         "POST experiments/:experiment_id/views": .experiment(.edit, field: "experiment_id"),
         "PATCH experiments/:experiment_id/views/:view_id": .experiment(.edit, field: "experiment_id"),
         "DELETE experiments/:experiment_id/views/:view_id": .experiment(.edit, field: "experiment_id"),
+        // The caller's own levels on the experiments and models named (the UI hides what would fail).
+        "GET permissions": .signedIn,
         // The audit log (GET audit, audit/completeness) is for administrators: no rule here.
     ]
 

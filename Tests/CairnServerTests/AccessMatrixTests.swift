@@ -94,6 +94,8 @@ struct AccessMatrixTests {
             // Lists filtered to what the caller may read (VisibleResources).
             "mlflow POST experiments/search", "mlflow GET experiments/search", "mlflow GET registered-models/search",
             "mlflow GET model-versions/search", "cairn GET experiments", "cairn GET model-versions/runs",
+            // What the caller may do on the resources named (the UI hides what would be refused).
+            "cairn GET permissions",
         ])
     }
 

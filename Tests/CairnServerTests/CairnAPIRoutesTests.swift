@@ -58,6 +58,23 @@ struct CairnAPIRoutesTests {
         }
     }
 
+    @Test("Without accounts the permissions endpoint allows everything the UI asks about, and refuses more than 1,000 names")
+    func permissionsWithoutAccounts() async throws {
+        try await withApp { call in
+            let reply = try await call(.get, "\(Self.cairn)/permissions?experiment_ids=0&experiment_ids=7&registered_model_names=m", nil)
+            #expect(reply.status == 200)
+            #expect(reply.json["auth"] as? Bool == false)
+            #expect(reply.json["admin"] as? Bool == true)
+            #expect(reply.json["can_create"] as? Bool == true)
+            #expect(reply.json["experiments"] as? [String: String] == ["0": "MANAGE", "7": "MANAGE"])
+            #expect(reply.json["registered_models"] as? [String: String] == ["m": "MANAGE"])
+            let many = (0...1000).map { "experiment_ids=\($0)" }.joined(separator: "&")
+            let refused = try await call(.get, "\(Self.cairn)/permissions?\(many)", nil)
+            #expect(refused.status == 400)
+            #expect(refused.json["error_code"] as? String == "INVALID_PARAMETER_VALUE")
+        }
+    }
+
     @Test("Columns, group counts and experiment summaries describe the runs")
     func catalogGroupsExperiments() async throws {
         try await withApp { call in

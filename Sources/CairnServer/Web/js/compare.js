@@ -3,7 +3,7 @@
 // any two columns, a diff table of params and tags that highlights what differs, and
 // statistics: the runs grouped (by configuration or a param/tag), each group summarized and
 // compared against a baseline with the server's tests, verdicts, warnings and band charts.
-import {el, clear, errorBox, fmtCompact, colorFor, runColor, setHashQuery, num} from './util.js';
+import {el, clear, errorBox, fmtCompact, colorFor, runColors, setHashQuery, num} from './util.js';
 import {keyPicker} from './picker.js';
 import {renderMarkdown} from './markdown.js';
 import {cairn, mlflow, experimentNames} from './api.js';
@@ -64,7 +64,7 @@ export async function render(app, route) {
     catalog = cat;
   } catch (e) { status.append(errorBox(e, 'The selected runs could not be loaded')); return; }
   if (!state.keys.length) state.keys = catalog.metrics.slice(0, 4);
-  const color = new Map(runs.map((r) => [r.run_id, runColor(r.run_id)]));
+  const color = runColors(runs.map((r) => r.run_id));
   const label = new Map(runs.map((r) => [r.run_id, r.run_name || r.run_id.slice(0, 8)]));
 
   const legend = el('div', {class: 'legend'}, runs.map((r) => {
@@ -350,8 +350,8 @@ export async function render(app, route) {
     const groupSel = el('select', {id: 'stats-group', 'aria-label': 'Group runs by'}, option('', 'configuration', state.sGroup),
       catalog.params.map((k) => option(`params.${k}`, `param ${k}`, state.sGroup)),
       catalog.tags.filter((k) => !k.startsWith('mlflow.')).map((k) => option(`tags.${k}`, `tag ${k}`, state.sGroup)));
-    const metricSel = el('select', {multiple: true, size: Math.min(4, Math.max(3, available.length)), id: 'stats-metrics', 'aria-label': 'Metrics to compare'},
-      available.map((k) => el('option', {value: k, selected: state.sMetrics.includes(k) ? true : undefined}, k)));
+    const metricSel = keyPicker({id: 'stats-metrics', label: 'Metrics to compare', keys: available, selected: state.sMetrics,
+      onChange: (keys) => { state.sMetrics = keys; reload(); }});
     const atMode = state.sAt.startsWith('step=') ? 'step' : state.sAt;
     const atSel = el('select', {id: 'stats-at', 'aria-label': 'Value of each run'}, option('last', 'last value', atMode), option('best', 'best value', atMode), option('step', 'value at step…', atMode));
     const stepIn = el('input', {type: 'number', min: '0', step: '1', id: 'stats-step', 'aria-label': 'Step', class: 'narrow-num', value: atMode === 'step' ? state.sAt.slice(5) : '0', hidden: atMode !== 'step' ? true : undefined});
@@ -364,7 +364,7 @@ export async function render(app, route) {
     const context = el('p', {class: 'muted', id: 'stats-context'});
     const out = el('div', {id: 'stats-result'});
     const grid = el('div', {class: 'charts', id: 'stats-bands'});
-    panel.append(el('div', {class: 'toolbar stats-controls'}, field('Group by', groupSel), field('Metrics', metricSel), field('Value at', el('span', {class: 'inline'}, atSel, stepIn)),
+    panel.append(el('div', {class: 'toolbar stats-controls'}, field('Group by', groupSel), el('div', {class: 'field'}, el('span', {class: 'muted'}, 'Metrics'), metricSel), field('Value at', el('span', {class: 'inline'}, atSel, stepIn)),
       field('Baseline', baseSel), field('Correction', corrSel), field('Bands', bandSel)), status, context, out, grid);
     window.__cairnStats = {loaded: false};
     let seq = 0;
@@ -481,7 +481,6 @@ export async function render(app, route) {
 
     const reload = () => { saveURL(); load(); };
     groupSel.addEventListener('change', () => { state.sGroup = groupSel.value; state.sBaseline = ''; reload(); });
-    metricSel.addEventListener('change', () => { state.sMetrics = [...metricSel.selectedOptions].map((o) => o.value); reload(); });
     const readAt = () => { state.sAt = atSel.value === 'step' ? `step=${Math.max(0, Math.floor(Number(stepIn.value) || 0))}` : atSel.value; };
     atSel.addEventListener('change', () => { stepIn.hidden = atSel.value !== 'step'; readAt(); reload(); });
     stepIn.addEventListener('change', () => { readAt(); reload(); });

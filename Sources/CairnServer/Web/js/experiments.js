@@ -1,7 +1,9 @@
 // Experiments: list with run counts and last activity; create, rename, delete/restore;
-// search by name; open one or several in the runs table.
+// search by name; open one or several in the runs table. Buttons the caller's permission would
+// refuse are not shown.
 import {el, clear, fmtTime, fmtBytes, errorBox} from './util.js';
 import {cairn, mlflowPost} from './api.js';
+import {permissions} from './permissions.js';
 
 export async function render(app, route) {
   const showDeleted = route.query.get('deleted') === '1';
@@ -20,12 +22,15 @@ export async function render(app, route) {
   let items = [];
   let storage = new Map();  // experiment id -> /storage figures; filled after the list is drawn
   const picked = new Set();
+  let may = null;  // the caller's permissions on the listed experiments
 
   async function load() {
     clear(status);
     try {
       const reply = await cairn('experiments', {view_type: showDeleted ? 'ALL' : 'ACTIVE_ONLY'});
       items = reply.experiments || [];
+      may = await permissions({experiments: items.map((x) => x.experiment_id)});
+      newName.hidden = createBtn.hidden = !may.canCreate;
       draw();
     } catch (e) { status.append(errorBox(e, 'Experiments could not be loaded')); return; }
     try {
@@ -63,11 +68,13 @@ export async function render(app, route) {
         openSelected.disabled = picked.size === 0;
       });
       const actions = el('td', {class: 'actions'});
+      const canEdit = may.experiment(x.experiment_id, 'EDIT');
+      const canManage = may.experiment(x.experiment_id, 'MANAGE');
       if (deleted) {
-        actions.append(el('button', {type: 'button', onclick: () => act('experiments/restore', {experiment_id: x.experiment_id})}, 'Restore'));
+        if (canManage) actions.append(el('button', {type: 'button', onclick: () => act('experiments/restore', {experiment_id: x.experiment_id})}, 'Restore'));
       } else {
-        actions.append(el('button', {type: 'button', onclick: () => rename(x)}, 'Rename'));
-        if (x.experiment_id !== '0') actions.append(' ', el('button', {type: 'button', onclick: () => { if (confirm(`Delete experiment "${x.name}" and its runs? It can be restored.`)) act('experiments/delete', {experiment_id: x.experiment_id}); }}, 'Delete'));
+        if (canEdit) actions.append(el('button', {type: 'button', onclick: () => rename(x)}, 'Rename'));
+        if (x.experiment_id !== '0' && canManage) actions.append(' ', el('button', {type: 'button', onclick: () => { if (confirm(`Delete experiment "${x.name}" and its runs? It can be restored.`)) act('experiments/delete', {experiment_id: x.experiment_id}); }}, 'Delete'));
       }
       body.append(el('tr', {dataset: {id: x.experiment_id}, class: deleted ? 'muted' : undefined},
         el('td', {}, check),

@@ -7,6 +7,7 @@
 import {el, clear, fmtTime, fmtNumber, errorBox} from './util.js';
 import {mlflow, cairn, send, get, getText, artifactURL} from './api.js';
 import {verdictBadge} from './stats.js';
+import {permissions} from './permissions.js';
 
 export async function render(app, route) {
   const name = route.path[1];
@@ -47,11 +48,14 @@ async function list(app) {
 async function model(app, name, wanted) {
   app.append(el('div', {class: 'crumbs'}, el('a', {href: '#/models'}, 'Models'), ' / ', name), el('h1', {}, name));
   let m; let versions = [];
+  const may = permissions({models: [name]});
   try {
     m = (await mlflow('registered-models/get', {name})).registered_model;
     const r = await mlflow('model-versions/search', {filter: `name = '${name.replace(/'/g, "''")}'`, max_results: 1000});
     versions = (r.model_versions || []).sort((a, b) => Number(b.version) - Number(a.version));
   } catch (e) { app.append(errorBox(e, `Model "${name}" could not be loaded`)); return; }
+  // Descriptions and aliases are editable only with EDIT on the model (the server's rule).
+  const canEdit = (await may).model(name, 'EDIT');
   // A version may name a run of another server (as MLflow allows): only held runs are links.
   const held = new Map();
   const runIDs = [...new Set(versions.map((v) => v.run_id).filter(Boolean))];
@@ -68,13 +72,13 @@ async function model(app, name, wanted) {
     if (run) return el('a', {href: `#/experiments/${run.experiment_id}/runs/${runID}`}, run.run_name || runID.slice(0, 12));
     return el('span', {class: 'remote-run', title: `Run ${runID} is not on this server`}, el('span', {class: 'mono'}, runID.slice(0, 12)), el('span', {class: 'muted'}, ' (not on this server)'));
   };
-  app.append(editableText({id: 'model-description', label: 'Description', value: m.description || '', empty: 'No description.',
+  app.append(editableText({id: 'model-description', label: 'Description', value: m.description || '', empty: 'No description.', canEdit,
     save: (text) => send('PATCH', '/ajax-api/2.0/mlflow/registered-models/update', {name, description: text})}));
   const tags = m.tags || [];
   if (tags.length) app.append(el('h2', {}, 'Tags'), el('div', {class: 'kv'}, tags.flatMap((t) => [el('div', {}, t.key), el('div', {}, t.value)])));
   const aliasBox = el('div', {id: 'alias-editor'});
   app.append(el('h2', {}, 'Aliases'), el('p', {id: 'aliases'}, (m.aliases || []).length ? (m.aliases || []).map((a) => `@${a.alias} → version ${a.version}`).join(' · ') : 'No aliases.'), aliasBox);
-  drawAliasEditor(aliasBox, name, m.aliases || [], versions);
+  if (canEdit) drawAliasEditor(aliasBox, name, m.aliases || [], versions);
 
   // The versions side by side: the source run's metrics as columns; the legacy Stage column only when a version uses stages.
   const usesStages = versions.some((v) => v.current_stage && v.current_stage !== 'None');
@@ -88,12 +92,13 @@ async function model(app, name, wanted) {
       usesStages ? el('td', {}, v.current_stage || '') : null,
       el('td', {}, sourceRun(v.run_id)),
       ...metricKeys.map((k) => el('td', {class: 'num'}, metricOf(v, k))),
-      el('td', {}, fmtTime(v.creation_timestamp)),
-      el('td', {}, el('button', {type: 'button', onclick: () => showVersion(v)}, 'Details'))))))), detail);
+      el('td', {class: 'time'}, fmtTime(v.creation_timestamp)),
+      el('td', {}, el('button', {type: 'button', onclick: () => showVersion(v)}, 'Details')))),
+    versions.length ? null : el('tr', {}, el('td', {colspan: 5 + metricKeys.length, class: 'muted'}, 'No versions yet. Register one with mlflow.register_model or registered_model_name=… when logging.'))))), detail);
 
   async function showVersion(v) {
     clear(detail).append(el('h2', {}, `Version ${v.version}`));
-    detail.append(editableText({id: 'version-description', label: 'Description', value: v.description || '', empty: 'No description.',
+    detail.append(editableText({id: 'version-description', label: 'Description', value: v.description || '', empty: 'No description.', canEdit,
       save: (text) => send('PATCH', '/ajax-api/2.0/mlflow/model-versions/update', {name, version: v.version, description: text})}));
     try {
       const [lineage, history] = await Promise.all([
@@ -157,12 +162,12 @@ export function historySentence(e) {
   }
 }
 
-/** A text shown as Markdown-free prose with an Edit button; saving calls save(text). */
+/** A text shown as Markdown-free prose with an Edit button (when o.canEdit); saving calls save(text). */
 function editableText(o) {
   const box = el('div', {id: o.id, class: 'editable'});
   let value = o.value;
   function show() {
-    clear(box).append(el('p', {class: value ? undefined : 'muted'}, value || o.empty), el('button', {type: 'button', class: 'edit', onclick: edit}, `Edit ${o.label.toLowerCase()}`));
+    clear(box).append(el('p', {class: value ? undefined : 'muted'}, value || o.empty), ...(o.canEdit ? [el('button', {type: 'button', class: 'edit', onclick: edit}, `Edit ${o.label.toLowerCase()}`)] : []));
   }
   function edit() {
     const area = el('textarea', {'aria-label': o.label, rows: '3'});

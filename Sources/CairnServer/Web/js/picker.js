@@ -1,5 +1,6 @@
 // A searchable list of keys with checkboxes: a search box (plain text, or /regex/), "Select
-// all shown", "Clear", and a count. Used for the metrics of the compare charts.
+// all shown", "Clear", and a count. Used for the metrics of the compare charts and of the
+// Statistics tab.
 import {el, clear, keyMatcher} from './util.js';
 
 /** options: {id, keys, selected, label, onChange(selected)} → node */

@@ -2,10 +2,11 @@
 // the run's own tags, the note (Markdown, editable), then the provenance: source, git commit
 // with the dirty diff, command, host, environment), params, metrics (latest/min/max and a
 // chart each), tags, datasets, logged models, child runs with their metrics and the artifact browser.
-import {el, clear, fmtTime, fmtDuration, fmtNumber, fmtCompact, fmtBytes, errorBox, hashQuery, setHashQuery, colorFor, runColor, swatch} from './util.js';
+import {el, clear, fmtTime, fmtDuration, fmtNumber, fmtCompact, fmtBytes, errorBox, hashQuery, setHashQuery, runColor, runColors, swatch} from './util.js';
 import {mlflow, mlflowPost, cairn, getText, artifactURL} from './api.js';
 import {renderMarkdown} from './markdown.js';
 import {LineChart} from './chart.js';
+import {permissions} from './permissions.js';
 
 const NOTE = 'mlflow.note.content';
 
@@ -17,7 +18,10 @@ export async function render(app, route) {
   try {
     run = (await mlflow('runs/get', {run_id: runID})).run;
   } catch (e) { app.append(el('h1', {}, 'Run'), errorBox(e, `Run ${runID} could not be loaded`)); return; }
+  const may = permissions({experiments: [run.info.experiment_id]});
   try { experiment = (await mlflow('experiments/get', {experiment_id: run.info.experiment_id})).experiment; } catch { /* shown by id */ }
+  // The note's Edit button only for callers who may change the run (EDIT on its experiment).
+  const canEdit = (await may).experiment(run.info.experiment_id, 'EDIT');
   const info = run.info;
   const tags = Object.fromEntries((run.data.tags || []).map((t) => [t.key, t.value]));
   const params = run.data.params || [];
@@ -48,6 +52,12 @@ export async function render(app, route) {
     Promise.resolve(f()).then((t) => { teardown = typeof t === 'function' ? t : null; }).catch((e) => panel.append(errorBox(e)));
   }
   for (const [k, v] of Object.entries(names)) tabs.append(el('button', {type: 'button', role: 'tab', dataset: {tab: k}, onclick: () => show(k)}, v));
+
+  // "by ann" under the start time; nothing when the client did not know the user.
+  function startedBy() {
+    const user = info.user_id || tags['mlflow.user'] || '';
+    return user && user !== 'unknown' ? `by ${user}` : '';
+  }
 
   function kv(pairs) {
     return el('div', {class: 'kv'}, pairs.filter(([, v]) => v !== undefined && v !== null && v !== '').flatMap(([k, v]) => [el('div', {}, k), el('div', {}, v)]));
@@ -82,7 +92,7 @@ export async function render(app, route) {
       el('div', {class: 'cards', id: 'run-summary'},
         el('div', {class: 'card'}, el('div', {class: 'muted'}, 'Status'), el('div', {class: 'big'}, el('span', {class: `status ${info.status}`}, info.status))),
         el('div', {class: 'card'}, el('div', {class: 'muted'}, 'Duration'), el('div', {class: 'big'}, duration)),
-        el('div', {class: 'card'}, el('div', {class: 'muted'}, 'Started'), el('div', {}, fmtTime(start) || '—'), el('div', {class: 'muted'}, info.user_id || tags['mlflow.user'] || '')),
+        el('div', {class: 'card'}, el('div', {class: 'muted'}, 'Started'), el('div', {}, fmtTime(start) || '—'), el('div', {class: 'muted'}, startedBy())),
         parent ? el('div', {class: 'card'}, el('div', {class: 'muted'}, 'Parent run'), el('a', {href: `#/experiments/${expID}/runs/${parent}`}, parent.slice(0, 12))) : ''),
       el('h3', {}, 'Key params'),
       params.length ? el('div', {class: 'chips', id: 'run-key-params'}, [...params].sort((a, b) => (a.key < b.key ? -1 : 1)).slice(0, 16).map((p) => el('span', {class: 'chip mono', title: `${p.key} = ${p.value}`}, `${p.key} = ${fmtCompact(p.value, 4)}`)),
@@ -120,7 +130,7 @@ export async function render(app, route) {
       clear(noteBox);
       const text = tags[NOTE] || '';
       noteBox.append(text ? renderMarkdown(text) : el('p', {class: 'muted'}, 'No note yet.'),
-        el('button', {type: 'button', id: 'edit-note', onclick: editNote}, text ? 'Edit note' : 'Add a note'));
+        ...(canEdit ? [el('button', {type: 'button', id: 'edit-note', onclick: editNote}, text ? 'Edit note' : 'Add a note')] : []));
     }
     function editNote() {
       clear(noteBox);
@@ -214,7 +224,7 @@ export async function render(app, route) {
         const r = await cairn('metrics/series', {run_ids: [runID], keys: [entry.key], buckets: entry.chart.plotWidth, min_x: entry.range?.[0], max_x: entry.range?.[1]});
         if (seq !== entry.seq) return;
         entry.requests++;
-        entry.chart.setData((r.series || []).map((s) => ({runId: runID, label: info.run_name, color: colorFor(0), firstX: s.first_x || [], lastX: s.last_x || [], min: s.min || [], max: s.max || [], last: s.last || [], pointCount: s.point_count})),
+        entry.chart.setData((r.series || []).map((s) => ({runId: runID, label: info.run_name, color: runColor(runID), firstX: s.first_x || [], lastX: s.last_x || [], min: s.min || [], max: s.max || [], last: s.last || [], pointCount: s.point_count})),
           {zoomed: !!entry.range, minX: entry.range?.[0] ?? null, maxX: entry.range?.[1] ?? null, requests: entry.requests});
       } catch (e) { entry.chart.setError(e.message); }
     }
@@ -247,9 +257,10 @@ export async function render(app, route) {
       const metricKeys = [...new Set(kids.flatMap((c) => Object.keys(c.metrics || {})))].sort();
       const paramKeys = [...new Set(kids.flatMap((c) => Object.keys(c.params || {})))].sort()
         .filter((k) => new Set(kids.map((c) => c.params[k])).size > 1);
+      const colors = runColors(kids.map((c) => c.run_id));
       const head = ['Run', 'Status', 'Started', ...paramKeys, ...metricKeys.map((k) => ({label: k, num: true}))];
       panel.append(el('div', {class: 'scroll-x'}, simpleTable(head, kids.map((c) => [
-        el('span', {}, swatch(runColor(c.run_id)), el('a', {href: `#/experiments/${c.experiment_id}/runs/${c.run_id}`}, c.run_name)), c.status, fmtTime(c.start_time),
+        el('span', {}, swatch(colors.get(c.run_id)), el('a', {href: `#/experiments/${c.experiment_id}/runs/${c.run_id}`}, c.run_name)), c.status, fmtTime(c.start_time),
         ...paramKeys.map((k) => c.params[k] ?? ''), ...metricKeys.map((k) => (c.metrics[k] ? fmtNumber(Number(c.metrics[k][0])) : ''))]), 'child-runs')),
       kids.length ? el('p', {}, el('a', {href: `#/compare?e=${expID}&runs=${kids.map((c) => c.run_id).join(',')}&keys=${metricKeys.slice(0, 4).map(encodeURIComponent).join(',')}`, id: 'compare-children'}, `Compare the ${kids.length} child runs`)) : '');
     } catch (e) { panel.append(errorBox(e, 'Child runs could not be loaded')); }

@@ -8,11 +8,12 @@
 // of the runs the table shows (workspace.js); columns can be resized, dragged to a new place
 // and pinned (the Run column is pinned by default); nested runs can be shown as a tree; the
 // whole state can be saved on the server as a named view (views.js).
-import {el, clear, fmtTime, fmtDuration, fmtNumber, fmtCompact, errorBox, setHashQuery, debounce, runColor, colorFor, swatch} from './util.js';
+import {el, clear, fmtTime, fmtDuration, fmtNumber, fmtCompact, errorBox, setHashQuery, debounce, runColor, runColors, swatch} from './util.js';
 import {cairn, mlflow} from './api.js';
 import {meanPlusMinus, interval, stat, excludedCount, excludedText} from './stats.js';
 import {createWorkspace} from './workspace.js';
 import {createViewsBar} from './views.js';
+import {permissions} from './permissions.js';
 
 const ROW = 30;
 const attrColumns = [
@@ -338,7 +339,9 @@ export async function render(app, route) {
         groups.get(g).push(r);
       }
       const names = [...groups.keys()].sort((a, b) => (a === '(none)') - (b === '(none)') || compareValues(a, b));
-      names.forEach((g, i) => groupColors.set(g, colorFor(i)));
+      // One colour per group, kept like a run's (a filter that hides a group changes no other group's colour).
+      const colors = runColors(names.map((g) => `group\u0000${state.group}\u0000${g}`));
+      names.forEach((g) => groupColors.set(g, colors.get(`group\u0000${state.group}\u0000${g}`)));
       for (const g of names) {
         view.push({group: `${state.group} = ${fmtCompact(g, 4)}`, value: g, count: groups.get(g).length});
         for (const r of groups.get(g)) view.push({run: r});
@@ -455,11 +458,15 @@ export async function render(app, route) {
   }
 
   /** What the workspace charts: the selected runs when some are ticked, else the top N by the sort. */
-  function updateWorkspace() {
-    if (!workspace) return;
+  function chartedRuns() {
     const selectedOnly = state.sel.size > 0;
     const pool = selectedOnly ? sortedRuns.filter((r) => state.sel.has(r.run_id)) : sortedRuns;
-    const chartRuns = pool.slice(0, selectedOnly ? 100 : workspace.layout().top);
+    return {selectedOnly, runs: pool.slice(0, selectedOnly ? 100 : workspace ? workspace.layout().top : 10)};
+  }
+
+  function updateWorkspace() {
+    if (!workspace) return;
+    const {selectedOnly, runs: chartRuns} = chartedRuns();
     const ids = [...state.sel].map((id) => `'${id.replace(/'/g, '')}'`).join(', ');
     const bandFilter = selectedOnly ? [state.filter && `(${state.filter})`, `attributes.run_id IN (${ids})`].filter((x) => x).join(' AND ') : state.filter;
     const [sortId, dir] = splitSort(state.sort);
@@ -475,7 +482,12 @@ export async function render(app, route) {
     const height = grid.clientHeight || 600;
     const first = Math.max(0, Math.floor(top / ROW) - 10);
     const last = Math.min(view.length, Math.ceil((top + height) / ROW) + 10);
-    if (force) { rendered.clear(); clear(rowsLayer); }
+    if (force) {
+      rendered.clear(); clear(rowsLayer);
+      // The charted runs and the first rows get colours that all differ (util.js runColors);
+      // rows further down keep or get theirs one by one.
+      if (!state.group) runColors([...chartedRuns().runs, ...view.slice(0, 150).filter((v) => v.run).map((v) => v.run)].map((r) => r.run_id));
+    }
     for (const [i, node] of rendered) {
       if (i < first || i >= last) { node.remove(); rendered.delete(i); }
     }
@@ -644,7 +656,7 @@ export async function render(app, route) {
     wsHolder.hidden = !state.charts;
     if (!state.charts || workspace) return;
     workspace = createWorkspace({experimentIDs, catalog, layout: state.ws,
-      onLayout: (l) => { state.ws = compactLayout(l); saveURL(); }, onTop: updateWorkspace});
+      onLayout: (l) => { state.ws = compactLayout(l); saveURL(); }, onTop: () => { drawRows(true); updateWorkspace(); }});
     wsHolder.append(workspace.node);
     updateWorkspace();
   }
@@ -707,11 +719,12 @@ export async function render(app, route) {
   // The table and the column catalog are fetched at the same time; the catalog decides the
   // default columns, so the table is drawn once both are here.
   const runsLoaded = loadRuns();
+  const may = permissions({experiments: experimentIDs});
   await loadCatalog();
   names.then((list) => { title.textContent = list.length > 1 ? `Runs of ${list.join(', ')}` : list[0]; document.getElementById('crumb-experiment').textContent = list.join(', '); });
   if (experimentIDs.length === 1) {
     viewsBar = createViewsBar({experimentID: experimentIDs[0], holder: viewsHolder, current: () => snapshot(), apply: (v) => applyState(v), viewID: state.view,
-      hasQuery: [...q.keys()].some((k) => k !== 'view' && k !== 'theme')});
+      canEdit: (await may).experiment(experimentIDs[0], 'EDIT'), hasQuery: [...q.keys()].some((k) => k !== 'view' && k !== 'theme')});
   }
   const initial = viewsBar ? await viewsBar.initial() : null;
   if (initial) Object.assign(state, initial, {sel: state.sel});

@@ -7,16 +7,23 @@ import {get, post} from './api.js';
 export let current = null;
 /** True when the server has accounts and nobody is signed in. */
 export let needed = false;
+/** True when the server has accounts (started with --auth). */
+export let accounts = false;
 
 function showUser() {
   const slot = document.getElementById('session');
   if (!slot) return;
   clear(slot);
-  // Administrators get the Accounts page in the navigation.
+  // Administrators get the Accounts page in the navigation; the admin-only pages (Audit,
+  // Webhooks) are hidden from everyone else when the server has accounts.
   const nav = document.querySelector('header nav');
   const link = nav && nav.querySelector('a[data-nav=accounts]');
   if (current && current.is_admin && nav && !link) nav.append(el('a', {href: '#/accounts', 'data-nav': 'accounts'}, 'Accounts'));
   if (!(current && current.is_admin) && link) link.remove();
+  for (const page of ['audit', 'webhooks']) {
+    const a = nav && nav.querySelector(`a[data-nav=${page}]`);
+    if (a) a.hidden = accounts && !(current && current.is_admin);
+  }
   if (!current) return;
   const out = el('button', {type: 'button', class: 'link', title: 'End this session'}, 'Sign out');
   out.addEventListener('click', async () => {
@@ -33,10 +40,12 @@ export async function init() {
   try {
     const reply = await get('/api/cairn/v1/session');
     current = reply.user || null;
-    needed = reply.auth === true && !current;
+    accounts = reply.auth === true;
+    needed = accounts && !current;
   } catch {
     current = null;
     needed = false;
+    accounts = false;
   }
   showUser();
 }

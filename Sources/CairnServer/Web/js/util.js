@@ -132,14 +132,93 @@ export function colorFor(i) {
   return `hsl(${hue.toFixed(0)} 65% 45%)`;
 }
 
+// Run colours: stable per run and distinct among the runs on screen. A run gets a colour index
+// the first time a page shows it and keeps it (remembered in localStorage, per browser), so the
+// table, the workspace charts, compare and the run page agree and filtering or reloading
+// changes no colour. Runs shown together get different indexes: an unknown run takes the
+// colour least used among the runs shown with it (then least used overall), and when two runs
+// that got the same colour on different pages are first shown together, the one that got it
+// later takes a free colour and keeps that one from then on. Past the 20 palette colours,
+// colorFor generates further hues, so 100 runs on one chart still differ.
+const COLOR_KEY = 'cairn.runColors';
+const COLOR_LIMIT = 50000;  // runs remembered; the ones seen longest ago are forgotten first
+let colorMemo = null;
+
+function colorStore() {
+  if (colorMemo) return colorMemo;
+  colorMemo = {seq: 0, runs: new Map()};
+  try {
+    const saved = JSON.parse(localStorage.getItem(COLOR_KEY) || 'null');
+    if (saved && Array.isArray(saved.runs)) {
+      colorMemo.seq = Number(saved.seq) || 0;
+      for (const [id, index, seq] of saved.runs) colorMemo.runs.set(id, {index, seq});
+    }
+  } catch { /* private mode or damaged: start afresh */ }
+  return colorMemo;
+}
+
+let saveTimer = null;
+/** Writes the colours soon, once for many assignments (a table scrolled through 10,000 new runs). */
+function saveColors() {
+  if (saveTimer === null) saveTimer = setTimeout(writeColors, 300);
+}
+
+function writeColors() {
+  saveTimer = null;
+  const store = colorStore();
+  let entries = [...store.runs];
+  if (entries.length > COLOR_LIMIT) {
+    entries.sort((a, b) => b[1].seq - a[1].seq);
+    entries = entries.slice(0, COLOR_LIMIT);
+    store.runs = new Map(entries);
+  }
+  try { localStorage.setItem(COLOR_KEY, JSON.stringify({seq: store.seq, runs: entries.map(([id, c]) => [id, c.index, c.seq])})); } catch { /* kept in memory */ }
+}
+
+// Another tab assigned colours: read them again before the next assignment.
+if (typeof window !== 'undefined') {
+  window.addEventListener('storage', (e) => { if (e.key === COLOR_KEY && saveTimer === null) colorMemo = null; });
+  window.addEventListener('pagehide', () => { if (saveTimer !== null) { clearTimeout(saveTimer); writeColors(); } });
+}
+
 /**
- * A run's colour, the same on every page (table, workspace, compare): picked from the palette
- * by a hash of the run id, so it never depends on which other runs are shown.
+ * The colours of runs shown together (ids in display order): a Map id → colour, every colour
+ * different, each run's colour the one it had before unless that would repeat one shown.
  */
+export function runColors(ids) {
+  const store = colorStore();
+  const unique = [...new Set(ids)];
+  const taken = new Set();
+  const pending = [];
+  // Runs that already have a colour keep it, the one that got it first winning a clash.
+  const known = unique.filter((id) => store.runs.has(id)).sort((a, b) => store.runs.get(a).seq - store.runs.get(b).seq);
+  for (const id of known) {
+    const {index} = store.runs.get(id);
+    if (taken.has(index)) pending.push(id); else taken.add(index);
+  }
+  for (const id of unique) if (!store.runs.has(id)) pending.push(id);
+  if (pending.length) {
+    const overall = new Map();
+    for (const {index} of store.runs.values()) overall.set(index, (overall.get(index) || 0) + 1);
+    const size = Math.max(palette.length, unique.length);
+    for (const id of pending) {
+      let best = -1;
+      for (let i = 0; i < size; i++) {
+        if (taken.has(i)) continue;
+        if (best < 0 || (overall.get(i) || 0) < (overall.get(best) || 0)) best = i;
+      }
+      taken.add(best);
+      overall.set(best, (overall.get(best) || 0) + 1);
+      store.runs.set(id, {index: best, seq: ++store.seq});
+    }
+    saveColors();
+  }
+  return new Map(unique.map((id) => [id, colorFor(store.runs.get(id).index)]));
+}
+
+/** One run's colour (given one the first time, the least used overall). */
 export function runColor(runId) {
-  let h = 2166136261;
-  for (let i = 0; i < runId.length; i++) { h ^= runId.charCodeAt(i); h = Math.imul(h, 16777619); }
-  return palette[(h >>> 0) % palette.length];
+  return runColors([runId]).get(runId);
 }
 
 /** A small colour swatch. */

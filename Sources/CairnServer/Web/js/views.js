@@ -6,7 +6,8 @@ import {el, clear, errorBox} from './util.js';
 import {cairn, send} from './api.js';
 
 /**
- * options: {experimentID, holder, current() -> state, apply(state), viewID, hasQuery}
+ * options: {experimentID, holder, current() -> state, apply(state), viewID, hasQuery, canEdit}
+ * (without canEdit, the caller may only open views and copy their links: no save, default or delete).
  * Returns {initial() -> state to start with or null, changed()}.
  */
 export function createViewsBar(options) {
@@ -21,8 +22,9 @@ export function createViewsBar(options) {
   const linkBtn = el('button', {type: 'button', id: 'view-link', title: 'A link that opens this view'}, 'Link');
   const link = el('input', {type: 'text', id: 'view-link-text', readonly: true, hidden: true, 'aria-label': 'Link to the view', class: 'mono'});
   const status = el('div', {id: 'view-status'});
-  clear(options.holder).append(el('div', {class: 'toolbar'}, el('span', {class: 'muted'}, 'View'), select, modified, saveBtn, defaultBtn, deleteBtn, linkBtn,
-    nameIn, saveAsBtn, link), status);
+  const editing = options.canEdit ? [saveBtn, defaultBtn, deleteBtn] : [];
+  clear(options.holder).append(el('div', {class: 'toolbar'}, el('span', {class: 'muted'}, 'View'), select, modified, ...editing, linkBtn,
+    ...(options.canEdit ? [nameIn, saveAsBtn] : []), link), status);
 
   let views = [];
   let active = options.viewID || '';
