@@ -393,9 +393,17 @@ export async function render(app, route) {
       drawBands(reply);
     }
 
+    // Each group keeps its colour across reloads, and shown groups differ (util.js runColors),
+    // keyed like the runs page's groups.
+    function groupColors(groups) {
+      const ids = groups.map((g) => `group\u0000${state.sGroup || 'configuration'}\u0000${g.key}`);
+      const colors = runColors(ids);
+      return new Map(groups.map((g, i) => [g.key, colors.get(ids[i])]));
+    }
+
     function draw(reply) {
       const groups = reply.groups.groups || [];
-      const colors = new Map(groups.map((g, i) => [g.key, colorFor(i)]));
+      const colors = groupColors(groups);
       const swatch = (key) => { const s = el('span', {class: 'sw'}); s.style.background = colors.get(key) || '#888'; return s; };
       clear(baseSel).append(option('', 'first group', state.sBaseline), ...groups.map((g) => option(g.key, g.key, state.sBaseline)));
       if (!state.sBaseline) baseSel.value = '';
@@ -458,7 +466,7 @@ export async function render(app, route) {
 
     function drawBands(reply) {
       clearCharts();
-      const colors = new Map((reply.groups.groups || []).map((g, i) => [g.key, colorFor(i)]));
+      const colors = groupColors(reply.groups.groups || []);
       const bandName = {ci: `${stat(reply.groups.level * 100, 3)}% confidence interval of the mean`, std: 'mean ± 1 standard deviation', minmax: 'min to max'}[state.sBand];
       grid.append(el('div', {class: 'span-all'}, el('h3', {}, 'Mean per group over steps'), el('div', {class: 'legend', id: 'stats-legend'},
         [...colors].map(([key, color]) => { const sw = el('span', {class: 'sw'}); sw.style.background = color; return el('span', {}, sw, key); }))));
