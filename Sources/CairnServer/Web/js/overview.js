@@ -147,8 +147,10 @@ function barChart(days, experimentIDs, range) {
 // Two counts per day side by side (e.g. attempts and successes); clicking a day calls open(day).
 function pairChart(id, title, days, [allKey, allLabel, allColor], [partKey, partLabel, partColor], open) {
   const canvas = el('canvas', {role: 'img', 'aria-label': title, id});
+  // The swatch colour goes through the CSSOM: the page's CSP refuses inline style attributes.
+  const key = (label, color) => { const s = el('span', {class: 'swatch'}, label); s.style.setProperty('--swatch', `var(${color})`); return s; };
   const node = el('div', {class: 'chart dash-chart'}, el('h3', {}, title), canvas,
-    el('div', {class: 'legend muted'}, el('span', {class: 'swatch', style: `--swatch: var(${allColor})`}, allLabel), el('span', {class: 'swatch', style: `--swatch: var(${partColor})`}, partLabel)));
+    el('div', {class: 'legend muted'}, key(allLabel, allColor), key(partLabel, partColor)));
   const slots = [];
   const draw = () => {
     const max = Math.max(1, ...days.map((x) => x[allKey] || 0));
