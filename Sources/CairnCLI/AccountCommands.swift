@@ -51,9 +51,6 @@ func withAccountErrors<T>(_ body: () async throws -> T) async throws -> T {
     do { return try await body() } catch let error as CairnError { throw fail(error.message) }
 }
 
-func withAccountErrors<T>(_ body: () throws -> T) throws -> T {
-    do { return try body() } catch let error as CairnError { throw fail(error.message) }
-}
 
 struct UsersCreateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -68,7 +65,7 @@ struct UsersCreateCommand: AsyncParsableCommand {
         let password = try readNewPassword(for: name)
         // Checked before the store is opened: the first administrator is made before the server
         // ever ran, so the store may not exist yet, and a refused name leaves no new store behind.
-        try withAccountErrors {
+        try await withAccountErrors {
             try AccountLimits.validateUserName(name)
             try AccountLimits.validatePassword(password)
         }

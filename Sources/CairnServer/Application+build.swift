@@ -320,14 +320,14 @@ struct WebhookDeliveryService: Service {
     }
 }
 
-/// Applies the retention rules every `interval` (`--retention-interval`), beside the HTTP server;
-/// graceful shutdown cancels the wait. Every replica may run it: `apply` re-reads each run and
-/// skips one already deleted, and a failure is logged and retried at the next pass.
-struct RetentionScheduleService: Service {
-    let retention: RetentionService
+/// Work done every `intervalMillis` beside the HTTP server until graceful shutdown cancels the
+/// wait: a failed pass is logged and tried again at the next. Every replica may run each of them
+/// (each pass is safe to run on several at once).
+struct PeriodicService: Service {
     let intervalMillis: Int64
-    let defaultRule: String?
+    let failure: String
     let logger: Logger
+    let pass: @Sendable () async throws -> Void
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
@@ -336,51 +336,41 @@ struct RetentionScheduleService: Service {
                     try await Task.sleep(for: .milliseconds(intervalMillis))
                 } catch { return }
                 do {
-                    let (plan, deleted) = try await RequestIdentity.$current.withValue(RetentionService.scheduledIdentity()) {
-                        let plan = try await retention.plan(experimentIDs: [], defaultRule: defaultRule)
-                        return (plan, try await retention.apply(plan))
-                    }
-                    logger.info("Retention applied", metadata: ["cairn.retention.deleted_runs": "\(deleted.count)",
-                                                                 "cairn.retention.experiments": "\(plan.experiments.count)"])
+                    try await pass()
                 } catch {
-                    logger.warning("Retention pass failed; retried at the next", metadata: ["cairn.error": "\(error)"])
-                }
-            }
-        }
-    }
-}
-
-/// Sends `run.stale` webhook events beside the HTTP server: every minute (or half the stale
-/// threshold, when that is shorter), RUNNING runs that logged nothing for `--stale-after` are
-/// reported once each. Every replica may run it: a run is marked and its event queued in one
-/// transaction, so only one replica reports it.
-struct StaleRunWatchService: Service {
-    let webhooks: WebhookService
-    let staleAfterMillis: Int64
-    let logger: Logger
-
-    var intervalMillis: Int64 { max(1_000, min(60_000, staleAfterMillis / 2)) }
-
-    func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    try await Task.sleep(for: .milliseconds(intervalMillis))
-                } catch { return }
-                do {
-                    let runs = try await RequestIdentity.$current.withValue(Self.identity) {
-                        try await webhooks.notifyStaleRuns(staleAfterMillis: staleAfterMillis)
-                    }
-                    if !runs.isEmpty { logger.info("Stale runs reported", metadata: ["cairn.stale_runs": "\(runs.count)"]) }
-                } catch {
-                    logger.warning("Stale-run check failed; tried again at the next", metadata: ["cairn.error": "\(error)"])
+                    logger.warning("\(failure); tried again at the next pass", metadata: ["cairn.error": "\(error)"])
                 }
             }
         }
     }
 
-    /// Who the audit log names for the marks: the server itself.
-    static let identity = RequestIdentity(user: "stale-runs", isAuthenticated: false, isAdmin: false, clientAddress: "internal", requestID: "")
+    /// Applies the retention rules (`--retention-interval`): `apply` re-reads each run and skips
+    /// one already deleted.
+    static func retention(_ retention: RetentionService, intervalMillis: Int64, defaultRule: String?, logger: Logger) -> PeriodicService {
+        PeriodicService(intervalMillis: intervalMillis, failure: "Retention pass failed", logger: logger) {
+            let (plan, deleted) = try await RequestIdentity.$current.withValue(RetentionService.scheduledIdentity()) {
+                let plan = try await retention.plan(experimentIDs: [], defaultRule: defaultRule)
+                return (plan, try await retention.apply(plan))
+            }
+            logger.info("Retention applied", metadata: ["cairn.retention.deleted_runs": "\(deleted.count)",
+                                                         "cairn.retention.experiments": "\(plan.experiments.count)"])
+        }
+    }
+
+    /// Sends `run.stale` every minute (or half the stale threshold, when that is shorter) for
+    /// RUNNING runs that logged nothing for `--stale-after`, once each: a run is marked and its
+    /// event queued in one transaction, so only one replica reports it.
+    static func staleRuns(_ webhooks: WebhookService, staleAfterMillis: Int64, logger: Logger) -> PeriodicService {
+        PeriodicService(intervalMillis: max(1_000, min(60_000, staleAfterMillis / 2)), failure: "Stale-run check failed", logger: logger) {
+            let runs = try await RequestIdentity.$current.withValue(staleRunsIdentity) {
+                try await webhooks.notifyStaleRuns(staleAfterMillis: staleAfterMillis)
+            }
+            if !runs.isEmpty { logger.info("Stale runs reported", metadata: ["cairn.stale_runs": "\(runs.count)"]) }
+        }
+    }
+
+    /// Who the audit log names for the stale marks: the server itself.
+    static let staleRunsIdentity = RequestIdentity(user: "stale-runs", isAuthenticated: false, isAdmin: false, clientAddress: "internal", requestID: "")
 }
 
 /// Builds the whole application for `configuration`: store, services, routes.
@@ -393,10 +383,10 @@ public func buildApplication(
     let worker = WebhookDeliveryWorker(store: services.webhooks.store, sender: services.webhooks.sender,
                                        now: services.tracking.now, logger: logger)
     var background: [any Service] = [WebhookDeliveryService(worker: worker),
-                                     StaleRunWatchService(webhooks: services.webhooks, staleAfterMillis: configuration.staleAfterMillis, logger: logger)]
+                                     PeriodicService.staleRuns(services.webhooks, staleAfterMillis: configuration.staleAfterMillis, logger: logger)]
     if let interval = configuration.retentionIntervalMillis {
-        background.append(RetentionScheduleService(retention: services.retention, intervalMillis: interval,
-                                                   defaultRule: configuration.retentionDefault, logger: logger))
+        background.append(PeriodicService.retention(services.retention, intervalMillis: interval,
+                                                    defaultRule: configuration.retentionDefault, logger: logger))
     }
     // Requests the HTTP/1.1 decoder refuses get MLflow's error JSON, not an empty 400.
     var server: HTTPServerBuilder = .http1(configuration: .init(additionalChannelHandlers: [MalformedRequestHandler()]))
