@@ -94,6 +94,9 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            // `cairn server` runs Swift concurrency's jobs on NIO's event loops (Cairn.main).
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         // How often the Statistics intervals cover the truth, in simulated experiments (a benchmark,
         // not a test): `swift run -c release cairn-stats-coverage` (bench/README.md).

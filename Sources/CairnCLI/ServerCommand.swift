@@ -6,6 +6,7 @@ import CairnStore
 import Foundation
 import Hummingbird
 import Logging
+import NIOPosix
 
 struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -211,7 +212,11 @@ struct ServerCommand: AsyncParsableCommand {
         }
         let app: any ApplicationProtocol
         do {
-            app = try buildApplication(configuration: configuration, logger: logger) { port in
+            // Opening a PostgreSQL store waits for its connections' answers, which arrive on the
+            // event loops that also run this task (Cairn.main): the wait happens on a thread
+            // of NIO's blocking pool instead.
+            let logger = logger
+            app = try await NIOThreadPool.singleton.runIfActive { try buildApplication(configuration: configuration, logger: logger) { port in
                 let database = (try? configuration.database())
                 var durabilityLine = "durability: \(configuration.durability.rawValue) (\(configuration.durability == .full ? "acknowledged writes survive power loss" : "acknowledged writes survive a server crash; --durability full for power loss"))"
                 if case .postgres? = database {
@@ -231,7 +236,7 @@ struct ServerCommand: AsyncParsableCommand {
 
                     """
                 try? FileHandle.standardOutput.write(contentsOf: Data(banner.utf8))
-            }
+            } }
         } catch let error as ConfigurationError {
             throw fail(error.message)
         }

@@ -198,7 +198,7 @@ public func buildRouter(services: CairnServiceSet) -> Router<CairnRequestContext
     let router = Router(context: CairnRequestContext.self)
     // Request counts and durations for /metrics; outermost, so it sees the final status.
     _ = ServerMetrics.shared
-    router.add(middleware: MetricsMiddleware())
+    router.add(middleware: RequestMetricsMiddleware())
     router.add(middleware: MLflowErrorMiddleware())
     router.add(middleware: RequestIdentityMiddleware(accounts: services.accounts))
     addMetricsRoute(router, explorer: services.explorer)

@@ -6,7 +6,7 @@ import Hummingbird
 import Prometheus
 
 /// `GET /metrics` in Prometheus's text format: every request by route, method and status with
-/// its duration (Hummingbird's `MetricsMiddleware`, through swift-metrics into swift-prometheus),
+/// its duration (`RequestMetricsMiddleware`, through swift-metrics into swift-prometheus),
 /// how many requests each group-commit transaction carried (`cairn_group_commit_batch_size`),
 /// and the store's totals read when scraped (runs by status, experiments, registered models and
 /// versions, metric points, artifact files and bytes, kept blob checks, the database's size,

@@ -116,8 +116,17 @@ final class SQLiteBackend: SQLBackend {
         if useLock >= 0 { _ = flock(useLock, LOCK_UN) }
     }
 
+    /// A read runs on the calling thread, on a reader connection (in a deferred transaction, so
+    /// it sees one snapshot), like the writes' batches. GRDB's asynchronous read would send it
+    /// to the reader's queue and back: two thread wake-ups per request, more than a small read
+    /// costs. `cairn server` runs requests on NIO's event loops (Cairn.main), so a long read
+    /// delays the other connections of its loop, as it would delay the tasks of Swift's pool.
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
-        try await mapErrors { try await pool.read { db in try body(GRDBSession(db)) } }
+        try await mapErrors { try Self.readHere(pool, body) }
+    }
+
+    private static func readHere<T>(_ pool: DatabasePool, _ body: (any SQLSession) throws -> T) throws -> T {
+        try pool.read { db in try body(GRDBSession(db)) }
     }
 
     func write<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
@@ -268,10 +277,13 @@ struct GRDBSession: SQLSession {
         }
     }
 
+    /// Built through GRDB's initializer for optional existentials: its other one, for a
+    /// sequence of one concrete type, is not specialized across modules and builds a key path
+    /// and looks up type metadata by name on every call (4–5 % of a log-metric's CPU).
     static func arguments(_ values: [SQLValue]) -> StatementArguments {
-        StatementArguments(values.map { value -> DatabaseValue in
+        StatementArguments(values.map { value -> (any DatabaseValueConvertible)? in
             switch value {
-            case .null: return .null
+            case .null: return DatabaseValue.null
             case .integer(let n): return n.databaseValue
             case .real(let d): return d.databaseValue
             case .text(let s): return s.databaseValue
