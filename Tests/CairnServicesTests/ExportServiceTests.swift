@@ -128,6 +128,28 @@ struct ExportServiceTests {
         #expect(rows.contains { $0[4] == .double(-0.0) } && rows.contains { $0[4] == .double(-.infinity) })
     }
 
+    @Test("An export of format version 1 (no trace or evaluation dataset tables) still imports")
+    func versionOneImports() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let s = try Stack(store: try SQLiteTrackingStore(path: directory.file("cairn.sqlite")), blobs: directory.file("artifacts"))
+        try await fill(s)
+        _ = try await exporter(s).export(ExportSelection(), to: URL(fileURLWithPath: directory.file("out")))
+        // Make it what Cairn wrote before version 2: the same manifest without the newer tables and their files.
+        let manifestURL = URL(fileURLWithPath: directory.file("out/manifest.json"))
+        var manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: manifestURL)) as? [String: Any])
+        let newer = Set(ExportFormat.tables.filter { $0.since > 1 }.map(\.name))
+        #expect(newer.contains("traces") && newer.contains("evaluation_dataset_records"))
+        manifest["format_version"] = 1
+        manifest["tables"] = (manifest["tables"] as? [[String: Any]] ?? []).filter { !newer.contains($0["name"] as? String ?? "") }
+        try JSONSerialization.data(withJSONObject: manifest).write(to: manifestURL)
+        for table in ExportFormat.tables where table.since > 1 { try FileManager.default.removeItem(atPath: directory.file("out/\(table.file)")) }
+
+        let target = try Stack(store: try SQLiteTrackingStore(path: directory.file("target.sqlite")), blobs: directory.file("target-artifacts"))
+        let report = try await importer(target).importExport(from: URL(fileURLWithPath: directory.file("out")))
+        #expect(report.conflicts.isEmpty && report.created[.run] == 4 && report.created[.trace] == nil)
+    }
+
     @Test("A damaged export is refused before anything is written, naming the file")
     func damagedExportIsRefused() async throws {
         let directory = try TemporaryDirectory()
