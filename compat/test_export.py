@@ -13,14 +13,17 @@ import os
 import subprocess
 import time
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
-import pytest
-from mlflow.entities import Metric
-from mlflow.tracking import MlflowClient
+# Traces are written before the traced call returns (read before mlflow is imported).
+os.environ["MLFLOW_ENABLE_ASYNC_TRACE_LOGGING"] = "false"
 
-from conftest import fluent_uris, start_own_server
+import pandas as pd  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+import pytest  # noqa: E402
+from mlflow.entities import Metric  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from conftest import fluent_uris, start_own_server  # noqa: E402
 
 pytestmark = [
     pytest.mark.cairn_only,
@@ -50,6 +53,17 @@ SCHEMAS = {
                        ("run_id", pa.string()), ("run_link", pa.string()), ("status", pa.string()), ("status_message", pa.string()),
                        ("model_id", pa.string())],
     "registered_model_aliases": [("name", pa.string()), ("alias", pa.string()), ("version", pa.int64())],
+    "traces": [("trace_id", pa.string()), ("experiment_id", pa.int64()), ("request_time", TS), ("execution_duration", pa.int64()),
+               ("state", pa.string()), ("request_preview", pa.string()), ("response_preview", pa.string()),
+               ("client_request_id", pa.string())],
+    "trace_spans": [("trace_id", pa.string()), ("position", pa.int64()), ("span", pa.string())],
+    "trace_assessments": [("trace_id", pa.string()), ("assessment_id", pa.string()), ("name", pa.string()), ("create_time", TS),
+                          ("last_update_time", TS), ("body", pa.string())],
+    "evaluation_datasets": [("dataset_id", pa.string()), ("name", pa.string()), ("schema", pa.string()), ("profile", pa.string()),
+                            ("digest", pa.string()), ("created_time", TS), ("last_update_time", TS), ("created_by", pa.string()),
+                            ("last_updated_by", pa.string())],
+    "evaluation_dataset_records": [("dataset_id", pa.string()), ("record_id", pa.string()), ("input_key", pa.string()),
+                                   ("body", pa.string()), ("created_time", TS), ("last_update_time", TS)],
 }
 
 
@@ -87,7 +101,36 @@ def populate(uri, tmp):
     client.create_registered_model("export-model", description="digits")
     version = client.create_model_version("export-model", f"runs:/{run_id}/weights.bin", run_id=run_id)
     client.set_registered_model_alias("export-model", "champion", version.version)
-    return exp, run_id, second.info.run_id
+    trace_id, dataset_id = populate_traces(uri, exp)
+    return exp, run_id, second.info.run_id, trace_id, dataset_id
+
+
+def populate_traces(uri, exp):
+    """A trace with nested spans (attributes of several types, an exception event), feedback and an expectation,
+    and an evaluation dataset with records, all through the real client."""
+    import mlflow
+    from mlflow.entities import AssessmentSource
+    from mlflow.genai.datasets import create_dataset
+
+    with fluent_uris(uri):
+        mlflow.set_experiment(experiment_id=exp)
+
+        @mlflow.trace(span_type="LLM", attributes={"k": 3, "ratio": 0.1 + 0.2, "ünï": "✓"})
+        def inner(x):
+            return {"answer": x * 2, "tiny": 5e-324}
+
+        @mlflow.trace(name="outer")
+        def outer(x):
+            return inner(x)
+
+        outer(21)
+        trace_id = mlflow.get_last_active_trace_id()
+        source = AssessmentSource(source_type="HUMAN", source_id="reviewer")
+        mlflow.log_feedback(trace_id=trace_id, name="correct", value=True, source=source, rationale="fine ✓")
+        mlflow.log_expectation(trace_id=trace_id, name="expected", value={"answer": 42}, source=source)
+        dataset = create_dataset(name="golden", experiment_id=[exp], tags={"team": "nlp"})
+        dataset.merge_records([{"inputs": {"q": "a"}, "expectations": {"answer": 1}}, {"inputs": {"q": "b"}}])
+        return trace_id, dataset.dataset_id
 
 
 def manifest(directory):
@@ -102,9 +145,10 @@ def test_export_reads_in_pandas_and_imports_exactly(tmp_path):
     with open(os.path.join(tmp, "source.log"), "w") as log:
         proc, uri = start_own_server(BINARY, data, log)
         try:
-            exp, run_id, deleted_id = populate(uri, tmp)
+            exp, run_id, deleted_id, trace_id, dataset_id = populate(uri, tmp)
             client = MlflowClient(uri)
             histories = {key: client.get_metric_history(run_id, key) for key in ("loss", "acc")}
+            trace_before = client.get_trace(trace_id).to_dict()
             # The server keeps running: the export reads the SQLite store beside it.
             out = os.path.join(tmp, "export")
             cairn("export", "--data-dir", data, out)
@@ -113,7 +157,7 @@ def test_export_reads_in_pandas_and_imports_exactly(tmp_path):
             proc.wait(timeout=60)
 
     first = manifest(out)
-    assert first["format"] == "cairn-export" and first["format_version"] == 1
+    assert first["format"] == "cairn-export" and first["format_version"] == 2
     assert first["counts"]["runs"] == 2 and first["counts"]["artifact_files"] == 1
 
     for name, schema in SCHEMAS.items():
@@ -142,6 +186,15 @@ def test_export_reads_in_pandas_and_imports_exactly(tmp_path):
     assert list(datasets.name) == ["tiny"]
     aliases = pd.read_parquet(os.path.join(out, "tables", "registered_model_aliases.parquet"))
     assert aliases.to_dict("records") == [{"name": "export-model", "alias": "champion", "version": 1}]
+    traces = pd.read_parquet(os.path.join(out, "tables", "traces.parquet"))
+    assert list(traces.trace_id) == [trace_id] and traces.state[0] == "OK"
+    spans = pd.read_parquet(os.path.join(out, "tables", "trace_spans.parquet"))
+    assert list(spans.position) == [0, 1] and all(json.loads(s)["trace_id"] for s in spans.span)
+    assessments = pd.read_parquet(os.path.join(out, "tables", "trace_assessments.parquet"))
+    assert sorted(assessments.name) == ["correct", "expected"]
+    records = pd.read_parquet(os.path.join(out, "tables", "evaluation_dataset_records.parquet"))
+    assert list(records.dataset_id) == [dataset_id, dataset_id]
+    assert [json.loads(b)["inputs"] for b in records.body] == [{"q": "a"}, {"q": "b"}]
     artifact = first["artifacts"][0]
     with open(os.path.join(out, "artifacts", artifact["path"]), "rb") as f:
         assert f.read() == bytes(range(256)) * 100
@@ -164,6 +217,11 @@ def test_export_reads_in_pandas_and_imports_exactly(tmp_path):
             assert len(client.get_metric_history(run_id, "loss")) == len(histories["loss"])
             assert client.get_run(deleted_id).info.lifecycle_stage == "deleted"
             assert client.get_model_version_by_alias("export-model", "champion").run_id == run_id
+            # The trace comes back as it was: spans, inputs, outputs and attributes bit for bit, and its assessments.
+            assert client.get_trace(trace_id).to_dict() == trace_before
+            with fluent_uris(uri):
+                from mlflow.genai.datasets import get_dataset
+                assert len(get_dataset(dataset_id=dataset_id).to_df()) == 2
             local = client.download_artifacts(run_id, "weights.bin", tmp)
             with open(local, "rb") as f:
                 assert f.read() == bytes(range(256)) * 100

@@ -31,6 +31,11 @@ def trace_info(trace_id):
     return TracingClient(SERVER_URI).get_trace_info(trace_id)
 
 
+def search_ids(experiment_id, filter_string):
+    """The ids of the traces `mlflow.search_traces` finds in the experiment with the filter, newest first."""
+    return [t.info.trace_id for t in mlflow.search_traces(locations=[experiment_id], filter_string=filter_string, return_type="list")]
+
+
 @pytest.fixture
 def traced_experiment(client):
     exp_id = client.create_experiment(unique_name("compat-traces"))
@@ -481,8 +486,7 @@ def test_search_traces_by_span_fields_and_attributes(traced_experiment, no_clien
     c = mlflow.get_last_active_trace_id()
 
     def found(filter_string):
-        return [t.info.trace_id for t in mlflow.search_traces(locations=[traced_experiment], filter_string=filter_string,
-                                                               return_type="list")]
+        return search_ids(traced_experiment, filter_string)
 
     assert found("span.name = 'retrieve'") == [c, a]
     assert found("span.type = 'LLM'") == [c, a]
@@ -505,6 +509,66 @@ def test_search_traces_by_span_fields_and_attributes(traced_experiment, no_clien
     assert found("attributes.text ILIKE '%FIRST%'") == [a]
 
 
+def test_rlike_finds_a_regular_expression_anywhere_case_sensitively(rest, traced_experiment, no_client_warnings):
+    app("first", {"i": 0})
+    a = mlflow.get_last_active_trace_id()
+    mlflow.set_trace_tag(a, "model", "gpt-4o-mini")
+    time.sleep(0.002)
+    with pytest.raises(ValueError):
+        failing(1)
+    b = mlflow.get_last_active_trace_id()
+    mlflow.set_trace_tag(b, "model", "Claude-3")
+    source = AssessmentSource(source_type="HUMAN", source_id="reviewer")
+    mlflow.log_feedback(trace_id=a, name="tone", value="friendly", source=source)
+    mlflow.log_feedback(trace_id=b, name="tone", value="curt", source=source)
+
+    def found(filter_string):
+        return search_ids(traced_experiment, filter_string)
+
+    assert found("tags.model RLIKE 'gpt-[0-9]'") == [a]
+    assert found("tags.model RLIKE 'gpt-\\do'") == [a]  # backslashes are kept as written
+    assert found("tags.model RLIKE '^gpt'") == [a]
+    assert found("tags.model RLIKE 'mini$'") == [a]
+    assert found("tags.model RLIKE 'claude'") == []  # case-sensitive
+    assert found("tags.model RLIKE '(?i)claude'") == [b]
+    assert found("tags.model RLIKE 'o|3'") == [b, a]
+    assert found("tags.model RLIKE '^o'") == []  # anchored at the start of the value
+    assert found("trace.status RLIKE 'ERR'") == [b]
+    assert found("name RLIKE '^fail'") == [b]
+    assert found(f"request_id RLIKE '{a[-6:]}$'") == [a]
+    assert found("metadata.`mlflow.traceInputs` RLIKE '\"x\": 1'") == [b]
+    assert found("span.name RLIKE '^fake_'") == [a]
+    assert found("span.type RLIKE 'RETRIEV'") == [a]
+    assert found("span.status RLIKE 'ERR' AND span.name RLIKE 'fail'") == [b]
+    assert found("span.attributes.source RLIKE 'do'") == [a]
+    assert found("span.attributes.source RLIKE '^docs$'") == [a]
+    assert found("span.attributes.source RLIKE '^ocs'") == []
+    assert found("feedback.tone RLIKE 'friend'") == [a]
+    assert found("feedback.tone RLIKE '^\"c'") == [b]  # the value as JSON text
+
+    locations = [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": traced_experiment}}]
+
+    def error(filter_string):
+        status, answer = rest("POST", V3 + "traces/search", json={"locations": locations, "filter": filter_string})
+        return status, answer.get("error_code") if isinstance(answer, dict) else answer
+
+    bad = (400, "INVALID_PARAMETER_VALUE")
+    assert error("timestamp_ms RLIKE '1'") == bad
+    assert error("span.content RLIKE 'x'") == bad
+    assert error("issue.id RLIKE 'x'") == bad
+    assert error("tags.model RLIKE 5") == bad
+
+
+@pytest.mark.cairn_only
+def test_an_rlike_pattern_that_does_not_compile_is_refused(rest, traced_experiment):
+    """MLflow's SQLite store matches nothing with it (its REGEXP function swallows the error); on PostgreSQL
+    MLflow answers 400 BAD_REQUEST. Cairn answers that 400 on both engines rather than an empty page."""
+    locations = [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": traced_experiment}}]
+    status, answer = rest("POST", V3 + "traces/search", json={"locations": locations, "filter": "tags.model RLIKE '('"})
+    assert (status, answer["error_code"]) == (400, "BAD_REQUEST")
+    assert "regular expression" in answer["message"]
+
+
 def test_search_traces_by_feedback_and_expectations(client, traced_experiment, no_client_warnings):
     ids = []
     for i in range(3):
@@ -522,8 +586,7 @@ def test_search_traces_by_feedback_and_expectations(client, traced_experiment, n
     mlflow.log_expectation(trace_id=a, name="expected", value="42", source=source)
 
     def found(filter_string):
-        return [t.info.trace_id for t in mlflow.search_traces(locations=[traced_experiment], filter_string=filter_string,
-                                                               return_type="list")]
+        return search_ids(traced_experiment, filter_string)
 
     assert found("feedback.correct = 'true'") == [a]
     assert found("feedback.correct = 'false'") == [c]
@@ -625,3 +688,139 @@ def test_filter_correlation_counts_traces_and_computes_npmi(rest, traced_experim
     assert rest("POST", V3 + "traces/calculate-filter-correlation", json=bad)[1]["error_code"] == "INVALID_PARAMETER_VALUE"
     missing = {"experiment_ids": [traced_experiment], "filter_string1": "status = 'OK'"}
     assert rest("POST", V3 + "traces/calculate-filter-correlation", json=missing)[1]["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def _metric_traces(client, experiment_id):
+    """Three traces with chosen times: two `app` traces (100 ms, 300 ms) whose `llm` child span carries a model,
+    a provider, a cost and token usage, and one `other` ERROR trace (200 ms) an hour and a half later."""
+    base = 1767225600000  # 2026-01-01T00:00:00Z
+    ms = 1_000_000
+    ids = []
+    for offset, duration, name, cost, tokens in [(0, 100, "app", 1.5, 10), (30 * 60_000, 300, "app", 2.0, 30), (90 * 60_000, 200, "other", None, None)]:
+        start = (base + offset) * ms
+        root = client.start_trace(name, inputs={"q": name}, experiment_id=experiment_id, start_time_ns=start)
+        if cost is not None:
+            child = client.start_span("llm", trace_id=root.trace_id, parent_id=root.span_id, span_type="LLM", start_time_ns=start + 10 * ms,
+                                      attributes={"mlflow.llm.model": "gpt-x", "mlflow.llm.provider": "openai",
+                                                  "mlflow.llm.cost": {"input_cost": cost / 3, "output_cost": cost * 2 / 3, "total_cost": cost},
+                                                  "mlflow.chat.tokenUsage": {"input_tokens": tokens, "output_tokens": 2, "total_tokens": tokens + 2}})
+            client.end_span(root.trace_id, child.span_id, outputs={"a": 1}, end_time_ns=start + (10 + duration // 2) * ms)
+        client.end_trace(root.trace_id, outputs={"a": 1}, status="OK" if cost is not None else "ERROR", end_time_ns=start + duration * ms)
+        ids.append(root.trace_id)
+    source = AssessmentSource(source_type="HUMAN", source_id="reviewer")
+    mlflow.log_feedback(trace_id=ids[0], name="correct", value=True, source=source)
+    mlflow.log_feedback(trace_id=ids[1], name="correct", value=False, source=source)
+    mlflow.log_feedback(trace_id=ids[1], name="score", value=4, source=source)
+    mlflow.log_feedback(trace_id=ids[2], name="score", value=0.5, source=source)
+    mlflow.log_expectation(trace_id=ids[2], name="answer", value="42", source=source)
+    return base, ids
+
+
+def test_trace_metrics_aggregate_traces_spans_and_assessments_as_mlflow(client, traced_experiment, no_client_warnings):
+    from mlflow.entities.trace_metrics import AggregationType, MetricAggregation, MetricViewType
+
+    base, ids = _metric_traces(client, traced_experiment)
+    store = client._tracking_client.store
+
+    def points(view, metric, aggregations, **kw):
+        aggs = [MetricAggregation(AggregationType.PERCENTILE, p) if isinstance(p, float) else MetricAggregation(p) for p in aggregations]
+        result = store.query_trace_metrics(experiment_ids=[traced_experiment], view_type=view, metric_name=metric, aggregations=aggs, **kw)
+        assert result.token is None
+        return [(p.metric_name, p.dimensions, p.values) for p in result]
+
+    T, S, A = MetricViewType.TRACES, MetricViewType.SPANS, MetricViewType.ASSESSMENTS
+    C, SUM, AVG, MIN, MAX = AggregationType.COUNT, AggregationType.SUM, AggregationType.AVG, AggregationType.MIN, AggregationType.MAX
+    assert points(T, "trace_count", [C]) == [("trace_count", {}, {"COUNT": 3.0})]
+    assert points(T, "trace_count", [C], dimensions=["trace_name", "trace_status"]) == [
+        ("trace_count", {"trace_name": "app", "trace_status": "OK"}, {"COUNT": 2.0}),
+        ("trace_count", {"trace_name": "other", "trace_status": "ERROR"}, {"COUNT": 1.0})]
+    assert points(T, "latency", [AVG, MIN, MAX, 50.0, 90.0]) == [
+        ("latency", {}, {"AVG": 200.0, "MIN": 100.0, "MAX": 300.0, "P50.0": 200.0, "P90.0": 280.0})]
+    assert points(T, "latency", [AVG], dimensions=["trace_name"], filters=["trace.status = 'OK'"]) == [("latency", {"trace_name": "app"}, {"AVG": 200.0})]
+    assert points(T, "total_tokens", [SUM, AVG]) == [("total_tokens", {}, {"SUM": 44.0, "AVG": 22.0})]
+    assert points(T, "input_tokens", [MAX], dimensions=["trace_name"]) == [("input_tokens", {"trace_name": "app"}, {"MAX": 30.0})]
+    assert points(T, "session_count", [C]) == [("session_count", {}, {"COUNT": 0.0})]
+    assert points(T, "trace_count", [C], time_interval_seconds=3600, start_time_ms=base, end_time_ms=base + 3 * 3_600_000) == [
+        ("trace_count", {"time_bucket": "2026-01-01T00:00:00+00:00"}, {"COUNT": 2.0}),
+        ("trace_count", {"time_bucket": "2026-01-01T01:00:00+00:00"}, {"COUNT": 1.0})]
+    assert points(T, "trace_count", [C], start_time_ms=base + 1, end_time_ms=base + 30 * 60_000) == [("trace_count", {}, {"COUNT": 1.0})]
+    assert points(T, "trace_count", [C], filters=["trace.tag.none = 'x'"]) == [("trace_count", {}, {"COUNT": 0.0})]
+    assert points(T, "latency", [AVG], filters=["trace.tag.none = 'x'"]) == []
+    assert points(T, "trace_count", [C], dimensions=["trace_name"], max_results=1) == [("trace_count", {"trace_name": "app"}, {"COUNT": 2.0})]
+    assert points(T, "trace_count", [C], filters=["trace.tag.`mlflow.traceName` = 'other'"]) == [("trace_count", {}, {"COUNT": 1.0})]
+
+    assert points(S, "span_count", [C], dimensions=["span_type", "span_status"]) == [
+        ("span_count", {"span_type": "LLM", "span_status": "OK"}, {"COUNT": 2.0}),
+        ("span_count", {"span_type": "UNKNOWN", "span_status": "ERROR"}, {"COUNT": 1.0}),
+        ("span_count", {"span_type": "UNKNOWN", "span_status": "OK"}, {"COUNT": 2.0})]
+    assert points(S, "latency", [MIN, MAX], dimensions=["span_name"], filters=["span.type = 'LLM'"]) == [
+        ("latency", {"span_name": "llm"}, {"MIN": 50.0, "MAX": 150.0})]
+    assert points(S, "span_count", [C], dimensions=["span_model_name", "span_model_provider"]) == [
+        ("span_count", {"span_model_name": "gpt-x", "span_model_provider": "openai"}, {"COUNT": 2.0})]
+    assert points(S, "total_cost", [SUM], dimensions=["span_model_name"]) == [("total_cost", {"span_model_name": "gpt-x"}, {"SUM": 3.5})]
+    assert points(S, "total_cost", [SUM], start_time_ms=base + 11, end_time_ms=base + 3_600_000) == [("total_cost", {}, {"SUM": 2.0})]
+    assert points(S, "span_count", [C], time_interval_seconds=3600, start_time_ms=base, end_time_ms=base + 7_200_000,
+                  filters=["span.name = 'llm'", "trace.status = 'OK'"]) == [
+        ("span_count", {"time_bucket": "2026-01-01T00:00:00+00:00"}, {"COUNT": 2.0})]
+
+    assert points(A, "assessment_count", [C], dimensions=["assessment_name", "assessment_value"]) == [
+        ("assessment_count", {"assessment_name": "answer", "assessment_value": '"42"'}, {"COUNT": 1.0}),
+        ("assessment_count", {"assessment_name": "correct", "assessment_value": "false"}, {"COUNT": 1.0}),
+        ("assessment_count", {"assessment_name": "correct", "assessment_value": "true"}, {"COUNT": 1.0}),
+        ("assessment_count", {"assessment_name": "score", "assessment_value": "0.5"}, {"COUNT": 1.0}),
+        ("assessment_count", {"assessment_name": "score", "assessment_value": "4.0"}, {"COUNT": 1.0})]
+    assert points(A, "assessment_value", [AVG, 25.0], dimensions=["assessment_name"]) == [
+        ("assessment_value", {"assessment_name": "correct"}, {"AVG": 0.5, "P25.0": 0.25}),
+        ("assessment_value", {"assessment_name": "score"}, {"AVG": 2.25, "P25.0": 1.375})]
+    assert points(A, "assessment_count", [C], filters=["assessment.type = 'expectation'"]) == [("assessment_count", {}, {"COUNT": 1.0})]
+    assert points(A, "assessment_count", [C], filters=["assessment.name = 'score'", "trace.status = 'ERROR'"]) == [
+        ("assessment_count", {}, {"COUNT": 1.0})]
+
+
+def test_bad_trace_metrics_requests_get_mlflow_errors(rest, traced_experiment):
+    def error(**body):
+        request = {"experiment_ids": [traced_experiment], "view_type": "TRACES", "metric_name": "latency",
+                   "aggregations": [{"aggregation_type": "AVG"}], **body}
+        status, answer = rest("POST", V3 + "traces/metrics", json={k: v for k, v in request.items() if v is not None})
+        return status, answer.get("error_code") if isinstance(answer, dict) else answer, (answer or {}).get("message", "")
+
+    bad = (400, "INVALID_PARAMETER_VALUE")
+    assert error(metric_name="bogus")[:2] == bad
+    assert error(metric_name="bogus")[2].startswith("metric_name must be one of ['trace_count', 'session_count', 'latency'")
+    assert error(aggregations=[{"aggregation_type": "COUNT"}])[2] == (
+        "Found invalid aggregation_type(s): ['COUNT']. Supported aggregation types: ['AVG', 'MAX', 'MIN', 'PERCENTILE']")
+    assert error(dimensions=["trace_status"])[2] == "Found invalid dimension(s): ['trace_status']. Supported dimensions: ['trace_name']"
+    assert error(time_interval_seconds=60)[2] == "start_time_ms and end_time_ms are required if time_interval_seconds is set"
+    assert error(filters=["span.name = 'x'"])[2] == "Filtering by span is only supported for SPANS view type, got TRACES"
+    assert error(filters=["trace.status != 'x'"])[2] == "Invalid comparator: '!=', only '=' operator is supported"
+    assert error(filters=["trace.bogus = 'x'"])[2] == "Invalid entity 'bogus' specified for view type 'trace'. Valid entities are ['status', 'tag', 'metadata']"
+    assert error(filters=["trace.tag = 'x'"])[2] == "Filtering by tag requires a key, e.g. 'trace.tag.<key> = <value>'"
+    assert error(filters=["trace.status = 'OK' AND trace.status = 'OK'"])[2] == "Invalid clause(s) in filter string: AND"
+    assert error(filters=["trace.status = 5"])[2] == "Expected a quoted string value for status value (e.g. 'my-value'). Got value 5"
+    assert error(view_type=None)[:2] == bad
+    assert error(metric_name=None)[:2] == bad
+    assert error(aggregations=None)[:2] == bad
+    assert error(experiment_ids=None)[:2] == bad
+    assert error(experiment_ids=["abc"])[2] == "Invalid experiment ID 'abc'. Experiment ID must be a valid integer."
+    assert error(aggregations=[])[:2] == (400, "BAD_REQUEST")
+    assert error(max_results=0)[:2] == (200, None)
+    status, answer = rest("POST", V3 + "traces/metrics", json={"experiment_ids": ["999999"], "view_type": "TRACES", "metric_name": "trace_count",
+                                                               "aggregations": [{"aggregation_type": "COUNT"}]})
+    assert (status, answer) == (200, {"data_points": [{"metric_name": "trace_count", "values": {"COUNT": 0.0}}]})
+
+
+@pytest.mark.cairn_only
+def test_trace_metrics_refuse_what_mlflow_answers_with_a_500_or_reads_as_something_else(rest, traced_experiment):
+    """MLflow answers a PERCENTILE without (or with a wrong) percentile_value with an HTML 500, and reads an enum
+    name it does not know as the first value (view_type "BOGUS" as TRACES, aggregation_type "BOGUS" as COUNT)."""
+    def error(view="TRACES", **aggregation):
+        status, answer = rest("POST", V3 + "traces/metrics", json={"experiment_ids": [traced_experiment], "view_type": view,
+                                                                   "metric_name": "latency", "aggregations": [aggregation]})
+        return status, answer.get("error_code"), answer.get("message")
+
+    assert error(aggregation_type="PERCENTILE") == (400, "INVALID_PARAMETER_VALUE", "Percentile value is required for PERCENTILE aggregation")
+    assert error(aggregation_type="PERCENTILE", percentile_value=101) == (
+        400, "INVALID_PARAMETER_VALUE", "Percentile value must be between 0 and 100, got 101.0")
+    assert error(aggregation_type="AVG", percentile_value=5)[:2] == (400, "INVALID_PARAMETER_VALUE")
+    assert error(aggregation_type="BOGUS")[:2] == (400, "INVALID_PARAMETER_VALUE")
+    assert error(view="BOGUS", aggregation_type="AVG")[:2] == (400, "INVALID_PARAMETER_VALUE")

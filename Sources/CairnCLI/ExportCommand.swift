@@ -113,7 +113,7 @@ struct ImportCairnCommand: AsyncParsableCommand {
         }
         display.finish()
         let seconds = Date().timeIntervalSince(started)
-        let kinds: [ImportEvent.Kind] = [.experiment, .run, .loggedModel, .registeredModel]
+        let kinds: [ImportEvent.Kind] = [.experiment, .run, .loggedModel, .registeredModel, .trace, .evaluationDataset]
         if json {
             printJSON([
                 "created": Dictionary(uniqueKeysWithValues: kinds.map { ($0.rawValue, report.created[$0] ?? 0) }),

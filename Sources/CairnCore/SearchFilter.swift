@@ -31,6 +31,9 @@ public enum FilterComparator: String, Sendable, Hashable, CaseIterable {
     case greaterOrEqual = ">="
     case like = "LIKE"
     case ilike = "ILIKE"
+    /// A regular expression found anywhere in the value, case-sensitively (trace filters only,
+    /// as in MLflow).
+    case rlike = "RLIKE"
     case `in` = "IN"
     case notIn = "NOT IN"
     case isNull = "IS NULL"

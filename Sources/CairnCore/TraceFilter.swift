@@ -1,3 +1,5 @@
+import Foundation
+
 /// MLflow's trace search filter (`mlflow.search_traces(filter_string=…)`): clauses joined by
 /// `AND`, each `field comparator value`, where a field is an attribute (`status`/`state`,
 /// `timestamp_ms`, `execution_time_ms`, `end_time_ms`, `name`, `run_id`, …, optionally
@@ -83,10 +85,10 @@ public enum TraceFilterParser {
     static let orderNames: [String: TraceField] = attributeNames.filter { !["client_request_id", "prompt", "text"].contains($0.key) }
         .merging(["experiment_id": .experimentID]) { a, _ in a }
     static let attributePrefixes: Set<String> = ["attribute", "attributes", "attr", "trace"]
-    static let stringComparators: [FilterComparator] = [.equal, .notEqual, .like, .ilike, .in, .notIn]
-    static let keyValueComparators: [FilterComparator] = [.equal, .notEqual, .like, .ilike, .isNull, .isNotNull]
+    static let stringComparators: [FilterComparator] = [.equal, .notEqual, .like, .ilike, .rlike, .in, .notIn]
+    static let keyValueComparators: [FilterComparator] = [.equal, .notEqual, .like, .ilike, .rlike, .isNull, .isNotNull]
     static let numericComparators: [FilterComparator] = [.equal, .notEqual, .less, .lessOrEqual, .greater, .greaterOrEqual]
-    static let assessmentComparators: [FilterComparator] = [.notEqual, .equal, .greater, .greaterOrEqual, .less, .lessOrEqual, .like, .ilike, .isNull, .isNotNull]
+    static let assessmentComparators: [FilterComparator] = [.notEqual, .equal, .greater, .greaterOrEqual, .less, .lessOrEqual, .like, .ilike, .rlike, .isNull, .isNotNull]
     static let numericAssessmentComparators: [FilterComparator] = [.greater, .greaterOrEqual, .less, .lessOrEqual]
     static let spanFields: [String: SpanField] = ["name": .name, "type": .type, "status": .status]
 
@@ -113,7 +115,8 @@ public enum TraceFilterParser {
             } else if comparator == .in || comparator == .notIn {
                 value = .list(try scanner.list())
             } else {
-                value = try scanner.scalar()
+                // MLflow keeps a regular expression's backslashes as written (`'\d+'`).
+                value = try scanner.scalar(raw: comparator == .rlike)
             }
             try check(field, comparator, value, filter: text)
             clauses.append(TraceFilterClause(field, comparator, value))
@@ -166,6 +169,10 @@ public enum TraceFilterParser {
     }
 
     static func check(_ field: TraceField, _ comparator: FilterComparator, _ value: FilterValue, filter: String) throws(CairnError) {
+        if comparator == .rlike, case .string(let pattern) = value, (try? NSRegularExpression(pattern: pattern)) == nil {
+            // MLflow on PostgreSQL refuses it (400); its SQLite store would match nothing.
+            throw CairnError(.badRequest, "Invalid regular expression '\(pattern)' in filter '\(filter)': it does not compile.")
+        }
         if field.isNumeric {
             guard numericComparators.contains(comparator) else {
                 throw error(filter, "comparator '\(comparator.rawValue)' is not supported for a numeric attribute; use one of =, !=, <, <=, >, >=")
@@ -351,6 +358,7 @@ struct TraceFilterScanner {
         }
         if keyword("LIKE") { return .like }
         if keyword("ILIKE") { return .ilike }
+        if keyword("RLIKE") { return .rlike }
         if keyword("IN") { return .in }
         if keyword("NOT") {
             if keyword("IN") { return .notIn }
@@ -359,10 +367,11 @@ struct TraceFilterScanner {
             if keyword("NULL") { return .isNull }
             if keyword("NOT"), keyword("NULL") { return .isNotNull }
         }
-        throw error("expected a comparator (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN) at position \(index)")
+        throw error("expected a comparator (=, !=, <, <=, >, >=, LIKE, ILIKE, RLIKE, IN, NOT IN) at position \(index)")
     }
 
-    mutating func quoted() throws(CairnError) -> String? {
+    /// A quoted string; a backslash escapes the next character, or with `raw` is kept with it.
+    mutating func quoted(raw: Bool = false) throws(CairnError) -> String? {
         skipSpace()
         guard index < chars.count, chars[index] == "'" || chars[index] == "\"" else { return nil }
         let quote = chars[index]
@@ -371,6 +380,7 @@ struct TraceFilterScanner {
         while index < chars.count {
             let c = chars[index]
             if c == "\\", index + 1 < chars.count {
+                if raw { out.append(c) }
                 out.append(chars[index + 1])
                 index += 2
                 continue
@@ -385,8 +395,8 @@ struct TraceFilterScanner {
         throw error("unterminated string")
     }
 
-    mutating func scalar() throws(CairnError) -> FilterValue {
-        if let s = try quoted() { return .string(s) }
+    mutating func scalar(raw: Bool = false) throws(CairnError) -> FilterValue {
+        if let s = try quoted(raw: raw) { return .string(s) }
         skipSpace()
         let start = index
         while index < chars.count, chars[index].isNumber || "+-.eE".contains(chars[index]) { index += 1 }

@@ -33,6 +33,7 @@ struct MLflowTracesAPI: Sendable {
             MLflowEndpoint(methods: ["GET"], path: "traces/batchGetInfos", handler: batchGetInfos),
             MLflowEndpoint(methods: ["POST"], path: "traces/search", handler: search),
             MLflowEndpoint(methods: ["POST"], path: "traces/calculate-filter-correlation", handler: filterCorrelation),
+            MLflowEndpoint(methods: ["POST"], path: "traces/metrics", handler: queryMetrics),
             MLflowEndpoint(methods: ["GET"], path: "traces/:trace_id", handler: getTraceInfo),
             MLflowEndpoint(methods: ["PATCH"], path: "traces/:trace_id/tags", handler: setTag),
             MLflowEndpoint(methods: ["DELETE"], path: "traces/:trace_id/tags", handler: deleteTag),
@@ -142,6 +143,31 @@ struct MLflowTracesAPI: Sendable {
             o.int("filter2_count", counts.filter2)
             o.int("joint_count", counts.joint)
             o.int("total_count", counts.total)
+        }
+    }
+
+    func queryMetrics(_ f: RequestFields) async throws -> [UInt8] {
+        // `page_token` is read and ignored, as MLflow does: every answer is one page.
+        _ = try f.string("page_token")
+        let view = try f.enumeration("view_type", byName: TraceMetricView.init(rawValue:), byNumber: TraceMetricView.init(number:),
+                                     expected: "one of TRACES, SPANS, ASSESSMENTS")
+        let aggregations = f.has("aggregations") ? try f.objects("aggregations").map { a in
+            guard let type = try a.enumeration("aggregation_type", byName: TraceMetricAggregationType.init(rawValue:), byNumber: TraceMetricAggregationType.init(number:),
+                                               expected: "one of COUNT, SUM, AVG, PERCENTILE, MIN, MAX") else { throw CairnError.missingParameter("aggregation_type") }
+            return (type: type, percentile: try a.double("percentile_value"))
+        } : nil
+        let points = try await traces.queryTraceMetrics(
+            experimentIDs: f.strings("experiment_ids"), view: view, metricName: f.string("metric_name"), aggregations: aggregations,
+            dimensions: f.strings("dimensions"), filters: f.strings("filters"), timeIntervalSeconds: f.int64("time_interval_seconds"),
+            startTime: f.int64("start_time_ms"), endTime: f.int64("end_time_ms"), maxResults: f.int64("max_results"))
+        return WireEncoding.reply { o in
+            o.array("data_points", points) { w, point in
+                w.object { p in
+                    p.string("metric_name", point.metricName)
+                    if !point.dimensions.isEmpty { p.object("dimensions") { d in for (key, value) in point.dimensions { d.string(key, value) } } }
+                    p.object("values") { v in for (key, value) in point.values { v.double(key, value) } }
+                }
+            }
         }
     }
 

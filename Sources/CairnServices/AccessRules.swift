@@ -97,6 +97,7 @@ public enum AccessRules {
         "GET traces/batchGetInfos": .trace(.read, field: "trace_ids"),
         "POST traces/search": .experimentsNamed(.read, fields: ["locations.mlflow_experiment.experiment_id", "experiment_ids"]),
         "POST traces/calculate-filter-correlation": .experimentsNamed(.read, fields: ["experiment_ids"]),
+        "POST traces/metrics": .experimentsNamed(.read, fields: ["experiment_ids"]),
         "GET traces/:trace_id": .trace(.read),
         "PATCH traces/:trace_id/tags": .trace(.edit),
         "DELETE traces/:trace_id/tags": .trace(.edit),

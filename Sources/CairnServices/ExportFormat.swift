@@ -6,11 +6,14 @@ import CairnCore
 /// compares the README's tables with it).
 public enum ExportFormat {
     public static let formatName = "cairn-export"
-    public static let version = 1
+    /// 2 added the traces and evaluation datasets; an export of version 1 has none.
+    public static let version = 2
 
     public struct Table: Sendable {
         public let name: String
         public let columns: [ParquetColumn]
+        /// The first format version with this table.
+        public var since = 1
         public var file: String { "tables/\(name).parquet" }
     }
 
@@ -19,6 +22,7 @@ public enum ExportFormat {
     static func integer(_ name: String) -> ParquetColumn { ParquetColumn(name, .int64) }
     static func time(_ name: String) -> ParquetColumn { ParquetColumn(name, .timestampMillis) }
     static func optionalTime(_ name: String) -> ParquetColumn { ParquetColumn(name, .timestampMillis, optional: true) }
+    static func optionalInteger(_ name: String) -> ParquetColumn { ParquetColumn(name, .int64, optional: true) }
 
     public static let experiments = Table(name: "experiments", columns: [
         integer("experiment_id"), text("name"), text("artifact_location"), text("lifecycle_stage"), time("creation_time"), time("last_update_time"),
@@ -71,10 +75,33 @@ public enum ExportFormat {
         text("action"), text("changes"),
     ])
 
+    public static let traces = Table(name: "traces", columns: [
+        text("trace_id"), integer("experiment_id"), time("request_time"), optionalInteger("execution_duration"), text("state"),
+        optionalText("request_preview"), optionalText("response_preview"), optionalText("client_request_id"),
+    ], since: 2)
+    public static let traceTags = Table(name: "trace_tags", columns: [text("trace_id"), text("key"), text("value")], since: 2)
+    public static let traceMetadata = Table(name: "trace_metadata", columns: [text("trace_id"), text("key"), text("value")], since: 2)
+    public static let traceSpans = Table(name: "trace_spans", columns: [text("trace_id"), integer("position"), text("span")], since: 2)
+    public static let traceAssessments = Table(name: "trace_assessments", columns: [
+        text("trace_id"), text("assessment_id"), text("name"), time("create_time"), time("last_update_time"), text("body"),
+    ], since: 2)
+    public static let traceRunLinks = Table(name: "trace_run_links", columns: [text("trace_id"), text("run_id")], since: 2)
+    public static let evaluationDatasets = Table(name: "evaluation_datasets", columns: [
+        text("dataset_id"), text("name"), optionalText("schema"), optionalText("profile"), text("digest"), time("created_time"),
+        time("last_update_time"), optionalText("created_by"), optionalText("last_updated_by"),
+    ], since: 2)
+    public static let evaluationDatasetTags = Table(name: "evaluation_dataset_tags", columns: [text("dataset_id"), text("key"), text("value")], since: 2)
+    public static let evaluationDatasetExperiments = Table(name: "evaluation_dataset_experiments", columns: [text("dataset_id"), integer("experiment_id")],
+                                                           since: 2)
+    public static let evaluationDatasetRecords = Table(name: "evaluation_dataset_records", columns: [
+        text("dataset_id"), text("record_id"), text("input_key"), text("body"), time("created_time"), time("last_update_time"),
+    ], since: 2)
+
     /// Every table, in the order they are written and listed in the manifest.
     public static let tables: [Table] = [
         experiments, experimentTags, runs, params, tags, metrics, datasets, datasetInputs, datasetInputTags, runModelInputs,
         runModelOutputs, loggedModels, loggedModelTags, loggedModelParams, loggedModelMetrics, registeredModels, registeredModelTags,
-        modelVersions, modelVersionTags, registeredModelAliases, registryEvents,
+        modelVersions, modelVersionTags, registeredModelAliases, registryEvents, traces, traceTags, traceMetadata, traceSpans,
+        traceAssessments, traceRunLinks, evaluationDatasets, evaluationDatasetTags, evaluationDatasetExperiments, evaluationDatasetRecords,
     ]
 }

@@ -37,7 +37,7 @@ public struct ExportImportService: Sendable {
         }
         let manifest = try ExportManifest.parse(data)
         var damage: [ExportDamage] = []
-        for table in ExportFormat.tables where !manifest.tables.contains(where: { $0.name == table.name }) {
+        for table in ExportFormat.tables where table.since <= manifest.formatVersion && !manifest.tables.contains(where: { $0.name == table.name }) {
             damage.append(ExportDamage(file: table.file, detail: "the manifest does not list it"))
         }
         for table in manifest.tables {
@@ -175,6 +175,11 @@ public struct ExportImportService: Sendable {
             throw CairnError(.invalidParameterValue, "tables/metrics.parquet holds points of runs that are not in tables/runs.parquet, or not in the runs' order; the import stopped there.")
         }
 
+        if manifest.formatVersion >= 2 {
+            try await importTraces(tables, into: &report, progress: progress)
+            try await importEvaluationDatasets(tables, into: &report, progress: progress)
+        }
+
         let modelTagsByName = try tables.grouped(ExportFormat.registeredModelTags) { $0[0] }
         let versions = try tables.grouped(ExportFormat.modelVersions) { $0[0] }
         let versionTags = try tables.grouped(ExportFormat.modelVersionTags) { [$0[0], $0[1]] }
@@ -204,6 +209,59 @@ public struct ExportImportService: Sendable {
 
         try await importArtifacts(manifest.artifacts, from: directory, into: &report)
         return report
+    }
+
+    /// The traces (format version 2), each with its tags, metadata, spans (their JSON as
+    /// exported), assessments and run links, after the experiments they belong to.
+    func importTraces(_ tables: TableSet, into report: inout ImportReport, progress: @Sendable (ImportEvent) -> Void) async throws {
+        let tags = try tables.grouped(ExportFormat.traceTags) { $0[0] }
+        let metadata = try tables.grouped(ExportFormat.traceMetadata) { $0[0] }
+        let spans = try tables.grouped(ExportFormat.traceSpans) { $0[0] }
+        let assessments = try tables.grouped(ExportFormat.traceAssessments) { $0[0] }
+        let links = try tables.grouped(ExportFormat.traceRunLinks) { $0[0] }
+        func pairs(_ rows: [[ParquetValue]]?) throws -> [Tag] { try (rows ?? []).map { Tag(try Self.text($0[1]), try Self.text($0[2])) } }
+        for t in try tables.rows(ExportFormat.traces) {
+            let id = try Self.text(t[0])
+            guard let state = TraceState(rawValue: try Self.text(t[4])) else { throw Self.bad(ExportFormat.traces, "state '\(t[4])'") }
+            let info = TraceInfo(
+                traceID: id, experimentID: String(try Self.int(t[1])), requestTime: try Self.int(t[2]), executionDuration: t[3].int64, state: state,
+                requestPreview: t[5].string, responsePreview: t[6].string, clientRequestID: t[7].string,
+                metadata: try pairs(metadata[t[0]]), tags: try pairs(tags[t[0]]),
+                assessments: try (assessments[t[0]] ?? []).map { a in
+                    guard let body = try? JSONValue.parse(try Self.text(a[5])) else { throw Self.bad(ExportFormat.traceAssessments, "assessment \(a[1]) is not JSON") }
+                    return Assessment(assessmentID: try Self.text(a[1]), traceID: id, name: try Self.text(a[2]), createTime: try Self.int(a[3]),
+                                      lastUpdateTime: try Self.int(a[4]), body: body)
+                })
+            let trace = ExportedTrace(info: info, spans: try (spans[t[0]] ?? []).sorted { ($0[1].int64 ?? 0) < ($1[1].int64 ?? 0) }.map { try Self.text($0[2]) },
+                                      runIDs: try (links[t[0]] ?? []).map { try Self.text($0[1]) })
+            let outcome = try await store.importTrace(trace)
+            record(outcome, .trace, "trace \(id)", into: &report)
+            progress(ImportEvent(kind: .trace, id: id, name: id, outcome: outcome, points: 0, files: 0, bytes: 0))
+        }
+    }
+
+    /// The evaluation datasets (format version 2) with their tags, experiment links and records.
+    func importEvaluationDatasets(_ tables: TableSet, into report: inout ImportReport, progress: @Sendable (ImportEvent) -> Void) async throws {
+        let tags = try tables.grouped(ExportFormat.evaluationDatasetTags) { $0[0] }
+        let experiments = try tables.grouped(ExportFormat.evaluationDatasetExperiments) { $0[0] }
+        let records = try tables.grouped(ExportFormat.evaluationDatasetRecords) { $0[0] }
+        for d in try tables.rows(ExportFormat.evaluationDatasets) {
+            let id = try Self.text(d[0])
+            let dataset = EvaluationDataset(
+                datasetID: id, name: try Self.text(d[1]), tags: try (tags[d[0]] ?? []).map { Tag(try Self.text($0[1]), try Self.text($0[2])) },
+                schema: d[2].string, profile: d[3].string, digest: try Self.text(d[4]), createdTime: try Self.int(d[5]), lastUpdateTime: try Self.int(d[6]),
+                createdBy: d[7].string, lastUpdatedBy: d[8].string,
+                experimentIDs: try (experiments[d[0]] ?? []).map { String(try Self.int($0[1])) })
+            let rows = try (records[d[0]] ?? []).map { r in
+                let text = try Self.text(r[3])
+                guard let body = try? JSONValue.parse(text) else { throw Self.bad(ExportFormat.evaluationDatasetRecords, "record \(r[1]) is not JSON") }
+                return DatasetRecord(recordID: try Self.text(r[1]), inputKey: try Self.text(r[2]), body: body, createdTime: try Self.int(r[4]),
+                                     lastUpdateTime: try Self.int(r[5]))
+            }
+            let outcome = try await store.importEvaluationDataset(dataset, records: rows)
+            record(outcome, .evaluationDataset, "evaluation dataset \(id) '\(dataset.name)'", into: &report)
+            progress(ImportEvent(kind: .evaluationDataset, id: id, name: dataset.name, outcome: outcome, points: 0, files: 0, bytes: 0))
+        }
     }
 
     /// Stores each artifact file (blob first, manifest row after) unless its path is here with

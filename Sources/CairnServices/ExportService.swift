@@ -150,6 +150,7 @@ public struct ExportService: Sendable {
         var exportedRuns = Set<String>()
         var exportedModels = Set<String>()
         var datasets: [[ParquetValue]: [ParquetValue]] = [:]
+        var exportedExperiments = Set<Int64>()
         for id in experimentIDs {
             var runIDs = try await store.exportRunIDs(experimentID: id)
             if let allowedRuns {
@@ -177,6 +178,18 @@ public struct ExportService: Sendable {
                 exportedModels.insert(model.modelID)
                 if let root = ArtifactLocation.proxyPath(fromArtifactURI: model.artifactURI), !root.isEmpty { artifactRoots.append(root) }
             }
+            let traceIDs = try await store.exportTraceIDs(experimentID: id)
+            for start in stride(from: 0, to: traceIDs.count, by: 100) {
+                for trace in try await store.exportTraces(ids: Array(traceIDs[start..<min(traceIDs.count, start + 100)])) {
+                    // With a run filter, the traces of the selected runs only (made in one or linked to one).
+                    if allowedRuns != nil {
+                        let runs = trace.runIDs + trace.info.metadata.filter { $0.key == TraceKey.sourceRun }.map(\.value)
+                        if !runs.contains(where: exportedRuns.contains) { continue }
+                    }
+                    try writeTrace(trace, append: append)
+                }
+            }
+            exportedExperiments.insert(id)
         }
         for key in datasets.keys.sorted(by: { Self.rowOrder($0, $1) }) {
             try append(ExportFormat.datasets, key + datasets[key]!)
@@ -214,6 +227,17 @@ public struct ExportService: Sendable {
                 try append(ExportFormat.registryEvents, [.string(name), .string(event.modelName), event.version.map(ParquetValue.int64) ?? .null,
                                                          .int64(event.timestamp), .string(event.user), .string(event.action), .string(event.changes)])
             }
+        }
+
+        for id in try await store.exportEvaluationDatasetIDs() {
+            var (dataset, records) = try await store.exportEvaluationDataset(id: id)
+            // A selection takes the datasets of the experiments it exported, with links to those only.
+            let experiments = dataset.experimentIDs.filter { Int64($0).map(exportedExperiments.contains) ?? false }
+            if !selection.isEverything {
+                if experiments.isEmpty { continue }
+                dataset.experimentIDs = experiments
+            }
+            try writeEvaluationDataset(dataset, records: records, append: append)
         }
 
         var tables: [ExportedTable] = []
@@ -287,6 +311,36 @@ public struct ExportService: Sendable {
         for modelID in Set(run.modelInputs).sorted() { try append(ExportFormat.runModelInputs, [id, .string(modelID)]) }
         for output in Set(run.modelOutputs).sorted(by: { ($0.modelID, $0.step) < ($1.modelID, $1.step) }) {
             try append(ExportFormat.runModelOutputs, [id, .string(output.modelID), .int64(output.step)])
+        }
+    }
+
+    func writeTrace(_ trace: ExportedTrace, append: (ExportFormat.Table, [ParquetValue]) throws -> Void) throws {
+        let info = trace.info
+        let id = ParquetValue.string(info.traceID)
+        try append(ExportFormat.traces, [
+            id, .int64(Int64(info.experimentID) ?? 0), .int64(info.requestTime), info.executionDuration.map(ParquetValue.int64) ?? .null,
+            .string(info.state.rawValue), Self.optional(info.requestPreview), Self.optional(info.responsePreview), Self.optional(info.clientRequestID),
+        ])
+        for tag in info.tags { try append(ExportFormat.traceTags, [id, .string(tag.key), .string(tag.value)]) }
+        for entry in info.metadata { try append(ExportFormat.traceMetadata, [id, .string(entry.key), .string(entry.value)]) }
+        for (position, span) in trace.spans.enumerated() { try append(ExportFormat.traceSpans, [id, .int64(Int64(position)), .string(span)]) }
+        for a in info.assessments {
+            try append(ExportFormat.traceAssessments, [id, .string(a.assessmentID), .string(a.name), .int64(a.createTime), .int64(a.lastUpdateTime), .string(a.body.text)])
+        }
+        for run in trace.runIDs { try append(ExportFormat.traceRunLinks, [id, .string(run)]) }
+    }
+
+    func writeEvaluationDataset(_ dataset: EvaluationDataset, records: [DatasetRecord], append: (ExportFormat.Table, [ParquetValue]) throws -> Void) throws {
+        let id = ParquetValue.string(dataset.datasetID)
+        try append(ExportFormat.evaluationDatasets, [
+            id, .string(dataset.name), Self.optional(dataset.schema), Self.optional(dataset.profile), .string(dataset.digest),
+            .int64(dataset.createdTime), .int64(dataset.lastUpdateTime), Self.optional(dataset.createdBy), Self.optional(dataset.lastUpdatedBy),
+        ])
+        for tag in dataset.tags { try append(ExportFormat.evaluationDatasetTags, [id, .string(tag.key), .string(tag.value)]) }
+        for experiment in dataset.experimentIDs { try append(ExportFormat.evaluationDatasetExperiments, [id, .int64(Int64(experiment) ?? 0)]) }
+        for record in records {
+            try append(ExportFormat.evaluationDatasetRecords, [id, .string(record.recordID), .string(record.inputKey), .string(record.body.text),
+                                                              .int64(record.createdTime), .int64(record.lastUpdateTime)])
         }
     }
 

@@ -186,6 +186,31 @@ public struct TraceService: Sendable {
         return (counts, npmi, smoothed)
     }
 
+    /// MLflow's `query_trace_metrics` (`POST traces/metrics`): checks the request as MLflow
+    /// does, with its words, then aggregates what the store reads. An experiment that does not
+    /// exist has no traces (MLflow answers it the same way).
+    public func queryTraceMetrics(experimentIDs: [String], view: TraceMetricView?, metricName: String?,
+                                  aggregations: [(type: TraceMetricAggregationType, percentile: Double?)]?, dimensions: [String], filters: [String],
+                                  timeIntervalSeconds: Int64?, startTime: Int64?, endTime: Int64?, maxResults: Int64?) async throws -> [TraceMetricPoint] {
+        if experimentIDs.isEmpty { throw CairnError.missingParameter("experiment_ids") }
+        guard let view else { throw CairnError.missingParameter("view_type") }
+        guard let metricName, !metricName.isEmpty else { throw CairnError.missingParameter("metric_name") }
+        guard let aggregations else { throw CairnError.missingParameter("aggregations") }
+        if aggregations.isEmpty {
+            // MLflow: a 400 BAD_REQUEST from its SQL layer ("Query contains no columns…").
+            throw CairnError(.badRequest, "No aggregation was given: name at least one in 'aggregations' (e.g. {\"aggregation_type\": \"COUNT\"}).")
+        }
+        let checked = try aggregations.map { item throws(CairnError) in try TraceMetricAggregation(item.type, percentile: item.percentile) }
+        var ids: [Int64] = []
+        for id in experimentIDs { ids.append(try Validation.parseExperimentID(id)) }
+        let query = try TraceMetricsQuery(
+            experimentIDs: ids, view: view, metricName: metricName, aggregations: checked, dimensions: dimensions,
+            filters: try filters.map { text throws(CairnError) in try TraceMetricFilter.parse(text) },
+            timeIntervalSeconds: timeIntervalSeconds, startTime: startTime, endTime: endTime,
+            maxResults: Int(clamping: maxResults ?? Int64(TraceMetricsQuery.defaultMaxResults)))
+        return query.points(try await store.traceMetricRecords(query))
+    }
+
     // MARK: Manage
 
     public func setTraceTag(id: String, key: String, value: String) async throws {

@@ -417,6 +417,9 @@ final class PostgresBackend: SQLBackend {
                 return CairnError(.invalidState, "PostgreSQL at \(location.host):\(location.port) refused the login of user '\(location.username)': \(message). Check the user and password in --backend-store-uri.", cause: error)
             case "3D000":
                 return CairnError(.invalidState, "PostgreSQL at \(location.host):\(location.port) has no database '\(location.database)'. Create it (`CREATE DATABASE \(location.database)`) or name an existing one in --backend-store-uri.", cause: error)
+            case "2201B":
+                // An RLIKE pattern PostgreSQL's regular expressions refuse (MLflow on PostgreSQL: 400).
+                return CairnError(.badRequest, "Invalid regular expression: \(message).", cause: error)
             case "53100":
                 return CairnError(.temporarilyUnavailable, "Storage is full: PostgreSQL has no disk space left; nothing of this request was stored. Free space on the database server; Cairn resumes by itself.", cause: error)
             case _ where state.hasPrefix("08") || state.hasPrefix("57P") || state == "40001" || state == "40P01" || state == "55P03":

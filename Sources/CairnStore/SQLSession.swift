@@ -266,6 +266,15 @@ public enum SQLDialect: Sendable {
         }
     }
 
+    /// `RLIKE`: the regular expression bound next is found in `column` (case-sensitive, anywhere
+    /// in it). SQLite calls the store's `regexp` function (`SQLiteRegexp`), PostgreSQL uses `~`.
+    public func regexp(_ column: String) -> String {
+        switch self {
+        case .sqlite: return "\(column) REGEXP ?"
+        case .postgres: return "\(column) ~ ?"
+        }
+    }
+
     /// An ORDER BY term with missing values last in both directions. SQLite sorts NULL first
     /// ascending and last descending, PostgreSQL the other way round; plain terms where the
     /// backend already does it let its planner walk an index instead of sorting.

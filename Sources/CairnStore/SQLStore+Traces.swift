@@ -278,6 +278,47 @@ extension SQLStore: TraceStore {
         }
     }
 
+    public func traceMetricRecords(_ query: TraceMetricsQuery) async throws -> [TraceMetricRecord] {
+        guard !query.experimentIDs.isEmpty else { return [] }
+        let dialect = self.dialect
+        var (conditions, whereValues) = Self.inExperiments(query.experimentIDs, dialect)
+        let (filter, filterValues) = Self.traceFilter(query.traceClauses, dialect)
+        conditions += filter
+        whereValues += filterValues
+        if query.boundsTraceTime {
+            if let start = query.startTime { conditions.append("t.request_time >= ?"); whereValues.append(.integer(start)) }
+            if let end = query.endTime { conditions.append("t.request_time <= ?"); whereValues.append(.integer(end)) }
+        }
+        func keyed(_ table: String) -> String { "(SELECT value FROM \(table) WHERE trace_pk = t.trace_pk AND key = ?)" }
+        let summary = "t.request_time, \(keyed("trace_tags")), t.state, t.execution_duration, \(keyed("trace_metadata")), \(keyed("trace_metadata"))"
+        let from: String
+        switch query.view {
+        case .traces: from = "\(summary) FROM traces t"
+        case .spans: from = "\(summary), s.name, s.span_type, s.status, s.content FROM traces t JOIN trace_span_index s ON s.trace_pk = t.trace_pk"
+        case .assessments: from = "\(summary), a.name, a.body FROM traces t JOIN trace_assessments a ON a.trace_pk = t.trace_pk"
+        }
+        let sql = "SELECT \(from) WHERE \(conditions.joined(separator: " AND "))"
+        let values: [SQLValue] = [.text(TraceKey.traceName), .text(TraceKey.traceSession), .text(TraceKey.tokenUsage)] + whereValues
+        let view = query.view
+        return try await read { db in
+            try db.rows(sql, values: values, cache: false).map { row in
+                var record = TraceMetricRecord(traceTime: row[0], traceName: row[1], state: row[2], executionDuration: row[3], session: row[4], tokenUsage: row[5])
+                switch view {
+                case .traces: break
+                case .spans:
+                    record.spanName = row[6]
+                    record.spanType = row[7]
+                    record.spanStatus = row[8]
+                    record.spanContent = row[9]
+                case .assessments:
+                    record.assessmentName = row[6]
+                    record.assessmentBody = row[7]
+                }
+                return record
+            }
+        }
+    }
+
     static func traceOrderColumn(_ field: TraceField) -> (String, [SQLValue]) {
         switch field {
         case .state: return ("t.state", [])
@@ -303,6 +344,8 @@ extension SQLStore: TraceStore {
             return (sql, [.text(argument)])
         case (.ilike, .string(let pattern)):
             return (dialect.ilike(column), [.text(pattern)])
+        case (.rlike, .string(let pattern)):
+            return (dialect.regexp(column), [.text(pattern)])
         case (.in, .list(let items)):
             return (dialect.inTextList(column), [.text(textList(items))])
         case (.notIn, .list(let items)):
@@ -355,6 +398,24 @@ extension SQLStore: TraceStore {
         return ("EXISTS (SELECT 1 \(scope) AND \(condition))", values)
     }
 
+    /// MLflow's `span.attributes.<key> RLIKE 'p'`: `p` is looked for inside the attribute's
+    /// value, a JSON string within the span's JSON (`"key": "\"…\""`); a leading `^` anchors
+    /// it at the value's start, a trailing `$` at its end.
+    static func attributeRegexp(_ key: String, _ pattern: String) -> String {
+        var inner = Substring(pattern)
+        var prefix = #""\\".*"#
+        var suffix = ""
+        if inner.hasPrefix("^") {
+            inner = inner.dropFirst()
+            prefix = #""\\""#
+        }
+        if inner.hasSuffix("$") {
+            inner = inner.dropLast()
+            suffix = #"\\""#
+        }
+        return "\"\(key)\": \(prefix)\(inner)\(suffix)"
+    }
+
     /// One clause as SQL over `traces t`, with its bound values.
     static func traceCondition(_ clause: TraceFilterClause, _ dialect: SQLDialect) -> (String, [SQLValue]) {
         func compare(_ column: String) -> (String, [SQLValue]) { Self.compare(clause, column, dialect) }
@@ -395,6 +456,10 @@ extension SQLStore: TraceStore {
                 // whatever the comparator (so `=` compares the content with that pattern).
                 func pattern(_ value: String) -> String { "%\"\(key)\"\(value)%" }
                 var patterned = clause
+                if clause.comparator == .rlike, case .string(let s) = clause.value {
+                    patterned.value = .string(attributeRegexp(key, s))
+                    return Self.compare(patterned, "s.content", dialect)
+                }
                 switch clause.value {
                 case .string(let s): patterned.value = .string(pattern(s))
                 case .list(let items): patterned.value = .list(items.map(pattern))

@@ -19,6 +19,44 @@ private func readTable(_ directory: TemporaryDirectory, _ dir: String, _ table: 
     return try ParquetReader(bytes: bytes).allRows()
 }
 
+/// Two traces in experiment 1 (one with spans holding typed attributes and an event, assessments
+/// and a run link; one with a summary only) and an evaluation dataset with tags and records.
+private func fillTraces(_ s: Stack) async throws {
+    var span = OTLPSpan()
+    span.traceID = Array(repeating: 9, count: 16)
+    span.spanID = Array("root0001".utf8)
+    span.name = "app ✓"
+    span.startTimeUnixNano = 1_000_000_123
+    span.endTimeUnixNano = 2_000_000_456
+    span.statusCode = 1
+    span.attributes = [OTLPKeyValue(key: "mlflow.spanInputs", value: .string("{\"q\": \"ünï\"}")),
+                       OTLPKeyValue(key: "score", value: .double(0.1 + 0.2)), OTLPKeyValue(key: "n", value: .int(Int64.max))]
+    var child = span
+    child.spanID = Array("child001".utf8)
+    child.parentSpanID = span.spanID
+    child.name = "llm"
+    try await s.store.logSpans(experimentID: 1, [TraceSpanBatch(traceID: "tr-a", spans: [span.json, child.json])],
+                               newTraceTags: { [Tag("mlflow.artifactLocation", "mlflow-artifacts:/1/traces/\($0)/artifacts")] })
+    try await s.store.setTraceTag(id: "tr-a", tag: Tag("reviewed", "yes"))
+    let run = try await s.store.exportRunIDs(experimentID: 1)[0]
+    try await s.store.linkTraces(ids: ["tr-a"], runID: run)
+    let body = JSONValue.object([("assessment_id", .string("a-1")), ("assessment_name", .string("correct")),
+                                 ("feedback", .object([("value", .number("4.50"))])), ("valid", .bool(true))])
+    try await s.store.createAssessment(Assessment(assessmentID: "a-1", traceID: "tr-a", name: "correct", createTime: 5, lastUpdateTime: 6, body: body))
+    _ = try await s.store.startTrace(TraceInfo(traceID: "tr-b", experimentID: "1", requestTime: 77, executionDuration: nil, state: .inProgress,
+                                               requestPreview: "{\"q\": 1}", clientRequestID: "c-1", metadata: [Tag(TraceKey.sourceRun, run)],
+                                               tags: [Tag(TraceKey.traceName, "b")]))
+    let dataset = EvaluationDataset(datasetID: "d-1", name: "golden", tags: [Tag("z", "last"), Tag("a", "first")], schema: "{\"inputs\": {}}",
+                                    profile: nil, digest: "abc", createdTime: 10, lastUpdateTime: 11, createdBy: "ada", lastUpdatedBy: nil,
+                                    experimentIDs: ["1"])
+    try await s.store.createEvaluationDataset(dataset)
+    try await s.store.saveEvaluationDatasetRecords([
+        DatasetRecord(recordID: "r-2", inputKey: "{\"q\":\"b\"}", body: .object([("inputs", .object([("q", .string("b"))]))]), createdTime: 12, lastUpdateTime: 12),
+        DatasetRecord(recordID: "r-1", inputKey: "{\"q\":\"a\"}", body: .object([("inputs", .object([("q", .string("a"))])), ("expectations", .object([("x", .number("1.0"))]))]),
+                      createdTime: 13, lastUpdateTime: 14),
+    ], dataset: dataset)
+}
+
 @Suite("cairn export and cairn import cairn")
 struct ExportServiceTests {
     @Test("Export, import into a new store, export again: the same tables byte for byte and the same artifacts; a second import changes nothing",
@@ -29,12 +67,16 @@ struct ExportServiceTests {
         try await withStore(backend) { sourceStore in
             let source = try Stack(store: sourceStore, blobs: directory.file("source-artifacts"))
             try await fill(source)
+            try await fillTraces(source)
+            let spansBefore = try await sourceStore.exportTraces(ids: ["tr-a"]).first?.spans
             let first = try await exporter(source, rowGroupSize: 7).export(ExportSelection(), to: URL(fileURLWithPath: directory.file("first")))
             #expect(first.tables.count == ExportFormat.tables.count)
             #expect(first.counts["runs"] == 4 && first.counts["experiments"] == 3 && first.counts["logged_models"] == 1)
             #expect(first.counts["model_versions"] == 2 && first.counts["registered_model_aliases"] == 1)
             #expect((first.counts["metrics"] ?? 0) > 100 && (first.counts["registry_events"] ?? 0) >= 4)
             #expect(first.artifacts.count == 4)
+            #expect(first.counts["traces"] == 2 && first.counts["trace_spans"] == 2 && first.counts["trace_assessments"] == 1)
+            #expect(first.counts["trace_run_links"] == 1 && first.counts["evaluation_datasets"] == 1 && first.counts["evaluation_dataset_records"] == 2)
 
             try await withStore(backend) { targetStore in
                 let target = try Stack(store: targetStore, blobs: directory.file("target-artifacts"))
@@ -42,6 +84,15 @@ struct ExportServiceTests {
                 #expect(report.conflicts.isEmpty, "\(report.conflicts)")
                 #expect(report.created[.run] == 4 && report.created[.loggedModel] == 1 && report.created[.registeredModel] == 1)
                 #expect(report.writtenFiles == 4)
+                #expect(report.created[.trace] == 2 && report.created[.evaluationDataset] == 1)
+                // Spans come back bit for bit, and the span filters find them.
+                #expect(try await targetStore.exportTraces(ids: ["tr-a"]).first?.spans == spansBefore)
+                #expect(try await targetStore.fetchTraces(ids: ["tr-a"], withSpans: true).first?.spans
+                        == (try await sourceStore.fetchTraces(ids: ["tr-a"], withSpans: true).first?.spans))
+                let found = try await targetStore.searchTraces(TraceSearch(experimentIDs: [1], clauses: try TraceFilterParser.parse("span.name = 'llm'"),
+                                                                           orderBy: [], maxResults: 10, offset: 0))
+                #expect(found.items.map(\.traceID) == ["tr-a"])
+                #expect(try await targetStore.evaluationDatasetRecords(id: "d-1").map(\.recordID) == ["r-2", "r-1"])
 
                 let second = try await exporter(target, rowGroupSize: 7).export(ExportSelection(), to: URL(fileURLWithPath: directory.file("second")))
                 #expect(second.tables == first.tables)
@@ -75,6 +126,28 @@ struct ExportServiceTests {
         #expect(rows == expected)
         #expect(rows.contains { $0[4].double?.isNaN == true })
         #expect(rows.contains { $0[4] == .double(-0.0) } && rows.contains { $0[4] == .double(-.infinity) })
+    }
+
+    @Test("An export of format version 1 (no trace or evaluation dataset tables) still imports")
+    func versionOneImports() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let s = try Stack(store: try SQLiteTrackingStore(path: directory.file("cairn.sqlite")), blobs: directory.file("artifacts"))
+        try await fill(s)
+        _ = try await exporter(s).export(ExportSelection(), to: URL(fileURLWithPath: directory.file("out")))
+        // Make it what Cairn wrote before version 2: the same manifest without the newer tables and their files.
+        let manifestURL = URL(fileURLWithPath: directory.file("out/manifest.json"))
+        var manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: manifestURL)) as? [String: Any])
+        let newer = Set(ExportFormat.tables.filter { $0.since > 1 }.map(\.name))
+        #expect(newer.contains("traces") && newer.contains("evaluation_dataset_records"))
+        manifest["format_version"] = 1
+        manifest["tables"] = (manifest["tables"] as? [[String: Any]] ?? []).filter { !newer.contains($0["name"] as? String ?? "") }
+        try JSONSerialization.data(withJSONObject: manifest).write(to: manifestURL)
+        for table in ExportFormat.tables where table.since > 1 { try FileManager.default.removeItem(atPath: directory.file("out/\(table.file)")) }
+
+        let target = try Stack(store: try SQLiteTrackingStore(path: directory.file("target.sqlite")), blobs: directory.file("target-artifacts"))
+        let report = try await importer(target).importExport(from: URL(fileURLWithPath: directory.file("out")))
+        #expect(report.conflicts.isEmpty && report.created[.run] == 4 && report.created[.trace] == nil)
     }
 
     @Test("A damaged export is refused before anything is written, naming the file")
