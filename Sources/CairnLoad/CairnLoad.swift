@@ -11,8 +11,9 @@ struct CairnLoad: AsyncParsableCommand {
             keep-alive connections, with fixed request counts (never a duration), latency percentiles \
             (HdrHistogram) and the server's CPU per request from /proc.
 
-            Example:
-              cairn-load run --url http://127.0.0.1:5000 --server-pid 1234 --scenarios s1,s3,writers --json out.json
+            Examples:
+              cairn-load run --url http://127.0.0.1:5000 --server-pid 1234 \\
+                --scenarios s1,s3,writers --json out.json
               cairn-load noop-server --port 5001
             """,
         subcommands: [Run.self, NoopServerCommand.self],
@@ -24,20 +25,24 @@ struct Run: AsyncParsableCommand {
         abstract: "Runs scenarios against a server and reports rates, latencies and server cost.",
         discussion: """
             Scenarios (trackbench's bodies):
-              s1       runs/create, --requests runs over --connections connections
-              s2       runs/log-batch of 1,000 points (10 keys x 100 steps), --batches requests, each connection its own run
-              s3       runs/log-metric, one point per request, --requests requests
-              s4       ingest --history-points points, then --reads full get-history reads (default page size and
-                       25,000-point pages, following page tokens) and get-history-bulk-interval (320, 2500)
-              s5       --search-runs runs populated (create + log-batch of 5 params, 5 metrics, 2 tags), then
-                       --reads filtered + ordered searches (max 100) and unfiltered ones (max 1000)
-              writers  --writers connections at once: each creates its run, then sends --writer-requests
-                       log-batch requests of 10 metrics (one step each)
-            Every phase is bounded by --max-seconds: past it, the connections still busy are closed and
-            their remaining requests count as transport errors.
+              s1       runs/create: --requests runs over --connections
+              s2       1,000-point runs/log-batch (10 keys x 100 steps):
+                       --batches requests, a run per connection
+              s3       one-point runs/log-metric: --requests requests
+              s4       --history-points points, then --reads whole
+                       get-history reads (page tokens followed) and
+                       get-history-bulk-interval reads (320, 2500)
+              s5       --search-runs runs populated, then --reads filtered
+                       (max 100) and unfiltered (max 1000) searches
+              writers  --writers connections at once: each creates its run,
+                       then sends --writer-requests 10-metric log-batches
+            Each phase is bounded by --max-seconds: past it, the busy
+            connections are closed and their remaining requests count as
+            transport errors.
 
             Example:
-              cairn-load run --url http://127.0.0.1:5000 --server-pid 1234 --scenarios s1,s2,s3 --connections 4 --json out.json
+              cairn-load run --url http://127.0.0.1:5000 --server-pid 1234 \\
+                --scenarios s1,s2,s3 --connections 4 --json out.json
             """)
 
     @Option(help: "The server's base URL (loopback), e.g. http://127.0.0.1:5000.")
