@@ -161,7 +161,8 @@ METRICS: list[tuple[str, str, str, str, bool | None, Getter]] = [
      load("s3 log_metric", "server_cpu_ms_per_operation")),
     ("load_writers_start_p99_ms", "cairn-load writers", "all writers create their run at once: latency p99", "ms", False,
      load("writers create_run", "latency", "p99_ms")),
-    ("load_writers_req_per_s", "cairn-load writers", "all writers log at once (10-metric log-batch): requests / s", "req/s",
+    ("load_writers_req_per_s", "cairn-load writers", "all writers log together (10-metric log-batch, each writer "
+     "once a second at scales small and full): requests / s", "req/s",
      True, load("writers log_batch_10", "operations_per_s")),
     ("load_writers_p50_ms", "cairn-load writers", "log-batch latency p50", "ms", False,
      load("writers log_batch_10", "latency", "p50_ms")),

@@ -35,7 +35,8 @@ struct Run: AsyncParsableCommand {
               s5       --search-runs runs populated, then --reads filtered
                        (max 100) and unfiltered (max 1000) searches
               writers  --writers connections at once: each creates its run,
-                       then sends --writer-requests 10-metric log-batches
+                       then sends --writer-requests 10-metric log-batches,
+                       back to back or one per --writer-interval-ms
             Each phase is bounded by --max-seconds: past it, the busy
             connections are closed and their remaining requests count as
             transport errors.
@@ -65,6 +66,13 @@ struct Run: AsyncParsableCommand {
 
     @Option(help: "log-batch requests per writer (writers scenario).")
     var writerRequests = 20
+
+    @Option(help: """
+        Milliseconds between the starts of a writer's requests, the writers' schedules spread over \
+        one interval; 0 sends them back to back, so with many writers p99 is mostly queueing \
+        (1,000 writers need 10,000 requests/s for 100 ms).
+        """)
+    var writerIntervalMs = 0
 
     @Option(help: "Points of s4's series.")
     var historyPoints = 10_000
@@ -99,7 +107,7 @@ struct Run: AsyncParsableCommand {
         for name in scenarioList where !Self.allScenarios.contains(name) {
             throw ValidationError("unknown scenario '\(name)'; known: \(Self.allScenarios.joined(separator: ", ")), all")
         }
-        guard connections > 0, writers > 0, threads > 0, requests >= 0, batches >= 0, writerRequests >= 0, reads >= 0 else {
+        guard connections > 0, writers > 0, threads > 0, requests >= 0, batches >= 0, writerRequests >= 0, writerIntervalMs >= 0, reads >= 0 else {
             throw ValidationError("--connections, --writers and --threads must be positive, counts not negative")
         }
         if let serverPid, !FileManager.default.fileExists(atPath: "/proc/\(serverPid)/stat") {
@@ -122,7 +130,7 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         let (host, port) = try endpoint()
         let plan = LoadPlan(scenarios: scenarioList, connections: connections, requests: requests, batches: batches, writers: writers,
-                            writerRequests: writerRequests, historyPoints: historyPoints, reads: reads, searchRuns: searchRuns,
+                            writerRequests: writerRequests, writerIntervalMilliseconds: writerIntervalMs, historyPoints: historyPoints, reads: reads, searchRuns: searchRuns,
                             maxSeconds: maxSeconds, seed: seed)
         let client = LoadClient(host: host, port: port, threads: threads)
         let server = serverPid.map { ProcessTree(root: $0) }

@@ -79,14 +79,16 @@ actor LoadClient {
     /// Runs `operations[i]` operations of `workload` on connection i, all connections at once,
     /// and waits until all are done or `maxSeconds` passed (then the connections still busy are
     /// closed and their remaining requests count as transport errors).
-    func run(_ workload: any Workload, operations: [Int], maxSeconds: Double) async throws -> PhaseResult {
+    func run(_ workload: any Workload, operations: [Int], interval: TimeAmount = .zero, maxSeconds: Double) async throws -> PhaseResult {
         try await ensureConnections(operations.count)
         let used = Array(channels.prefix(operations.count))
         let start = NIODeadline.now()
         let futures = used.enumerated().map { index, channel in
             let promise = channel.eventLoop.makePromise(of: ConnectionResult.self)
             channel.pipeline.triggerUserOutboundEvent(
-                StartPhase(workload: workload, connection: index, operations: operations[index], promise: promise), promise: nil)
+                StartPhase(workload: workload, connection: index, operations: operations[index], interval: interval,
+                           offset: .nanoseconds(interval.nanoseconds * Int64(index) / Int64(used.count)), promise: promise),
+                promise: nil)
             return promise.futureResult
         }
         let bound = group.next().scheduleTask(in: .nanoseconds(Int64(maxSeconds * 1e9))) {

@@ -60,6 +60,11 @@ struct StartPhase: Sendable {
     var workload: any Workload
     var connection: Int
     var operations: Int
+    /// 0: each operation starts as soon as the last one ended (closed loop). Otherwise operation i
+    /// starts at `offset` + `interval` × i (a job logging at a fixed pace), or at once if late; the
+    /// offsets spread the connections over one interval, as unsynchronised jobs are.
+    var interval: TimeAmount = .zero
+    var offset: TimeAmount = .zero
     var promise: EventLoopPromise<ConnectionResult>
 }
 
@@ -76,6 +81,7 @@ final class LoadHandler: ChannelDuplexHandler {
     private var result = ConnectionResult()
     private var operation = 0
     private var operationStart: UInt64 = 0
+    private var phaseStart = NIODeadline.now()
     private var current: LoadRequest?
     private var status = 0
     private var body = ByteBuffer()
@@ -94,6 +100,7 @@ final class LoadHandler: ChannelDuplexHandler {
         result = ConnectionResult()
         result.latencies.reserveCapacity(start.operations)
         operation = 0
+        phaseStart = .now()
         guard context.channel.isActive else {
             failRemaining(message: "the connection is closed")
             return
@@ -108,6 +115,22 @@ final class LoadHandler: ChannelDuplexHandler {
             phase.promise.succeed(result)
             return
         }
+        if phase.interval > .zero {
+            let due = phaseStart + phase.offset + phase.interval * Int64(operation)
+            if due > .now() {
+                context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: due) { [self] in
+                    // The time bound may have closed the connection meanwhile (then the phase is over).
+                    guard self.phase != nil else { return }
+                    self.sendOperation(context: context)
+                }
+                return
+            }
+        }
+        sendOperation(context: context)
+    }
+
+    private func sendOperation(context: ChannelHandlerContext) {
+        guard let phase else { return }
         operationStart = NIODeadline.now().uptimeNanoseconds
         send(phase.workload.request(connection: phase.connection, operation: operation), context: context)
     }

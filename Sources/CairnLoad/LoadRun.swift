@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 
 /// One timed phase's figures, as written to the JSON (trackbench's names where it has them).
 struct PhaseRecord: Codable, Sendable {
@@ -33,6 +34,8 @@ struct LoadPlan: Sendable {
     var batches: Int
     var writers: Int
     var writerRequests: Int
+    /// Milliseconds between a writer's requests (0: back to back).
+    var writerIntervalMilliseconds: Int
     var historyPoints: Int
     var reads: Int
     var searchRuns: Int
@@ -86,7 +89,7 @@ struct LoadRun {
     /// A timed phase: the server tree's CPU and resident memory around it, the client's CPU.
     @discardableResult
     private mutating func timed(_ scenario: String, _ name: String, _ workload: any Workload, operations: [Int],
-                                pointsPerOperation: Int? = nil) async throws -> PhaseResult {
+                                pointsPerOperation: Int? = nil, interval: TimeAmount = .zero) async throws -> PhaseResult {
         let cpu0 = server?.cpuSeconds()
         let client0 = clientCPUSeconds()
         let rssBefore = server?.memory().treeKiB
@@ -105,7 +108,7 @@ struct LoadRun {
                 return max(peak, tree.memory().treeKiB)
             }
         }
-        let result = try await client.run(workload, operations: operations, maxSeconds: plan.maxSeconds)
+        let result = try await client.run(workload, operations: operations, interval: interval, maxSeconds: plan.maxSeconds)
         sampler?.cancel()
         let peak = await sampler?.value
         let clientCPU = clientCPUSeconds() - client0
@@ -183,7 +186,8 @@ struct LoadRun {
             try await timed("s5", "unfiltered_search_1000", SearchRuns.unfiltered(experimentID: experiment), operations: [plan.reads])
         case "writers":
             // Many jobs logging at once: each connection creates its own run (timed: a burst of run
-            // starts), then logs 10 metrics per step, one log-batch per step.
+            // starts), then logs 10 metrics per step, one log-batch per step: back to back, or one
+            // every --writer-interval-ms as a training job logs (then p99 is latency, not queueing).
             let experiment = try await experiment("writers")
             try await client.ensureConnections(plan.writers)
             let created = try await timed("writers", "create_run", CreateRuns(experimentID: experiment, namePrefix: "writer-", connections: plan.writers,
@@ -196,7 +200,8 @@ struct LoadRun {
             }
             try await timed("writers", "log_batch_10", LogBatches(runIDs: runIDs.map { $0 ?? "" }, keys: (0..<10).map { "m\($0)" }, stepsPerRequest: 1,
                                                                   timestamp: timestamp, seed: plan.seed),
-                            operations: runIDs.map { $0 == nil ? 0 : plan.writerRequests }, pointsPerOperation: 10)
+                            operations: runIDs.map { $0 == nil ? 0 : plan.writerRequests }, pointsPerOperation: 10,
+                            interval: .milliseconds(Int64(plan.writerIntervalMilliseconds)))
         default:
             throw SetupFailed(description: "unknown scenario \(scenario)")
         }
