@@ -9,6 +9,8 @@ let package = Package(
     products: [
         .executable(name: "cairn", targets: ["CairnCLI"]),
         .library(name: "CairnClient", targets: ["CairnClient"]),
+        // The load generator of bench/ (bench/README.md), kept out of the `cairn` binary.
+        .executable(name: "cairn-load", targets: ["CairnLoad"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -27,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         // The meta.yaml files of an MLflow file store (`cairn import mlflow --from-store ./mlruns`).
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        // Latency percentiles of cairn-load (bench/).
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // The system zlib (gzip request bodies, compressed trace spans).
@@ -101,6 +105,17 @@ let package = Package(
         // How often the Statistics intervals cover the truth, in simulated experiments (a benchmark,
         // not a test): `swift run -c release cairn-stats-coverage` (bench/README.md).
         .executableTarget(name: "cairn-stats-coverage", dependencies: ["CairnCore"], path: "bench/StatsCoverage"),
+        // The compiled load generator of bench/ (raw SwiftNIO HTTP/1.1 keep-alive connections, MLflow
+        // REST calls as ../shared/bench/trackbench.py makes them) and its no-op server:
+        // `swift run -c release cairn-load --help` (bench/README.md).
+        .executableTarget(name: "CairnLoad", dependencies: [
+            "CairnCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         // A small training loop logging with the Swift SDK: `swift run CairnExample`.
         .executableTarget(name: "CairnExample", dependencies: ["CairnClient"], path: "Examples/TrainLoop"),
         .target(name: "CairnTestSupport", dependencies: [
@@ -122,6 +137,7 @@ let package = Package(
         .testTarget(name: "CairnCLITests", dependencies: [
             "CairnCLI", "CairnClient", "CairnServer", "CairnCore", "CairnTestSupport",
         ], exclude: ["golden"]),
+        .testTarget(name: "CairnLoadTests", dependencies: ["CairnLoad"]),
         .testTarget(name: "CairnServerTests", dependencies: [
             "CairnServer", "CairnTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Turns the raw trackbench JSONs written by bench/run into results.json and results.md.
+"""Turns the raw trackbench and cairn-load JSONs written by bench/run into results.json and results.md.
 
 Reads, in --out DIR, for each server (mlflow, cairn = Cairn at --durability normal, cairn-full =
-Cairn at --durability full): <server>.json (trackbench --json), <server>.server.json (start-up
-time, bytes on disk, written by bench/run) and <server>.rawhttp.json (bench/rawhttp.py). Any
-server may be missing (bench/run --only/--durability); its column is then left out or empty.
+Cairn at --durability full, noop / noop-swift = the Python and the compiled no-op servers):
+<server>.json (trackbench --json), <server>.load.json (cairn-load --json), <server>.server.json
+(start-up time, bytes on disk, written by bench/run) and <server>.rawhttp.json (bench/rawhttp.py).
+Any server may be missing (bench/run --only/--durability); its column is then left out or empty.
 
 Standard library only.
 """
@@ -19,7 +20,8 @@ import subprocess
 import sys
 from typing import Any, Callable
 
-SERVERS = ("mlflow", "cairn", "cairn-full", "noop")
+SERVERS = ("mlflow", "cairn", "cairn-full", "noop", "noop-swift")
+NOOPS = ("noop", "noop-swift")
 
 # (id, scenario, label, unit, higher_is_better (None: informational, no ratio), getter over one
 # trackbench JSON + server JSON)
@@ -76,6 +78,24 @@ def cpu_per_request(sid: str, count_key: str) -> Getter:
     return get
 
 
+def load(phase: str, *keys: str) -> Getter:
+    """A figure of one cairn-load phase ("s1 create_runs", "writers log_batch_10") in <server>.load.json."""
+    scenario, name = phase.split(" ")
+
+    def get(_doc: dict[str, Any], srv: dict[str, Any]) -> Any:
+        for rec in (srv.get("load") or {}).get("scenarios", []):
+            if rec.get("scenario") == scenario and rec.get("name") == name:
+                return dig(rec, keys)
+        return None
+    return get
+
+
+def writers_failed(_doc: dict[str, Any], srv: dict[str, Any]) -> Any:
+    """Failed requests of both writers phases (creating the runs, then logging); None if they did not run."""
+    recs = [r for r in (srv.get("load") or {}).get("scenarios", []) if r.get("scenario") == "writers"]
+    return sum(r.get("failed", 0) for r in recs) if recs else None
+
+
 def s6_procs(doc: dict[str, Any], _srv: dict[str, Any]) -> Any:
     rec = scen(doc, "s6")
     return rec.get("procs_before") if rec else None
@@ -124,6 +144,38 @@ METRICS: list[tuple[str, str, str, str, bool | None, Getter]] = [
     ("s6_idle_after_pss_mib", "s6 memory", "server PSS idle, after load", "MiB", False,
      path("s6", "idle_after_pss_mib")),
     ("s6_procs", "s6 memory", "server processes (for information)", "", None, s6_procs),
+    ("load_s1_runs_per_s", "cairn-load s1", "runs created / s (4 connections)", "runs/s", True,
+     load("s1 create_runs", "operations_per_s")),
+    ("load_s1_p99_ms", "cairn-load s1", "create-run latency p99", "ms", False, load("s1 create_runs", "latency", "p99_ms")),
+    ("load_s1_server_cpu_ms", "cairn-load s1", "server CPU per created run", "ms", False,
+     load("s1 create_runs", "server_cpu_ms_per_operation")),
+    ("load_s2_points_per_s", "cairn-load s2", "metric points / s (4 connections, 1000-pt log-batch)", "points/s", True,
+     load("s2 log_batch", "points_per_s")),
+    ("load_s2_p99_ms", "cairn-load s2", "log-batch latency p99", "ms", False, load("s2 log_batch", "latency", "p99_ms")),
+    ("load_s2_server_cpu_ms", "cairn-load s2", "server CPU per 1000-point log-batch", "ms", False,
+     load("s2 log_batch", "server_cpu_ms_per_operation")),
+    ("load_s3_req_per_s", "cairn-load s3", "single-point log-metric requests / s (4 connections)", "req/s", True,
+     load("s3 log_metric", "operations_per_s")),
+    ("load_s3_p99_ms", "cairn-load s3", "log-metric latency p99", "ms", False, load("s3 log_metric", "latency", "p99_ms")),
+    ("load_s3_server_cpu_ms", "cairn-load s3", "server CPU per log-metric", "ms", False,
+     load("s3 log_metric", "server_cpu_ms_per_operation")),
+    ("load_writers_start_p99_ms", "cairn-load writers", "all writers create their run at once: latency p99", "ms", False,
+     load("writers create_run", "latency", "p99_ms")),
+    ("load_writers_req_per_s", "cairn-load writers", "all writers log together (10-metric log-batch, each writer "
+     "once a second at scales small and full): requests / s", "req/s",
+     True, load("writers log_batch_10", "operations_per_s")),
+    ("load_writers_p50_ms", "cairn-load writers", "log-batch latency p50", "ms", False,
+     load("writers log_batch_10", "latency", "p50_ms")),
+    ("load_writers_p99_ms", "cairn-load writers", "log-batch latency p99 (target ≤ 100 ms)", "ms", False,
+     load("writers log_batch_10", "latency", "p99_ms")),
+    ("load_writers_max_ms", "cairn-load writers", "log-batch latency max", "ms", False,
+     load("writers log_batch_10", "latency", "max_ms")),
+    ("load_writers_failed", "cairn-load writers", "failed requests, creating runs and logging (target 0)", "", False,
+     writers_failed),
+    ("load_writers_server_cpu_ms", "cairn-load writers", "server CPU per log-batch", "ms", False,
+     load("writers log_batch_10", "server_cpu_ms_per_operation")),
+    ("load_writers_rss_peak_mib", "cairn-load writers", "server RSS peak (target ≤ 300 MiB)", "MiB", False,
+     load("writers log_batch_10", "server_rss_peak_mib")),
     ("disk_bytes", "disk", "data folder after the run (database + artifacts)", "bytes", False,
      server_field("data_dir_bytes")),
     ("disk_bytes_per_point", "disk", "bytes per metric point (pages of the points table and its indexes / points)",
@@ -131,7 +183,7 @@ METRICS: list[tuple[str, str, str, str, bool | None, Getter]] = [
 ]
 
 
-def load(p: str) -> dict[str, Any] | None:
+def load_json(p: str) -> dict[str, Any] | None:
     try:
         with open(p) as f:
             return json.load(f)
@@ -223,11 +275,12 @@ def main() -> int:
     ap.add_argument("--repo", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     args = ap.parse_args()
 
-    docs = {s: load(os.path.join(args.out, f"{s}.json")) for s in SERVERS}
-    srvs = {s: load(os.path.join(args.out, f"{s}.server.json")) or {} for s in SERVERS}
+    docs = {s: load_json(os.path.join(args.out, f"{s}.json")) for s in SERVERS}
+    srvs = {s: load_json(os.path.join(args.out, f"{s}.server.json")) or {} for s in SERVERS}
     for s in SERVERS:
-        srvs[s]["rawhttp"] = load(os.path.join(args.out, f"{s}.rawhttp.json"))
-        srvs[s]["disk"] = load(os.path.join(args.out, f"{s}.disk.json"))
+        srvs[s]["rawhttp"] = load_json(os.path.join(args.out, f"{s}.rawhttp.json"))
+        srvs[s]["disk"] = load_json(os.path.join(args.out, f"{s}.disk.json"))
+        srvs[s]["load"] = load_json(os.path.join(args.out, f"{s}.load.json"))
     present = [s for s in SERVERS if docs[s] is not None]
     if not present:
         print(f"compare.py: no mlflow.json or cairn.json in {args.out}", file=sys.stderr)
@@ -246,12 +299,15 @@ def main() -> int:
         rows.append({"id": mid, "scenario": sc, "what": label, "unit": unit,
                      "better": None if higher is None else ("higher" if higher else "lower"),
                      "mlflow": vals["mlflow"], "cairn": vals["cairn"], "cairn_full": vals["cairn-full"],
-                     "noop": vals["noop"],
+                     "noop": vals["noop"], "noop_swift": vals["noop-swift"],
                      "cairn_better_factor": round(better, 4) if better is not None else None,
                      "cairn_full_better_factor": round(better_full, 4) if better_full is not None else None,
                      "verdict": phrase, "verdict_full": phrase_full})
 
     errors = {s: sum(e.get("count", 0) for e in (docs[s] or {}).get("errors", [])) for s in present}
+    load_errors = {s: sum(r.get("failed", 0) for r in (srvs[s].get("load") or {}).get("scenarios", [])) for s in present}
+    load_timed_out = {s: [f"{r['scenario']} {r['name']}" for r in (srvs[s].get("load") or {}).get("scenarios", [])
+                          if r.get("timed_out")] for s in present}
     disturbed = {}
     for s in present:
         for rec in docs[s].get("scenarios", []):
@@ -270,7 +326,7 @@ def main() -> int:
         "cairn_build": args.build, "git_commit": commit, "git_dirty": dirty,
         "machine": machine(args.repo),
         "servers": {s: {"version": (args.mlflow_version if s == "mlflow" else srvs[s].get("version")),
-                        "server": srvs[s], "errors": errors.get(s),
+                        "server": srvs[s], "errors": errors.get(s), "cairn_load_failed": load_errors.get(s),
                         "aborted_scenarios": aborted.get(s),
                         "settle_wait_s": (docs[s] or {}).get("meta", {}).get("settle_wait_s"),
                         "idle_cpu_pct": (docs[s] or {}).get("meta", {}).get("server_idle_cpu_pct")}
@@ -287,6 +343,7 @@ def main() -> int:
     with_mlflow = docs["mlflow"] is not None
     with_full = docs["cairn-full"] is not None
     with_noop = docs["noop"] is not None
+    with_noop_swift = docs["noop-swift"] is not None
     ratio_header, ratio_rule = (" | ratio", "|---") if with_mlflow else ("", "")
     lines = [
         f"# Cairn vs MLflow {args.mlflow_version}" if with_mlflow else "# Cairn",
@@ -299,9 +356,11 @@ def main() -> int:
         "| scenario" + (f" | MLflow {args.mlflow_version}" if with_mlflow else "")
         + (" | Cairn (durability normal)" + ratio_header if docs["cairn"] is not None else "")
         + (" | Cairn (durability full)" + ratio_header if with_full else "")
-        + (" | harness ceiling (no-op server)" if with_noop else "") + " |",
+        + (" | ceiling: no-op server (Python)" if with_noop else "")
+        + (" | ceiling: no-op server (compiled)" if with_noop_swift else "") + " |",
         "|---" + ("|---:" if with_mlflow else "") + ("|---:" + ratio_rule if docs["cairn"] is not None else "")
-        + ("|---:" + ratio_rule if with_full else "") + ("|---:" if with_noop else "") + "|",
+        + ("|---:" + ratio_rule if with_full else "") + ("|---:" if with_noop else "")
+        + ("|---:" if with_noop_swift else "") + "|",
     ]
     for r in rows:
         notes = [x for x in (r["unit"], r["better"] and f"{r['better']} is better") if x]
@@ -312,14 +371,24 @@ def main() -> int:
         for key, verdict, shown in (("cairn", "verdict", docs["cairn"] is not None), ("cairn_full", "verdict_full", with_full)):
             if shown:
                 line += f" | {fmt(r[key], r['unit'])}" + (f" | {r[verdict]}" if with_mlflow else "")
+        ceiling_row = r["id"].removeprefix("load_")[:2] in ("s1", "s2", "s3")
         if with_noop:
-            line += f" | {fmt(r['noop'], r['unit']) if r['id'][:2] in ('s1', 's2', 's3') else ''}"
+            line += f" | {fmt(r['noop'], r['unit']) if ceiling_row else ''}"
+        if with_noop_swift:
+            line += f" | {fmt(r['noop_swift'], r['unit']) if ceiling_row else ''}"
         lines.append(line + " |")
     lines.append("")
     for s in present:
         name = {"mlflow": "MLflow", "cairn": "Cairn (durability normal)", "cairn-full": "Cairn (durability full)",
-                "noop": "The no-op server"}[s]
-        notes = [f"{errors[s]} rejected/failed request(s)" if errors[s] else "no failed requests"]
+                "noop": "The Python no-op server", "noop-swift": "The compiled no-op server"}[s]
+        notes = [f"trackbench: {errors[s]} rejected/failed request(s)" if errors[s] else "trackbench: no failed requests"]
+        if srvs[s].get("load"):
+            notes.append(f"cairn-load: {load_errors[s]} rejected/failed request(s)" if load_errors[s]
+                         else "cairn-load: no failed requests")
+        if load_timed_out[s]:
+            notes.append("cairn-load hit its time bound in " + ", ".join(load_timed_out[s]))
+        for scenario, why in ((srvs[s].get("load") or {}).get("aborted") or {}).items():
+            notes.append(f"cairn-load {scenario} aborted ({why})")
         if aborted[s]:
             notes.append(f"aborted: {', '.join(aborted[s])}")
         if s in disturbed:
@@ -330,9 +399,15 @@ def main() -> int:
         lines.append(f"- Cairn was a **{args.build}** build: these figures say nothing about its speed.")
     if args.scale == "tiny":
         lines.append("- Scale tiny is a smoke run: too little load for the figures to mean anything.")
-    if with_noop:
-        lines.append("- The harness ceiling: the same harness against bench/noop_server.py, which answers at once "
-                     "and stores nothing (s1-s3 only). No server can be measured faster than this on this machine.")
+    if with_noop or with_noop_swift:
+        lines.append("- The ceilings: both tools against a server that answers at once and stores nothing "
+                     "(bench/noop_server.py in Python, `cairn-load noop-server` compiled; s1-s3 only). No server can be "
+                     "measured faster by that tool on this machine; cairn-load's rate over trackbench's is how much "
+                     "further the compiled generator sees.")
+    if any(srvs[s].get("load") for s in present):
+        lines.append("- cairn-load rows: the compiled load generator (Sources/CairnLoad), fixed request counts over "
+                     "keep-alive connections; its writers scenario opens --writers connections (1,000 at scales "
+                     "small and full) that each create a run and then log at once. Raw data: <server>.load.json.")
     lines.append("- \"s4 raw HTTP\" re-reads the s4 series with bench/rawhttp.py: the time until every byte of the "
                  "answer arrived, without Python's JSON parsing (which trackbench's s4 figures include).")
     lines.append("- Measurements on one machine, not pass/fail thresholds. Raw data: <server>.json, "

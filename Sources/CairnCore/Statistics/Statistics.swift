@@ -61,12 +61,12 @@ extension Statistics {
 /// Weyl sequence through a 64-bit mix. Small, fast and good enough for resampling; fixed here so
 /// a seed gives the same bootstrap interval and permutation p on every platform and Swift version
 /// (the standard library's `random(in:using:)` algorithm is not promised to stay the same).
-struct SplitMix64 {
+public struct SplitMix64 {
     private var state: UInt64
 
-    init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
