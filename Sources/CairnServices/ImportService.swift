@@ -22,7 +22,7 @@ public struct ImportSelection: Sendable {
 
 /// One entity done, for the progress display.
 public struct ImportEvent: Sendable {
-    public enum Kind: String, Sendable { case experiment, run, loggedModel = "logged model", registeredModel = "registered model" }
+    public enum Kind: String, Sendable { case experiment, run, loggedModel = "logged model", registeredModel = "registered model", auditEvent = "audit event" }
     public let kind: Kind
     public let id: String
     public let name: String

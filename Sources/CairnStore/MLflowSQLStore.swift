@@ -25,10 +25,15 @@ public final class MLflowSQLStore: Sendable {
     let hasRegistry: Bool
     static let needed: Set = ["experiments", "runs", "metrics", "params", "tags", "alembic_version"]
 
-    private init(uri: String, connection: Connection, tables: Set<String>, describe: String) throws {
-        guard Self.needed.isSubset(of: tables) else {
-            throw CairnError.invalidParameter("\(describe) but not an MLflow store (it has no \(Self.needed.subtracting(tables).sorted().joined(separator: ", ")) table).")
+    /// Throws unless `tables` are those of an MLflow store.
+    static func requireMLflowTables(_ tables: Set<String>, describe: String) throws {
+        guard needed.isSubset(of: tables) else {
+            throw CairnError.invalidParameter("\(describe) but not an MLflow store (it has no \(needed.subtracting(tables).sorted().joined(separator: ", ")) table).")
         }
+    }
+
+    private init(uri: String, connection: Connection, tables: Set<String>, describe: String) throws {
+        try Self.requireMLflowTables(tables, describe: describe)
         self.uri = uri
         self.connection = connection
         hasLoggedModels = tables.contains("logged_models")
@@ -64,16 +69,19 @@ public final class MLflowSQLStore: Sendable {
         let threads = NIOThreadPool(numberOfThreads: 4)
         threads.start()
         let tables: Set<String>
+        let describe = "the database \(location.description) is reachable"
         do {
             tables = Set(try pool.withConnection { connection in
                 try PostgresSession(connection).values(String.self, "SELECT CAST(table_name AS TEXT) FROM information_schema.tables WHERE table_schema = current_schema()")
             })
+            // Checked before the store exists: a refused one has no deinit to close the pool.
+            try Self.requireMLflowTables(tables, describe: describe)
         } catch {
             pool.closeAll()
             try? threads.syncShutdownGracefully()
             throw PostgresBackend.mapError(error, location: location)
         }
-        try self.init(uri: location.description, connection: .postgres(pool, threads), tables: tables, describe: "the database \(location.description) is reachable")
+        try self.init(uri: location.description, connection: .postgres(pool, threads), tables: tables, describe: describe)
     }
 
     deinit {
