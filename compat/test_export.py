@@ -7,6 +7,7 @@ the client, and exporting it again gives tables with the same SHA-256s.
 Cairn-only, and it starts servers of its own (single_server).
 """
 
+import hashlib
 import json
 import math
 import os
@@ -64,7 +65,26 @@ SCHEMAS = {
                             ("last_updated_by", pa.string())],
     "evaluation_dataset_records": [("dataset_id", pa.string()), ("record_id", pa.string()), ("input_key", pa.string()),
                                    ("body", pa.string()), ("created_time", TS), ("last_update_time", TS)],
+    "audit_events": [("seq", pa.int64()), ("time", TS), ("actor", pa.string()), ("authenticated", pa.bool_()),
+                     ("client_address", pa.string()), ("request_id", pa.string()), ("action", pa.string()), ("target", pa.string()),
+                     ("digest", pa.string()), ("details", pa.string()), ("previous_hash", pa.string()), ("hash", pa.string())],
 }
+
+
+def audit_hashes_hold(table):
+    """Recomputes every event's hash from the table's columns alone (README "Tamper evidence"), without Cairn."""
+    previous = "0" * 64
+    rows = table.to_pylist()
+    times = table.column("time").cast(pa.int64()).to_pylist()
+    for row, ms in zip(rows, times):
+        fields = ["cairn-audit-v1", str(row["seq"]), str(ms), "-" if row["actor"] is None else "u" + row["actor"],
+                  "1" if row["authenticated"] else "0", row["client_address"], row["request_id"], row["action"], row["target"],
+                  row["digest"], row["details"]]
+        canonical = "".join(f"{len(f.encode())}:{f}" for f in fields)
+        if row["previous_hash"] != previous or hashlib.sha256((previous + canonical).encode()).hexdigest() != row["hash"]:
+            return False
+        previous = row["hash"]
+    return True
 
 
 def cairn(*args):
@@ -198,6 +218,10 @@ def test_export_reads_in_pandas_and_imports_exactly(tmp_path):
     artifact = first["artifacts"][0]
     with open(os.path.join(out, "artifacts", artifact["path"]), "rb") as f:
         assert f.read() == bytes(range(256)) * 100
+    audit = pq.read_table(os.path.join(out, "tables", "audit_events.parquet"))
+    assert audit.num_rows > 10 and audit.column("seq").to_pylist() == list(range(1, audit.num_rows + 1))
+    assert "run.create" in audit.column("action").to_pylist()
+    assert audit_hashes_hold(audit)
 
     # Into a new data folder; a server there answers the same; a second export has the same tables.
     target = os.path.join(tmp, "target-data")
@@ -205,8 +229,16 @@ def test_export_reads_in_pandas_and_imports_exactly(tmp_path):
     again = os.path.join(tmp, "export-again")
     cairn("export", "--data-dir", target, again)
     second = manifest(again)
-    assert [(t["name"], t["rows"], t["sha256"]) for t in second["tables"]] == [(t["name"], t["rows"], t["sha256"]) for t in first["tables"]]
+    # Every table is the same; the audit log is the source's, followed by the import's own events, one chain.
+    assert [(t["name"], t["rows"], t["sha256"]) for t in second["tables"] if t["name"] != "audit_events"] == \
+        [(t["name"], t["rows"], t["sha256"]) for t in first["tables"] if t["name"] != "audit_events"]
     assert second["artifacts"] == first["artifacts"]
+    audit_again = pq.read_table(os.path.join(again, "tables", "audit_events.parquet"))
+    assert audit_again.slice(0, audit.num_rows).equals(audit)
+    assert audit_again.column("action")[audit.num_rows].as_py() == "import.audit_log"
+    assert audit_hashes_hold(audit_again)
+    verified = cairn("audit", "verify", "--data-dir", target)
+    assert "OK" in verified.stdout, verified.stdout
     with open(os.path.join(tmp, "target.log"), "w") as log:
         proc, uri = start_own_server(BINARY, target, log)
         try:

@@ -69,7 +69,7 @@ struct ImportCairnCommand: AsyncParsableCommand {
         commandName: "cairn",
         abstract: "Load a folder written by `cairn export` into this store, keeping ids, times and lifecycle.",
         discussion: """
-            First checks every file of the export against the SHA-256 in its manifest.json and refuses a damaged export before writing anything. Then writes experiments, runs (params, tags, every metric point, dataset inputs), logged models, registered models (versions, aliases, tags and their registry history as recorded) and artifact files through the same import path as `cairn import mlflow`: each entity one transaction; one this store already holds as it is is left alone, one it holds with other content is a conflict, listed and never overwritten (exit 1). Running it again resumes an interrupted import and changes nothing after a complete one. Works into SQLite and PostgreSQL (--backend-store-uri).
+            First checks every file of the export against the SHA-256 in its manifest.json and refuses a damaged export before writing anything. Then takes over the export's audit log when it has one (an export of everything): its events keep their numbers and hashes, so `cairn audit verify` checks them here, and the import's own events follow them in the chain; only a store whose audit log is empty (or already that chain) can take it, else it is listed as not imported (exit 1 unless --skip-unrepresentable). Then writes experiments, runs (params, tags, every metric point, dataset inputs), logged models, registered models (versions, aliases, tags and their registry history as recorded) and artifact files through the same import path as `cairn import mlflow`: each entity one transaction; one this store already holds as it is is left alone, one it holds with other content is a conflict, listed and never overwritten (exit 1). Running it again resumes an interrupted import and changes nothing after a complete one. Works into SQLite and PostgreSQL (--backend-store-uri).
 
             Example:
 
@@ -81,6 +81,9 @@ struct ImportCairnCommand: AsyncParsableCommand {
     var directory: String
 
     @Flag(help: "Print the report as JSON (no progress lines).") var json = false
+
+    @Flag(name: .customLong("skip-unrepresentable"), help: "Leave out what this store cannot take (listed: an audit log when this store has its own) and still exit 0.")
+    var skipUnrepresentable = false
 
     @OptionGroup var store: StoreOptions
 
@@ -113,7 +116,7 @@ struct ImportCairnCommand: AsyncParsableCommand {
         }
         display.finish()
         let seconds = Date().timeIntervalSince(started)
-        let kinds: [ImportEvent.Kind] = [.experiment, .run, .loggedModel, .registeredModel, .trace, .evaluationDataset]
+        let kinds: [ImportEvent.Kind] = [.auditEvent, .experiment, .run, .loggedModel, .registeredModel, .trace, .evaluationDataset]
         if json {
             printJSON([
                 "created": Dictionary(uniqueKeysWithValues: kinds.map { ($0.rawValue, report.created[$0] ?? 0) }),
@@ -122,10 +125,12 @@ struct ImportCairnCommand: AsyncParsableCommand {
                 "written_points": report.writtenPoints, "written_files": report.writtenFiles, "written_bytes": report.writtenBytes,
                 "present_files": report.presentFiles, "changed_nothing": report.changedNothing, "seconds": seconds,
                 "conflicts": report.conflicts.map { ["what": $0.what, "differences": $0.differences] as [String: Any] },
+                "unrepresentable": report.unrepresentable.map { ["what": $0.what, "reason": $0.reason] },
             ])
         } else {
             sayImportSummary(report, kinds: kinds, seconds: seconds, empty: "The export holds nothing.", everything: "everything in the export")
+            sayUnrepresentable(report, skipped: skipUnrepresentable)
         }
-        if !report.conflicts.isEmpty { throw ExitCode(1) }
+        if !report.conflicts.isEmpty || (!report.unrepresentable.isEmpty && !skipUnrepresentable) { throw ExitCode(1) }
     }
 }

@@ -190,9 +190,7 @@ struct ImportMLflowCommand: AsyncParsableCommand {
             ])
         } else {
             sayImportSummary(report, kinds: kinds, seconds: seconds, empty: "Nothing selected.", everything: "everything selected")
-            for item in report.unrepresentable {
-                say("\(skipUnrepresentable ? "SKIPPED" : "NOT IMPORTED")  \(item.what): \(item.reason)")
-            }
+            sayUnrepresentable(report, skipped: skipUnrepresentable)
             say("")
             say("Verification (the source's figures against this store, re-read):")
             var table = TextTable(["WHAT", "SOURCE", "CAIRN", "RESULT"])
@@ -277,6 +275,13 @@ func sayImportSummary(_ report: ImportReport, kinds: [ImportEvent.Kind], seconds
     if report.changedNothing && report.conflicts.isEmpty { say("Nothing changed: this store already held \(everything).") }
     for conflict in report.conflicts {
         say("CONFLICT  \(conflict.what): \(conflict.differences.joined(separator: "; ")). Left as it is.")
+    }
+}
+
+/// What the import left out because the store cannot hold it, one line each.
+func sayUnrepresentable(_ report: ImportReport, skipped: Bool) {
+    for item in report.unrepresentable {
+        say("\(skipped ? "SKIPPED" : "NOT IMPORTED")  \(item.what): \(item.reason)")
     }
 }
 

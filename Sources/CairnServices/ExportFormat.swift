@@ -6,7 +6,7 @@ import CairnCore
 /// compares the README's tables with it).
 public enum ExportFormat {
     public static let formatName = "cairn-export"
-    /// 2 added the traces and evaluation datasets; an export of version 1 has none.
+    /// 2 added the traces, evaluation datasets and the audit log; an export of version 1 has none.
     public static let version = 2
 
     public struct Table: Sendable {
@@ -74,6 +74,12 @@ public enum ExportFormat {
         text("registered_model"), text("model_name"), ParquetColumn("version", .int64, optional: true), time("timestamp"), text("user"),
         text("action"), text("changes"),
     ])
+    /// The audit log (README "Audit log"), every event with its hashes; rows only in an export
+    /// of everything (a part of a hash chain cannot be verified).
+    public static let auditEvents = Table(name: "audit_events", columns: [
+        integer("seq"), time("time"), optionalText("actor"), ParquetColumn("authenticated", .boolean), text("client_address"), text("request_id"),
+        text("action"), text("target"), text("digest"), text("details"), text("previous_hash"), text("hash"),
+    ], since: 2)
 
     public static let traces = Table(name: "traces", columns: [
         text("trace_id"), integer("experiment_id"), time("request_time"), optionalInteger("execution_duration"), text("state"),
@@ -103,5 +109,6 @@ public enum ExportFormat {
         runModelOutputs, loggedModels, loggedModelTags, loggedModelParams, loggedModelMetrics, registeredModels, registeredModelTags,
         modelVersions, modelVersionTags, registeredModelAliases, registryEvents, traces, traceTags, traceMetadata, traceSpans,
         traceAssessments, traceRunLinks, evaluationDatasets, evaluationDatasetTags, evaluationDatasetExperiments, evaluationDatasetRecords,
+        auditEvents,
     ]
 }

@@ -87,6 +87,10 @@ public struct ExportImportService: Sendable {
         }
         var report = ImportReport()
         let tables = try TableSet(directory)
+        // The audit log first: the import's own events (import.run, …) follow it in the chain.
+        if manifest.tables.contains(where: { $0.name == ExportFormat.auditEvents.name }) {
+            try await importAuditLog(tables, into: &report, progress: progress)
+        }
 
         // Small tables are read whole; metric points are read a row group at a time, in the
         // runs' order (the exporter writes them grouped by run, in that order).
@@ -262,6 +266,65 @@ public struct ExportImportService: Sendable {
             record(outcome, .evaluationDataset, "evaluation dataset \(id) '\(dataset.name)'", into: &report)
             progress(ImportEvent(kind: .evaluationDataset, id: id, name: dataset.name, outcome: outcome, points: 0, files: 0, bytes: 0))
         }
+    }
+
+    static let auditBatch = 5_000
+
+    /// The export's audit log becomes this store's (`SQLStore.adoptAuditEvents`): the whole
+    /// table is checked first (numbers from 1 without gaps, each event linked to the one before
+    /// and hashing to its stored hash), then appended in batches, each one transaction, with
+    /// the import's `import.audit_log` event after the last. A log that does not verify, or a
+    /// store whose own log is another history, is listed as not imported; the rest goes on.
+    func importAuditLog(_ tables: TableSet, into report: inout ImportReport, progress: @Sendable (ImportEvent) -> Void) async throws {
+        var count: Int64 = 0
+        var lastHash = AuditChain.genesis
+        var stream = try tables.stream(ExportFormat.auditEvents)
+        while let row = try stream.peek() {
+            let event = try Self.auditEvent(row)
+            count += 1
+            let problem: String? = event.seq != count ? "event \(count) is missing or out of order (found \(event.seq))"
+                : event.previousHash != lastHash ? "event \(count) does not follow event \(count - 1)"
+                : AuditChain.hash(previous: lastHash, event: event) != event.hash ? "event \(count) does not hash to its stored hash" : nil
+            if let problem {
+                report.unrepresentable.append(Unrepresentable(
+                    what: "the audit log", reason: "the export's audit log does not verify (\(problem)), so it was not taken over; the rest was imported"))
+                return
+            }
+            lastHash = event.hash
+            try stream.advance()
+        }
+        let closing = AuditDraft("import.audit_log", "audit", details: ["events": .int(count), "last_hash": .string(lastHash)])
+        stream = try tables.stream(ExportFormat.auditEvents)
+        var batch: [AuditEvent] = []
+        while let row = try stream.peek() {
+            batch.append(try Self.auditEvent(row))
+            try stream.advance()
+            guard batch.count == Self.auditBatch || batch.last?.seq == count else { continue }
+            let outcome = try await store.adoptAuditEvents(batch, closing: batch.last?.seq == count ? closing : nil)
+            let range = "\(batch[0].seq)-\(batch[batch.count - 1].seq)"
+            switch outcome {
+            case .appended(let appended):
+                report.created[.auditEvent, default: 0] += appended
+                report.unchanged[.auditEvent, default: 0] += batch.count - appended
+                progress(ImportEvent(kind: .auditEvent, id: range, name: range, outcome: .created, points: 0, files: 0, bytes: 0))
+            case .unchanged:
+                report.unchanged[.auditEvent, default: 0] += batch.count
+                progress(ImportEvent(kind: .auditEvent, id: range, name: range, outcome: .unchanged, points: 0, files: 0, bytes: 0))
+            case .foreign(let why):
+                report.unrepresentable.append(Unrepresentable(
+                    what: "the audit log (\(count) events)",
+                    reason: "\(why); a log is one hash chain and cannot take another store's events in front of its own, so it was not taken over (import into a new store to carry it); the rest was imported"))
+                return
+            }
+            batch = []
+        }
+    }
+
+    static func auditEvent(_ row: [ParquetValue]) throws -> AuditEvent {
+        guard let authenticated = row[3].boolean else { throw bad(ExportFormat.auditEvents, "authenticated \(row[3])") }
+        return AuditEvent(seq: try int(row[0]), time: try int(row[1]), actor: row[2].string, isAuthenticated: authenticated,
+                          clientAddress: try text(row[4]), requestID: try text(row[5]), action: try text(row[6]), target: try text(row[7]),
+                          digest: try text(row[8]), details: try text(row[9]), previousHash: try text(row[10]), hash: try text(row[11]))
     }
 
     /// Stores each artifact file (blob first, manifest row after) unless its path is here with

@@ -239,6 +239,8 @@ public struct ExportService: Sendable {
             }
             try writeEvaluationDataset(dataset, records: records, append: append)
         }
+        // A part of the audit log cannot be verified, and names what was not selected.
+        if selection.isEverything { try await writeAuditLog(append: append) }
 
         var tables: [ExportedTable] = []
         for table in ExportFormat.tables {
@@ -255,6 +257,27 @@ public struct ExportService: Sendable {
     }
 
     static func optional(_ text: String?) -> ParquetValue { text.map(ParquetValue.string) ?? .null }
+
+    /// The audit log from its first event to the head as the export finds it, oldest first,
+    /// a page at a time; events appended meanwhile belong to the next export.
+    func writeAuditLog(append: (ExportFormat.Table, [ParquetValue]) throws -> Void) async throws {
+        let head = try await store.auditHead().seq
+        let pageSize = 10_000
+        var after: Int64 = 0
+        while after < head {
+            let page = try await store.searchAuditEvents(AuditQuery(afterSeq: after, newestFirst: false, limit: pageSize), beforeSeq: head + 1)
+                .prefix(pageSize)
+            guard let last = page.last else { break }
+            for e in page {
+                try append(ExportFormat.auditEvents, [
+                    .int64(e.seq), .int64(e.time), Self.optional(e.actor), .boolean(e.isAuthenticated), .string(e.clientAddress),
+                    .string(e.requestID), .string(e.action), .string(e.target), .string(e.digest), .string(e.details),
+                    .string(e.previousHash), .string(e.hash),
+                ])
+            }
+            after = last.seq
+        }
+    }
 
     func selectExperiments(_ selection: ExportSelection) async throws -> [Int64] {
         let all = try await store.exportExperimentIDs()

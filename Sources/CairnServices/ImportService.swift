@@ -24,6 +24,7 @@ public struct ImportSelection: Sendable {
 public struct ImportEvent: Sendable {
     public enum Kind: String, Sendable {
         case experiment, run, loggedModel = "logged model", registeredModel = "registered model", trace, evaluationDataset = "evaluation dataset"
+        case auditEvent = "audit event"
     }
     public let kind: Kind
     public let id: String

@@ -23,12 +23,23 @@ public final class MLflowSQLStore: Sendable {
     let hasLoggedModels: Bool
     let hasInputs: Bool
     let hasRegistry: Bool
+    /// Where a series' points are read: on SQLite through MLflow's (run_uuid, key, step) index
+    /// by name when the file has it. MLflow's files carry no planner statistics, and without
+    /// them SQLite reads a series through the primary key's (key, …) index instead, every run's
+    /// points of that key: 0.5 s a series in a store of 10 M points, 1.4 ms with the index.
+    let metricPoints: String
     static let needed: Set = ["experiments", "runs", "metrics", "params", "tags", "alembic_version"]
 
-    private init(uri: String, connection: Connection, tables: Set<String>, describe: String) throws {
-        guard Self.needed.isSubset(of: tables) else {
-            throw CairnError.invalidParameter("\(describe) but not an MLflow store (it has no \(Self.needed.subtracting(tables).sorted().joined(separator: ", ")) table).")
+    /// Throws unless `tables` are those of an MLflow store.
+    static func requireMLflowTables(_ tables: Set<String>, describe: String) throws {
+        guard needed.isSubset(of: tables) else {
+            throw CairnError.invalidParameter("\(describe) but not an MLflow store (it has no \(needed.subtracting(tables).sorted().joined(separator: ", ")) table).")
         }
+    }
+
+    private init(uri: String, connection: Connection, tables: Set<String>, describe: String, metricPoints: String = "metrics") throws {
+        try Self.requireMLflowTables(tables, describe: describe)
+        self.metricPoints = metricPoints
         self.uri = uri
         self.connection = connection
         hasLoggedModels = tables.contains("logged_models")
@@ -46,15 +57,19 @@ public final class MLflowSQLStore: Sendable {
         configuration.readonly = true
         let queue: DatabaseQueue
         let tables: Set<String>
+        let seriesIndex = "index_metrics_run_uuid_key_step"
+        let hasSeriesIndex: Bool
         do {
             queue = try DatabaseQueue(path: path, configuration: configuration)
-            tables = try queue.read { db in
-                try String.fetchSet(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
+            (tables, hasSeriesIndex) = try queue.read { db in
+                (try String.fetchSet(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'"),
+                 try Bool.fetchOne(db, sql: "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", arguments: [seriesIndex]) ?? false)
             }
         } catch {
             throw CairnError.invalidParameter("'\(path)' cannot be read as an MLflow SQL store (\(error)).")
         }
-        try self.init(uri: "sqlite:///" + path, connection: .sqlite(queue), tables: tables, describe: "'\(path)' is a SQLite file")
+        try self.init(uri: "sqlite:///" + path, connection: .sqlite(queue), tables: tables, describe: "'\(path)' is a SQLite file",
+                      metricPoints: hasSeriesIndex ? "metrics INDEXED BY \(seriesIndex)" : "metrics")
     }
 
     /// Connects to the PostgreSQL database of an MLflow SQL store (MLflow's URI forms,
@@ -64,16 +79,19 @@ public final class MLflowSQLStore: Sendable {
         let threads = NIOThreadPool(numberOfThreads: 4)
         threads.start()
         let tables: Set<String>
+        let describe = "the database \(location.description) is reachable"
         do {
             tables = Set(try pool.withConnection { connection in
                 try PostgresSession(connection).values(String.self, "SELECT CAST(table_name AS TEXT) FROM information_schema.tables WHERE table_schema = current_schema()")
             })
+            // Checked before the store exists: a refused one has no deinit to close the pool.
+            try Self.requireMLflowTables(tables, describe: describe)
         } catch {
             pool.closeAll()
             try? threads.syncShutdownGracefully()
             throw PostgresBackend.mapError(error, location: location)
         }
-        try self.init(uri: location.description, connection: .postgres(pool, threads), tables: tables, describe: "the database \(location.description) is reachable")
+        try self.init(uri: location.description, connection: .postgres(pool, threads), tables: tables, describe: describe)
     }
 
     deinit {
@@ -189,9 +207,10 @@ public final class MLflowSQLStore: Sendable {
     /// Every point of one series, as MLflow orders them (timestamp, step, value); NaN where
     /// `is_nan` is set.
     public func metricHistory(runID: String, key: String) async throws -> [Metric] {
-        try await read { db in
+        let source = metricPoints
+        return try await read { db in
             try db.rows("""
-                SELECT value, "timestamp", step, is_nan FROM metrics WHERE run_uuid = ? AND "key" = ? ORDER BY "timestamp", step, value
+                SELECT value, "timestamp", step, is_nan FROM \(source) WHERE run_uuid = ? AND "key" = ? ORDER BY "timestamp", step, value
                 """, [runID, key]).map { row in
                 let isNaN: Bool = (row[3] as Bool?) ?? false
                 return Metric(key: key, value: isNaN ? .nan : ((row[0] as Double?) ?? .nan), timestamp: row[1], step: (row[2] as Int64?) ?? 0)

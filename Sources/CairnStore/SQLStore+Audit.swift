@@ -19,13 +19,23 @@ extension SQLStore {
             digest: draft.digest.map { AuditChain.hex($0) } ?? AuditChain.defaultDigest(draft, detailsText: detailsText),
             details: detailsText, previousHash: head.hash, hash: "")
         event.hash = AuditChain.hash(previous: head.hash, event: event)
+        try insertAuditEvent(db, event)
+        try moveAuditHead(db, state, seq: event.seq, hash: event.hash, key: key)
+    }
+
+    /// One event row as it is (pipelined on PostgreSQL).
+    static func insertAuditEvent(_ db: any SQLSession, _ event: AuditEvent) throws {
         try db.executeDeferred("INSERT INTO audit_events (\(auditColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
             event.seq, event.time, event.actor, event.isAuthenticated, event.clientAddress, event.requestID,
             event.action, event.target, event.digest, event.details, event.previousHash, event.hash,
         ])
+    }
+
+    /// Points the head at event `seq` (signed with `key`) and tells the batch's chain state.
+    static func moveAuditHead(_ db: any SQLSession, _ state: AuditChainState, seq: Int64, hash: String, key: AuditKey?) throws {
         try db.executeDeferred("UPDATE audit_head SET last_seq = ?, last_hash = ?, signature = ? WHERE id = 1",
-                               [event.seq, event.hash, AuditChain.signature(seq: event.seq, hash: event.hash, key: key)])
-        state.advance(seq: event.seq, hash: event.hash)
+                               [seq, hash, AuditChain.signature(seq: seq, hash: hash, key: key)])
+        state.advance(seq: seq, hash: hash)
     }
 
     /// An event that goes with no other change of the store (a sign-in, a refused sign-in), in

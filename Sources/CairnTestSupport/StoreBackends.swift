@@ -89,6 +89,12 @@ public final class PostgresTestServer: Sendable {
         try await admin(try adminLocation(), "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
     }
 
+    /// Runs one statement (no parameters) in the database at `location`: for
+    /// tests that make a database of another program's schema (an MLflow SQL store).
+    public func execute(_ sql: String, in location: PostgresLocation) async throws {
+        try await admin(location, sql)
+    }
+
     private func admin(_ location: PostgresLocation, _ sql: String) async throws {
         var configuration = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.username,
                                                              password: location.password, database: location.database, tls: .disable)

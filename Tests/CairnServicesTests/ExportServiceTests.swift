@@ -14,6 +14,17 @@ private func importer(_ s: Stack) -> ExportImportService {
     ExportImportService(store: s.store, blobs: s.blobs, now: { 1_700_000_000_000 })
 }
 
+/// A filled SQLite store (changed by `prepare` after filling) exported to `out`, and an empty
+/// SQLite store to import it into.
+private func exportedSourceAndTarget(_ directory: TemporaryDirectory, prepare: (Stack) async throws -> Void = { _ in }) async throws -> (Stack, Stack) {
+    let source = try Stack(store: try SQLiteTrackingStore(path: directory.file("cairn.sqlite")), blobs: directory.file("artifacts"))
+    try await fill(source)
+    try await prepare(source)
+    _ = try await exporter(source).export(ExportSelection(), to: URL(fileURLWithPath: directory.file("out")))
+    let target = try Stack(store: try SQLiteTrackingStore(path: directory.file("target.sqlite")), blobs: directory.file("target-artifacts"))
+    return (source, target)
+}
+
 private func readTable(_ directory: TemporaryDirectory, _ dir: String, _ table: ExportFormat.Table) throws -> [[ParquetValue]] {
     let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory.file("\(dir)/\(table.file)"))))
     return try ParquetReader(bytes: bytes).allRows()
@@ -59,7 +70,7 @@ private func fillTraces(_ s: Stack) async throws {
 
 @Suite("cairn export and cairn import cairn")
 struct ExportServiceTests {
-    @Test("Export, import into a new store, export again: the same tables byte for byte and the same artifacts; a second import changes nothing",
+    @Test("Export, import into a new store, export again: the same tables byte for byte and the same artifacts; the audit log is taken over (numbers and hashes kept, verified, the head signed with the target's key) and followed by the import's own events; a second import changes nothing",
           arguments: StoreBackend.allCases)
     func roundTripIsExact(backend: StoreBackend) async throws {
         let directory = try TemporaryDirectory()
@@ -69,6 +80,7 @@ struct ExportServiceTests {
             try await fill(source)
             try await fillTraces(source)
             let spansBefore = try await sourceStore.exportTraces(ids: ["tr-a"]).first?.spans
+            let sourceEvents = try await sourceStore.searchAuditEvents(AuditQuery(newestFirst: false, limit: 1000), beforeSeq: nil)
             let first = try await exporter(source, rowGroupSize: 7).export(ExportSelection(), to: URL(fileURLWithPath: directory.file("first")))
             #expect(first.tables.count == ExportFormat.tables.count)
             #expect(first.counts["runs"] == 4 && first.counts["experiments"] == 3 && first.counts["logged_models"] == 1)
@@ -77,12 +89,16 @@ struct ExportServiceTests {
             #expect(first.artifacts.count == 4)
             #expect(first.counts["traces"] == 2 && first.counts["trace_spans"] == 2 && first.counts["trace_assessments"] == 1)
             #expect(first.counts["trace_run_links"] == 1 && first.counts["evaluation_datasets"] == 1 && first.counts["evaluation_dataset_records"] == 2)
+            #expect(sourceEvents.count > 10 && first.counts["audit_events"] == Int64(sourceEvents.count))
 
             try await withStore(backend) { targetStore in
+                let key = AuditKey(bytes: Array(repeating: 7, count: 32))
+                targetStore.useAuditKey(key)
                 let target = try Stack(store: targetStore, blobs: directory.file("target-artifacts"))
                 let report = try await importer(target).importExport(from: URL(fileURLWithPath: directory.file("first")))
-                #expect(report.conflicts.isEmpty, "\(report.conflicts)")
+                #expect(report.conflicts.isEmpty && report.unrepresentable.isEmpty, "\(report.conflicts) \(report.unrepresentable)")
                 #expect(report.created[.run] == 4 && report.created[.loggedModel] == 1 && report.created[.registeredModel] == 1)
+                #expect(report.created[.auditEvent] == sourceEvents.count)
                 #expect(report.writtenFiles == 4)
                 #expect(report.created[.trace] == 2 && report.created[.evaluationDataset] == 1)
                 // Spans come back bit for bit, and the span filters find them.
@@ -94,15 +110,62 @@ struct ExportServiceTests {
                 #expect(found.items.map(\.traceID) == ["tr-a"])
                 #expect(try await targetStore.evaluationDatasetRecords(id: "d-1").map(\.recordID) == ["r-2", "r-1"])
 
+                let events = try await targetStore.searchAuditEvents(AuditQuery(newestFirst: false, limit: 1000), beforeSeq: nil)
+                #expect(Array(events.prefix(sourceEvents.count)) == sourceEvents)
+                let own = events.dropFirst(sourceEvents.count)
+                #expect(own.first?.action == "import.audit_log" && own.first?.previousHash == sourceEvents.last?.hash)
+                #expect(own.contains { $0.action == "import.run" } && own.allSatisfy { $0.details.contains("import cairn") })
+                let verification = try await targetStore.verifyAuditChain(key: key, pageSize: 7, maxProblems: 5)
+                #expect(verification.isIntact && verification.headSignatureValid == true, "\(verification.problems)")
+                #expect(verification.events == Int64(events.count))
+
                 let second = try await exporter(target, rowGroupSize: 7).export(ExportSelection(), to: URL(fileURLWithPath: directory.file("second")))
-                #expect(second.tables == first.tables)
+                #expect(second.tables.filter { $0.name != "audit_events" } == first.tables.filter { $0.name != "audit_events" })
                 #expect(second.artifacts == first.artifacts)
+                let sourceLog = try readTable(directory, "first", ExportFormat.auditEvents)
+                let targetLog = try readTable(directory, "second", ExportFormat.auditEvents)
+                #expect(targetLog.count == events.count && Array(targetLog.prefix(sourceLog.count)) == sourceLog)
 
                 let again = try await importer(target).importExport(from: URL(fileURLWithPath: directory.file("first")))
-                #expect(again.changedNothing && again.conflicts.isEmpty)
-                #expect(again.presentFiles == 4)
+                #expect(again.changedNothing && again.conflicts.isEmpty && again.unrepresentable.isEmpty)
+                #expect(again.presentFiles == 4 && again.unchanged[.auditEvent] == sourceEvents.count)
+                #expect(try await targetStore.auditHead().seq == Int64(events.count))
             }
         }
+    }
+
+    @Test("A store with an audit log of its own keeps it: the export's log is listed as not imported, the rest is imported, the chain stays intact")
+    func auditLogOfAnotherHistoryIsLeftOut() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let (s, target) = try await exportedSourceAndTarget(directory)
+        try await target.tracking.setExperimentTag(id: "0", tag: Tag("here", "first"))
+        let report = try await importer(target).importExport(from: URL(fileURLWithPath: directory.file("out")))
+        #expect(report.unrepresentable.count == 1)
+        #expect(report.unrepresentable.first?.reason.contains("another history") == true)
+        #expect(report.created[.run] == 4 && report.created[.auditEvent] == nil)
+        let events = try await target.store.searchAuditEvents(AuditQuery(newestFirst: false, limit: 1000), beforeSeq: nil)
+        #expect(events.first?.action == "experiment.tag.set")
+        #expect(try await target.store.verifyAuditChain(key: nil, pageSize: 100, maxProblems: 5).problems.isEmpty)
+        // An export of a part holds no audit events: a part of a chain cannot be verified.
+        let part = try await exporter(s).export(ExportSelection(experiments: ["copy-me"]), to: URL(fileURLWithPath: directory.file("part")))
+        #expect(part.counts["audit_events"] == 0)
+    }
+
+    @Test("An export of a store whose audit log was edited (its trigger dropped) is imported without the log, saying why")
+    func editedAuditLogIsNotTakenOver() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let (_, target) = try await exportedSourceAndTarget(directory) { s in
+            try await s.store.writeUnaudited { db in
+                try db.execute("DROP TRIGGER audit_events_no_update")
+                try db.execute("UPDATE audit_events SET action = 'run.delete' WHERE seq = 3")
+            }
+        }
+        let report = try await importer(target).importExport(from: URL(fileURLWithPath: directory.file("out")))
+        #expect(report.unrepresentable.map(\.reason).contains { $0.contains("does not verify") && $0.contains("event 3") })
+        #expect(report.created[.run] == 4 && report.created[.auditEvent] == nil)
+        #expect(try await target.store.searchAuditEvents(AuditQuery(newestFirst: false, limit: 1), beforeSeq: nil).first?.action.hasPrefix("import.experiment") == true)
     }
 
     @Test("The metric table holds every point as the store answers it, NaN and infinities bit for bit, in several row groups")
@@ -226,10 +289,7 @@ struct ExportServiceTests {
     func conflictsAreReportedNeverOverwritten() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let s = try Stack(store: try SQLiteTrackingStore(path: directory.file("cairn.sqlite")), blobs: directory.file("artifacts"))
-        try await fill(s)
-        _ = try await exporter(s).export(ExportSelection(), to: URL(fileURLWithPath: directory.file("out")))
-        let target = try Stack(store: try SQLiteTrackingStore(path: directory.file("target.sqlite")), blobs: directory.file("target-artifacts"))
+        let (_, target) = try await exportedSourceAndTarget(directory)
         _ = try await importer(target).importExport(from: URL(fileURLWithPath: directory.file("out")))
         var runID = ""
         for id in try await target.store.exportRunIDs(experimentID: 1) where try await target.store.fetchRunInfo(id: id).lifecycleStage == .active {
