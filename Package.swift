@@ -98,6 +98,9 @@ let package = Package(
         // How often the Statistics intervals cover the truth, in simulated experiments (a benchmark,
         // not a test): `swift run -c release cairn-stats-coverage` (bench/README.md).
         .executableTarget(name: "cairn-stats-coverage", dependencies: ["CairnCore"], path: "bench/StatsCoverage"),
+        // Fills a store with a lab's lifetime of data through Cairn's own store code (bench/scale,
+        // bench/README.md): `swift build -c release --product cairn-scale`.
+        .executableTarget(name: "cairn-scale", dependencies: ["CairnServer", "CairnStore", "CairnCore", "CairnTestSupport"], path: "bench/Scale"),
         // A small training loop logging with the Swift SDK: `swift run CairnExample`.
         .executableTarget(name: "CairnExample", dependencies: ["CairnClient"], path: "Examples/TrainLoop"),
         .target(name: "CairnTestSupport", dependencies: [
