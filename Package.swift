@@ -116,6 +116,9 @@ let package = Package(
             .product(name: "Histogram", package: "hdrhistogram-swift"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Fills a store with a lab's lifetime of data through Cairn's own store code (bench/scale,
+        // bench/README.md): `swift build -c release --product cairn-scale`.
+        .executableTarget(name: "cairn-scale", dependencies: ["CairnServer", "CairnStore", "CairnCore", "CairnTestSupport"], path: "bench/Scale"),
         // A small training loop logging with the Swift SDK: `swift run CairnExample`.
         .executableTarget(name: "CairnExample", dependencies: ["CairnClient"], path: "Examples/TrainLoop"),
         .target(name: "CairnTestSupport", dependencies: [

@@ -57,7 +57,7 @@ public struct RetentionService: Sendable {
             do { policy = try RetentionPolicy.parse(rule) } catch {
                 throw CairnError.invalidParameter("Experiment \(id) (\(experiment.name)) has an unreadable \(RetentionPolicy.tag) tag: \(error.message)")
             }
-            let (rows, _) = try await explorer.runTable(experimentIDs: [id], filter: nil, orderBy: ["attributes.start_time DESC"], viewType: .activeOnly, maxResults: nil)
+            let rows = try await explorer.everyRunRow(experimentIDs: [id], orderBy: ["attributes.start_time DESC"], viewType: .activeOnly)
             var reason: [String: String] = [:]
             func keep(_ runID: String, _ why: String) { if reason[runID] == nil { reason[runID] = why } }
             for row in rows where row.info.status == .running || row.info.status == .scheduled { keep(row.info.runID, "unfinished") }

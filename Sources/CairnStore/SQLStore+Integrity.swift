@@ -55,44 +55,59 @@ extension SQLStore {
             summary.lastSeq = max(summary.lastSeq, row[3])
             summaries[series] = summary
         }
-        // Read in pages of the primary key (keyset paging), so that at most one page of
-        // segments is in memory on either backend, however large the database.
-        var after: [Int64] = [Int64.min, Int64.min, Int64.min]
-        var pageRows = 0
-        repeat {
-            pageRows = 0
-            try db.each("""
-                SELECT points, run_pk, key_id, seq, point_count, min_step, max_step, min_value, max_value
-                FROM metric_segments WHERE (run_pk, key_id, seq) > (?, ?, ?) ORDER BY run_pk, key_id, seq LIMIT 2000
-                """, after.map(SQLValue.integer), cache: true) { row in
-                pageRows += 1
-                after = [row[1], row[2], row[3]]
-                try check(row)
+        // Runs are checked a band of run keys at a time: the band's segments in pages of the
+        // primary key (keyset paging), then its summary rows; only one band's summaries and one
+        // page of segments are in memory on either backend, however large the database.
+        func checkSummaries(_ latest: [SQLRow]) {
+            var seen = Set<[Int64]>()
+            for row in latest {
+                let series: [Int64] = [row[0], row[1]]
+                seen.insert(series)
+                guard let summary = summaries[series], !summary.damaged, let point = summary.latest else {
+                    if summaries[series] == nil { damaged[series] = damaged[series] ?? "its summary row has no stored points" }
+                    continue
+                }
+                let isNaN = (row[5] as Int) != 0
+                let valueAgrees = point.value.isNaN ? isNaN : (!isNaN && (row[4] as Double?) == point.value)
+                let agrees = valueAgrees && row[2] as Int64 == point.step && row[3] as Int64 == point.timestamp
+                    && (row[6] as Double?) == summary.minValue && (row[7] as Double?) == summary.maxValue
+                    && row[8] as Int == summary.count && row[9] as Int64 == summary.lastSeq
+                    && row[10] as Int64 == summary.minStep && row[11] as Int64 == summary.maxStep
+                if !agrees { damaged[series] = damaged[series] ?? "its summary (latest value, min, max or counts) does not match its points" }
             }
-        } while pageRows == 2000
-        // Each series' summary row against what its points say.
-        let latest = try db.rows("""
-            SELECT run_pk, key_id, step, timestamp, value, is_nan, min_value, max_value, point_count, segment_count, min_step, max_step
-            FROM latest_metrics
-            """)
-        var seen = Set<[Int64]>()
-        for row in latest {
-            let series: [Int64] = [row[0], row[1]]
-            seen.insert(series)
-            guard let summary = summaries[series], !summary.damaged, let point = summary.latest else {
-                if summaries[series] == nil { damaged[series] = damaged[series] ?? "its summary row has no stored points" }
-                continue
+            for (series, summary) in summaries where !seen.contains(series) && !summary.damaged {
+                damaged[series] = damaged[series] ?? "its points have no summary row"
             }
-            let isNaN = (row[5] as Int) != 0
-            let valueAgrees = point.value.isNaN ? isNaN : (!isNaN && (row[4] as Double?) == point.value)
-            let agrees = valueAgrees && row[2] as Int64 == point.step && row[3] as Int64 == point.timestamp
-                && (row[6] as Double?) == summary.minValue && (row[7] as Double?) == summary.maxValue
-                && row[8] as Int == summary.count && row[9] as Int64 == summary.lastSeq
-                && row[10] as Int64 == summary.minStep && row[11] as Int64 == summary.maxStep
-            if !agrees { damaged[series] = damaged[series] ?? "its summary (latest value, min, max or counts) does not match its points" }
         }
-        for (series, summary) in summaries where !seen.contains(series) && !summary.damaged {
-            damaged[series] = damaged[series] ?? "its points have no summary row"
+        let lowest = [try db.value(Int64.self, "SELECT MIN(run_pk) FROM metric_segments"),
+                      try db.value(Int64.self, "SELECT MIN(run_pk) FROM latest_metrics")].compactMap { $0 }.min()
+        let highest = [try db.value(Int64.self, "SELECT MAX(run_pk) FROM metric_segments"),
+                       try db.value(Int64.self, "SELECT MAX(run_pk) FROM latest_metrics")].compactMap { $0 }.max()
+        guard var low = lowest, let highest else { return }
+        while low <= highest {
+            let high = low < Int64.max - Self.integrityRunBand ? low + Self.integrityRunBand : Int64.max
+            var after: [Int64] = [low, Int64.min, Int64.min]
+            var pageRows = 0
+            // The first page also takes key_id Int64.min of run `low`, which no series has.
+            repeat {
+                pageRows = 0
+                try db.each("""
+                    SELECT points, run_pk, key_id, seq, point_count, min_step, max_step, min_value, max_value
+                    FROM metric_segments WHERE (run_pk, key_id, seq) > (?, ?, ?) AND run_pk < ? ORDER BY run_pk, key_id, seq LIMIT 2000
+                    """, after.map(SQLValue.integer) + [.integer(high)], cache: true) { row in
+                    pageRows += 1
+                    after = [row[1], row[2], row[3]]
+                    try check(row)
+                }
+            } while pageRows == 2000
+            // Each series' summary row against what its points say.
+            checkSummaries(try db.rows("""
+                SELECT run_pk, key_id, step, timestamp, value, is_nan, min_value, max_value, point_count, segment_count, min_step, max_step
+                FROM latest_metrics WHERE run_pk >= ? AND run_pk < ?
+                """, [low, high]))
+            summaries.removeAll(keepingCapacity: true)
+            if high == Int64.max { break }
+            low = high
         }
         for (series, detail) in damaged.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
             let runID = try db.value(String.self, "SELECT run_id FROM runs WHERE run_pk = ?", [series[0]]) ?? "with internal id \(series[0])"
@@ -100,6 +115,9 @@ extension SQLStore {
             report.damagedSeries.append(.init(runID: runID, key: key, detail: detail))
         }
     }
+
+    /// Runs whose series `checkSegments` holds in memory at once.
+    static let integrityRunBand: Int64 = 1_000
 
     static func damagedSegmentError(_ damage: DamagedSegment) -> CairnError {
         CairnError(.internalError,
