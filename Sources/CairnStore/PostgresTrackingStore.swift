@@ -276,11 +276,10 @@ final class PostgresBackend: SQLBackend {
     /// One batch of the group commit: one transaction under the cluster-wide write lock, each
     /// work in its own savepoint (a lone work needs none: its failure rolls back the whole).
     ///
-    /// The batch runs on the thread of the task that leads it (on the store's threads when that
-    /// is an event loop, see `init`), which blocks while the statements travel. The group commit has one batch in flight at a time, so writes hold at
-    /// most one thread of the task pool, and they save the two thread hand-offs per batch that
-    /// the thread pool of the reads costs; on 2 cores that cut the server's CPU per created
-    /// run from 0.93 to 0.75 ms and per one-point log-metric from 1.27 to 0.80 ms.
+    /// The batch blocks the thread that runs it while the statements travel: the leading task's
+    /// own thread in the CLI and the tests, one of the store's threads in `cairn server`, whose
+    /// tasks run on the event loops (see `init`). The group commit has one batch in flight at a
+    /// time, so writes hold at most one thread.
     private static func transact(_ pool: PostgresConnectionPool, _ works: [GroupCommitWriter.Work]) -> [GroupCommitWriter.Outcome] {
         do {
             return try pool.withConnection { connection -> [GroupCommitWriter.Outcome] in
