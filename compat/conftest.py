@@ -88,6 +88,21 @@ def pytest_collection_modifyitems(config, items):
 
 
 @contextlib.contextmanager
+def environment(**values):
+    """os.environ with `values` set (this process: the mlflow client reads it), restored afterwards."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextlib.contextmanager
 def fluent_uris(uri):
     """mlflow's fluent API (tracking and registry) pointed at `uri` for a block, then back to the
     suite's server with the registry following it again (restoring a URI read from

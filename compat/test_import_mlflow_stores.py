@@ -12,14 +12,13 @@
 Cairn-only (an import into Cairn), and it starts servers of its own (single_server).
 """
 
-import contextlib
 import os
 import subprocess
 import uuid
 
 import pytest
 
-from conftest import fluent_uris, start_own_server
+from conftest import environment, fluent_uris, start_own_server
 from test_import_mlflow import (BINARY, cairn_import, check_store_import_equals_api, export_tables, populate, run_import,
                                 start_mlflow, stop_all)
 
@@ -33,21 +32,6 @@ POSTGRES_URL = os.environ.get("CAIRN_TEST_POSTGRES_URL", "").strip()
 
 def store_import(target, store, *extra):
     return cairn_import(target, "--from-store", store, *extra)
-
-
-@contextlib.contextmanager
-def environment(**values):
-    """os.environ with `values` set (this process: the mlflow client reads it), restored afterwards."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import time
 import pytest
 from mlflow import MlflowClient
 
-from conftest import cairn_binary, start_own_server, unique_name
+from conftest import cairn_binary, environment, start_own_server, unique_name
 
 pytestmark = [pytest.mark.cairn_only, pytest.mark.single_server("starts its own server")]
 
@@ -92,48 +92,42 @@ def test_retention_deletions_are_audited_as_retention_or_as_the_cli_user_with_ac
     admin_password = "admin-secret-1"
     admin = {"Authorization": "Basic " + base64.b64encode(f"admin:{admin_password}".encode()).decode()}
     data = tempfile.mkdtemp(prefix="cairn-retention.")
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
     with open(os.path.join(data, "server.log"), "wb") as log:
         proc, uri = start_own_server(_binary(), os.path.join(data, "data"), log, "--auth",
                                      "--retention-interval", "1s", "--retention-default", "keep_last=1",
                                      env={"CAIRN_ADMIN_PASSWORD": admin_password})
         try:
-            os.environ.update({"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": admin_password})
-            client = MlflowClient(tracking_uri=uri)
-            scheduled = client.create_experiment(unique_name("scheduled"))
-            ids = _runs(client, scheduled, 3)
-            deadline = time.monotonic() + 120  # hang protection only: waits for the server's pass
-            while client.get_run(ids[1]).info.lifecycle_stage != "deleted":
-                assert time.monotonic() < deadline, "the scheduled retention pass never deleted anything"
-                time.sleep(0.2)
-            deletes = [e for e in _audit(uri, admin, action="run.delete") if e["target"] == f"run:{ids[1]}"]
-            assert len(deletes) == 1
-            assert deletes[0]["actor"] == "retention" and deletes[0]["client_address"] == "internal"
-            assert deletes[0]["details"]["via"] == "retention"
-            summaries = _audit(uri, admin, action="retention.apply", actor="retention")
-            assert summaries and summaries[-1]["details"]["experiments"].get(scheduled, 0) >= 1
+            with environment(MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD=admin_password):
+                client = MlflowClient(tracking_uri=uri)
+                scheduled = client.create_experiment(unique_name("scheduled"))
+                ids = _runs(client, scheduled, 3)
+                deadline = time.monotonic() + 120  # hang protection only: waits for the server's pass
+                while client.get_run(ids[1]).info.lifecycle_stage != "deleted":
+                    assert time.monotonic() < deadline, "the scheduled retention pass never deleted anything"
+                    time.sleep(0.2)
+                deletes = [e for e in _audit(uri, admin, action="run.delete") if e["target"] == f"run:{ids[1]}"]
+                assert len(deletes) == 1
+                assert deletes[0]["actor"] == "retention" and deletes[0]["client_address"] == "internal"
+                assert deletes[0]["details"]["via"] == "retention"
+                summaries = _audit(uri, admin, action="retention.apply", actor="retention")
+                assert summaries and summaries[-1]["details"]["experiments"].get(scheduled, 0) >= 1
 
-            # By hand (the server again, without its schedule): the OS user who ran the command.
-            proc.terminate()
-            proc.wait(timeout=60)
-            proc, uri = start_own_server(_binary(), os.path.join(data, "data"), log, "--auth")
-            client = MlflowClient(tracking_uri=uri)
-            by_hand = client.create_experiment(unique_name("by-hand"), tags={"cairn.retention": "keep_last=1"})
-            hand_ids = _runs(client, by_hand, 2)
-            applied = subprocess.run([_binary(), "retention", "apply", "--data-dir", os.path.join(data, "data"), "--experiment", by_hand],
-                                     capture_output=True, text=True, timeout=300, env={**os.environ, "USER": "ops-alice"})
-            assert applied.returncode == 0, applied.stderr
-            deletes = [e for e in _audit(uri, admin, action="run.delete") if e["target"] == f"run:{hand_ids[0]}"]
-            assert len(deletes) == 1, deletes
-            assert deletes[0]["actor"] == "ops-alice" and deletes[0]["client_address"] == "local"
-            assert deletes[0]["details"]["via"] == "retention"
-            summary = [e for e in _audit(uri, admin, action="retention.apply", actor="ops-alice")]
-            assert len(summary) == 1 and summary[0]["details"]["experiments"] == {by_hand: 1}
+                # By hand (the server again, without its schedule): the OS user who ran the command.
+                proc.terminate()
+                proc.wait(timeout=60)
+                proc, uri = start_own_server(_binary(), os.path.join(data, "data"), log, "--auth")
+                client = MlflowClient(tracking_uri=uri)
+                by_hand = client.create_experiment(unique_name("by-hand"), tags={"cairn.retention": "keep_last=1"})
+                hand_ids = _runs(client, by_hand, 2)
+                applied = subprocess.run([_binary(), "retention", "apply", "--data-dir", os.path.join(data, "data"), "--experiment", by_hand],
+                                         capture_output=True, text=True, timeout=300, env={**os.environ, "USER": "ops-alice"})
+                assert applied.returncode == 0, applied.stderr
+                deletes = [e for e in _audit(uri, admin, action="run.delete") if e["target"] == f"run:{hand_ids[0]}"]
+                assert len(deletes) == 1, deletes
+                assert deletes[0]["actor"] == "ops-alice" and deletes[0]["client_address"] == "local"
+                assert deletes[0]["details"]["via"] == "retention"
+                summary = [e for e in _audit(uri, admin, action="retention.apply", actor="ops-alice")]
+                assert len(summary) == 1 and summary[0]["details"]["experiments"] == {by_hand: 1}
         finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
             proc.terminate()
             proc.wait(timeout=60)
