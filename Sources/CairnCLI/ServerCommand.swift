@@ -132,6 +132,12 @@ struct ServerCommand: AsyncParsableCommand {
             }
             configuration.durability = value
         }
+        if let text = environment["CAIRN_HTTP_LOOP"] {
+            guard let value = CairnServerConfiguration.RequestLoop(rawValue: text) else {
+                throw fail("CAIRN_HTTP_LOOP is '\(text)'. Use cairn (the default) or hummingbird.")
+            }
+            configuration.requestLoop = value
+        }
         configuration.s3Artifacts = try artifactsDestination.resolve(environment: environment)
         configuration.webhooksAllowPrivate = try webhooksAllowPrivate || Self.environmentFlag("CAIRN_WEBHOOKS_ALLOW_PRIVATE", environment)
         if let text = staleAfter ?? environment["CAIRN_STALE_AFTER"] {

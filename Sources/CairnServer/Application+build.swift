@@ -388,15 +388,23 @@ public func buildApplication(
         background.append(PeriodicService.retention(services.retention, intervalMillis: interval,
                                                     defaultRule: configuration.retentionDefault, logger: logger))
     }
+    let responder = buildRouter(services: services).buildResponder()
+    let serverName = "cairn/\(cairnVersion)"
+    // Cairn's own request loop (HTTPConnection.swift), with Hummingbird's router and server.
     // Requests the HTTP/1.1 decoder refuses get MLflow's error JSON, not an empty 400.
-    var server: HTTPServerBuilder = .http1(configuration: .init(additionalChannelHandlers: [MalformedRequestHandler()]))
+    var server = HTTPServerBuilder { _ in
+        CairnHTTP1Channel(responder: responder, serverName: serverName, additionalChannelHandlers: { [MalformedRequestHandler()] })
+    }
+    if configuration.requestLoop == .hummingbird {
+        server = .http1(configuration: .init(additionalChannelHandlers: [MalformedRequestHandler()]))
+    }
     if let tls = configuration.tls {
         server = try .tls(server, tlsConfiguration: makeTLSConfiguration(certificateFile: tls.certificateFile, keyFile: tls.keyFile))
     }
     return Application(
-        router: buildRouter(services: services),
+        responder: responder,
         server: server,
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cairn/\(cairnVersion)"),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
         services: background,
         onServerRunning: { channel in
             await bootstrapAccounts(services.accounts, configuration: configuration, logger: logger)

@@ -50,6 +50,14 @@ public struct CairnServerConfiguration: Sendable {
     /// `--tls-key-file`); nil serves plain HTTP.
     public var tls: (certificateFile: String, keyFile: String)?
 
+    /// Which loop answers a connection's requests (`CAIRN_HTTP_LOOP`): Cairn's own channel
+    /// handler (`cairn`, the default; HTTPConnection.swift) or Hummingbird's `NIOAsyncChannel`
+    /// loop (`hummingbird`), kept to compare the two and as a fallback.
+    public enum RequestLoop: String, Sendable {
+        case cairn, hummingbird
+    }
+    public var requestLoop = RequestLoop.cairn
+
     /// True when `host` is reachable only from this machine.
     public var isLoopbackOnly: Bool {
         ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host.lowercased()) || host.hasPrefix("127.")
