@@ -68,6 +68,8 @@ def test_traces_tab_lists_state_latency_tokens_and_filters(ui, traces_seed):
     assert rows[2][6] == "27"  # tokens
     assert "helpful: true" in rows[2][9]
     assert all(r[5] for r in rows)  # latency shown
+    # The breadcrumb names the experiment, not just its id.
+    ui.wait("document.querySelector('.experiment-crumb').textContent.startsWith('ui-traces-')")
     ui.screenshot("traces-list-wide-light")
 
     box = ui.d.find_element(By.ID, "trace-filter")

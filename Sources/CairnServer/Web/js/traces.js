@@ -3,7 +3,7 @@
 // (#/experiments/<id>/traces/<trace_id>): its span tree on a timeline, and for the chosen span its
 // inputs, outputs, attributes and events, beside the trace's assessments and tags.
 import {el, clear, errorBox, fmtTime, fmtDuration, hashQuery, setHashQuery} from './util.js';
-import {get, post} from './api.js';
+import {get, post, mlflow} from './api.js';
 
 const V3 = '/ajax-api/3.0/mlflow/traces';
 
@@ -18,6 +18,14 @@ function tokens(info) {
 function stateBadge(state) {
   const cls = state === 'OK' ? 'FINISHED' : state === 'ERROR' ? 'FAILED' : 'RUNNING';
   return el('span', {class: `status ${cls}`}, state || '');
+}
+// The breadcrumb link to the experiment: its name once known (its id until then, or if unreadable).
+function experimentCrumb(experimentID) {
+  const link = el('a', {href: `#/experiments/${experimentID}`, class: 'experiment-crumb'}, `Experiment ${experimentID}`);
+  mlflow('experiments/get', {experiment_id: experimentID})
+    .then((r) => { link.textContent = r.experiment.name; })
+    .catch(() => { /* shown by id */ });
+  return link;
 }
 function preview(text) {
   if (!text) return '';
@@ -39,7 +47,7 @@ export async function render(app, route) {
       .map((h) => el('th', {}, h)))), body);
   app.append(
     el('div', {class: 'crumbs'}, el('a', {href: '#/experiments'}, 'Experiments'), ' / ',
-      el('a', {href: `#/experiments/${experimentID}`}, `Experiment ${experimentID}`), ' / Traces'),
+      experimentCrumb(experimentID), ' / Traces'),
     el('h1', {}, 'Traces'),
     el('div', {class: 'toolbar'}, filter, el('button', {type: 'button', id: 'apply-trace-filter', onclick: () => load(true)}, 'Apply')),
     message, el('div', {class: 'toolbar'}, count), table, more);
@@ -186,7 +194,7 @@ async function renderTrace(app, route) {
   const tags = Object.entries(info.tags || {}).filter(([k]) => !k.startsWith('mlflow.'));
   app.append(
     el('div', {class: 'crumbs'}, el('a', {href: '#/experiments'}, 'Experiments'), ' / ',
-      el('a', {href: `#/experiments/${experimentID}`}, `Experiment ${experimentID}`), ' / ',
+      experimentCrumb(experimentID), ' / ',
       el('a', {href: `#/experiments/${experimentID}/traces`}, 'Traces'), ' / ', traceID),
     el('h1', {}, (info.tags || {})['mlflow.traceName'] || traceID, ' ', stateBadge(info.state)),
     el('div', {class: 'kv', id: 'trace-summary'},
