@@ -322,13 +322,29 @@ final class PostgresBackend: SQLBackend {
             }
         }
         if works.count == 1 {
+            // A lone work's COMMIT goes out right behind its deferred statements, so the batch
+            // waits for their answers and the commit's together (one round trip fewer). If one
+            // of them failed, the transaction was aborted and that COMMIT rolled it back.
+            let value: any Sendable
             do {
-                outcomes.append(.success(try run(works[0])))
+                value = try works[0](session)
             } catch {
+                try? session.settle()
                 try? connection.exec("ROLLBACK")
                 session.auditChain?.forget()
                 return [.failure(error)]
             }
+            let commit = connection.send("COMMIT")
+            do {
+                try session.settle()
+            } catch {
+                _ = try? commit.wait()
+                session.auditChain?.forget()
+                return [.failure(error)]
+            }
+            control.append(commit)
+            for statement in control { try statement.wait() }
+            return [.success(value)]
         } else {
             for work in works {
                 control.append(connection.send("SAVEPOINT work"))

@@ -84,6 +84,31 @@ struct AuditLogTests {
         }
     }
 
+    @Test("A lone change whose statement fails only when the database runs it (after the work returned) leaves no row and no event",
+          arguments: StoreBackend.allCases)
+    func failedDeferredStatementLeavesNothing(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            store.useAuditKey(Self.key)
+            let runID = try await Self.newRun(store)
+            // On PostgreSQL the inserts are sent without waiting and the COMMIT right behind them;
+            // the duplicate key aborts the transaction, so that COMMIT rolls everything back.
+            await #expect(throws: (any Error).self) {
+                try await store.write("test.fail", "run:\(runID)") { db in
+                    let (pk, _) = try SQLStore.loadRunInfo(db, id: runID)
+                    try db.executeDeferred("INSERT INTO run_tags (run_pk, key, value) VALUES (?, ?, ?)", [pk, "before", "x"])
+                    try db.executeDeferred("INSERT INTO run_tags (run_pk, key, value) VALUES (?, ?, ?), (?, ?, ?)", [pk, "dup", "a", pk, "dup", "b"])
+                }
+            }
+            #expect(try await store.fetchRun(id: runID).tags.isEmpty)
+            try await store.logRunWrites(runID: runID, RunWrites(tags: [Tag("after", "y")]))
+            #expect(try await store.fetchRun(id: runID).tags == [Tag("after", "y")])
+            let events = try await Self.all(store)
+            #expect(!events.contains { $0.action == "test.fail" })
+            #expect(events.map(\.seq) == Array(1...Int64(events.count)))
+            #expect(try await store.verifyAuditChain(key: Self.key, pageSize: 7, maxProblems: 5).isIntact)
+        }
+    }
+
     @Test("Concurrent writers keep one linear chain: every number once, every link intact", arguments: StoreBackend.allCases)
     func concurrentWritersStayLinear(backend: StoreBackend) async throws {
         try await withStore(backend) { store in
