@@ -123,23 +123,82 @@ public final class AuditChainState: @unchecked Sendable {
 }
 
 /// Builds the SHA-256 digest of what a change wrote, field by field (each length-prefixed, so
-/// no two different changes hash alike).
+/// no two different changes hash alike): the bytes of `<length of the field's UTF-8>:<field>`
+/// for each field in turn, numbers as decimal text and doubles as the hexadecimal of their bit
+/// pattern. The fields are gathered in a buffer and hashed 16 KiB at a time (a 1,000-point
+/// log-batch adds 4,000 fields; a string and a hash update per field was a fifth of its cost).
 struct AuditHasher {
     private var hasher = SHA256()
+    private var pending: [UInt8] = []
 
     mutating func add(_ text: String) {
-        hasher.update(data: Array("\(text.utf8.count):\(text)".utf8))
+        var text = text
+        text.withUTF8 { bytes in
+            prefix(bytes.count)
+            pending.append(contentsOf: bytes)
+        }
+        flushIfFull()
     }
 
     mutating func add(_ number: Int64) {
-        add(String(number))
+        prefix(Self.decimalLength(number.magnitude) + (number < 0 ? 1 : 0))
+        if number < 0 { pending.append(0x2D) }
+        appendDecimal(number.magnitude)
+        flushIfFull()
     }
 
     mutating func add(_ value: Double) {
-        add(String(value.bitPattern, radix: 16))
+        let bits = value.bitPattern
+        let length = bits == 0 ? 1 : (64 - bits.leadingZeroBitCount + 3) / 4
+        prefix(length)
+        for nibbleIndex in stride(from: length - 1, through: 0, by: -1) {
+            let nibble = UInt8((bits >> UInt64(nibbleIndex * 4)) & 0xF)
+            pending.append(nibble < 10 ? 0x30 + nibble : 0x57 + nibble)  // 0-9, a-f
+        }
+        flushIfFull()
+    }
+
+    /// `<length>:` before a field of `length` bytes.
+    private mutating func prefix(_ length: Int) {
+        if pending.capacity == 0 { pending.reserveCapacity(Self.chunk + 256) }
+        appendDecimal(UInt64(length))
+        pending.append(0x3A)
+    }
+
+    private mutating func appendDecimal(_ value: UInt64) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var rest = value
+            var start = 20
+            repeat {
+                start -= 1
+                digits[start] = 0x30 + UInt8(rest % 10)
+                rest /= 10
+            } while rest > 0
+            pending.append(contentsOf: UnsafeBufferPointer(rebasing: digits[start...]))
+        }
+    }
+
+    private static func decimalLength(_ value: UInt64) -> Int {
+        var rest = value
+        var length = 1
+        while rest >= 10 {
+            rest /= 10
+            length += 1
+        }
+        return length
+    }
+
+    private static let chunk = 16 * 1024
+
+    private mutating func flushIfFull() {
+        guard pending.count >= Self.chunk else { return }
+        hasher.update(data: pending)
+        pending.removeAll(keepingCapacity: true)
     }
 
     func finalize() -> [UInt8] {
-        Array(hasher.finalize())
+        var hasher = self.hasher
+        hasher.update(data: pending)
+        return Array(hasher.finalize())
     }
 }
