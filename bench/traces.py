@@ -86,16 +86,21 @@ def main():
     p.add_argument("--batch", type=int, default=1000)
     p.add_argument("--repeat", type=int, default=30)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--experiment-id", help="measure an experiment loaded before (with the same --traces) instead of loading a new one")
     args = p.parse_args()
     url = args.url.rstrip("/")
-    name = f"bench-traces-{int(time.time())}"
-    r = requests.post(url + "/api/2.0/mlflow/experiments/create", json={"name": name}, timeout=60)
-    r.raise_for_status()
-    experiment_id = r.json()["experiment_id"]
-    print(f"experiment {experiment_id}: loading {args.traces:,} traces of 3 spans")
-    t0 = time.perf_counter()
-    first_ms = load(url, experiment_id, args.traces, args.batch, args.seed)
-    print(f"load: {time.perf_counter() - t0:.1f} s")
+    if args.experiment_id:
+        experiment_id = args.experiment_id
+        first_ms = 1_700_000_000_000
+    else:
+        name = f"bench-traces-{int(time.time())}"
+        r = requests.post(url + "/api/2.0/mlflow/experiments/create", json={"name": name}, timeout=60)
+        r.raise_for_status()
+        experiment_id = r.json()["experiment_id"]
+        print(f"experiment {experiment_id}: loading {args.traces:,} traces of 3 spans")
+        t0 = time.perf_counter()
+        first_ms = load(url, experiment_id, args.traces, args.batch, args.seed)
+        print(f"load: {time.perf_counter() - t0:.1f} s")
     middle = first_ms + (args.traces // 2) * 1000
     cases = [
         ("newest 100 (no filter)", {"max_results": 100}),
@@ -114,6 +119,29 @@ def main():
     for label, body in cases:
         p50, p95, found = time_search(url, experiment_id, body, args.repeat)
         print(f"| {label} | {p50:.1f} | {p95:.1f} | {found} |", flush=True)
+    # `traces/metrics` (MLflow's web app charts) over every trace of the experiment.
+    last_ms = first_ms + args.traces * 1000
+    count = {"aggregations": [{"aggregation_type": "COUNT"}]}
+    metrics = [
+        ("trace_count", {"view_type": "TRACES", "metric_name": "trace_count", **count}),
+        ("trace_count by trace_status, daily", {"view_type": "TRACES", "metric_name": "trace_count", **count, "dimensions": ["trace_status"],
+                                                "time_interval_seconds": 86400, "start_time_ms": first_ms, "end_time_ms": last_ms}),
+        ("latency AVG and P50", {"view_type": "TRACES", "metric_name": "latency",
+                                 "aggregations": [{"aggregation_type": "AVG"}, {"aggregation_type": "PERCENTILE", "percentile_value": 50}]}),
+        ("span_count by span_type", {"view_type": "SPANS", "metric_name": "span_count", **count, "dimensions": ["span_type"]}),
+    ]
+    print(f"| traces/metrics ({args.traces:,} traces) | p50 ms | p95 ms | data points |")
+    print("|---|---|---|---|")
+    session = requests.Session()
+    for label, body in metrics:
+        times = []
+        for _ in range(max(3, args.repeat // 10)):
+            t = time.perf_counter()
+            r = session.post(url + "/api/3.0/mlflow/traces/metrics", json={"experiment_ids": [experiment_id], **body}, timeout=600)
+            times.append((time.perf_counter() - t) * 1000)
+            r.raise_for_status()
+        times.sort()
+        print(f"| {label} | {statistics.median(times):.0f} | {times[int(len(times) * 0.95) - 1]:.0f} | {len(r.json().get('data_points', []))} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -824,3 +824,65 @@ def test_trace_metrics_refuse_what_mlflow_answers_with_a_500_or_reads_as_somethi
     assert error(aggregation_type="AVG", percentile_value=5)[:2] == (400, "INVALID_PARAMETER_VALUE")
     assert error(aggregation_type="BOGUS")[:2] == (400, "INVALID_PARAMETER_VALUE")
     assert error(view="BOGUS", aggregation_type="AVG")[:2] == (400, "INVALID_PARAMETER_VALUE")
+
+
+@mlflow.trace
+def _chat(question, session=None, usage=None, cost=None):
+    if session:
+        mlflow.get_current_active_span().set_attribute("session.id", session)
+    if usage:
+        mlflow.update_current_trace(metadata={"mlflow.trace.tokenUsage": usage})
+    if cost:
+        mlflow.update_current_trace(metadata={"mlflow.trace.cost": cost})
+    return "answer"
+
+
+def test_session_token_usage_and_cost_are_kept_filtered_and_counted_as_mlflow_keeps_them(client, traced_experiment, no_client_warnings):
+    """MLflow keeps these three in columns of their own: the session also comes from a span's `session.id`,
+    token usage and cost are rewritten in one form (known keys, its key order, integers and floats) or dropped,
+    and compare only whole."""
+    from mlflow.entities.trace_metrics import AggregationType, MetricAggregation, MetricViewType
+
+    _chat("q1", "s-1", '{"total_tokens": 15, "input_tokens": 10, "output_tokens": 5, "extra": 1}', '{"total_cost": 1, "input_cost": "0.5"}')
+    _chat("q2", "s-1")
+    _chat("q3", "s-2", '{"input_tokens": 10.0}', "nonsense")
+    _chat("q4")
+    traces = mlflow.search_traces(locations=[traced_experiment], return_type="list", order_by=["timestamp_ms ASC"])
+    question = {t.info.trace_id: json.loads(t.info.request_preview)["question"] for t in traces}
+    kept = {question[t.info.trace_id]: {k: v for k, v in t.info.trace_metadata.items()
+                                        if k in ("mlflow.trace.session", "mlflow.trace.tokenUsage", "mlflow.trace.cost")} for t in traces}
+    assert kept == {
+        "q1": {"mlflow.trace.session": "s-1", "mlflow.trace.tokenUsage": '{"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}',
+               "mlflow.trace.cost": '{"input_cost": 0.5, "total_cost": 1.0}'},
+        "q2": {"mlflow.trace.session": "s-1"},
+        "q3": {"mlflow.trace.session": "s-2", "mlflow.trace.tokenUsage": '{"input_tokens": 10}'},
+        "q4": {},
+    }
+
+    def found(filter_string):
+        return sorted(question[i] for i in search_ids(traced_experiment, filter_string))
+
+    usage = "metadata.`mlflow.trace.tokenUsage`"
+    assert found("metadata.`mlflow.trace.session` = 's-1'") == ["q1", "q2"]
+    assert found("metadata.`mlflow.trace.session` IS NULL") == ["q4"]
+    assert found(usage + """ = '{"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}'""") == ["q1"]
+    assert found(usage + """ = '{"input_tokens":10,"output_tokens":5,"total_tokens":15}'""") == []
+    assert found(usage + """ != '{"input_tokens": 10}'""") == ["q1"]
+    assert found(usage + " != 'x'") == ["q1", "q3"]
+    assert found(usage + " IS NOT NULL") == ["q1", "q3"]
+    assert found("metadata.`mlflow.trace.cost` IS NULL") == ["q2", "q3", "q4"]
+    assert found("""metadata.`mlflow.trace.cost` = '{"input_cost": 0.5, "total_cost": 1.0}'""") == ["q1"]
+    with pytest.raises(mlflow.exceptions.MlflowException, match="Comparator 'LIKE' is not supported for reserved metadata 'mlflow.trace.tokenUsage'"):
+        mlflow.search_traces(locations=[traced_experiment], filter_string=usage + " LIKE '%input%'")
+    with pytest.raises(mlflow.exceptions.MlflowException, match="Ordering by reserved metadata 'mlflow.trace.cost' is not supported"):
+        mlflow.search_traces(locations=[traced_experiment], order_by=["metadata.`mlflow.trace.cost` DESC"])
+
+    store = client._tracking_client.store
+
+    def metric(name, aggregation):
+        result = store.query_trace_metrics(experiment_ids=[traced_experiment], view_type=MetricViewType.TRACES, metric_name=name,
+                                           aggregations=[MetricAggregation(aggregation)])
+        return [(p.dimensions, p.values) for p in result]
+
+    assert metric("session_count", AggregationType.COUNT) == [({}, {"COUNT": 2.0})]
+    assert metric("input_tokens", AggregationType.SUM) == [({}, {"SUM": 20.0})]

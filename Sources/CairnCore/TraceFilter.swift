@@ -202,6 +202,10 @@ public enum TraceFilterParser {
                 // MLflow's SQL layer refuses the list it builds here.
                 throw CairnError(.badRequest, "span.\(label) cannot be compared with a list (\(comparator.rawValue)): use =, !=, LIKE or ILIKE.")
             }
+        } else if case .metadata(let key) = field, TraceAnalytics.isReserved(key),
+                  ![FilterComparator.equal, .notEqual, .isNull, .isNotNull].contains(comparator) {
+            // MLflow keeps token usage and cost in columns and compares them only whole.
+            throw .invalidParameter("Comparator '\(comparator.rawValue)' is not supported for reserved metadata '\(key)'. Only '=', '!=', 'IS NULL', and 'IS NOT NULL' are supported.")
         } else if field == .prompt {
             guard comparator == .equal else {
                 throw .invalidParameter("Invalid comparator '\(comparator.rawValue)' for prompts filter. Only '=' is supported with format: prompt = \"name/version\"")
@@ -259,6 +263,8 @@ public enum TraceFilterParser {
         } else {
             field = try Self.field(prefix: prefix, key: key, filter: text)
             switch field {
+            case .metadata(let key) where TraceAnalytics.isReserved(key):
+                throw .invalidParameter("Ordering by reserved metadata '\(key)' is not supported because it is represented by multiple columns.")
             case .tag, .metadata: break
             default: throw .invalidParameter("Invalid identifier type '\(prefix!.lowercased())'")
             }

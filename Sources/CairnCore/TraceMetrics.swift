@@ -290,7 +290,7 @@ public struct TraceMetricRecord: Sendable {
         self.assessmentBody = assessmentBody
     }
 
-    static let tokenKeys = ["input_tokens", "output_tokens", "total_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"]
+    public static let tokenKeys = ["input_tokens", "output_tokens", "total_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"]
     static let costKeys = ["input_cost", "output_cost", "total_cost"]
 }
 

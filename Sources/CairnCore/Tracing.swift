@@ -34,6 +34,7 @@ public enum TraceKey {
     public static let tokenUsage = "mlflow.trace.tokenUsage"
     public static let traceUser = "mlflow.trace.user"
     public static let traceSession = "mlflow.trace.session"
+    public static let cost = "mlflow.trace.cost"
     public static let linkedPrompts = "mlflow.linkedPrompts"
     /// `spansLocation`'s value: spans are kept by the tracking server, not as artifact files.
     public static let trackingStore = "TRACKING_STORE"

@@ -43,7 +43,7 @@ public struct TraceService: Sendable {
         let location = experiment.artifactLocation
         try await store.logSpans(
             experimentID: Int64(experiment.experimentID) ?? 0,
-            order.map { TraceSpanBatch(traceID: $0, spans: spansByTrace[$0]!) },
+            order.map { TraceSpanBatch(traceID: $0, spans: spansByTrace[$0]!, session: TraceAnalytics.session(spansByTrace[$0]!)) },
             newTraceTags: { id in [Tag(TraceKey.artifactLocation, Self.artifactLocation(location, traceID: id))] })
         if let runID, !runID.isEmpty {
             let completed = Set(export.spans.filter(\.isRoot).map(\.mlflowTraceID))
@@ -72,7 +72,17 @@ public struct TraceService: Sendable {
         info.tags.append(Tag(TraceKey.artifactLocation, Self.artifactLocation(experiment.artifactLocation, traceID: info.traceID)))
         info.metadata.removeAll { $0.key == TraceKey.infoFinalized }
         info.metadata.append(Tag(TraceKey.infoFinalized, "true"))
+        info.metadata = Self.storedMetadata(info.metadata)
         return try await store.startTrace(info)
+    }
+
+    /// Metadata as MLflow's SQL store keeps it: token usage and cost (columns there) reduced
+    /// to the form MLflow answers them in, or dropped when nothing in them is usable.
+    static func storedMetadata(_ metadata: [Tag]) -> [Tag] {
+        metadata.compactMap { entry in
+            guard TraceAnalytics.isReserved(entry.key) else { return entry }
+            return TraceAnalytics.stored(entry.key, entry.value).map { Tag(entry.key, $0) }
+        }
     }
 
     /// MLflow's v2 StartTrace (clients before 3.3, and newer ones against old servers): the
@@ -83,7 +93,7 @@ public struct TraceService: Sendable {
         let experiment = try await activeExperiment(experimentID)
         for tag in tags { try Self.validateTag(tag) }
         let info = TraceInfo(traceID: id, experimentID: experiment.experimentID, requestTime: timestamp ?? now, executionDuration: nil,
-                             state: .inProgress, metadata: metadata,
+                             state: .inProgress, metadata: Self.storedMetadata(metadata),
                              tags: tags + [Tag(TraceKey.artifactLocation, Self.artifactLocation(experiment.artifactLocation, traceID: id))])
         return try await store.startTrace(info)
     }
@@ -99,6 +109,7 @@ public struct TraceService: Sendable {
             info.metadata.append(entry)
         }
         info.tags = tags
+        info.metadata = Self.storedMetadata(info.metadata)
         return try await store.startTrace(info)
     }
 

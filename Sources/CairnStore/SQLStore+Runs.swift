@@ -342,19 +342,29 @@ extension SQLStore {
         return written
     }
 
-    /// Rows inserted by multi-row `INSERT … VALUES (…), (…)` statements, sent deferred, of at
-    /// most `rowsPerStatement` rows each: a bounded set of statement texts (each prepared
+    /// Rows written by multi-row statements (`INSERT … VALUES (…), (…)`, or `UPDATE … FROM
+    /// (VALUES (…), (…))`), sent deferred, of at most `rowsPerStatement` rows each: a bounded set of statement texts (each prepared
     /// once), well under both backends' parameter limits.
     static func insertRows(_ db: any SQLSession, _ insert: String, _ rows: [[SQLValue]], suffix: String = "") throws {
-        guard let width = rows.first?.count else { return }
+        for statement in rowStatements(insert, rows, suffix: suffix) {
+            try db.runDeferred(statement.sql, statement.values)
+        }
+    }
+
+    /// The multi-row statements of `insertRows`, for a caller that needs their answers
+    /// (`RETURNING`): `db.rows(of:)` sends them all before it waits.
+    static func rowStatements(_ insert: String, _ rows: [[SQLValue]], suffix: String = "") -> [(sql: String, values: [SQLValue])] {
+        guard let width = rows.first?.count else { return [] }
+        let tuple = "(" + Array(repeating: "?", count: width).joined(separator: ", ") + ")"
+        var statements: [(sql: String, values: [SQLValue])] = []
         var start = 0
         while start < rows.count {
             let count = min(rowsPerStatement, rows.count - start)
-            let tuple = "(" + Array(repeating: "?", count: width).joined(separator: ", ") + ")"
-            let sql = insert + Array(repeating: tuple, count: count).joined(separator: ", ") + suffix
-            try db.runDeferred(sql, Array(rows[start..<start + count].joined()))
+            statements.append((insert + Array(repeating: tuple, count: count).joined(separator: ", ") + suffix,
+                               Array(rows[start..<start + count].joined())))
             start += count
         }
+        return statements
     }
 
     static let rowsPerStatement = 64

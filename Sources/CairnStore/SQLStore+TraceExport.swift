@@ -67,7 +67,7 @@ extension SQLStore {
             for tag in info.metadata { try db.execute("INSERT INTO trace_metadata (trace_pk, key, value) VALUES (?, ?, ?)", [pk, tag.key, tag.value]) }
             if !spans.isEmpty {
                 try Self.storeSpans(db, pk: pk, spans)
-                try Self.indexSpans(db, pk: pk, spans)
+                try Self.indexSpans(db, [pk: spans])
             }
             for a in info.assessments {
                 try db.execute("""

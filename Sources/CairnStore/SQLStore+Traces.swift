@@ -11,73 +11,124 @@ extension SQLStore: TraceStore {
 
     // MARK: Spans
 
+    /// Spans of many traces in one transaction, in a fixed number of round trips whatever the
+    /// number of traces: the new traces are created by multi-row inserts sent together, the
+    /// traces that already exist are read in one query, and everything else (tags, span
+    /// documents, the span index) is written by multi-row statements that are not waited for
+    /// (PostgreSQL pipelines them; see `insertRows`).
     public func logSpans(experimentID: Int64, _ batches: [TraceSpanBatch], newTraceTags: @escaping @Sendable (String) -> [Tag]) async throws {
         try await write("trace.spans", "experiment:\(experimentID)", details: ["batches": .number(String(batches.count))]) { db in
-            for batch in batches {
-                var spans: [JSONValue] = []
-                var existing = false
-                // Created here unless it exists; `DO NOTHING` also covers another server
-                // replica creating it at the same moment (StartTraceV3 and the spans of one
-                // trace may arrive together from the client's export threads).
-                let summary = TraceSummary(batch.spans.map(SpanSummary.init(json:)))
-                let pk: Int64
-                if let created = try db.value(Int64.self, """
-                    INSERT INTO traces (trace_id, experiment_id, request_time, execution_duration, state)
-                    VALUES (?, ?, ?, ?, ?) ON CONFLICT (trace_id) DO NOTHING RETURNING trace_pk
-                    """, [batch.traceID, experimentID, summary?.requestTime ?? 0, summary?.executionDuration,
-                          (summary?.state ?? .inProgress).rawValue]) {
-                    pk = created
-                    for tag in newTraceTags(batch.traceID) { try Self.putTraceTag(db, pk: pk, tag) }
-                } else {
-                    pk = try Self.tracePK(db, batch.traceID)
-                    existing = true
-                    spans = try Self.loadSpans(db, pk: pk) ?? []
-                }
-                // A span sent again replaces the earlier one; the document stays in start order.
-                var index: [String: Int] = [:]
-                for (i, span) in spans.enumerated() { index[SpanSummary(json: span).spanID] = i }
-                for span in batch.spans {
-                    let id = SpanSummary(json: span).spanID
-                    if let i = index[id] { spans[i] = span } else { index[id] = spans.count; spans.append(span) }
-                }
-                let ordered = spans.enumerated().sorted { a, b in
-                    let sa = SpanSummary(json: a.element).startNanos, sb = SpanSummary(json: b.element).startNanos
-                    return sa != sb ? sa < sb : a.offset < b.offset
-                }.map(\.element)
-                try Self.storeSpans(db, pk: pk, ordered)
-                // Only the spans of this batch are new or replaced.
-                try Self.indexSpans(db, pk: pk, batch.spans)
-                try Self.putTraceTag(db, pk: pk, Tag(TraceKey.spansLocation, TraceKey.trackingStore))
-                if existing, try db.value(Bool.self, "SELECT 1 FROM trace_metadata WHERE trace_pk = ? AND key = ?", [pk, TraceKey.infoFinalized]) != true,
-                   let summary = TraceSummary(ordered.map(SpanSummary.init(json:))) {
-                    try db.execute("UPDATE traces SET request_time = ?, execution_duration = ?, state = ? WHERE trace_pk = ?",
-                                   [summary.requestTime, summary.executionDuration, summary.state.rawValue, pk])
+            let summaries = batches.map { batch in batch.spans.map(SpanSummary.init(json:)) }
+            // Created here unless it exists; `DO NOTHING` also covers another server replica
+            // creating it at the same moment (StartTraceV3 and the spans of one trace may
+            // arrive together from the client's export threads): only created rows come back.
+            var pks: [String: Int64] = [:]
+            let creates = Self.rowStatements(
+                "INSERT INTO traces (trace_id, experiment_id, request_time, execution_duration, state) VALUES ",
+                zip(batches, summaries).map { batch, spans in
+                    let summary = TraceSummary(spans)
+                    return [.text(batch.traceID), .integer(experimentID), .integer(summary?.requestTime ?? 0),
+                            summary?.executionDuration.sqlValue ?? .null, .text((summary?.state ?? .inProgress).rawValue)]
+                },
+                suffix: " ON CONFLICT (trace_id) DO NOTHING RETURNING trace_id, trace_pk")
+            for rows in try db.rows(of: creates) {
+                for row in rows { pks[row[0]] = row[1] }
+            }
+            let created = Set(pks.keys)
+            // The traces that exist: their spans so far, and whether StartTraceV3 has given
+            // their summary (then the spans no longer change it).
+            var stored: [Int64: [JSONValue]] = [:]
+            var finalized: Set<Int64> = []
+            let existing = batches.map(\.traceID).filter { pks[$0] == nil }
+            if !existing.isEmpty {
+                for row in try db.rows("""
+                    SELECT t.trace_id, t.trace_pk, s.spans,
+                        EXISTS (SELECT 1 FROM trace_metadata m WHERE m.trace_pk = t.trace_pk AND m.key = ?)
+                    FROM traces t LEFT JOIN trace_spans s ON s.trace_pk = t.trace_pk
+                    WHERE \(db.dialect.inTextList("t.trace_id"))
+                    """, [TraceKey.infoFinalized, textList(existing)]) {
+                    let pk: Int64 = row[1]
+                    pks[row[0]] = pk
+                    if !row.isNull(2) { stored[pk] = try Self.decodeSpans(row[2]) }
+                    if row[3] as Bool { finalized.insert(pk) }
                 }
             }
+            var tagRows: [[SQLValue]] = []
+            var sessionRows: [[SQLValue]] = []
+            var summaryRows: [[SQLValue]] = []
+            var documentRows: [[SQLValue]] = []
+            var indexed: [Int64: [JSONValue]] = [:]
+            for (batch, batchSummaries) in zip(batches, summaries) {
+                guard let pk = pks[batch.traceID] else { throw Self.noSuchTrace(batch.traceID) }
+                var tags = created.contains(batch.traceID) ? newTraceTags(batch.traceID) : []
+                tags.append(Tag(TraceKey.spansLocation, TraceKey.trackingStore))
+                var last: [String: String] = [:]
+                for tag in tags { last[tag.key] = tag.value }
+                tagRows += last.sorted { $0.key < $1.key }.map { [.integer(pk), .text($0.key), .text($0.value)] }
+                if let session = batch.session { sessionRows.append([.integer(pk), .text(TraceKey.traceSession), .text(session)]) }
+                // A span sent again replaces the earlier one; the document stays in start order.
+                var spans = (stored[pk] ?? []).map { ($0, SpanSummary(json: $0)) }
+                var index: [String: Int] = [:]
+                for (i, span) in spans.enumerated() { index[span.1.spanID] = i }
+                for (span, summary) in zip(batch.spans, batchSummaries) {
+                    if let i = index[summary.spanID] { spans[i] = (span, summary) } else { index[summary.spanID] = spans.count; spans.append((span, summary)) }
+                }
+                let ordered = spans.enumerated().sorted { a, b in
+                    let sa = a.element.1.startNanos, sb = b.element.1.startNanos
+                    return sa != sb ? sa < sb : a.offset < b.offset
+                }.map(\.element)
+                documentRows.append(Self.spanDocumentRow(pk: pk, ordered.map(\.0)))
+                // Only the spans of this batch are new or replaced.
+                indexed[pk] = batch.spans
+                if !created.contains(batch.traceID), !finalized.contains(pk),
+                   let summary = TraceSummary(ordered.map(\.1)) {
+                    summaryRows.append([.integer(pk), .integer(summary.requestTime), summary.executionDuration.sqlValue, .text(summary.state.rawValue)])
+                }
+            }
+            // The summaries of existing traces from all their spans so far (until StartTraceV3).
+            try Self.insertRows(db, "UPDATE traces SET request_time = v.column2, execution_duration = CAST(v.column3 AS BIGINT), state = v.column4 FROM (VALUES ",
+                                summaryRows, suffix: ") AS v WHERE traces.trace_pk = v.column1")
+            try Self.insertRows(db, "INSERT INTO trace_tags (trace_pk, key, value) VALUES ", tagRows,
+                                suffix: " ON CONFLICT (trace_pk, key) DO UPDATE SET value = excluded.value")
+            try Self.insertRows(db, "INSERT INTO trace_spans (trace_pk, span_count, spans) VALUES ", documentRows,
+                                suffix: " ON CONFLICT (trace_pk) DO UPDATE SET span_count = excluded.span_count, spans = excluded.spans")
+            try Self.indexSpans(db, indexed)
+            // A session already known (from StartTraceV3 or earlier spans) stays, as in MLflow.
+            try Self.insertRows(db, "INSERT INTO trace_metadata (trace_pk, key, value) VALUES ", sessionRows,
+                                suffix: " ON CONFLICT (trace_pk, key) DO NOTHING")
         }
+    }
+
+    /// The `trace_spans` row of a trace's span document: its spans as one zlib-compressed JSON array.
+    static func spanDocumentRow(pk: Int64, _ spans: [JSONValue]) -> [SQLValue] {
+        var writer = JSONWriter(capacity: 1024)
+        writer.value(.array(spans))
+        return [.integer(pk), .integer(Int64(spans.count)), .blob(Zlib.compress(writer.bytes))]
     }
 
     static func storeSpans(_ db: any SQLSession, pk: Int64, _ spans: [JSONValue]) throws {
-        var writer = JSONWriter(capacity: 1024)
-        writer.value(.array(spans))
-        let blob = Zlib.compress(writer.bytes)
-        try db.execute("""
-            INSERT INTO trace_spans (trace_pk, span_count, spans) VALUES (?, ?, ?)
-            ON CONFLICT (trace_pk) DO UPDATE SET span_count = excluded.span_count, spans = excluded.spans
-            """, [pk, spans.count, blob])
+        try insertRows(db, "INSERT INTO trace_spans (trace_pk, span_count, spans) VALUES ", [spanDocumentRow(pk: pk, spans)],
+                       suffix: " ON CONFLICT (trace_pk) DO UPDATE SET span_count = excluded.span_count, spans = excluded.spans")
     }
 
     /// MLflow's span columns and content (`trace_span_index`, for the `span.*` filters) of
-    /// `spans`, replacing the rows of the same span ids.
-    static func indexSpans(_ db: any SQLSession, pk: Int64, _ spans: [JSONValue]) throws {
-        for span in spans {
-            let row = MLflowSpanDocument.row(span)
-            try db.execute("""
-                INSERT INTO trace_span_index (trace_pk, span_id, name, span_type, status, content) VALUES (?, ?, ?, ?, ?, ?)
-                ON CONFLICT (trace_pk, span_id) DO UPDATE SET name = excluded.name, span_type = excluded.span_type,
-                    status = excluded.status, content = excluded.content
-                """, [pk, row.spanID, row.name, row.spanType, row.status, row.content])
+    /// the spans given per trace, replacing the rows of the same span ids (a span id given
+    /// twice keeps its last span).
+    static func indexSpans(_ db: any SQLSession, _ spansByTrace: [Int64: [JSONValue]]) throws {
+        var rows: [[SQLValue]] = []
+        for (pk, spans) in spansByTrace.sorted(by: { $0.key < $1.key }) {
+            var position: [String: Int] = [:]
+            for span in spans {
+                let row = MLflowSpanDocument.row(span)
+                let values: [SQLValue] = [.integer(pk), .text(row.spanID), .text(row.name), row.spanType.sqlValue, .text(row.status), .text(row.content)]
+                if let i = position[row.spanID] { rows[i] = values } else { position[row.spanID] = rows.count; rows.append(values) }
+            }
         }
+        try insertRows(db, "INSERT INTO trace_span_index (trace_pk, span_id, name, span_type, status, content) VALUES ", rows,
+                       suffix: """
+                        ON CONFLICT (trace_pk, span_id) DO UPDATE SET name = excluded.name, span_type = excluded.span_type,
+                            status = excluded.status, content = excluded.content
+                       """)
     }
 
     /// Indexes every stored span document (the migration that adds `trace_span_index`).
@@ -86,7 +137,9 @@ extension SQLStore: TraceStore {
         while true {
             let rows = try db.rows("SELECT trace_pk, spans FROM trace_spans WHERE trace_pk > ? ORDER BY trace_pk LIMIT 500", [after])
             guard let last = rows.last else { return }
-            for row in rows { try indexSpans(db, pk: row[0], try decodeSpans(row[1])) }
+            var spans: [Int64: [JSONValue]] = [:]
+            for row in rows { spans[row[0]] = try decodeSpans(row[1]) }
+            try indexSpans(db, spans)
             after = last[0]
         }
     }
@@ -124,7 +177,10 @@ extension SQLStore: TraceStore {
                 RETURNING trace_pk
                 """, [info.traceID, Int64(info.experimentID) ?? 0, info.requestTime, info.executionDuration, info.state.rawValue,
                       info.requestPreview, info.responsePreview, info.clientRequestID])
-            try db.execute("DELETE FROM trace_metadata WHERE trace_pk = ?", [pk])
+            // Session, token usage and cost not given stay as they were (MLflow keeps them in
+            // columns that only a given value changes); the rest of the metadata is replaced.
+            try db.execute("DELETE FROM trace_metadata WHERE trace_pk = ? AND key NOT IN (?, ?, ?)",
+                           [pk, TraceKey.traceSession, TraceKey.tokenUsage, TraceKey.cost])
             for tag in info.tags { try Self.putTraceTag(db, pk: pk, tag) }
             for entry in info.metadata {
                 try db.execute("INSERT INTO trace_metadata (trace_pk, key, value) VALUES (?, ?, ?) ON CONFLICT (trace_pk, key) DO UPDATE SET value = excluded.value",
@@ -289,8 +345,18 @@ extension SQLStore: TraceStore {
             if let start = query.startTime { conditions.append("t.request_time >= ?"); whereValues.append(.integer(start)) }
             if let end = query.endTime { conditions.append("t.request_time <= ?"); whereValues.append(.integer(end)) }
         }
-        func keyed(_ table: String) -> String { "(SELECT value FROM \(table) WHERE trace_pk = t.trace_pk AND key = ?)" }
-        let summary = "t.request_time, \(keyed("trace_tags")), t.state, t.execution_duration, \(keyed("trace_metadata")), \(keyed("trace_metadata"))"
+        // The name, session and token usage are looked up (one probe each per trace) only
+        // when the query uses them.
+        var lookups: [SQLValue] = []
+        func keyed(_ table: String, _ key: String, when needed: Bool) -> String {
+            guard needed else { return "NULL" }
+            lookups.append(.text(key))
+            return "(SELECT value FROM \(table) WHERE trace_pk = t.trace_pk AND key = ?)"
+        }
+        let name = keyed("trace_tags", TraceKey.traceName, when: query.dimensions.contains("trace_name"))
+        let session = keyed("trace_metadata", TraceKey.traceSession, when: query.view == .traces && query.metricName == "session_count")
+        let usage = keyed("trace_metadata", TraceKey.tokenUsage, when: query.view == .traces && TraceMetricRecord.tokenKeys.contains(query.metricName))
+        let summary = "t.request_time, \(name), t.state, t.execution_duration, \(session), \(usage)"
         let from: String
         switch query.view {
         case .traces: from = "\(summary) FROM traces t"
@@ -298,7 +364,7 @@ extension SQLStore: TraceStore {
         case .assessments: from = "\(summary), a.name, a.body FROM traces t JOIN trace_assessments a ON a.trace_pk = t.trace_pk"
         }
         let sql = "SELECT \(from) WHERE \(conditions.joined(separator: " AND "))"
-        let values: [SQLValue] = [.text(TraceKey.traceName), .text(TraceKey.traceSession), .text(TraceKey.tokenUsage)] + whereValues
+        let values = lookups + whereValues
         let view = query.view
         return try await read { db in
             try db.rows(sql, values: values, cache: false).map { row in
@@ -444,6 +510,14 @@ extension SQLStore: TraceStore {
         case .clientRequestID: return compare("t.client_request_id")
         case .name: return keyed("trace_tags", TraceKey.traceName)
         case .tag(let key): return keyed("trace_tags", key)
+        case .metadata(let key) where TraceAnalytics.isReserved(key):
+            // Stored as MLflow writes it (`TraceAnalytics.stored`), so a value written the same
+            // way compares as text; any other value matches nothing, as in MLflow.
+            guard case .string(let value) = clause.value, clause.comparator == .equal || clause.comparator == .notEqual,
+                  TraceAnalytics.filterValue(key, value) == nil else { return keyed("trace_metadata", key) }
+            var present = clause
+            present.comparator = .isNotNull
+            return clause.comparator == .equal ? ("1 = 0", []) : traceCondition(present, dialect)
         case .metadata(let key): return keyed("trace_metadata", key)
         case .span(let field):
             switch field {

@@ -4,10 +4,14 @@ import CairnCore
 public struct TraceSpanBatch: Sendable {
     public var traceID: String
     public var spans: [JSONValue]
+    /// The session its spans name (`TraceAnalytics.session`): the trace's
+    /// `mlflow.trace.session` metadata unless it has one.
+    public var session: String?
 
-    public init(traceID: String, spans: [JSONValue]) {
+    public init(traceID: String, spans: [JSONValue], session: String? = nil) {
         self.traceID = traceID
         self.spans = spans
+        self.session = session
     }
 }
 

@@ -58,6 +58,40 @@ struct TraceStoreTests {
         }
     }
 
+    @Test("One call logs the spans of many new and existing traces, each as if logged alone", arguments: StoreBackend.allCases)
+    func manyTraces(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let experiment = try await makeExperiment(store)
+            // More traces than one multi-row statement holds, some of them already there.
+            let existing = (0..<70).map { i in TraceSpanBatch(traceID: "tr-\(i)", spans: [Self.span("child001", parent: "root0001", start: 2_000_000, end: 3_000_000)]) }
+            try await store.logSpans(experimentID: experiment, existing, newTraceTags: { [Tag("mlflow.artifactLocation", "x/\($0)")] })
+            func root(_ i: Int) -> JSONValue { Self.span("root0001", start: 1_000_000, end: 9_000_000, error: i % 2 == 0, name: "root") }
+            let chain = Self.span("child001", parent: "root0001", start: 2_000_000, end: 4_000_000, name: "chain")
+            // A span id sent twice in one batch keeps its last span.
+            let batches = (35..<170).map { i in
+                TraceSpanBatch(traceID: "tr-\(i)", spans: [chain, root(i), Self.span("child001", parent: "root0001", start: 2_000_000, end: 3_000_000, name: "first"), chain])
+            }
+            try await store.logSpans(experimentID: experiment, batches, newTraceTags: { [Tag("mlflow.artifactLocation", "y/\($0)")] })
+            for i in [0, 34, 35, 69, 70, 169] {
+                let info = try await store.fetchTraceInfo(id: "tr-\(i)")
+                #expect(info.tag("mlflow.artifactLocation") == (i < 70 ? "x/tr-\(i)" : "y/tr-\(i)"))
+                #expect(info.tag(TraceKey.spansLocation) == TraceKey.trackingStore)
+                let spans = try #require(try await store.fetchTraces(ids: ["tr-\(i)"], withSpans: true).first).spans
+                if i < 35 {
+                    #expect(info.state == .inProgress && info.requestTime == 2 && spans.count == 1)
+                } else {
+                    #expect(info.state == (i % 2 == 0 ? .error : .ok) && info.requestTime == 1 && info.executionDuration == 8)
+                    #expect(spans == [root(i), chain])
+                }
+            }
+            let search = TraceSearch(experimentIDs: [experiment], clauses: try TraceFilterParser.parse("span.name = 'chain' AND span.status = 'OK'"),
+                                     orderBy: [], maxResults: 500, offset: 0)
+            #expect(try await store.searchTraces(search).items.count == 135)
+            let renamed = TraceSearch(experimentIDs: [experiment], clauses: try TraceFilterParser.parse("span.name = 'first'"), orderBy: [], maxResults: 500, offset: 0)
+            #expect(try await store.searchTraces(renamed).items.isEmpty)
+        }
+    }
+
     @Test("Search filters by state, time, tags, metadata, name and run, orders and pages", arguments: StoreBackend.allCases)
     func search(backend: StoreBackend) async throws {
         try await withStore(backend) { store in
