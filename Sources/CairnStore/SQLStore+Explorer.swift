@@ -150,6 +150,12 @@ extension SQLStore: ExplorerStore {
             for runID in query.runIDs {
                 guard let pk = try db.value(Int64.self, "SELECT run_pk FROM runs WHERE run_id = ?", [runID]) else { continue }
                 for key in query.keys {
+                    if query.axis == .step, let (count, buckets) = try Self.namingDamage(runID: runID, key: key, {
+                        try Self.streamBuckets(db, runPK: pk, key: key, minX: query.minX, maxX: query.maxX, count: query.buckets)
+                    }) {
+                        result.append(BucketedSeries(runID: runID, key: key, pointCount: count, buckets: buckets))
+                        continue
+                    }
                     // Only the step axis can skip segments by their step range.
                     let points: [MetricPoint] = try Self.namingDamage(runID: runID, key: key) {
                         if query.axis == .step {
@@ -169,6 +175,36 @@ extension SQLStore: ExplorerStore {
             }
             return result
         }
+    }
+
+    /// Buckets a series on the step axis segment by segment, as `MetricBucketer.bucket` does
+    /// on the whole series: the usual case of segments written in step order. A segment whose
+    /// summary shows it lies in one bucket is taken whole without decoding it (unless
+    /// `skipping` is off, for tests that compare both ways). Answers nil when the series has no
+    /// segment in range or its segments' step ranges overlap; the caller then reads it whole.
+    static func streamBuckets(_ db: any SQLSession, runPK: Int64, key: String, minX: Int64?, maxX: Int64?, count: Int,
+                              skipping: Bool = true) throws -> (pointCount: Int, buckets: [MetricBucket])? {
+        guard count > 0 else { return nil }
+        let rows = try db.rows("""
+            SELECT points, min_step, max_step FROM metric_segments
+            WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
+              AND max_step >= ? AND min_step <= ?
+            ORDER BY seq
+            """, [runPK, key, minX ?? Int64.min, maxX ?? Int64.max])
+        guard let first = rows.first, let last = rows.last,
+              zip(rows, rows.dropFirst()).allSatisfy({ ($0[2] as Int64) < ($1[1] as Int64) }) else { return nil }
+        var stream = MetricBucketer.Stream(lo: minX ?? first[1], hi: maxX ?? last[2], count: count)
+        var scratch = UnsafeMutableBufferPointer<MetricPoint>.allocate(capacity: 512)
+        defer { scratch.deallocate() }
+        for row in rows {
+            let decoded = try decodeUnlessWhole(row, into: &scratch, skipping: skipping) { summary in
+                guard stream.holdsWhole(summary) else { return false }
+                stream.add(summary)
+                return true
+            }
+            for point in inStepOrder(scratch, decoded) { stream.add(x: point.step, value: point.value) }
+        }
+        return stream.finish()
     }
 
     public func storeFigures(staleBefore: Int64) async throws -> StoreFigures {

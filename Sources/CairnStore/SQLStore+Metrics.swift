@@ -371,7 +371,8 @@ extension SQLStore {
     /// when that does not hold (steps written out of order) or when the range holds no more than
     /// `maxPoints` points; the caller then reads the series whole. Same result as
     /// `MetricSampler.sample` on the whole series.
-    static func streamSample(_ db: any SQLSession, runPK: Int64, key: String, lower: Int64, upper: Int64, maxPoints: Int) throws -> [MetricPoint]? {
+    static func streamSample(_ db: any SQLSession, runPK: Int64, key: String, lower: Int64, upper: Int64, maxPoints: Int,
+                             skipping: Bool = true) throws -> [MetricPoint]? {
         struct Segment {
             let minStep: Int64
             let maxStep: Int64
@@ -395,7 +396,7 @@ extension SQLStore {
                 let minStep: Int64 = row[1]
                 if let previousMaxStep, previousMaxStep >= minStep { return nil }  // written out of step order
                 previousMaxStep = row[2]
-                try feed(row, to: &stream, scratch: &scratch)
+                try feed(row, to: &stream, scratch: &scratch, skipping: skipping)
             }
             return stream.finish()
         }
@@ -435,20 +436,46 @@ extension SQLStore {
                 for point in partial { stream.add(point) }
                 continue
             }
-            try feed(row, to: &stream, scratch: &scratch)
+            try feed(row, to: &stream, scratch: &scratch, skipping: skipping)
         }
         return stream.finish()
     }
 
-    /// Feeds the points of the segment in column 0 of `row` to `stream`, in step order.
+    /// Decodes the segment in column 0 of `row` into `scratch` and answers its point count,
+    /// unless `skipping` and `takeWhole` took the segment from its summary (then 0): the
+    /// checksum is checked once either way.
     @inline(__always)
-    private static func feed(_ row: SQLRow, to stream: inout MetricSampler.Stream, scratch: inout UnsafeMutableBufferPointer<MetricPoint>) throws {
-        let count = try withSegmentBytes(row) { bytes throws(MetricSegmentCodec.CorruptSegment) in try MetricSegmentCodec.decode(bytes, into: &scratch) }
+    static func decodeUnlessWhole(_ row: SQLRow, into scratch: inout UnsafeMutableBufferPointer<MetricPoint>, skipping: Bool,
+                                  _ takeWhole: (MetricSegmentCodec.Summary) -> Bool) throws -> Int {
+        try withSegmentBytes(row) { bytes throws(MetricSegmentCodec.CorruptSegment) -> Int in
+            if skipping, let summary = try MetricSegmentCodec.summary(bytes), takeWhole(summary) { return 0 }
+            return try MetricSegmentCodec.decode(bytes, into: &scratch, checked: skipping)
+        }
+    }
+
+    /// Feeds the points of the segment in column 0 of `row` to `stream`, in step order; a
+    /// segment whose summary shows it lies in one bucket is fed whole without decoding it
+    /// (unless `skipping` is off, for tests that compare both ways).
+    @inline(__always)
+    private static func feed(_ row: SQLRow, to stream: inout MetricSampler.Stream, scratch: inout UnsafeMutableBufferPointer<MetricPoint>,
+                             skipping: Bool) throws {
+        let count = try decodeUnlessWhole(row, into: &scratch, skipping: skipping) { summary in
+            guard stream.holdsWhole(summary) else { return false }
+            stream.add(summary)
+            return true
+        }
+        for point in inStepOrder(scratch, count) { stream.add(point) }
+    }
+
+    /// The first `count` points of `scratch`, sorted into step order when a segment held them
+    /// out of order.
+    @inline(__always)
+    static func inStepOrder(_ scratch: UnsafeMutableBufferPointer<MetricPoint>, _ count: Int) -> UnsafeMutableBufferPointer<MetricPoint> {
         var points = UnsafeMutableBufferPointer(rebasing: scratch[..<count])
         if zip(points, points.dropFirst()).contains(where: { MetricSampler.ordered($1, $0) }) {
             points.sort(by: MetricSampler.ordered)
         }
-        for point in points { stream.add(point) }
+        return points
     }
 }
 
@@ -568,6 +595,35 @@ public enum MetricSampler {
                 result.append(p)
                 lastKept = i
             }
+        }
+
+        /// Whether every point of the segment `summary` describes falls in one bucket, so
+        /// `add(_:)` can take the segment whole.
+        @inline(__always)
+        public func holdsWhole(_ summary: MetricSegmentCodec.Summary) -> Bool {
+            endsOnly != nil || bucketIndex(summary.first.step) == bucketIndex(summary.last.step)
+        }
+
+        /// Adds a whole segment, in step order after the points added so far, from its summary
+        /// alone: the same state as adding its points one by one when `holdsWhole(summary)`.
+        /// Within one bucket only the segment's first point (which may open the bucket), its
+        /// first minimum and maximum and its last point can be kept.
+        public mutating func add(_ summary: MetricSegmentCodec.Summary) {
+            let base = index + 1
+            add(summary.first)
+            guard summary.count > 1 else { return }
+            if endsOnly == nil {
+                if let minimum = summary.minimum, minPoint.value.isNaN || minimum.point.value < minPoint.value {
+                    minPoint = minimum.point
+                    minIndex = base + minimum.position
+                }
+                if let maximum = summary.maximum, maxPoint.value.isNaN || maximum.point.value > maxPoint.value {
+                    maxPoint = maximum.point
+                    maxIndex = base + maximum.position
+                }
+            }
+            lastPoint = summary.last
+            index = base + summary.count - 1
         }
 
         public mutating func finish() -> [MetricPoint] {

@@ -106,7 +106,7 @@ struct IntegrityTests {
             configuration.prepareDatabase { db in db.add(function: SQLiteIntegrity.rowCheckFunction) }
             let queue = try DatabaseQueue(path: path, configuration: configuration)
             try SQLiteMigrations.makeMigrator().migrate(queue, upTo: "0005_search_indexes")
-            let version1 = [UInt8(1)] + MetricSegmentCodec.encode(points).dropFirst(MetricSegmentCodec.headerSize)
+            let version1 = [UInt8(1)] + MetricSegmentCodec.encodeVersion2(points).dropFirst(MetricSegmentCodec.headerSize)
             try await queue.write { db in
                 try db.execute(sql: """
                     INSERT INTO runs (run_pk, run_id, experiment_id, run_name, user_id, status, start_time, artifact_uri)

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import CairnStore
 
@@ -20,6 +21,125 @@ struct MetricSegmentCodecTests {
         #expect(decoded[1].value.isNaN)
     }
 
+    static let oddValues: [Double] = [
+        .nan, -.nan, Double(bitPattern: 0x7FF8_0000_0000_1234), Double(bitPattern: 0x7FF0_0000_0000_0001),
+        Double(bitPattern: 0xFFF4_5678_9ABC_DEF0), .infinity, -.infinity, 0.0, -0.0, Double.leastNonzeroMagnitude,
+        -Double.leastNonzeroMagnitude, Double.leastNormalMagnitude.nextDown, Double.greatestFiniteMagnitude, -1.5, 1e-300, 0.1,
+    ]
+
+    @Test("Every odd value, step and timestamp round-trips bit-exactly, alone and in a series")
+    func oddValuesRoundTrip() throws {
+        let steps: [Int64] = [0, 1, -1, Int64.max, Int64.min, 1 << 40, -(1 << 52), 7]
+        let timestamps: [Int64] = [0, 0, 0, Int64.min, Int64.max, 1_700_000_000_000, 1_700_000_000_000, -3]
+        for (i, value) in Self.oddValues.enumerated() {
+            let point = MetricPoint(step: steps[i % steps.count], timestamp: timestamps[i % timestamps.count], value: value)
+            let bytes = MetricSegmentCodec.encode([point])
+            #expect(bytes[0] == 3)
+            #expect(try MetricSegmentCodec.decode(bytes) == [point])
+            #expect(try MetricSegmentCodec.decode(bytes).first?.value.bitPattern == value.bitPattern)
+        }
+        let series = (0..<400).map { i in
+            MetricPoint(step: steps[i % steps.count] &+ Int64(i), timestamp: timestamps[(i / 3) % timestamps.count],
+                        value: Self.oddValues[(i * 7) % Self.oddValues.count])
+        }
+        #expect(try MetricSegmentCodec.decode(MetricSegmentCodec.encode(series)) == series)
+        let equalTimestamps = (0..<50).map { MetricPoint(step: Int64($0), timestamp: 42, value: 1) }
+        #expect(try MetricSegmentCodec.decode(MetricSegmentCodec.encode(equalTimestamps)) == equalTimestamps)
+    }
+
+    @Test("Random series of every shape round-trip bit-exactly")
+    func randomRoundTrip() throws {
+        var generator = SystemRandomNumberGenerator()
+        for trial in 0..<300 {
+            let count = Int.random(in: 1...600, using: &generator)
+            var step = Int64.random(in: Int64.min...Int64.max, using: &generator)
+            var timestamp = Int64.random(in: -1_000_000...2_000_000_000_000, using: &generator)
+            let points = (0..<count).map { _ -> MetricPoint in
+                switch trial % 4 {
+                case 0: step &+= Int64.random(in: -3...1000, using: &generator)
+                case 1: step = Int64.random(in: Int64.min...Int64.max, using: &generator)
+                default: step &+= 1
+                }
+                timestamp &+= trial % 3 == 0 ? Int64.random(in: Int64.min...Int64.max, using: &generator) : Int64.random(in: 0...200, using: &generator)
+                let value: Double
+                switch Int.random(in: 0..<5, using: &generator) {
+                case 0: value = Double(bitPattern: UInt64.random(in: 0...UInt64.max, using: &generator))
+                case 1: value = Self.oddValues.randomElement(using: &generator)!
+                case 2: value = Double(Float(Double.random(in: 0...3, using: &generator)))
+                default: value = Double(Int.random(in: 0...64, using: &generator)) / 64
+                }
+                return MetricPoint(step: step, timestamp: timestamp, value: value)
+            }
+            let bytes = MetricSegmentCodec.encode(points)
+            let decoded = try MetricSegmentCodec.decode(bytes)
+            #expect(decoded == points, "trial \(trial)")
+            // The summary, when there is one, is what the samplers would find in the points.
+            let summary = try bytes.withUnsafeBytes { try MetricSegmentCodec.summary($0) }
+            let inOrder = !zip(points, points.dropFirst()).contains { MetricSampler.ordered($1, $0) }
+            #expect((summary != nil) == inOrder)
+            if let summary {
+                #expect(summary == expectedSummary(points))
+            }
+        }
+    }
+
+    func expectedSummary(_ points: [MetricPoint]) -> MetricSegmentCodec.Summary {
+        let numbers = points.indices.filter { !points[$0].value.isNaN }
+        let minimum = numbers.first { i in numbers.allSatisfy { !(points[$0].value < points[i].value) } }
+        let maximum = numbers.first { i in numbers.allSatisfy { !(points[$0].value > points[i].value) } }
+        return MetricSegmentCodec.Summary(count: points.count, first: points.first!, last: points.last!,
+                                          minimum: minimum.map { (position: $0, point: points[$0]) },
+                                          maximum: maximum.map { (position: $0, point: points[$0]) })
+    }
+
+    @Test("Version-2 segments still decode, and have no summary")
+    func version2() throws {
+        let points = (0..<300).map { MetricPoint(step: Int64($0), timestamp: 1000 + Int64($0) * 7, value: Self.oddValues[$0 % Self.oddValues.count]) }
+        let bytes = MetricSegmentCodec.encodeVersion2(points)
+        #expect(bytes[0] == 2)
+        #expect(try MetricSegmentCodec.decode(bytes) == points)
+        #expect(try bytes.withUnsafeBytes { try MetricSegmentCodec.summary($0) } == nil)
+        #expect(try MetricSegmentCodec.decode(MetricSegmentCodec.addingChecksum(toVersion1: [1] + bytes.dropFirst(5))!) == points)
+    }
+
+    /// Training curves as `bench/scale` makes them: one step every 100–139 ms.
+    static func curve(_ shape: String, count: Int) -> [MetricPoint] {
+        var generator = SystemRandomNumberGenerator()
+        var timestamp: Int64 = 1_700_000_000_000
+        let tau = Double(count) / 5
+        return (0..<count).map { step in
+            timestamp += 100 + Int64.random(in: 0..<40, using: &generator)
+            let value: Double
+            switch shape {
+            case "loss": value = Double(Float((2.3 * exp(-Double(step) / tau) + 0.05) * (1 + 0.02 * (Double.random(in: 0..<1, using: &generator) - 0.5))))
+            case "step": value = Double(step)
+            case "accuracy":
+                let p = min(0.98, 0.1 + 0.9 * (1 - exp(-Double(step) / tau)))
+                value = Double(Float(min(64, max(0, Int((p * 64 + (Double.random(in: 0..<1, using: &generator) - 0.5) * 6).rounded())))) / 64)
+            case "lr": value = Double(Float(1e-3 * pow(0.1, Double(step * 3 / count))))
+            default: value = Double.random(in: 0..<1000, using: &generator)
+            }
+            return MetricPoint(step: Int64(step), timestamp: timestamp, value: value)
+        }
+    }
+
+    @Test("Training curves take at most 4 bytes a point, random doubles at most 16", arguments: ["loss", "step", "accuracy", "lr", "random"])
+    func sizes(shape: String) throws {
+        let points = Self.curve(shape, count: 20_000)
+        // Segments of about the size the store writes (under 900 bytes).
+        var bytes = 0
+        var start = 0
+        while start < points.count {
+            let chunk = Array(points[start..<min(start + 200, points.count)])
+            let encoded = MetricSegmentCodec.encode(chunk)
+            #expect(try MetricSegmentCodec.decode(encoded) == chunk)
+            bytes += encoded.count
+            start += chunk.count
+        }
+        let perPoint = Double(bytes) / Double(points.count)
+        #expect(perPoint <= (shape == "random" ? 16 : 4), "\(shape): \(perPoint) bytes a point")
+    }
+
     @Test("A regular series costs only a few bytes per point")
     func compact() {
         let points = (0..<10_000).map { i in
@@ -36,6 +156,14 @@ struct MetricSegmentCodecTests {
         #expect(throws: MetricSegmentCodec.CorruptSegment.self) { try MetricSegmentCodec.decode(bytes + [0]) }
         #expect(throws: MetricSegmentCodec.CorruptSegment.self) { try MetricSegmentCodec.decode([9] + bytes.dropFirst()) }
         #expect(throws: MetricSegmentCodec.CorruptSegment.self) { try MetricSegmentCodec.decode([]) }
+        // Every single-byte change and every truncation of a longer segment is refused.
+        let long = MetricSegmentCodec.encode(Self.curve("loss", count: 150))
+        for i in 0..<long.count {
+            var damaged = long
+            damaged[i] ^= 0x10
+            #expect(throws: MetricSegmentCodec.CorruptSegment.self) { try MetricSegmentCodec.decode(damaged) }
+            #expect(throws: MetricSegmentCodec.CorruptSegment.self) { try MetricSegmentCodec.decode(Array(long.prefix(i))) }
+        }
     }
 }
 

@@ -112,4 +112,98 @@ struct SampledHistoryTests {
             #expect(read.flatMap(\.points).contains { $0.value == -9999 })
         }
     }
+
+    /// Buckets compared bit for bit (NaN never equals itself as a Double).
+    private static func bits(_ buckets: [MetricBucket]) -> [[UInt64]] {
+        buckets.map { [UInt64(bitPattern: $0.firstX), UInt64(bitPattern: $0.lastX), $0.min.bitPattern, $0.max.bitPattern,
+                       $0.last.bitPattern, UInt64($0.count)] }
+    }
+
+    @Test("Segments taken whole from their summaries give the same samples and chart buckets as decoding every point",
+          arguments: StoreBackend.allCases)
+    func summariesMatchDecoding(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let info = RunInfo(runID: String(repeating: "b", count: 32), experimentID: "0", runName: "r", userID: "u", status: .running,
+                               startTime: 1, endTime: nil, artifactURI: "mlflow-artifacts:/0/b/artifacts", lifecycleStage: .active)
+            let runID = try await store.createRun(NewRun(info: info, tags: [])).info.runID
+            var generator = SeededGenerator(seed: 17)
+            // Ties, -0.0 next to 0.0, NaN here and there and whole stretches of NaN, repeated
+            // timestamps, uneven step gaps.
+            var step: Int64 = -500
+            let points = (0..<30_000).map { i -> MetricPoint in
+                step += Int64(generator.next() % 3) + 1
+                let roll = generator.next() % 10
+                let value: Double = (6000..<7500).contains(i) ? .nan
+                    : roll == 0 ? .nan : roll == 1 ? -0.0 : roll == 2 ? 0.0 : roll == 3 ? 1.0
+                    : Double(Float(Double(generator.next() % 10_000) / 1000))
+                return MetricPoint(step: step, timestamp: 1_700_000_000_000 + Int64(i / 2), value: value)
+            }
+            var start = 0
+            var size = 3
+            while start < points.count {
+                let batch = points[start..<min(start + size, points.count)]
+                try await store.logRunWrites(runID: runID, RunWrites(metrics: batch.map {
+                    Metric(key: "loss", value: $0.value, timestamp: $0.timestamp, step: $0.step)
+                }))
+                start += batch.count
+                size = size % 900 + 53
+            }
+            // Some segments as an older release wrote them: read the same, decoded, never skipped.
+            _ = try await store.writeUnaudited { db in
+                for row in try db.rows("SELECT run_pk, key_id, seq, points FROM metric_segments WHERE seq % 7 = 3") {
+                    guard case .blob(let bytes) = row.values[3] else { continue }
+                    let version2 = MetricSegmentCodec.encodeVersion2(try MetricSegmentCodec.decode(Array(bytes)))
+                    try db.execute("UPDATE metric_segments SET points = ? WHERE run_pk = ? AND key_id = ? AND seq = ?",
+                                   [SQLValue.blob(version2), row.values[0], row.values[1], row.values[2]])
+                }
+            }
+            #expect(try await store.metricHistory(runID: runID, key: "loss") == points)
+            let (pk, summaries) = try await store.read { db in
+                let pk = try db.value(Int64.self, "SELECT run_pk FROM runs WHERE run_id = ?", [runID])!
+                let summaries = try db.rows("SELECT points FROM metric_segments WHERE run_pk = ? ORDER BY seq", [pk]).map { row in
+                    try SQLiteTrackingStore.withSegmentBytes(row) { bytes throws(MetricSegmentCodec.CorruptSegment) in try MetricSegmentCodec.summary(bytes) }
+                }
+                return (pk, summaries)
+            }
+            #expect(summaries.contains { $0 == nil } && summaries.contains { $0 != nil })
+            let ranges: [(Int64?, Int64?)] = [(nil, nil), (1000, 40_000), (-400, 59_000), (-5, 2), (30_001, 30_001), (70_000, 80_000)]
+            for (lower, upper) in ranges {
+                let inRange = points.filter { $0.step >= (lower ?? .min) && $0.step <= (upper ?? .max) }
+                for maxPoints in [3, 4, 10, 41, 320, 2500] {
+                    let (skipped, decoded) = try await store.read { db in
+                        (try SQLiteTrackingStore.streamSample(db, runPK: pk, key: "loss", lower: lower ?? .min, upper: upper ?? .max, maxPoints: maxPoints),
+                         try SQLiteTrackingStore.streamSample(db, runPK: pk, key: "loss", lower: lower ?? .min, upper: upper ?? .max, maxPoints: maxPoints,
+                                                              skipping: false))
+                    }
+                    #expect(skipped == decoded, "range \(String(describing: lower))...\(String(describing: upper)), max \(maxPoints)")
+                    if inRange.count > maxPoints {
+                        #expect(skipped == referenceSample(inRange, maxPoints: maxPoints))
+                    }
+                    let answered = try await store.sampledMetricHistory(runIDs: [runID], key: "loss", startStep: lower, endStep: upper, maxPoints: maxPoints)
+                    #expect(answered.flatMap(\.points) == referenceSample(inRange, maxPoints: maxPoints))
+                }
+                for count in [1, 3, 17, 100, 1000] {
+                    let (skipped, decoded) = try await store.read { db in
+                        (try SQLiteTrackingStore.streamBuckets(db, runPK: pk, key: "loss", minX: lower, maxX: upper, count: count),
+                         try SQLiteTrackingStore.streamBuckets(db, runPK: pk, key: "loss", minX: lower, maxX: upper, count: count, skipping: false))
+                    }
+                    let whole = MetricBucketer.bucket(points.map { MetricBucketer.Point(x: $0.step, timestamp: $0.timestamp, value: $0.value) },
+                                                      minX: lower, maxX: upper, count: count)
+                    if let skipped, let decoded {
+                        #expect(skipped.pointCount == whole.pointCount && decoded.pointCount == whole.pointCount)
+                        #expect(Self.bits(skipped.buckets) == Self.bits(whole.buckets), "range \(String(describing: lower))...\(String(describing: upper)), \(count) buckets")
+                        #expect(Self.bits(decoded.buckets) == Self.bits(whole.buckets))
+                    } else {
+                        #expect(skipped == nil && decoded == nil && inRange.isEmpty)
+                    }
+                }
+            }
+            // Wide buckets do take segments whole.
+            let stream = MetricBucketer.Stream(lo: points.first!.step, hi: points.last!.step, count: 10)
+            #expect(summaries.compactMap { $0 }.filter { stream.holdsWhole($0) }.count > summaries.count / 2)
+            let series = try await store.bucketedSeries(SeriesQuery(runIDs: [runID], keys: ["loss"], axis: .step, minX: nil, maxX: nil, buckets: 100))
+            #expect(series.first.map { Self.bits($0.buckets) } == Self.bits(MetricBucketer.bucket(
+                points.map { MetricBucketer.Point(x: $0.step, timestamp: $0.timestamp, value: $0.value) }, minX: nil, maxX: nil, count: 100).buckets))
+        }
+    }
 }
