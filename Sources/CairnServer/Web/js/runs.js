@@ -220,7 +220,7 @@ export async function render(app, route) {
   function countText() {
     const n = complete ? runs.length : total;
     const text = `${complete ? n : n.toLocaleString('en-US')} run${n === 1 ? '' : 's'} · ${state.sel.size} selected`;
-    return complete ? text : `${text} · the first ${runs.length.toLocaleString('en-US')} shown, reading the rest…`;
+    return complete ? text : `${text} · ${runs.length.toLocaleString('en-US')} loaded…`;
   }
 
   function showLoadError(e) {
