@@ -112,6 +112,12 @@ def test_gc_and_retention_pass_over_versions_of_runs_on_another_server(own_serve
     assert report["kept"] == []
     verify = subprocess.run([BINARY, "verify", "--data-dir", data], capture_output=True, text=True, timeout=600)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+    # --progress: progress lines on stderr (also when it is not a terminal); stdout stays one JSON document.
+    for command in [["verify"], ["gc", "--dry-run"], ["retention", "plan"]]:
+        done = subprocess.run([BINARY, *command, "--json", "--progress", "--data-dir", data], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert isinstance(json.loads(done.stdout), dict)
+        assert done.stderr.startswith(command[0] + ": "), done.stderr
 
     # The versions and the logged model's files are untouched.
     assert [(v.version, v.run_id) for v in sorted(client.search_model_versions("name = 'r'"), key=lambda v: v.version)] == \

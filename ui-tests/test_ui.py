@@ -100,6 +100,52 @@ def test_sorting_by_a_metric_column_both_ways(ui, seed):
     assert "sort=metric%3Aacc%3Aasc" in ui.d.current_url or "sort=metric:acc:asc" in unquote(ui.d.current_url)
 
 
+@pytest.fixture(scope="module")
+def big_experiment():
+    """1,200 runs (more than the table's first page of 500), newest last, each with a `score`."""
+    from mlflow.entities import Metric
+    client = MlflowClient()
+    exp = client.create_experiment(f"ui-big-{int(time.time() * 1000)}")
+    scores = []
+    for i in range(1200):
+        run = client.create_run(exp, start_time=1_700_000_000_000 + i, run_name=f"big-{i:04d}")
+        scores.append((i * 37) % 1000 / 10)
+        client.log_batch(run.info.run_id, metrics=[Metric("score", scores[-1], 1_700_000_000_000, 0)])
+    return exp, scores
+
+
+def table_requests(ui):
+    return ui.js("return performance.getEntriesByType('resource').map((e) => e.name).filter((n) => n.includes('/runs/table'))")
+
+
+def test_a_big_table_shows_its_first_page_then_reads_the_rest_and_sorts_every_row(ui, big_experiment):
+    exp, scores = big_experiment
+    ui.open(f"/experiments/{exp}")
+    state = ui.wait("window.__cairnTable && window.__cairnTable.complete && window.__cairnTable.rowCount === 1200 && window.__cairnTable")
+    assert state["total"] == 1200
+    assert state["names"][:3] == ["big-1199", "big-1198", "big-1197"]
+    assert ui.js("return document.getElementById('run-count').textContent").startswith("1200 runs")
+    asked = table_requests(ui)
+    # The first screen is one page of 500 with the count, in the table's order; the rest follow.
+    assert "max_results=500" in asked[0] and "total=true" in asked[0] and "start_time+DESC" in asked[0], asked
+    assert any("offset=500" in a for a in asked[1:]), asked
+    ui.d.find_element(By.CSS_SELECTOR, ".grid-head .cell[data-col='metric:score']").click()
+    names = ui.wait("window.__cairnTable.sort === 'metric:score:desc' && window.__cairnTable.names")
+    by_score = sorted(range(1200), key=lambda i: (-scores[i], -i))
+    assert names == [f"big-{i:04d}" for i in by_score[:200]]
+    # Select-all takes every run once they are all here.
+    ui.d.find_element(By.CSS_SELECTOR, ".grid-head input[type=checkbox]").click()
+    assert ui.wait("window.__cairnTable.selected.length === 1200")
+
+
+def test_a_big_table_opened_sorted_by_a_metric_asks_for_its_first_page_in_that_order(ui, big_experiment):
+    exp, scores = big_experiment
+    ui.open(f"/experiments/{exp}?sort=metric%3Ascore%3Aasc")
+    names = ui.wait("window.__cairnTable && window.__cairnTable.complete && window.__cairnTable.names")
+    assert "max_results=500" in table_requests(ui)[0] and "order_by=metrics.%60score%60+ASC" in table_requests(ui)[0]
+    assert names == [f"big-{i:04d}" for i in sorted(range(1200), key=lambda i: (scores[i], -i))[:200]]
+
+
 def test_filter_with_or_and_a_bad_filter_shown_inline(ui, seed):
     ui.open(f"/experiments/{seed.experiment_id}")
     ui.wait("window.__cairnTable && window.__cairnTable.domRows > 0")

@@ -27,11 +27,15 @@ struct RetentionOptions: ParsableArguments {
     @Option(name: .customLong("default"), help: ArgumentHelp("The rule for experiments without a cairn.retention tag, e.g. 'keep_last=50'.", valueName: "rule"))
     var defaultRule: String?
     @Flag(help: "Print JSON for scripts.") var json = false
+    @Flag(help: "Progress lines on stderr once a second, also when stderr is not a terminal (on a terminal one line shows it anyway).")
+    var progress = false
 
     func plan() async throws -> (RetentionService, RetentionPlan) {
         let services = try store.openServices()
+        let printer = StoreProgress(forced: progress, prefix: "retention")
+        defer { printer.finish() }
         do {
-            return (services.retention, try await services.retention.plan(experimentIDs: experiments, defaultRule: defaultRule))
+            return (services.retention, try await services.retention.plan(experimentIDs: experiments, defaultRule: defaultRule, progress: printer.report))
         } catch let error as CairnError {
             throw fail(error.message)
         }
@@ -49,7 +53,7 @@ struct RetentionPlanCommand: AsyncParsableCommand {
     func run() async throws {
         let (_, plan) = try await options.plan()
         if options.json { printJSON(retentionJSON(plan, deleted: nil)); return }
-        print(renderRetention(plan, applied: false))
+        printRetention(plan, applied: false)
     }
 }
 
@@ -70,7 +74,7 @@ struct RetentionApplyCommand: AsyncParsableCommand {
         let (service, plan) = try await options.plan()
         let deleted = try await service.apply(plan)
         if options.json { printJSON(retentionJSON(plan, deleted: deleted)); return }
-        print(renderRetention(plan, applied: true))
+        printRetention(plan, applied: true)
         print("\nDeleted \(deleted.count) run\(deleted.count == 1 ? "" : "s"). Run `cairn gc` to free their artifacts.")
     }
 }
@@ -90,24 +94,34 @@ func retentionJSON(_ plan: RetentionPlan, deleted: [String]?) -> [String: Any] {
     return object
 }
 
-func renderRetention(_ plan: RetentionPlan, applied: Bool) -> String {
-    var lines: [String] = []
+/// Prints the plan as it goes: one line a run to delete, never the whole report as one string
+/// (a plan can name hundreds of thousands of runs).
+func printRetention(_ plan: RetentionPlan, applied: Bool) {
+    var printed = false
+    func out(_ line: String) { print(line); printed = true }
     for e in plan.experiments {
-        lines.append("Experiment \(e.experimentID) (\(e.name)), rule '\(e.rule)'")
-        lines.append("  keeps \(e.kept) run\(e.kept == 1 ? "" : "s")" + (e.keptBecause.isEmpty ? "" : ": " + e.keptBecause.map { "\($0.runs) \($0.reason)" }.joined(separator: ", ")))
+        out("Experiment \(e.experimentID) (\(e.name)), rule '\(e.rule)'")
+        out("  keeps \(e.kept) run\(e.kept == 1 ? "" : "s")" + (e.keptBecause.isEmpty ? "" : ": " + e.keptBecause.map { "\($0.runs) \($0.reason)" }.joined(separator: ", ")))
         if e.delete.isEmpty {
-            lines.append("  deletes nothing")
+            out("  deletes nothing")
             continue
         }
-        lines.append("  \(applied ? "deleted" : "would delete") \(e.delete.count) run\(e.delete.count == 1 ? "" : "s"):")
-        var table = TextTable(["RUN ID", "NAME", "ARTIFACTS", "METRIC POINTS"])
-        for r in e.delete { table.add([r.runId, r.runName, formatBytes(r.storage.blobBytes), "\(r.storage.metricPoints) (\(formatBytes(r.storage.metricBytes)))"]) }
-        lines.append(table.render().split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
-        lines.append("  frees \(formatBytes(e.freedArtifactBytes)) of artifacts (\(e.freedBlobs) blobs no other run uses) after `cairn gc`; "
-                     + "their \(formatBytes(e.metricBytes)) of metric data stay in the database (deleted runs can be restored)")
+        out("  \(applied ? "deleted" : "would delete") \(e.delete.count) run\(e.delete.count == 1 ? "" : "s"):")
+        func cells(_ r: RunStorage) -> [String] {
+            [r.runId, r.runName, formatBytes(r.storage.blobBytes), "\(r.storage.metricPoints) (\(formatBytes(r.storage.metricBytes)))"]
+        }
+        // The columns' widths first, then each row as it is formatted (TextTable's layout).
+        let headers = ["RUN ID", "NAME", "ARTIFACTS", "METRIC POINTS"]
+        var widths = headers.map(\.count)
+        for r in e.delete { for (i, cell) in cells(r).enumerated() { widths[i] = max(widths[i], cell.count) } }
+        func line(_ cells: [String]) -> String { "    " + TextTable.line(cells, widths: widths) }
+        out(line(headers))
+        for r in e.delete { out(line(cells(r))) }
+        out("  frees \(formatBytes(e.freedArtifactBytes)) of artifacts (\(e.freedBlobs) blobs no other run uses) after `cairn gc`; "
+            + "their \(formatBytes(e.metricBytes)) of metric data stay in the database (deleted runs can be restored)")
     }
     if !plan.withoutRule.isEmpty {
-        lines.append("No rule (left alone): experiment\(plan.withoutRule.count == 1 ? "" : "s") \(plan.withoutRule.joined(separator: ", ")). Tag one with cairn.retention or pass --default.")
+        out("No rule (left alone): experiment\(plan.withoutRule.count == 1 ? "" : "s") \(plan.withoutRule.joined(separator: ", ")). Tag one with cairn.retention or pass --default.")
     }
-    return lines.isEmpty ? "No experiments." : lines.joined(separator: "\n")
+    if !printed { print("No experiments.") }
 }

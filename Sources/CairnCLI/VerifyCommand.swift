@@ -19,16 +19,21 @@ struct VerifyCommand: AsyncParsableCommand {
 
     @OptionGroup var store: StoreOptions
     @Flag(help: "Print the report as JSON.") var json = false
+    @Flag(help: "Progress lines on stderr once a second, also when stderr is not a terminal (on a terminal one line shows it anyway).")
+    var progress = false
 
     func run() async throws {
         let services = try store.openServices()
         let database: IntegrityReport
+        let printer = StoreProgress(forced: progress, prefix: "verify")
         do {
-            database = try await services.tracking.checkIntegrity()
+            database = try await services.tracking.checkIntegrity(progress: printer.report)
         } catch {
+            printer.finish()
             throw fail("The database could not be checked: \(error). It may be damaged beyond reading; restore it from a backup (`cairn restore`).")
         }
-        let report = try await services.artifacts.verify()
+        let report = try await services.artifacts.verify(progress: printer.report)
+        printer.finish()
         let healthy = report.isHealthy && database.isHealthy
         if json {
             printJSON([
@@ -171,6 +176,8 @@ struct GCCommand: AsyncParsableCommand {
 
     @OptionGroup var store: StoreOptions
     @Flag(name: .customLong("dry-run"), help: "Show what would be removed without removing anything.") var dryRun = false
+    @Flag(help: "Progress lines on stderr once a second, also when stderr is not a terminal (on a terminal one line shows it anyway).")
+    var progress = false
     @Option(name: .customLong("older-than"),
             help: ArgumentHelp("Also purge the database rows (metric points, params, tags, inputs) of runs deleted at least this long ago, e.g. 30d or 0s; such runs can no longer be restored (default 30d).", valueName: "duration"))
     var olderThan = "30d"
@@ -188,7 +195,9 @@ struct GCCommand: AsyncParsableCommand {
             throw fail("--older-than '\(olderThan)' is not a duration. Write it like 30d, 12h or 0s.")
         }
         let artifacts = try store.openArtifactService()
-        let report = try await artifacts.collectGarbage(dryRun: dryRun, purgeAfterMillis: purgeAfter)
+        let printer = StoreProgress(forced: progress, prefix: "gc")
+        let report = try await artifacts.collectGarbage(dryRun: dryRun, purgeAfterMillis: purgeAfter, progress: printer.report)
+        printer.finish()
         let purged = report.purged ?? PurgedRuns()
         if json {
             printJSON([

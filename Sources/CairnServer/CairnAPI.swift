@@ -49,9 +49,9 @@ struct CairnAPI: Sendable {
     }
 
     func runTable(_ f: RequestFields) async throws -> [UInt8] {
-        let (rows, hasMore) = try await explorer.runTable(
+        let (rows, hasMore, total) = try await explorer.runTable(
             experimentIDs: f.strings("experiment_ids"), filter: f.string("filter"), orderBy: f.strings("order_by"),
-            viewType: f.viewType("view_type"), maxResults: f.int64("max_results"))
+            viewType: f.viewType("view_type"), maxResults: f.int64("max_results"), offset: f.int64("offset"), total: f.bool("total") ?? false)
         var w = JSONWriter(capacity: 256 * max(rows.count, 1))
         let now = explorer.currentTime()
         w.object { o in
@@ -94,6 +94,7 @@ struct CairnAPI: Sendable {
                 }
             }
             o.bool("has_more", hasMore)
+            if let total { o.int("total", Int64(total)) }
         }
         return w.bytes
     }

@@ -171,10 +171,14 @@ public struct ArtifactService: Sendable {
     }
 
     /// Re-hashes every stored blob, and checks that every blob the manifest references exists.
-    public func verify() async throws -> ArtifactVerifyReport {
+    public func verify(progress: ProgressReport? = nil) async throws -> ArtifactVerifyReport {
         var report = ArtifactVerifyReport()
         var health: [String: BlobHealth] = [:]
-        for blob in try await blobs.allBlobs() {
+        let all = try await blobs.allBlobs()
+        for blob in all {
+            if report.checkedBlobs % 100 == 0 {
+                progress?("artifact blobs: \(report.checkedBlobs) of \(all.count) (\(report.checkedBytes) bytes) hashed")
+            }
             health[blob.digest] = try await blobs.verify(blob.digest)
             report.checkedBlobs += 1
             report.checkedBytes += blob.size
@@ -217,20 +221,26 @@ public struct ArtifactService: Sendable {
     /// inputs) of runs deleted at least that long ago, except runs a registered model version or
     /// a live logged model comes from (`ArtifactIndex.purgeDeletedRuns`).
     public func collectGarbage(dryRun: Bool, gracePeriod: TimeInterval = 15 * 60,
-                               tempFileGracePeriod: TimeInterval = 60, purgeAfterMillis: Int64? = nil) async throws -> ArtifactGCReport {
+                               tempFileGracePeriod: TimeInterval = 60, purgeAfterMillis: Int64? = nil,
+                               progress: ProgressReport? = nil) async throws -> ArtifactGCReport {
         try await AuditContext.$via.withValue("gc") {
-            try await collectGarbageNow(dryRun: dryRun, gracePeriod: gracePeriod, tempFileGracePeriod: tempFileGracePeriod, purgeAfterMillis: purgeAfterMillis)
+            try await collectGarbageNow(dryRun: dryRun, gracePeriod: gracePeriod, tempFileGracePeriod: tempFileGracePeriod,
+                                        purgeAfterMillis: purgeAfterMillis, progress: progress)
         }
     }
 
-    private func collectGarbageNow(dryRun: Bool, gracePeriod: TimeInterval, tempFileGracePeriod: TimeInterval, purgeAfterMillis: Int64?) async throws -> ArtifactGCReport {
+    private func collectGarbageNow(dryRun: Bool, gracePeriod: TimeInterval, tempFileGracePeriod: TimeInterval, purgeAfterMillis: Int64?,
+                                   progress: ProgressReport?) async throws -> ArtifactGCReport {
         var report = ArtifactGCReport()
         if let purgeAfterMillis {
+            progress?("purging the rows of runs deleted long enough ago")
             let now = tracking.now()
             report.purged = try await index.purgeDeletedRuns(deletedBefore: now - purgeAfterMillis, now: now, dryRun: dryRun)
         }
         // Partial uploads whose writer died (kill -9 mid-upload): their writer's lock is gone.
+        progress?("partial uploads")
         report.removedTempFiles = try await blobs.removeAbandonedTempFiles(olderThan: tempFileGracePeriod, dryRun: dryRun)
+        progress?("artifacts of deleted runs")
         // The store decides what is forgotten and what a model still uses, in one transaction.
         let forgotten = try await index.forgetDeletedRunArtifacts(dryRun: dryRun)
         report.removedManifestEntries = forgotten.forgotten
@@ -241,7 +251,10 @@ public struct ArtifactService: Sendable {
             referenced = Set(try await index.listArtifacts(under: "").filter { !dropped.contains($0.path) }.map(\.digest))
         }
         let cutoff = Date().addingTimeInterval(-gracePeriod)
-        for blob in try await blobs.allBlobs() where !referenced.contains(blob.digest) {
+        progress?("listing blobs (\(referenced.count) referenced)")
+        let all = try await blobs.allBlobs()
+        for (number, blob) in all.enumerated() where !referenced.contains(blob.digest) {
+            progress?("blobs: \(number) of \(all.count) looked at, \(report.removedBlobs.count) unreferenced")
             if gracePeriod > 0, blob.modified > cutoff { continue }
             report.removedBlobs.append(BlobInfo(digest: blob.digest, size: blob.size))
             if !dryRun { try await blobs.remove(blob.digest) }

@@ -43,12 +43,22 @@ public struct ExplorerService: Sendable {
     }
 
     /// The runs table of one or several experiments: every matching run (up to `maxResults`,
-    /// default and maximum 50,000), ordered by `orderBy` in MLflow's `order_by` syntax.
-    public func runTable(experimentIDs: [String], filter: String?, orderBy: [String], viewType: ViewType?, maxResults: Int64?) async throws -> (items: [RunRow], hasMore: Bool) {
-        let search = try makeSearch(experimentIDs: experimentIDs, filter: filter, orderBy: orderBy, viewType: viewType)
-        var limited = search
-        limited.maxResults = try TrackingService.pageSize(maxResults, default: Limits.maxSearchResults, maximum: Limits.maxSearchResults)
-        return try await store.runRows(limited)
+    /// default and maximum 50,000) from `offset` on, ordered by `orderBy` in MLflow's `order_by`
+    /// syntax; with `total`, also how many runs match in all (the UI shows a first page of a big
+    /// table at once and reads the rest behind it).
+    public func runTable(experimentIDs: [String], filter: String?, orderBy: [String], viewType: ViewType?, maxResults: Int64?,
+                         offset: Int64? = nil, total: Bool = false) async throws -> (items: [RunRow], hasMore: Bool, total: Int?) {
+        var search = try makeSearch(experimentIDs: experimentIDs, filter: filter, orderBy: orderBy, viewType: viewType)
+        search.maxResults = try TrackingService.pageSize(maxResults, default: Limits.maxSearchResults, maximum: Limits.maxSearchResults)
+        let start = offset ?? 0
+        guard start >= 0, start <= Int64(Int32.max) else {
+            throw CairnError.invalidParameter("Invalid value \(start) for parameter 'offset' supplied. It must be a non-negative integer")
+        }
+        search.offset = Int(start)
+        let (items, hasMore) = try await store.runRows(search)
+        // A first page that holds every match needs no count.
+        let count = total ? (start == 0 && !hasMore ? items.count : try await store.runCount(search)) : nil
+        return (items, hasMore, count)
     }
 
     /// Every run of the experiments as table rows, in `orderBy` order: `runTable` pages of

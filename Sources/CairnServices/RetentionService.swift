@@ -40,15 +40,17 @@ public struct RetentionService: Sendable {
         self.store = store
     }
 
-    public func plan(experimentIDs: [String], defaultRule: String?) async throws -> RetentionPlan {
+    /// `progress` (when given) hears which experiment is being planned.
+    public func plan(experimentIDs: [String], defaultRule: String?, progress: ProgressReport? = nil) async throws -> RetentionPlan {
         if let defaultRule { _ = try RetentionPolicy.parse(defaultRule) }
         var ids = experimentIDs
         if ids.isEmpty { ids = try await explorer.experimentSummaries(viewType: .activeOnly).map(\.experiment.experimentID) }
         let registered = try await store.registeredRunIDs()
         let now = tracking.now()
         var plan = RetentionPlan(experiments: [], withoutRule: [])
-        for id in ids {
+        for (number, id) in ids.enumerated() {
             let experiment = try await tracking.getExperiment(id: id)
+            progress?("experiment \(number + 1) of \(ids.count) (\(experiment.name))")
             guard let rule = experiment.tags.last(where: { $0.key == RetentionPolicy.tag })?.value ?? defaultRule else {
                 plan.withoutRule.append(id)
                 continue
@@ -57,41 +59,40 @@ public struct RetentionService: Sendable {
             do { policy = try RetentionPolicy.parse(rule) } catch {
                 throw CairnError.invalidParameter("Experiment \(id) (\(experiment.name)) has an unreadable \(RetentionPolicy.tag) tag: \(error.message)")
             }
-            let rows = try await explorer.everyRunRow(experimentIDs: [id], orderBy: ["attributes.start_time DESC"], viewType: .activeOnly)
-            var reason: [String: String] = [:]
-            func keep(_ runID: String, _ why: String) { if reason[runID] == nil { reason[runID] = why } }
-            for row in rows where row.info.status == .running || row.info.status == .scheduled { keep(row.info.runID, "unfinished") }
-            for row in rows where registered.contains(row.info.runID) { keep(row.info.runID, "registered model version") }
-            for row in rows {
-                if row.tags.contains(where: { policy.keepTags.contains($0.key) && $0.value.lowercased() != "false" }) {
-                    keep(row.info.runID, "tagged \(policy.keepTags.joined(separator: " or "))")
-                }
-            }
-            if let n = policy.keepLast { for row in rows.prefix(n) { keep(row.info.runID, "newest \(n)") } }
+            guard let experimentPK = Int64(id) else { throw CairnError.invalidParameter("Invalid experiment id '\(id)'.") }
+            // Only what the rule reads, newest first (the runs' params, tags and metrics stay in the store).
+            let metricKeys = policy.keepTop.map(\.metric)
+            let rows = try await store.retentionCandidates(experimentID: experimentPK, keepTags: policy.keepTags, metrics: metricKeys)
+            // Why each kept run is kept, by its place in `rows` (a run counts under its first reason).
+            var reason = [String?](repeating: nil, count: rows.count)
+            func keep(_ index: Int, _ why: String) { if reason[index] == nil { reason[index] = why } }
+            for (i, row) in rows.enumerated() where row.status == .running || row.status == .scheduled { keep(i, "unfinished") }
+            for (i, row) in rows.enumerated() where registered.contains(row.runID) { keep(i, "registered model version") }
+            for (i, row) in rows.enumerated() where row.tagged { keep(i, "tagged \(policy.keepTags.joined(separator: " or "))") }
+            if let n = policy.keepLast { for i in rows.indices.prefix(n) { keep(i, "newest \(n)") } }
             if let days = policy.keepDays {
                 let cutoff = now - Int64(days) * 86_400_000
-                for row in rows where (row.info.startTime ?? 0) >= cutoff { keep(row.info.runID, "newer than \(days) days") }
+                for (i, row) in rows.enumerated() where (row.startTime ?? 0) >= cutoff { keep(i, "newer than \(days) days") }
             }
             for top in policy.keepTop {
                 let direction = MetricDirection.inferred(from: top.metric)
-                let scored = rows.compactMap { row -> (String, Double)? in
-                    guard let v = row.metrics.first(where: { $0.key == top.metric })?.latest, v.isFinite else { return nil }
-                    return (row.info.runID, v)
-                }.sorted { direction.prefers($0.1, over: $1.1) }
-                for (runID, _) in scored.prefix(top.count) { keep(runID, "top \(top.count) by \(top.metric)") }
+                let column = metricKeys.firstIndex(of: top.metric) ?? 0
+                let scored = rows.indices.compactMap { i -> (Int, Double)? in rows[i].metrics[column].map { (i, $0) } }
+                    .sorted { direction.prefers($0.1, over: $1.1) }
+                for (i, _) in scored.prefix(top.count) { keep(i, "top \(top.count) by \(top.metric)") }
             }
-            let doomed = rows.filter { reason[$0.info.runID] == nil }
+            let doomed = rows.indices.filter { reason[$0] == nil }.map { rows[$0] }
             var counts: [String: Int] = [:]
-            for why in reason.values { counts[why, default: 0] += 1 }
-            var entry = RetentionExperimentPlan(experimentID: id, name: experiment.name, rule: rule, kept: reason.count,
+            for why in reason { if let why { counts[why, default: 0] += 1 } }
+            var entry = RetentionExperimentPlan(experimentID: id, name: experiment.name, rule: rule, kept: rows.count - doomed.count,
                                                 keptBecause: counts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
                                                 delete: [], freedArtifactBytes: 0, freedBlobs: 0, metricBytes: 0)
             if !doomed.isEmpty {
-                let usage = try await explorer.storage(experimentIDs: [id], runIDs: doomed.map(\.info.runID), largest: nil)
+                let usage = try await explorer.storage(experimentIDs: [id], runIDs: doomed.map(\.runID), largest: nil)
                 let byRun = Dictionary((usage.first?.runs ?? []).map { ($0.runId, $0) }, uniquingKeysWith: { a, _ in a })
-                entry.delete = doomed.compactMap { byRun[$0.info.runID] }
+                entry.delete = doomed.compactMap { byRun[$0.runID] }
                 entry.metricBytes = entry.delete.reduce(0) { $0 + $1.storage.metricBytes }
-                let folders = doomed.compactMap { ArtifactLocation.proxyPath(fromArtifactURI: $0.info.artifactURI) }.filter { !$0.isEmpty }
+                let folders = doomed.compactMap { ArtifactLocation.proxyPath(fromArtifactURI: $0.artifactURI) }.filter { !$0.isEmpty }
                 let freed = try await store.exclusiveArtifactBytes(folders: folders)
                 entry.freedArtifactBytes = freed.bytes
                 entry.freedBlobs = freed.blobs

@@ -33,8 +33,8 @@ public struct TrackingService: Sendable {
     // MARK: - Experiments
 
     /// Recomputes every checksum the store keeps (`cairn verify`).
-    public func checkIntegrity() async throws -> IntegrityReport {
-        try await store.checkIntegrity()
+    public func checkIntegrity(progress: ProgressReport? = nil) async throws -> IntegrityReport {
+        try await store.checkIntegrity(progress: progress)
     }
 
     public func createExperiment(name: String, artifactLocation: String?, tags: [Tag]) async throws -> Experiment {

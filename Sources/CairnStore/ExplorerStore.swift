@@ -13,6 +13,8 @@ public protocol ExplorerStore: Sendable {
     /// The ids of the runs the search selects (its order and page are ignored), for a client
     /// that already holds the rows and only needs to know which ones a filter keeps.
     func runIDs(_ search: RunSearch) async throws -> [String]
+    /// How many runs the search selects (its order and page are ignored).
+    func runCount(_ search: RunSearch) async throws -> Int
     /// Every key used by the active runs of the experiments.
     func columnCatalog(experimentIDs: [Int64]) async throws -> ColumnCatalog
     /// How many of the runs the search selects (its order and page are ignored) have each

@@ -368,13 +368,14 @@ final class PostgresBackend: SQLBackend {
         return outcomes
     }
 
-    func checkIntegrity() async throws -> IntegrityReport {
+    func checkIntegrity(progress: ProgressReport?) async throws -> IntegrityReport {
         try await read { session in
             var report = IntegrityReport()
+            progress?("counting rows")
             for table in SQLStore.metadataTables {
                 report.checkedRows += try session.value(Int.self, "SELECT CAST(COUNT(*) AS BIGINT) FROM \(table)") ?? 0
             }
-            try SQLStore.checkSegments(session, into: &report)
+            try SQLStore.checkSegments(session, into: &report, progress: progress)
             return report
         }
     }

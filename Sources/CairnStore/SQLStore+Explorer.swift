@@ -40,6 +40,13 @@ extension SQLStore: ExplorerStore {
         }
     }
 
+    public func runCount(_ search: RunSearch) async throws -> Int {
+        let query = try searchSQL.runQuery(Self.everyMatch(search))
+        return try await read { db in
+            Int(try db.values(Int64.self, "SELECT COUNT(*) FROM (\(query.sql)) c", values: query.arguments, cache: false).first ?? 0)
+        }
+    }
+
     /// `search` without order or paging: every run its filter keeps.
     static func everyMatch(_ search: RunSearch) -> RunSearch {
         var unpaged = search

@@ -7,7 +7,7 @@ extension SQLStore {
 
     /// Decodes every segment (checksum included), compares its summary columns with its points,
     /// and recomputes each series' `latest_metrics` row from them.
-    static func checkSegments(_ db: any SQLSession, into report: inout IntegrityReport) throws {
+    static func checkSegments(_ db: any SQLSession, into report: inout IntegrityReport, progress: ProgressReport? = nil) throws {
         struct Summary {
             var latest: MetricPoint?
             var minValue: Double?
@@ -84,7 +84,13 @@ extension SQLStore {
         let highest = [try db.value(Int64.self, "SELECT MAX(run_pk) FROM metric_segments"),
                        try db.value(Int64.self, "SELECT MAX(run_pk) FROM latest_metrics")].compactMap { $0 }.max()
         guard var low = lowest, let highest else { return }
+        let span = Double(highest) - Double(low) + 1
+        let first = Double(low)
         while low <= highest {
+            if let progress {
+                let done = Int((Double(low) - first) / span * 100)
+                progress("metric segments: \(done)% of the runs, \(report.checkedSegments) segments (\(report.checkedPoints) points) checked")
+            }
             let high = low < Int64.max - Self.integrityRunBand ? low + Self.integrityRunBand : Int64.max
             var after: [Int64] = [low, Int64.min, Int64.min]
             var pageRows = 0

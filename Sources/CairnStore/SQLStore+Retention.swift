@@ -7,6 +7,23 @@ public protocol RetentionStore: Sendable {
     func exclusiveArtifactBytes(folders: [String]) async throws -> (blobs: Int, bytes: Int64)
     /// An audit event of its own (the summary of a retention pass).
     func recordAuditEvent(_ draft: AuditDraft) async throws
+    /// The active runs of one experiment, newest first (start time, then run id), with only
+    /// what a retention rule reads: a few dozen bytes a run, whatever their params, tags and
+    /// metrics, so a plan over a big experiment stays small.
+    func retentionCandidates(experimentID: Int64, keepTags: [String], metrics: [String]) async throws -> [RetentionCandidate]
+}
+
+/// A run as a retention rule sees it.
+public struct RetentionCandidate: Sendable {
+    public var runID: String
+    public var status: RunStatus?
+    public var startTime: Int64?
+    public var artifactURI: String
+    /// It carries one of the rule's keep tags with a value other than `false`.
+    public var tagged: Bool
+    /// The latest value of each metric the rule ranks by (in the order asked); nil when the run
+    /// has none or it is not finite.
+    public var metrics: [Double?]
 }
 
 extension SQLStore: RetentionStore {
@@ -20,6 +37,34 @@ extension SQLStore: RetentionStore {
                 SELECT lm.source_run_id FROM model_versions mv JOIN logged_models lm ON lm.model_id = mv.model_id
                 WHERE mv.deleted = 0 AND lm.source_run_id IS NOT NULL AND lm.source_run_id <> ''
                 """))
+        }
+    }
+
+    public func retentionCandidates(experimentID: Int64, keepTags: [String], metrics: [String]) async throws -> [RetentionCandidate] {
+        try await read { db in
+            var values: [SQLValue] = []
+            var columns = "r.run_id, r.status, r.start_time, r.artifact_uri"
+            if keepTags.isEmpty {
+                columns += ", CAST(0 AS BIGINT)"
+            } else {
+                columns += ", CAST(CASE WHEN EXISTS (SELECT 1 FROM run_tags t WHERE t.run_pk = r.run_pk AND \(db.dialect.inTextList("t.key")) AND LOWER(t.value) <> 'false') THEN 1 ELSE 0 END AS BIGINT)"
+                values.append(.text(textList(keepTags)))
+            }
+            for key in metrics {
+                columns += ", (SELECT lm.value FROM latest_metrics lm WHERE lm.run_pk = r.run_pk AND lm.is_nan = 0 AND lm.key_id = (SELECT key_id FROM metric_keys WHERE key = ?))"
+                values.append(.text(key))
+            }
+            values.append(.integer(experimentID))
+            var candidates: [RetentionCandidate] = []
+            try db.each("""
+                SELECT \(columns) FROM runs r WHERE r.experiment_id = ? AND r.lifecycle_stage = 'active'
+                ORDER BY \(db.dialect.orderTerm("r.start_time", ascending: false)), r.run_id ASC
+                """, values, cache: false) { row in
+                candidates.append(RetentionCandidate(
+                    runID: row[0], status: RunStatus(rawValue: row[1]), startTime: row[2], artifactURI: row[3], tagged: (row[4] as Int64) != 0,
+                    metrics: metrics.indices.map { (row[5 + $0] as Double?).flatMap { $0.isFinite ? $0 : nil } }))
+            }
+            return candidates
         }
     }
 

@@ -11,7 +11,7 @@ public protocol SQLBackend: Sendable {
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T
     func write<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T
     /// Recomputes every checksum the store keeps and checks the database's own structure.
-    func checkIntegrity() async throws -> IntegrityReport
+    func checkIntegrity(progress: ProgressReport?) async throws -> IntegrityReport
     /// An online, consistent copy of the whole database at `destination`.
     func backupDatabase(to destination: String) async throws
     /// Answers once the database answers a trivial query (every server it reads or writes).
@@ -91,8 +91,8 @@ public class SQLStore: TrackingStore, @unchecked Sendable {
         auditKey.withLock { $0 = key }
     }
 
-    public func checkIntegrity() async throws -> IntegrityReport {
-        try await backend.checkIntegrity()
+    public func checkIntegrity(progress: ProgressReport?) async throws -> IntegrityReport {
+        try await backend.checkIntegrity(progress: progress)
     }
 
     public func backupDatabase(to destination: String) async throws {

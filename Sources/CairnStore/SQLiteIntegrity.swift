@@ -108,11 +108,13 @@ enum SQLiteIntegrity {
 
     // MARK: - Checking
 
-    static func check(_ db: Database) throws -> IntegrityReport {
+    static func check(_ db: Database, progress: ProgressReport? = nil) throws -> IntegrityReport {
         var report = IntegrityReport()
+        progress?("database structure (PRAGMA integrity_check)")
         let problems = try String.fetchAll(db, sql: "PRAGMA integrity_check")
         report.integrityProblems = problems == ["ok"] ? [] : problems
-        for table in checkedTables {
+        for (number, table) in checkedTables.enumerated() {
+            progress?("row checks: \(table) (table \(number + 1) of \(checkedTables.count), \(report.checkedRows) rows so far)")
             let shape = try shape(db, table: table)
             report.checkedRows += try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? 0
             let keys = shape.key.joined(separator: ", ")

@@ -166,11 +166,11 @@ final class SQLiteBackend: SQLBackend {
         }
     }
 
-    func checkIntegrity() async throws -> IntegrityReport {
+    func checkIntegrity(progress: ProgressReport?) async throws -> IntegrityReport {
         try await mapErrors {
             try await pool.read { db in
-                var report = try SQLiteIntegrity.check(db)
-                try SQLStore.checkSegments(GRDBSession(db), into: &report)
+                var report = try SQLiteIntegrity.check(db, progress: progress)
+                try SQLStore.checkSegments(GRDBSession(db), into: &report, progress: progress)
                 return report
             }
         }

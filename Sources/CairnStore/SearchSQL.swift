@@ -57,7 +57,9 @@ public struct SearchSQL: Sendable {
             // metric's (key, value) index in the order asked for and stop at the page's end,
             // instead of matching every run of the experiments and sorting them. The filter's
             // comparisons on that metric read the walked row; every run it yields has the value,
-            // so no missing values need placing last.
+            // so no missing values need placing last. The filter's other conditions are probes of
+            // the walked run (`probeClause`), not sets built over the whole store first: the walk
+            // stops at the page's end, so their cost follows the page, not the store.
             select = "SELECT r.run_pk FROM latest_metrics o \(dialect.fixedOrderJoin) runs r ON r.run_pk = o.run_pk"
             conditions.append("o.key_id = (SELECT key_id FROM metric_keys WHERE key = ?)")
             arguments.append(drivingKey.sqlValue)
@@ -66,7 +68,7 @@ public struct SearchSQL: Sendable {
                 if case .comparison(let c) = part, c.identifier == first.identifier {
                     fragment = try numericComparison("o.value", c)
                 } else {
-                    fragment = try expression(part, clause: runClause)
+                    fragment = try expression(part, clause: probeClause)
                 }
                 conditions.append(fragment.sql)
                 arguments += fragment.arguments
@@ -108,12 +110,8 @@ public struct SearchSQL: Sendable {
         let key = c.identifier.key
         switch c.identifier.entity {
         case .metric:
-            let compare = try numericComparison("lm.value", c)
             // One range scan of latest_metrics_by_key_value per search, not one probe per run.
-            return Fragment("""
-                r.run_pk IN (SELECT lm.run_pk FROM latest_metrics lm \
-                WHERE lm.key_id = (SELECT key_id FROM metric_keys WHERE key = ?) AND \(compare.sql))
-                """, [key.sqlValue] + compare.arguments)
+            return try metricMatch(c) { "r.run_pk IN (SELECT lm.run_pk FROM latest_metrics lm WHERE \($0))" }
         case .param, .tag:
             let table = c.identifier.entity == .param ? "run_params" : "run_tags"
             return try keyValueSetClause(table: table, column: "r.run_pk", c)
@@ -142,6 +140,29 @@ public struct SearchSQL: Sendable {
                 throw CairnError.invalidParameter("Invalid dataset key '\(key)' in the filter: use datasets.name, datasets.digest or datasets.context.")
             }
         }
+    }
+
+    /// `runClause` as correlated probes of one run's rows through the tables' primary keys
+    /// (`(run_pk, key)`), for plans that visit few runs (the metric-driven walk): the same
+    /// truth values, without materializing every matching run of the store.
+    func probeClause(_ c: FilterComparison) throws -> Fragment {
+        switch c.identifier.entity {
+        case .metric:
+            return try metricMatch(c) { "EXISTS (SELECT 1 FROM latest_metrics lm WHERE lm.run_pk = r.run_pk AND \($0))" }
+        case .param, .tag:
+            let table = c.identifier.entity == .param ? "run_params" : "run_tags"
+            return try keyValueClause(table: table, owner: "x.run_pk = r.run_pk", c)
+        case .attribute, .dataset:
+            return try runClause(c)
+        }
+    }
+
+    /// A `metrics.k` comparison on a `latest_metrics lm` row; `matching(condition)` is the SQL
+    /// that is true when the run has a row meeting `condition`.
+    private func metricMatch(_ c: FilterComparison, _ matching: (String) -> String) throws -> Fragment {
+        let compare = try numericComparison("lm.value", c)
+        return Fragment(matching("lm.key_id = (SELECT key_id FROM metric_keys WHERE key = ?) AND \(compare.sql)"),
+                        [c.identifier.key.sqlValue] + compare.arguments)
     }
 
     func runOrderExpression(_ identifier: FilterIdentifier) throws -> (String, [SQLValue]) {

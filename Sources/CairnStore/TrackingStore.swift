@@ -146,10 +146,22 @@ public protocol TrackingStore: AuditStore {
     func sampledMetricHistory(runIDs: [String], key: String, startStep: Int64?, endStep: Int64?, maxPoints: Int) async throws -> [SampledSeries]
 
     // Integrity and backup (`cairn verify`, `cairn backup`)
-    /// Recomputes every checksum the store keeps and checks the database's own structure.
-    func checkIntegrity() async throws -> IntegrityReport
+    /// Recomputes every checksum the store keeps and checks the database's own structure,
+    /// telling `progress` (when given) what it is checking and how far it got.
+    func checkIntegrity(progress: ProgressReport?) async throws -> IntegrityReport
     /// An online, consistent copy of the whole database into a new file at `destination`.
     func backupDatabase(to destination: String) async throws
+}
+
+/// What a long pass over the whole store (`cairn verify`, `gc`, `retention plan`) is doing
+/// and how far it got, one line at a time. Called from the store's threads.
+public typealias ProgressReport = @Sendable (String) -> Void
+
+extension TrackingStore {
+    /// `checkIntegrity(progress:)` without progress lines.
+    public func checkIntegrity() async throws -> IntegrityReport {
+        try await checkIntegrity(progress: nil)
+    }
 }
 
 /// One dataset as runs of an experiment used it, with the context they gave it (`training`, …).

@@ -58,6 +58,36 @@ struct CairnAPIRoutesTests {
         }
     }
 
+    @Test("The runs table pages with max_results and offset, in the order asked, and counts every match when asked; a bad offset changes nothing")
+    func runTablePages() async throws {
+        try await withApp { call in
+            var ids: [String] = []
+            for i in 0..<7 {
+                ids.append(try await Self.makeRun(call, name: "r\(i)", batch: #""params":[{"key":"lr","value":"\#(i % 2)"}],"metrics":[{"key":"acc","value":\#(i),"timestamp":1,"step":0}]"#))
+            }
+            func page(_ query: String) async throws -> (ids: [String], hasMore: Bool?, total: Int?) {
+                let reply = try await call(.get, "\(Self.cairn)/runs/table?experiment_ids=0&\(query)", nil)
+                #expect(reply.status == 200)
+                let runs = reply.json["runs"] as? [[String: Any]] ?? []
+                return (runs.compactMap { $0["run_id"] as? String }, reply.json["has_more"] as? Bool, (reply.json["total"] as? NSNumber)?.intValue)
+            }
+            let byAcc = "order_by=metrics.acc%20DESC&max_results=3"
+            let first = try await page("\(byAcc)&total=true")
+            #expect(first.ids == [ids[6], ids[5], ids[4]] && first.hasMore == true && first.total == 7)
+            let second = try await page("\(byAcc)&offset=3")
+            #expect(second.ids == [ids[3], ids[2], ids[1]] && second.hasMore == true && second.total == nil)
+            let last = try await page("\(byAcc)&offset=6&total=true")
+            #expect(last.ids == [ids[0]] && last.hasMore == false && last.total == 7)
+            let filtered = try await page("filter=params.lr%20%3D%20'1'&max_results=2&total=true")
+            #expect(filtered.ids.count == 2 && filtered.hasMore == true && filtered.total == 3)
+            let whole = try await page("total=true")
+            #expect(whole.ids.count == 7 && whole.hasMore == false && whole.total == 7)
+            let bad = try await call(.get, "\(Self.cairn)/runs/table?experiment_ids=0&offset=-1", nil)
+            #expect(bad.status == 400)
+            #expect(bad.json["error_code"] as? String == "INVALID_PARAMETER_VALUE")
+        }
+    }
+
     @Test("Without accounts the permissions endpoint allows everything the UI asks about, and refuses more than 1,000 names")
     func permissionsWithoutAccounts() async throws {
         try await withApp { call in

@@ -33,7 +33,7 @@ struct StaleRunsTests {
             _ = try await run("finished", start: Self.now - 9 * Self.hour, lastMetric: Self.now - 8 * Self.hour, status: .finished)
 
             let explorer = ExplorerService(store: store, staleAfterMillis: 2 * Self.hour, now: { Self.now })
-            let (rows, _) = try await explorer.runTable(experimentIDs: [experiment], filter: nil, orderBy: [], viewType: nil, maxResults: nil)
+            let (rows, _, _) = try await explorer.runTable(experimentIDs: [experiment], filter: nil, orderBy: [], viewType: nil, maxResults: nil)
             let stale = Set(rows.filter { explorer.staleness(of: $0, at: Self.now).stale }.map(\.info.runID))
             #expect(stale == [silent, neverLogged])
             let row = try #require(rows.first { $0.info.runID == active })

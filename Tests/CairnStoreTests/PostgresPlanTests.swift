@@ -31,6 +31,10 @@ struct PostgresPlanTests {
                     SELECT run_pk, 'lr', CASE WHEN run_pk % 2 = 0 THEN '0.01' ELSE '0.1' END FROM runs
                     """)
                 try db.execute("""
+                    INSERT INTO run_tags (run_pk, key, value)
+                    SELECT run_pk, 'team', CASE WHEN run_pk % 3 = 0 THEN 'a' ELSE 'b' END FROM runs
+                    """)
+                try db.execute("""
                     INSERT INTO latest_metrics (run_pk, key_id, step, timestamp, value, is_nan, min_value, max_value, point_count, segment_count, min_step, max_step)
                     SELECT run_pk, k.key_id, 4, 1, (run_pk % 100) / 100.0, 0, 0, 1, 5, 5, 0, 4 FROM runs, metric_keys k WHERE k.key IN ('acc', 'loss')
                     """)
@@ -59,6 +63,16 @@ struct PostgresPlanTests {
             // The page's 11 rows come from walking the index in value order (ties broken by an
             // incremental sort), not from sorting every match.
             #expect(!plan.contains("Sort Key: o.value") || plan.contains("Presorted Key: o.value"), "\(plan)")
+
+            // The filter's param and tag conditions probe each walked run through the tables'
+            // primary keys: no scan of every matching param or tag row of the store.
+            let probed = try SearchSQL(.postgres).runQuery(RunSearch(
+                experimentIDs: [0], filter: try SearchFilterParser.parse("metrics.acc > 0.3 and params.lr = '0.01' and tags.team = 'a'", for: .runs),
+                orderBy: [try OrderByParser.parse("metrics.acc DESC", for: .runs)], viewType: .activeOnly, maxResults: 10, offset: 0))
+            let probes = try await Self.explain(store, probed.sql, probed.arguments)
+            #expect(probes.contains("latest_metrics_by_key_value"), "\(probes)")
+            #expect(probes.contains("run_params_pkey") && probes.contains("run_tags_pkey"), "\(probes)")
+            #expect(!probes.contains("Seq Scan") && !probes.contains("run_params_by_key_value") && !probes.contains("run_tags_by_key_value"), "\(probes)")
         }
     }
 }

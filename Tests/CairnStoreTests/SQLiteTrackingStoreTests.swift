@@ -309,7 +309,7 @@ struct SQLiteTrackingStoreTests {
           arguments: StoreBackend.allCases)
     func metricDrivenSearch(backend: StoreBackend) async throws {
         try await withStore(backend) { store in
-            struct Expected { let id: String; let name: String; let start: Int64; let acc: Double?; let lr: String }
+            struct Expected { let id: String; let name: String; let start: Int64; let acc: Double?; let lr: String; let team: String?; let loss: Double? }
             var runs: [Expected] = []
             for i in 0..<120 {
                 // Repeated accuracies and start times make ties that the later order terms break.
@@ -317,10 +317,13 @@ struct SQLiteTrackingStoreTests {
                 let run = try await makeRun(store, name: "run-\(i)", start: start)
                 let acc: Double? = i % 11 == 4 ? nil : (i % 13 == 6 ? .nan : Double(i * 7 % 23) / 22)
                 let lr = ["0.1", "0.01"][i % 2]
-                var writes = RunWrites(params: [Param("lr", lr)])
+                let team: String? = i % 5 == 0 ? nil : ["a", "b"][i % 3 == 0 ? 0 : 1]
+                let loss: Double? = i % 4 == 1 ? nil : Double(i % 9)
+                var writes = RunWrites(params: [Param("lr", lr)], tags: team.map { [Tag("team", $0)] } ?? [])
                 if let acc { writes.metrics = [Metric(key: "acc", value: acc, timestamp: 1, step: 0)] }
+                if let loss { writes.metrics.append(Metric(key: "loss", value: loss, timestamp: 1, step: 0)) }
                 try await store.logRunWrites(runID: run.info.runID, writes)
-                runs.append(Expected(id: run.info.runID, name: "run-\(i)", start: start, acc: acc, lr: lr))
+                runs.append(Expected(id: run.info.runID, name: "run-\(i)", start: start, acc: acc, lr: lr, team: team, loss: loss))
             }
             func search(_ text: String, _ order: [String], pageSize: Int) async throws -> [String] {
                 var names: [String] = []
@@ -346,6 +349,17 @@ struct SQLiteTrackingStoreTests {
             #expect(try await search("metrics.acc > 0.3 and params.lr = '0.01'", ["metrics.acc DESC"], pageSize: 7) == expected(matches, ascending: false))
             #expect(try await search("params.lr = '0.01' AND metrics.acc > 0.3", ["metrics.acc ASC", "attributes.start_time DESC"], pageSize: 5)
                     == expected(matches, ascending: true))
+            // The filter's other conditions (params, tags, other metrics; under OR, NOT and IS NULL)
+            // probe each walked run and keep the rule's answers.
+            let above = { (r: Expected) in r.acc.map { !$0.isNaN && $0 > 0.3 } == true }
+            #expect(try await search("metrics.acc > 0.3 and (tags.team = 'a' or params.lr != '0.01')", ["metrics.acc DESC"], pageSize: 6)
+                    == expected({ above($0) && ($0.team == "a" || $0.lr != "0.01") }, ascending: false))
+            #expect(try await search("metrics.acc > 0.3 and not tags.team = 'b' and tags.team IS NOT NULL", ["metrics.acc DESC"], pageSize: 4)
+                    == expected({ above($0) && $0.team == "a" }, ascending: false))
+            #expect(try await search("metrics.acc > 0.3 and tags.team IS NULL", ["metrics.acc ASC"], pageSize: 3)
+                    == expected({ above($0) && $0.team == nil }, ascending: true))
+            #expect(try await search("metrics.acc > 0.3 and metrics.loss < 4 and params.lr LIKE '0.0%'", ["metrics.acc DESC"], pageSize: 5)
+                    == expected({ above($0) && ($0.loss ?? 99) < 4 && $0.lr == "0.01" }, ascending: false))
             let wide = { (r: Expected) in r.acc.map { !$0.isNaN && $0 >= 0 } == true }
             #expect(try await search("metrics.acc >= 0", ["metrics.acc DESC"], pageSize: 1000) == expected(wide, ascending: false))
             // On SQLite the plan walks the metric's index instead of sorting every run of the
@@ -359,6 +373,10 @@ struct SQLiteTrackingStoreTests {
             }
             #expect(plan.first?.contains("latest_metrics_by_key_value") == true, "\(plan)")
             #expect(!plan.contains { $0.contains("USE TEMP B-TREE FOR ORDER BY") }, "\(plan)")
+            // The param condition probes the walked run's row by primary key: no set of every
+            // matching run of the store is built first.
+            #expect(!plan.contains { $0.contains("LIST SUBQUERY") || $0.contains("run_params_by_key_value") }, "\(plan)")
+            #expect(plan.contains { $0.hasPrefix("SEARCH x USING PRIMARY KEY (run_pk=? AND key=?)") }, "\(plan)")
         }
     }
 

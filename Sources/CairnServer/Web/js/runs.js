@@ -7,7 +7,9 @@
 // cairn.control) links to its A/B report. Above the table, the workspace charts every metric
 // of the runs the table shows (workspace.js); columns can be resized, dragged to a new place
 // and pinned (the Run column is pinned by default); nested runs can be shown as a tree; the
-// whole state can be saved on the server as a named view (views.js).
+// whole state can be saved on the server as a named view (views.js). A big table shows its
+// first page (in the order asked, with the server's count) at once and reads the other rows
+// behind it, page by page; sorting, grouping and select-all over every run wait for those.
 import {el, clear, fmtTime, fmtDuration, fmtNumber, fmtCompact, errorBox, setHashQuery, debounce, runColor, runColors, swatch} from './util.js';
 import {cairn, mlflow} from './api.js';
 import {meanPlusMinus, interval, stat, excludedCount, excludedText} from './stats.js';
@@ -16,6 +18,8 @@ import {createViewsBar} from './views.js';
 import {permissions} from './permissions.js';
 
 const ROW = 30;
+const FIRST_PAGE = 500;    // rows of the first screen, read before anything else
+const PAGE = 10000;        // rows per request while the rest are read behind the table
 const attrColumns = [
   {id: 'attr:run_name', label: 'Run', width: 220},
   {id: 'attr:status', label: 'Status', width: 90},
@@ -78,6 +82,19 @@ function compareValues(a, b) {
   const fa = Number(a); const fb = Number(b);
   if (a !== '' && b !== '' && !Number.isNaN(fa) && !Number.isNaN(fb)) return fa - fb;
   return String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0;
+}
+
+/** The server's order_by for a column sort, when the server orders that column as the table
+ * does (numeric params and derived columns are sorted only here, once every row is in). */
+export function serverOrder(sort) {
+  const i = sort.lastIndexOf(':');
+  const id = sort.slice(0, i); const dir = sort.slice(i + 1) === 'asc' ? 'ASC' : 'DESC';
+  const attrs = {'attr:run_name': 'run_name', 'attr:status': 'status', 'attr:start_time': 'start_time', 'attr:user_id': 'user_id', 'attr:run_id': 'run_id'};
+  if (attrs[id]) return `attributes.${attrs[id]} ${dir}`;
+  const j = id.indexOf(':');
+  const kind = id.slice(0, j); const key = id.slice(j + 1);
+  if ((kind === 'metric' || kind === 'tag') && !key.includes('`')) return `${kind}s.\`${key}\` ${dir}`;
+  return null;
 }
 
 function splitList(s) { return s ? s.split(',').filter((x) => x).map(decodeURIComponent) : []; }
@@ -194,6 +211,17 @@ export async function render(app, route) {
   }
 
   let allRuns = null;  // every run of the experiments, once loaded without a filter
+  let complete = true; // whether `runs` holds every run the filter keeps (else the rest are being read)
+  let total = 0;       // how many runs the filter keeps (the server's count)
+  let loadedOrder = null;  // the server order of the rows read so far
+  let loadSeq = 0;     // a newer read (filter, sort) stops an older one
+  let closed = false;
+
+  function countText() {
+    const n = complete ? runs.length : total;
+    const text = `${complete ? n : n.toLocaleString('en-US')} run${n === 1 ? '' : 's'} · ${state.sel.size} selected`;
+    return complete ? text : `${text} · ${runs.length.toLocaleString('en-US')} loaded…`;
+  }
 
   function showLoadError(e) {
     filter.setAttribute('aria-invalid', 'true');
@@ -201,20 +229,54 @@ export async function render(app, route) {
     countLabel.textContent = `${runs.length} runs (previous result)`;
   }
 
+  // The first page in the order the table shows (when the server can order it so), with the
+  // count; the other rows are read behind the table (readRest).
   async function loadRuns() {
     clear(filterError);
     const started = performance.now();
+    const mine = ++loadSeq;
+    const order = serverOrder(state.sort);
     try {
-      const reply = await cairn('runs/table', {experiment_ids: experimentIDs, filter: state.filter});
+      const reply = await cairn('runs/table', {experiment_ids: experimentIDs, filter: state.filter, order_by: order, max_results: FIRST_PAGE, total: 'true'});
+      if (mine !== loadSeq) return false;
       runs = reply.runs || [];
-      if (!state.filter && !reply.has_more) allRuns = runs;
+      total = reply.total ?? runs.length;
+      complete = !reply.has_more;
+      loadedOrder = order;
+      allRuns = !state.filter && complete ? runs : null;
       filter.removeAttribute('aria-invalid');
       window.__cairnTiming = Object.assign(window.__cairnTiming || {}, {fetchMs: performance.now() - started});
+      if (!complete) readRest(mine, order, started);
     } catch (e) {
+      if (mine !== loadSeq) return false;
       showLoadError(e);
       return false;
     }
     return true;
+  }
+
+  async function readRest(mine, order, started) {
+    const seen = new Set(runs.map((r) => r.run_id));
+    let rows = runs;
+    while (true) {
+      let reply;
+      try {
+        reply = await cairn('runs/table', {experiment_ids: experimentIDs, filter: state.filter, order_by: order, max_results: PAGE, offset: rows.length});
+      } catch (e) {
+        if (mine === loadSeq && !closed) { filterError.append(errorBox(e, 'The rest of the runs could not be loaded')); countLabel.textContent = countText(); }
+        return;
+      }
+      if (mine !== loadSeq || closed) return;
+      rows = rows.concat((reply.runs || []).filter((r) => !seen.has(r.run_id) && seen.add(r.run_id)));
+      runs = rows;
+      if (!reply.has_more || !(reply.runs || []).length) break;
+      // The rows so far, when they are in the table's order; else only the count moves.
+      if (serverOrder(state.sort) === order) rebuildView(); else countLabel.textContent = countText();
+    }
+    complete = true;
+    if (!state.filter) allRuns = runs;
+    window.__cairnTiming = Object.assign(window.__cairnTiming || {}, {allRowsMs: performance.now() - started});
+    rebuildView();
   }
 
   // With every run already here, a filter only needs the ids it keeps from the server; a run
@@ -374,10 +436,10 @@ export async function render(app, route) {
     inner.style.width = `${34 + columns.reduce((s, c) => s + c.width, 0)}px`;
     drawRows(true);
     updateWorkspace();
-    countLabel.textContent = `${runs.length} run${runs.length === 1 ? '' : 's'} · ${state.sel.size} selected`;
+    countLabel.textContent = countText();
     compareBtn.disabled = state.sel.size === 0;
     window.__cairnTable = {
-      rowCount: runs.length, viewCount: view.length,
+      rowCount: runs.length, viewCount: view.length, complete, total,
       order: view.filter((v) => v.run).slice(0, 200).map((v) => v.run.run_id),
       names: view.filter((v) => v.run).slice(0, 200).map((v) => v.run.run_name),
       columns: columns.map((c) => c.id), selected: [...state.sel], sort: state.sort, filter: state.filter,
@@ -399,6 +461,7 @@ export async function render(app, route) {
     const [sortId, dir] = splitSort(state.sort);
     const all = el('input', {type: 'checkbox', 'aria-label': 'Select all runs'});
     all.checked = runs.length > 0 && runs.every((r) => state.sel.has(r.run_id));
+    if (!complete) { all.disabled = true; all.title = 'Select all: once every run is read'; }
     all.addEventListener('change', () => {
       for (const r of runs) { if (all.checked) state.sel.add(r.run_id); else state.sel.delete(r.run_id); }
       saveURL(); rebuildView();
@@ -416,7 +479,10 @@ export async function render(app, route) {
       cell.addEventListener('click', (e) => {
         if (e.target === pin || e.target === handle || resizing) return;
         state.sort = `${c.id}:${sorted && dir === 'desc' ? 'asc' : 'desc'}`;
-        saveURL(); rebuildView();
+        saveURL();
+        // Rows still being read: the first page again in the new order (when the server orders that column).
+        if (!complete && serverOrder(state.sort) && serverOrder(state.sort) !== loadedOrder) loadRuns().then((ok) => ok && rebuildView());
+        else rebuildView();
       });
       pin.addEventListener('click', () => {
         state.pins = c.pinned ? state.pins.filter((x) => x !== c.id) : [...state.pins, c.id];
@@ -566,7 +632,7 @@ export async function render(app, route) {
     cursor = i;
     saveURL();
     drawRows(true);
-    countLabel.textContent = `${runs.length} run${runs.length === 1 ? '' : 's'} · ${state.sel.size} selected`;
+    countLabel.textContent = countText();
     compareBtn.disabled = state.sel.size === 0;
     window.__cairnTable.selected = [...state.sel];
     updateWorkspaceSoon();
@@ -605,7 +671,7 @@ export async function render(app, route) {
     const [lo, hi] = a < b ? [a, b] : [b, a];
     for (let k = lo; k <= hi; k++) if (view[k].run) state.sel.add(view[k].run.run_id);
     saveURL();
-    countLabel.textContent = `${runs.length} runs · ${state.sel.size} selected`;
+    countLabel.textContent = countText();
     compareBtn.disabled = state.sel.size === 0;
     updateWorkspaceSoon();
   }
@@ -729,7 +795,10 @@ export async function render(app, route) {
   const initial = viewsBar ? await viewsBar.initial() : null;
   if (initial) Object.assign(state, initial, {sel: state.sel});
   filter.value = state.filter; groupSelect.value = state.group; chartsBox.checked = state.charts; treeBox.checked = state.tree;
-  if (initial) { saveURL(); if (state.filter) await runsLoaded.then(() => filterRuns()); }
+  if (initial) {
+    saveURL();
+    if (state.filter || (await runsLoaded.then(() => !complete && serverOrder(state.sort) !== loadedOrder))) await runsLoaded.then(() => filterRuns());
+  }
   if (await runsLoaded) rebuildView(); else { columns = layoutColumns(); drawHead(); }
   showCharts();
   window.__cairnTiming = Object.assign(window.__cairnTiming || {}, {firstTableMs: performance.now() - t0});
@@ -743,6 +812,7 @@ export async function render(app, route) {
   }
 
   return () => {
+    closed = true;
     if (workspace) workspace.destroy();
     window.removeEventListener('resize', onResize);
     document.removeEventListener('keydown', focusFilter);
