@@ -67,6 +67,12 @@ public struct MetricPoint: Sendable, Equatable {
 /// rewrites every stored segment as version 2 (`addingChecksum`), and version 1 is refused.
 public enum MetricSegmentCodec {
     static let version: UInt8 = 3
+    /// The most points the store puts in one segment. When steps, timestamps and values all
+    /// follow their segment's reference exactly (a step counter logged every millisecond with a
+    /// linear value), a version-3 point costs no bits at all, so a segment's size alone would
+    /// never end it: the store ends it at this count (`SQLStore.segmentChunks`,
+    /// `appendToLastSegment`), and the decoder takes up to this many points from any segment.
+    public static let maxSegmentPoints = 1024
     static let version2: UInt8 = 2
     static let headerSize = 5
 
@@ -338,8 +344,11 @@ public enum MetricSegmentCodec {
             let step = unzigzag(try readVarint(bytes, &index))
             let timestamp = unzigzag(try readVarint(bytes, &index))
             first = MetricPoint(step: step, timestamp: timestamp, value: Double(bitPattern: try readLittleEndian(bytes, &index)))
-            // Every point after the first takes at least one bit.
-            guard stored - 1 <= UInt64(bytes.count - index) * 8 else { throw CorruptSegment(description: "point count exceeds segment size") }
+            // A segment of the store holds at most `maxSegmentPoints` points, and a larger one
+            // (encoded outside the store) takes at least one bit per point after the first.
+            guard stored <= UInt64(maxSegmentPoints) || stored - 1 <= UInt64(bytes.count - index) * 8 else {
+                throw CorruptSegment(description: "point count exceeds segment size")
+            }
             count = Int(stored)
             if count == 1 {
                 guard flags & 2 == (first.value.isNaN ? 0 : 2) else { throw CorruptSegment(description: "bad segment flags") }

@@ -130,13 +130,15 @@ extension SQLStore {
     /// bytes. Segments of a size that fits in their B-tree page never spill into overflow pages,
     /// which would leave most of a 4 KiB page empty per segment.
     static func segmentChunks(_ points: [MetricPoint], encoded: [UInt8]) -> [(ArraySlice<MetricPoint>, [UInt8])] {
-        if encoded.count <= smallSegmentBytes || points.count == 1 {
+        let maxPoints = MetricSegmentCodec.maxSegmentPoints
+        if (encoded.count <= smallSegmentBytes && points.count <= maxPoints) || points.count == 1 {
             return [(points[...], encoded)]
         }
         var chunks: [(ArraySlice<MetricPoint>, [UInt8])] = []
-        // Aim a little under the limit from the average size per point; halve any chunk that
-        // still comes out too large (its points are larger than the average).
-        var size = max(1, points.count * smallSegmentBytes * 9 / 10 / encoded.count)
+        // Aim a little under the limit from the average size per point (and at most
+        // `maxSegmentPoints` points); halve any chunk that still comes out too large (its
+        // points are larger than the average).
+        var size = min(maxPoints, max(1, points.count * smallSegmentBytes * 9 / 10 / max(1, encoded.count)))
         var start = 0
         while start < points.count {
             let chunk = points[start..<min(start + size, points.count)]
@@ -179,6 +181,8 @@ extension SQLStore {
         } catch let damage as DamagedSegment {
             throw damagedWriteError(damage)
         }
+        // Points that cost no bits never fill a segment by size: it ends at its point limit.
+        guard merged.count + points.count <= MetricSegmentCodec.maxSegmentPoints else { return false }
         merged += points
         var minValue = row[2] as Double?
         var maxValue = row[3] as Double?

@@ -114,6 +114,30 @@ struct SQLiteTrackingStoreTests {
         }
     }
 
+    @Test("A perfectly regular series (points that cost no bits) is cut into segments by point count and reads back whole",
+          arguments: StoreBackend.allCases)
+    func regularSeriesSegmentsEndAtTheirPointLimit(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let id = try await makeRun(store).info.runID
+            func point(_ step: Int64) -> Metric { Metric(key: "m", value: Double(step) * 0.25 + 1, timestamp: 1_700_000_000_000 + step, step: step) }
+            // Batches of 200 (appended to the last segment while it has room), then single points.
+            for batch in 0..<15 {
+                try await store.logRunWrites(runID: id, RunWrites(metrics: (Int64(batch) * 200..<Int64(batch + 1) * 200).map(point)))
+            }
+            for step in Int64(3000)..<3100 {
+                try await store.logRunWrites(runID: id, RunWrites(metrics: [point(step)]))
+            }
+            // One batch larger than a segment holds.
+            try await store.logRunWrites(runID: id, RunWrites(metrics: (Int64(3100)..<5600).map(point)))
+            let history = try await store.metricHistory(runID: id, key: "m")
+            #expect(history.map(\.step) == Array(0..<5600))
+            #expect(history.allSatisfy { $0 == MetricPoint(step: $0.step, timestamp: 1_700_000_000_000 + $0.step, value: Double($0.step) * 0.25 + 1) })
+            let largest = try await store.read { db in try db.value(Int.self, "SELECT MAX(point_count) FROM metric_segments") }
+            #expect(largest == MetricSegmentCodec.maxSegmentPoints)
+            #expect(try await store.checkIntegrity().isHealthy)
+        }
+    }
+
     @Test("The latest value follows MLflow: highest step, then timestamp, then value", arguments: StoreBackend.allCases)
     func latestMetricRule(backend: StoreBackend) async throws {
         try await withStore(backend) { store in
