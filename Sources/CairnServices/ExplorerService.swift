@@ -61,22 +61,6 @@ public struct ExplorerService: Sendable {
         return (items, hasMore, count)
     }
 
-    /// Every run of the experiments as table rows, in `orderBy` order: `runTable` pages of
-    /// `Limits.maxSearchResults` read one after another, for passes that must see every run
-    /// (retention), not only a page.
-    public func everyRunRow(experimentIDs: [String], orderBy: [String], viewType: ViewType?,
-                            pageSize: Int = Limits.maxSearchResults) async throws -> [RunRow] {
-        var search = try makeSearch(experimentIDs: experimentIDs, filter: nil, orderBy: orderBy, viewType: viewType)
-        search.maxResults = max(1, pageSize)
-        var rows: [RunRow] = []
-        while true {
-            let (page, hasMore) = try await store.runRows(search)
-            rows += page
-            guard hasMore else { return rows }
-            search.offset += page.count
-        }
-    }
-
     /// The ids of every run the filter keeps (the runs table filters rows it already holds).
     public func runIDs(experimentIDs: [String], filter: String?, viewType: ViewType?) async throws -> [String] {
         try await store.runIDs(try makeSearch(experimentIDs: experimentIDs, filter: filter, orderBy: [], viewType: viewType))

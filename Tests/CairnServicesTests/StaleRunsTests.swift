@@ -47,24 +47,6 @@ struct StaleRunsTests {
         }
     }
 
-    @Test("Every run row is read page after page, in order, however many pages it takes (retention sees them all)", arguments: StoreBackend.allCases)
-    func everyRunRowPages(backend: StoreBackend) async throws {
-        try await withStore(backend) { store in
-            let tracking = TrackingService(store: store, now: { Self.now })
-            let experiment = try await tracking.createExperiment(name: "pages-\(UUID().uuidString)", artifactLocation: nil, tags: []).experimentID
-            var made: [String] = []
-            for n in 0..<7 {
-                let run = try await tracking.createRun(experimentID: experiment, userID: nil, runName: "r\(n)", startTime: Self.now - Int64(n) * Self.hour, tags: [])
-                made.append(run.info.runID)
-            }
-            let explorer = ExplorerService(store: store, staleAfterMillis: 2 * Self.hour, now: { Self.now })
-            for pageSize in [1, 2, 3, 7, 50] {
-                let rows = try await explorer.everyRunRow(experimentIDs: [experiment], orderBy: ["attributes.start_time DESC"], viewType: nil, pageSize: pageSize)
-                #expect(rows.map(\.info.runID) == made, "page size \(pageSize)")
-            }
-        }
-    }
-
     @Test("Durations: 90m, 2h, 1d, 45s, 500ms, plain milliseconds; anything else is refused")
     func durations() {
         #expect(StaleRuns.parseDuration("90m") == Int64(5_400_000))
