@@ -13,7 +13,8 @@ import Synchronization
 ///
 /// - Writes go through group commit as on SQLite: concurrent requests of one replica share a
 ///   transaction (each in its own savepoint). Each write transaction first takes one
-///   cluster-wide advisory lock, so write transactions of all replicas run one at a time, in
+///   cluster-wide lock (the audit head's row, `writeLockQuery`), so write transactions of all
+///   replicas run one at a time, in
 ///   the same serial order SQLite gives; that keeps every rule that reads before it writes
 ///   (next experiment id, write-once params, version numbers, name checks) exact across
 ///   replicas, with no retry loops. Reads never wait for it.
@@ -152,8 +153,12 @@ final class PostgresBackend: SQLBackend {
 
     var dialect: SQLDialect { .postgres }
 
-    /// The key of the advisory lock every write transaction takes (the bytes of "cairnwr").
-    static let writeLockKey: Int64 = 0x63_61_69_72_6e_77_72
+    /// What every write transaction runs first, right after `BEGIN`: it locks the audit log's
+    /// one head row (which the first migration creates and nothing deletes) and reads it. The
+    /// row lock is the cluster-wide write lock: write transactions of all replicas queue on it
+    /// and run one after the other. Each later statement of the transaction (`READ COMMITTED`)
+    /// sees every write committed before the lock was granted.
+    static let writeLockQuery = SQLStore.auditHeadQuery + " FOR UPDATE"
     /// The key of the advisory lock held while migrating ("cairnmg").
     static let migrationLockKey: Int64 = 0x63_61_69_72_6e_6d_67
 
@@ -297,16 +302,23 @@ final class PostgresBackend: SQLBackend {
         }
     }
 
-    /// BEGIN, the lock and the savepoints are pipelined (sent without waiting; the connection
-    /// runs them in order); every one of them is checked before the batch is answered, and if
-    /// any failed the transaction was aborted, so COMMIT rolled it back and the whole batch
-    /// fails: nothing is acknowledged unless everything in it committed.
+    /// BEGIN, the lock and the savepoints are queued without waiting for their answers (the
+    /// connection runs them in order); every one of them is checked before the batch is
+    /// answered, and if any failed the transaction was aborted, so COMMIT rolled it back and the
+    /// whole batch fails: nothing is acknowledged unless everything in it committed.
+    ///
+    /// Queued is not pipelined on the wire: postgres-nio sends a statement only once the one
+    /// before it has answered, so every statement is a round trip between an event loop and the
+    /// database (the batch's thread just does not wake up for it). What a write costs here is
+    /// its number of statements, which is why the lock and the head are one statement and an
+    /// audit event and its head update another.
     private static func runBatch(_ connection: PostgresConnection, _ works: [GroupCommitWriter.Work]) throws -> [GroupCommitWriter.Outcome] {
-        var control = [connection.send("BEGIN"), connection.send("SELECT pg_advisory_xact_lock(\(writeLockKey))")]
+        var control = [connection.send("BEGIN")]
         let session = PostgresSession(connection, auditChain: AuditChainState())
-        // The audit chain's head, read under the lock and pipelined with it: the first work that
-        // appends an event takes the answer, which has arrived by then.
-        let head = connection.query(PostgresSession.query(SQLStore.auditHeadQuery, [], cache: true), logger: PostgresSession.logger)
+        // The write lock and the audit chain's head in one statement: locking the head's row
+        // waits for the write transaction that holds it (on any replica) to end, then reads the
+        // row as that one committed it. The first work that appends an event takes the answer.
+        let head = connection.query(PostgresSession.query(writeLockQuery, [], cache: true), logger: PostgresSession.logger)
         control.append(head.map { _ in })
         session.auditChain?.prefetched = { try head.wait().rows.first.map(PostgresSession.row) }
         var outcomes: [GroupCommitWriter.Outcome] = []

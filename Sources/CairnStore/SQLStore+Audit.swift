@@ -6,7 +6,8 @@ extension SQLStore {
     static let auditColumns = "seq, time, actor, authenticated, client_address, request_id, action, target, digest, details, previous_hash, hash"
 
     /// Appends one event after the chain's head and moves the head, inside the caller's work:
-    /// one INSERT and one UPDATE, both pipelined on PostgreSQL (`runDeferred`).
+    /// one INSERT and one UPDATE, sent without waiting for their answers (`runDeferred`); on
+    /// PostgreSQL one statement does both.
     static func appendAuditEvent(_ db: any SQLSession, _ draft: AuditDraft, identity: RequestIdentity?, key: AuditKey?) throws {
         let state = db.auditChain ?? AuditChainState()
         let head = try state.current(db)
@@ -19,22 +20,38 @@ extension SQLStore {
             digest: draft.digest.map { AuditChain.hex($0) } ?? AuditChain.defaultDigest(draft, detailsText: detailsText),
             details: detailsText, previousHash: head.hash, hash: "")
         event.hash = AuditChain.hash(previous: head.hash, event: event)
-        try insertAuditEvent(db, event)
-        try moveAuditHead(db, state, seq: event.seq, hash: event.hash, key: key)
+        switch db.dialect {
+        case .sqlite:
+            try insertAuditEvent(db, event)
+            try moveAuditHead(db, state, seq: event.seq, hash: event.hash, key: key)
+        case .postgres:
+            // One statement instead of two: on PostgreSQL every statement is a round trip.
+            try db.executeDeferred("WITH event AS (\(insertAuditEventSQL)) \(moveAuditHeadSQL)",
+                                   auditEventArguments(event) + moveAuditHeadArguments(seq: event.seq, hash: event.hash, key: key))
+            state.advance(seq: event.seq, hash: event.hash)
+        }
     }
 
-    /// One event row as it is (pipelined on PostgreSQL).
+    private static let insertAuditEventSQL = "INSERT INTO audit_events (\(auditColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    private static let moveAuditHeadSQL = "UPDATE audit_head SET last_seq = ?, last_hash = ?, signature = ? WHERE id = 1"
+
+    private static func auditEventArguments(_ event: AuditEvent) -> [any SQLBindable] {
+        [event.seq, event.time, event.actor, event.isAuthenticated, event.clientAddress, event.requestID,
+         event.action, event.target, event.digest, event.details, event.previousHash, event.hash]
+    }
+
+    private static func moveAuditHeadArguments(seq: Int64, hash: String, key: AuditKey?) -> [any SQLBindable] {
+        [seq, hash, AuditChain.signature(seq: seq, hash: hash, key: key)]
+    }
+
+    /// One event row as it is (sent without waiting for its answer).
     static func insertAuditEvent(_ db: any SQLSession, _ event: AuditEvent) throws {
-        try db.executeDeferred("INSERT INTO audit_events (\(auditColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
-            event.seq, event.time, event.actor, event.isAuthenticated, event.clientAddress, event.requestID,
-            event.action, event.target, event.digest, event.details, event.previousHash, event.hash,
-        ])
+        try db.executeDeferred(insertAuditEventSQL, auditEventArguments(event))
     }
 
     /// Points the head at event `seq` (signed with `key`) and tells the batch's chain state.
     static func moveAuditHead(_ db: any SQLSession, _ state: AuditChainState, seq: Int64, hash: String, key: AuditKey?) throws {
-        try db.executeDeferred("UPDATE audit_head SET last_seq = ?, last_hash = ?, signature = ? WHERE id = 1",
-                               [seq, hash, AuditChain.signature(seq: seq, hash: hash, key: key)])
+        try db.executeDeferred(moveAuditHeadSQL, moveAuditHeadArguments(seq: seq, hash: hash, key: key))
         state.advance(seq: seq, hash: hash)
     }
 

@@ -133,14 +133,17 @@ extension SQLStore {
 
     public func logRunWrites(runID: String, _ writes: RunWrites) async throws {
         try await write(audit: { _ in Self.auditDraft(runID: runID, writes) }) { db in
-            let (pk, info) = try Self.loadRunInfo(db, id: runID)
+            var metricKeys: [String] = []
+            var seen: Set<String> = []
+            for metric in writes.metrics where seen.insert(metric.key).inserted { metricKeys.append(metric.key) }
+            let (pk, info, series) = try Self.runWithSeriesStates(db, id: runID, keys: metricKeys)
             try Self.requireActive(info)
             try Self.insertParams(db, runPK: pk, runID: runID, writes.params)
             try Self.upsertTags(db, runPK: pk, writes.tags)
             if let runName = writes.tags.last(where: { $0.key == SystemTag.runName }) {
                 try db.executeDeferred("UPDATE runs SET run_name = ? WHERE run_pk = ?", [runName.value, pk])
             }
-            try Self.appendMetrics(db, runPK: pk, writes.metrics)
+            try Self.appendMetrics(db, runPK: pk, writes.metrics, known: series)
             try Self.attachModelMetrics(db, runID: runID, writes.metrics)
         }
     }
@@ -238,10 +241,12 @@ extension SQLStore {
     }
 
     static func loadRunInfo(_ db: any SQLSession, id: String) throws -> (Int64, RunInfo) {
-        guard let row = try db.row("SELECT \(runColumns) FROM runs WHERE run_id = ?", [id]) else {
-            throw CairnError.notFound("Run with id=\(id) not found. Check the run id (32 hex characters).")
-        }
+        guard let row = try db.row("SELECT \(runColumns) FROM runs WHERE run_id = ?", [id]) else { throw noSuchRun(id) }
         return (row[0], runInfo(from: row))
+    }
+
+    static func noSuchRun(_ id: String) -> CairnError {
+        CairnError.notFound("Run with id=\(id) not found. Check the run id (32 hex characters).")
     }
 
     /// Loads whole runs (info, latest metrics, params, tags, inputs) in the order of `pks`,

@@ -6,7 +6,7 @@ import Testing
 
 /// PostgreSQL chooses plans from table statistics, so its plans are checked on tables large
 /// enough for the choice to matter (20,000 runs, 100,000 segments, 5,000 metric keys), analyzed
-/// first: the series read, the series state a metric write reads and the filtered,
+/// first: the series read, the series state a metric write reads (alone and with its run) and the filtered,
 /// metric-ordered run search must use their indexes, never read a whole table.
 @Suite("PostgreSQL query plans")
 struct PostgresPlanTests {
@@ -53,6 +53,11 @@ struct PostgresPlanTests {
             let state = try await Self.explain(store, SQLStore.seriesStateSQL(.postgres), SQLStore.seriesStateArguments(runPK: 7, keys: ["acc", "loss"]))
             #expect(state.contains("metric_keys_key_key"), "\(state)")
             #expect(!state.contains("Seq Scan"), "\(state)")
+            // The same read with the run's row, in one statement: the run through its id's index.
+            let runState = try await Self.explain(store, SQLStore.runWithSeriesStatesSQL,
+                                                  SQLStore.runWithSeriesStatesArguments(id: "8f14e45fceea167a5a36dedd4bea2543", keys: ["acc", "loss"]))
+            #expect(runState.contains("metric_keys_key_key") && runState.contains("runs_run_id_key"), "\(runState)")
+            #expect(!runState.contains("Seq Scan"), "\(runState)")
 
             let search = try SearchSQL(.postgres).runQuery(RunSearch(
                 experimentIDs: [0], filter: try SearchFilterParser.parse("metrics.acc > 0.3 and params.lr = '0.01'", for: .runs),
