@@ -18,12 +18,23 @@ extension SQLStore {
                 throw CairnError.invalidParameter("The experiment \(experimentID) must be in the 'active' state to create runs in it, but it is deleted. Restore it first.")
             }
             if let artifactURI = run.artifactURI { info.artifactURI = artifactURI(experiment[1]) }
-            let runPK = try db.insert("""
-                    INSERT INTO runs (run_id, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active') RETURNING run_pk
-                    """, [info.runID, experimentID, info.runName, info.userID, info.status.rawValue,
-                            info.startTime, info.endTime, info.artifactURI])
-            let tags = try Self.upsertTags(db, runPK: runPK, run.tags)
+            let insertRun = "INSERT INTO runs (run_id, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active')"
+            let runValues: [any SQLBindable] = [info.runID, experimentID, info.runName, info.userID, info.status.rawValue,
+                                                info.startTime, info.endTime, info.artifactURI]
+            let tags: [Tag]
+            if db.dialect == .postgres, case let written = Self.lastTagValues(run.tags), !written.isEmpty, written.count <= Self.rowsPerStatement {
+                // One statement for the run and its tags (on PostgreSQL each statement is a round
+                // trip), sent without waiting: nothing here needs the run's key.
+                try db.executeDeferred("""
+                    WITH run AS (\(insertRun) RETURNING run_pk)
+                    INSERT INTO run_tags (run_pk, key, value) SELECT run.run_pk, t.key, t.value FROM run, (VALUES \(
+                        Array(repeating: "(CAST(? AS TEXT), CAST(? AS TEXT))", count: written.count).joined(separator: ", "))) AS t(key, value)
+                    """, runValues + written.flatMap { [$0.key, $0.value] as [any SQLBindable] })
+                tags = written
+            } else {
+                let runPK = try db.insert(insertRun + " RETURNING run_pk", runValues)
+                tags = try Self.upsertTags(db, runPK: runPK, run.tags)
+            }
             // A new run holds just what was written here: no round trip to read it back.
             var created = Run(info: info)
             created.tags = tags
@@ -339,12 +350,17 @@ extension SQLStore {
     /// Sets tags (a key given twice keeps its last value); answers the tags written, by key.
     @discardableResult
     static func upsertTags(_ db: any SQLSession, runPK: Int64, _ tags: [Tag]) throws -> [Tag] {
-        var last: [String: String] = [:]
-        for tag in tags { last[tag.key] = tag.value }
-        let written = last.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map { Tag($0.key, $0.value) }
+        let written = lastTagValues(tags)
         try insertRows(db, "INSERT INTO run_tags (run_pk, key, value) VALUES ", written.map { [.integer(runPK), .text($0.key), .text($0.value)] },
                        suffix: " ON CONFLICT (run_pk, key) DO UPDATE SET value = excluded.value")
         return written
+    }
+
+    /// `tags` with a key given twice at its last value, by key.
+    static func lastTagValues(_ tags: [Tag]) -> [Tag] {
+        var last: [String: String] = [:]
+        for tag in tags { last[tag.key] = tag.value }
+        return last.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map { Tag($0.key, $0.value) }
     }
 
     /// Rows written by multi-row statements (`INSERT … VALUES (…), (…)`, or `UPDATE … FROM
