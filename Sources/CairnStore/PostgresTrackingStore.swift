@@ -313,30 +313,20 @@ final class PostgresBackend: SQLBackend {
     /// its number of statements, which is why the lock and the head are one statement and an
     /// audit event and its head update another.
     private static func runBatch(_ connection: PostgresConnection, _ works: [GroupCommitWriter.Work]) throws -> [GroupCommitWriter.Outcome] {
-        var control = [connection.send("BEGIN")]
         let session = PostgresSession(connection, auditChain: AuditChainState())
+        var control = [session.queue("BEGIN")]
         // The write lock and the audit chain's head in one statement: locking the head's row
         // waits for the write transaction that holds it (on any replica) to end, then reads the
-        // row as that one committed it. The first work that appends an event takes the answer.
-        let head = connection.query(PostgresSession.query(writeLockQuery, [], cache: true), logger: PostgresSession.logger)
-        control.append(head.map { _ in })
-        session.auditChain?.prefetched = { try head.wait().rows.first.map(PostgresSession.row) }
-        var outcomes: [GroupCommitWriter.Outcome] = []
-        // A work is done once its deferred statements have answered too.
-        func run(_ work: GroupCommitWriter.Work) throws -> any Sendable {
-            do {
-                let value = try work(session)
-                try session.settle()
-                return value
-            } catch {
-                try? session.settle()
-                throw error
-            }
-        }
+        // row as that one committed it. Its answer comes back with the work's first wait; the
+        // first work that appends an event takes it.
+        let head = session.queue([PostgresSession.query(writeLockQuery, [], cache: true)])[0]
+        control.append(head)
+        session.collectWithNextWait(head)
+        session.auditChain?.prefetched = { try session.collected(head).rows.first.map(PostgresSession.row) }
         if works.count == 1 {
             // A lone work's COMMIT goes out right behind its deferred statements, so the batch
-            // waits for their answers and the commit's together (one round trip fewer). If one
-            // of them failed, the transaction was aborted and that COMMIT rolled it back.
+            // waits for their answers and the commit's together. If one of them failed, the
+            // transaction was aborted and that COMMIT rolled it back.
             let value: any Sendable
             do {
                 value = try works[0](session)
@@ -346,37 +336,39 @@ final class PostgresBackend: SQLBackend {
                 session.auditChain?.forget()
                 return [.failure(error)]
             }
-            let commit = connection.send("COMMIT")
+            control.append(session.queue("COMMIT"))
+            let deferred = session.takeDeferred()
+            let outcomes = session.exchange(deferred + control)
             do {
-                try session.settle()
+                try session.checkDeferred(Array(outcomes.prefix(deferred.count)))
             } catch {
-                _ = try? commit.wait()
                 session.auditChain?.forget()
                 return [.failure(error)]
             }
-            control.append(commit)
-            for statement in control { try statement.wait() }
+            for outcome in outcomes.dropFirst(deferred.count) { _ = try outcome.get() }
             return [.success(value)]
-        } else {
-            for work in works {
-                control.append(connection.send("SAVEPOINT work"))
-                do {
-                    let value = try run(work)
-                    control.append(connection.send("RELEASE SAVEPOINT work"))
-                    outcomes.append(.success(value))
-                } catch {
-                    // A lost connection cannot roll back to the savepoint: the whole batch then
-                    // fails, and nothing was committed.
-                    try connection.exec("ROLLBACK TO SAVEPOINT work")
-                    control.append(connection.send("RELEASE SAVEPOINT work"))
-                    // Its event was rolled back too: the next work reads the head again.
-                    session.auditChain?.forget()
-                    outcomes.append(.failure(error))
-                }
+        }
+        var outcomes: [GroupCommitWriter.Outcome] = []
+        for work in works {
+            control.append(session.queue("SAVEPOINT work"))
+            do {
+                let value = try work(session)
+                try session.settle()
+                control.append(session.queue("RELEASE SAVEPOINT work"))
+                outcomes.append(.success(value))
+            } catch {
+                try? session.settle()
+                // A lost connection cannot roll back to the savepoint: the whole batch then
+                // fails, and nothing was committed.
+                try connection.exec("ROLLBACK TO SAVEPOINT work")
+                control.append(session.queue("RELEASE SAVEPOINT work"))
+                // Its event was rolled back too: the next work reads the head again.
+                session.auditChain?.forget()
+                outcomes.append(.failure(error))
             }
         }
-        control.append(connection.send("COMMIT"))
-        for statement in control { try statement.wait() }
+        control.append(session.queue("COMMIT"))
+        for outcome in session.exchange(control) { _ = try outcome.get() }
         return outcomes
     }
 
@@ -539,16 +531,29 @@ final class PostgresConnectionPool: Sendable {
 /// A PostgreSQL connection as an `SQLSession`: `?` placeholders become `$1…$n` (the rewritten
 /// text of the store's fixed statements is kept), values are bound, rows come back as
 /// `SQLValue`s by column type.
+///
+/// The session talks to the connection's event loop as seldom as it can, because each time
+/// costs a thread wake-up on both sides: statements whose answer is not needed yet are queued
+/// here (`queue`, `runDeferred`) and handed over together with the next statement that is
+/// waited for, and one wait collects every answer it needs (`exchange`). A caller thread that
+/// called postgres-nio directly would hop to the event loop for each statement sent and for
+/// each future it waits on, done or not.
 struct PostgresSession: SQLSession {
     let connection: PostgresConnection
-    /// Deferred statements sent and not yet checked (see `runDeferred` and `settle`).
-    private let deferred = Deferred()
+    private let state = State()
     let auditChain: AuditChainState?
     static let logger = Logger(label: "cairn.postgres")
     private static let rewritten = Mutex<[String: String]>([:])
 
-    private final class Deferred: Sendable {
-        let sent = Mutex<[EventLoopFuture<PostgresQueryResult>]>([])
+    private final class State: Sendable {
+        /// Statements queued and not handed to the connection yet, in order.
+        let outbox = Mutex<[(query: PostgresQuery, promise: EventLoopPromise<PostgresQueryResult>)]>([])
+        /// Deferred statements queued or sent and not yet checked (see `settle`).
+        let deferred = Mutex<[EventLoopFuture<PostgresQueryResult>]>([])
+        /// Statements whose answers the next wait collects too (see `collectWithNextWait`), and
+        /// the answers collected so far.
+        let riders = Mutex<[EventLoopFuture<PostgresQueryResult>]>([])
+        let collected = Mutex<[ObjectIdentifier: Result<PostgresQueryResult, any Error>]>([:])
     }
 
     init(_ connection: PostgresConnection, auditChain: AuditChainState? = nil) {
@@ -560,51 +565,122 @@ struct PostgresSession: SQLSession {
 
     @discardableResult
     func run(_ sql: String, _ values: [SQLValue], cache: Bool) throws -> Int {
-        let result = try answer(connection.query(Self.query(sql, values, cache: cache), logger: Self.logger))
+        let result = try answers(queue([Self.query(sql, values, cache: cache)]))[0]
         return result.metadata.rows ?? 0
     }
 
     func each(_ sql: String, _ values: [SQLValue], cache: Bool, _ body: (SQLRow) throws -> Void) throws {
-        let result = try answer(connection.query(Self.query(sql, values, cache: cache), logger: Self.logger))
+        let result = try answers(queue([Self.query(sql, values, cache: cache)]))[0]
         for row in result.rows {
             try body(Self.row(row))
         }
     }
 
     func runDeferred(_ sql: String, _ values: [SQLValue]) throws {
-        let future = connection.query(Self.query(sql, values, cache: true), logger: Self.logger)
-        deferred.sent.withLock { $0.append(future) }
+        let future = queue([Self.query(sql, values, cache: true)])[0]
+        state.deferred.withLock { $0.append(future) }
     }
 
     func rows(of queries: [(sql: String, values: [SQLValue])]) throws -> [[SQLRow]] {
-        let sent = queries.map { connection.query(Self.query($0.sql, $0.values, cache: true), logger: Self.logger) }
-        return try sent.map { future in try answer(future).rows.map(Self.row) }
+        let sent = queue(queries.map { Self.query($0.sql, $0.values, cache: true) })
+        return try answers(sent).map { result in try result.rows.map(Self.row) }
     }
 
-    /// Waits for the deferred statements sent so far and throws the first one's error. The
-    /// work that sent them calls it (through its batch) before it counts as done.
+    /// Queues statements without sending them: they go to the connection, in order, with the
+    /// next wait (or `flush`).
+    func queue(_ queries: [PostgresQuery]) -> [EventLoopFuture<PostgresQueryResult>] {
+        let loop = connection.eventLoop
+        let promises = queries.map { _ in loop.makePromise(of: PostgresQueryResult.self) }
+        state.outbox.withLock { $0.append(contentsOf: zip(queries, promises).map { ($0, $1) }) }
+        return promises.map(\.futureResult)
+    }
+
+    /// One statement without parameters (transaction control), queued.
+    func queue(_ sql: String) -> EventLoopFuture<PostgresQueryResult> {
+        queue([PostgresQuery(unsafeSQL: sql)])[0]
+    }
+
+    /// `future`'s answer is collected by the next wait, whatever that waits for, and kept for
+    /// `collected(_:)`: the audit head, read with the write lock, comes back with the work's
+    /// first answer instead of costing a wait of its own.
+    func collectWithNextWait(_ future: EventLoopFuture<PostgresQueryResult>) {
+        state.riders.withLock { $0.append(future) }
+    }
+
+    /// The answer of a statement given to `collectWithNextWait`, waiting for it if no wait
+    /// has collected it yet.
+    func collected(_ future: EventLoopFuture<PostgresQueryResult>) throws -> PostgresQueryResult {
+        if let known = state.collected.withLock({ $0[ObjectIdentifier(future)] }) { return try known.get() }
+        state.riders.withLock { $0.removeAll { $0 === future } }
+        return try exchange([future])[0].get()
+    }
+
+    /// Waits for the deferred statements queued so far and throws the first one's error. The
+    /// work that queued them calls it (through its batch) before it counts as done.
     func settle() throws {
-        let sent = deferred.sent.withLock { all in
+        try checkDeferred(exchange(takeDeferred()))
+    }
+
+    /// The deferred statements not yet checked, which the caller now owns.
+    func takeDeferred() -> [EventLoopFuture<PostgresQueryResult>] {
+        state.deferred.withLock { all in
             defer { all.removeAll() }
             return all
         }
-        var firstError: (any Error)?
-        for future in sent {
-            do { _ = try future.wait() } catch { firstError = firstError ?? error }
-        }
-        if let firstError { throw firstError }
     }
 
-    /// The answer of a statement sent after the deferred ones. When it failed because a
-    /// deferred statement before it had aborted the transaction, the deferred statement's
-    /// error is the one to report.
-    private func answer(_ future: EventLoopFuture<PostgresQueryResult>) throws -> PostgresQueryResult {
-        do {
-            return try future.wait()
-        } catch {
-            try settle()
-            throw error
+    /// Throws the first error among answers of deferred statements.
+    func checkDeferred(_ outcomes: [Result<PostgresQueryResult, any Error>]) throws {
+        for outcome in outcomes {
+            if case .failure(let error) = outcome { throw error }
         }
+    }
+
+    /// The answers of `futures`, each statement's own error included. When one failed because
+    /// a deferred statement before it had aborted the transaction, the deferred statement's
+    /// error is the one to report.
+    private func answers(_ futures: [EventLoopFuture<PostgresQueryResult>]) throws -> [PostgresQueryResult] {
+        let outcomes = exchange(futures)
+        if outcomes.contains(where: { if case .failure = $0 { true } else { false } }) { try settle() }
+        return try outcomes.map { try $0.get() }
+    }
+
+    /// Hands the queued statements to the connection and waits until `futures` (and the
+    /// riders) have answered: one hop to the event loop and one wake-up of this thread,
+    /// however many statements go out and come back.
+    func exchange(_ futures: [EventLoopFuture<PostgresQueryResult>]) -> [Result<PostgresQueryResult, any Error>] {
+        let outbox = state.outbox.withLock { all in
+            defer { all.removeAll() }
+            return all
+        }
+        let riders = state.riders.withLock { all in
+            defer { all.removeAll() }
+            return all
+        }
+        if futures.isEmpty, riders.isEmpty, outbox.isEmpty { return [] }
+        let awaited = riders + futures
+        let connection = self.connection
+        let loop = connection.eventLoop
+        precondition(!loop.inEventLoop, "A PostgreSQL session must not wait on its connection's event loop.")
+        let done = DispatchSemaphore(value: 0)
+        let outcomes = Mutex<[Result<PostgresQueryResult, any Error>]>([])
+        loop.execute {
+            for (query, promise) in outbox {
+                connection.query(query, logger: Self.logger).cascade(to: promise)
+            }
+            EventLoopFuture.whenAllComplete(awaited, on: loop).whenSuccess { results in
+                outcomes.withLock { $0 = results }
+                done.signal()
+            }
+        }
+        done.wait()
+        let results = outcomes.withLock { $0 }
+        if !riders.isEmpty {
+            state.collected.withLock { known in
+                for (rider, result) in zip(riders, results) { known[ObjectIdentifier(rider)] = result }
+            }
+        }
+        return Array(results.dropFirst(riders.count))
     }
 
     static func query(_ sql: String, _ values: [SQLValue], cache: Bool) -> PostgresQuery {
