@@ -547,7 +547,7 @@ struct PostgresSession: SQLSession {
 
     private final class State: Sendable {
         /// Statements queued and not handed to the connection yet, in order.
-        let outbox = Mutex<[(query: PostgresQuery, promise: EventLoopPromise<PostgresQueryResult>)]>([])
+        let outbox = Mutex<[Outgoing]>([])
         /// Deferred statements queued or sent and not yet checked (see `settle`).
         let deferred = Mutex<[EventLoopFuture<PostgresQueryResult>]>([])
         /// Statements whose answers the next wait collects too (see `collectWithNextWait`), and
@@ -556,12 +556,61 @@ struct PostgresSession: SQLSession {
         let collected = Mutex<[ObjectIdentifier: Result<PostgresQueryResult, any Error>]>([:])
     }
 
+    /// A queued statement: ready to send, or an independent write that may go out as one
+    /// statement with the independent writes queued next to it (`coalesced`).
+    private struct Outgoing: Sendable {
+        var query: PostgresQuery?
+        var independent: (sql: String, values: [SQLValue])?
+        let promise: EventLoopPromise<PostgresQueryResult>
+    }
+
     init(_ connection: PostgresConnection, auditChain: AuditChainState? = nil) {
         self.connection = connection
         self.auditChain = auditChain
     }
 
     var dialect: SQLDialect { .postgres }
+
+    func runDeferredIndependent(_ sql: String, _ values: [SQLValue]) throws {
+        let promise = connection.eventLoop.makePromise(of: PostgresQueryResult.self)
+        state.outbox.withLock { $0.append(Outgoing(independent: (sql, values), promise: promise)) }
+        state.deferred.withLock { $0.append(promise.futureResult) }
+    }
+
+    /// The outbox as the statements to send, each with the promises its answer fulfils: runs
+    /// of independent writes become one statement each, `WITH w0 AS (…), w1 AS (…) last`
+    /// (PostgreSQL runs every part once, on one snapshot, whether or not it is referenced).
+    private static func coalesced(_ outbox: [Outgoing]) -> [(query: PostgresQuery, promises: [EventLoopPromise<PostgresQueryResult>])] {
+        var statements: [(query: PostgresQuery, promises: [EventLoopPromise<PostgresQueryResult>])] = []
+        var run: [(sql: String, values: [SQLValue], promise: EventLoopPromise<PostgresQueryResult>)] = []
+        func endRun() {
+            guard let last = run.last else { return }
+            if run.count == 1 {
+                statements.append((query(last.sql, last.values, cache: true), [last.promise]))
+            } else {
+                let parts = run.dropLast().enumerated().map { "w\($0.offset) AS (\($0.element.sql))" }
+                let sql = "WITH " + parts.joined(separator: ", ") + " " + last.sql
+                // Shapes that recur (a log-metric's) keep their rewritten text; long ones vary.
+                statements.append((query(sql, run.flatMap(\.values), cache: sql.utf8.count <= 4096), run.map(\.promise)))
+            }
+            run.removeAll()
+        }
+        var boundValues = 0
+        for item in outbox {
+            if let independent = item.independent {
+                // Well under the protocol's 65,535 parameters of one statement.
+                if boundValues + independent.values.count > 30_000 { endRun(); boundValues = 0 }
+                run.append((independent.sql, independent.values, item.promise))
+                boundValues += independent.values.count
+            } else if let query = item.query {
+                endRun()
+                boundValues = 0
+                statements.append((query, [item.promise]))
+            }
+        }
+        endRun()
+        return statements
+    }
 
     @discardableResult
     func run(_ sql: String, _ values: [SQLValue], cache: Bool) throws -> Int {
@@ -591,7 +640,7 @@ struct PostgresSession: SQLSession {
     func queue(_ queries: [PostgresQuery]) -> [EventLoopFuture<PostgresQueryResult>] {
         let loop = connection.eventLoop
         let promises = queries.map { _ in loop.makePromise(of: PostgresQueryResult.self) }
-        state.outbox.withLock { $0.append(contentsOf: zip(queries, promises).map { ($0, $1) }) }
+        state.outbox.withLock { $0.append(contentsOf: zip(queries, promises).map { Outgoing(query: $0, promise: $1) }) }
         return promises.map(\.futureResult)
     }
 
@@ -649,10 +698,10 @@ struct PostgresSession: SQLSession {
     /// riders) have answered: one hop to the event loop and one wake-up of this thread,
     /// however many statements go out and come back.
     func exchange(_ futures: [EventLoopFuture<PostgresQueryResult>]) -> [Result<PostgresQueryResult, any Error>] {
-        let outbox = state.outbox.withLock { all in
+        let outbox = Self.coalesced(state.outbox.withLock { all in
             defer { all.removeAll() }
             return all
-        }
+        })
         let riders = state.riders.withLock { all in
             defer { all.removeAll() }
             return all
@@ -665,8 +714,9 @@ struct PostgresSession: SQLSession {
         let done = DispatchSemaphore(value: 0)
         let outcomes = Mutex<[Result<PostgresQueryResult, any Error>]>([])
         loop.execute {
-            for (query, promise) in outbox {
-                connection.query(query, logger: Self.logger).cascade(to: promise)
+            for (query, promises) in outbox {
+                let answer = connection.query(query, logger: Self.logger)
+                for promise in promises { answer.cascade(to: promise) }
             }
             EventLoopFuture.whenAllComplete(awaited, on: loop).whenSuccess { results in
                 outcomes.withLock { $0 = results }

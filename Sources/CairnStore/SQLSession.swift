@@ -26,6 +26,13 @@ public protocol SQLSession {
     /// in process, simply runs it.
     func runDeferred(_ sql: String, _ values: [SQLValue]) throws
 
+    /// `runDeferred` for a write (`INSERT`, `UPDATE`, `DELETE`, without `WITH`) that neither
+    /// reads what the other such writes queued next to it change nor changes the rows they
+    /// change. PostgreSQL sends consecutive ones as one statement (`WITH w0 AS (…), w1 AS (…)
+    /// …`: one snapshot for all of them, one round trip instead of one each); SQLite simply
+    /// runs it.
+    func runDeferredIndependent(_ sql: String, _ values: [SQLValue]) throws
+
     /// The rows of each of several independent queries, in order. A backend that talks to a
     /// server sends them all before it waits for the first answer (one round trip, not one per
     /// query); SQLite runs them one after the other.
@@ -43,6 +50,10 @@ extension SQLSession {
         try run(sql, values, cache: true)
     }
 
+    public func runDeferredIndependent(_ sql: String, _ values: [SQLValue]) throws {
+        try runDeferred(sql, values)
+    }
+
     public func rows(of queries: [(sql: String, values: [SQLValue])]) throws -> [[SQLRow]] {
         try queries.map { try rows($0.sql, values: $0.values, cache: true) }
     }
@@ -57,6 +68,11 @@ extension SQLSession {
     /// `execute` without waiting for the answer (see `runDeferred`).
     public func executeDeferred(_ sql: String, _ arguments: [any SQLBindable] = []) throws {
         try runDeferred(sql, arguments.map(\.sqlValue))
+    }
+
+    /// `executeDeferred` for an independent write (see `runDeferredIndependent`).
+    public func executeDeferredIndependent(_ sql: String, _ arguments: [any SQLBindable] = []) throws {
+        try runDeferredIndependent(sql, arguments.map(\.sqlValue))
     }
 
     public func rows(_ sql: String, _ arguments: [any SQLBindable] = []) throws -> [SQLRow] {

@@ -6,8 +6,8 @@ extension SQLStore {
     static let auditColumns = "seq, time, actor, authenticated, client_address, request_id, action, target, digest, details, previous_hash, hash"
 
     /// Appends one event after the chain's head and moves the head, inside the caller's work:
-    /// one INSERT and one UPDATE, sent without waiting for their answers (`runDeferred`); on
-    /// PostgreSQL one statement does both.
+    /// one INSERT and one UPDATE, sent without waiting for their answers; on PostgreSQL one
+    /// statement does both (`runDeferredIndependent`).
     static func appendAuditEvent(_ db: any SQLSession, _ draft: AuditDraft, identity: RequestIdentity?, key: AuditKey?) throws {
         let state = db.auditChain ?? AuditChainState()
         let head = try state.current(db)
@@ -20,16 +20,11 @@ extension SQLStore {
             digest: draft.digest.map { AuditChain.hex($0) } ?? AuditChain.defaultDigest(draft, detailsText: detailsText),
             details: detailsText, previousHash: head.hash, hash: "")
         event.hash = AuditChain.hash(previous: head.hash, event: event)
-        switch db.dialect {
-        case .sqlite:
-            try insertAuditEvent(db, event)
-            try moveAuditHead(db, state, seq: event.seq, hash: event.hash, key: key)
-        case .postgres:
-            // One statement instead of two: on PostgreSQL every statement is a round trip.
-            try db.executeDeferred("WITH event AS (\(insertAuditEventSQL)) \(moveAuditHeadSQL)",
-                                   auditEventArguments(event) + moveAuditHeadArguments(seq: event.seq, hash: event.hash, key: key))
-            state.advance(seq: event.seq, hash: event.hash)
-        }
+        // Independent writes: PostgreSQL sends them as one statement, with the work's own
+        // independent writes before them (a metric write's segments and summaries).
+        try db.executeDeferredIndependent(insertAuditEventSQL, auditEventArguments(event))
+        try db.executeDeferredIndependent(moveAuditHeadSQL, moveAuditHeadArguments(seq: event.seq, hash: event.hash, key: key))
+        state.advance(seq: event.seq, hash: event.hash)
     }
 
     private static let insertAuditEventSQL = "INSERT INTO audit_events (\(auditColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"

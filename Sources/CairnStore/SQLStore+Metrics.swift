@@ -77,9 +77,12 @@ extension SQLStore {
                                 newMin.sqlValue, newMax.sqlValue, .integer(pointCount), .integer(segmentCount),
                                 .integer(seriesMinStep), .integer(seriesMaxStep)])
         }
-        try insertRows(db, "INSERT INTO metric_segments (run_pk, key_id, seq, point_count, min_step, max_step, min_value, max_value, points) VALUES ", segmentRows)
+        // Independent writes: new segments (after the last), summaries and the last segment's
+        // update each touch rows of their own.
+        try insertRows(db, "INSERT INTO metric_segments (run_pk, key_id, seq, point_count, min_step, max_step, min_value, max_value, points) VALUES ", segmentRows,
+                       independent: true)
         try insertRows(db, "INSERT INTO latest_metrics (run_pk, key_id, step, timestamp, value, is_nan, min_value, max_value, point_count, segment_count, min_step, max_step) VALUES ",
-                       summaryRows, suffix: " ON CONFLICT (run_pk, key_id) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan, "
+                       summaryRows, independent: true, suffix: " ON CONFLICT (run_pk, key_id) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan, "
                            + "min_value = excluded.min_value, max_value = excluded.max_value, point_count = excluded.point_count, segment_count = excluded.segment_count, "
                            + "min_step = excluded.min_step, max_step = excluded.max_step")
     }
@@ -234,7 +237,7 @@ extension SQLStore {
             minValue = min(minValue ?? point.value, point.value)
             maxValue = max(maxValue ?? point.value, point.value)
         }
-        try db.executeDeferred("""
+        try db.executeDeferredIndependent("""
             UPDATE metric_segments SET point_count = ?, max_step = ?, min_value = ?, max_value = ?, points = ?
             WHERE run_pk = ? AND key_id = ? AND seq = ?
             """, [merged.count, merged.map(\.step).max()!, minValue, maxValue,

@@ -366,9 +366,15 @@ extension SQLStore {
     /// Rows written by multi-row statements (`INSERT … VALUES (…), (…)`, or `UPDATE … FROM
     /// (VALUES (…), (…))`), sent deferred, of at most `rowsPerStatement` rows each: a bounded set of statement texts (each prepared
     /// once), well under both backends' parameter limits.
-    static func insertRows(_ db: any SQLSession, _ insert: String, _ rows: [[SQLValue]], suffix: String = "") throws {
+    /// `independent`: the statements may go out as one with other independent writes (see
+    /// `SQLSession.runDeferredIndependent`).
+    static func insertRows(_ db: any SQLSession, _ insert: String, _ rows: [[SQLValue]], independent: Bool = false, suffix: String = "") throws {
         for statement in rowStatements(insert, rows, suffix: suffix) {
-            try db.runDeferred(statement.sql, statement.values)
+            if independent {
+                try db.runDeferredIndependent(statement.sql, statement.values)
+            } else {
+                try db.runDeferred(statement.sql, statement.values)
+            }
         }
     }
 
