@@ -386,6 +386,45 @@ def test_token_usage_and_cost_are_summed_from_the_spans_as_mlflow_sums_them(clie
                       """'{"input_tokens": 8, "output_tokens": 5, "total_tokens": 13, "cache_read_input_tokens": 4}'""") == [otel_id]
 
 
+def test_span_metrics_read_model_names_and_costs_as_mlflow_reads_them(client, traced_experiment, no_client_warnings):
+    """A model name or cost the client dumped to JSON text once more (an exporter writing `json.dumps(...)`) is read as
+    MLflow's store reads it: unwrapped."""
+    from mlflow.entities.trace_metrics import AggregationType, MetricAggregation, MetricViewType
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    @mlflow.trace(span_type="LLM")
+    def model_call():
+        span = mlflow.get_current_active_span()
+        span.set_attribute("mlflow.llm.model", "gpt-x")
+        span.set_attribute("mlflow.llm.cost", {"total_cost": 0.5})
+        return 1
+
+    model_call()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=SERVER_URI + "/v1/traces",
+                                                                     headers={"x-mlflow-experiment-id": traced_experiment})))
+    with provider.get_tracer("compat").start_as_current_span("dumped") as span:
+        span.set_attribute("mlflow.llm.model", json.dumps("otel-m"))
+        span.set_attribute("mlflow.llm.cost", json.dumps({"total_cost": 0.25}))
+    with provider.get_tracer("compat").start_as_current_span("plain") as span:
+        span.set_attribute("mlflow.llm.model", "plain-m")
+    provider.shutdown()
+
+    store = client._tracking_client.store
+
+    def metric(name, aggregation, dimensions=None):
+        result = store.query_trace_metrics(experiment_ids=[traced_experiment], view_type=MetricViewType.SPANS, metric_name=name,
+                                           aggregations=[MetricAggregation(aggregation)], dimensions=dimensions)
+        return [(p.dimensions, p.values) for p in result]
+
+    assert metric("span_count", AggregationType.COUNT, ["span_model_name"]) == [
+        ({"span_model_name": "gpt-x"}, {"COUNT": 1.0}), ({"span_model_name": "otel-m"}, {"COUNT": 1.0}),
+        ({"span_model_name": "plain-m"}, {"COUNT": 1.0})]
+    assert metric("total_cost", AggregationType.SUM) == [({}, {"SUM": 0.75})]
+
+
 def test_otlp_json_bodies_with_hex_ids_are_accepted(rest, traced_experiment):
     trace_hex = uuid.uuid4().hex
     start = time.time_ns()

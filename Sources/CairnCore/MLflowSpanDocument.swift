@@ -43,7 +43,12 @@ public enum MLflowSpanDocument {
         func model(_ key: String) -> String? {
             // MLflow's `bounded_model_dimension(_try_parse_json_string(value))`.
             guard let value = decoded(attrs[key]) else { return nil }
-            if case .string(let inner) = value { return String(inner.prefix(500)) }
+            if case .string(let inner) = value {
+                // A name the client already dumped to JSON text (`"gpt-4o"`) is read once more,
+                // as MLflow's `sanitize_attributes` reads it.
+                if case .string(let name)? = try? JSONValue.parse(Array(inner.utf8)) { return String(name.prefix(500)) }
+                return String(inner.prefix(500))
+            }
             return String(pythonJSON(value).prefix(500))
         }
         let cost = objectAttribute(attrs[costKey])
