@@ -52,6 +52,13 @@ def load(url, experiment_id, traces, batch, seed):
                 span.end_time_unix_nano = begin + (duration if k == 0 else duration // 2)
                 span.attributes.extend([attr("mlflow.spanType", ["CHAIN", "RETRIEVER", "LLM"][k]),
                                         attr("mlflow.spanInputs", f'{{"q": "question {i}"}}'), attr("user", f"u{i % 100}")])
+                if k == 2:
+                    # The model call: model, token usage and cost as the mlflow client writes them (JSON text).
+                    tokens = rng.randint(10, 2_000)
+                    span.attributes.extend([
+                        attr("mlflow.llm.model", f'"model-{i % 3}"'),
+                        attr("mlflow.chat.tokenUsage", f'{{"input_tokens": {tokens}, "output_tokens": 50, "total_tokens": {tokens + 50}}}'),
+                        attr("mlflow.llm.cost", f'{{"input_cost": {tokens / 1e6}, "output_cost": 0.0001, "total_cost": {tokens / 1e6 + 0.0001}}}')])
                 span.status.code = Status.STATUS_CODE_ERROR if failed and k == 0 else Status.STATUS_CODE_OK
         body = request.SerializeToString()
         r = session.post(url + "/v1/traces", data=body, headers={"Content-Type": "application/x-protobuf",
@@ -128,7 +135,14 @@ def main():
                                                 "time_interval_seconds": 86400, "start_time_ms": first_ms, "end_time_ms": last_ms}),
         ("latency AVG and P50", {"view_type": "TRACES", "metric_name": "latency",
                                  "aggregations": [{"aggregation_type": "AVG"}, {"aggregation_type": "PERCENTILE", "percentile_value": 50}]}),
+        ("total_tokens SUM (summed from the spans at ingest)", {"view_type": "TRACES", "metric_name": "total_tokens",
+                                                                 "aggregations": [{"aggregation_type": "SUM"}]}),
         ("span_count by span_type", {"view_type": "SPANS", "metric_name": "span_count", **count, "dimensions": ["span_type"]}),
+        ("span latency P50 by span_name", {"view_type": "SPANS", "metric_name": "latency", "dimensions": ["span_name"],
+                                           "aggregations": [{"aggregation_type": "PERCENTILE", "percentile_value": 50}]}),
+        ("total_cost SUM by span_model_name, daily", {"view_type": "SPANS", "metric_name": "total_cost", "dimensions": ["span_model_name"],
+                                                      "aggregations": [{"aggregation_type": "SUM"}], "time_interval_seconds": 86400,
+                                                      "start_time_ms": first_ms, "end_time_ms": last_ms}),
     ]
     print(f"| traces/metrics ({args.traces:,} traces) | p50 ms | p95 ms | data points |")
     print("|---|---|---|---|")

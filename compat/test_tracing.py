@@ -342,6 +342,89 @@ def test_an_opentelemetry_sdk_exporter_sends_spans_to_v1_traces(client, traced_e
     assert [t.info.trace_id for t in found] == [trace_id]
 
 
+def test_token_usage_and_cost_are_summed_from_the_spans_as_mlflow_sums_them(client, traced_experiment, no_client_warnings):
+    """A span's `mlflow.chat.tokenUsage` (and `mlflow.llm.cost`) add up to the trace's: with the mlflow client, and with any
+    OpenTelemetry exporter (no StartTraceV3: the server sums them), a span whose ancestor has usage not counted again."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    @mlflow.trace(span_type="LLM")
+    def model_call(question):
+        mlflow.get_current_active_span().set_attribute("mlflow.chat.tokenUsage", {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15})
+        return "42"
+
+    @mlflow.trace(span_type="CHAIN")
+    def app(question):
+        return model_call(question) + model_call(question)
+
+    app("why?")
+    trace_id = mlflow.get_last_active_trace_id()
+    usage = {"input_tokens": 20, "output_tokens": 10, "total_tokens": 30}
+    assert mlflow.get_trace(trace_id).info.token_usage == usage
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=SERVER_URI + "/v1/traces",
+                                                                     headers={"x-mlflow-experiment-id": traced_experiment})))
+    tracer = provider.get_tracer("compat")
+    with tracer.start_as_current_span("agent") as root:
+        with tracer.start_as_current_span("step") as step:
+            step.set_attribute("mlflow.chat.tokenUsage", json.dumps({"input_tokens": 7, "output_tokens": 3, "total_tokens": 10}))
+            step.set_attribute("mlflow.llm.cost", json.dumps({"input_cost": 0.25, "output_cost": 0.5, "total_cost": 0.75}))
+            with tracer.start_as_current_span("inner") as inner:
+                # Inside a span that has usage: the same tokens, reported twice by two integrations.
+                inner.set_attribute("mlflow.chat.tokenUsage", json.dumps({"input_tokens": 7, "output_tokens": 3, "total_tokens": 10}))
+        with tracer.start_as_current_span("tool") as tool:
+            tool.set_attribute("mlflow.chat.tokenUsage", json.dumps({"input_tokens": 1, "output_tokens": 2, "total_tokens": 3,
+                                                                      "cache_read_input_tokens": 4}))
+    provider.shutdown()
+    otel_id = "tr-" + format(root.get_span_context().trace_id, "032x")
+    info = trace_info(otel_id)
+    assert info.token_usage == {"input_tokens": 8, "output_tokens": 5, "total_tokens": 13, "cache_read_input_tokens": 4}
+    assert json.loads(info.trace_metadata["mlflow.trace.cost"]) == {"input_cost": 0.25, "output_cost": 0.5, "total_cost": 0.75}
+    assert search_ids(traced_experiment, "metadata.`mlflow.trace.tokenUsage` = "
+                      """'{"input_tokens": 8, "output_tokens": 5, "total_tokens": 13, "cache_read_input_tokens": 4}'""") == [otel_id]
+
+
+def test_span_metrics_read_model_names_and_costs_as_mlflow_reads_them(client, traced_experiment, no_client_warnings):
+    """A model name or cost the client dumped to JSON text once more (an exporter writing `json.dumps(...)`) is read as
+    MLflow's store reads it: unwrapped."""
+    from mlflow.entities.trace_metrics import AggregationType, MetricAggregation, MetricViewType
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    @mlflow.trace(span_type="LLM")
+    def model_call():
+        span = mlflow.get_current_active_span()
+        span.set_attribute("mlflow.llm.model", "gpt-x")
+        span.set_attribute("mlflow.llm.cost", {"total_cost": 0.5})
+        return 1
+
+    model_call()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=SERVER_URI + "/v1/traces",
+                                                                     headers={"x-mlflow-experiment-id": traced_experiment})))
+    with provider.get_tracer("compat").start_as_current_span("dumped") as span:
+        span.set_attribute("mlflow.llm.model", json.dumps("otel-m"))
+        span.set_attribute("mlflow.llm.cost", json.dumps({"total_cost": 0.25}))
+    with provider.get_tracer("compat").start_as_current_span("plain") as span:
+        span.set_attribute("mlflow.llm.model", "plain-m")
+    provider.shutdown()
+
+    store = client._tracking_client.store
+
+    def metric(name, aggregation, dimensions=None):
+        result = store.query_trace_metrics(experiment_ids=[traced_experiment], view_type=MetricViewType.SPANS, metric_name=name,
+                                           aggregations=[MetricAggregation(aggregation)], dimensions=dimensions)
+        return [(p.dimensions, p.values) for p in result]
+
+    assert metric("span_count", AggregationType.COUNT, ["span_model_name"]) == [
+        ({"span_model_name": "gpt-x"}, {"COUNT": 1.0}), ({"span_model_name": "otel-m"}, {"COUNT": 1.0}),
+        ({"span_model_name": "plain-m"}, {"COUNT": 1.0})]
+    assert metric("total_cost", AggregationType.SUM) == [({}, {"SUM": 0.75})]
+
+
 def test_otlp_json_bodies_with_hex_ids_are_accepted(rest, traced_experiment):
     trace_hex = uuid.uuid4().hex
     start = time.time_ns()

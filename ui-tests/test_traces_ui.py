@@ -123,3 +123,21 @@ def test_a_failed_trace_shows_its_error_span(ui, traces_seed):
     detail = ui.js("return document.getElementById('span-detail').textContent")
     assert "ERROR" in detail and "model unavailable" in detail
     ui.screenshot("trace-view-error-narrow-light")
+
+
+def test_mlflow_evaluation_link_opens_the_traces_of_that_run(ui, traces_seed):
+    """After mlflow.genai.evaluate the client prints MLflow's link `#/experiments/<id>/evaluation-runs?selectedRunUuid=<run>`:
+    it opens the traces of that run, with their assessments."""
+    exp = mlflow.create_experiment(f"ui-evaluation-{int(time.time() * 1000)}")
+    mlflow.set_experiment(experiment_id=exp)
+    assistant("Outside the run")
+    with mlflow.start_run(experiment_id=exp) as run:
+        assistant("In a run?")
+        in_run = mlflow.get_last_active_trace_id()
+    mlflow.set_experiment(experiment_id=traces_seed["experiment_id"])
+    ui.open(f"/experiments/{exp}/evaluation-runs?selectedRunUuid={run.info.run_id}")
+    ui.wait("location.hash.includes('/traces?filter=')")
+    ui.wait("document.querySelectorAll('#traces-table tbody tr').length === 1")
+    assert ui.js("return document.querySelector('#traces-table tbody tr').dataset.traceId") == in_run
+    assert ui.js("return document.getElementById('trace-filter').value") == f"run_id = '{run.info.run_id}'"
+    assert ui.console_errors() == []

@@ -11,23 +11,66 @@ public enum MLflowSpanDocument {
     public static let requestIDKey = "mlflow.traceRequestId"
     public static let spanTypeKey = "mlflow.spanType"
 
-    /// The fields MLflow keeps in its span columns, and the span's content.
+    public static let modelKey = "mlflow.llm.model"
+    public static let modelProviderKey = "mlflow.llm.provider"
+    public static let costKey = "mlflow.llm.cost"
+    public static let tokenUsageKey = "mlflow.chat.tokenUsage"
+
+    /// The fields MLflow keeps in its span columns (those the trace metrics aggregate
+    /// included), and the span's content.
     public struct Row: Sendable, Equatable {
         public var spanID: String
         public var name: String
         public var spanType: String?
         public var status: String
         public var content: String
+        public var startNanos: Int64?
+        public var endNanos: Int64?
+        /// `mlflow.llm.model` and `.provider`, at most 500 characters (MLflow's bound).
+        public var modelName: String?
+        public var modelProvider: String?
+        /// The finite numbers of `mlflow.llm.cost`, in `TraceAnalytics.costKeys` order.
+        public var costs: [Double?]
     }
 
     public static func row(_ span: JSONValue) -> Row {
         let dict = document(span)
+        let attrs = attributes(span)
         var spanType: String?
-        if case .string(let type)? = decoded(attributes(span)[spanTypeKey]) { spanType = type }
+        if case .string(let type)? = decoded(attrs[spanTypeKey]) { spanType = type }
         let code = text(span["status"]?["code"])
         let status = code == "STATUS_CODE_OK" ? "OK" : code == "STATUS_CODE_ERROR" ? "ERROR" : "UNSET"
+        func model(_ key: String) -> String? {
+            // MLflow's `bounded_model_dimension(_try_parse_json_string(value))`.
+            guard let value = decoded(attrs[key]) else { return nil }
+            if case .string(let inner) = value {
+                // A name the client already dumped to JSON text (`"gpt-4o"`) is read once more,
+                // as MLflow's `sanitize_attributes` reads it.
+                if case .string(let name)? = try? JSONValue.parse(Array(inner.utf8)) { return String(name.prefix(500)) }
+                return String(inner.prefix(500))
+            }
+            return String(pythonJSON(value).prefix(500))
+        }
+        let cost = objectAttribute(attrs[costKey])
         return Row(spanID: hex(text(span["span_id"])), name: text(span["name"]), spanType: spanType, status: status,
-                   content: pythonJSON(dict))
+                   content: pythonJSON(dict), startNanos: Int64(number(span["start_time_unix_nano"])),
+                   endNanos: Int64(number(span["end_time_unix_nano"])), modelName: model(modelKey), modelProvider: model(modelProviderKey),
+                   costs: TraceAnalytics.costKeys.map { key in
+                       guard case .number(let text)? = cost?[key], let value = Double(text), value.isFinite else { return nil }
+                       return value
+                   })
+    }
+
+    /// An attribute holding a JSON object, as MLflow's store reads it: the object itself, or
+    /// a string holding one (a value the client already dumped to JSON); nil otherwise.
+    public static func objectAttribute(_ any: JSONValue?) -> JSONValue? {
+        switch decoded(any) {
+        case .object(let members)?: return .object(members)
+        case .string(let text)?:
+            if case .object(let members)? = try? JSONValue.parse(Array(text.utf8)) { return .object(members) }
+            return nil
+        default: return nil
+        }
     }
 
     /// `Span.to_dict()` of the span.

@@ -109,6 +109,61 @@ public enum TraceAnalytics {
             + (power.count < 2 ? "0" + power : power)
     }
 
+    /// The token usage (`key` = `TraceKey.tokenUsage`) or cost (`TraceKey.cost`) MLflow's
+    /// store gives a trace from its spans' `mlflow.chat.tokenUsage` or `mlflow.llm.cost`
+    /// attributes (`aggregate_usage_from_span_nodes`, `aggregate_cost_from_span_nodes`): summed
+    /// over the spans that have one and no ancestor that has one (an autolog that sets the
+    /// total on a parent span is not counted twice); input, output and total always, the
+    /// cache token counts when a counted span has them. Merged over `current` (the value the
+    /// trace has: a key the spans do not give stays), in the stored form; nil when no span
+    /// has the attribute.
+    public static func fromSpans(_ key: String, _ spans: [JSONValue], current: String?) -> String? {
+        let attribute = key == TraceKey.tokenUsage ? MLflowSpanDocument.tokenUsageKey : MLflowSpanDocument.costKey
+        let required = key == TraceKey.tokenUsage ? Array(tokenKeys.prefix(3)) : costKeys
+        var data: [String: JSONValue] = [:]
+        var children: [String: [String]] = [:]
+        var ids: [String] = []
+        var parents: [String: String] = [:]
+        for span in spans {
+            let id = MLflowSpanDocument.text(span["span_id"])
+            if parents[id] == nil { ids.append(id) }
+            parents[id] = MLflowSpanDocument.text(span["parent_span_id"])
+            data[id] = MLflowSpanDocument.objectAttribute(MLflowSpanDocument.attributes(span)[attribute])
+        }
+        var roots: [String] = []
+        for id in ids {
+            if let parent = parents[id], !parent.isEmpty, parents[parent] != nil { children[parent, default: []].append(id) } else { roots.append(id) }
+        }
+        var totals: [String: Double] = [:]
+        var found = false
+        var stack = roots.map { ($0, false) }
+        while let (id, ancestorHasData) = stack.popLast() {
+            let own = data[id] ?? nil
+            if let own, !ancestorHasData {
+                found = true
+                for name in key == TraceKey.tokenUsage ? tokenKeys : costKeys {
+                    let value = own[name].flatMap { item -> Double? in
+                        if case .number(let text) = item { return Double(text) }
+                        return nil
+                    }
+                    if let value { totals[name, default: 0] += value } else if required.contains(name) { totals[name, default: 0] += 0 }
+                }
+            }
+            stack += (children[id] ?? []).map { ($0, ancestorHasData || own != nil) }
+        }
+        guard found else { return nil }
+        var merged: [(String, JSONValue)] = []
+        let before = current.flatMap { try? JSONValue.parse($0) }
+        for name in key == TraceKey.tokenUsage ? tokenKeys : costKeys {
+            if let total = totals[name] {
+                merged.append((name, .number(key == TraceKey.tokenUsage && total == total.rounded() && abs(total) < 9e15 ? String(Int64(total)) : String(total))))
+            } else if let kept = before?[name] {
+                merged.append((name, kept))
+            }
+        }
+        return stored(key, MLflowSpanDocument.pythonJSON(.object(merged)))
+    }
+
     /// The session MLflow gives a trace from its spans: the `session.id` (or
     /// `gen_ai.conversation.id`) attribute of the first span that has one, a string as it is,
     /// any other value as its JSON text.

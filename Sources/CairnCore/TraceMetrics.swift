@@ -254,44 +254,38 @@ public struct TraceMetricsQuery: Sendable {
     public var boundsTraceTime: Bool { !(view == .spans && TraceMetricRecord.costKeys.contains(metricName)) }
 }
 
-/// What the store reads for a metrics query: one per trace (traces view), per span (spans
-/// view) or per valid assessment (assessments view), with its trace's summary.
+/// What the store reads for an assessments query: one per assessment, with its trace's time.
 public struct TraceMetricRecord: Sendable {
     public var traceTime: Int64
-    public var traceName: String?
-    public var state: String
-    public var executionDuration: Int64?
-    public var session: String?
-    /// The `mlflow.trace.tokenUsage` metadata (JSON).
-    public var tokenUsage: String?
-    /// The span's MLflow JSON (`MLflowSpanDocument`), with its indexed columns.
-    public var spanName: String?
-    public var spanType: String?
-    public var spanStatus: String?
-    public var spanContent: String?
-    public var assessmentName: String?
+    public var assessmentName: String
     /// The assessment as stored (JSON).
-    public var assessmentBody: String?
+    public var assessmentBody: String
 
-    public init(traceTime: Int64, traceName: String?, state: String, executionDuration: Int64?, session: String?, tokenUsage: String?,
-                spanName: String? = nil, spanType: String? = nil, spanStatus: String? = nil, spanContent: String? = nil,
-                assessmentName: String? = nil, assessmentBody: String? = nil) {
+    public init(traceTime: Int64, assessmentName: String, assessmentBody: String) {
         self.traceTime = traceTime
-        self.traceName = traceName
-        self.state = state
-        self.executionDuration = executionDuration
-        self.session = session
-        self.tokenUsage = tokenUsage
-        self.spanName = spanName
-        self.spanType = spanType
-        self.spanStatus = spanStatus
-        self.spanContent = spanContent
         self.assessmentName = assessmentName
         self.assessmentBody = assessmentBody
     }
 
     public static let tokenKeys = ["input_tokens", "output_tokens", "total_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"]
-    static let costKeys = ["input_cost", "output_cost", "total_cost"]
+    public static let costKeys = ["input_cost", "output_cost", "total_cost"]
+}
+
+/// One group of a metrics query with its aggregates: computed in SQL by the store (traces and
+/// spans) or from `TraceMetricRecord`s by `groups(_:)` (assessments).
+public struct TraceMetricGroup: Sendable {
+    /// The start of its time bucket, in ms (when the query has an interval).
+    public var bucket: Int64?
+    /// The dimension values, in the query's order.
+    public var dimensions: [String]
+    /// One per aggregation of the query, in its order; nil when absent (no value to aggregate).
+    public var values: [Double?]
+
+    public init(bucket: Int64?, dimensions: [String], values: [Double?]) {
+        self.bucket = bucket
+        self.dimensions = dimensions
+        self.values = values
+    }
 }
 
 public struct TraceMetricPoint: Sendable, Equatable {
@@ -305,51 +299,59 @@ public struct TraceMetricPoint: Sendable, Equatable {
 }
 
 extension TraceMetricsQuery {
-    /// One record's contribution: its group (time bucket in ms, dimension values), the value
-    /// aggregated (nil: left out, as SQL aggregates leave NULL out) and, for `session_count`,
-    /// what is counted once.
+    /// A record's group (time bucket in ms, dimension values) and value.
     struct Fact {
         var bucket: Int64?
         var dimensions: [String]
         var value: Double
-        var distinct: String?
     }
 
-    /// The data points of `records`, grouped, aggregated and ordered as MLflow's SQL does
-    /// (time bucket, then the dimensions in the order asked; text compared bytewise), at most
-    /// `maxResults`. Without a time bucket or dimensions there is one group even when nothing
-    /// matched (`COUNT` 0, the other aggregates absent), as an SQL aggregate without GROUP BY.
-    public func points(_ records: [TraceMetricRecord]) -> [TraceMetricPoint] {
-        struct Group {
-            var bucket: Int64?
-            var values: [Double] = []
-            var distinct: Set<String> = []
-        }
-        var groups: [[String]: Group] = [:]
+    /// The groups of `records` (assessments) with their aggregates; without a time bucket or
+    /// dimensions there is one group even when nothing matched (`COUNT` 0, the other
+    /// aggregates absent), as an SQL aggregate without GROUP BY.
+    public func groups(_ records: [TraceMetricRecord]) -> [TraceMetricGroup] {
+        var order: [[String]] = []
+        var groups: [[String]: (bucket: Int64?, values: [Double])] = [:]
         for record in records {
             guard let fact = fact(record) else { continue }
             let key = [fact.bucket.map(String.init) ?? ""] + fact.dimensions
-            groups[key, default: Group(bucket: fact.bucket)].values.append(fact.value)
-            if let distinct = fact.distinct { groups[key]!.distinct.insert(distinct) }
+            if groups[key] == nil { order.append(key); groups[key] = (fact.bucket, []) }
+            groups[key]!.values.append(fact.value)
         }
-        if timeIntervalSeconds == nil, dimensions.isEmpty, groups.isEmpty { groups[[""]] = Group(bucket: nil) }
+        if timeIntervalSeconds == nil, dimensions.isEmpty, groups.isEmpty { order.append([""]); groups[[""]] = (nil, []) }
+        return order.map { key in
+            let group = groups[key]!
+            return TraceMetricGroup(bucket: group.bucket, dimensions: Array(key.dropFirst()),
+                                    values: aggregations.map { Self.aggregate($0, group.values) })
+        }
+    }
+
+    /// The data points of `groups`, ordered as MLflow's SQL orders them (time bucket, then
+    /// the dimensions in the order asked; text compared bytewise), at most `maxResults`; a
+    /// group with no value at all is left out.
+    public func points(_ groups: [TraceMetricGroup]) -> [TraceMetricPoint] {
         let ordered = groups.sorted { a, b in
-            if a.value.bucket != b.value.bucket { return (a.value.bucket ?? 0) < (b.value.bucket ?? 0) }
-            return a.key.dropFirst().lexicographicallyPrecedes(b.key.dropFirst()) { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            if a.bucket != b.bucket { return (a.bucket ?? 0) < (b.bucket ?? 0) }
+            return a.dimensions.lexicographicallyPrecedes(b.dimensions) { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
         }
         var points: [TraceMetricPoint] = []
-        for (key, group) in ordered.prefix(maxResults) {
+        for group in ordered.prefix(maxResults) {
             var dims: [(String, String)] = []
             if let bucket = group.bucket { dims.append(("time_bucket", Self.isoTime(bucket))) }
-            dims += zip(dimensions, key.dropFirst()).map { ($0, $1) }
-            let values = aggregations.compactMap { aggregation -> (String, Double)? in
-                let data = metricName == "session_count" ? group.distinct.map { _ in 0.0 } : group.values
-                return Self.aggregate(aggregation, data).map { (aggregation.label, $0) }
-            }
+            dims += zip(dimensions, group.dimensions).map { ($0, $1) }
+            let values = zip(aggregations, group.values).compactMap { aggregation, value in value.map { (aggregation.label, $0) } }
             if values.isEmpty { continue }
             points.append(TraceMetricPoint(metricName: metricName, dimensions: dims, values: values))
         }
         return points
+    }
+
+    /// PERCENTILE_CONT's answer from the two values around the position (numpy's default
+    /// linear interpolation): `lower` and `upper` are the values at ranks `⌊position⌋` and
+    /// the next (the last rank at the end) of `count` sorted values.
+    public static func interpolate(_ percentile: Double, lower: Double, upper: Double, count: Int) -> Double {
+        let position = percentile / 100 * Double(count - 1)
+        return lower + (upper - lower) * (position - position.rounded(.down))
     }
 
     static func aggregate(_ aggregation: TraceMetricAggregation, _ values: [Double]) -> Double? {
@@ -364,11 +366,8 @@ extension TraceMetricsQuery {
         case .percentile:
             // PERCENTILE_CONT: linear interpolation between the closest ranks (numpy's default).
             let sorted = values.sorted()
-            let position = (aggregation.percentile ?? 0) / 100 * Double(sorted.count - 1)
-            let lower = Int(position.rounded(.down))
-            let upper = Swift.min(lower + 1, sorted.count - 1)
-            let fraction = position - Double(lower)
-            return sorted[lower] + (sorted[upper] - sorted[lower]) * fraction
+            let lower = Int(((aggregation.percentile ?? 0) / 100 * Double(sorted.count - 1)).rounded(.down))
+            return interpolate(aggregation.percentile ?? 0, lower: sorted[lower], upper: sorted[Swift.min(lower + 1, sorted.count - 1)], count: sorted.count)
         }
     }
 
@@ -386,84 +385,29 @@ extension TraceMetricsQuery {
         return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
     }
 
+    /// An assessment's contribution (assessments view): its group and the value aggregated
+    /// (nil: left out, as SQL aggregates leave NULL out).
     func fact(_ record: TraceMetricRecord) -> Fact? {
-        let bucketMs = timeIntervalSeconds.map { $0 * 1000 }
-        var bucketTime = record.traceTime
-        var value: Double?
-        var distinct: String?
-        var dims: [String: String?] = [:]
-        switch view {
-        case .traces:
-            dims = ["trace_name": record.traceName, "trace_status": record.state]
-            switch metricName {
-            case "trace_count": value = 0
-            case "session_count":
-                guard let session = record.session else { return nil }
-                value = 0
-                distinct = session
-            case "latency": value = record.executionDuration.map(Double.init)
-            default: value = Self.number(record.tokenUsage.flatMap { try? JSONValue.parse($0) }?[metricName])
-            }
-        case .spans:
-            guard let content = record.spanContent.flatMap({ try? JSONValue.parse($0) }) else { return nil }
-            for filter in filters {
-                switch filter.target {
-                case .spanName where record.spanName != filter.value: return nil
-                case .spanStatus where record.spanStatus != filter.value: return nil
-                case .spanType where record.spanType != filter.value: return nil
-                default: break
-                }
-            }
-            let attributes = content["attributes"]
-            func attribute(_ key: String) -> JSONValue? {
-                guard case .string(let text)? = attributes?[key] else { return nil }
-                return try? JSONValue.parse(text)
-            }
-            func model(_ key: String) -> String? {
-                guard case .string(let text)? = attributes?[key] else { return nil }
-                if case .string(let inner)? = try? JSONValue.parse(text) { return String(inner.prefix(500)) }
-                return String(text.prefix(500))
-            }
-            dims = ["span_name": record.spanName, "span_type": record.spanType, "span_status": record.spanStatus,
-                    "span_model_name": model("mlflow.llm.model"), "span_model_provider": model("mlflow.llm.provider")]
-            guard case .number(let startText)? = content["start_time_unix_nano"], let start = Int64(startText) else { return nil }
-            bucketTime = Self.floorDivide(start, 1_000_000)
-            switch metricName {
-            case "span_count": value = 0
-            case "latency":
-                guard case .number(let endText)? = content["end_time_unix_nano"], let end = Int64(endText) else { return nil }
-                value = Double(Self.floorDivide(end - start, 1_000_000))
-            default:
-                // Bounded by the span's start: every nanosecond of the end millisecond counts.
-                if let startTime, start < startTime &* 1_000_000 { return nil }
-                if let endTime, start >= (endTime &+ 1) &* 1_000_000 { return nil }
-                value = Self.number(attribute("mlflow.llm.cost")?[metricName])
-            }
-        case .assessments:
-            guard let body = record.assessmentBody.flatMap({ try? JSONValue.parse($0) }) else { return nil }
-            guard let kind = ["feedback", "expectation", "issue"].first(where: { if case .object? = body[$0] { return true } else { return false } }) else { return nil }
-            if case .bool(false)? = body["valid"] { return nil }
-            for filter in filters {
-                switch filter.target {
-                case .assessmentName where record.assessmentName != filter.value: return nil
-                case .assessmentType where kind != filter.value: return nil
-                default: break
-                }
-            }
-            let assessed = kind == "issue" ? body[kind] : body[kind]?["value"]
-            dims = ["assessment_name": record.assessmentName, "assessment_value": assessed.map(MLflowSpanDocument.pythonJSON)]
-            switch metricName {
-            case "assessment_count": value = 0
-            default: value = Self.assessmentNumber(assessed)
+        guard let body = try? JSONValue.parse(record.assessmentBody) else { return nil }
+        guard let kind = ["feedback", "expectation", "issue"].first(where: { if case .object? = body[$0] { return true } else { return false } }) else { return nil }
+        if case .bool(false)? = body["valid"] { return nil }
+        for filter in filters {
+            switch filter.target {
+            case .assessmentName where record.assessmentName != filter.value: return nil
+            case .assessmentType where kind != filter.value: return nil
+            default: break
             }
         }
-        guard let value else { return nil }
+        let assessed = kind == "issue" ? body[kind] : body[kind]?["value"]
+        let dims: [String: String?] = ["assessment_name": record.assessmentName, "assessment_value": assessed.map(MLflowSpanDocument.pythonJSON)]
+        guard let value = metricName == "assessment_count" ? 0 : Self.assessmentNumber(assessed) else { return nil }
         var values: [String] = []
         for dimension in dimensions {
             guard let dim = dims[dimension] ?? nil else { return nil }
             values.append(dim)
         }
-        return Fact(bucket: bucketMs.map { Self.floorDivide(bucketTime, $0) * $0 }, dimensions: values, value: value, distinct: distinct)
+        let bucketMs = timeIntervalSeconds.map { $0 * 1000 }
+        return Fact(bucket: bucketMs.map { Self.floorDivide(record.traceTime, $0) * $0 }, dimensions: values, value: value)
     }
 
     static func number(_ value: JSONValue?) -> Double? {

@@ -219,7 +219,7 @@ public struct TraceService: Sendable {
             filters: try filters.map { text throws(CairnError) in try TraceMetricFilter.parse(text) },
             timeIntervalSeconds: timeIntervalSeconds, startTime: startTime, endTime: endTime,
             maxResults: Int(clamping: maxResults ?? Int64(TraceMetricsQuery.defaultMaxResults)))
-        return query.points(try await store.traceMetricRecords(query))
+        return query.points(try await store.traceMetricGroups(query))
     }
 
     // MARK: Manage

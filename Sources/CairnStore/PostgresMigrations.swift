@@ -19,7 +19,29 @@ enum PostgresMigrations {
         ("0008_run_purge", runPurge),
         ("0009_trace_span_index", traceSpanIndex),
         ("0012_roles", roles),
+        ("0013_trace_span_metrics", traceSpanMetrics),
     ]
+
+    /// SQLite's 0018 (the span documents are indexed again by `migrate` right after it).
+    static let traceSpanMetrics = """
+        DROP TABLE trace_span_index;
+        CREATE TABLE trace_span_index (
+            trace_pk BIGINT NOT NULL REFERENCES traces (trace_pk),
+            span_id TEXT COLLATE "C" NOT NULL,
+            name TEXT COLLATE "C" NOT NULL,
+            span_type TEXT COLLATE "C",
+            status TEXT COLLATE "C" NOT NULL,
+            start_time_ns BIGINT,
+            end_time_ns BIGINT,
+            model_name TEXT COLLATE "C",
+            model_provider TEXT COLLATE "C",
+            input_cost DOUBLE PRECISION,
+            output_cost DOUBLE PRECISION,
+            total_cost DOUBLE PRECISION,
+            content TEXT COLLATE "C" NOT NULL,
+            PRIMARY KEY (trace_pk, span_id)
+        );
+        """
 
     /// When a run was deleted (`deleted_time`; runs deleted before this migration count from
     /// it) and when `cairn gc` purged its data (`purged_time`).
@@ -56,7 +78,7 @@ enum PostgresMigrations {
         CREATE INDEX user_roles_by_role ON user_roles (role_id);
         """
 
-    /// SQLite's 0014 (the span documents are indexed by `migrate` right after it).
+    /// SQLite's 0014 (the span documents are indexed by `migrate` after 0013, which makes it anew).
     static let traceSpanIndex = """
         CREATE TABLE trace_span_index (
             trace_pk BIGINT NOT NULL REFERENCES traces (trace_pk),

@@ -412,7 +412,8 @@ final class PostgresBackend: SQLBackend {
             try connection.exec("BEGIN")
             do {
                 try connection.exec(migration.sql)
-                if migration.identifier == "0009_trace_span_index" { try SQLStore.indexAllSpans(session) }
+                // The stored spans are indexed once the index has all its columns (0009 made it with fewer).
+                if migration.identifier == "0013_trace_span_metrics" { try SQLStore.indexAllSpans(session) }
                 try session.execute("INSERT INTO cairn_migrations (identifier, applied_at) VALUES (?, ?)",
                                     [migration.identifier, Int64(Date().timeIntervalSince1970 * 1000)])
                 try connection.exec("COMMIT")

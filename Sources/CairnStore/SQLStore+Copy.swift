@@ -105,7 +105,7 @@ extension SQLStore {
         StoreTable("trace_assessments", ["assessment_pk", "assessment_id", "trace_pk", "name", "create_time", "last_update_time", "body"],
                    identity: ["assessment_id", "create_time"], generated: true),
         StoreTable("trace_run_links", ["trace_pk", "run_id"], key: 2),
-        StoreTable("trace_span_index", ["trace_pk", "span_id", "name", "span_type", "status", "content"], key: 2),
+        StoreTable("trace_span_index", spanIndexColumns, key: 2),
         StoreTable("evaluation_datasets", ["dataset_pk", "dataset_id", "name", "tags", "schema", "profile", "digest", "created_time",
                                            "last_update_time", "created_by", "last_updated_by"],
                    identity: ["dataset_id", "created_time"], generated: true),

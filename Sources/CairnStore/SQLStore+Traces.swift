@@ -39,20 +39,27 @@ extension SQLStore: TraceStore {
             // their summary (then the spans no longer change it).
             var stored: [Int64: [JSONValue]] = [:]
             var finalized: Set<Int64> = []
+            // Their token usage and cost (`TraceKey.tokenUsage`, `TraceKey.cost`) so far.
+            var analytics: [Int64: [String: String]] = [:]
             let existing = batches.map(\.traceID).filter { pks[$0] == nil }
             if !existing.isEmpty {
                 for row in try db.rows("""
                     SELECT t.trace_id, t.trace_pk, s.spans,
-                        EXISTS (SELECT 1 FROM trace_metadata m WHERE m.trace_pk = t.trace_pk AND m.key = ?)
+                        EXISTS (SELECT 1 FROM trace_metadata m WHERE m.trace_pk = t.trace_pk AND m.key = ?),
+                        (SELECT value FROM trace_metadata m WHERE m.trace_pk = t.trace_pk AND m.key = ?),
+                        (SELECT value FROM trace_metadata m WHERE m.trace_pk = t.trace_pk AND m.key = ?)
                     FROM traces t LEFT JOIN trace_spans s ON s.trace_pk = t.trace_pk
                     WHERE \(db.dialect.inTextList("t.trace_id"))
-                    """, [TraceKey.infoFinalized, textList(existing)]) {
+                    """, [TraceKey.infoFinalized, TraceKey.tokenUsage, TraceKey.cost, textList(existing)]) {
                     let pk: Int64 = row[1]
                     pks[row[0]] = pk
                     if !row.isNull(2) { stored[pk] = try Self.decodeSpans(row[2]) }
                     if row[3] as Bool { finalized.insert(pk) }
+                    let usage: String? = row[4], cost: String? = row[5]
+                    analytics[pk] = [TraceKey.tokenUsage: usage, TraceKey.cost: cost].compactMapValues { $0 }
                 }
             }
+            var analyticsRows: [[SQLValue]] = []
             var tagRows: [[SQLValue]] = []
             var sessionRows: [[SQLValue]] = []
             var summaryRows: [[SQLValue]] = []
@@ -80,6 +87,15 @@ extension SQLStore: TraceStore {
                 documentRows.append(Self.spanDocumentRow(pk: pk, ordered.map(\.0)))
                 // Only the spans of this batch are new or replaced.
                 indexed[pk] = batch.spans
+                // Token usage and cost summed from all the trace's spans, unless StartTraceV3
+                // gave them (MLflow: the client's values win).
+                for key in [TraceKey.tokenUsage, TraceKey.cost] {
+                    let current = analytics[pk]?[key]
+                    if finalized.contains(pk), current != nil { continue }
+                    if let value = TraceAnalytics.fromSpans(key, ordered.map(\.0), current: current) {
+                        analyticsRows.append([.integer(pk), .text(key), .text(value)])
+                    }
+                }
                 if !created.contains(batch.traceID), !finalized.contains(pk),
                    let summary = TraceSummary(ordered.map(\.1)) {
                     summaryRows.append([.integer(pk), .integer(summary.requestTime), summary.executionDuration.sqlValue, .text(summary.state.rawValue)])
@@ -93,6 +109,8 @@ extension SQLStore: TraceStore {
             try Self.insertRows(db, "INSERT INTO trace_spans (trace_pk, span_count, spans) VALUES ", documentRows,
                                 suffix: " ON CONFLICT (trace_pk) DO UPDATE SET span_count = excluded.span_count, spans = excluded.spans")
             try Self.indexSpans(db, indexed)
+            try Self.insertRows(db, "INSERT INTO trace_metadata (trace_pk, key, value) VALUES ", analyticsRows,
+                                suffix: " ON CONFLICT (trace_pk, key) DO UPDATE SET value = excluded.value")
             // A session already known (from StartTraceV3 or earlier spans) stays, as in MLflow.
             try Self.insertRows(db, "INSERT INTO trace_metadata (trace_pk, key, value) VALUES ", sessionRows,
                                 suffix: " ON CONFLICT (trace_pk, key) DO NOTHING")
@@ -111,6 +129,11 @@ extension SQLStore: TraceStore {
                        suffix: " ON CONFLICT (trace_pk) DO UPDATE SET span_count = excluded.span_count, spans = excluded.spans")
     }
 
+    /// The columns of `trace_span_index`: MLflow's span columns (those the trace metrics
+    /// aggregate included; content last, so that SQLite reads the others without it).
+    static let spanIndexColumns = ["trace_pk", "span_id", "name", "span_type", "status", "start_time_ns", "end_time_ns",
+                                   "model_name", "model_provider", "input_cost", "output_cost", "total_cost", "content"]
+
     /// MLflow's span columns and content (`trace_span_index`, for the `span.*` filters) of
     /// the spans given per trace, replacing the rows of the same span ids (a span id given
     /// twice keeps its last span).
@@ -120,15 +143,15 @@ extension SQLStore: TraceStore {
             var position: [String: Int] = [:]
             for span in spans {
                 let row = MLflowSpanDocument.row(span)
-                let values: [SQLValue] = [.integer(pk), .text(row.spanID), .text(row.name), row.spanType.sqlValue, .text(row.status), .text(row.content)]
+                let values: [SQLValue] = [.integer(pk), .text(row.spanID), .text(row.name), row.spanType.sqlValue, .text(row.status),
+                                          row.startNanos.sqlValue, row.endNanos.sqlValue, row.modelName.sqlValue, row.modelProvider.sqlValue]
+                    + row.costs.map(\.sqlValue) + [.text(row.content)]
                 if let i = position[row.spanID] { rows[i] = values } else { position[row.spanID] = rows.count; rows.append(values) }
             }
         }
-        try insertRows(db, "INSERT INTO trace_span_index (trace_pk, span_id, name, span_type, status, content) VALUES ", rows,
-                       suffix: """
-                        ON CONFLICT (trace_pk, span_id) DO UPDATE SET name = excluded.name, span_type = excluded.span_type,
-                            status = excluded.status, content = excluded.content
-                       """)
+        try insertRows(db, "INSERT INTO trace_span_index (\(spanIndexColumns.joined(separator: ", "))) VALUES ", rows,
+                       suffix: " ON CONFLICT (trace_pk, span_id) DO UPDATE SET "
+                        + spanIndexColumns.dropFirst(2).map { "\($0) = excluded.\($0)" }.joined(separator: ", "))
     }
 
     /// Indexes every stored span document (the migration that adds `trace_span_index`).
@@ -334,7 +357,7 @@ extension SQLStore: TraceStore {
         }
     }
 
-    public func traceMetricRecords(_ query: TraceMetricsQuery) async throws -> [TraceMetricRecord] {
+    public func traceMetricGroups(_ query: TraceMetricsQuery) async throws -> [TraceMetricGroup] {
         guard !query.experimentIDs.isEmpty else { return [] }
         let dialect = self.dialect
         var (conditions, whereValues) = Self.inExperiments(query.experimentIDs, dialect)
@@ -345,44 +368,143 @@ extension SQLStore: TraceStore {
             if let start = query.startTime { conditions.append("t.request_time >= ?"); whereValues.append(.integer(start)) }
             if let end = query.endTime { conditions.append("t.request_time <= ?"); whereValues.append(.integer(end)) }
         }
-        // The name, session and token usage are looked up (one probe each per trace) only
-        // when the query uses them.
+        if query.view == .assessments {
+            // Few next to traces and spans: read and aggregated here (the value rules are
+            // MLflow's Python ones, see `TraceMetricsQuery.fact`).
+            let sql = "SELECT t.request_time, a.name, a.body FROM traces t JOIN trace_assessments a ON a.trace_pk = t.trace_pk WHERE \(conditions.joined(separator: " AND "))"
+            let values = whereValues
+            let records = try await read { db in
+                try db.rows(sql, values: values, cache: false).map { TraceMetricRecord(traceTime: $0[0], assessmentName: $0[1], assessmentBody: $0[2]) }
+            }
+            return query.groups(records)
+        }
+        let (sql, values) = Self.traceMetricSQL(query, conditions: conditions, whereValues: whereValues, dialect)
+        let columns = (query.timeIntervalSeconds == nil ? 0 : 1) + query.dimensions.count
+        return try await read { db in
+            try db.rows(sql, values: values, cache: false).map { row in
+                var values: [Double?] = []
+                var next = columns
+                for aggregation in query.aggregations {
+                    if aggregation.type == .percentile {
+                        // The values at the two ranks around the percentile, and the count.
+                        let lower: Double? = row[next], upper: Double? = row[next + 1], count: Int64? = row[next + 2]
+                        next += 3
+                        guard let lower, let upper, let count, count > 0 else { values.append(nil); continue }
+                        values.append(TraceMetricsQuery.interpolate(aggregation.percentile ?? 0, lower: lower, upper: upper, count: Int(count)))
+                    } else {
+                        values.append(row[next])
+                        next += 1
+                    }
+                }
+                let bucket: Int64? = query.timeIntervalSeconds == nil ? nil : row[0]
+                return TraceMetricGroup(bucket: bucket, dimensions: (columns - query.dimensions.count..<columns).map { row[$0] }, values: values)
+            }
+        }
+    }
+
+    /// A traces or spans metrics query as one SQL statement on either engine: the rows to
+    /// aggregate (`x`: time, dimensions, value; rows without a value or a dimension left out,
+    /// as MLflow's SQL leaves them out), grouped, with COUNT, SUM, AVG, MIN and MAX, and for a
+    /// percentile the values at the two ranks around it (window functions; the interpolation
+    /// is `TraceMetricsQuery.interpolate`, the same on both engines).
+    static func traceMetricSQL(_ query: TraceMetricsQuery, conditions: [String], whereValues: [SQLValue], _ dialect: SQLDialect) -> (String, [SQLValue]) {
+        var conditions = conditions
+        var whereValues = whereValues
         var lookups: [SQLValue] = []
-        func keyed(_ table: String, _ key: String, when needed: Bool) -> String {
-            guard needed else { return "NULL" }
+        func keyed(_ table: String, _ key: String) -> String {
             lookups.append(.text(key))
             return "(SELECT value FROM \(table) WHERE trace_pk = t.trace_pk AND key = ?)"
         }
-        let name = keyed("trace_tags", TraceKey.traceName, when: query.dimensions.contains("trace_name"))
-        let session = keyed("trace_metadata", TraceKey.traceSession, when: query.view == .traces && query.metricName == "session_count")
-        let usage = keyed("trace_metadata", TraceKey.tokenUsage, when: query.view == .traces && TraceMetricRecord.tokenKeys.contains(query.metricName))
-        let summary = "t.request_time, \(name), t.state, t.execution_duration, \(session), \(usage)"
-        let from: String
-        switch query.view {
-        case .traces: from = "\(summary) FROM traces t"
-        case .spans: from = "\(summary), s.name, s.span_type, s.status, s.content FROM traces t JOIN trace_span_index s ON s.trace_pk = t.trace_pk"
-        case .assessments: from = "\(summary), a.name, a.body FROM traces t JOIN trace_assessments a ON a.trace_pk = t.trace_pk"
+        func real(_ expression: String) -> String { "CAST(\(expression) AS DOUBLE PRECISION)" }
+        // Floor division, exact for negative times too (SQL's `/` truncates).
+        func floorDivide(_ expression: String, _ divisor: Int64) -> String {
+            "((\(expression) - ((\(expression) % \(divisor)) + \(divisor)) % \(divisor)) / \(divisor))"
         }
-        let sql = "SELECT \(from) WHERE \(conditions.joined(separator: " AND "))"
-        let values = lookups + whereValues
-        let view = query.view
-        return try await read { db in
-            try db.rows(sql, values: values, cache: false).map { row in
-                var record = TraceMetricRecord(traceTime: row[0], traceName: row[1], state: row[2], executionDuration: row[3], session: row[4], tokenUsage: row[5])
-                switch view {
-                case .traces: break
-                case .spans:
-                    record.spanName = row[6]
-                    record.spanType = row[7]
-                    record.spanStatus = row[8]
-                    record.spanContent = row[9]
-                case .assessments:
-                    record.assessmentName = row[6]
-                    record.assessmentBody = row[7]
+        var time = "t.request_time"
+        var dimensionColumns: [String: String] = [:]
+        let value: String
+        var from = "traces t"
+        switch query.view {
+        case .spans:
+            from = "traces t JOIN trace_span_index s ON s.trace_pk = t.trace_pk"
+            conditions.append("s.start_time_ns IS NOT NULL")
+            for filter in query.filters {
+                switch filter.target {
+                case .spanName: conditions.append("s.name = ?")
+                case .spanStatus: conditions.append("s.status = ?")
+                case .spanType: conditions.append("s.span_type = ?")
+                default: continue
                 }
-                return record
+                whereValues.append(.text(filter.value))
+            }
+            time = floorDivide("s.start_time_ns", 1_000_000)
+            dimensionColumns = ["span_name": "s.name", "span_type": "s.span_type", "span_status": "s.status",
+                                "span_model_name": "s.model_name", "span_model_provider": "s.model_provider"]
+            switch query.metricName {
+            case "span_count": value = "0"
+            case "latency": value = real(floorDivide("(s.end_time_ns - s.start_time_ns)", 1_000_000))
+            default:
+                value = "s.\(query.metricName)"
+                // Bounded by the span's start: every nanosecond of the end millisecond counts.
+                if let start = query.startTime { conditions.append("s.start_time_ns >= ?"); whereValues.append(.integer(start &* 1_000_000)) }
+                if let end = query.endTime { conditions.append("s.start_time_ns < ?"); whereValues.append(.integer((end &+ 1) &* 1_000_000)) }
+            }
+        default:
+            dimensionColumns = ["trace_status": "t.state"]
+            switch query.metricName {
+            case "trace_count": value = "0"
+            case "session_count": value = keyed("trace_metadata", TraceKey.traceSession)
+            case "latency": value = real("t.execution_duration")
+            default:
+                // Token counts, stored as MLflow writes them (`TraceAnalytics.stored`): integers.
+                let usage = keyed("trace_metadata", TraceKey.tokenUsage)
+                value = dialect == .sqlite
+                    ? "(SELECT CASE WHEN json_type(u.v, '$.\(query.metricName)') IN ('integer', 'real') THEN CAST(json_extract(u.v, '$.\(query.metricName)') AS REAL) END FROM (SELECT \(usage) AS v) u)"
+                    : "(SELECT CASE WHEN jsonb_typeof(u.v -> '\(query.metricName)') = 'number' THEN CAST(u.v ->> '\(query.metricName)' AS DOUBLE PRECISION) END FROM (SELECT CAST(\(usage) AS jsonb) AS v) u)"
             }
         }
+        var inner = ["\(time) AS at_ms", "\(value) AS value"]
+        var outerConditions = ["value IS NOT NULL"]
+        for (i, dimension) in query.dimensions.enumerated() {
+            let column = dimension == "trace_name" ? keyed("trace_tags", TraceKey.traceName) : dimensionColumns[dimension] ?? "NULL"
+            inner.append("\(column) AS d\(i)")
+            outerConditions.append("d\(i) IS NOT NULL")
+        }
+        var groupColumns = query.dimensions.indices.map { "d\($0)" }
+        if let interval = query.timeIntervalSeconds {
+            let ms = interval &* 1000
+            groupColumns.insert("(at_ms - ((at_ms % \(ms)) + \(ms)) % \(ms))", at: 0)
+        }
+        let group = groupColumns.joined(separator: ", ")
+        let partition = groupColumns.isEmpty ? "" : "PARTITION BY \(group) "
+        var selects: [String] = []
+        var selectValues: [SQLValue] = []
+        for aggregation in query.aggregations {
+            switch aggregation.type {
+            case .count: selects.append(query.metricName == "session_count" ? "CAST(COUNT(DISTINCT value) AS DOUBLE PRECISION)" : "CAST(COUNT(value) AS DOUBLE PRECISION)")
+            case .sum: selects.append("SUM(value)")
+            case .avg: selects.append("AVG(value)")
+            case .min: selects.append("MIN(value)")
+            case .max: selects.append("MAX(value)")
+            case .percentile:
+                // Ranks `rn` from 0; the lower rank is ⌊p·(n-1)⌋, compared without a floor
+                // function (SQLite may lack one): rn ≤ p·(n-1) < rn + 1.
+                let position = "(? * (n - 1))"
+                selects.append("MAX(CASE WHEN rn <= \(position) AND \(position) < rn + 1 THEN value END)")
+                selects.append("MAX(CASE WHEN (rn - 1 <= \(position) AND \(position) < rn) OR (rn = n - 1 AND \(position) >= rn) THEN value END)")
+                selects.append("MAX(n)")
+                let fraction = SQLValue.real((aggregation.percentile ?? 0) / 100)
+                selectValues += [fraction, fraction, fraction, fraction, fraction]
+            }
+        }
+        let ranked = query.aggregations.contains { $0.type == .percentile }
+        let rows = "SELECT \(inner.joined(separator: ", ")) FROM \(from) WHERE \(conditions.joined(separator: " AND "))"
+        let kept = "SELECT * FROM (\(rows)) x0 WHERE \(outerConditions.joined(separator: " AND "))"
+        let source = ranked
+            ? "(SELECT x1.*, ROW_NUMBER() OVER (\(partition)ORDER BY value) - 1 AS rn, COUNT(*) OVER (\(partition.trimmingCharacters(in: .whitespaces))) AS n FROM (\(kept)) x1) x"
+            : "(\(kept)) x"
+        let sql = "SELECT \((groupColumns + selects).joined(separator: ", ")) FROM \(source)\(group.isEmpty ? "" : " GROUP BY \(group)")"
+        return (sql, selectValues + lookups + whereValues)
     }
 
     static func traceOrderColumn(_ field: TraceField) -> (String, [SQLValue]) {

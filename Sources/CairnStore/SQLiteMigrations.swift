@@ -82,15 +82,43 @@ enum SQLiteMigrations {
         migrator.registerMigration("0014_trace_span_index") { db in
             try db.execute(sql: traceSpanIndex)
             try SQLiteIntegrity.installRowChecks(db, tables: ["trace_span_index"])
-            try SQLStore.indexAllSpans(GRDBSession(db))
+            // The stored spans are indexed by 0018, which makes this table anew with more
+            // columns (indexing them here would write columns this table does not have yet).
         }
         // Roles (MLflow 3's RBAC): named sets of grants in a workspace, assigned to users.
         migrator.registerMigration("0017_roles") { db in
             try db.execute(sql: roles)
             try SQLiteIntegrity.installRowChecks(db, tables: ["roles", "role_permissions", "user_roles"])
         }
+        // The span columns the trace metrics aggregate (start and end, model and provider,
+        // costs), before the content so that reading them never reads the content: the
+        // table is made anew and filled again from the stored span documents.
+        migrator.registerMigration("0018_trace_span_metrics") { db in
+            try db.execute(sql: "DROP TABLE trace_span_index;" + traceSpanMetrics)
+            try SQLiteIntegrity.installRowChecks(db, tables: ["trace_span_index"])
+            try SQLStore.indexAllSpans(GRDBSession(db))
+        }
         return migrator
     }
+
+    static let traceSpanMetrics = """
+        CREATE TABLE trace_span_index (
+            trace_pk INTEGER NOT NULL REFERENCES traces (trace_pk),
+            span_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            span_type TEXT,
+            status TEXT NOT NULL,
+            start_time_ns INTEGER,
+            end_time_ns INTEGER,
+            model_name TEXT,
+            model_provider TEXT,
+            input_cost REAL,
+            output_cost REAL,
+            total_cost REAL,
+            content TEXT NOT NULL,
+            PRIMARY KEY (trace_pk, span_id)
+        );
+        """
 
     static let traceSpanIndex = """
         CREATE TABLE trace_span_index (

@@ -62,10 +62,10 @@ public protocol TraceStore: Sendable {
     /// How many traces of the experiments match `base` (all of them when empty), and of those
     /// how many match `filter1`, `filter2` and both (MLflow's filter correlation).
     func countTraces(experimentIDs: [Int64], base: [TraceFilterClause], filter1: [TraceFilterClause], filter2: [TraceFilterClause]) async throws -> TraceFilterCounts
-    /// What a trace metrics query aggregates: one record per trace, span or assessment (by the
-    /// query's view) of the traces of its experiments that its trace filters and (unless it
-    /// bounds span costs by span start) its time range keep.
-    func traceMetricRecords(_ query: TraceMetricsQuery) async throws -> [TraceMetricRecord]
+    /// A trace metrics query's groups with their aggregates, over the traces, spans or valid
+    /// assessments (by the query's view) of the traces of its experiments that its trace
+    /// filters and (unless it bounds span costs by span start) its time range keep.
+    func traceMetricGroups(_ query: TraceMetricsQuery) async throws -> [TraceMetricGroup]
     func setTraceTag(id: String, tag: Tag) async throws
     func deleteTraceTag(id: String, key: String) async throws
     /// Deletes the experiment's traces among `ids`, or (when `ids` is nil) its traces older

@@ -255,6 +255,58 @@ struct TraceStoreTests {
 }
 
 extension TraceStoreTests {
+    /// A span carrying `mlflow.chat.tokenUsage` and `mlflow.llm.cost` (nil: not set).
+    static func usageSpan(_ id: String, parent: String?, usage: [(String, Int64)]?, cost: Double? = nil, dumped: Bool = false) -> JSONValue {
+        var span = OTLPSpan()
+        span.traceID = Array(repeating: 9, count: 16)
+        span.spanID = Array(id.utf8.prefix(8))
+        if let parent { span.parentSpanID = Array(parent.utf8.prefix(8)) }
+        span.name = id
+        span.startTimeUnixNano = 1_000_000
+        span.endTimeUnixNano = 2_000_000
+        if let usage {
+            // The mlflow client sends the attribute as JSON text; an OpenTelemetry SDK as a map.
+            let text = "{" + usage.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
+            span.attributes.append(OTLPKeyValue(key: "mlflow.chat.tokenUsage",
+                                                value: dumped ? .string(text) : .kvlist(usage.map { OTLPKeyValue(key: $0.0, value: .int($0.1)) })))
+        }
+        if let cost { span.attributes.append(OTLPKeyValue(key: "mlflow.llm.cost", value: .kvlist([OTLPKeyValue(key: "total_cost", value: .double(cost))]))) }
+        return span.json
+    }
+
+    @Test("A trace's token usage and cost are summed from its spans unless the client gives them, a parent's usage counting for its children",
+          arguments: StoreBackend.allCases)
+    func usageFromSpans(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let experiment = try await makeExperiment(store)
+            func analytics() async throws -> [String?] {
+                let info = try await store.fetchTraceInfo(id: "tr-usage")
+                return [TraceKey.tokenUsage, TraceKey.cost].map { key in info.metadata.first { $0.key == key }?.value }
+            }
+            // root (none) → agent (10/5/15, counted) → llm (7/3/10, inside agent: not counted); root → tool (1/1/2 + 3 cached).
+            try await store.logSpans(experimentID: experiment, [TraceSpanBatch(traceID: "tr-usage", spans: [
+                Self.usageSpan("root0001", parent: nil, usage: nil),
+                Self.usageSpan("agent001", parent: "root0001", usage: [("input_tokens", 10), ("output_tokens", 5), ("total_tokens", 15)], cost: 0.25),
+                Self.usageSpan("llm00001", parent: "agent001", usage: [("input_tokens", 7), ("output_tokens", 3), ("total_tokens", 10)], cost: 0.5, dumped: true),
+                Self.usageSpan("tool0001", parent: "root0001", usage: [("input_tokens", 1), ("output_tokens", 1), ("total_tokens", 2), ("cache_read_input_tokens", 3)], dumped: true),
+            ])], newTraceTags: { _ in [] })
+            #expect(try await analytics() == [#"{"input_tokens": 11, "output_tokens": 6, "total_tokens": 17, "cache_read_input_tokens": 3}"#,
+                                              #"{"input_cost": 0.0, "output_cost": 0.0, "total_cost": 0.25}"#])
+            // A later batch: summed again over all the trace's spans.
+            try await store.logSpans(experimentID: experiment, [TraceSpanBatch(traceID: "tr-usage", spans: [
+                Self.usageSpan("late0001", parent: "root0001", usage: [("input_tokens", 100), ("output_tokens", 0), ("total_tokens", 100)]),
+            ])], newTraceTags: { _ in [] })
+            #expect(try await analytics()[0] == #"{"input_tokens": 111, "output_tokens": 6, "total_tokens": 117, "cache_read_input_tokens": 3}"#)
+            // The client's summary wins, and spans logged after it leave it alone.
+            _ = try await store.startTrace(TraceInfo(traceID: "tr-usage", experimentID: String(experiment), requestTime: 1, executionDuration: 1, state: .ok,
+                                                     metadata: [Tag(TraceKey.infoFinalized, "true"), Tag(TraceKey.tokenUsage, #"{"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}"#)]))
+            try await store.logSpans(experimentID: experiment, [TraceSpanBatch(traceID: "tr-usage", spans: [
+                Self.usageSpan("late0002", parent: "root0001", usage: [("input_tokens", 5), ("output_tokens", 5), ("total_tokens", 10)]),
+            ])], newTraceTags: { _ in [] })
+            #expect(try await analytics()[0] == #"{"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}"#)
+        }
+    }
+
     @Test("Trace metrics aggregate traces, spans and valid assessments by time bucket and dimension", arguments: StoreBackend.allCases)
     func metrics(backend: StoreBackend) async throws {
         try await withStore(backend) { store in
@@ -298,7 +350,7 @@ extension TraceStoreTests {
                     experimentIDs: [experiment], view: view, metricName: metric, aggregations: aggregations, dimensions: dimensions,
                     filters: try filters.map { text throws(CairnError) in try TraceMetricFilter.parse(text) },
                     timeIntervalSeconds: interval, startTime: start, endTime: end, maxResults: max)
-                return query.points(try await store.traceMetricRecords(query)).map { point in
+                return query.points(try await store.traceMetricGroups(query)).map { point in
                     (point.dimensions.map { "\($0)=\($1)" } + point.values.map { "\($0):\($1)" }).joined(separator: " ")
                 }
             }
@@ -320,6 +372,21 @@ extension TraceStoreTests {
             #expect(try await points(.spans, "span_count", [count], dimensions: ["span_type", "span_model_name"]) == ["span_type=LLM span_model_name=gpt-x COUNT:3.0"])
             #expect(try await points(.spans, "latency", [try TraceMetricAggregation(.max)], filters: ["span.name = 'llm'", "trace.status = 'OK'"]) == ["MAX:150.0"])
             #expect(try await points(.spans, "total_cost", [sum], start: 11, end: 2 * hour) == ["SUM:5.0"])
+            // Span-level groups in SQL: percentiles per group, time buckets on the span's start, filters.
+            let minimum = try TraceMetricAggregation(.min), maximum = try TraceMetricAggregation(.max)
+            #expect(try await points(.spans, "latency", [p50, p90, minimum, maximum], dimensions: ["span_status"])
+                    == ["span_status=OK P50.0:100.0 P90.0:140.0 MIN:50.0 MAX:150.0"])
+            #expect(try await points(.spans, "span_count", [count], interval: 3600, start: 0, end: 2 * hour)
+                    == ["time_bucket=1970-01-01T00:00:00+00:00 COUNT:2.0", "time_bucket=1970-01-01T01:00:00+00:00 COUNT:1.0"])
+            #expect(try await points(.spans, "total_cost", [sum, avg, p50], dimensions: ["span_model_provider"]) == [])
+            #expect(try await points(.spans, "span_count", [count], filters: ["span.type = 'CHAIN'"]) == ["COUNT:0.0"])
+            #expect(try await points(.spans, "total_cost", [maximum, p50], interval: 3600, start: 0, end: 2 * hour)
+                    == ["time_bucket=1970-01-01T00:00:00+00:00 MAX:2.0 P50.0:1.5", "time_bucket=1970-01-01T01:00:00+00:00 MAX:3.0 P50.0:3.0"])
+            #expect(try await points(.traces, "latency", [p50], dimensions: ["trace_name"]) == ["trace_name=app P50.0:200.0", "trace_name=other P50.0:200.0"])
+            #expect(try await points(.traces, "input_tokens", [minimum, maximum, p50]) == ["MIN:10.0 MAX:30.0 P50.0:20.0"])
+            #expect(try await points(.traces, "cache_read_input_tokens", [sum]) == [])
+            #expect(try await points(.traces, "session_count", [count], interval: 3600, start: 0, end: 2 * hour)
+                    == ["time_bucket=1970-01-01T00:00:00+00:00 COUNT:2.0"])
             #expect(try await points(.assessments, "assessment_count", [count], dimensions: ["assessment_name", "assessment_value"]) == [
                 "assessment_name=answer assessment_value=\"42\" COUNT:1.0", "assessment_name=correct assessment_value=false COUNT:1.0",
                 "assessment_name=correct assessment_value=true COUNT:1.0", "assessment_name=score assessment_value=0.5 COUNT:1.0",

@@ -63,6 +63,15 @@ let lastPathKey = null;
 
 async function route(force = false) {
   const r = parseRoute();
+  // MLflow's own link to an evaluation (the client prints
+  // `#/experiments/<id>/evaluation-runs?selectedRunUuid=<run>` after mlflow.genai.evaluate):
+  // the traces of that run, with their assessments.
+  if (r.path[0] === 'experiments' && r.path[2] === 'evaluation-runs' && r.path.length === 3) {
+    const runId = r.query.get('selectedRunUuid');
+    const filter = runId ? `?filter=${encodeURIComponent(`run_id = '${runId.replace(/'/g, '')}'`)}` : '';
+    location.replace(`#/experiments/${encodeURIComponent(r.path[1])}/traces${filter}`);
+    return;
+  }
   const pathKey = r.path.join('/');
   // Query-only changes (filter, sort, selection) are handled by the page itself.
   if (!force && pathKey === lastPathKey && window.__cairnPageHandlesQuery) return;
