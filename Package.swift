@@ -35,7 +35,9 @@ let package = Package(
     targets: [
         // The system zlib (gzip request bodies, compressed trace spans).
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
-        .target(name: "CairnCore", dependencies: ["CZlib"]),
+        // CRC-32C with the CPU's instruction (CairnCore's CRC32C falls back to tables without it).
+        .target(name: "CCRC32C"),
+        .target(name: "CairnCore", dependencies: ["CZlib", "CCRC32C"]),
         .target(name: "CairnStore", dependencies: [
             "CairnCore",
             .product(name: "GRDB", package: "GRDB.swift"),

@@ -1,11 +1,27 @@
+import CCRC32C
+
 /// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of iSCSI, ext4 and
 /// Snappy: it catches every single-bit flip and every burst of up to 32 bits. Cairn stores it
 /// with every metric segment and every metadata row, so damage on disk is detected instead of
-/// served. Slicing-by-8 in software: about 1–2 GB/s on one core, so checking a 100k-point
-/// series (~1.3 MB) costs well under a millisecond.
+/// served. With the CPU's CRC-32C instruction where it has one (x86-64 with SSE 4.2, the
+/// `CCRC32C` target): a chart over 100 series of 1 M points checks about 370 MB of segments,
+/// which slicing-by-8 in software (about 1–2 GB/s on one core, the fallback) took a quarter of
+/// a second for.
 public enum CRC32C {
+    /// Whether `checksum` uses the CPU's instruction.
+    public static let usesHardware = cairn_crc32c_hardware() != 0
+
     /// The checksum of `bytes`, continuing from `crc` (0 to start).
     public static func checksum(_ bytes: UnsafeRawBufferPointer, continuing crc: UInt32 = 0) -> UInt32 {
+        if usesHardware, let base = bytes.baseAddress {
+            return ~cairn_crc32c_update(~crc, base, bytes.count)
+        }
+        return softwareChecksum(bytes, continuing: crc)
+    }
+
+    /// The checksum computed with the tables (what `checksum` does on a CPU without the
+    /// instruction); tests compare both.
+    public static func softwareChecksum(_ bytes: UnsafeRawBufferPointer, continuing crc: UInt32 = 0) -> UInt32 {
         var c = ~crc
         var index = 0
         let count = bytes.count

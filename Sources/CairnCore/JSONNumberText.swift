@@ -6,6 +6,9 @@ public enum JSONNumberText {
     /// The most bytes `double` writes (a negative subnormal with exponent: 24, "-Infinity" quoted: 11).
     public static let maxDoubleBytes = 32
 
+    /// "00" … "99": `int` writes two digits per division (a millisecond timestamp: 7, not 13).
+    private static let digitPairs: [UInt8] = (0..<100).flatMap { [UInt8(ascii: "0") + UInt8($0 / 10), UInt8(ascii: "0") + UInt8($0 % 10)] }
+
     /// Writes `value` in decimal at `destination`; answers the byte count.
     @inline(__always)
     public static func int(_ value: Int64, into destination: UnsafeMutableRawPointer) -> Int {
@@ -13,11 +16,24 @@ public enum JSONNumberText {
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch, filled from the end
         return withUnsafeMutableBytes(of: &digits) { scratch in
             var start = scratch.count
-            repeat {
-                start -= 1
-                scratch[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
-                magnitude /= 10
-            } while magnitude > 0
+            digitPairs.withUnsafeBufferPointer { pairs in
+                while magnitude >= 100 {
+                    let pair = Int(truncatingIfNeeded: magnitude % 100) &* 2
+                    magnitude /= 100
+                    start -= 2
+                    scratch[start] = pairs[pair]
+                    scratch[start + 1] = pairs[pair + 1]
+                }
+                if magnitude >= 10 {
+                    let pair = Int(truncatingIfNeeded: magnitude) &* 2
+                    start -= 2
+                    scratch[start] = pairs[pair]
+                    scratch[start + 1] = pairs[pair + 1]
+                } else {
+                    start -= 1
+                    scratch[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude)
+                }
+            }
             if value < 0 {
                 start -= 1
                 scratch[start] = UInt8(ascii: "-")

@@ -281,6 +281,13 @@ public enum MetricSegmentCodec {
         let base: UnsafeRawPointer
         var position = 0
 
+        /// The `width` bits (0…56) of `word` that start `offset` bits from its top
+        /// (`offset + width` ≤ 64), without branches: a zero width gives 0.
+        @inline(__always)
+        static func field(_ word: UInt64, at offset: Int, width: Int) -> UInt64 {
+            ((word &<< UInt64(offset)) &>> 1) &>> UInt64(63 &- width)
+        }
+
         /// The next `count` bits (0…64).
         @inline(__always)
         mutating func read(_ count: Int) -> UInt64 {
@@ -592,22 +599,44 @@ public enum MetricSegmentCodec {
             var timestamp = header.first.timestamp
             var bits = header.first.value.bitPattern
             var window = 0
-            for n in 1..<count {
-                // One point reads at most 202 bits, well within the padding.
-                guard reader.position <= totalBits else { return CorruptSegment(description: "truncated points") }
-                step = step &+ steps.read(&reader)
-                timestamp = timestamp &+ timestamps.read(&reader)
-                if let differences {
-                    bits = bits &+ UInt64(bitPattern: differences.read(&reader) << floor)
-                } else if reader.read(1) == 1 {
-                    if reader.read(1) == 1 {
-                        window = Int(reader.read(6))
-                    }
-                    let width = 64 - window - Int(floor)
-                    guard width > 0 else { return CorruptSegment(description: "bad value window") }
-                    bits ^= reader.read(width) << UInt64(floor)
+            if let differences, !steps.escapes, !timestamps.escapes, !differences.escapes,
+               steps.width + timestamps.width + differences.width <= 56 {
+                // The usual shape of a training curve (every delta within its width, values as
+                // differences): a point's three fields lie in one 64-bit load, taken apart
+                // without branches. The point count bounds the reads, checked once.
+                let stepWidth = steps.width, timestampWidth = timestamps.width, valueWidth = differences.width
+                let pointBits = stepWidth + timestampWidth + valueWidth
+                guard (count - 1) * pointBits <= totalBits else { return CorruptSegment(description: "truncated points") }
+                let base = UnsafeRawPointer(padded.baseAddress!)
+                var position = 0
+                for n in 1..<count {
+                    let word = UInt64(bigEndian: base.loadUnaligned(fromByteOffset: position &>> 3, as: UInt64.self)) &<< UInt64(position & 7)
+                    position &+= pointBits
+                    step = step &+ (unzigzag(BitReader.field(word, at: 0, width: stepWidth)) &+ steps.reference)
+                    timestamp = timestamp &+ (unzigzag(BitReader.field(word, at: stepWidth, width: timestampWidth)) &+ timestamps.reference)
+                    let difference = unzigzag(BitReader.field(word, at: stepWidth + timestampWidth, width: valueWidth)) &+ differences.reference
+                    bits = bits &+ UInt64(bitPattern: difference &<< floor)
+                    (out + n).initialize(to: MetricPoint(step: step, timestamp: timestamp, value: Double(bitPattern: bits)))
                 }
-                (out + n).initialize(to: MetricPoint(step: step, timestamp: timestamp, value: Double(bitPattern: bits)))
+                reader.position = position
+            } else {
+                for n in 1..<count {
+                    // One point reads at most 202 bits, well within the padding.
+                    guard reader.position <= totalBits else { return CorruptSegment(description: "truncated points") }
+                    step = step &+ steps.read(&reader)
+                    timestamp = timestamp &+ timestamps.read(&reader)
+                    if let differences {
+                        bits = bits &+ UInt64(bitPattern: differences.read(&reader) << floor)
+                    } else if reader.read(1) == 1 {
+                        if reader.read(1) == 1 {
+                            window = Int(reader.read(6))
+                        }
+                        let width = 64 - window - Int(floor)
+                        guard width > 0 else { return CorruptSegment(description: "bad value window") }
+                        bits ^= reader.read(width) << UInt64(floor)
+                    }
+                    (out + n).initialize(to: MetricPoint(step: step, timestamp: timestamp, value: Double(bitPattern: bits)))
+                }
             }
             // Only the zero bits up to the byte boundary may follow.
             guard reader.position <= totalBits, totalBits - reader.position < 8,

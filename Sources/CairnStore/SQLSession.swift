@@ -41,10 +41,23 @@ public protocol SQLSession {
     /// Where the audit chain stands in this write transaction, when the backend keeps it
     /// between works (PostgreSQL, to save a round trip per work); nil reads the head each time.
     var auditChain: AuditChainState? { get }
+
+    /// Runs a cached query whose column 0 is a blob (nil when NULL) and columns 1 and 2 are
+    /// integers, and hands `body` each row's blob where it lies and the two integers: the read of
+    /// long metric series, thousands of segment rows. SQLite hands over the statement's own
+    /// buffer (no copy, no row values built); the default goes through `each`.
+    func eachBlob(_ sql: String, _ values: [SQLValue], _ body: (UnsafeRawBufferPointer?, Int64, Int64) throws -> Void) throws
 }
 
 extension SQLSession {
     public var auditChain: AuditChainState? { nil }
+
+    public func eachBlob(_ sql: String, _ values: [SQLValue], _ body: (UnsafeRawBufferPointer?, Int64, Int64) throws -> Void) throws {
+        try each(sql, values, cache: true) { row in
+            guard case .blob(let bytes) = row.values[0] else { return try body(nil, row[1], row[2]) }
+            try bytes.withUnsafeBytes { try body($0, row[1], row[2]) }
+        }
+    }
 
     public func runDeferred(_ sql: String, _ values: [SQLValue]) throws {
         try run(sql, values, cache: true)

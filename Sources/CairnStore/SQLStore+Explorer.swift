@@ -185,33 +185,39 @@ extension SQLStore: ExplorerStore {
     }
 
     /// Buckets a series on the step axis segment by segment, as `MetricBucketer.bucket` does
-    /// on the whole series: the usual case of segments written in step order. A segment whose
+    /// on the whole series: the usual case of segments written in step order. The segments
+    /// stream past once, each read where SQLite holds it (`eachSegment`); a segment whose
     /// summary shows it lies in one bucket is taken whole without decoding it (unless
-    /// `skipping` is off, for tests that compare both ways). Answers nil when the series has no
-    /// segment in range or its segments' step ranges overlap; the caller then reads it whole.
+    /// `skipping` is off, for tests that compare both ways). The range of the buckets not given
+    /// by `minX`/`maxX` is the series' own step range, from its summary in `latest_metrics`
+    /// (the first and last segments' steps when they are in step order). Answers nil when the
+    /// series has no segment in range or its segments' step ranges overlap; the caller then
+    /// reads it whole.
     static func streamBuckets(_ db: any SQLSession, runPK: Int64, key: String, minX: Int64?, maxX: Int64?, count: Int,
                               skipping: Bool = true) throws -> (pointCount: Int, buckets: [MetricBucket])? {
-        guard count > 0 else { return nil }
-        let rows = try db.rows("""
-            SELECT points, min_step, max_step FROM metric_segments
+        guard count > 0, let range = try db.row("""
+            SELECT min_step, max_step FROM latest_metrics
             WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
-              AND max_step >= ? AND min_step <= ?
-            ORDER BY seq
-            """, [runPK, key, minX ?? Int64.min, maxX ?? Int64.max])
-        guard let first = rows.first, let last = rows.last,
-              zip(rows, rows.dropFirst()).allSatisfy({ ($0[2] as Int64) < ($1[1] as Int64) }) else { return nil }
-        var stream = MetricBucketer.Stream(lo: minX ?? first[1], hi: maxX ?? last[2], count: count)
+            """, [runPK, key]) else { return nil }
+        var stream = MetricBucketer.Stream(lo: minX ?? range[0], hi: maxX ?? range[1], count: count)
         var scratch = UnsafeMutableBufferPointer<MetricPoint>.allocate(capacity: 512)
         defer { scratch.deallocate() }
-        for row in rows {
-            let decoded = try decodeUnlessWhole(row, into: &scratch, skipping: skipping) { summary in
-                guard stream.holdsWhole(summary) else { return false }
-                stream.add(summary)
-                return true
+        var previousMaxStep: Int64?
+        do {
+            try eachSegment(db, seriesRangeSQL, [runPK, key, minX ?? Int64.min, maxX ?? Int64.max]) { bytes, minStep, maxStep in
+                if let previousMaxStep, previousMaxStep >= minStep { throw OutOfStepOrder() }
+                previousMaxStep = maxStep
+                let decoded = try decodeUnlessWhole(bytes, into: &scratch, skipping: skipping) { summary in
+                    guard stream.holdsWhole(summary) else { return false }
+                    stream.add(summary)
+                    return true
+                }
+                for point in inStepOrder(scratch, decoded) { stream.add(x: point.step, value: point.value) }
             }
-            for point in inStepOrder(scratch, decoded) { stream.add(x: point.step, value: point.value) }
+        } catch is OutOfStepOrder {
+            return nil
         }
-        return stream.finish()
+        return previousMaxStep == nil ? nil : stream.finish()
     }
 
     public func storeFigures(staleBefore: Int64) async throws -> StoreFigures {

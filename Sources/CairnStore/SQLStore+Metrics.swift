@@ -168,36 +168,63 @@ extension SQLStore {
         return (run.0, run.1, states)
     }
 
-    /// Segments stay below this many bytes when small writes are merged into them: a record
-    /// this size still fits in its B-tree page (no overflow pages), so rewriting it dirties one
-    /// page, just like inserting a new row would.
-    static let smallSegmentBytes = 900
+    /// Segments stay at or below this many bytes, whether written whole or grown by merging
+    /// small writes into them. `metric_segments` is a WITHOUT ROWID table (an index B-tree):
+    /// on a 4 KiB page a record of up to 1,002 bytes stays in its page, a larger one spills
+    /// into an overflow page of its own. A segment row adds at most 75 bytes to its blob (the
+    /// record header and six integer columns of up to 8 bytes, two reals), so 925 bytes never
+    /// spill, and four such rows fill a page to about 90 %.
+    static let smallSegmentBytes = 925
 
-    /// `points` cut into runs whose encoding stays under `smallSegmentBytes`, each with its
-    /// bytes. Segments of a size that fits in their B-tree page never spill into overflow pages,
-    /// which would leave most of a 4 KiB page empty per segment.
+    /// `points` cut into runs whose encoding stays within `smallSegmentBytes` (and
+    /// `maxSegmentPoints` points), each with its bytes, each as long as fits: every segment row
+    /// nearly as large as its share of a page, so pages carry as little empty space as possible.
     static func segmentChunks(_ points: [MetricPoint], encoded: [UInt8]) -> [(ArraySlice<MetricPoint>, [UInt8])] {
         let maxPoints = MetricSegmentCodec.maxSegmentPoints
         if (encoded.count <= smallSegmentBytes && points.count <= maxPoints) || points.count == 1 {
             return [(points[...], encoded)]
         }
         var chunks: [(ArraySlice<MetricPoint>, [UInt8])] = []
-        // Aim a little under the limit from the average size per point (and at most
-        // `maxSegmentPoints` points); halve any chunk that still comes out too large (its
-        // points are larger than the average).
-        var size = min(maxPoints, max(1, points.count * smallSegmentBytes * 9 / 10 / max(1, encoded.count)))
+        // The first guess from the average size per point; each next chunk starts from the
+        // length of the one before (a series' points cost about the same throughout).
+        var guess = points.count * smallSegmentBytes / max(1, encoded.count)
         var start = 0
         while start < points.count {
-            let chunk = points[start..<min(start + size, points.count)]
-            let bytes = MetricSegmentCodec.encode(Array(chunk))
-            if bytes.count > smallSegmentBytes, chunk.count > 1 {
-                size = max(1, chunk.count / 2)
-                continue
-            }
-            chunks.append((chunk, bytes))
-            start += chunk.count
+            let chunk = fullestChunk(points, from: start, guess: guess)
+            chunks.append(chunk)
+            start += chunk.0.count
+            guess = chunk.0.count
         }
         return chunks
+    }
+
+    /// The longest run of `points` from `start` (up to `maxSegmentPoints`) whose encoding fits
+    /// `smallSegmentBytes`, found by a few encodings: each try moves the length in proportion
+    /// to the bytes left, between the longest length known to fit and the shortest known not to.
+    /// A single point always fits.
+    static func fullestChunk(_ points: [MetricPoint], from start: Int, guess: Int) -> (ArraySlice<MetricPoint>, [UInt8]) {
+        let available = min(MetricSegmentCodec.maxSegmentPoints, points.count - start)
+        var fitting: (count: Int, bytes: [UInt8])?
+        var tooLong = available + 1
+        var length = min(max(1, guess), available)
+        var tries = 0
+        while true {
+            let bytes = MetricSegmentCodec.encode(Array(points[start..<(start + length)]))
+            if bytes.count <= smallSegmentBytes || length == 1 {
+                fitting = (length, bytes)
+            } else {
+                tooLong = length
+            }
+            tries += 1
+            let known = fitting?.count ?? 0
+            // Done when no length between the bounds is left, or after a few tries once some
+            // length fits (the rest would gain a point or two).
+            if tooLong == known + 1 || (tries >= 4 && fitting != nil) { break }
+            let estimate = length * smallSegmentBytes / max(1, bytes.count)
+            length = min(tooLong - 1, max(known + 1, estimate))
+        }
+        let chunk = fitting!
+        return (points[start..<(start + chunk.count)], chunk.bytes)
     }
 
     /// The `metric_segments` row of a segment of `points`.
@@ -231,6 +258,10 @@ extension SQLStore {
         // Points that cost no bits never fill a segment by size: it ends at its point limit.
         guard merged.count + points.count <= MetricSegmentCodec.maxSegmentPoints else { return false }
         merged += points
+        // The merged points are encoded afresh (one header, the widths they need together),
+        // which can come out a little larger than the two parts: then they are not merged.
+        let encoded = MetricSegmentCodec.encode(merged)
+        guard encoded.count <= smallSegmentBytes else { return false }
         var minValue = row[2] as Double?
         var maxValue = row[3] as Double?
         for point in points where !point.value.isNaN {
@@ -240,8 +271,7 @@ extension SQLStore {
         try db.executeDeferredIndependent("""
             UPDATE metric_segments SET point_count = ?, max_step = ?, min_value = ?, max_value = ?, points = ?
             WHERE run_pk = ? AND key_id = ? AND seq = ?
-            """, [merged.count, merged.map(\.step).max()!, minValue, maxValue,
-                                     MetricSegmentCodec.encode(merged), runPK, keyID, seq])
+            """, [merged.count, merged.map(\.step).max()!, minValue, maxValue, encoded, runPK, keyID, seq])
         return true
     }
 
@@ -304,7 +334,7 @@ extension SQLStore {
 
     /// Segments of a series that may hold steps in `[startStep, endStep]`.
     static let seriesRangeSQL = """
-        SELECT points FROM metric_segments
+        SELECT points, min_step, max_step FROM metric_segments
         WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
           AND max_step >= ? AND min_step <= ?
         ORDER BY seq
@@ -313,11 +343,28 @@ extension SQLStore {
     static func decodeSegments(_ db: any SQLSession, sql: String, arguments: [any SQLBindable], expectedCount: Int = 0) throws -> [MetricPoint] {
         var points: [MetricPoint] = []
         points.reserveCapacity(expectedCount)
-        try db.each(sql, arguments.map(\.sqlValue), cache: true) { row in
-            try decodeSegment(row, into: &points)
-        }
+        try eachSegment(db, sql, arguments) { bytes, _, _ in try MetricSegmentCodec.decode(bytes, into: &points) }
         return points
     }
+
+    /// Hands `body` each segment `sql` selects (`points, min_step, max_step`): its bytes where
+    /// they lie (`SQLSession.eachBlob`: on SQLite not copied out of the statement) and its step
+    /// range. A damaged or missing blob throws `DamagedSegment`.
+    static func eachSegment(_ db: any SQLSession, _ sql: String, _ arguments: [any SQLBindable],
+                            _ body: (UnsafeRawBufferPointer, _ minStep: Int64, _ maxStep: Int64) throws -> Void) throws {
+        try db.eachBlob(sql, arguments.map(\.sqlValue)) { bytes, minStep, maxStep in
+            guard let bytes else { throw DamagedSegment(detail: "the segment's bytes are missing") }
+            do {
+                try body(bytes, minStep, maxStep)
+            } catch let error as MetricSegmentCodec.CorruptSegment {
+                throw DamagedSegment(detail: error.description)
+            }
+        }
+    }
+
+    /// Segments read in step order turned out not to be (steps written out of order): the
+    /// streaming reads stop and the caller reads the series whole.
+    struct OutOfStepOrder: Error {}
 
     /// Appends the points of the segment blob in column 0 of `row`, read in place.
     static func decodeSegment(_ row: SQLRow, into points: inout [MetricPoint]) throws {
@@ -442,12 +489,14 @@ extension SQLStore {
             var scratch = UnsafeMutableBufferPointer<MetricPoint>.allocate(capacity: 512)
             defer { scratch.deallocate() }
             var previousMaxStep: Int64?
-            let cursor = try db.rows(seriesSQL, [runPK, key])
-            for row in cursor {
-                let minStep: Int64 = row[1]
-                if let previousMaxStep, previousMaxStep >= minStep { return nil }  // written out of step order
-                previousMaxStep = row[2]
-                try feed(row, to: &stream, scratch: &scratch, skipping: skipping)
+            do {
+                try eachSegment(db, seriesSQL, [runPK, key]) { bytes, minStep, maxStep in
+                    if let previousMaxStep, previousMaxStep >= minStep { throw OutOfStepOrder() }
+                    previousMaxStep = maxStep
+                    try feed(bytes, to: &stream, scratch: &scratch, skipping: skipping)
+                }
+            } catch is OutOfStepOrder {
+                return nil
             }
             return stream.finish()
         }
@@ -462,7 +511,7 @@ extension SQLStore {
         // Only the first and last segments can reach outside the range: read their in-range points.
         for position in Set([0, segments.count - 1]) where segments[position].minStep < lower || segments[position].maxStep > upper {
             var points = try decodeSegments(db, sql: """
-                SELECT points FROM metric_segments
+                SELECT points, min_step, max_step FROM metric_segments
                 WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?) AND seq = ?
                 """, arguments: [runPK, key, rows[position][0] as Int64])
             points.removeAll { $0.step < lower || $0.step > upper }
@@ -478,39 +527,36 @@ extension SQLStore {
         var scratch = UnsafeMutableBufferPointer<MetricPoint>.allocate(capacity: 512)
         defer { scratch.deallocate() }
         var position = 0
-        let cursor = try db.rows(seriesRangeSQL, [runPK, key, lower, upper])
-        for row in cursor {
+        try eachSegment(db, seriesRangeSQL, [runPK, key, lower, upper]) { bytes, _, _ in
             // The same statement's rows in the same read transaction: one per segment listed above.
-            guard position < segments.count else { break }
+            guard position < segments.count else { return }
             defer { position += 1 }
             if let partial = segments[position].partial {
                 for point in partial { stream.add(point) }
-                continue
+                return
             }
-            try feed(row, to: &stream, scratch: &scratch, skipping: skipping)
+            try feed(bytes, to: &stream, scratch: &scratch, skipping: skipping)
         }
         return stream.finish()
     }
 
-    /// Decodes the segment in column 0 of `row` into `scratch` and answers its point count,
-    /// unless `skipping` and `takeWhole` took the segment from its summary (then 0): the
-    /// checksum is checked once either way.
+    /// Decodes the segment `bytes` into `scratch` and answers its point count, unless
+    /// `skipping` and `takeWhole` took the segment from its summary (then 0): the checksum is
+    /// checked once either way.
     @inline(__always)
-    static func decodeUnlessWhole(_ row: SQLRow, into scratch: inout UnsafeMutableBufferPointer<MetricPoint>, skipping: Bool,
-                                  _ takeWhole: (MetricSegmentCodec.Summary) -> Bool) throws -> Int {
-        try withSegmentBytes(row) { bytes throws(MetricSegmentCodec.CorruptSegment) -> Int in
-            if skipping, let summary = try MetricSegmentCodec.summary(bytes), takeWhole(summary) { return 0 }
-            return try MetricSegmentCodec.decode(bytes, into: &scratch, checked: skipping)
-        }
+    static func decodeUnlessWhole(_ bytes: UnsafeRawBufferPointer, into scratch: inout UnsafeMutableBufferPointer<MetricPoint>, skipping: Bool,
+                                  _ takeWhole: (MetricSegmentCodec.Summary) -> Bool) throws(MetricSegmentCodec.CorruptSegment) -> Int {
+        if skipping, let summary = try MetricSegmentCodec.summary(bytes), takeWhole(summary) { return 0 }
+        return try MetricSegmentCodec.decode(bytes, into: &scratch, checked: skipping)
     }
 
-    /// Feeds the points of the segment in column 0 of `row` to `stream`, in step order; a
-    /// segment whose summary shows it lies in one bucket is fed whole without decoding it
-    /// (unless `skipping` is off, for tests that compare both ways).
+    /// Feeds the points of the segment `bytes` to `stream`, in step order; a segment whose
+    /// summary shows it lies in one bucket is fed whole without decoding it (unless `skipping`
+    /// is off, for tests that compare both ways).
     @inline(__always)
-    private static func feed(_ row: SQLRow, to stream: inout MetricSampler.Stream, scratch: inout UnsafeMutableBufferPointer<MetricPoint>,
-                             skipping: Bool) throws {
-        let count = try decodeUnlessWhole(row, into: &scratch, skipping: skipping) { summary in
+    private static func feed(_ bytes: UnsafeRawBufferPointer, to stream: inout MetricSampler.Stream,
+                             scratch: inout UnsafeMutableBufferPointer<MetricPoint>, skipping: Bool) throws(MetricSegmentCodec.CorruptSegment) {
+        let count = try decodeUnlessWhole(bytes, into: &scratch, skipping: skipping) { summary in
             guard stream.holdsWhole(summary) else { return false }
             stream.add(summary)
             return true

@@ -278,6 +278,18 @@ struct GRDBSession: SQLSession {
         }
     }
 
+    func eachBlob(_ sql: String, _ values: [SQLValue], _ body: (UnsafeRawBufferPointer?, Int64, Int64) throws -> Void) throws {
+        let cursor = try Row.fetchCursor(try db.cachedStatement(sql: sql), arguments: Self.arguments(values))
+        while let row = try cursor.next() {
+            let first: Int64 = row[1]
+            let second: Int64 = row[2]
+            try row.withUnsafeData(atIndex: 0) { data in
+                guard let data else { return try body(nil, first, second) }
+                try data.withUnsafeBytes { try body($0, first, second) }
+            }
+        }
+    }
+
     /// Built through GRDB's initializer for optional existentials: its other one, for a
     /// sequence of one concrete type, is not specialized across modules and builds a key path
     /// and looks up type metadata by name on every call (4–5 % of a log-metric's CPU).

@@ -126,7 +126,7 @@ struct MetricSegmentCodecTests {
     @Test("Training curves take at most 4 bytes a point, random doubles at most 16", arguments: ["loss", "step", "accuracy", "lr", "random"])
     func sizes(shape: String) throws {
         let points = Self.curve(shape, count: 20_000)
-        // Segments of about the size the store writes (under 900 bytes).
+        // Segments of about the size the store writes (at most 925 bytes).
         var bytes = 0
         var start = 0
         while start < points.count {
@@ -138,6 +138,25 @@ struct MetricSegmentCodecTests {
         }
         let perPoint = Double(bytes) / Double(points.count)
         #expect(perPoint <= (shape == "random" ? 16 : 4), "\(shape): \(perPoint) bytes a point")
+    }
+
+    @Test("A large write is cut into segments filled close to their size limit, each within it", arguments: ["loss", "step", "accuracy", "lr", "random"])
+    func fullSegments(shape: String) throws {
+        let points = Self.curve(shape, count: 20_000)
+        let chunks = SQLStore.segmentChunks(points, encoded: MetricSegmentCodec.encode(points))
+        #expect(chunks.map(\.0.count).reduce(0, +) == points.count)
+        var start = 0
+        for (index, (chunk, bytes)) in chunks.enumerated() {
+            #expect(chunk.startIndex == start)
+            #expect(try MetricSegmentCodec.decode(bytes) == Array(chunk))
+            #expect(bytes.count <= SQLStore.smallSegmentBytes && chunk.count <= MetricSegmentCodec.maxSegmentPoints)
+            // Every segment but the last is full: by size (within a few points) or by count.
+            if index < chunks.count - 1 {
+                #expect(bytes.count >= SQLStore.smallSegmentBytes * 95 / 100 || chunk.count == MetricSegmentCodec.maxSegmentPoints,
+                        "\(shape): segment \(index) holds \(chunk.count) points in \(bytes.count) bytes")
+            }
+            start += chunk.count
+        }
     }
 
     @Test("A regular series costs only a few bytes per point")
