@@ -203,22 +203,24 @@ final class PostgresBackend: SQLBackend {
         let location = self.location
         do {
             return try await threads.runIfActive {
-                try pool.withConnection { connection in
+                try pool.withConnection(leavingPending: { connection in
                     // Transaction control is pipelined: sent without waiting for its answer (the
                     // connection runs statements in order), so a read costs no extra round trips.
+                    // The COMMIT of a read-only transaction that read everything it asked for
+                    // changes nothing and cannot fail but with the connection: the answer goes out
+                    // without waiting for it, and the connection's next user waits (see the pool).
                     let begun = connection.send("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     do {
                         let session = PostgresSession(connection)
                         let value = try body(session)
                         try session.settle()
                         try begun.wait()
-                        try connection.send("COMMIT").wait()
-                        return value
+                        return (value, connection.send("COMMIT"))
                     } catch {
                         try? connection.exec("ROLLBACK")
                         throw error
                     }
-                }
+                })
             }
         } catch {
             throw Self.mapError(error, location: location)
@@ -467,7 +469,9 @@ final class PostgresBackend: SQLBackend {
 final class PostgresConnectionPool: Sendable {
     let name: String
     private let configuration: PostgresConnection.Configuration
-    private let idle = Mutex<[PostgresConnection]>([])
+    /// Idle connections, each with the statement it was handed back behind (a read's COMMIT),
+    /// whose answer its next user waits for.
+    private let idle = Mutex<[(connection: PostgresConnection, pending: EventLoopFuture<Void>?)]>([])
     private let nextID = Atomic<Int>(0)
     private let isClosed = Atomic<Bool>(false)
     private let logger = Logger(label: "cairn.postgres")
@@ -479,23 +483,39 @@ final class PostgresConnectionPool: Sendable {
 
     /// Runs `body` on a connection (from a thread that may block, never an event loop).
     func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        try withConnection(leavingPending: { connection in (try body(connection), nil) })
+    }
+
+    /// `withConnection` for a body that ends with a statement whose answer it need not wait
+    /// for (`pending`): the connection goes back to the pool at once, and its next user waits
+    /// for that answer first (it has almost always arrived by then); if that statement failed,
+    /// the connection is dropped.
+    func withConnection<T>(leavingPending body: (PostgresConnection) throws -> (T, pending: EventLoopFuture<Void>?)) throws -> T {
         let connection = try acquire()
         do {
-            let value = try body(connection)
-            release(connection)
+            let (value, pending) = try body(connection)
+            release(connection, pending: pending)
             return value
         } catch {
             if connection.isClosed {
                 connection.closeAndWait()
             } else {
-                release(connection)
+                release(connection, pending: nil)
             }
             throw error
         }
     }
 
     private func acquire() throws -> PostgresConnection {
-        while let connection = idle.withLock({ $0.popLast() }) {
+        while let (connection, pending) = idle.withLock({ $0.popLast() }) {
+            if let pending {
+                do {
+                    try pending.wait()
+                } catch {
+                    connection.closeAndWait()
+                    continue
+                }
+            }
             if !connection.isClosed { return connection }
         }
         let id = nextID.add(1, ordering: .relaxed).newValue
@@ -505,10 +525,10 @@ final class PostgresConnectionPool: Sendable {
 
     /// Back to the idle list; once the pool is closed, a connection still out (a background
     /// ANALYZE, say) is closed when it comes back instead.
-    private func release(_ connection: PostgresConnection) {
+    private func release(_ connection: PostgresConnection, pending: EventLoopFuture<Void>?) {
         let kept = idle.withLock { all -> Bool in
             guard !isClosed.load(ordering: .acquiring) else { return false }
-            all.append(connection)
+            all.append((connection, pending))
             return true
         }
         if !kept { connection.closeAndWait() }
@@ -518,7 +538,7 @@ final class PostgresConnectionPool: Sendable {
         let connections = idle.withLock { all -> [PostgresConnection] in
             isClosed.store(true, ordering: .releasing)
             defer { all.removeAll() }
-            return all
+            return all.map(\.connection)
         }
         for connection in connections { connection.closeAndWait() }
     }
@@ -567,6 +587,111 @@ struct PostgresSession: SQLSession {
     func rows(of queries: [(sql: String, values: [SQLValue])]) throws -> [[SQLRow]] {
         let sent = queries.map { connection.query(Self.query($0.sql, $0.values, cache: true), logger: Self.logger) }
         return try sent.map { future in try answer(future).rows.map(Self.row) }
+    }
+
+    /// Each query as one row of one array per column (`packed`), read straight into `SQLRow`s
+    /// (`unpack`): one `DataRow` message per query instead of one per row.
+    func packedRows(of queries: [PackedQuery]) throws -> [[SQLRow]] {
+        let sent = queries.map { connection.query(Self.query(Self.packed($0.sql, columns: $0.columns), $0.values, cache: true), logger: Self.logger) }
+        return try zip(sent, queries).map { future, query in
+            guard let row = try answer(future).rows.first else { return [] }
+            return try Self.unpack(row, [query.columns])[0]
+        }
+    }
+
+
+    /// `sql` (a `SELECT` of `columns` columns) as one row of one array per column, each in the
+    /// query's row order (the aggregate reads a subquery that is only projected, which keeps
+    /// its order). No rows: one row of NULLs.
+    static func packed(_ sql: String, columns: Int) -> String {
+        let names = (0..<columns).map { "c\($0)" }
+        return "SELECT \(names.map { "array_agg(\($0))" }.joined(separator: ", ")) FROM (\(sql)) s(\(names.joined(separator: ", ")))"
+    }
+
+    /// The one row of `sql`, whose columns are the arrays of several `packed` queries of
+    /// `columns` columns each, one after the other, as each query's rows.
+    func packedColumns(_ sql: String, _ values: [SQLValue], columns: [Int]) throws -> [[SQLRow]] {
+        guard let row = try answer(connection.query(Self.query(sql, values, cache: false), logger: Self.logger)).rows.first else {
+            return columns.map { _ in [] }
+        }
+        return try Self.unpack(row, columns)
+    }
+
+    /// The rows of packed queries of `columns` columns each from `row`'s arrays (`packed`).
+    static func unpack(_ row: PostgresRow, _ columns: [Int]) throws -> [[SQLRow]] {
+        var arrays: [[SQLValue]] = []
+        for cell in row {
+            guard var bytes = cell.bytes else {
+                arrays.append([])
+                continue
+            }
+            arrays.append(try elements(&bytes))
+        }
+        guard arrays.count == columns.reduce(0, +) else {
+            throw CairnError(.internalError, "PostgreSQL answered \(arrays.count) packed columns where \(columns.reduce(0, +)) were asked for.")
+        }
+        var result: [[SQLRow]] = []
+        var first = 0
+        for width in columns {
+            let group = arrays[first..<first + width]
+            let count = group.first?.count ?? 0
+            guard group.allSatisfy({ $0.count == count }) else {
+                throw CairnError(.internalError, "PostgreSQL answered packed columns of different lengths.")
+            }
+            var rows: [SQLRow] = []
+            rows.reserveCapacity(count)
+            for i in 0..<count {
+                rows.append(SQLRow(group.map { $0[i] }))
+            }
+            result.append(rows)
+            first += width
+        }
+        return result
+    }
+
+    /// The elements of a one-dimensional array in PostgreSQL's binary form (`array_send`): the
+    /// header (dimensions, a flag, the element type, the length and lower bound), then per
+    /// element its length (-1 for NULL) and value.
+    static func elements(_ buffer: inout ByteBuffer) throws -> [SQLValue] {
+        func malformed() -> CairnError { CairnError(.internalError, "PostgreSQL answered a malformed array.") }
+        guard let dimensions = buffer.readInteger(as: Int32.self), buffer.readInteger(as: Int32.self) != nil,
+              let type = buffer.readInteger(as: UInt32.self) else { throw malformed() }
+        guard dimensions == 1 else {
+            if dimensions == 0 { return [] }
+            throw malformed()
+        }
+        guard let count = buffer.readInteger(as: Int32.self), buffer.readInteger(as: Int32.self) != nil, count >= 0 else { throw malformed() }
+        var values: [SQLValue] = []
+        values.reserveCapacity(Int(count))
+        for _ in 0..<count {
+            guard let length = buffer.readInteger(as: Int32.self) else { throw malformed() }
+            guard length >= 0 else {
+                values.append(.null)
+                continue
+            }
+            guard let value = elementValue(type: type, length: Int(length), &buffer) else {
+                throw CairnError(.internalError, "PostgreSQL answered an array of type \(type), which the store does not read packed.")
+            }
+            values.append(value)
+        }
+        return values
+    }
+
+    /// One element of an array (`elements`), by its type's OID: the types `row` reads, but
+    /// `numeric`, which the store's packed queries never answer.
+    private static func elementValue(type: UInt32, length: Int, _ buffer: inout ByteBuffer) -> SQLValue? {
+        switch (type, length) {
+        case (20, 8): return buffer.readInteger(as: Int64.self).map(SQLValue.integer)
+        case (23, 4): return buffer.readInteger(as: Int32.self).map { .integer(Int64($0)) }
+        case (21, 2): return buffer.readInteger(as: Int16.self).map { .integer(Int64($0)) }
+        case (26, 4): return buffer.readInteger(as: UInt32.self).map { .integer(Int64($0)) }
+        case (701, 8): return buffer.readInteger(as: UInt64.self).map { .real(Double(bitPattern: $0)) }
+        case (700, 4): return buffer.readInteger(as: UInt32.self).map { .real(Double(Float(bitPattern: $0))) }
+        case (16, 1): return buffer.readInteger(as: UInt8.self).map { .integer($0 == 0 ? 0 : 1) }
+        case (17, _): return buffer.readBytes(length: length).map(SQLValue.blob)
+        case (25, _), (1043, _), (1042, _), (19, _): return buffer.readString(length: length).map(SQLValue.text)
+        default: return nil
+        }
     }
 
     /// Waits for the deferred statements sent so far and throws the first one's error. The
