@@ -208,19 +208,24 @@ final class PostgresBackend: SQLBackend {
         let location = self.location
         do {
             return try await threads.runIfActive {
-                try pool.withConnection { connection in
-                    // Transaction control is pipelined: sent without waiting for its answer (the
-                    // connection runs statements in order), so a read costs no extra round trips.
-                    let begun = connection.send("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                try pool.withSession { session in
+                    // Transaction control is queued: BEGIN goes out with the first query and
+                    // answers with it. The COMMIT of a read-only transaction that read everything
+                    // it asked for changes nothing and cannot fail but with the connection: it goes
+                    // out without waiting for its answer, which the connection's next session
+                    // collects (see the pool).
+                    let begun = session.queue("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    session.collectWithNextWait(begun)
                     do {
-                        let session = PostgresSession(connection)
                         let value = try body(session)
                         try session.settle()
-                        try begun.wait()
-                        try connection.send("COMMIT").wait()
-                        return value
+                        _ = try session.collected(begun)
+                        let commit = session.queue("COMMIT")
+                        session.send()
+                        return (value, commit)
                     } catch {
-                        try? connection.exec("ROLLBACK")
+                        try? session.settle()
+                        try? session.connection.exec("ROLLBACK")
                         throw error
                     }
                 }
@@ -287,13 +292,14 @@ final class PostgresBackend: SQLBackend {
     /// time, so writes hold at most one thread.
     private static func transact(_ pool: PostgresConnectionPool, _ works: [GroupCommitWriter.Work]) -> [GroupCommitWriter.Outcome] {
         do {
-            return try pool.withConnection { connection -> [GroupCommitWriter.Outcome] in
+            return try pool.withSession(auditChain: AuditChainState()) { session -> ([GroupCommitWriter.Outcome], pending: EventLoopFuture<PostgresQueryResult>?) in
                 do {
-                    return try runBatch(connection, works)
+                    return (try runBatch(session, works), nil)
                 } catch {
                     // Never hand a connection back inside a transaction (ROLLBACK outside one
                     // only warns); a broken connection is dropped by the pool instead.
-                    try? connection.exec("ROLLBACK")
+                    try? session.settle()
+                    try? session.connection.exec("ROLLBACK")
                     throw error
                 }
             }
@@ -312,8 +318,8 @@ final class PostgresBackend: SQLBackend {
     /// database (the batch's thread just does not wake up for it). What a write costs here is
     /// its number of statements, which is why the lock and the head are one statement and an
     /// audit event and its head update another.
-    private static func runBatch(_ connection: PostgresConnection, _ works: [GroupCommitWriter.Work]) throws -> [GroupCommitWriter.Outcome] {
-        let session = PostgresSession(connection, auditChain: AuditChainState())
+    private static func runBatch(_ session: PostgresSession, _ works: [GroupCommitWriter.Work]) throws -> [GroupCommitWriter.Outcome] {
+        let connection = session.connection
         var control = [session.queue("BEGIN")]
         // The write lock and the audit chain's head in one statement: locking the head's row
         // waits for the write transaction that holds it (on any replica) to end, then reads the
@@ -472,7 +478,9 @@ final class PostgresBackend: SQLBackend {
 final class PostgresConnectionPool: Sendable {
     let name: String
     private let configuration: PostgresConnection.Configuration
-    private let idle = Mutex<[PostgresConnection]>([])
+    /// Idle connections, each with the statement it was handed back behind (a read's COMMIT),
+    /// whose answer its next user collects first.
+    private let idle = Mutex<[(connection: PostgresConnection, pending: EventLoopFuture<PostgresQueryResult>?)]>([])
     private let nextID = Atomic<Int>(0)
     private let isClosed = Atomic<Bool>(false)
     private let logger = Logger(label: "cairn.postgres")
@@ -484,36 +492,52 @@ final class PostgresConnectionPool: Sendable {
 
     /// Runs `body` on a connection (from a thread that may block, never an event loop).
     func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
-        let connection = try acquire()
+        try withSession { session in
+            // Not through the session: the connection's statement left pending is waited for here.
+            _ = session.exchange([])
+            return (try body(session.connection), nil)
+        }
+    }
+
+    /// Runs `body` with a session on a connection. A body may end with a statement whose
+    /// answer it need not wait for (`pending`, a read's COMMIT): the connection goes back to
+    /// the pool at once, and its next session collects that answer with its first wait (it
+    /// has almost always arrived by then). A statement that failed there leaves the connection
+    /// broken, which the next statements on it report.
+    func withSession<T>(auditChain: AuditChainState? = nil,
+                        _ body: (PostgresSession) throws -> (T, pending: EventLoopFuture<PostgresQueryResult>?)) throws -> T {
+        let (connection, leftPending) = try acquire()
+        let session = PostgresSession(connection, auditChain: auditChain)
+        if let leftPending { session.collectWithNextWait(leftPending) }
         do {
-            let value = try body(connection)
-            release(connection)
+            let (value, pending) = try body(session)
+            release(connection, pending: pending)
             return value
         } catch {
             if connection.isClosed {
                 connection.closeAndWait()
             } else {
-                release(connection)
+                release(connection, pending: nil)
             }
             throw error
         }
     }
 
-    private func acquire() throws -> PostgresConnection {
-        while let connection = idle.withLock({ $0.popLast() }) {
-            if !connection.isClosed { return connection }
+    private func acquire() throws -> (PostgresConnection, EventLoopFuture<PostgresQueryResult>?) {
+        while let (connection, pending) = idle.withLock({ $0.popLast() }) {
+            if !connection.isClosed { return (connection, pending) }
         }
         let id = nextID.add(1, ordering: .relaxed).newValue
-        return try PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration,
-                                              id: id, logger: logger).wait()
+        return (try PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration,
+                                               id: id, logger: logger).wait(), nil)
     }
 
     /// Back to the idle list; once the pool is closed, a connection still out (a background
     /// ANALYZE, say) is closed when it comes back instead.
-    private func release(_ connection: PostgresConnection) {
+    private func release(_ connection: PostgresConnection, pending: EventLoopFuture<PostgresQueryResult>?) {
         let kept = idle.withLock { all -> Bool in
             guard !isClosed.load(ordering: .acquiring) else { return false }
-            all.append(connection)
+            all.append((connection, pending))
             return true
         }
         if !kept { connection.closeAndWait() }
@@ -523,7 +547,7 @@ final class PostgresConnectionPool: Sendable {
         let connections = idle.withLock { all -> [PostgresConnection] in
             isClosed.store(true, ordering: .releasing)
             defer { all.removeAll() }
-            return all
+            return all.map(\.connection)
         }
         for connection in connections { connection.closeAndWait() }
     }
@@ -665,6 +689,111 @@ struct PostgresSession: SQLSession {
         return try exchange([future])[0].get()
     }
 
+    /// Each query as one row of one array per column (`packed`), read straight into `SQLRow`s
+    /// (`unpack`): one `DataRow` message per query instead of one per row.
+    func packedRows(of queries: [PackedQuery]) throws -> [[SQLRow]] {
+        let results = try answers(queue(queries.map { Self.query(Self.packed($0.sql, columns: $0.columns), $0.values, cache: true) }))
+        return try zip(results, queries).map { result, query in
+            guard let row = result.rows.first else { return [] }
+            return try Self.unpack(row, [query.columns])[0]
+        }
+    }
+
+
+    /// `sql` (a `SELECT` of `columns` columns) as one row of one array per column, each in the
+    /// query's row order (the aggregate reads a subquery that is only projected, which keeps
+    /// its order). No rows: one row of NULLs.
+    static func packed(_ sql: String, columns: Int) -> String {
+        let names = (0..<columns).map { "c\($0)" }
+        return "SELECT \(names.map { "array_agg(\($0))" }.joined(separator: ", ")) FROM (\(sql)) s(\(names.joined(separator: ", ")))"
+    }
+
+    /// The one row of `sql`, whose columns are the arrays of several `packed` queries of
+    /// `columns` columns each, one after the other, as each query's rows.
+    func packedColumns(_ sql: String, _ values: [SQLValue], columns: [Int]) throws -> [[SQLRow]] {
+        guard let row = try answers(queue([Self.query(sql, values, cache: false)]))[0].rows.first else {
+            return columns.map { _ in [] }
+        }
+        return try Self.unpack(row, columns)
+    }
+
+    /// The rows of packed queries of `columns` columns each from `row`'s arrays (`packed`).
+    static func unpack(_ row: PostgresRow, _ columns: [Int]) throws -> [[SQLRow]] {
+        var arrays: [[SQLValue]] = []
+        for cell in row {
+            guard var bytes = cell.bytes else {
+                arrays.append([])
+                continue
+            }
+            arrays.append(try elements(&bytes))
+        }
+        guard arrays.count == columns.reduce(0, +) else {
+            throw CairnError(.internalError, "PostgreSQL answered \(arrays.count) packed columns where \(columns.reduce(0, +)) were asked for.")
+        }
+        var result: [[SQLRow]] = []
+        var first = 0
+        for width in columns {
+            let group = arrays[first..<first + width]
+            let count = group.first?.count ?? 0
+            guard group.allSatisfy({ $0.count == count }) else {
+                throw CairnError(.internalError, "PostgreSQL answered packed columns of different lengths.")
+            }
+            var rows: [SQLRow] = []
+            rows.reserveCapacity(count)
+            for i in 0..<count {
+                rows.append(SQLRow(group.map { $0[i] }))
+            }
+            result.append(rows)
+            first += width
+        }
+        return result
+    }
+
+    /// The elements of a one-dimensional array in PostgreSQL's binary form (`array_send`): the
+    /// header (dimensions, a flag, the element type, the length and lower bound), then per
+    /// element its length (-1 for NULL) and value.
+    static func elements(_ buffer: inout ByteBuffer) throws -> [SQLValue] {
+        func malformed() -> CairnError { CairnError(.internalError, "PostgreSQL answered a malformed array.") }
+        guard let dimensions = buffer.readInteger(as: Int32.self), buffer.readInteger(as: Int32.self) != nil,
+              let type = buffer.readInteger(as: UInt32.self) else { throw malformed() }
+        guard dimensions == 1 else {
+            if dimensions == 0 { return [] }
+            throw malformed()
+        }
+        guard let count = buffer.readInteger(as: Int32.self), buffer.readInteger(as: Int32.self) != nil, count >= 0 else { throw malformed() }
+        var values: [SQLValue] = []
+        values.reserveCapacity(Int(count))
+        for _ in 0..<count {
+            guard let length = buffer.readInteger(as: Int32.self) else { throw malformed() }
+            guard length >= 0 else {
+                values.append(.null)
+                continue
+            }
+            guard let value = elementValue(type: type, length: Int(length), &buffer) else {
+                throw CairnError(.internalError, "PostgreSQL answered an array of type \(type), which the store does not read packed.")
+            }
+            values.append(value)
+        }
+        return values
+    }
+
+    /// One element of an array (`elements`), by its type's OID: the types `row` reads, but
+    /// `numeric`, which the store's packed queries never answer.
+    private static func elementValue(type: UInt32, length: Int, _ buffer: inout ByteBuffer) -> SQLValue? {
+        switch (type, length) {
+        case (20, 8): return buffer.readInteger(as: Int64.self).map(SQLValue.integer)
+        case (23, 4): return buffer.readInteger(as: Int32.self).map { .integer(Int64($0)) }
+        case (21, 2): return buffer.readInteger(as: Int16.self).map { .integer(Int64($0)) }
+        case (26, 4): return buffer.readInteger(as: UInt32.self).map { .integer(Int64($0)) }
+        case (701, 8): return buffer.readInteger(as: UInt64.self).map { .real(Double(bitPattern: $0)) }
+        case (700, 4): return buffer.readInteger(as: UInt32.self).map { .real(Double(Float(bitPattern: $0))) }
+        case (16, 1): return buffer.readInteger(as: UInt8.self).map { .integer($0 == 0 ? 0 : 1) }
+        case (17, _): return buffer.readBytes(length: length).map(SQLValue.blob)
+        case (25, _), (1043, _), (1042, _), (19, _): return buffer.readString(length: length).map(SQLValue.text)
+        default: return nil
+        }
+    }
+
     /// Waits for the deferred statements queued so far and throws the first one's error. The
     /// work that queued them calls it (through its batch) before it counts as done.
     func settle() throws {
@@ -695,6 +824,25 @@ struct PostgresSession: SQLSession {
         return try outcomes.map { try $0.get() }
     }
 
+    /// Hands the queued statements to the connection without waiting for any answer.
+    func send() {
+        let outbox = Self.coalesced(state.outbox.withLock { all in
+            defer { all.removeAll() }
+            return all
+        })
+        guard !outbox.isEmpty else { return }
+        let connection = self.connection
+        connection.eventLoop.execute { Self.hand(outbox, to: connection) }
+    }
+
+    /// Sends coalesced statements; on the connection's event loop.
+    private static func hand(_ outbox: [(query: PostgresQuery, promises: [EventLoopPromise<PostgresQueryResult>])], to connection: PostgresConnection) {
+        for (query, promises) in outbox {
+            let answer = connection.query(query, logger: logger)
+            for promise in promises { answer.cascade(to: promise) }
+        }
+    }
+
     /// Hands the queued statements to the connection and waits until `futures` (and the
     /// riders) have answered: one hop to the event loop and one wake-up of this thread,
     /// however many statements go out and come back.
@@ -715,10 +863,7 @@ struct PostgresSession: SQLSession {
         let done = DispatchSemaphore(value: 0)
         let outcomes = Mutex<[Result<PostgresQueryResult, any Error>]>([])
         loop.execute {
-            for (query, promises) in outbox {
-                let answer = connection.query(query, logger: Self.logger)
-                for promise in promises { answer.cascade(to: promise) }
-            }
+            Self.hand(outbox, to: connection)
             EventLoopFuture.whenAllComplete(awaited, on: loop).whenSuccess { results in
                 outcomes.withLock { $0 = results }
                 done.signal()
@@ -819,12 +964,6 @@ extension PostgresConnection {
     }
 
     private static let execLogger = Logger(label: "cairn.postgres")
-
-    /// Sends one statement without parameters and answers at once: its answer (or error)
-    /// comes with the future, after the statements sent before it.
-    fileprivate func send(_ sql: String) -> EventLoopFuture<Void> {
-        query(PostgresQuery(unsafeSQL: sql), logger: Self.execLogger).map { _ in }
-    }
 
     /// Closes the connection and waits until it is closed (the driver requires that before a
     /// connection goes away); errors of an already broken connection do not matter here.

@@ -38,6 +38,13 @@ public protocol SQLSession {
     /// query); SQLite runs them one after the other.
     func rows(of queries: [(sql: String, values: [SQLValue])]) throws -> [[SQLRow]]
 
+    /// `rows(of:)` for read-only `SELECT`s (no `RETURNING` writes) of `columns` columns each,
+    /// whose rows the caller takes all at once. A backend that talks to a server may ship each
+    /// query's rows packed: PostgreSQL answers one row of one array per column instead of one
+    /// message per row, which its driver and the store would otherwise decode one by one. The
+    /// same rows, in the same order.
+    func packedRows(of queries: [PackedQuery]) throws -> [[SQLRow]]
+
     /// Where the audit chain stands in this write transaction, when the backend keeps it
     /// between works (PostgreSQL, to save a round trip per work); nil reads the head each time.
     var auditChain: AuditChainState? { get }
@@ -69,6 +76,10 @@ extension SQLSession {
 
     public func rows(of queries: [(sql: String, values: [SQLValue])]) throws -> [[SQLRow]] {
         try queries.map { try rows($0.sql, values: $0.values, cache: true) }
+    }
+
+    public func packedRows(of queries: [PackedQuery]) throws -> [[SQLRow]] {
+        try rows(of: queries.map { (sql: $0.sql, values: $0.values) })
     }
 }
 
@@ -138,6 +149,9 @@ extension SQLSession {
         try rows(query.sql, values: query.arguments, cache: false)
     }
 }
+
+/// A query of `packedRows(of:)`: a `SELECT` of `columns` columns.
+public typealias PackedQuery = (sql: String, values: [SQLValue], columns: Int)
 
 /// A value bound to, or read from, a statement.
 public enum SQLValue: Sendable, Hashable {

@@ -61,7 +61,7 @@ extension SQLStore: ExplorerStore {
     static func loadRunRows(_ db: any SQLSession, pks: [Int64]) throws -> [RunRow] {
         guard !pks.isEmpty else { return [] }
         let results = try db.rows(of: [
-            runInfoSQL(db.dialect), keyValueSQL(.params, db.dialect), keyValueSQL(.tags, db.dialect),
+            runInfoSQL(db.dialect.inPKList), keyValueSQL(.params, db.dialect.inPKList), keyValueSQL(.tags, db.dialect.inPKList),
             """
             SELECT lm.run_pk, mk.key, lm.value, lm.is_nan, lm.step, lm.timestamp, lm.min_value, lm.max_value, lm.point_count, lm.min_step, lm.max_step
             FROM latest_metrics lm JOIN metric_keys mk ON mk.key_id = lm.key_id

@@ -220,6 +220,16 @@ extension SQLStore {
     public func searchRuns(_ search: RunSearch) async throws -> (items: [Run], hasMore: Bool) {
         let query = try searchSQL.runQuery(search)
         return try await read { db in
+            if let postgres = db as? PostgresSession {
+                // One statement, so one round trip: the page's keys, then every table's rows
+                // of the page's runs (`loadRuns`), each read over the page itself.
+                var results = try postgres.packedColumns(Self.searchAndLoadSQL(query.sql), query.arguments,
+                                                         columns: [1] + Self.runQuerySQL { $0 }.map(\.columns))
+                var pks = results.removeFirst().map { $0[0] as Int64 }
+                let hasMore = pks.count > search.maxResults
+                if hasMore { pks.removeLast() }
+                return (Self.assembleRuns(pks: pks, results), hasMore)
+            }
             var pks = try db.values(Int64.self, query)
             let hasMore = pks.count > search.maxResults
             if hasMore { pks.removeLast() }
@@ -261,54 +271,89 @@ extension SQLStore {
     }
 
     /// Loads whole runs (info, latest metrics, params, tags, inputs) in the order of `pks`,
-    /// with one query per table, sent together (`rows(of:)`). The keys travel as one JSON array
-    /// parameter, so every statement text is fixed and stays prepared in the connection's
-    /// statement cache.
+    /// with one query per table, sent together, each query's rows packed (`packedRows(of:)`).
+    /// The keys travel as one JSON array parameter, so every statement text is fixed and stays
+    /// prepared in the connection's statement cache.
     static func loadRuns(_ db: any SQLSession, pks: [Int64]) throws -> [Run] {
         guard !pks.isEmpty else { return [] }
-        let results = try db.rows(of: [
-            runInfoSQL(db.dialect), keyValueSQL(.params, db.dialect), keyValueSQL(.tags, db.dialect),
-            """
-            SELECT lm.run_pk, mk.key, lm.value, lm.is_nan, lm.timestamp, lm.step
-            FROM latest_metrics lm JOIN metric_keys mk ON mk.key_id = lm.key_id
-            WHERE \(db.dialect.inPKList("lm.run_pk")) ORDER BY lm.run_pk, mk.key
-            """,
-            "SELECT run_pk, model_id FROM run_model_inputs WHERE \(db.dialect.inPKList("run_pk")) ORDER BY model_id",
-            "SELECT run_pk, model_id, step FROM run_model_outputs WHERE \(db.dialect.inPKList("run_pk")) ORDER BY step, model_id",
-            """
-            SELECT ri.run_pk, ri.dataset_pk, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
-            FROM run_inputs ri JOIN datasets d ON d.dataset_pk = ri.dataset_pk
-            WHERE \(db.dialect.inPKList("ri.run_pk")) ORDER BY ri.run_pk, ri.position
-            """,
-            "SELECT run_pk, dataset_pk, key, value FROM input_tags WHERE \(db.dialect.inPKList("run_pk")) ORDER BY key",
-        ].map { (sql: $0, values: [SQLValue.text(pkList(pks))]) })
-        var runs: [Int64: Run] = [:]
-        runs.reserveCapacity(pks.count)
-        for row in results[0] { runs[row[0]] = Run(info: runInfo(from: row)) }
-        for row in results[1] { runs[row[0]]?.params.append(Param(row[1], row[2])) }
-        for row in results[2] { runs[row[0]]?.tags.append(Tag(row[1], row[2])) }
+        return assembleRuns(pks: pks, try db.packedRows(of: runQueries(db.dialect, pks: pks)))
+    }
+
+    /// PostgreSQL's search of a page of runs in one statement: one row whose first column is the
+    /// page's keys (`searchSQL`'s `run_pk`s, in order), the others the rows of `runQuerySQL`'s
+    /// queries over the page, each packed (`PostgresSession.packed`).
+    static func searchAndLoadSQL(_ searchSQL: String) -> String {
+        let packed = [PostgresSession.packed("SELECT run_pk FROM page", columns: 1)]
+            + runQuerySQL { "\($0) = ANY(ARRAY(SELECT run_pk FROM page))" }.map { PostgresSession.packed($0.sql, columns: $0.columns) }
+        return "WITH page AS MATERIALIZED (\(searchSQL)) SELECT * FROM "
+            + packed.enumerated().map { "(\($0.element)) g\($0.offset)" }.joined(separator: " CROSS JOIN ")
+    }
+
+    /// The runs of `pks`, in that order, from the rows of `runQuerySQL`'s queries.
+    static func assembleRuns(pks: [Int64], _ results: [[SQLRow]]) -> [Run] {
+        // Runs in an array, found by key through `slot`: appending to a run in place, never
+        // through a dictionary's optional value (which moves the whole run out and back).
+        var runs: [Run] = []
+        runs.reserveCapacity(results[0].count)
+        var slot: [Int64: Int] = [:]
+        slot.reserveCapacity(results[0].count)
+        for row in results[0] {
+            slot[row[0]] = runs.count
+            runs.append(Run(info: runInfo(from: row)))
+        }
+        for row in results[1] { if let i = slot[row[0]] { runs[i].params.append(Param(row[1], row[2])) } }
+        for row in results[2] { if let i = slot[row[0]] { runs[i].tags.append(Tag(row[1], row[2])) } }
         for row in results[3] {
+            guard let i = slot[row[0]] else { continue }
             let isNaN: Bool = row[3]
             let value: Double = isNaN ? .nan : (row[2] as Double?) ?? .nan
-            runs[row[0]]?.metrics.append(Metric(key: row[1], value: value, timestamp: row[4], step: row[5]))
+            runs[i].metrics.append(Metric(key: row[1], value: value, timestamp: row[4], step: row[5]))
         }
-        for row in results[4] { runs[row[0]]?.modelInputs.append(row[1]) }
-        for row in results[5] { runs[row[0]]?.modelOutputs.append(ModelOutput(modelID: row[1], step: row[2])) }
+        for row in results[4] { if let i = slot[row[0]] { runs[i].modelInputs.append(row[1]) } }
+        for row in results[5] { if let i = slot[row[0]] { runs[i].modelOutputs.append(ModelOutput(modelID: row[1], step: row[2])) } }
         var inputTags: [String: [Tag]] = [:]
         for row in results[7] {
             inputTags["\(row[0] as Int64)/\(row[1] as Int64)", default: []].append(Tag(row[2], row[3]))
         }
         for row in results[6] {
+            guard let i = slot[row[0]] else { continue }
             let dataset = Dataset(name: row[2], digest: row[3], sourceType: row[4], source: row[5], schema: row[6], profile: row[7])
             let tags = inputTags["\(row[0] as Int64)/\(row[1] as Int64)"] ?? []
-            runs[row[0]]?.inputs.append(DatasetInput(tags: tags, dataset: dataset))
+            runs[i].inputs.append(DatasetInput(tags: tags, dataset: dataset))
         }
-        return pks.compactMap { runs[$0] }
+        return pks.compactMap { slot[$0].map { runs[$0] } }
     }
 
-    /// The runs of a `pkList` argument with their info (`runInfo(from:)`), in no particular order.
-    static func runInfoSQL(_ dialect: SQLDialect) -> String {
-        "SELECT \(runColumns) FROM runs WHERE \(dialect.inPKList("run_pk"))"
+    /// The queries `loadRuns` reads runs with, one per table: info, params, tags, latest
+    /// metrics, model inputs, model outputs, dataset inputs, input tags.
+    static func runQueries(_ dialect: SQLDialect, pks: [Int64]) -> [PackedQuery] {
+        runQuerySQL(dialect.inPKList).map { (sql: $0.sql, values: [SQLValue.text(pkList(pks))], columns: $0.columns) }
+    }
+
+    /// `runQueries`' SQL and column counts, with `inKeys(column)` the condition that picks the runs.
+    static func runQuerySQL(_ inKeys: (String) -> String) -> [(sql: String, columns: Int)] {
+        [
+            (runInfoSQL(inKeys), 10), (keyValueSQL(.params, inKeys), 3), (keyValueSQL(.tags, inKeys), 3),
+            ("""
+            SELECT lm.run_pk, mk.key, lm.value, lm.is_nan, lm.timestamp, lm.step
+            FROM latest_metrics lm JOIN metric_keys mk ON mk.key_id = lm.key_id
+            WHERE \(inKeys("lm.run_pk")) ORDER BY lm.run_pk, mk.key
+            """, 6),
+            ("SELECT run_pk, model_id FROM run_model_inputs WHERE \(inKeys("run_pk")) ORDER BY model_id", 2),
+            ("SELECT run_pk, model_id, step FROM run_model_outputs WHERE \(inKeys("run_pk")) ORDER BY step, model_id", 3),
+            ("""
+            SELECT ri.run_pk, ri.dataset_pk, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
+            FROM run_inputs ri JOIN datasets d ON d.dataset_pk = ri.dataset_pk
+            WHERE \(inKeys("ri.run_pk")) ORDER BY ri.run_pk, ri.position
+            """, 8),
+            ("SELECT run_pk, dataset_pk, key, value FROM input_tags WHERE \(inKeys("run_pk")) ORDER BY key", 4),
+        ]
+    }
+
+    /// The runs picked by `inKeys` (`dialect.inPKList` for a `pkList` argument) with their info
+    /// (`runInfo(from:)`), in no particular order.
+    static func runInfoSQL(_ inKeys: (String) -> String) -> String {
+        "SELECT \(runColumns) FROM runs WHERE \(inKeys("run_pk"))"
     }
 
     enum KeyValueTable: String {
@@ -317,8 +362,8 @@ extension SQLStore {
     }
 
     /// (run, key, value) of the params or tags of the runs of a `pkList` argument, by run then key.
-    static func keyValueSQL(_ table: KeyValueTable, _ dialect: SQLDialect) -> String {
-        "SELECT run_pk, key, value FROM \(table.rawValue) WHERE \(dialect.inPKList("run_pk")) ORDER BY run_pk, key"
+    static func keyValueSQL(_ table: KeyValueTable, _ inKeys: (String) -> String) -> String {
+        "SELECT run_pk, key, value FROM \(table.rawValue) WHERE \(inKeys("run_pk")) ORDER BY run_pk, key"
     }
 
     /// Writes params, which are write-once: a key already logged with the same value is left

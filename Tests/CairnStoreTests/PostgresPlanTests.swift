@@ -6,8 +6,9 @@ import Testing
 
 /// PostgreSQL chooses plans from table statistics, so its plans are checked on tables large
 /// enough for the choice to matter (20,000 runs, 100,000 segments, 5,000 metric keys), analyzed
-/// first: the series read, the series state a metric write reads (alone and with its run) and the filtered,
-/// metric-ordered run search must use their indexes, never read a whole table.
+/// first: the series read, the series state a metric write reads (alone and with its run), the
+/// packed reads of a page of runs and the filtered, metric-ordered run search must use their
+/// indexes, never read a whole table.
 @Suite("PostgreSQL query plans")
 struct PostgresPlanTests {
     static func explain(_ store: SQLStore, _ sql: String, _ values: [SQLValue]) async throws -> String {
@@ -59,6 +60,15 @@ struct PostgresPlanTests {
             #expect(runState.contains("metric_keys_key_key") && runState.contains("runs_run_id_key"), "\(runState)")
             #expect(!runState.contains("Seq Scan"), "\(runState)")
 
+            // A page of runs is read packed (one row of arrays per table), each table
+            // through its primary key on the page's run keys.
+            for query in SQLStore.runQueries(.postgres, pks: Array(100...199)).prefix(4) {
+                let packed = try await Self.explain(store, PostgresSession.packed(query.sql, columns: query.columns), query.values)
+                #expect(packed.contains("_pkey"), "\(packed)")
+                #expect(!packed.contains("Seq Scan on runs") && !packed.contains("Seq Scan on run_params") && !packed.contains("Seq Scan on run_tags")
+                        && !packed.contains("Seq Scan on latest_metrics"), "\(packed)")
+            }
+
             let search = try SearchSQL(.postgres).runQuery(RunSearch(
                 experimentIDs: [0], filter: try SearchFilterParser.parse("metrics.acc > 0.3 and params.lr = '0.01'", for: .runs),
                 orderBy: [try OrderByParser.parse("metrics.acc DESC", for: .runs)], viewType: .activeOnly, maxResults: 10, offset: 0))
@@ -68,6 +78,13 @@ struct PostgresPlanTests {
             // The page's 11 rows come from walking the index in value order (ties broken by an
             // incremental sort), not from sorting every match.
             #expect(!plan.contains("Sort Key: o.value") || plan.contains("Presorted Key: o.value"), "\(plan)")
+
+            // The whole search in one statement: the same walk, then each table of the page's
+            // runs through its primary key.
+            let combined = try await Self.explain(store, SQLStore.searchAndLoadSQL(search.sql), search.arguments)
+            #expect(combined.contains("latest_metrics_by_key_value") && combined.contains("run_params_pkey") && combined.contains("run_tags_pkey"), "\(combined)")
+            #expect(!combined.contains("Seq Scan on runs") && !combined.contains("Seq Scan on run_params") && !combined.contains("Seq Scan on run_tags")
+                    && !combined.contains("Seq Scan on latest_metrics"), "\(combined)")
 
             // The filter's param and tag conditions probe each walked run through the tables'
             // primary keys: no scan of every matching param or tag row of the store.
