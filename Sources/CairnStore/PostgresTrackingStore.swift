@@ -578,7 +578,7 @@ struct PostgresSession: SQLSession {
         /// Statements whose answers the next wait collects too (see `collectWithNextWait`), and
         /// the answers collected so far.
         let riders = Mutex<[EventLoopFuture<PostgresQueryResult>]>([])
-        let collected = Mutex<[ObjectIdentifier: Result<PostgresQueryResult, any Error>]>([:])
+        let collected = Mutex<[(future: EventLoopFuture<PostgresQueryResult>, result: Result<PostgresQueryResult, any Error>)]>([])
     }
 
     /// A queued statement: ready to send, or an independent write that may go out as one
@@ -684,7 +684,7 @@ struct PostgresSession: SQLSession {
     /// The answer of a statement given to `collectWithNextWait`, waiting for it if no wait
     /// has collected it yet.
     func collected(_ future: EventLoopFuture<PostgresQueryResult>) throws -> PostgresQueryResult {
-        if let known = state.collected.withLock({ $0[ObjectIdentifier(future)] }) { return try known.get() }
+        if let known = state.collected.withLock({ $0.first { $0.future === future }?.result }) { return try known.get() }
         state.riders.withLock { $0.removeAll { $0 === future } }
         return try exchange([future])[0].get()
     }
@@ -873,7 +873,7 @@ struct PostgresSession: SQLSession {
         let results = outcomes.withLock { $0 }
         if !riders.isEmpty {
             state.collected.withLock { known in
-                for (rider, result) in zip(riders, results) { known[ObjectIdentifier(rider)] = result }
+                for (rider, result) in zip(riders, results) { known.append((rider, result)) }
             }
         }
         return Array(results.dropFirst(riders.count))
