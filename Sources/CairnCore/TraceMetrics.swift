@@ -349,7 +349,7 @@ extension TraceMetricsQuery {
     /// PERCENTILE_CONT's answer from the two values around the position (numpy's default
     /// linear interpolation): `lower` and `upper` are the values at ranks `⌊position⌋` and
     /// the next (the last rank at the end) of `count` sorted values.
-    public static func interpolate(_ percentile: Double, lower: Double, upper: Double, count: Int) -> Double {
+    static func interpolate(_ percentile: Double, lower: Double, upper: Double, count: Int) -> Double {
         let position = percentile / 100 * Double(count - 1)
         return lower + (upper - lower) * (position - position.rounded(.down))
     }
@@ -363,12 +363,15 @@ extension TraceMetricsQuery {
         case .avg: return values.reduce(0, +) / Double(values.count)
         case .min: return values.min()
         case .max: return values.max()
-        case .percentile:
-            // PERCENTILE_CONT: linear interpolation between the closest ranks (numpy's default).
-            let sorted = values.sorted()
-            let lower = Int(((aggregation.percentile ?? 0) / 100 * Double(sorted.count - 1)).rounded(.down))
-            return interpolate(aggregation.percentile ?? 0, lower: sorted[lower], upper: sorted[Swift.min(lower + 1, sorted.count - 1)], count: sorted.count)
+        case .percentile: return percentile(aggregation.percentile ?? 0, sorted: values.sorted())
         }
+    }
+
+    /// PERCENTILE_CONT of values in ascending order (not empty): linear interpolation between
+    /// the closest ranks (numpy's default), `percentile` in 0…100.
+    public static func percentile(_ percentile: Double, sorted: [Double]) -> Double {
+        let lower = Int((percentile / 100 * Double(sorted.count - 1)).rounded(.down))
+        return interpolate(percentile, lower: sorted[lower], upper: sorted[Swift.min(lower + 1, sorted.count - 1)], count: sorted.count)
     }
 
     /// `2026-11-27T00:00:00+00:00`, as Python's `datetime.isoformat()` writes a UTC time.

@@ -382,20 +382,7 @@ extension SQLStore: TraceStore {
         let columns = (query.timeIntervalSeconds == nil ? 0 : 1) + query.dimensions.count
         return try await read { db in
             try db.rows(sql, values: values, cache: false).map { row in
-                var values: [Double?] = []
-                var next = columns
-                for aggregation in query.aggregations {
-                    if aggregation.type == .percentile {
-                        // The values at the two ranks around the percentile, and the count.
-                        let lower: Double? = row[next], upper: Double? = row[next + 1], count: Int64? = row[next + 2]
-                        next += 3
-                        guard let lower, let upper, let count, count > 0 else { values.append(nil); continue }
-                        values.append(TraceMetricsQuery.interpolate(aggregation.percentile ?? 0, lower: lower, upper: upper, count: Int(count)))
-                    } else {
-                        values.append(row[next])
-                        next += 1
-                    }
-                }
+                let values: [Double?] = query.aggregations.indices.map { row[columns + $0] }
                 let bucket: Int64? = query.timeIntervalSeconds == nil ? nil : row[0]
                 return TraceMetricGroup(bucket: bucket, dimensions: (columns - query.dimensions.count..<columns).map { row[$0] }, values: values)
             }
@@ -404,9 +391,9 @@ extension SQLStore: TraceStore {
 
     /// A traces or spans metrics query as one SQL statement on either engine: the rows to
     /// aggregate (`x`: time, dimensions, value; rows without a value or a dimension left out,
-    /// as MLflow's SQL leaves them out), grouped, with COUNT, SUM, AVG, MIN and MAX, and for a
-    /// percentile the values at the two ranks around it (window functions; the interpolation
-    /// is `TraceMetricsQuery.interpolate`, the same on both engines).
+    /// as MLflow's SQL leaves them out), grouped, with COUNT, SUM, AVG, MIN, MAX and PERCENTILE
+    /// (PostgreSQL's ordered-set aggregate `percentile_cont`, as MLflow's SQL on PostgreSQL; on
+    /// SQLite the same answer from `cairn_percentile`, see `SQLitePercentile`).
     static func traceMetricSQL(_ query: TraceMetricsQuery, conditions: [String], whereValues: [SQLValue], _ dialect: SQLDialect) -> (String, [SQLValue]) {
         var conditions = conditions
         var whereValues = whereValues
@@ -476,7 +463,6 @@ extension SQLStore: TraceStore {
             groupColumns.insert("(at_ms - ((at_ms % \(ms)) + \(ms)) % \(ms))", at: 0)
         }
         let group = groupColumns.joined(separator: ", ")
-        let partition = groupColumns.isEmpty ? "" : "PARTITION BY \(group) "
         var selects: [String] = []
         var selectValues: [SQLValue] = []
         for aggregation in query.aggregations {
@@ -487,23 +473,22 @@ extension SQLStore: TraceStore {
             case .min: selects.append("MIN(value)")
             case .max: selects.append("MAX(value)")
             case .percentile:
-                // Ranks `rn` from 0; the lower rank is ⌊p·(n-1)⌋, compared without a floor
-                // function (SQLite may lack one): rn ≤ p·(n-1) < rn + 1.
-                let position = "(? * (n - 1))"
-                selects.append("MAX(CASE WHEN rn <= \(position) AND \(position) < rn + 1 THEN value END)")
-                selects.append("MAX(CASE WHEN (rn - 1 <= \(position) AND \(position) < rn) OR (rn = n - 1 AND \(position) >= rn) THEN value END)")
-                selects.append("MAX(n)")
-                let fraction = SQLValue.real((aggregation.percentile ?? 0) / 100)
-                selectValues += [fraction, fraction, fraction, fraction, fraction]
+                // One pass and one sort per group (ranking every row with window functions
+                // grew with all the rows ranked).
+                let percentile = aggregation.percentile ?? 0
+                switch dialect {
+                case .sqlite:
+                    selects.append("cairn_percentile(value, ?)")
+                    selectValues.append(.real(percentile))
+                case .postgres:
+                    selects.append("percentile_cont(CAST(? AS DOUBLE PRECISION)) WITHIN GROUP (ORDER BY CAST(value AS DOUBLE PRECISION))")
+                    selectValues.append(.real(percentile / 100))
+                }
             }
         }
-        let ranked = query.aggregations.contains { $0.type == .percentile }
         let rows = "SELECT \(inner.joined(separator: ", ")) FROM \(from) WHERE \(conditions.joined(separator: " AND "))"
         let kept = "SELECT * FROM (\(rows)) x0 WHERE \(outerConditions.joined(separator: " AND "))"
-        let source = ranked
-            ? "(SELECT x1.*, ROW_NUMBER() OVER (\(partition)ORDER BY value) - 1 AS rn, COUNT(*) OVER (\(partition.trimmingCharacters(in: .whitespaces))) AS n FROM (\(kept)) x1) x"
-            : "(\(kept)) x"
-        let sql = "SELECT \((groupColumns + selects).joined(separator: ", ")) FROM \(source)\(group.isEmpty ? "" : " GROUP BY \(group)")"
+        let sql = "SELECT \((groupColumns + selects).joined(separator: ", ")) FROM (\(kept)) x\(group.isEmpty ? "" : " GROUP BY \(group)")"
         return (sql, selectValues + lookups + whereValues)
     }
 

@@ -92,6 +92,7 @@ final class SQLiteBackend: SQLBackend {
             // The row checks' triggers call it on every write (SQLiteIntegrity).
             db.add(function: SQLiteIntegrity.rowCheckFunction)
             db.add(function: SQLiteRegexp.function)
+            db.add(function: SQLitePercentile.function)
         }
         let lock = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         if lock >= 0 { _ = flock(lock, LOCK_SH) }

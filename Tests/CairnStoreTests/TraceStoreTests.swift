@@ -404,6 +404,38 @@ extension TraceStoreTests {
             }
         }
     }
+
+    @Test("Span percentiles by span name interpolate between uneven ranks as PERCENTILE_CONT, with ties and one-span groups",
+          arguments: StoreBackend.allCases)
+    func spanPercentiles(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let experiment = try await makeExperiment(store)
+            // Latencies in ms, in no order; each span ends 999,999 ns past its whole ms (MLflow floors to ms).
+            let latencies: [(String, [UInt64])] = [("a", [100, 1, 8, 2, 4]), ("b", [7]), ("c", [5, 9, 5, 5])]
+            var spans: [JSONValue] = []
+            for (name, values) in latencies {
+                for (i, ms) in values.enumerated() {
+                    let start = UInt64(1_000_000_000 + spans.count * 1_000_000)
+                    spans.append(Self.span("\(name)000000\(i)", start: start, end: start + ms * 1_000_000 + 999_999, name: name))
+                }
+            }
+            try await store.logSpans(experimentID: experiment, [TraceSpanBatch(traceID: "tr-p", spans: spans)], newTraceTags: { _ in [] })
+            let percentiles = try [0, 25, 50, 95, 99.9, 100].map { p throws(CairnError) in try TraceMetricAggregation(.percentile, percentile: p) }
+            let query = try TraceMetricsQuery(experimentIDs: [experiment], view: .spans, metricName: "latency", aggregations: percentiles,
+                                              dimensions: ["span_name"], filters: [], timeIntervalSeconds: nil, startTime: nil, endTime: nil,
+                                              maxResults: 1000)
+            let answer = query.points(try await store.traceMetricGroups(query)).map { point in
+                (point.dimensions.map { "\($0)=\($1)" } + point.values.map { "\($0):\($1)" }).joined(separator: " ")
+            }
+            // numpy's linear method (PostgreSQL's percentile_cont), as MLflow's store answers on both engines; the
+            // min + p·(max − min) shortcut would give a P50 of 50.5 for "a".
+            #expect(answer == [
+                "span_name=a P0.0:1.0 P25.0:2.0 P50.0:4.0 P95.0:81.59999999999998 P99.9:99.63200000000003 P100.0:100.0",
+                "span_name=b P0.0:7.0 P25.0:7.0 P50.0:7.0 P95.0:7.0 P99.9:7.0 P100.0:7.0",
+                "span_name=c P0.0:5.0 P25.0:5.0 P50.0:5.0 P95.0:8.399999999999999 P99.9:8.988000000000001 P100.0:9.0",
+            ])
+        }
+    }
 }
 
 @Suite("Evaluation dataset store")
