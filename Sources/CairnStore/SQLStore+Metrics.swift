@@ -157,7 +157,6 @@ extension SQLStore {
             let (pk, info) = try loadRunInfo(db, id: id)
             return (pk, info, keys.isEmpty ? [:] : try seriesStates(db, runPK: pk, keys: keys))
         }
-        let runColumnCount = 10
         var run: (Int64, RunInfo)?
         var states: [String: SeriesState] = [:]
         try db.each(runWithSeriesStatesSQL, runWithSeriesStatesArguments(id: id, keys: keys), cache: true) { row in

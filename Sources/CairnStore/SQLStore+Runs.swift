@@ -253,6 +253,8 @@ extension SQLStore {
     }
 
     static let runColumns = "run_pk, run_id, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage"
+    /// How many columns `runColumns` names (what a query that selects them first reads after them).
+    static let runColumnCount = runColumns.split(separator: ",").count
 
     static func runInfo(from row: SQLRow) -> RunInfo {
         RunInfo(
