@@ -38,7 +38,9 @@ public struct TraceService: Sendable {
         for span in export.spans {
             let id = span.mlflowTraceID
             if spansByTrace[id] == nil { order.append(id) }
-            spansByTrace[id, default: []].append(span.json)
+            // MLflow's store adds its own attributes (type, inputs, outputs, token usage, model)
+            // to spans of other conventions as it stores them.
+            spansByTrace[id, default: []].append(OTelSpanTranslation.translated(span).json)
         }
         let location = experiment.artifactLocation
         try await store.logSpans(

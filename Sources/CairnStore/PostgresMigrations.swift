@@ -20,6 +20,7 @@ enum PostgresMigrations {
         ("0009_trace_span_index", traceSpanIndex),
         ("0012_roles", roles),
         ("0013_trace_span_metrics", traceSpanMetrics),
+        ("0015_trace_span_filters", SQLiteMigrations.traceSpanFilters),
     ]
 
     /// SQLite's 0018 (the span documents are indexed again by `migrate` right after it).

@@ -98,8 +98,16 @@ enum SQLiteMigrations {
             try SQLiteIntegrity.installRowChecks(db, tables: ["trace_span_index"])
             try SQLStore.indexAllSpans(GRDBSession(db))
         }
+        // The span filters (`span.name`, `span.status`, `span.type`) probe each walked trace's
+        // spans through this index alone, never reading the span rows with their content.
+        migrator.registerMigration("0020_trace_span_filters") { db in
+            try db.execute(sql: traceSpanFilters)
+        }
         return migrator
     }
+
+    /// PostgreSQL's 0015.
+    static let traceSpanFilters = "CREATE INDEX trace_span_index_by_trace_fields ON trace_span_index (trace_pk, name, status, span_type);"
 
     static let traceSpanMetrics = """
         CREATE TABLE trace_span_index (

@@ -97,4 +97,43 @@ struct PostgresPlanTests {
             #expect(!probes.contains("Seq Scan") && !probes.contains("run_params_by_key_value") && !probes.contains("run_tags_by_key_value"), "\(probes)")
         }
     }
+
+    @Test("A trace search with span filters finds spans through the index of their filter columns, with no parallel workers")
+    func traceSpanFilterPlan() async throws {
+        try await withPostgresStore { store in
+            _ = try await store.writeUnaudited { db in
+                try db.execute("""
+                    INSERT INTO traces (trace_id, experiment_id, request_time, execution_duration, state)
+                    SELECT 'tr-' || md5(CAST(g AS TEXT)), 0, 1000 * g, g % 5000, CASE WHEN g % 20 = 0 THEN 'ERROR' ELSE 'OK' END
+                    FROM generate_series(1, 50000) g
+                    """)
+                try db.execute("""
+                    INSERT INTO trace_span_index (trace_pk, span_id, name, span_type, status, start_time_ns, end_time_ns, content)
+                    SELECT t.trace_pk, CAST(k AS TEXT), (ARRAY['chain', 'retrieve', 'llm'])[k], (ARRAY['CHAIN', 'RETRIEVER', 'LLM'])[k],
+                        CASE WHEN k = 1 AND t.state = 'ERROR' THEN 'ERROR' ELSE 'OK' END, t.request_time * 1000000, t.request_time * 1000000 + 1,
+                        repeat('x', 600)
+                    FROM traces t, generate_series(1, 3) k
+                    """)
+                try db.execute("ANALYZE")
+            }
+            for filter in ["span.name = 'chain' AND span.status = 'ERROR'", "span.type = 'LLM'"] {
+                let (sql, values) = SQLStore.traceSearchSQL(TraceSearch(experimentIDs: [0], clauses: try TraceFilterParser.parse(filter),
+                                                                        orderBy: [], maxResults: 100, offset: 0), .postgres)
+                let plan = try await store.read { db in
+                    try db.runDeferred(SQLStore.traceSearchSettings, [])
+                    return try db.rows("EXPLAIN " + sql, values: values, cache: false).map { $0[0] as String }.joined(separator: "\n")
+                }
+                // Never a parallel plan, and the spans are found through the index of their filter
+                // columns (probed per trace, or, for a rare match at this small scale, scanned once).
+                #expect(plan.contains("trace_span_index_by_trace_fields"), "\(plan)")
+                #expect(!plan.contains("Gather"), "\(plan)")
+                if filter == "span.type = 'LLM'" {
+                    // A filter most traces match: the page walks the (experiment, time) index
+                    // backwards and probes each walked trace, with no sort and no scan.
+                    #expect(plan.contains("Scan Backward using traces_by_experiment_time"), "\(plan)")
+                    #expect(!plan.contains("Seq Scan") && !plan.contains("Sort"), "\(plan)")
+                }
+            }
+        }
+    }
 }
