@@ -20,8 +20,50 @@ enum PostgresMigrations {
         ("0009_trace_span_index", traceSpanIndex),
         ("0012_roles", roles),
         ("0013_trace_span_metrics", traceSpanMetrics),
+        ("0014_latest_metrics_experiment", latestMetricsExperiment + "\n" + experimentKeys),
         ("0015_trace_span_filters", SQLiteMigrations.traceSpanFilters),
     ]
+
+    /// SQLite's 0019, second part: the experiments' key lists, kept by one trigger function
+    /// (its argument the kind; a metric's key is read from `metric_keys`).
+    static let experimentKeys: String = """
+        CREATE TABLE experiment_keys (
+            experiment_id BIGINT NOT NULL,
+            kind TEXT COLLATE "C" NOT NULL,
+            key TEXT COLLATE "C" NOT NULL,
+            run_pk BIGINT NOT NULL,
+            PRIMARY KEY (experiment_id, kind, key)
+        );
+        """ + SQLStore.experimentKeysFill + """
+
+        CREATE FUNCTION cairn_note_experiment_key() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            key_kind TEXT := TG_ARGV[0];
+            key_name TEXT;
+        BEGIN
+            IF key_kind = 'metric' THEN
+                SELECT mk.key INTO key_name FROM metric_keys mk WHERE mk.key_id = NEW.key_id;
+            ELSE
+                key_name := NEW.key;
+            END IF;
+            INSERT INTO experiment_keys AS k (experiment_id, kind, key, run_pk)
+            SELECT r.experiment_id, key_kind, key_name, r.run_pk FROM runs r WHERE r.run_pk = NEW.run_pk
+            ON CONFLICT (experiment_id, kind, key) DO UPDATE SET run_pk = excluded.run_pk
+            WHERE NOT EXISTS (SELECT 1 FROM runs w WHERE w.run_pk = k.run_pk AND w.lifecycle_stage = 'active');
+            RETURN NULL;
+        END
+        $$;
+        CREATE TRIGGER run_params_experiment_key AFTER INSERT ON run_params FOR EACH ROW EXECUTE FUNCTION cairn_note_experiment_key('param');
+        CREATE TRIGGER run_tags_experiment_key AFTER INSERT ON run_tags FOR EACH ROW EXECUTE FUNCTION cairn_note_experiment_key('tag');
+        CREATE TRIGGER latest_metrics_experiment_key AFTER INSERT ON latest_metrics FOR EACH ROW EXECUTE FUNCTION cairn_note_experiment_key('metric');
+        """
+
+    /// SQLite's 0019.
+    static let latestMetricsExperiment = """
+        ALTER TABLE latest_metrics ADD COLUMN experiment_id BIGINT;
+        UPDATE latest_metrics SET experiment_id = r.experiment_id FROM runs r WHERE r.run_pk = latest_metrics.run_pk;
+        CREATE INDEX latest_metrics_by_experiment_key_value ON latest_metrics (key_id, experiment_id, value);
+        """
 
     /// SQLite's 0018 (the span documents are indexed again by `migrate` right after it).
     static let traceSpanMetrics = """

@@ -950,13 +950,30 @@ struct PostgresSession: SQLSession {
 
 extension PostgresConnection {
     /// Runs statements without parameters (transaction control, DDL), one round trip each.
-    /// Comments (`--` to the end of a line) are dropped and statements split at `;`: none of
-    /// Cairn's own statements contains either inside a literal.
+    /// Comments (`--` to the end of a line) are dropped and statements split at `;` outside
+    /// `$$`-quoted bodies (a function's): none of Cairn's own statements contains either inside
+    /// a literal.
     fileprivate func exec(_ sql: String) throws {
         let code = sql.split(separator: "\n", omittingEmptySubsequences: false)
             .map { line in line.range(of: "--").map { String(line[..<$0.lowerBound]) } ?? String(line) }
             .joined(separator: "\n")
-        for statement in code.components(separatedBy: ";") {
+        var statements: [String] = []
+        var current = ""
+        for (index, part) in code.components(separatedBy: "$$").enumerated() {
+            if index > 0 { current += "$$" }
+            if index % 2 == 1 {
+                current += part
+                continue
+            }
+            let pieces = part.components(separatedBy: ";")
+            current += pieces[0]
+            for piece in pieces.dropFirst() {
+                statements.append(current)
+                current = piece
+            }
+        }
+        statements.append(current)
+        for statement in statements {
             let text = statement.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !text.isEmpty else { continue }
             _ = try query(PostgresQuery(unsafeSQL: text), logger: Self.execLogger).wait()

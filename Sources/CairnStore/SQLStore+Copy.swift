@@ -33,8 +33,10 @@ public struct StoreTable: Sendable, Hashable, CustomStringConvertible {
 extension SQLStore {
     /// Every table of the schema, parents before children (PostgreSQL checks foreign keys).
     /// The audit log is not copied: the target keeps its own chain (signed with its own key),
-    /// in which the copy itself is recorded (`store.copy.rows`).
-    public static let uncopiedTables: Set<String> = ["audit_events", "audit_head"]
+    /// in which the copy itself is recorded (`store.copy.rows`). The experiments' key lists
+    /// (`experiment_keys`) are not copied either: the target's triggers make them as the
+    /// params, tags and metric summaries arrive.
+    public static let uncopiedTables: Set<String> = ["audit_events", "audit_head", "experiment_keys"]
 
     public static let copyTables: [StoreTable] = [
         StoreTable("experiments", ["experiment_id", "name", "artifact_location", "lifecycle_stage", "creation_time", "last_update_time"],
@@ -48,7 +50,7 @@ extension SQLStore {
         StoreTable("metric_keys", ["key_id", "key"], identity: ["key"], generated: true),
         StoreTable("metric_segments", ["run_pk", "key_id", "seq", "point_count", "min_step", "max_step", "min_value", "max_value", "points"], key: 3),
         StoreTable("latest_metrics", ["run_pk", "key_id", "step", "timestamp", "value", "is_nan", "min_value", "max_value",
-                                      "point_count", "segment_count", "min_step", "max_step"], key: 2),
+                                      "point_count", "segment_count", "min_step", "max_step", "experiment_id"], key: 2),
         StoreTable("datasets", ["dataset_pk", "experiment_id", "name", "digest", "source_type", "source", "schema", "profile"],
                    identity: ["experiment_id", "name", "digest"], generated: true),
         StoreTable("run_inputs", ["run_pk", "dataset_pk", "position"], key: 2),

@@ -97,21 +97,92 @@ extension SQLStore: ExplorerStore {
         }
     }
 
+    /// The param, tag and metric keys of the experiments' active runs, each list sorted.
+    ///
+    /// Read from the experiments' key lists (`experiment_keys`), not from every run: a key is
+    /// in when its witness run is active and has it; the few keys whose witness is not (its
+    /// run was deleted, or its tag removed) are looked for among the experiments' active runs,
+    /// and when more than `catalogProbeLimit` of a kind are, that kind is read as before, from
+    /// every row of the active runs (`catalogKeysByScan`). So the answer is always exactly the
+    /// keys the active runs have, and its cost follows the number of keys, not of runs.
     public func columnCatalog(experimentIDs: [Int64]) async throws -> ColumnCatalog {
         guard !experimentIDs.isEmpty else { return ColumnCatalog(params: [], metrics: [], tags: []) }
         return try await read { db in
-            let marks = SearchSQL.marks(experimentIDs.count)
-            let args: [any SQLBindable] = experimentIDs
-            let runs = "SELECT run_pk FROM runs WHERE experiment_id IN (\(marks)) AND lifecycle_stage = 'active'"
-            let params = try db.values(String.self, "SELECT DISTINCT key FROM run_params WHERE run_pk IN (\(runs)) ORDER BY key", args)
-            let tags = try db.values(String.self, "SELECT DISTINCT key FROM run_tags WHERE run_pk IN (\(runs)) ORDER BY key", args)
-            let metrics = try db.values(String.self, """
-                SELECT DISTINCT mk.key FROM latest_metrics lm JOIN metric_keys mk ON mk.key_id = lm.key_id
-                WHERE lm.run_pk IN (\(runs)) ORDER BY mk.key
-                """, args)
-            return ColumnCatalog(params: params, metrics: metrics, tags: tags)
+            ColumnCatalog(params: try Self.catalogKeys(db, .param, experimentIDs), metrics: try Self.catalogKeys(db, .metric, experimentIDs),
+                          tags: try Self.catalogKeys(db, .tag, experimentIDs))
         }
     }
+
+    /// The kinds of key in `experiment_keys`.
+    enum CatalogKind: String, CaseIterable {
+        case param, tag, metric
+
+        /// SQL true when run `run` has key `key` (SQL expressions).
+        func has(run: String, key: String) -> String {
+            switch self {
+            case .param: "EXISTS (SELECT 1 FROM run_params x WHERE x.run_pk = \(run) AND x.key = \(key))"
+            case .tag: "EXISTS (SELECT 1 FROM run_tags x WHERE x.run_pk = \(run) AND x.key = \(key))"
+            case .metric: "EXISTS (SELECT 1 FROM latest_metrics x WHERE x.run_pk = \(run) AND x.key_id = (SELECT mk.key_id FROM metric_keys mk WHERE mk.key = \(key)))"
+            }
+        }
+    }
+
+    /// Keys whose witness fails that are looked for one by one, at most, per kind and catalog.
+    static let catalogProbeLimit = 16
+
+    /// The listed keys of a kind (arguments: the experiments, then the kind), each with 1 when
+    /// its witness in one of the experiments is active and has it, else 0; by key.
+    static func catalogListSQL(_ kind: CatalogKind, experiments: Int) -> String {
+        """
+        SELECT k.key, MAX(CASE WHEN r.lifecycle_stage = 'active' AND \(kind.has(run: "r.run_pk", key: "k.key")) THEN 1 ELSE 0 END)
+        FROM experiment_keys k LEFT JOIN runs r ON r.run_pk = k.run_pk
+        WHERE k.experiment_id IN (\(SearchSQL.marks(experiments))) AND k.kind = ?
+        GROUP BY k.key ORDER BY k.key
+        """
+    }
+
+    static func catalogKeys(_ db: any SQLSession, _ kind: CatalogKind, _ experimentIDs: [Int64]) throws -> [String] {
+        let marks = SearchSQL.marks(experimentIDs.count)
+        let experiments = experimentIDs.map(SQLValue.integer)
+        let listed = try db.rows(catalogListSQL(kind, experiments: experimentIDs.count), values: experiments + [.text(kind.rawValue)], cache: true)
+        let unconfirmed = listed.filter { ($0[1] as Int64) == 0 }.map { $0[0] as String }
+        if unconfirmed.isEmpty { return listed.map { $0[0] } }
+        if unconfirmed.count > catalogProbeLimit { return try catalogKeysByScan(db, kind, experimentIDs) }
+        var absent = Set<String>()
+        for key in unconfirmed {
+            let found = try db.value(Int64.self, """
+                SELECT 1 FROM runs r WHERE r.experiment_id IN (\(marks)) AND r.lifecycle_stage = 'active' AND \(kind.has(run: "r.run_pk", key: "?")) LIMIT 1
+                """, experiments + [.text(key)])
+            if found == nil { absent.insert(key) }
+        }
+        return listed.map { $0[0] as String }.filter { !absent.contains($0) }
+    }
+
+    /// The keys of `kind` of the experiments' active runs, from every row of those runs.
+    static func catalogKeysByScan(_ db: any SQLSession, _ kind: CatalogKind, _ experimentIDs: [Int64]) throws -> [String] {
+        let runs = "SELECT run_pk FROM runs WHERE experiment_id IN (\(SearchSQL.marks(experimentIDs.count))) AND lifecycle_stage = 'active'"
+        let sql = switch kind {
+        case .param: "SELECT DISTINCT key FROM run_params WHERE run_pk IN (\(runs)) ORDER BY key"
+        case .tag: "SELECT DISTINCT key FROM run_tags WHERE run_pk IN (\(runs)) ORDER BY key"
+        case .metric: "SELECT DISTINCT mk.key FROM latest_metrics lm JOIN metric_keys mk ON mk.key_id = lm.key_id WHERE lm.run_pk IN (\(runs)) ORDER BY mk.key"
+        }
+        return try db.values(String.self, sql, experimentIDs)
+    }
+
+    /// Fills `experiment_keys` from the stored rows (the migration that makes it): each key's
+    /// witness is the newest active run of the experiment that has it, else the newest run.
+    static let experimentKeysFill: String = CatalogKind.allCases.map { kind in
+        let (rows, key) = switch kind {
+        case .param: ("run_params x", "x.key")
+        case .tag: ("run_tags x", "x.key")
+        case .metric: ("latest_metrics x JOIN metric_keys mk ON mk.key_id = x.key_id", "mk.key")
+        }
+        return """
+            INSERT INTO experiment_keys (experiment_id, kind, key, run_pk)
+            SELECT r.experiment_id, '\(kind.rawValue)', \(key), COALESCE(MAX(CASE WHEN r.lifecycle_stage = 'active' THEN r.run_pk END), MAX(r.run_pk))
+            FROM \(rows) JOIN runs r ON r.run_pk = x.run_pk GROUP BY r.experiment_id, \(key);
+            """
+    }.joined(separator: "\n")
 
     public func groupCounts(_ search: RunSearch, entity: FilterEntity, key: String) async throws -> [GroupCount] {
         let table: String

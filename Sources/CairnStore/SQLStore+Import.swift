@@ -110,7 +110,7 @@ extension SQLStore {
             var start = 0
             while start < history.count {
                 let end = min(history.count, start + Self.importPointsPerWrite)
-                try Self.appendMetrics(db, runPK: pk, Array(history[start..<end]))
+                try Self.appendMetrics(db, runPK: pk, experimentID: experimentID, Array(history[start..<end]))
                 start = end
             }
             var position: Int64 = 0

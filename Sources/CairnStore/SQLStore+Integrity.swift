@@ -74,6 +74,7 @@ extension SQLStore {
                     && row[8] as Int == summary.count && row[9] as Int64 == summary.lastSeq
                     && row[10] as Int64 == summary.minStep && row[11] as Int64 == summary.maxStep
                 if !agrees { damaged[series] = damaged[series] ?? "its summary (latest value, min, max or counts) does not match its points" }
+                if (row[12] as Int) == 0 { damaged[series] = damaged[series] ?? "its summary row names another experiment than its run's" }
             }
             for (series, summary) in summaries where !seen.contains(series) && !summary.damaged {
                 damaged[series] = damaged[series] ?? "its points have no summary row"
@@ -108,8 +109,9 @@ extension SQLStore {
             } while pageRows == 2000
             // Each series' summary row against what its points say.
             checkSummaries(try db.rows("""
-                SELECT run_pk, key_id, step, timestamp, value, is_nan, min_value, max_value, point_count, segment_count, min_step, max_step
-                FROM latest_metrics WHERE run_pk >= ? AND run_pk < ?
+                SELECT lm.run_pk, lm.key_id, lm.step, lm.timestamp, lm.value, lm.is_nan, lm.min_value, lm.max_value, lm.point_count,
+                       lm.segment_count, lm.min_step, lm.max_step, CASE WHEN r.run_pk IS NULL OR lm.experiment_id = r.experiment_id THEN 1 ELSE 0 END
+                FROM latest_metrics lm LEFT JOIN runs r ON r.run_pk = lm.run_pk WHERE lm.run_pk >= ? AND lm.run_pk < ?
                 """, [low, high]))
             summaries.removeAll(keepingCapacity: true)
             if high == Int64.max { break }

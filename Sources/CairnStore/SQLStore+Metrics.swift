@@ -13,8 +13,9 @@ extension SQLStore {
     /// only segments whose step range overlaps the new points, so appending steps beyond the
     /// series' last one costs nothing extra.
     ///
-    /// `known` is the series' state when the caller read it already (`runWithSeriesStates`).
-    static func appendMetrics(_ db: any SQLSession, runPK: Int64, _ metrics: [Metric], known: [String: SeriesState]? = nil) throws {
+    /// `known` is the series' state when the caller read it already (`runWithSeriesStates`);
+    /// `experimentID` is the run's experiment, written into a new series' summary.
+    static func appendMetrics(_ db: any SQLSession, runPK: Int64, experimentID: Int64, _ metrics: [Metric], known: [String: SeriesState]? = nil) throws {
         guard !metrics.isEmpty else { return }
         var order: [String] = []
         var byKey: [String: [MetricPoint]] = [:]
@@ -75,13 +76,13 @@ extension SQLStore {
             summaryRows.append([.integer(runPK), .integer(keyID), .integer(latest.step), .integer(latest.timestamp),
                                 latest.value.isNaN ? .null : .real(latest.value), latest.value.isNaN.sqlValue,
                                 newMin.sqlValue, newMax.sqlValue, .integer(pointCount), .integer(segmentCount),
-                                .integer(seriesMinStep), .integer(seriesMaxStep)])
+                                .integer(seriesMinStep), .integer(seriesMaxStep), .integer(experimentID)])
         }
         // Independent writes: new segments (after the last), summaries and the last segment's
         // update each touch rows of their own.
         try insertRows(db, "INSERT INTO metric_segments (run_pk, key_id, seq, point_count, min_step, max_step, min_value, max_value, points) VALUES ", segmentRows,
                        independent: true)
-        try insertRows(db, "INSERT INTO latest_metrics (run_pk, key_id, step, timestamp, value, is_nan, min_value, max_value, point_count, segment_count, min_step, max_step) VALUES ",
+        try insertRows(db, "INSERT INTO latest_metrics (run_pk, key_id, step, timestamp, value, is_nan, min_value, max_value, point_count, segment_count, min_step, max_step, experiment_id) VALUES ",
                        summaryRows, independent: true, suffix: " ON CONFLICT (run_pk, key_id) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan, "
                            + "min_value = excluded.min_value, max_value = excluded.max_value, point_count = excluded.point_count, segment_count = excluded.segment_count, "
                            + "min_step = excluded.min_step, max_step = excluded.max_step")

@@ -154,7 +154,7 @@ extension SQLStore {
             if let runName = writes.tags.last(where: { $0.key == SystemTag.runName }) {
                 try db.executeDeferred("UPDATE runs SET run_name = ? WHERE run_pk = ?", [runName.value, pk])
             }
-            try Self.appendMetrics(db, runPK: pk, writes.metrics, known: series)
+            try Self.appendMetrics(db, runPK: pk, experimentID: try Validation.parseExperimentID(info.experimentID), writes.metrics, known: series)
             try Self.attachModelMetrics(db, runID: runID, writes.metrics)
         }
     }

@@ -98,12 +98,64 @@ enum SQLiteMigrations {
             try SQLiteIntegrity.installRowChecks(db, tables: ["trace_span_index"])
             try SQLStore.indexAllSpans(GRDBSession(db))
         }
+        // Each series' summary carries its run's experiment, so a search in one experiment
+        // ordered by a metric walks only that experiment's rows of the metric's index.
+        // And each experiment's list of the param, tag and metric keys its runs logged, for the
+        // runs page's column catalog (`SQLStore.columnCatalog`).
+        migrator.registerMigration("0019_latest_metrics_experiment") { db in
+            try db.execute(sql: latestMetricsExperiment)
+            try db.execute(sql: experimentKeys)
+        }
         // The span filters (`span.name`, `span.status`, `span.type`) probe each walked trace's
         // spans through this index alone, never reading the span rows with their content.
         migrator.registerMigration("0020_trace_span_filters") { db in
             try db.execute(sql: traceSpanFilters)
         }
         return migrator
+    }
+
+    /// A run never changes experiment, so the column is written once, with the series' first
+    /// summary (`SQLStore.appendMetrics`); existing rows take their run's. Nullable (SQLite adds
+    /// no `NOT NULL` column without a default, and a default would name a real experiment):
+    /// `cairn verify` reports a row whose experiment is not its run's.
+    static let latestMetricsExperiment = """
+        ALTER TABLE latest_metrics ADD COLUMN experiment_id INTEGER;
+        UPDATE latest_metrics SET experiment_id = (SELECT r.experiment_id FROM runs r WHERE r.run_pk = latest_metrics.run_pk);
+        CREATE INDEX latest_metrics_by_experiment_key_value ON latest_metrics (key_id, experiment_id, value);
+        """
+
+    /// Every (experiment, kind, key) that a run of the experiment ever logged (`kind`: `param`,
+    /// `tag` or `metric`), with a run that has it (`run_pk`, the *witness*), kept by triggers on
+    /// every insert into `run_params`, `run_tags` and `latest_metrics`, so no writer can miss
+    /// one. Rows are never removed: the list may hold keys no active run has any more (deleted
+    /// runs, deleted tags), which `SQLStore.columnCatalog` checks through the witness. A new
+    /// row's witness is the run that logged the key; a later run that logs it takes over when
+    /// the witness is no longer active. Existing keys take the newest active run that has them.
+    static let experimentKeys: String = """
+        CREATE TABLE experiment_keys (
+            experiment_id INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            run_pk INTEGER NOT NULL,
+            PRIMARY KEY (experiment_id, kind, key)
+        ) WITHOUT ROWID;
+        """ + SQLStore.experimentKeysFill + [
+            experimentKeyTrigger("run_params", kind: "param", key: "NEW.key"),
+            experimentKeyTrigger("run_tags", kind: "tag", key: "NEW.key"),
+            experimentKeyTrigger("latest_metrics", kind: "metric", key: "(SELECT key FROM metric_keys WHERE key_id = NEW.key_id)"),
+        ].joined()
+
+    /// The trigger that notes each key inserted into `table` in its run's experiment's list.
+    static func experimentKeyTrigger(_ table: String, kind: String, key: String) -> String {
+        """
+
+        CREATE TRIGGER \(table)_experiment_key AFTER INSERT ON \(table) BEGIN
+            INSERT INTO experiment_keys (experiment_id, kind, key, run_pk)
+            SELECT experiment_id, '\(kind)', \(key), run_pk FROM runs WHERE run_pk = NEW.run_pk
+            ON CONFLICT (experiment_id, kind, key) DO UPDATE SET run_pk = excluded.run_pk
+            WHERE NOT EXISTS (SELECT 1 FROM runs w WHERE w.run_pk = experiment_keys.run_pk AND w.lifecycle_stage = 'active');
+        END;
+        """
     }
 
     /// PostgreSQL's 0015.

@@ -63,6 +63,14 @@ public struct SearchSQL: Sendable {
             select = "SELECT r.run_pk FROM latest_metrics o \(dialect.fixedOrderJoin) runs r ON r.run_pk = o.run_pk"
             conditions.append("o.key_id = (SELECT key_id FROM metric_keys WHERE key = ?)")
             arguments.append(drivingKey.sqlValue)
+            if Set(search.experimentIDs).count == 1 {
+                // In one experiment the walk takes latest_metrics_by_experiment_key_value, which
+                // holds only that experiment's rows of the metric, already in value order. (Over
+                // several, their rows would have to be merged and sorted: the store-wide
+                // (key, value) index stays the walk.)
+                conditions.append("o.experiment_id = ?")
+                arguments.append(search.experimentIDs[0].sqlValue)
+            }
             for part in Self.conjuncts(filter) {
                 let fragment: Fragment
                 if case .comparison(let c) = part, c.identifier == first.identifier {

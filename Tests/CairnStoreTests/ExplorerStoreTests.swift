@@ -1,6 +1,7 @@
 import CairnCore
 import CairnTestSupport
 import Foundation
+import GRDB
 import Testing
 @testable import CairnStore
 
@@ -94,6 +95,110 @@ struct ExplorerStoreTests {
             #expect(c.metrics == ["acc", "loss"])
             #expect(c.tags == ["mlflow.runName", "t1"])
             #expect(try await store.columnCatalog(experimentIDs: [99]) == ColumnCatalog(params: [], metrics: [], tags: []))
+        }
+    }
+
+    @Test("The column catalog read from the experiments' key lists answers exactly what a scan of every active run's keys answers, through deletions, restores, removed tags, purges and the migration's fill",
+          arguments: StoreBackend.allCases)
+    func catalogFromKeyLists(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            _ = try await store.createExperiment(name: "second", artifactLocation: nil, tags: [], now: 1)
+            func scanned(_ experiments: [Int64]) async throws -> ColumnCatalog {
+                try await store.read { db in
+                    ColumnCatalog(params: try SQLStore.catalogKeysByScan(db, .param, experiments), metrics: try SQLStore.catalogKeysByScan(db, .metric, experiments),
+                                  tags: try SQLStore.catalogKeysByScan(db, .tag, experiments))
+                }
+            }
+            func expectExact(_ comment: Comment) async throws {
+                for experiments in [[0], [1], [0, 1], [7]] as [[Int64]] {
+                    let listed = try await store.columnCatalog(experimentIDs: experiments)
+                    let scan = try await scanned(experiments)
+                    #expect(listed == scan, "\(comment) in \(experiments)")
+                }
+            }
+            func witness(_ kind: String, _ key: String) async throws -> String? {
+                try await store.read { db in
+                    try db.value(String.self, """
+                        SELECT r.run_id FROM experiment_keys k JOIN runs r ON r.run_pk = k.run_pk WHERE k.experiment_id = 0 AND k.kind = ? AND k.key = ?
+                        """, [kind, key])
+                }
+            }
+            let first = try await makeRun(store, experiment: "0", name: "first", start: 1, params: [Param("lr", "1"), Param("only-first", "x")],
+                                          tags: [Tag("team", "a")], metrics: [Metric(key: "loss", value: 1, timestamp: 1, step: 0)])
+            let second = try await makeRun(store, experiment: "0", name: "second", start: 2, params: [Param("lr", "2")], tags: [Tag("team", "b")],
+                                           metrics: [Metric(key: "loss", value: 2, timestamp: 1, step: 0), Metric(key: "acc", value: 1, timestamp: 1, step: 0)])
+            _ = try await makeRun(store, experiment: "1", name: "other", start: 3, params: [Param("depth", "3")], tags: [Tag("team", "c")],
+                                  metrics: [Metric(key: "f1", value: 1, timestamp: 1, step: 0)])
+            for (kind, key) in [("param", "lr"), ("metric", "loss"), ("tag", "team")] {
+                #expect(try await witness(kind, key) == first, "\(kind) \(key)")
+            }
+            try await expectExact("logged")
+            #expect(try await store.columnCatalog(experimentIDs: [0]) == ColumnCatalog(params: ["lr", "only-first"], metrics: ["acc", "loss"], tags: ["mlflow.runName", "team"]))
+
+            // The witness run deleted: its keys that other runs have stay, the one only it had goes.
+            try await store.setRunLifecycle(id: first, stage: .deleted, now: 10)
+            try await expectExact("witness deleted")
+            #expect(try await store.columnCatalog(experimentIDs: [0]) == ColumnCatalog(params: ["lr"], metrics: ["acc", "loss"], tags: ["mlflow.runName", "team"]))
+            // A run that logs a key whose witness is deleted takes over; an active witness stays.
+            let third = try await makeRun(store, experiment: "0", name: "third", start: 4, params: [Param("lr", "3")], metrics: [Metric(key: "acc", value: 2, timestamp: 1, step: 0)])
+            for (kind, key, run) in [("param", "lr", third), ("metric", "acc", second), ("tag", "team", first)] {
+                #expect(try await witness(kind, key) == run, "\(kind) \(key)")
+            }
+            try await store.setRunLifecycle(id: first, stage: .active, now: 11)
+            try await expectExact("witness restored")
+            // A tag removed from its witness: found on another run, or gone with the last one.
+            try await store.deleteTag(runID: first, key: "team")
+            try await expectExact("tag removed from its witness")
+            #expect(try await store.columnCatalog(experimentIDs: [0]).tags == ["mlflow.runName", "team"])
+            try await store.deleteTag(runID: second, key: "team")
+            try await expectExact("tag removed everywhere")
+            #expect(try await store.columnCatalog(experimentIDs: [0]).tags == ["mlflow.runName"])
+            // More keys without a live witness than are looked for one by one: the scan answers.
+            var many: [String] = []
+            for i in 0..<(SQLStore.catalogProbeLimit + 2) {
+                many.append(try await makeRun(store, experiment: "0", name: "many-\(i)", start: 5, tags: [Tag("once-\(i)", "v")]))
+            }
+            try await expectExact("many single-run keys")
+            for id in many { try await store.setRunLifecycle(id: id, stage: .deleted, now: 12) }
+            try await expectExact("many keys whose runs are deleted")
+            // A deleted experiment's runs are deleted with it, and come back with it.
+            try await store.setExperimentLifecycle(id: 1, stage: .deleted, now: 13)
+            try await expectExact("experiment deleted")
+            #expect(try await store.columnCatalog(experimentIDs: [1]) == ColumnCatalog(params: [], metrics: [], tags: []))
+            try await store.setExperimentLifecycle(id: 1, stage: .active, now: 14)
+            try await expectExact("experiment restored")
+            // Imported runs (also deleted ones) and purged runs.
+            let imported = "fedcba9876543210fedcba9876543210"
+            var run = Run(info: RunInfo(runID: imported, experimentID: "1", runName: "imported", userID: "u", status: .finished, startTime: 1, endTime: 2,
+                                        artifactURI: "mlflow-artifacts:/1/\(imported)/artifacts", lifecycleStage: .deleted))
+            run.params = [Param("imported-param", "1")]
+            run.tags = [Tag("imported-tag", "1")]
+            _ = try await store.importRun(run, history: [Metric(key: "imported-metric", value: 1, timestamp: 1, step: 0)])
+            try await expectExact("a deleted run imported")
+            _ = try await store.purgeDeletedRuns(deletedBefore: 100, now: 100, dryRun: false)
+            try await expectExact("deleted runs purged")
+            // The migration's fill gives the same lists.
+            _ = try await store.writeUnaudited { db in
+                try db.execute("DELETE FROM experiment_keys")
+                for statement in SQLStore.experimentKeysFill.split(separator: ";") where !statement.allSatisfy(\.isWhitespace) {
+                    try db.execute(String(statement))
+                }
+            }
+            try await expectExact("filled by the migration")
+            // On SQLite the list is read by its primary key and each witness probed by the
+            // tables' primary keys: nothing scans the runs or their rows.
+            if let sqlite = store as? SQLiteTrackingStore {
+                for kind in SQLStore.CatalogKind.allCases {
+                    let plan = try await sqlite.readSQLite { db in
+                        try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + SQLStore.catalogListSQL(kind, experiments: 1), arguments: [0, kind.rawValue])
+                            .map { $0["detail"] as String }
+                    }
+                    #expect(plan.first?.hasPrefix("SEARCH k USING PRIMARY KEY (experiment_id=? AND kind=?)") == true, "\(plan)")
+                    #expect(!plan.contains { $0.hasPrefix("SCAN") || $0.contains("TEMP B-TREE") }, "\(plan)")
+                }
+            }
+            #expect(try await store.columnCatalog(experimentIDs: [0, 1]) == ColumnCatalog(params: ["depth", "lr", "only-first"], metrics: ["acc", "f1", "loss"],
+                                                                                       tags: ["mlflow.runName", "team"]))
         }
     }
 

@@ -126,6 +126,51 @@ struct IntegrityTests {
         #expect(FileManager.default.fileExists(atPath: path + ".backup-before-0006_checksums"))
     }
 
+    @Test("Every series' summary carries its run's experiment: written by logging and import, filled by the migration, checked by verify",
+          arguments: StoreBackend.allCases)
+    func summaryExperiment(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            _ = try await store.createExperiment(name: "second", artifactLocation: nil, tags: [], now: 1)
+            let logged = try await newRun(store)
+            try await store.logRunWrites(runID: logged, RunWrites(metrics: [Metric(key: "acc", value: 0.5, timestamp: 1, step: 0)]))
+            try await store.logRunWrites(runID: logged, RunWrites(metrics: [Metric(key: "acc", value: 0.7, timestamp: 2, step: 1),
+                                                                           Metric(key: "loss", value: 2, timestamp: 2, step: 1)]))
+            let imported = "0123456789abcdef0123456789abcdef"
+            let info = RunInfo(runID: imported, experimentID: "1", runName: "i", userID: "u", status: .finished, startTime: 1000, endTime: 2000,
+                               artifactURI: "mlflow-artifacts:/1/\(imported)/artifacts", lifecycleStage: .active)
+            _ = try await store.importRun(Run(info: info), history: [Metric(key: "acc", value: 0.9, timestamp: 1, step: 0)])
+            func summaries() async throws -> [String] {
+                try await store.read { db in
+                    try db.rows("""
+                        SELECT r.run_id, mk.key, lm.experiment_id FROM latest_metrics lm
+                        JOIN runs r ON r.run_pk = lm.run_pk JOIN metric_keys mk ON mk.key_id = lm.key_id ORDER BY r.run_id, mk.key
+                        """).map { "\($0[0] as String) \($0[1] as String) \(($0[2] as Int64?).map(String.init) ?? "NULL")" }
+                }
+            }
+            let expected = ["\(imported) acc 1", "\(logged) acc 0", "\(logged) loss 0"].sorted()
+            #expect(try await summaries() == expected)
+            #expect(try await store.checkIntegrity().isHealthy)
+            // A store from before the column: the migration gives every existing row its run's.
+            let migration = backend == .sqlite ? SQLiteMigrations.latestMetricsExperiment : PostgresMigrations.latestMetricsExperiment
+            _ = try await store.writeUnaudited { db in
+                try db.execute("DROP INDEX latest_metrics_by_experiment_key_value")
+                try db.execute("ALTER TABLE latest_metrics DROP COLUMN experiment_id")
+                for statement in migration.split(separator: ";") where !statement.allSatisfy(\.isWhitespace) {
+                    try db.execute(String(statement))
+                }
+            }
+            #expect(try await summaries() == expected)
+            #expect(try await store.checkIntegrity().isHealthy)
+            // A summary that names another experiment than its run's is reported.
+            _ = try await store.writeUnaudited { db in
+                try db.execute("UPDATE latest_metrics SET experiment_id = 1 WHERE run_pk = (SELECT run_pk FROM runs WHERE run_id = ?)", [logged])
+            }
+            let report = try await store.checkIntegrity()
+            #expect(report.damagedSeries.map(\.key).sorted() == ["acc", "loss"])
+            #expect(report.damagedSeries.allSatisfy { $0.runID == logged && $0.detail.contains("another experiment") })
+        }
+    }
+
     @Test("Row checks follow every kind of write: inserts, upserts, updates and replaced rows stay healthy", arguments: StoreBackend.allCases)
     func checksFollowWrites(backend: StoreBackend) async throws {
         try await withStore(backend) { store in

@@ -333,12 +333,16 @@ struct SQLiteTrackingStoreTests {
           arguments: StoreBackend.allCases)
     func metricDrivenSearch(backend: StoreBackend) async throws {
         try await withStore(backend) { store in
-            struct Expected { let id: String; let name: String; let start: Int64; let acc: Double?; let lr: String; let team: String?; let loss: Double? }
+            struct Expected { let id: String; let name: String; let experiment: Int64; let start: Int64; let acc: Double?; let lr: String; let team: String?; let loss: Double? }
             var runs: [Expected] = []
+            // A third of the runs in a second experiment, with the same metric: a search in one
+            // experiment walks only its own rows of the metric, across both the store-wide index.
+            _ = try await store.createExperiment(name: "second", artifactLocation: nil, tags: [], now: 1)
             for i in 0..<120 {
+                let experiment: Int64 = i % 3 == 2 ? 1 : 0
                 // Repeated accuracies and start times make ties that the later order terms break.
                 let start = Int64(1000 + i % 17)
-                let run = try await makeRun(store, name: "run-\(i)", start: start)
+                let run = try await makeRun(store, experiment: "\(experiment)", name: "run-\(i)", start: start)
                 let acc: Double? = i % 11 == 4 ? nil : (i % 13 == 6 ? .nan : Double(i * 7 % 23) / 22)
                 let lr = ["0.1", "0.01"][i % 2]
                 let team: String? = i % 5 == 0 ? nil : ["a", "b"][i % 3 == 0 ? 0 : 1]
@@ -347,60 +351,67 @@ struct SQLiteTrackingStoreTests {
                 if let acc { writes.metrics = [Metric(key: "acc", value: acc, timestamp: 1, step: 0)] }
                 if let loss { writes.metrics.append(Metric(key: "loss", value: loss, timestamp: 1, step: 0)) }
                 try await store.logRunWrites(runID: run.info.runID, writes)
-                runs.append(Expected(id: run.info.runID, name: "run-\(i)", start: start, acc: acc, lr: lr, team: team, loss: loss))
+                runs.append(Expected(id: run.info.runID, name: "run-\(i)", experiment: experiment, start: start, acc: acc, lr: lr, team: team, loss: loss))
             }
-            func search(_ text: String, _ order: [String], pageSize: Int) async throws -> [String] {
-                var names: [String] = []
-                var offset = 0
-                while true {
-                    let query = RunSearch(experimentIDs: [0], filter: try filter(text), orderBy: try order.map { try OrderByParser.parse($0, for: .runs) },
-                                          viewType: .activeOnly, maxResults: pageSize, offset: offset)
-                    let page = try await store.searchRuns(query)
-                    names += page.items.map(\.info.runName)
-                    if !page.hasMore { break }
-                    offset += pageSize
+            for experiments in [[0], [1], [0, 1]] as [[Int64]] {
+                func search(_ text: String, _ order: [String], pageSize: Int) async throws -> [String] {
+                    var names: [String] = []
+                    var offset = 0
+                    while true {
+                        let query = RunSearch(experimentIDs: experiments, filter: try filter(text), orderBy: try order.map { try OrderByParser.parse($0, for: .runs) },
+                                              viewType: .activeOnly, maxResults: pageSize, offset: offset)
+                        let page = try await store.searchRuns(query)
+                        names += page.items.map(\.info.runName)
+                        if !page.hasMore { break }
+                        offset += pageSize
+                    }
+                    return names
                 }
-                return names
+                func expected(_ keep: (Expected) -> Bool, ascending: Bool) -> [String] {
+                    runs.filter { experiments.contains($0.experiment) && keep($0) }.sorted { a, b in
+                        if a.acc! != b.acc! { return ascending ? a.acc! < b.acc! : a.acc! > b.acc! }
+                        if a.start != b.start { return a.start > b.start }
+                        return a.id < b.id
+                    }.map(\.name)
+                }
+                let matches = { (r: Expected) in r.acc.map { !$0.isNaN && $0 > 0.3 } == true && r.lr == "0.01" }
+                #expect(try await search("metrics.acc > 0.3 and params.lr = '0.01'", ["metrics.acc DESC"], pageSize: 7) == expected(matches, ascending: false))
+                #expect(try await search("params.lr = '0.01' AND metrics.acc > 0.3", ["metrics.acc ASC", "attributes.start_time DESC"], pageSize: 5)
+                        == expected(matches, ascending: true))
+                // The filter's other conditions (params, tags, other metrics; under OR, NOT and IS NULL)
+                // probe each walked run and keep the rule's answers.
+                let above = { (r: Expected) in r.acc.map { !$0.isNaN && $0 > 0.3 } == true }
+                #expect(try await search("metrics.acc > 0.3 and (tags.team = 'a' or params.lr != '0.01')", ["metrics.acc DESC"], pageSize: 6)
+                        == expected({ above($0) && ($0.team == "a" || $0.lr != "0.01") }, ascending: false))
+                #expect(try await search("metrics.acc > 0.3 and not tags.team = 'b' and tags.team IS NOT NULL", ["metrics.acc DESC"], pageSize: 4)
+                        == expected({ above($0) && $0.team == "a" }, ascending: false))
+                #expect(try await search("metrics.acc > 0.3 and tags.team IS NULL", ["metrics.acc ASC"], pageSize: 3)
+                        == expected({ above($0) && $0.team == nil }, ascending: true))
+                #expect(try await search("metrics.acc > 0.3 and metrics.loss < 4 and params.lr LIKE '0.0%'", ["metrics.acc DESC"], pageSize: 5)
+                        == expected({ above($0) && ($0.loss ?? 99) < 4 && $0.lr == "0.01" }, ascending: false))
+                let wide = { (r: Expected) in r.acc.map { !$0.isNaN && $0 >= 0 } == true }
+                #expect(try await search("metrics.acc >= 0", ["metrics.acc DESC"], pageSize: 1000) == expected(wide, ascending: false))
             }
-            func expected(_ keep: (Expected) -> Bool, ascending: Bool) -> [String] {
-                runs.filter(keep).sorted { a, b in
-                    if a.acc! != b.acc! { return ascending ? a.acc! < b.acc! : a.acc! > b.acc! }
-                    if a.start != b.start { return a.start > b.start }
-                    return a.id < b.id
-                }.map(\.name)
-            }
-            let matches = { (r: Expected) in r.acc.map { !$0.isNaN && $0 > 0.3 } == true && r.lr == "0.01" }
-            #expect(try await search("metrics.acc > 0.3 and params.lr = '0.01'", ["metrics.acc DESC"], pageSize: 7) == expected(matches, ascending: false))
-            #expect(try await search("params.lr = '0.01' AND metrics.acc > 0.3", ["metrics.acc ASC", "attributes.start_time DESC"], pageSize: 5)
-                    == expected(matches, ascending: true))
-            // The filter's other conditions (params, tags, other metrics; under OR, NOT and IS NULL)
-            // probe each walked run and keep the rule's answers.
-            let above = { (r: Expected) in r.acc.map { !$0.isNaN && $0 > 0.3 } == true }
-            #expect(try await search("metrics.acc > 0.3 and (tags.team = 'a' or params.lr != '0.01')", ["metrics.acc DESC"], pageSize: 6)
-                    == expected({ above($0) && ($0.team == "a" || $0.lr != "0.01") }, ascending: false))
-            #expect(try await search("metrics.acc > 0.3 and not tags.team = 'b' and tags.team IS NOT NULL", ["metrics.acc DESC"], pageSize: 4)
-                    == expected({ above($0) && $0.team == "a" }, ascending: false))
-            #expect(try await search("metrics.acc > 0.3 and tags.team IS NULL", ["metrics.acc ASC"], pageSize: 3)
-                    == expected({ above($0) && $0.team == nil }, ascending: true))
-            #expect(try await search("metrics.acc > 0.3 and metrics.loss < 4 and params.lr LIKE '0.0%'", ["metrics.acc DESC"], pageSize: 5)
-                    == expected({ above($0) && ($0.loss ?? 99) < 4 && $0.lr == "0.01" }, ascending: false))
-            let wide = { (r: Expected) in r.acc.map { !$0.isNaN && $0 >= 0 } == true }
-            #expect(try await search("metrics.acc >= 0", ["metrics.acc DESC"], pageSize: 1000) == expected(wide, ascending: false))
             // On SQLite the plan walks the metric's index instead of sorting every run of the
             // experiment (PostgreSQL's plans: PostgresPlanTests, on a table large enough to matter).
             guard let store = store as? SQLiteTrackingStore else { return }
-            let query = try SearchSQL(.sqlite).runQuery(RunSearch(experimentIDs: [0], filter: try filter("metrics.acc > 0.3 and params.lr = '0.01'"),
-                                                               orderBy: [try OrderByParser.parse("metrics.acc DESC", for: .runs)],
-                                                               viewType: .activeOnly, maxResults: 10, offset: 0))
-            let plan = try await store.readSQLite { db in
-                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + query.sql, arguments: GRDBSession.arguments(query.arguments)).map { $0["detail"] as String }
+            // In one experiment the walk is of that experiment's rows of the metric (the index
+            // on (key, experiment, value)); across several, of the metric's rows of the store.
+            for (set, index) in [([0], "latest_metrics_by_experiment_key_value (key_id=? AND experiment_id=?"),
+                                 ([0, 1], "latest_metrics_by_key_value (key_id=?")] as [([Int64], String)] {
+                let query = try SearchSQL(.sqlite).runQuery(RunSearch(experimentIDs: set, filter: try filter("metrics.acc > 0.3 and params.lr = '0.01'"),
+                                                                   orderBy: [try OrderByParser.parse("metrics.acc DESC", for: .runs)],
+                                                                   viewType: .activeOnly, maxResults: 10, offset: 0))
+                let plan = try await store.readSQLite { db in
+                    try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + query.sql, arguments: GRDBSession.arguments(query.arguments)).map { $0["detail"] as String }
+                }
+                #expect(plan.first.map { $0.hasPrefix("SEARCH o USING") && $0.contains(index) } == true, "\(plan)")
+                #expect(!plan.contains { $0.contains("USE TEMP B-TREE FOR ORDER BY") }, "\(plan)")
+                // The param condition probes the walked run's row by primary key: no set of every
+                // matching run of the store is built first.
+                #expect(!plan.contains { $0.contains("LIST SUBQUERY") || $0.contains("run_params_by_key_value") }, "\(plan)")
+                #expect(plan.contains { $0.hasPrefix("SEARCH x USING PRIMARY KEY (run_pk=? AND key=?)") }, "\(plan)")
             }
-            #expect(plan.first?.contains("latest_metrics_by_key_value") == true, "\(plan)")
-            #expect(!plan.contains { $0.contains("USE TEMP B-TREE FOR ORDER BY") }, "\(plan)")
-            // The param condition probes the walked run's row by primary key: no set of every
-            // matching run of the store is built first.
-            #expect(!plan.contains { $0.contains("LIST SUBQUERY") || $0.contains("run_params_by_key_value") }, "\(plan)")
-            #expect(plan.contains { $0.hasPrefix("SEARCH x USING PRIMARY KEY (run_pk=? AND key=?)") }, "\(plan)")
         }
     }
 
