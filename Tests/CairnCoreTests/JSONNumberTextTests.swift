@@ -79,7 +79,7 @@ struct JSONNumberTextTests {
     func shortestDecimalDeclines() {
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: ShortestDecimal.maxBytes, alignment: 8)
         defer { buffer.deallocate() }
-        for value in [Double.leastNonzeroMagnitude, Double.leastNormalMagnitude.nextDown, -5e-324, .nan, .infinity, -.infinity] {
+        for value in [Double.leastNonzeroMagnitude, Double.leastNormalMagnitude.nextDown, -Double.leastNonzeroMagnitude, .nan, .infinity, -.infinity] {
             #expect(ShortestDecimal.write(value, into: buffer) == nil)
         }
         #expect(ShortestDecimal.write(Double.leastNormalMagnitude, into: buffer) == 23)
