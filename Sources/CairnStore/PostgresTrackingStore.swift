@@ -650,6 +650,24 @@ struct PostgresSession: SQLSession {
         }
     }
 
+    /// Hands over each segment where the driver holds it (a slice of the answer's buffer), its
+    /// steps decoded as integers: no copy of the bytes and no row of values per segment.
+    func eachBlob(_ sql: String, _ values: [SQLValue], _ body: (UnsafeRawBufferPointer?, Int64, Int64) throws -> Void) throws {
+        let result = try answers(queue([Self.query(sql, values, cache: true)]))[0]
+        for row in result.rows {
+            var cells = row.makeIterator()
+            guard let blob = cells.next(), let low = cells.next(), let high = cells.next() else {
+                throw CairnError(.internalError, "PostgreSQL answered a segment row of fewer than three columns.")
+            }
+            let minStep = try low.decode(Int64.self), maxStep = try high.decode(Int64.self)
+            guard blob.bytes != nil else {
+                try body(nil, minStep, maxStep)
+                continue
+            }
+            try blob.decode(ByteBuffer.self).withUnsafeReadableBytes { try body($0, minStep, maxStep) }
+        }
+    }
+
     func runDeferred(_ sql: String, _ values: [SQLValue]) throws {
         let future = queue([Self.query(sql, values, cache: true)])[0]
         state.deferred.withLock { $0.append(future) }

@@ -54,6 +54,37 @@ struct SQLSessionTests {
         }
     }
 
+    @Test("Blobs handed over in place are the rows' bytes and step ranges, a NULL blob included", arguments: StoreBackend.allCases)
+    func eachBlobMatchesRows(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let id = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+            let info = RunInfo(runID: id, experimentID: "0", runName: "r", userID: "u", status: .running, startTime: 0,
+                               endTime: nil, artifactURI: "x", lifecycleStage: .active)
+            _ = try await store.createRun(NewRun(info: info, tags: []))
+            var generator = SystemRandomNumberGenerator()
+            for write in 0..<3 {
+                let metrics = (0..<400).map { i in
+                    Metric(key: "loss", value: Double.random(in: -1...1, using: &generator), timestamp: Int64(write * 400 + i) * 7, step: Int64(write * 400 + i))
+                }
+                try await store.logRunWrites(runID: id, RunWrites(metrics: metrics, params: []))
+            }
+            let sql = """
+                SELECT points, min_step, max_step FROM metric_segments
+                UNION ALL SELECT NULL, -100, -50
+                ORDER BY 2, 3
+                """
+            let (plain, inPlace) = try await store.read { db in
+                var blobs: [SQLRow] = []
+                try db.eachBlob(sql, []) { bytes, minStep, maxStep in
+                    blobs.append(SQLRow([bytes.map { .blob(Array($0)) } ?? .null, .integer(minStep), .integer(maxStep)]))
+                }
+                return (try db.rows(sql, values: [], cache: false), blobs)
+            }
+            #expect(plain.count >= 4 && plain[0].values == [.null, .integer(-100), .integer(-50)])
+            #expect(inPlace.map(\.values) == plain.map(\.values))
+        }
+    }
+
     @Test("Packed rows read every column type the store reads on PostgreSQL, NULLs included")
     func packedRowsReadEveryType() async throws {
         try await withPostgresStore { store in
