@@ -141,3 +141,13 @@ def test_mlflow_evaluation_link_opens_the_traces_of_that_run(ui, traces_seed):
     assert ui.js("return document.querySelector('#traces-table tbody tr').dataset.traceId") == in_run
     assert ui.js("return document.getElementById('trace-filter').value") == f"run_id = '{run.info.run_id}'"
     assert ui.console_errors() == []
+    # The run's own page names the run in its breadcrumb and links to the run's traces.
+    ui.open(f"/experiments/{exp}/runs/{run.info.run_id}")
+    ui.wait("document.getElementById('run-traces') !== null")
+    assert ui.js("return document.querySelector('.crumbs').textContent").endswith(" / " + run.info.run_name)
+    assert ui.js("return document.getElementById('run-traces').textContent") == "Traces1 trace"
+    ui.screenshot("run-page-traces-card-wide-light")
+    ui.d.find_element(By.CSS_SELECTOR, "#run-traces a").click()
+    ui.wait("document.querySelectorAll('#traces-table tbody tr').length === 1")
+    assert ui.js("return document.querySelector('#traces-table tbody tr').dataset.traceId") == in_run
+    assert ui.console_errors() == []

@@ -22,7 +22,63 @@ enum PostgresMigrations {
         ("0013_trace_span_metrics", traceSpanMetrics),
         ("0014_latest_metrics_experiment", latestMetricsExperiment + "\n" + experimentKeys),
         ("0015_trace_span_filters", SQLiteMigrations.traceSpanFilters),
+        ("0016_trace_token_counts", traceTokenCounts),
     ]
+
+    /// Fills `trace_token_counts` from the stored usage metadata (the migration that makes it).
+    static let traceTokenCountsFill = """
+        INSERT INTO trace_token_counts (trace_pk, \(SQLiteMigrations.traceTokenColumns.joined(separator: ", ")))
+        SELECT trace_pk, \(traceTokenItems) FROM (SELECT trace_pk, cairn_token_counts(value) AS c FROM trace_metadata WHERE key = \(SQLiteMigrations.traceTokenUsageKey)) x;
+        """
+    static let traceTokenItems = SQLiteMigrations.traceTokenColumns.indices.map { "c[\($0 + 1)]" }.joined(separator: ", ")
+
+    /// SQLite's 0021: the token counts of each trace's usage metadata, kept by a trigger on
+    /// `trace_metadata`. `cairn_token_counts` reads the counts from one usage value (nil for
+    /// text that is not a JSON object: stored usage is MLflow's canonical JSON, but an import
+    /// might bring anything, and a bad value must never refuse the write that carries it).
+    static let traceTokenCounts: String = {
+        let columns = SQLiteMigrations.traceTokenColumns
+        let key = SQLiteMigrations.traceTokenUsageKey
+        let items = traceTokenItems
+        return """
+            CREATE TABLE trace_token_counts (
+                trace_pk BIGINT PRIMARY KEY REFERENCES traces (trace_pk),
+                \(columns.map { "\($0) DOUBLE PRECISION" }.joined(separator: ",\n    "))
+            );
+            CREATE FUNCTION cairn_token_counts(usage TEXT) RETURNS DOUBLE PRECISION[] LANGUAGE plpgsql IMMUTABLE AS $$
+            DECLARE
+                parsed JSONB;
+            BEGIN
+                BEGIN
+                    parsed := CAST(usage AS JSONB);
+                EXCEPTION WHEN others THEN
+                    RETURN NULL;
+                END;
+                IF jsonb_typeof(parsed) <> 'object' THEN
+                    RETURN NULL;
+                END IF;
+                RETURN ARRAY[\(columns.map { "CASE WHEN jsonb_typeof(parsed -> '\($0)') = 'number' THEN CAST(parsed ->> '\($0)' AS DOUBLE PRECISION) END" }.joined(separator: ",\n            "))];
+            END
+            $$;
+            \(traceTokenCountsFill)
+            CREATE FUNCTION cairn_note_token_counts() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP = 'DELETE' THEN
+                    DELETE FROM trace_token_counts WHERE trace_pk = OLD.trace_pk;
+                ELSE
+                    INSERT INTO trace_token_counts (trace_pk, \(columns.joined(separator: ", ")))
+                    SELECT NEW.trace_pk, \(items) FROM (SELECT cairn_token_counts(NEW.value) AS c) x
+                    ON CONFLICT (trace_pk) DO UPDATE SET \(columns.map { "\($0) = excluded.\($0)" }.joined(separator: ", "));
+                END IF;
+                RETURN NULL;
+            END
+            $$;
+            CREATE TRIGGER trace_metadata_token_counts AFTER INSERT OR UPDATE OF value ON trace_metadata
+                FOR EACH ROW WHEN (NEW.key = \(key)) EXECUTE FUNCTION cairn_note_token_counts();
+            CREATE TRIGGER trace_metadata_token_counts_delete AFTER DELETE ON trace_metadata
+                FOR EACH ROW WHEN (OLD.key = \(key)) EXECUTE FUNCTION cairn_note_token_counts();
+            """
+    }()
 
     /// SQLite's 0019, second part: the experiments' key lists, kept by one trigger function
     /// (its argument the kind; a metric's key is read from `metric_keys`).

@@ -35,8 +35,9 @@ extension SQLStore {
     /// The audit log is not copied: the target keeps its own chain (signed with its own key),
     /// in which the copy itself is recorded (`store.copy.rows`). The experiments' key lists
     /// (`experiment_keys`) are not copied either: the target's triggers make them as the
-    /// params, tags and metric summaries arrive.
-    public static let uncopiedTables: Set<String> = ["audit_events", "audit_head", "experiment_keys"]
+    /// params, tags and metric summaries arrive, and so are the traces' token counts
+    /// (`trace_token_counts`) as their usage metadata arrives.
+    public static let uncopiedTables: Set<String> = ["audit_events", "audit_head", "experiment_keys", "trace_token_counts"]
 
     public static let copyTables: [StoreTable] = [
         StoreTable("experiments", ["experiment_id", "name", "artifact_location", "lifecycle_stage", "creation_time", "last_update_time"],

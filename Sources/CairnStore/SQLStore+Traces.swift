@@ -458,11 +458,11 @@ extension SQLStore: TraceStore {
             case "session_count": value = keyed("trace_metadata", TraceKey.traceSession)
             case "latency": value = real("t.execution_duration")
             default:
-                // Token counts, stored as MLflow writes them (`TraceAnalytics.stored`): integers.
-                let usage = keyed("trace_metadata", TraceKey.tokenUsage)
-                value = dialect == .sqlite
-                    ? "(SELECT CASE WHEN json_type(u.v, '$.\(query.metricName)') IN ('integer', 'real') THEN CAST(json_extract(u.v, '$.\(query.metricName)') AS REAL) END FROM (SELECT \(usage) AS v) u)"
-                    : "(SELECT CASE WHEN jsonb_typeof(u.v -> '\(query.metricName)') = 'number' THEN CAST(u.v ->> '\(query.metricName)' AS DOUBLE PRECISION) END FROM (SELECT CAST(\(usage) AS jsonb) AS v) u)"
+                // Token counts, read from the trace's usage metadata into their own columns
+                // (`trace_token_counts`, kept by triggers): no JSON is parsed here. The name is
+                // one of `TraceMetricRecord.tokenKeys` (`TraceMetricsQuery` checked it).
+                from = "traces t JOIN trace_token_counts k ON k.trace_pk = t.trace_pk"
+                value = TraceMetricRecord.tokenKeys.contains(query.metricName) ? "k.\(query.metricName)" : "NULL"
             }
         }
         var inner = ["\(time) AS at_ms", "\(value) AS value"]
@@ -707,6 +707,7 @@ extension SQLStore: TraceStore {
             }
             guard !pks.isEmpty else { return 0 }
             let list = pkList(pks)
+            // (`trace_token_counts` rows go with their usage metadata, by trigger.)
             for table in ["trace_span_index", "trace_spans", "trace_tags", "trace_metadata", "trace_assessments", "trace_run_links", "traces"] {
                 try db.execute("DELETE FROM \(table) WHERE \(db.dialect.inPKList("trace_pk"))", [list])
             }

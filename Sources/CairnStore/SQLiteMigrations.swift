@@ -111,6 +111,11 @@ enum SQLiteMigrations {
         migrator.registerMigration("0020_trace_span_filters") { db in
             try db.execute(sql: traceSpanFilters)
         }
+        // Each trace's token counts as numbers of their own, so that the token metrics of
+        // `traces/metrics` sum a column instead of parsing every trace's usage JSON.
+        migrator.registerMigration("0021_trace_token_counts") { db in
+            try db.execute(sql: traceTokenCounts)
+        }
         return migrator
     }
 
@@ -157,6 +162,55 @@ enum SQLiteMigrations {
         END;
         """
     }
+
+    /// The token counts of each trace's usage metadata (`mlflow.trace.tokenUsage`), one column
+    /// per count `traces/metrics` aggregates (`TraceMetricRecord.tokenKeys`), each the JSON
+    /// number as a float (nil when absent or not a number). Derived data like
+    /// `trace_span_index`, but kept by triggers on `trace_metadata` (insert, update of the
+    /// value, delete), so that no writer (ingest, StartTraceV3, import, `store copy`) can miss
+    /// one; not row-checked and not copied. PostgreSQL's 0016 is the same table.
+    static let traceTokenCounts: String = {
+        let key = traceTokenUsageKey
+        let columns = traceTokenColumns
+        let upsert = """
+            INSERT INTO trace_token_counts (trace_pk, \(columns.joined(separator: ", "))) VALUES (NEW.trace_pk, \(traceTokenCounts("NEW.value")))
+                ON CONFLICT (trace_pk) DO UPDATE SET \(columns.map { "\($0) = excluded.\($0)" }.joined(separator: ", "));
+            """
+        return """
+            CREATE TABLE trace_token_counts (
+                trace_pk INTEGER PRIMARY KEY REFERENCES traces (trace_pk),
+                \(columns.map { "\($0) REAL" }.joined(separator: ",\n    "))
+            );
+            \(traceTokenCountsFill)
+            CREATE TRIGGER trace_metadata_token_counts_insert AFTER INSERT ON trace_metadata WHEN NEW.key = \(key) BEGIN
+                \(upsert)
+            END;
+            CREATE TRIGGER trace_metadata_token_counts_update AFTER UPDATE OF value ON trace_metadata WHEN NEW.key = \(key) BEGIN
+                \(upsert)
+            END;
+            CREATE TRIGGER trace_metadata_token_counts_delete AFTER DELETE ON trace_metadata WHEN OLD.key = \(key) BEGIN
+                DELETE FROM trace_token_counts WHERE trace_pk = OLD.trace_pk;
+            END;
+            """
+    }()
+
+    /// Fills `trace_token_counts` from the stored usage metadata (the migration that makes it).
+    static let traceTokenCountsFill = """
+        INSERT INTO trace_token_counts (trace_pk, \(traceTokenColumns.joined(separator: ", ")))
+        SELECT trace_pk, \(traceTokenCounts("value")) FROM trace_metadata WHERE key = \(traceTokenUsageKey);
+        """
+
+    /// The token counts of the usage JSON `json` (an SQL expression), one per column.
+    static func traceTokenCounts(_ json: String) -> String {
+        traceTokenColumns.map { name in
+            "CASE WHEN json_valid(\(json)) THEN CASE WHEN json_type(\(json), '$.\(name)') IN ('integer', 'real') "
+                + "THEN CAST(json_extract(\(json), '$.\(name)') AS REAL) END END"
+        }.joined(separator: ", ")
+    }
+
+    /// Spelled out, not taken from `TraceKey` and `TraceMetricRecord`: a migration is frozen.
+    static let traceTokenUsageKey = "'mlflow.trace.tokenUsage'"
+    static let traceTokenColumns = ["input_tokens", "output_tokens", "total_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"]
 
     /// PostgreSQL's 0015.
     static let traceSpanFilters = "CREATE INDEX trace_span_index_by_trace_fields ON trace_span_index (trace_pk, name, status, span_type);"

@@ -209,7 +209,15 @@ final class SQLiteBackend: SQLBackend {
                 }
                 let pending = migrator.migrations.filter { !applied.contains($0) }
                 if !applied.isEmpty, let first = pending.first {
-                    let backup = try DatabaseQueue(path: "\(path).backup-before-\(first)")
+                    // On a large store the copy and the migrations take minutes: say so, once,
+                    // before the silence (measured: a 6 GB store with 1,000,000 runs, ~1 minute
+                    // to copy and ~5.5 minutes to migrate 0019).
+                    let backupPath = "\(path).backup-before-\(first)"
+                    FileHandle.standardError.write(Data("""
+                        Upgrading the database \(path) (\(pending.count) schema migration\(pending.count == 1 ? "" : "s"): \(pending.joined(separator: ", "))). \
+                        A copy of it is written first to \(backupPath). On a large store this takes minutes; do not stop the process.\n
+                        """.utf8))
+                    let backup = try DatabaseQueue(path: backupPath)
                     try pool.backup(to: backup)
                 }
             }

@@ -307,6 +307,56 @@ extension TraceStoreTests {
         }
     }
 
+    @Test("A trace's token counts follow its usage metadata through updates, deletes, a value that is not JSON and the migration's fill",
+          arguments: StoreBackend.allCases)
+    func tokenCounts(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let experiment = try await makeExperiment(store)
+            func sums() async throws -> [String] {
+                var out: [String] = []
+                for (metric, type) in [("input_tokens", TraceMetricAggregationType.sum), ("total_tokens", .sum), ("cache_read_input_tokens", .sum), ("trace_count", .count)] {
+                    let query = try TraceMetricsQuery(experimentIDs: [experiment], view: .traces, metricName: metric, aggregations: [try TraceMetricAggregation(type)],
+                                                      dimensions: [], filters: [], timeIntervalSeconds: nil, startTime: nil, endTime: nil, maxResults: 10)
+                    out += query.points(try await store.traceMetricGroups(query)).map { point in
+                        ([metric] + point.values.map { "\($0):\($1)" }).joined(separator: " ")
+                    }
+                }
+                return out
+            }
+            // Summed from the spans (insert), then again with a later span (update).
+            try await store.logSpans(experimentID: experiment, [TraceSpanBatch(traceID: "tr-a", spans: [
+                Self.usageSpan("root0001", parent: nil, usage: nil),
+                Self.usageSpan("llm00001", parent: "root0001", usage: [("input_tokens", 10), ("output_tokens", 5), ("total_tokens", 15), ("cache_read_input_tokens", 4)]),
+            ])], newTraceTags: { _ in [] })
+            #expect(try await sums() == ["input_tokens SUM:10.0", "total_tokens SUM:15.0", "cache_read_input_tokens SUM:4.0", "trace_count COUNT:1.0"])
+            try await store.logSpans(experimentID: experiment, [TraceSpanBatch(traceID: "tr-a", spans: [
+                Self.usageSpan("late0001", parent: "root0001", usage: [("input_tokens", 100), ("output_tokens", 0), ("total_tokens", 100)]),
+            ])], newTraceTags: { _ in [] })
+            #expect(try await sums() == ["input_tokens SUM:110.0", "total_tokens SUM:115.0", "cache_read_input_tokens SUM:4.0", "trace_count COUNT:1.0"])
+            // The client's usage (StartTraceV3) on a second trace, without input tokens.
+            _ = try await store.startTrace(TraceInfo(traceID: "tr-b", experimentID: String(experiment), requestTime: 1, executionDuration: 1, state: .ok,
+                                                     metadata: [Tag(TraceKey.tokenUsage, #"{"output_tokens": 2, "total_tokens": 7}"#)]))
+            #expect(try await sums() == ["input_tokens SUM:110.0", "total_tokens SUM:122.0", "cache_read_input_tokens SUM:4.0", "trace_count COUNT:2.0"])
+            // Usage that is not a JSON object (as an import might bring) is written and counts nothing.
+            try await store.writeUnaudited { db in
+                let pk = try db.value(Int64.self, "SELECT trace_pk FROM traces WHERE trace_id = ?", ["tr-b"])
+                try db.execute("UPDATE trace_metadata SET value = ? WHERE trace_pk = ? AND key = ?", ["{not json", pk ?? 0, TraceKey.tokenUsage])
+            }
+            #expect(try await sums() == ["input_tokens SUM:110.0", "total_tokens SUM:115.0", "cache_read_input_tokens SUM:4.0", "trace_count COUNT:2.0"])
+            // The migration's fill gives the same counts.
+            try await store.writeUnaudited { db in
+                try db.execute("DELETE FROM trace_token_counts")
+                try db.execute(db.dialect == .sqlite ? SQLiteMigrations.traceTokenCountsFill : PostgresMigrations.traceTokenCountsFill)
+            }
+            #expect(try await sums() == ["input_tokens SUM:110.0", "total_tokens SUM:115.0", "cache_read_input_tokens SUM:4.0", "trace_count COUNT:2.0"])
+            #expect(try await store.read { db in try db.value(Int64.self, "SELECT COUNT(*) FROM trace_token_counts") } == 2)
+            // A deleted trace's counts go with it.
+            #expect(try await store.deleteTraces(experimentID: experiment, ids: ["tr-a"], maxTimestamp: nil, maxTraces: nil) == 1)
+            #expect(try await sums() == ["trace_count COUNT:1.0"])
+            #expect(try await store.read { db in try db.value(Int64.self, "SELECT COUNT(*) FROM trace_token_counts") } == 1)
+        }
+    }
+
     @Test("Trace metrics aggregate traces, spans and valid assessments by time bucket and dimension", arguments: StoreBackend.allCases)
     func metrics(backend: StoreBackend) async throws {
         try await withStore(backend) { store in

@@ -3,7 +3,7 @@
 // with the dirty diff, command, host, environment), params, metrics (latest/min/max and a
 // chart each), tags, datasets, logged models, child runs with their metrics and the artifact browser.
 import {el, clear, fmtTime, fmtDuration, fmtNumber, fmtCompact, fmtBytes, errorBox, hashQuery, setHashQuery, runColor, runColors, swatch} from './util.js';
-import {mlflow, mlflowPost, cairn, getText, artifactURL} from './api.js';
+import {mlflow, mlflowPost, post, cairn, getText, artifactURL} from './api.js';
 import {renderMarkdown} from './markdown.js';
 import {LineChart} from './chart.js';
 import {permissions} from './permissions.js';
@@ -28,7 +28,7 @@ export async function render(app, route) {
   const metrics = run.data.metrics || [];
   const expID = info.experiment_id || experimentID;
   app.append(el('div', {class: 'crumbs'}, el('a', {href: '#/experiments'}, 'Experiments'), ' / ',
-    el('a', {href: `#/experiments/${expID}`}, experiment ? experiment.name : `experiment ${expID}`), ' / run'),
+    el('a', {href: `#/experiments/${expID}`}, experiment ? experiment.name : `experiment ${expID}`), ' / ', info.run_name || runID),
   el('h1', {}, info.run_name || runID, ' ', el('span', {class: `status ${info.status}`}, info.status)));
   if (info.status === 'RUNNING') {
     // The server's stale rule (no metric logged for --stale-after) comes with its run table rows.
@@ -77,6 +77,20 @@ export async function render(app, route) {
     return box;
   }
 
+  // The run's MLflow 3 traces (an evaluation run's, or traces linked to the run): a card
+  // linking to the experiment's trace list filtered to this run, when there are any.
+  function tracesCard(cards) {
+    const filter = `run_id = '${runID}'`;
+    post('/ajax-api/3.0/mlflow/traces/search', {locations: [{type: 'MLFLOW_EXPERIMENT', mlflow_experiment: {experiment_id: expID}}], filter, max_results: 100})
+      .then((page) => {
+        const n = (page.traces || []).length;
+        if (!n) return;
+        const label = `${n}${page.next_page_token ? '+' : ''} trace${n === 1 && !page.next_page_token ? '' : 's'}`;
+        cards.append(el('div', {class: 'card', id: 'run-traces'}, el('div', {class: 'muted'}, 'Traces'),
+          el('a', {href: `#/experiments/${expID}/traces?filter=${encodeURIComponent(filter)}`}, label)));
+      }).catch(() => { /* no traces card */ });
+  }
+
   async function overview() {
     const storageLine = el('span', {id: 'run-storage'});
     const start = Number(info.start_time || 0); const end = Number(info.end_time || 0);
@@ -100,6 +114,7 @@ export async function render(app, route) {
       el('h3', {}, 'Latest metrics'), metrics.length ? sparks : el('p', {class: 'muted'}, 'No metrics.'),
       ...(userTags.length ? [el('h3', {}, 'Tags'), el('div', {class: 'chips', id: 'run-user-tags'}, userTags.map((k) => el('span', {class: 'chip', title: `${k} = ${tags[k]}`}, `${k} = ${tags[k].length > 40 ? `${tags[k].slice(0, 40)}…` : tags[k]}`)))] : []));
     drawSparks(sparks);
+    tracesCard(panel.querySelector('#run-summary'));
     const noteBox = el('div', {id: 'note'});
     panel.append(el('h2', {}, 'Note'), noteBox);
     panel.append(el('h2', {}, 'Provenance'), kv([
