@@ -40,6 +40,26 @@ struct RetentionOptions: ParsableArguments {
             throw fail(error.message)
         }
     }
+
+    /// The plan printed one experiment at a time as it is made: nothing of an experiment is
+    /// kept once it is printed, so a plan naming a million runs prints in the memory of the
+    /// largest experiment (the same output as `printRetention`).
+    func printPlan() async throws {
+        let services = try store.openServices()
+        let printer = StoreProgress(forced: progress, prefix: "retention")
+        defer { printer.finish() }
+        var printed = false
+        do {
+            let withoutRule = try await services.retention.plan(experimentIDs: experiments, defaultRule: defaultRule, progress: printer.report) {
+                printer.finish()
+                printRetention($0, applied: false)
+                printed = true
+            }
+            printRetentionEnd(withoutRule: withoutRule, printed: printed)
+        } catch let error as CairnError {
+            throw fail(error.message)
+        }
+    }
 }
 
 struct RetentionPlanCommand: AsyncParsableCommand {
@@ -51,9 +71,9 @@ struct RetentionPlanCommand: AsyncParsableCommand {
     @OptionGroup var options: RetentionOptions
 
     func run() async throws {
+        if !options.json { return try await options.printPlan() }
         let (_, plan) = try await options.plan()
-        if options.json { printJSON(retentionJSON(plan, deleted: nil)); return }
-        printRetention(plan, applied: false)
+        printJSON(retentionJSON(plan, deleted: nil))
     }
 }
 
@@ -97,31 +117,38 @@ func retentionJSON(_ plan: RetentionPlan, deleted: [String]?) -> [String: Any] {
 /// Prints the plan as it goes: one line a run to delete, never the whole report as one string
 /// (a plan can name hundreds of thousands of runs).
 func printRetention(_ plan: RetentionPlan, applied: Bool) {
-    var printed = false
-    func out(_ line: String) { print(line); printed = true }
-    for e in plan.experiments {
-        out("Experiment \(e.experimentID) (\(e.name)), rule '\(e.rule)'")
-        out("  keeps \(e.kept) run\(e.kept == 1 ? "" : "s")" + (e.keptBecause.isEmpty ? "" : ": " + e.keptBecause.map { "\($0.runs) \($0.reason)" }.joined(separator: ", ")))
-        if e.delete.isEmpty {
-            out("  deletes nothing")
-            continue
-        }
-        out("  \(applied ? "deleted" : "would delete") \(e.delete.count) run\(e.delete.count == 1 ? "" : "s"):")
-        func cells(_ r: RunStorage) -> [String] {
-            [r.runId, r.runName, formatBytes(r.storage.blobBytes), "\(r.storage.metricPoints) (\(formatBytes(r.storage.metricBytes)))"]
-        }
-        // The columns' widths first, then each row as it is formatted (TextTable's layout).
-        let headers = ["RUN ID", "NAME", "ARTIFACTS", "METRIC POINTS"]
-        var widths = headers.map(\.count)
-        for r in e.delete { for (i, cell) in cells(r).enumerated() { widths[i] = max(widths[i], cell.count) } }
-        func line(_ cells: [String]) -> String { "    " + TextTable.line(cells, widths: widths) }
-        out(line(headers))
-        for r in e.delete { out(line(cells(r))) }
-        out("  frees \(formatBytes(e.freedArtifactBytes)) of artifacts (\(e.freedBlobs) blobs no other run uses) after `cairn gc`; "
-            + "their \(formatBytes(e.metricBytes)) of metric data stay in the database (deleted runs can be restored)")
+    for e in plan.experiments { printRetention(e, applied: applied) }
+    printRetentionEnd(withoutRule: plan.withoutRule, printed: !plan.experiments.isEmpty)
+}
+
+/// One experiment of the plan, a line a run.
+func printRetention(_ e: RetentionExperimentPlan, applied: Bool) {
+    print("Experiment \(e.experimentID) (\(e.name)), rule '\(e.rule)'")
+    print("  keeps \(e.kept) run\(e.kept == 1 ? "" : "s")" + (e.keptBecause.isEmpty ? "" : ": " + e.keptBecause.map { "\($0.runs) \($0.reason)" }.joined(separator: ", ")))
+    if e.delete.isEmpty {
+        print("  deletes nothing")
+        return
     }
-    if !plan.withoutRule.isEmpty {
-        out("No rule (left alone): experiment\(plan.withoutRule.count == 1 ? "" : "s") \(plan.withoutRule.joined(separator: ", ")). Tag one with cairn.retention or pass --default.")
+    print("  \(applied ? "deleted" : "would delete") \(e.delete.count) run\(e.delete.count == 1 ? "" : "s"):")
+    func cells(_ r: RunStorage) -> [String] {
+        [r.runId, r.runName, formatBytes(r.storage.blobBytes), "\(r.storage.metricPoints) (\(formatBytes(r.storage.metricBytes)))"]
     }
-    if !printed { print("No experiments.") }
+    // The columns' widths first, then each row as it is formatted (TextTable's layout).
+    let headers = ["RUN ID", "NAME", "ARTIFACTS", "METRIC POINTS"]
+    var widths = headers.map(\.count)
+    for r in e.delete { for (i, cell) in cells(r).enumerated() { widths[i] = max(widths[i], cell.count) } }
+    func line(_ cells: [String]) -> String { "    " + TextTable.line(cells, widths: widths) }
+    print(line(headers))
+    for r in e.delete { print(line(cells(r))) }
+    print("  frees \(formatBytes(e.freedArtifactBytes)) of artifacts (\(e.freedBlobs) blobs no other run uses) after `cairn gc`; "
+        + "their \(formatBytes(e.metricBytes)) of metric data stay in the database (deleted runs can be restored)")
+}
+
+/// The plan's last lines: the experiments left alone, or that there was nothing at all.
+func printRetentionEnd(withoutRule: [String], printed: Bool) {
+    if !withoutRule.isEmpty {
+        print("No rule (left alone): experiment\(withoutRule.count == 1 ? "" : "s") \(withoutRule.joined(separator: ", ")). Tag one with cairn.retention or pass --default.")
+    } else if !printed {
+        print("No experiments.")
+    }
 }

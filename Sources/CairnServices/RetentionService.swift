@@ -42,17 +42,30 @@ public struct RetentionService: Sendable {
 
     /// `progress` (when given) hears which experiment is being planned.
     public func plan(experimentIDs: [String], defaultRule: String?, progress: ProgressReport? = nil) async throws -> RetentionPlan {
+        var experiments: [RetentionExperimentPlan] = []
+        let withoutRule = try await self.plan(experimentIDs: experimentIDs, defaultRule: defaultRule, progress: progress) {
+            experiments.append($0)
+        }
+        return RetentionPlan(experiments: experiments, withoutRule: withoutRule)
+    }
+
+    /// The plan one experiment at a time: `each` hears every experiment's plan as soon as it is
+    /// made, in the order `plan` lists them, and nothing is kept after it, so memory is that of
+    /// the largest experiment however many runs the whole plan names (a million-run store).
+    /// Returns the experiments without a rule.
+    public func plan(experimentIDs: [String], defaultRule: String?, progress: ProgressReport? = nil,
+                     each: (RetentionExperimentPlan) throws -> Void) async throws -> [String] {
         if let defaultRule { _ = try RetentionPolicy.parse(defaultRule) }
         var ids = experimentIDs
         if ids.isEmpty { ids = try await explorer.experimentSummaries(viewType: .activeOnly).map(\.experiment.experimentID) }
         let registered = try await store.registeredRunIDs()
         let now = tracking.now()
-        var plan = RetentionPlan(experiments: [], withoutRule: [])
+        var withoutRule: [String] = []
         for (number, id) in ids.enumerated() {
             let experiment = try await tracking.getExperiment(id: id)
             progress?("experiment \(number + 1) of \(ids.count) (\(experiment.name))")
             guard let rule = experiment.tags.last(where: { $0.key == RetentionPolicy.tag })?.value ?? defaultRule else {
-                plan.withoutRule.append(id)
+                withoutRule.append(id)
                 continue
             }
             let policy: RetentionPolicy
@@ -97,9 +110,9 @@ public struct RetentionService: Sendable {
                 entry.freedArtifactBytes = freed.bytes
                 entry.freedBlobs = freed.blobs
             }
-            plan.experiments.append(entry)
+            try each(entry)
         }
-        return plan
+        return withoutRule
     }
 
     /// Deletes the runs the plan names (soft delete, as MLflow's; `cairn gc` then frees their

@@ -5,6 +5,7 @@ import CairnStore
 import CairnTestSupport
 import Foundation
 import NIOCore
+import Synchronization
 import Testing
 
 /// Retention: the plan keeps what the rule and the registry need, and what `apply` then `gc`
@@ -66,6 +67,44 @@ struct RetentionServiceTests {
             let gc = try await artifacts.collectGarbage(dryRun: false, gracePeriod: 0)
             #expect(gc.removedBlobs.reduce(0) { $0 + $1.size } == entry.freedArtifactBytes)
             #expect(ids.count == 8)
+        }
+    }
+
+    @Test("The plan one experiment at a time: each experiment's plan is handed over before the next is planned, the same as the whole plan", arguments: StoreBackend.allCases)
+    func planEachExperiment(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let tracking = TrackingService(store: store, now: { Self.now })
+            let explorer = ExplorerService(store: store, now: { Self.now })
+            let retention = RetentionService(tracking: tracking, explorer: explorer, store: store)
+            var experiments: [String] = []
+            for (n, rule) in ["keep_last=1", nil, "keep_last=2"].enumerated() {
+                let tags = rule.map { [CairnCore.Tag(RetentionPolicy.tag, $0)] } ?? []
+                let id = try await tracking.createExperiment(name: "each-\(n)-\(UUID().uuidString)", artifactLocation: nil, tags: tags).experimentID
+                for i in 0..<4 {
+                    let run = try await tracking.createRun(experimentID: id, userID: nil, runName: "r\(i)", startTime: Self.now - Int64(10 - i) * Self.day, tags: [])
+                    try await tracking.logBatch(runID: run.info.runID, metrics: [Metric(key: "val_acc", value: 0.5, timestamp: 1, step: 0)], params: [], tags: [])
+                    _ = try await tracking.updateRun(id: run.info.runID, status: .finished, endTime: Self.now, runName: nil)
+                }
+                experiments.append(id)
+            }
+            final class Lines: Sendable { let lines = Mutex<[String]>([]) }
+            let heard = Lines()
+            var handed: [(experiment: String, afterProgressLines: Int)] = []
+            var streamed: [RetentionExperimentPlan] = []
+            let withoutRule = try await retention.plan(experimentIDs: experiments, defaultRule: nil, progress: { line in heard.lines.withLock { $0.append(line) } }) {
+                handed.append(($0.experimentID, heard.lines.withLock { $0.count }))
+                streamed.append($0)
+            }
+            // Experiment 1 is handed over right after its own progress line, experiment 3 after its own:
+            // nothing is gathered first.
+            #expect(handed.map(\.experiment) == [experiments[0], experiments[2]])
+            #expect(handed.map(\.afterProgressLines) == [1, 3])
+            #expect(withoutRule == [experiments[1]])
+            #expect(streamed.map { $0.delete.count } == [3, 2])
+            let whole = try await retention.plan(experimentIDs: experiments, defaultRule: nil)
+            #expect(whole.withoutRule == withoutRule)
+            #expect(whole.experiments.map { $0.delete.map(\.runId) } == streamed.map { $0.delete.map(\.runId) })
+            #expect(whole.experiments.map(\.kept) == [1, 2])
         }
     }
 
