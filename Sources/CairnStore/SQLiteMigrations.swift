@@ -173,7 +173,7 @@ enum SQLiteMigrations {
         let key = traceTokenUsageKey
         let columns = traceTokenColumns
         let upsert = """
-            INSERT INTO trace_token_counts (trace_pk, \(columns.joined(separator: ", "))) VALUES (NEW.trace_pk, \(traceTokenCounts("NEW.value")))
+            INSERT INTO trace_token_counts (trace_pk, \(columns.joined(separator: ", "))) VALUES (NEW.trace_pk, \(traceTokenCountExpressions("NEW.value")))
                 ON CONFLICT (trace_pk) DO UPDATE SET \(columns.map { "\($0) = excluded.\($0)" }.joined(separator: ", "));
             """
         return """
@@ -197,11 +197,11 @@ enum SQLiteMigrations {
     /// Fills `trace_token_counts` from the stored usage metadata (the migration that makes it).
     static let traceTokenCountsFill = """
         INSERT INTO trace_token_counts (trace_pk, \(traceTokenColumns.joined(separator: ", ")))
-        SELECT trace_pk, \(traceTokenCounts("value")) FROM trace_metadata WHERE key = \(traceTokenUsageKey);
+        SELECT trace_pk, \(traceTokenCountExpressions("value")) FROM trace_metadata WHERE key = \(traceTokenUsageKey);
         """
 
     /// The token counts of the usage JSON `json` (an SQL expression), one per column.
-    static func traceTokenCounts(_ json: String) -> String {
+    static func traceTokenCountExpressions(_ json: String) -> String {
         traceTokenColumns.map { name in
             "CASE WHEN json_valid(\(json)) THEN CASE WHEN json_type(\(json), '$.\(name)') IN ('integer', 'real') "
                 + "THEN CAST(json_extract(\(json), '$.\(name)') AS REAL) END END"
