@@ -140,7 +140,19 @@ def test_mlflow_evaluation_link_opens_the_traces_of_that_run(ui, traces_seed):
     ui.wait("document.querySelectorAll('#traces-table tbody tr').length === 1")
     assert ui.js("return document.querySelector('#traces-table tbody tr').dataset.traceId") == in_run
     assert ui.js("return document.getElementById('trace-filter').value") == f"run_id = '{run.info.run_id}'"
+    # The list names the run and links to its page (where an evaluation's metrics are).
+    ui.wait("!document.getElementById('traces-run').hidden")
+    assert ui.js("return document.querySelector('#traces-run a').textContent") == run.info.run_name
+    assert ui.js("return document.querySelector('#traces-run a').getAttribute('href')") == f"#/experiments/{exp}/runs/{run.info.run_id}"
     assert ui.console_errors() == []
+    # A hash-only move to the unfiltered list (a link, the back button) shows every trace, not the run's.
+    ui.js(f"location.hash = '#/experiments/{exp}/traces'")
+    ui.wait("document.querySelectorAll('#traces-table tbody tr').length === 2")
+    assert ui.js("return document.getElementById('trace-filter').value") == ""
+    assert ui.js("return document.getElementById('traces-run').hidden") is True
+    ui.d.back()
+    ui.wait("document.getElementById('trace-filter').value !== ''")
+    ui.wait("document.querySelectorAll('#traces-table tbody tr').length === 1")
     # The run's own page names the run in its breadcrumb and links to the run's traces.
     ui.open(f"/experiments/{exp}/runs/{run.info.run_id}")
     ui.wait("document.getElementById('run-traces') !== null")

@@ -35,10 +35,12 @@ function preview(text) {
 export async function render(app, route) {
   if (route.path[3]) return renderTrace(app, route);
   const experimentID = route.path[1];
-  window.__cairnPageHandlesQuery = true;
+  // The filter is written back into the hash with replaceState (no hashchange), so any hash change the
+  // page sees comes from outside (back, a link to the unfiltered list) and re-renders it from the hash.
   const filter = el('input', {type: 'search', class: 'grow mono', id: 'trace-filter', value: hashQuery().get('filter') || '',
     'aria-label': 'Filter traces', placeholder: "Filter: status = 'ERROR' AND tags.reviewed = 'yes'  (Enter to apply)"});
   const message = el('div', {id: 'trace-filter-error'});
+  const runNote = el('p', {class: 'muted', id: 'traces-run', hidden: true});
   const count = el('span', {class: 'muted', id: 'trace-count'}, 'Loading traces…');
   const body = el('tbody');
   const more = el('button', {type: 'button', id: 'more-traces', hidden: true}, 'Load more');
@@ -50,7 +52,7 @@ export async function render(app, route) {
       experimentCrumb(experimentID), ' / Traces'),
     el('h1', {}, 'Traces'),
     el('div', {class: 'toolbar'}, filter, el('button', {type: 'button', id: 'apply-trace-filter', onclick: () => load(true)}, 'Apply')),
-    message, el('div', {class: 'toolbar'}, count), table, more);
+    runNote, message, el('div', {class: 'toolbar'}, count), table, more);
   filter.addEventListener('keydown', (e) => { if (e.key === 'Enter') load(true); });
   more.addEventListener('click', () => load(false));
 
@@ -61,6 +63,7 @@ export async function render(app, route) {
     const q = hashQuery();
     if (filter.value) q.set('filter', filter.value); else q.delete('filter');
     setHashQuery(q);
+    showRun(filter.value);
     let page;
     try {
       page = await post(`${V3}/search`, {locations: [{type: 'MLFLOW_EXPERIMENT', mlflow_experiment: {experiment_id: experimentID}}],
@@ -89,6 +92,21 @@ export async function render(app, route) {
     token = page.next_page_token || null;
     more.hidden = !token;
     count.textContent = shown === 0 ? 'No traces match.' : `${shown} trace${shown === 1 ? '' : 's'}${token ? ' (more available)' : ''}`;
+  }
+  // A list of one run's traces (an evaluation, or the run page's Traces card) names that run and links
+  // to its page, where the run's metrics (the scorers' means after mlflow.genai.evaluate) are.
+  async function showRun(text) {
+    const m = /^\s*(?:attributes\.)?run_id\s*=\s*'([0-9A-Za-z_-]+)'\s*$/.exec(text || '');
+    runNote.hidden = true;
+    clear(runNote);
+    if (!m) return;
+    const runID = m[1];
+    let name = runID;
+    try { name = (await mlflow('runs/get', {run_id: runID})).run.info.run_name || runID; } catch { return; }
+    if (filter.value !== text) return;
+    runNote.append('Traces of run ', el('a', {href: `#/experiments/${experimentID}/runs/${encodeURIComponent(runID)}`}, name),
+      ' — its metrics and parameters are on the run page.');
+    runNote.hidden = false;
   }
   await load(true);
 }
