@@ -35,13 +35,25 @@ public enum MetricBucketer {
 
     /// The bucketer fed in x order, one point or one whole segment at a time, for series read
     /// segment by segment on the step axis; the caller knows the range `lo ... hi`.
+    ///
+    /// The bucket being filled is kept apart from the finished ones, with the first x beyond it
+    /// (`next`), so a point of the same bucket costs two comparisons and no division or array
+    /// write: the compare chart feeds every point of the segments that straddle a bucket edge
+    /// through here. `next` is only a cache of `bucketIndex`: the buckets are the same as when
+    /// each point's index is computed.
     public struct Stream {
         let lo: Int64
         let hi: Int64
         let span: Double
         let count: Int
+        /// Whether `next` can be computed exactly (ranges that fit a double's integers, away from
+        /// Int64's ends); otherwise every point's index is computed.
+        let boundsCached: Bool
         var buckets: [MetricBucket] = []
+        var bucket = MetricBucket(firstX: 0, lastX: 0, min: 0, max: 0, last: 0, count: 0)
+        var open = false
         var current = -1
+        var next = Int64.min
         var inRange = 0
 
         public init(lo: Int64, hi: Int64, count: Int) {
@@ -49,6 +61,8 @@ public enum MetricBucketer {
             self.hi = hi
             self.span = Double(hi) - Double(lo) + 1
             self.count = count
+            self.boundsCached = lo <= hi && span <= 4_503_599_627_370_496 // 2^52
+                && lo > Int64.min / 2 && hi < Int64.max / 2
         }
 
         @inline(__always)
@@ -58,25 +72,45 @@ public enum MetricBucketer {
             min(count - 1, Int((Double(x) - Double(lo)) * Double(count) / span))
         }
 
+        /// The smallest x whose bucket comes after bucket `index` (Int64.max for the last one):
+        /// an estimate, corrected with `bucketIndex` itself, which is monotonic in x.
+        func firstX(after index: Int) -> Int64 {
+            guard index < count - 1 else { return Int64.max }
+            var x = lo + Int64((Double(index + 1) * span / Double(count)).rounded(.up))
+            while x > lo, bucketIndex(x - 1) > index { x -= 1 }
+            while bucketIndex(x) <= index { x += 1 }
+            return x
+        }
+
         @inline(__always)
         public mutating func add(x: Int64, value v: Double) {
             guard x >= lo, x <= hi, lo <= hi else { return }
             inRange += 1
-            let index = bucketIndex(x)
-            if index != current {
-                current = index
-                buckets.append(MetricBucket(firstX: x, lastX: x, min: v, max: v, last: v, count: 1))
+            if open, x < next, x >= bucket.firstX {
+                extend(x: x, value: v)
                 return
             }
-            var b = buckets[buckets.count - 1]
-            b.lastX = x
-            b.last = v
-            b.count += 1
-            if !v.isNaN {
-                if b.min.isNaN || v < b.min { b.min = v }
-                if b.max.isNaN || v > b.max { b.max = v }
+            let index = bucketIndex(x)
+            if open, index == current {
+                extend(x: x, value: v)
+                return
             }
-            buckets[buckets.count - 1] = b
+            if open { buckets.append(bucket) }
+            open = true
+            current = index
+            bucket = MetricBucket(firstX: x, lastX: x, min: v, max: v, last: v, count: 1)
+            next = boundsCached ? firstX(after: index) : Int64.min
+        }
+
+        @inline(__always)
+        mutating func extend(x: Int64, value v: Double) {
+            bucket.lastX = x
+            bucket.last = v
+            bucket.count += 1
+            if !v.isNaN {
+                if bucket.min.isNaN || v < bucket.min { bucket.min = v }
+                if bucket.max.isNaN || v > bucket.max { bucket.max = v }
+            }
         }
 
         /// Whether the segment `summary` describes (x = step) lies wholly in range and in one
@@ -93,17 +127,15 @@ public enum MetricBucketer {
             add(x: summary.first.step, value: summary.first.value)
             guard summary.count > 1 else { return }
             inRange += summary.count - 1
-            var b = buckets[buckets.count - 1]
-            b.lastX = summary.last.step
-            b.last = summary.last.value
-            b.count += summary.count - 1
-            if let minimum = summary.minimum?.point.value, b.min.isNaN || minimum < b.min { b.min = minimum }
-            if let maximum = summary.maximum?.point.value, b.max.isNaN || maximum > b.max { b.max = maximum }
-            buckets[buckets.count - 1] = b
+            bucket.lastX = summary.last.step
+            bucket.last = summary.last.value
+            bucket.count += summary.count - 1
+            if let minimum = summary.minimum?.point.value, bucket.min.isNaN || minimum < bucket.min { bucket.min = minimum }
+            if let maximum = summary.maximum?.point.value, bucket.max.isNaN || maximum > bucket.max { bucket.max = maximum }
         }
 
         public func finish() -> (pointCount: Int, buckets: [MetricBucket]) {
-            (inRange, buckets)
+            (inRange, open ? buckets + [bucket] : buckets)
         }
     }
 }

@@ -371,16 +371,22 @@ public enum MetricSegmentCodec {
             if flags & 4 != 0 { differences = try Self.deltaWidth(bytes, &index) }
             guard flags & 1 != 0 else { return }
             let last = try Self.offsetPoint(bytes, &index, from: first)
-            var extremes: [(position: Int, point: MetricPoint)] = []
+            // The minimum, then the maximum (two locals, not an array: this runs for every segment a chart reads).
+            var minimum: (position: Int, point: MetricPoint)?
+            var maximum: (position: Int, point: MetricPoint)?
             if flags & 2 != 0 {
-                for _ in 0..<2 {
-                    let position = try readVarint(bytes, &index)
-                    guard position < stored else { throw CorruptSegment(description: "bad extreme position") }
-                    let point = position == 0 ? first : position == stored - 1 ? last : try Self.offsetPoint(bytes, &index, from: first)
-                    extremes.append((Int(position), point))
-                }
+                minimum = try Self.extreme(bytes, &index, stored: stored, first: first, last: last)
+                maximum = try Self.extreme(bytes, &index, stored: stored, first: first, last: last)
             }
-            summary = Summary(count: count, first: first, last: last, minimum: extremes.first, maximum: extremes.last)
+            summary = Summary(count: count, first: first, last: last, minimum: minimum, maximum: maximum)
+        }
+
+        private static func extreme(_ bytes: UnsafeRawBufferPointer, _ index: inout Int, stored: UInt64, first: MetricPoint,
+                                    last: MetricPoint) throws(CorruptSegment) -> (position: Int, point: MetricPoint) {
+            let position = try readVarint(bytes, &index)
+            guard position < stored else { throw CorruptSegment(description: "bad extreme position") }
+            let point = position == 0 ? first : position == stored - 1 ? last : try offsetPoint(bytes, &index, from: first)
+            return (Int(position), point)
         }
 
         private static func deltaWidth(_ bytes: UnsafeRawBufferPointer, _ index: inout Int) throws(CorruptSegment) -> DeltaWidth {

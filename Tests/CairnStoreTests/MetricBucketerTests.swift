@@ -67,4 +67,47 @@ extension MetricBucketerTests {
             #expect(buckets.map(\.firstX) == (lo...hi).map(Int64.init))
         }
     }
+
+    /// Each point's bucket computed from scratch, the definition the stream's cached edges must match.
+    static func reference(_ xs: [Int64], lo: Int64, hi: Int64, count: Int) -> [[Int64]] {
+        let span = Double(hi) - Double(lo) + 1
+        var groups: [[Int64]] = []
+        var current = -1
+        for x in xs where x >= lo && x <= hi {
+            let index = min(count - 1, Int((Double(x) - Double(lo)) * Double(count) / span))
+            if index != current { groups.append([]); current = index }
+            groups[groups.count - 1].append(x)
+        }
+        return groups
+    }
+
+    @Test("The stream's cached bucket edges put every x in the bucket its index names, for any range and bucket count",
+          arguments: [(Int64(0), Int64(999_999), 1000), (0, 999, 1000), (0, 9, 1000), (-1_000_003, 2_000_017, 997),
+                      (17, 17, 5), (1_700_000_000_000, 1_700_000_999_999, 333),
+                      (Int64.min, Int64.max, 1000), (Int64.min / 2 - 10, 0, 7), (0, Int64.max - 5, 64)])
+    func cachedEdges(range: (Int64, Int64, Int)) {
+        let (lo, hi, count) = range
+        // Every x near each bucket edge and the ends, plus an even spread: where a cached edge off by one would show.
+        let span = Double(hi) - Double(lo) + 1
+        var xs: Set<Int64> = [lo, hi]
+        for i in 0...count {
+            let edge = Double(lo) + Double(i) * span / Double(count)
+            for d in -2...2 {
+                let x = edge + Double(d)
+                if x >= Double(lo), x <= Double(hi), x.magnitude < 9.2e18 { xs.insert(Int64(x)) }
+            }
+        }
+        for i in 0..<5000 {
+            let x = (Double(lo) + Double(i) / 5000 * (span - 1)).rounded(.down)
+            if x.magnitude < 9.2e18 { xs.insert(Int64(x)) }
+        }
+        let sorted = xs.filter { $0 >= lo && $0 <= hi }.sorted()
+        var stream = MetricBucketer.Stream(lo: lo, hi: hi, count: count)
+        for x in sorted { stream.add(x: x, value: Double(x % 1000)) }
+        let (pointCount, buckets) = stream.finish()
+        let expected = Self.reference(sorted, lo: lo, hi: hi, count: count)
+        #expect(pointCount == sorted.count)
+        #expect(buckets.map { [$0.firstX, $0.lastX] } == expected.map { [$0.first!, $0.last!] })
+        #expect(buckets.map(\.count) == expected.map(\.count))
+    }
 }

@@ -4,6 +4,11 @@
 // `cairn import` uses), so segments, summaries (`latest_metrics`) and audit events are exactly
 // what the server keeps; many runs are in flight at once, so group commit writes them in large
 // shared transactions. Deterministic: the same arguments make the same store.
+//
+// Resumable: a run whose id is already in the store is skipped (each run is written in one
+// transaction, so one that is there is whole), so an interrupted fill run again with the same
+// arguments writes only what is missing. The metadata runs' random numbers are still drawn for a
+// skipped run, so the runs after it are the same as in an uninterrupted fill.
 import CairnCore
 import CairnServer
 import CairnStore
@@ -172,11 +177,21 @@ func populate(_ options: Options) async throws {
         }
     }
 
+    /// Whether the run is already in the store (from an earlier, interrupted fill).
+    func stored(_ n: Int) async -> Bool { (try? await store.fetchRunInfo(id: runID(n))) != nil }
+    var skipped = 0
     try await withThrowingTaskGroup(of: Void.self) { group in
         var rng = Generator(seed: options.seed)
+        var inFlight = 0
         for n in 0..<options.runs {
-            if n >= options.inFlight { try await group.next(); progress(n - options.inFlight + 1, of: options.runs, "runs") }
             let (run, metrics) = makeRun(n, experiment: experimentOf(n), rng: &rng)
+            if await stored(n) {
+                skipped += 1
+                progress(n + 1, of: options.runs, "runs (\(skipped) already stored)")
+                continue
+            }
+            if inFlight >= options.inFlight { try await group.next(); inFlight -= 1; progress(n + 1 - inFlight, of: options.runs, "runs") }
+            inFlight += 1
             group.addTask { _ = try await store.importRun(run, history: metrics) }
         }
         try await group.waitForAll()
@@ -184,10 +199,18 @@ func populate(_ options: Options) async throws {
     let runsDone = Date()
 
     let curves = ["loss", "step", "accuracy", "lr"]
+    var skippedLong = 0
     try await withThrowingTaskGroup(of: Void.self) { group in
+        var inFlight = 0
         for n in 0..<options.longRuns {
+            if await stored(options.runs + n) {
+                skippedLong += 1
+                progress(n + 1, of: options.longRuns, "long runs (\(skippedLong) already stored)")
+                continue
+            }
             // Two long runs at a time: each holds its whole history in memory until it is written.
-            if n >= 2 { try await group.next(); progress(n - 1, of: options.longRuns, "long runs") }
+            if inFlight >= 2 { try await group.next(); inFlight -= 1; progress(n + 1 - inFlight, of: options.longRuns, "long runs") }
+            inFlight += 1
             let curve = options.curve == "mix" ? curves[n % curves.count] : options.curve
             let seed = options.seed &+ UInt64(n) &* 7919
             group.addTask {
@@ -206,6 +229,7 @@ func populate(_ options: Options) async throws {
         "experiments": options.experiments, "runs": options.runs, "long_runs": options.longRuns, "points_per_long_run": options.points,
         "curve": options.curve, "runs_seconds": runsDone.timeIntervalSince(started), "long_runs_seconds": finished.timeIntervalSince(runsDone),
         "long_run_ids": (0..<options.longRuns).map { runID(options.runs + $0) },
+        "runs_already_stored": skipped, "long_runs_already_stored": skippedLong,
     ]
     let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
     print(String(decoding: data, as: UTF8.self))
