@@ -102,6 +102,43 @@ public enum MetricBucketer {
             next = boundsCached ? firstX(after: index) : Int64.min
         }
 
+        /// Adds points in step order (x = step): the points of one bucket go through a loop on
+        /// local copies of the bucket's fields, the same buckets as adding them one by one.
+        public mutating func add(stepOrdered points: UnsafeMutableBufferPointer<MetricPoint>) {
+            var i = 0
+            let n = points.count
+            while i < n {
+                // With boundsCached, hi < Int64.max / 2; without it `next` is Int64.min and no run starts.
+                let upper = Swift.min(next, hi &+ 1)
+                guard open, points[i].step >= bucket.firstX, points[i].step < upper else {
+                    add(x: points[i].step, value: points[i].value)
+                    i += 1
+                    continue
+                }
+                let firstX = bucket.firstX
+                var lastX = bucket.lastX, low = bucket.min, high = bucket.max, last = bucket.last
+                let start = i
+                while i < n {
+                    let x = points[i].step
+                    guard x >= firstX, x < upper else { break }
+                    let v = points[i].value
+                    lastX = x
+                    last = v
+                    if !v.isNaN {
+                        if low.isNaN || v < low { low = v }
+                        if high.isNaN || v > high { high = v }
+                    }
+                    i += 1
+                }
+                bucket.lastX = lastX
+                bucket.last = last
+                bucket.min = low
+                bucket.max = high
+                bucket.count += i - start
+                inRange += i - start
+            }
+        }
+
         @inline(__always)
         mutating func extend(x: Int64, value v: Double) {
             bucket.lastX = x

@@ -210,49 +210,42 @@ extension SQLStore: ExplorerStore {
         let slices = stride(from: 0, to: query.runIDs.count, by: sliceSize).map {
             Array(query.runIDs[$0..<min($0 + sliceSize, query.runIDs.count)])
         }
-        return try await withThrowingTaskGroup(of: (Int, [BucketedSeries]).self) { group in
-            for (index, slice) in slices.enumerated() {
-                var part = query
-                part.runIDs = slice
-                group.addTask { (index, try await self.bucketedSeriesSlice(part)) }
-            }
-            var parts = [[BucketedSeries]](repeating: [], count: slices.count)
-            for try await (index, part) in group { parts[index] = part }
-            return parts.flatMap { $0 }
-        }
+        let parts = try await backend.readConcurrently(slices.map { slice in
+            let part = { var part = query; part.runIDs = slice; return part }()
+            return { @Sendable db in try Self.bucketedSeriesSlice(db, part) }
+        })
+        return parts.flatMap { $0 }
     }
 
-    private func bucketedSeriesSlice(_ query: SeriesQuery) async throws -> [BucketedSeries] {
-        try await read { db in
-            var result: [BucketedSeries] = []
-            for runID in query.runIDs {
-                guard let pk = try db.value(Int64.self, "SELECT run_pk FROM runs WHERE run_id = ?", [runID]) else { continue }
-                for key in query.keys {
-                    if query.axis == .step, let (count, buckets) = try Self.namingDamage(runID: runID, key: key, {
-                        try Self.streamBuckets(db, runPK: pk, key: key, minX: query.minX, maxX: query.maxX, count: query.buckets)
-                    }) {
-                        result.append(BucketedSeries(runID: runID, key: key, pointCount: count, buckets: buckets))
-                        continue
-                    }
-                    // Only the step axis can skip segments by their step range.
-                    let points: [MetricPoint] = try Self.namingDamage(runID: runID, key: key) {
-                        if query.axis == .step {
-                            return try Self.decodeSegments(db, sql: Self.seriesRangeSQL,
-                                                           arguments: [pk, key, query.minX ?? Int64.min, query.maxX ?? Int64.max])
-                        }
-                        return try Self.decodeSegments(db, sql: Self.seriesSQL, arguments: [pk, key])
-                    }
-                    guard !points.isEmpty else { continue }
-                    let origin = query.axis == .relative ? points.map(\.timestamp).min()! : 0
-                    let placed = points.map { p in
-                        MetricBucketer.Point(x: query.axis == .step ? p.step : p.timestamp - origin, timestamp: p.timestamp, value: p.value)
-                    }
-                    let (count, buckets) = MetricBucketer.bucket(placed, minX: query.minX, maxX: query.maxX, count: query.buckets)
+    private static func bucketedSeriesSlice(_ db: any SQLSession, _ query: SeriesQuery) throws -> [BucketedSeries] {
+        var result: [BucketedSeries] = []
+        for runID in query.runIDs {
+            guard let pk = try db.value(Int64.self, "SELECT run_pk FROM runs WHERE run_id = ?", [runID]) else { continue }
+            for key in query.keys {
+                if query.axis == .step, let (count, buckets) = try Self.namingDamage(runID: runID, key: key, {
+                    try Self.streamBuckets(db, runPK: pk, key: key, minX: query.minX, maxX: query.maxX, count: query.buckets)
+                }) {
                     result.append(BucketedSeries(runID: runID, key: key, pointCount: count, buckets: buckets))
+                    continue
                 }
+                // Only the step axis can skip segments by their step range.
+                let points: [MetricPoint] = try Self.namingDamage(runID: runID, key: key) {
+                    if query.axis == .step {
+                        return try Self.decodeSegments(db, sql: Self.seriesRangeSQL,
+                                                       arguments: [pk, key, query.minX ?? Int64.min, query.maxX ?? Int64.max])
+                    }
+                    return try Self.decodeSegments(db, sql: Self.seriesSQL, arguments: [pk, key])
+                }
+                guard !points.isEmpty else { continue }
+                let origin = query.axis == .relative ? points.map(\.timestamp).min()! : 0
+                let placed = points.map { p in
+                    MetricBucketer.Point(x: query.axis == .step ? p.step : p.timestamp - origin, timestamp: p.timestamp, value: p.value)
+                }
+                let (count, buckets) = MetricBucketer.bucket(placed, minX: query.minX, maxX: query.maxX, count: query.buckets)
+                result.append(BucketedSeries(runID: runID, key: key, pointCount: count, buckets: buckets))
             }
-            return result
         }
+        return result
     }
 
     /// Buckets a series on the step axis segment by segment, as `MetricBucketer.bucket` does
@@ -278,12 +271,12 @@ extension SQLStore: ExplorerStore {
             try eachSegment(db, seriesRangeSQL, [runPK, key, minX ?? Int64.min, maxX ?? Int64.max]) { bytes, minStep, maxStep in
                 if let previousMaxStep, previousMaxStep >= minStep { throw OutOfStepOrder() }
                 previousMaxStep = maxStep
-                let decoded = try decodeUnlessWhole(bytes, into: &scratch, skipping: skipping) { summary in
+                let (decoded, inOrder) = try decodeUnlessWhole(bytes, into: &scratch, skipping: skipping) { summary in
                     guard stream.holdsWhole(summary) else { return false }
                     stream.add(summary)
                     return true
                 }
-                for point in inStepOrder(scratch, decoded) { stream.add(x: point.step, value: point.value) }
+                stream.add(stepOrdered: inStepOrder(scratch, decoded, known: inOrder))
             }
         } catch is OutOfStepOrder {
             return nil

@@ -542,12 +542,17 @@ extension SQLStore {
 
     /// Decodes the segment `bytes` into `scratch` and answers its point count, unless
     /// `skipping` and `takeWhole` took the segment from its summary (then 0): the checksum is
-    /// checked once either way.
+    /// checked once either way. `inOrder`: the segment has a summary, which its encoder writes
+    /// only for points in step order, so they need no sorting.
     @inline(__always)
     static func decodeUnlessWhole(_ bytes: UnsafeRawBufferPointer, into scratch: inout UnsafeMutableBufferPointer<MetricPoint>, skipping: Bool,
-                                  _ takeWhole: (MetricSegmentCodec.Summary) -> Bool) throws(MetricSegmentCodec.CorruptSegment) -> Int {
-        if skipping, let summary = try MetricSegmentCodec.summary(bytes), takeWhole(summary) { return 0 }
-        return try MetricSegmentCodec.decode(bytes, into: &scratch, checked: skipping)
+                                  _ takeWhole: (MetricSegmentCodec.Summary) -> Bool) throws(MetricSegmentCodec.CorruptSegment) -> (count: Int, inOrder: Bool) {
+        var inOrder = false
+        if skipping, let summary = try MetricSegmentCodec.summary(bytes) {
+            if takeWhole(summary) { return (0, true) }
+            inOrder = true
+        }
+        return (try MetricSegmentCodec.decode(bytes, into: &scratch, checked: skipping), inOrder)
     }
 
     /// Feeds the points of the segment `bytes` to `stream`, in step order; a segment whose
@@ -556,20 +561,20 @@ extension SQLStore {
     @inline(__always)
     private static func feed(_ bytes: UnsafeRawBufferPointer, to stream: inout MetricSampler.Stream,
                              scratch: inout UnsafeMutableBufferPointer<MetricPoint>, skipping: Bool) throws(MetricSegmentCodec.CorruptSegment) {
-        let count = try decodeUnlessWhole(bytes, into: &scratch, skipping: skipping) { summary in
+        let (count, inOrder) = try decodeUnlessWhole(bytes, into: &scratch, skipping: skipping) { summary in
             guard stream.holdsWhole(summary) else { return false }
             stream.add(summary)
             return true
         }
-        for point in inStepOrder(scratch, count) { stream.add(point) }
+        for point in inStepOrder(scratch, count, known: inOrder) { stream.add(point) }
     }
 
     /// The first `count` points of `scratch`, sorted into step order when a segment held them
-    /// out of order.
+    /// out of order (`known`: its header says they are in order; no need to look).
     @inline(__always)
-    static func inStepOrder(_ scratch: UnsafeMutableBufferPointer<MetricPoint>, _ count: Int) -> UnsafeMutableBufferPointer<MetricPoint> {
+    static func inStepOrder(_ scratch: UnsafeMutableBufferPointer<MetricPoint>, _ count: Int, known: Bool = false) -> UnsafeMutableBufferPointer<MetricPoint> {
         var points = UnsafeMutableBufferPointer(rebasing: scratch[..<count])
-        if zip(points, points.dropFirst()).contains(where: { MetricSampler.ordered($1, $0) }) {
+        if !known, zip(points, points.dropFirst()).contains(where: { MetricSampler.ordered($1, $0) }) {
             points.sort(by: MetricSampler.ordered)
         }
         return points

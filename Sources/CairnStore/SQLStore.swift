@@ -16,11 +16,31 @@ public protocol SQLBackend: Sendable {
     func backupDatabase(to destination: String) async throws
     /// Answers once the database answers a trivial query (every server it reads or writes).
     func ping() async throws
+    /// Runs the reads at the same time, each on a connection and a thread of its own (each sees
+    /// its own snapshot), and answers in their order: for a read big enough to use every core.
+    func readConcurrently<T: Sendable>(_ bodies: [@Sendable (any SQLSession) throws -> T]) async throws -> [T]
 }
 
 extension SQLBackend {
     public func ping() async throws {
         _ = try await read { db in try db.value(Int.self, "SELECT 1") }
+    }
+
+    /// Each read in a child task: enough where `read` itself hands the work to a thread pool
+    /// (PostgreSQL); SQLite reads on the calling thread and has its own.
+    public func readConcurrently<T: Sendable>(_ bodies: [@Sendable (any SQLSession) throws -> T]) async throws -> [T] {
+        try await withThrowingTaskGroup(of: (Int, T).self) { group in
+            for (index, body) in bodies.enumerated() {
+                group.addTask { (index, try await read(body)) }
+            }
+            return try await Self.inOrder(&group, count: bodies.count)
+        }
+    }
+
+    static func inOrder<T>(_ group: inout ThrowingTaskGroup<(Int, T), any Error>, count: Int) async throws -> [T] {
+        var results = [T?](repeating: nil, count: count)
+        for try await (index, value) in group { results[index] = value }
+        return results.map { $0! }
     }
 }
 

@@ -1,6 +1,7 @@
 import CairnCore
 import Foundation
 import GRDB
+import NIOPosix
 import Synchronization
 
 /// The embedded default store: one SQLite file in WAL mode through a GRDB `DatabasePool`.
@@ -129,6 +130,22 @@ final class SQLiteBackend: SQLBackend {
 
     private static func readHere<T>(_ pool: DatabasePool, _ body: (any SQLSession) throws -> T) throws -> T {
         try pool.read { db in try body(GRDBSession(db)) }
+    }
+
+    /// The reads on NIO's blocking thread pool (a thread per core), each on a reader connection
+    /// of its own. Not child tasks reading on their own threads: in `cairn server` the tasks run
+    /// on the event loops, and a child task stays on its parent's loop, so they would read one
+    /// after the other.
+    func readConcurrently<T: Sendable>(_ bodies: [@Sendable (any SQLSession) throws -> T]) async throws -> [T] {
+        let pool = self.pool
+        return try await mapErrors {
+            try await withThrowingTaskGroup(of: (Int, T).self) { group in
+                for (index, body) in bodies.enumerated() {
+                    group.addTask { (index, try await NIOThreadPool.singleton.runIfActive { try Self.readHere(pool, body) }) }
+                }
+                return try await Self.inOrder(&group, count: bodies.count)
+            }
+        }
     }
 
     func write<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {

@@ -109,5 +109,26 @@ extension MetricBucketerTests {
         #expect(pointCount == sorted.count)
         #expect(buckets.map { [$0.firstX, $0.lastX] } == expected.map { [$0.first!, $0.last!] })
         #expect(buckets.map(\.count) == expected.map(\.count))
+        // Fed as step-ordered runs of points (as segments are), in chunks of uneven size, with NaNs: the same buckets.
+        let points = sorted.map { MetricPoint(step: $0, timestamp: 0, value: $0 % 7 == 0 ? .nan : Double($0 % 1000)) }
+        var single = MetricBucketer.Stream(lo: lo, hi: hi, count: count)
+        for p in points { single.add(x: p.step, value: p.value) }
+        var chunked = MetricBucketer.Stream(lo: lo, hi: hi, count: count)
+        var buffer = points
+        buffer.withUnsafeMutableBufferPointer { all in
+            var start = 0
+            var size = 1
+            while start < all.count {
+                let end = Swift.min(all.count, start + size)
+                chunked.add(stepOrdered: UnsafeMutableBufferPointer(rebasing: all[start..<end]))
+                start = end
+                size = size * 3 % 257 + 1
+            }
+        }
+        let a = single.finish(), b = chunked.finish()
+        #expect(a.pointCount == b.pointCount)
+        #expect(a.buckets.map { [$0.firstX, $0.lastX, Int64($0.count)] } == b.buckets.map { [$0.firstX, $0.lastX, Int64($0.count)] })
+        #expect(a.buckets.map { [$0.min.bitPattern, $0.max.bitPattern, $0.last.bitPattern] }
+                == b.buckets.map { [$0.min.bitPattern, $0.max.bitPattern, $0.last.bitPattern] })
     }
 }
