@@ -23,6 +23,7 @@ enum PostgresMigrations {
         ("0014_latest_metrics_experiment", latestMetricsExperiment + "\n" + experimentKeys),
         ("0015_trace_span_filters", SQLiteMigrations.traceSpanFilters),
         ("0016_trace_token_counts", traceTokenCounts),
+        ("0017_runs_by_experiment_end", SQLiteMigrations.runsByExperimentEnd),
     ]
 
     /// Fills `trace_token_counts` from the stored usage metadata (the migration that makes it).

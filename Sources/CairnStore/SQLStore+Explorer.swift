@@ -6,18 +6,24 @@ extension SQLStore: ExplorerStore {
         let stages = viewType.stages.map(\.rawValue)
         return try await read { db in
             let marks = SearchSQL.marks(stages.count)
-            var counts: [Int64: (Int, Int64)] = [:]
-            for row in try db.rows("""
-                SELECT experiment_id, SUM(CASE WHEN lifecycle_stage = 'active' THEN 1 ELSE 0 END),
-                       MAX(\(db.dialect.greatest("COALESCE(start_time, 0)", "COALESCE(end_time, 0)")))
-                FROM runs GROUP BY experiment_id
-                """) {
-                counts[row[0]] = (row[1], row[2])
-            }
             let ids = try db.values(Int64.self, "SELECT experiment_id FROM experiments WHERE lifecycle_stage IN (\(marks)) ORDER BY name", stages)
+            // Per experiment, through indexes only (never a read of every run): the active runs
+            // counted in `runs_by_experiment`, the latest start of each stage's runs by a seek in
+            // it, the latest end by a seek in `runs_by_experiment_end`.
+            let latest = { (column: String, stage: String) in
+                "COALESCE((SELECT MAX(\(column)) FROM runs WHERE experiment_id = ?\(stage)), 0)"
+            }
+            let summary = """
+                SELECT (SELECT COUNT(*) FROM runs WHERE experiment_id = ? AND lifecycle_stage = 'active'),
+                       \(db.dialect.greatest(db.dialect.greatest(latest("start_time", " AND lifecycle_stage = 'active'"),
+                                                                 latest("start_time", " AND lifecycle_stage = 'deleted'")),
+                                             latest("end_time", "")))
+                """
             return try ids.map { id in
                 let experiment = try Self.loadExperiment(db, id: id)
-                let (count, last) = counts[id] ?? (0, 0)
+                let row = try db.row(summary, [id, id, id, id])
+                let count: Int = row?[0] ?? 0
+                let last: Int64 = row?[1] ?? 0
                 return ExperimentSummary(experiment: experiment, runCount: count, lastActivity: max(last, experiment.lastUpdateTime))
             }
         }

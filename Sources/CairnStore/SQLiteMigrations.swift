@@ -116,8 +116,17 @@ enum SQLiteMigrations {
         migrator.registerMigration("0021_trace_token_counts") { db in
             try db.execute(sql: traceTokenCounts)
         }
+        // Each experiment's latest run end, found by a seek, so the experiments list
+        // (`SQLStore.experimentSummaries`) no longer reads every run of the store.
+        migrator.registerMigration("0022_runs_by_experiment_end") { db in
+            try db.execute(sql: runsByExperimentEnd)
+        }
         return migrator
     }
+
+    /// With `runs_by_experiment` (experiment, stage, start), the experiments list's summary of
+    /// each experiment (active runs, latest start or end) is index seeks and one index count.
+    static let runsByExperimentEnd = "CREATE INDEX runs_by_experiment_end ON runs (experiment_id, end_time);"
 
     /// A run never changes experiment, so the column is written once, with the series' first
     /// summary (`SQLStore.appendMetrics`); existing rows take their run's. Nullable (SQLite adds

@@ -247,7 +247,7 @@ struct ExplorerStoreTests {
     func summaries(backend: StoreBackend) async throws {
         try await withStore(backend) { store in
             _ = try await store.createExperiment(name: "b-exp", artifactLocation: nil, tags: [], now: 100)
-            _ = try await makeRun(store, experiment: "1", name: "r", start: 5_000)
+            let alive = try await makeRun(store, experiment: "1", name: "r", start: 5_000)
             let gone = try await makeRun(store, experiment: "1", name: "r2", start: 7_000)
             try await store.setRunLifecycle(id: gone, stage: .deleted, now: 8)
             let list = try await store.experimentSummaries(viewType: .activeOnly)
@@ -255,6 +255,16 @@ struct ExplorerStoreTests {
             #expect(list[1].runCount == 1)
             #expect(list[1].lastActivity == 7_000)
             #expect(list[0].runCount == 0)
+            // A run's end counts too (a run ending after every start), and a run of another experiment does not.
+            let other = try await store.createExperiment(name: "c-exp", artifactLocation: nil, tags: [], now: 100)
+            _ = try await makeRun(store, experiment: other.experimentID, name: "late", start: 50_000)
+            _ = try await store.updateRun(id: alive, status: .finished, endTime: 9_000, runName: nil, now: 9_000)
+            let after = try await store.experimentSummaries(viewType: .all)
+            #expect(after.map(\.experiment.name) == ["Default", "b-exp", "c-exp"])
+            #expect(after[1].runCount == 1)
+            #expect(after[1].lastActivity == 9_000)
+            #expect(after[2].runCount == 1)
+            #expect(after[2].lastActivity == 50_000)
         }
     }
 
