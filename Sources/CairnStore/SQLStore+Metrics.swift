@@ -433,33 +433,186 @@ extension SQLStore {
         }
     }
 
+    /// A sampled read uses both cores when it is big (at least `SampleHalves.minimumPoints`
+    /// stored points in the series asked for): the runs of a multi-run read are read in slices
+    /// at once, and on SQLite one run's series in two halves cut at a bucket edge (see
+    /// `SampleHalves`). Each slice or half is a read of its own; the halves check that they saw
+    /// the series as the first read did, and the series is read in one piece otherwise. A small
+    /// read is answered by the first read, on the calling thread.
+    ///
+    /// Measured on 2 cores (release, idle): 10 runs × 20,000 points, 320 each, 4.2–4.6 → 2.6–2.8 ms
+    /// on SQLite and 15.6–17 → 13.3–13.9 ms on PostgreSQL at the same server CPU; one run of
+    /// 100,000 points, 2,500 of them, 2.5–2.7 → 1.9–2.3 ms on SQLite for 15–30 % more CPU (the
+    /// halves run slower side by side than one alone), and no faster on PostgreSQL, whose halves
+    /// share the cores with the database's own processes. Small reads (one run of 20,000 points,
+    /// 10 runs of 100) were slower in parts: the thread hand-offs cost more than they save.
     public func sampledMetricHistory(runIDs: [String], key: String, startStep: Int64?, endStep: Int64?, maxPoints: Int) async throws -> [SampledSeries] {
-        try await read { db in
-            var result: [SampledSeries] = []
-            for runID in runIDs {
-                // A multi-run read: an unknown run contributes no points, as in MLflow.
-                guard let pk = try db.value(Int64.self, "SELECT run_pk FROM runs WHERE run_id = ?", [runID]) else {
-                    continue
-                }
-                let lower = startStep ?? Int64.min
-                let upper = endStep ?? Int64.max
-                let sampled: [MetricPoint] = try Self.namingDamage(runID: runID, key: key) {
-                    if let streamed = try Self.streamSample(db, runPK: pk, key: key, lower: lower, upper: upper, maxPoints: maxPoints) {
-                        return streamed
-                    } else {
-                        // The whole series' size is the right reservation when no range narrows it.
-                        let expected = startStep == nil ? try Self.seriesPointCount(db, runPK: pk, key: key) : 0
-                        var points = try Self.decodeSegments(db, sql: Self.seriesRangeSQL, arguments: [pk, key, lower, upper], expectedCount: expected)
-                        if startStep != nil {
-                            points.removeAll { $0.step < lower || $0.step > upper }
-                        }
-                        return MetricSampler.sample(points, maxPoints: maxPoints)
-                    }
-                }
-                if !sampled.isEmpty { result.append(SampledSeries(runID: runID, points: sampled)) }
-            }
-            return result
+        let lower = startStep ?? Int64.min
+        let upper = endStep ?? Int64.max
+        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        enum Parts: Sendable {
+            case slices
+            case halves(SampleHalves)
         }
+        let first = try await read { db -> Either<[SampledSeries], Parts> in
+            let runs = try Self.storedSeries(db, runIDs: runIDs, key: key)
+            if cores > 1, runs.count > 1, runs.reduce(0, { $0 + ($1.summary?.count ?? 0) }) >= SampleHalves.minimumPoints {
+                return .second(.slices)
+            }
+            if cores > 1, db.dialect == .sqlite, runs.count == 1, lower == .min, upper == .max,
+               let halves = SampleHalves.plan(runs[0], key: key, maxPoints: maxPoints) {
+                return .second(.halves(halves))
+            }
+            return .first(try Self.sampled(db, runs, key: key, lower: lower, upper: upper, maxPoints: maxPoints))
+        }
+        switch first {
+        case .first(let answer):
+            return answer
+        case .second(.slices):
+            let sliceSize = (runIDs.count + cores - 1) / cores
+            let slices = stride(from: 0, to: runIDs.count, by: sliceSize).map { Array(runIDs[$0..<min($0 + sliceSize, runIDs.count)]) }
+            return try await backend.readConcurrently(slices.map { slice in
+                { @Sendable db in try Self.sampledRuns(db, slice, key: key, lower: lower, upper: upper, maxPoints: maxPoints) }
+            }).flatMap { $0 }
+        case .second(.halves(let halves)):
+            let parts = try await backend.readConcurrently([false, true].map { upperHalf in
+                { @Sendable db in try Self.namingDamage(runID: halves.runID, key: key) { try halves.sample(db, upperHalf: upperHalf) } }
+            })
+            if let lowerPart = parts[0], let upperPart = parts[1] {
+                return [SampledSeries(runID: halves.runID, points: lowerPart + upperPart)]
+            }
+            // The series changed between the reads: sample it in one snapshot.
+            return try await read { db in try Self.sampledRuns(db, runIDs, key: key, lower: lower, upper: upper, maxPoints: maxPoints) }
+        }
+    }
+
+    /// A stored run of a sampled read: its key, and its series' first and last steps and size.
+    struct StoredSeries {
+        let runID: String
+        let runPK: Int64
+        let summary: (first: Int64, last: Int64, count: Int)?
+    }
+
+    /// The runs of `runIDs` that exist, in their order, each with its series `key`'s summary
+    /// (nil when it has none).
+    static func storedSeries(_ db: any SQLSession, runIDs: [String], key: String) throws -> [StoredSeries] {
+        try runIDs.compactMap { runID in
+            guard let row = try db.row("""
+                SELECT r.run_pk, lm.min_step, lm.max_step, lm.point_count FROM runs r
+                LEFT JOIN latest_metrics lm ON lm.run_pk = r.run_pk AND lm.key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
+                WHERE r.run_id = ?
+                """, [key, runID]) else { return nil }
+            let summary = row.isNull(3) ? nil : (first: row[1] as Int64, last: row[2] as Int64, count: row[3] as Int)
+            return StoredSeries(runID: runID, runPK: row[0], summary: summary)
+        }
+    }
+
+    /// The sampled series of `runIDs` in one read; an unknown run contributes no points, as in MLflow.
+    private static func sampledRuns(_ db: any SQLSession, _ runIDs: [String], key: String, lower: Int64, upper: Int64,
+                                    maxPoints: Int) throws -> [SampledSeries] {
+        try sampled(db, storedSeries(db, runIDs: runIDs, key: key), key: key, lower: lower, upper: upper, maxPoints: maxPoints)
+    }
+
+    private static func sampled(_ db: any SQLSession, _ runs: [StoredSeries], key: String, lower: Int64, upper: Int64,
+                                maxPoints: Int) throws -> [SampledSeries] {
+        var result: [SampledSeries] = []
+        for run in runs where run.summary != nil {
+            let pk = run.runPK
+            let sampled: [MetricPoint] = try Self.namingDamage(runID: run.runID, key: key) {
+                if let streamed = try Self.streamSample(db, runPK: pk, key: key, lower: lower, upper: upper, maxPoints: maxPoints,
+                                                        summary: run.summary) {
+                    return streamed
+                }
+                // The whole series' size is the right reservation when no range narrows it.
+                let ranged = lower != .min || upper != .max
+                let expected = ranged ? 0 : run.summary?.count ?? 0
+                var points = try Self.decodeSegments(db, sql: Self.seriesRangeSQL, arguments: [pk, key, lower, upper], expectedCount: expected)
+                if ranged {
+                    points.removeAll { $0.step < lower || $0.step > upper }
+                }
+                return MetricSampler.sample(points, maxPoints: maxPoints)
+            }
+            if !sampled.isEmpty { result.append(SampledSeries(runID: run.runID, points: sampled)) }
+        }
+        return result
+    }
+}
+
+/// One of two values (a read that either answers or says what to read next).
+enum Either<A: Sendable, B: Sendable>: Sendable {
+    case first(A)
+    case second(B)
+}
+
+/// One run's whole series sampled in two reads at once, each on a core of its own: the steps
+/// below `cut` and those from it on. `cut` is a bucket edge of the sampler, so the two halves'
+/// samples, one after the other, are the sample of the whole series (the upper half's stream
+/// only does not keep its first point as the series' first). Each half first checks that its
+/// snapshot holds the series the plan was made from (its first and last steps and its size, which
+/// every write to a series changes); a half that saw another one, or segments out of step order,
+/// answers nil.
+struct SampleHalves: Sendable {
+    let runID: String
+    let runPK: Int64
+    let key: String
+    let firstStep: Int64
+    let lastStep: Int64
+    let pointCount: Int
+    let maxPoints: Int
+    let cut: Int64
+
+    /// Reads of fewer stored points are answered in one read (20,000 points measured slower in
+    /// halves, 10 runs of 100 points slower in slices).
+    static let minimumPoints = 50_000
+
+    static let summarySQL = """
+        SELECT min_step, max_step, point_count FROM latest_metrics
+        WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
+        """
+
+    /// The halves of a series long enough to be worth them (at least `minimumPoints`, more
+    /// points than `maxPoints`, and room for two buckets); nil otherwise.
+    static func plan(_ run: SQLStore.StoredSeries, key: String, maxPoints: Int, minimumPoints: Int = minimumPoints) -> SampleHalves? {
+        guard maxPoints >= 4, let (first, last, count) = run.summary, count > maxPoints, count >= minimumPoints else { return nil }
+        let stream = MetricSampler.Stream(firstStep: first, lastStep: last, maxPoints: maxPoints)
+        guard stream.bucketCount >= 2 else { return nil }
+        // Nil when every step is in the lower buckets (all points at one step).
+        guard let cut = stream.firstStep(ofBucket: stream.bucketCount / 2, through: last), cut > first else { return nil }
+        return SampleHalves(runID: run.runID, runPK: run.runPK, key: key, firstStep: first, lastStep: last, pointCount: count, maxPoints: maxPoints, cut: cut)
+    }
+
+    /// The plan for the run `runID`'s series, read in `db` (for tests).
+    static func plan(_ db: any SQLSession, runID: String, key: String, maxPoints: Int, minimumPoints: Int = minimumPoints) throws -> SampleHalves? {
+        try SQLStore.storedSeries(db, runIDs: [runID], key: key).first.flatMap { plan($0, key: key, maxPoints: maxPoints, minimumPoints: minimumPoints) }
+    }
+
+    func sample(_ db: any SQLSession, upperHalf: Bool) throws -> [MetricPoint]? {
+        guard let summary = try db.row(Self.summarySQL, [runPK, key]),
+              summary[0] as Int64? == firstStep, summary[1] as Int64? == lastStep, summary[2] as Int? == pointCount else { return nil }
+        let (from, through) = upperHalf ? (cut, lastStep) : (firstStep, cut - 1)
+        var stream = MetricSampler.Stream(firstStep: firstStep, lastStep: lastStep, maxPoints: maxPoints, continuing: upperHalf)
+        var scratch = UnsafeMutableBufferPointer<MetricPoint>.allocate(capacity: 512)
+        defer { scratch.deallocate() }
+        var previousMaxStep: Int64?
+        var inOrder = true
+        try SQLStore.eachSegment(db, SQLStore.seriesRangeSQL, [runPK, key, from, through]) { bytes, minStep, maxStep in
+            guard inOrder else { return }
+            if let previousMaxStep, previousMaxStep >= minStep {
+                inOrder = false
+                return
+            }
+            previousMaxStep = maxStep
+            if minStep >= from, maxStep <= through {
+                try SQLStore.feed(bytes, to: &stream, scratch: &scratch, skipping: true)
+                return
+            }
+            // The segment across the cut: only its points on this side.
+            let count = try MetricSegmentCodec.decode(bytes, into: &scratch)
+            for point in SQLStore.inStepOrder(scratch, count) where point.step >= from && point.step <= through {
+                stream.add(point)
+            }
+        }
+        return inOrder ? stream.finish() : nil
     }
 }
 
@@ -470,7 +623,7 @@ extension SQLStore {
     /// `maxPoints` points; the caller then reads the series whole. Same result as
     /// `MetricSampler.sample` on the whole series.
     static func streamSample(_ db: any SQLSession, runPK: Int64, key: String, lower: Int64, upper: Int64, maxPoints: Int,
-                             skipping: Bool = true) throws -> [MetricPoint]? {
+                             skipping: Bool = true, summary known: (first: Int64, last: Int64, count: Int)? = nil) throws -> [MetricPoint]? {
         struct Segment {
             let minStep: Int64
             let maxStep: Int64
@@ -479,13 +632,15 @@ extension SQLStore {
             var partial: [MetricPoint]?
         }
         if lower == Int64.min, upper == Int64.max {
-            // The whole series: its first and last steps and its size are in the run's summary,
-            // and the segments' order is checked as they are read.
-            guard let summary = try db.row("""
-                SELECT min_step, max_step, point_count FROM latest_metrics
-                WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
-                """, [runPK, key]), let total = summary[2] as Int?, total > maxPoints, maxPoints > 0 else { return nil }
-            var stream = MetricSampler.Stream(firstStep: summary[0], lastStep: summary[1], maxPoints: maxPoints)
+            // The whole series: its first and last steps and its size are in the run's summary
+            // (`known`: read with the run in this transaction), and the segments' order is checked
+            // as they are read.
+            var summary = known
+            if summary == nil, let row = try db.row(SampleHalves.summarySQL, [runPK, key]), !row.isNull(2) {
+                summary = (first: row[0], last: row[1], count: row[2])
+            }
+            guard let (first, last, total) = summary, total > maxPoints, maxPoints > 0 else { return nil }
+            var stream = MetricSampler.Stream(firstStep: first, lastStep: last, maxPoints: maxPoints)
             var scratch = UnsafeMutableBufferPointer<MetricPoint>.allocate(capacity: 512)
             defer { scratch.deallocate() }
             var previousMaxStep: Int64?
@@ -559,7 +714,7 @@ extension SQLStore {
     /// summary shows it lies in one bucket is fed whole without decoding it (unless `skipping`
     /// is off, for tests that compare both ways).
     @inline(__always)
-    private static func feed(_ bytes: UnsafeRawBufferPointer, to stream: inout MetricSampler.Stream,
+    static func feed(_ bytes: UnsafeRawBufferPointer, to stream: inout MetricSampler.Stream,
                              scratch: inout UnsafeMutableBufferPointer<MetricPoint>, skipping: Bool) throws(MetricSegmentCodec.CorruptSegment) {
         let (count, inOrder) = try decodeUnlessWhole(bytes, into: &scratch, skipping: skipping) { summary in
             guard stream.holdsWhole(summary) else { return false }
@@ -624,7 +779,12 @@ public enum MetricSampler {
         var maxPoint = MetricPoint(step: 0, timestamp: 0, value: .nan), maxIndex = 0
         var lastPoint = MetricPoint(step: 0, timestamp: 0, value: .nan)
 
-        public init(firstStep: Int64, lastStep: Int64, maxPoints: Int) {
+        /// Whether the first point added is the series' first, which is always kept (not when
+        /// the stream samples the part of a series after a bucket edge: `SampleHalves`).
+        let keepsFirst: Bool
+
+        public init(firstStep: Int64, lastStep: Int64, maxPoints: Int, continuing: Bool = false) {
+            keepsFirst = !continuing
             lo = firstStep
             span = Double(lastStep) - Double(firstStep) + 1
             bucketCount = max(1, (maxPoints - 1) / 3)
@@ -662,8 +822,21 @@ public enum MetricSampler {
             }
         }
 
+        /// The first step from the series' first on that falls in bucket `b` or a later one (a
+        /// bucket edge); nil when no step up to `lastStep` does.
+        func firstStep(ofBucket b: Int, through lastStep: Int64) -> Int64? {
+            var low = lo, high = lastStep
+            guard low <= high, bucketIndex(high) >= b else { return nil }
+            while low < high {
+                // The midpoint without overflow, whatever the range's width.
+                let middle = Int64(bitPattern: UInt64(bitPattern: low) &+ (UInt64(bitPattern: high) &- UInt64(bitPattern: low)) / 2)
+                if bucketIndex(middle) >= b { high = middle } else { low = middle + 1 }
+            }
+            return low
+        }
+
         private mutating func startBucket(_ b: Int, with point: MetricPoint) {
-            if index == 0 {
+            if index == 0, keepsFirst {
                 result.append(point)
                 lastKept = 0
             }

@@ -37,12 +37,18 @@ private func series(count: Int, seed: UInt64, stepGap: Int64 = 1) -> [MetricPoin
     }
 }
 
-private struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-    mutating func next() -> UInt64 {
-        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-        return state ^ (state >> 29)
+/// Logs `points` to the run's "loss" in batches of uneven sizes (`first`, then `size % wrap + grow`
+/// after each batch of `size`), so merged and split segments both occur.
+private func logInUnevenBatches(_ store: SQLStore, runID: String, _ points: [MetricPoint], first: Int, wrap: Int, grow: Int) async throws {
+    var start = 0
+    var size = first
+    while start < points.count {
+        let batch = points[start..<min(start + size, points.count)]
+        try await store.logRunWrites(runID: runID, RunWrites(metrics: batch.map {
+            Metric(key: "loss", value: $0.value, timestamp: $0.timestamp, step: $0.step)
+        }))
+        start += batch.count
+        size = size % wrap + grow
     }
 }
 
@@ -72,16 +78,7 @@ struct SampledHistoryTests {
             let run = try await store.createRun(NewRun(info: info, tags: []))
             let points = series(count: 20_000, seed: 9, stepGap: 3)
             // Batches of uneven sizes, some single points: merged and split segments both occur.
-            var start = 0
-            var size = 1
-            while start < points.count {
-                let batch = points[start..<min(start + size, points.count)]
-                try await store.logRunWrites(runID: run.info.runID, RunWrites(metrics: batch.map {
-                    Metric(key: "loss", value: $0.value, timestamp: $0.timestamp, step: $0.step)
-                }))
-                start += batch.count
-                size = size % 700 + 37
-            }
+            try await logInUnevenBatches(store, runID: run.info.runID, points, first: 1, wrap: 700, grow: 37)
             let segments = try await store.read { db in try db.value(Int.self, "SELECT COUNT(*) FROM metric_segments") } ?? 0
             #expect(segments > 50)
             let runID = run.info.runID
@@ -138,16 +135,7 @@ struct SampledHistoryTests {
                     : Double(Float(Double(generator.next() % 10_000) / 1000))
                 return MetricPoint(step: step, timestamp: 1_700_000_000_000 + Int64(i / 2), value: value)
             }
-            var start = 0
-            var size = 3
-            while start < points.count {
-                let batch = points[start..<min(start + size, points.count)]
-                try await store.logRunWrites(runID: runID, RunWrites(metrics: batch.map {
-                    Metric(key: "loss", value: $0.value, timestamp: $0.timestamp, step: $0.step)
-                }))
-                start += batch.count
-                size = size % 900 + 53
-            }
+            try await logInUnevenBatches(store, runID: runID, points, first: 3, wrap: 900, grow: 53)
             // Some segments as an older release wrote them: read the same, decoded, never skipped.
             _ = try await store.writeUnaudited { db in
                 for row in try db.rows("SELECT run_pk, key_id, seq, points FROM metric_segments WHERE seq % 7 = 3") {
@@ -204,6 +192,92 @@ struct SampledHistoryTests {
             let series = try await store.bucketedSeries(SeriesQuery(runIDs: [runID], keys: ["loss"], axis: .step, minX: nil, maxX: nil, buckets: 100))
             #expect(series.first.map { Self.bits($0.buckets) } == Self.bits(MetricBucketer.bucket(
                 points.map { MetricBucketer.Point(x: $0.step, timestamp: $0.timestamp, value: $0.value) }, minX: nil, maxX: nil, count: 100).buckets))
+        }
+    }
+
+    @Test("A bucket edge splits the sampler exactly: every step below it falls in an earlier bucket, Int64's ends included")
+    func bucketEdges() {
+        var generator = SeededGenerator(seed: 23)
+        let ranges: [(Int64, Int64)] = [(0, 99_999), (-500, 7), (Int64.min, Int64.max), (Int64.min, 0), (0, Int64.max),
+                                        (Int64.max - 1000, Int64.max), (1, 2), (5, 5 + 3 * 832)]
+            + (0..<50).map { _ in
+                let a = Int64.random(in: -1_000_000_000...1_000_000_000, using: &generator)
+                return (a, a + Int64.random(in: 1...10_000_000, using: &generator))
+            }
+        for (first, last) in ranges {
+            for maxPoints in [4, 7, 41, 320, 2500] {
+                let stream = MetricSampler.Stream(firstStep: first, lastStep: last, maxPoints: maxPoints)
+                for b in Set([1, stream.bucketCount / 2, stream.bucketCount - 1]) where b >= 1 && b < stream.bucketCount {
+                    guard let edge = stream.firstStep(ofBucket: b, through: last) else {
+                        // Only when the last step's bucket is below b (a range of fewer steps than buckets).
+                        #expect(stream.bucketIndex(last) < b, "\(first)...\(last), bucket \(b)")
+                        continue
+                    }
+                    #expect(edge > first && edge <= last, "\(first)...\(last), bucket \(b)")
+                    #expect(stream.bucketIndex(edge) >= b && stream.bucketIndex(edge - 1) < b, "\(first)...\(last), bucket \(b)")
+                }
+                #expect(stream.firstStep(ofBucket: stream.bucketCount / 2, through: last) != nil || last - first < 2 || stream.bucketCount < 2)
+            }
+        }
+    }
+
+    @Test("One long series is sampled in two halves read at once, the same answer as one read; a series that changed between the reads is read again whole",
+          arguments: StoreBackend.allCases)
+    func halves(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            func newRun(_ letter: Character) async throws -> String {
+                let info = RunInfo(runID: String(repeating: letter, count: 32), experimentID: "0", runName: "r", userID: "u", status: .running,
+                                   startTime: 1, endTime: nil, artifactURI: "mlflow-artifacts:/0/\(letter)/artifacts", lifecycleStage: .active)
+                return try await store.createRun(NewRun(info: info, tags: [])).info.runID
+            }
+            func log(_ runID: String, _ points: [MetricPoint]) async throws {
+                try await logInUnevenBatches(store, runID: runID, points, first: 5, wrap: 800, grow: 61)
+            }
+            let runID = try await newRun("c")
+            var points = series(count: SampleHalves.minimumPoints, seed: 31, stepGap: 2)
+            try await log(runID, points)
+            var straddles = 0
+            for maxPoints in [7, 10, 41, 320, 2500] {
+                let plan = try await store.read { db in try SampleHalves.plan(db, runID: runID, key: "loss", maxPoints: maxPoints, minimumPoints: 0) }
+                let halves = try #require(plan, "max \(maxPoints)")
+                let (lower, upper, straddled) = try await store.read { db in
+                    (try halves.sample(db, upperHalf: false), try halves.sample(db, upperHalf: true),
+                     try db.value(Int.self, "SELECT COUNT(*) FROM metric_segments WHERE min_step < ? AND max_step >= ?", [halves.cut, halves.cut]) ?? 0)
+                }
+                let expected = referenceSample(points, maxPoints: maxPoints)
+                #expect(try #require(lower) + #require(upper) == expected, "max \(maxPoints)")
+                #expect(lower?.allSatisfy { $0.step < halves.cut } == true && upper?.allSatisfy { $0.step >= halves.cut } == true)
+                straddles += straddled
+                let answered = try await store.sampledMetricHistory(runIDs: [runID], key: "loss", startStep: nil, endStep: nil, maxPoints: maxPoints)
+                #expect(answered.flatMap(\.points) == expected)
+            }
+            #expect(straddles > 0, "some cut falls inside a segment, which both halves read")
+            // Too short to split, and too small a budget for buckets: no halves.
+            #expect(try await store.read { db in try SampleHalves.plan(db, runID: runID, key: "loss", maxPoints: 60_000, minimumPoints: 0) } == nil)
+            #expect(try await store.read { db in try SampleHalves.plan(db, runID: runID, key: "loss", maxPoints: 320, minimumPoints: 60_000) } == nil)
+            #expect(try await store.read { db in try SampleHalves.plan(db, runID: runID, key: "loss", maxPoints: 3, minimumPoints: 0) } == nil)
+            #expect(try await store.read { db in try SampleHalves.plan(db, runID: runID, key: "loss", maxPoints: 6, minimumPoints: 0) } == nil, "one bucket")
+            #expect(try await store.read { db in try SampleHalves.plan(db, runID: "unknown", key: "loss", maxPoints: 320, minimumPoints: 0) } == nil)
+
+            // A point logged after the plan was made: each half sees another series and says so.
+            let plan = try await store.read { db in try SampleHalves.plan(db, runID: runID, key: "loss", maxPoints: 320, minimumPoints: 0) }
+            let more = MetricPoint(step: 200_000, timestamp: 1_800_000_000_000, value: -1)
+            try await log(runID, [more])
+            points.append(more)
+            #expect(try await store.read { db in try plan!.sample(db, upperHalf: false) } == nil)
+            #expect(try await store.read { db in try plan!.sample(db, upperHalf: true) } == nil)
+            #expect(try await store.sampledMetricHistory(runIDs: [runID], key: "loss", startStep: nil, endStep: nil, maxPoints: 320)
+                .flatMap(\.points) == referenceSample(points, maxPoints: 320))
+
+            // Several runs are read in slices at once and answered in the order asked, unknown runs left out.
+            let second = try await newRun("d")
+            let secondPoints = series(count: 3_000, seed: 32)
+            try await log(second, secondPoints)
+            let third = try await newRun("e")
+            try await log(third, Array(secondPoints.prefix(7)))
+            let many = try await store.sampledMetricHistory(runIDs: [third, "unknown", runID, second], key: "loss", startStep: nil, endStep: nil, maxPoints: 320)
+            #expect(many.map(\.runID) == [third, runID, second])
+            #expect(many.map(\.points) == [Array(secondPoints.prefix(7)), referenceSample(points, maxPoints: 320), referenceSample(secondPoints, maxPoints: 320)])
         }
     }
 }
