@@ -625,6 +625,51 @@ public enum MetricSegmentCodec {
                     (out + n).initialize(to: MetricPoint(step: step, timestamp: timestamp, value: Double(bitPattern: bits)))
                 }
                 reader.position = position
+            } else if !steps.escapes, !timestamps.escapes, !(differences?.escapes ?? false), steps.width + timestamps.width <= 48 {
+                // Every delta within its width and values too wide for the path above (noisy
+                // doubles, as differences or XOR windows): a point's step and timestamp deltas and
+                // its value's control bits (at most 8) lie in one 64-bit load; its value bits, up
+                // to 64, in a second load and the byte after it.
+                let stepWidth = steps.width, timestampWidth = timestamps.width
+                let base = UnsafeRawPointer(padded.baseAddress!)
+                /// The `width` bits (1…64) at bit `position`.
+                @inline(__always) func wide(_ position: Int, _ width: Int) -> UInt64 {
+                    let byte = position &>> 3, shift = UInt64(position & 7)
+                    let high = UInt64(bigEndian: base.loadUnaligned(fromByteOffset: byte, as: UInt64.self)) &<< shift
+                    let low = UInt64(base.load(fromByteOffset: byte &+ 8, as: UInt8.self)) &>> (8 &- shift)
+                    return (high | low) &>> UInt64(64 &- width)
+                }
+                var position = 0
+                for n in 1..<count {
+                    // One point reads at most 48 + 8 + 64 bits, well within the padding.
+                    guard position <= totalBits else { return CorruptSegment(description: "truncated points") }
+                    let word = UInt64(bigEndian: base.loadUnaligned(fromByteOffset: position &>> 3, as: UInt64.self)) &<< UInt64(position & 7)
+                    step = step &+ (unzigzag(BitReader.field(word, at: 0, width: stepWidth)) &+ steps.reference)
+                    timestamp = timestamp &+ (unzigzag(BitReader.field(word, at: stepWidth, width: timestampWidth)) &+ timestamps.reference)
+                    var at = stepWidth &+ timestampWidth
+                    if let differences {
+                        position &+= at
+                        let z = differences.width == 0 ? 0 : wide(position, differences.width)
+                        bits = bits &+ UInt64(bitPattern: (unzigzag(z) &+ differences.reference) &<< floor)
+                        position &+= differences.width
+                    } else if (word &<< UInt64(at)) &>> 63 == 1 {
+                        if (word &<< UInt64(at &+ 1)) &>> 63 == 1 {
+                            window = Int((word &<< UInt64(at &+ 2)) &>> 58)
+                            at &+= 8
+                        } else {
+                            at &+= 2
+                        }
+                        let width = 64 - window - Int(floor)
+                        guard width > 0 else { return CorruptSegment(description: "bad value window") }
+                        position &+= at
+                        bits ^= wide(position, width) &<< UInt64(floor)
+                        position &+= width
+                    } else {
+                        position &+= at &+ 1
+                    }
+                    (out + n).initialize(to: MetricPoint(step: step, timestamp: timestamp, value: Double(bitPattern: bits)))
+                }
+                reader.position = position
             } else {
                 for n in 1..<count {
                     // One point reads at most 202 bits, well within the padding.

@@ -440,12 +440,11 @@ extension SQLStore {
     /// the series as the first read did, and the series is read in one piece otherwise. A small
     /// read is answered by the first read, on the calling thread.
     ///
-    /// Measured on 2 cores (release, idle): 10 runs × 20,000 points, 320 each, 4.2–4.6 → 2.6–2.8 ms
-    /// on SQLite and 15.6–17 → 13.3–13.9 ms on PostgreSQL at the same server CPU; one run of
-    /// 100,000 points, 2,500 of them, 2.5–2.7 → 1.9–2.3 ms on SQLite for 15–30 % more CPU (the
-    /// halves run slower side by side than one alone), and no faster on PostgreSQL, whose halves
-    /// share the cores with the database's own processes. Small reads (one run of 20,000 points,
-    /// 10 runs of 100) were slower in parts: the thread hand-offs cost more than they save.
+    /// The trade, measured on 2 cores (README, "Big sampled reads on both cores"): a big read
+    /// answers 25–35 % sooner on SQLite for 15–30 % more server CPU (the halves run slower side by
+    /// side than one alone); on PostgreSQL one series in halves was no faster (they share the cores
+    /// with the database's processes), so it is read in one piece there; small reads were slower
+    /// in parts (the thread hand-offs cost more than they save), so they are not split.
     public func sampledMetricHistory(runIDs: [String], key: String, startStep: Int64?, endStep: Int64?, maxPoints: Int) async throws -> [SampledSeries] {
         let lower = startStep ?? Int64.min
         let upper = endStep ?? Int64.max
@@ -481,7 +480,8 @@ extension SQLStore {
             if let lowerPart = parts[0], let upperPart = parts[1] {
                 return [SampledSeries(runID: halves.runID, points: lowerPart + upperPart)]
             }
-            // The series changed between the reads: sample it in one snapshot.
+            // The series changed between the reads (or a half found its segments out of step
+            // order): sample it in one snapshot.
             return try await read { db in try Self.sampledRuns(db, runIDs, key: key, lower: lower, upper: upper, maxPoints: maxPoints) }
         }
     }

@@ -84,6 +84,49 @@ struct MetricSegmentCodecTests {
         }
     }
 
+    @Test("Noisy doubles, as wide differences or as XOR windows, decode through the two-load path bit-exactly")
+    func wideValues() throws {
+        var generator = SeededGenerator(seed: 29)
+        var sawDifferences = false, sawWindows = false
+        for kind in 0..<4 {
+            for trial in 0..<25 {
+                var step = Int64(trial * 1000), timestamp: Int64 = 1_700_000_000_000
+                var last = 0.5
+                let points = (0..<Int.random(in: 2...140, using: &generator)).map { _ -> MetricPoint in
+                    step += kind == 3 ? Int64.random(in: 1...40, using: &generator) : 1
+                    timestamp += Int64.random(in: 90...130, using: &generator)
+                    switch kind {
+                    case 0: last = Double.random(in: 0..<1, using: &generator)  // differences of up to 64 bits
+                    case 1: if Bool.random(using: &generator) { last = Double.random(in: -1e6...1e6, using: &generator) }  // repeats: XOR windows
+                    case 2: last = Double(bitPattern: generator.next())  // NaN payloads, infinities, subnormals
+                    default: last = Bool.random(using: &generator) ? last : Double(bitPattern: generator.next() | 1)
+                    }
+                    return MetricPoint(step: step, timestamp: timestamp, value: last)
+                }
+                let bytes = MetricSegmentCodec.encode(points)
+                #expect(try MetricSegmentCodec.decode(bytes) == points, "kind \(kind), trial \(trial)")
+                var scratch = UnsafeMutableBufferPointer<MetricPoint>.allocate(capacity: 4)
+                defer { scratch.deallocate() }
+                let count = try bytes.withUnsafeBytes { try MetricSegmentCodec.decode($0, into: &scratch) }
+                #expect(Array(scratch[..<count]) == points)
+                // Which path the segment takes: the two-load one when the deltas have no escapes and
+                // the values do not fit the one-load path of training curves.
+                let header = try bytes.withUnsafeBytes { raw throws(MetricSegmentCodec.CorruptSegment) in
+                    var index = MetricSegmentCodec.headerSize
+                    return try MetricSegmentCodec.Version3Header(raw, &index)
+                }
+                guard points.count > 1, bytes[0] == MetricSegmentCodec.version, !header.steps.escapes, !header.timestamps.escapes,
+                      header.steps.width + header.timestamps.width <= 48 else { continue }
+                if let differences = header.differences {
+                    if !differences.escapes, header.steps.width + header.timestamps.width + differences.width > 56 { sawDifferences = true }
+                } else {
+                    sawWindows = true
+                }
+            }
+        }
+        #expect(sawDifferences && sawWindows, "both kinds of value took the two-load path")
+    }
+
     func expectedSummary(_ points: [MetricPoint]) -> MetricSegmentCodec.Summary {
         let numbers = points.indices.filter { !points[$0].value.isNaN }
         let minimum = numbers.first { i in numbers.allSatisfy { !(points[$0].value < points[i].value) } }
