@@ -258,15 +258,19 @@ public struct TrackingService: Sendable {
     public func getMetricHistory(runID: String, key: String, maxResults: Int64?, pageToken: String?) async throws -> Page<MetricPoint> {
         if key.isEmpty { throw CairnError.missingParameter("metric_key") }
         let token = try PageToken.decode(pageToken)
-        let all = try await store.metricHistory(runID: runID, key: key)
         guard let maxResults, maxResults > 0 else {
             // The whole series, usually: handed over as it is, not copied (24 MB at 1 M points).
+            let all = try await store.metricHistory(runID: runID, key: key)
             return Page(items: token.offset == 0 ? all : Array(all.dropFirst(token.offset)), nextPageToken: nil)
         }
+        // MLflow's client pages by 25,000: a page reads only its own segments when the token
+        // says the series was in history order at its present size (`ordered`).
         let size = Int(min(maxResults, Int64(Int32.max)))
-        let start = min(token.offset, all.count)
-        let end = min(start + size, all.count)
-        return Page(items: Array(all[start..<end]), nextPageToken: PageToken.next(after: start, pageSize: size, hasMore: end < all.count))
+        let page = try await store.metricHistoryPage(runID: runID, key: key, offset: token.offset, limit: size, ordered: token.ordered)
+        let start = min(token.offset, page.total)
+        let hasMore = start + page.points.count < page.total
+        let next = hasMore ? PageToken(offset: start + size, ordered: page.inOrder ? page.total : nil).encoded : nil
+        return Page(items: page.points, nextPageToken: next)
     }
 
     /// The points of one metric of several runs for MLflow's own web app (its ajax-only

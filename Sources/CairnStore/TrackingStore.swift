@@ -27,6 +27,21 @@ public struct SampledSeries: Sendable {
     }
 }
 
+/// One page of a series' history (`TrackingStore.metricHistoryPage`).
+public struct MetricHistoryPage: Sendable {
+    public var points: [MetricPoint]
+    /// The points of the whole series.
+    public var total: Int
+    /// Whether the series' stored order is history order (then later pages can seek).
+    public var inOrder: Bool
+
+    public init(points: [MetricPoint], total: Int, inOrder: Bool) {
+        self.points = points
+        self.total = total
+        self.inOrder = inOrder
+    }
+}
+
 public struct RunWrites: Sendable {
     public var metrics: [Metric]
     public var params: [Param]
@@ -140,6 +155,11 @@ public protocol TrackingStore: AuditStore {
     // Metric series
     /// Every point of one series, ordered by (timestamp, step, value) as MLflow does.
     func metricHistory(runID: String, key: String) async throws -> [MetricPoint]
+    /// At most `limit` points of one series from `offset` in that order, the series' size, and
+    /// whether its stored order is already history order. `ordered`: the size the series had when
+    /// an earlier page found it in history order; while it still has that size, only the
+    /// segments holding this page are read.
+    func metricHistoryPage(runID: String, key: String, offset: Int, limit: Int, ordered: Int?) async throws -> MetricHistoryPage
     /// A deterministic sample of one series per run for charts: per step bucket the minimum,
     /// maximum and last point, plus the first point, at most `maxPoints` per run. Unknown runs
     /// contribute nothing.
