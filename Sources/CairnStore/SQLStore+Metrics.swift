@@ -425,7 +425,9 @@ extension SQLStore {
     /// whose token says the series was in history order at this very size (`ordered`) finds its
     /// segments by their point counts and decodes only those; any other page decodes the whole
     /// series as `metricHistory` does. The size cannot stay the same across a change: points
-    /// are only ever added, and a purge removes the series' summary with them.
+    /// are only ever added, and a purge removes the series' summary with them. (The one way
+    /// around it: the run purged and imported again, under its id, with exactly as many points
+    /// between two pages; the pages after would come in stored order, not history order.)
     public func metricHistoryPage(runID: String, key: String, offset: Int, limit: Int, ordered: Int?) async throws -> MetricHistoryPage {
         try await read { db in
             let pk = try Self.runPK(db, id: runID)
