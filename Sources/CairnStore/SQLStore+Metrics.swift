@@ -435,7 +435,7 @@ extension SQLStore {
             let start = min(max(offset, 0), count)
             let end = start + min(max(limit, 0), count - start)
             if ordered == count, start < end,
-               let points = try Self.namingDamage(runID: runID, key: key, { try Self.orderedRange(db, runPK: pk, key: key, start, end) }) {
+               let points = try Self.namingDamage(runID: runID, key: key, { try Self.orderedRange(db, runPK: pk, key: key, start, end, of: count) }) {
                 return MetricHistoryPage(points: points, total: count, inOrder: true)
             }
             let whole = try Self.wholeHistory(db, runID: runID, runPK: pk, key: key, count: count)
@@ -465,9 +465,9 @@ extension SQLStore {
 
     /// Points `start..<end` of a series whose segments, in `seq` order, hold its points in
     /// history order: the segments are found by their point counts and only theirs are read.
-    /// Nil when the counts do not add up to the series' size (then the caller reads it whole).
-    /// (Summing the counts in the database with a window function measured slower on SQLite.)
-    private static func orderedRange(_ db: any SQLSession, runPK: Int64, key: String, _ start: Int, _ end: Int) throws -> [MetricPoint]? {
+    /// Nil when the counts do not add up to the series' size `count` (then the caller reads it
+    /// whole). (Summing the counts in the database with a window function measured slower on SQLite.)
+    private static func orderedRange(_ db: any SQLSession, runPK: Int64, key: String, _ start: Int, _ end: Int, of count: Int) throws -> [MetricPoint]? {
         let counts = try db.rows("""
             SELECT seq, point_count FROM metric_segments
             WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
@@ -479,8 +479,7 @@ extension SQLStore {
             if before < end, before + segment.count > start { needed.append((segment.seq, before, segment.count)) }
             before += segment.count
         }
-        guard let first = needed.first, let last = needed.last,
-              before == (try seriesPointCount(db, runPK: runPK, key: key)) else { return nil }
+        guard let first = needed.first, let last = needed.last, before == count else { return nil }
         var points: [MetricPoint] = []
         points.reserveCapacity(end - start)
         var scratch = UnsafeMutableBufferPointer<MetricPoint>.allocate(capacity: 512)

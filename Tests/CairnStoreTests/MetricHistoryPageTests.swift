@@ -23,24 +23,13 @@ struct MetricHistoryPageTests {
     }
 
     private static func log(_ store: SQLStore, _ runID: String, _ points: [MetricPoint]) async throws {
-        var start = 0
-        var size = 2
-        while start < points.count {
-            let batch = points[start..<min(start + size, points.count)]
-            try await store.logRunWrites(runID: runID, RunWrites(metrics: batch.map {
-                Metric(key: "loss", value: $0.value, timestamp: $0.timestamp, step: $0.step)
-            }))
-            start += batch.count
-            size = size % 900 + 71
-        }
+        try await logInUnevenBatches(store, runID: runID, points, first: 2, wrap: 900, grow: 71)
     }
 
     @Test("Pages of a series in order read only their segments and give the whole history once, in order", arguments: StoreBackend.allCases)
     func orderedPages(backend: StoreBackend) async throws {
         try await withStore(backend) { store in
-            let runID = try await store.createRun(NewRun(info: RunInfo(
-                runID: String(repeating: "f", count: 32), experimentID: "0", runName: "r", userID: "u", status: .running,
-                startTime: 1, endTime: nil, artifactURI: "mlflow-artifacts:/0/f/artifacts", lifecycleStage: .active), tags: [])).info.runID
+            let runID = try await newSeriesRun(store, "f")
             var generator = SeededGenerator(seed: 41)
             let points = (0..<12_000).map { i in
                 MetricPoint(step: Int64(i), timestamp: 1_700_000_000_000 + Int64(i) * 10,
@@ -73,9 +62,7 @@ struct MetricHistoryPageTests {
     @Test("A series written out of history order is paged from its sorted whole, never by seeking", arguments: StoreBackend.allCases)
     func unorderedPages(backend: StoreBackend) async throws {
         try await withStore(backend) { store in
-            let runID = try await store.createRun(NewRun(info: RunInfo(
-                runID: String(repeating: "e", count: 32), experimentID: "0", runName: "r", userID: "u", status: .running,
-                startTime: 1, endTime: nil, artifactURI: "mlflow-artifacts:/0/e/artifacts", lifecycleStage: .active), tags: [])).info.runID
+            let runID = try await newSeriesRun(store, "e")
             var generator = SeededGenerator(seed: 43)
             // Timestamps out of order here and there, repeated steps.
             let points = (0..<5_000).map { i in

@@ -37,21 +37,6 @@ private func series(count: Int, seed: UInt64, stepGap: Int64 = 1) -> [MetricPoin
     }
 }
 
-/// Logs `points` to the run's "loss" in batches of uneven sizes (`first`, then `size % wrap + grow`
-/// after each batch of `size`), so merged and split segments both occur.
-private func logInUnevenBatches(_ store: SQLStore, runID: String, _ points: [MetricPoint], first: Int, wrap: Int, grow: Int) async throws {
-    var start = 0
-    var size = first
-    while start < points.count {
-        let batch = points[start..<min(start + size, points.count)]
-        try await store.logRunWrites(runID: runID, RunWrites(metrics: batch.map {
-            Metric(key: "loss", value: $0.value, timestamp: $0.timestamp, step: $0.step)
-        }))
-        start += batch.count
-        size = size % wrap + grow
-    }
-}
-
 @Suite("Sampled metric history")
 struct SampledHistoryTests {
     @Test("The sampler keeps what the plain rule keeps: ties, NaN buckets, repeated steps, tiny budgets")
@@ -73,15 +58,12 @@ struct SampledHistoryTests {
     @Test("Reading segment by segment gives the whole-series sample, with and without a step range", arguments: StoreBackend.allCases)
     func segmentReadsMatchTheWholeSeries(backend: StoreBackend) async throws {
         try await withStore(backend) { store in
-            let info = RunInfo(runID: String(repeating: "a", count: 32), experimentID: "0", runName: "r", userID: "u", status: .running,
-                               startTime: 1, endTime: nil, artifactURI: "mlflow-artifacts:/0/a/artifacts", lifecycleStage: .active)
-            let run = try await store.createRun(NewRun(info: info, tags: []))
+            let runID = try await newSeriesRun(store, "a")
             let points = series(count: 20_000, seed: 9, stepGap: 3)
             // Batches of uneven sizes, some single points: merged and split segments both occur.
-            try await logInUnevenBatches(store, runID: run.info.runID, points, first: 1, wrap: 700, grow: 37)
+            try await logInUnevenBatches(store, runID: runID, points, first: 1, wrap: 700, grow: 37)
             let segments = try await store.read { db in try db.value(Int.self, "SELECT COUNT(*) FROM metric_segments") } ?? 0
             #expect(segments > 50)
-            let runID = run.info.runID
             func streamed(_ maxPoints: Int) async throws -> [MetricPoint]? {
                 try await store.read { db in
                     let pk = try db.value(Int64.self, "SELECT run_pk FROM runs WHERE run_id = ?", [runID])!
@@ -94,17 +76,17 @@ struct SampledHistoryTests {
                                    (Int64(30_001), Int64(30_001)), (Int64(70_000), Int64(80_000))] as [(Int64?, Int64?)] {
                 let inRange = points.filter { $0.step >= (lower ?? .min) && $0.step <= (upper ?? .max) }
                 for maxPoints in [1, 3, 4, 10, 320, 2500] {
-                    let read = try await store.sampledMetricHistory(runIDs: [run.info.runID], key: "loss", startStep: lower, endStep: upper, maxPoints: maxPoints)
+                    let read = try await store.sampledMetricHistory(runIDs: [runID], key: "loss", startStep: lower, endStep: upper, maxPoints: maxPoints)
                     let got = read.flatMap(\.points)
-                    #expect(read.allSatisfy { $0.runID == run.info.runID })
+                    #expect(read.allSatisfy { $0.runID == runID })
                     #expect(got == referenceSample(inRange, maxPoints: maxPoints), "range \(String(describing: lower))...\(String(describing: upper)), max \(maxPoints)")
                 }
             }
             // Steps written out of order overlap earlier segments: the whole-series read answers the same rule.
-            try await store.logRunWrites(runID: run.info.runID, RunWrites(metrics: [Metric(key: "loss", value: -9999, timestamp: 5, step: 1501)]))
+            try await store.logRunWrites(runID: runID, RunWrites(metrics: [Metric(key: "loss", value: -9999, timestamp: 5, step: 1501)]))
             #expect(try await streamed(320) == nil)
             let mixed = points + [MetricPoint(step: 1501, timestamp: 5, value: -9999)]
-            let read = try await store.sampledMetricHistory(runIDs: [run.info.runID], key: "loss", startStep: nil, endStep: nil, maxPoints: 320)
+            let read = try await store.sampledMetricHistory(runIDs: [runID], key: "loss", startStep: nil, endStep: nil, maxPoints: 320)
             #expect(read.flatMap(\.points) == referenceSample(mixed, maxPoints: 320))
             #expect(read.flatMap(\.points).contains { $0.value == -9999 })
         }
@@ -120,9 +102,7 @@ struct SampledHistoryTests {
           arguments: StoreBackend.allCases)
     func summariesMatchDecoding(backend: StoreBackend) async throws {
         try await withStore(backend) { store in
-            let info = RunInfo(runID: String(repeating: "b", count: 32), experimentID: "0", runName: "r", userID: "u", status: .running,
-                               startTime: 1, endTime: nil, artifactURI: "mlflow-artifacts:/0/b/artifacts", lifecycleStage: .active)
-            let runID = try await store.createRun(NewRun(info: info, tags: [])).info.runID
+            let runID = try await newSeriesRun(store, "b")
             var generator = SeededGenerator(seed: 17)
             // Ties, -0.0 next to 0.0, NaN here and there and whole stretches of NaN, repeated
             // timestamps, uneven step gaps.
@@ -225,11 +205,7 @@ struct SampledHistoryTests {
           arguments: StoreBackend.allCases)
     func halves(backend: StoreBackend) async throws {
         try await withStore(backend) { store in
-            func newRun(_ letter: Character) async throws -> String {
-                let info = RunInfo(runID: String(repeating: letter, count: 32), experimentID: "0", runName: "r", userID: "u", status: .running,
-                                   startTime: 1, endTime: nil, artifactURI: "mlflow-artifacts:/0/\(letter)/artifacts", lifecycleStage: .active)
-                return try await store.createRun(NewRun(info: info, tags: [])).info.runID
-            }
+            func newRun(_ letter: Character) async throws -> String { try await newSeriesRun(store, letter) }
             func log(_ runID: String, _ points: [MetricPoint]) async throws {
                 try await logInUnevenBatches(store, runID: runID, points, first: 5, wrap: 800, grow: 61)
             }
