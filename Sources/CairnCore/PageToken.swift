@@ -8,15 +8,21 @@ public struct PageToken: Sendable, Equatable {
     /// order, when the page before was read (`{"offset": N, "ordered": C}`), so a page of the
     /// same series can read just the segments it needs (see `SQLStore.metricHistoryPage`).
     public var ordered: Int?
+    /// A metric history's pages only, with `ordered`: where the page's first point lies among
+    /// the series' segments (`"seq"`, `"at"`, `"rows"`).
+    public var mark: SegmentMark?
 
-    public init(offset: Int, ordered: Int? = nil) {
+    public init(offset: Int, ordered: Int? = nil, mark: SegmentMark? = nil) {
         self.offset = offset
         self.ordered = ordered
+        self.mark = ordered == nil ? nil : mark
     }
 
     public var encoded: String {
-        let json = ordered.map { "{\"offset\": \(offset), \"ordered\": \($0)}" } ?? "{\"offset\": \(offset)}"
-        return Data(json.utf8).base64EncodedString()
+        var json = "{\"offset\": \(offset)"
+        if let ordered { json += ", \"ordered\": \(ordered)" }
+        if let mark { json += ", \"seq\": \(mark.seq), \"at\": \(mark.at), \"rows\": \(mark.rows)" }
+        return Data((json + "}").utf8).base64EncodedString()
     }
 
     /// nil or empty token → offset 0.
@@ -28,11 +34,33 @@ public struct PageToken: Sendable, Equatable {
         else {
             throw .invalidParameter("Invalid page token '\(token)': it could not be decoded. Pass the next_page_token of a previous response unchanged, or omit it to start from the first page.")
         }
-        return PageToken(offset: offset, ordered: (object["ordered"] as? NSNumber)?.intValue)
+        func number(_ name: String) -> NSNumber? { object[name] as? NSNumber }
+        var mark: SegmentMark?
+        if let seq = number("seq")?.int64Value, let at = number("at")?.intValue, let rows = number("rows")?.intValue {
+            mark = SegmentMark(seq: seq, at: at, rows: rows)
+        }
+        return PageToken(offset: offset, ordered: number("ordered")?.intValue, mark: mark)
     }
 
     /// The token for the page after `offset + pageSize`, if more rows exist.
     public static func next(after offset: Int, pageSize: Int, hasMore: Bool) -> String? {
         hasMore ? PageToken(offset: offset + pageSize).encoded : nil
+    }
+}
+
+/// Where a page of a metric history begins among the series' segments, handed from one page
+/// to the next in its token: the page's first point lies in the first segment numbered `seq`
+/// or higher, which begins at point `at` of the series; the page before read `rows` segments.
+/// It only holds while the series is unchanged (`PageToken.ordered`), and the store uses it
+/// only then.
+public struct SegmentMark: Sendable, Equatable {
+    public var seq: Int64
+    public var at: Int
+    public var rows: Int
+
+    public init(seq: Int64, at: Int, rows: Int) {
+        self.seq = seq
+        self.at = at
+        self.rows = rows
     }
 }

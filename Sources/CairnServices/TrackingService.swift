@@ -264,12 +264,14 @@ public struct TrackingService: Sendable {
             return Page(items: token.offset == 0 ? all : Array(all.dropFirst(token.offset)), nextPageToken: nil)
         }
         // MLflow's client pages by 25,000: a page reads only its own segments when the token
-        // says the series was in history order at its present size (`ordered`).
+        // says the series was in history order at its present size (`ordered`) and where the
+        // page begins among its segments (`mark`).
         let size = Int(min(maxResults, Int64(Int32.max)))
-        let page = try await store.metricHistoryPage(runID: runID, key: key, offset: token.offset, limit: size, ordered: token.ordered)
+        let page = try await store.metricHistoryPage(runID: runID, key: key, offset: token.offset, limit: size,
+                                                     ordered: token.ordered, mark: token.mark)
         let start = min(token.offset, page.total)
         let hasMore = start + page.points.count < page.total
-        let next = hasMore ? PageToken(offset: start + size, ordered: page.inOrder ? page.total : nil).encoded : nil
+        let next = hasMore ? PageToken(offset: start + size, ordered: page.inOrder ? page.total : nil, mark: page.next).encoded : nil
         return Page(items: page.points, nextPageToken: next)
     }
 

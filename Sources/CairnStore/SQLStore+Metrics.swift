@@ -421,34 +421,60 @@ extension SQLStore {
     }
 
     /// MLflow's client reads a history in pages of 25,000 points; each page decoding the whole
-    /// series made reading a 1 M-point series through it quadratic (40 whole decodes). A page
-    /// whose token says the series was in history order at this very size (`ordered`) finds its
-    /// segments by their point counts and decodes only those; any other page decodes the whole
-    /// series as `metricHistory` does. The size cannot stay the same across a change: points
-    /// are only ever added, and a purge removes the series' summary with them. (The one way
-    /// around it: the run purged and imported again, under its id, with exactly as many points
-    /// between two pages; the pages after would come in stored order, not history order.)
-    public func metricHistoryPage(runID: String, key: String, offset: Int, limit: Int, ordered: Int?) async throws -> MetricHistoryPage {
+    /// series made reading a 1 M-point series through it quadratic (40 whole decodes). The first
+    /// page reads the series whole and, when its segments hold it in history order, says where
+    /// the next page begins among them (`MetricHistoryPage.next`, carried in the page token).
+    /// A page whose token says the series was in order at this very size (`ordered`) and where
+    /// it begins (`mark`) reads from that segment on, only the segments it needs; any other page
+    /// decodes the whole series as `metricHistory` does. The size cannot stay the same across a
+    /// change: points are only ever added, and a purge removes the series' summary with them.
+    /// (The one way around it: the run purged and imported again, under its id, with exactly as
+    /// many points between two pages; the pages after would come in stored order, not history order.)
+    public func metricHistoryPage(runID: String, key: String, offset: Int, limit: Int, ordered: Int?, mark: SegmentMark?) async throws -> MetricHistoryPage {
         try await read { db in
             let pk = try Self.runPK(db, id: runID)
             let count = try Self.seriesPointCount(db, runPK: pk, key: key)
             let start = min(max(offset, 0), count)
             let end = start + min(max(limit, 0), count - start)
-            if ordered == count, start < end,
-               let points = try Self.namingDamage(runID: runID, key: key, { try Self.orderedRange(db, runPK: pk, key: key, start, end, of: count) }) {
-                return MetricHistoryPage(points: points, total: count, inOrder: true)
+            if ordered == count, start < end, let mark, mark.at <= start,
+               let page = try Self.namingDamage(runID: runID, key: key, { try Self.seek(db, runPK: pk, key: key, start, end, from: mark) }) {
+                return MetricHistoryPage(points: page.points, total: count, inOrder: true, next: page.next)
             }
-            let whole = try Self.wholeHistory(db, runID: runID, runPK: pk, key: key, count: count)
+            let whole = try Self.wholeHistory(db, runID: runID, runPK: pk, key: key, count: count, page: start..<end)
             let page = start == 0 && end == whole.points.count ? whole.points : Array(whole.points[min(start, whole.points.count)..<min(end, whole.points.count)])
-            return MetricHistoryPage(points: page, total: whole.points.count, inOrder: whole.inOrder)
+            return MetricHistoryPage(points: page, total: whole.points.count, inOrder: whole.inOrder, next: whole.inOrder ? whole.mark : nil)
         }
     }
 
     /// Every point of a series in history order (timestamp, step, value), and whether the
-    /// segments held them in that order already.
-    private static func wholeHistory(_ db: any SQLSession, runID: String, runPK: Int64, key: String, count: Int) throws -> (points: [MetricPoint], inOrder: Bool) {
-        var points = try namingDamage(runID: runID, key: key) {
-            try decodeSegments(db, sql: seriesSQL, arguments: [runPK, key], expectedCount: count)
+    /// segments held them in that order already. With `page`, also where the page after it
+    /// begins among the segments (`metricHistoryPage`).
+    private static func wholeHistory(_ db: any SQLSession, runID: String, runPK: Int64, key: String, count: Int,
+                                     page: Range<Int>? = nil) throws -> (points: [MetricPoint], inOrder: Bool, mark: SegmentMark?) {
+        var mark: SegmentMark?
+        var points: [MetricPoint]
+        if let page {
+            points = []
+            points.reserveCapacity(count)
+            var faithful = true
+            var rows = 0
+            try namingDamage(runID: runID, key: key) {
+                try eachSegment(db, segmentsSQL, [runPK, key, Int64.min, Int.max]) { bytes, seq, stored in
+                    let before = points.count
+                    try MetricSegmentCodec.decode(bytes, into: &points)
+                    faithful = faithful && points.count - before == Int(stored)
+                    if points.count > page.lowerBound, before < page.upperBound { rows += 1 }
+                    if mark == nil, points.count >= page.upperBound {
+                        let ends = points.count == page.upperBound
+                        mark = SegmentMark(seq: ends ? seq + 1 : seq, at: ends ? page.upperBound : before, rows: rows)
+                    }
+                }
+            }
+            if !faithful || points.count != count { mark = nil }
+        } else {
+            points = try namingDamage(runID: runID, key: key) {
+                try decodeSegments(db, sql: seriesSQL, arguments: [runPK, key], expectedCount: count)
+            }
         }
         func ordered(_ a: MetricPoint, _ b: MetricPoint) -> Bool {
             if a.timestamp != b.timestamp { return a.timestamp < b.timestamp }
@@ -458,50 +484,62 @@ extension SQLStore {
         // Series are usually written in order; then the O(n) check spares the sort.
         if zip(points, points.dropFirst()).contains(where: { ordered($1, $0) }) {
             points.sort(by: ordered)
-            return (points, false)
+            return (points, false, nil)
         }
-        return (points, true)
+        return (points, true, mark)
     }
 
+    /// A series' segments from a `seq` on, in `seq` order, with their numbers and point counts:
+    /// at most the given number of rows.
+    private static let segmentsSQL = """
+        SELECT points, seq, point_count FROM metric_segments
+        WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?) AND seq >= ?
+        ORDER BY seq LIMIT ?
+        """
+
     /// Points `start..<end` of a series whose segments, in `seq` order, hold its points in
-    /// history order: the segments are found by their point counts and only theirs are read.
-    /// Nil when the counts do not add up to the series' size `count` (then the caller reads it
-    /// whole). (Summing the counts in the database with a window function measured slower on SQLite.)
-    private static func orderedRange(_ db: any SQLSession, runPK: Int64, key: String, _ start: Int, _ end: Int, of count: Int) throws -> [MetricPoint]? {
-        let counts = try db.rows("""
-            SELECT seq, point_count FROM metric_segments
-            WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
-            ORDER BY seq
-            """, [runPK, key]).map { (seq: $0[0] as Int64, count: $0[1] as Int) }
-        var before = 0
-        var needed: [(seq: Int64, before: Int, count: Int)] = []
-        for segment in counts {
-            if before < end, before + segment.count > start { needed.append((segment.seq, before, segment.count)) }
-            before += segment.count
-        }
-        guard let first = needed.first, let last = needed.last, before == count else { return nil }
+    /// history order, read from the segment `mark` names on: first as many segments as the
+    /// page before needed and one more, then twice as many each time until the page is full.
+    /// Also where the next page begins. Nil when the segments do not agree with the mark (a
+    /// segment's points not as many as its row says, or the series ending early): then the
+    /// caller reads the series whole.
+    private static func seek(_ db: any SQLSession, runPK: Int64, key: String, _ start: Int, _ end: Int,
+                             from mark: SegmentMark) throws -> (points: [MetricPoint], next: SegmentMark?)? {
         var points: [MetricPoint] = []
         points.reserveCapacity(end - start)
-        var scratch = UnsafeMutableBufferPointer<MetricPoint>.allocate(capacity: 512)
+        var scratch = UnsafeMutableBufferPointer<MetricPoint>.allocate(capacity: MetricSegmentCodec.maxSegmentPoints)
         defer { scratch.deallocate() }
-        var skip = start - first.before
-        // Each segment's points must be as many as its row says, or the positions are wrong.
-        var expected = needed.map(\.count)[...]
+        var position = mark.at
+        var nextSeq = mark.seq
+        var next: SegmentMark?
+        var rows = 0
         var agrees = true
-        try eachSegment(db, """
-            SELECT points, min_step, max_step FROM metric_segments
-            WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?) AND seq BETWEEN ? AND ?
-            ORDER BY seq
-            """, [runPK, key, first.seq, last.seq]) { bytes, _, _ in
-            let n = try MetricSegmentCodec.decode(bytes, into: &scratch)
-            guard agrees, n == expected.popFirst() else {
-                agrees = false
-                return
+        var batch = min(max(mark.rows, 1), 100_000) + 1
+        while agrees, position < end {
+            var read = 0
+            try eachSegment(db, segmentsSQL, [runPK, key, nextSeq, batch]) { bytes, seq, stored in
+                read += 1
+                guard agrees, position < end else { return }
+                let n = try MetricSegmentCodec.decode(bytes, into: &scratch)
+                guard n == Int(stored) else {
+                    agrees = false
+                    return
+                }
+                if position + n > start {
+                    rows += 1
+                    points.append(contentsOf: scratch[max(start - position, 0)..<min(end - position, n)])
+                }
+                position += n
+                nextSeq = seq + 1
+                if position >= end {
+                    let ends = position == end
+                    next = SegmentMark(seq: ends ? seq + 1 : seq, at: ends ? end : position - n, rows: rows)
+                }
             }
-            points.append(contentsOf: scratch[min(skip, n)..<min(n, skip + (end - start - points.count))])
-            skip = max(0, skip - n)
+            if read < batch, position < end { agrees = false }
+            batch *= 2
         }
-        return agrees && expected.isEmpty && points.count == end - start ? points : nil
+        return agrees && points.count == end - start ? (points, next) : nil
     }
 
     /// A sampled read uses both cores when it is big (at least `SampleHalves.minimumPoints`

@@ -34,11 +34,14 @@ public struct MetricHistoryPage: Sendable {
     public var total: Int
     /// Whether the series' stored order is history order (then later pages can seek).
     public var inOrder: Bool
+    /// Where the page after this one begins among the segments, when the series is in order.
+    public var next: SegmentMark?
 
-    public init(points: [MetricPoint], total: Int, inOrder: Bool) {
+    public init(points: [MetricPoint], total: Int, inOrder: Bool, next: SegmentMark? = nil) {
         self.points = points
         self.total = total
         self.inOrder = inOrder
+        self.next = next
     }
 }
 
@@ -157,9 +160,10 @@ public protocol TrackingStore: AuditStore {
     func metricHistory(runID: String, key: String) async throws -> [MetricPoint]
     /// At most `limit` points of one series from `offset` in that order, the series' size, and
     /// whether its stored order is already history order. `ordered`: the size the series had when
-    /// an earlier page found it in history order; while it still has that size, only the
-    /// segments holding this page are read.
-    func metricHistoryPage(runID: String, key: String, offset: Int, limit: Int, ordered: Int?) async throws -> MetricHistoryPage
+    /// an earlier page found it in history order; while it still has that size, `mark` (where the
+    /// page begins among the segments, from that earlier page) lets only the segments holding this
+    /// page be read.
+    func metricHistoryPage(runID: String, key: String, offset: Int, limit: Int, ordered: Int?, mark: SegmentMark?) async throws -> MetricHistoryPage
     /// A deterministic sample of one series per run for charts: per step bucket the minimum,
     /// maximum and last point, plus the first point, at most `maxPoints` per run. Unknown runs
     /// contribute nothing.
