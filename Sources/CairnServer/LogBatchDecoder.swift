@@ -1,4 +1,9 @@
 import CairnCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The fields of a `runs/log-batch` body, decoded without building a JSON tree.
 struct LogBatch: Sendable {
@@ -30,11 +35,37 @@ enum LogBatchDecoder {
         return scanner.batch()
     }
 
+    /// The member names the decoder knows, matched by their bytes (no string is made for a
+    /// name); `other` is any other name, or a name that is not a plain string.
+    private enum Name: UInt16 {
+        case runID = 1, runUUID = 2, metrics = 4, params = 8, tags = 16, key = 32, value = 64, timestamp = 128, step = 256, other = 512
+
+        init(_ text: UnsafeRawBufferPointer) {
+            func matches(_ word: StaticString) -> Bool {
+                guard word.utf8CodeUnitCount == text.count else { return false }
+                let start = word.utf8Start
+                for i in 0..<text.count where text[i] != start[i] { return false }
+                return true
+            }
+            switch text.count {
+            case 3: self = matches("key") ? .key : .other
+            case 4: self = matches("step") ? .step : matches("tags") ? .tags : .other
+            case 5: self = matches("value") ? .value : .other
+            case 6: self = matches("run_id") ? .runID : matches("params") ? .params : .other
+            case 7: self = matches("metrics") ? .metrics : .other
+            case 8: self = matches("run_uuid") ? .runUUID : .other
+            case 9: self = matches("timestamp") ? .timestamp : .other
+            default: self = .other
+            }
+        }
+    }
+
     private struct Scanner {
         let bytes: UnsafeRawBufferPointer
         var index = 0
-        /// Metric keys repeat in a batch; the last few are reused instead of decoded again.
-        var recentKeys: [String] = []
+        /// Metric keys repeat in a batch; the last few are reused instead of decoded again,
+        /// found by their bytes.
+        var recentKeys: [(key: String, bytes: [UInt8])] = []
 
         init(bytes: UnsafeRawBufferPointer) {
             self.bytes = bytes
@@ -42,30 +73,33 @@ enum LogBatchDecoder {
 
         mutating func batch() -> LogBatch? {
             var batch = LogBatch()
-            var seen: Set<String> = []
+            var seen: UInt16 = 0
             guard open(UInt8(ascii: "{")) else { return nil }
             var first = true
-            while let next = nextMember(first: &first) {
-                guard let name = next, seen.insert(name).inserted else { return nil }
+            while let name = nextMember(first: &first) {
+                guard seen & name.rawValue == 0 else { return nil }
+                seen |= name.rawValue
                 switch name {
-                case "run_id": guard let id = plainString() else { return nil }
+                case .runID: guard let id = plainString() else { return nil }
                     batch.runID = id
-                case "run_uuid": guard let id = plainString() else { return nil }
+                case .runUUID: guard let id = plainString() else { return nil }
                     batch.runUUID = id
-                case "metrics":
+                case .metrics:
                     guard open(UInt8(ascii: "[")) else { return nil }
+                    // A metric takes at least 40 bytes of JSON; MLflow takes at most 1,000 a batch.
+                    batch.metrics.reserveCapacity(min(1_000, (bytes.count - index) / 40))
                     var firstElement = true
                     while let more = nextElement(first: &firstElement) {
                         guard more, let metric = metric() else { return nil }
                         batch.metrics.append(metric)
                     }
                     guard closed else { return nil }
-                case "params", "tags":
+                case .params, .tags:
                     guard open(UInt8(ascii: "[")) else { return nil }
                     var firstElement = true
                     while let more = nextElement(first: &firstElement) {
                         guard more, let (key, value) = pair() else { return nil }
-                        if name == "params" { batch.params.append(Param(key, value)) } else { batch.tags.append(Tag(key, value)) }
+                        if name == .params { batch.params.append(Param(key, value)) } else { batch.tags.append(Tag(key, value)) }
                     }
                     guard closed else { return nil }
                 default: return nil
@@ -85,10 +119,10 @@ enum LogBatchDecoder {
             var first = true
             while let next = nextMember(first: &first) {
                 switch next {
-                case "key" where key == nil: key = metricKey(); if key == nil { return nil }
-                case "value" where value == nil: value = double(); if value == nil { return nil }
-                case "timestamp" where timestamp == nil: timestamp = integer(); if timestamp == nil { return nil }
-                case "step" where step == nil: step = integer(); if step == nil { return nil }
+                case .key where key == nil: key = metricKey(); if key == nil { return nil }
+                case .value where value == nil: value = double(); if value == nil { return nil }
+                case .timestamp where timestamp == nil: timestamp = integer(); if timestamp == nil { return nil }
+                case .step where step == nil: step = integer(); if step == nil { return nil }
                 default: return nil
                 }
             }
@@ -104,8 +138,8 @@ enum LogBatchDecoder {
             var first = true
             while let next = nextMember(first: &first) {
                 switch next {
-                case "key" where key == nil: key = plainString(); if key == nil { return nil }
-                case "value" where value == nil: value = plainString(); if value == nil { return nil }
+                case .key where key == nil: key = plainString(); if key == nil { return nil }
+                case .value where value == nil: value = plainString(); if value == nil { return nil }
                 default: return nil
                 }
             }
@@ -122,10 +156,10 @@ enum LogBatchDecoder {
             return take(bracket)
         }
 
-        /// The name of the next member of an object (positioned before its value): `.some(name)`;
-        /// nil at the closing brace (`closed` true) or on malformed input (`closed` false);
-        /// `.some(nil)` never happens for well-formed names, it marks a bad name.
-        mutating func nextMember(first: inout Bool) -> String?? {
+        /// The name of the next member of an object (positioned before its value); nil at the
+        /// closing brace (`closed` true) or on malformed input (`closed` false); `other` for a
+        /// name the decoder does not know or a bad one (every caller then gives up).
+        mutating func nextMember(first: inout Bool) -> Name? {
             closed = false
             skipSpace()
             if first {
@@ -136,11 +170,11 @@ enum LogBatchDecoder {
                 return nil
             }
             skipSpace()
-            guard let name = plainString() else { return .some(nil) }
+            guard let range = plainStringRange() else { return .other }
             skipSpace()
-            guard take(UInt8(ascii: ":")) else { return .some(nil) }
+            guard take(UInt8(ascii: ":")) else { return .other }
             skipSpace()
-            return .some(name)
+            return Name(UnsafeRawBufferPointer(rebasing: bytes[range]))
         }
 
         /// true when another element follows (positioned before it); nil at the closing
@@ -185,12 +219,12 @@ enum LogBatchDecoder {
         mutating func metricKey() -> String? {
             guard let range = plainStringRange() else { return nil }
             let text = UnsafeRawBufferPointer(rebasing: bytes[range])
-            for known in recentKeys.reversed() where known.utf8.elementsEqual(text) {
-                return known
+            for known in recentKeys.reversed() where known.bytes.count == text.count {
+                if known.bytes.withUnsafeBytes({ $0.elementsEqual(text) }) { return known.key }
             }
             let key = String(decoding: text, as: UTF8.self)
             if recentKeys.count == 16 { recentKeys.removeFirst() }
-            recentKeys.append(key)
+            recentKeys.append((key, Array(text)))
             return key
         }
 
@@ -218,10 +252,21 @@ enum LogBatchDecoder {
             return (start..<index, isInteger)
         }
 
+        /// A JSON number as the nearest double (`strtod`, correctly rounded), or nil when it is
+        /// not finite. The number is read from a copy on the stack, not through a `String`;
+        /// should `strtod` not read it to its end (a locale with another decimal point, were
+        /// one ever set in the process), Swift's own parsing reads it.
         mutating func double() -> Double? {
             guard let (range, _) = numberRange() else { return nil }
-            let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
-            guard let value = Double(text), value.isFinite else { return nil }
+            let text = UnsafeRawBufferPointer(rebasing: bytes[range])
+            let value: Double? = text.count > 63 ? nil : withUnsafeTemporaryAllocation(of: CChar.self, capacity: text.count + 1) { buffer in
+                for i in 0..<text.count { buffer[i] = CChar(bitPattern: text[i]) }
+                buffer[text.count] = 0
+                var end: UnsafeMutablePointer<CChar>?
+                let value = strtod(buffer.baseAddress!, &end)
+                return end == buffer.baseAddress! + text.count ? value : nil
+            }
+            guard let value = value ?? Double(String(decoding: text, as: UTF8.self)), value.isFinite else { return nil }
             return value
         }
 

@@ -1,4 +1,5 @@
 import CairnCore
+import Foundation
 @testable import CairnServer
 import Testing
 
@@ -29,10 +30,15 @@ struct LogBatchDecoderTests {
 
     @Test("Bodies in the usual shape decode to exactly what the general path decodes")
     func usualShapes() throws {
-        let values = ["0", "-0", "1", "-1", "0.5", "-0.25", "1e-300", "2.5E+10", "1.7976931348623157e308",
-                      "4.9e-324", "0.1", "123456789012345678901234567890", "3.141592653589793", "-7e-3"]
-        let integers = ["0", "1", "-1", "1763900000000", "9223372036854775807", "-9223372036854775807"]
         var rng = SystemRandomNumberGenerator()
+        // Short and long forms, the edges of the range, one longer than the stack copy the fast
+        // path parses (64 bytes), and doubles printed with all their digits, as Python does.
+        let values = ["0", "-0", "1", "-1", "0.5", "-0.25", "1e-300", "2.5E+10", "1.7976931348623157e308",
+                      "4.9e-324", "0.1", "123456789012345678901234567890", "3.141592653589793", "-7e-3",
+                      "1e-400", "2.2250738585072011e-308", "0.1000000000000000055511151231257827021181583404541015625",
+                      "1" + String(repeating: "0", count: 70), "-0.000000000000000000000000000000000000000000000000000000000000001e+2"]
+            + (0..<40).map { _ in "\(Double.random(in: -1...1, using: &rng) * pow(10, Double(Int.random(in: -20...20, using: &rng))))" }
+        let integers = ["0", "1", "-1", "1763900000000", "9223372036854775807", "-9223372036854775807"]
         for round in 0..<300 {
             let space = [" ", "", "\n  ", "\t"][round % 4]
             var metrics: [String] = []
@@ -67,6 +73,11 @@ struct LogBatchDecoderTests {
         #"{"run_id":"r","metrics":[{"key":"a","value":1,"value":2,"timestamp":1}]}"#, // repeated field
         #"{"run_id":"r","run_id":"s","metrics":[]}"#,
         #"{"run_id":"r","metrics":[{"key":"a","value":1,"timestamp":1,"model_id":"m"}]}"#, // other field
+        #"{"run_id":"r","metrics":[{"key":"a","value":1,"timestamp":1,"stap":1}]}"#, // as long as a known one
+        #"{"run_id":"r","metrics":[{"kay":"a","value":1,"timestamp":1}]}"#,
+        #"{"run_id":"r","tegs":[]}"#,
+        #"{"run_id":"r","metrics":[],"metrics":[]}"#,
+        #"{"run_id":"r","metrics":[{"key":"a","value":1,"timestamp":1,"key":"b"}]}"#,
         #"{"run_id":"r","metrics":[{"key":"a","value":1,"timestamp":1.5}]}"#,       // fractional int64
         #"{"run_id":"r","metrics":[{"key":"a","value":1,"timestamp":1e3}]}"#,
         #"{"run_id":"r","metrics":[{"key":"a","value":01,"timestamp":1}]}"#,        // not JSON

@@ -67,7 +67,7 @@ struct MetricHistoryPageTests {
             let second = try await store.metricHistoryPage(runID: runID, key: "loss", offset: 2_500, limit: 2_500, ordered: first.total, mark: first.next)
             let third = try await store.metricHistoryPage(runID: runID, key: "loss", offset: 5_000, limit: 2_500, ordered: second.total, mark: second.next)
             #expect(first.next != nil && second.next != nil && third.points == Array(whole[5_000..<7_500]))
-            try await store.writeUnaudited { db in
+            _ = try await store.writeUnaudited { db in
                 try db.execute("UPDATE metric_segments SET points = ? WHERE seq = (SELECT MIN(seq) FROM metric_segments)", [SQLValue.blob([0xFF, 0, 0])])
             }
             let again = try await store.metricHistoryPage(runID: runID, key: "loss", offset: 5_000, limit: 2_500, ordered: second.total, mark: second.next)
