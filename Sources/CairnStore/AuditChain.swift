@@ -125,57 +125,94 @@ public final class AuditChainState: @unchecked Sendable {
 /// Builds the SHA-256 digest of what a change wrote, field by field (each length-prefixed, so
 /// no two different changes hash alike): the bytes of `<length of the field's UTF-8>:<field>`
 /// for each field in turn, numbers as decimal text and doubles as the hexadecimal of their bit
-/// pattern. The fields are gathered in a buffer and hashed 16 KiB at a time (a 1,000-point
-/// log-batch adds 4,000 fields; a string and a hash update per field was a fifth of its cost).
+/// pattern. The fields are written into a buffer of fixed size and hashed 16 KiB at a time (a
+/// 1,000-point log-batch adds 4,000 fields; a string and a hash update per field was a fifth of
+/// its cost, and appending to an array byte by byte a tenth).
 struct AuditHasher {
     private var hasher = SHA256()
+    /// Fields not hashed yet: `pending[..<filled]`. A field longer than the room left is
+    /// hashed straight from where it lies.
     private var pending: [UInt8] = []
+    private var filled = 0
+
+    private static let chunk = 16 * 1024
+    /// Room for the longest field written into the buffer whole: a length prefix, a colon and
+    /// a sign with 20 digits.
+    private static let room = 64
 
     mutating func add(_ text: String) {
         var text = text
         text.withUTF8 { bytes in
-            prefix(bytes.count)
-            pending.append(contentsOf: bytes)
+            write { buffer, at in Self.writePrefix(bytes.count, buffer, &at) }
+            if bytes.count <= Self.room {
+                write { buffer, at in
+                    UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[at...])).copyMemory(from: UnsafeRawBufferPointer(bytes))
+                    at += bytes.count
+                }
+            } else {
+                flush()
+                hasher.update(bufferPointer: UnsafeRawBufferPointer(bytes))
+            }
         }
-        flushIfFull()
     }
 
     mutating func add(_ number: Int64) {
-        prefix(Self.decimalLength(number.magnitude) + (number < 0 ? 1 : 0))
-        if number < 0 { pending.append(0x2D) }
-        appendDecimal(number.magnitude)
-        flushIfFull()
+        write { buffer, at in
+            Self.writePrefix(Self.decimalLength(number.magnitude) + (number < 0 ? 1 : 0), buffer, &at)
+            if number < 0 {
+                buffer[at] = 0x2D
+                at += 1
+            }
+            Self.writeDecimal(number.magnitude, buffer, &at)
+        }
     }
 
     mutating func add(_ value: Double) {
         let bits = value.bitPattern
         let length = bits == 0 ? 1 : (64 - bits.leadingZeroBitCount + 3) / 4
-        prefix(length)
-        for nibbleIndex in stride(from: length - 1, through: 0, by: -1) {
-            let nibble = UInt8((bits >> UInt64(nibbleIndex * 4)) & 0xF)
-            pending.append(nibble < 10 ? 0x30 + nibble : 0x57 + nibble)  // 0-9, a-f
+        write { buffer, at in
+            Self.writePrefix(length, buffer, &at)
+            for nibbleIndex in stride(from: length - 1, through: 0, by: -1) {
+                let nibble = UInt8((bits >> UInt64(nibbleIndex * 4)) & 0xF)
+                buffer[at] = nibble < 10 ? 0x30 + nibble : 0x57 + nibble  // 0-9, a-f
+                at += 1
+            }
         }
-        flushIfFull()
+    }
+
+    /// Runs `body` with the buffer and the position to write at (at least `room` bytes free),
+    /// then hashes the buffer when it holds a chunk.
+    private mutating func write(_ body: (UnsafeMutableBufferPointer<UInt8>, inout Int) -> Void) {
+        if pending.isEmpty { pending = [UInt8](repeating: 0, count: Self.chunk + Self.room) }
+        var at = filled
+        pending.withUnsafeMutableBufferPointer { body($0, &at) }
+        filled = at
+        if filled >= Self.chunk { flush() }
+    }
+
+    private mutating func flush() {
+        guard filled > 0 else { return }
+        pending.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[..<filled])) }
+        filled = 0
     }
 
     /// `<length>:` before a field of `length` bytes.
-    private mutating func prefix(_ length: Int) {
-        if pending.capacity == 0 { pending.reserveCapacity(Self.chunk + 256) }
-        appendDecimal(UInt64(length))
-        pending.append(0x3A)
+    private static func writePrefix(_ length: Int, _ buffer: UnsafeMutableBufferPointer<UInt8>, _ at: inout Int) {
+        writeDecimal(UInt64(length), buffer, &at)
+        buffer[at] = 0x3A
+        at += 1
     }
 
-    private mutating func appendDecimal(_ value: UInt64) {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
-            var rest = value
-            var start = 20
-            repeat {
-                start -= 1
-                digits[start] = 0x30 + UInt8(rest % 10)
-                rest /= 10
-            } while rest > 0
-            pending.append(contentsOf: UnsafeBufferPointer(rebasing: digits[start...]))
-        }
+    private static func writeDecimal(_ value: UInt64, _ buffer: UnsafeMutableBufferPointer<UInt8>, _ at: inout Int) {
+        let length = decimalLength(value)
+        var rest = value
+        var index = at + length
+        repeat {
+            index -= 1
+            buffer[index] = 0x30 + UInt8(rest % 10)
+            rest /= 10
+        } while rest > 0
+        at += length
     }
 
     private static func decimalLength(_ value: UInt64) -> Int {
@@ -188,17 +225,9 @@ struct AuditHasher {
         return length
     }
 
-    private static let chunk = 16 * 1024
-
-    private mutating func flushIfFull() {
-        guard pending.count >= Self.chunk else { return }
-        hasher.update(data: pending)
-        pending.removeAll(keepingCapacity: true)
-    }
-
     func finalize() -> [UInt8] {
-        var hasher = self.hasher
-        hasher.update(data: pending)
-        return Array(hasher.finalize())
+        var copy = self
+        copy.flush()
+        return Array(copy.hasher.finalize())
     }
 }

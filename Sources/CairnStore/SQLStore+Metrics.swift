@@ -17,19 +17,14 @@ extension SQLStore {
     /// `experimentID` is the run's experiment, written into a new series' summary.
     static func appendMetrics(_ db: any SQLSession, runPK: Int64, experimentID: Int64, _ metrics: [Metric], known: [String: SeriesState]? = nil) throws {
         guard !metrics.isEmpty else { return }
-        var order: [String] = []
-        var byKey: [String: [MetricPoint]] = [:]
-        for metric in metrics {
-            if byKey[metric.key] == nil { order.append(metric.key) }
-            byKey[metric.key, default: []].append(MetricPoint(step: metric.step, timestamp: metric.timestamp, value: metric.value))
-        }
+        let (order, groups) = pointsByKey(metrics)
         let series = try known ?? seriesStates(db, runPK: runPK, keys: order)
         var segmentRows: [[SQLValue]] = []
         var summaryRows: [[SQLValue]] = []
-        for key in order {
+        for (key, group) in zip(order, groups) {
             let keyID = try series[key]?.keyID ?? internKey(db, key)
             let existing = series[key]?.summary
-            let points = try newPoints(db, runPK: runPK, keyID: keyID, byKey[key]!, existingStepRange: existing.map { ($0[8], $0[9]) })
+            let points = try newPoints(db, runPK: runPK, keyID: keyID, group, existingStepRange: existing.map { ($0[8], $0[9]) })
             guard !points.isEmpty else { continue }
             var latest = points[0]
             var minStep = points[0].step
@@ -86,6 +81,34 @@ extension SQLStore {
                        summaryRows, independent: true, suffix: " ON CONFLICT (run_pk, key_id) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan, "
                            + "min_value = excluded.min_value, max_value = excluded.max_value, point_count = excluded.point_count, segment_count = excluded.segment_count, "
                            + "min_step = excluded.min_step, max_step = excluded.max_step")
+    }
+
+    /// The metrics' keys in the order they first come, and each key's points in the order
+    /// they come. A batch repeats its keys, one after the other or in turns: a metric whose key
+    /// is the one before's is added without a lookup, and the metrics are read in place (a
+    /// `Metric` copied out of the array costs five reference counts and their release).
+    static func pointsByKey(_ metrics: [Metric]) -> (keys: [String], points: [[MetricPoint]]) {
+        var keys: [String] = []
+        var points: [[MetricPoint]] = []
+        var slots: [String: Int] = [:]
+        var last = -1
+        metrics.withUnsafeBufferPointer { all in
+            for i in all.indices {
+                let point = MetricPoint(step: all[i].step, timestamp: all[i].timestamp, value: all[i].value)
+                if last < 0 || all[i].key != keys[last] {
+                    if let slot = slots[all[i].key] {
+                        last = slot
+                    } else {
+                        last = keys.count
+                        slots[all[i].key] = last
+                        keys.append(all[i].key)
+                        points.append([])
+                    }
+                }
+                points[last].append(point)
+            }
+        }
+        return (keys, points)
     }
 
     /// What a series holds before a write: its key's id, its summary (`latest_metrics` from

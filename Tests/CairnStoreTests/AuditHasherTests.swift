@@ -41,6 +41,7 @@ struct AuditHasherTests {
     func digestMatchesTheFieldFormula() {
         let edge: [Field] = [
             .text(""), .text("loss"), .text("ünïcödé ✓ 𝔘"), .text(String(repeating: "x", count: 20_000)),
+            .text(String(repeating: "y", count: 64)), .text(String(repeating: "z", count: 65)), .text("é" + String(repeating: "w", count: 63)),
             .number(0), .number(7), .number(-1), .number(10), .number(Int64.max), .number(Int64.min),
             .double(0), .double(-0.0), .double(1.5), .double(.nan), .double(-.infinity), .double(.leastNonzeroMagnitude),
             .double(Double(bitPattern: 0x7FF8_0000_0000_0ABC)),

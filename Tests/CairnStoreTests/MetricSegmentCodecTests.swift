@@ -1,3 +1,4 @@
+import CairnCore
 import Foundation
 import CairnTestSupport
 import Testing
@@ -253,5 +254,35 @@ struct MetricSamplerTests {
         #expect(sample.contains { $0.value == -50 && $0.step == 777 })
         #expect(sample == MetricSampler.sample(points, maxPoints: 100))
         #expect(zip(sample, sample.dropFirst()).allSatisfy { $0.step <= $1.step })
+    }
+}
+
+@Suite("Points grouped by key")
+struct PointsByKeyTests {
+    @Test("Keys come in the order they first appear and each key's points in the order they come, grouped or in turns")
+    func grouping() {
+        var generator = SeededGenerator(seed: 5)
+        let names = ["loss", "acc", "lr", "loss/val", "a"]
+        for round in 0..<50 {
+            let metrics = (0..<Int(generator.next() % 300)).map { i in
+                // Runs of one key, keys in turns, and random keys, by round.
+                let key: String
+                switch round % 3 {
+                case 0: key = names[(i / 7) % names.count]
+                case 1: key = names[i % 3]
+                default: key = names[Int(generator.next() % 5)]
+                }
+                return Metric(key: String(key), value: Double(i), timestamp: Int64(generator.next() % 9), step: Int64(i))
+            }
+            let (keys, points) = SQLStore.pointsByKey(metrics)
+            var expectedKeys: [String] = []
+            for metric in metrics where !expectedKeys.contains(metric.key) { expectedKeys.append(metric.key) }
+            #expect(keys == expectedKeys)
+            #expect(points.count == keys.count)
+            for (key, group) in zip(keys, points) {
+                let expected: [MetricPoint] = metrics.filter { $0.key == key }.map { MetricPoint(step: $0.step, timestamp: $0.timestamp, value: $0.value) }
+                #expect(group == expected)
+            }
+        }
     }
 }
