@@ -183,7 +183,10 @@ struct AuditHasher {
     /// Runs `body` with the buffer and the position to write at (at least `room` bytes free),
     /// then hashes the buffer when it holds a chunk.
     private mutating func write(_ body: (UnsafeMutableBufferPointer<UInt8>, inout Int) -> Void) {
-        if pending.isEmpty { pending = [UInt8](repeating: 0, count: Self.chunk + Self.room) }
+        if pending.isEmpty {
+            // Written before it is read: no need to clear it first.
+            pending = [UInt8](unsafeUninitializedCapacity: Self.chunk + Self.room) { _, count in count = Self.chunk + Self.room }
+        }
         var at = filled
         pending.withUnsafeMutableBufferPointer { body($0, &at) }
         filled = at
