@@ -40,8 +40,16 @@ public struct SearchSQL: Sendable {
     func runQuery(_ search: RunSearch) throws -> Query {
         var arguments: [SQLValue] = []
         var conditions: [String] = []
+        let drivingKey = Self.drivingMetric(search)
+        let oneExperiment = Set(search.experimentIDs).count == 1
         if search.experimentIDs.isEmpty {
             conditions.append("FALSE")
+        } else if drivingKey != nil, oneExperiment {
+            // The walk below reads only that experiment's rows of the metric (a run never moves
+            // between experiments), so the run's own experiment needs no second test. Stating it
+            // again would also mislead PostgreSQL's planner: it takes the two tests as
+            // independent, expects a hundredth of the walked runs to pass, and sorts every match
+            // instead of walking.
         } else {
             conditions.append("r.experiment_id IN (\(Self.marks(search.experimentIDs.count)))")
             arguments += search.experimentIDs.map(\.sqlValue)
@@ -52,7 +60,7 @@ public struct SearchSQL: Sendable {
         var select = "SELECT r.run_pk FROM runs r"
         var orderBy = search.orderBy[...]
         var orderTerms: [String] = []
-        if let drivingKey = Self.drivingMetric(search), let filter = search.filter, let first = orderBy.popFirst() {
+        if let drivingKey, let filter = search.filter, let first = orderBy.popFirst() {
             // Ordered by a metric the filter requires (a top-level `metrics.k <op> x`): walk that
             // metric's (key, value) index in the order asked for and stop at the page's end,
             // instead of matching every run of the experiments and sorting them. The filter's
@@ -63,7 +71,7 @@ public struct SearchSQL: Sendable {
             select = "SELECT r.run_pk FROM latest_metrics o \(dialect.fixedOrderJoin) runs r ON r.run_pk = o.run_pk"
             conditions.append("o.key_id = (SELECT key_id FROM metric_keys WHERE key = ?)")
             arguments.append(drivingKey.sqlValue)
-            if Set(search.experimentIDs).count == 1 {
+            if oneExperiment {
                 // In one experiment the walk takes latest_metrics_by_experiment_key_value, which
                 // holds only that experiment's rows of the metric, already in value order. (Over
                 // several, their rows would have to be merged and sorted: the store-wide
