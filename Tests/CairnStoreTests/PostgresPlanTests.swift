@@ -130,6 +130,22 @@ struct PostgresPlanTests {
         }
     }
 
+    @Test("Every connection of the store runs with JIT compilation off")
+    func jitOff() async throws {
+        try await withPostgresStore { store in
+            // Reads and writes, on as many connections as run at once.
+            let settings = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<4 {
+                    group.addTask { try await store.read { db in try db.rows("SHOW jit", values: [], cache: false).map { $0[0] as String }.joined() } }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(settings == ["off", "off", "off", "off"])
+            let written = try await store.writeUnaudited { db in try db.rows("SHOW jit", values: [], cache: false).map { $0[0] as String }.joined() }
+            #expect(written == "off")
+        }
+    }
+
     @Test("A trace search with span filters finds spans through the index of their filter columns, with no parallel workers")
     func traceSpanFilterPlan() async throws {
         try await withPostgresStore { store in
