@@ -1,6 +1,20 @@
 import CairnCore
 
 extension SQLStore {
+    /// The runs of the experiments listed in the one argument, each with its metric points and
+    /// bytes, which are summed by probing its rows through the tables' primary keys (run first).
+    /// A join of the tables with the experiments' runs instead let PostgreSQL, which cannot tell
+    /// how many runs the list holds, read all of `latest_metrics` and `metric_segments`: 5 s
+    /// for a 9,000-run experiment of a 1 M-run store, against 0.25 s probed.
+    static func storageRunsSQL(_ dialect: SQLDialect) -> String {
+        """
+        SELECT r.run_pk, r.run_id, r.run_name, r.experiment_id, r.artifact_uri, r.lifecycle_stage,
+            (SELECT COALESCE(SUM(lm.point_count), 0) FROM latest_metrics lm WHERE lm.run_pk = r.run_pk),
+            (SELECT COALESCE(SUM(LENGTH(s.points)), 0) FROM metric_segments s WHERE s.run_pk = r.run_pk)
+        FROM runs r WHERE \(dialect.inPKList("r.experiment_id")) ORDER BY r.run_pk
+        """
+    }
+
     /// Storage per experiment and per run, from the artifact manifest and the metric tables in
     /// one read: each experiment's folder is listed once, its files are given to the run whose
     /// folder holds them, and each blob is "unique" to a run or experiment when no path outside
@@ -11,19 +25,8 @@ extension SQLStore {
             let ids = [SQLValue.text(pkList(experimentIDs))]
             let results = try db.rows(of: [
                 (sql: "SELECT experiment_id, name, artifact_location FROM experiments WHERE \(db.dialect.inPKList("experiment_id")) ORDER BY experiment_id", values: ids),
-                (sql: "SELECT run_pk, run_id, run_name, experiment_id, artifact_uri, lifecycle_stage FROM runs WHERE \(db.dialect.inPKList("experiment_id")) ORDER BY run_pk", values: ids),
-                (sql: """
-                    SELECT lm.run_pk, SUM(lm.point_count) FROM latest_metrics lm JOIN runs r ON r.run_pk = lm.run_pk
-                    WHERE \(db.dialect.inPKList("r.experiment_id")) GROUP BY lm.run_pk
-                    """, values: ids),
-                (sql: """
-                    SELECT s.run_pk, SUM(LENGTH(s.points)) FROM metric_segments s JOIN runs r ON r.run_pk = s.run_pk
-                    WHERE \(db.dialect.inPKList("r.experiment_id")) GROUP BY s.run_pk
-                    """, values: ids),
+                (sql: Self.storageRunsSQL(db.dialect), values: ids),
             ])
-            var points: [Int64: Int64] = [:], bytes: [Int64: Int64] = [:]
-            for row in results[2] { points[row[0]] = row[1] }
-            for row in results[3] { bytes[row[0]] = row[1] }
 
             struct File { var path: String; var digest: String; var size: Int64 }
             func files(under folder: String) throws -> [File] {
@@ -84,9 +87,8 @@ extension SQLStore {
                 var total = figures(all)
                 for (index, run) in runs.enumerated() {
                     var f = figures(perRun[index])
-                    let pk: Int64 = run[0]
-                    f.metricPoints = points[pk] ?? 0
-                    f.metricBytes = bytes[pk] ?? 0
+                    f.metricPoints = run[6]
+                    f.metricBytes = run[7]
                     total.metricPoints += f.metricPoints
                     total.metricBytes += f.metricBytes
                     runStorage.append(RunStorage(runId: run[1], runName: run[2], lifecycleStage: run[5], storage: f))

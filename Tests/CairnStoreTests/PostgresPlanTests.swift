@@ -120,6 +120,12 @@ struct PostgresPlanTests {
             #expect(probes.contains("run_params_pkey") && probes.contains("run_tags_pkey"), "\(probes)")
             #expect(!probes.contains("Seq Scan") && !probes.contains("run_params_by_key_value") && !probes.contains("run_tags_by_key_value"), "\(probes)")
 
+            // Storage figures (the explorer's storage page, retention plans) sum each run's
+            // metric rows through the tables' primary keys, never by reading the tables whole.
+            let storage = try await Self.explain(store, SQLStore.storageRunsSQL(.postgres), [.text("[3]")])
+            #expect(storage.contains("latest_metrics_pkey") && storage.contains("metric_segments_pkey"), "\(storage)")
+            #expect(!storage.contains("Seq Scan"), "\(storage)")
+
             // The column catalog reads the experiment's key list and probes each key's witness
             // run through primary keys: no scan of the experiment's runs or their rows.
             for kind in SQLStore.CatalogKind.allCases {
