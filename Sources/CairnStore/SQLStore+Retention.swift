@@ -73,12 +73,12 @@ extension SQLStore: RetentionStore {
     public func exclusiveArtifactBytes(folders: [String]) async throws -> (blobs: Int, bytes: Int64) {
         guard !folders.isEmpty else { return (0, 0) }
         return try await read { db in
+            var seen = Set<String>()
             var inside: [String: (count: Int64, size: Int64)] = [:]
-            for folder in folders {
-                let (low, high) = Self.folderBounds(folder)
-                for row in try db.rows("SELECT digest, size FROM artifact_files WHERE path > ? AND path < ?", [low, high]) {
-                    inside[row[0], default: (0, row[1])].count += 1
-                }
+            try db.each(Self.filesUnderFoldersSQL(db.dialect), [.text(textList(folders))], cache: false) { row in
+                // A file under two of the folders (one inside the other) counts once.
+                guard seen.insert(row[0]).inserted else { return }
+                inside[row[1], default: (0, row[2])].count += 1
             }
             guard !inside.isEmpty else { return (0, 0) }
             var blobs = 0
@@ -92,6 +92,25 @@ extension SQLStore: RetentionStore {
                 }
             }
             return (blobs, bytes)
+        }
+    }
+
+    /// The files (path, digest, size) under any of the non-empty folders of the JSON array
+    /// given as the one argument (`textList`), each folder's a range scan of the path index
+    /// (`folderBounds`), all in one statement: a retention plan names thousands of run folders,
+    /// and a statement each cost a round trip each on PostgreSQL.
+    static func filesUnderFoldersSQL(_ dialect: SQLDialect) -> String {
+        switch dialect {
+        case .sqlite:
+            return """
+                SELECT f.path, f.digest, f.size FROM json_each(?) b CROSS JOIN artifact_files f
+                WHERE f.path > b.value || '/' AND f.path < b.value || '0'
+                """
+        case .postgres:
+            return """
+                SELECT f.path, f.digest, f.size FROM json_array_elements_text(CAST(? AS json)) b (folder)
+                JOIN artifact_files f ON f.path > (b.folder || '/') COLLATE "C" AND f.path < (b.folder || '0') COLLATE "C"
+                """
         }
     }
 }

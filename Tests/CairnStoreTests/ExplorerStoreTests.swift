@@ -331,4 +331,25 @@ struct ExplorerStoreTests {
             #expect(audit.reduce(0) { $0 + $1.events } >= 5 && audit.allSatisfy { $0.withActor <= $0.events && $0.day % day == 0 })
         }
     }
+
+    @Test("Exclusive artifact bytes: blobs only the folders' files use, each file once, siblings with a longer name outside", arguments: StoreBackend.allCases)
+    func exclusiveArtifactBytes(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let files = [
+                ("0/run1/artifacts/a.txt", "d-only-run1", 10), ("0/run1/artifacts/sub/b.txt", "d-shared", 20),
+                ("0/run10/artifacts/c.txt", "d-shared", 20), ("0/run10/artifacts/d.txt", "d-only-run10", 40),
+                ("0/rün2/artifacts/e.txt", "d-only-run2", 80), ("0/rün2/artifacts/f.txt", "d-only-run2", 80),
+            ]
+            for (path, digest, size) in files {
+                try await store.recordArtifact(ArtifactEntry(path: path, digest: digest, size: Int64(size)), now: 1)
+            }
+            // run1 alone: its own blob; the shared one is also run10's ("0/run10" is not under "0/run1").
+            #expect(try await store.exclusiveArtifactBytes(folders: ["0/run1"]) == (blobs: 1, bytes: 10))
+            // Both: the shared blob too. A folder inside another listed one counts its files once.
+            #expect(try await store.exclusiveArtifactBytes(folders: ["0/run1", "0/run10", "0/run1/artifacts/sub"]) == (blobs: 3, bytes: 70))
+            // A blob two files of the folder share counts once; a non-ASCII folder name matches.
+            #expect(try await store.exclusiveArtifactBytes(folders: ["0/rün2"]) == (blobs: 1, bytes: 80))
+            #expect(try await store.exclusiveArtifactBytes(folders: ["0/none"]) == (blobs: 0, bytes: 0))
+        }
+    }
 }

@@ -54,6 +54,10 @@ struct PostgresPlanTests {
                     INSERT INTO metric_segments (run_pk, key_id, seq, point_count, min_step, max_step, min_value, max_value, points)
                     SELECT run_pk, 1, s, 1, s, s, 0, 1, CAST('\\x00' AS BYTEA) FROM runs, generate_series(1, 5) s
                     """)
+                try db.execute("""
+                    INSERT INTO artifact_files (path, digest, size, created_at)
+                    SELECT experiment_id || '/' || run_id || '/artifacts/model.pkl', md5(run_id), 100, 1 FROM runs
+                    """)
                 try db.execute("ANALYZE")
             }
             let series = try await Self.explain(store, SQLStore.seriesSQL, [.integer(7), .text("acc")])
@@ -125,6 +129,10 @@ struct PostgresPlanTests {
             let storage = try await Self.explain(store, SQLStore.storageRunsSQL(.postgres), [.text("[3]")])
             #expect(storage.contains("latest_metrics_pkey") && storage.contains("metric_segments_pkey"), "\(storage)")
             #expect(!storage.contains("Seq Scan"), "\(storage)")
+
+            // A retention plan's folders: one range scan of the path index each, in one statement.
+            let folders = try await Self.explain(store, SQLStore.filesUnderFoldersSQL(.postgres), [.text(#"["3/a", "3/b"]"#)])
+            #expect(folders.contains("Index Scan using artifact_files_pkey") && !folders.contains("Seq Scan"), "\(folders)")
 
             // The column catalog reads the experiment's key list and probes each key's witness
             // run through primary keys: no scan of the experiment's runs or their rows.
