@@ -63,4 +63,12 @@ public struct SegmentMark: Sendable, Equatable {
         self.at = at
         self.rows = rows
     }
+
+    /// The mark of the page that begins at point `pageEnd`, read from the segment `seq`, which
+    /// holds points `segment` and is the one where the page before ended, after `rows` segments:
+    /// the next segment when the page ended with this one, this one otherwise.
+    public init(pageEnd: Int, segment: Range<Int>, seq: Int64, rows: Int) {
+        let ends = segment.upperBound == pageEnd
+        self.init(seq: ends ? seq + 1 : seq, at: ends ? pageEnd : segment.lowerBound, rows: rows)
+    }
 }

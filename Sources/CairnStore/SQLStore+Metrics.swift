@@ -475,30 +475,23 @@ extension SQLStore {
     private static func wholeHistory(_ db: any SQLSession, runID: String, runPK: Int64, key: String, count: Int,
                                      page: Range<Int>? = nil) throws -> (points: [MetricPoint], inOrder: Bool, mark: SegmentMark?) {
         var mark: SegmentMark?
-        var points: [MetricPoint]
-        if let page {
-            points = []
-            points.reserveCapacity(count)
-            var faithful = true
-            var rows = 0
-            try namingDamage(runID: runID, key: key) {
-                try eachSegment(db, segmentsSQL, [runPK, key, Int64.min, Int.max]) { bytes, seq, stored in
-                    let before = points.count
-                    try MetricSegmentCodec.decode(bytes, into: &points)
-                    faithful = faithful && points.count - before == Int(stored)
-                    if points.count > page.lowerBound, before < page.upperBound { rows += 1 }
-                    if mark == nil, points.count >= page.upperBound {
-                        let ends = points.count == page.upperBound
-                        mark = SegmentMark(seq: ends ? seq + 1 : seq, at: ends ? page.upperBound : before, rows: rows)
-                    }
+        var points: [MetricPoint] = []
+        points.reserveCapacity(count)
+        var faithful = true
+        var rows = 0
+        try namingDamage(runID: runID, key: key) {
+            try eachSegment(db, segmentsSQL, [runPK, key, Int64.min, Int.max]) { bytes, seq, stored in
+                let before = points.count
+                try MetricSegmentCodec.decode(bytes, into: &points)
+                guard let page else { return }
+                faithful = faithful && points.count - before == Int(stored)
+                if points.count > page.lowerBound, before < page.upperBound { rows += 1 }
+                if mark == nil, points.count >= page.upperBound {
+                    mark = SegmentMark(pageEnd: page.upperBound, segment: before..<points.count, seq: seq, rows: rows)
                 }
             }
-            if !faithful || points.count != count { mark = nil }
-        } else {
-            points = try namingDamage(runID: runID, key: key) {
-                try decodeSegments(db, sql: seriesSQL, arguments: [runPK, key], expectedCount: count)
-            }
         }
+        if !faithful || points.count != count { mark = nil }
         func ordered(_ a: MetricPoint, _ b: MetricPoint) -> Bool {
             if a.timestamp != b.timestamp { return a.timestamp < b.timestamp }
             if a.step != b.step { return a.step < b.step }
@@ -514,7 +507,7 @@ extension SQLStore {
 
     /// A series' segments from a `seq` on, in `seq` order, with their numbers and point counts:
     /// at most the given number of rows.
-    private static let segmentsSQL = """
+    static let segmentsSQL = """
         SELECT points, seq, point_count FROM metric_segments
         WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?) AND seq >= ?
         ORDER BY seq LIMIT ?
@@ -555,8 +548,7 @@ extension SQLStore {
                 position += n
                 nextSeq = seq + 1
                 if position >= end {
-                    let ends = position == end
-                    next = SegmentMark(seq: ends ? seq + 1 : seq, at: ends ? end : position - n, rows: rows)
+                    next = SegmentMark(pageEnd: end, segment: position - n..<position, seq: seq, rows: rows)
                 }
             }
             if read < batch, position < end { agrees = false }

@@ -63,6 +63,9 @@ struct PostgresPlanTests {
             let series = try await Self.explain(store, SQLStore.seriesSQL, [.integer(7), .text("acc")])
             #expect(series.contains("Index Scan on metric_segments_pkey") || series.contains("Index Scan using metric_segments_pkey"), "\(series)")
             #expect(!series.contains("Seq Scan on metric_segments"), "\(series)")
+            // A history page's read of segments from a number on, the whole series' too.
+            let segments = try await Self.explain(store, SQLStore.segmentsSQL, [.integer(7), .text("acc"), .integer(3), .integer(10)])
+            #expect(segments.contains("metric_segments_pkey") && !segments.contains("Seq Scan on metric_segments"), "\(segments)")
 
             // A write reads the state of its keys' series through the key index, whatever the
             // number of keys in the store.
