@@ -102,4 +102,21 @@ struct SQLSessionTests {
                                                 .blob([0, 255, 1]), .text("t é"), .text("v"), .null, .null])
         }
     }
+
+    @Test("Rows read integers and floats of every width from their bytes, extremes and NaN included")
+    func rowsReadFixedWidths() async throws {
+        try await withPostgresStore { store in
+            let row = try await store.read { db in
+                try db.rows("""
+                    SELECT CAST(-32768 AS SMALLINT), CAST(-2147483648 AS INTEGER), CAST(-9223372036854775808 AS BIGINT),
+                           CAST(1.5 AS REAL), CAST(-0.1 AS REAL), CAST('-Infinity' AS DOUBLE PRECISION), CAST('NaN' AS DOUBLE PRECISION),
+                           CAST(5e-324 AS DOUBLE PRECISION), SUM(x), CAST(? AS BIGINT), CAST(? AS DOUBLE PRECISION)
+                    FROM (VALUES (CAST(2 AS BIGINT)), (CAST(3 AS BIGINT))) v (x)
+                    """, values: [.integer(-7), .real(0.1)], cache: false)[0].values
+            }
+            #expect(Array(row[0..<6]) == [.integer(-32768), .integer(-2_147_483_648), .integer(.min), .real(1.5), .real(Double(Float(-0.1))), .real(-.infinity)])
+            if case .real(let nan) = row[6] { #expect(nan.isNaN) } else { Issue.record("NaN read as \(row[6])") }
+            #expect(Array(row[7...]) == [.real(.leastNonzeroMagnitude), .integer(5), .integer(-7), .real(0.1)])
+        }
+    }
 }
