@@ -104,11 +104,19 @@ public struct Metric: Sendable, Equatable {
     /// MLflow's "latest value" order: higher step wins, then later timestamp, then larger value
     /// (NaN counts as smaller than any number).
     public func isNewer(than other: Metric) -> Bool {
-        if step != other.step { return step > other.step }
-        if timestamp != other.timestamp { return timestamp > other.timestamp }
-        if value.isNaN { return false }
-        if other.value.isNaN { return true }
-        return value > other.value
+        Self.isNewer((step, timestamp, value), than: (other.step, other.timestamp, other.value))
+    }
+
+    /// `isNewer(than:)` on a point's fields alone: the store compares millions of stored points,
+    /// which have no key or run, and building a `Metric` for each (a string and four optionals)
+    /// cost more than the comparison.
+    @inlinable
+    public static func isNewer(_ a: (step: Int64, timestamp: Int64, value: Double), than b: (step: Int64, timestamp: Int64, value: Double)) -> Bool {
+        if a.step != b.step { return a.step > b.step }
+        if a.timestamp != b.timestamp { return a.timestamp > b.timestamp }
+        if a.value.isNaN { return false }
+        if b.value.isNaN { return true }
+        return a.value > b.value
     }
 }
 

@@ -18,8 +18,7 @@ public struct MetricPoint: Sendable, Equatable {
 
     /// MLflow's latest-value order (see `Metric.isNewer(than:)`).
     func isNewer(than other: MetricPoint) -> Bool {
-        Metric(key: "", value: value, timestamp: timestamp, step: step)
-            .isNewer(than: Metric(key: "", value: other.value, timestamp: other.timestamp, step: other.step))
+        Metric.isNewer((step, timestamp, value), than: (other.step, other.timestamp, other.value))
     }
 }
 

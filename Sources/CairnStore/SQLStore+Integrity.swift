@@ -20,10 +20,11 @@ extension SQLStore {
         }
         var summaries: [[Int64]: Summary] = [:]
         var damaged: [[Int64]: String] = [:]
+        var points: [MetricPoint] = []
         func check(_ row: SQLRow) throws {
             let series: [Int64] = [row[1], row[2]]
             report.checkedSegments += 1
-            var points: [MetricPoint] = []
+            points.removeAll(keepingCapacity: true)
             do {
                 try withSegmentBytes(row) { bytes throws(MetricSegmentCodec.CorruptSegment) in
                     try MetricSegmentCodec.decode(bytes, into: &points)
@@ -34,23 +35,35 @@ extension SQLStore {
                 return
             }
             report.checkedPoints += points.count
-            let values = points.map(\.value).filter { !$0.isNaN }
+            // The segment's own figures, in one pass (minimum and maximum values leave NaN out).
+            var latest = points.first
+            var minStep = Int64.max, maxStep = Int64.min
+            var low: Double?, high: Double?
+            for point in points {
+                if let current = latest, point.isNewer(than: current) { latest = point }
+                minStep = min(minStep, point.step)
+                maxStep = max(maxStep, point.step)
+                if !point.value.isNaN {
+                    if low.map({ point.value < $0 }) ?? true { low = point.value }
+                    if high.map({ $0 < point.value }) ?? true { high = point.value }
+                }
+            }
             let columnsAgree = row[4] as Int == points.count
-                && row[5] as Int64 == (points.map(\.step).min() ?? 0) && row[6] as Int64 == (points.map(\.step).max() ?? 0)
-                && (row[7] as Double?) == values.min() && (row[8] as Double?) == values.max()
+                && row[5] as Int64 == (points.isEmpty ? 0 : minStep) && row[6] as Int64 == (points.isEmpty ? 0 : maxStep)
+                && (row[7] as Double?) == low && (row[8] as Double?) == high
             if !columnsAgree {
                 damaged[series] = damaged[series] ?? "segment \(row[3] as Int64): its summary columns do not match its points"
                 summaries[series, default: Summary()].damaged = true
                 return
             }
             var summary = summaries[series, default: Summary()]
-            for point in points {
-                if summary.latest.map({ point.isNewer(than: $0) }) ?? true { summary.latest = point }
-                summary.minStep = min(summary.minStep, point.step)
-                summary.maxStep = max(summary.maxStep, point.step)
+            if let latest, summary.latest.map({ latest.isNewer(than: $0) }) ?? true { summary.latest = latest }
+            if !points.isEmpty {
+                summary.minStep = min(summary.minStep, minStep)
+                summary.maxStep = max(summary.maxStep, maxStep)
             }
-            if let low = values.min() { summary.minValue = min(summary.minValue ?? low, low) }
-            if let high = values.max() { summary.maxValue = max(summary.maxValue ?? high, high) }
+            if let low { summary.minValue = min(summary.minValue ?? low, low) }
+            if let high { summary.maxValue = max(summary.maxValue ?? high, high) }
             summary.count += points.count
             summary.lastSeq = max(summary.lastSeq, row[3])
             summaries[series] = summary
