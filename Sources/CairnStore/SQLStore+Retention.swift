@@ -98,7 +98,7 @@ extension SQLStore: RetentionStore {
     /// The files (path, digest, size) under any of the non-empty folders of the JSON array
     /// given as the one argument (`textList`), each folder's a range scan of the path index
     /// (`folderBounds`), all in one statement: a retention plan names thousands of run folders,
-    /// and a statement each cost a round trip each on PostgreSQL.
+    /// and one statement per folder cost as many round trips on PostgreSQL.
     static func filesUnderFoldersSQL(_ dialect: SQLDialect) -> String {
         switch dialect {
         case .sqlite:
