@@ -29,26 +29,38 @@ extension SQLStore {
             ])
 
             struct File { var path: String; var digest: String; var size: Int64 }
-            func files(under folder: String) throws -> [File] {
-                let (low, high) = Self.folderBounds(folder)
-                return try db.rows("SELECT path, digest, size FROM artifact_files WHERE path > ? AND path < ?", [low, high])
-                    .map { File(path: $0[0], digest: $0[1], size: $0[2]) }
+            /// The files under any of `folders`, in one statement; an empty folder is the whole tree.
+            func files(under folders: [String]) throws -> [File] {
+                guard !folders.isEmpty else { return [] }
+                var files: [File] = []
+                if folders.contains("") {
+                    try db.each("SELECT path, digest, size FROM artifact_files", [], cache: true) { row in
+                        files.append(File(path: row[0], digest: row[1], size: row[2]))
+                    }
+                } else {
+                    try db.each(Self.filesUnderFoldersSQL(db.dialect), [.text(textList(folders))], cache: false) { row in
+                        files.append(File(path: row[0], digest: row[1], size: row[2]))
+                    }
+                }
+                return files
             }
             var output: [ExperimentStorage] = []
             for experiment in results[0] {
                 let experimentID: Int64 = experiment[0]
                 let runs = results[1].filter { ($0[3] as Int64) == experimentID }
-                // Each file once, by path: the experiment's folder, plus run folders kept elsewhere.
-                var byPath: [String: File] = [:]
+                // The experiment's folder, plus the run folders kept elsewhere: one statement.
                 let folder = ArtifactLocation.proxyPath(fromArtifactURI: experiment[2])
-                if let folder { for file in try files(under: folder) { byPath[file.path] = file } }
+                var folders = folder.map { [$0] } ?? []
                 var runFolders: [String: Int] = [:]
                 for (index, run) in runs.enumerated() {
                     guard let runFolder = ArtifactLocation.proxyPath(fromArtifactURI: run[4]) else { continue }
                     runFolders[runFolder] = index
                     if let folder, ArtifactLocation.path(runFolder, isAtOrUnder: folder) { continue }
-                    for file in try files(under: runFolder) { byPath[file.path] = file }
+                    folders.append(runFolder)
                 }
+                // Each file once, by path (a run folder may lie inside another one).
+                var byPath: [String: File] = [:]
+                for file in try files(under: folders) { byPath[file.path] = file }
                 let all = Array(byPath.values)
                 var references: [String: Int64] = [:]
                 let digests = Array(Set(all.map(\.digest)))

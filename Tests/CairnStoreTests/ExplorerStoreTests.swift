@@ -5,10 +5,11 @@ import GRDB
 import Testing
 @testable import CairnStore
 
-private func makeRun(_ store: SQLStore, experiment: String, name: String, start: Int64, params: [Param] = [], tags: [CairnCore.Tag] = [], metrics: [Metric] = []) async throws -> String {
+private func makeRun(_ store: SQLStore, experiment: String, name: String, start: Int64, params: [Param] = [], tags: [CairnCore.Tag] = [], metrics: [Metric] = [],
+                     artifactURI: String? = nil) async throws -> String {
     let id = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
     let info = RunInfo(runID: id, experimentID: experiment, runName: name, userID: "u", status: .running,
-                       startTime: start, endTime: nil, artifactURI: "mlflow-artifacts:/\(experiment)/\(id)/artifacts", lifecycleStage: .active)
+                       startTime: start, endTime: nil, artifactURI: artifactURI ?? "mlflow-artifacts:/\(experiment)/\(id)/artifacts", lifecycleStage: .active)
     _ = try await store.createRun(NewRun(info: info, tags: [Tag(SystemTag.runName, name)]))
     try await store.logRunWrites(runID: id, RunWrites(metrics: metrics, params: params, tags: tags))
     return id
@@ -281,16 +282,29 @@ struct ExplorerStoreTests {
             try await store.recordArtifact(ArtifactEntry(path: "0/\(b)/artifacts/model.pkl", digest: shared, size: 1000), now: 1)
             try await store.recordArtifact(ArtifactEntry(path: "0/models/m-1/artifacts/MLmodel", digest: model, size: 5), now: 1)
 
+            // A run whose folder lies outside the experiment's (an imported run), and one inside that one's;
+            // a sibling folder whose name only starts the same belongs to neither.
+            let moved = try await makeRun(store, experiment: "0", name: "moved", start: 3, artifactURI: "mlflow-artifacts:/elsewhere/m")
+            let nested = try await makeRun(store, experiment: "0", name: "nested", start: 4, artifactURI: "mlflow-artifacts:/elsewhere/m/inner")
+            try await store.recordArtifact(ArtifactEntry(path: "elsewhere/m/data.csv", digest: String(repeating: "f", count: 64), size: 10), now: 1)
+            try await store.recordArtifact(ArtifactEntry(path: "elsewhere/m/inner/w.bin", digest: String(repeating: "d", count: 64), size: 7), now: 1)
+            try await store.recordArtifact(ArtifactEntry(path: "elsewhere/m0/other.bin", digest: String(repeating: "e", count: 64), size: 99), now: 1)
+
             let usage = try #require(try await store.storageUsage(experimentIDs: [0]).first)
-            #expect(usage.runCount == 2)
+            #expect(usage.runCount == 4)
+            let runMoved = try #require(usage.runs.first { $0.runId == moved }).storage
+            #expect(runMoved.artifactFiles == 1 && runMoved.artifactBytes == 10 && runMoved.uniqueBytes == 10)
+            let runNested = try #require(usage.runs.first { $0.runId == nested }).storage
+            #expect(runNested.artifactFiles == 1 && runNested.artifactBytes == 7 && runNested.uniqueBytes == 7)
             let runA = try #require(usage.runs.first { $0.runId == a }).storage
             #expect(runA.artifactFiles == 3 && runA.artifactBytes == 2010)
             #expect(runA.blobBytes == 1010 && runA.uniqueBytes == 10 && runA.sharedBytes == 1000)
             #expect(runA.metricPoints == 100 && runA.metricBytes > 0)
             let runB = try #require(usage.runs.first { $0.runId == b }).storage
             #expect(runB.blobBytes == 1000 && runB.uniqueBytes == 0 && runB.metricPoints == 0)
-            // The experiment: every blob once, all of them its own; the logged model's file included.
-            #expect(usage.storage.artifactFiles == 5 && usage.storage.blobBytes == 1015 && usage.storage.uniqueBytes == 1015)
+            // The experiment: every blob once, all of them its own; the logged model's file included,
+            // each file of the nested run folders once, the sibling's not.
+            #expect(usage.storage.artifactFiles == 7 && usage.storage.blobBytes == 1032 && usage.storage.uniqueBytes == 1032)
             #expect(usage.storage.metricPoints == 100 && usage.storage.metricBytes == runA.metricBytes)
         }
     }
