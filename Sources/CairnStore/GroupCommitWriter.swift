@@ -2,18 +2,20 @@ import Metrics
 import Synchronization
 
 /// Group commit: concurrent writers are queued and run together in one shared transaction,
-/// each inside its own savepoint, so one failing request rolls back only its own changes.
-/// Every caller is answered only after the shared transaction has committed. The backend
-/// supplies `transact`, which runs one batch that way (SQLite on its writer connection,
-/// PostgreSQL on a pooled connection under the cluster-wide write lock).
+/// in which one failing request rolls back only its own changes. Every caller is answered
+/// only after the shared transaction has committed. The backend supplies `transact`, which
+/// runs one batch that way: SQLite on its writer connection, each work in its own savepoint;
+/// PostgreSQL on a pooled connection under the cluster-wide write lock, first without
+/// savepoints (each costs round trips there) and, when a work failed and so nothing was
+/// committed, again with a savepoint per work.
 ///
 /// There is no background task: the first writer to find the queue idle becomes the leader and
 /// commits a batch; if more writers queued up meanwhile, leadership passes to the oldest of them.
 final class GroupCommitWriter: Sendable {
     typealias Work = @Sendable (any SQLSession) throws -> any Sendable
     typealias Outcome = Result<any Sendable, any Error>
-    /// Runs the works of one batch in one transaction, each in its own savepoint; answers each
-    /// work's outcome, all failures when the transaction did not commit.
+    /// Runs the works of one batch in one transaction, a failed work's changes rolled back
+    /// alone; answers each work's outcome, all failures when the transaction did not commit.
     typealias Transact = @Sendable ([Work]) async -> [Outcome]
 
     private enum Signal: Sendable {

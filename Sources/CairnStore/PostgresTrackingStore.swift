@@ -146,6 +146,7 @@ final class PostgresBackend: SQLBackend {
     private let replica: PostgresConnectionPool?
     private let threads: NIOThreadPool
     private let writer: GroupCommitWriter
+    private let history: BatchHistory
     /// Acknowledged writes of this replica, and the count at which it next refreshes the planner
     /// statistics of the search tables (see `noteWrite`).
     private let writes = Atomic<Int>(0)
@@ -172,14 +173,16 @@ final class PostgresBackend: SQLBackend {
         threads.start()
         let primary = self.primary
         let threads = self.threads
+        let history = BatchHistory()
+        self.history = history
         writer = GroupCommitWriter { works in
             // The batch blocks its thread while statements travel to PostgreSQL, whose answers
             // arrive on NIO's event loops. `cairn server` runs tasks on those event loops (Cairn.main),
             // and an event loop must never wait for itself: there the batch moves to the store's
             // threads; elsewhere (the CLI, tests) it runs on the task's own thread.
-            guard MultiThreadedEventLoopGroup.currentEventLoop != nil else { return Self.transact(primary, works) }
+            guard MultiThreadedEventLoopGroup.currentEventLoop != nil else { return Self.transact(primary, works, history) }
             do {
-                return try await threads.runIfActive { Self.transact(primary, works) }
+                return try await threads.runIfActive { Self.transact(primary, works, history) }
             } catch {
                 return works.map { _ in .failure(error) }
             }
@@ -283,77 +286,133 @@ final class PostgresBackend: SQLBackend {
         }
     }
 
-    /// One batch of the group commit: one transaction under the cluster-wide write lock, each
-    /// work in its own savepoint (a lone work needs none: its failure rolls back the whole).
+    /// One batch of the group commit: one transaction under the cluster-wide write lock.
+    ///
+    /// The works first run one after the other with nothing between them (`inOneGo`). With
+    /// several works, a savepoint around each would cost two more statements, i.e. two more
+    /// round trips under the write lock, and a wait per work to learn whether its statements
+    /// failed. When one of several works fails there, nothing was committed, and the batch runs
+    /// again with each work in its own savepoint (`workByWork`), so that only the failed work's
+    /// changes are rolled back; after a batch in which a work failed, the next batch of several
+    /// starts that way.
     ///
     /// The batch blocks the thread that runs it while the statements travel: the leading task's
     /// own thread in the CLI and the tests, one of the store's threads in `cairn server`, whose
     /// tasks run on the event loops (see `init`). The group commit has one batch in flight at a
     /// time, so writes hold at most one thread.
-    private static func transact(_ pool: PostgresConnectionPool, _ works: [GroupCommitWriter.Work]) -> [GroupCommitWriter.Outcome] {
-        do {
-            return try pool.withSession(auditChain: AuditChainState()) { session -> ([GroupCommitWriter.Outcome], pending: EventLoopFuture<PostgresQueryResult>?) in
-                do {
-                    return (try runBatch(session, works), nil)
-                } catch {
-                    // Never hand a connection back inside a transaction (ROLLBACK outside one
-                    // only warns); a broken connection is dropped by the pool instead.
-                    try? session.settle()
-                    try? session.connection.exec("ROLLBACK")
-                    throw error
+    private static func transact(_ pool: PostgresConnectionPool, _ works: [GroupCommitWriter.Work], _ history: BatchHistory) -> [GroupCommitWriter.Outcome] {
+        var outcomes: [GroupCommitWriter.Outcome]?
+        if works.count == 1 || !history.lastFailed.load(ordering: .relaxed) {
+            do {
+                switch try pool.withSession(auditChain: AuditChainState(), { session in (try inOneGo(session, works), pending: nil) }) {
+                case .committed(let values): outcomes = values.map { .success($0) }
+                case .failed(let error): if works.count == 1 { outcomes = [.failure(error)] }
                 }
+            } catch {
+                // The COMMIT was sent and its answer lost: whether it committed is unknown, so
+                // the works must not run again.
+                return works.map { _ in .failure(error) }
             }
-        } catch {
-            return works.map { _ in .failure(error) }
         }
+        if outcomes == nil {
+            do {
+                outcomes = try pool.withSession(auditChain: AuditChainState()) { session in
+                    do {
+                        return (try workByWork(session, works), pending: nil)
+                    } catch {
+                        // Never hand a connection back inside a transaction (ROLLBACK outside one
+                        // only warns); a broken connection is dropped by the pool instead.
+                        try? session.settle()
+                        try? session.connection.exec("ROLLBACK")
+                        throw error
+                    }
+                }
+            } catch {
+                return works.map { _ in .failure(error) }
+            }
+        }
+        let answered = outcomes ?? []
+        history.lastFailed.store(answered.contains { if case .failure = $0 { true } else { false } }, ordering: .relaxed)
+        return answered
     }
 
-    /// BEGIN, the lock and the savepoints are queued without waiting for their answers (the
-    /// connection runs them in order); every one of them is checked before the batch is
-    /// answered, and if any failed the transaction was aborted, so COMMIT rolled it back and the
-    /// whole batch fails: nothing is acknowledged unless everything in it committed.
+    /// Whether a work of the group commit's last batch failed.
+    final class BatchHistory: Sendable {
+        let lastFailed = Atomic<Bool>(false)
+    }
+
+    /// One batch of exactly these works, as the group commit runs it (for tests: the group
+    /// commit's own batches depend on which requests meet).
+    func commitBatch(_ works: [GroupCommitWriter.Work]) async throws -> [GroupCommitWriter.Outcome] {
+        let primary = self.primary
+        let history = self.history
+        return try await threads.runIfActive { Self.transact(primary, works, history) }
+    }
+
+    /// Whether the next batch of several works starts with a savepoint per work.
+    var startsWithSavepoints: Bool { history.lastFailed.load(ordering: .relaxed) }
+
+    /// The write lock and the audit chain's head in one statement, queued behind `BEGIN`:
+    /// locking the head's row waits for the write transaction that holds it (on any replica) to
+    /// end, then reads the row as that one committed it. Its answer comes back with the first
+    /// work's first wait; the first work that appends an event takes it. Answers the two
+    /// statements' futures, which the batch checks with its COMMIT's.
     ///
     /// Queued is not pipelined on the wire: postgres-nio sends a statement only once the one
     /// before it has answered, so every statement is a round trip between an event loop and the
     /// database (the batch's thread just does not wake up for it). What a write costs here is
     /// its number of statements, which is why the lock and the head are one statement and an
     /// audit event and its head update another.
-    private static func runBatch(_ session: PostgresSession, _ works: [GroupCommitWriter.Work]) throws -> [GroupCommitWriter.Outcome] {
-        let connection = session.connection
-        var control = [session.queue("BEGIN")]
-        // The write lock and the audit chain's head in one statement: locking the head's row
-        // waits for the write transaction that holds it (on any replica) to end, then reads the
-        // row as that one committed it. Its answer comes back with the work's first wait; the
-        // first work that appends an event takes it.
+    private static func begin(_ session: PostgresSession) -> [EventLoopFuture<PostgresQueryResult>] {
+        let begun = session.queue("BEGIN")
         let head = session.queue([PostgresSession.query(writeLockQuery, [], cache: true)])[0]
-        control.append(head)
         session.collectWithNextWait(head)
         session.auditChain?.prefetched = { try session.collected(head).rows.first.map(PostgresSession.row) }
-        if works.count == 1 {
-            // A lone work's COMMIT goes out right behind its deferred statements, so the batch
-            // waits for their answers and the commit's together. If one of them failed, the
-            // transaction was aborted and that COMMIT rolled it back.
-            let value: any Sendable
-            do {
-                value = try works[0](session)
-            } catch {
-                try? session.settle()
-                try? connection.exec("ROLLBACK")
-                session.auditChain?.forget()
-                return [.failure(error)]
-            }
-            control.append(session.queue("COMMIT"))
-            let deferred = session.takeDeferred()
-            let outcomes = session.exchange(deferred + control)
-            do {
-                try session.checkDeferred(Array(outcomes.prefix(deferred.count)))
-            } catch {
-                session.auditChain?.forget()
-                return [.failure(error)]
-            }
-            for outcome in outcomes.dropFirst(deferred.count) { _ = try outcome.get() }
-            return [.success(value)]
+        return [begun, head]
+    }
+
+    enum OneGo {
+        /// Every work's value, all committed.
+        case committed([any Sendable])
+        /// A work failed (this is its error) and nothing was committed.
+        case failed(any Error)
+    }
+
+    /// Every work of the batch in one transaction without savepoints: the statements of a work
+    /// whose answers it does not need go out with the next work's first read, and the last
+    /// work's right before the COMMIT, whose answer the batch waits for with theirs. When a
+    /// work throws, the transaction is rolled back. When one of those statements failed, the
+    /// transaction was aborted and the COMMIT rolled it back; when one never answered (the
+    /// connection was lost), the COMMIT was never sent (postgres-nio sends a statement only
+    /// after the one before it has answered). Throws only when the COMMIT's own answer did not
+    /// come back, when whether the batch committed is unknown.
+    private static func inOneGo(_ session: PostgresSession, _ works: [GroupCommitWriter.Work]) throws -> OneGo {
+        var control = begin(session)
+        var values: [any Sendable] = []
+        values.reserveCapacity(works.count)
+        do {
+            for work in works { values.append(try work(session)) }
+        } catch {
+            try? session.settle()
+            try? session.connection.exec("ROLLBACK")
+            return .failed(error)
         }
+        control.append(session.queue("COMMIT"))
+        let deferred = session.takeDeferred()
+        let outcomes = session.exchange(deferred + control)
+        for case .failure(let error) in outcomes.prefix(deferred.count) { return .failed(error) }
+        for outcome in outcomes.dropFirst(deferred.count) { _ = try outcome.get() }
+        return .committed(values)
+    }
+
+    /// Each work in its own savepoint, so a failed one rolls back only its own changes. BEGIN,
+    /// the lock and the savepoints are queued without waiting for their answers (the
+    /// connection runs them in order); every one of them is checked before the batch is
+    /// answered, and if any failed the transaction was aborted, so COMMIT rolled it back and the
+    /// whole batch fails: nothing is acknowledged unless everything in it committed.
+    private static func workByWork(_ session: PostgresSession, _ works: [GroupCommitWriter.Work]) throws -> [GroupCommitWriter.Outcome] {
+        let connection = session.connection
+        var control = begin(session)
         var outcomes: [GroupCommitWriter.Outcome] = []
         for work in works {
             control.append(session.queue("SAVEPOINT work"))

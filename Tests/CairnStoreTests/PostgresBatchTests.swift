@@ -1,0 +1,91 @@
+import CairnCore
+import CairnTestSupport
+import Foundation
+import Testing
+
+@testable import CairnStore
+
+/// The group commit's batches on PostgreSQL, given exactly (the group commit's own batches
+/// depend on which requests meet): several works run in one transaction without savepoints;
+/// when one fails, the batch runs again with a savepoint per work. Which way a batch ran shows
+/// in the rows' `xmin`: rows written inside a savepoint carry the subtransaction's id, rows of
+/// the top transaction all carry its one id.
+@Suite("PostgreSQL group-commit batches")
+struct PostgresBatchTests {
+    static let key = AuditKey(bytes: Array(repeating: 9, count: 32))
+
+    /// Sets tag `name` of the run and appends an audit event, both sent without waiting.
+    static func tag(_ runID: String, _ name: String) -> GroupCommitWriter.Work {
+        { db in
+            let (pk, _) = try SQLStore.loadRunInfo(db, id: runID)
+            try db.executeDeferred("INSERT INTO run_tags (run_pk, key, value) VALUES (?, ?, ?)", [pk, name, "v"])
+            try SQLStore.appendAuditEvent(db, AuditDraft("test.tag", "run:\(runID)", details: ["key": .string(name)]), identity: nil, key: key)
+            return name
+        }
+    }
+
+    /// The tag's row with the transaction id that wrote it.
+    static func writers(_ store: SQLStore) async throws -> [String: String] {
+        try await store.read { db in
+            var xmin: [String: String] = [:]
+            for row in try db.rows("SELECT key, CAST(xmin AS TEXT) FROM run_tags", values: [], cache: false) {
+                xmin[row[0]] = row[1]
+            }
+            return xmin
+        }
+    }
+
+    static func succeeded(_ outcomes: [GroupCommitWriter.Outcome]) -> [Bool] {
+        outcomes.map { if case .success = $0 { true } else { false } }
+    }
+
+    @Test("Several works commit in one transaction without savepoints; a failed one makes the batch run again work by work, the others commit once, nothing of it stays, and the audit chain stays whole")
+    func batches() async throws {
+        try await withPostgresStore { store in
+            store.useAuditKey(Self.key)
+            let backend = try #require(store.backend as? PostgresBackend)
+            let runID = try await AuditLogTests.newRun(store)
+
+            // All good: one transaction, no savepoints.
+            #expect(Self.succeeded(try await backend.commitBatch([Self.tag(runID, "a"), Self.tag(runID, "b")])) == [true, true])
+            var xmin = try await Self.writers(store)
+            #expect(xmin.count == 2 && xmin["a"] == xmin["b"])
+            #expect(!backend.startsWithSavepoints)
+
+            // A statement that fails only in the database (tag "a" exists): the first run of the
+            // batch committed nothing, the second ran each work in its own savepoint.
+            let duplicate: GroupCommitWriter.Work = { db in
+                let (pk, _) = try SQLStore.loadRunInfo(db, id: runID)
+                try db.executeDeferred("INSERT INTO run_tags (run_pk, key, value) VALUES (?, ?, ?)", [pk, "z-before", "v"])
+                try db.executeDeferred("INSERT INTO run_tags (run_pk, key, value) VALUES (?, ?, ?)", [pk, "a", "again"])
+                return "dup"
+            }
+            #expect(Self.succeeded(try await backend.commitBatch([Self.tag(runID, "c"), duplicate, Self.tag(runID, "d")])) == [true, false, true])
+            xmin = try await Self.writers(store)
+            #expect(Set(xmin.keys) == ["a", "b", "c", "d"])
+            #expect(xmin["c"] != xmin["d"] && xmin["c"] != xmin["a"])
+            #expect(backend.startsWithSavepoints)
+
+            // After a failure the next batch starts work by work; a good one ends that.
+            #expect(Self.succeeded(try await backend.commitBatch([Self.tag(runID, "e"), Self.tag(runID, "f")])) == [true, true])
+            xmin = try await Self.writers(store)
+            #expect(xmin["e"] != xmin["f"])
+            #expect(!backend.startsWithSavepoints)
+
+            // A work that throws before anything of it reaches the database.
+            let refused: GroupCommitWriter.Work = { _ in throw CairnError.invalidParameter("refused") }
+            #expect(Self.succeeded(try await backend.commitBatch([Self.tag(runID, "g"), refused, Self.tag(runID, "h")])) == [true, false, true])
+            #expect(Self.succeeded(try await backend.commitBatch([Self.tag(runID, "i"), Self.tag(runID, "j")])) == [true, true])
+            #expect(Self.succeeded(try await backend.commitBatch([Self.tag(runID, "k"), Self.tag(runID, "l")])) == [true, true])
+            xmin = try await Self.writers(store)
+            #expect(Set(xmin.keys) == Set(["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"]))
+            #expect(xmin["g"] != xmin["h"] && xmin["i"] != xmin["j"] && xmin["k"] == xmin["l"])
+
+            // One event per committed tag after the run's own, numbered without a gap.
+            let events = try await AuditLogTests.all(store)
+            #expect(events.filter { $0.action == "test.tag" }.count == 12)
+            #expect(events.map(\.seq) == Array(1...Int64(events.count)))
+            #expect(try await store.verifyAuditChain(key: Self.key, pageSize: 5, maxProblems: 5).isIntact)
+        }
+    }
+}
