@@ -487,6 +487,13 @@ final class PostgresBackend: SQLBackend {
                 throw error
             }
         }
+        // Functions derived from the store's statements, named by a digest of their definition:
+        // made once by the first replica of a build, kept while older replicas may call theirs.
+        let function = SQLStore.runWithSeriesStatesFunction
+        let exists = try session.value(Bool.self, """
+            SELECT TRUE FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = current_schema() AND p.proname = ?
+            """, [function.name]) ?? false
+        if !exists { try connection.exec(function.sql) }
     }
 
     /// The driver's errors as `CairnError`: an unreachable, restarting or full database is

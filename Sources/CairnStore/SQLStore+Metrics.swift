@@ -1,4 +1,5 @@
 import CairnCore
+import Crypto
 import Foundation
 
 extension SQLStore {
@@ -173,6 +174,39 @@ extension SQLStore {
         seriesStateArguments(keys: keys) + [.text(id)]
     }
 
+    /// `runWithSeriesStatesSQL` as a PL/pgSQL function, which every metric write on PostgreSQL
+    /// calls. PostgreSQL plans an unnamed statement every time it runs it, and planning this one
+    /// (a lateral join of three tables) took 0.31 ms where running it took 0.07; a PL/pgSQL
+    /// function keeps its statement's plan for the connection's life and, after five calls,
+    /// a generic one (0.02 ms to plan the call). The name carries a digest of the definition,
+    /// so a build whose query differs makes and calls its own function (`PostgresBackend`
+    /// creates it at start, after the migrations) and replicas of two versions never disagree.
+    static let runWithSeriesStatesFunction: (name: String, sql: String) = {
+        // The columns' types in the query's order: the run's (`runColumns`), then a series state's.
+        let types = ["bigint", "text", "bigint", "text", "text", "text", "bigint", "bigint", "text", "text"]
+            + ["text", "bigint", "bigint", "bigint", "double precision", "bigint", "double precision", "double precision", "bigint", "bigint", "bigint", "bigint"]
+            + ["bytea", "bigint", "double precision", "double precision", "integer"]
+        precondition(types.count == runColumnCount + 17)
+        // The query's placeholders, in order, become the function's arguments.
+        var body = ""
+        var arguments = ["p_max_bytes", "p_keys", "p_run_id"].makeIterator()
+        for character in runWithSeriesStatesSQL {
+            if character == "?", let argument = arguments.next() { body += argument } else { body.append(character) }
+        }
+        precondition(arguments.next() == nil && !body.contains("?"))
+        let columns = types.enumerated().map { "c\($0.offset + 1) \($0.element)" }.joined(separator: ", ")
+        let definition = """
+            (p_max_bytes bigint, p_keys text, p_run_id text) RETURNS TABLE (\(columns))
+            LANGUAGE plpgsql STABLE AS $$
+            #variable_conflict use_column
+            BEGIN
+            RETURN QUERY \(body);
+            END $$
+            """
+        let name = "cairn_run_series_states_" + SHA256.hash(data: Data(definition.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
+        return (name, "CREATE OR REPLACE FUNCTION \(name) " + definition)
+    }()
+
     /// A run (as `loadRunInfo`) and the state of its series `keys` (as `seriesStates`). On
     /// PostgreSQL that is one statement (the run's row beside each key's state, `LATERAL`), a
     /// round trip fewer for every metric write; SQLite, in the process, runs the two queries.
@@ -183,7 +217,7 @@ extension SQLStore {
         }
         var run: (Int64, RunInfo)?
         var states: [String: SeriesState] = [:]
-        try db.each(runWithSeriesStatesSQL, runWithSeriesStatesArguments(id: id, keys: keys), cache: true) { row in
+        try db.each("SELECT * FROM \(runWithSeriesStatesFunction.name)(?, ?, ?)", runWithSeriesStatesArguments(id: id, keys: keys), cache: true) { row in
             if run == nil { run = (row[0], runInfo(from: row)) }
             addSeriesState(row, at: runColumnCount, to: &states)
         }

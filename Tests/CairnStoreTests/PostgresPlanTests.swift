@@ -77,6 +77,16 @@ struct PostgresPlanTests {
                                                   SQLStore.runWithSeriesStatesArguments(id: "8f14e45fceea167a5a36dedd4bea2543", keys: ["acc", "loss"]))
             #expect(runState.contains("metric_keys_key_key") && runState.contains("runs_run_id_key"), "\(runState)")
             #expect(!runState.contains("Seq Scan"), "\(runState)")
+            // Metric writes call it as a function (the statement's plan kept): the same answer,
+            // for a run with series, a key not interned yet, and a run that does not exist.
+            for (id, keys) in [("8f14e45fceea167a5a36dedd4bea2543", ["acc", "loss", "new"]), ("no-such-run", ["acc"])] {
+                let arguments = SQLStore.runWithSeriesStatesArguments(id: id, keys: keys)
+                let (direct, called) = try await store.read { db in
+                    (try db.rows(SQLStore.runWithSeriesStatesSQL, values: arguments, cache: false).map(\.values),
+                     try db.rows("SELECT * FROM \(SQLStore.runWithSeriesStatesFunction.name)(?, ?, ?)", values: arguments, cache: false).map(\.values))
+                }
+                #expect(direct == called && direct.count == (id == "no-such-run" ? 0 : 2))
+            }
 
             // A page of runs is read packed (one row of arrays per table), each table
             // through its primary key on the page's run keys.
