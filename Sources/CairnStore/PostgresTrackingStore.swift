@@ -454,7 +454,9 @@ final class PostgresBackend: SQLBackend {
     }
 
     /// Applies the pending migrations, one replica at a time: the first to take the migration
-    /// lock migrates, the others wait for it and then find nothing left to do.
+    /// lock migrates, the others wait for it and then find nothing left to do. Then, under the
+    /// same lock, makes the functions derived from the store's statements that this build calls
+    /// if the database does not have them yet (`SQLStore.runWithSeriesStatesFunction`).
     private static func migrate(_ connection: PostgresConnection, location: PostgresLocation) throws {
         try connection.exec("SELECT pg_advisory_lock(\(migrationLockKey))")
         defer { try? connection.exec("SELECT pg_advisory_unlock(\(migrationLockKey))") }

@@ -163,7 +163,8 @@ extension SQLStore {
             lastSegment: row.isNull(offset + 12) ? nil : SQLRow(Array(row.values[(offset + 12)...(offset + 16)])))
     }
 
-    /// PostgreSQL's statement for `runWithSeriesStates`.
+    /// PostgreSQL's statement for `runWithSeriesStates`: the body of the function metric writes
+    /// call (`runWithSeriesStatesFunction`), and what the plan test explains.
     static let runWithSeriesStatesSQL = """
         SELECT r.\(runColumns.replacingOccurrences(of: ", ", with: ", r.")), st.*
         FROM runs r LEFT JOIN LATERAL (\(seriesStateSQL(.postgres, runPK: "r.run_pk"))) st ON TRUE
