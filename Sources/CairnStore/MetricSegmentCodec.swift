@@ -22,6 +22,33 @@ public struct MetricPoint: Sendable, Equatable {
     }
 }
 
+/// What a segment's row and a series' summary keep of some points, found in one pass: the
+/// latest point (MLflow's order), the step range, and the value range (NaN left out; nil when
+/// every value is NaN). Nil for no points.
+struct PointFigures {
+    var latest: MetricPoint
+    var minStep: Int64
+    var maxStep: Int64
+    var minValue: Double?
+    var maxValue: Double?
+
+    init?<Points: Collection<MetricPoint>>(_ points: Points) {
+        guard let first = points.first else { return nil }
+        latest = first
+        minStep = first.step
+        maxStep = first.step
+        for point in points {
+            if point.isNewer(than: latest) { latest = point }
+            minStep = min(minStep, point.step)
+            maxStep = max(maxStep, point.step)
+            if !point.value.isNaN {
+                minValue = min(minValue ?? point.value, point.value)
+                maxValue = max(maxValue ?? point.value, point.value)
+            }
+        }
+    }
+}
+
 /// Encodes the points of one segment compactly and bit-exactly for every double (NaN payloads,
 /// ±infinity, -0.0 and subnormals included). Every version starts
 /// `version(1) crc32c(4, little-endian)`; the CRC-32C covers every byte after itself and is

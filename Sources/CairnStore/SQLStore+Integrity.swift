@@ -35,35 +35,24 @@ extension SQLStore {
                 return
             }
             report.checkedPoints += points.count
-            // The segment's own figures, in one pass (minimum and maximum values leave NaN out).
-            var latest = points.first
-            var minStep = Int64.max, maxStep = Int64.min
-            var low: Double?, high: Double?
-            for point in points {
-                if let current = latest, point.isNewer(than: current) { latest = point }
-                minStep = min(minStep, point.step)
-                maxStep = max(maxStep, point.step)
-                if !point.value.isNaN {
-                    if low.map({ point.value < $0 }) ?? true { low = point.value }
-                    if high.map({ $0 < point.value }) ?? true { high = point.value }
-                }
-            }
+            // The segment's own figures, as its row was written (`segmentRow`).
+            let figures = PointFigures(points)
             let columnsAgree = row[4] as Int == points.count
-                && row[5] as Int64 == (points.isEmpty ? 0 : minStep) && row[6] as Int64 == (points.isEmpty ? 0 : maxStep)
-                && (row[7] as Double?) == low && (row[8] as Double?) == high
+                && row[5] as Int64 == (figures?.minStep ?? 0) && row[6] as Int64 == (figures?.maxStep ?? 0)
+                && (row[7] as Double?) == figures?.minValue && (row[8] as Double?) == figures?.maxValue
             if !columnsAgree {
                 damaged[series] = damaged[series] ?? "segment \(row[3] as Int64): its summary columns do not match its points"
                 summaries[series, default: Summary()].damaged = true
                 return
             }
             var summary = summaries[series, default: Summary()]
-            if let latest, summary.latest.map({ latest.isNewer(than: $0) }) ?? true { summary.latest = latest }
-            if !points.isEmpty {
-                summary.minStep = min(summary.minStep, minStep)
-                summary.maxStep = max(summary.maxStep, maxStep)
+            if let figures {
+                if summary.latest.map({ figures.latest.isNewer(than: $0) }) ?? true { summary.latest = figures.latest }
+                summary.minStep = min(summary.minStep, figures.minStep)
+                summary.maxStep = max(summary.maxStep, figures.maxStep)
+                if let low = figures.minValue { summary.minValue = min(summary.minValue ?? low, low) }
+                if let high = figures.maxValue { summary.maxValue = max(summary.maxValue ?? high, high) }
             }
-            if let low { summary.minValue = min(summary.minValue ?? low, low) }
-            if let high { summary.maxValue = max(summary.maxValue ?? high, high) }
             summary.count += points.count
             summary.lastSeq = max(summary.lastSeq, row[3])
             summaries[series] = summary

@@ -26,27 +26,14 @@ extension SQLStore {
             let keyID = try series[key]?.keyID ?? internKey(db, key)
             let existing = series[key]?.summary
             let points = try newPoints(db, runPK: runPK, keyID: keyID, group, existingStepRange: existing.map { ($0[8], $0[9]) })
-            guard !points.isEmpty else { continue }
-            var latest = points[0]
-            var minStep = points[0].step
-            var maxStep = points[0].step
-            var minValue: Double?
-            var maxValue: Double?
-            for point in points {
-                if point.isNewer(than: latest) { latest = point }
-                minStep = min(minStep, point.step)
-                maxStep = max(maxStep, point.step)
-                if !point.value.isNaN {
-                    minValue = min(minValue ?? point.value, point.value)
-                    maxValue = max(maxValue ?? point.value, point.value)
-                }
-            }
+            guard let figures = PointFigures(points) else { continue }
+            var latest = figures.latest
             var segmentCount: Int64 = 1
             var pointCount = Int64(points.count)
-            var newMin = minValue
-            var newMax = maxValue
-            var seriesMinStep = minStep
-            var seriesMaxStep = maxStep
+            var newMin = figures.minValue
+            var newMax = figures.maxValue
+            var seriesMinStep = figures.minStep
+            var seriesMaxStep = figures.maxStep
             if let existing {
                 let isNaN: Bool = existing[3]
                 let previous = MetricPoint(step: existing[0], timestamp: existing[1], value: isNaN ? .nan : (existing[2] as Double?) ?? .nan)
@@ -287,15 +274,10 @@ extension SQLStore {
 
     /// The `metric_segments` row of a segment of `points`.
     static func segmentRow(runPK: Int64, keyID: Int64, seq: Int64, _ points: ArraySlice<MetricPoint>, encoded: [UInt8]) -> [SQLValue] {
-        var minValue: Double?
-        var maxValue: Double?
-        for point in points where !point.value.isNaN {
-            minValue = min(minValue ?? point.value, point.value)
-            maxValue = max(maxValue ?? point.value, point.value)
-        }
+        let figures = PointFigures(points)!
         return [.integer(runPK), .integer(keyID), .integer(seq), .integer(Int64(points.count)),
-                .integer(points.map(\.step).min()!), .integer(points.map(\.step).max()!),
-                minValue.sqlValue, maxValue.sqlValue, .blob(encoded)]
+                .integer(figures.minStep), .integer(figures.maxStep),
+                figures.minValue.sqlValue, figures.maxValue.sqlValue, .blob(encoded)]
     }
 
     /// Merges a small write into the series' last segment when that segment is small too and
