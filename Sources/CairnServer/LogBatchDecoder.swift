@@ -66,6 +66,8 @@ enum LogBatchDecoder {
         /// Metric keys repeat in a batch; the last few are reused instead of decoded again,
         /// found by their bytes.
         var recentKeys: [(key: String, bytes: [UInt8])] = []
+        /// The slot in `recentKeys` of the last key decoded, or -1.
+        var lastKey = -1
 
         init(bytes: UnsafeRawBufferPointer) {
             self.bytes = bytes
@@ -219,12 +221,27 @@ enum LogBatchDecoder {
         mutating func metricKey() -> String? {
             guard let range = plainStringRange() else { return nil }
             let text = UnsafeRawBufferPointer(rebasing: bytes[range])
-            for known in recentKeys.reversed() where known.bytes.count == text.count {
-                if known.bytes.withUnsafeBytes({ $0.elementsEqual(text) }) { return known.key }
+            func matches(_ slot: Int) -> Bool {
+                guard recentKeys[slot].bytes.count == text.count else { return false }
+                return text.isEmpty || recentKeys[slot].bytes.withUnsafeBytes { memcmp($0.baseAddress!, text.baseAddress!, text.count) == 0 }
+            }
+            // The key before and the one that followed it (`KeySlots`' two guesses), then the rest.
+            if lastKey >= 0 {
+                if matches(lastKey) { return recentKeys[lastKey].key }
+                let next = lastKey + 1 == recentKeys.count ? 0 : lastKey + 1
+                if matches(next) {
+                    lastKey = next
+                    return recentKeys[next].key
+                }
+            }
+            for slot in recentKeys.indices where matches(slot) {
+                lastKey = slot
+                return recentKeys[slot].key
             }
             let key = String(decoding: text, as: UTF8.self)
             if recentKeys.count == 16 { recentKeys.removeFirst() }
             recentKeys.append((key, Array(text)))
+            lastKey = recentKeys.count - 1
             return key
         }
 

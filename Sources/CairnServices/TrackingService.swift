@@ -194,11 +194,10 @@ public struct TrackingService: Sendable {
         if total > Limits.maxEntitiesPerBatch {
             throw CairnError.invalidParameter("A batch logging request can contain at most \(Limits.maxEntitiesPerBatch) metrics, params and tags in total. Got \(total). Please split up the request and try again.")
         }
-        var validKeys: Set<String> = []
+        var keys = KeySlots()
         for metric in metrics {
-            if !validKeys.contains(metric.key) {
+            if keys.slot(metric.key).isNew {
                 try Validation.validateKey(metric.key, kind: "metric")
-                validKeys.insert(metric.key)
             }
             try Validation.validateTimestamp(metric.timestamp, parameter: "timestamp")
             if let name = metric.datasetName {

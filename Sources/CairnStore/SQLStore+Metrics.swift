@@ -72,31 +72,20 @@ extension SQLStore {
     }
 
     /// The metrics' keys in the order they first come, and each key's points in the order
-    /// they come. A batch repeats its keys, one after the other or in turns: a metric whose key
-    /// is the one before's is added without a lookup, and the metrics are read in place (a
-    /// `Metric` copied out of the array costs five reference counts and their release).
+    /// they come. A batch repeats its keys, one after the other or in turns, which `KeySlots`
+    /// follows without hashing; the metrics are read in place (a `Metric` copied out of the
+    /// array costs five reference counts and their release).
     static func pointsByKey(_ metrics: [Metric]) -> (keys: [String], points: [[MetricPoint]]) {
-        var keys: [String] = []
+        var slots = KeySlots()
         var points: [[MetricPoint]] = []
-        var slots: [String: Int] = [:]
-        var last = -1
         metrics.withUnsafeBufferPointer { all in
             for i in all.indices {
-                let point = MetricPoint(step: all[i].step, timestamp: all[i].timestamp, value: all[i].value)
-                if last < 0 || all[i].key != keys[last] {
-                    if let slot = slots[all[i].key] {
-                        last = slot
-                    } else {
-                        last = keys.count
-                        slots[all[i].key] = last
-                        keys.append(all[i].key)
-                        points.append([])
-                    }
-                }
-                points[last].append(point)
+                let (slot, isNew) = slots.slot(all[i].key)
+                if isNew { points.append([]) }
+                points[slot].append(MetricPoint(step: all[i].step, timestamp: all[i].timestamp, value: all[i].value))
             }
         }
-        return (keys, points)
+        return (slots.keys, points)
     }
 
     /// What a series holds before a write: its key's id, its summary (`latest_metrics` from

@@ -46,15 +46,11 @@ extension SQLStore {
     /// how many, their keys (never tag or param values: they go into the digest only).
     static func auditDraft(runID: String, _ writes: RunWrites) -> AuditDraft {
         var hasher = AuditHasher()
-        var keys = Set<String>()
-        var lastKey: String?
+        var keys = KeySlots()
         writes.metrics.withUnsafeBufferPointer { metrics in
             for i in metrics.indices {
                 hasher.add(metrics[i].key); hasher.add(metrics[i].value); hasher.add(metrics[i].timestamp); hasher.add(metrics[i].step)
-                if metrics[i].key != lastKey {
-                    keys.insert(metrics[i].key)
-                    lastKey = metrics[i].key
-                }
+                _ = keys.slot(metrics[i].key)
             }
         }
         hasher.add("params")
@@ -66,7 +62,7 @@ extension SQLStore {
         if !writes.metrics.isEmpty {
             kinds.append("metrics")
             details["points"] = .int(writes.metrics.count)
-            details["metric_keys"] = .array(keys.sorted().prefix(20).map(JSONValue.string))
+            details["metric_keys"] = .array(keys.keys.sorted().prefix(20).map(JSONValue.string))
         }
         if !writes.params.isEmpty {
             kinds.append("params")

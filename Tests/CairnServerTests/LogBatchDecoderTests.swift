@@ -42,9 +42,13 @@ struct LogBatchDecoderTests {
         for round in 0..<300 {
             let space = [" ", "", "\n  ", "\t"][round % 4]
             var metrics: [String] = []
-            for i in 0..<Int.random(in: 0...30, using: &rng) {
+            // Keys in turns, in runs or at random; one key, a few, or more than the decoder
+            // keeps at hand (16).
+            let keyCount = [4, 1, 23][round / 100]
+            for i in 0..<Int.random(in: 0...60, using: &rng) {
+                let keyIndex = [i % keyCount, i / 5 % keyCount, Int.random(in: 0..<keyCount, using: &rng)][round % 3]
                 var fields = [
-                    "\"key\":\(space)\"m\(i % 4)/sub_\(round % 3)\"",
+                    "\"key\":\(space)\"m\(keyIndex)/sub_\(round % 3)\"",
                     "\"value\":\(space)\(values.randomElement(using: &rng)!)",
                     "\"timestamp\":\(space)\(integers.randomElement(using: &rng)!)",
                 ]
