@@ -1,4 +1,5 @@
 import CairnCore
+import CairnTestSupport
 import Testing
 
 @Suite("Key slots")
@@ -45,23 +46,11 @@ struct KeySlotsTests {
 
     @Test("Past the keys it scans, a dictionary finds them, in every order")
     func manyKeys() {
-        var generator = SplitMix(seed: 42)
+        var generator = SeededGenerator(seed: 42)
         for count in [15, 16, 17, 18, 40] {
             let keys = (0..<count).map { "metric_\($0)" }
             Self.check((0..<5).flatMap { _ in keys })
             Self.check((0..<300).map { _ in keys[Int(generator.next() % UInt64(count))] })
-        }
-    }
-
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
         }
     }
 }
