@@ -468,7 +468,12 @@ final class PostgresBackend: SQLBackend {
         if !tables.isEmpty, !tables.contains("cairn_migrations") {
             throw CairnError(.invalidState, "The database \(location) is not a Cairn database: it holds tables (\(tables.prefix(5).joined(separator: ", "))\(tables.count > 5 ? ", …" : "")) but no Cairn schema. MLflow's own database cannot be used; create an empty database for Cairn (`CREATE DATABASE cairn`) and import MLflow's data with `cairn store copy`.")
         }
-        try connection.exec("CREATE TABLE IF NOT EXISTS cairn_migrations (identifier TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+        // Only when missing: PostgreSQL checks the right to create in the schema even when the
+        // table exists, and a role that may only read and write the tables starts a version
+        // whose schema is in place (see `mapError`, 42501).
+        if !tables.contains("cairn_migrations") {
+            try connection.exec("CREATE TABLE cairn_migrations (identifier TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+        }
         let applied = Set(try session.values(String.self, "SELECT identifier FROM cairn_migrations"))
         let known = Set(PostgresMigrations.all.map(\.identifier))
         let unknown = applied.subtracting(known)
@@ -512,6 +517,13 @@ final class PostgresBackend: SQLBackend {
                 return CairnError(.invalidState, "PostgreSQL at \(location.host):\(location.port) refused the login of user '\(location.username)': \(message). Check the user and password in --backend-store-uri.", cause: error)
             case "3D000":
                 return CairnError(.invalidState, "PostgreSQL at \(location.host):\(location.port) has no database '\(location.database)'. Create it (`CREATE DATABASE \(location.database)`) or name an existing one in --backend-store-uri.", cause: error)
+            case "42501":
+                // Missing rights: to read or write a table, or, at the first start of a version, to
+                // create its tables and functions in the schema.
+                return CairnError(.internalError, "PostgreSQL refused user '\(location.username)' in database '\(location.database)': \(message). "
+                    + "Cairn's user must read and write every table of its schema (`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO \(location.username)` "
+                    + "and `GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO \(location.username)`), and the first start of each Cairn version creates its new tables and "
+                    + "functions: start that version once as the database's owner, or `GRANT CREATE ON SCHEMA public TO \(location.username)`.", cause: error)
             case "2201B":
                 // An RLIKE pattern PostgreSQL's regular expressions refuse (MLflow on PostgreSQL: 400).
                 return CairnError(.badRequest, "Invalid regular expression: \(message).", cause: error)
