@@ -85,10 +85,18 @@ actor LoadClient {
         let start = NIODeadline.now()
         let futures = used.enumerated().map { index, channel in
             let promise = channel.eventLoop.makePromise(of: ConnectionResult.self)
-            channel.pipeline.triggerUserOutboundEvent(
-                StartPhase(workload: workload, connection: index, operations: operations[index], interval: interval,
-                           offset: .nanoseconds(interval.nanoseconds * Int64(index) / Int64(used.count)), promise: promise),
-                promise: nil)
+            let phase = StartPhase(workload: workload, connection: index, operations: operations[index], interval: interval,
+                                   offset: .nanoseconds(interval.nanoseconds * Int64(index) / Int64(used.count)), promise: promise)
+            // A connection the server closed after `ensureConnections` looked at it (servers close
+            // idle keep-alive connections) has no handler left to take the phase: its operations
+            // fail at once instead of the phase waiting for them forever.
+            let delivered = channel.eventLoop.makePromise(of: Void.self)
+            delivered.futureResult.whenFailure { error in
+                var result = ConnectionResult()
+                result.failRest(from: 0, of: phase, endpoint: "(connection)", message: "the connection closed before the phase started: \(error)")
+                promise.succeed(result)
+            }
+            channel.pipeline.triggerUserOutboundEvent(phase, promise: delivered)
             return promise.futureResult
         }
         let bound = group.next().scheduleTask(in: .nanoseconds(Int64(maxSeconds * 1e9))) {

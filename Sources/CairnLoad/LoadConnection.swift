@@ -45,6 +45,14 @@ struct ConnectionResult: Sendable {
     /// Each operation's last answer, when the workload keeps them (empty for a failed one).
     var bodies: [ByteBuffer] = []
 
+    /// Counts operations `from`… of `phase` as transport errors (the connection is gone).
+    mutating func failRest(from operation: Int, of phase: StartPhase, endpoint: String, message: String) {
+        for _ in operation..<phase.operations {
+            record(error: "transport", endpoint: endpoint, message: message)
+            if phase.workload.keepsBodies { bodies.append(ByteBuffer()) }
+        }
+    }
+
     mutating func record(error status: String, endpoint: String, message: String) {
         failed += 1
         if let index = errors.firstIndex(where: { $0.status == status && $0.endpoint == endpoint }) {
@@ -202,10 +210,7 @@ final class LoadHandler: ChannelDuplexHandler {
         self.phase = nil
         let endpoint = current.map { Self.endpoint(of: $0.uri) } ?? "(connection)"
         current = nil
-        for _ in operation..<phase.operations {
-            result.record(error: "transport", endpoint: endpoint, message: message)
-            if phase.workload.keepsBodies { result.bodies.append(ByteBuffer()) }
-        }
+        result.failRest(from: operation, of: phase, endpoint: endpoint, message: message)
         phase.promise.succeed(result)
     }
 
