@@ -195,6 +195,7 @@ public struct StoreCopyService: Sendable {
         case .real(let d): return String(d)
         case .text(let s): return "'\(s)'"
         case .blob(let bytes): return "<\(bytes.count) bytes>"
+        case .array: return "<array>"
         }
     }
 

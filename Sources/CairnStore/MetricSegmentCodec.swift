@@ -97,7 +97,7 @@ public enum MetricSegmentCodec {
     /// follow their segment's reference exactly (a step counter logged every millisecond with a
     /// linear value), a version-3 point costs no bits at all, so a segment's size alone would
     /// never end it: the store ends it at this count (`SQLStore.segmentChunks`,
-    /// `appendToLastSegment`), and the decoder takes up to this many points from any segment.
+    /// `appendedToLastSegment`), and the decoder takes up to this many points from any segment.
     public static let maxSegmentPoints = 1024
     static let version2: UInt8 = 2
     static let headerSize = 5

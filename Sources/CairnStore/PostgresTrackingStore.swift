@@ -1001,6 +1001,9 @@ struct PostgresSession: SQLSession {
             case .real(let d): bindings.append(d)
             case .text(let s): bindings.append(s)
             case .blob(let bytes): bindings.append(ByteBuffer(bytes: bytes))
+            case .array(.integers(let column)): bindings.append(column)
+            case .array(.reals(let column)): bindings.append(column)
+            case .array(.blobs(let column)): bindings.append(column.map { ByteBuffer(bytes: $0) })
             }
         }
         return PostgresQuery(unsafeSQL: numbered(sql, cache: cache), binds: bindings)

@@ -160,6 +160,36 @@ public enum SQLValue: Sendable, Hashable {
     case real(Double)
     case text(String)
     case blob([UInt8])
+    /// A column of values bound as one PostgreSQL array parameter (`unnest(?, ?, …)` turns
+    /// such columns back into rows): a statement of fixed text whatever its number of rows.
+    /// Only PostgreSQL binds it, and no query answers one.
+    case array(SQLArray)
+}
+
+/// One column of rows as one array: the element type PostgreSQL's binary array encoding needs.
+public enum SQLArray: Sendable, Hashable {
+    case integers([Int64])
+    /// NaN stands for NULL (PostgreSQL arrays from the driver carry no NULL elements); the
+    /// statement turns it back with `NULLIF(x, 'NaN')`, so a real column bound this way
+    /// never stores NaN itself.
+    case reals([Double])
+    case blobs([[UInt8]])
+}
+
+/// The element type of a column bound as an array (`SQLArray`).
+public enum SQLArrayKind: Sendable {
+    case integer
+    /// NULL travels as NaN (see `SQLArray.reals`).
+    case real
+    case blob
+
+    var postgresType: String {
+        switch self {
+        case .integer: return "bigint[]"
+        case .real: return "double precision[]"
+        case .blob: return "bytea[]"
+        }
+    }
 }
 
 /// What a session can bind as a parameter.

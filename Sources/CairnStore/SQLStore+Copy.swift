@@ -332,6 +332,8 @@ extension SQLValue {
         case .blob(let bytes):
             out.append(4)
             append(bytes: bytes)
+        case .array:
+            preconditionFailure("An array is a bound parameter; no stored row holds one")
         }
     }
 }

@@ -21,6 +21,7 @@ extension SQLStore {
         let (order, groups) = pointsByKey(metrics)
         let series = try known ?? seriesStates(db, runPK: runPK, keys: order)
         var segmentRows: [[SQLValue]] = []
+        var lastSegmentRows: [[SQLValue]] = []
         var summaryRows: [[SQLValue]] = []
         for (key, group) in zip(order, groups) {
             let keyID = try series[key]?.keyID ?? internKey(db, key)
@@ -47,7 +48,8 @@ extension SQLStore {
             }
             let encoded = MetricSegmentCodec.encode(points)
             if let last = series[key]?.lastSegment, encoded.count < smallSegmentBytes,
-               try appendToLastSegment(db, runPK: runPK, keyID: keyID, seq: segmentCount - 1, last, points, encodedSize: encoded.count) {
+               let grown = try appendedToLastSegment(keyID: keyID, seq: segmentCount - 1, last, points, encodedSize: encoded.count) {
+                lastSegmentRows.append(grown)
                 segmentCount -= 1
             } else {
                 segmentCount -= 1
@@ -61,15 +63,84 @@ extension SQLStore {
                                 newMin.sqlValue, newMax.sqlValue, .integer(pointCount), .integer(segmentCount),
                                 .integer(seriesMinStep), .integer(seriesMaxStep), .integer(experimentID)])
         }
-        // Independent writes: new segments (after the last), summaries and the last segment's
-        // update each touch rows of their own.
-        try insertRows(db, "INSERT INTO metric_segments (run_pk, key_id, seq, point_count, min_step, max_step, min_value, max_value, points) VALUES ", segmentRows,
-                       independent: true)
-        try insertRows(db, "INSERT INTO latest_metrics (run_pk, key_id, step, timestamp, value, is_nan, min_value, max_value, point_count, segment_count, min_step, max_step, experiment_id) VALUES ",
-                       summaryRows, independent: true, suffix: " ON CONFLICT (run_pk, key_id) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan, "
-                           + "min_value = excluded.min_value, max_value = excluded.max_value, point_count = excluded.point_count, segment_count = excluded.segment_count, "
-                           + "min_step = excluded.min_step, max_step = excluded.max_step")
+        try writeSeries(db, runPK: runPK, segments: segmentRows, lastSegments: lastSegmentRows, summaries: summaryRows)
     }
+
+    static let segmentColumns: [(name: String, kind: SQLArrayKind)] = [
+        ("run_pk", .integer), ("key_id", .integer), ("seq", .integer), ("point_count", .integer), ("min_step", .integer),
+        ("max_step", .integer), ("min_value", .real), ("max_value", .real), ("points", .blob),
+    ]
+    static let summaryColumns: [(name: String, kind: SQLArrayKind)] = [
+        ("run_pk", .integer), ("key_id", .integer), ("step", .integer), ("timestamp", .integer), ("value", .real), ("is_nan", .integer),
+        ("min_value", .real), ("max_value", .real), ("point_count", .integer), ("segment_count", .integer), ("min_step", .integer),
+        ("max_step", .integer), ("experiment_id", .integer),
+    ]
+    /// A last segment grown in place (`appendedToLastSegment`), within the run the write is for.
+    static let lastSegmentColumns: [(name: String, kind: SQLArrayKind)] = [
+        ("key_id", .integer), ("seq", .integer), ("point_count", .integer), ("max_step", .integer),
+        ("min_value", .real), ("max_value", .real), ("points", .blob),
+    ]
+    static let summaryUpsert = " ON CONFLICT (run_pk, key_id) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, "
+        + "value = excluded.value, is_nan = excluded.is_nan, min_value = excluded.min_value, max_value = excluded.max_value, "
+        + "point_count = excluded.point_count, segment_count = excluded.segment_count, min_step = excluded.min_step, max_step = excluded.max_step"
+
+    static let segmentInsert = "INSERT INTO metric_segments (\(segmentColumns.map(\.name).joined(separator: ", "))) "
+    static let summaryInsert = "INSERT INTO latest_metrics (\(summaryColumns.map(\.name).joined(separator: ", "))) "
+    /// PostgreSQL's statements for new segments and summaries, their rows bound as arrays.
+    static let segmentsFromArraysSQL = segmentInsert + rowsFromArrays(segmentColumns)
+    static let summariesFromArraysSQL = summaryInsert + rowsFromArrays(summaryColumns) + summaryUpsert
+
+    /// PostgreSQL's statement for last segments grown in place (`lastSegmentColumns`), each
+    /// found through the table's primary key.
+    static let growSegmentsSQL = """
+        UPDATE metric_segments s SET point_count = u.point_count, max_step = u.max_step, min_value = u.min_value,
+            max_value = u.max_value, points = u.points
+        FROM (\(rowsFromArrays(lastSegmentColumns))) u
+        WHERE s.run_pk = ? AND s.key_id = u.key_id AND s.seq = u.seq
+        """
+
+    static func growSegmentsArguments(runPK: Int64, _ lastSegments: [[SQLValue]]) -> [SQLValue] {
+        columnArrays(lastSegments, lastSegmentColumns) + [.integer(runPK)]
+    }
+
+    /// A metric write's rows: new segments (after the series' last), last segments grown in
+    /// place, and the series' summaries. Independent writes: each touches rows of its own.
+    ///
+    /// On PostgreSQL, a kind with `arrayRowsFrom` rows or more is one statement of fixed text,
+    /// its rows bound as one array per column (`rowsFromArrays`). PostgreSQL plans every
+    /// statement it is sent (postgres-nio's are unnamed), on the one connection that holds the
+    /// write lock; measured with `pg_stat_statements` (PostgreSQL 15, 2026-11-28), a 10-key
+    /// write's statement took 0.18–0.20 ms to plan as ten `UPDATE`s and ten-row `VALUES`
+    /// lists and 0.12–0.135 ms with arrays, while a 1-key write's took 0.06 ms as rows and
+    /// 0.135–0.15 ms with arrays (and ran 0.02 ms longer). Fewer rows go row by row, as on
+    /// SQLite, which runs its statements prepared once, in process.
+    static func writeSeries(_ db: any SQLSession, runPK: Int64, segments: [[SQLValue]], lastSegments: [[SQLValue]], summaries: [[SQLValue]]) throws {
+        let arrays = db.dialect == .postgres
+        if arrays && lastSegments.count >= arrayRowsFrom {
+            try db.runDeferredIndependent(growSegmentsSQL, growSegmentsArguments(runPK: runPK, lastSegments))
+        } else {
+            for row in lastSegments {
+                try db.runDeferredIndependent("""
+                    UPDATE metric_segments SET point_count = ?, max_step = ?, min_value = ?, max_value = ?, points = ?
+                    WHERE run_pk = ? AND key_id = ? AND seq = ?
+                    """, Array(row[2...]) + [.integer(runPK), row[0], row[1]])
+            }
+        }
+        if arrays && segments.count >= arrayRowsFrom {
+            try db.runDeferredIndependent(segmentsFromArraysSQL, columnArrays(segments, segmentColumns))
+        } else {
+            try insertRows(db, segmentInsert + "VALUES ", segments, independent: true)
+        }
+        if arrays && summaries.count >= arrayRowsFrom {
+            try db.runDeferredIndependent(summariesFromArraysSQL, columnArrays(summaries, summaryColumns))
+        } else {
+            try insertRows(db, summaryInsert + "VALUES ", summaries, independent: true, suffix: summaryUpsert)
+        }
+    }
+
+    /// From this many rows of a kind on, `writeSeries` binds them as arrays on PostgreSQL
+    /// (about where the measured planning costs of the two forms cross).
+    static let arrayRowsFrom = 8
 
     /// The metrics' keys in the order they first come, and each key's points in the order
     /// they come. A batch repeats its keys, one after the other or in turns, which `KeySlots`
@@ -269,15 +340,16 @@ extension SQLStore {
                 figures.minValue.sqlValue, figures.maxValue.sqlValue, .blob(encoded)]
     }
 
-    /// Merges a small write into the series' last segment when that segment is small too and
-    /// ends before the new points begin, so one-point-per-request series do not cost one row
-    /// per point. Same transaction as the write; readers see either state as the same series.
-    /// Answers false (nothing changed) when the last segment does not qualify.
-    static func appendToLastSegment(_ db: any SQLSession, runPK: Int64, keyID: Int64, seq: Int64, _ row: SQLRow,
-                                    _ points: [MetricPoint], encodedSize: Int) throws -> Bool {
+    /// The series' last segment with a small write merged into it, when that segment is small
+    /// too and ends before the new points begin, so one-point-per-request series do not cost one
+    /// row per point: its row as `lastSegmentColumns` (`writeSeries` writes it, in the same
+    /// transaction; readers see either state as the same series). Nil when the last segment
+    /// does not qualify.
+    static func appendedToLastSegment(keyID: Int64, seq: Int64, _ row: SQLRow,
+                                      _ points: [MetricPoint], encodedSize: Int) throws -> [SQLValue]? {
         let storedSize: Int = row[4]
         let storedMaxStep: Int64 = row[1]
-        guard storedSize + encodedSize <= smallSegmentBytes, storedMaxStep <= points.map(\.step).min()! else { return false }
+        guard storedSize + encodedSize <= smallSegmentBytes, storedMaxStep <= points.map(\.step).min()! else { return nil }
         var merged: [MetricPoint] = []
         do {
             try decodeSegment(row, into: &merged)
@@ -285,23 +357,20 @@ extension SQLStore {
             throw damagedWriteError(damage)
         }
         // Points that cost no bits never fill a segment by size: it ends at its point limit.
-        guard merged.count + points.count <= MetricSegmentCodec.maxSegmentPoints else { return false }
+        guard merged.count + points.count <= MetricSegmentCodec.maxSegmentPoints else { return nil }
         merged += points
         // The merged points are encoded afresh (one header, the widths they need together),
         // which can come out a little larger than the two parts: then they are not merged.
         let encoded = MetricSegmentCodec.encode(merged)
-        guard encoded.count <= smallSegmentBytes else { return false }
+        guard encoded.count <= smallSegmentBytes else { return nil }
         var minValue = row[2] as Double?
         var maxValue = row[3] as Double?
         for point in points where !point.value.isNaN {
             minValue = min(minValue ?? point.value, point.value)
             maxValue = max(maxValue ?? point.value, point.value)
         }
-        try db.executeDeferredIndependent("""
-            UPDATE metric_segments SET point_count = ?, max_step = ?, min_value = ?, max_value = ?, points = ?
-            WHERE run_pk = ? AND key_id = ? AND seq = ?
-            """, [merged.count, merged.map(\.step).max()!, minValue, maxValue, encoded, runPK, keyID, seq])
-        return true
+        return [.integer(keyID), .integer(seq), .integer(Int64(merged.count)), .integer(merged.map(\.step).max()!),
+                minValue.sqlValue, maxValue.sqlValue, .blob(encoded)]
     }
 
     static func damagedWriteError(_ damage: DamagedSegment) -> CairnError {

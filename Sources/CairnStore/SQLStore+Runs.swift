@@ -446,4 +446,42 @@ extension SQLStore {
     }
 
     static let rowsPerStatement = 64
+
+    /// PostgreSQL only: a `SELECT` of rows bound as one array per column (`columnArrays`), the
+    /// columns named as given: `SELECT c1, NULLIF(c2, 'NaN') AS c2, … FROM unnest(?, ?, …) AS
+    /// u(c1, c2, …)`. One text whatever the number of rows, so PostgreSQL parses and plans one
+    /// small statement instead of one with a `VALUES` row per row.
+    static func rowsFromArrays(_ columns: [(name: String, kind: SQLArrayKind)]) -> String {
+        let selected = columns.map { $0.kind == .real ? "NULLIF(\($0.name), 'NaN') AS \($0.name)" : $0.name }
+        let arrays = columns.map { "CAST(? AS \($0.kind.postgresType))" }
+        return "SELECT \(selected.joined(separator: ", ")) FROM unnest(\(arrays.joined(separator: ", "))) AS u(\(columns.map(\.name).joined(separator: ", ")))"
+    }
+
+    /// `rows` as the array parameters of `rowsFromArrays(columns)`, one per column. A NULL in a
+    /// real column travels as NaN, which `rowsFromArrays` turns back: such a column never
+    /// stores NaN itself. No other column may hold NULL.
+    static func columnArrays(_ rows: [[SQLValue]], _ columns: [(name: String, kind: SQLArrayKind)]) -> [SQLValue] {
+        columns.indices.map { c in
+            switch columns[c].kind {
+            case .integer:
+                return .array(.integers(rows.map { row in
+                    guard case .integer(let n) = row[c] else { preconditionFailure("\(columns[c].name): an integer column holds \(row[c])") }
+                    return n
+                }))
+            case .real:
+                return .array(.reals(rows.map { row in
+                    switch row[c] {
+                    case .real(let d): return d
+                    case .null: return .nan
+                    default: preconditionFailure("\(columns[c].name): a real column holds \(row[c])")
+                    }
+                }))
+            case .blob:
+                return .array(.blobs(rows.map { row in
+                    guard case .blob(let bytes) = row[c] else { preconditionFailure("\(columns[c].name): a blob column holds \(row[c])") }
+                    return bytes
+                }))
+            }
+        }
+    }
 }

@@ -327,6 +327,7 @@ struct GRDBSession: SQLSession {
             case .real(let d): return d.databaseValue
             case .text(let s): return s.databaseValue
             case .blob(let bytes): return Data(bytes).databaseValue
+            case .array: preconditionFailure("SQLite binds no arrays: array parameters are PostgreSQL's (SQLValue.array)")
             }
         })
     }

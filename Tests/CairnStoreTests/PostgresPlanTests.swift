@@ -88,6 +88,13 @@ struct PostgresPlanTests {
                 #expect(direct == called && direct.count == (id == "no-such-run" ? 0 : 2))
             }
 
+            // A write's grown last segments, bound as arrays: each through the primary key.
+            let grown = (1...10).map { key in
+                [SQLValue.integer(Int64(key)), .integer(5), .integer(2), .integer(6), .real(0), .null, .blob([0])]
+            }
+            let grow = try await Self.explain(store, SQLStore.growSegmentsSQL, SQLStore.growSegmentsArguments(runPK: 7, grown))
+            #expect(grow.contains("metric_segments_pkey") && !grow.contains("Seq Scan on metric_segments"), "\(grow)")
+
             // A page of runs is read packed (one row of arrays per table), each table
             // through its primary key on the page's run keys.
             for query in SQLStore.runQueries(.postgres, pks: Array(100...199)).prefix(4) {

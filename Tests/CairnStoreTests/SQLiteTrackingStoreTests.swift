@@ -176,6 +176,52 @@ struct SQLiteTrackingStoreTests {
         }
     }
 
+    @Test("A series of NaN only has no value, minimum or maximum in its summary and segments; a later number sets them",
+          arguments: StoreBackend.allCases)
+    func nanOnlySeries(backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            let id = try await makeRun(store).info.runID
+            // Ten keys in one write, then nine whose last segments grow (PostgreSQL binds that
+            // many rows as arrays, `writeSeries`), the NaN-only series among series with
+            // numbers; then a one-key write (row by row).
+            let fillers = (0..<7).map { "f\($0)" }
+            try await store.logRunWrites(runID: id, RunWrites(metrics: [
+                Metric(key: "a", value: 1.5, timestamp: 1, step: 0),
+                Metric(key: "n", value: .nan, timestamp: 1, step: 0),
+                Metric(key: "b", value: -2, timestamp: 1, step: 0),
+            ] + fillers.map { Metric(key: $0, value: 0, timestamp: 1, step: 0) }))
+            try await store.logRunWrites(runID: id, RunWrites(metrics: [
+                Metric(key: "n", value: .nan, timestamp: 2, step: 1),
+                Metric(key: "a", value: .nan, timestamp: 2, step: 1),
+            ] + fillers.map { Metric(key: $0, value: 1, timestamp: 2, step: 1) }))
+            #expect(SQLStore.arrayRowsFrom <= 9)
+            func rows() async throws -> [String: [SQLValue]] {
+                try await store.read { db in
+                    var byKey: [String: [SQLValue]] = [:]
+                    for row in try db.rows("""
+                        SELECT k.key, lm.value, lm.is_nan, lm.min_value, lm.max_value, lm.point_count, lm.segment_count,
+                               s.point_count, s.min_value, s.max_value
+                        FROM latest_metrics lm JOIN metric_keys k ON k.key_id = lm.key_id
+                        JOIN metric_segments s ON s.run_pk = lm.run_pk AND s.key_id = lm.key_id AND s.seq = lm.segment_count
+                        """) {
+                        byKey[row[0]] = Array(row.values.dropFirst())
+                    }
+                    return byKey
+                }
+            }
+            var stored = try await rows()
+            #expect(stored["n"] == [.null, .integer(1), .null, .null, .integer(2), .integer(1), .integer(2), .null, .null])
+            #expect(stored["a"] == [.null, .integer(1), .real(1.5), .real(1.5), .integer(2), .integer(1), .integer(2), .real(1.5), .real(1.5)])
+            #expect(stored["b"] == [.real(-2), .integer(0), .real(-2), .real(-2), .integer(1), .integer(1), .integer(1), .real(-2), .real(-2)])
+            #expect(stored["f6"] == [.real(1), .integer(0), .real(0), .real(1), .integer(2), .integer(1), .integer(2), .real(0), .real(1)])
+            try await store.logRunWrites(runID: id, RunWrites(metrics: [Metric(key: "n", value: 3, timestamp: 3, step: 2)]))
+            stored = try await rows()
+            #expect(stored["n"] == [.real(3), .integer(0), .real(3), .real(3), .integer(3), .integer(1), .integer(3), .real(3), .real(3)])
+            let history = try await store.metricHistory(runID: id, key: "n")
+            #expect(history.map(\.step) == [0, 1, 2] && history[0].value.isNaN && history[1].value.isNaN && history[2].value == 3)
+        }
+    }
+
     @Test("A replayed write leaves no duplicate points; a new value at the same step is kept", arguments: StoreBackend.allCases)
     func replayedWritesAreIdempotent(backend: StoreBackend) async throws {
         try await withStore(backend) { store in
