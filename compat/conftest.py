@@ -7,6 +7,10 @@ against Cairn.
     CAIRN_TRACKING_URI=http://127.0.0.1:5000 pytest -q compat
     CAIRN_TRACKING_URI=http://127.0.0.1:5055 COMPAT_ORACLE=mlflow pytest -q compat
 
+With CAIRN_TRACKING_URIS=uri1,uri2 and pytest-xdist (`-n 2 --dist loadfile`; scripts/test's first pass), each
+worker takes its own server from the list (worker gwN the Nth) as its CAIRN_TRACKING_URI: whole files go to
+one worker, so a file's tests keep their order and their server, as in a run on one process.
+
 With CAIRN_COMPAT_REPLICAS=N (N > 1; scripts/test sets it for its second pass), CAIRN_TRACKING_URI is a
 load balancer in front of N Cairn replicas on one store, and tests marked `single_server(reason)` are
 skipped there with their reason: they start, kill or restart a server of their own, or test the HTTP
@@ -24,6 +28,11 @@ import uuid
 
 import pytest
 
+_URIS = [uri.strip() for uri in os.environ.get("CAIRN_TRACKING_URIS", "").split(",") if uri.strip()]
+if _URIS:
+    # The xdist controller (no worker id) checks the first server; the workers use theirs.
+    _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    os.environ["CAIRN_TRACKING_URI"] = _URIS[int(_WORKER.removeprefix("gw") or 0) % len(_URIS)]
 SERVER_URI = os.environ.get("CAIRN_TRACKING_URI", "").strip().rstrip("/")
 ORACLE = os.environ.get("COMPAT_ORACLE", "").strip().lower()
 REPLICAS = int(os.environ.get("CAIRN_COMPAT_REPLICAS", "1").strip() or "1")
