@@ -16,7 +16,8 @@ final class GroupCommitWriter: Sendable {
     typealias Outcome = Result<any Sendable, any Error>
     /// Runs the works of one batch in one transaction, a failed work's changes rolled back
     /// alone; answers each work's outcome, all failures when the transaction did not commit.
-    typealias Transact = @Sendable ([Work]) async -> [Outcome]
+    /// Beside each work, what it will read first when its caller said so (`SeriesReadAhead`).
+    typealias Transact = @Sendable ([Work], [SeriesReadAhead?]) async -> [Outcome]
 
     private enum Signal: Sendable {
         case lead
@@ -25,10 +26,12 @@ final class GroupCommitWriter: Sendable {
 
     private final class Job: Sendable {
         let work: Work
+        let readAhead: SeriesReadAhead?
         private let mailbox = Mutex<(ready: [Signal], waiter: CheckedContinuation<Signal, Never>?)>(([], nil))
 
-        init(work: @escaping Work) {
+        init(work: @escaping Work, readAhead: SeriesReadAhead?) {
             self.work = work
+            self.readAhead = readAhead
         }
 
         func post(_ signal: Signal) {
@@ -73,8 +76,8 @@ final class GroupCommitWriter: Sendable {
         self.maxBatch = maxBatch
     }
 
-    func write<T: Sendable>(_ work: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
-        let job = Job(work: { db in try work(db) })
+    func write<T: Sendable>(readAhead: SeriesReadAhead? = nil, _ work: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+        let job = Job(work: { db in try work(db) }, readAhead: readAhead)
         let isLeader = queue.withLock { q -> Bool in
             q.pending.append(job)
             if q.draining { return false }
@@ -99,7 +102,7 @@ final class GroupCommitWriter: Sendable {
             q.pending.removeFirst(batch.count)
             return batch
         }
-        let outcomes = await transact(batch.map(\.work))
+        let outcomes = await transact(batch.map(\.work), batch.map(\.readAhead))
         batchSizes.record(batch.count)
         for (job, outcome) in zip(batch, outcomes) {
             job.post(.done(outcome))
@@ -110,5 +113,48 @@ final class GroupCommitWriter: Sendable {
             return nil
         }
         next?.post(.lead)
+    }
+}
+
+/// What a metric write reads first, known before it runs: its run and the state of the series
+/// it writes (`SQLStore.runWithSeriesStates`). On PostgreSQL the works of a batch run one after
+/// the other on the connection that holds the write lock, and each waited for that read before
+/// it could compute its write: a round trip and a wake-up of the batch's thread per work, with
+/// PostgreSQL idle while the work computed. So a batch sends the reads of its metric writes
+/// together, before the first work runs, and each work takes its answer when its turn comes
+/// (`PostgresSession.readAhead`).
+///
+/// That is right only while no earlier work of the batch has changed what the read reads. A
+/// metric write changes its own run's rows (the run, its series' summaries and segments) and
+/// may add metric keys; so only the batch's first works, up to the first work that is not a
+/// metric write or writes to a run an earlier one wrote to, are read ahead (`readable`). A key
+/// that an earlier work added and the read found missing is looked up again by the work
+/// (`internKey` reads before it inserts), so it is never added twice.
+public struct SeriesReadAhead: Sendable, Equatable {
+    let runID: String
+    let keys: [String]
+
+    init(runID: String, keys: [String]) {
+        self.runID = runID
+        self.keys = keys
+    }
+
+    /// The read: PostgreSQL's function of `runWithSeriesStatesSQL`.
+    var query: (sql: String, values: [SQLValue]) {
+        (Self.call, SQLStore.runWithSeriesStatesArguments(id: runID, keys: keys))
+    }
+
+    static let call = "SELECT * FROM \(SQLStore.runWithSeriesStatesFunction.name)(?, ?, ?)"
+
+    /// The positions of the batch's works that may be read ahead: the leading works that each
+    /// announce a read, for runs no earlier work of the batch writes to.
+    static func readable(_ readAheads: [SeriesReadAhead?]) -> [Int] {
+        var runs: Set<String> = []
+        var positions: [Int] = []
+        for (position, readAhead) in readAheads.enumerated() {
+            guard let readAhead, runs.insert(readAhead.runID).inserted else { break }
+            positions.append(position)
+        }
+        return positions
     }
 }

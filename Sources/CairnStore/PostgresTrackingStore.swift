@@ -175,14 +175,14 @@ final class PostgresBackend: SQLBackend {
         let threads = self.threads
         let history = BatchHistory()
         self.history = history
-        writer = GroupCommitWriter { works in
+        writer = GroupCommitWriter { works, readAheads in
             // The batch blocks its thread while statements travel to PostgreSQL, whose answers
             // arrive on NIO's event loops. `cairn server` runs tasks on those event loops (Cairn.main),
             // and an event loop must never wait for itself: there the batch moves to the store's
             // threads; elsewhere (the CLI, tests) it runs on the task's own thread.
-            guard MultiThreadedEventLoopGroup.currentEventLoop != nil else { return Self.transact(primary, works, history) }
+            guard MultiThreadedEventLoopGroup.currentEventLoop != nil else { return Self.transact(primary, works, readAheads, history) }
             do {
-                return try await threads.runIfActive { Self.transact(primary, works, history) }
+                return try await threads.runIfActive { Self.transact(primary, works, readAheads, history) }
             } catch {
                 return works.map { _ in .failure(error) }
             }
@@ -252,10 +252,10 @@ final class PostgresBackend: SQLBackend {
         }
     }
 
-    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+    func write<T: Sendable>(readAhead: SeriesReadAhead?, _ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
         let value: T
         do {
-            value = try await writer.write(body)
+            value = try await writer.write(readAhead: readAhead, body)
         } catch {
             throw Self.mapError(error, location: location)
         }
@@ -300,11 +300,12 @@ final class PostgresBackend: SQLBackend {
     /// own thread in the CLI and the tests, one of the store's threads in `cairn server`, whose
     /// tasks run on the event loops (see `init`). The group commit has one batch in flight at a
     /// time, so writes hold at most one thread.
-    private static func transact(_ pool: PostgresConnectionPool, _ works: [GroupCommitWriter.Work], _ history: BatchHistory) -> [GroupCommitWriter.Outcome] {
+    private static func transact(_ pool: PostgresConnectionPool, _ works: [GroupCommitWriter.Work], _ readAheads: [SeriesReadAhead?],
+                                 _ history: BatchHistory) -> [GroupCommitWriter.Outcome] {
         var outcomes: [GroupCommitWriter.Outcome]?
         if works.count == 1 || !history.lastFailed.load(ordering: .relaxed) {
             do {
-                switch try pool.withSession(auditChain: AuditChainState(), { session in (try inOneGo(session, works), pending: nil) }) {
+                switch try pool.withSession(auditChain: AuditChainState(), { session in (try inOneGo(session, works, readAheads, history), pending: nil) }) {
                 case .committed(let values): outcomes = values.map { .success($0) }
                 case .failed(let error): if works.count == 1 { outcomes = [.failure(error)] }
                 }
@@ -339,15 +340,21 @@ final class PostgresBackend: SQLBackend {
     /// Whether a work of the group commit's last batch failed.
     final class BatchHistory: Sendable {
         let lastFailed = Atomic<Bool>(false)
+        /// How many reads batches sent ahead and their works took (`SeriesReadAhead`).
+        let readAheadsTaken = Atomic<Int>(0)
     }
 
     /// One batch of exactly these works, as the group commit runs it (for tests: the group
     /// commit's own batches depend on which requests meet).
-    func commitBatch(_ works: [GroupCommitWriter.Work]) async throws -> [GroupCommitWriter.Outcome] {
+    func commitBatch(_ works: [GroupCommitWriter.Work], readAheads: [SeriesReadAhead?] = []) async throws -> [GroupCommitWriter.Outcome] {
         let primary = self.primary
         let history = self.history
-        return try await threads.runIfActive { Self.transact(primary, works, history) }
+        let announced = readAheads + Array(repeating: nil, count: max(0, works.count - readAheads.count))
+        return try await threads.runIfActive { Self.transact(primary, works, announced, history) }
     }
+
+    /// How many reads sent ahead of their works the works took, since the store opened.
+    var readAheadsTaken: Int { history.readAheadsTaken.load(ordering: .relaxed) }
 
     /// Whether the next batch of several works starts with a savepoint per work.
     var startsWithSavepoints: Bool { history.lastFailed.load(ordering: .relaxed) }
@@ -386,19 +393,32 @@ final class PostgresBackend: SQLBackend {
     /// connection was lost), the COMMIT was never sent (postgres-nio sends a statement only
     /// after the one before it has answered). Throws only when the COMMIT's own answer did not
     /// come back, when whether the batch committed is unknown.
-    private static func inOneGo(_ session: PostgresSession, _ works: [GroupCommitWriter.Work]) throws -> OneGo {
+    ///
+    /// With several works, the reads the batch's leading metric writes start with are queued
+    /// right behind the lock, before the first work runs (`SeriesReadAhead`): the connection
+    /// sends them one after the other while the works compute, and each work waits only for its
+    /// own answer. The workByWork re-run reads everything when its turn comes.
+    private static func inOneGo(_ session: PostgresSession, _ works: [GroupCommitWriter.Work], _ readAheads: [SeriesReadAhead?],
+                                _ history: BatchHistory) throws -> OneGo {
         var control = begin(session)
+        if works.count > 1 {
+            session.readAhead(SeriesReadAhead.readable(readAheads).map { readAheads[$0]!.query })
+        }
         var values: [any Sendable] = []
         values.reserveCapacity(works.count)
         do {
             for work in works { values.append(try work(session)) }
+            history.readAheadsTaken.add(session.readAheadsTaken, ordering: .relaxed)
         } catch {
             try? session.settle()
             try? session.connection.exec("ROLLBACK")
             return .failed(error)
         }
         control.append(session.queue("COMMIT"))
-        let deferred = session.takeDeferred()
+        // A read sent ahead that no work took (none should be left) is checked like a deferred
+        // write: had it failed, PostgreSQL would have aborted the transaction, and its COMMIT
+        // would roll back without an error.
+        let deferred = session.takeDeferred() + session.untakenReadAheads()
         let outcomes = session.exchange(deferred + control)
         for case .failure(let error) in outcomes.prefix(deferred.count) { return .failed(error) }
         for outcome in outcomes.dropFirst(deferred.count) { _ = try outcome.get() }
@@ -674,6 +694,9 @@ struct PostgresSession: SQLSession {
         /// the answers collected so far.
         let riders = Mutex<[EventLoopFuture<PostgresQueryResult>]>([])
         let collected = Mutex<[(future: EventLoopFuture<PostgresQueryResult>, result: Result<PostgresQueryResult, any Error>)]>([])
+        /// Reads sent ahead of the works that need them (`readAhead`), not taken yet, and how
+        /// many were taken.
+        let readAheads = Mutex<(pending: [(sql: String, values: [SQLValue], answer: EventLoopFuture<PostgresQueryResult>)], taken: Int)>(([], 0))
     }
 
     /// A queued statement: ready to send, or an independent write that may go out as one
@@ -772,6 +795,35 @@ struct PostgresSession: SQLSession {
         let sent = queue(queries.map { Self.query($0.sql, $0.values, cache: true) })
         return try answers(sent).map { result in try result.rows.map(Self.row) }
     }
+
+    /// Queues reads that the batch's works will ask for (`SeriesReadAhead`): they go out with
+    /// the next wait, and `readAhead(_:_:)` hands each answer to the work that asks for it.
+    func readAhead(_ queries: [(sql: String, values: [SQLValue])]) {
+        guard !queries.isEmpty else { return }
+        let answers = queue(queries.map { Self.query($0.sql, $0.values, cache: true) })
+        state.readAheads.withLock { $0.pending += zip(queries, answers).map { ($0.sql, $0.values, $1) } }
+    }
+
+    func readAhead(_ sql: String, _ values: [SQLValue]) throws -> [SQLRow]? {
+        let answer = state.readAheads.withLock { ahead -> EventLoopFuture<PostgresQueryResult>? in
+            guard let index = ahead.pending.firstIndex(where: { $0.sql == sql && $0.values == values }) else { return nil }
+            ahead.taken += 1
+            return ahead.pending.remove(at: index).answer
+        }
+        guard let answer else { return nil }
+        return try answers([answer])[0].rows.map(Self.row)
+    }
+
+    /// The reads sent ahead that no work took, which the caller now owns.
+    func untakenReadAheads() -> [EventLoopFuture<PostgresQueryResult>] {
+        state.readAheads.withLock { ahead in
+            defer { ahead.pending.removeAll() }
+            return ahead.pending.map(\.answer)
+        }
+    }
+
+    /// How many reads sent ahead were taken by this session's works.
+    var readAheadsTaken: Int { state.readAheads.withLock { $0.taken } }
 
     /// Queues statements without sending them: they go to the connection, in order, with the
     /// next wait (or `flush`).

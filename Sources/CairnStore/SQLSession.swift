@@ -54,10 +54,17 @@ public protocol SQLSession {
     /// long metric series, thousands of segment rows. SQLite hands over the statement's own
     /// buffer (no copy, no row values built); the default goes through `each`.
     func eachBlob(_ sql: String, _ values: [SQLValue], _ body: (UnsafeRawBufferPointer?, Int64, Int64) throws -> Void) throws
+
+    /// The rows of a query the backend already sent for this work, before the work ran (a
+    /// batch's read-ahead, see `SeriesReadAhead`): each read ahead is handed out once. Nil when
+    /// it was not read ahead; the caller then runs the query itself.
+    func readAhead(_ sql: String, _ values: [SQLValue]) throws -> [SQLRow]?
 }
 
 extension SQLSession {
     public var auditChain: AuditChainState? { nil }
+
+    public func readAhead(_ sql: String, _ values: [SQLValue]) throws -> [SQLRow]? { nil }
 
     public func eachBlob(_ sql: String, _ values: [SQLValue], _ body: (UnsafeRawBufferPointer?, Int64, Int64) throws -> Void) throws {
         try each(sql, values, cache: true) { row in

@@ -265,9 +265,15 @@ extension SQLStore {
         }
         var run: (Int64, RunInfo)?
         var states: [String: SeriesState] = [:]
-        try db.each("SELECT * FROM \(runWithSeriesStatesFunction.name)(?, ?, ?)", runWithSeriesStatesArguments(id: id, keys: keys), cache: true) { row in
+        func add(_ row: SQLRow) {
             if run == nil { run = (row[0], runInfo(from: row)) }
             addSeriesState(row, at: runColumnCount, to: &states)
+        }
+        let read = SeriesReadAhead(runID: id, keys: keys).query
+        if let rows = try db.readAhead(read.sql, read.values) {
+            rows.forEach(add)
+        } else {
+            try db.each(read.sql, read.values, cache: true, add)
         }
         guard let run else { throw noSuchRun(id) }
         return (run.0, run.1, states)

@@ -147,10 +147,11 @@ extension SQLStore {
     }
 
     public func logRunWrites(runID: String, _ writes: RunWrites) async throws {
-        try await write(audit: { _ in Self.auditDraft(runID: runID, writes) }) { db in
-            var metricKeys: [String] = []
-            var seen: Set<String> = []
-            for metric in writes.metrics where seen.insert(metric.key).inserted { metricKeys.append(metric.key) }
+        var metricKeys: [String] = []
+        var seen: Set<String> = []
+        for metric in writes.metrics where seen.insert(metric.key).inserted { metricKeys.append(metric.key) }
+        let readAhead = metricKeys.isEmpty ? nil : SeriesReadAhead(runID: runID, keys: metricKeys)
+        try await write(readAhead: readAhead, audit: { _ in Self.auditDraft(runID: runID, writes) }) { [metricKeys] db in
             let (pk, info, series) = try Self.runWithSeriesStates(db, id: runID, keys: metricKeys)
             try Self.requireActive(info)
             try Self.insertParams(db, runPK: pk, runID: runID, writes.params)

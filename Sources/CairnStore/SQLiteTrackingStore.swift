@@ -106,7 +106,7 @@ final class SQLiteBackend: SQLBackend {
             throw error
         }
         self.pool = pool
-        self.writer = GroupCommitWriter { works in Self.transact(pool, works) }
+        self.writer = GroupCommitWriter { works, _ in Self.transact(pool, works) }
     }
 
     deinit {
@@ -148,7 +148,8 @@ final class SQLiteBackend: SQLBackend {
         }
     }
 
-    func write<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+    /// `readAhead` is not used: SQLite reads in process, where a read sent early saves nothing.
+    func write<T: Sendable>(readAhead: SeriesReadAhead?, _ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
         try await mapErrors { try await writer.write(body) }
     }
 

@@ -88,4 +88,58 @@ struct PostgresBatchTests {
             #expect(try await store.verifyAuditChain(key: Self.key, pageSize: 5, maxProblems: 5).isIntact)
         }
     }
+
+    /// A metric write as `logRunWrites` makes it: the run and its series' state, then the points.
+    static func log(_ runID: String, _ metrics: [Metric]) -> (GroupCommitWriter.Work, SeriesReadAhead) {
+        var keys: [String] = []
+        for metric in metrics where !keys.contains(metric.key) { keys.append(metric.key) }
+        let work: GroupCommitWriter.Work = { [keys] db in
+            let (pk, info, series) = try SQLStore.runWithSeriesStates(db, id: runID, keys: keys)
+            try SQLStore.appendMetrics(db, runPK: pk, experimentID: Int64(info.experimentID)!, metrics, known: series)
+            return runID
+        }
+        return (work, SeriesReadAhead(runID: runID, keys: keys))
+    }
+
+    @Test("A batch reads its leading metric writes' series ahead, each run once; a later write to the same run reads what the earlier one wrote")
+    func readAhead() async throws {
+        try await withPostgresStore { store in
+            let backend = try #require(store.backend as? PostgresBackend)
+            let first = try await AuditLogTests.newRun(store)
+            let second = try await AuditLogTests.newRun(store)
+            func point(_ key: String, _ step: Int64) -> Metric { Metric(key: key, value: Double(step) / 2, timestamp: 100 + step, step: step) }
+            // Small segments to grow: one point per series per write.
+            try await store.logRunWrites(runID: first, RunWrites(metrics: [point("loss", 0)]))
+            try await store.logRunWrites(runID: second, RunWrites(metrics: [point("loss", 0)]))
+
+            // The first write adds the key "fresh" (the second's read, sent ahead, found it
+            // missing); the third writes to the first run again, so it and every later work
+            // read when their turn comes: the third must grow the segment the first grew (read
+            // ahead, it would write its point over the first's, and nothing would fail).
+            let works = [
+                Self.log(first, [point("loss", 1), point("fresh", 1)]),
+                Self.log(second, [point("loss", 1), point("fresh", 1)]),
+                Self.log(first, [point("loss", 2)]),
+                Self.log(second, [point("loss", 2)]),
+            ]
+            let before = backend.readAheadsTaken
+            let outcomes = try await backend.commitBatch(works.map(\.0), readAheads: works.map(\.1))
+            #expect(Self.succeeded(outcomes) == [true, true, true, true])
+            #expect(backend.readAheadsTaken - before == 2)
+            #expect(!backend.startsWithSavepoints)
+
+            for (run, loss, fresh) in [(first, [0, 1, 2], [1]), (second, [0, 1, 2], [1])] as [(String, [Int64], [Int64])] {
+                #expect(try await store.metricHistory(runID: run, key: "loss").map(\.step) == loss)
+                #expect(try await store.metricHistory(runID: run, key: "fresh").map(\.step) == fresh)
+                let latest = Dictionary(uniqueKeysWithValues: try await store.fetchRun(id: run).metrics.map { ($0.key, $0.step) })
+                #expect(latest == ["loss": loss.last!, "fresh": fresh.last!])
+            }
+            let keys = try await store.read { db in try db.values(String.self, "SELECT key FROM metric_keys ORDER BY key") }
+            #expect(keys == ["fresh", "loss"])
+            let summaries = try await store.read { db in
+                try db.values(Int64.self, "SELECT point_count FROM latest_metrics ORDER BY run_pk, key_id")
+            }
+            #expect(summaries.sorted() == [1, 1, 3, 3])
+        }
+    }
 }
