@@ -806,7 +806,11 @@ struct PostgresSession: SQLSession {
 
     func readAhead(_ sql: String, _ values: [SQLValue]) throws -> [SQLRow]? {
         let answer = state.readAheads.withLock { ahead -> EventLoopFuture<PostgresQueryResult>? in
-            guard let index = ahead.pending.firstIndex(where: { $0.sql == sql && $0.values == values }) else { return nil }
+            // The works take their reads in the batch's order: the first one pending is theirs.
+            func matches(_ entry: (sql: String, values: [SQLValue], answer: EventLoopFuture<PostgresQueryResult>)) -> Bool {
+                entry.sql == sql && entry.values == values
+            }
+            guard let index = ahead.pending.first.map(matches) == true ? 0 : ahead.pending.firstIndex(where: matches) else { return nil }
             ahead.taken += 1
             return ahead.pending.remove(at: index).answer
         }

@@ -147,9 +147,9 @@ extension SQLStore {
     }
 
     public func logRunWrites(runID: String, _ writes: RunWrites) async throws {
-        var metricKeys: [String] = []
-        var seen: Set<String> = []
-        for metric in writes.metrics where seen.insert(metric.key).inserted { metricKeys.append(metric.key) }
+        var slots = KeySlots()
+        for metric in writes.metrics { _ = slots.slot(metric.key) }
+        let metricKeys = slots.keys
         let readAhead = metricKeys.isEmpty ? nil : SeriesReadAhead(runID: runID, keys: metricKeys)
         try await write(readAhead: readAhead, audit: { _ in Self.auditDraft(runID: runID, writes) }) { [metricKeys] db in
             let (pk, info, series) = try Self.runWithSeriesStates(db, id: runID, keys: metricKeys)
