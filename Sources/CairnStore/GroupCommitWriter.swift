@@ -120,9 +120,13 @@ final class GroupCommitWriter: Sendable {
 /// it writes (`SQLStore.runWithSeriesStates`). On PostgreSQL the works of a batch run one after
 /// the other on the connection that holds the write lock, and each waited for that read before
 /// it could compute its write: a round trip and a wake-up of the batch's thread per work, with
-/// PostgreSQL idle while the work computed. So a batch sends the reads of its metric writes
-/// together, before the first work runs, and each work takes its answer when its turn comes
-/// (`PostgresSession.readAhead`).
+/// PostgreSQL idle while the work computed, and its writes went out with the next work's read,
+/// a statement each. So a batch sends the reads of its metric writes as one statement
+/// (`combined`) before the first work runs, each work takes its rows when its turn comes, and
+/// the works' writes go out together, a few statements for the whole batch
+/// (`PostgresSession.readAhead`). Measured with 1,000 writers on PostgreSQL 15 (2026-11-28,
+/// alternated pairs): 872 and 911 log-batches/s with p50 0.78–1.03 s when each read and each
+/// work's writes were a statement; the offered 1,000/s with p50 18–22 ms this way.
 ///
 /// That is right only while no earlier work of the batch has changed what the read reads. A
 /// metric write changes its own run's rows (the run, its series' summaries and segments) and
@@ -145,6 +149,24 @@ public struct SeriesReadAhead: Sendable, Equatable {
     }
 
     static let call = "SELECT * FROM \(SQLStore.runWithSeriesStatesFunction.name)(?, ?, ?)"
+
+    /// Every read of `reads` in one statement: the function called once per run, each row
+    /// after the position (from 1) of the read it answers. One round trip for the batch's reads
+    /// instead of one each (postgres-nio sends a statement only once the one before it has
+    /// answered), and one statement text, whose plan PostgreSQL makes quickly.
+    static func combined(_ reads: [SeriesReadAhead]) -> (sql: String, values: [SQLValue]) {
+        // The arguments of `call` (`runWithSeriesStatesArguments`), a column each.
+        (combinedCall, [
+            .array(.texts(reads.map { textList($0.keys) })),
+            .array(.texts(reads.map(\.runID))),
+            .integer(Int64(SQLStore.smallSegmentBytes)),
+        ])
+    }
+
+    static let combinedCall = """
+        SELECT u.position, f.* FROM unnest(CAST(? AS text[]), CAST(? AS text[])) WITH ORDINALITY AS u(keys, run_id, position)
+        CROSS JOIN LATERAL \(SQLStore.runWithSeriesStatesFunction.name)(CAST(? AS bigint), u.keys, u.run_id) f
+        """
 
     /// The positions of the batch's works that may be read ahead: the leading works that each
     /// announce a read, for runs no earlier work of the batch writes to.

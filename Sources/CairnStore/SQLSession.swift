@@ -33,6 +33,11 @@ public protocol SQLSession {
     /// runs it.
     func runDeferredIndependent(_ sql: String, _ values: [SQLValue]) throws
 
+    /// `runDeferredIndependent` for a write whose effect the next one of the same text
+    /// replaces entirely, and which nothing queued between the two reads (the audit head's
+    /// move): PostgreSQL drops the earlier one when both wait in its queue unsent.
+    func runDeferredReplaceable(_ sql: String, _ values: [SQLValue]) throws
+
     /// The rows of each of several independent queries, in order. A backend that talks to a
     /// server sends them all before it waits for the first answer (one round trip, not one per
     /// query); SQLite runs them one after the other.
@@ -81,6 +86,10 @@ extension SQLSession {
         try runDeferred(sql, values)
     }
 
+    public func runDeferredReplaceable(_ sql: String, _ values: [SQLValue]) throws {
+        try runDeferredIndependent(sql, values)
+    }
+
     public func rows(of queries: [(sql: String, values: [SQLValue])]) throws -> [[SQLRow]] {
         try queries.map { try rows($0.sql, values: $0.values, cache: true) }
     }
@@ -104,6 +113,11 @@ extension SQLSession {
     /// `executeDeferred` for an independent write (see `runDeferredIndependent`).
     public func executeDeferredIndependent(_ sql: String, _ arguments: [any SQLBindable] = []) throws {
         try runDeferredIndependent(sql, arguments.map(\.sqlValue))
+    }
+
+    /// `executeDeferred` for a replaceable write (see `runDeferredReplaceable`).
+    public func executeDeferredReplaceable(_ sql: String, _ arguments: [any SQLBindable] = []) throws {
+        try runDeferredReplaceable(sql, arguments.map(\.sqlValue))
     }
 
     public func rows(_ sql: String, _ arguments: [any SQLBindable] = []) throws -> [SQLRow] {
@@ -181,6 +195,7 @@ public enum SQLArray: Sendable, Hashable {
     /// never stores NaN itself.
     case reals([Double])
     case blobs([[UInt8]])
+    case texts([String])
 }
 
 /// The element type of a column bound as an array (`SQLArray`).
@@ -189,12 +204,14 @@ public enum SQLArrayKind: Sendable {
     /// NULL travels as NaN (see `SQLArray.reals`).
     case real
     case blob
+    case text
 
     var postgresType: String {
         switch self {
         case .integer: return "bigint[]"
         case .real: return "double precision[]"
         case .blob: return "bytea[]"
+        case .text: return "text[]"
         }
     }
 }

@@ -23,7 +23,9 @@ extension SQLStore {
         // Independent writes: PostgreSQL sends them as one statement, with the work's own
         // independent writes before them (a metric write's segments and summaries).
         try db.executeDeferredIndependent(insertAuditEventSQL, auditEventArguments(event))
-        try db.executeDeferredIndependent(moveAuditHeadSQL, moveAuditHeadArguments(seq: event.seq, hash: event.hash, key: key))
+        // The works of a PostgreSQL batch may send their writes together: only the last move
+        // of the head goes out (`runDeferredReplaceable`).
+        try db.executeDeferredReplaceable(moveAuditHeadSQL, moveAuditHeadArguments(seq: event.seq, hash: event.hash, key: key))
         state.advance(seq: event.seq, hash: event.hash)
     }
 

@@ -142,4 +142,73 @@ struct PostgresBatchTests {
             #expect(summaries.sorted() == [1, 1, 3, 3])
         }
     }
+
+    /// `log`, with the audit event `logRunWrites` appends.
+    static func audited(_ runID: String, _ metrics: [Metric]) -> (GroupCommitWriter.Work, SeriesReadAhead) {
+        let (log, readAhead) = Self.log(runID, metrics)
+        let work: GroupCommitWriter.Work = { db in
+            let value = try log(db)
+            try SQLStore.appendAuditEvent(db, AuditDraft("test.log", "run:\(runID)", details: [:]), identity: nil, key: key)
+            return value
+        }
+        return (work, readAhead)
+    }
+
+    @Test("A batch's works read ahead in one statement and send their writes together: the audit head moves once, to the last event, and a later work reads what they wrote")
+    func writesTogether() async throws {
+        try await withPostgresStore { store in
+            store.useAuditKey(Self.key)
+            let backend = try #require(store.backend as? PostgresBackend)
+            let keys = (0..<10).map { "k\($0)" }
+            func points(_ step: Int64) -> [Metric] { keys.map { Metric(key: $0, value: Double(step) + 0.5, timestamp: 100 + step, step: step) } }
+            var runs: [String] = []
+            for _ in 0..<20 {
+                let run = try await AuditLogTests.newRun(store)
+                // The keys exist and every series has a small segment to grow.
+                try await store.logRunWrites(runID: run, RunWrites(metrics: points(0)))
+                runs.append(run)
+            }
+            func head() async throws -> Int64? {
+                try await store.read { db in try db.value(Int64.self, "SELECT last_seq FROM audit_head WHERE id = 1") }
+            }
+            // Twenty runs, each written once, all read ahead.
+            var works = runs.map { Self.audited($0, points(1)) }
+            var taken = backend.readAheadsTaken, sent = backend.batchStatementsSent
+            var outcomes = try await backend.commitBatch(works.map(\.0), readAheads: works.map(\.1))
+            #expect(Self.succeeded(outcomes) == Array(repeating: true, count: 20))
+            #expect(backend.readAheadsTaken - taken == 20)
+            // BEGIN, the lock and the twenty reads (three statements), the works' writes,
+            // COMMIT: eight statements, where one per read and one per work's writes would be
+            // 43. Each work grows its segments, writes their summaries, appends its event and
+            // moves the audit head; only the last move of the head waiting to be sent goes out,
+            // so sixteen statements wait after every fifth work, and go out as one
+            // (`sendEvery`): four. (With every move of the head sent, every fourth work: five.)
+            #expect(backend.batchStatementsSent - sent == 8)
+            #expect(try await head() == (try await AuditLogTests.all(store)).last?.seq)
+
+            // Then each run again, and the first a third time: that work reads in turn, after the
+            // others' writes went out.
+            works = runs.map { Self.audited($0, points(2)) } + [Self.audited(runs[0], points(3))]
+            taken = backend.readAheadsTaken
+            sent = backend.batchStatementsSent
+            outcomes = try await backend.commitBatch(works.map(\.0), readAheads: works.map(\.1))
+            #expect(Self.succeeded(outcomes) == Array(repeating: true, count: 21))
+            #expect(!backend.startsWithSavepoints)
+            #expect(backend.readAheadsTaken - taken == 20)
+            // As above, and the last work's read and its writes.
+            #expect(backend.batchStatementsSent - sent == 10)
+
+            for (index, run) in runs.enumerated() {
+                let steps: [Int64] = index == 0 ? [0, 1, 2, 3] : [0, 1, 2]
+                for key in keys { #expect(try await store.metricHistory(runID: run, key: key).map(\.step) == steps) }
+                let latest = try await store.fetchRun(id: run).metrics
+                #expect(latest.count == 10 && latest.allSatisfy { $0.step == steps.last! })
+            }
+            let events = try await AuditLogTests.all(store)
+            #expect(events.filter { $0.action == "test.log" }.count == 41)
+            #expect(events.map(\.seq) == Array(1...Int64(events.count)))
+            #expect(try await head() == events.last?.seq)
+            #expect(try await store.verifyAuditChain(key: Self.key, pageSize: 7, maxProblems: 5).isIntact)
+        }
+    }
 }
