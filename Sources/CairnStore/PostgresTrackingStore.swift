@@ -182,7 +182,7 @@ final class PostgresBackend: SQLBackend {
             // threads; elsewhere (the CLI, tests) it runs on the task's own thread.
             guard MultiThreadedEventLoopGroup.currentEventLoop != nil else { return Self.transact(primary, works, readAheads, history) }
             do {
-                return try await threads.runIfActive { Self.transact(primary, works, readAheads, history) }
+                return try await Self.onStoreThread(threads) { Self.transact(primary, works, readAheads, history) }
             } catch {
                 return works.map { _ in .failure(error) }
             }
@@ -206,11 +206,21 @@ final class PostgresBackend: SQLBackend {
         replica?.closeAll()
     }
 
+    /// Runs `body` on one of the store's threads. A caller on an event loop (a request's task
+    /// in `cairn server`) resumes on that event loop: resumed from the store's thread, Swift
+    /// would hand the task to whichever event loop NIO's global executor picks next, whose
+    /// wake-up then hops back to the connection's loop to write the reply (two wake-ups where
+    /// one does).
+    static func onStoreThread<T: Sendable>(_ threads: NIOThreadPool, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+        guard let loop = MultiThreadedEventLoopGroup.currentEventLoop else { return try await threads.runIfActive(body) }
+        return try await threads.runIfActive(eventLoop: loop, body).get()
+    }
+
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
         let pool = replica ?? primary
         let location = self.location
         do {
-            return try await threads.runIfActive {
+            return try await Self.onStoreThread(threads) {
                 try pool.withSession { session in
                     // Transaction control is queued: BEGIN goes out with the first query and
                     // answers with it. The COMMIT of a read-only transaction that read everything
@@ -243,7 +253,7 @@ final class PostgresBackend: SQLBackend {
         let location = self.location
         for pool in [primary] + (replica.map { [$0] } ?? []) {
             do {
-                try await threads.runIfActive {
+                try await Self.onStoreThread(threads) {
                     try pool.withConnection { connection in try connection.exec("SELECT 1") }
                 }
             } catch {
