@@ -396,7 +396,10 @@ extension SQLStore {
             let list = conflicts.map { "{'key': '\($0.key)', 'old_value': '\($0.old)', 'new_value': '\($0.new)'}" }.joined(separator: ", ")
             throw CairnError.invalidParameter("Changing param values is not allowed. Params were already logged='[\(list)]' for run ID='\(runID)'. Params are write-once; log the new value under a new key or in a new run.")
         }
-        try insertRows(db, "INSERT INTO run_params (run_pk, key, value) VALUES ", new.map { [.integer(runPK), .text($0.key), .text($0.value)] })
+        // Independent writes (the run's own rows): on PostgreSQL they go out in one statement with
+        // the rest of the work's writes, not a round trip each.
+        try insertRows(db, "INSERT INTO run_params (run_pk, key, value) VALUES ", new.map { [.integer(runPK), .text($0.key), .text($0.value)] },
+                       independent: true)
     }
 
     /// Sets tags (a key given twice keeps its last value); answers the tags written, by key.
@@ -404,7 +407,7 @@ extension SQLStore {
     static func upsertTags(_ db: any SQLSession, runPK: Int64, _ tags: [Tag]) throws -> [Tag] {
         let written = lastTagValues(tags)
         try insertRows(db, "INSERT INTO run_tags (run_pk, key, value) VALUES ", written.map { [.integer(runPK), .text($0.key), .text($0.value)] },
-                       suffix: " ON CONFLICT (run_pk, key) DO UPDATE SET value = excluded.value")
+                       independent: true, suffix: " ON CONFLICT (run_pk, key) DO UPDATE SET value = excluded.value")
         return written
     }
 
