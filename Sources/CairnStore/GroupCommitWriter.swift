@@ -124,9 +124,10 @@ final class GroupCommitWriter: Sendable {
 /// a statement each. So a batch sends the reads of its metric writes as one statement
 /// (`combined`) before the first work runs, each work takes its rows when its turn comes, and
 /// the works' writes go out together, a few statements for the whole batch
-/// (`PostgresSession.readAhead`). Measured with 1,000 writers on PostgreSQL 15 (2026-11-28,
-/// alternated pairs): 872 and 911 log-batches/s with p50 0.78–1.03 s when each read and each
-/// work's writes were a statement; the offered 1,000/s with p50 18–22 ms this way.
+/// (`PostgresSession.readAhead`, `PostgresSession.sendEvery`). Measured with 1,000 writers
+/// logging once a second on PostgreSQL 15 (2026-11-28, alternated): 811–911 log-batches/s
+/// with p50 0.78–1.12 s when each read and each work's writes were a statement; the offered
+/// 1,000/s with p50 7.5–10 ms and p99 60–89 ms this way.
 ///
 /// That is right only while no earlier work of the batch has changed what the read reads. A
 /// metric write changes its own run's rows (the run, its series' summaries and segments) and

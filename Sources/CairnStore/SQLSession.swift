@@ -204,14 +204,12 @@ public enum SQLArrayKind: Sendable {
     /// NULL travels as NaN (see `SQLArray.reals`).
     case real
     case blob
-    case text
 
     var postgresType: String {
         switch self {
         case .integer: return "bigint[]"
         case .real: return "double precision[]"
         case .blob: return "bytea[]"
-        case .text: return "text[]"
         }
     }
 }

@@ -485,11 +485,6 @@ extension SQLStore {
                     guard case .blob(let bytes) = row[c] else { preconditionFailure("\(columns[c].name): a blob column holds \(row[c])") }
                     return bytes
                 }))
-            case .text:
-                return .array(.texts(rows.map { row in
-                    guard case .text(let text) = row[c] else { preconditionFailure("\(columns[c].name): a text column holds \(row[c])") }
-                    return text
-                }))
             }
         }
     }
