@@ -121,8 +121,8 @@ final class GroupCommitWriter: Sendable {
 /// the other on the connection that holds the write lock, and each waited for that read before
 /// it could compute its write: a round trip and a wake-up of the batch's thread per work, with
 /// PostgreSQL idle while the work computed, and its writes went out with the next work's read,
-/// a statement each. So a batch sends the reads of its metric writes as one statement
-/// (`combined`) before the first work runs, each work takes its rows when its turn comes, and
+/// a statement each. So a batch sends the reads of its metric writes in one statement with the
+/// write lock (`locked`) before the first work runs, each work takes its rows when its turn comes, and
 /// the works' writes go out together, a few statements for the whole batch
 /// (`PostgresSession.readAhead`, `PostgresSession.sendEvery`). Measured with 1,000 writers
 /// logging once a second on PostgreSQL 15 (2026-11-28, alternated): 811–911 log-batches/s
@@ -149,24 +149,33 @@ public struct SeriesReadAhead: Sendable, Equatable {
         (Self.call, SQLStore.runWithSeriesStatesArguments(id: runID, keys: keys))
     }
 
-    static let call = "SELECT * FROM \(SQLStore.runWithSeriesStatesFunction.name)(?, ?, ?)"
+    /// Outside the lock's statement (a work read in turn) `p_after` is 0: the statement starts
+    /// after the lock was granted.
+    static let call = "SELECT * FROM \(SQLStore.runWithSeriesStatesFunction.name)(0, ?, ?, ?)"
 
-    /// Every read of `reads` in one statement: the function called once per run, each row
-    /// after the position (from 1) of the read it answers. One round trip for the batch's reads
-    /// instead of one each (postgres-nio sends a statement only once the one before it has
-    /// answered), and one statement text, whose plan PostgreSQL makes quickly.
-    static func combined(_ reads: [SeriesReadAhead]) -> (sql: String, values: [SQLValue]) {
+    /// The write lock and every read of `reads` in one statement: the audit head's row, locked
+    /// (`PostgresBackend.writeLockQuery`), beside the function's rows for each run, each after
+    /// the position (from 1) of the read it answers; with no such rows, the head alone. One
+    /// round trip for the lock and the batch's reads instead of one each (postgres-nio sends a
+    /// statement only once the one before it has answered), and one statement text. The calls
+    /// take the locked head's sequence number, so they run after the lock (see
+    /// `SQLStore.runWithSeriesStatesFunction`).
+    static func locked(_ reads: [SeriesReadAhead]) -> (sql: String, values: [SQLValue]) {
         // The arguments of `call` (`runWithSeriesStatesArguments`), a column each.
-        (combinedCall, [
+        (lockedCall, [
             .array(.texts(reads.map { textList($0.keys) })),
             .array(.texts(reads.map(\.runID))),
             .integer(Int64(SQLStore.smallSegmentBytes)),
         ])
     }
 
-    static let combinedCall = """
-        SELECT u.position, f.* FROM unnest(CAST(? AS text[]), CAST(? AS text[])) WITH ORDINALITY AS u(keys, run_id, position)
-        CROSS JOIN LATERAL \(SQLStore.runWithSeriesStatesFunction.name)(CAST(? AS bigint), u.keys, u.run_id) f
+    /// The columns of `lockedCall`'s rows before a read's own: the head's three, the position.
+    static let lockedLeadingColumns = 4
+
+    static let lockedCall = """
+        SELECT h.last_seq, h.last_hash, h.signature, f.* FROM (\(SQLStore.auditHeadQuery) FOR UPDATE) h
+        LEFT JOIN LATERAL (SELECT u.position, s.* FROM unnest(CAST(? AS text[]), CAST(? AS text[])) WITH ORDINALITY AS u(keys, run_id, position)
+            CROSS JOIN LATERAL \(SQLStore.runWithSeriesStatesFunction.name)(h.last_seq, CAST(? AS bigint), u.keys, u.run_id) s) f ON TRUE
         """
 
     /// The positions of the batch's works that may be read ahead: the leading works that each

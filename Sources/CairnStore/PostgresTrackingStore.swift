@@ -385,9 +385,20 @@ final class PostgresBackend: SQLBackend {
     /// database (the batch's thread just does not wake up for it). What a write costs here is
     /// its number of statements, which is why the lock and the head are one statement and an
     /// audit event and its head update another.
-    private static func begin(_ session: PostgresSession) -> [EventLoopFuture<PostgresQueryResult>] {
+    ///
+    /// With `reads` (the series reads of the batch's leading metric writes, `SeriesReadAhead`),
+    /// the lock's statement is also their read (`SeriesReadAhead.locked`), and the works take
+    /// their rows from its answer.
+    private static func begin(_ session: PostgresSession, reading reads: [SeriesReadAhead] = []) -> [EventLoopFuture<PostgresQueryResult>] {
         let begun = session.queue("BEGIN")
-        let head = session.queue([PostgresSession.query(writeLockQuery, [], cache: true)])[0]
+        let head: EventLoopFuture<PostgresQueryResult>
+        if reads.isEmpty {
+            head = session.queue([PostgresSession.query(writeLockQuery, [], cache: true)])[0]
+        } else {
+            let locked = SeriesReadAhead.locked(reads)
+            head = session.queue([PostgresSession.query(locked.sql, locked.values, cache: true)])[0]
+            session.readAhead(head, leadingColumns: SeriesReadAhead.lockedLeadingColumns, reads: reads.map(\.query))
+        }
         session.collectWithNextWait(head)
         session.auditChain?.prefetched = { try session.collected(head).rows.first.map(PostgresSession.row) }
         return [begun, head]
@@ -409,18 +420,13 @@ final class PostgresBackend: SQLBackend {
     /// after the one before it has answered). Throws only when the COMMIT's own answer did not
     /// come back, when whether the batch committed is unknown.
     ///
-    /// With several works, the reads the batch's leading metric writes start with are queued
-    /// right behind the lock as one statement, before the first work runs (`SeriesReadAhead`):
-    /// the first work waits for it, the others find their rows there, and the writes of the
-    /// works read ahead go out together. The workByWork re-run reads everything when its turn
-    /// comes.
+    /// The reads the batch's leading metric writes start with go in the lock's statement, before
+    /// the first work runs (`SeriesReadAhead`): the first work waits for it, the others find
+    /// their rows there, and the writes of the works read ahead go out together. The workByWork
+    /// re-run reads everything when its turn comes.
     private static func inOneGo(_ session: PostgresSession, _ works: [GroupCommitWriter.Work], _ readAheads: [SeriesReadAhead?],
                                 _ history: BatchHistory) throws -> OneGo {
-        var control = begin(session)
-        if works.count > 1 {
-            let reads = SeriesReadAhead.readable(readAheads).map { readAheads[$0]! }
-            session.readAhead(SeriesReadAhead.combined(reads), reads: reads.map(\.query))
-        }
+        var control = begin(session, reading: SeriesReadAhead.readable(readAheads).map { readAheads[$0]! })
         var values: [any Sendable] = []
         values.reserveCapacity(works.count)
         do {
@@ -729,6 +735,8 @@ struct PostgresSession: SQLSession {
         /// The reads not taken yet, in the batch's order, each with its position.
         var pending: [(sql: String, values: [SQLValue], position: Int64)] = []
         var answer: EventLoopFuture<PostgresQueryResult>?
+        /// The columns of each row before the read's own; the last of them is the position.
+        var leadingColumns = 1
         /// The answer's rows and, by position, which of them answer that read, once a work
         /// waited for it. Each work decodes only its own rows, when it takes them.
         var rows: (all: [PostgresRow], byPosition: [Int64: [Int]])?
@@ -860,31 +868,31 @@ struct PostgresSession: SQLSession {
         return try answers(sent).map { result in try result.rows.map(Self.row) }
     }
 
-    /// Queues the reads that the batch's works will ask for (`SeriesReadAhead`) as one
-    /// statement, `combined`, whose rows start with the position (from 1) in `reads` of the read
-    /// they answer: it goes out with the next wait, and `readAhead(_:_:)` hands each work its
-    /// rows. The first work waits for the answer; the later ones find their rows there and
-    /// send nothing, so their writes go out together, with the next statement that is waited
-    /// for (or the COMMIT), as few statements as `coalesced` makes of them.
-    func readAhead(_ combined: (sql: String, values: [SQLValue]), reads: [(sql: String, values: [SQLValue])]) {
+    /// Takes `answer`, a queued statement whose rows answer `reads` (`SeriesReadAhead.locked`):
+    /// each row's first `leadingColumns` columns end with the position (from 1) in `reads` of
+    /// the read it belongs to (NULL: a row of no read), its other columns are that read's row.
+    /// `readAhead(_:_:)` hands each work its rows. The first work waits for the answer; the
+    /// later ones find their rows there and send nothing, so their writes go out together, as
+    /// few statements as `coalesced` makes of them.
+    func readAhead(_ answer: EventLoopFuture<PostgresQueryResult>, leadingColumns: Int, reads: [(sql: String, values: [SQLValue])]) {
         guard !reads.isEmpty else { return }
-        let answer = queue([Self.query(combined.sql, combined.values, cache: true)])[0]
         state.readAheads.withLock { ahead in
+            ahead = ReadAheads(taken: ahead.taken)
             ahead.pending = reads.enumerated().map { ($0.element.sql, $0.element.values, Int64($0.offset + 1)) }
             ahead.answer = answer
-            ahead.rows = nil
+            ahead.leadingColumns = leadingColumns
         }
     }
 
     func readAhead(_ sql: String, _ values: [SQLValue]) throws -> [SQLRow]? {
-        let taken = state.readAheads.withLock { ahead -> (position: Int64, answer: EventLoopFuture<PostgresQueryResult>?)? in
+        let taken = state.readAheads.withLock { ahead -> (position: Int64, answer: EventLoopFuture<PostgresQueryResult>?, leading: Int)? in
             // The works take their reads in the batch's order: the first one pending is theirs.
             func matches(_ entry: (sql: String, values: [SQLValue], position: Int64)) -> Bool {
                 entry.sql == sql && entry.values == values
             }
             guard let index = ahead.pending.first.map(matches) == true ? 0 : ahead.pending.firstIndex(where: matches) else { return nil }
             ahead.taken += 1
-            return (ahead.pending.remove(at: index).position, ahead.answer)
+            return (ahead.pending.remove(at: index).position, ahead.answer, ahead.leadingColumns)
         }
         guard let taken else { return nil }
         var rows = state.readAheads.withLock { $0.rows }
@@ -894,9 +902,11 @@ struct PostgresSession: SQLSession {
             var byPosition: [Int64: [Int]] = [:]
             for (index, row) in all.enumerated() {
                 var cells = row.makeIterator()
-                guard let position = try cells.next()?.decode(Int64.self) else {
+                for _ in 1..<taken.leading { _ = cells.next() }
+                guard let cell = cells.next() else {
                     throw CairnError(.internalError, "PostgreSQL answered a read sent ahead without its position.")
                 }
+                guard let position = try cell.decode(Int64?.self) else { continue }
                 byPosition[position, default: []].append(index)
             }
             rows = (all, byPosition)
@@ -904,7 +914,7 @@ struct PostgresSession: SQLSession {
         }
         guard let rows else { return nil }
         return try (rows.byPosition[taken.position] ?? []).map { index in
-            SQLRow(Array(try Self.row(rows.all[index]).values.dropFirst()))
+            SQLRow(Array(try Self.row(rows.all[index]).values.dropFirst(taken.leading)))
         }
     }
 

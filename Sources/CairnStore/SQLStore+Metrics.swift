@@ -229,6 +229,13 @@ extension SQLStore {
     /// a generic one (0.02 ms to plan the call). The name carries a digest of the definition,
     /// so a build whose query differs makes and calls its own function (`PostgresBackend`
     /// creates it at start, after the migrations) and replicas of two versions never disagree.
+    ///
+    /// A write transaction's first statement takes the write lock and calls the function in one
+    /// go (`SeriesReadAhead.locked`), passing the locked head's sequence number as `p_after`,
+    /// which the body ignores: the call then depends on the locked row, so PostgreSQL runs it
+    /// once the lock is granted. The function is VOLATILE, so its query takes a snapshot of its
+    /// own when it runs (a STABLE one would read with the statement's snapshot, taken before the
+    /// lock wait, and miss what the transaction that held the lock committed).
     static let runWithSeriesStatesFunction: (name: String, sql: String) = {
         // The columns' types in the query's order: the run's (`runColumns`), then a series state's.
         let types = ["bigint", "text", "bigint", "text", "text", "text", "bigint", "bigint", "text", "text"]
@@ -244,8 +251,8 @@ extension SQLStore {
         precondition(arguments.next() == nil && !body.contains("?"))
         let columns = types.enumerated().map { "c\($0.offset + 1) \($0.element)" }.joined(separator: ", ")
         let definition = """
-            (p_max_bytes bigint, p_keys text, p_run_id text) RETURNS TABLE (\(columns))
-            LANGUAGE plpgsql STABLE AS $$
+            (p_after bigint, p_max_bytes bigint, p_keys text, p_run_id text) RETURNS TABLE (\(columns))
+            LANGUAGE plpgsql VOLATILE AS $$
             #variable_conflict use_column
             BEGIN
             RETURN QUERY \(body);

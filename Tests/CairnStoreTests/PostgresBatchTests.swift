@@ -1,6 +1,7 @@
 import CairnCore
 import CairnTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 @testable import CairnStore
@@ -177,13 +178,12 @@ struct PostgresBatchTests {
             var outcomes = try await backend.commitBatch(works.map(\.0), readAheads: works.map(\.1))
             #expect(Self.succeeded(outcomes) == Array(repeating: true, count: 20))
             #expect(backend.readAheadsTaken - taken == 20)
-            // BEGIN, the lock and the twenty reads (three statements), the works' writes,
-            // COMMIT: eight statements, where one per read and one per work's writes would be
-            // 43. Each work grows its segments, writes their summaries, appends its event and
+            // BEGIN, the lock with the twenty reads (one statement), the works' writes, COMMIT:
+            // seven statements, where one per read and one per work's writes would be 43. Each work grows its segments, writes their summaries, appends its event and
             // moves the audit head; only the last move of the head waiting to be sent goes out,
             // so sixteen statements wait after every fifth work, and go out as one
             // (`sendEvery`): four. (With every move of the head sent, every fourth work: five.)
-            #expect(backend.batchStatementsSent - sent == 8)
+            #expect(backend.batchStatementsSent - sent == 7)
             #expect(try await head() == (try await AuditLogTests.all(store)).last?.seq)
 
             // Then each run again, and the first a third time: that work reads in turn, after the
@@ -196,7 +196,7 @@ struct PostgresBatchTests {
             #expect(!backend.startsWithSavepoints)
             #expect(backend.readAheadsTaken - taken == 20)
             // As above, and the last work's read and its writes.
-            #expect(backend.batchStatementsSent - sent == 10)
+            #expect(backend.batchStatementsSent - sent == 9)
 
             for (index, run) in runs.enumerated() {
                 let steps: [Int64] = index == 0 ? [0, 1, 2, 3] : [0, 1, 2]
@@ -209,6 +209,50 @@ struct PostgresBatchTests {
             #expect(events.map(\.seq) == Array(1...Int64(events.count)))
             #expect(try await head() == events.last?.seq)
             #expect(try await store.verifyAuditChain(key: Self.key, pageSize: 7, maxProblems: 5).isIntact)
+        }
+    }
+
+    @Test("A write's series read goes with the write lock and runs after it: a write that waited for another replica's transaction reads what that one committed")
+    func readsAfterTheLock() async throws {
+        try await withPostgresStore { store in
+            let run = try await AuditLogTests.newRun(store)
+            @Sendable func point(_ step: Int64) -> Metric { Metric(key: "loss", value: Double(step), timestamp: 100 + step, step: step) }
+            try await store.logRunWrites(runID: run, RunWrites(metrics: [point(0)]))
+            let experimentID = Int64(try await store.fetchRun(id: run).info.experimentID)!
+
+            // Another replica on the same database holds the lock while it grows the series with
+            // step 1, until this replica's write waits for the lock.
+            let other = try PostgresTrackingStore(location: store.location, poolSize: 2)
+            defer { other.shutdown() }
+            let otherBackend = try #require(other.backend as? PostgresBackend)
+            let holding = Atomic<Bool>(false), release = Atomic<Bool>(false)
+            let held = Task {
+                try await otherBackend.commitBatch([{ db in
+                    let (pk, _, series) = try SQLStore.runWithSeriesStates(db, id: run, keys: ["loss"])
+                    try SQLStore.appendMetrics(db, runPK: pk, experimentID: experimentID, [point(1)], known: series)
+                    holding.store(true, ordering: .sequentiallyConsistent)
+                    while !release.load(ordering: .sequentiallyConsistent) { usleep(1_000) }
+                    return 1
+                }])
+            }
+            while !holding.load(ordering: .sequentiallyConsistent) { try await Task.sleep(for: .milliseconds(5)) }
+            let writing = Task { try await store.logRunWrites(runID: run, RunWrites(metrics: [point(2)])) }
+            // Its first statement (the lock with the read) waits for the other's lock.
+            var waiting = false
+            for _ in 0..<6_000 where !waiting {
+                waiting = try await store.read { db in
+                    try db.value(Int64.self, "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") ?? 0
+                } > 0
+                if !waiting { try await Task.sleep(for: .milliseconds(5)) }
+            }
+            #expect(waiting)
+            release.store(true, ordering: .sequentiallyConsistent)
+            #expect(Self.succeeded(try await held.value) == [true])
+            try await writing.value
+
+            #expect(try await store.metricHistory(runID: run, key: "loss").map(\.step) == [0, 1, 2])
+            let counts = try await store.read { db in try db.values(Int64.self, "SELECT point_count FROM latest_metrics") }
+            #expect(counts == [3])
         }
     }
 }

@@ -83,9 +83,30 @@ struct PostgresPlanTests {
                 let arguments = SQLStore.runWithSeriesStatesArguments(id: id, keys: keys)
                 let (direct, called) = try await store.read { db in
                     (try db.rows(SQLStore.runWithSeriesStatesSQL, values: arguments, cache: false).map(\.values),
-                     try db.rows("SELECT * FROM \(SQLStore.runWithSeriesStatesFunction.name)(?, ?, ?)", values: arguments, cache: false).map(\.values))
+                     try db.rows(SeriesReadAhead.call, values: arguments, cache: false).map(\.values))
                 }
                 #expect(direct == called && direct.count == (id == "no-such-run" ? 0 : 2))
+            }
+            // And in the write lock's statement, each read's rows after the head and its position;
+            // no rows of any read: the head alone.
+            let reads = [SeriesReadAhead(runID: "8f14e45fceea167a5a36dedd4bea2543", keys: ["acc", "loss", "new"]),
+                         SeriesReadAhead(runID: "no-such-run", keys: ["acc"])]
+            for batch in [reads, [reads[1]]] {
+                let expected = try await store.read { db in
+                    try batch.map { try db.rows(SQLStore.runWithSeriesStatesSQL, values: $0.query.values, cache: false).map(\.values) }
+                }
+                let locked = SeriesReadAhead.locked(batch)
+                let (head, rows) = try await store.backend.write { db in
+                    (try db.value(Int64.self, "SELECT last_seq FROM audit_head WHERE id = 1"),
+                     try db.rows(locked.sql, values: locked.values, cache: false).map(\.values))
+                }
+                let leading = SeriesReadAhead.lockedLeadingColumns
+                #expect(rows.allSatisfy { $0[0] == head.map(SQLValue.integer) })
+                let answered = batch.indices.map { index in
+                    rows.filter { $0[leading - 1] == .integer(Int64(index + 1)) }.map { Array($0.dropFirst(leading)) }
+                }
+                #expect(answered == expected)
+                #expect(rows.count == max(1, expected.map(\.count).reduce(0, +)))
             }
 
             // A write's grown last segments, bound as arrays: each through the primary key.
