@@ -226,8 +226,12 @@ struct PostgresBatchTests {
             defer { other.shutdown() }
             let otherBackend = try #require(other.backend as? PostgresBackend)
             let holding = Atomic<Bool>(false), release = Atomic<Bool>(false)
+            // Whatever happens below, the other store's thread stops waiting (before its shutdown).
+            defer { release.store(true, ordering: .sequentiallyConsistent) }
             let held = Task {
                 try await otherBackend.commitBatch([{ db in
+                    // Set even when the work fails, so that the test goes on (and fails) instead of waiting.
+                    defer { holding.store(true, ordering: .sequentiallyConsistent) }
                     let (pk, _, series) = try SQLStore.runWithSeriesStates(db, id: run, keys: ["loss"])
                     try SQLStore.appendMetrics(db, runPK: pk, experimentID: experimentID, [point(1)], known: series)
                     holding.store(true, ordering: .sequentiallyConsistent)
@@ -237,9 +241,10 @@ struct PostgresBatchTests {
             }
             while !holding.load(ordering: .sequentiallyConsistent) { try await Task.sleep(for: .milliseconds(5)) }
             let writing = Task { try await store.logRunWrites(runID: run, RunWrites(metrics: [point(2)])) }
-            // Its first statement (the lock with the read) waits for the other's lock.
+            // Its first statement (the lock with the read) waits for the other's lock. Polled, with
+            // a bound only against a hang (minutes), not a deadline the write must meet.
             var waiting = false
-            for _ in 0..<6_000 where !waiting {
+            for _ in 0..<60_000 where !waiting {
                 waiting = try await store.read { db in
                     try db.value(Int64.self, "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") ?? 0
                 } > 0
