@@ -43,8 +43,9 @@ public final class PostgresTrackingStore: SQLStore, @unchecked Sendable {
 }
 
 /// Where a PostgreSQL database is: parsed from `postgresql://user:password@host:port/db`
-/// (or `postgres://`), with `sslmode` as libpq spells it. `description` never shows the
-/// password.
+/// (or `postgres://`), with `sslmode` as libpq spells it and `statement_cache_size` (how many
+/// named prepared statements each connection keeps, as asyncpg and pgx name it; 0 for poolers
+/// that do not keep them). `description` never shows the password.
 public struct PostgresLocation: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     public var host: String
     public var port: Int
@@ -52,6 +53,8 @@ public struct PostgresLocation: Sendable, CustomStringConvertible, CustomDebugSt
     public var password: String?
     public var database: String
     public var sslMode: SSLMode
+    public var statementCacheSize = Self.defaultStatementCacheSize
+    public static let defaultStatementCacheSize = 100
 
     public enum SSLMode: String, Sendable {
         case disable, prefer, require
@@ -88,19 +91,31 @@ public struct PostgresLocation: Sendable, CustomStringConvertible, CustomDebugSt
             throw CairnError.invalidParameter("The PostgreSQL URI '\(Self.redacted(uri))' names no database: expected \(form).")
         }
         var sslMode = SSLMode.prefer
-        for item in components.queryItems ?? [] where item.name == "sslmode" {
-            switch item.value ?? "" {
-            case "disable", "allow": sslMode = .disable
-            case "prefer": sslMode = .prefer
-            case "require", "verify-ca", "verify-full": sslMode = .require
+        var statementCacheSize = Self.defaultStatementCacheSize
+        for item in components.queryItems ?? [] {
+            switch item.name {
+            case "sslmode":
+                switch item.value ?? "" {
+                case "disable", "allow": sslMode = .disable
+                case "prefer": sslMode = .prefer
+                case "require", "verify-ca", "verify-full": sslMode = .require
+                default:
+                    throw CairnError.invalidParameter("Invalid sslmode '\(item.value ?? "")' in the PostgreSQL URI: use disable, prefer or require.")
+                }
+            case "statement_cache_size":
+                guard let size = Int(item.value ?? ""), (0...10_000).contains(size) else {
+                    throw CairnError.invalidParameter("Invalid statement_cache_size '\(item.value ?? "")' in the PostgreSQL URI: use a number from 0 (no named prepared statements, for PgBouncer in transaction mode) to 10000; the default is \(Self.defaultStatementCacheSize).")
+                }
+                statementCacheSize = size
             default:
-                throw CairnError.invalidParameter("Invalid sslmode '\(item.value ?? "")' in the PostgreSQL URI: use disable, prefer or require.")
+                break
             }
         }
         self.init(host: host, port: components.port ?? 5432,
                   username: components.user.map { $0.removingPercentEncoding ?? $0 } ?? ProcessInfo.processInfo.environment["PGUSER"] ?? "postgres",
                   password: components.password.map { $0.removingPercentEncoding ?? $0 } ?? ProcessInfo.processInfo.environment["PGPASSWORD"],
                   database: database.removingPercentEncoding ?? database, sslMode: sslMode)
+        self.statementCacheSize = statementCacheSize
     }
 
     public var description: String {
@@ -167,8 +182,10 @@ final class PostgresBackend: SQLBackend {
         self.location = location
         let size = max(2, poolSize)
         let configuration = try location.configuration()
-        primary = PostgresConnectionPool(name: location.description, configuration: configuration)
-        replica = try readReplica.map { PostgresConnectionPool(name: $0.description, configuration: try $0.configuration()) }
+        primary = PostgresConnectionPool(name: location.description, configuration: configuration, statementCacheSize: location.statementCacheSize)
+        replica = try readReplica.map {
+            PostgresConnectionPool(name: $0.description, configuration: try $0.configuration(), statementCacheSize: $0.statementCacheSize)
+        }
         threads = NIOThreadPool(numberOfThreads: size)
         threads.start()
         let primary = self.primary
@@ -221,7 +238,7 @@ final class PostgresBackend: SQLBackend {
         let location = self.location
         do {
             return try await Self.onStoreThread(threads) {
-                try pool.withSession { session in
+                try pool.withSession(readOnly: true) { session in
                     // Transaction control is queued: BEGIN goes out with the first query and
                     // answers with it. The COMMIT of a read-only transaction that read everything
                     // it asked for changes nothing and cannot fail but with the connection: it goes
@@ -235,6 +252,7 @@ final class PostgresBackend: SQLBackend {
                         _ = try session.collected(begun)
                         let commit = session.queue("COMMIT")
                         session.send()
+                        session.prepareNamedStatements()
                         return (value, commit)
                     } catch {
                         try? session.settle()
@@ -389,9 +407,9 @@ final class PostgresBackend: SQLBackend {
     /// With `reads` (the series reads of the batch's leading metric writes, `SeriesReadAhead`),
     /// the lock's statement is also their read (`SeriesReadAhead.locked`), and the works take
     /// their rows from its answer.
-    private static func begin(_ session: PostgresSession, reading reads: [SeriesReadAhead] = []) -> [EventLoopFuture<PostgresQueryResult>] {
+    private static func begin(_ session: PostgresSession, reading reads: [SeriesReadAhead] = []) -> [EventLoopFuture<PostgresAnswer>] {
         let begun = session.queue("BEGIN")
-        let head: EventLoopFuture<PostgresQueryResult>
+        let head: EventLoopFuture<PostgresAnswer>
         if reads.isEmpty {
             head = session.queue([PostgresSession.query(writeLockQuery, [], cache: true)])[0]
         } else {
@@ -561,33 +579,25 @@ final class PostgresBackend: SQLBackend {
         if let error = error as? PSQLError {
             let state = error.serverInfo?[.sqlState] ?? ""
             let message = error.serverInfo?[.message] ?? ""
-            switch state {
-            case "28P01", "28000":
-                return CairnError(.invalidState, "PostgreSQL at \(location.host):\(location.port) refused the login of user '\(location.username)': \(message). Check the user and password in --backend-store-uri.", cause: error)
-            case "3D000":
-                return CairnError(.invalidState, "PostgreSQL at \(location.host):\(location.port) has no database '\(location.database)'. Create it (`CREATE DATABASE \(location.database)`) or name an existing one in --backend-store-uri.", cause: error)
-            case "42501":
-                // Missing rights: to read or write a table, or, at the first start of a version, to
-                // create its tables and functions in the schema.
-                return CairnError(.internalError, "PostgreSQL refused user '\(location.username)' in database '\(location.database)': \(message). "
-                    + "Cairn's user must read and write every table of its schema (`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO \(location.username)` "
-                    + "and `GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO \(location.username)`), and the first start of each Cairn version creates its new tables and "
-                    + "functions: start that version once as the database's owner, or `GRANT CREATE ON SCHEMA public TO \(location.username)`.", cause: error)
-            case "2201B":
-                // An RLIKE pattern PostgreSQL's regular expressions refuse (MLflow on PostgreSQL: 400).
-                return CairnError(.badRequest, "Invalid regular expression: \(message).", cause: error)
-            case "53100":
-                return CairnError(.temporarilyUnavailable, "Storage is full: PostgreSQL has no disk space left; nothing of this request was stored. Free space on the database server; Cairn resumes by itself.", cause: error)
-            case _ where state.hasPrefix("08") || state.hasPrefix("57P") || state == "40001" || state == "40P01" || state == "55P03":
-                return unavailable(location, cause: error)
-            default:
-                break
-            }
+            if let known = serverError(state: state, message: message, cause: error, location: location) { return known }
             switch error.code {
             case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed, .sslUnsupported, .failedToAddSSLHandler:
                 return unavailable(location, cause: error)
             default:
                 return CairnError(.internalError, "The database failed: \(state.isEmpty ? "\(error.code)" : "\(state) \(message)")", cause: error)
+            }
+        }
+        // A named statement's answer comes through the driver's older API, whose errors these are.
+        if let error = error as? PostgresError {
+            switch error {
+            case .server(let response):
+                let state = response.fields[.sqlState] ?? "", message = response.fields[.message] ?? ""
+                return serverError(state: state, message: message, cause: error, location: location)
+                    ?? CairnError(.internalError, "The database failed: \(state) \(message)", cause: error)
+            case .connectionClosed:
+                return unavailable(location, cause: error)
+            case .protocol:
+                break
             }
         }
         if error is ChannelError || error is IOError || error is NIOConnectionError {
@@ -596,9 +606,150 @@ final class PostgresBackend: SQLBackend {
         return CairnError(.internalError, "The database failed: \(error)", cause: error)
     }
 
+    /// The error PostgreSQL answered with (its SQLSTATE and message) as `CairnError`, where
+    /// the state says more than that the database failed.
+    private static func serverError(state: String, message: String, cause error: any Error, location: PostgresLocation) -> CairnError? {
+        switch state {
+        case "28P01", "28000":
+            return CairnError(.invalidState, "PostgreSQL at \(location.host):\(location.port) refused the login of user '\(location.username)': \(message). Check the user and password in --backend-store-uri.", cause: error)
+        case "3D000":
+            return CairnError(.invalidState, "PostgreSQL at \(location.host):\(location.port) has no database '\(location.database)'. Create it (`CREATE DATABASE \(location.database)`) or name an existing one in --backend-store-uri.", cause: error)
+        case "42501":
+            // Missing rights: to read or write a table, or, at the first start of a version, to
+            // create its tables and functions in the schema.
+            return CairnError(.internalError, "PostgreSQL refused user '\(location.username)' in database '\(location.database)': \(message). "
+                + "Cairn's user must read and write every table of its schema (`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO \(location.username)` "
+                + "and `GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO \(location.username)`), and the first start of each Cairn version creates its new tables and "
+                + "functions: start that version once as the database's owner, or `GRANT CREATE ON SCHEMA public TO \(location.username)`.", cause: error)
+        case "2201B":
+            // An RLIKE pattern PostgreSQL's regular expressions refuse (MLflow on PostgreSQL: 400).
+            return CairnError(.badRequest, "Invalid regular expression: \(message).", cause: error)
+        case "53100":
+            return CairnError(.temporarilyUnavailable, "Storage is full: PostgreSQL has no disk space left; nothing of this request was stored. Free space on the database server; Cairn resumes by itself.", cause: error)
+        case _ where state.hasPrefix("08") || state.hasPrefix("57P") || state == "40001" || state == "40P01" || state == "55P03":
+            return unavailable(location, cause: error)
+        default:
+            return nil
+        }
+    }
+
     private static func unavailable(_ location: PostgresLocation, cause: any Error) -> CairnError {
         CairnError(.temporarilyUnavailable, "The PostgreSQL database at \(location.host):\(location.port) is unreachable or restarting; nothing of this request was stored. Retry shortly; Cairn reconnects by itself.", cause: cause)
     }
+}
+
+/// A statement's answer: its rows and, for a statement run by text, how many rows it changed.
+struct PostgresAnswer: Sendable {
+    let rows: [PostgresRow]
+    let affectedRows: Int?
+}
+
+/// The named prepared statements of one connection, which its read-only sessions run.
+///
+/// PostgreSQL parses and plans a statement sent as text every time it runs (a filtered run
+/// search: about 2 ms of planning before 2 ms of running). A named statement is parsed once
+/// per connection, and after its fifth run PostgreSQL keeps a generic plan when that plan
+/// costs no more than the ones made for each run's values (`plan_cache_mode = auto`). So a read
+/// that a read-only session sends for the second time on a connection is prepared once the
+/// session is over (after its COMMIT, outside any transaction: a failure there changes nothing
+/// and fails no read), and the connection's later sessions run it by name. The texts bind
+/// the same types as the statements sent as text (`PostgresSession.typeName`). Writes keep
+/// running as text: their batches coalesce into statements whose texts vary, and a write needs
+/// the count of rows it changed, which a named statement's answer lacks.
+///
+/// At most `capacity` statements per connection (the URI's `statement_cache_size`, 0 turns
+/// naming off, as connection poolers that do not keep a connection's prepared statements need,
+/// such as PgBouncer in transaction mode before 1.21); the least recently used are closed to
+/// make room for new ones.
+final class NamedStatements: Sendable {
+    let capacity: Int
+    /// Texts longer than this run as text (long lists of values vary).
+    static let longestText = 32_768
+
+    private struct State {
+        var ready: [String: (statement: PreparedQuery, used: UInt64)] = [:]
+        /// Texts seen once; cleared when it grows past a bound.
+        var seen = Set<String>()
+        var wanted: [String] = []
+        var preparing = Set<String>()
+        /// Texts PostgreSQL refused to prepare, not tried again on this connection.
+        var refused = Set<String>()
+        /// Statements that failed, to close with the next work.
+        var failed: [PreparedQuery] = []
+        var clock: UInt64 = 0
+    }
+    private let state = Mutex<State>(State())
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    /// The statement prepared for `text`, if any. Otherwise notes that it was sent: a text sent
+    /// the second time is prepared after the session (`takeWork`).
+    func lookup(_ text: String) -> PreparedQuery? {
+        guard capacity > 0 else { return nil }
+        return state.withLock { state in
+            state.clock += 1
+            if let known = state.ready[text] {
+                state.ready[text]?.used = state.clock
+                return known.statement
+            }
+            guard !state.preparing.contains(text), !state.refused.contains(text), !state.wanted.contains(text) else { return nil }
+            if state.seen.remove(text) != nil {
+                state.wanted.append(text)
+            } else {
+                if state.seen.count >= 4 * capacity { state.seen.removeAll() }
+                state.seen.insert(text)
+            }
+            return nil
+        }
+    }
+
+    /// The texts to prepare now and the statements to close to make room for them (the least
+    /// recently used). Called at the end of a session: no statement of the connection is in use.
+    func takeWork() -> (prepare: [String], close: [PreparedQuery]) {
+        state.withLock { state in
+            let prepare = Array(state.wanted.prefix(capacity))
+            state.wanted.removeAll()
+            state.preparing.formUnion(prepare)
+            var close = state.failed
+            state.failed.removeAll()
+            let excess = state.ready.count + state.preparing.count - capacity
+            if excess > 0 {
+                let oldest = state.ready.sorted { $0.value.used < $1.value.used }.prefix(excess)
+                for (text, _) in oldest { state.ready[text] = nil }
+                close += oldest.map(\.value.statement)
+            }
+            return (prepare, close)
+        }
+    }
+
+    /// The outcome of preparing `text`.
+    func prepared(_ text: String, _ outcome: Result<PreparedQuery, any Error>) {
+        state.withLock { state in
+            state.preparing.remove(text)
+            switch outcome {
+            case .success(let statement):
+                state.clock += 1
+                state.ready[text] = (statement, state.clock)
+            case .failure:
+                if state.refused.count < capacity { state.refused.insert(text) }
+            }
+        }
+    }
+
+    /// Drops `text`'s statement (it failed) from those the sessions run.
+    func forget(_ text: String) {
+        state.withLock { state in
+            if let failed = state.ready.removeValue(forKey: text) {
+                state.seen.insert(text)
+                state.failed.append(failed.statement)
+            }
+        }
+    }
+
+    /// How many statements are prepared (for tests).
+    var preparedCount: Int { state.withLock { $0.ready.count } }
 }
 
 /// Connections to one PostgreSQL server, used one at a time each, from the backend's threads.
@@ -609,14 +760,18 @@ final class PostgresConnectionPool: Sendable {
     private let configuration: PostgresConnection.Configuration
     /// Idle connections, each with the statement it was handed back behind (a read's COMMIT),
     /// whose answer its next user collects first.
-    private let idle = Mutex<[(connection: PostgresConnection, pending: EventLoopFuture<PostgresQueryResult>?)]>([])
+    private let idle = Mutex<[(connection: PostgresConnection, pending: EventLoopFuture<PostgresAnswer>?, named: NamedStatements)]>([])
     private let nextID = Atomic<Int>(0)
     private let isClosed = Atomic<Bool>(false)
     private let logger = Logger(label: "cairn.postgres")
 
-    init(name: String, configuration: PostgresConnection.Configuration) {
+    /// How many named statements each connection keeps (`NamedStatements`).
+    let statementCacheSize: Int
+
+    init(name: String, configuration: PostgresConnection.Configuration, statementCacheSize: Int = PostgresLocation.defaultStatementCacheSize) {
         self.name = name
         self.configuration = configuration
+        self.statementCacheSize = statementCacheSize
     }
 
     /// Runs `body` on a connection (from a thread that may block, never an event loop).
@@ -633,28 +788,31 @@ final class PostgresConnectionPool: Sendable {
     /// the pool at once, and its next session collects that answer with its first wait (it
     /// has almost always arrived by then). A statement that failed there leaves the connection
     /// broken, which the next statements on it report.
-    func withSession<T>(auditChain: AuditChainState? = nil,
-                        _ body: (PostgresSession) throws -> (T, pending: EventLoopFuture<PostgresQueryResult>?)) throws -> T {
-        let (connection, leftPending) = try acquire()
-        let session = PostgresSession(connection, auditChain: auditChain)
+    ///
+    /// A read-only session (`readOnly`) runs the statements it has sent on this connection
+    /// before as named prepared statements (`NamedStatements`).
+    func withSession<T>(auditChain: AuditChainState? = nil, readOnly: Bool = false,
+                        _ body: (PostgresSession) throws -> (T, pending: EventLoopFuture<PostgresAnswer>?)) throws -> T {
+        let (connection, leftPending, named) = try acquire()
+        let session = PostgresSession(connection, auditChain: auditChain, named: readOnly ? named : nil)
         if let leftPending { session.collectWithNextWait(leftPending) }
         do {
             let (value, pending) = try body(session)
-            release(connection, pending: pending)
+            release(connection, pending: pending, named: named)
             return value
         } catch {
             if connection.isClosed {
                 connection.closeAndWait()
             } else {
-                release(connection, pending: nil)
+                release(connection, pending: nil, named: named)
             }
             throw error
         }
     }
 
-    private func acquire() throws -> (PostgresConnection, EventLoopFuture<PostgresQueryResult>?) {
-        while let (connection, pending) = idle.withLock({ $0.popLast() }) {
-            if !connection.isClosed { return (connection, pending) }
+    private func acquire() throws -> (PostgresConnection, EventLoopFuture<PostgresAnswer>?, NamedStatements) {
+        while let (connection, pending, named) = idle.withLock({ $0.popLast() }) {
+            if !connection.isClosed { return (connection, pending, named) }
         }
         let id = nextID.add(1, ordering: .relaxed).newValue
         let connection = try PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration,
@@ -665,7 +823,7 @@ final class PostgresConnectionPool: Sendable {
             connection.closeAndWait()
             throw error
         }
-        return (connection, nil)
+        return (connection, nil, NamedStatements(capacity: statementCacheSize))
     }
 
     /// Set on each new connection. JIT compilation is off: it starts once a plan's estimated
@@ -678,10 +836,10 @@ final class PostgresConnectionPool: Sendable {
 
     /// Back to the idle list; once the pool is closed, a connection still out (a background
     /// ANALYZE, say) is closed when it comes back instead.
-    private func release(_ connection: PostgresConnection, pending: EventLoopFuture<PostgresQueryResult>?) {
+    private func release(_ connection: PostgresConnection, pending: EventLoopFuture<PostgresAnswer>?, named: NamedStatements) {
         let kept = idle.withLock { all -> Bool in
             guard !isClosed.load(ordering: .acquiring) else { return false }
-            all.append((connection, pending))
+            all.append((connection, pending, named))
             return true
         }
         if !kept { connection.closeAndWait() }
@@ -711,6 +869,8 @@ struct PostgresSession: SQLSession {
     let connection: PostgresConnection
     private let state = State()
     let auditChain: AuditChainState?
+    /// The connection's named statements, in a read-only session (`NamedStatements`).
+    let named: NamedStatements?
     static let logger = Logger(label: "cairn.postgres")
     private static let rewritten = Mutex<[String: String]>([:])
 
@@ -718,11 +878,11 @@ struct PostgresSession: SQLSession {
         /// Statements queued and not handed to the connection yet, in order.
         let outbox = Mutex<[Outgoing]>([])
         /// Deferred statements queued or sent and not yet checked (see `settle`).
-        let deferred = Mutex<[EventLoopFuture<PostgresQueryResult>]>([])
+        let deferred = Mutex<[EventLoopFuture<PostgresAnswer>]>([])
         /// Statements whose answers the next wait collects too (see `collectWithNextWait`), and
         /// the answers collected so far.
-        let riders = Mutex<[EventLoopFuture<PostgresQueryResult>]>([])
-        let collected = Mutex<[(future: EventLoopFuture<PostgresQueryResult>, result: Result<PostgresQueryResult, any Error>)]>([])
+        let riders = Mutex<[EventLoopFuture<PostgresAnswer>]>([])
+        let collected = Mutex<[(future: EventLoopFuture<PostgresAnswer>, result: Result<PostgresAnswer, any Error>)]>([])
         /// Reads sent ahead of the works that need them (`readAhead`) as one statement.
         let readAheads = Mutex<ReadAheads>(ReadAheads())
         /// Statements handed to the connection (after coalescing).
@@ -734,7 +894,7 @@ struct PostgresSession: SQLSession {
     private struct ReadAheads: Sendable {
         /// The reads not taken yet, in the batch's order, each with its position.
         var pending: [(sql: String, values: [SQLValue], position: Int64)] = []
-        var answer: EventLoopFuture<PostgresQueryResult>?
+        var answer: EventLoopFuture<PostgresAnswer>?
         /// The columns of each row before the read's own; the last of them is the position.
         var leadingColumns = 1
         /// The answer's rows and, by position, which of them answer that read, once a work
@@ -746,22 +906,30 @@ struct PostgresSession: SQLSession {
     /// A queued statement: ready to send, or an independent write that may go out as one
     /// statement with the independent writes queued next to it (`coalesced`).
     private struct Outgoing: Sendable {
-        var query: PostgresQuery?
+        var query: Statement?
         var independent: (sql: String, values: [SQLValue])?
         /// An independent write that a later one of the same text replaces (`runDeferredReplaceable`).
         var replaceable = false
-        let promise: EventLoopPromise<PostgresQueryResult>
+        let promise: EventLoopPromise<PostgresAnswer>
     }
 
-    init(_ connection: PostgresConnection, auditChain: AuditChainState? = nil) {
+    /// A statement as it goes to the connection: its text, or a named statement prepared
+    /// before on this connection with the values to run it with.
+    enum Statement: Sendable {
+        case unnamed(PostgresQuery)
+        case named(PreparedQuery, [PostgresData], text: String, NamedStatements)
+    }
+
+    init(_ connection: PostgresConnection, auditChain: AuditChainState? = nil, named: NamedStatements? = nil) {
         self.connection = connection
         self.auditChain = auditChain
+        self.named = named
     }
 
     var dialect: SQLDialect { .postgres }
 
     func runDeferredIndependent(_ sql: String, _ values: [SQLValue]) throws {
-        let promise = connection.eventLoop.makePromise(of: PostgresQueryResult.self)
+        let promise = connection.eventLoop.makePromise(of: PostgresAnswer.self)
         state.outbox.withLock { $0.append(Outgoing(independent: (sql, values), promise: promise)) }
         state.deferred.withLock { $0.append(promise.futureResult) }
     }
@@ -771,7 +939,7 @@ struct PostgresSession: SQLSession {
     /// audit head, and one statement must not update a row twice (PostgreSQL would keep one
     /// of the updates, which one is not defined).
     func runDeferredReplaceable(_ sql: String, _ values: [SQLValue]) throws {
-        let promise = connection.eventLoop.makePromise(of: PostgresQueryResult.self)
+        let promise = connection.eventLoop.makePromise(of: PostgresAnswer.self)
         state.outbox.withLock { outbox in
             if let earlier = outbox.lastIndex(where: { $0.replaceable && $0.independent?.sql == sql }) {
                 promise.futureResult.cascade(to: outbox.remove(at: earlier).promise)
@@ -794,18 +962,18 @@ struct PostgresSession: SQLSession {
     /// The outbox as the statements to send, each with the promises its answer fulfils: runs
     /// of independent writes become one statement each, `WITH w0 AS (…), w1 AS (…) last`
     /// (PostgreSQL runs every part once, on one snapshot, whether or not it is referenced).
-    private static func coalesced(_ outbox: [Outgoing]) -> [(query: PostgresQuery, promises: [EventLoopPromise<PostgresQueryResult>])] {
-        var statements: [(query: PostgresQuery, promises: [EventLoopPromise<PostgresQueryResult>])] = []
-        var run: [(sql: String, values: [SQLValue], promise: EventLoopPromise<PostgresQueryResult>)] = []
+    private static func coalesced(_ outbox: [Outgoing]) -> [(statement: Statement, promises: [EventLoopPromise<PostgresAnswer>])] {
+        var statements: [(statement: Statement, promises: [EventLoopPromise<PostgresAnswer>])] = []
+        var run: [(sql: String, values: [SQLValue], promise: EventLoopPromise<PostgresAnswer>)] = []
         func endRun() {
             guard let last = run.last else { return }
             if run.count == 1 {
-                statements.append((query(last.sql, last.values, cache: true), [last.promise]))
+                statements.append((.unnamed(query(last.sql, last.values, cache: true)), [last.promise]))
             } else {
                 let parts = run.dropLast().enumerated().map { "w\($0.offset) AS (\($0.element.sql))" }
                 let sql = "WITH " + parts.joined(separator: ", ") + " " + last.sql
                 // Shapes that recur (a log-metric's) keep their rewritten text; long ones vary.
-                statements.append((query(sql, run.flatMap(\.values), cache: sql.utf8.count <= 4096), run.map(\.promise)))
+                statements.append((.unnamed(query(sql, run.flatMap(\.values), cache: sql.utf8.count <= 4096)), run.map(\.promise)))
             }
             run.removeAll()
         }
@@ -830,11 +998,11 @@ struct PostgresSession: SQLSession {
     @discardableResult
     func run(_ sql: String, _ values: [SQLValue], cache: Bool) throws -> Int {
         let result = try answers(queue([Self.query(sql, values, cache: cache)]))[0]
-        return result.metadata.rows ?? 0
+        return result.affectedRows ?? 0
     }
 
     func each(_ sql: String, _ values: [SQLValue], cache: Bool, _ body: (SQLRow) throws -> Void) throws {
-        let result = try answers(queue([Self.query(sql, values, cache: cache)]))[0]
+        let result = try answers(queueReads([(sql, values, cache)]))[0]
         for row in result.rows {
             try body(Self.row(row))
         }
@@ -843,13 +1011,13 @@ struct PostgresSession: SQLSession {
     /// Hands over each segment where the driver holds it (a slice of the answer's buffer), its
     /// steps decoded as integers: no copy of the bytes and no row of values per segment.
     func eachBlob(_ sql: String, _ values: [SQLValue], _ body: (UnsafeRawBufferPointer?, Int64, Int64) throws -> Void) throws {
-        let result = try answers(queue([Self.query(sql, values, cache: true)]))[0]
+        let result = try answers(queueReads([(sql, values, true)]))[0]
         for row in result.rows {
             var cells = row.makeIterator()
             guard let blob = cells.next(), let low = cells.next(), let high = cells.next() else {
                 throw CairnError(.internalError, "PostgreSQL answered a segment row of fewer than three columns.")
             }
-            let minStep = try low.decode(Int64.self), maxStep = try high.decode(Int64.self)
+            let minStep = try Self.binary(low).decode(Int64.self), maxStep = try Self.binary(high).decode(Int64.self)
             guard blob.bytes != nil else {
                 try body(nil, minStep, maxStep)
                 continue
@@ -864,7 +1032,7 @@ struct PostgresSession: SQLSession {
     }
 
     func rows(of queries: [(sql: String, values: [SQLValue])]) throws -> [[SQLRow]] {
-        let sent = queue(queries.map { Self.query($0.sql, $0.values, cache: true) })
+        let sent = queueReads(queries.map { ($0.sql, $0.values, true) })
         return try answers(sent).map { result in try result.rows.map(Self.row) }
     }
 
@@ -874,7 +1042,7 @@ struct PostgresSession: SQLSession {
     /// `readAhead(_:_:)` hands each work its rows. The first work waits for the answer; the
     /// later ones find their rows there and send nothing, so their writes go out together, as
     /// few statements as `coalesced` makes of them.
-    func readAhead(_ answer: EventLoopFuture<PostgresQueryResult>, leadingColumns: Int, reads: [(sql: String, values: [SQLValue])]) {
+    func readAhead(_ answer: EventLoopFuture<PostgresAnswer>, leadingColumns: Int, reads: [(sql: String, values: [SQLValue])]) {
         guard !reads.isEmpty else { return }
         state.readAheads.withLock { ahead in
             ahead = ReadAheads(taken: ahead.taken)
@@ -885,7 +1053,7 @@ struct PostgresSession: SQLSession {
     }
 
     func readAhead(_ sql: String, _ values: [SQLValue]) throws -> [SQLRow]? {
-        let taken = state.readAheads.withLock { ahead -> (position: Int64, answer: EventLoopFuture<PostgresQueryResult>?, leading: Int)? in
+        let taken = state.readAheads.withLock { ahead -> (position: Int64, answer: EventLoopFuture<PostgresAnswer>?, leading: Int)? in
             // The works take their reads in the batch's order: the first one pending is theirs.
             func matches(_ entry: (sql: String, values: [SQLValue], position: Int64)) -> Bool {
                 entry.sql == sql && entry.values == values
@@ -919,7 +1087,7 @@ struct PostgresSession: SQLSession {
     }
 
     /// The reads sent ahead that no work waited for, which the caller now owns.
-    func untakenReadAheads() -> [EventLoopFuture<PostgresQueryResult>] {
+    func untakenReadAheads() -> [EventLoopFuture<PostgresAnswer>] {
         state.readAheads.withLock { ahead in
             defer { ahead = ReadAheads(taken: ahead.taken) }
             guard ahead.rows == nil, let answer = ahead.answer else { return [] }
@@ -938,28 +1106,62 @@ struct PostgresSession: SQLSession {
 
     /// Queues statements without sending them: they go to the connection, in order, with the
     /// next wait (or `flush`).
-    func queue(_ queries: [PostgresQuery]) -> [EventLoopFuture<PostgresQueryResult>] {
+    func queue(_ queries: [PostgresQuery]) -> [EventLoopFuture<PostgresAnswer>] {
+        queue(queries.map(Statement.unnamed))
+    }
+
+    private func queue(_ statements: [Statement]) -> [EventLoopFuture<PostgresAnswer>] {
         let loop = connection.eventLoop
-        let promises = queries.map { _ in loop.makePromise(of: PostgresQueryResult.self) }
-        state.outbox.withLock { $0.append(contentsOf: zip(queries, promises).map { Outgoing(query: $0, promise: $1) }) }
+        let promises = statements.map { _ in loop.makePromise(of: PostgresAnswer.self) }
+        state.outbox.withLock { $0.append(contentsOf: zip(statements, promises).map { Outgoing(query: $0, promise: $1) }) }
         return promises.map(\.futureResult)
     }
 
+    /// Queues reads: in a read-only session, each by name where this connection has prepared
+    /// it (`NamedStatements`), which also learns which to prepare next.
+    private func queueReads(_ reads: [(sql: String, values: [SQLValue], cache: Bool)]) -> [EventLoopFuture<PostgresAnswer>] {
+        guard let named else { return queue(reads.map { Self.query($0.sql, $0.values, cache: $0.cache) }) }
+        return queue(reads.map { read -> Statement in
+            guard read.sql.utf8.count <= NamedStatements.longestText else { return .unnamed(Self.query(read.sql, read.values, cache: read.cache)) }
+            let types = read.values.map(Self.typeName)
+            let text = Self.numbered(read.sql, casts: types, cache: read.cache)
+            guard let prepared = named.lookup(text) else { return .unnamed(Self.query(read.sql, read.values, cache: read.cache)) }
+            return .named(prepared, read.values.map(Self.data), text: text, named)
+        })
+    }
+
+    /// After the session's last statement: prepares the statements it learnt it should and
+    /// closes the ones they replace (`NamedStatements.takeWork`), outside any transaction, so
+    /// that neither changes what the session did. Nothing waits for their answers; the
+    /// connection runs its next session's statements after them.
+    func prepareNamedStatements() {
+        guard let named else { return }
+        let (prepare, close) = named.takeWork()
+        guard !prepare.isEmpty || !close.isEmpty else { return }
+        let connection = self.connection
+        connection.eventLoop.execute {
+            for statement in close { _ = statement.deallocate() }
+            for text in prepare {
+                connection.prepare(query: text).whenComplete { named.prepared(text, $0) }
+            }
+        }
+    }
+
     /// One statement without parameters (transaction control), queued.
-    func queue(_ sql: String) -> EventLoopFuture<PostgresQueryResult> {
+    func queue(_ sql: String) -> EventLoopFuture<PostgresAnswer> {
         queue([PostgresQuery(unsafeSQL: sql)])[0]
     }
 
     /// `future`'s answer is collected by the next wait, whatever that waits for, and kept for
     /// `collected(_:)`: the audit head, read with the write lock, comes back with the work's
     /// first answer instead of costing a wait of its own.
-    func collectWithNextWait(_ future: EventLoopFuture<PostgresQueryResult>) {
+    func collectWithNextWait(_ future: EventLoopFuture<PostgresAnswer>) {
         state.riders.withLock { $0.append(future) }
     }
 
     /// The answer of a statement given to `collectWithNextWait`, waiting for it if no wait
     /// has collected it yet.
-    func collected(_ future: EventLoopFuture<PostgresQueryResult>) throws -> PostgresQueryResult {
+    func collected(_ future: EventLoopFuture<PostgresAnswer>) throws -> PostgresAnswer {
         if let known = state.collected.withLock({ $0.first { $0.future === future }?.result }) { return try known.get() }
         state.riders.withLock { $0.removeAll { $0 === future } }
         return try exchange([future])[0].get()
@@ -968,7 +1170,7 @@ struct PostgresSession: SQLSession {
     /// Each query as one row of one array per column (`packed`), read straight into `SQLRow`s
     /// (`unpack`): one `DataRow` message per query instead of one per row.
     func packedRows(of queries: [PackedQuery]) throws -> [[SQLRow]] {
-        let results = try answers(queue(queries.map { Self.query(Self.packed($0.sql, columns: $0.columns), $0.values, cache: true) }))
+        let results = try answers(queueReads(queries.map { (Self.packed($0.sql, columns: $0.columns), $0.values, true) }))
         return try zip(results, queries).map { result, query in
             guard let row = result.rows.first else { return [] }
             return try Self.unpack(row, [query.columns])[0]
@@ -987,7 +1189,7 @@ struct PostgresSession: SQLSession {
     /// The one row of `sql`, whose columns are the arrays of several `packed` queries of
     /// `columns` columns each, one after the other, as each query's rows.
     func packedColumns(_ sql: String, _ values: [SQLValue], columns: [Int]) throws -> [[SQLRow]] {
-        guard let row = try answers(queue([Self.query(sql, values, cache: false)]))[0].rows.first else {
+        guard let row = try answers(queueReads([(sql, values, false)]))[0].rows.first else {
             return columns.map { _ in [] }
         }
         return try Self.unpack(row, columns)
@@ -1077,7 +1279,7 @@ struct PostgresSession: SQLSession {
     }
 
     /// The deferred statements not yet checked, which the caller now owns.
-    func takeDeferred() -> [EventLoopFuture<PostgresQueryResult>] {
+    func takeDeferred() -> [EventLoopFuture<PostgresAnswer>] {
         state.deferred.withLock { all in
             defer { all.removeAll() }
             return all
@@ -1085,7 +1287,7 @@ struct PostgresSession: SQLSession {
     }
 
     /// Throws the first error among answers of deferred statements.
-    func checkDeferred(_ outcomes: [Result<PostgresQueryResult, any Error>]) throws {
+    func checkDeferred(_ outcomes: [Result<PostgresAnswer, any Error>]) throws {
         for outcome in outcomes {
             if case .failure(let error) = outcome { throw error }
         }
@@ -1094,7 +1296,7 @@ struct PostgresSession: SQLSession {
     /// The answers of `futures`, each statement's own error included. When one failed because
     /// a deferred statement before it had aborted the transaction, the deferred statement's
     /// error is the one to report.
-    private func answers(_ futures: [EventLoopFuture<PostgresQueryResult>]) throws -> [PostgresQueryResult] {
+    private func answers(_ futures: [EventLoopFuture<PostgresAnswer>]) throws -> [PostgresAnswer] {
         let outcomes = exchange(futures)
         if outcomes.contains(where: { if case .failure = $0 { true } else { false } }) { try settle() }
         return try outcomes.map { try $0.get() }
@@ -1113,9 +1315,18 @@ struct PostgresSession: SQLSession {
     }
 
     /// Sends coalesced statements; on the connection's event loop.
-    private static func hand(_ outbox: [(query: PostgresQuery, promises: [EventLoopPromise<PostgresQueryResult>])], to connection: PostgresConnection) {
-        for (query, promises) in outbox {
-            let answer = connection.query(query, logger: logger)
+    private static func hand(_ outbox: [(statement: Statement, promises: [EventLoopPromise<PostgresAnswer>])], to connection: PostgresConnection) {
+        for (statement, promises) in outbox {
+            let answer: EventLoopFuture<PostgresAnswer>
+            switch statement {
+            case .unnamed(let query):
+                answer = connection.query(query, logger: logger).map { PostgresAnswer(rows: $0.rows, affectedRows: $0.metadata.rows) }
+            case .named(let prepared, let values, let text, let named):
+                answer = prepared.execute(values).map { PostgresAnswer(rows: $0, affectedRows: nil) }
+                // One that failed is prepared anew when next wanted (a schema change that
+                // altered its result's columns makes PostgreSQL refuse to run it).
+                answer.whenFailure { _ in named.forget(text) }
+            }
             for promise in promises { answer.cascade(to: promise) }
         }
     }
@@ -1123,7 +1334,7 @@ struct PostgresSession: SQLSession {
     /// Hands the queued statements to the connection and waits until `futures` (and the
     /// riders) have answered: one hop to the event loop and one wake-up of this thread,
     /// however many statements go out and come back.
-    func exchange(_ futures: [EventLoopFuture<PostgresQueryResult>]) -> [Result<PostgresQueryResult, any Error>] {
+    func exchange(_ futures: [EventLoopFuture<PostgresAnswer>]) -> [Result<PostgresAnswer, any Error>] {
         let outbox = Self.coalesced(state.outbox.withLock { all in
             defer { all.removeAll() }
             return all
@@ -1139,7 +1350,7 @@ struct PostgresSession: SQLSession {
         let loop = connection.eventLoop
         precondition(!loop.inEventLoop, "A PostgreSQL session must not wait on its connection's event loop.")
         let done = DispatchSemaphore(value: 0)
-        let outcomes = Mutex<[Result<PostgresQueryResult, any Error>]>([])
+        let outcomes = Mutex<[Result<PostgresAnswer, any Error>]>([])
         loop.execute {
             Self.hand(outbox, to: connection)
             EventLoopFuture.whenAllComplete(awaited, on: loop).whenSuccess { results in
@@ -1175,9 +1386,49 @@ struct PostgresSession: SQLSession {
         return PostgresQuery(unsafeSQL: numbered(sql, cache: cache), binds: bindings)
     }
 
-    /// `sql` with its `?` placeholders (outside quotes) numbered `$1…$n`.
-    static func numbered(_ sql: String, cache: Bool) -> String {
-        if cache, let known = rewritten.withLock({ $0[sql] }) { return known }
+    /// The type a value is bound as (the driver declares it in the statement's Parse), for the
+    /// text of a named statement, which PostgreSQL prepares without declared types; nil for
+    /// NULL, whose type PostgreSQL infers as it does for the unnamed statement.
+    static func typeName(_ value: SQLValue) -> String? {
+        switch value {
+        case .null: nil
+        case .integer: "int8"
+        case .real: "float8"
+        case .text: "text"
+        case .blob: "bytea"
+        case .array(.integers): "int8[]"
+        case .array(.reals): "float8[]"
+        case .array(.blobs): "bytea[]"
+        case .array(.texts): "text[]"
+        }
+    }
+
+    /// A value for a named statement's Bind, in the binary form and of the type `query` binds it with.
+    static func data(_ value: SQLValue) -> PostgresData {
+        func encoded<T: PostgresEncodable>(_ value: T) -> PostgresData {
+            var buffer = ByteBuffer()
+            // Integers, floats, strings, bytes and arrays of them encode without failing.
+            try? value.encode(into: &buffer, context: .default)
+            return PostgresData(type: T.psqlType, formatCode: .binary, value: buffer)
+        }
+        switch value {
+        case .null: return PostgresData(type: .null, formatCode: .binary, value: nil)
+        case .integer(let n): return encoded(n)
+        case .real(let d): return encoded(d)
+        case .text(let s): return encoded(s)
+        case .blob(let bytes): return encoded(ByteBuffer(bytes: bytes))
+        case .array(.integers(let column)): return encoded(column)
+        case .array(.reals(let column)): return encoded(column)
+        case .array(.blobs(let column)): return encoded(column.map { ByteBuffer(bytes: $0) })
+        case .array(.texts(let column)): return encoded(column)
+        }
+    }
+
+    /// `sql` with its `?` placeholders (outside quotes) numbered `$1…$n`; with `casts`, each
+    /// placeholder whose cast is not nil followed by it (`$1::int8`).
+    static func numbered(_ sql: String, casts: [String?]? = nil, cache: Bool) -> String {
+        let key = casts.map { sql + "\u{0}" + $0.map { $0 ?? "" }.joined(separator: ",") } ?? sql
+        if cache, let known = rewritten.withLock({ $0[key] }) { return known }
         // Byte by byte: the quotes and `?` are ASCII, which UTF-8 never uses inside another
         // character. (A batch's coalesced writes run to hundreds of kilobytes.)
         var out: [UInt8] = []
@@ -1195,12 +1446,16 @@ struct PostgresSession: SQLSession {
                 n += 1
                 out.append(UInt8(ascii: "$"))
                 out.append(contentsOf: String(n).utf8)
+                if let casts, n <= casts.count, let cast = casts[n - 1] {
+                    out.append(contentsOf: "::".utf8)
+                    out.append(contentsOf: cast.utf8)
+                }
             } else {
                 out.append(byte)
             }
         }
         let text = String(decoding: out, as: UTF8.self)
-        if cache { rewritten.withLock { $0[sql] = text } }
+        if cache { rewritten.withLock { $0[key] = text } }
         return text
     }
 
@@ -1212,10 +1467,11 @@ struct PostgresSession: SQLSession {
                 values.append(.null)
                 continue
             }
-            if cell.format == .binary, let value = fixedWidth(bytes, cell.dataType) {
+            if let value = fixedWidth(bytes, cell.dataType) {
                 values.append(value)
                 continue
             }
+            let cell = binary(cell)
             switch cell.dataType {
             case .int2, .int4, .int8, .oid:
                 values.append(.integer(try cell.decode(Int64.self)))
@@ -1238,7 +1494,15 @@ struct PostgresSession: SQLSession {
         return SQLRow(values)
     }
 
-    /// The integers and floats of a binary row, read straight from their big-endian bytes: the
+    /// `cell` as it is: binary. postgres-nio asks PostgreSQL for every result column in binary
+    /// form (its Bind), but the rows of a named statement carry the formats of the statement's
+    /// Describe, which PostgreSQL answers as text before any Bind chose one.
+    static func binary(_ cell: PostgresCell) -> PostgresCell {
+        guard cell.format != .binary else { return cell }
+        return PostgresCell(bytes: cell.bytes, dataType: cell.dataType, format: .binary, columnName: cell.columnName, columnIndex: cell.columnIndex)
+    }
+
+    /// The integers and floats of a (binary) row, read straight from their big-endian bytes: the
     /// driver's generic `decode` cost more than the rest of a row's reading on long scans
     /// (`cairn verify`). Nil for other types and for a width the type does not have (which
     /// `decode` then reports).
