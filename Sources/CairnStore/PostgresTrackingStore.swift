@@ -920,6 +920,8 @@ struct PostgresSession: SQLSession {
     private struct Outgoing: Sendable {
         var query: Statement?
         var independent: (sql: String, values: [SQLValue])?
+        /// The write an independent one reads first (`runDeferredIndependent(first:then:_:)`).
+        var first: (sql: String, values: [SQLValue])?
         /// An independent write that a later one of the same text replaces (`runDeferredReplaceable`).
         var replaceable = false
         let promise: EventLoopPromise<PostgresAnswer>
@@ -943,6 +945,12 @@ struct PostgresSession: SQLSession {
     func runDeferredIndependent(_ sql: String, _ values: [SQLValue]) throws {
         let promise = connection.eventLoop.makePromise(of: PostgresAnswer.self)
         state.outbox.withLock { $0.append(Outgoing(independent: (sql, values), promise: promise)) }
+        state.deferred.withLock { $0.append(promise.futureResult) }
+    }
+
+    func runDeferredIndependent(first: (sql: String, values: [SQLValue]), then sql: String, _ values: [SQLValue]) throws {
+        let promise = connection.eventLoop.makePromise(of: PostgresAnswer.self)
+        state.outbox.withLock { $0.append(Outgoing(independent: (sql, values), first: first, promise: promise)) }
         state.deferred.withLock { $0.append(promise.futureResult) }
     }
 
@@ -973,20 +981,30 @@ struct PostgresSession: SQLSession {
 
     /// The outbox as the statements to send, each with the promises its answer fulfils: runs
     /// of independent writes become one statement each, `WITH w0 AS (…), w1 AS (…) last`
-    /// (PostgreSQL runs every part once, on one snapshot, whether or not it is referenced).
+    /// (PostgreSQL runs every part once, on one snapshot, whether or not it is referenced). A
+    /// write with a first write of its own (`runDeferredIndependent(first:then:_:)`) is two
+    /// parts, `w1f AS (first), w1 AS (write)`, the write naming its first part for `{first}`.
     private static func coalesced(_ outbox: [Outgoing]) -> [(statement: Statement, promises: [EventLoopPromise<PostgresAnswer>])] {
         var statements: [(statement: Statement, promises: [EventLoopPromise<PostgresAnswer>])] = []
-        var run: [(sql: String, values: [SQLValue], promise: EventLoopPromise<PostgresAnswer>)] = []
+        var run: [(sql: String, values: [SQLValue], first: (sql: String, values: [SQLValue])?, promise: EventLoopPromise<PostgresAnswer>)] = []
         func endRun() {
-            guard let last = run.last else { return }
-            if run.count == 1 {
-                statements.append((.unnamed(query(last.sql, last.values, cache: true)), [last.promise]))
-            } else {
-                let parts = run.dropLast().enumerated().map { "w\($0.offset) AS (\($0.element.sql))" }
-                let sql = "WITH " + parts.joined(separator: ", ") + " " + last.sql
-                // Shapes that recur (a log-metric's) keep their rewritten text; long ones vary.
-                statements.append((.unnamed(query(sql, run.flatMap(\.values), cache: sql.utf8.count <= 4096)), run.map(\.promise)))
+            guard !run.isEmpty else { return }
+            var parts: [String] = []
+            var values: [SQLValue] = []
+            var last = ""
+            for (index, part) in run.enumerated() {
+                var sql = part.sql
+                if let first = part.first {
+                    parts.append("w\(index)f AS (\(first.sql))")
+                    values += first.values
+                    sql = sql.replacingOccurrences(of: "{first}", with: "w\(index)f")
+                }
+                values += part.values
+                if index == run.count - 1 { last = sql } else { parts.append("w\(index) AS (\(sql))") }
             }
+            let sql = parts.isEmpty ? last : "WITH " + parts.joined(separator: ", ") + " " + last
+            // Shapes that recur (a log-metric's) keep their rewritten text; long ones vary.
+            statements.append((.unnamed(query(sql, values, cache: run.count == 1 || sql.utf8.count <= 4096)), run.map(\.promise)))
             run.removeAll()
         }
         var boundValues = 0
@@ -994,9 +1012,10 @@ struct PostgresSession: SQLSession {
             if let independent = item.independent {
                 // Well under the protocol's 65,535 parameters of one statement, and parts few
                 // enough for PostgreSQL to plan quickly (a batch's works send theirs together).
-                if boundValues + independent.values.count > 30_000 || run.count == maxCoalescedParts { endRun(); boundValues = 0 }
-                run.append((independent.sql, independent.values, item.promise))
-                boundValues += independent.values.count
+                let count = independent.values.count + (item.first?.values.count ?? 0)
+                if boundValues + count > 30_000 || run.count == maxCoalescedParts { endRun(); boundValues = 0 }
+                run.append((independent.sql, independent.values, item.first, item.promise))
+                boundValues += count
             } else if let query = item.query {
                 endRun()
                 boundValues = 0

@@ -33,6 +33,12 @@ public protocol SQLSession {
     /// runs it.
     func runDeferredIndependent(_ sql: String, _ values: [SQLValue]) throws
 
+    /// `runDeferredIndependent` for a write that reads what a write of its own makes first:
+    /// `first` (an `INSERT … RETURNING`), which `sql` names `{first}` (a new run, then its tags
+    /// with its key). PostgreSQL only (SQLite has no writes inside `WITH`): the two go as
+    /// `WITH first AS (…) …`, or as two parts of the coalesced statement.
+    func runDeferredIndependent(first: (sql: String, values: [SQLValue]), then sql: String, _ values: [SQLValue]) throws
+
     /// `runDeferredIndependent` for a write whose effect the next one of the same text
     /// replaces entirely, and which nothing queued between the two reads (the audit head's
     /// move): PostgreSQL drops the earlier one when both wait in its queue unsent.
@@ -88,6 +94,10 @@ extension SQLSession {
 
     public func runDeferredReplaceable(_ sql: String, _ values: [SQLValue]) throws {
         try runDeferredIndependent(sql, values)
+    }
+
+    public func runDeferredIndependent(first: (sql: String, values: [SQLValue]), then sql: String, _ values: [SQLValue]) throws {
+        try runDeferred("WITH first AS (\(first.sql)) " + sql.replacingOccurrences(of: "{first}", with: "first"), first.values + values)
     }
 
     public func rows(of queries: [(sql: String, values: [SQLValue])]) throws -> [[SQLRow]] {

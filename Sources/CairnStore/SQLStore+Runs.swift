@@ -24,12 +24,13 @@ extension SQLStore {
             let tags: [Tag]
             if db.dialect == .postgres, case let written = Self.lastTagValues(run.tags), !written.isEmpty, written.count <= Self.rowsPerStatement {
                 // One statement for the run and its tags (on PostgreSQL each statement is a round
-                // trip), sent without waiting: nothing here needs the run's key.
-                try db.executeDeferred("""
-                    WITH run AS (\(insertRun) RETURNING run_pk)
-                    INSERT INTO run_tags (run_pk, key, value) SELECT run.run_pk, t.key, t.value FROM run, (VALUES \(
+                // trip), sent without waiting: nothing here needs the run's key. It goes out with
+                // the audit event and its head (and a batch's other new runs) as one statement:
+                // their rows are distinct.
+                try db.runDeferredIndependent(first: (insertRun + " RETURNING run_pk", runValues.map(\.sqlValue)), then: """
+                    INSERT INTO run_tags (run_pk, key, value) SELECT r.run_pk, t.key, t.value FROM {first} r, (VALUES \(
                         Array(repeating: "(CAST(? AS TEXT), CAST(? AS TEXT))", count: written.count).joined(separator: ", "))) AS t(key, value)
-                    """, runValues + written.flatMap { [$0.key, $0.value] as [any SQLBindable] })
+                    """, written.flatMap { [.text($0.key), .text($0.value)] })
                 tags = written
             } else {
                 let runPK = try db.insert(insertRun + " RETURNING run_pk", runValues)

@@ -260,4 +260,55 @@ struct PostgresBatchTests {
             #expect(counts == [3])
         }
     }
+
+    /// A new run and its tags, as `createRun` writes them on PostgreSQL, and its audit event.
+    static func newRunWork(_ runID: String, tag: String) -> GroupCommitWriter.Work {
+        { db in
+            try db.runDeferredIndependent(first: ("""
+                INSERT INTO runs (run_id, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage)
+                VALUES (?, 0, ?, '', 'RUNNING', 1, NULL, 'x', 'active') RETURNING run_pk
+                """, [.text(runID), .text("name-" + tag)]), then: """
+                INSERT INTO run_tags (run_pk, key, value) SELECT r.run_pk, t.key, t.value FROM {first} r, (VALUES (CAST(? AS TEXT), CAST(? AS TEXT))) AS t(key, value)
+                """, [.text("which"), .text(tag)])
+            try SQLStore.appendAuditEvent(db, AuditDraft("run.create", "run:\(runID)", details: [:]), identity: nil, key: key)
+            return runID
+        }
+    }
+
+    @Test("New runs with their tags and audit events go out as one statement, each run's tags on its own run")
+    func newRunsTogether() async throws {
+        try await withPostgresStore { store in
+            store.useAuditKey(Self.key)
+            let backend = try #require(store.backend as? PostgresBackend)
+            let ids = (0..<5).map { _ in UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased() }
+            let sent = backend.batchStatementsSent
+            let outcomes = try await backend.commitBatch(ids.enumerated().map { Self.newRunWork($0.element, tag: "t\($0.offset)") })
+            #expect(Self.succeeded(outcomes) == Array(repeating: true, count: 5))
+            // BEGIN, the lock with the head, the first run (sent when the first event waits for
+            // the head), the other four runs with their tags, the five events and the last move
+            // of the head as one statement, COMMIT. (With a statement per run, 9.)
+            #expect(backend.batchStatementsSent - sent == 5)
+            // In one go: no statement failed (a batch that did ran again work by work, each
+            // work's rows with the id of its own savepoint's subtransaction).
+            let writers = try await store.read { db in
+                try db.values(String.self, "SELECT DISTINCT CAST(xmin AS TEXT) FROM runs WHERE run_id = ANY(CAST(? AS text[]))", values: [.array(.texts(ids))], cache: false)
+            }
+            #expect(writers.count == 1)
+            let tags = try await store.read { db in
+                try db.rows("SELECT r.run_id, r.run_name, t.value FROM runs r JOIN run_tags t ON t.run_pk = r.run_pk WHERE t.key = 'which' ORDER BY r.run_id",
+                            values: [], cache: false).map { row -> [String] in [row[0], row[1], row[2]] }
+            }
+            #expect(tags == ids.enumerated().map { [$0.element, "name-t\($0.offset)", "t\($0.offset)"] }.sorted { $0[0] < $1[0] })
+            let events = try await AuditLogTests.all(store).filter { $0.action == "run.create" }
+            #expect(events.map(\.target) == ids.map { "run:\($0)" })
+            #expect(try await store.verifyAuditChain(key: Self.key, pageSize: 7, maxProblems: 5).isIntact)
+            // A lone one: its two parts, its event and the head's move in one statement too.
+            let lone = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+            #expect(Self.succeeded(try await backend.commitBatch([Self.newRunWork(lone, tag: "alone")])) == [true])
+            let alone = try await store.read { db in
+                try db.value(String.self, "SELECT t.value FROM runs r JOIN run_tags t ON t.run_pk = r.run_pk WHERE r.run_id = ?", [lone])
+            }
+            #expect(alone == "alone")
+        }
+    }
 }
