@@ -647,16 +647,25 @@ struct PostgresAnswer: Sendable {
 /// The named prepared statements of one connection, which its read-only sessions run.
 ///
 /// PostgreSQL parses, analyses and plans a statement sent as text every time it runs. A named
-/// statement is parsed and analysed once per connection; it is still planned for each run's
-/// values, as a statement sent as text is (the connection's `plan_cache_mode`, see
-/// `PostgresConnectionPool.sessionSettings`: a plan kept for all values was measured worse for
-/// run searches). So a read that a read-only session sends for the second time on a
-/// connection is prepared once the session is over (after its COMMIT, outside any
+/// statement is parsed and analysed once per connection, and after its fifth run PostgreSQL
+/// keeps a generic plan when that plan's estimate is no dearer than the plans made for each
+/// run's values (`plan_cache_mode = auto`). So a read of fixed text (`cache`: the store's own
+/// statements, not the ones built per request) that a read-only session sends for the second
+/// time on a connection is prepared once the session is over (after its COMMIT, outside any
 /// transaction: a failure there changes nothing and fails no read), and the connection's later
 /// sessions run it by name. The texts bind the same types as the statements sent as text
-/// (`PostgresSession.typeName`). Writes keep running as text: their batches coalesce into
-/// statements whose texts vary, and a write needs the count of rows it changed, which a named
-/// statement's answer lacks.
+/// (`PostgresSession.typeName`).
+///
+/// Statements built per request (run searches, the explorer's queries) keep running as text,
+/// planned for their values: a generic plan is made without the values, and for a filtered run
+/// search on 10,000 runs (`metrics.acc > 0.5 and params.lr = '0.01'`) it started from the param,
+/// estimated to match one run (it matched 2,513), and sorted, where the plan for the values
+/// walks the metric's index in order: 9.7 against 7.7 ms, and worse the more runs match.
+/// (Asking the connections for plans made for the values instead, `plan_cache_mode =
+/// force_custom_plan`, also re-planned every statement of the PL/pgSQL triggers each write
+/// fires: the 1,000 writers' p99 went from 43–58 to 615–808 ms.) Writes keep running as text:
+/// their batches coalesce into statements whose texts vary, and a write needs the count of rows
+/// it changed, which a named statement's answer lacks.
 ///
 /// At most `capacity` statements per connection (the URI's `statement_cache_size`, 0 turns
 /// naming off, as connection poolers that do not keep a connection's prepared statements need,
@@ -831,20 +840,9 @@ final class PostgresConnectionPool: Sendable {
     /// cost passes `jit_above_cost`, which Cairn's longest reads do (a million-point series, a
     /// search sorting a million runs), and then spends up to a second compiling code that
     /// runs for less (on `bench/scale`'s 1 M-run store: a search across every run 3.65 →
-    /// 1.35 s, a 1 M-point history 326 → 207 ms).
-    ///
-    /// Named statements (`NamedStatements`) are planned for each run's values
-    /// (`plan_cache_mode`): PostgreSQL's default keeps a generic plan after five runs when
-    /// its estimate, made without the values, is no dearer, and for a filtered run search that
-    /// estimate is wrong. On 10,000 runs the generic plan of `metrics.acc > 0.5 and params.lr =
-    /// '0.01'` started from the param (taken to match one run, it matched 2,513) and sorted,
-    /// where the plan for the values walks the metric's index in order: 9.7 against 7.7 ms,
-    /// and worse the more runs match. The series-state function sets its own (`auto`), whose
-    /// generic plan is the point of it (`SQLStore.runWithSeriesStatesFunction`).
-    ///
-    /// One statement, sent as a statement rather than as startup parameters, which poolers
-    /// such as PgBouncer refuse.
-    static let sessionSettings = "SELECT set_config('jit', 'off', false), set_config('plan_cache_mode', 'force_custom_plan', false)"
+    /// 1.35 s, a 1 M-point history 326 → 207 ms). Sent as a statement rather than as a
+    /// startup parameter, which poolers such as PgBouncer refuse.
+    static let sessionSettings = "SET jit = off"
 
     /// Back to the idle list; once the pool is closed, a connection still out (a background
     /// ANALYZE, say) is closed when it comes back instead.
@@ -1148,12 +1146,12 @@ struct PostgresSession: SQLSession {
         return promises.map(\.futureResult)
     }
 
-    /// Queues reads: in a read-only session, each by name where this connection has prepared
-    /// it (`NamedStatements`), which also learns which to prepare next.
+    /// Queues reads: in a read-only session, each of fixed text (`cache`) by name where this
+    /// connection has prepared it (`NamedStatements`), which also learns which to prepare next.
     private func queueReads(_ reads: [(sql: String, values: [SQLValue], cache: Bool)]) -> [EventLoopFuture<PostgresAnswer>] {
         guard let named else { return queue(reads.map { Self.query($0.sql, $0.values, cache: $0.cache) }) }
         return queue(reads.map { read -> Statement in
-            guard read.sql.utf8.count <= NamedStatements.longestText else { return .unnamed(Self.query(read.sql, read.values, cache: read.cache)) }
+            guard read.cache, read.sql.utf8.count <= NamedStatements.longestText else { return .unnamed(Self.query(read.sql, read.values, cache: read.cache)) }
             let types = read.values.map(Self.typeName)
             let text = Self.numbered(read.sql, casts: types, cache: read.cache)
             guard let prepared = named.lookup(text) else { return .unnamed(Self.query(read.sql, read.values, cache: read.cache)) }

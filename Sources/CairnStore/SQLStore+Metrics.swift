@@ -226,9 +226,7 @@ extension SQLStore {
     /// calls. PostgreSQL plans an unnamed statement every time it runs it, and planning this one
     /// (a lateral join of three tables) took 0.31 ms where running it took 0.07; a PL/pgSQL
     /// function keeps its statement's plan for the connection's life and, after five calls,
-    /// a generic one (0.02 ms to plan the call; the function sets `plan_cache_mode = auto`, the
-    /// connections' own setting asks for plans made for the values, see
-    /// `PostgresConnectionPool.sessionSettings`). The name carries a digest of the definition,
+    /// a generic one (0.02 ms to plan the call). The name carries a digest of the definition,
     /// so a build whose query differs makes and calls its own function (`PostgresBackend`
     /// creates it at start, after the migrations) and replicas of two versions never disagree.
     ///
@@ -254,7 +252,7 @@ extension SQLStore {
         let columns = types.enumerated().map { "c\($0.offset + 1) \($0.element)" }.joined(separator: ", ")
         let definition = """
             (p_after bigint, p_max_bytes bigint, p_keys text, p_run_id text) RETURNS TABLE (\(columns))
-            LANGUAGE plpgsql VOLATILE SET plan_cache_mode = auto AS $$
+            LANGUAGE plpgsql VOLATILE AS $$
             #variable_conflict use_column
             BEGIN
             RETURN QUERY \(body);
