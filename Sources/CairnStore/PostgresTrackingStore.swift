@@ -757,9 +757,6 @@ final class NamedStatements: Sendable {
             }
         }
     }
-
-    /// How many statements are prepared (for tests).
-    var preparedCount: Int { state.withLock { $0.ready.count } }
 }
 
 /// Connections to one PostgreSQL server, used one at a time each, from the backend's threads.
@@ -799,8 +796,8 @@ final class PostgresConnectionPool: Sendable {
     /// has almost always arrived by then). A statement that failed there leaves the connection
     /// broken, which the next statements on it report.
     ///
-    /// A read-only session (`readOnly`) runs the statements it has sent on this connection
-    /// before as named prepared statements (`NamedStatements`).
+    /// A read-only session (`readOnly`) runs the reads of fixed text that sessions sent on this
+    /// connection before as named prepared statements (`NamedStatements`).
     func withSession<T>(auditChain: AuditChainState? = nil, readOnly: Bool = false,
                         _ body: (PostgresSession) throws -> (T, pending: EventLoopFuture<PostgresAnswer>?)) throws -> T {
         let (connection, leftPending, named) = try acquire()
