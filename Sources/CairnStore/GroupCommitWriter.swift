@@ -16,8 +16,8 @@ final class GroupCommitWriter: Sendable {
     typealias Outcome = Result<any Sendable, any Error>
     /// Runs the works of one batch in one transaction, a failed work's changes rolled back
     /// alone; answers each work's outcome, all failures when the transaction did not commit.
-    /// Beside each work, what it will read first when its caller said so (`SeriesReadAhead`).
-    typealias Transact = @Sendable ([Work], [SeriesReadAhead?]) async -> [Outcome]
+    /// Beside each work, what it will read first when its caller said so (`ReadAhead`).
+    typealias Transact = @Sendable ([Work], [ReadAhead?]) async -> [Outcome]
 
     private enum Signal: Sendable {
         case lead
@@ -26,10 +26,10 @@ final class GroupCommitWriter: Sendable {
 
     private final class Job: Sendable {
         let work: Work
-        let readAhead: SeriesReadAhead?
+        let readAhead: ReadAhead?
         private let mailbox = Mutex<(ready: [Signal], waiter: CheckedContinuation<Signal, Never>?)>(([], nil))
 
-        init(work: @escaping Work, readAhead: SeriesReadAhead?) {
+        init(work: @escaping Work, readAhead: ReadAhead?) {
             self.work = work
             self.readAhead = readAhead
         }
@@ -76,7 +76,7 @@ final class GroupCommitWriter: Sendable {
         self.maxBatch = maxBatch
     }
 
-    func write<T: Sendable>(readAhead: SeriesReadAhead? = nil, _ work: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+    func write<T: Sendable>(readAhead: ReadAhead? = nil, _ work: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
         let job = Job(work: { db in try work(db) }, readAhead: readAhead)
         let isLeader = queue.withLock { q -> Bool in
             q.pending.append(job)
@@ -188,5 +188,65 @@ public struct SeriesReadAhead: Sendable, Equatable {
             positions.append(position)
         }
         return positions
+    }
+}
+
+/// What a write reads first, known before it runs (`SQLBackend.write(readAhead:)`): a metric
+/// write's run and series (`SeriesReadAhead`), or the experiment a new run goes into. On
+/// PostgreSQL a batch reads its leading works' reads in the write lock's statement
+/// (`lockedPlan`), each work takes its rows when its turn comes (`SQLSession.readAhead`), and
+/// the works' writes go out together.
+public enum ReadAhead: Sendable, Equatable {
+    case series(SeriesReadAhead)
+    /// A new run's experiment: its lifecycle stage and artifact location. Creating a run
+    /// changes neither, so any number of a batch's leading creations read ahead, one row per
+    /// experiment for all of them.
+    case experiment(Int64)
+
+    /// The read as its work asks for it (`SQLSession.readAhead` matches on it).
+    var query: (sql: String, values: [SQLValue]) {
+        switch self {
+        case .series(let read): read.query
+        case .experiment(let id): (Self.experimentCall, [.integer(id)])
+        }
+    }
+
+    static let experimentCall = "SELECT * FROM \(SQLStore.experimentStateFunction.name)(0, ?)"
+
+    /// The write lock and the experiments' rows in one statement, as `SeriesReadAhead.locked`
+    /// does for series: the function takes the locked head's sequence number, so it reads
+    /// after the lock.
+    static let lockedExperimentsCall = """
+        SELECT h.last_seq, h.last_hash, h.signature, f.* FROM (\(SQLStore.auditHeadQuery) FOR UPDATE) h
+        LEFT JOIN LATERAL (SELECT u.position, e.* FROM unnest(CAST(? AS bigint[])) WITH ORDINALITY AS u(experiment_id, position)
+            CROSS JOIN LATERAL \(SQLStore.experimentStateFunction.name)(h.last_seq, u.experiment_id) e) f ON TRUE
+        """
+
+    /// The lock's statement for the batch's leading reads of the first work's kind, with each
+    /// read as its work asks for it and the position (from 1) of its rows in the answer; nil
+    /// when the first work announces no read. Series: `SeriesReadAhead.readable`. Experiments:
+    /// every leading work that creates a run, each experiment read once.
+    static func lockedPlan(_ readAheads: [ReadAhead?]) -> (sql: String, values: [SQLValue], reads: [(sql: String, values: [SQLValue], position: Int64)])? {
+        switch readAheads.first {
+        case .series?:
+            let series: [SeriesReadAhead?] = readAheads.map { readAhead -> SeriesReadAhead? in
+                guard case .series(let read)? = readAhead else { return nil }
+                return read
+            }
+            let reads = SeriesReadAhead.readable(series).map { series[$0]! }
+            guard !reads.isEmpty else { return nil }
+            let locked = SeriesReadAhead.locked(reads)
+            return (locked.sql, locked.values, reads.enumerated().map { ($0.element.query.sql, $0.element.query.values, Int64($0.offset + 1)) })
+        case .experiment?:
+            var ids: [Int64] = []
+            var reads: [(sql: String, values: [SQLValue], position: Int64)] = []
+            for case .experiment(let id)? in readAheads.prefix(while: { if case .experiment? = $0 { true } else { false } }) {
+                if !ids.contains(id) { ids.append(id) }
+                reads.append((experimentCall, [.integer(id)], Int64(ids.firstIndex(of: id)! + 1)))
+            }
+            return (lockedExperimentsCall, [.array(.integers(ids))], reads)
+        case nil, .some(nil):
+            return nil
+        }
     }
 }

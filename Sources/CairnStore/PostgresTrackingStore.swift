@@ -153,8 +153,8 @@ public struct PostgresLocation: Sendable, CustomStringConvertible, CustomDebugSt
 
 /// PostgreSQL through postgres-nio. The store's queries are synchronous closures (the same
 /// ones SQLite runs on GRDB's threads), waiting on the driver's futures: reads run on a pool of
-/// threads of their own, one connection per thread; the one write batch in flight runs on the
-/// task that leads it (see `transact`). The server's event loops are never blocked.
+/// threads of their own, one connection per thread, and so does the one write batch in flight
+/// (see `transact`). Neither the server's event loops nor Swift's cooperative threads block.
 final class PostgresBackend: SQLBackend {
     let location: PostgresLocation
     private let primary: PostgresConnectionPool
@@ -194,10 +194,11 @@ final class PostgresBackend: SQLBackend {
         self.history = history
         writer = GroupCommitWriter { works, readAheads in
             // The batch blocks its thread while statements travel to PostgreSQL, whose answers
-            // arrive on NIO's event loops. `cairn server` runs tasks on those event loops (Cairn.main),
-            // and an event loop must never wait for itself: there the batch moves to the store's
-            // threads; elsewhere (the CLI, tests) it runs on the task's own thread.
-            guard MultiThreadedEventLoopGroup.currentEventLoop != nil else { return Self.transact(primary, works, readAheads, history) }
+            // arrive on NIO's event loops, so it runs on one of the store's threads: `cairn
+            // server` runs tasks on those event loops (Cairn.main), and an event loop must never
+            // wait for itself; elsewhere (the CLI, tests) a task's thread is one of Swift's few
+            // cooperative threads (one per core), and a batch waiting there for a lock another
+            // replica holds would leave nothing to run the task that releases it.
             do {
                 return try await Self.onStoreThread(threads) { Self.transact(primary, works, readAheads, history) }
             } catch {
@@ -280,7 +281,7 @@ final class PostgresBackend: SQLBackend {
         }
     }
 
-    func write<T: Sendable>(readAhead: SeriesReadAhead?, _ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+    func write<T: Sendable>(readAhead: ReadAhead?, _ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
         let value: T
         do {
             value = try await writer.write(readAhead: readAhead, body)
@@ -324,11 +325,10 @@ final class PostgresBackend: SQLBackend {
     /// changes are rolled back; after a batch in which a work failed, the next batch of several
     /// starts that way.
     ///
-    /// The batch blocks the thread that runs it while the statements travel: the leading task's
-    /// own thread in the CLI and the tests, one of the store's threads in `cairn server`, whose
-    /// tasks run on the event loops (see `init`). The group commit has one batch in flight at a
-    /// time, so writes hold at most one thread.
-    private static func transact(_ pool: PostgresConnectionPool, _ works: [GroupCommitWriter.Work], _ readAheads: [SeriesReadAhead?],
+    /// The batch blocks the thread that runs it while the statements travel: one of the store's
+    /// threads (see `init`). The group commit has one batch in flight at a time, so writes hold
+    /// at most one thread.
+    private static func transact(_ pool: PostgresConnectionPool, _ works: [GroupCommitWriter.Work], _ readAheads: [ReadAhead?],
                                  _ history: BatchHistory) -> [GroupCommitWriter.Outcome] {
         var outcomes: [GroupCommitWriter.Outcome]?
         if works.count == 1 || !history.lastFailed.load(ordering: .relaxed) {
@@ -368,7 +368,7 @@ final class PostgresBackend: SQLBackend {
     /// Whether a work of the group commit's last batch failed.
     final class BatchHistory: Sendable {
         let lastFailed = Atomic<Bool>(false)
-        /// How many reads batches sent ahead and their works took (`SeriesReadAhead`).
+        /// How many reads batches sent ahead and their works took (`ReadAhead`).
         let readAheadsTaken = Atomic<Int>(0)
         /// How many statements the batches of several works sent, from BEGIN to COMMIT.
         let statementsSent = Atomic<Int>(0)
@@ -376,7 +376,7 @@ final class PostgresBackend: SQLBackend {
 
     /// One batch of exactly these works, as the group commit runs it (for tests: the group
     /// commit's own batches depend on which requests meet).
-    func commitBatch(_ works: [GroupCommitWriter.Work], readAheads: [SeriesReadAhead?] = []) async throws -> [GroupCommitWriter.Outcome] {
+    func commitBatch(_ works: [GroupCommitWriter.Work], readAheads: [ReadAhead?] = []) async throws -> [GroupCommitWriter.Outcome] {
         let primary = self.primary
         let history = self.history
         let announced = readAheads + Array(repeating: nil, count: max(0, works.count - readAheads.count))
@@ -404,18 +404,18 @@ final class PostgresBackend: SQLBackend {
     /// its number of statements, which is why the lock and the head are one statement and an
     /// audit event and its head update another.
     ///
-    /// With `reads` (the series reads of the batch's leading metric writes, `SeriesReadAhead`),
-    /// the lock's statement is also their read (`SeriesReadAhead.locked`), and the works take
-    /// their rows from its answer.
-    private static func begin(_ session: PostgresSession, reading reads: [SeriesReadAhead] = []) -> [EventLoopFuture<PostgresAnswer>] {
+    /// With `plan` (the reads of the batch's leading works, `ReadAhead.lockedPlan`), the lock's
+    /// statement is also their read, and the works take their rows from its answer.
+    private static func begin(_ session: PostgresSession,
+                              reading plan: (sql: String, values: [SQLValue], reads: [(sql: String, values: [SQLValue], position: Int64)])? = nil)
+        -> [EventLoopFuture<PostgresAnswer>] {
         let begun = session.queue("BEGIN")
         let head: EventLoopFuture<PostgresAnswer>
-        if reads.isEmpty {
-            head = session.queue([PostgresSession.query(writeLockQuery, [], cache: true)])[0]
+        if let plan {
+            head = session.queue([PostgresSession.query(plan.sql, plan.values, cache: true)])[0]
+            session.readAhead(head, leadingColumns: SeriesReadAhead.lockedLeadingColumns, reads: plan.reads)
         } else {
-            let locked = SeriesReadAhead.locked(reads)
-            head = session.queue([PostgresSession.query(locked.sql, locked.values, cache: true)])[0]
-            session.readAhead(head, leadingColumns: SeriesReadAhead.lockedLeadingColumns, reads: reads.map(\.query))
+            head = session.queue([PostgresSession.query(writeLockQuery, [], cache: true)])[0]
         }
         session.collectWithNextWait(head)
         session.auditChain?.prefetched = { try session.collected(head).rows.first.map(PostgresSession.row) }
@@ -439,12 +439,12 @@ final class PostgresBackend: SQLBackend {
     /// come back, when whether the batch committed is unknown.
     ///
     /// The reads the batch's leading metric writes start with go in the lock's statement, before
-    /// the first work runs (`SeriesReadAhead`): the first work waits for it, the others find
+    /// the first work runs (`ReadAhead`): the first work waits for it, the others find
     /// their rows there, and the writes of the works read ahead go out together. The workByWork
     /// re-run reads everything when its turn comes.
-    private static func inOneGo(_ session: PostgresSession, _ works: [GroupCommitWriter.Work], _ readAheads: [SeriesReadAhead?],
+    private static func inOneGo(_ session: PostgresSession, _ works: [GroupCommitWriter.Work], _ readAheads: [ReadAhead?],
                                 _ history: BatchHistory) throws -> OneGo {
-        var control = begin(session, reading: SeriesReadAhead.readable(readAheads).map { readAheads[$0]! })
+        var control = begin(session, reading: ReadAhead.lockedPlan(readAheads))
         var values: [any Sendable] = []
         values.reserveCapacity(works.count)
         do {
@@ -563,11 +563,12 @@ final class PostgresBackend: SQLBackend {
         }
         // Functions derived from the store's statements, named by a digest of their definition:
         // made once by the first replica of a build, kept while older replicas may call theirs.
-        let function = SQLStore.runWithSeriesStatesFunction
-        let exists = try session.value(Bool.self, """
-            SELECT TRUE FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = current_schema() AND p.proname = ?
-            """, [function.name]) ?? false
-        if !exists { try connection.exec(function.sql) }
+        for function in [SQLStore.runWithSeriesStatesFunction, SQLStore.experimentStateFunction] {
+            let exists = try session.value(Bool.self, """
+                SELECT TRUE FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = current_schema() AND p.proname = ?
+                """, [function.name]) ?? false
+            if !exists { try connection.exec(function.sql) }
+        }
     }
 
     /// The driver's errors as `CairnError`: an unreachable, restarting or full database is
@@ -1062,17 +1063,18 @@ struct PostgresSession: SQLSession {
         return try answers(sent).map { result in try result.rows.map(Self.row) }
     }
 
-    /// Takes `answer`, a queued statement whose rows answer `reads` (`SeriesReadAhead.locked`):
-    /// each row's first `leadingColumns` columns end with the position (from 1) in `reads` of
-    /// the read it belongs to (NULL: a row of no read), its other columns are that read's row.
+    /// Takes `answer`, a queued statement whose rows answer `reads` (`ReadAhead.lockedPlan`):
+    /// each row's first `leadingColumns` columns end with the position (from 1) of the rows of
+    /// a read (NULL: a row of no read; several reads may share one position), its other
+    /// columns are that read's row.
     /// `readAhead(_:_:)` hands each work its rows. The first work waits for the answer; the
     /// later ones find their rows there and send nothing, so their writes go out together, as
     /// few statements as `coalesced` makes of them.
-    func readAhead(_ answer: EventLoopFuture<PostgresAnswer>, leadingColumns: Int, reads: [(sql: String, values: [SQLValue])]) {
+    func readAhead(_ answer: EventLoopFuture<PostgresAnswer>, leadingColumns: Int, reads: [(sql: String, values: [SQLValue], position: Int64)]) {
         guard !reads.isEmpty else { return }
         state.readAheads.withLock { ahead in
             ahead = ReadAheads(taken: ahead.taken)
-            ahead.pending = reads.enumerated().map { ($0.element.sql, $0.element.values, Int64($0.offset + 1)) }
+            ahead.pending = reads
             ahead.answer = answer
             ahead.leadingColumns = leadingColumns
         }

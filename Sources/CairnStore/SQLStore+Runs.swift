@@ -1,9 +1,28 @@
 import CairnCore
+import Crypto
 import Foundation
 
 extension SQLStore {
+    /// The experiment a new run goes into, as a PL/pgSQL function that the write lock's
+    /// statement calls (`ReadAhead.experiment`), made and named like
+    /// `runWithSeriesStatesFunction`: VOLATILE, so its query reads with a snapshot of its own,
+    /// taken after the lock was granted.
+    static let experimentStateFunction: (name: String, sql: String) = {
+        let definition = """
+            (p_after bigint, p_experiment bigint) RETURNS TABLE (c1 text, c2 text)
+            LANGUAGE plpgsql VOLATILE AS $$
+            BEGIN
+            RETURN QUERY SELECT e.lifecycle_stage, e.artifact_location FROM experiments e WHERE e.experiment_id = p_experiment;
+            END $$
+            """
+        let name = "cairn_experiment_state_" + SHA256.hash(data: Data(definition.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
+        return (name, "CREATE OR REPLACE FUNCTION \(name) " + definition)
+    }()
+
     public func createRun(_ run: NewRun) async throws -> Run {
-        return try await write(audit: { (created: Run) in
+        // On PostgreSQL the experiment is read with the write lock (`ReadAhead`).
+        let readAhead = (try? Validation.parseExperimentID(run.info.experimentID)).map(ReadAhead.experiment)
+        return try await write(readAhead: readAhead, audit: { (created: Run) in
             AuditDraft("run.create", "run:\(created.info.runID)", details: [
                 "experiment_id": .string(created.info.experimentID), "run_name": .string(created.info.runName),
                 "user_id": .string(created.info.userID), "tags": .int(created.tags.count),
@@ -11,7 +30,14 @@ extension SQLStore {
         }) { db in
             var info = run.info
             let experimentID = try Validation.parseExperimentID(info.experimentID)
-            guard let experiment = try db.row("SELECT lifecycle_stage, artifact_location FROM experiments WHERE experiment_id = ?", [experimentID]) else {
+            let experiment: SQLRow?
+            let read = ReadAhead.experiment(experimentID).query
+            if let rows = try db.readAhead(read.sql, read.values) {
+                experiment = rows.first
+            } else {
+                experiment = try db.row("SELECT lifecycle_stage, artifact_location FROM experiments WHERE experiment_id = ?", [experimentID])
+            }
+            guard let experiment else {
                 throw Self.noSuchExperiment(experimentID)
             }
             if experiment[0] as String != LifecycleStage.active.rawValue {
@@ -151,7 +177,7 @@ extension SQLStore {
         var slots = KeySlots()
         for metric in writes.metrics { _ = slots.slot(metric.key) }
         let metricKeys = slots.keys
-        let readAhead = metricKeys.isEmpty ? nil : SeriesReadAhead(runID: runID, keys: metricKeys)
+        let readAhead = metricKeys.isEmpty ? nil : ReadAhead.series(SeriesReadAhead(runID: runID, keys: metricKeys))
         try await write(readAhead: readAhead, audit: { _ in Self.auditDraft(runID: runID, writes) }) { [metricKeys] db in
             let (pk, info, series) = try Self.runWithSeriesStates(db, id: runID, keys: metricKeys)
             try Self.requireActive(info)

@@ -11,8 +11,8 @@ public protocol SQLBackend: Sendable {
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T
     /// Runs a write through group commit. `readAhead` names what the write reads first, when
     /// known before it runs: a backend that talks to a server may send that read before the
-    /// write's turn in its batch comes (see `SeriesReadAhead`).
-    func write<T: Sendable>(readAhead: SeriesReadAhead?, _ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T
+    /// write's turn in its batch comes (see `ReadAhead`).
+    func write<T: Sendable>(readAhead: ReadAhead?, _ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T
     /// Recomputes every checksum the store keeps and checks the database's own structure.
     func checkIntegrity(progress: ProgressReport?) async throws -> IntegrityReport
     /// An online, consistent copy of the whole database at `destination`.
@@ -85,7 +85,7 @@ public class SQLStore: TrackingStore, @unchecked Sendable {
     /// `audit` describes the change from the work's result (a create names the new id), or
     /// answers nil when the work changed nothing. The request's identity is read here, on the
     /// caller's task, because the work runs on the group commit's task.
-    func write<T: Sendable>(readAhead: SeriesReadAhead? = nil, audit: @escaping @Sendable (T) -> AuditDraft?,
+    func write<T: Sendable>(readAhead: ReadAhead? = nil, audit: @escaping @Sendable (T) -> AuditDraft?,
                             _ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
         let identity = RequestIdentity.current
         let via = AuditContext.via

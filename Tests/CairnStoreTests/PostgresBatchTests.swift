@@ -124,7 +124,7 @@ struct PostgresBatchTests {
                 Self.log(second, [point("loss", 2)]),
             ]
             let before = backend.readAheadsTaken
-            let outcomes = try await backend.commitBatch(works.map(\.0), readAheads: works.map(\.1))
+            let outcomes = try await backend.commitBatch(works.map(\.0), readAheads: works.map { .series($0.1) })
             #expect(Self.succeeded(outcomes) == [true, true, true, true])
             #expect(backend.readAheadsTaken - before == 2)
             #expect(!backend.startsWithSavepoints)
@@ -175,7 +175,7 @@ struct PostgresBatchTests {
             // Twenty runs, each written once, all read ahead.
             var works = runs.map { Self.audited($0, points(1)) }
             var taken = backend.readAheadsTaken, sent = backend.batchStatementsSent
-            var outcomes = try await backend.commitBatch(works.map(\.0), readAheads: works.map(\.1))
+            var outcomes = try await backend.commitBatch(works.map(\.0), readAheads: works.map { .series($0.1) })
             #expect(Self.succeeded(outcomes) == Array(repeating: true, count: 20))
             #expect(backend.readAheadsTaken - taken == 20)
             // BEGIN, the lock with the twenty reads (one statement), the works' writes, COMMIT:
@@ -191,7 +191,7 @@ struct PostgresBatchTests {
             works = runs.map { Self.audited($0, points(2)) } + [Self.audited(runs[0], points(3))]
             taken = backend.readAheadsTaken
             sent = backend.batchStatementsSent
-            outcomes = try await backend.commitBatch(works.map(\.0), readAheads: works.map(\.1))
+            outcomes = try await backend.commitBatch(works.map(\.0), readAheads: works.map { .series($0.1) })
             #expect(Self.succeeded(outcomes) == Array(repeating: true, count: 21))
             #expect(!backend.startsWithSavepoints)
             #expect(backend.readAheadsTaken - taken == 20)
@@ -309,6 +309,70 @@ struct PostgresBatchTests {
                 try db.value(String.self, "SELECT t.value FROM runs r JOIN run_tags t ON t.run_pk = r.run_pk WHERE r.run_id = ?", [lone])
             }
             #expect(alone == "alone")
+        }
+    }
+
+    @Test("New runs read their experiment with the write lock: every creation of a batch takes its row from the lock's statement, and a creation that waited for another replica's deletion of the experiment is refused")
+    func experimentReadAfterTheLock() async throws {
+        try await withPostgresStore { store in
+            let backend = try #require(store.backend as? PostgresBackend)
+            func newRun(_ experiment: String = "0") -> NewRun {
+                NewRun(info: RunInfo(runID: UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(), experimentID: experiment, runName: "r",
+                                     userID: "", status: .running, startTime: 1, endTime: nil, artifactURI: "x", lifecycleStage: .active),
+                       tags: [Tag("t", "v")])
+            }
+            // Alone and all at once: every creation is read ahead (a batch of creations reads
+            // each experiment once for all of them).
+            var taken = backend.readAheadsTaken
+            for _ in 0..<3 { _ = try await store.createRun(newRun()) }
+            #expect(backend.readAheadsTaken - taken == 3)
+            taken = backend.readAheadsTaken
+            let created = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<20 { group.addTask { try await store.createRun(newRun()).info.runID } }
+                return try await group.reduce(into: Set<String>()) { $0.insert($1) }
+            }
+            #expect(created.count == 20)
+            #expect(backend.readAheadsTaken - taken == 20)
+            let tagged = try await store.read { db in try db.value(Int64.self, "SELECT COUNT(*) FROM run_tags WHERE key = 't'") }
+            #expect(tagged == 23)
+            // A missing experiment is refused as before.
+            await #expect(throws: CairnError.self) { _ = try await store.createRun(newRun("424242")) }
+
+            // Another replica holds the lock while it deletes an experiment.
+            let experiment = try await store.createExperiment(name: "doomed", artifactLocation: nil, tags: [], now: 1).experimentID
+            let other = try PostgresTrackingStore(location: store.location, poolSize: 2)
+            defer { other.shutdown() }
+            let otherBackend = try #require(other.backend as? PostgresBackend)
+            let holding = Atomic<Bool>(false), release = Atomic<Bool>(false)
+            defer { release.store(true, ordering: .sequentiallyConsistent) }
+            let held = Task {
+                try await otherBackend.commitBatch([{ db in
+                    defer { holding.store(true, ordering: .sequentiallyConsistent) }
+                    try db.execute("UPDATE experiments SET lifecycle_stage = 'deleted' WHERE experiment_id = ?", [Int64(experiment)!])
+                    holding.store(true, ordering: .sequentiallyConsistent)
+                    while !release.load(ordering: .sequentiallyConsistent) { usleep(1_000) }
+                    return 1
+                }])
+            }
+            while !holding.load(ordering: .sequentiallyConsistent) { try await Task.sleep(for: .milliseconds(5)) }
+            let creating = Task { try await store.createRun(newRun(experiment)) }
+            // Its first statement (the lock with the read) waits for the other's lock. Polled, with
+            // a bound only against a hang (minutes), not a deadline.
+            var waiting = false
+            for _ in 0..<60_000 where !waiting {
+                waiting = try await store.read { db in
+                    try db.value(Int64.self, "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") ?? 0
+                } > 0
+                if !waiting { try await Task.sleep(for: .milliseconds(5)) }
+            }
+            #expect(waiting)
+            release.store(true, ordering: .sequentiallyConsistent)
+            #expect(Self.succeeded(try await held.value) == [true])
+            await #expect(throws: CairnError.self) { _ = try await creating.value }
+            let inDeleted = try await store.read { db in
+                try db.value(Int64.self, "SELECT COUNT(*) FROM runs WHERE experiment_id = ?", [Int64(experiment)!])
+            }
+            #expect(inDeleted == 0)
         }
     }
 }
