@@ -239,10 +239,15 @@ public enum ReadAhead: Sendable, Equatable {
             return (locked.sql, locked.values, reads.enumerated().map { ($0.element.query.sql, $0.element.query.values, Int64($0.offset + 1)) })
         case .experiment?:
             var ids: [Int64] = []
+            var positions: [Int64: Int64] = [:]
             var reads: [(sql: String, values: [SQLValue], position: Int64)] = []
             for case .experiment(let id)? in readAheads.prefix(while: { if case .experiment? = $0 { true } else { false } }) {
-                if !ids.contains(id) { ids.append(id) }
-                reads.append((experimentCall, [.integer(id)], Int64(ids.firstIndex(of: id)! + 1)))
+                let position = positions[id] ?? {
+                    ids.append(id)
+                    positions[id] = Int64(ids.count)
+                    return Int64(ids.count)
+                }()
+                reads.append((experimentCall, [.integer(id)], position))
             }
             return (lockedExperimentsCall, [.array(.integers(ids))], reads)
         case nil, .some(nil):

@@ -212,6 +212,44 @@ struct PostgresBatchTests {
         }
     }
 
+    /// Runs `waiting` while a second store on the same database (another replica) holds the
+    /// write lock in a work that ran `after` first; releases the lock once `waiting`'s first
+    /// statement waits for it (polled in `pg_stat_activity`, with a bound only against a hang,
+    /// minutes, not a deadline), and answers how `waiting` ended. The other store's work must
+    /// commit.
+    static func whileAnotherStoreHoldsTheLock<T: Sendable>(_ store: PostgresTrackingStore, after work: @escaping @Sendable (any SQLSession) throws -> Void,
+                                                           waiting: @escaping @Sendable () async throws -> T) async throws -> Result<T, any Error> {
+        let other = try PostgresTrackingStore(location: store.location, poolSize: 2)
+        defer { other.shutdown() }
+        let otherBackend = try #require(other.backend as? PostgresBackend)
+        let holding = Atomic<Bool>(false), release = Atomic<Bool>(false)
+        // Whatever happens below, the other store's thread stops waiting (before its shutdown).
+        defer { release.store(true, ordering: .sequentiallyConsistent) }
+        let held = Task {
+            try await otherBackend.commitBatch([{ db in
+                // Set even when the work fails, so that the test goes on (and fails) instead of waiting.
+                defer { holding.store(true, ordering: .sequentiallyConsistent) }
+                try work(db)
+                holding.store(true, ordering: .sequentiallyConsistent)
+                while !release.load(ordering: .sequentiallyConsistent) { usleep(1_000) }
+                return 1
+            }])
+        }
+        while !holding.load(ordering: .sequentiallyConsistent) { try await Task.sleep(for: .milliseconds(5)) }
+        let waiter = Task { try await waiting() }
+        var waits = false
+        for _ in 0..<60_000 where !waits {
+            waits = try await store.read { db in
+                try db.value(Int64.self, "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") ?? 0
+            } > 0
+            if !waits { try await Task.sleep(for: .milliseconds(5)) }
+        }
+        #expect(waits)
+        release.store(true, ordering: .sequentiallyConsistent)
+        #expect(succeeded(try await held.value) == [true])
+        return await waiter.result
+    }
+
     @Test("A write's series read goes with the write lock and runs after it: a write that waited for another replica's transaction reads what that one committed")
     func readsAfterTheLock() async throws {
         try await withPostgresStore { store in
@@ -221,39 +259,11 @@ struct PostgresBatchTests {
             let experimentID = Int64(try await store.fetchRun(id: run).info.experimentID)!
 
             // Another replica on the same database holds the lock while it grows the series with
-            // step 1, until this replica's write waits for the lock.
-            let other = try PostgresTrackingStore(location: store.location, poolSize: 2)
-            defer { other.shutdown() }
-            let otherBackend = try #require(other.backend as? PostgresBackend)
-            let holding = Atomic<Bool>(false), release = Atomic<Bool>(false)
-            // Whatever happens below, the other store's thread stops waiting (before its shutdown).
-            defer { release.store(true, ordering: .sequentiallyConsistent) }
-            let held = Task {
-                try await otherBackend.commitBatch([{ db in
-                    // Set even when the work fails, so that the test goes on (and fails) instead of waiting.
-                    defer { holding.store(true, ordering: .sequentiallyConsistent) }
-                    let (pk, _, series) = try SQLStore.runWithSeriesStates(db, id: run, keys: ["loss"])
-                    try SQLStore.appendMetrics(db, runPK: pk, experimentID: experimentID, [point(1)], known: series)
-                    holding.store(true, ordering: .sequentiallyConsistent)
-                    while !release.load(ordering: .sequentiallyConsistent) { usleep(1_000) }
-                    return 1
-                }])
-            }
-            while !holding.load(ordering: .sequentiallyConsistent) { try await Task.sleep(for: .milliseconds(5)) }
-            let writing = Task { try await store.logRunWrites(runID: run, RunWrites(metrics: [point(2)])) }
-            // Its first statement (the lock with the read) waits for the other's lock. Polled, with
-            // a bound only against a hang (minutes), not a deadline the write must meet.
-            var waiting = false
-            for _ in 0..<60_000 where !waiting {
-                waiting = try await store.read { db in
-                    try db.value(Int64.self, "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") ?? 0
-                } > 0
-                if !waiting { try await Task.sleep(for: .milliseconds(5)) }
-            }
-            #expect(waiting)
-            release.store(true, ordering: .sequentiallyConsistent)
-            #expect(Self.succeeded(try await held.value) == [true])
-            try await writing.value
+            // step 1; this replica's write of step 2 waits for it.
+            try await Self.whileAnotherStoreHoldsTheLock(store, after: { db in
+                let (pk, _, series) = try SQLStore.runWithSeriesStates(db, id: run, keys: ["loss"])
+                try SQLStore.appendMetrics(db, runPK: pk, experimentID: experimentID, [point(1)], known: series)
+            }, waiting: { try await store.logRunWrites(runID: run, RunWrites(metrics: [point(2)])) }).get()
 
             #expect(try await store.metricHistory(runID: run, key: "loss").map(\.step) == [0, 1, 2])
             let counts = try await store.read { db in try db.values(Int64.self, "SELECT point_count FROM latest_metrics") }
@@ -316,7 +326,7 @@ struct PostgresBatchTests {
     func experimentReadAfterTheLock() async throws {
         try await withPostgresStore { store in
             let backend = try #require(store.backend as? PostgresBackend)
-            func newRun(_ experiment: String = "0") -> NewRun {
+            @Sendable func newRun(_ experiment: String = "0") -> NewRun {
                 NewRun(info: RunInfo(runID: UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(), experimentID: experiment, runName: "r",
                                      userID: "", status: .running, startTime: 1, endTime: nil, artifactURI: "x", lifecycleStage: .active),
                        tags: [Tag("t", "v")])
@@ -340,35 +350,10 @@ struct PostgresBatchTests {
 
             // Another replica holds the lock while it deletes an experiment.
             let experiment = try await store.createExperiment(name: "doomed", artifactLocation: nil, tags: [], now: 1).experimentID
-            let other = try PostgresTrackingStore(location: store.location, poolSize: 2)
-            defer { other.shutdown() }
-            let otherBackend = try #require(other.backend as? PostgresBackend)
-            let holding = Atomic<Bool>(false), release = Atomic<Bool>(false)
-            defer { release.store(true, ordering: .sequentiallyConsistent) }
-            let held = Task {
-                try await otherBackend.commitBatch([{ db in
-                    defer { holding.store(true, ordering: .sequentiallyConsistent) }
-                    try db.execute("UPDATE experiments SET lifecycle_stage = 'deleted' WHERE experiment_id = ?", [Int64(experiment)!])
-                    holding.store(true, ordering: .sequentiallyConsistent)
-                    while !release.load(ordering: .sequentiallyConsistent) { usleep(1_000) }
-                    return 1
-                }])
-            }
-            while !holding.load(ordering: .sequentiallyConsistent) { try await Task.sleep(for: .milliseconds(5)) }
-            let creating = Task { try await store.createRun(newRun(experiment)) }
-            // Its first statement (the lock with the read) waits for the other's lock. Polled, with
-            // a bound only against a hang (minutes), not a deadline.
-            var waiting = false
-            for _ in 0..<60_000 where !waiting {
-                waiting = try await store.read { db in
-                    try db.value(Int64.self, "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") ?? 0
-                } > 0
-                if !waiting { try await Task.sleep(for: .milliseconds(5)) }
-            }
-            #expect(waiting)
-            release.store(true, ordering: .sequentiallyConsistent)
-            #expect(Self.succeeded(try await held.value) == [true])
-            await #expect(throws: CairnError.self) { _ = try await creating.value }
+            let creating = try await Self.whileAnotherStoreHoldsTheLock(store, after: { db in
+                try db.execute("UPDATE experiments SET lifecycle_stage = 'deleted' WHERE experiment_id = ?", [Int64(experiment)!])
+            }, waiting: { try await store.createRun(newRun(experiment)) })
+            #expect(throws: CairnError.self) { _ = try creating.get() }
             let inDeleted = try await store.read { db in
                 try db.value(Int64.self, "SELECT COUNT(*) FROM runs WHERE experiment_id = ?", [Int64(experiment)!])
             }
