@@ -182,9 +182,12 @@ final class PostgresBackend: SQLBackend {
         self.location = location
         let size = max(2, poolSize)
         let configuration = try location.configuration()
-        primary = PostgresConnectionPool(name: location.description, configuration: configuration, statementCacheSize: location.statementCacheSize)
+        // Each of the store's threads uses one connection at a time, and reads sent from a
+        // task (`readStatements`) share the same connections: at most `size` per server.
+        primary = PostgresConnectionPool(name: location.description, configuration: configuration, limit: size,
+                                         statementCacheSize: location.statementCacheSize)
         replica = try readReplica.map {
-            PostgresConnectionPool(name: $0.description, configuration: try $0.configuration(), statementCacheSize: $0.statementCacheSize)
+            PostgresConnectionPool(name: $0.description, configuration: try $0.configuration(), limit: size, statementCacheSize: $0.statementCacheSize)
         }
         threads = NIOThreadPool(numberOfThreads: size)
         threads.start()
@@ -262,6 +265,49 @@ final class PostgresBackend: SQLBackend {
                     }
                 }
             }
+        } catch {
+            throw Self.mapError(error, location: location)
+        }
+    }
+
+    /// Independent reads on one snapshot without a thread of the store's: the statements go
+    /// out from the caller's task in one hand-over and the task resumes when all have answered,
+    /// on the caller's event loop. One statement runs alone (it sees one snapshot by itself);
+    /// several run inside a read-only transaction whose BEGIN goes out with them and whose
+    /// COMMIT the connection's next session collects, as in `read`.
+    func readStatements(_ queries: [(sql: String, values: [SQLValue])]) async throws -> [[SQLRow]] {
+        try await answers(queries.map { ($0.sql, $0.values, true) }) { try $0.rows.map(PostgresSession.row) }
+    }
+
+    /// The rows of one statement of packed queries of `columns` columns each (one row of
+    /// arrays, `PostgresSession.packed`), sent as `readStatements` sends it; `cache`: its text
+    /// is fixed, so the connection may run it by name.
+    func readPacked(_ sql: String, _ values: [SQLValue], columns: [Int], cache: Bool) async throws -> [[SQLRow]] {
+        try await answers([(sql, values, cache)]) { answer in
+            guard let row = answer.rows.first else { return columns.map { _ in [] } }
+            return try PostgresSession.unpack(row, columns)
+        }[0]
+    }
+
+    /// `readStatements`' answers, each made into a value by `take`.
+    private func answers<T: Sendable>(_ queries: [(sql: String, values: [SQLValue], cache: Bool)],
+                                      _ take: @escaping @Sendable (PostgresAnswer) throws -> T) async throws -> [T] {
+        let pool = replica ?? primary
+        do {
+            return try await pool.withSession { session -> (Result<[T], any Error>, pending: EventLoopFuture<PostgresAnswer>?) in
+                let begun = queries.count > 1 ? session.queue("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") : nil
+                let reads = session.queueReads(queries)
+                let outcomes = try await session.exchange(begun.map { [$0] + reads } ?? reads)
+                let rows = Result {
+                    if begun != nil { _ = try outcomes[0].get() }
+                    return try outcomes.dropFirst(begun == nil ? 0 : 1).map { try take($0.get()) }
+                }
+                // A transaction that failed is aborted, and its COMMIT rolls it back.
+                let commit = begun.map { _ in session.queue("COMMIT") }
+                session.send()
+                if case .success = rows { session.prepareNamedStatements() }
+                return (rows, commit)
+            }.get()
         } catch {
             throw Self.mapError(error, location: location)
         }
@@ -563,7 +609,7 @@ final class PostgresBackend: SQLBackend {
         }
         // Functions derived from the store's statements, named by a digest of their definition:
         // made once by the first replica of a build, kept while older replicas may call theirs.
-        for function in [SQLStore.runWithSeriesStatesFunction, SQLStore.experimentStateFunction] {
+        for function in [SQLStore.runWithSeriesStatesFunction, SQLStore.experimentStateFunction, SQLStore.loadRunsFunction] {
             let exists = try session.value(Bool.self, """
                 SELECT TRUE FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = current_schema() AND p.proname = ?
                 """, [function.name]) ?? false
@@ -682,7 +728,8 @@ final class NamedStatements: Sendable {
         /// Texts seen once; cleared when it grows past a bound.
         var seen = Set<String>()
         var wanted: [String] = []
-        var preparing = Set<String>()
+        /// Texts whose preparation went out and has not answered yet.
+        var preparing: [String: EventLoopFuture<PreparedQuery>] = [:]
         /// Texts PostgreSQL refused to prepare, not tried again on this connection.
         var refused = Set<String>()
         /// Statements that failed, to close with the next work.
@@ -695,17 +742,25 @@ final class NamedStatements: Sendable {
         self.capacity = capacity
     }
 
-    /// The statement prepared for `text`, if any. Otherwise notes that it was sent: a text sent
-    /// the second time is prepared after the session (`takeWork`).
-    func lookup(_ text: String) -> PreparedQuery? {
+    /// A statement prepared on the connection, or one whose preparation went out before this
+    /// session's statements and has not answered yet (which they then wait for).
+    enum Found {
+        case ready(PreparedQuery)
+        case preparing(EventLoopFuture<PreparedQuery>)
+    }
+
+    /// The statement prepared or being prepared for `text`, if any. Otherwise notes that it was
+    /// sent: a text sent the second time is prepared after the session (`takeWork`).
+    func lookup(_ text: String) -> Found? {
         guard capacity > 0 else { return nil }
         return state.withLock { state in
             state.clock += 1
             if let known = state.ready[text] {
                 state.ready[text]?.used = state.clock
-                return known.statement
+                return .ready(known.statement)
             }
-            guard !state.preparing.contains(text), !state.refused.contains(text), !state.wanted.contains(text) else { return nil }
+            if let preparing = state.preparing[text] { return .preparing(preparing) }
+            guard !state.refused.contains(text), !state.wanted.contains(text) else { return nil }
             if state.seen.remove(text) != nil {
                 state.wanted.append(text)
             } else {
@@ -716,13 +771,14 @@ final class NamedStatements: Sendable {
         }
     }
 
-    /// The texts to prepare now and the statements to close to make room for them (the least
-    /// recently used). Called at the end of a session: no statement of the connection is in use.
-    func takeWork() -> (prepare: [String], close: [PreparedQuery]) {
+    /// The texts to prepare now, each with the promise of its statement (on `loop`, the
+    /// connection's), and the statements to close to make room for them (the least recently
+    /// used). Called at the end of a session: no statement of the connection is in use.
+    func takeWork(on loop: any EventLoop) -> (prepare: [(text: String, promise: EventLoopPromise<PreparedQuery>)], close: [PreparedQuery]) {
         state.withLock { state in
-            let prepare = Array(state.wanted.prefix(capacity))
+            let prepare = state.wanted.prefix(capacity).map { (text: $0, promise: loop.makePromise(of: PreparedQuery.self)) }
             state.wanted.removeAll()
-            state.preparing.formUnion(prepare)
+            for (text, promise) in prepare { state.preparing[text] = promise.futureResult }
             var close = state.failed
             state.failed.removeAll()
             let excess = state.ready.count + state.preparing.count - capacity
@@ -738,7 +794,7 @@ final class NamedStatements: Sendable {
     /// The outcome of preparing `text`.
     func prepared(_ text: String, _ outcome: Result<PreparedQuery, any Error>) {
         state.withLock { state in
-            state.preparing.remove(text)
+            state.preparing[text] = nil
             switch outcome {
             case .success(let statement):
                 state.clock += 1
@@ -766,9 +822,31 @@ final class NamedStatements: Sendable {
 final class PostgresConnectionPool: Sendable {
     let name: String
     private let configuration: PostgresConnection.Configuration
-    /// Idle connections, each with the statement it was handed back behind (a read's COMMIT),
-    /// whose answer its next user collects first.
-    private let idle = Mutex<[(connection: PostgresConnection, pending: EventLoopFuture<PostgresAnswer>?, named: NamedStatements)]>([])
+    /// How many connections the pool opens at most; a session that finds every one in use
+    /// waits for one to come back (a thread blocks, a task suspends).
+    let limit: Int
+    private typealias Idle = (connection: PostgresConnection, pending: EventLoopFuture<PostgresAnswer>?, named: NamedStatements)
+    /// A session waiting for a connection.
+    private enum Waiter {
+        case thread(DispatchSemaphore)
+        case task(CheckedContinuation<Void, Never>)
+
+        func wake() {
+            switch self {
+            case .thread(let semaphore): semaphore.signal()
+            case .task(let continuation): continuation.resume()
+            }
+        }
+    }
+    private struct State {
+        /// Idle connections, each with the statement it was handed back behind (a read's
+        /// COMMIT), whose answer its next user collects first.
+        var idle: [Idle] = []
+        /// Connections open or being opened.
+        var open = 0
+        var waiters: [Waiter] = []
+    }
+    private let state = Mutex<State>(State())
     private let nextID = Atomic<Int>(0)
     private let isClosed = Atomic<Bool>(false)
     private let logger = Logger(label: "cairn.postgres")
@@ -776,9 +854,11 @@ final class PostgresConnectionPool: Sendable {
     /// How many named statements each connection keeps (`NamedStatements`).
     let statementCacheSize: Int
 
-    init(name: String, configuration: PostgresConnection.Configuration, statementCacheSize: Int = PostgresLocation.defaultStatementCacheSize) {
+    init(name: String, configuration: PostgresConnection.Configuration, limit: Int = .max,
+         statementCacheSize: Int = PostgresLocation.defaultStatementCacheSize) {
         self.name = name
         self.configuration = configuration
+        self.limit = limit
         self.statementCacheSize = statementCacheSize
     }
 
@@ -811,6 +891,7 @@ final class PostgresConnectionPool: Sendable {
         } catch {
             if connection.isClosed {
                 connection.closeAndWait()
+                dropped()
             } else {
                 release(connection, pending: nil, named: named)
             }
@@ -818,20 +899,122 @@ final class PostgresConnectionPool: Sendable {
         }
     }
 
-    private func acquire() throws -> (PostgresConnection, EventLoopFuture<PostgresAnswer>?, NamedStatements) {
-        while let (connection, pending, named) = idle.withLock({ $0.popLast() }) {
-            if !connection.isClosed { return (connection, pending, named) }
-        }
-        let id = nextID.add(1, ordering: .relaxed).newValue
-        let connection = try PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration,
-                                                        id: id, logger: logger).wait()
+    /// `withSession` for a caller that must not block a thread (a task): `body` sends its
+    /// statements and awaits their answers (`PostgresSession.exchange(_:) async`). A read-only
+    /// session.
+    func withSession<T>(_ body: (PostgresSession) async throws -> (T, pending: EventLoopFuture<PostgresAnswer>?)) async throws -> T {
+        let (connection, leftPending, named) = try await acquire()
+        let session = PostgresSession(connection, named: named)
+        if let leftPending { session.collectWithNextWait(leftPending) }
         do {
-            try connection.exec(Self.sessionSettings)
+            let (value, pending) = try await body(session)
+            release(connection, pending: pending, named: named)
+            return value
         } catch {
-            connection.closeAndWait()
+            if connection.isClosed {
+                try? await connection.close()
+                dropped()
+            } else {
+                release(connection, pending: nil, named: named)
+            }
             throw error
         }
-        return (connection, nil, NamedStatements(capacity: statementCacheSize))
+    }
+
+    private enum Step {
+        case take(Idle)
+        /// A connection to open, counted as open already.
+        case open
+        case wait
+    }
+
+    /// An idle connection, or room to open one, or neither (then wait: `waits`).
+    private func next() -> Step {
+        state.withLock { state in
+            while let idle = state.idle.popLast() {
+                if !idle.connection.isClosed { return .take(idle) }
+                state.open -= 1
+            }
+            if state.open < limit {
+                state.open += 1
+                return .open
+            }
+            return .wait
+        }
+    }
+
+    /// Keeps `waiter` to wake when a connection comes back or closes, unless one is there
+    /// or may be opened now (then answers false: look again).
+    private func waits(_ waiter: Waiter) -> Bool {
+        state.withLock { state in
+            guard state.idle.isEmpty, state.open >= limit else { return false }
+            state.waiters.append(waiter)
+            return true
+        }
+    }
+
+    /// A connection closed or never opened: room for another.
+    private func dropped() {
+        state.withLock { state in
+            state.open -= 1
+            return state.waiters.isEmpty ? nil : state.waiters.removeFirst()
+        }?.wake()
+    }
+
+    private func acquire() throws -> Idle {
+        while true {
+            switch next() {
+            case .take(let idle): return idle
+            case .wait:
+                let semaphore = DispatchSemaphore(value: 0)
+                if waits(.thread(semaphore)) { semaphore.wait() }
+            case .open:
+                do {
+                    let id = nextID.add(1, ordering: .relaxed).newValue
+                    let connection = try PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration,
+                                                                    id: id, logger: logger).wait()
+                    do {
+                        try connection.exec(Self.sessionSettings)
+                    } catch {
+                        connection.closeAndWait()
+                        throw error
+                    }
+                    return (connection, nil, NamedStatements(capacity: statementCacheSize))
+                } catch {
+                    dropped()
+                    throw error
+                }
+            }
+        }
+    }
+
+    private func acquire() async throws -> Idle {
+        while true {
+            switch next() {
+            case .take(let idle): return idle
+            case .wait:
+                await withCheckedContinuation { continuation in
+                    if !waits(.task(continuation)) { continuation.resume() }
+                }
+                continue
+            case .open:
+                do {
+                    let id = nextID.add(1, ordering: .relaxed).newValue
+                    let connection = try await PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration,
+                                                                          id: id, logger: logger).get()
+                    do {
+                        _ = try await connection.query(PostgresQuery(unsafeSQL: Self.sessionSettings), logger: logger).get()
+                    } catch {
+                        try? await connection.close()
+                        throw error
+                    }
+                    return (connection, nil, NamedStatements(capacity: statementCacheSize))
+                } catch {
+                    dropped()
+                    throw error
+                }
+            }
+        }
     }
 
     /// Set on each new connection. JIT compilation is off: it starts once a plan's estimated
@@ -842,24 +1025,33 @@ final class PostgresConnectionPool: Sendable {
     /// startup parameter, which poolers such as PgBouncer refuse.
     static let sessionSettings = "SET jit = off"
 
-    /// Back to the idle list; once the pool is closed, a connection still out (a background
-    /// ANALYZE, say) is closed when it comes back instead.
+    /// Back to the idle list, waking a session waiting for a connection; once the pool is
+    /// closed, a connection still out (a background ANALYZE, say) is closed when it comes back
+    /// instead.
     private func release(_ connection: PostgresConnection, pending: EventLoopFuture<PostgresAnswer>?, named: NamedStatements) {
-        let kept = idle.withLock { all -> Bool in
-            guard !isClosed.load(ordering: .acquiring) else { return false }
-            all.append((connection, pending, named))
-            return true
+        guard !isClosed.load(ordering: .acquiring) else {
+            connection.closeAndWait()
+            dropped()
+            return
         }
-        if !kept { connection.closeAndWait() }
+        state.withLock { state in
+            state.idle.append((connection, pending, named))
+            return state.waiters.isEmpty ? nil : state.waiters.removeFirst()
+        }?.wake()
     }
 
     func closeAll() {
-        let connections = idle.withLock { all -> [PostgresConnection] in
+        let (connections, waiters) = state.withLock { state in
             isClosed.store(true, ordering: .releasing)
-            defer { all.removeAll() }
-            return all.map(\.connection)
+            defer {
+                state.open -= state.idle.count
+                state.idle.removeAll()
+                state.waiters.removeAll()
+            }
+            return (state.idle.map(\.connection), state.waiters)
         }
         for connection in connections { connection.closeAndWait() }
+        for waiter in waiters { waiter.wake() }
     }
 }
 
@@ -928,6 +1120,9 @@ struct PostgresSession: SQLSession {
     enum Statement: Sendable {
         case unnamed(PostgresQuery)
         case named(PreparedQuery, [PostgresData], text: String, NamedStatements)
+        /// A named statement whose preparation has not answered yet: it goes out once it has,
+        /// as text (`fallback`) if PostgreSQL refused it.
+        case namedOncePrepared(EventLoopFuture<PreparedQuery>, [PostgresData], fallback: PostgresQuery, text: String, NamedStatements)
     }
 
     init(_ connection: PostgresConnection, auditChain: AuditChainState? = nil, named: NamedStatements? = nil) {
@@ -1147,14 +1342,19 @@ struct PostgresSession: SQLSession {
 
     /// Queues reads: in a read-only session, each of fixed text (`cache`) by name where this
     /// connection has prepared it (`NamedStatements`), which also learns which to prepare next.
-    private func queueReads(_ reads: [(sql: String, values: [SQLValue], cache: Bool)]) -> [EventLoopFuture<PostgresAnswer>] {
+    func queueReads(_ reads: [(sql: String, values: [SQLValue], cache: Bool)]) -> [EventLoopFuture<PostgresAnswer>] {
         guard let named else { return queue(reads.map { Self.query($0.sql, $0.values, cache: $0.cache) }) }
         return queue(reads.map { read -> Statement in
             guard read.cache, read.sql.utf8.count <= NamedStatements.longestText else { return .unnamed(Self.query(read.sql, read.values, cache: read.cache)) }
             let types = read.values.map(Self.typeName)
             let text = Self.numbered(read.sql, casts: types, cache: read.cache)
-            guard let prepared = named.lookup(text) else { return .unnamed(Self.query(read.sql, read.values, cache: read.cache)) }
-            return .named(prepared, read.values.map(Self.data), text: text, named)
+            switch named.lookup(text) {
+            case .ready(let prepared): return .named(prepared, read.values.map(Self.data), text: text, named)
+            case .preparing(let preparing):
+                return .namedOncePrepared(preparing, read.values.map(Self.data), fallback: Self.query(read.sql, read.values, cache: read.cache),
+                                          text: text, named)
+            case nil: return .unnamed(Self.query(read.sql, read.values, cache: read.cache))
+            }
         })
     }
 
@@ -1164,14 +1364,13 @@ struct PostgresSession: SQLSession {
     /// connection runs its next session's statements after them.
     func prepareNamedStatements() {
         guard let named else { return }
-        let (prepare, close) = named.takeWork()
-        guard !prepare.isEmpty || !close.isEmpty else { return }
         let connection = self.connection
+        let (prepare, close) = named.takeWork(on: connection.eventLoop)
+        guard !prepare.isEmpty || !close.isEmpty else { return }
+        for (text, promise) in prepare { promise.futureResult.whenComplete { named.prepared(text, $0) } }
         connection.eventLoop.execute {
             for statement in close { _ = statement.deallocate() }
-            for text in prepare {
-                connection.prepare(query: text).whenComplete { named.prepared(text, $0) }
-            }
+            for (text, promise) in prepare { connection.prepare(query: text).cascade(to: promise) }
         }
     }
 
@@ -1212,15 +1411,6 @@ struct PostgresSession: SQLSession {
     static func packed(_ sql: String, columns: Int) -> String {
         let names = (0..<columns).map { "c\($0)" }
         return "SELECT \(names.map { "array_agg(\($0))" }.joined(separator: ", ")) FROM (\(sql)) s(\(names.joined(separator: ", ")))"
-    }
-
-    /// The one row of `sql`, whose columns are the arrays of several `packed` queries of
-    /// `columns` columns each, one after the other, as each query's rows.
-    func packedColumns(_ sql: String, _ values: [SQLValue], columns: [Int]) throws -> [[SQLRow]] {
-        guard let row = try answers(queueReads([(sql, values, false)]))[0].rows.first else {
-            return columns.map { _ in [] }
-        }
-        return try Self.unpack(row, columns)
     }
 
     /// The rows of packed queries of `columns` columns each from `row`'s arrays (`packed`).
@@ -1342,20 +1532,43 @@ struct PostgresSession: SQLSession {
         connection.eventLoop.execute { Self.hand(outbox, to: connection) }
     }
 
-    /// Sends coalesced statements; on the connection's event loop.
+    /// Sends coalesced statements in their order; on the connection's event loop. A named
+    /// statement whose preparation has not answered yet goes out once it has, and the
+    /// statements after it wait for it to go out.
     private static func hand(_ outbox: [(statement: Statement, promises: [EventLoopPromise<PostgresAnswer>])], to connection: PostgresConnection) {
+        var gate: EventLoopFuture<Void>?
         for (statement, promises) in outbox {
-            let answer: EventLoopFuture<PostgresAnswer>
-            switch statement {
-            case .unnamed(let query):
-                answer = connection.query(query, logger: logger).map { PostgresAnswer(rows: $0.rows, affectedRows: $0.metadata.rows) }
-            case .named(let prepared, let values, let text, let named):
-                answer = prepared.execute(values).map { PostgresAnswer(rows: $0, affectedRows: nil) }
-                // One that failed is prepared anew when next wanted (a schema change that
-                // altered its result's columns makes PostgreSQL refuse to run it).
-                answer.whenFailure { _ in named.forget(text) }
+            var ready = gate
+            if case .namedOncePrepared(let preparing, _, _, _, _) = statement {
+                let prepared = preparing.map { _ in () }.recover { _ in () }
+                ready = ready.map { $0.flatMap { prepared } } ?? prepared
             }
+            let answer = ready.map { $0.flatMap { send(statement, to: connection) } } ?? send(statement, to: connection)
+            gate = ready
             for promise in promises { answer.cascade(to: promise) }
+        }
+    }
+
+    private static func run(_ prepared: PreparedQuery, _ values: [PostgresData], text: String, _ named: NamedStatements) -> EventLoopFuture<PostgresAnswer> {
+        let answer = prepared.execute(values).map { PostgresAnswer(rows: $0, affectedRows: nil) }
+        // One that failed is prepared anew when next wanted (a schema change that altered its
+        // result's columns makes PostgreSQL refuse to run it).
+        answer.whenFailure { _ in named.forget(text) }
+        return answer
+    }
+
+    private static func send(_ statement: Statement, to connection: PostgresConnection) -> EventLoopFuture<PostgresAnswer> {
+        switch statement {
+        case .unnamed(let query):
+            return connection.query(query, logger: logger).map { PostgresAnswer(rows: $0.rows, affectedRows: $0.metadata.rows) }
+        case .named(let prepared, let values, let text, let named):
+            return run(prepared, values, text: text, named)
+        case .namedOncePrepared(let preparing, let values, let fallback, let text, let named):
+            // Answered by now (`hand` waits for it).
+            return preparing.map { Optional($0) }.recover { _ in nil }.flatMap { prepared in
+                guard let prepared else { return send(.unnamed(fallback), to: connection) }
+                return run(prepared, values, text: text, named)
+            }
         }
     }
 
@@ -1363,6 +1576,37 @@ struct PostgresSession: SQLSession {
     /// riders) have answered: one hop to the event loop and one wake-up of this thread,
     /// however many statements go out and come back.
     func exchange(_ futures: [EventLoopFuture<PostgresAnswer>]) -> [Result<PostgresAnswer, any Error>] {
+        precondition(!connection.eventLoop.inEventLoop, "A PostgreSQL session must not wait on its connection's event loop.")
+        guard let (all, riders) = handOver(futures) else { return [] }
+        let done = DispatchSemaphore(value: 0)
+        let outcomes = Mutex<[Result<PostgresAnswer, any Error>]>([])
+        all.whenSuccess { results in
+            outcomes.withLock { $0 = results }
+            done.signal()
+        }
+        done.wait()
+        return collect(outcomes.withLock { $0 }, riders: riders)
+    }
+
+    /// `exchange` for a caller that must not block a thread (a task): the same single hop to
+    /// the event loop, and the caller's task resumes where it waits (on its own event loop
+    /// when it runs on one, as a request's task in `cairn server` does).
+    func exchange(_ futures: [EventLoopFuture<PostgresAnswer>]) async throws -> [Result<PostgresAnswer, any Error>] {
+        guard let (all, riders) = handOver(futures) else { return [] }
+        let results: [Result<PostgresAnswer, any Error>]
+        if let loop = MultiThreadedEventLoopGroup.currentEventLoop {
+            results = try await all.hop(to: loop).get()
+        } else {
+            results = try await all.get()
+        }
+        return collect(results, riders: riders)
+    }
+
+    /// Hands the queued statements to the connection (one hop to its event loop) and answers
+    /// the future of the riders' and `futures`' outcomes, which never fails; nil when there is
+    /// nothing to send or wait for.
+    private func handOver(_ futures: [EventLoopFuture<PostgresAnswer>])
+        -> (all: EventLoopFuture<[Result<PostgresAnswer, any Error>]>, riders: [EventLoopFuture<PostgresAnswer>])? {
         let outbox = Self.coalesced(state.outbox.withLock { all in
             defer { all.removeAll() }
             return all
@@ -1371,23 +1615,21 @@ struct PostgresSession: SQLSession {
             defer { all.removeAll() }
             return all
         }
-        if futures.isEmpty, riders.isEmpty, outbox.isEmpty { return [] }
+        if futures.isEmpty, riders.isEmpty, outbox.isEmpty { return nil }
         state.sent.add(outbox.count, ordering: .relaxed)
         let awaited = riders + futures
         let connection = self.connection
         let loop = connection.eventLoop
-        precondition(!loop.inEventLoop, "A PostgreSQL session must not wait on its connection's event loop.")
-        let done = DispatchSemaphore(value: 0)
-        let outcomes = Mutex<[Result<PostgresAnswer, any Error>]>([])
+        let all = loop.makePromise(of: [Result<PostgresAnswer, any Error>].self)
         loop.execute {
             Self.hand(outbox, to: connection)
-            EventLoopFuture.whenAllComplete(awaited, on: loop).whenSuccess { results in
-                outcomes.withLock { $0 = results }
-                done.signal()
-            }
+            EventLoopFuture.whenAllComplete(awaited, on: loop).cascade(to: all)
         }
-        done.wait()
-        let results = outcomes.withLock { $0 }
+        return (all.futureResult, riders)
+    }
+
+    /// Keeps the riders' outcomes for `collected(_:)` and answers the others'.
+    private func collect(_ results: [Result<PostgresAnswer, any Error>], riders: [EventLoopFuture<PostgresAnswer>]) -> [Result<PostgresAnswer, any Error>] {
         if !riders.isEmpty {
             state.collected.withLock { known in
                 for (rider, result) in zip(riders, results) { known.append((rider, result)) }

@@ -463,13 +463,27 @@ extension SQLStore {
     /// range. A damaged or missing blob throws `DamagedSegment`.
     static func eachSegment(_ db: any SQLSession, _ sql: String, _ arguments: [any SQLBindable],
                             _ body: (UnsafeRawBufferPointer, _ minStep: Int64, _ maxStep: Int64) throws -> Void) throws {
-        try db.eachBlob(sql, arguments.map(\.sqlValue)) { bytes, minStep, maxStep in
-            guard let bytes else { throw DamagedSegment(detail: "the segment's bytes are missing") }
-            do {
-                try body(bytes, minStep, maxStep)
-            } catch let error as MetricSegmentCodec.CorruptSegment {
-                throw DamagedSegment(detail: error.description)
-            }
+        try db.eachBlob(sql, arguments.map(\.sqlValue)) { bytes, minStep, maxStep in try handSegment(bytes, minStep, maxStep, to: body) }
+    }
+
+    /// `eachSegment` over rows read before: each row's bytes (column 0) and the integers of
+    /// columns 1 and 2.
+    static func eachSegment(in rows: [SQLRow], _ body: (UnsafeRawBufferPointer, Int64, Int64) throws -> Void) throws {
+        for row in rows {
+            guard case .blob(let bytes) = row.values[0] else { return try handSegment(nil, row[1], row[2], to: body) }
+            try bytes.withUnsafeBytes { try handSegment($0, row[1], row[2], to: body) }
+        }
+    }
+
+    /// Hands a segment's bytes to `body`; missing bytes, or bytes `body` finds corrupt, throw
+    /// `DamagedSegment`.
+    static func handSegment(_ bytes: UnsafeRawBufferPointer?, _ minStep: Int64, _ maxStep: Int64,
+                            to body: (UnsafeRawBufferPointer, Int64, Int64) throws -> Void) throws {
+        guard let bytes else { throw DamagedSegment(detail: "the segment's bytes are missing") }
+        do {
+            try body(bytes, minStep, maxStep)
+        } catch let error as MetricSegmentCodec.CorruptSegment {
+            throw DamagedSegment(detail: error.description)
         }
     }
 
@@ -525,11 +539,40 @@ extension SQLStore {
     }
 
     public func metricHistory(runID: String, key: String) async throws -> [MetricPoint] {
-        try await read { db in
+        if backend.dialect == .postgres { return try await historyInOneStatement(runID: runID, key: key).points }
+        return try await read { db in
             let pk = try Self.runPK(db, id: runID)
-            return try Self.wholeHistory(db, runID: runID, runPK: pk, key: key, count: Self.seriesPointCount(db, runPK: pk, key: key)).points
+            return try Self.wholeHistory(runID: runID, key: key, count: Self.seriesPointCount(db, runPK: pk, key: key)) {
+                try Self.eachSegment(db, Self.segmentsSQL, [pk, key, Int64.min, Int.max], $0)
+            }.points
         }
     }
+
+    /// On PostgreSQL, a series read whole in one statement sent from the task
+    /// (`SQLBackend.readStatements`): each statement there is a round trip and each wait a
+    /// thread's wake-up.
+    /// `page` gives the points of a page from the series' size, which comes with them.
+    private func historyInOneStatement(runID: String, key: String, page: (Int) -> Range<Int>? = { _ in nil })
+        async throws -> (points: [MetricPoint], inOrder: Bool, mark: SegmentMark?) {
+        let rows = try await backend.readStatements([(Self.historyWithRunSQL, [.text(key), .text(runID)])])[0]
+        guard let first = rows.first else { throw Self.noSuchRun(runID) }
+        let count = first.isNull(4) ? 0 : first[4] as Int
+        let segments = rows.filter { !$0.isNull(1) }
+        return try Self.wholeHistory(runID: runID, key: key, count: count, page: page(count)) { try Self.eachSegment(in: segments, $0) }
+    }
+
+    /// One run's series `key` whole in one statement (bound: key, run id): a row per segment,
+    /// in `seq` order (`points, seq, point_count`), each followed by the run's key and the
+    /// series' size (`run_pk, point_count`); one row of NULL segment columns when the run has
+    /// no such series, none when there is no such run.
+    static let historyWithRunSQL = """
+        SELECT s.points, s.seq, s.point_count, r.run_pk, lm.point_count
+        FROM runs r
+        LEFT JOIN latest_metrics lm ON lm.run_pk = r.run_pk AND lm.key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
+        LEFT JOIN metric_segments s ON s.run_pk = lm.run_pk AND s.key_id = lm.key_id
+        WHERE r.run_id = ?
+        ORDER BY s.seq
+        """
 
     /// MLflow's client reads a history in pages of 25,000 points; each page decoding the whole
     /// series made reading a 1 M-point series through it quadratic (40 whole decodes). The first
@@ -542,33 +585,52 @@ extension SQLStore {
     /// (The one way around it: the run purged and imported again, under its id, with exactly as
     /// many points between two pages; the pages after would come in stored order, not history order.)
     public func metricHistoryPage(runID: String, key: String, offset: Int, limit: Int, ordered: Int?, mark: SegmentMark?) async throws -> MetricHistoryPage {
-        try await read { db in
+        @Sendable func page(_ whole: (points: [MetricPoint], inOrder: Bool, mark: SegmentMark?), start: Int, end: Int) -> MetricHistoryPage {
+            let page = start == 0 && end == whole.points.count ? whole.points : Array(whole.points[min(start, whole.points.count)..<min(end, whole.points.count)])
+            return MetricHistoryPage(points: page, total: whole.points.count, inOrder: whole.inOrder, next: whole.inOrder ? whole.mark : nil)
+        }
+        @Sendable func range(count: Int) -> (start: Int, end: Int) {
+            let start = min(max(offset, 0), count)
+            return (start, start + min(max(limit, 0), count - start))
+        }
+        if backend.dialect == .postgres, mark == nil {
+            // The first page (no mark yet): the whole series in one statement.
+            var bounds = (start: 0, end: 0)
+            let whole = try await historyInOneStatement(runID: runID, key: key) { count in
+                bounds = range(count: count)
+                return bounds.start..<bounds.end
+            }
+            return page(whole, start: bounds.start, end: bounds.end)
+        }
+        return try await read { db in
             let pk = try Self.runPK(db, id: runID)
             let count = try Self.seriesPointCount(db, runPK: pk, key: key)
-            let start = min(max(offset, 0), count)
-            let end = start + min(max(limit, 0), count - start)
+            let (start, end) = range(count: count)
             if ordered == count, start < end, let mark, mark.at <= start,
                let page = try Self.namingDamage(runID: runID, key: key, { try Self.seek(db, runPK: pk, key: key, start, end, from: mark) }) {
                 return MetricHistoryPage(points: page.points, total: count, inOrder: true, next: page.next)
             }
-            let whole = try Self.wholeHistory(db, runID: runID, runPK: pk, key: key, count: count, page: start..<end)
-            let page = start == 0 && end == whole.points.count ? whole.points : Array(whole.points[min(start, whole.points.count)..<min(end, whole.points.count)])
-            return MetricHistoryPage(points: page, total: whole.points.count, inOrder: whole.inOrder, next: whole.inOrder ? whole.mark : nil)
+            let whole = try Self.wholeHistory(runID: runID, key: key, count: count, page: start..<end) {
+                try Self.eachSegment(db, Self.segmentsSQL, [pk, key, Int64.min, Int.max], $0)
+            }
+            return page(whole, start: start, end: end)
         }
     }
 
     /// Every point of a series in history order (timestamp, step, value), and whether the
     /// segments held them in that order already. With `page`, also where the page after it
     /// begins among the segments (`metricHistoryPage`).
-    private static func wholeHistory(_ db: any SQLSession, runID: String, runPK: Int64, key: String, count: Int,
-                                     page: Range<Int>? = nil) throws -> (points: [MetricPoint], inOrder: Bool, mark: SegmentMark?) {
+    /// `segments` hands each of the series' segments, in `seq` order, with its `seq` and point count.
+    private static func wholeHistory(runID: String, key: String, count: Int, page: Range<Int>? = nil,
+                                     _ segments: ((UnsafeRawBufferPointer, Int64, Int64) throws -> Void) throws -> Void)
+        throws -> (points: [MetricPoint], inOrder: Bool, mark: SegmentMark?) {
         var mark: SegmentMark?
         var points: [MetricPoint] = []
         points.reserveCapacity(count)
         var faithful = true
         var rows = 0
         try namingDamage(runID: runID, key: key) {
-            try eachSegment(db, segmentsSQL, [runPK, key, Int64.min, Int.max]) { bytes, seq, stored in
+            try segments { bytes, seq, stored in
                 let before = points.count
                 try MetricSegmentCodec.decode(bytes, into: &points)
                 guard let page else { return }
@@ -665,6 +727,17 @@ extension SQLStore {
             case slices
             case halves(SampleHalves)
         }
+        if backend.dialect == .postgres, runIDs.count == 1 {
+            // One statement, sent from this task: on PostgreSQL each statement is a round trip
+            // and each wait a thread's wake-up, which cost more than the read itself. (SQLite
+            // reads in place, on this thread, and samples a long series in halves on both cores.)
+            let rows = try await backend.readStatements([(Self.seriesWithRunSQL, [.text(key), .integer(lower), .integer(upper), .text(runIDs[0])])])[0]
+            guard let segments = AnsweredSegments(rows) else { return [] }
+            let points = try Self.namingDamage(runID: runIDs[0], key: key) {
+                try Self.sample(segments, lower: lower, upper: upper, maxPoints: maxPoints, summary: segments.stored)
+            }
+            return points.isEmpty ? [] : [SampledSeries(runID: runIDs[0], points: points)]
+        }
         let first = try await read { db -> Either<[SampledSeries], Parts> in
             let runs = try Self.storedSeries(db, runIDs: runIDs, key: key)
             if cores > 1, runs.count > 1, runs.reduce(0, { $0 + ($1.summary?.count ?? 0) }) >= SampleHalves.minimumPoints {
@@ -729,24 +802,130 @@ extension SQLStore {
                                 maxPoints: Int) throws -> [SampledSeries] {
         var result: [SampledSeries] = []
         for run in runs where run.summary != nil {
-            let pk = run.runPK
             let sampled: [MetricPoint] = try Self.namingDamage(runID: run.runID, key: key) {
-                if let streamed = try Self.streamSample(db, runPK: pk, key: key, lower: lower, upper: upper, maxPoints: maxPoints,
-                                                        summary: run.summary) {
-                    return streamed
-                }
-                // The whole series' size is the right reservation when no range narrows it.
-                let ranged = lower != .min || upper != .max
-                let expected = ranged ? 0 : run.summary?.count ?? 0
-                var points = try Self.decodeSegments(db, sql: Self.seriesRangeSQL, arguments: [pk, key, lower, upper], expectedCount: expected)
-                if ranged {
-                    points.removeAll { $0.step < lower || $0.step > upper }
-                }
-                return MetricSampler.sample(points, maxPoints: maxPoints)
+                try Self.sample(DatabaseSegments(db: db, runPK: run.runPK, key: key), lower: lower, upper: upper, maxPoints: maxPoints,
+                                summary: run.summary)
             }
             if !sampled.isEmpty { result.append(SampledSeries(runID: run.runID, points: sampled)) }
         }
         return result
+    }
+
+    /// A series' points in `[lower, upper]` sampled to at most `maxPoints`: streamed segment by
+    /// segment where its segments allow, else decoded whole.
+    static func sample(_ source: any SegmentSource, lower: Int64, upper: Int64, maxPoints: Int,
+                       summary: (first: Int64, last: Int64, count: Int)?) throws -> [MetricPoint] {
+        if let streamed = try streamSample(source, lower: lower, upper: upper, maxPoints: maxPoints, summary: summary) {
+            return streamed
+        }
+        // The whole series' size is the right reservation when no range narrows it.
+        let ranged = lower != .min || upper != .max
+        var points: [MetricPoint] = []
+        points.reserveCapacity(ranged ? 0 : summary?.count ?? 0)
+        try source.each(lower, upper) { bytes, _, _ in try MetricSegmentCodec.decode(bytes, into: &points) }
+        if ranged {
+            points.removeAll { $0.step < lower || $0.step > upper }
+        }
+        return MetricSampler.sample(points, maxPoints: maxPoints)
+    }
+
+    /// One run's series `key` in one statement (bound: key, lower step, upper step, run id):
+    /// a row per segment that may hold steps in the range, in `seq` order (`points, min_step,
+    /// max_step, seq, point_count`), each followed by the run's key and the series' summary
+    /// (`run_pk, min_step, max_step, point_count`); one row of NULL segment columns when the
+    /// run has no such segment, none when there is no such run (`AnsweredSegments`).
+    static let seriesWithRunSQL = """
+        SELECT s.points, s.min_step, s.max_step, s.seq, s.point_count, r.run_pk, lm.min_step, lm.max_step, lm.point_count
+        FROM runs r
+        LEFT JOIN latest_metrics lm ON lm.run_pk = r.run_pk AND lm.key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
+        LEFT JOIN metric_segments s ON s.run_pk = lm.run_pk AND s.key_id = lm.key_id AND s.max_step >= ? AND s.min_step <= ?
+        WHERE r.run_id = ?
+        ORDER BY s.seq
+        """
+}
+
+/// Where a sampled read takes a series' segments from: the database, a statement at a time
+/// (`DatabaseSegments`), or the rows one statement answered (`AnsweredSegments`). A damaged
+/// segment throws `DamagedSegment`.
+protocol SegmentSource {
+    /// The series' first and last steps and its size; nil when it has no points.
+    func summary() throws -> (first: Int64, last: Int64, count: Int)?
+    /// The segments that may hold steps in `[lower, upper]`, in `seq` order.
+    func listing(_ lower: Int64, _ upper: Int64) throws -> [(seq: Int64, minStep: Int64, maxStep: Int64, count: Int)]
+    /// The points of the segment `seq`, in stored order.
+    func points(ofSegment seq: Int64) throws -> [MetricPoint]
+    /// Hands `body` each segment that may hold steps in `[lower, upper]`, in `seq` order: its
+    /// bytes and its step range.
+    func each(_ lower: Int64, _ upper: Int64, _ body: (UnsafeRawBufferPointer, _ minStep: Int64, _ maxStep: Int64) throws -> Void) throws
+}
+
+/// A series' segments read from `db` as they are needed.
+struct DatabaseSegments: SegmentSource {
+    let db: any SQLSession
+    let runPK: Int64
+    let key: String
+
+    func summary() throws -> (first: Int64, last: Int64, count: Int)? {
+        guard let row = try db.row(SampleHalves.summarySQL, [runPK, key]), !row.isNull(2) else { return nil }
+        return (first: row[0], last: row[1], count: row[2])
+    }
+
+    func listing(_ lower: Int64, _ upper: Int64) throws -> [(seq: Int64, minStep: Int64, maxStep: Int64, count: Int)] {
+        try db.rows("""
+            SELECT seq, min_step, max_step, point_count FROM metric_segments
+            WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
+              AND max_step >= ? AND min_step <= ?
+            ORDER BY seq
+            """, [runPK, key, lower, upper]).map { (seq: $0[0], minStep: $0[1], maxStep: $0[2], count: $0[3]) }
+    }
+
+    func points(ofSegment seq: Int64) throws -> [MetricPoint] {
+        try SQLStore.decodeSegments(db, sql: """
+            SELECT points, min_step, max_step FROM metric_segments
+            WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?) AND seq = ?
+            """, arguments: [runPK, key, seq])
+    }
+
+    func each(_ lower: Int64, _ upper: Int64, _ body: (UnsafeRawBufferPointer, Int64, Int64) throws -> Void) throws {
+        if lower == .min, upper == .max {
+            try SQLStore.eachSegment(db, SQLStore.seriesSQL, [runPK, key], body)
+        } else {
+            try SQLStore.eachSegment(db, SQLStore.seriesRangeSQL, [runPK, key, lower, upper], body)
+        }
+    }
+}
+
+/// A series' segments as `SQLStore.seriesWithRunSQL` answered them, with the series' summary.
+struct AnsweredSegments: SegmentSource {
+    /// The rows of segments, in `seq` order.
+    let segments: [SQLRow]
+    let stored: (first: Int64, last: Int64, count: Int)?
+
+    /// Nil when the rows say there is no such run.
+    init?(_ rows: [SQLRow]) {
+        guard let first = rows.first else { return nil }
+        stored = first.isNull(8) ? nil : (first: first[6], last: first[7], count: first[8])
+        segments = rows.filter { !$0.isNull(3) }
+    }
+
+    func summary() -> (first: Int64, last: Int64, count: Int)? { stored }
+
+    private func overlapping(_ lower: Int64, _ upper: Int64) -> [SQLRow] {
+        segments.filter { (($0[2] as Int64) >= lower) && (($0[1] as Int64) <= upper) }
+    }
+
+    func listing(_ lower: Int64, _ upper: Int64) -> [(seq: Int64, minStep: Int64, maxStep: Int64, count: Int)] {
+        overlapping(lower, upper).map { (seq: $0[3], minStep: $0[1], maxStep: $0[2], count: $0[4]) }
+    }
+
+    func points(ofSegment seq: Int64) throws -> [MetricPoint] {
+        var points: [MetricPoint] = []
+        for row in segments where (row[3] as Int64) == seq { try SQLStore.decodeSegment(row, into: &points) }
+        return points
+    }
+
+    func each(_ lower: Int64, _ upper: Int64, _ body: (UnsafeRawBufferPointer, Int64, Int64) throws -> Void) throws {
+        try SQLStore.eachSegment(in: overlapping(lower, upper), body)
     }
 }
 
@@ -836,6 +1015,12 @@ extension SQLStore {
     /// `MetricSampler.sample` on the whole series.
     static func streamSample(_ db: any SQLSession, runPK: Int64, key: String, lower: Int64, upper: Int64, maxPoints: Int,
                              skipping: Bool = true, summary known: (first: Int64, last: Int64, count: Int)? = nil) throws -> [MetricPoint]? {
+        try streamSample(DatabaseSegments(db: db, runPK: runPK, key: key), lower: lower, upper: upper, maxPoints: maxPoints,
+                         skipping: skipping, summary: known)
+    }
+
+    static func streamSample(_ source: any SegmentSource, lower: Int64, upper: Int64, maxPoints: Int,
+                             skipping: Bool = true, summary known: (first: Int64, last: Int64, count: Int)? = nil) throws -> [MetricPoint]? {
         struct Segment {
             let minStep: Int64
             let maxStep: Int64
@@ -847,17 +1032,13 @@ extension SQLStore {
             // The whole series: its first and last steps and its size are in the run's summary
             // (`known`: read with the run in this transaction), and the segments' order is checked
             // as they are read.
-            var summary = known
-            if summary == nil, let row = try db.row(SampleHalves.summarySQL, [runPK, key]), !row.isNull(2) {
-                summary = (first: row[0], last: row[1], count: row[2])
-            }
-            guard let (first, last, total) = summary, total > maxPoints, maxPoints > 0 else { return nil }
+            guard let (first, last, total) = try known ?? source.summary(), total > maxPoints, maxPoints > 0 else { return nil }
             var stream = MetricSampler.Stream(firstStep: first, lastStep: last, maxPoints: maxPoints)
             var scratch = UnsafeMutableBufferPointer<MetricPoint>.allocate(capacity: 512)
             defer { scratch.deallocate() }
             var previousMaxStep: Int64?
             do {
-                try eachSegment(db, seriesSQL, [runPK, key]) { bytes, minStep, maxStep in
+                try source.each(lower, upper) { bytes, minStep, maxStep in
                     if let previousMaxStep, previousMaxStep >= minStep { throw OutOfStepOrder() }
                     previousMaxStep = maxStep
                     try feed(bytes, to: &stream, scratch: &scratch, skipping: skipping)
@@ -867,20 +1048,12 @@ extension SQLStore {
             }
             return stream.finish()
         }
-        let rows = try db.rows("""
-            SELECT seq, min_step, max_step, point_count FROM metric_segments
-            WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
-              AND max_step >= ? AND min_step <= ?
-            ORDER BY seq
-            """, [runPK, key, lower, upper])
-        var segments = rows.map { Segment(minStep: $0[1], maxStep: $0[2], inRange: $0[3], partial: nil) }
+        let listed = try source.listing(lower, upper)
+        var segments = listed.map { Segment(minStep: $0.minStep, maxStep: $0.maxStep, inRange: $0.count, partial: nil) }
         guard !segments.isEmpty, zip(segments, segments.dropFirst()).allSatisfy({ $0.maxStep < $1.minStep }) else { return nil }
         // Only the first and last segments can reach outside the range: read their in-range points.
         for position in Set([0, segments.count - 1]) where segments[position].minStep < lower || segments[position].maxStep > upper {
-            var points = try decodeSegments(db, sql: """
-                SELECT points, min_step, max_step FROM metric_segments
-                WHERE run_pk = ? AND key_id = (SELECT key_id FROM metric_keys WHERE key = ?) AND seq = ?
-                """, arguments: [runPK, key, rows[position][0] as Int64])
+            var points = try source.points(ofSegment: listed[position].seq)
             points.removeAll { $0.step < lower || $0.step > upper }
             points.sort(by: MetricSampler.ordered)
             segments[position].partial = points
@@ -894,7 +1067,7 @@ extension SQLStore {
         var scratch = UnsafeMutableBufferPointer<MetricPoint>.allocate(capacity: 512)
         defer { scratch.deallocate() }
         var position = 0
-        try eachSegment(db, seriesRangeSQL, [runPK, key, lower, upper]) { bytes, _, _ in
+        try source.each(lower, upper) { bytes, _, _ in
             // The same statement's rows in the same read transaction: one per segment listed above.
             guard position < segments.count else { return }
             defer { position += 1 }

@@ -9,6 +9,11 @@ import Synchronization
 public protocol SQLBackend: Sendable {
     var dialect: SQLDialect { get }
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T
+    /// Answers the rows of independent reads, all on one snapshot: for a read whose statements
+    /// are known before it starts, which a backend that talks to a server sends together
+    /// without a thread of its own (PostgreSQL: one hand-over, one statement without a
+    /// transaction around it).
+    func readStatements(_ queries: [(sql: String, values: [SQLValue])]) async throws -> [[SQLRow]]
     /// Runs a write through group commit. `readAhead` names what the write reads first, when
     /// known before it runs: a backend that talks to a server may send that read before the
     /// write's turn in its batch comes (see `ReadAhead`).
@@ -31,6 +36,10 @@ extension SQLBackend {
 
     public func ping() async throws {
         _ = try await read { db in try db.value(Int.self, "SELECT 1") }
+    }
+
+    public func readStatements(_ queries: [(sql: String, values: [SQLValue])]) async throws -> [[SQLRow]] {
+        try await read { db in try db.rows(of: queries) }
     }
 
     /// Each read in a child task: enough where `read` itself hands the work to a thread pool

@@ -59,7 +59,7 @@ struct PostgresNamedStatementTests {
             // runs by name in the eight after it; from the sixth run by name on PostgreSQL
             // keeps a generic plan (a lookup by key: no dearer than one for the values). The
             // search, whose text is built per request, is never named: planned for its values.
-            let histories = try await Self.prepared(store, containing: "FROM metric_segments")
+            let histories = try await Self.prepared(store, containing: "JOIN metric_segments")
             #expect(histories.count == 1)
             #expect(histories.first.map { $0.generic + $0.custom } == 8)
             #expect(histories.first.map { $0.generic } ?? 0 >= 1)

@@ -146,12 +146,23 @@ struct PostgresPlanTests {
             #expect(!wide.contains("Seq Scan on runs") && !wide.contains("Seq Scan on latest_metrics"), "\(wide)")
             #expect(!wide.contains("Sort Key: o.value") || wide.contains("Presorted Key: o.value"), "\(wide)")
 
-            // The whole search in one statement: the same walk, then each table of the page's
-            // runs through its primary key.
+            // The whole search in one statement: the same walk, then the function that reads
+            // each table of the page's runs, whose generic plan (the one it keeps) goes through
+            // each table's primary key.
             let combined = try await Self.explain(store, SQLStore.searchAndLoadSQL(search.sql), search.arguments)
-            #expect(combined.contains("latest_metrics_by_experiment_key_value") && combined.contains("run_params_pkey") && combined.contains("run_tags_pkey"), "\(combined)")
-            #expect(!combined.contains("Seq Scan on runs") && !combined.contains("Seq Scan on run_params") && !combined.contains("Seq Scan on run_tags")
-                    && !combined.contains("Seq Scan on latest_metrics"), "\(combined)")
+            #expect(combined.contains("latest_metrics_by_experiment_key_value") && combined.contains("Function Scan on \(SQLStore.loadRunsFunction.name)"), "\(combined)")
+            #expect(!combined.contains("Seq Scan on runs") && !combined.contains("Seq Scan on latest_metrics"), "\(combined)")
+            let load = try await store.read { db in
+                // PREPARE with a parameter only goes through PostgreSQL's simple protocol, as PL/pgSQL's EXECUTE sends it.
+                try db.execute("DO $do$ BEGIN EXECUTE $q$PREPARE cairn_load_plan(bigint[]) AS \(SQLStore.loadRunsSQL(keys: "$1"))$q$; END $do$")
+                try db.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+                let plan = try db.rows("EXPLAIN EXECUTE cairn_load_plan('{\((100...199).map(String.init).joined(separator: ","))}')", values: [], cache: false)
+                try db.execute("DEALLOCATE cairn_load_plan")
+                return plan.map { $0[0] as String }.joined(separator: "\n")
+            }
+            #expect(load.contains("run_params_pkey") && load.contains("run_tags_pkey") && load.contains("runs_pkey"), "\(load)")
+            #expect(!load.contains("Seq Scan on runs") && !load.contains("Seq Scan on run_params") && !load.contains("Seq Scan on run_tags")
+                    && !load.contains("Seq Scan on latest_metrics"), "\(load)")
 
             // The filter's param and tag conditions probe each walked run through the tables'
             // primary keys: no scan of every matching param or tag row of the store (a walk of
