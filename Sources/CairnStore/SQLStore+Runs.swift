@@ -110,14 +110,25 @@ extension SQLStore {
     }
 
     public func fetchRun(id: String) async throws -> Run {
-        try await read { db in
+        if let postgres = backend as? PostgresBackend {
+            // One statement of fixed text, sent from this task (`readStatements`).
+            let results = try await postgres.readPacked("SELECT * FROM \(Self.loadRunsFunction.name)(ARRAY(SELECT run_pk FROM runs WHERE run_id = ?))",
+                                                        [.text(id)], columns: Self.runQuerySQL { $0 }.map(\.columns), cache: true)
+            guard let pk = results[0].first.map({ $0[0] as Int64 }) else { throw Self.noSuchRun(id) }
+            return Self.assembleRuns(pks: [pk], results)[0]
+        }
+        return try await read { db in
             let pk = try Self.runPK(db, id: id)
             return try Self.loadRuns(db, pks: [pk])[0]
         }
     }
 
     public func fetchRunInfo(id: String) async throws -> RunInfo {
-        try await read { db in try Self.loadRunInfo(db, id: id).1 }
+        if backend.dialect == .postgres {
+            guard let row = try await backend.readStatements([(Self.runInfoByIDSQL, [.text(id)])])[0].first else { throw Self.noSuchRun(id) }
+            return Self.runInfo(from: row)
+        }
+        return try await read { db in try Self.loadRunInfo(db, id: id).1 }
     }
 
     /// A run that reaches a terminal status (from another one) queues its `run.*` webhook event
@@ -296,9 +307,11 @@ extension SQLStore {
     }
 
     static func loadRunInfo(_ db: any SQLSession, id: String) throws -> (Int64, RunInfo) {
-        guard let row = try db.row("SELECT \(runColumns) FROM runs WHERE run_id = ?", [id]) else { throw noSuchRun(id) }
+        guard let row = try db.row(runInfoByIDSQL, [id]) else { throw noSuchRun(id) }
         return (row[0], runInfo(from: row))
     }
+
+    static let runInfoByIDSQL = "SELECT \(runColumns) FROM runs WHERE run_id = ?"
 
     static func noSuchRun(_ id: String) -> CairnError {
         CairnError.notFound("Run with id=\(id) not found. Check the run id (32 hex characters).")
