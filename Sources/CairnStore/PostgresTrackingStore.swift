@@ -816,9 +816,10 @@ final class NamedStatements: Sendable {
     }
 }
 
-/// Connections to one PostgreSQL server, used one at a time each, from the backend's threads.
-/// A connection is opened when no idle one is left and dropped when it breaks, so the store
-/// recovers by itself once the database is reachable again.
+/// Connections to one PostgreSQL server, used one at a time each, from the backend's threads
+/// or from tasks (`PostgresBackend.readStatements`). A connection is opened when no idle one
+/// is left and fewer than `limit` are open, and dropped when it breaks, so the store recovers
+/// by itself once the database is reachable again.
 final class PostgresConnectionPool: Sendable {
     let name: String
     private let configuration: PostgresConnection.Configuration
