@@ -16,8 +16,9 @@ final class GroupCommitWriter: Sendable {
     typealias Outcome = Result<any Sendable, any Error>
     /// Runs the works of one batch in one transaction, a failed work's changes rolled back
     /// alone; answers each work's outcome, all failures when the transaction did not commit.
-    /// Beside each work, what it will read first when its caller said so (`ReadAhead`).
-    typealias Transact = @Sendable ([Work], [ReadAhead?]) async -> [Outcome]
+    /// Beside each work, what it will read first when its caller said so (`ReadAhead`), and
+    /// whether it reads nothing else (`SQLBackend.write`).
+    typealias Transact = @Sendable ([Work], [ReadAhead?], [Bool]) async -> [Outcome]
 
     private enum Signal: Sendable {
         case lead
@@ -27,11 +28,13 @@ final class GroupCommitWriter: Sendable {
     private final class Job: Sendable {
         let work: Work
         let readAhead: ReadAhead?
+        let readsNothingElse: Bool
         private let mailbox = Mutex<(ready: [Signal], waiter: CheckedContinuation<Signal, Never>?)>(([], nil))
 
-        init(work: @escaping Work, readAhead: ReadAhead?) {
+        init(work: @escaping Work, readAhead: ReadAhead?, readsNothingElse: Bool) {
             self.work = work
             self.readAhead = readAhead
+            self.readsNothingElse = readsNothingElse
         }
 
         func post(_ signal: Signal) {
@@ -76,8 +79,9 @@ final class GroupCommitWriter: Sendable {
         self.maxBatch = maxBatch
     }
 
-    func write<T: Sendable>(readAhead: ReadAhead? = nil, _ work: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
-        let job = Job(work: { db in try work(db) }, readAhead: readAhead)
+    func write<T: Sendable>(readAhead: ReadAhead? = nil, readsNothingElse: Bool = false,
+                            _ work: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+        let job = Job(work: { db in try work(db) }, readAhead: readAhead, readsNothingElse: readsNothingElse)
         let isLeader = queue.withLock { q -> Bool in
             q.pending.append(job)
             if q.draining { return false }
@@ -102,7 +106,7 @@ final class GroupCommitWriter: Sendable {
             q.pending.removeFirst(batch.count)
             return batch
         }
-        let outcomes = await transact(batch.map(\.work), batch.map(\.readAhead))
+        let outcomes = await transact(batch.map(\.work), batch.map(\.readAhead), batch.map(\.readsNothingElse))
         batchSizes.record(batch.count)
         for (job, outcome) in zip(batch, outcomes) {
             job.post(.done(outcome))

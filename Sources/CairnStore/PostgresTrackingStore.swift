@@ -195,7 +195,13 @@ final class PostgresBackend: SQLBackend {
         let threads = self.threads
         let history = BatchHistory()
         self.history = history
-        writer = GroupCommitWriter { works, readAheads in
+        writer = GroupCommitWriter { works, readAheads, readsNothingElse in
+            // A write alone in its batch that reads nothing but what comes with the lock runs
+            // from the task, waiting for no thread (`aloneFromTask`).
+            if works.count == 1, let readAhead = readAheads[0], readsNothingElse[0],
+               let outcome = await Self.aloneFromTask(primary, works[0], readAhead, history) {
+                return [outcome]
+            }
             // The batch blocks its thread while statements travel to PostgreSQL, whose answers
             // arrive on NIO's event loops, so it runs on one of the store's threads: `cairn
             // server` runs tasks on those event loops (Cairn.main), and an event loop must never
@@ -327,10 +333,10 @@ final class PostgresBackend: SQLBackend {
         }
     }
 
-    func write<T: Sendable>(readAhead: ReadAhead?, _ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+    func write<T: Sendable>(readAhead: ReadAhead?, readsNothingElse: Bool, _ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
         let value: T
         do {
-            value = try await writer.write(readAhead: readAhead, body)
+            value = try await writer.write(readAhead: readAhead, readsNothingElse: readsNothingElse, body)
         } catch {
             throw Self.mapError(error, location: location)
         }
@@ -411,6 +417,58 @@ final class PostgresBackend: SQLBackend {
         return answered
     }
 
+    /// A batch of one write whose reads all come with the write lock (`readsNothingElse`), run
+    /// from the task that leads the group commit instead of on one of the store's threads: the
+    /// task sends `BEGIN` with the lock's statement (the audit head and the write's read) and
+    /// awaits that answer, runs the work on its own thread with every other statement queued
+    /// (the session must not wait: `PostgresSession.withoutWaits`), then sends the work's
+    /// statements with the `COMMIT` and awaits their answers. No thread sleeps and wakes for
+    /// PostgreSQL: 2 waits of a task instead of a hop to a store thread, 2 waits of it and a hop
+    /// back. Answers nil when the work did need an answer of its own (a metric key never seen
+    /// before, steps logged again, an unusual path): its transaction is then rolled back, and
+    /// the caller runs the batch on a thread as any other.
+    static func aloneFromTask(_ pool: PostgresConnectionPool, _ work: @escaping GroupCommitWriter.Work, _ readAhead: ReadAhead,
+                              _ history: BatchHistory) async -> GroupCommitWriter.Outcome? {
+        let outcome: GroupCommitWriter.Outcome?
+        do {
+            outcome = try await pool.withSession(auditChain: AuditChainState(), readOnly: false) { session -> (GroupCommitWriter.Outcome?, pending: EventLoopFuture<PostgresAnswer>?) in
+                var control = begin(session, reading: ReadAhead.lockedPlan([readAhead]))
+                for case .failure(let error) in try await session.exchange(control) {
+                    return (.failure(error), pending: session.queueAndSend("ROLLBACK"))
+                }
+                let value: any Sendable
+                do {
+                    value = try session.withoutWaits { try work(session) }
+                } catch {
+                    // Whatever the work queued goes out before the ROLLBACK, which undoes it.
+                    let rollback = session.queue("ROLLBACK")
+                    _ = try await session.exchange(session.takeDeferred() + session.untakenReadAheads() + [rollback])
+                    return (error is PostgresSession.WouldWait ? nil : .failure(error), pending: nil)
+                }
+                history.readAheadsTaken.add(session.readAheadsTaken, ordering: .relaxed)
+                control.append(session.queue("COMMIT"))
+                // As in `inOneGo`: a statement of the work that failed aborted the transaction,
+                // and its COMMIT rolled it back.
+                let deferred = session.takeDeferred() + session.untakenReadAheads()
+                let outcomes = try await session.exchange(deferred + control)
+                for case .failure(let error) in outcomes.prefix(deferred.count) { return (.failure(error), pending: nil) }
+                for outcome in outcomes.dropFirst(deferred.count) { _ = try outcome.get() }
+                return (.success(value), pending: nil)
+            }
+        } catch {
+            // The COMMIT was sent and its answer lost (or the connection failed before the
+            // work ran): the work must not run again.
+            outcome = .failure(error)
+        }
+        if let outcome {
+            history.fromTask.add(1, ordering: .relaxed)
+            history.lastFailed.store({ if case .failure = outcome { true } else { false } }(), ordering: .relaxed)
+        } else {
+            history.backToThread.add(1, ordering: .relaxed)
+        }
+        return outcome
+    }
+
     /// Whether a work of the group commit's last batch failed.
     final class BatchHistory: Sendable {
         let lastFailed = Atomic<Bool>(false)
@@ -418,6 +476,10 @@ final class PostgresBackend: SQLBackend {
         let readAheadsTaken = Atomic<Int>(0)
         /// How many statements the batches of several works sent, from BEGIN to COMMIT.
         let statementsSent = Atomic<Int>(0)
+        /// Writes run from the task (`aloneFromTask`), and those that needed a wait there and
+        /// ran again on a thread.
+        let fromTask = Atomic<Int>(0)
+        let backToThread = Atomic<Int>(0)
     }
 
     /// One batch of exactly these works, as the group commit runs it (for tests: the group
@@ -431,6 +493,12 @@ final class PostgresBackend: SQLBackend {
 
     /// How many reads sent ahead of their works the works took, since the store opened.
     var readAheadsTaken: Int { history.readAheadsTaken.load(ordering: .relaxed) }
+
+    /// How many writes ran from their task (`aloneFromTask`) and how many of them ran again on
+    /// a thread, since the store opened.
+    var writesFromTask: (ran: Int, backToThread: Int) {
+        (history.fromTask.load(ordering: .relaxed), history.backToThread.load(ordering: .relaxed))
+    }
 
     /// How many statements batches of several works sent in one go, since the store opened.
     var batchStatementsSent: Int { history.statementsSent.load(ordering: .relaxed) }
@@ -903,9 +971,10 @@ final class PostgresConnectionPool: Sendable {
     /// `withSession` for a caller that must not block a thread (a task): `body` sends its
     /// statements and awaits their answers (`PostgresSession.exchange(_:) async`). A read-only
     /// session.
-    func withSession<T>(_ body: (PostgresSession) async throws -> (T, pending: EventLoopFuture<PostgresAnswer>?)) async throws -> T {
+    func withSession<T>(auditChain: AuditChainState? = nil, readOnly: Bool = true,
+                        _ body: (PostgresSession) async throws -> (T, pending: EventLoopFuture<PostgresAnswer>?)) async throws -> T {
         let (connection, leftPending, named) = try await acquire()
-        let session = PostgresSession(connection, named: named)
+        let session = PostgresSession(connection, auditChain: auditChain, named: readOnly ? named : nil)
         if let leftPending { session.collectWithNextWait(leftPending) }
         do {
             let (value, pending) = try await body(session)
@@ -1088,6 +1157,8 @@ struct PostgresSession: SQLSession {
         let readAheads = Mutex<ReadAheads>(ReadAheads())
         /// Statements handed to the connection (after coalescing).
         let sent = Atomic<Int>(0)
+        /// While false, a wait for an answer not yet collected fails with `WouldWait`.
+        let mayWait = Atomic<Bool>(true)
     }
 
     /// The reads sent ahead of a batch's works: one statement for all of them, whose rows
@@ -1290,7 +1361,8 @@ struct PostgresSession: SQLSession {
         var rows = state.readAheads.withLock { $0.rows }
         if rows == nil {
             guard let answer = taken.answer else { return nil }
-            let all = try answers([answer])[0].rows
+            // Collected already when the batch awaited the lock's statement (`aloneFromTask`).
+            let all = try (knownAnswer(answer) ?? answers([answer])[0]).rows
             var byPosition: [Int64: [Int]] = [:]
             for (index, row) in all.enumerated() {
                 var cells = row.makeIterator()
@@ -1390,9 +1462,14 @@ struct PostgresSession: SQLSession {
     /// The answer of a statement given to `collectWithNextWait`, waiting for it if no wait
     /// has collected it yet.
     func collected(_ future: EventLoopFuture<PostgresAnswer>) throws -> PostgresAnswer {
-        if let known = state.collected.withLock({ $0.first { $0.future === future }?.result }) { return try known.get() }
+        if let known = try knownAnswer(future) { return known }
         state.riders.withLock { $0.removeAll { $0 === future } }
         return try exchange([future])[0].get()
+    }
+
+    /// The answer of `future` if a wait collected it already (`collectWithNextWait`).
+    private func knownAnswer(_ future: EventLoopFuture<PostgresAnswer>) throws -> PostgresAnswer? {
+        try state.collected.withLock { $0.first { $0.future === future }?.result }?.get()
     }
 
     /// Each query as one row of one array per column (`packed`), read straight into `SQLRow`s
@@ -1577,6 +1654,7 @@ struct PostgresSession: SQLSession {
     /// riders) have answered: one hop to the event loop and one wake-up of this thread,
     /// however many statements go out and come back.
     func exchange(_ futures: [EventLoopFuture<PostgresAnswer>]) -> [Result<PostgresAnswer, any Error>] {
+        if !state.mayWait.load(ordering: .relaxed) { return futures.map { _ in .failure(WouldWait()) } }
         precondition(!connection.eventLoop.inEventLoop, "A PostgreSQL session must not wait on its connection's event loop.")
         guard let (all, riders) = handOver(futures) else { return [] }
         let done = DispatchSemaphore(value: 0)
@@ -1587,6 +1665,26 @@ struct PostgresSession: SQLSession {
         }
         done.wait()
         return collect(outcomes.withLock { $0 }, riders: riders)
+    }
+
+    /// A wait the session may not make (`withoutWaits`): nothing was sent for it.
+    struct WouldWait: Error {}
+
+    /// Runs `body`, in which the session sends nothing and waits for nothing: a statement that
+    /// needs an answer not yet collected throws `WouldWait` instead (on a task's thread, where
+    /// blocking is not allowed). Statements whose answers are not needed are queued as usual.
+    func withoutWaits<T>(_ body: () throws -> T) rethrows -> T {
+        state.mayWait.store(false, ordering: .relaxed)
+        defer { state.mayWait.store(true, ordering: .relaxed) }
+        return try body()
+    }
+
+    /// Queues `sql` (transaction control) and hands the queue to the connection; the answer's
+    /// future, which the connection's next session collects.
+    func queueAndSend(_ sql: String) -> EventLoopFuture<PostgresAnswer> {
+        let future = queue(sql)
+        send()
+        return future
     }
 
     /// `exchange` for a caller that must not block a thread (a task): the same single hop to

@@ -22,7 +22,9 @@ extension SQLStore {
     public func createRun(_ run: NewRun) async throws -> Run {
         // On PostgreSQL the experiment is read with the write lock (`ReadAhead`).
         let readAhead = (try? Validation.parseExperimentID(run.info.experimentID)).map(ReadAhead.experiment)
-        return try await write(readAhead: readAhead, audit: { (created: Run) in
+        // On PostgreSQL a run with tags is written without reading anything more (see below).
+        let readsNothingElse = (1...Self.rowsPerStatement).contains(Self.lastTagValues(run.tags).count)
+        return try await write(readAhead: readAhead, readsNothingElse: readsNothingElse, audit: { (created: Run) in
             AuditDraft("run.create", "run:\(created.info.runID)", details: [
                 "experiment_id": .string(created.info.experimentID), "run_name": .string(created.info.runName),
                 "user_id": .string(created.info.userID), "tags": .int(created.tags.count),
@@ -189,7 +191,10 @@ extension SQLStore {
         for metric in writes.metrics { _ = slots.slot(metric.key) }
         let metricKeys = slots.keys
         let readAhead = metricKeys.isEmpty ? nil : ReadAhead.series(SeriesReadAhead(runID: runID, keys: metricKeys))
-        try await write(readAhead: readAhead, audit: { _ in Self.auditDraft(runID: runID, writes) }) { [metricKeys] db in
+        // Params are checked against those stored, and a model's metrics against its own: reads
+        // of their own. Metrics usually read nothing more (new keys and steps logged again do).
+        let readsNothingElse = writes.params.isEmpty && !writes.metrics.contains { !($0.modelID ?? "").isEmpty }
+        try await write(readAhead: readAhead, readsNothingElse: readsNothingElse, audit: { _ in Self.auditDraft(runID: runID, writes) }) { [metricKeys] db in
             let (pk, info, series) = try Self.runWithSeriesStates(db, id: runID, keys: metricKeys)
             try Self.requireActive(info)
             try Self.insertParams(db, runPK: pk, runID: runID, writes.params)

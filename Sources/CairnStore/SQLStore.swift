@@ -16,8 +16,10 @@ public protocol SQLBackend: Sendable {
     func readStatements(_ queries: [(sql: String, values: [SQLValue])]) async throws -> [[SQLRow]]
     /// Runs a write through group commit. `readAhead` names what the write reads first, when
     /// known before it runs: a backend that talks to a server may send that read before the
-    /// write's turn in its batch comes (see `ReadAhead`).
-    func write<T: Sendable>(readAhead: ReadAhead?, _ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T
+    /// write's turn in its batch comes (see `ReadAhead`). `readsNothingElse`: the write usually
+    /// reads nothing but that (its other statements need no answer), so a backend may run it
+    /// without a thread that waits (PostgreSQL: `PostgresBackend.aloneFromTask`).
+    func write<T: Sendable>(readAhead: ReadAhead?, readsNothingElse: Bool, _ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T
     /// Recomputes every checksum the store keeps and checks the database's own structure.
     func checkIntegrity(progress: ProgressReport?) async throws -> IntegrityReport
     /// An online, consistent copy of the whole database at `destination`.
@@ -31,7 +33,7 @@ public protocol SQLBackend: Sendable {
 
 extension SQLBackend {
     public func write<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
-        try await write(readAhead: nil, body)
+        try await write(readAhead: nil, readsNothingElse: false, body)
     }
 
     public func ping() async throws {
@@ -94,12 +96,12 @@ public class SQLStore: TrackingStore, @unchecked Sendable {
     /// `audit` describes the change from the work's result (a create names the new id), or
     /// answers nil when the work changed nothing. The request's identity is read here, on the
     /// caller's task, because the work runs on the group commit's task.
-    func write<T: Sendable>(readAhead: ReadAhead? = nil, audit: @escaping @Sendable (T) -> AuditDraft?,
+    func write<T: Sendable>(readAhead: ReadAhead? = nil, readsNothingElse: Bool = false, audit: @escaping @Sendable (T) -> AuditDraft?,
                             _ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
         let identity = RequestIdentity.current
         let via = AuditContext.via
         let key = auditKey.withLock { $0 }
-        return try await backend.write(readAhead: readAhead) { db in
+        return try await backend.write(readAhead: readAhead, readsNothingElse: readsNothingElse) { db in
             let value = try body(db)
             if var draft = audit(value) {
                 if let via { draft.details["via"] = .string(via) }

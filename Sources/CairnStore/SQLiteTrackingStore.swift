@@ -106,7 +106,7 @@ final class SQLiteBackend: SQLBackend {
             throw error
         }
         self.pool = pool
-        self.writer = GroupCommitWriter { works, _ in Self.transact(pool, works) }
+        self.writer = GroupCommitWriter { works, _, _ in Self.transact(pool, works) }
     }
 
     deinit {
@@ -149,7 +149,7 @@ final class SQLiteBackend: SQLBackend {
     }
 
     /// `readAhead` is not used: SQLite reads in process, where a read sent early saves nothing.
-    func write<T: Sendable>(readAhead: ReadAhead?, _ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
+    func write<T: Sendable>(readAhead: ReadAhead?, readsNothingElse: Bool, _ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T {
         try await mapErrors { try await writer.write(body) }
     }
 

@@ -84,6 +84,54 @@ struct PostgresReadStatementTests {
         }
     }
 
+    @Test("A write alone that reads only what comes with the lock runs from its task; one that needs a read of its own is rolled back and runs on a thread, with the same result")
+    func writesFromTheTask() async throws {
+        try await withPostgresStore(poolSize: 2) { store in
+            let backend = try #require(store.backend as? PostgresBackend)
+            func metric(_ key: String, _ value: Double, step: Int64) -> Metric { Metric(key: key, value: value, timestamp: 1_000 + step, step: step) }
+            // A run with tags: from the task (the experiment comes with the lock).
+            var before = backend.writesFromTask
+            let info = RunInfo(runID: "5f0c7b1e2d3a4c5b6a7980e1f2a3b4c5", experimentID: "0", runName: "r", userID: "u", status: .running,
+                               startTime: 1, endTime: nil, artifactURI: "x", lifecycleStage: .active)
+            let created = try await store.createRun(NewRun(info: info, tags: [Tag("a", "1"), Tag("b", "2")]))
+            #expect(backend.writesFromTask.ran - before.ran == 1 && backend.writesFromTask.backToThread == before.backToThread)
+            let runID = created.info.runID
+            // A new key needs its id (a read of its own): rolled back, run on a thread.
+            before = backend.writesFromTask
+            try await store.logRunWrites(runID: runID, RunWrites(metrics: [metric("loss", 1, step: 0)]))
+            #expect(backend.writesFromTask.ran == before.ran && backend.writesFromTask.backToThread - before.backToThread == 1)
+            // The key known: from the task.
+            before = backend.writesFromTask
+            for step in 1...3 { try await store.logRunWrites(runID: runID, RunWrites(metrics: [metric("loss", Double(step), step: Int64(step))])) }
+            #expect(backend.writesFromTask.ran - before.ran == 3 && backend.writesFromTask.backToThread == before.backToThread)
+            // Steps logged again are compared with the stored points (a read): on a thread, the
+            // same point not stored twice.
+            before = backend.writesFromTask
+            try await store.logRunWrites(runID: runID, RunWrites(metrics: [metric("loss", 2, step: 2)]))
+            #expect(backend.writesFromTask.backToThread - before.backToThread == 1)
+            // Params are read against those stored: not tried from the task.
+            before = backend.writesFromTask
+            try await store.logRunWrites(runID: runID, RunWrites(metrics: [metric("loss", 4, step: 4)], params: [Param("lr", "0.1")]))
+            #expect(backend.writesFromTask.ran == before.ran && backend.writesFromTask.backToThread == before.backToThread)
+            #expect(try await store.metricHistory(runID: runID, key: "loss").map(\.value) == [1, 1, 2, 3, 4])
+            // A refused write changes nothing and leaves the connections usable.
+            try await store.setRunLifecycle(id: runID, stage: .deleted, now: 5)
+            before = backend.writesFromTask
+            await #expect(throws: CairnError.self) { try await store.logRunWrites(runID: runID, RunWrites(metrics: [metric("loss", 9, step: 9)])) }
+            #expect(backend.writesFromTask.ran - before.ran == 1)
+            #expect(try await store.metricHistory(runID: runID, key: "loss").count == 5)
+            try await store.setRunLifecycle(id: runID, stage: .active, now: 6)
+            try await store.logRunWrites(runID: runID, RunWrites(metrics: [metric("loss", 5, step: 5)]))
+            let run = try await store.fetchRun(id: runID)
+            #expect(run.tags.map(\.key).sorted() == ["a", "b"])
+            #expect(run.metrics.first?.value == 5)
+            // Every write appended its event to one unbroken chain.
+            let chain = try await store.verifyAuditChain(key: nil)
+            #expect(chain.problems.allSatisfy { if case .headSignature = $0 { true } else { false } }, "\(chain.problems)")
+            #expect(chain.events == 10)
+        }
+    }
+
     @Test("A one-run sampled read is one statement from the task: the same samples as the reads of the store's threads, an unknown run or key answers nothing")
     func sampledRead() async throws {
         try await withPostgresStore(poolSize: 2) { store in
