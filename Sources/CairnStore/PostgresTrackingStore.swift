@@ -1040,16 +1040,7 @@ final class PostgresConnectionPool: Sendable {
                 if waits(.thread(semaphore)) { semaphore.wait() }
             case .open:
                 do {
-                    let id = nextID.add(1, ordering: .relaxed).newValue
-                    let connection = try PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration,
-                                                                    id: id, logger: logger).wait()
-                    do {
-                        try connection.exec(Self.sessionSettings)
-                    } catch {
-                        connection.closeAndWait()
-                        throw error
-                    }
-                    return (connection, nil, NamedStatements(capacity: statementCacheSize))
+                    return try open().wait()
                 } catch {
                     dropped()
                     throw error
@@ -1069,22 +1060,26 @@ final class PostgresConnectionPool: Sendable {
                 continue
             case .open:
                 do {
-                    let id = nextID.add(1, ordering: .relaxed).newValue
-                    let connection = try await PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration,
-                                                                          id: id, logger: logger).get()
-                    do {
-                        _ = try await connection.query(PostgresQuery(unsafeSQL: Self.sessionSettings), logger: logger).get()
-                    } catch {
-                        try? await connection.close()
-                        throw error
-                    }
-                    return (connection, nil, NamedStatements(capacity: statementCacheSize))
+                    return try await open().get()
                 } catch {
                     dropped()
                     throw error
                 }
             }
         }
+    }
+
+    /// A new connection with the session's settings (`sessionSettings`); closed again if they fail.
+    private func open() -> EventLoopFuture<Idle> {
+        let id = nextID.add(1, ordering: .relaxed).newValue
+        let capacity = statementCacheSize
+        let logger = self.logger
+        return PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration, id: id, logger: logger)
+            .flatMap { connection in
+                connection.query(PostgresQuery(unsafeSQL: Self.sessionSettings), logger: logger)
+                    .map { _ in (connection, nil, NamedStatements(capacity: capacity)) }
+                    .flatMapError { error in connection.close().flatMapThrowing { throw error } }
+            }
     }
 
     /// Set on each new connection. JIT compilation is off: it starts once a plan's estimated

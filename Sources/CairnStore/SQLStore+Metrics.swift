@@ -467,11 +467,12 @@ extension SQLStore {
     }
 
     /// `eachSegment` over rows read before: each row's bytes (column 0) and the integers of
-    /// columns 1 and 2.
-    static func eachSegment(in rows: [SQLRow], _ body: (UnsafeRawBufferPointer, Int64, Int64) throws -> Void) throws {
+    /// the columns `integers`.
+    static func eachSegment(in rows: [SQLRow], integers: (Int, Int), _ body: (UnsafeRawBufferPointer, Int64, Int64) throws -> Void) throws {
         for row in rows {
-            guard case .blob(let bytes) = row.values[0] else { return try handSegment(nil, row[1], row[2], to: body) }
-            try bytes.withUnsafeBytes { try handSegment($0, row[1], row[2], to: body) }
+            let (first, second): (Int64, Int64) = (row[integers.0], row[integers.1])
+            guard case .blob(let bytes) = row.values[0] else { return try handSegment(nil, first, second, to: body) }
+            try bytes.withUnsafeBytes { try handSegment($0, first, second, to: body) }
         }
     }
 
@@ -554,25 +555,11 @@ extension SQLStore {
     /// `page` gives the points of a page from the series' size, which comes with them.
     private func historyInOneStatement(runID: String, key: String, page: (Int) -> Range<Int>? = { _ in nil })
         async throws -> (points: [MetricPoint], inOrder: Bool, mark: SegmentMark?) {
-        let rows = try await backend.readStatements([(Self.historyWithRunSQL, [.text(key), .text(runID)])])[0]
-        guard let first = rows.first else { throw Self.noSuchRun(runID) }
-        let count = first.isNull(4) ? 0 : first[4] as Int
-        let segments = rows.filter { !$0.isNull(1) }
-        return try Self.wholeHistory(runID: runID, key: key, count: count, page: page(count)) { try Self.eachSegment(in: segments, $0) }
+        let rows = try await backend.readStatements([Self.seriesWithRun(runID: runID, key: key)])[0]
+        guard let series = AnsweredSegments(rows) else { throw Self.noSuchRun(runID) }
+        let count = series.stored?.count ?? 0
+        return try Self.wholeHistory(runID: runID, key: key, count: count, page: page(count), series.eachWithSeq)
     }
-
-    /// One run's series `key` whole in one statement (bound: key, run id): a row per segment,
-    /// in `seq` order (`points, seq, point_count`), each followed by the run's key and the
-    /// series' size (`run_pk, point_count`); one row of NULL segment columns when the run has
-    /// no such series, none when there is no such run.
-    static let historyWithRunSQL = """
-        SELECT s.points, s.seq, s.point_count, r.run_pk, lm.point_count
-        FROM runs r
-        LEFT JOIN latest_metrics lm ON lm.run_pk = r.run_pk AND lm.key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
-        LEFT JOIN metric_segments s ON s.run_pk = lm.run_pk AND s.key_id = lm.key_id
-        WHERE r.run_id = ?
-        ORDER BY s.seq
-        """
 
     /// MLflow's client reads a history in pages of 25,000 points; each page decoding the whole
     /// series made reading a 1 M-point series through it quadratic (40 whole decodes). The first
@@ -731,7 +718,7 @@ extension SQLStore {
             // One statement, sent from this task: on PostgreSQL each statement is a round trip
             // and each wait a thread's wake-up, which cost more than the read itself. (SQLite
             // reads in place, on this thread, and samples a long series in halves on both cores.)
-            let rows = try await backend.readStatements([(Self.seriesWithRunSQL, [.text(key), .integer(lower), .integer(upper), .text(runIDs[0])])])[0]
+            let rows = try await backend.readStatements([Self.seriesWithRun(runID: runIDs[0], key: key, lower: lower, upper: upper)])[0]
             guard let segments = AnsweredSegments(rows) else { return [] }
             let points = try Self.namingDamage(runID: runIDs[0], key: key) {
                 try Self.sample(segments, lower: lower, upper: upper, maxPoints: maxPoints, summary: segments.stored)
@@ -829,12 +816,16 @@ extension SQLStore {
         return MetricSampler.sample(points, maxPoints: maxPoints)
     }
 
-    /// One run's series `key` in one statement (bound: key, lower step, upper step, run id):
-    /// a row per segment that may hold steps in the range, in `seq` order (`points, min_step,
+    /// One run's series `key` in one statement, its segments that may hold steps in `[lower,
+    /// upper]` (all of them by default): a row per segment, in `seq` order (`points, min_step,
     /// max_step, seq, point_count`), each followed by the run's key and the series' summary
     /// (`run_pk, min_step, max_step, point_count`); one row of NULL segment columns when the
     /// run has no such segment, none when there is no such run (`AnsweredSegments`).
-    static let seriesWithRunSQL = """
+    static func seriesWithRun(runID: String, key: String, lower: Int64 = .min, upper: Int64 = .max) -> (sql: String, values: [SQLValue]) {
+        (seriesWithRunSQL, [.text(key), .integer(lower), .integer(upper), .text(runID)])
+    }
+
+    private static let seriesWithRunSQL = """
         SELECT s.points, s.min_step, s.max_step, s.seq, s.point_count, r.run_pk, lm.min_step, lm.max_step, lm.point_count
         FROM runs r
         LEFT JOIN latest_metrics lm ON lm.run_pk = r.run_pk AND lm.key_id = (SELECT key_id FROM metric_keys WHERE key = ?)
@@ -895,7 +886,7 @@ struct DatabaseSegments: SegmentSource {
     }
 }
 
-/// A series' segments as `SQLStore.seriesWithRunSQL` answered them, with the series' summary.
+/// A series' segments as `SQLStore.seriesWithRun` answered them, with the series' summary.
 struct AnsweredSegments: SegmentSource {
     /// The rows of segments, in `seq` order.
     let segments: [SQLRow]
@@ -925,7 +916,12 @@ struct AnsweredSegments: SegmentSource {
     }
 
     func each(_ lower: Int64, _ upper: Int64, _ body: (UnsafeRawBufferPointer, Int64, Int64) throws -> Void) throws {
-        try SQLStore.eachSegment(in: overlapping(lower, upper), body)
+        try SQLStore.eachSegment(in: overlapping(lower, upper), integers: (1, 2), body)
+    }
+
+    /// Every segment, in `seq` order: its bytes, `seq` and point count (`SQLStore.wholeHistory`).
+    func eachWithSeq(_ body: (UnsafeRawBufferPointer, Int64, Int64) throws -> Void) throws {
+        try SQLStore.eachSegment(in: segments, integers: (3, 4), body)
     }
 }
 

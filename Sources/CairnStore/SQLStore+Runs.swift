@@ -126,11 +126,8 @@ extension SQLStore {
     }
 
     public func fetchRunInfo(id: String) async throws -> RunInfo {
-        if backend.dialect == .postgres {
-            guard let row = try await backend.readStatements([(Self.runInfoByIDSQL, [.text(id)])])[0].first else { throw Self.noSuchRun(id) }
-            return Self.runInfo(from: row)
-        }
-        return try await read { db in try Self.loadRunInfo(db, id: id).1 }
+        guard let row = try await backend.readStatements([(Self.runInfoByIDSQL, [.text(id)])])[0].first else { throw Self.noSuchRun(id) }
+        return Self.runInfo(from: row)
     }
 
     /// A run that reaches a terminal status (from another one) queues its `run.*` webhook event
